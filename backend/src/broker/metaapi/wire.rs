@@ -1,0 +1,348 @@
+//! MetaApi's REST JSON shapes, field for field (see brokers.md, section 1), and their conversion
+//! into `shared::domain` types. These types never leave `backend::broker`.
+//!
+//! Numbers arrive as JSON numbers; `rust_decimal` reads them through their shortest round-trip
+//! text, so `10000.55` becomes exactly `10000.55`.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use shared::domain::{
+    AccountInfo, Deal, DealEntry, DealKind, Position, Side, SymbolPrice, SymbolSpec,
+};
+
+/// `GET /users/current/accounts/:accountId/account-information`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountInformation {
+    #[serde(default)]
+    pub platform: Option<String>,
+    #[serde(default)]
+    pub broker: Option<String>,
+    pub currency: String,
+    #[serde(default)]
+    pub server: Option<String>,
+    pub balance: Decimal,
+    pub equity: Decimal,
+    #[serde(default)]
+    pub margin: Decimal,
+    #[serde(default)]
+    pub free_margin: Decimal,
+    #[serde(default)]
+    pub leverage: Option<u32>,
+    #[serde(default)]
+    pub margin_level: Option<Decimal>,
+    #[serde(default)]
+    pub trade_allowed: Option<bool>,
+    #[serde(default)]
+    pub investor_mode: Option<bool>,
+    #[serde(default)]
+    pub margin_mode: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub login: Option<u64>,
+    #[serde(default)]
+    pub credit: Decimal,
+    #[serde(default, rename = "type")]
+    pub account_type: Option<String>,
+    #[serde(default)]
+    pub currency_digits: Option<u32>,
+}
+
+impl From<AccountInformation> for AccountInfo {
+    fn from(w: AccountInformation) -> Self {
+        AccountInfo {
+            balance: w.balance,
+            equity: w.equity,
+            margin: w.margin,
+            free_margin: w.free_margin,
+            margin_level: w.margin_level,
+            currency: w.currency,
+            leverage: w.leverage,
+            credit: w.credit,
+        }
+    }
+}
+
+/// One element of `GET /users/current/accounts/:accountId/positions`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetaPosition {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub position_type: String,
+    pub symbol: String,
+    #[serde(default)]
+    pub magic: Option<i64>,
+    pub time: DateTime<Utc>,
+    #[serde(default)]
+    pub broker_time: Option<String>,
+    #[serde(default)]
+    pub update_time: Option<DateTime<Utc>>,
+    pub open_price: Decimal,
+    pub current_price: Decimal,
+    #[serde(default)]
+    pub current_tick_value: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_loss: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take_profit: Option<Decimal>,
+    pub volume: Decimal,
+    #[serde(default)]
+    pub swap: Decimal,
+    #[serde(default)]
+    pub profit: Decimal,
+    #[serde(default)]
+    pub unrealized_profit: Option<Decimal>,
+    #[serde(default)]
+    pub realized_profit: Option<Decimal>,
+    #[serde(default)]
+    pub commission: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// A record from the broker that cannot be understood.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WireError {
+    #[error("unknown position type {0:?}")]
+    PositionType(String),
+}
+
+impl TryFrom<MetaPosition> for Position {
+    type Error = WireError;
+
+    fn try_from(w: MetaPosition) -> Result<Self, Self::Error> {
+        let side = match w.position_type.as_str() {
+            "POSITION_TYPE_BUY" => Side::Buy,
+            "POSITION_TYPE_SELL" => Side::Sell,
+            _ => return Err(WireError::PositionType(w.position_type)),
+        };
+        Ok(Position {
+            id: w.id,
+            symbol: w.symbol,
+            side,
+            volume: w.volume,
+            open_price: w.open_price,
+            current_price: w.current_price,
+            stop_loss: w.stop_loss,
+            take_profit: w.take_profit,
+            profit: w.profit,
+            swap: w.swap,
+            commission: w.commission,
+            open_time: w.time,
+        })
+    }
+}
+
+/// One element of `GET .../history-deals/time/:startTime/:endTime`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetaDeal {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub deal_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    pub time: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commission: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap: Option<Decimal>,
+    #[serde(default)]
+    pub profit: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_loss: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take_profit: Option<Decimal>,
+}
+
+impl From<MetaDeal> for Deal {
+    fn from(w: MetaDeal) -> Self {
+        let kind = match w.deal_type.as_str() {
+            "DEAL_TYPE_BUY" => DealKind::Buy,
+            "DEAL_TYPE_SELL" => DealKind::Sell,
+            "DEAL_TYPE_BALANCE" => DealKind::Balance,
+            "DEAL_TYPE_CREDIT" => DealKind::Credit,
+            "DEAL_TYPE_CHARGE" => DealKind::Charge,
+            "DEAL_TYPE_CORRECTION" => DealKind::Correction,
+            "DEAL_TYPE_BONUS" => DealKind::Bonus,
+            "DEAL_TYPE_COMMISSION"
+            | "DEAL_TYPE_COMMISSION_DAILY"
+            | "DEAL_TYPE_COMMISSION_MONTHLY"
+            | "DEAL_TYPE_COMMISSION_AGENT_DAILY"
+            | "DEAL_TYPE_COMMISSION_AGENT_MONTHLY" => DealKind::Commission,
+            _ => DealKind::Other,
+        };
+        let entry = match w.entry_type.as_deref() {
+            Some("DEAL_ENTRY_IN") => Some(DealEntry::In),
+            Some("DEAL_ENTRY_OUT") => Some(DealEntry::Out),
+            Some("DEAL_ENTRY_INOUT") => Some(DealEntry::InOut),
+            Some("DEAL_ENTRY_OUT_BY") => Some(DealEntry::OutBy),
+            _ => None,
+        };
+        Deal {
+            id: w.id,
+            kind,
+            entry,
+            symbol: w.symbol,
+            time: w.time,
+            volume: w.volume,
+            price: w.price,
+            profit: w.profit,
+            commission: w.commission.unwrap_or_default(),
+            swap: w.swap.unwrap_or_default(),
+            position_id: w.position_id,
+            reason: w.reason,
+        }
+    }
+}
+
+/// `GET .../symbols/:symbol/specification` (has no tick value).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetaSymbolSpecification {
+    pub symbol: String,
+    pub tick_size: Decimal,
+    #[serde(default)]
+    pub min_volume: Decimal,
+    #[serde(default)]
+    pub max_volume: Decimal,
+    #[serde(default)]
+    pub volume_step: Decimal,
+    #[serde(default)]
+    pub contract_size: Decimal,
+    #[serde(default)]
+    pub digits: u32,
+    #[serde(default)]
+    pub point: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pip_size: Option<Decimal>,
+    #[serde(default)]
+    pub base_currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profit_currency: Option<String>,
+    #[serde(default)]
+    pub margin_currency: Option<String>,
+}
+
+impl From<MetaSymbolSpecification> for SymbolSpec {
+    fn from(w: MetaSymbolSpecification) -> Self {
+        SymbolSpec {
+            symbol: w.symbol,
+            tick_size: w.tick_size,
+            contract_size: w.contract_size,
+            digits: w.digits,
+            min_volume: w.min_volume,
+            max_volume: w.max_volume,
+            volume_step: w.volume_step,
+        }
+    }
+}
+
+/// `GET .../symbols/:symbol/current-price`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetaSymbolPrice {
+    pub symbol: String,
+    pub bid: Decimal,
+    pub ask: Decimal,
+    pub profit_tick_value: Decimal,
+    pub loss_tick_value: Decimal,
+    pub time: DateTime<Utc>,
+    #[serde(default)]
+    pub broker_time: Option<String>,
+}
+
+impl From<MetaSymbolPrice> for SymbolPrice {
+    fn from(w: MetaSymbolPrice) -> Self {
+        SymbolPrice {
+            symbol: w.symbol,
+            bid: w.bid,
+            ask: w.ask,
+            profit_tick_value: w.profit_tick_value,
+            loss_tick_value: w.loss_tick_value,
+            time: w.time,
+        }
+    }
+}
+
+/// `GET .../server-time`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerTime {
+    pub time: DateTime<Utc>,
+    pub broker_time: String,
+    #[serde(default)]
+    pub last_quote_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_quote_broker_time: Option<String>,
+}
+
+/// MetaApi's error body (`{id, error, message, metadata?}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetaError {
+    #[serde(default)]
+    pub id: Option<u32>,
+    pub error: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn account_information_reads_numbers_exactly() {
+        let json = r#"{"platform":"mt5","broker":"Demo","currency":"USD","server":"Demo-1",
+            "balance":100000.55,"equity":99876.01,"margin":120.4,"freeMargin":99755.61,
+            "leverage":100,"marginLevel":82953.5,"tradeAllowed":true,"investorMode":false,
+            "marginMode":"ACCOUNT_MARGIN_MODE_RETAIL_HEDGING","name":"Trader","login":123,
+            "credit":0,"type":"ACCOUNT_TRADE_MODE_DEMO","currencyDigits":2}"#;
+        let info: AccountInfo = serde_json::from_str::<AccountInformation>(json)
+            .expect("parse")
+            .into();
+        assert_eq!(info.balance, dec!(100000.55));
+        assert_eq!(info.equity, dec!(99876.01));
+        assert_eq!(info.margin_level, Some(dec!(82953.5)));
+    }
+
+    #[test]
+    fn unknown_position_type_is_an_error_not_a_guess() {
+        let json = r#"{"id":"1","type":"POSITION_TYPE_WHATEVER","symbol":"EURUSD",
+            "time":"2026-01-05T10:00:00Z","openPrice":1.1,"currentPrice":1.2,"volume":1}"#;
+        let position: MetaPosition = serde_json::from_str(json).expect("parse");
+        assert_eq!(
+            Position::try_from(position),
+            Err(WireError::PositionType("POSITION_TYPE_WHATEVER".into()))
+        );
+    }
+
+    #[test]
+    fn deal_types_map_to_domain_kinds() {
+        let json = r#"{"id":"7","type":"DEAL_TYPE_BALANCE","time":"2026-01-05T10:00:00Z",
+            "profit":5000}"#;
+        let deal: Deal = serde_json::from_str::<MetaDeal>(json).expect("parse").into();
+        assert_eq!(deal.kind, DealKind::Balance);
+        assert!(deal.is_balance_operation());
+        assert_eq!(deal.closed_pl(), dec!(5000));
+    }
+}

@@ -1,0 +1,4 @@
+//! Broker connectors. Each platform's JSON stays inside its module; what leaves is
+//! `shared::domain`.
+
+pub mod metaapi;

@@ -1,0 +1,2 @@
+//! Riskdeck's browser app (skeleton).
+fn main() {}

@@ -1,0 +1,16 @@
+//! Riskdeck's domain and risk engine.
+//!
+//! Everything here is pure and deterministic: no IO, no clocks, no runtime, nothing that cannot
+//! compile to `wasm32-unknown-unknown`. The backend and the browser run the same code, so a
+//! number shown in the dashboard is the number the backend decided on.
+//!
+//! - [`domain`]: broker data normalised to one shape (account information, positions, deals,
+//!   prices, symbol specifications), money in [`rust_decimal::Decimal`].
+//! - [`peaks`]: the numbers the broker does not keep (starting capital, peak balance and equity).
+//! - [`api`]: the wire contract between backend and frontend.
+
+pub mod api;
+pub mod domain;
+pub mod peaks;
+
+pub use rust_decimal::Decimal;

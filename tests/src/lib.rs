@@ -1,0 +1,1 @@
+//! Helpers for Riskdeck's cross-crate tests.
