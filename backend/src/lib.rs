@@ -1,3 +1,200 @@
-//! Riskdeck's server: broker ingestion, persistence, API, live stream and the demo broker.
+//! Riskdeck's server: broker ingestion, persistence, the JSON API, the live stream, and the
+//! built-in demo broker.
+//!
+//! [`start`] wires everything from a [`Config`]; [`app`] is the HTTP router alone (for tests).
+//! `main.rs` stays thin: parse arguments, set up logging, call these.
 
 pub mod broker;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod hub;
+mod routes;
+pub mod tracker;
+
+use broker::demo::{DemoBroker, DemoConfig};
+use broker::metaapi::MetaApiClient;
+use config::{AccountConfig, Config};
+use hub::Hub;
+use shared::domain::AccountId;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Shared by every request handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Live account state and its fan-out.
+    pub hub: Arc<Hub>,
+    /// Persistence.
+    pub store: Arc<dyn db::Store>,
+    /// Cancelled when the server shuts down (ends open streams).
+    pub shutdown: CancellationToken,
+}
+
+/// The HTTP application: API, stream and the browser app from `assets`.
+pub fn app(state: AppState, assets: &Path) -> axum::Router {
+    routes::router(state, assets).layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Why the server could not start; each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] db::StoreError),
+    /// A socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    /// A broker client could not be built.
+    #[error("account {account}: {source}")]
+    Broker {
+        account: String,
+        source: broker::metaapi::BrokerError,
+    },
+}
+
+/// A started Riskdeck: trackers (and the demo broker) running in the background.
+pub struct Started {
+    /// What the handlers share.
+    pub state: AppState,
+    /// Where the demo broker listens, in demo mode.
+    pub demo_broker: Option<SocketAddr>,
+    /// The tracked accounts.
+    pub accounts: Vec<AccountId>,
+    tasks: JoinSet<()>,
+}
+
+impl Started {
+    /// Waits for the background tasks after `shutdown` was cancelled.
+    pub async fn join(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Opens the store, starts the demo broker when asked, and starts one tracker per account.
+pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Started, StartError> {
+    config.validate()?;
+    let store = db::open(&config.database_url).await?;
+    let mut tasks = JoinSet::new();
+    let mut accounts: Vec<AccountConfig> = config.accounts.clone();
+    let mut demo_broker = None;
+    if config.demo {
+        let (addr, demo_accounts) = start_demo_broker(config, &shutdown, &mut tasks).await?;
+        demo_broker = Some(addr);
+        accounts.extend(demo_accounts);
+    }
+    let hub = Arc::new(Hub::new(
+        accounts
+            .iter()
+            .map(|a| (AccountId(a.id.clone()), a.name.clone())),
+    ));
+    let http = broker::metaapi::client::http_client(Duration::from_secs(10)).map_err(|source| {
+        StartError::Broker {
+            account: "*".to_owned(),
+            source,
+        }
+    })?;
+    for account in &accounts {
+        let client = MetaApiClient::new(
+            http.clone(),
+            &account.base_url,
+            &account.metaapi_account_id,
+            &account.token,
+        )
+        .map_err(|source| StartError::Broker {
+            account: account.id.clone(),
+            source,
+        })?;
+        let tracker = tracker::Tracker::new(
+            AccountId(account.id.clone()),
+            client,
+            store.clone(),
+            hub.clone(),
+            account.poll_interval.unwrap_or(config.poll_interval),
+            config.stale_after,
+        );
+        tasks.spawn(tracker.run(shutdown.clone()));
+    }
+    Ok(Started {
+        state: AppState {
+            hub,
+            store,
+            shutdown,
+        },
+        demo_broker,
+        accounts: accounts.into_iter().map(|a| AccountId(a.id)).collect(),
+        tasks,
+    })
+}
+
+async fn start_demo_broker(
+    config: &Config,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> Result<(SocketAddr, Vec<AccountConfig>), StartError> {
+    let token: String = std::iter::repeat_with(fastrand::alphanumeric)
+        .take(32)
+        .collect();
+    let demo = DemoBroker::new(
+        DemoConfig {
+            seed: config.demo_seed,
+            token,
+            ..DemoConfig::default()
+        },
+        chrono::Utc::now(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: "127.0.0.1:0".to_owned(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: "127.0.0.1:0".to_owned(),
+        source,
+    })?;
+    let base_url = format!("http://{addr}");
+    let accounts = demo
+        .accounts()
+        .into_iter()
+        .map(|a| AccountConfig {
+            id: a.id.clone(),
+            name: a.name,
+            base_url: base_url.clone(),
+            metaapi_account_id: a.id,
+            token: demo.token().to_owned(),
+            poll_interval: None,
+        })
+        .collect();
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        if let Err(error) =
+            broker::demo::serve(listener, demo, async move { stop.cancelled().await }).await
+        {
+            tracing::error!(%error, "demo broker stopped");
+        }
+    });
+    Ok((addr, accounts))
+}
+
+/// Serves `app` on `listener` until `shutdown` is cancelled, then drains connections.
+pub async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

@@ -1,1 +1,247 @@
-//! Helpers for Riskdeck's cross-crate tests.
+//! Helpers for Riskdeck's cross-crate tests: a real server on a loopback port, a headless
+//! browser, and small HTTP and SSE clients. Everything cleans up after itself.
+
+use backend::config::Config;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map_or(manifest.clone(), Path::to_path_buf)
+}
+
+/// The built browser bundle: `RISKDECK_DIST`, else `target/dist`.
+pub fn dist_dir() -> PathBuf {
+    std::env::var_os("RISKDECK_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/dist"))
+}
+
+/// A demo-mode configuration on a SQLite file in `dir`, polling fast.
+pub fn demo_config(db_file: &Path) -> Config {
+    Config {
+        demo: true,
+        database_url: format!("sqlite://{}", db_file.display()),
+        assets: dist_dir(),
+        poll_interval: Duration::from_millis(200),
+        stale_after: Duration::from_secs(5),
+        ..Config::default()
+    }
+}
+
+/// A Riskdeck server running in this process on `127.0.0.1:<free port>`.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The demo broker's address, in demo mode.
+    pub demo_broker: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts the whole server (store, demo broker, trackers, HTTP) from `config`.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let shutdown = CancellationToken::new();
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let started = backend::start(&config, shutdown.clone()).await?;
+        let demo_broker = started.demo_broker;
+        let app = backend::app(started.state.clone(), &config.assets);
+        let stop = shutdown.clone();
+        let handle = tokio::spawn(async move {
+            if let Err(error) = backend::serve(listener, app, stop).await {
+                eprintln!("test server stopped with an error: {error}");
+            }
+            started.join().await;
+        });
+        Ok(Self {
+            base: format!("http://{addr}"),
+            demo_broker,
+            shutdown,
+            handle: Some(handle),
+        })
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Shuts down gracefully and waits until every task has stopped.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(handle) = self.handle.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), handle).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Polls `probe` every 100 ms until it returns `Some`, or fails after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut probe: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = probe().await {
+            return Ok(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reads Server-Sent Events from a streaming response: `(id, data)` pairs.
+pub struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    /// Opens `url` as an event stream.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let response = reqwest::Client::new()
+            .get(url)
+            .header("accept", "text/event-stream")
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(Self {
+            response,
+            buffer: String::new(),
+        })
+    }
+
+    /// The next event carrying data, within `limit`.
+    pub async fn next(&mut self, limit: Duration) -> anyhow::Result<(Option<String>, String)> {
+        tokio::time::timeout(limit, self.next_inner())
+            .await
+            .map_err(|_| anyhow::anyhow!("no event within {limit:?}"))?
+    }
+
+    async fn next_inner(&mut self) -> anyhow::Result<(Option<String>, String)> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut id = None;
+                let mut data = Vec::new();
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("id:") {
+                        id = Some(value.trim().to_owned());
+                    } else if let Some(value) = line.strip_prefix("data:") {
+                        data.push(value.strip_prefix(' ').unwrap_or(value).to_owned());
+                    }
+                }
+                if !data.is_empty() {
+                    return Ok((id, data.join("\n")));
+                }
+                continue;
+            }
+            match self.response.chunk().await? {
+                Some(chunk) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                None => anyhow::bail!("the event stream ended"),
+            }
+        }
+    }
+}
+
+/// Headless Chromium driven through ChromeDriver (both from Debian's packages).
+pub struct Browser {
+    /// The WebDriver client.
+    pub client: fantoccini::Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts ChromeDriver on a free port and opens a headless Chromium session.
+    pub async fn start(width: u32, height: u32) -> anyhow::Result<Self> {
+        for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+            if !Path::new(tool).exists() {
+                anyhow::bail!(
+                    "{tool} is missing: the browser tests need Debian's chromium and \
+                     chromium-driver (`cargo xtask test` installs them when run as root)"
+                );
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let driver = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let profile = tempfile::tempdir()?;
+        let capabilities = serde_json::json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    format!("--window-size={width},{height}"),
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else {
+            anyhow::bail!("capabilities must be an object");
+        };
+        let webdriver = format!("http://127.0.0.1:{port}");
+        let mut builder = fantoccini::ClientBuilder::new(
+            hyper_util::client::legacy::connect::HttpConnector::new(),
+        );
+        builder.capabilities(capabilities);
+        // ChromeDriver needs a moment to listen.
+        let mut last_error = None;
+        for _ in 0..50 {
+            match builder.connect(&webdriver).await {
+                Ok(client) => {
+                    return Ok(Self {
+                        client,
+                        driver,
+                        _profile: profile,
+                    });
+                }
+                Err(error) => last_error = Some(error),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut driver = driver;
+        let _ = driver.kill();
+        anyhow::bail!("cannot start a Chromium session: {last_error:?}")
+    }
+
+    /// Ends the session and ChromeDriver.
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}

@@ -1,1 +1,151 @@
-fn main() {}
+//! `cargo xtask`: one command to run Riskdeck with demo data, one to run every test.
+//!
+//! Both set up what they need and can set up: the wasm32 target through rustup, Chromium and
+//! ChromeDriver from apt when running as root (otherwise they say what to install).
+
+mod bundle;
+
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+  run [ARGS...]   build the browser app and the server, start with demo data
+                  (ARGS go to `riskdeck serve`, e.g. --listen 127.0.0.1:9000)
+  test            every check and test: fmt, clippy (native and wasm32), unit,
+                  HTTP, SSE, database and headless-browser tests
+  dist            build only the browser app into target/dist
+";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("test") => test(),
+        Some("dist") => bundle::build(&root()).map(|_| ()),
+        _ => {
+            eprint!("{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(error) = result {
+        eprintln!("xtask: error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map_or(manifest.clone(), Path::to_path_buf)
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+fn status(command: &mut Command) -> anyhow::Result<ExitStatus> {
+    eprintln!("xtask: running {command:?}");
+    command
+        .status()
+        .with_context(|| format!("cannot start {command:?}"))
+}
+
+fn check(command: &mut Command) -> anyhow::Result<()> {
+    let status = status(command)?;
+    if !status.success() {
+        bail!("{command:?} failed ({status})");
+    }
+    Ok(())
+}
+
+fn run(extra: &[String]) -> anyhow::Result<()> {
+    let root = root();
+    let dist = bundle::build(&root)?;
+    let data = root.join("target/demo");
+    std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
+    let database = format!("sqlite://{}", data.join("riskdeck.db").display());
+    check(
+        cargo()
+            .args([
+                "run",
+                "--release",
+                "--package",
+                "backend",
+                "--bin",
+                "riskdeck",
+                "--",
+            ])
+            .args(["serve", "--demo", "--assets"])
+            .arg(&dist)
+            .args(["--database-url", &database])
+            .args(extra),
+    )
+}
+
+fn test() -> anyhow::Result<()> {
+    let root = root();
+    ensure_browser()?;
+    let dist = bundle::build(&root)?;
+    check(cargo().args(["fmt", "--all", "--check"]))?;
+    check(
+        cargo()
+            .args(["test", "--workspace", "--exclude", "frontend"])
+            .env("RISKDECK_DIST", &dist),
+    )?;
+    check(cargo().args([
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "frontend",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    check(cargo().args([
+        "clippy",
+        "--package",
+        "shared",
+        "--package",
+        "frontend",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    eprintln!("xtask: every check passed");
+    Ok(())
+}
+
+/// Headless Chromium and ChromeDriver drive the browser tests.
+fn ensure_browser() -> anyhow::Result<()> {
+    let present = |path: &str| Path::new(path).exists();
+    if present("/usr/bin/chromium") && present("/usr/bin/chromedriver") {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    if !is_root {
+        bail!(
+            "the browser tests need Chromium and ChromeDriver: install them with \
+             `sudo apt-get install -y chromium chromium-driver` and run again"
+        );
+    }
+    eprintln!("xtask: installing chromium and chromium-driver from apt");
+    check(Command::new("apt-get").arg("update").arg("-q"))?;
+    check(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "chromium", "chromium-driver"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}

@@ -340,7 +340,9 @@ mod tests {
     fn deal_types_map_to_domain_kinds() {
         let json = r#"{"id":"7","type":"DEAL_TYPE_BALANCE","time":"2026-01-05T10:00:00Z",
             "profit":5000}"#;
-        let deal: Deal = serde_json::from_str::<MetaDeal>(json).expect("parse").into();
+        let deal: Deal = serde_json::from_str::<MetaDeal>(json)
+            .expect("parse")
+            .into();
         assert_eq!(deal.kind, DealKind::Balance);
         assert!(deal.is_balance_operation());
         assert_eq!(deal.closed_pl(), dec!(5000));

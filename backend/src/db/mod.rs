@@ -1,0 +1,82 @@
+//! Persistence. All SQL lives below this module; the rest of the server sees [`Store`].
+//!
+//! Money is stored as exact decimal text and times as Unix milliseconds, so the same schema
+//! reads back bit-for-bit on every database.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use shared::api::EquityPoint;
+use shared::domain::AccountId;
+use shared::peaks::Peaks;
+use std::sync::Arc;
+
+/// A failure of the database, with enough context to log.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names no supported database.
+    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    UnsupportedUrl(String),
+    /// Connecting or opening failed.
+    #[error("cannot open the database: {0}")]
+    Open(String),
+    /// Applying the embedded migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(String),
+    /// A query failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    /// A stored value cannot be read back.
+    #[error("corrupt value in column {column}: {value:?}")]
+    Corrupt { column: &'static str, value: String },
+}
+
+/// Everything the server persists.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The peaks saved for an account, if any.
+    async fn load_peaks(&self, account: &AccountId) -> Result<Option<Peaks>, StoreError>;
+    /// Saves an account's peaks (replacing what was saved).
+    async fn save_peaks(&self, account: &AccountId, peaks: &Peaks) -> Result<(), StoreError>;
+    /// Appends one equity sample.
+    async fn append_sample(
+        &self,
+        account: &AccountId,
+        point: &EquityPoint,
+    ) -> Result<(), StoreError>;
+    /// The latest `limit` samples of an account, oldest first.
+    async fn recent_samples(
+        &self,
+        account: &AccountId,
+        limit: u32,
+    ) -> Result<Vec<EquityPoint>, StoreError>;
+}
+
+/// Opens the store a URL names and applies its migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+fn decimal(column: &'static str, text: Option<String>) -> Result<Option<Decimal>, StoreError> {
+    text.map(|value| {
+        value
+            .parse::<Decimal>()
+            .map_err(|_| StoreError::Corrupt { column, value })
+    })
+    .transpose()
+}
+
+fn time_from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms).ok_or(StoreError::Corrupt {
+        column: "t_ms",
+        value: ms.to_string(),
+    })
+}

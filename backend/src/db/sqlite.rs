@@ -1,0 +1,171 @@
+//! The embedded SQLite store (the default): one file, WAL mode.
+
+use super::{Store, StoreError, decimal, time_from_ms};
+use async_trait::async_trait;
+use shared::api::EquityPoint;
+use shared::domain::AccountId;
+use shared::peaks::Peaks;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// SQLite behind [`Store`].
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database at a `sqlite://PATH` URL and migrates it.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Open(format!("{url}: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Open(format!("{url}: {e}")))?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migrate(e.to_string()))?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn load_peaks(&self, account: &AccountId) -> Result<Option<Peaks>, StoreError> {
+        let row: Option<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT starting_capital, peak_balance, peak_equity FROM account_peaks
+             WHERE account_id = $1",
+        )
+        .bind(account.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(capital, balance, equity)| {
+            Ok(Peaks {
+                starting_capital: decimal("starting_capital", capital)?,
+                peak_balance: decimal("peak_balance", balance)?,
+                peak_equity: decimal("peak_equity", equity)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_peaks(&self, account: &AccountId, peaks: &Peaks) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO account_peaks
+                 (account_id, starting_capital, peak_balance, peak_equity, updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (account_id) DO UPDATE SET
+                 starting_capital = excluded.starting_capital,
+                 peak_balance = excluded.peak_balance,
+                 peak_equity = excluded.peak_equity,
+                 updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(account.as_str())
+        .bind(peaks.starting_capital.map(|d| d.to_string()))
+        .bind(peaks.peak_balance.map(|d| d.to_string()))
+        .bind(peaks.peak_equity.map(|d| d.to_string()))
+        .bind(chrono::Utc::now().timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn append_sample(
+        &self,
+        account: &AccountId,
+        point: &EquityPoint,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO equity_samples (account_id, t_ms, balance, equity) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(account.as_str())
+        .bind(point.time.timestamp_millis())
+        .bind(point.balance.to_string())
+        .bind(point.equity.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn recent_samples(
+        &self,
+        account: &AccountId,
+        limit: u32,
+    ) -> Result<Vec<EquityPoint>, StoreError> {
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT t_ms, balance, equity FROM (
+                 SELECT t_ms, balance, equity FROM equity_samples
+                 WHERE account_id = $1 ORDER BY t_ms DESC LIMIT $2
+             ) ORDER BY t_ms ASC",
+        )
+        .bind(account.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(t_ms, balance, equity)| {
+                Ok(EquityPoint {
+                    time: time_from_ms(t_ms)?,
+                    balance: decimal("balance", Some(balance))?.unwrap_or_default(),
+                    equity: decimal("equity", Some(equity))?.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.expect("open");
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn peaks_round_trip_exactly() {
+        let (_dir, store) = temp_store().await;
+        let account = AccountId::from("a");
+        assert_eq!(store.load_peaks(&account).await.expect("load"), None);
+        let peaks = Peaks {
+            starting_capital: Some(dec!(100000.00)),
+            peak_balance: Some(dec!(100250.55)),
+            peak_equity: Some(dec!(100300.10)),
+        };
+        store.save_peaks(&account, &peaks).await.expect("save");
+        assert_eq!(store.load_peaks(&account).await.expect("load"), Some(peaks));
+    }
+
+    #[tokio::test]
+    async fn recent_samples_are_the_latest_oldest_first() {
+        let (_dir, store) = temp_store().await;
+        let account = AccountId::from("a");
+        for i in 0..10i64 {
+            let point = EquityPoint {
+                time: time_from_ms(1_700_000_000_000 + i * 1000).expect("time"),
+                balance: Decimal::from(i),
+                equity: Decimal::from(i * 2),
+            };
+            store.append_sample(&account, &point).await.expect("append");
+        }
+        let points = store.recent_samples(&account, 3).await.expect("query");
+        let balances: Vec<_> = points.iter().map(|p| p.balance).collect();
+        assert_eq!(balances, vec![dec!(7), dec!(8), dec!(9)]);
+    }
+
+    use rust_decimal::Decimal;
+}

@@ -1,0 +1,70 @@
+//! The JSON API over a real socket, against the real demo broker.
+
+use shared::api::{AccountSummary, AccountsResponse, ErrorBody, FeedStatus, HistoryResponse};
+use std::time::Duration;
+use tests::{TestServer, demo_config, eventually};
+
+async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> (u16, T) {
+    let response = reqwest::get(url).await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json body"))
+}
+
+#[tokio::test]
+async fn demo_accounts_are_listed_and_go_live() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    let (status, list): (_, AccountsResponse) = get_json(&server.url("/api/accounts")).await;
+    assert_eq!(status, 200);
+    assert!(list.accounts.len() >= 3, "{list:?}");
+    let id = list.accounts[0].id.clone();
+    let live: AccountSummary = eventually(Duration::from_secs(20), "a live account", || {
+        let url = server.url(&format!("/api/accounts/{id}"));
+        async move {
+            let (_, summary): (_, AccountSummary) = get_json(&url).await;
+            (summary.feed == FeedStatus::Live && summary.latest.is_some()).then_some(summary)
+        }
+    })
+    .await
+    .expect("account goes live");
+    let view = live.latest.expect("latest");
+    assert_eq!(view.floating_pl, view.equity - view.balance);
+    assert!(view.peak_equity >= view.equity);
+    assert_eq!(live.currency.as_deref(), Some("USD"));
+
+    let history: HistoryResponse = eventually(Duration::from_secs(10), "history", || {
+        let url = server.url(&format!("/api/accounts/{id}/history"));
+        async move {
+            let (_, history): (_, HistoryResponse) = get_json(&url).await;
+            (history.points.len() >= 2).then_some(history)
+        }
+    })
+    .await
+    .expect("history");
+    assert!(history.points.windows(2).all(|w| w[0].time <= w[1].time));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_things_get_a_json_404_with_a_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    for path in [
+        "/api/accounts/nope",
+        "/api/accounts/nope/history",
+        "/api/no-such-endpoint",
+        "/api/stream?account=nope",
+    ] {
+        let (status, body): (_, ErrorBody) = get_json(&server.url(path)).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(body.error, "not_found", "{path}");
+        assert!(!body.message.is_empty(), "{path}");
+    }
+    let health = reqwest::get(server.url("/healthz")).await.expect("healthz");
+    assert_eq!(health.status().as_u16(), 200);
+    server.stop().await;
+}

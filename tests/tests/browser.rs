@@ -1,0 +1,136 @@
+//! Headless Chromium against the real server serving the real WASM bundle.
+//!
+//! These tests never skip: `cargo xtask test` builds the bundle and installs Chromium first, and
+//! CI fails when they did not run.
+
+use fantoccini::Locator;
+use std::path::PathBuf;
+use std::time::Duration;
+use tests::{Browser, TestServer, demo_config, dist_dir, eventually, workspace_root};
+
+fn require_bundle() {
+    let index = dist_dir().join("index.html");
+    assert!(
+        index.is_file(),
+        "{} is missing: build the browser app first (`cargo xtask test` does)",
+        index.display()
+    );
+}
+
+async fn text_of(browser: &Browser, css: &str) -> Option<String> {
+    let element = browser.client.find(Locator::Css(css)).await.ok()?;
+    let text = element.text().await.ok()?;
+    let text = text.trim().to_owned();
+    (!text.is_empty() && text != "—").then_some(text)
+}
+
+fn screenshot_path(name: &str) -> PathBuf {
+    if std::env::var_os("RISKDECK_UPDATE_SCREENSHOTS").is_some() {
+        workspace_root().join("docs/screenshots").join(name)
+    } else {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
+    }
+}
+
+#[tokio::test]
+async fn account_page_updates_live_in_a_real_browser() {
+    require_bundle();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    let browser = Browser::start(1280, 900).await.expect("browser");
+
+    // The accounts list shows every demo account and links to its page.
+    browser.client.goto(&server.base).await.expect("open list");
+    let rows = eventually(Duration::from_secs(30), "account rows", || async {
+        let rows = browser
+            .client
+            .find_all(Locator::Css("[data-testid=account-row]"))
+            .await
+            .ok()?;
+        (rows.len() >= 3).then_some(rows)
+    })
+    .await
+    .expect("the list renders");
+    let id = rows[0]
+        .attr("data-account-id")
+        .await
+        .expect("attribute")
+        .expect("rows carry their account id");
+
+    browser
+        .client
+        .goto(&server.url(&format!("/accounts/{id}")))
+        .await
+        .expect("open account page");
+    let first = eventually(Duration::from_secs(30), "an equity value", || {
+        text_of(&browser, "[data-testid=equity]")
+    })
+    .await
+    .expect("the account page renders its equity");
+    assert!(
+        text_of(&browser, "[data-testid=account-name]")
+            .await
+            .is_some(),
+        "the page names the account"
+    );
+    let changed = eventually(Duration::from_secs(45), "equity to change live", || async {
+        let now = text_of(&browser, "[data-testid=equity]").await?;
+        (now != first).then_some(now)
+    })
+    .await
+    .expect("equity changes without a reload");
+    assert_ne!(changed, first);
+    eventually(Duration::from_secs(20), "the equity chart", || async {
+        browser
+            .client
+            .find(Locator::Css("[data-testid=equity-chart] svg"))
+            .await
+            .ok()
+    })
+    .await
+    .expect("the equity curve is drawn");
+    // Let the curve grow a little before the picture.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let png = browser.client.screenshot().await.expect("screenshot");
+    let path = screenshot_path("account.png");
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("screenshot dir");
+    }
+    std::fs::write(&path, png).expect("write screenshot");
+
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_account_page_says_so() {
+    require_bundle();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    let browser = Browser::start(1024, 768).await.expect("browser");
+    browser
+        .client
+        .goto(&server.url("/accounts/does-not-exist"))
+        .await
+        .expect("open");
+    let body = eventually(Duration::from_secs(30), "a not-found message", || async {
+        let text = browser
+            .client
+            .find(Locator::Css("body"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.to_lowercase().contains("not").then_some(text)
+    })
+    .await
+    .expect("a message");
+    assert!(body.to_lowercase().contains("account"), "{body}");
+    browser.close().await;
+    server.stop().await;
+}

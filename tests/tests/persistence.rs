@@ -1,0 +1,85 @@
+//! Peaks are persisted and restored: a restart on the same SQLite file never lowers them.
+
+use rust_decimal::Decimal;
+use shared::api::AccountSummary;
+use shared::domain::AccountId;
+use shared::peaks::Peaks;
+use std::time::Duration;
+use tests::{TestServer, demo_config, eventually};
+
+async fn live_view(server: &TestServer, id: &str) -> shared::api::AccountView {
+    eventually(Duration::from_secs(20), "a live view", || {
+        let url = server.url(&format!("/api/accounts/{id}"));
+        async move {
+            let summary: AccountSummary = reqwest::get(&url).await.ok()?.json().await.ok()?;
+            summary.latest
+        }
+    })
+    .await
+    .expect("live view")
+}
+
+#[tokio::test]
+async fn peaks_survive_a_restart_on_the_same_sqlite_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("riskdeck.db");
+    let url = format!("sqlite://{}", db.display());
+
+    let server = TestServer::start(demo_config(&db)).await.expect("server");
+    let list: shared::api::AccountsResponse = reqwest::get(server.url("/api/accounts"))
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let id = list.accounts[0].id.to_string();
+    let before = live_view(&server, &id).await;
+    server.stop().await;
+
+    // The first run saved its peaks.
+    let store = backend::db::open(&url).await.expect("open store");
+    let account = AccountId(id.clone());
+    let saved = store
+        .load_peaks(&account)
+        .await
+        .expect("load")
+        .expect("peaks were saved");
+    assert!(saved.peak_equity.expect("peak equity") >= before.peak_equity);
+
+    // Raise the stored peaks far above anything the simulation reaches: after the restart they
+    // must be what the account is measured against, not the fresh (lower) live values.
+    let high = Peaks {
+        starting_capital: saved.starting_capital,
+        peak_balance: Some(Decimal::from(9_000_000)),
+        peak_equity: Some(Decimal::from(9_500_000)),
+    };
+    store.save_peaks(&account, &high).await.expect("save");
+    drop(store);
+
+    let server = TestServer::start(demo_config(&db)).await.expect("restart");
+    let after = live_view(&server, &id).await;
+    assert_eq!(after.peak_balance, Decimal::from(9_000_000));
+    assert_eq!(after.peak_equity, Decimal::from(9_500_000));
+    assert_eq!(Some(after.starting_capital), saved.starting_capital);
+    assert_eq!(after.drawdown, Decimal::from(9_500_000) - after.equity);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_database_url_is_a_clear_start_up_error() {
+    let mut config = demo_config(std::path::Path::new("/nonexistent-dir/x/riskdeck.db"));
+    let error = TestServer::start(config.clone())
+        .await
+        .err()
+        .expect("cannot open");
+    assert!(
+        error.to_string().contains("cannot open the database"),
+        "{error}"
+    );
+    config.database_url = "mysql://localhost/x".into();
+    let error = TestServer::start(config).await.err().expect("unsupported");
+    assert!(
+        error.to_string().contains("unsupported database URL"),
+        "{error}"
+    );
+}
