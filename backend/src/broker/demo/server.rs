@@ -484,7 +484,7 @@ mod tests {
 
     #[tokio::test]
     async fn paging_over_http_has_no_gap_and_no_duplicate() {
-        let broker = broker_with_history(1);
+        let broker = broker_with_history(4);
         // A range that ends in the past does not grow while we page through it.
         let end = utc_millis(DateTime::<Utc>::from(std::time::SystemTime::now()));
         let range = format!(

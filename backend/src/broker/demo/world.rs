@@ -1139,7 +1139,7 @@ mod tests {
 
     #[test]
     fn pages_have_no_gap_and_no_duplicate_at_their_edges() {
-        let world = world_after(42, 3_600);
+        let world = world_after(42, 4 * 3_600);
         let id = "demo-eurusd-scalper";
         let end = world.now() + TimeDelta::seconds(1);
         let deals: Vec<_> = all_deals(&world, id).into_iter().take(50).collect();
