@@ -85,11 +85,7 @@ pub(super) fn router(broker: DemoBroker) -> Router {
 }
 
 /// Every request, known route or not, needs the right `auth-token` first, as on MetaApi.
-async fn authenticate(
-    State(broker): State<DemoBroker>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn authenticate(State(broker): State<DemoBroker>, request: Request, next: Next) -> Response {
     let authorised = request
         .headers()
         .get("auth-token")
@@ -260,18 +256,19 @@ fn normalise(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(normalise),
         Value::Object(fields) => {
             for (name, field) in fields.iter_mut() {
-                if let Value::String(text) = field {
-                    if NUMBER_FIELDS.contains(&name.as_str()) {
+                let name = name.as_str();
+                match field {
+                    Value::String(text) if NUMBER_FIELDS.contains(&name) => {
                         if let Some(number) = decimal_number(text) {
                             *field = Value::Number(number);
                         }
-                    } else if TIME_FIELDS.contains(&name.as_str()) {
+                    }
+                    Value::String(text) if TIME_FIELDS.contains(&name) => {
                         if let Ok(t) = DateTime::parse_from_rfc3339(text) {
                             *text = utc_millis(t.to_utc());
                         }
                     }
-                } else {
-                    normalise(field);
+                    other => normalise(other),
                 }
             }
         }
@@ -338,7 +335,10 @@ mod tests {
         assert_eq!(status, want_status, "{body}");
         assert_eq!(body["id"], 1, "{body}");
         assert_eq!(body["error"], want, "{body}");
-        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
     }
 
     #[tokio::test]
@@ -409,13 +409,31 @@ mod tests {
     #[tokio::test]
     async fn account_information_has_metaapi_field_names_and_numbers() {
         let broker = broker_with_history(1);
-        let body = get_ok(&broker, &format!("{BASE}/demo-eurusd-scalper/account-information")).await;
+        let body = get_ok(
+            &broker,
+            &format!("{BASE}/demo-eurusd-scalper/account-information"),
+        )
+        .await;
         check_fields(
             &body,
             &[
-                "platform", "broker", "currency", "server", "balance", "equity", "margin",
-                "freeMargin", "leverage", "tradeAllowed", "investorMode", "marginMode", "name",
-                "login", "credit", "type", "currencyDigits",
+                "platform",
+                "broker",
+                "currency",
+                "server",
+                "balance",
+                "equity",
+                "margin",
+                "freeMargin",
+                "leverage",
+                "tradeAllowed",
+                "investorMode",
+                "marginMode",
+                "name",
+                "login",
+                "credit",
+                "type",
+                "currencyDigits",
             ],
         );
         assert!(body["balance"].is_number(), "{body}");
@@ -434,9 +452,23 @@ mod tests {
             check_fields(
                 item,
                 &[
-                    "id", "type", "symbol", "magic", "time", "brokerTime", "updateTime",
-                    "openPrice", "currentPrice", "currentTickValue", "stopLoss", "volume", "swap",
-                    "profit", "unrealizedProfit", "realizedProfit", "commission",
+                    "id",
+                    "type",
+                    "symbol",
+                    "magic",
+                    "time",
+                    "brokerTime",
+                    "updateTime",
+                    "openPrice",
+                    "currentPrice",
+                    "currentTickValue",
+                    "stopLoss",
+                    "volume",
+                    "swap",
+                    "profit",
+                    "unrealizedProfit",
+                    "realizedProfit",
+                    "commission",
                 ],
             );
             assert!(item["openPrice"].is_number() && item["stopLoss"].is_number());
@@ -468,15 +500,32 @@ mod tests {
         check_fields(
             trade,
             &[
-                "id", "type", "entryType", "symbol", "time", "brokerTime", "volume", "price",
-                "commission", "swap", "profit", "positionId", "orderId", "reason", "stopLoss",
+                "id",
+                "type",
+                "entryType",
+                "symbol",
+                "time",
+                "brokerTime",
+                "volume",
+                "price",
+                "commission",
+                "swap",
+                "profit",
+                "positionId",
+                "orderId",
+                "reason",
+                "stopLoss",
             ],
         );
         let time = trade["time"].as_str().expect("time text");
         assert_eq!(time.len(), "2026-01-05T10:00:00.000Z".len(), "{time}");
         assert!(time.ends_with('Z'));
         let broker_time = trade["brokerTime"].as_str().expect("broker time text");
-        assert_eq!(broker_time.len(), "2026-01-05 12:00:00.000".len(), "{broker_time}");
+        assert_eq!(
+            broker_time.len(),
+            "2026-01-05 12:00:00.000".len(),
+            "{broker_time}"
+        );
         let deal: MetaDeal = parse(trade.clone());
         assert!(deal.stop_loss.is_some());
         assert_eq!(items[0]["type"], "DEAL_TYPE_BALANCE");
@@ -487,9 +536,8 @@ mod tests {
         let broker = broker_with_history(4);
         // A range that ends in the past does not grow while we page through it.
         let end = utc_millis(DateTime::<Utc>::from(std::time::SystemTime::now()));
-        let range = format!(
-            "{BASE}/demo-eurusd-scalper/history-deals/time/2000-01-01T00:00:00.000Z/{end}"
-        );
+        let range =
+            format!("{BASE}/demo-eurusd-scalper/history-deals/time/2000-01-01T00:00:00.000Z/{end}");
         let all: Vec<MetaDeal> = parse(get_ok(&broker, &range).await);
         let expected: Vec<_> = all.into_iter().take(50).collect();
         assert_eq!(expected.len(), 50);
@@ -518,33 +566,63 @@ mod tests {
         let broker = broker_with_history(0);
         let account = format!("{BASE}/demo-gold-swing");
         for symbol in ["EURUSD", "GBPUSD", "XAUUSD", "US30"] {
-            let spec = get_ok(&broker, &format!("{account}/symbols/{symbol}/specification")).await;
+            let spec = get_ok(
+                &broker,
+                &format!("{account}/symbols/{symbol}/specification"),
+            )
+            .await;
             check_fields(
                 &spec,
                 &[
-                    "symbol", "tickSize", "minVolume", "maxVolume", "volumeStep", "contractSize",
-                    "digits", "point", "baseCurrency", "profitCurrency", "marginCurrency",
+                    "symbol",
+                    "tickSize",
+                    "minVolume",
+                    "maxVolume",
+                    "volumeStep",
+                    "contractSize",
+                    "digits",
+                    "point",
+                    "baseCurrency",
+                    "profitCurrency",
+                    "marginCurrency",
                 ],
             );
             let spec: MetaSymbolSpecification = parse(spec);
-            let price = get_ok(&broker, &format!("{account}/symbols/{symbol}/current-price")).await;
+            let price = get_ok(
+                &broker,
+                &format!("{account}/symbols/{symbol}/current-price"),
+            )
+            .await;
             check_fields(
                 &price,
                 &[
-                    "symbol", "bid", "ask", "profitTickValue", "lossTickValue", "time", "brokerTime",
+                    "symbol",
+                    "bid",
+                    "ask",
+                    "profitTickValue",
+                    "lossTickValue",
+                    "time",
+                    "brokerTime",
                 ],
             );
             let price: MetaSymbolPrice = parse(price);
             assert_eq!(price.profit_tick_value, spec.tick_size * spec.contract_size);
         }
-        assert_eq!(get_ok(&broker, &format!("{account}/orders")).await, Value::Array(vec![]));
+        assert_eq!(
+            get_ok(&broker, &format!("{account}/orders")).await,
+            Value::Array(vec![])
+        );
         let time = get_ok(&broker, &format!("{account}/server-time")).await;
-        check_fields(&time, &["time", "brokerTime", "lastQuoteTime", "lastQuoteBrokerTime"]);
+        check_fields(
+            &time,
+            &["time", "brokerTime", "lastQuoteTime", "lastQuoteBrokerTime"],
+        );
         let time: ServerTime = parse(time);
-        let offset = chrono::NaiveDateTime::parse_from_str(&time.broker_time, "%Y-%m-%d %H:%M:%S%.3f")
-            .expect("broker time format")
-            .and_utc()
-            - time.time;
+        let offset =
+            chrono::NaiveDateTime::parse_from_str(&time.broker_time, "%Y-%m-%d %H:%M:%S%.3f")
+                .expect("broker time format")
+                .and_utc()
+                - time.time;
         assert_eq!(offset.num_minutes(), 120);
     }
 

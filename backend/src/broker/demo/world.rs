@@ -953,9 +953,7 @@ mod tests {
             assert!(closes > 10, "{id}: only {closes} closed positions");
             let from_history: Decimal = deals
                 .iter()
-                .map(|d| {
-                    d.profit + d.commission.unwrap_or_default() + d.swap.unwrap_or_default()
-                })
+                .map(|d| d.profit + d.commission.unwrap_or_default() + d.swap.unwrap_or_default())
                 .sum();
             let info = world.account_information(&id).expect("known account");
             assert_eq!(info.balance, from_history, "{id}");
@@ -1029,7 +1027,10 @@ mod tests {
             }
         }
         for reason in ["DEAL_REASON_SL", "DEAL_REASON_TP", "DEAL_REASON_CLIENT"] {
-            assert!(by_reason.get(reason).is_some_and(|n| *n > 0), "{by_reason:?}");
+            assert!(
+                by_reason.get(reason).is_some_and(|n| *n > 0),
+                "{by_reason:?}"
+            );
         }
     }
 
@@ -1060,9 +1061,9 @@ mod tests {
                 } else {
                     Decimal::NEGATIVE_ONE
                 };
-                let expected = ((close_price - open_price) * direction * spec.contract_size
-                    * volume)
-                    .round_dp(2);
+                let expected =
+                    ((close_price - open_price) * direction * spec.contract_size * volume)
+                        .round_dp(2);
                 assert_eq!(close.profit, expected, "{close:?}");
                 let commission = (Decimal::new(-7, 0) * volume).round_dp(2);
                 let tolerance = Decimal::new(1, 2);
@@ -1097,7 +1098,10 @@ mod tests {
             previous = current;
         }
         for (id, n) in ids.iter().zip(changes) {
-            assert!(n * 100 >= steps * 80, "{id}: equity changed in {n} of {steps} steps");
+            assert!(
+                n * 100 >= steps * 80,
+                "{id}: equity changed in {n} of {steps} steps"
+            );
         }
     }
 
@@ -1130,7 +1134,13 @@ mod tests {
             .deals(id, start(), pivot, 0, usize::MAX)
             .expect("known account");
         let after = world
-            .deals(id, pivot, world.now() + TimeDelta::seconds(1), 0, usize::MAX)
+            .deals(
+                id,
+                pivot,
+                world.now() + TimeDelta::seconds(1),
+                0,
+                usize::MAX,
+            )
             .expect("known account");
         assert!(before.iter().all(|d| d.time < pivot));
         assert_eq!(after.first().map(|d| d.time), Some(pivot));
@@ -1186,7 +1196,13 @@ mod tests {
         );
         check(
             world
-                .deals("demo-gold-swing", start(), start() - TimeDelta::seconds(1), 0, 1)
+                .deals(
+                    "demo-gold-swing",
+                    start(),
+                    start() - TimeDelta::seconds(1),
+                    0,
+                    1,
+                )
                 .map(drop),
             WorldError::ReversedRange,
         );
