@@ -239,8 +239,8 @@ const NUMBER_FIELDS: &[&str] = &[
 /// Fields that MetaApi sends as RFC 3339 UTC times with milliseconds.
 const TIME_FIELDS: &[&str] = &["time", "updateTime", "lastQuoteTime"];
 
-/// Serialises a wire value the way MetaApi writes it: decimals as JSON numbers and UTC times with
-/// exactly three fractional digits.
+/// Serialises a wire value the way MetaApi writes it: decimals as JSON numbers, UTC times with
+/// exactly three fractional digits, and absent optional fields left out instead of `null`.
 ///
 /// A JSON number is written from an `f64`; the shortest text that round-trips that `f64` is the
 /// original decimal for anything with at most 15 significant digits, which covers every amount
@@ -255,6 +255,8 @@ fn normalise(value: &mut Value) {
     match value {
         Value::Array(items) => items.iter_mut().for_each(normalise),
         Value::Object(fields) => {
+            // MetaApi leaves absent optional fields out rather than sending `null`.
+            fields.retain(|_, field| !field.is_null());
             for (name, field) in fields.iter_mut() {
                 let name = name.as_str();
                 match field {
@@ -278,6 +280,12 @@ fn normalise(value: &mut Value) {
 
 fn decimal_number(text: &str) -> Option<serde_json::Number> {
     let decimal: Decimal = text.parse().ok()?;
+    // Whole amounts go out as integers (`50000`, not `50000.0`), as MetaApi writes them.
+    if decimal.fract().is_zero()
+        && let Some(whole) = decimal.to_i64()
+    {
+        return Some(whole.into());
+    }
     serde_json::Number::from_f64(decimal.to_f64()?)
 }
 
@@ -440,6 +448,22 @@ mod tests {
         assert!(body["freeMargin"].is_number(), "{body}");
         let info: AccountInformation = parse(body);
         assert_eq!(info.free_margin, info.equity - info.margin);
+    }
+
+    #[tokio::test]
+    async fn margin_level_is_left_out_while_there_is_no_margin() {
+        let broker = broker_with_history(0);
+        let body = get_ok(
+            &broker,
+            &format!("{BASE}/demo-gold-swing/account-information"),
+        )
+        .await;
+        assert!(body["margin"].is_number(), "{body}");
+        if body["margin"] == 0 {
+            assert!(body.get("marginLevel").is_none(), "{body}");
+        } else {
+            assert!(body["marginLevel"].is_number(), "{body}");
+        }
     }
 
     #[tokio::test]
@@ -629,13 +653,13 @@ mod tests {
     #[test]
     fn decimals_become_numbers_with_the_same_text() {
         let mut value = serde_json::json!({
-            "balance": "100000.55", "openPrice": "1.08513", "id": "123", "symbol": "EURUSD",
-            "time": "2026-01-05T10:00:00Z", "nested": [{"profit": "-12.3"}],
+            "balance": "100000.55", "openPrice": "1.08513", "equity": "25000.00", "id": "123", "symbol": "EURUSD",
+            "time": "2026-01-05T10:00:00Z", "nested": [{"profit": "-12.3", "marginLevel": null}],
         });
         normalise(&mut value);
         assert_eq!(
             value.to_string(),
-            r#"{"balance":100000.55,"id":"123","nested":[{"profit":-12.3}],"openPrice":1.08513,"symbol":"EURUSD","time":"2026-01-05T10:00:00.000Z"}"#
+            r#"{"balance":100000.55,"equity":25000,"id":"123","nested":[{"profit":-12.3}],"openPrice":1.08513,"symbol":"EURUSD","time":"2026-01-05T10:00:00.000Z"}"#
         );
     }
 }
