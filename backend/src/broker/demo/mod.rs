@@ -28,7 +28,8 @@ pub struct DemoConfig {
     pub seed: u64,
     /// The value every request must carry in its `auth-token` header.
     pub token: String,
-    /// Simulated time between two market ticks.
+    /// Simulated time between two market ticks. The traders' habits are chances per step,
+    /// tuned for one-second steps: shorter steps make them trade more often in real time.
     pub step: Duration,
 }
 

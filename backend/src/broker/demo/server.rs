@@ -179,9 +179,13 @@ async fn server_time(State(broker): State<DemoBroker>, Path(account): Path<Strin
     })
 }
 
+/// Reads an ISO-8601 time: RFC 3339 with any offset, or without offset, taken as UTC.
 fn parse_time(name: &str, text: &str) -> Result<DateTime<Utc>, DemoError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.to_utc())
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
+        })
         .map_err(|_| {
             DemoError::Validation(format!("{name} must be an ISO-8601 time, got {text:?}"))
         })
@@ -648,6 +652,26 @@ mod tests {
                 .and_utc()
                 - time.time;
         assert_eq!(offset.num_minutes(), 120);
+    }
+
+    #[test]
+    fn path_times_are_read_as_iso_8601() {
+        #[track_caller]
+        fn check(text: &str, want: Option<&str>) {
+            let got = parse_time("startTime", text).ok().map(utc_millis);
+            assert_eq!(got.as_deref(), want, "{text}");
+        }
+        check("2026-01-05T10:00:00Z", Some("2026-01-05T10:00:00.000Z"));
+        check("2026-01-05T10:00:00.123Z", Some("2026-01-05T10:00:00.123Z"));
+        check(
+            "2026-01-05T12:00:00+02:00",
+            Some("2026-01-05T10:00:00.000Z"),
+        );
+        check("2026-01-05T10:00:00", Some("2026-01-05T10:00:00.000Z"));
+        check("2026-01-05T10:00:00.5", Some("2026-01-05T10:00:00.500Z"));
+        check("2026-01-05", None);
+        check("yesterday", None);
+        check("", None);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! however the steps were batched. The caller decides what "now" is and calls
 //! [`World::advance_to`].
 //!
-//! Money model, the one the rest of Riskdeck relies on:
+//! Money model (the one `shared::domain` documents for `AccountInfo` and `Deal`):
 //! - balance = deposits + closed P/L of every deal (`profit + commission + swap`);
 //! - equity = balance + floating P/L of open positions (`profit + swap + commission`);
 //! - the commission of the opening side is carried by the open position, and the closing deal
