@@ -107,26 +107,27 @@ async fn account_information(
     State(broker): State<DemoBroker>,
     Path(account): Path<String>,
 ) -> Answer {
-    broker.with_current_world(|w, _| metaapi_json(&w.account_information(&account)?))
+    let info = broker.with_current_world(|w, _| w.account_information(&account))?;
+    metaapi_json(&info)
 }
 
 async fn positions(State(broker): State<DemoBroker>, Path(account): Path<String>) -> Answer {
-    broker.with_current_world(|w, _| metaapi_json(&w.positions(&account)?))
+    let positions = broker.with_current_world(|w, _| w.positions(&account))?;
+    metaapi_json(&positions)
 }
 
 async fn position(
     State(broker): State<DemoBroker>,
     Path((account, position)): Path<(String, String)>,
 ) -> Answer {
-    broker.with_current_world(|w, _| metaapi_json(&w.position(&account, &position)?))
+    let position = broker.with_current_world(|w, _| w.position(&account, &position))?;
+    metaapi_json(&position)
 }
 
 /// The simulated traders only use market orders, so there are never pending ones.
 async fn orders(State(broker): State<DemoBroker>, Path(account): Path<String>) -> Answer {
-    broker.with_current_world(|w, _| {
-        w.account_information(&account)?;
-        metaapi_json(&Vec::<Value>::new())
-    })
+    broker.with_current_world(|w, _| w.check_account(&account))?;
+    metaapi_json(&Vec::<Value>::new())
 }
 
 /// `offset` and `limit` as they arrive; parsed by hand so bad values get MetaApi's error body.
@@ -144,39 +145,41 @@ async fn deals(
     let Query(paging) = paging.map_err(|e| DemoError::Validation(e.body_text()))?;
     let start = parse_time("startTime", &start)?;
     let end = parse_time("endTime", &end)?;
-    let offset = parse_number("offset", paging.offset.as_deref(), 0, usize::MAX)?;
+    let offset = parse_number("offset", paging.offset.as_deref(), 0, usize::MAX)?.unwrap_or(0);
     let limit = parse_number("limit", paging.limit.as_deref(), 1, MAX_DEALS_PAGE)?
         .unwrap_or(MAX_DEALS_PAGE);
-    broker.with_current_world(|w, _| {
-        metaapi_json(&w.deals(&account, start, end, offset.unwrap_or(0), limit)?)
-    })
+    let deals = broker.with_current_world(|w, _| w.deals(&account, start, end, offset, limit))?;
+    metaapi_json(&deals)
 }
 
 async fn specification(
     State(broker): State<DemoBroker>,
     Path((account, symbol)): Path<(String, String)>,
 ) -> Answer {
-    broker.with_current_world(|w, _| {
-        w.account_information(&account)?;
-        metaapi_json(&w.specification(&symbol)?)
-    })
+    let spec = broker.with_current_world(|w, _| {
+        w.check_account(&account)?;
+        w.specification(&symbol)
+    })?;
+    metaapi_json(&spec)
 }
 
 async fn current_price(
     State(broker): State<DemoBroker>,
     Path((account, symbol)): Path<(String, String)>,
 ) -> Answer {
-    broker.with_current_world(|w, _| {
-        w.account_information(&account)?;
-        metaapi_json(&w.price(&symbol)?)
-    })
+    let price = broker.with_current_world(|w, _| {
+        w.check_account(&account)?;
+        w.price(&symbol)
+    })?;
+    metaapi_json(&price)
 }
 
 async fn server_time(State(broker): State<DemoBroker>, Path(account): Path<String>) -> Answer {
-    broker.with_current_world(|w, now| {
-        w.account_information(&account)?;
-        metaapi_json(&w.server_time(now))
-    })
+    let time = broker.with_current_world(|w, now| {
+        w.check_account(&account)?;
+        Ok::<_, WorldError>(w.server_time(now))
+    })?;
+    metaapi_json(&time)
 }
 
 /// Reads an ISO-8601 time: RFC 3339 with any offset, or without offset, taken as UTC.

@@ -521,6 +521,11 @@ impl World {
         self.symbols.iter().map(|s| s.name).collect()
     }
 
+    /// Fails with [`WorldError::UnknownAccount`] unless `id` is a demo account.
+    pub fn check_account(&self, id: &str) -> Result<(), WorldError> {
+        self.account(id).map(drop)
+    }
+
     fn account(&self, id: &str) -> Result<&Account, WorldError> {
         self.accounts
             .iter()
