@@ -152,7 +152,7 @@ async fn start_demo_broker(
             token,
             ..DemoConfig::default()
         },
-        chrono::Utc::now(),
+        broker::demo::history_start(),
     );
     let listener = TcpListener::bind("127.0.0.1:0")
         .await

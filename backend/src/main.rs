@@ -123,7 +123,7 @@ async fn demo_broker(listen: SocketAddr, seed: u64, token: String) -> anyhow::Re
             token,
             ..DemoConfig::default()
         },
-        chrono::Utc::now(),
+        backend::broker::demo::history_start(),
     );
     let listener = TcpListener::bind(listen)
         .await

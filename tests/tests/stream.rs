@@ -60,6 +60,14 @@ async fn shutdown_ends_open_streams_instead_of_hanging() {
     tokio::time::timeout(Duration::from_secs(20), server.stop())
         .await
         .expect("graceful shutdown completes with a stream open");
-    let end = stream.next(Duration::from_secs(5)).await;
-    assert!(end.is_err(), "the stream ends at shutdown");
+    // What was already sent may still be buffered; after it, the stream must end.
+    let mut ended = false;
+    for _ in 0..100 {
+        if let Err(error) = stream.next(Duration::from_secs(5)).await {
+            assert!(error.to_string().contains("ended"), "{error}");
+            ended = true;
+            break;
+        }
+    }
+    assert!(ended, "the stream ends at shutdown");
 }

@@ -195,3 +195,9 @@ mod tests {
             .expect("server ends cleanly");
     }
 }
+
+/// When a freshly started demo world begins: two simulated hours ago, so the accounts already
+/// have a deal history and open positions when the first browser connects.
+pub fn history_start() -> DateTime<Utc> {
+    Utc::now() - chrono::Duration::hours(2)
+}
