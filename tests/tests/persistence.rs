@@ -24,8 +24,21 @@ async fn peaks_survive_a_restart_on_the_same_sqlite_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("riskdeck.db");
     let url = format!("sqlite://{}", db.display());
+    peaks_survive_a_restart(demo_config(&db), &url).await;
+}
 
-    let server = TestServer::start(demo_config(&db)).await.expect("server");
+#[tokio::test]
+async fn peaks_survive_a_restart_on_postgres() {
+    let Some(fresh) = backend::db::testing::FreshPostgres::create().await else {
+        return;
+    };
+    let mut config = demo_config(std::path::Path::new("unused"));
+    config.database_url = fresh.url().to_owned();
+    peaks_survive_a_restart(config, fresh.url()).await;
+}
+
+async fn peaks_survive_a_restart(config: backend::config::Config, url: &str) {
+    let server = TestServer::start(config.clone()).await.expect("server");
     let list: shared::api::AccountsResponse = reqwest::get(server.url("/api/accounts"))
         .await
         .expect("list")
@@ -37,7 +50,7 @@ async fn peaks_survive_a_restart_on_the_same_sqlite_file() {
     server.stop().await;
 
     // The first run saved its peaks.
-    let store = backend::db::open(&url).await.expect("open store");
+    let store = backend::db::open(url).await.expect("open store");
     let account = AccountId(id.clone());
     let saved = store
         .load_peaks(&account)
@@ -56,7 +69,7 @@ async fn peaks_survive_a_restart_on_the_same_sqlite_file() {
     store.save_peaks(&account, &high).await.expect("save");
     drop(store);
 
-    let server = TestServer::start(demo_config(&db)).await.expect("restart");
+    let server = TestServer::start(config).await.expect("restart");
     let after = live_view(&server, &id).await;
     assert_eq!(after.peak_balance, Decimal::from(9_000_000));
     assert_eq!(after.peak_equity, Decimal::from(9_500_000));

@@ -3,8 +3,13 @@
 //! Money is stored as exact decimal text and times as Unix milliseconds, so the same schema
 //! reads back bit-for-bit on every database.
 
+mod postgres;
 mod sqlite;
+#[cfg(test)]
+mod suite;
+pub mod testing;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -19,7 +24,7 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The URL names no supported database.
-    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
     /// Connecting or opening failed.
     #[error("cannot open the database: {0}")]
@@ -60,8 +65,10 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PostgresStore::open(url).await?))
     } else {
-        Err(StoreError::UnsupportedUrl(url.to_owned()))
+        Err(StoreError::UnsupportedUrl(redact(url)))
     }
 }
 
@@ -79,4 +86,19 @@ fn time_from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
         column: "t_ms",
         value: ms.to_string(),
     })
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn redact_url(url: &str, error: &sqlx::Error) -> String {
+    format!("{}: {error}", redact(url))
 }

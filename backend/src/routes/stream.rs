@@ -26,12 +26,12 @@ pub async fn subscribe(
     Query(query): Query<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let only = query.account.map(AccountId);
-    if let Some(id) = &only {
-        if !state.hub.contains(id) {
-            return Err(AppError::NotFound(
-                "No account with this id is tracked.".to_owned(),
-            ));
-        }
+    if let Some(id) = &only
+        && !state.hub.contains(id)
+    {
+        return Err(AppError::NotFound(
+            "No account with this id is tracked.".to_owned(),
+        ));
     }
     let hub = state.hub.clone();
     let shutdown = state.shutdown.clone();

@@ -124,6 +124,12 @@ pub async fn serve(
         .await
 }
 
+/// When a freshly started demo world begins: two simulated hours ago, so the accounts already
+/// have a deal history and open positions when the first browser connects.
+pub fn history_start() -> DateTime<Utc> {
+    Utc::now() - chrono::Duration::hours(2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,10 +200,4 @@ mod tests {
             .expect("server task")
             .expect("server ends cleanly");
     }
-}
-
-/// When a freshly started demo world begins: two simulated hours ago, so the accounts already
-/// have a deal history and open positions when the first browser connects.
-pub fn history_start() -> DateTime<Utc> {
-    Utc::now() - chrono::Duration::hours(2)
 }
