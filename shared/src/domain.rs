@@ -275,7 +275,10 @@ mod tests {
 
     #[test]
     fn closed_pl_includes_commission_and_swap() {
-        assert_eq!(deal(DealKind::Sell, Some(DealEntry::Out)).closed_pl(), dec!(-105.00));
+        assert_eq!(
+            deal(DealKind::Sell, Some(DealEntry::Out)).closed_pl(),
+            dec!(-105.00)
+        );
     }
 
     #[test]

@@ -1,0 +1,1 @@
+//! Table-driven tests of the engine: rules, presets and the firms worked examples.
