@@ -468,7 +468,7 @@ impl Challenge {
         } else {
             RuleStatus::Ok
         };
-        if crossed > usize::from(rule.warned) {
+        if crossed > usize::from(rule.warned) && !self.status.is_final() {
             rule.warned = u8::try_from(crossed).unwrap_or(u8::MAX);
             let fraction = rule.def.warnings.get(crossed - 1).copied();
             let floor = rule.floor;
