@@ -25,6 +25,8 @@ mod state;
 pub mod stats;
 
 #[cfg(test)]
+mod oracle;
+#[cfg(test)]
 mod tests;
 
 pub use clock::ResetClock;

@@ -1226,3 +1226,35 @@ fn state_survives_a_serde_round_trip_mid_stream() {
     assert_eq!(restored, straight);
     assert_eq!(restored.status(), Passed);
 }
+
+#[test]
+fn account_updates_do_not_allocate() {
+    for name in [
+        "ftmo-2step",
+        "apex-intraday-trailing",
+        "fund-policy",
+        "ftmo-1step",
+    ] {
+        let mut challenge = preset(name, dec!(100000));
+        let mut events = Vec::with_capacity(16);
+        run(
+            &mut challenge,
+            &[account("2026-01-12T09:00:00Z", dec!(100000), dec!(100000))],
+        );
+        // Prebuilt records within one day, rising (new peaks) and falling, with no event.
+        let records: Vec<Record> = (0..200)
+            .map(|i| {
+                let equity = dec!(100000) + Decimal::from((i * 37) % 1000) - dec!(400);
+                let at = format!("2026-01-12T10:{:02}:{:02}Z", i / 60, i % 60);
+                account(&at, dec!(100000), equity)
+            })
+            .collect();
+        let counted = allocation_counter::measure(|| {
+            for record in &records {
+                challenge.apply(record, &mut events).expect("accepted");
+            }
+        });
+        assert!(events.is_empty(), "{name}: {events:?}");
+        assert_eq!(counted.count_total, 0, "{name} allocated");
+    }
+}
