@@ -64,7 +64,11 @@ impl Challenge {
             .iter()
             .map(|rule| {
                 let kind = rule.def.kind;
-                let measured = rule.measured;
+                let measured = if kind.is_loss_rule() {
+                    self.has_account.then_some(self.equity)
+                } else {
+                    rule.measured
+                };
                 let (remaining, limit) = match kind {
                     RuleKind::DailyLoss { .. }
                     | RuleKind::MaxLoss { .. }

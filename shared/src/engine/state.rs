@@ -67,6 +67,9 @@ pub(super) struct RuleState {
     pub(super) limit: Money,
     /// Equity levels at which each warning fraction is reached.
     pub(super) levels: Vec<Money>,
+    /// Above this equity nothing can happen: `max(floor, first warning level)`. Kept inline so
+    /// the common update reads no heap memory.
+    pub(super) quiet_above: Money,
     /// Warnings raised in the current period.
     pub(super) warned: u8,
     /// The last measured value.
@@ -167,6 +170,7 @@ impl Challenge {
                     floor: Decimal::ZERO,
                     limit: Decimal::ZERO,
                     levels: vec![Decimal::ZERO; def.warnings.len()],
+                    quiet_above: Decimal::ZERO,
                     warned: 0,
                     measured: None,
                     counter: 0,
@@ -450,7 +454,13 @@ impl Challenge {
     fn check_floor(&mut self, i: usize, record: &Record, out: &mut Vec<Event>) {
         let equity = self.equity;
         let rule = &mut self.rules[i];
-        rule.measured = Some(equity);
+        // Loss rules measure the current equity: the report reads it, nothing is stored here.
+        if equity > rule.quiet_above {
+            if rule.status != RuleStatus::Breached {
+                rule.status = RuleStatus::Ok;
+            }
+            return;
+        }
         if rule.status == RuleStatus::Breached {
             return;
         }
@@ -980,6 +990,7 @@ pub(super) fn refloor(rule: &mut RuleState, a: &Anchors, reset_warnings: bool) {
             .unwrap_or(Decimal::ZERO);
         *level = floor.saturating_add(unused);
     }
+    rule.quiet_above = rule.levels.first().map_or(floor, |first| floor.max(*first));
     if reset_warnings {
         rule.warned = 0;
     }
@@ -1042,7 +1053,8 @@ pub(super) fn streak(current: u32, pl: Money, volume: Lots, min_lots: Lots) -> u
 }
 
 fn in_range(field: &'static str, value: Decimal) -> Result<(), EngineError> {
-    if value.abs() <= MAX_INPUT {
+    // Fast path: the unscaled mantissa bounds the value (scale >= 0).
+    if value.mantissa().unsigned_abs() <= 1_000_000_000_000_000 || value.abs() <= MAX_INPUT {
         Ok(())
     } else {
         Err(EngineError::OutOfRange { field, value })
