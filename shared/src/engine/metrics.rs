@@ -140,13 +140,13 @@ impl Challenge {
         let mml = budget(|k| matches!(k, RuleKind::MonthlyLoss { .. }));
         let odd = budget(|k| matches!(k, RuleKind::MaxLoss { .. }));
         let risk = self.risk.total;
-        let remaining_monthly = mml.map(|m| m - self.realized_loss_mtd);
-        let remaining_overall = odd.map(|o| o - self.realized_loss_mtd);
+        let remaining_monthly = mml.map(|m| m.saturating_sub(self.realized_loss_mtd));
+        let remaining_overall = odd.map(|o| o.saturating_sub(self.realized_loss_mtd));
         let room = |pick: fn(&RuleKind) -> bool| {
             self.rules
                 .iter()
                 .filter(|r| pick(&r.def.kind))
-                .map(|r| (self.equity - r.floor).max(Decimal::ZERO))
+                .map(|r| self.equity.saturating_sub(r.floor).max(Decimal::ZERO))
                 .min()
         };
         let stats: &TradeStats = &self.stats;
@@ -168,9 +168,11 @@ impl Challenge {
             overall_risk_load: round(remaining_overall.and_then(|o| ratio(risk, o)), RATIO_DP),
             balance: self.balance,
             equity: self.equity,
-            floating_pl: self.equity - self.balance,
+            floating_pl: self.equity.saturating_sub(self.balance),
             realized_loss_mtd: self.realized_loss_mtd,
-            remaining_balance: a.start_of_month_balance - self.realized_loss_mtd,
+            remaining_balance: a
+                .start_of_month_balance
+                .saturating_sub(self.realized_loss_mtd),
             remaining_monthly_budget_usd: remaining_monthly,
             remaining_overall_budget_usd: remaining_overall,
             active_orders: u32::try_from(self.positions.len()).unwrap_or(u32::MAX),
@@ -183,7 +185,7 @@ impl Challenge {
             peak_equity: a.peak_equity,
             starting_capital: a.initial_balance,
             net_deposits: a.net_deposits,
-            today_pl: self.equity - a.start_of_day_equity,
+            today_pl: self.equity.saturating_sub(a.start_of_day_equity),
             today_closed_pl: self.closed_pl_today,
             min_equity_today: self.min_equity_today,
             daily_loss_left: room(|k| matches!(k, RuleKind::DailyLoss { .. })),

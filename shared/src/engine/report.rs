@@ -74,14 +74,14 @@ impl Challenge {
                     | RuleKind::MaxLoss { .. }
                     | RuleKind::MonthlyLoss { .. } => {
                         let remaining = if self.has_account {
-                            non_negative(self.equity - rule.floor)
+                            non_negative(self.equity.saturating_sub(rule.floor))
                         } else {
                             Some(rule.limit)
                         };
                         (remaining, Some(rule.floor))
                     }
                     RuleKind::ProfitTarget { .. } => (
-                        non_negative(rule.floor - measured.unwrap_or(self.balance)),
+                        non_negative(rule.floor.saturating_sub(measured.unwrap_or(self.balance))),
                         Some(rule.floor),
                     ),
                     RuleKind::MinTradingDays { days, .. } | RuleKind::MaxDuration { days } => {
@@ -96,7 +96,7 @@ impl Challenge {
                         let needed = best
                             .checked_mul(Decimal::ONE_HUNDRED)
                             .and_then(|v| v.checked_div(max_share_percent))
-                            .map(|v| (v - self.closed_pl_total).max(Decimal::ZERO));
+                            .map(|v| v.saturating_sub(self.closed_pl_total).max(Decimal::ZERO));
                         (needed, Some(max_share_percent))
                     }
                     RuleKind::MaxLotsPerPosition { lots } => (
@@ -113,12 +113,18 @@ impl Challenge {
                     RuleKind::StopLossRequired => (None, Some(Decimal::ZERO)),
                     RuleKind::MaxRiskPerPosition { percent } => {
                         let limit = percent_of(self.balance, percent);
-                        (non_negative(limit - self.risk.largest), Some(limit))
+                        (
+                            non_negative(limit.saturating_sub(self.risk.largest)),
+                            Some(limit),
+                        )
                     }
                     RuleKind::TotalOpenRisk { percent } => match self.loss_room() {
                         Some(room) => {
                             let limit = percent_of(room.max(Decimal::ZERO), percent);
-                            (non_negative(limit - self.risk.total), Some(limit))
+                            (
+                                non_negative(limit.saturating_sub(self.risk.total)),
+                                Some(limit),
+                            )
                         }
                         None => (None, None),
                     },
@@ -127,7 +133,8 @@ impl Challenge {
                         (non_negative(max - Decimal::from(rule.counter)), Some(max))
                     }
                     RuleKind::MarginLevel { critical, .. } => (
-                        self.margin_level.and_then(|l| non_negative(l - critical)),
+                        self.margin_level
+                            .and_then(|l| non_negative(l.saturating_sub(critical))),
                         Some(critical),
                     ),
                 };

@@ -722,7 +722,7 @@ impl Challenge {
         self.rules
             .iter()
             .filter(|r| r.def.kind.is_loss_rule())
-            .map(|r| self.equity - r.floor)
+            .map(|r| self.equity.saturating_sub(r.floor))
             .min()
     }
 

@@ -104,7 +104,10 @@ pub struct DayStats {
 impl DayStats {
     /// The day's return on its starting equity (deposits excluded, since they move the start).
     pub fn equity_return(&self) -> Option<Decimal> {
-        ratio(self.end_equity - self.start_equity, self.start_equity)
+        ratio(
+            self.end_equity.checked_sub(self.start_equity)?,
+            self.start_equity,
+        )
     }
 }
 
