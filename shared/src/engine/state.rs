@@ -279,9 +279,10 @@ impl Challenge {
         {
             return Err(EngineError::OutOfOrder { time, last });
         }
-        self.advance_clock(time)?;
+        let rolled = self.advance_clock(time)?;
         self.last_time = Some(time);
-        let mut objectives = false;
+        // A paused challenge that resumed at the reset may already meet every objective.
+        let mut objectives = rolled;
         match &record.data {
             RecordData::AccountInformation(info) => {
                 objectives = self.on_account(info, record, out);
@@ -320,28 +321,30 @@ impl Challenge {
         Ok(())
     }
 
-    /// Starts the first trading day, or rolls into the day containing `time`.
-    fn advance_clock(&mut self, time: DateTime<Utc>) -> Result<(), EngineError> {
+    /// Starts the first trading day, or rolls into the day containing `time`. Returns whether
+    /// a day rolled.
+    fn advance_clock(&mut self, time: DateTime<Utc>) -> Result<bool, EngineError> {
         let due = match self.next_reset {
             None => true,
             Some(next) => time >= next,
         };
         if !due {
-            return Ok(());
+            return Ok(false);
         }
         let out_of_range = || EngineError::TimeOutOfRange(time);
         let day = self.clock.trading_day(time).ok_or_else(out_of_range)?;
         let start = self.clock.previous_reset(time).ok_or_else(out_of_range)?;
         let next = self.clock.next_reset(time).ok_or_else(out_of_range)?;
-        if self.started.is_none() {
-            self.started = Some(time);
-        } else {
+        let rolled = self.started.is_some();
+        if rolled {
             self.roll_day(day);
+        } else {
+            self.started = Some(time);
         }
         self.day = Some(day);
         self.day_start = Some(start);
         self.next_reset = Some(next);
-        Ok(())
+        Ok(rolled)
     }
 
     /// Closes the current trading day and opens `day` with the last known balance and equity

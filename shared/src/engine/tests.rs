@@ -1258,3 +1258,33 @@ fn account_updates_do_not_allocate() {
         assert_eq!(counted.count_total, 0, "{name} allocated");
     }
 }
+
+#[test]
+fn a_paused_challenge_passes_after_the_reset_when_objectives_hold() {
+    let mut rules = crate::engine::preset("ftmo-2step", dec!(100000))
+        .expect("preset")
+        .rules;
+    rules.push(RuleDef::new(
+        "lots",
+        RuleKind::MaxLotsPerPosition { lots: dec!(1) },
+    ));
+    let mut challenge = custom(dec!(100000), rules);
+    let big = position(
+        "big",
+        Side::Buy,
+        dec!(2),
+        dec!(1.1),
+        Some(dec!(1.09)),
+        "2026-01-15T09:00:00Z",
+    );
+    let mut records = four_days(dec!(110000), vec![]);
+    // On the last day a 2-lot position pauses the challenge before the target is reached.
+    records.insert(
+        records.len() - 2,
+        positions("2026-01-15T10:30:00Z", vec![big]),
+    );
+    run(&mut challenge, &records);
+    assert_eq!(challenge.status(), Paused);
+    run(&mut challenge, &[tick("2026-01-16T00:00:00Z")]);
+    assert_eq!(challenge.status(), Passed);
+}
