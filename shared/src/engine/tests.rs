@@ -1288,3 +1288,121 @@ fn a_paused_challenge_passes_after_the_reset_when_objectives_hold() {
     run(&mut challenge, &[tick("2026-01-16T00:00:00Z")]);
     assert_eq!(challenge.status(), Passed);
 }
+
+#[test]
+fn daily_loss_anchors_and_limit_kinds() {
+    use DailyAnchor::*;
+    // Day one ends with balance 102,000 and equity 103,000; the floor is read on day two.
+    let records = [
+        account("2026-01-12T10:00:00Z", dec!(102000), dec!(103000)),
+        account("2026-01-13T10:00:00Z", dec!(102000), dec!(103000)),
+    ];
+    let daily = |anchor, limit| one_rule(RuleKind::DailyLoss { anchor, limit });
+    let cases = [
+        (
+            StartOfDayBalance,
+            Limit::PercentOfInitial(dec!(5)),
+            dec!(97000),
+        ),
+        (
+            HigherOfStartOfDayBalanceAndEquity,
+            Limit::PercentOfInitial(dec!(5)),
+            dec!(98000),
+        ),
+        (
+            StartOfDayEquity,
+            Limit::PercentOfInitial(dec!(5)),
+            dec!(98000),
+        ),
+        (
+            StartOfMonthBalance,
+            Limit::PercentOfInitial(dec!(5)),
+            dec!(95000),
+        ),
+        (
+            StartOfDayBalance,
+            Limit::PercentOfAnchor(dec!(5)),
+            dec!(96900),
+        ),
+        (StartOfDayBalance, Limit::Money(dec!(1000)), dec!(101000)),
+        (
+            StartOfDayBalance,
+            Limit::PercentOfMonthStartBalance(dec!(2)),
+            dec!(100000),
+        ),
+    ];
+    for (anchor, limit, floor) in cases {
+        check(
+            daily(anchor, limit),
+            &records,
+            with_floor(expect(Active, "rule", Fine), floor),
+        );
+    }
+}
+
+#[test]
+fn max_loss_modes() {
+    use MaxLossMode::*;
+    let records = [
+        account("2026-01-12T10:00:00Z", dec!(100000), dec!(104000)),
+        account("2026-01-12T11:00:00Z", dec!(103000), dec!(103000)),
+        account("2026-01-13T10:00:00Z", dec!(102000), dec!(102000)),
+    ];
+    let max = |mode, lock| {
+        one_rule(RuleKind::MaxLoss {
+            mode,
+            limit: Limit::Money(dec!(5000)),
+            lock_above_initial: lock,
+        })
+    };
+    let cases = [
+        (Static, None, dec!(95000)),
+        (TrailingPeakEquity, None, dec!(99000)),
+        (TrailingPeakBalance, None, dec!(98000)),
+        (TrailingEndOfDayBalance, None, dec!(98000)),
+        (TrailingPeakEquity, Some(dec!(0)), dec!(99000)),
+        (TrailingPeakEquity, Some(dec!(-2000)), dec!(98000)),
+    ];
+    for (mode, lock, floor) in cases {
+        check(
+            max(mode, lock),
+            &records,
+            with_floor(expect(Active, "rule", Fine), floor),
+        );
+    }
+}
+
+#[test]
+fn profit_target_on_equity_counts_open_positions() {
+    let ts = "2026-01-12T10:00:00Z";
+    let open_trade = vec![position("p", Side::Buy, dec!(1), dec!(1.1), None, ts)];
+    let target = |basis| {
+        one_rule(RuleKind::ProfitTarget {
+            target: Limit::PercentOfInitial(dec!(10)),
+            basis,
+        })
+    };
+    let records = [
+        positions(ts, open_trade),
+        account(ts, dec!(100000), dec!(110000)),
+    ];
+    check(
+        target(ProfitBasis::Equity),
+        &records,
+        expect(Passed, "rule", Met),
+    );
+    check(
+        target(ProfitBasis::ClosedBalance),
+        &records,
+        expect(Active, "rule", Pending),
+    );
+    let money = one_rule(RuleKind::ProfitTarget {
+        target: Limit::Money(dec!(500)),
+        basis: ProfitBasis::ClosedBalance,
+    });
+    check(
+        money,
+        &[account(ts, dec!(100500), dec!(100500))],
+        expect(Passed, "rule", Met),
+    );
+}
