@@ -12,6 +12,32 @@
 //! accept is refused with an [`EngineError`] naming what is wrong, and the state is unchanged.
 //! An account-information update does not allocate unless it causes an event.
 //!
+//! ```
+//! use shared::Decimal;
+//! use shared::domain::AccountInfo;
+//! use shared::engine::{Challenge, ChallengeStatus, EventKind, Record, RecordData};
+//!
+//! let mut challenge = Challenge::from_preset("ftmo-2step", Decimal::from(100_000))?;
+//! let mut events = Vec::new();
+//! let info = AccountInfo {
+//!     balance: Decimal::from(100_000),
+//!     equity: Decimal::from(94_999),
+//!     margin: Decimal::ZERO,
+//!     free_margin: Decimal::from(94_999),
+//!     margin_level: None,
+//!     currency: "USD".into(),
+//!     leverage: Some(100),
+//!     credit: Decimal::ZERO,
+//! };
+//! let time = "2026-01-12T10:00:00Z".parse().expect("time");
+//! challenge.apply(&Record::new(time, RecordData::AccountInformation(info)), &mut events)?;
+//! assert_eq!(events[0].kind, EventKind::Breach);
+//! assert_eq!(challenge.status(), ChallengeStatus::Failed);
+//! let report = challenge.report(); // serde::Serialize: the replay report
+//! # let _ = report;
+//! # Ok::<(), shared::engine::EngineError>(())
+//! ```
+//!
 //! Files: [`clock`] (reset instants), [`rules`] (rule definitions), [`presets`] (firms' rule
 //! sets), `state` ([`Challenge`] and `apply`), [`metrics`], [`stats`] (trade statistics),
 //! `report` ([`Report`]).

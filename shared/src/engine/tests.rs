@@ -1406,3 +1406,31 @@ fn profit_target_on_equity_counts_open_positions() {
         expect(Passed, "rule", Met),
     );
 }
+
+#[test]
+fn custom_config_from_the_engine_doc_parses() {
+    // Kept in step with docs/ENGINE.md, "Custom rule sets".
+    let json = r#"{
+  "preset": "my-firm",
+  "initial_balance": "100000",
+  "clock": {"time_zone": "Europe/Prague", "local_time": "00:00:00"},
+  "rules": [
+    {"id": "daily_loss", "severity": "hard",
+     "kind": {"type": "daily_loss", "anchor": "start_of_day_balance",
+              "limit": {"type": "percent_of_initial", "value": "5"}}},
+    {"id": "max_loss", "severity": "hard",
+     "kind": {"type": "max_loss", "mode": "trailing_end_of_day_balance",
+              "limit": {"type": "money", "value": "2000"}, "lock_above_initial": "0"}},
+    {"id": "profit_target", "severity": "soft",
+     "kind": {"type": "profit_target", "target": {"type": "percent_of_initial", "value": "10"},
+              "basis": "closed_balance"}},
+    {"id": "min_trading_days", "severity": "soft",
+     "kind": {"type": "min_trading_days", "days": 4, "min_day_profit": null}},
+    {"id": "stop_loss", "severity": "soft", "kind": {"type": "stop_loss_required"}}
+  ]
+}"#;
+    let config: ChallengeConfig = serde_json::from_str(json).expect("parse");
+    let challenge = Challenge::new(config).expect("valid");
+    assert_eq!(challenge.rules().count(), 5);
+    assert_eq!(challenge.rule_floor("max_loss"), Some(dec!(98000)));
+}
