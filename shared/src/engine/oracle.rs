@@ -2,7 +2,8 @@
 //!
 //! The oracle knows nothing of the engine's running state: for every prefix of a random record
 //! stream it recomputes anchors, floors and metrics from scratch with the plainest formulas
-//! (FTMO 2-Step, 100,000, midnight Europe/Prague, so a trading day is the Prague calendar date).
+//! (FTMO 2-Step at midnight Europe/Prague, and seed 004's fund policy at midnight UTC, both on
+//! 100,000, so a trading day is a calendar date in the firm's zone).
 
 use super::tests::{account, close, deposit, open, run, t};
 use super::*;
@@ -22,8 +23,28 @@ enum Step {
     Tick,
 }
 
-fn prague_day(time: DateTime<Utc>) -> NaiveDate {
-    time.with_timezone(&Tz::Europe__Prague).date_naive()
+/// The preset under test: `ftmo-2step` (midnight Prague) or `fund-policy` (midnight UTC).
+#[derive(Clone, Copy, Debug)]
+enum Firm {
+    Ftmo,
+    Fund,
+}
+
+impl Firm {
+    fn preset(self) -> &'static str {
+        match self {
+            Firm::Ftmo => "ftmo-2step",
+            Firm::Fund => "fund-policy",
+        }
+    }
+
+    /// The trading day: the calendar date in the firm's zone (both reset at midnight).
+    fn day(self, time: DateTime<Utc>) -> NaiveDate {
+        match self {
+            Firm::Ftmo => time.with_timezone(&Tz::Europe__Prague).date_naive(),
+            Firm::Fund => time.date_naive(),
+        }
+    }
 }
 
 /// Builds a stream starting on one of a few dates around the daylight-saving changes.
@@ -109,14 +130,30 @@ fn deposits(steps: &[(DateTime<Utc>, Step)]) -> Decimal {
 }
 
 /// Start-of-day balance for the day of the last step of `prefix`.
-fn start_of_day_balance(prefix: &[(DateTime<Utc>, Step)]) -> Decimal {
+fn start_of_day_balance(firm: Firm, prefix: &[(DateTime<Utc>, Step)]) -> Decimal {
+    start_of_period(prefix, |a, b| firm.day(a) == firm.day(b))
+}
+
+/// Start-of-month balance for the month of the last step of `prefix`.
+fn start_of_month_balance(firm: Firm, prefix: &[(DateTime<Utc>, Step)]) -> Decimal {
+    start_of_period(prefix, |a, b| {
+        let (a, b) = (firm.day(a), firm.day(b));
+        (a.year(), a.month()) == (b.year(), b.month())
+    })
+}
+
+/// The balance known before the first step of the period containing the last step, plus the
+/// deposits made in the period so far.
+fn start_of_period(
+    prefix: &[(DateTime<Utc>, Step)],
+    same_period: impl Fn(DateTime<Utc>, DateTime<Utc>) -> bool,
+) -> Decimal {
     let Some((now, _)) = prefix.last() else {
         return INITIAL;
     };
-    let today = prague_day(*now);
     let first_today = prefix
         .iter()
-        .position(|(time, _)| prague_day(*time) == today)
+        .position(|(time, _)| same_period(*time, *now))
         .unwrap_or(0);
     let before = &prefix[..first_today];
     let base = if before.is_empty() {
@@ -139,33 +176,45 @@ fn peak(prefix: &[(DateTime<Utc>, Step)], pick: fn(&Step) -> Option<Decimal>) ->
     best
 }
 
-fn trading_days(prefix: &[(DateTime<Utc>, Step)]) -> u32 {
+fn trading_days(firm: Firm, prefix: &[(DateTime<Utc>, Step)]) -> u32 {
     let mut days: Vec<NaiveDate> = prefix
         .iter()
         .filter(|(_, s)| matches!(s, Step::Open))
-        .map(|(time, _)| prague_day(*time))
+        .map(|(time, _)| firm.day(*time))
         .collect();
     days.sort();
     days.dedup();
     days.len() as u32
 }
 
-fn oracle(steps: &[(DateTime<Utc>, Step)]) -> Outcome {
+fn oracle(firm: Firm, steps: &[(DateTime<Utc>, Step)]) -> Outcome {
     let mut status = ChallengeStatus::Active;
     let mut breach = None;
     for k in 0..steps.len() {
         let prefix = &steps[..=k];
         let (balance, equity) = known(prefix);
         if let Step::Account { .. } = prefix[k].1 {
-            let daily_floor = start_of_day_balance(prefix) - dec!(5000);
-            let max_floor = INITIAL + deposits(prefix) - dec!(10000);
-            let mut rules = Vec::new();
-            if equity < daily_floor {
-                rules.push("daily_loss".to_owned());
-            }
-            if equity < max_floor {
-                rules.push("max_loss".to_owned());
-            }
+            let sod = start_of_day_balance(firm, prefix);
+            let som = start_of_month_balance(firm, prefix);
+            let floors = match firm {
+                // Daily: SOD balance - 5% of IB; max: IB + deposits - 10% of IB.
+                Firm::Ftmo => vec![
+                    ("daily_loss", sod - dec!(5000)),
+                    ("max_loss", INITIAL + deposits(prefix) - dec!(10000)),
+                ],
+                // MDL: SOD balance - 5% of SOM balance; MML: 90% of SOM balance; ODD: 90% of
+                // the peak balance.
+                Firm::Fund => vec![
+                    ("mdl", sod - som * dec!(0.05)),
+                    ("mml", som * dec!(0.9)),
+                    ("odd", peak(prefix, step_balance) * dec!(0.9)),
+                ],
+            };
+            let rules: Vec<String> = floors
+                .iter()
+                .filter(|(_, floor)| equity < *floor)
+                .map(|(id, _)| (*id).to_owned())
+                .collect();
             if !rules.is_empty() {
                 breach = Some((prefix[k].0, rules));
                 status = ChallengeStatus::Failed;
@@ -173,16 +222,16 @@ fn oracle(steps: &[(DateTime<Utc>, Step)]) -> Outcome {
             }
         }
         let target = INITIAL + deposits(prefix) + dec!(10000);
-        if balance >= target && trading_days(prefix) >= 4 {
+        if matches!(firm, Firm::Ftmo) && balance >= target && trading_days(firm, prefix) >= 4 {
             status = ChallengeStatus::Passed;
             break;
         }
     }
     let (balance, equity) = known(steps);
-    let month = steps.last().map(|(time, _)| prague_day(*time));
+    let month = steps.last().map(|(time, _)| firm.day(*time));
     let same_month = |time: &DateTime<Utc>| {
         month.is_some_and(|m| {
-            let d = prague_day(*time);
+            let d = firm.day(*time);
             (d.year(), d.month()) == (m.year(), m.month())
         })
     };
@@ -218,11 +267,8 @@ fn oracle(steps: &[(DateTime<Utc>, Step)]) -> Outcome {
         breach,
         balance,
         equity,
-        start_of_day_balance: start_of_day_balance(steps),
-        peak_balance: peak(steps, |s| match s {
-            Step::Account { balance, .. } => Some(*balance),
-            _ => None,
-        }),
+        start_of_day_balance: start_of_day_balance(firm, steps),
+        peak_balance: peak(steps, step_balance),
         peak_equity: peak(steps, |s| match s {
             Step::Account { equity, .. } => Some(*equity),
             _ => None,
@@ -230,13 +276,20 @@ fn oracle(steps: &[(DateTime<Utc>, Step)]) -> Outcome {
         realized_loss_mtd,
         consecutive_losing_trades: consecutive,
         trades: closes.len() as u32,
-        trading_days: trading_days(steps),
+        trading_days: trading_days(firm, steps),
     }
 }
 
-fn engine(steps: &[(DateTime<Utc>, Step)]) -> Outcome {
+fn step_balance(step: &Step) -> Option<Decimal> {
+    match step {
+        Step::Account { balance, .. } => Some(*balance),
+        _ => None,
+    }
+}
+
+fn engine(firm: Firm, steps: &[(DateTime<Utc>, Step)]) -> Outcome {
     let records: Vec<Record> = steps.iter().map(|(time, s)| to_record(*time, s)).collect();
-    let mut challenge = Challenge::from_preset("ftmo-2step", INITIAL).expect("preset");
+    let mut challenge = Challenge::from_preset(firm.preset(), INITIAL).expect("preset");
     let events = run(&mut challenge, &records);
     let first_breach = events
         .iter()
@@ -272,10 +325,12 @@ proptest! {
     #[test]
     fn engine_agrees_with_recompute_from_history(
         start in 0usize..3,
+        fund in any::<bool>(),
         raw in prop::collection::vec((1u32..1800, 0u8..10, -2500i32..2600, -3000i32..1000), 1..60),
     ) {
+        let firm = if fund { Firm::Fund } else { Firm::Ftmo };
         let steps = stream(start, &raw);
-        prop_assert_eq!(engine(&steps), oracle(&steps));
+        prop_assert_eq!(engine(firm, &steps), oracle(firm, &steps));
     }
 
     #[test]
