@@ -36,6 +36,8 @@ pub struct Metrics {
     pub risk_exposure_usd: Money,
     /// Open positions without a stop loss (their risk is unbounded, not counted above).
     pub unbounded_positions: u32,
+    /// Ids of the open positions without a stop loss.
+    pub unbounded_position_ids: Vec<String>,
     /// Open positions whose tick size or loss tick value is unknown (not counted above).
     pub unpriced_positions: u32,
     /// Seed 004 #5: `risk_exposure_usd / mdl_usd`.
@@ -162,6 +164,12 @@ impl Challenge {
             odd_usd: odd,
             risk_exposure_usd: risk,
             unbounded_positions: self.risk.unbounded,
+            unbounded_position_ids: self
+                .positions
+                .iter()
+                .filter(|p| p.stop_loss.is_none())
+                .map(|p| p.id.clone())
+                .collect(),
             unpriced_positions: self.risk.unpriced,
             current_risk_load: round(mdl.and_then(|m| ratio(risk, m)), RATIO_DP),
             monthly_risk_load: round(remaining_monthly.and_then(|m| ratio(risk, m)), RATIO_DP),

@@ -1112,6 +1112,7 @@ fn risk_exposure_and_seed_metrics() {
     // buy: 500 ticks x 1 x 2 = 1,000; sell: 200 ticks x 1 x 1 = 200; a stop past entry risks 0.
     assert_eq!(m.risk_exposure_usd, dec!(1200));
     assert_eq!(m.unbounded_positions, 1);
+    assert_eq!(m.unbounded_position_ids, ["naked"]);
     assert_eq!(m.mdl_usd, Some(dec!(5000)));
     assert_eq!(m.mml_usd, Some(dec!(10000)));
     assert_eq!(m.odd_usd, Some(dec!(10000)));
