@@ -52,6 +52,10 @@ pub struct Metrics {
     pub equity: Money,
     /// `equity - balance`.
     pub floating_pl: Money,
+    /// Equity estimated from quotes received since the last account update (`null` when none
+    /// arrived): broker equity plus each open position's move from the quote in effect at that
+    /// update, in ticks, times the profit or loss tick value and the volume.
+    pub estimated_equity: Option<Money>,
     /// Seed 004 #10: sum of losses of deals since the start of the month.
     pub realized_loss_mtd: Money,
     /// Seed 004 #11: `start_of_month_balance - realized_loss_mtd`.
@@ -177,6 +181,7 @@ impl Challenge {
             balance: self.balance,
             equity: self.equity,
             floating_pl: self.equity.saturating_sub(self.balance),
+            estimated_equity: self.estimated_equity(),
             realized_loss_mtd: self.realized_loss_mtd,
             remaining_balance: a
                 .start_of_month_balance

@@ -160,6 +160,10 @@ pub struct Evidence {
     pub limit: Decimal,
     /// For warnings: the fraction of the budget used.
     pub fraction: Option<Decimal>,
+    /// Whether `measured` is equity estimated from quotes since the last account update
+    /// (warnings only) rather than the broker's equity.
+    #[serde(default)]
+    pub estimated: bool,
     /// The anchors at that moment.
     pub anchors: Anchors,
     /// The open positions at that moment.

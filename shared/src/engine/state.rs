@@ -14,7 +14,9 @@ use super::rules::{
 };
 use super::stats::{DayStats, TradeStats};
 use super::{Anchors, EngineError, Event, EventKind, Evidence, Record, RecordData};
-use crate::domain::{AccountInfo, Deal, Lots, Money, Position, Side, SymbolPrice, SymbolSpec};
+use crate::domain::{
+    AccountInfo, Deal, Lots, Money, Position, Price, Side, SymbolPrice, SymbolSpec,
+};
 
 /// Largest magnitude accepted for any amount, price or volume in a record (10^15).
 pub const MAX_INPUT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
@@ -85,6 +87,16 @@ pub(super) struct SymbolInfo {
     pub(super) tick_size: Option<Decimal>,
     pub(super) loss_tick_value: Option<Money>,
     pub(super) profit_tick_value: Option<Money>,
+    /// Latest quote.
+    pub(super) bid: Option<Price>,
+    pub(super) ask: Option<Price>,
+    /// The quote in effect at the last account update (`mark_seq`), the estimate's reference.
+    pub(super) mark_bid: Option<Price>,
+    pub(super) mark_ask: Option<Price>,
+    pub(super) mark_seq: u64,
+    /// Estimated change of the symbol's open P/L since the last account update (`delta_seq`).
+    pub(super) delta: Money,
+    pub(super) delta_seq: u64,
 }
 
 /// Open risk to stop loss of the open positions.
@@ -123,6 +135,8 @@ pub struct Challenge {
     pub(super) min_equity_today: Money,
     pub(super) positions: Vec<Position>,
     pub(super) symbols: Vec<SymbolInfo>,
+    /// Account updates so far: dates the price estimate's reference quotes.
+    pub(super) account_seq: u64,
     pub(super) risk: Risk,
     pub(super) closed_pl_today: Money,
     pub(super) closed_pl_total: Money,
@@ -199,6 +213,7 @@ impl Challenge {
             min_equity_today: initial,
             positions: Vec::with_capacity(16),
             symbols: Vec::with_capacity(8),
+            account_seq: 0,
             risk: Risk::default(),
             closed_pl_today: Decimal::ZERO,
             closed_pl_total: Decimal::ZERO,
@@ -296,6 +311,11 @@ impl Challenge {
                 }
                 self.recompute_risk();
                 self.check_position_rules(record, out);
+                for index in 0..self.symbols.len() {
+                    if self.symbols[index].delta_seq == self.account_seq {
+                        self.revalue(index);
+                    }
+                }
                 objectives = true;
             }
             RecordData::Deal(deal) => {
@@ -306,6 +326,7 @@ impl Challenge {
                 self.on_price(price);
                 self.recompute_risk();
                 self.check_position_rules(record, out);
+                self.check_estimate(record, out);
             }
             RecordData::Specification(spec) => {
                 self.on_spec(spec);
@@ -407,6 +428,7 @@ impl Challenge {
     /// Account information: the hot path.
     fn on_account(&mut self, info: &AccountInfo, record: &Record, out: &mut Vec<Event>) -> bool {
         self.has_account = true;
+        self.account_seq = self.account_seq.wrapping_add(1);
         self.balance = info.balance;
         self.equity = info.equity;
         self.margin = info.margin;
@@ -605,9 +627,128 @@ impl Challenge {
     }
 
     fn on_price(&mut self, price: &SymbolPrice) {
-        let info = self.symbol_mut(&price.symbol);
+        let seq = self.account_seq;
+        let index = self.symbol_index(&price.symbol);
+        let info = &mut self.symbols[index];
+        if info.mark_seq != seq {
+            // First quote since the last account update: the previous quote is what the
+            // broker's equity was valued at.
+            info.mark_bid = info.bid;
+            info.mark_ask = info.ask;
+            info.mark_seq = seq;
+        }
+        info.bid = Some(price.bid);
+        info.ask = Some(price.ask);
         info.loss_tick_value = Some(price.loss_tick_value);
         info.profit_tick_value = Some(price.profit_tick_value);
+        self.revalue(index);
+    }
+
+    /// Re-estimates the open P/L change of symbol `index` since the last account update:
+    /// per position, the move from the reference quote (or the position's own current price)
+    /// to the latest quote, in ticks, times the profit or loss tick value and the volume.
+    fn revalue(&mut self, index: usize) {
+        let s = &self.symbols[index];
+        let mut delta = Decimal::ZERO;
+        if let (Some(tick), Some(gain), Some(loss), Some(bid), Some(ask)) = (
+            s.tick_size,
+            s.profit_tick_value,
+            s.loss_tick_value,
+            s.bid,
+            s.ask,
+        ) {
+            let marked = s.mark_seq == self.account_seq;
+            for p in self.positions.iter().filter(|p| p.symbol == s.symbol) {
+                let (mark, now) = match p.side {
+                    Side::Buy => (
+                        s.mark_bid.filter(|_| marked).unwrap_or(p.current_price),
+                        bid,
+                    ),
+                    Side::Sell => (
+                        s.mark_ask.filter(|_| marked).unwrap_or(p.current_price),
+                        ask,
+                    ),
+                };
+                let moved = match p.side {
+                    Side::Buy => now - mark,
+                    Side::Sell => mark - now,
+                };
+                let value = if moved >= Decimal::ZERO { gain } else { loss };
+                if let Some(change) = moved
+                    .checked_div(tick)
+                    .and_then(|ticks| ticks.checked_mul(value))
+                    .and_then(|v| v.checked_mul(p.volume))
+                {
+                    delta = delta.saturating_add(change);
+                }
+            }
+        }
+        let seq = self.account_seq;
+        let s = &mut self.symbols[index];
+        s.delta = delta;
+        s.delta_seq = seq;
+    }
+
+    /// Equity estimated from quotes received since the last account update; `None` when no
+    /// quote arrived since (the broker's equity is then the best number).
+    pub(super) fn estimated_equity(&self) -> Option<Money> {
+        if !self.has_account {
+            return None;
+        }
+        let mut total = Decimal::ZERO;
+        let mut any = false;
+        for s in self
+            .symbols
+            .iter()
+            .filter(|s| s.delta_seq == self.account_seq)
+        {
+            total = total.saturating_add(s.delta);
+            any = true;
+        }
+        any.then(|| self.equity.saturating_add(total))
+    }
+
+    /// Estimated equity may lower the day's minimum and raise warnings (flagged as estimated),
+    /// never a breach: a breach needs the broker's equity. Below a floor it is a warning of
+    /// fraction 1.
+    fn check_estimate(&mut self, record: &Record, out: &mut Vec<Event>) {
+        let Some(estimate) = self.estimated_equity() else {
+            return;
+        };
+        if estimate < self.min_equity_today {
+            self.min_equity_today = estimate;
+        }
+        if self.status.is_final() {
+            return;
+        }
+        for i in 0..self.rules.len() {
+            let rule = &mut self.rules[i];
+            if !rule.def.kind.is_loss_rule()
+                || rule.status == RuleStatus::Breached
+                || estimate > rule.quiet_above
+            {
+                continue;
+            }
+            let levels = rule.levels.len();
+            let mut crossed = usize::from(rule.warned);
+            while crossed < levels && estimate <= rule.levels[crossed] {
+                crossed += 1;
+            }
+            if crossed == levels && estimate < rule.floor {
+                crossed = levels + 1;
+            }
+            if crossed > usize::from(rule.warned) {
+                rule.warned = u8::try_from(crossed).unwrap_or(u8::MAX);
+                rule.status = RuleStatus::Warning;
+                let fraction = if crossed > levels {
+                    Some(Decimal::ONE)
+                } else {
+                    rule.def.warnings.get(crossed - 1).copied()
+                };
+                let floor = rule.floor;
+                self.warn(i, estimate, floor, fraction, record, out);
+            }
+        }
     }
 
     fn on_spec(&mut self, spec: &SymbolSpec) {
@@ -615,7 +756,12 @@ impl Challenge {
     }
 
     fn symbol_mut(&mut self, symbol: &str) -> &mut SymbolInfo {
-        let index = match self.symbols.iter().position(|s| s.symbol == symbol) {
+        let index = self.symbol_index(symbol);
+        &mut self.symbols[index]
+    }
+
+    fn symbol_index(&mut self, symbol: &str) -> usize {
+        match self.symbols.iter().position(|s| s.symbol == symbol) {
             Some(index) => index,
             None => {
                 self.symbols.push(SymbolInfo {
@@ -623,11 +769,17 @@ impl Challenge {
                     tick_size: None,
                     loss_tick_value: None,
                     profit_tick_value: None,
+                    bid: None,
+                    ask: None,
+                    mark_bid: None,
+                    mark_ask: None,
+                    mark_seq: 0,
+                    delta: Decimal::ZERO,
+                    delta_seq: u64::MAX,
                 });
                 self.symbols.len() - 1
             }
-        };
-        &mut self.symbols[index]
+        }
     }
 
     /// Risk to stop loss of every open position: `max(0, distance from open to stop in the
@@ -871,6 +1023,8 @@ impl Challenge {
             measured,
             limit,
             fraction,
+            estimated: self.rules[i].def.kind.is_loss_rule()
+                && matches!(record.data, RecordData::Price(_)),
             anchors: self.anchors,
             open_positions: self.positions.clone(),
             record: record.clone(),

@@ -1435,3 +1435,84 @@ fn custom_config_from_the_engine_doc_parses() {
     assert_eq!(challenge.rules().count(), 5);
     assert_eq!(challenge.rule_floor("max_loss"), Some(dec!(98000)));
 }
+
+fn quote(time: &str, bid: Decimal) -> Record {
+    Record::new(
+        t(time),
+        RecordData::Price(SymbolPrice {
+            symbol: "EURUSD".into(),
+            bid,
+            ask: bid + dec!(0.0001),
+            profit_tick_value: dec!(1),
+            loss_tick_value: dec!(1),
+            time: t(time),
+        }),
+    )
+}
+
+#[test]
+fn quotes_estimate_equity_and_warn_but_never_breach() {
+    let ts = "2026-01-12T09:00:00Z";
+    let mut challenge = ftmo();
+    let long = position("p", Side::Buy, dec!(1), dec!(1.1), Some(dec!(1.0)), ts);
+    let base = [
+        spec(ts, dec!(0.00001)),
+        quote(ts, dec!(1.1)),
+        positions(ts, vec![long]),
+        account("2026-01-12T09:00:01Z", dec!(100000), dec!(100000)),
+    ];
+    run(&mut challenge, &base);
+    assert_eq!(challenge.metrics().estimated_equity, None);
+    // 500 ticks down on 1 lot at 1 per tick: 99,500.
+    run(
+        &mut challenge,
+        &[quote("2026-01-12T09:01:00Z", dec!(1.095))],
+    );
+    assert_eq!(challenge.metrics().estimated_equity, Some(dec!(99500)));
+    // 2,500 down: the 50% warning, flagged as estimated.
+    let events = run(
+        &mut challenge,
+        &[quote("2026-01-12T09:02:00Z", dec!(1.075))],
+    );
+    assert_eq!(events.len(), 1);
+    let evidence = events[0].evidence.as_ref().expect("evidence");
+    assert!(evidence.estimated);
+    assert_eq!(
+        (evidence.measured, evidence.fraction),
+        (dec!(97500), Some(dec!(0.5)))
+    );
+    // Below the floor on the estimate: a warning of fraction 1, not a breach.
+    let events = run(&mut challenge, &[quote("2026-01-12T09:03:00Z", dec!(1.04))]);
+    let kinds: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e.kind,
+                e.rule.clone(),
+                e.evidence.as_ref().and_then(|v| v.fraction),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (EventKind::Warning, Some("daily_loss".into()), Some(dec!(1))),
+            (EventKind::Warning, Some("max_loss".into()), Some(dec!(0.5))),
+        ]
+    );
+    assert_eq!(challenge.status(), Active);
+    assert_eq!(challenge.metrics().min_equity_today, dec!(94000));
+    // The broker's equity is the truth: it breaches, and the estimate restarts from it.
+    let events = run(
+        &mut challenge,
+        &[account("2026-01-12T09:03:01Z", dec!(100000), dec!(94000))],
+    );
+    assert_eq!(events[0].kind, EventKind::Breach);
+    assert!(!events[0].evidence.as_ref().expect("evidence").estimated);
+    assert_eq!(challenge.metrics().estimated_equity, None);
+    run(
+        &mut challenge,
+        &[quote("2026-01-12T09:04:00Z", dec!(1.041))],
+    );
+    assert_eq!(challenge.metrics().estimated_equity, Some(dec!(94100)));
+}
