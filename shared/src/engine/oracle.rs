@@ -353,7 +353,7 @@ proptest! {
 
     #[test]
     fn arbitrary_records_never_panic(
-        raw in prop::collection::vec((0i64..100_000, 0u8..6, any::<i64>(), any::<u32>(), any::<bool>()), 1..40),
+        raw in prop::collection::vec((0i64..100_000, 0u8..8, any::<i64>(), any::<u32>(), any::<bool>()), 1..40),
     ) {
         let mut challenge = Challenge::from_preset("ftmo-1step", INITIAL).expect("preset");
         let mut events = Vec::new();
@@ -367,6 +367,8 @@ proptest! {
                 2 => deposit(&at, value),
                 3 => super::tests::spec(&at, value),
                 4 => super::tests::price(&at, value),
+                5 => super::tests::quote(&at, value),
+                6 => Record::new(time, RecordData::Tick {}),
                 _ => super::tests::positions(&at, vec![super::tests::position(
                     "p", crate::domain::Side::Sell, value, value, Some(-value), &at,
                 )]),

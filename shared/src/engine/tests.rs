@@ -1436,7 +1436,7 @@ fn custom_config_from_the_engine_doc_parses() {
     assert_eq!(challenge.rule_floor("max_loss"), Some(dec!(98000)));
 }
 
-fn quote(time: &str, bid: Decimal) -> Record {
+pub(super) fn quote(time: &str, bid: Decimal) -> Record {
     Record::new(
         t(time),
         RecordData::Price(SymbolPrice {
