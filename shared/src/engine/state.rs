@@ -58,22 +58,50 @@ impl ChallengeStatus {
     }
 }
 
-/// One rule with its running numbers.
+/// What an account update checks for a rule (cached from its kind for the hot path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum Check {
+    Floor,
+    Target,
+    Margin,
+    OpenRisk,
+    Nothing,
+}
+
+impl Check {
+    fn of(kind: &RuleKind) -> Self {
+        match kind {
+            RuleKind::DailyLoss { .. }
+            | RuleKind::MaxLoss { .. }
+            | RuleKind::MonthlyLoss { .. } => Check::Floor,
+            RuleKind::ProfitTarget { .. } => Check::Target,
+            RuleKind::MarginLevel { .. } => Check::Margin,
+            RuleKind::TotalOpenRisk { .. } => Check::OpenRisk,
+            _ => Check::Nothing,
+        }
+    }
+}
+
+/// One rule with its running numbers. `repr(C)` keeps what an account update reads in the
+/// first bytes, so many accounts cost fewer cache misses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(C)]
 pub(super) struct RuleState {
-    pub(super) def: RuleDef,
-    pub(super) status: RuleStatus,
+    /// Above this equity nothing can happen: `max(floor, first warning level)`. Kept inline so
+    /// the common update reads no heap memory.
+    pub(super) quiet_above: Money,
     /// Loss rules: the equity floor. Profit target: the level to reach.
     pub(super) floor: Money,
+    pub(super) status: RuleStatus,
+    pub(super) check: Check,
+    /// Warnings raised in the current period.
+    pub(super) warned: u8,
+    pub(super) def: RuleDef,
     /// Loss rules: the budget in money. Profit target: the profit to make.
     pub(super) limit: Money,
     /// Equity levels at which each warning fraction is reached.
     pub(super) levels: Vec<Money>,
-    /// Above this equity nothing can happen: `max(floor, first warning level)`. Kept inline so
-    /// the common update reads no heap memory.
-    pub(super) quiet_above: Money,
-    /// Warnings raised in the current period.
-    pub(super) warned: u8,
     /// The last measured value.
     pub(super) measured: Option<Decimal>,
     /// Consecutive losses: the rule's own streak.
@@ -115,28 +143,30 @@ pub(super) struct Risk {
 /// The state of one challenge: configuration, anchors, positions, statistics and the event log.
 ///
 /// Serialise it with serde to persist it; deserialise it to carry on where it stopped.
+// `repr(C)`: the fields an account update touches come first, together.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(C)]
 pub struct Challenge {
-    pub(super) preset: String,
-    pub(super) clock: ResetClock,
-    pub(super) status: ChallengeStatus,
-    pub(super) rules: Vec<RuleState>,
-    pub(super) anchors: Anchors,
-    pub(super) has_account: bool,
+    pub(super) last_time: Option<DateTime<Utc>>,
+    pub(super) next_reset: Option<DateTime<Utc>>,
     pub(super) balance: Money,
     pub(super) equity: Money,
     pub(super) margin: Money,
-    pub(super) margin_level: Option<Decimal>,
-    pub(super) started: Option<DateTime<Utc>>,
-    pub(super) last_time: Option<DateTime<Utc>>,
-    pub(super) day: Option<NaiveDate>,
-    pub(super) day_start: Option<DateTime<Utc>>,
-    pub(super) next_reset: Option<DateTime<Utc>>,
     pub(super) min_equity_today: Money,
-    pub(super) positions: Vec<Position>,
-    pub(super) symbols: Vec<SymbolInfo>,
+    pub(super) margin_level: Option<Decimal>,
     /// Account updates so far: dates the price estimate's reference quotes.
     pub(super) account_seq: u64,
+    pub(super) rules: Vec<RuleState>,
+    pub(super) positions: Vec<Position>,
+    pub(super) status: ChallengeStatus,
+    pub(super) has_account: bool,
+    pub(super) anchors: Anchors,
+    pub(super) preset: String,
+    pub(super) clock: ResetClock,
+    pub(super) started: Option<DateTime<Utc>>,
+    pub(super) day: Option<NaiveDate>,
+    pub(super) day_start: Option<DateTime<Utc>>,
+    pub(super) symbols: Vec<SymbolInfo>,
     pub(super) risk: Risk,
     pub(super) closed_pl_today: Money,
     pub(super) closed_pl_total: Money,
@@ -180,6 +210,7 @@ impl Challenge {
             .into_iter()
             .map(|def| {
                 let mut rule = RuleState {
+                    check: Check::of(&def.kind),
                     status: RuleStatus::Pending,
                     floor: Decimal::ZERO,
                     limit: Decimal::ZERO,
@@ -461,16 +492,12 @@ impl Challenge {
         }
         let mut objectives = false;
         for i in 0..self.rules.len() {
-            match self.rules[i].def.kind {
-                RuleKind::DailyLoss { .. }
-                | RuleKind::MaxLoss { .. }
-                | RuleKind::MonthlyLoss { .. } => {
-                    self.check_floor(i, record, out);
-                }
-                RuleKind::ProfitTarget { .. } => objectives |= self.check_target(i),
-                RuleKind::MarginLevel { .. } => self.check_margin(i, record, out),
-                RuleKind::TotalOpenRisk { .. } => self.check_position_rule(i, record, out),
-                _ => {}
+            match self.rules[i].check {
+                Check::Floor => self.check_floor(i, record, out),
+                Check::Target => objectives |= self.check_target(i),
+                Check::Margin => self.check_margin(i, record, out),
+                Check::OpenRisk => self.check_position_rule(i, record, out),
+                Check::Nothing => {}
             }
         }
         objectives
