@@ -102,7 +102,8 @@ pub(super) struct RuleState {
     pub(super) limit: Money,
     /// Equity levels at which each warning fraction is reached.
     pub(super) levels: Vec<Money>,
-    /// The last measured value.
+    /// The last measured value of rules other than loss rules (for those the report reads the
+    /// equity, so the hot path writes nothing here).
     pub(super) measured: Option<Decimal>,
     /// Consecutive losses: the rule's own streak.
     pub(super) counter: u32,
