@@ -64,10 +64,12 @@ impl Challenge {
             .iter()
             .map(|rule| {
                 let kind = rule.def.kind;
-                let measured = if kind.is_loss_rule() {
-                    self.has_account.then_some(self.equity)
-                } else {
-                    rule.measured
+                let measured = match kind {
+                    _ if kind.is_loss_rule() => self.has_account.then_some(self.equity),
+                    RuleKind::MinTradingDays { min_day_profit, .. } => {
+                        Some(Decimal::from(self.counted_days(min_day_profit.as_ref())))
+                    }
+                    _ => rule.measured,
                 };
                 let (remaining, limit) = match kind {
                     RuleKind::DailyLoss { .. }

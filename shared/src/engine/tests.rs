@@ -1150,6 +1150,8 @@ fn report_has_the_agreed_json_shape() {
     assert_eq!(json["rules"][0]["status"], "warning");
     assert_eq!(json["rules"][0]["remaining"], "2000");
     assert_eq!(json["rules"][2]["status"], "pending");
+    assert_eq!(json["rules"][3]["measured"], "0");
+    assert_eq!(json["rules"][3]["remaining"], "4");
     assert_eq!(json["events"][0]["kind"], "warning");
     assert_eq!(json["events"][0]["rule"], "daily_loss");
     assert_eq!(json["events"][0]["time"], "2026-01-12T10:00:00Z");
