@@ -8,9 +8,11 @@
 //!   prices, symbol specifications), money in [`rust_decimal::Decimal`].
 //! - [`peaks`]: the numbers the broker does not keep (starting capital, peak balance and equity).
 //! - [`api`]: the wire contract between backend and frontend.
+//! - [`engine`]: the risk engine: challenges, rules, presets, metrics and statistics.
 
 pub mod api;
 pub mod domain;
+pub mod engine;
 pub mod peaks;
 
 pub use rust_decimal::Decimal;

@@ -1,0 +1,258 @@
+//! The risk engine: a prop-firm challenge as a state that records are folded into.
+//!
+//! A [`Challenge`] holds everything the rules need (anchors, peaks, open positions, symbol tick
+//! values, trade statistics) and is serialisable, so the backend persists it between updates and
+//! after a restart. [`Challenge::apply`] folds one timestamped [`Record`] in (account
+//! information, open positions, a deal, a price, a symbol specification, or a bare clock tick)
+//! and appends the [`Event`]s it caused to a caller-provided vector. [`Challenge::report`] gives
+//! the replay report: status, rules, events and metrics.
+//!
+//! The engine does no IO, reads no clock and draws no random numbers: the same records give the
+//! same result on the server and in the browser. It never panics on input: a record it cannot
+//! accept is refused with an [`EngineError`] naming what is wrong, and the state is unchanged.
+//! An account-information update does not allocate unless it causes an event.
+//!
+//! ```
+//! use shared::Decimal;
+//! use shared::domain::AccountInfo;
+//! use shared::engine::{Challenge, ChallengeStatus, EventKind, Record, RecordData};
+//!
+//! let mut challenge = Challenge::from_preset("ftmo-2step", Decimal::from(100_000))?;
+//! let mut events = Vec::new();
+//! let info = AccountInfo {
+//!     balance: Decimal::from(100_000),
+//!     equity: Decimal::from(94_999),
+//!     margin: Decimal::ZERO,
+//!     free_margin: Decimal::from(94_999),
+//!     margin_level: None,
+//!     currency: "USD".into(),
+//!     leverage: Some(100),
+//!     credit: Decimal::ZERO,
+//! };
+//! let time = "2026-01-12T10:00:00Z".parse().expect("time");
+//! challenge.apply(&Record::new(time, RecordData::AccountInformation(info)), &mut events)?;
+//! assert_eq!(events[0].kind, EventKind::Breach);
+//! assert_eq!(challenge.status(), ChallengeStatus::Failed);
+//! let report = challenge.report(); // serde::Serialize: the replay report
+//! # let _ = report;
+//! # Ok::<(), shared::engine::EngineError>(())
+//! ```
+//!
+//! Files: [`clock`] (reset instants), [`rules`] (rule definitions), [`presets`] (firms' rule
+//! sets), `state` ([`Challenge`] and `apply`), [`metrics`], [`stats`] (trade statistics),
+//! `report` ([`Report`]).
+
+pub mod clock;
+pub mod metrics;
+pub mod presets;
+mod report;
+pub mod rules;
+mod state;
+pub mod stats;
+
+#[cfg(test)]
+mod oracle;
+#[cfg(test)]
+mod tests;
+
+pub use clock::ResetClock;
+pub use metrics::Metrics;
+pub use presets::{PRESETS, preset};
+pub use report::{Report, RuleReport};
+pub use rules::{
+    DailyAnchor, Limit, MaxLossMode, ProfitBasis, RuleDef, RuleKind, RuleStatus, Severity, Unit,
+};
+pub use state::{Challenge, ChallengeConfig, ChallengeStatus};
+
+use crate::domain::{AccountInfo, Deal, Money, Position, SymbolPrice, SymbolSpec};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// One timestamped input to the engine.
+///
+/// In JSON: `{"time": "...", "accountInformation": {...}}` with exactly one of
+/// `accountInformation`, `positions`, `deal`, `price`, `specification` or `tick` (a bare clock
+/// tick: `"tick": {}`), holding the [`crate::domain`] type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// When the record was observed; records must come in non-decreasing time order.
+    pub time: DateTime<Utc>,
+    /// What was observed.
+    #[serde(flatten)]
+    pub data: RecordData,
+}
+
+impl Record {
+    /// A record of `data` observed at `time`.
+    pub fn new(time: DateTime<Utc>, data: RecordData) -> Self {
+        Self { time, data }
+    }
+}
+
+/// The content of a [`Record`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RecordData {
+    /// Balance, equity, margin as the broker reports them.
+    AccountInformation(AccountInfo),
+    /// The complete set of open positions (replaces the previous set).
+    Positions(Vec<Position>),
+    /// One deal of the account history.
+    Deal(Deal),
+    /// A symbol's price and tick values.
+    Price(SymbolPrice),
+    /// A symbol's specification (tick size).
+    Specification(SymbolSpec),
+    /// Time passed with no data: lets daily resets and duration limits happen on time.
+    Tick {},
+}
+
+/// What kind of thing happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A budget passed one of its rule's warning fractions.
+    Warning,
+    /// A rule was broken.
+    Breach,
+    /// An objective (profit target, trading days, best day) is met.
+    ObjectiveMet,
+    /// All objectives are met with no hard breach: the challenge passed.
+    Passed,
+    /// A hard rule was broken: the challenge failed.
+    Failed,
+}
+
+/// The numbers the floors hang from, as they stood at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchors {
+    /// Starting capital of the challenge.
+    pub initial_balance: Money,
+    /// Deposits minus withdrawals since the start (moves every anchor, never profit).
+    pub net_deposits: Money,
+    /// Balance at the last daily reset (the initial balance on day one).
+    pub start_of_day_balance: Money,
+    /// Equity at the last daily reset.
+    pub start_of_day_equity: Money,
+    /// Balance at the first reset of the month.
+    pub start_of_month_balance: Money,
+    /// Equity at the first reset of the month.
+    pub start_of_month_equity: Money,
+    /// Highest balance reported.
+    pub peak_balance: Money,
+    /// Highest equity reported.
+    pub peak_equity: Money,
+    /// Highest balance at a daily reset (end of day), at least the initial balance.
+    pub peak_end_of_day_balance: Money,
+}
+
+/// Why an event happened: enough to settle a dispute without the rest of the history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// When it happened (the time of the record that caused it).
+    pub time: DateTime<Utc>,
+    /// The rule's id.
+    pub rule: String,
+    /// The measured value (equity for loss rules, lots, count, ...).
+    pub measured: Decimal,
+    /// The limit it was measured against (the equity floor for loss rules).
+    pub limit: Decimal,
+    /// For warnings: the fraction of the budget used.
+    pub fraction: Option<Decimal>,
+    /// Whether `measured` is equity estimated from quotes since the last account update
+    /// (warnings only) rather than the broker's equity.
+    #[serde(default)]
+    pub estimated: bool,
+    /// The anchors at that moment.
+    pub anchors: Anchors,
+    /// The open positions at that moment.
+    pub open_positions: Vec<Position>,
+    /// The record that caused it.
+    pub record: Record,
+}
+
+/// Something the engine decided.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When (the time of the record that caused it).
+    pub time: DateTime<Utc>,
+    /// Warning, breach, objective met, passed, failed.
+    pub kind: EventKind,
+    /// The rule concerned, if any.
+    pub rule: Option<String>,
+    /// The evidence, for warnings and breaches.
+    pub evidence: Option<Box<Evidence>>,
+}
+
+/// Why the engine refused a record or a configuration. The state is unchanged when `apply`
+/// returns one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// A record older than the last one applied.
+    #[error("record at {time} is older than the last record at {last}")]
+    OutOfOrder {
+        /// The record's time.
+        time: DateTime<Utc>,
+        /// The last applied record's time.
+        last: DateTime<Utc>,
+    },
+    /// A negative volume on a position or deal.
+    #[error("negative volume {volume} on {what}")]
+    NegativeVolume {
+        /// Which position or deal.
+        what: String,
+        /// The volume.
+        volume: Decimal,
+    },
+    /// A symbol specification with a tick size of zero or less.
+    #[error("symbol {symbol} has a tick size of {tick_size}: it must be positive")]
+    NonPositiveTickSize {
+        /// The symbol.
+        symbol: String,
+        /// The tick size.
+        tick_size: Decimal,
+    },
+    /// A symbol price with a negative tick value.
+    #[error("symbol {symbol} has a negative tick value")]
+    NegativeTickValue {
+        /// The symbol.
+        symbol: String,
+    },
+    /// A number too large to be a real amount, price or volume.
+    #[error("{field} = {value} is out of range (more than 10^15 in magnitude)")]
+    OutOfRange {
+        /// Which field.
+        field: &'static str,
+        /// The value.
+        value: Decimal,
+    },
+    /// A rule with invalid parameters.
+    #[error("rule {id}: {reason}")]
+    InvalidRule {
+        /// The rule's id.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Two rules with the same id.
+    #[error("rule id {id} is used twice")]
+    DuplicateRule {
+        /// The id.
+        id: String,
+    },
+    /// A preset name the engine does not know.
+    #[error("unknown preset {name}; known presets: {known}")]
+    UnknownPreset {
+        /// The name asked for.
+        name: String,
+        /// The known names, comma-separated.
+        known: String,
+    },
+    /// An initial balance of zero or less, or out of range.
+    #[error("initial balance {0} must be positive and at most 10^15")]
+    InvalidInitialBalance(Decimal),
+    /// A time too far in the future for the reset clock.
+    #[error("time {0} is outside the reset clock's range")]
+    TimeOutOfRange(DateTime<Utc>),
+}

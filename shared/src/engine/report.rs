@@ -1,0 +1,156 @@
+//! The replay report: status, rules, events and metrics as one serde type.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::Event;
+use super::metrics::Metrics;
+use super::rules::{RuleKind, RuleStatus, Severity, Unit};
+use super::state::{Challenge, ChallengeStatus, percent_of};
+
+/// One rule in a [`Report`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleReport {
+    /// The rule's id.
+    pub id: String,
+    /// The rule's kind (`daily_loss`, `max_loss`, ...).
+    pub kind: String,
+    /// Hard or soft.
+    pub severity: Severity,
+    /// Pending, ok, warning, breached or passed.
+    pub status: RuleStatus,
+    /// Room left before a breach (or still to go for an objective), in `unit`; never negative.
+    pub remaining: Option<Decimal>,
+    /// The unit of `remaining`, `measured` and `limit`.
+    pub unit: Unit,
+    /// The last measured value (equity for loss rules).
+    pub measured: Option<Decimal>,
+    /// What it is measured against (the equity floor for loss rules, the level to reach for a
+    /// profit target).
+    pub limit: Option<Decimal>,
+}
+
+/// The replay report, as the backend prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Active, passed, failed or paused.
+    pub status: ChallengeStatus,
+    /// Every rule, in configuration order.
+    pub rules: Vec<RuleReport>,
+    /// Every event, oldest first.
+    pub events: Vec<Event>,
+    /// Every metric.
+    pub metrics: Metrics,
+}
+
+fn non_negative(value: Decimal) -> Option<Decimal> {
+    Some(value.max(Decimal::ZERO))
+}
+
+impl Challenge {
+    /// The report of the challenge as it stands.
+    pub fn report(&self) -> Report {
+        Report {
+            status: self.status,
+            rules: self.rule_reports(),
+            events: self.events.clone(),
+            metrics: self.metrics(),
+        }
+    }
+
+    /// Every rule's status and remaining room.
+    pub fn rule_reports(&self) -> Vec<RuleReport> {
+        self.rules
+            .iter()
+            .map(|rule| {
+                let kind = rule.def.kind;
+                let measured = match kind {
+                    _ if kind.is_loss_rule() => self.has_account.then_some(self.equity),
+                    RuleKind::MinTradingDays { min_day_profit, .. } => {
+                        Some(Decimal::from(self.counted_days(min_day_profit.as_ref())))
+                    }
+                    _ => rule.measured,
+                };
+                let (remaining, limit) = match kind {
+                    RuleKind::DailyLoss { .. }
+                    | RuleKind::MaxLoss { .. }
+                    | RuleKind::MonthlyLoss { .. } => {
+                        let remaining = if self.has_account {
+                            non_negative(self.equity.saturating_sub(rule.floor))
+                        } else {
+                            Some(rule.limit)
+                        };
+                        (remaining, Some(rule.floor))
+                    }
+                    RuleKind::ProfitTarget { .. } => (
+                        non_negative(rule.floor.saturating_sub(measured.unwrap_or(self.balance))),
+                        Some(rule.floor),
+                    ),
+                    RuleKind::MinTradingDays { days, .. } | RuleKind::MaxDuration { days } => {
+                        let days = Decimal::from(days);
+                        (
+                            measured.and_then(|m| non_negative(days - m)).or(Some(days)),
+                            Some(days),
+                        )
+                    }
+                    RuleKind::BestDay { max_share_percent } => {
+                        let best = self.best_day().unwrap_or(Decimal::ZERO).max(Decimal::ZERO);
+                        let needed = best
+                            .checked_mul(Decimal::ONE_HUNDRED)
+                            .and_then(|v| v.checked_div(max_share_percent))
+                            .map(|v| v.saturating_sub(self.closed_pl_total).max(Decimal::ZERO));
+                        (needed, Some(max_share_percent))
+                    }
+                    RuleKind::MaxLotsPerPosition { lots } => (
+                        non_negative(lots - measured.unwrap_or(Decimal::ZERO)),
+                        Some(lots),
+                    ),
+                    RuleKind::MaxOpenPositions { count } => {
+                        let count = Decimal::from(count);
+                        (
+                            non_negative(count - Decimal::from(self.positions.len())),
+                            Some(count),
+                        )
+                    }
+                    RuleKind::StopLossRequired => (None, Some(Decimal::ZERO)),
+                    RuleKind::MaxRiskPerPosition { percent } => {
+                        let limit = percent_of(self.balance, percent);
+                        (
+                            non_negative(limit.saturating_sub(self.risk.largest)),
+                            Some(limit),
+                        )
+                    }
+                    RuleKind::TotalOpenRisk { percent } => match self.loss_room() {
+                        Some(room) => {
+                            let limit = percent_of(room.max(Decimal::ZERO), percent);
+                            (
+                                non_negative(limit.saturating_sub(self.risk.total)),
+                                Some(limit),
+                            )
+                        }
+                        None => (None, None),
+                    },
+                    RuleKind::ConsecutiveLosses { max, .. } => {
+                        let max = Decimal::from(max);
+                        (non_negative(max - Decimal::from(rule.counter)), Some(max))
+                    }
+                    RuleKind::MarginLevel { critical, .. } => (
+                        self.margin_level
+                            .and_then(|l| non_negative(l.saturating_sub(critical))),
+                        Some(critical),
+                    ),
+                };
+                RuleReport {
+                    id: rule.def.id.clone(),
+                    kind: kind.name().to_owned(),
+                    severity: rule.def.severity,
+                    status: rule.status,
+                    remaining,
+                    unit: kind.unit(),
+                    measured,
+                    limit,
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,1318 @@
+//! [`Challenge`]: the per-challenge state and the pure `apply` that folds records into it.
+//!
+//! Floors are precomputed whenever an anchor moves (daily reset, month change, deposit, new
+//! peak), so an account-information update only compares equity with stored numbers. Nothing on
+//! that path allocates unless an event is raised.
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::clock::ResetClock;
+use super::rules::{
+    DailyAnchor, Limit, MaxLossMode, ProfitBasis, RuleDef, RuleKind, RuleStatus, Severity,
+};
+use super::stats::{DayStats, TradeStats};
+use super::{Anchors, EngineError, Event, EventKind, Evidence, Record, RecordData};
+use crate::domain::{
+    AccountInfo, Deal, Lots, Money, Position, Price, Side, SymbolPrice, SymbolSpec,
+};
+
+/// Largest magnitude accepted for any amount, price or volume in a record (10^15).
+pub const MAX_INPUT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+
+/// Seed 004 ignores trades of this volume or less when counting losing streaks.
+const TINY_LOTS: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+
+/// Everything needed to start a challenge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeConfig {
+    /// The preset it came from (or any label for a custom rule set).
+    pub preset: String,
+    /// Starting capital.
+    pub initial_balance: Money,
+    /// When trading days start.
+    pub clock: ResetClock,
+    /// The rules, in report order.
+    pub rules: Vec<RuleDef>,
+}
+
+/// Where a challenge stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengeStatus {
+    /// Trading, no objective set complete, no hard breach.
+    Active,
+    /// All objectives met (final).
+    Passed,
+    /// A hard rule was breached (final).
+    Failed,
+    /// A soft rule was breached: paused until the next daily reset.
+    Paused,
+}
+
+impl ChallengeStatus {
+    /// Passed or failed: nothing changes any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, ChallengeStatus::Passed | ChallengeStatus::Failed)
+    }
+}
+
+/// What an account update checks for a rule (cached from its kind for the hot path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum Check {
+    Floor,
+    Target,
+    Margin,
+    OpenRisk,
+    Nothing,
+}
+
+impl Check {
+    fn of(kind: &RuleKind) -> Self {
+        match kind {
+            RuleKind::DailyLoss { .. }
+            | RuleKind::MaxLoss { .. }
+            | RuleKind::MonthlyLoss { .. } => Check::Floor,
+            RuleKind::ProfitTarget { .. } => Check::Target,
+            RuleKind::MarginLevel { .. } => Check::Margin,
+            RuleKind::TotalOpenRisk { .. } => Check::OpenRisk,
+            _ => Check::Nothing,
+        }
+    }
+}
+
+/// One rule with its running numbers. `repr(C)` keeps what an account update reads in the
+/// first bytes, so many accounts cost fewer cache misses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(C)]
+pub(super) struct RuleState {
+    /// Above this equity nothing can happen: `max(floor, first warning level)`. Kept inline so
+    /// the common update reads no heap memory.
+    pub(super) quiet_above: Money,
+    /// Loss rules: the equity floor. Profit target: the level to reach.
+    pub(super) floor: Money,
+    pub(super) status: RuleStatus,
+    pub(super) check: Check,
+    /// Warnings raised in the current period.
+    pub(super) warned: u8,
+    pub(super) def: RuleDef,
+    /// Loss rules: the budget in money. Profit target: the profit to make.
+    pub(super) limit: Money,
+    /// Equity levels at which each warning fraction is reached.
+    pub(super) levels: Vec<Money>,
+    /// The last measured value of rules other than loss rules (for those the report reads the
+    /// equity, so the hot path writes nothing here).
+    pub(super) measured: Option<Decimal>,
+    /// Consecutive losses: the rule's own streak.
+    pub(super) counter: u32,
+}
+
+/// What the engine knows of a symbol.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct SymbolInfo {
+    pub(super) symbol: String,
+    pub(super) tick_size: Option<Decimal>,
+    pub(super) loss_tick_value: Option<Money>,
+    pub(super) profit_tick_value: Option<Money>,
+    /// Latest quote.
+    pub(super) bid: Option<Price>,
+    pub(super) ask: Option<Price>,
+    /// The quote in effect at the last account update (`mark_seq`), the estimate's reference.
+    pub(super) mark_bid: Option<Price>,
+    pub(super) mark_ask: Option<Price>,
+    pub(super) mark_seq: u64,
+    /// Estimated change of the symbol's open P/L since the last account update (`delta_seq`).
+    pub(super) delta: Money,
+    pub(super) delta_seq: u64,
+}
+
+/// Open risk to stop loss of the open positions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Risk {
+    /// Sum over positions with a stop loss and known tick values.
+    pub(super) total: Money,
+    /// The largest single position's risk.
+    pub(super) largest: Money,
+    /// Positions without a stop loss.
+    pub(super) unbounded: u32,
+    /// Positions whose symbol's tick size or loss tick value is unknown.
+    pub(super) unpriced: u32,
+}
+
+/// The state of one challenge: configuration, anchors, positions, statistics and the event log.
+///
+/// Serialise it with serde to persist it; deserialise it to carry on where it stopped.
+// `repr(C)`: the fields an account update touches come first, together.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(C)]
+pub struct Challenge {
+    pub(super) last_time: Option<DateTime<Utc>>,
+    pub(super) next_reset: Option<DateTime<Utc>>,
+    pub(super) balance: Money,
+    pub(super) equity: Money,
+    pub(super) margin: Money,
+    pub(super) min_equity_today: Money,
+    pub(super) margin_level: Option<Decimal>,
+    /// Account updates so far: dates the price estimate's reference quotes.
+    pub(super) account_seq: u64,
+    pub(super) rules: Vec<RuleState>,
+    pub(super) positions: Vec<Position>,
+    pub(super) status: ChallengeStatus,
+    pub(super) has_account: bool,
+    pub(super) anchors: Anchors,
+    pub(super) preset: String,
+    pub(super) clock: ResetClock,
+    pub(super) started: Option<DateTime<Utc>>,
+    pub(super) day: Option<NaiveDate>,
+    pub(super) day_start: Option<DateTime<Utc>>,
+    pub(super) symbols: Vec<SymbolInfo>,
+    pub(super) risk: Risk,
+    pub(super) closed_pl_today: Money,
+    pub(super) closed_pl_total: Money,
+    pub(super) best_past_day: Option<Money>,
+    pub(super) realized_loss_mtd: Money,
+    pub(super) consecutive_losses: u32,
+    pub(super) trading_days: Vec<NaiveDate>,
+    pub(super) stats: TradeStats,
+    pub(super) days: Vec<DayStats>,
+    pub(super) events: Vec<Event>,
+}
+
+impl Challenge {
+    /// Starts a challenge from a configuration, validating every rule.
+    pub fn new(config: ChallengeConfig) -> Result<Self, EngineError> {
+        let initial = config.initial_balance;
+        if initial <= Decimal::ZERO || initial > MAX_INPUT {
+            return Err(EngineError::InvalidInitialBalance(initial));
+        }
+        for (i, rule) in config.rules.iter().enumerate() {
+            rule.validate()?;
+            if config.rules[..i].iter().any(|r| r.id == rule.id) {
+                return Err(EngineError::DuplicateRule {
+                    id: rule.id.clone(),
+                });
+            }
+        }
+        let anchors = Anchors {
+            initial_balance: initial,
+            net_deposits: Decimal::ZERO,
+            start_of_day_balance: initial,
+            start_of_day_equity: initial,
+            start_of_month_balance: initial,
+            start_of_month_equity: initial,
+            peak_balance: initial,
+            peak_equity: initial,
+            peak_end_of_day_balance: initial,
+        };
+        let rules = config
+            .rules
+            .into_iter()
+            .map(|def| {
+                let mut rule = RuleState {
+                    check: Check::of(&def.kind),
+                    status: RuleStatus::Pending,
+                    floor: Decimal::ZERO,
+                    limit: Decimal::ZERO,
+                    levels: vec![Decimal::ZERO; def.warnings.len()],
+                    quiet_above: Decimal::ZERO,
+                    warned: 0,
+                    measured: None,
+                    counter: 0,
+                    def,
+                };
+                refloor(&mut rule, &anchors, true);
+                rule
+            })
+            .collect();
+        Ok(Self {
+            preset: config.preset,
+            clock: config.clock,
+            status: ChallengeStatus::Active,
+            rules,
+            anchors,
+            has_account: false,
+            balance: initial,
+            equity: initial,
+            margin: Decimal::ZERO,
+            margin_level: None,
+            started: None,
+            last_time: None,
+            day: None,
+            day_start: None,
+            next_reset: None,
+            min_equity_today: initial,
+            positions: Vec::with_capacity(16),
+            symbols: Vec::with_capacity(8),
+            account_seq: 0,
+            risk: Risk::default(),
+            closed_pl_today: Decimal::ZERO,
+            closed_pl_total: Decimal::ZERO,
+            best_past_day: None,
+            realized_loss_mtd: Decimal::ZERO,
+            consecutive_losses: 0,
+            trading_days: Vec::with_capacity(32),
+            stats: TradeStats::default(),
+            days: Vec::with_capacity(32),
+            events: Vec::with_capacity(16),
+        })
+    }
+
+    /// Starts a challenge from a named preset (see [`super::presets`]).
+    pub fn from_preset(name: &str, initial_balance: Money) -> Result<Self, EngineError> {
+        Self::new(super::preset(name, initial_balance)?)
+    }
+
+    /// The preset name or label the challenge was configured with.
+    pub fn preset(&self) -> &str {
+        &self.preset
+    }
+
+    /// Active, passed, failed or paused.
+    pub fn status(&self) -> ChallengeStatus {
+        self.status
+    }
+
+    /// The reset clock.
+    pub fn clock(&self) -> ResetClock {
+        self.clock
+    }
+
+    /// The anchors as they stand.
+    pub fn anchors(&self) -> Anchors {
+        self.anchors
+    }
+
+    /// Every event so far, oldest first (breaches are never overwritten).
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The finished trading days (the daily P/L calendar).
+    pub fn days(&self) -> &[DayStats] {
+        &self.days
+    }
+
+    /// The rule definitions.
+    pub fn rules(&self) -> impl Iterator<Item = &RuleDef> {
+        self.rules.iter().map(|r| &r.def)
+    }
+
+    /// The status of the rule with id `id`.
+    pub fn rule_status(&self, id: &str) -> Option<RuleStatus> {
+        self.rules.iter().find(|r| r.def.id == id).map(|r| r.status)
+    }
+
+    /// The current equity floor of loss rule `id` (the profit level for a profit target).
+    pub fn rule_floor(&self, id: &str) -> Option<Money> {
+        self.rules.iter().find(|r| r.def.id == id).map(|r| r.floor)
+    }
+
+    /// The instant of the next daily reset, once a record has been applied.
+    pub fn next_reset(&self) -> Option<DateTime<Utc>> {
+        self.next_reset
+    }
+
+    /// Folds one record in and appends the events it caused to `out` (which is not cleared).
+    ///
+    /// A record that cannot be accepted (older than the last one, a negative volume, a zero tick
+    /// size, an absurd amount) is refused with an error and leaves the state unchanged.
+    pub fn apply(&mut self, record: &Record, out: &mut Vec<Event>) -> Result<(), EngineError> {
+        validate(&record.data)?;
+        let time = record.time;
+        if let Some(last) = self.last_time
+            && time < last
+        {
+            return Err(EngineError::OutOfOrder { time, last });
+        }
+        let rolled = self.advance_clock(time)?;
+        self.last_time = Some(time);
+        // A paused challenge that resumed at the reset may already meet every objective.
+        let mut objectives = rolled;
+        match &record.data {
+            RecordData::AccountInformation(info) => {
+                objectives = self.on_account(info, record, out);
+            }
+            RecordData::Positions(positions) => {
+                self.positions.clone_from(positions);
+                for position in positions {
+                    if self.started.is_some_and(|s| position.open_time >= s) {
+                        self.add_trading_day(position.open_time);
+                    }
+                }
+                self.recompute_risk();
+                self.check_position_rules(record, out);
+                for index in 0..self.symbols.len() {
+                    if self.symbols[index].delta_seq == self.account_seq {
+                        self.revalue(index);
+                    }
+                }
+                objectives = true;
+            }
+            RecordData::Deal(deal) => {
+                self.on_deal(deal, record, out);
+                objectives = true;
+            }
+            RecordData::Price(price) => {
+                self.on_price(price);
+                self.recompute_risk();
+                self.check_position_rules(record, out);
+                self.check_estimate(record, out);
+            }
+            RecordData::Specification(spec) => {
+                self.on_spec(spec);
+                self.recompute_risk();
+                self.check_position_rules(record, out);
+            }
+            RecordData::Tick {} => {}
+        }
+        self.check_duration(record, out);
+        if objectives {
+            self.check_objectives(record, out);
+        }
+        Ok(())
+    }
+
+    /// Starts the first trading day, or rolls into the day containing `time`. Returns whether
+    /// a day rolled.
+    fn advance_clock(&mut self, time: DateTime<Utc>) -> Result<bool, EngineError> {
+        let due = match self.next_reset {
+            None => true,
+            Some(next) => time >= next,
+        };
+        if !due {
+            return Ok(false);
+        }
+        let out_of_range = || EngineError::TimeOutOfRange(time);
+        let day = self.clock.trading_day(time).ok_or_else(out_of_range)?;
+        let start = self.clock.previous_reset(time).ok_or_else(out_of_range)?;
+        let next = self.clock.next_reset(time).ok_or_else(out_of_range)?;
+        let rolled = self.started.is_some();
+        if rolled {
+            self.roll_day(day);
+        } else {
+            self.started = Some(time);
+        }
+        self.day = Some(day);
+        self.day_start = Some(start);
+        self.next_reset = Some(next);
+        Ok(rolled)
+    }
+
+    /// Closes the current trading day and opens `day` with the last known balance and equity
+    /// as its anchors. Days without any record in between change nothing, so one roll covers
+    /// any gap.
+    fn roll_day(&mut self, day: NaiveDate) {
+        let new_month = self
+            .day
+            .is_none_or(|previous| ResetClock::is_new_month(previous, day));
+        if let Some(date) = self.day {
+            self.days.push(DayStats {
+                date,
+                start_balance: self.anchors.start_of_day_balance,
+                start_equity: self.anchors.start_of_day_equity,
+                closed_pl: self.closed_pl_today,
+                end_balance: self.balance,
+                end_equity: self.equity,
+                min_equity: self.min_equity_today,
+            });
+        }
+        self.best_past_day = Some(
+            self.best_past_day
+                .map_or(self.closed_pl_today, |b| b.max(self.closed_pl_today)),
+        );
+        let a = &mut self.anchors;
+        a.peak_end_of_day_balance = a.peak_end_of_day_balance.max(self.balance);
+        a.start_of_day_balance = self.balance;
+        a.start_of_day_equity = self.equity;
+        if new_month {
+            a.start_of_month_balance = self.balance;
+            a.start_of_month_equity = self.equity;
+            self.realized_loss_mtd = Decimal::ZERO;
+        }
+        self.closed_pl_today = Decimal::ZERO;
+        self.min_equity_today = self.equity;
+        if self.status == ChallengeStatus::Paused {
+            self.status = ChallengeStatus::Active;
+        }
+        let final_status = self.status.is_final();
+        for rule in &mut self.rules {
+            if rule.def.kind.is_objective() {
+                continue;
+            }
+            let period_reset = match rule.def.kind {
+                RuleKind::DailyLoss { .. } => true,
+                RuleKind::MonthlyLoss { .. } => new_month,
+                RuleKind::MaxLoss { .. } => false,
+                _ => true,
+            };
+            refloor(rule, &self.anchors, period_reset);
+            if period_reset && !final_status && rule.def.severity == Severity::Soft {
+                if rule.status == RuleStatus::Breached || rule.status == RuleStatus::Warning {
+                    rule.status = RuleStatus::Ok;
+                }
+                rule.warned = 0;
+            }
+        }
+    }
+
+    /// Account information: the hot path.
+    fn on_account(&mut self, info: &AccountInfo, record: &Record, out: &mut Vec<Event>) -> bool {
+        self.has_account = true;
+        self.account_seq = self.account_seq.wrapping_add(1);
+        self.balance = info.balance;
+        self.equity = info.equity;
+        self.margin = info.margin;
+        self.margin_level = info.margin_level;
+        if info.equity < self.min_equity_today {
+            self.min_equity_today = info.equity;
+        }
+        let mut peak_moved = false;
+        if info.balance > self.anchors.peak_balance {
+            self.anchors.peak_balance = info.balance;
+            peak_moved = true;
+        }
+        if info.equity > self.anchors.peak_equity {
+            self.anchors.peak_equity = info.equity;
+            peak_moved = true;
+        }
+        if peak_moved {
+            for rule in &mut self.rules {
+                if let RuleKind::MaxLoss {
+                    mode: MaxLossMode::TrailingPeakEquity | MaxLossMode::TrailingPeakBalance,
+                    ..
+                } = rule.def.kind
+                {
+                    refloor(rule, &self.anchors, true);
+                }
+            }
+        }
+        if self.status.is_final() {
+            return false;
+        }
+        let mut objectives = false;
+        for i in 0..self.rules.len() {
+            match self.rules[i].check {
+                Check::Floor => self.check_floor(i, record, out),
+                Check::Target => objectives |= self.check_target(i),
+                Check::Margin => self.check_margin(i, record, out),
+                Check::OpenRisk => self.check_position_rule(i, record, out),
+                Check::Nothing => {}
+            }
+        }
+        objectives
+    }
+
+    fn check_floor(&mut self, i: usize, record: &Record, out: &mut Vec<Event>) {
+        let equity = self.equity;
+        let rule = &mut self.rules[i];
+        // Loss rules measure the current equity: the report reads it, nothing is stored here.
+        if equity > rule.quiet_above {
+            if rule.status != RuleStatus::Breached {
+                rule.status = RuleStatus::Ok;
+            }
+            return;
+        }
+        if rule.status == RuleStatus::Breached {
+            return;
+        }
+        if equity < rule.floor {
+            let floor = rule.floor;
+            self.breach(i, equity, floor, record, out);
+            return;
+        }
+        let mut crossed = usize::from(rule.warned);
+        while crossed < rule.levels.len() && equity <= rule.levels[crossed] {
+            crossed += 1;
+        }
+        rule.status = if rule.levels.first().is_some_and(|level| equity <= *level) {
+            RuleStatus::Warning
+        } else {
+            RuleStatus::Ok
+        };
+        if crossed > usize::from(rule.warned) && !self.status.is_final() {
+            rule.warned = u8::try_from(crossed).unwrap_or(u8::MAX);
+            let fraction = rule.def.warnings.get(crossed - 1).copied();
+            let floor = rule.floor;
+            self.warn(i, equity, floor, fraction, record, out);
+        }
+    }
+
+    /// Profit target: returns whether its status changed.
+    fn check_target(&mut self, i: usize) -> bool {
+        let rule = &mut self.rules[i];
+        let RuleKind::ProfitTarget { basis, .. } = rule.def.kind else {
+            return false;
+        };
+        let (measured, met) = match basis {
+            ProfitBasis::ClosedBalance => (
+                self.balance,
+                self.positions.is_empty() && self.balance >= rule.floor,
+            ),
+            ProfitBasis::Equity => (self.equity, self.equity >= rule.floor),
+        };
+        rule.measured = Some(measured);
+        let status = if met {
+            RuleStatus::Passed
+        } else {
+            RuleStatus::Pending
+        };
+        let changed = status != rule.status;
+        rule.status = status;
+        changed
+    }
+
+    fn check_margin(&mut self, i: usize, record: &Record, out: &mut Vec<Event>) {
+        let rule = &mut self.rules[i];
+        let RuleKind::MarginLevel { warning, critical } = rule.def.kind else {
+            return;
+        };
+        rule.measured = self.margin_level;
+        if rule.status == RuleStatus::Breached {
+            return;
+        }
+        let Some(level) = self.margin_level.filter(|_| self.margin > Decimal::ZERO) else {
+            rule.status = RuleStatus::Ok;
+            return;
+        };
+        if level < critical {
+            self.breach(i, level, critical, record, out);
+        } else if level < warning {
+            rule.status = RuleStatus::Warning;
+            if rule.warned == 0 {
+                rule.warned = 1;
+                self.warn(i, level, warning, None, record, out);
+            }
+        } else {
+            rule.status = RuleStatus::Ok;
+        }
+    }
+
+    fn on_deal(&mut self, deal: &Deal, record: &Record, out: &mut Vec<Event>) {
+        let pl = deal.closed_pl();
+        if deal.is_balance_operation() {
+            self.deposit(pl);
+            return;
+        }
+        if matches!(deal.entry, Some(crate::domain::DealEntry::In))
+            && self.started.is_some_and(|s| deal.time >= s)
+        {
+            self.add_trading_day(deal.time);
+        }
+        self.closed_pl_today = self.closed_pl_today.saturating_add(pl);
+        self.closed_pl_total = self.closed_pl_total.saturating_add(pl);
+        if pl < Decimal::ZERO {
+            self.realized_loss_mtd = self.realized_loss_mtd.saturating_sub(pl);
+        }
+        if !deal.is_closing_trade() {
+            return;
+        }
+        let volume = deal.volume.unwrap_or(Decimal::ZERO);
+        self.stats.record(pl, volume);
+        self.consecutive_losses = streak(self.consecutive_losses, pl, volume, TINY_LOTS);
+        if self.status.is_final() {
+            return;
+        }
+        for i in 0..self.rules.len() {
+            let rule = &mut self.rules[i];
+            if let RuleKind::ConsecutiveLosses { max, min_lots } = rule.def.kind {
+                rule.counter = streak(rule.counter, pl, volume, min_lots);
+                rule.measured = Some(Decimal::from(rule.counter));
+                if rule.status != RuleStatus::Breached {
+                    if rule.counter > max {
+                        let measured = Decimal::from(rule.counter);
+                        self.breach(i, measured, Decimal::from(max), record, out);
+                    } else {
+                        rule.status = RuleStatus::Ok;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A deposit (positive) or withdrawal (negative): moves every anchor, never profit.
+    fn deposit(&mut self, amount: Money) {
+        let a = &mut self.anchors;
+        for value in [
+            &mut a.net_deposits,
+            &mut a.start_of_day_balance,
+            &mut a.start_of_day_equity,
+            &mut a.start_of_month_balance,
+            &mut a.start_of_month_equity,
+            &mut a.peak_balance,
+            &mut a.peak_equity,
+            &mut a.peak_end_of_day_balance,
+        ] {
+            *value = value.saturating_add(amount);
+        }
+        self.balance = self.balance.saturating_add(amount);
+        self.equity = self.equity.saturating_add(amount);
+        self.min_equity_today = self.min_equity_today.saturating_add(amount);
+        for rule in &mut self.rules {
+            refloor(rule, &self.anchors, false);
+        }
+    }
+
+    fn on_price(&mut self, price: &SymbolPrice) {
+        let seq = self.account_seq;
+        let index = self.symbol_index(&price.symbol);
+        let info = &mut self.symbols[index];
+        if info.mark_seq != seq {
+            // First quote since the last account update: the previous quote is what the
+            // broker's equity was valued at.
+            info.mark_bid = info.bid;
+            info.mark_ask = info.ask;
+            info.mark_seq = seq;
+        }
+        info.bid = Some(price.bid);
+        info.ask = Some(price.ask);
+        info.loss_tick_value = Some(price.loss_tick_value);
+        info.profit_tick_value = Some(price.profit_tick_value);
+        self.revalue(index);
+    }
+
+    /// Re-estimates the open P/L change of symbol `index` since the last account update:
+    /// per position, the move from the reference quote (or the position's own current price)
+    /// to the latest quote, in ticks, times the profit or loss tick value and the volume.
+    fn revalue(&mut self, index: usize) {
+        let s = &self.symbols[index];
+        let mut delta = Decimal::ZERO;
+        if let (Some(tick), Some(gain), Some(loss), Some(bid), Some(ask)) = (
+            s.tick_size,
+            s.profit_tick_value,
+            s.loss_tick_value,
+            s.bid,
+            s.ask,
+        ) {
+            let marked = s.mark_seq == self.account_seq;
+            for p in self.positions.iter().filter(|p| p.symbol == s.symbol) {
+                let (mark, now) = match p.side {
+                    Side::Buy => (
+                        s.mark_bid.filter(|_| marked).unwrap_or(p.current_price),
+                        bid,
+                    ),
+                    Side::Sell => (
+                        s.mark_ask.filter(|_| marked).unwrap_or(p.current_price),
+                        ask,
+                    ),
+                };
+                let moved = match p.side {
+                    Side::Buy => now - mark,
+                    Side::Sell => mark - now,
+                };
+                let value = if moved >= Decimal::ZERO { gain } else { loss };
+                if let Some(change) = moved
+                    .checked_div(tick)
+                    .and_then(|ticks| ticks.checked_mul(value))
+                    .and_then(|v| v.checked_mul(p.volume))
+                {
+                    delta = delta.saturating_add(change);
+                }
+            }
+        }
+        let seq = self.account_seq;
+        let s = &mut self.symbols[index];
+        s.delta = delta;
+        s.delta_seq = seq;
+    }
+
+    /// Equity estimated from quotes received since the last account update; `None` when no
+    /// quote arrived since (the broker's equity is then the best number).
+    pub(super) fn estimated_equity(&self) -> Option<Money> {
+        if !self.has_account {
+            return None;
+        }
+        let mut total = Decimal::ZERO;
+        let mut any = false;
+        for s in self
+            .symbols
+            .iter()
+            .filter(|s| s.delta_seq == self.account_seq)
+        {
+            total = total.saturating_add(s.delta);
+            any = true;
+        }
+        any.then(|| self.equity.saturating_add(total))
+    }
+
+    /// Estimated equity may lower the day's minimum and raise warnings (flagged as estimated),
+    /// never a breach: a breach needs the broker's equity. Below a floor it is a warning of
+    /// fraction 1.
+    fn check_estimate(&mut self, record: &Record, out: &mut Vec<Event>) {
+        let Some(estimate) = self.estimated_equity() else {
+            return;
+        };
+        if estimate < self.min_equity_today {
+            self.min_equity_today = estimate;
+        }
+        if self.status.is_final() {
+            return;
+        }
+        for i in 0..self.rules.len() {
+            let rule = &mut self.rules[i];
+            if !rule.def.kind.is_loss_rule()
+                || rule.status == RuleStatus::Breached
+                || estimate > rule.quiet_above
+            {
+                continue;
+            }
+            let levels = rule.levels.len();
+            let mut crossed = usize::from(rule.warned);
+            while crossed < levels && estimate <= rule.levels[crossed] {
+                crossed += 1;
+            }
+            if crossed == levels && estimate < rule.floor {
+                crossed = levels + 1;
+            }
+            if crossed > usize::from(rule.warned) {
+                rule.warned = u8::try_from(crossed).unwrap_or(u8::MAX);
+                rule.status = RuleStatus::Warning;
+                let fraction = if crossed > levels {
+                    Some(Decimal::ONE)
+                } else {
+                    rule.def.warnings.get(crossed - 1).copied()
+                };
+                let floor = rule.floor;
+                self.warn(i, estimate, floor, fraction, record, out);
+            }
+        }
+    }
+
+    fn on_spec(&mut self, spec: &SymbolSpec) {
+        self.symbol_mut(&spec.symbol).tick_size = Some(spec.tick_size);
+    }
+
+    fn symbol_mut(&mut self, symbol: &str) -> &mut SymbolInfo {
+        let index = self.symbol_index(symbol);
+        &mut self.symbols[index]
+    }
+
+    fn symbol_index(&mut self, symbol: &str) -> usize {
+        match self.symbols.iter().position(|s| s.symbol == symbol) {
+            Some(index) => index,
+            None => {
+                self.symbols.push(SymbolInfo {
+                    symbol: symbol.to_owned(),
+                    tick_size: None,
+                    loss_tick_value: None,
+                    profit_tick_value: None,
+                    bid: None,
+                    ask: None,
+                    mark_bid: None,
+                    mark_ask: None,
+                    mark_seq: 0,
+                    delta: Decimal::ZERO,
+                    delta_seq: u64::MAX,
+                });
+                self.symbols.len() - 1
+            }
+        }
+    }
+
+    /// Risk to stop loss of every open position: `max(0, distance from open to stop in the
+    /// losing direction) / tick size x loss tick value x lots`.
+    fn recompute_risk(&mut self) {
+        let mut risk = Risk::default();
+        for position in &self.positions {
+            let Some(stop) = position.stop_loss else {
+                risk.unbounded += 1;
+                continue;
+            };
+            let symbol = self.symbols.iter().find(|s| s.symbol == position.symbol);
+            let Some((tick_size, tick_value)) =
+                symbol.and_then(|s| Some((s.tick_size?, s.loss_tick_value?)))
+            else {
+                risk.unpriced += 1;
+                continue;
+            };
+            match position_risk(
+                position.side,
+                position.open_price,
+                stop,
+                position.volume,
+                tick_size,
+                tick_value,
+            ) {
+                Some(value) => {
+                    risk.total = risk.total.saturating_add(value);
+                    risk.largest = risk.largest.max(value);
+                }
+                None => risk.unbounded += 1,
+            }
+        }
+        self.risk = risk;
+    }
+
+    fn check_position_rules(&mut self, record: &Record, out: &mut Vec<Event>) {
+        if self.status.is_final() {
+            return;
+        }
+        for i in 0..self.rules.len() {
+            self.check_position_rule(i, record, out);
+        }
+    }
+
+    /// Position-level rules: measured on the open positions and their risk.
+    fn check_position_rule(&mut self, i: usize, record: &Record, out: &mut Vec<Event>) {
+        let balance = self.balance;
+        let room = self.loss_room();
+        let rule = &mut self.rules[i];
+        let (measured, limit, breached) = match rule.def.kind {
+            RuleKind::MaxLotsPerPosition { lots } => {
+                let largest = self
+                    .positions
+                    .iter()
+                    .map(|p| p.volume)
+                    .max()
+                    .unwrap_or(Decimal::ZERO);
+                (largest, lots, largest > lots)
+            }
+            RuleKind::MaxOpenPositions { count } => {
+                let open = Decimal::from(self.positions.len());
+                (open, Decimal::from(count), open > Decimal::from(count))
+            }
+            RuleKind::StopLossRequired => {
+                let missing = Decimal::from(self.risk.unbounded);
+                (missing, Decimal::ZERO, missing > Decimal::ZERO)
+            }
+            RuleKind::MaxRiskPerPosition { percent } => {
+                let limit = percent_of(balance, percent);
+                let largest = self.risk.largest;
+                (largest, limit, self.risk.unbounded > 0 || largest > limit)
+            }
+            RuleKind::TotalOpenRisk { percent } => {
+                let Some(room) = room else { return };
+                let limit = percent_of(room.max(Decimal::ZERO), percent);
+                let total = self.risk.total;
+                (total, limit, self.risk.unbounded > 0 || total > limit)
+            }
+            _ => return,
+        };
+        rule.measured = Some(measured);
+        if rule.status == RuleStatus::Breached {
+            return;
+        }
+        if breached {
+            self.breach(i, measured, limit, record, out);
+        } else {
+            rule.status = RuleStatus::Ok;
+        }
+    }
+
+    /// The smallest room left above any loss floor, if there is a loss rule.
+    pub(super) fn loss_room(&self) -> Option<Money> {
+        self.rules
+            .iter()
+            .filter(|r| r.def.kind.is_loss_rule())
+            .map(|r| self.equity.saturating_sub(r.floor))
+            .min()
+    }
+
+    fn add_trading_day(&mut self, time: DateTime<Utc>) {
+        let Some(day) = self.clock.trading_day(time) else {
+            return;
+        };
+        if let Err(index) = self.trading_days.binary_search(&day) {
+            self.trading_days.insert(index, day);
+        }
+    }
+
+    /// Days counted by a minimum-trading-days rule.
+    pub(super) fn counted_days(&self, min_day_profit: Option<&Limit>) -> u32 {
+        let count = match min_day_profit {
+            None => self.trading_days.len(),
+            Some(limit) => {
+                let threshold = limit_amount(limit, &self.anchors, self.anchors.initial_balance);
+                let past = self
+                    .days
+                    .iter()
+                    .filter(|d| d.closed_pl >= threshold)
+                    .count();
+                past + usize::from(self.day.is_some() && self.closed_pl_today >= threshold)
+            }
+        };
+        u32::try_from(count).unwrap_or(u32::MAX)
+    }
+
+    /// The best day's closed P/L so far, today included.
+    pub(super) fn best_day(&self) -> Option<Money> {
+        let today = self.day.map(|_| self.closed_pl_today);
+        match (self.best_past_day, today) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Re-evaluates objectives and passes the challenge when all hold.
+    fn check_objectives(&mut self, record: &Record, out: &mut Vec<Event>) {
+        if self.status.is_final() {
+            return;
+        }
+        let mut any = false;
+        let mut all = true;
+        for i in 0..self.rules.len() {
+            let met = match self.rules[i].def.kind {
+                RuleKind::ProfitTarget { .. } => {
+                    self.check_target(i);
+                    self.rules[i].status == RuleStatus::Passed
+                }
+                RuleKind::MinTradingDays {
+                    days,
+                    min_day_profit,
+                } => {
+                    let counted = self.counted_days(min_day_profit.as_ref());
+                    self.rules[i].measured = Some(Decimal::from(counted));
+                    counted >= days
+                }
+                RuleKind::BestDay { max_share_percent } => {
+                    let total = self.closed_pl_total;
+                    let best = self.best_day().unwrap_or(Decimal::ZERO);
+                    self.rules[i].measured = Some(best);
+                    total > Decimal::ZERO && percent_of(total, max_share_percent) >= best
+                }
+                _ => continue,
+            };
+            any = true;
+            all &= met;
+            let rule = &mut self.rules[i];
+            let status = if met {
+                RuleStatus::Passed
+            } else {
+                RuleStatus::Pending
+            };
+            if rule.warned == 0 && met {
+                // `warned` doubles as "objective-met event raised" for objectives.
+                rule.warned = 1;
+                let event = Event {
+                    time: record.time,
+                    kind: EventKind::ObjectiveMet,
+                    rule: Some(rule.def.id.clone()),
+                    evidence: None,
+                };
+                rule.status = status;
+                self.emit(event, out);
+            } else {
+                rule.status = status;
+            }
+        }
+        if any && all && self.status == ChallengeStatus::Active {
+            self.status = ChallengeStatus::Passed;
+            let event = Event {
+                time: record.time,
+                kind: EventKind::Passed,
+                rule: None,
+                evidence: None,
+            };
+            self.emit(event, out);
+        }
+    }
+
+    fn check_duration(&mut self, record: &Record, out: &mut Vec<Event>) {
+        if self.status.is_final() {
+            return;
+        }
+        let Some(started) = self.started else { return };
+        for i in 0..self.rules.len() {
+            if let RuleKind::MaxDuration { days } = self.rules[i].def.kind {
+                let elapsed = record.time - started;
+                let elapsed_days = Decimal::from(elapsed.num_seconds()) / Decimal::from(86_400);
+                let rule = &mut self.rules[i];
+                rule.measured = Some(elapsed_days.round_dp(2));
+                if rule.status == RuleStatus::Breached {
+                    continue;
+                }
+                if elapsed >= TimeDelta::days(i64::from(days)) {
+                    self.breach(
+                        i,
+                        elapsed_days.round_dp(2),
+                        Decimal::from(days),
+                        record,
+                        out,
+                    );
+                } else {
+                    rule.status = RuleStatus::Ok;
+                }
+            }
+        }
+    }
+
+    fn evidence(
+        &self,
+        i: usize,
+        measured: Decimal,
+        limit: Decimal,
+        fraction: Option<Decimal>,
+        record: &Record,
+    ) -> Box<Evidence> {
+        Box::new(Evidence {
+            time: record.time,
+            rule: self.rules[i].def.id.clone(),
+            measured,
+            limit,
+            fraction,
+            estimated: self.rules[i].def.kind.is_loss_rule()
+                && matches!(record.data, RecordData::Price(_)),
+            anchors: self.anchors,
+            open_positions: self.positions.clone(),
+            record: record.clone(),
+        })
+    }
+
+    fn emit(&mut self, event: Event, out: &mut Vec<Event>) {
+        out.push(event.clone());
+        self.events.push(event);
+    }
+
+    fn warn(
+        &mut self,
+        i: usize,
+        measured: Decimal,
+        limit: Decimal,
+        fraction: Option<Decimal>,
+        record: &Record,
+        out: &mut Vec<Event>,
+    ) {
+        let event = Event {
+            time: record.time,
+            kind: EventKind::Warning,
+            rule: Some(self.rules[i].def.id.clone()),
+            evidence: Some(self.evidence(i, measured, limit, fraction, record)),
+        };
+        self.emit(event, out);
+    }
+
+    /// Records a breach of rule `i`: final for a hard rule (the challenge fails), until the next
+    /// reset for a soft one (the challenge pauses).
+    fn breach(
+        &mut self,
+        i: usize,
+        measured: Decimal,
+        limit: Decimal,
+        record: &Record,
+        out: &mut Vec<Event>,
+    ) {
+        self.rules[i].status = RuleStatus::Breached;
+        let event = Event {
+            time: record.time,
+            kind: EventKind::Breach,
+            rule: Some(self.rules[i].def.id.clone()),
+            evidence: Some(self.evidence(i, measured, limit, None, record)),
+        };
+        self.emit(event, out);
+        match self.rules[i].def.severity {
+            Severity::Hard => {
+                if self.status != ChallengeStatus::Failed {
+                    self.status = ChallengeStatus::Failed;
+                    let event = Event {
+                        time: record.time,
+                        kind: EventKind::Failed,
+                        rule: Some(self.rules[i].def.id.clone()),
+                        evidence: None,
+                    };
+                    self.emit(event, out);
+                }
+            }
+            Severity::Soft => {
+                if self.status == ChallengeStatus::Active {
+                    self.status = ChallengeStatus::Paused;
+                }
+            }
+        }
+    }
+}
+
+/// Recomputes a rule's floor, budget and warning levels from the anchors.
+pub(super) fn refloor(rule: &mut RuleState, a: &Anchors, reset_warnings: bool) {
+    let base = a.initial_balance.saturating_add(a.net_deposits);
+    let (anchor, limit, lock) = match &rule.def.kind {
+        RuleKind::DailyLoss { anchor, limit } => {
+            let anchor = match anchor {
+                DailyAnchor::StartOfDayBalance => a.start_of_day_balance,
+                DailyAnchor::HigherOfStartOfDayBalanceAndEquity => {
+                    a.start_of_day_balance.max(a.start_of_day_equity)
+                }
+                DailyAnchor::StartOfDayEquity => a.start_of_day_equity,
+                DailyAnchor::StartOfMonthBalance => a.start_of_month_balance,
+            };
+            (anchor, limit, None)
+        }
+        RuleKind::MaxLoss {
+            mode,
+            limit,
+            lock_above_initial,
+        } => {
+            let anchor = match mode {
+                MaxLossMode::Static => base,
+                MaxLossMode::TrailingPeakEquity => a.peak_equity,
+                MaxLossMode::TrailingPeakBalance => a.peak_balance,
+                MaxLossMode::TrailingEndOfDayBalance => base.max(a.peak_end_of_day_balance),
+            };
+            (
+                anchor,
+                limit,
+                lock_above_initial.map(|x| base.saturating_add(x)),
+            )
+        }
+        RuleKind::MonthlyLoss { limit } => (a.start_of_month_balance, limit, None),
+        RuleKind::ProfitTarget { target, .. } => {
+            rule.limit = limit_amount(target, a, a.initial_balance);
+            rule.floor = base.saturating_add(rule.limit);
+            return;
+        }
+        _ => return,
+    };
+    let budget = limit_amount(limit, a, anchor);
+    let mut floor = anchor.saturating_sub(budget);
+    if let Some(lock) = lock {
+        floor = floor.min(lock);
+    }
+    rule.limit = budget;
+    rule.floor = floor;
+    for (level, fraction) in rule.levels.iter_mut().zip(&rule.def.warnings) {
+        let unused = budget
+            .checked_mul(Decimal::ONE - *fraction)
+            .unwrap_or(Decimal::ZERO);
+        *level = floor.saturating_add(unused);
+    }
+    rule.quiet_above = rule.levels.first().map_or(floor, |first| floor.max(*first));
+    if reset_warnings {
+        rule.warned = 0;
+    }
+}
+
+/// A limit in money given the anchors and the rule's own anchor.
+pub(super) fn limit_amount(limit: &Limit, a: &Anchors, anchor: Money) -> Money {
+    match limit {
+        Limit::Money(amount) => *amount,
+        Limit::PercentOfInitial(p) => percent_of(a.initial_balance, *p),
+        Limit::PercentOfAnchor(p) => percent_of(anchor, *p),
+        Limit::PercentOfMonthStartBalance(p) => percent_of(a.start_of_month_balance, *p),
+    }
+}
+
+/// `value x percent / 100`, saturating instead of overflowing.
+pub(super) fn percent_of(value: Decimal, percent: Decimal) -> Decimal {
+    value
+        .checked_mul(percent)
+        .and_then(|v| v.checked_div(Decimal::ONE_HUNDRED))
+        .unwrap_or(if value.is_sign_negative() != percent.is_sign_negative() {
+            Decimal::MIN
+        } else {
+            Decimal::MAX
+        })
+}
+
+/// Money lost if the stop loss is hit; `None` on overflow.
+pub(super) fn position_risk(
+    side: Side,
+    open: Decimal,
+    stop: Decimal,
+    volume: Lots,
+    tick_size: Decimal,
+    loss_tick_value: Money,
+) -> Option<Money> {
+    let distance = match side {
+        Side::Buy => open - stop,
+        Side::Sell => stop - open,
+    }
+    .max(Decimal::ZERO);
+    distance
+        .checked_div(tick_size)?
+        .checked_mul(loss_tick_value)?
+        .checked_mul(volume)
+}
+
+/// Seed 004's losing streak: trades of `min_lots` or less are ignored, a loss extends the
+/// streak, a win ends it, a break-even trade leaves it alone.
+pub(super) fn streak(current: u32, pl: Money, volume: Lots, min_lots: Lots) -> u32 {
+    if volume <= min_lots {
+        current
+    } else if pl < Decimal::ZERO {
+        current.saturating_add(1)
+    } else if pl > Decimal::ZERO {
+        0
+    } else {
+        current
+    }
+}
+
+fn in_range(field: &'static str, value: Decimal) -> Result<(), EngineError> {
+    // Fast path: the unscaled mantissa bounds the value (scale >= 0).
+    if value.mantissa().unsigned_abs() <= 1_000_000_000_000_000 || value.abs() <= MAX_INPUT {
+        Ok(())
+    } else {
+        Err(EngineError::OutOfRange { field, value })
+    }
+}
+
+fn volume_ok(what: impl FnOnce() -> String, volume: Decimal) -> Result<(), EngineError> {
+    if volume.is_sign_negative() && !volume.is_zero() {
+        return Err(EngineError::NegativeVolume {
+            what: what(),
+            volume,
+        });
+    }
+    in_range("volume", volume)
+}
+
+/// Refuses records no broker could have sent, before anything changes.
+fn validate(data: &RecordData) -> Result<(), EngineError> {
+    match data {
+        RecordData::AccountInformation(info) => {
+            in_range("balance", info.balance)?;
+            in_range("equity", info.equity)?;
+            in_range("margin", info.margin)?;
+            in_range("free_margin", info.free_margin)?;
+            in_range("credit", info.credit)?;
+            if let Some(level) = info.margin_level {
+                in_range("margin_level", level)?;
+            }
+        }
+        RecordData::Positions(positions) => {
+            for p in positions {
+                volume_ok(|| format!("position {}", p.id), p.volume)?;
+                in_range("open_price", p.open_price)?;
+                in_range("current_price", p.current_price)?;
+                in_range("profit", p.profit)?;
+                in_range("swap", p.swap)?;
+                in_range("commission", p.commission)?;
+                if let Some(stop) = p.stop_loss {
+                    in_range("stop_loss", stop)?;
+                }
+            }
+        }
+        RecordData::Deal(deal) => {
+            if let Some(volume) = deal.volume {
+                volume_ok(|| format!("deal {}", deal.id), volume)?;
+            }
+            in_range("profit", deal.profit)?;
+            in_range("commission", deal.commission)?;
+            in_range("swap", deal.swap)?;
+        }
+        RecordData::Price(price) => {
+            in_range("bid", price.bid)?;
+            in_range("ask", price.ask)?;
+            in_range("loss_tick_value", price.loss_tick_value)?;
+            in_range("profit_tick_value", price.profit_tick_value)?;
+            if price.loss_tick_value.is_sign_negative() && !price.loss_tick_value.is_zero()
+                || price.profit_tick_value.is_sign_negative() && !price.profit_tick_value.is_zero()
+            {
+                return Err(EngineError::NegativeTickValue {
+                    symbol: price.symbol.clone(),
+                });
+            }
+        }
+        RecordData::Specification(spec) => {
+            in_range("tick_size", spec.tick_size)?;
+            if spec.tick_size <= Decimal::ZERO {
+                return Err(EngineError::NonPositiveTickSize {
+                    symbol: spec.symbol.clone(),
+                    tick_size: spec.tick_size,
+                });
+            }
+        }
+        RecordData::Tick {} => {}
+    }
+    Ok(())
+}
