@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod hub;
+pub mod replay;
 mod routes;
 pub mod tracker;
 

@@ -35,6 +35,21 @@ enum Command {
         #[arg(long, env = "RISKDECK_DEMO_TOKEN", default_value = "demo-token")]
         token: String,
     },
+    /// Replay a JSON Lines file of broker records through the risk engine and print the report.
+    Replay {
+        /// Preset name, e.g. ftmo-2step (see docs/ENGINE.md).
+        #[arg(long)]
+        preset: String,
+        /// Starting capital, e.g. 100000.
+        #[arg(long)]
+        initial_balance: rust_decimal::Decimal,
+        /// JSON Lines file, one record a line.
+        #[arg(long)]
+        events: PathBuf,
+        /// A rule-set JSON file replacing the preset's rules.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -56,21 +71,66 @@ struct ServeArgs {
     assets: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Replay {
+        preset,
+        initial_balance,
+        events,
+        rules,
+    } = &cli.command
+    {
+        // Replay is pure computation: no runtime, no logging noise on stdout.
+        std::process::exit(replay(preset, *initial_balance, events, rules.as_deref()));
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(cli))
+}
+
+/// Prints the report on stdout; a malformed input exits 2 with a message naming the line.
+fn replay(
+    preset: &str,
+    initial_balance: rust_decimal::Decimal,
+    events: &std::path::Path,
+    rules: Option<&std::path::Path>,
+) -> i32 {
+    let report = backend::replay::configure(preset, initial_balance, rules)
+        .and_then(|config| backend::replay::run(config, events));
+    match report {
+        Ok(report) => match serde_json::to_string_pretty(&report) {
+            Ok(json) => {
+                println!("{json}");
+                0
+            }
+            Err(error) => {
+                eprintln!("riskdeck replay: cannot write the report: {error}");
+                1
+            }
+        },
+        Err(error) => {
+            eprintln!("riskdeck replay: {error}");
+            2
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
         )
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::DemoBroker {
             listen,
             seed,
             token,
         } => demo_broker(listen, seed, token).await,
+        Command::Replay { .. } => Ok(()),
     }
 }
 
