@@ -15,6 +15,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Database URL: `sqlite://path/to/file.db` (created when missing).
     pub database_url: String,
+    /// Directory of the per-account journals of broker records (replayable); none when unset.
+    pub journal_dir: Option<PathBuf>,
     /// Directory holding the built browser app (`index.html`, `pkg/`, `style/`).
     pub assets: PathBuf,
     /// Default interval between two polls of an account.
@@ -36,6 +38,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite://riskdeck.db".to_owned(),
+            journal_dir: Some(PathBuf::from("journal")),
             assets: PathBuf::from("target/dist"),
             poll_interval: Duration::from_secs(1),
             stale_after: Duration::from_secs(10),

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod hub;
+pub mod journal;
 pub mod replay;
 mod routes;
 pub mod tracker;
@@ -117,6 +118,10 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             account: account.id.clone(),
             source,
         })?;
+        let client = match &config.journal_dir {
+            Some(dir) => client.with_journal(Arc::new(journal::Journal::new(dir, &account.id))),
+            None => client,
+        };
         let tracker = tracker::Tracker::new(
             AccountId(account.id.clone()),
             client,

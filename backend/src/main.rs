@@ -66,6 +66,9 @@ struct ServeArgs {
     /// Database URL, e.g. sqlite://riskdeck.db.
     #[arg(long, env = "RISKDECK_DATABASE_URL")]
     database_url: Option<String>,
+    /// Directory for the per-account journals of broker records.
+    #[arg(long, env = "RISKDECK_JOURNAL_DIR")]
+    journal_dir: Option<PathBuf>,
     /// Directory of the built browser app.
     #[arg(long, env = "RISKDECK_ASSETS")]
     assets: Option<PathBuf>,
@@ -145,6 +148,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(url) = args.database_url {
         config.database_url = url;
+    }
+    if let Some(dir) = args.journal_dir {
+        config.journal_dir = Some(dir);
     }
     if let Some(assets) = args.assets {
         config.assets = assets;

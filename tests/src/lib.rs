@@ -30,6 +30,7 @@ pub fn demo_config(db_file: &Path) -> Config {
     Config {
         demo: true,
         database_url: format!("sqlite://{}", db_file.display()),
+        journal_dir: db_file.parent().map(|dir| dir.join("journal")),
         assets: dist_dir(),
         poll_interval: Duration::from_millis(200),
         stale_after: Duration::from_secs(5),

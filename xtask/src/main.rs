@@ -85,6 +85,8 @@ fn run(extra: &[String]) -> anyhow::Result<()> {
             .args(["serve", "--demo", "--assets"])
             .arg(&dist)
             .args(["--database-url", &database])
+            .arg("--journal-dir")
+            .arg(data.join("journal"))
             .args(extra),
     )
 }

@@ -7,11 +7,13 @@ use super::wire::{
     AccountInformation, MetaDeal, MetaError, MetaPosition, MetaSymbolPrice,
     MetaSymbolSpecification, ServerTime,
 };
+use crate::journal::{Journal, Kind};
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use shared::domain::{AccountInfo, Deal, Position, SymbolPrice, SymbolSpec};
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
@@ -65,6 +67,7 @@ pub struct MetaApiClient {
     http: reqwest::Client,
     account_base: Url,
     token: String,
+    journal: Option<Arc<Journal>>,
 }
 
 impl std::fmt::Debug for MetaApiClient {
@@ -104,7 +107,20 @@ impl MetaApiClient {
             http,
             account_base,
             token: token.to_owned(),
+            journal: None,
         })
+    }
+
+    /// Appends every record this client pulls to `journal`, in the replay format.
+    pub fn with_journal(mut self, journal: Arc<Journal>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    fn journal(&self, kind: Kind, raw: &[u8]) {
+        if let Some(journal) = &self.journal {
+            journal.append(Utc::now(), kind, raw);
+        }
     }
 
     fn url(&self, segments: &[&str]) -> Url {
@@ -116,6 +132,14 @@ impl MetaApiClient {
     }
 
     async fn get<T: DeserializeOwned>(&self, url: Url) -> Result<T, BrokerError> {
+        self.get_raw(url).await.map(|(value, _)| value)
+    }
+
+    /// The parsed body and the bytes it was parsed from.
+    async fn get_raw<T: DeserializeOwned>(
+        &self,
+        url: Url,
+    ) -> Result<(T, bytes::Bytes), BrokerError> {
         let response = self
             .http
             .get(url)
@@ -126,8 +150,9 @@ impl MetaApiClient {
         let status = response.status();
         if status.is_success() {
             let bytes = response.bytes().await.map_err(BrokerError::from_reqwest)?;
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| BrokerError::Malformed(e.to_string()));
+            let value = serde_json::from_slice(&bytes)
+                .map_err(|e| BrokerError::Malformed(e.to_string()))?;
+            return Ok((value, bytes));
         }
         let retry_header = response
             .headers()
@@ -157,13 +182,16 @@ impl MetaApiClient {
 
     /// `GET /account-information`.
     pub async fn account_information(&self) -> Result<AccountInfo, BrokerError> {
-        let wire: AccountInformation = self.get(self.url(&["account-information"])).await?;
+        let (wire, raw): (AccountInformation, _) =
+            self.get_raw(self.url(&["account-information"])).await?;
+        self.journal(Kind::AccountInformation, &raw);
         Ok(wire.into())
     }
 
     /// `GET /positions`.
     pub async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
-        let wire: Vec<MetaPosition> = self.get(self.url(&["positions"])).await?;
+        let (wire, raw): (Vec<MetaPosition>, _) = self.get_raw(self.url(&["positions"])).await?;
+        self.journal(Kind::Positions, &raw);
         wire.into_iter()
             .map(|p| Position::try_from(p).map_err(|e| BrokerError::Malformed(e.to_string())))
             .collect()
@@ -185,7 +213,10 @@ impl MetaApiClient {
             url.query_pairs_mut()
                 .append_pair("offset", &offset.to_string())
                 .append_pair("limit", &DEALS_PAGE_LIMIT.to_string());
-            let page: Vec<MetaDeal> = self.get(url).await?;
+            let (page, raw): (Vec<MetaDeal>, _) = self.get_raw(url).await?;
+            if let Some(journal) = &self.journal {
+                journal.append_each(deal_time, Kind::Deal, &raw);
+            }
             let count = page.len();
             deals.extend(
                 page.into_iter()
@@ -209,9 +240,10 @@ impl MetaApiClient {
 
     /// `GET /symbols/:symbol/current-price`.
     pub async fn current_price(&self, symbol: &str) -> Result<SymbolPrice, BrokerError> {
-        let wire: MetaSymbolPrice = self
-            .get(self.url(&["symbols", symbol, "current-price"]))
+        let (wire, raw): (MetaSymbolPrice, _) = self
+            .get_raw(self.url(&["symbols", symbol, "current-price"]))
             .await?;
+        self.journal(Kind::Price, &raw);
         Ok(wire.into())
     }
 
@@ -219,6 +251,14 @@ impl MetaApiClient {
     pub async fn server_time(&self) -> Result<ServerTime, BrokerError> {
         self.get(self.url(&["server-time"])).await
     }
+}
+
+/// A deal's own execution time, for its journal line.
+fn deal_time(deal: &serde_json::Value) -> DateTime<Utc> {
+    deal.get("time")
+        .and_then(|t| t.as_str())
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
 }
 
 /// MetaApi's 429 body carries `metadata.recommendedRetryTime` (an ISO-8601 instant).

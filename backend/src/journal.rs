@@ -1,0 +1,167 @@
+//! The journal: every record pulled from a broker, appended per account in the replay format
+//! (`{"time": ..., "accountInformation" | "positions" | "deal" | "price" | "specification": ...}`,
+//! the broker's own JSON kept byte for byte), so any decision can be replayed with
+//! `riskdeck replay`.
+//!
+//! Files are `<dir>/<account>.jsonl`; when one passes the size limit it is renamed
+//! `<account>.<unix-ms>.jsonl` and a new one is started. Writing never stops tracking: a failure
+//! is logged and the poll goes on.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Size after which a journal file is rotated.
+pub const ROTATE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What kind of record a line holds (its JSON key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    AccountInformation,
+    Positions,
+    Deal,
+    Price,
+    Specification,
+}
+
+impl Kind {
+    fn key(self) -> &'static str {
+        match self {
+            Kind::AccountInformation => "accountInformation",
+            Kind::Positions => "positions",
+            Kind::Deal => "deal",
+            Kind::Price => "price",
+            Kind::Specification => "specification",
+        }
+    }
+}
+
+/// One account's append-only journal.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    rotate_bytes: u64,
+    file: Mutex<Option<(File, u64)>>,
+}
+
+impl Journal {
+    /// A journal for `account` in `dir` (created when first written).
+    pub fn new(dir: &Path, account: &str) -> Self {
+        Self {
+            path: dir.join(format!("{account}.jsonl")),
+            rotate_bytes: ROTATE_BYTES,
+            file: Mutex::new(None),
+        }
+    }
+
+    /// Where the current file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record whose body is the broker's JSON, as received.
+    pub fn append(&self, time: DateTime<Utc>, kind: Kind, raw_json: &[u8]) {
+        if let Err(error) = self.try_append(time, kind, raw_json) {
+            tracing::error!(path = %self.path.display(), %error, "cannot write the journal");
+        }
+    }
+
+    /// Appends every element of a JSON array as its own record (deal history pages).
+    pub fn append_each(
+        &self,
+        time_of: impl Fn(&serde_json::Value) -> DateTime<Utc>,
+        kind: Kind,
+        raw_array: &[u8],
+    ) {
+        let Ok(items) = serde_json::from_slice::<Vec<Box<serde_json::value::RawValue>>>(raw_array)
+        else {
+            return;
+        };
+        for item in items {
+            let time = serde_json::from_str::<serde_json::Value>(item.get())
+                .map(|v| time_of(&v))
+                .unwrap_or_else(|_| Utc::now());
+            self.append(time, kind, item.get().as_bytes());
+        }
+    }
+
+    fn try_append(&self, time: DateTime<Utc>, kind: Kind, raw_json: &[u8]) -> std::io::Result<()> {
+        // Only well-formed JSON goes in, so the journal always replays.
+        if serde_json::from_slice::<serde::de::IgnoredAny>(raw_json).is_err() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the broker's body is not JSON",
+            ));
+        }
+        let mut line = Vec::with_capacity(raw_json.len() + 64);
+        line.extend_from_slice(b"{\"time\":\"");
+        line.extend_from_slice(time.to_rfc3339_opts(SecondsFormat::Millis, true).as_bytes());
+        line.extend_from_slice(b"\",\"");
+        line.extend_from_slice(kind.key().as_bytes());
+        line.extend_from_slice(b"\":");
+        line.extend(
+            raw_json
+                .iter()
+                .copied()
+                .filter(|b| *b != b'\n' && *b != b'\r'),
+        );
+        line.extend_from_slice(b"}\n");
+
+        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if guard
+            .as_ref()
+            .is_some_and(|(_, size)| *size >= self.rotate_bytes)
+        {
+            *guard = None;
+            let rotated = self
+                .path
+                .with_extension(format!("{}.jsonl", Utc::now().timestamp_millis()));
+            std::fs::rename(&self.path, rotated)?;
+        }
+        if guard.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            let size = file.metadata()?.len();
+            *guard = Some((file, size));
+        }
+        if let Some((file, size)) = guard.as_mut() {
+            file.write_all(&line)?;
+            *size += line.len() as u64;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_replay_and_files_rotate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut journal = Journal::new(dir.path(), "acc");
+        journal.rotate_bytes = 200;
+        let t = DateTime::<Utc>::UNIX_EPOCH;
+        for _ in 0..5 {
+            journal.append(
+                t,
+                Kind::AccountInformation,
+                b"{\"balance\":1,\n\"equity\":2,\"currency\":\"USD\"}",
+            );
+        }
+        journal.append(t, Kind::Positions, b"not json");
+        let files: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+        assert!(files.len() >= 2, "rotated into several files");
+        let text = std::fs::read_to_string(journal.path()).expect("current file");
+        for line in text.lines() {
+            crate::replay::parse_line(line).expect("every journal line replays");
+        }
+    }
+}
