@@ -1,0 +1,244 @@
+//! The equity curve: balance and equity over time, with the peak equity as a dashed line.
+
+use crate::format;
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use plotters::prelude::*;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use shared::api::EquityPoint;
+
+/// Drawing size in SVG user units; the page scales the picture to its container's width.
+pub const SIZE: (u32, u32) = (960, 340);
+
+/// Line colours, shared with the HTML legend next to the chart. Mid-tone on purpose: they read
+/// on both the light and the dark theme.
+pub const BALANCE_COLOR: &str = "#2f6fdb";
+pub const EQUITY_COLOR: &str = "#0f9d76";
+pub const PEAK_COLOR: &str = "#c2410c";
+
+const BALANCE: RGBColor = RGBColor(0x2f, 0x6f, 0xdb);
+const EQUITY: RGBColor = RGBColor(0x0f, 0x9d, 0x76);
+const PEAK: RGBColor = RGBColor(0xc2, 0x41, 0x0c);
+/// Grid and axis lines; the page's stylesheet recolours the text for the theme.
+const GRID: RGBAColor = RGBAColor(0x80, 0x80, 0x90, 0.22);
+const AXIS: RGBAColor = RGBAColor(0x80, 0x80, 0x90, 0.6);
+const LABEL: RGBColor = RGBColor(0x5b, 0x64, 0x72);
+
+/// More samples than this per line are thinned before drawing (keeping each bucket's lowest and
+/// highest value, so drawdown spikes stay visible).
+const MAX_BUCKETS: usize = 720;
+
+/// Draws `points` (oldest first) as an SVG document. `peak_equity` adds a dashed horizontal line;
+/// `offset` is the time zone the time axis is labelled in. `None` when there is nothing to draw.
+pub fn render(
+    points: &[EquityPoint],
+    peak_equity: Option<Decimal>,
+    offset: FixedOffset,
+) -> Option<String> {
+    let first = points.first()?.time;
+    let last = points.last()?.time;
+    let x_of = |time: DateTime<Utc>| (time - first).num_milliseconds() as f64 / 1000.0;
+    let y_of = |money: Decimal| money.to_f64().unwrap_or(0.0);
+
+    let balance = thin(
+        points
+            .iter()
+            .map(|p| (x_of(p.time), y_of(p.balance)))
+            .collect(),
+    );
+    let equity = thin(
+        points
+            .iter()
+            .map(|p| (x_of(p.time), y_of(p.equity)))
+            .collect(),
+    );
+    let peak = peak_equity.map(y_of);
+
+    let span = x_of(last);
+    let (x_min, x_max) = if span > 0.0 {
+        (0.0, span)
+    } else {
+        (-60.0, 60.0)
+    };
+    let (y_min, y_max) = y_range(
+        balance
+            .iter()
+            .chain(equity.iter())
+            .map(|&(_, y)| y)
+            .chain(peak),
+    );
+
+    let long_span = span > 86_400.0;
+    let x_label = |x: &f64| {
+        let time = first + Duration::milliseconds((x * 1000.0) as i64);
+        let local = time.with_timezone(&offset);
+        if long_span {
+            local.format("%d %b %H:%M").to_string()
+        } else {
+            local.format("%H:%M").to_string()
+        }
+    };
+    let y_decimals = if y_max - y_min >= 50.0 { 0 } else { 2 };
+    let y_label = |y: &f64| {
+        Decimal::from_f64_retain(*y)
+            .map(|value| format::grouped(value, y_decimals))
+            .unwrap_or_default()
+    };
+
+    let mut svg = String::new();
+    let drawn = draw(
+        &mut svg,
+        Frame {
+            x: x_min..x_max,
+            y: y_min..y_max,
+            x_label: &x_label,
+            y_label: &y_label,
+        },
+        &balance,
+        &equity,
+        peak,
+    );
+    match drawn {
+        Ok(()) => Some(svg),
+        Err(error) => {
+            leptos::logging::warn!("cannot draw the equity chart: {error}");
+            None
+        }
+    }
+}
+
+struct Frame<'a> {
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    x_label: &'a dyn Fn(&f64) -> String,
+    y_label: &'a dyn Fn(&f64) -> String,
+}
+
+fn draw(
+    svg: &mut String,
+    frame: Frame<'_>,
+    balance: &[(f64, f64)],
+    equity: &[(f64, f64)],
+    peak: Option<f64>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+    let (x_min, x_max) = (frame.x.start, frame.x.end);
+    let mut chart = ChartBuilder::on(&root)
+        .margin_top(16)
+        .margin_right(24)
+        .margin_bottom(8)
+        .margin_left(8)
+        .x_label_area_size(36)
+        .y_label_area_size(96)
+        .build_cartesian_2d(frame.x, frame.y)?;
+
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .max_light_lines(0)
+        .bold_line_style(ShapeStyle::from(GRID).stroke_width(1))
+        .axis_style(ShapeStyle::from(AXIS).stroke_width(1))
+        .x_labels(7)
+        .y_labels(6)
+        .x_label_formatter(frame.x_label)
+        .y_label_formatter(frame.y_label)
+        .label_style(("sans-serif", 14).into_font().color(&LABEL))
+        .draw()?;
+
+    if let Some(peak) = peak {
+        chart.draw_series(DashedLineSeries::new(
+            [(x_min, peak), (x_max, peak)],
+            8,
+            6,
+            ShapeStyle::from(PEAK).stroke_width(1),
+        ))?;
+    }
+    chart.draw_series(LineSeries::new(
+        balance.iter().copied(),
+        ShapeStyle::from(BALANCE).stroke_width(2),
+    ))?;
+    chart.draw_series(LineSeries::new(
+        equity.iter().copied(),
+        ShapeStyle::from(EQUITY).stroke_width(2),
+    ))?;
+    if let [(x, y)] = equity {
+        // A single sample is a point, not a line: mark it so the chart is not blank.
+        chart.draw_series(std::iter::once(Circle::new((*x, *y), 4, EQUITY.filled())))?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// The value range with some air above and below; a flat series gets a band around its value.
+fn y_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (min, max) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
+        (lo.min(y), hi.max(y))
+    });
+    if !min.is_finite() || !max.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = if max > min {
+        (max - min) * 0.08
+    } else {
+        (min.abs() * 0.001).max(1.0)
+    };
+    (min - pad, max + pad)
+}
+
+/// Keeps at most `2 * MAX_BUCKETS` points: for each bucket of consecutive samples, its lowest and
+/// highest one, in time order.
+fn thin(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    if points.len() <= 2 * MAX_BUCKETS {
+        return points;
+    }
+    let bucket = points.len().div_ceil(MAX_BUCKETS);
+    let mut out = Vec::with_capacity(2 * MAX_BUCKETS + 1);
+    for chunk in points.chunks(bucket) {
+        let lowest = chunk
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.1.total_cmp(&b.1.1))
+            .map(|(i, _)| i);
+        let highest = chunk
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.1.total_cmp(&b.1.1))
+            .map(|(i, _)| i);
+        if let (Some(lo), Some(hi)) = (lowest, highest) {
+            let (a, b) = (lo.min(hi), lo.max(hi));
+            out.push(chunk[a]);
+            if b != a {
+                out.push(chunk[b]);
+            }
+        }
+    }
+    // Always end on the newest sample, so the line reaches the right edge.
+    if let (Some(last), Some(newest)) = (out.last().copied(), points.last().copied())
+        && last != newest
+    {
+        out.push(newest);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinning_keeps_the_extremes() {
+        let mut points: Vec<(f64, f64)> = (0..10_000).map(|i| (i as f64, 100.0)).collect();
+        points[5_000].1 = 10.0;
+        let thinned = thin(points);
+        assert!(thinned.len() <= 2 * MAX_BUCKETS + 1);
+        assert!(thinned.iter().any(|&(_, y)| y == 10.0));
+        assert_eq!(thinned.last(), Some(&(9_999.0, 100.0)));
+    }
+
+    #[test]
+    fn flat_series_gets_a_visible_band() {
+        let (lo, hi) = y_range([5.0, 5.0].into_iter());
+        assert!(lo < 5.0 && hi > 5.0);
+        assert_eq!(y_range(std::iter::empty()), (0.0, 1.0));
+    }
+}

@@ -1,0 +1,349 @@
+//! `/accounts/:id`: one account's numbers and equity curve, updated live.
+
+use super::Load;
+use crate::charts::equity;
+use crate::components::{ErrorPanel, FeedBadge, Loading, StatTile, StreamStatus, Tone};
+use crate::sse::{self, Connection};
+use crate::{api, format};
+use leptos::prelude::*;
+use leptos::task::spawn_local_scoped_with_cancellation;
+use leptos_router::hooks::use_params_map;
+use rust_decimal::Decimal;
+use shared::api::{AccountSummary, AccountView, EquityPoint, StreamEvent};
+use shared::domain::AccountId;
+
+/// The most samples kept in memory for the chart; the oldest go first.
+const MAX_POINTS: usize = 5_000;
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
+    // Keyed on the id: moving to another account builds a fresh page (and stream) for it.
+    move || {
+        let id = AccountId(id.get());
+        view! { <AccountDetail id /> }
+    }
+}
+
+#[component]
+fn AccountDetail(id: AccountId) -> impl IntoView {
+    let summary = RwSignal::new(Load::<AccountSummary>::Loading);
+    let history = RwSignal::new(Load::<()>::Loading);
+    let points = RwSignal::new(Vec::<EquityPoint>::new());
+    let connection = RwSignal::new(Connection::Connecting);
+
+    let load = {
+        let id = id.clone();
+        move || {
+            let id = id.clone();
+            summary.set(Load::Loading);
+            history.set(Load::Loading);
+            spawn_local_scoped_with_cancellation(async move {
+                let (account, fetched) = futures::join!(api::account(&id), api::history(&id));
+                summary.try_set(account.into());
+                match fetched {
+                    Ok(response) => {
+                        points.try_update(|points| merge_history(points, response.points));
+                        history.try_set(Load::Ready(()));
+                    }
+                    Err(error) => {
+                        history.try_set(Load::Failed(error));
+                    }
+                }
+            });
+        }
+    };
+    load();
+
+    let on_event = {
+        let id = id.clone();
+        move |event: StreamEvent| match event {
+            StreamEvent::Account {
+                account_id,
+                feed,
+                view,
+            } if account_id == id => {
+                points.try_update(|points| push_sample(points, &view));
+                summary.try_update(|summary| {
+                    if let Load::Ready(summary) = summary {
+                        summary.feed = feed;
+                        summary.latest = Some(view);
+                    }
+                });
+            }
+            StreamEvent::Feed { account_id, feed } if account_id == id => {
+                summary.try_update(|summary| {
+                    if let Load::Ready(summary) = summary {
+                        summary.feed = feed;
+                    }
+                });
+            }
+            _ => {}
+        }
+    };
+    let subscription = sse::subscribe(api::stream_url(Some(&id)), on_event, move |state| {
+        connection.try_set(state);
+    });
+    let subscription = StoredValue::new_local(subscription);
+    on_cleanup(move || subscription.dispose());
+
+    Effect::new(move || {
+        let title = summary.with(|summary| match summary {
+            Load::Ready(summary) => format!("{} · Riskdeck", summary.name),
+            Load::Failed(api::ApiError::NotFound { .. }) => "Account not found · Riskdeck".into(),
+            _ => "Riskdeck".into(),
+        });
+        super::set_title(&title);
+    });
+
+    // Which of loading, failed or ready: live updates change the summary, not the phase, so the
+    // dashboard below is built once and then only its numbers change.
+    let phase = Memo::new(move |_| {
+        summary.with(|summary| match summary {
+            Load::Loading => Load::Loading,
+            Load::Ready(_) => Load::Ready(()),
+            Load::Failed(error) => Load::Failed(error.clone()),
+        })
+    });
+    let retry = Callback::new(move |()| load());
+    view! {
+        <nav class="crumbs" aria-label="Breadcrumb">
+            <a href="/">"← All accounts"</a>
+        </nav>
+        {move || match phase.get() {
+            Load::Loading => view! { <Loading label="Loading the account…" /> }.into_any(),
+            Load::Failed(api::ApiError::NotFound { message }) => {
+                view! { <AccountNotFound message /> }.into_any()
+            }
+            Load::Failed(error) => {
+                view! {
+                    <ErrorPanel
+                        title="The account could not be loaded"
+                        message=error.to_string()
+                        on_retry=retry
+                    />
+                }
+                    .into_any()
+            }
+            Load::Ready(()) => view! { <Dashboard summary history points connection /> }.into_any(),
+        }}
+    }
+}
+
+/// Appends a live sample unless the chart already has it (the first live view often repeats the
+/// last stored sample); a sample for the same instant replaces the old one.
+fn push_sample(points: &mut Vec<EquityPoint>, view: &AccountView) {
+    let sample = EquityPoint {
+        time: view.time,
+        balance: view.balance,
+        equity: view.equity,
+    };
+    match points.last_mut() {
+        Some(last) if last.time == sample.time => *last = sample,
+        Some(last) if last.time > sample.time => {}
+        _ => points.push(sample),
+    }
+    cap(points);
+}
+
+/// Puts the fetched history under the live samples that arrived while it was loading.
+fn merge_history(points: &mut Vec<EquityPoint>, fetched: Vec<EquityPoint>) {
+    let newer: Vec<EquityPoint> = match fetched.last() {
+        Some(last) => points.drain(..).filter(|p| p.time > last.time).collect(),
+        None => std::mem::take(points),
+    };
+    *points = fetched;
+    points.extend(newer);
+    cap(points);
+}
+
+fn cap(points: &mut Vec<EquityPoint>) {
+    if points.len() > MAX_POINTS {
+        points.drain(..points.len() - MAX_POINTS);
+    }
+}
+
+#[component]
+fn AccountNotFound(message: String) -> impl IntoView {
+    view! {
+        <section class="panel notice" data-testid="not-found">
+            <h1>"Account not found"</h1>
+            <p>{message}</p>
+            <a class="button" href="/">"Back to all accounts"</a>
+        </section>
+    }
+}
+
+#[component]
+fn Dashboard(
+    summary: RwSignal<Load<AccountSummary>>,
+    history: RwSignal<Load<()>>,
+    points: RwSignal<Vec<EquityPoint>>,
+    connection: RwSignal<Connection>,
+) -> impl IntoView {
+    let pick = move |f: fn(&AccountSummary) -> Option<String>| {
+        move || {
+            summary.with(|s| match s {
+                Load::Ready(s) => f(s),
+                _ => None,
+            })
+        }
+    };
+    let name = pick(|s| Some(s.name.clone()));
+    let currency = pick(|s| s.currency.clone());
+    let feed = Signal::derive(move || {
+        summary.with(|s| match s {
+            Load::Ready(s) => s.feed,
+            _ => shared::api::FeedStatus::Connecting,
+        })
+    });
+    let latest = Memo::new(move |_| {
+        summary.with(|s| match s {
+            Load::Ready(s) => s.latest.clone(),
+            _ => None,
+        })
+    });
+    let money = move |f: fn(&AccountView) -> Decimal| {
+        Signal::derive(move || {
+            latest.with(|v| {
+                v.as_ref()
+                    .map_or_else(|| "–".to_owned(), |v| format::money(f(v)))
+            })
+        })
+    };
+    let unit = Signal::derive(move || currency().unwrap_or_default());
+    let updated = move || {
+        latest.with(|v| {
+            v.as_ref().map_or_else(
+                || "No numbers yet".to_owned(),
+                |v| format!("Updated {}", format::clock(v.time)),
+            )
+        })
+    };
+    let pl_tone = Signal::derive(move || {
+        latest.with(|v| match v {
+            Some(v) if v.floating_pl > Decimal::ZERO => Tone::Positive,
+            Some(v) if v.floating_pl < Decimal::ZERO => Tone::Negative,
+            _ => Tone::Neutral,
+        })
+    });
+    let drawdown_tone = Signal::derive(move || {
+        latest.with(|v| match v {
+            Some(v) if v.drawdown > Decimal::ZERO => Tone::Negative,
+            _ => Tone::Neutral,
+        })
+    });
+    let drawdown_percent = Signal::derive(move || {
+        latest.with(|v| {
+            v.as_ref().map_or_else(String::new, |v| {
+                format!("{} of peak equity", format::percent(v.drawdown_percent))
+            })
+        })
+    });
+    let open_positions = Signal::derive(move || {
+        latest.with(|v| {
+            v.as_ref()
+                .map_or_else(|| "–".to_owned(), |v| v.open_positions.to_string())
+        })
+    });
+
+    let peak = Memo::new(move |_| latest.with(|v| v.as_ref().map(|v| v.peak_equity)));
+    let offset = format::local_offset();
+    let svg = Memo::new(move |_| points.with(|points| equity::render(points, peak.get(), offset)));
+
+    view! {
+        <header class="page-head">
+            <div>
+                <h1 data-testid="account-name">{name}</h1>
+                <p class="subtle">
+                    <FeedBadge feed=feed />
+                    <span class="updated">{updated}</span>
+                </p>
+            </div>
+            <StreamStatus connection=connection />
+        </header>
+
+        <section class="tiles" aria-label="Key figures">
+            <StatTile label="Balance" testid="balance" value=money(|v| v.balance) unit=unit />
+            <StatTile label="Equity" testid="equity" value=money(|v| v.equity) unit=unit />
+            <StatTile
+                label="Floating P/L"
+                testid="floating-pl"
+                value=money(|v| v.floating_pl)
+                unit=unit
+                tone=pl_tone
+            />
+            <StatTile
+                label="Drawdown from peak"
+                testid="drawdown"
+                value=money(|v| v.drawdown)
+                unit=unit
+                tone=drawdown_tone
+                note=drawdown_percent
+                note_testid="drawdown-percent"
+            />
+            <StatTile
+                label="Peak equity"
+                testid="peak-equity"
+                value=money(|v| v.peak_equity)
+                unit=unit
+            />
+            <StatTile
+                label="Peak balance"
+                testid="peak-balance"
+                value=money(|v| v.peak_balance)
+                unit=unit
+            />
+            <StatTile
+                label="Starting capital"
+                testid="starting-capital"
+                value=money(|v| v.starting_capital)
+                unit=unit
+            />
+            <StatTile label="Open positions" testid="open-positions" value=open_positions />
+        </section>
+
+        <section class="panel chart-panel" aria-labelledby="chart-title">
+            <div class="chart-head">
+                <h2 id="chart-title">"Equity curve"</h2>
+                <ul class="legend">
+                    <li>
+                        <span class="swatch" style:background=equity::EQUITY_COLOR></span>
+                        "Equity"
+                    </li>
+                    <li>
+                        <span class="swatch" style:background=equity::BALANCE_COLOR></span>
+                        "Balance"
+                    </li>
+                    <li>
+                        <span class="swatch swatch-dashed" style:border-color=equity::PEAK_COLOR></span>
+                        "Peak equity"
+                    </li>
+                </ul>
+            </div>
+            <div class="equity-chart" data-testid="equity-chart">
+                <div class="chart-svg" inner_html=move || svg.get().unwrap_or_default()></div>
+                {move || match (history.get(), svg.with(Option::is_none)) {
+                    (Load::Loading, true) => view! { <Loading label="Loading the history…" /> }.into_any(),
+                    (Load::Failed(error), true) => {
+                        view! { <p class="chart-empty">{format!("The history could not be loaded. {error}")}</p> }
+                            .into_any()
+                    }
+                    (_, true) => {
+                        view! {
+                            <p class="chart-empty">
+                                "No samples yet: the curve starts with the account's first update."
+                            </p>
+                        }
+                            .into_any()
+                    }
+                    (_, false) => ().into_any(),
+                }}
+            </div>
+            <p class="chart-foot subtle">
+                "Times in your local time zone. Shows up to the latest 5,000 samples."
+            </p>
+        </section>
+    }
+}

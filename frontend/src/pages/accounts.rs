@@ -1,0 +1,195 @@
+//! `/`: every tracked account, updated live.
+
+use super::Load;
+use crate::components::{ErrorPanel, FeedBadge, Loading, StreamStatus};
+use crate::sse::{self, Connection};
+use crate::{api, format};
+use leptos::prelude::*;
+use leptos::task::spawn_local_scoped_with_cancellation;
+use shared::api::{AccountSummary, StreamEvent};
+use shared::domain::AccountId;
+
+/// One table row: the id to find it by and the numbers it shows, updated in place.
+#[derive(Clone, Debug, PartialEq)]
+struct Row {
+    id: AccountId,
+    summary: RwSignal<AccountSummary>,
+}
+
+#[component]
+pub fn AccountsPage() -> impl IntoView {
+    super::set_title("Accounts · Riskdeck");
+    let rows = RwSignal::new(Load::<Vec<Row>>::Loading);
+    let connection = RwSignal::new(Connection::Connecting);
+
+    let load = move |show_spinner: bool| {
+        if show_spinner {
+            rows.set(Load::Loading);
+        }
+        spawn_local_scoped_with_cancellation(async move {
+            let loaded = api::accounts().await.map(|response| {
+                response
+                    .accounts
+                    .into_iter()
+                    .map(|summary| Row {
+                        id: summary.id.clone(),
+                        summary: RwSignal::new(summary),
+                    })
+                    .collect::<Vec<_>>()
+            });
+            rows.try_set(loaded.into());
+        });
+    };
+    load(true);
+
+    let on_event = move |event: StreamEvent| {
+        let (account_id, feed, view) = match event {
+            StreamEvent::Account {
+                account_id,
+                feed,
+                view,
+            } => (account_id, feed, Some(view)),
+            StreamEvent::Feed { account_id, feed } => (account_id, feed, None),
+        };
+        let row = rows.with_untracked(|rows| match rows {
+            Load::Ready(rows) => Some(rows.iter().find(|row| row.id == account_id).cloned()),
+            _ => None,
+        });
+        match row {
+            Some(Some(row)) => {
+                row.summary.try_update(|summary| {
+                    summary.feed = feed;
+                    if view.is_some() {
+                        summary.latest = view;
+                    }
+                });
+            }
+            // An account the list does not have yet: fetch the list again, quietly.
+            Some(None) => load(false),
+            None => {}
+        }
+    };
+    let subscription = sse::subscribe(api::stream_url(None), on_event, move |state| {
+        connection.try_set(state);
+    });
+    let subscription = StoredValue::new_local(subscription);
+    on_cleanup(move || subscription.dispose());
+
+    let retry = Callback::new(move |()| load(true));
+    view! {
+        <div class="page-head">
+            <div>
+                <h1>"Accounts"</h1>
+                <p class="subtle">"Balance, equity and drawdown of every tracked account."</p>
+            </div>
+            <StreamStatus connection=connection />
+        </div>
+        {move || match rows.get() {
+            Load::Loading => view! { <Loading label="Loading accounts…" /> }.into_any(),
+            Load::Failed(error) => {
+                view! {
+                    <ErrorPanel
+                        title="The accounts could not be loaded"
+                        message=error.to_string()
+                        on_retry=retry
+                    />
+                }
+                    .into_any()
+            }
+            Load::Ready(rows) if rows.is_empty() => view! { <EmptyState /> }.into_any(),
+            Load::Ready(rows) => view! { <AccountsTable rows /> }.into_any(),
+        }}
+    }
+}
+
+#[component]
+fn EmptyState() -> impl IntoView {
+    view! {
+        <section class="panel notice" data-testid="accounts-empty">
+            <h2>"No accounts are tracked yet"</h2>
+            <p>
+                "Once an account is added to Riskdeck's server it shows up here by itself, "
+                "with its numbers updating live. There is no need to reload this page."
+            </p>
+        </section>
+    }
+}
+
+#[component]
+fn AccountsTable(rows: Vec<Row>) -> impl IntoView {
+    view! {
+        <div class="panel table-panel">
+            <table class="accounts" data-testid="accounts-list">
+                <thead>
+                    <tr>
+                        <th scope="col">"Account"</th>
+                        <th scope="col">"Currency"</th>
+                        <th scope="col" class="num">"Balance"</th>
+                        <th scope="col" class="num">"Equity"</th>
+                        <th scope="col" class="num">"Drawdown from peak"</th>
+                        <th scope="col">"Feed"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For
+                        each=move || rows.clone()
+                        key=|row| row.id.clone()
+                        children=|row| view! { <AccountRow summary=row.summary /> }
+                    />
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn AccountRow(summary: RwSignal<AccountSummary>) -> impl IntoView {
+    let (id, name) = summary.with_untracked(|s| (s.id.to_string(), s.name.clone()));
+    let href = summary.with_untracked(|s| crate::app::account_path(&s.id));
+    let money = move |pick: fn(&shared::api::AccountView) -> rust_decimal::Decimal| {
+        move || {
+            summary.with(|s| {
+                s.latest
+                    .as_ref()
+                    .map_or_else(|| "–".to_owned(), |view| format::money(pick(view)))
+            })
+        }
+    };
+    let currency = move || summary.with(|s| s.currency.clone().unwrap_or_else(|| "–".to_owned()));
+    let drawdown_percent = move || {
+        summary.with(|s| {
+            s.latest
+                .as_ref()
+                .map(|view| format::percent(view.drawdown_percent))
+        })
+    };
+    let in_drawdown = move || {
+        summary.with(|s| {
+            s.latest
+                .as_ref()
+                .is_some_and(|view| view.drawdown > rust_decimal::Decimal::ZERO)
+        })
+    };
+    let feed = Signal::derive(move || summary.with(|s| s.feed));
+    view! {
+        <tr data-testid="account-row" data-account-id=id.clone()>
+            <th scope="row" data-label="Account">
+                <a class="account-link" href=href>
+                    {name}
+                </a>
+            </th>
+            <td data-label="Currency">{currency}</td>
+            <td class="num" data-label="Balance">{money(|v| v.balance)}</td>
+            <td class="num" data-label="Equity">{money(|v| v.equity)}</td>
+            <td class="num" class:negative=in_drawdown data-label="Drawdown from peak">
+                <span>
+                    {money(|v| v.drawdown)}
+                    <span class="subtle pct">{drawdown_percent}</span>
+                </span>
+            </td>
+            <td data-label="Feed">
+                <FeedBadge feed=feed />
+            </td>
+        </tr>
+    }
+}
