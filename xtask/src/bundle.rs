@@ -36,6 +36,9 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
         .out_name(PACKAGE)
         .web(true)?
         .typescript(false)
+        // Function names are a third of the module; a panic message still says what failed.
+        .remove_name_section(true)
+        .remove_producers_section(true)
         .generate(&pkg)
         .with_context(|| format!("wasm-bindgen failed on {}", wasm_in.display()))?;
 

@@ -2,6 +2,8 @@
 
 use crate::format;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -68,15 +70,17 @@ pub fn render(
             .chain(peak),
     );
 
-    let long_span = span > 86_400.0;
+    let (ticks, step) = time_ticks(first, x_min..x_max, offset);
+    let label_format = if step >= 86_400 {
+        "%d %b"
+    } else if span > 86_400.0 {
+        "%d %b %H:%M"
+    } else {
+        "%H:%M"
+    };
     let x_label = |x: &f64| {
-        let time = first + Duration::milliseconds((x * 1000.0) as i64);
-        let local = time.with_timezone(&offset);
-        if long_span {
-            local.format("%d %b %H:%M").to_string()
-        } else {
-            local.format("%H:%M").to_string()
-        }
+        let time = first + Duration::milliseconds((x * 1000.0).round() as i64);
+        time.with_timezone(&offset).format(label_format).to_string()
     };
     let y_decimals = if y_max - y_min >= 50.0 { 0 } else { 2 };
     let y_label = |y: &f64| {
@@ -90,6 +94,7 @@ pub fn render(
         &mut svg,
         Frame {
             x: x_min..x_max,
+            x_ticks: ticks,
             y: y_min..y_max,
             x_label: &x_label,
             y_label: &y_label,
@@ -109,6 +114,7 @@ pub fn render(
 
 struct Frame<'a> {
     x: std::ops::Range<f64>,
+    x_ticks: Vec<f64>,
     y: std::ops::Range<f64>,
     x_label: &'a dyn Fn(&f64) -> String,
     y_label: &'a dyn Fn(&f64) -> String,
@@ -130,7 +136,13 @@ fn draw(
         .margin_left(8)
         .x_label_area_size(36)
         .y_label_area_size(96)
-        .build_cartesian_2d(frame.x, frame.y)?;
+        .build_cartesian_2d(
+            TimeAxis {
+                inner: frame.x.into(),
+                ticks: frame.x_ticks,
+            },
+            frame.y,
+        )?;
 
     chart
         .configure_mesh()
@@ -138,7 +150,6 @@ fn draw(
         .max_light_lines(0)
         .bold_line_style(ShapeStyle::from(GRID).stroke_width(1))
         .axis_style(ShapeStyle::from(AXIS).stroke_width(1))
-        .x_labels(7)
         .y_labels(6)
         .x_label_formatter(frame.x_label)
         .y_label_formatter(frame.y_label)
@@ -167,6 +178,68 @@ fn draw(
     }
     root.present()?;
     Ok(())
+}
+
+/// Seconds after the first sample, with tick marks chosen by `time_ticks` instead of plotters'
+/// evenly spaced numbers (which fall on odd clock times).
+struct TimeAxis {
+    inner: RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl Ranged for TimeAxis {
+    type ValueType = f64;
+    type FormatOption = DefaultFormatting;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+}
+
+/// Tick positions (seconds after `first`) on round local times, e.g. every 30 minutes on the
+/// hour and half hour, at most about seven of them; also returns the step in seconds.
+fn time_ticks(
+    first: DateTime<Utc>,
+    range: std::ops::Range<f64>,
+    offset: FixedOffset,
+) -> (Vec<f64>, i64) {
+    const STEPS: [i64; 16] = [
+        60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200, 86_400, 172_800,
+        604_800, 2_419_200, 31_536_000,
+    ];
+    let span = (range.end - range.start).max(1.0);
+    let step = STEPS
+        .iter()
+        .copied()
+        .find(|&step| span / step as f64 <= 7.0)
+        .unwrap_or(31_536_000);
+    // Milliseconds of `first` on the local wall clock, so ticks fall on local round times.
+    let local_first_ms = first.timestamp_millis() + i64::from(offset.local_minus_utc()) * 1_000;
+    let step_ms = step * 1_000;
+    let start_ms = local_first_ms + (range.start * 1000.0) as i64;
+    let end_ms = local_first_ms + (range.end * 1000.0) as i64;
+    let mut tick_ms = start_ms.div_euclid(step_ms) * step_ms;
+    if tick_ms < start_ms {
+        tick_ms += step_ms;
+    }
+    let mut ticks = Vec::new();
+    while tick_ms <= end_ms {
+        ticks.push((tick_ms - local_first_ms) as f64 / 1000.0);
+        tick_ms += step_ms;
+    }
+    (ticks, step)
 }
 
 /// The value range with some air above and below; a flat series gets a band around its value.
@@ -233,6 +306,19 @@ mod tests {
         assert!(thinned.len() <= 2 * MAX_BUCKETS + 1);
         assert!(thinned.iter().any(|&(_, y)| y == 10.0));
         assert_eq!(thinned.last(), Some(&(9_999.0, 100.0)));
+    }
+
+    #[test]
+    fn time_ticks_fall_on_round_local_times() {
+        let first = DateTime::parse_from_rfc3339("2026-11-21T09:31:10Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let cet = FixedOffset::east_opt(3_600).expect("offset");
+        // Five hours: one tick per hour, on the hour in UTC+1.
+        let (ticks, step) = time_ticks(first, 0.0..5.0 * 3_600.0, cet);
+        assert_eq!(step, 3_600);
+        assert_eq!(ticks.first(), Some(&(28.0 * 60.0 + 50.0)));
+        assert_eq!(ticks.len(), 5);
     }
 
     #[test]

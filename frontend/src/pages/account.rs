@@ -1,6 +1,6 @@
 //! `/accounts/:id`: one account's numbers and equity curve, updated live.
 
-use super::Load;
+use super::{EarlyEvents, Load, apply_event, event_account};
 use crate::charts::equity;
 use crate::components::{ErrorPanel, FeedBadge, Loading, StatTile, StreamStatus, Tone};
 use crate::sse::{self, Connection};
@@ -33,6 +33,8 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
     let points = RwSignal::new(Vec::<EquityPoint>::new());
     let connection = RwSignal::new(Connection::Connecting);
 
+    let early = StoredValue::new(EarlyEvents::default());
+
     let load = {
         let id = id.clone();
         move || {
@@ -41,6 +43,15 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
             history.set(Load::Loading);
             spawn_local_scoped_with_cancellation(async move {
                 let (account, fetched) = futures::join!(api::account(&id), api::history(&id));
+                let early_events = early
+                    .try_update_value(EarlyEvents::take)
+                    .unwrap_or_default();
+                let account = account.map(|mut summary| {
+                    for event in &early_events {
+                        apply_event(&mut summary, event);
+                    }
+                    summary
+                });
                 summary.try_set(account.into());
                 match fetched {
                     Ok(response) => {
@@ -58,28 +69,25 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
 
     let on_event = {
         let id = id.clone();
-        move |event: StreamEvent| match event {
-            StreamEvent::Account {
-                account_id,
-                feed,
-                view,
-            } if account_id == id => {
-                points.try_update(|points| push_sample(points, &view));
+        move |event: StreamEvent| {
+            if *event_account(&event) != id {
+                return;
+            }
+            if let StreamEvent::Account { view, .. } = &event {
+                points.try_update(|points| push_sample(points, view));
+            }
+            let ready = summary
+                .try_with_untracked(|summary| matches!(summary, Load::Ready(_)))
+                .unwrap_or(false);
+            if ready {
                 summary.try_update(|summary| {
                     if let Load::Ready(summary) = summary {
-                        summary.feed = feed;
-                        summary.latest = Some(view);
+                        apply_event(summary, &event);
                     }
                 });
+            } else {
+                early.try_update_value(|early| early.push(event));
             }
-            StreamEvent::Feed { account_id, feed } if account_id == id => {
-                summary.try_update(|summary| {
-                    if let Load::Ready(summary) = summary {
-                        summary.feed = feed;
-                    }
-                });
-            }
-            _ => {}
         }
     };
     let subscription = sse::subscribe(api::stream_url(Some(&id)), on_event, move |state| {

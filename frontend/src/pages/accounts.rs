@@ -1,6 +1,6 @@
 //! `/`: every tracked account, updated live.
 
-use super::Load;
+use super::{EarlyEvents, Load, apply_event, event_account};
 use crate::components::{ErrorPanel, FeedBadge, Loading, StreamStatus};
 use crate::sse::{self, Connection};
 use crate::{api, format};
@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local_scoped_with_cancellation;
 use shared::api::{AccountSummary, StreamEvent};
 use shared::domain::AccountId;
+use std::collections::HashSet;
 
 /// One table row: the id to find it by and the numbers it shows, updated in place.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,18 +23,31 @@ pub fn AccountsPage() -> impl IntoView {
     let rows = RwSignal::new(Load::<Vec<Row>>::Loading);
     let connection = RwSignal::new(Connection::Connecting);
 
+    let early = StoredValue::new(EarlyEvents::default());
+    // Ids of accounts the stream mentioned before the list had them; each triggers one refetch.
+    let refetched = StoredValue::new(HashSet::<AccountId>::new());
+
     let load = move |show_spinner: bool| {
         if show_spinner {
             rows.set(Load::Loading);
         }
         spawn_local_scoped_with_cancellation(async move {
-            let loaded = api::accounts().await.map(|response| {
+            let response = api::accounts().await;
+            let early_events = early
+                .try_update_value(EarlyEvents::take)
+                .unwrap_or_default();
+            let loaded = response.map(|response| {
                 response
                     .accounts
                     .into_iter()
-                    .map(|summary| Row {
-                        id: summary.id.clone(),
-                        summary: RwSignal::new(summary),
+                    .map(|mut summary| {
+                        for event in &early_events {
+                            apply_event(&mut summary, event);
+                        }
+                        Row {
+                            id: summary.id.clone(),
+                            summary: RwSignal::new(summary),
+                        }
                     })
                     .collect::<Vec<_>>()
             });
@@ -43,30 +57,32 @@ pub fn AccountsPage() -> impl IntoView {
     load(true);
 
     let on_event = move |event: StreamEvent| {
-        let (account_id, feed, view) = match event {
-            StreamEvent::Account {
-                account_id,
-                feed,
-                view,
-            } => (account_id, feed, Some(view)),
-            StreamEvent::Feed { account_id, feed } => (account_id, feed, None),
-        };
-        let row = rows.with_untracked(|rows| match rows {
-            Load::Ready(rows) => Some(rows.iter().find(|row| row.id == account_id).cloned()),
+        let row = rows.try_with_untracked(|rows| match rows {
+            Load::Ready(rows) => Some(
+                rows.iter()
+                    .find(|row| row.id == *event_account(&event))
+                    .cloned(),
+            ),
             _ => None,
         });
-        match row {
+        match row.flatten() {
             Some(Some(row)) => {
-                row.summary.try_update(|summary| {
-                    summary.feed = feed;
-                    if view.is_some() {
-                        summary.latest = view;
-                    }
-                });
+                row.summary
+                    .try_update(|summary| apply_event(summary, &event));
             }
-            // An account the list does not have yet: fetch the list again, quietly.
-            Some(None) => load(false),
-            None => {}
+            Some(None) => {
+                // An account added after the list was fetched: fetch the list again, quietly.
+                let id = event_account(&event).clone();
+                if refetched
+                    .try_update_value(|ids| ids.insert(id))
+                    .unwrap_or(false)
+                {
+                    load(false);
+                }
+            }
+            None => {
+                early.try_update_value(|early| early.push(event));
+            }
         }
     };
     let subscription = sse::subscribe(api::stream_url(None), on_event, move |state| {
