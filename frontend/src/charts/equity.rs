@@ -9,8 +9,13 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use shared::api::EquityPoint;
 
-/// Drawing size in SVG user units; the page scales the picture to its container's width.
-pub const SIZE: (u32, u32) = (960, 340);
+/// The drawing size in SVG user units (the page scales the picture to its container's width)
+/// for a container about `width` CSS pixels wide, so text stays near its nominal size.
+pub fn size_for(width: u32) -> (u32, u32) {
+    let width = width.clamp(300, 1400);
+    let height = if width < 600 { 260 } else { 340 };
+    (width, height)
+}
 
 /// Line colours, shared with the HTML legend next to the chart. Mid-tone on purpose: they read
 /// on both the light and the dark theme.
@@ -36,6 +41,7 @@ pub fn render(
     points: &[EquityPoint],
     peak_equity: Option<Decimal>,
     offset: FixedOffset,
+    size: (u32, u32),
 ) -> Option<String> {
     let first = points.first()?.time;
     let last = points.last()?.time;
@@ -70,7 +76,9 @@ pub fn render(
             .chain(peak),
     );
 
-    let (ticks, step) = time_ticks(first, x_min..x_max, offset);
+    // A clock label needs about 110 units of width to breathe.
+    let max_ticks = (size.0 / 110).clamp(2, 8) as f64;
+    let (ticks, step) = time_ticks(first, x_min..x_max, offset, max_ticks);
     let label_format = if step >= 86_400 {
         "%d %b"
     } else if span > 86_400.0 {
@@ -92,6 +100,7 @@ pub fn render(
     let mut svg = String::new();
     let drawn = draw(
         &mut svg,
+        size,
         Frame {
             x: x_min..x_max,
             x_ticks: ticks,
@@ -122,12 +131,13 @@ struct Frame<'a> {
 
 fn draw(
     svg: &mut String,
+    size: (u32, u32),
     frame: Frame<'_>,
     balance: &[(f64, f64)],
     equity: &[(f64, f64)],
     peak: Option<f64>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+    let root = SVGBackend::with_string(svg, size).into_drawing_area();
     let (x_min, x_max) = (frame.x.start, frame.x.end);
     let mut chart = ChartBuilder::on(&root)
         .margin_top(16)
@@ -135,7 +145,7 @@ fn draw(
         .margin_bottom(8)
         .margin_left(8)
         .x_label_area_size(36)
-        .y_label_area_size(96)
+        .y_label_area_size(if size.0 < 600 { 72 } else { 92 })
         .build_cartesian_2d(
             TimeAxis {
                 inner: frame.x.into(),
@@ -153,7 +163,7 @@ fn draw(
         .y_labels(6)
         .x_label_formatter(frame.x_label)
         .y_label_formatter(frame.y_label)
-        .label_style(("sans-serif", 14).into_font().color(&LABEL))
+        .label_style(("sans-serif", 13).into_font().color(&LABEL))
         .draw()?;
 
     if let Some(peak) = peak {
@@ -209,11 +219,12 @@ impl Ranged for TimeAxis {
 }
 
 /// Tick positions (seconds after `first`) on round local times, e.g. every 30 minutes on the
-/// hour and half hour, at most about seven of them; also returns the step in seconds.
+/// hour and half hour, at most about `max_ticks` of them; also returns the step in seconds.
 fn time_ticks(
     first: DateTime<Utc>,
     range: std::ops::Range<f64>,
     offset: FixedOffset,
+    max_ticks: f64,
 ) -> (Vec<f64>, i64) {
     const STEPS: [i64; 16] = [
         60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200, 86_400, 172_800,
@@ -223,7 +234,7 @@ fn time_ticks(
     let step = STEPS
         .iter()
         .copied()
-        .find(|&step| span / step as f64 <= 7.0)
+        .find(|&step| span / step as f64 <= max_ticks)
         .unwrap_or(31_536_000);
     // Milliseconds of `first` on the local wall clock, so ticks fall on local round times.
     let local_first_ms = first.timestamp_millis() + i64::from(offset.local_minus_utc()) * 1_000;
@@ -315,7 +326,7 @@ mod tests {
             .with_timezone(&Utc);
         let cet = FixedOffset::east_opt(3_600).expect("offset");
         // Five hours: one tick per hour, on the hour in UTC+1.
-        let (ticks, step) = time_ticks(first, 0.0..5.0 * 3_600.0, cet);
+        let (ticks, step) = time_ticks(first, 0.0..5.0 * 3_600.0, cet, 7.0);
         assert_eq!(step, 3_600);
         assert_eq!(ticks.first(), Some(&(28.0 * 60.0 + 50.0)));
         assert_eq!(ticks.len(), 5);

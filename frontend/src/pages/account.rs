@@ -34,6 +34,9 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
     let connection = RwSignal::new(Connection::Connecting);
 
     let early = StoredValue::new(EarlyEvents::default());
+    // The live stream, dropped (closed) when the page goes away or the account turns out unknown.
+    let subscription = StoredValue::new_local(None::<sse::Subscription>);
+    on_cleanup(move || subscription.dispose());
 
     let load = {
         let id = id.clone();
@@ -52,6 +55,9 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
                     }
                     summary
                 });
+                if matches!(account, Err(api::ApiError::NotFound { .. })) {
+                    subscription.try_set_value(None);
+                }
                 summary.try_set(account.into());
                 match fetched {
                     Ok(response) => {
@@ -90,11 +96,13 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
             }
         }
     };
-    let subscription = sse::subscribe(api::stream_url(Some(&id)), on_event, move |state| {
-        connection.try_set(state);
-    });
-    let subscription = StoredValue::new_local(subscription);
-    on_cleanup(move || subscription.dispose());
+    subscription.set_value(Some(sse::subscribe(
+        api::stream_url(Some(&id)),
+        on_event,
+        move |state| {
+            connection.try_set(state);
+        },
+    )));
 
     Effect::new(move || {
         let title = summary.with(|summary| match summary {
@@ -164,6 +172,19 @@ fn merge_history(points: &mut Vec<EquityPoint>, fetched: Vec<EquityPoint>) {
     *points = fetched;
     points.extend(newer);
     cap(points);
+}
+
+/// The chart panel's inner width, from the window's (see the stylesheet's container and panel
+/// paddings), rounded to 50 px so resizing redraws now and then, not on every event.
+fn chart_width_estimate() -> u32 {
+    let window = window()
+        .inner_width()
+        .ok()
+        .and_then(|width| width.as_f64())
+        .unwrap_or(1280.0);
+    let container = window.min(1200.0);
+    let chrome = if window <= 720.0 { 58.0 } else { 90.0 };
+    (((container - chrome) / 50.0).round() * 50.0).max(300.0) as u32
 }
 
 fn cap(points: &mut Vec<EquityPoint>) {
@@ -258,7 +279,16 @@ fn Dashboard(
 
     let peak = Memo::new(move |_| latest.with(|v| v.as_ref().map(|v| v.peak_equity)));
     let offset = format::local_offset();
-    let svg = Memo::new(move |_| points.with(|points| equity::render(points, peak.get(), offset)));
+    // Redraw at the width the chart is shown at (in steps, not on every resize event).
+    let chart_width = RwSignal::new(chart_width_estimate());
+    let resize = window_event_listener(leptos::ev::resize, move |_| {
+        chart_width.set(chart_width_estimate());
+    });
+    on_cleanup(move || resize.remove());
+    let svg = Memo::new(move |_| {
+        let size = equity::size_for(chart_width.get());
+        points.with(|points| equity::render(points, peak.get(), offset, size))
+    });
 
     view! {
         <header class="page-head">

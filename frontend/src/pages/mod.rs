@@ -51,15 +51,14 @@ fn apply_event(summary: &mut AccountSummary, event: &StreamEvent) {
             account_id,
             feed,
             view,
-        } if *account_id == summary.id => {
-            if summary
+        } if *account_id == summary.id
+            && summary
                 .latest
                 .as_ref()
-                .is_none_or(|latest| view.time >= latest.time)
-            {
-                summary.feed = *feed;
-                summary.latest = Some(view.clone());
-            }
+                .is_none_or(|latest| view.time >= latest.time) =>
+        {
+            summary.feed = *feed;
+            summary.latest = Some(view.clone());
         }
         StreamEvent::Feed { account_id, feed } if *account_id == summary.id => summary.feed = *feed,
         _ => {}
