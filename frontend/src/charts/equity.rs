@@ -163,7 +163,11 @@ fn draw(
         .y_labels(6)
         .x_label_formatter(frame.x_label)
         .y_label_formatter(frame.y_label)
-        .label_style(("sans-serif", 13).into_font().color(&LABEL))
+        .label_style(
+            ("sans-serif", if size.0 < 600 { 13 } else { 14 })
+                .into_font()
+                .color(&LABEL),
+        )
         .draw()?;
 
     if let Some(peak) = peak {
@@ -308,6 +312,27 @@ fn thin(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renders_an_svg_when_there_are_samples() {
+        let utc = FixedOffset::east_opt(0).expect("offset");
+        assert_eq!(render(&[], None, utc, size_for(960)), None);
+        let point = |second: i64, equity: i64| EquityPoint {
+            time: DateTime::<Utc>::UNIX_EPOCH + Duration::seconds(second),
+            balance: Decimal::from(100_000),
+            equity: Decimal::from(equity),
+        };
+        for points in [
+            vec![point(0, 100_000)],
+            vec![point(0, 100_000), point(3_600, 99_000)],
+        ] {
+            let svg =
+                render(&points, Some(Decimal::from(100_500)), utc, size_for(960)).expect("an svg");
+            assert!(svg.starts_with("<svg"), "{svg}");
+            assert!(svg.contains("viewBox=\"0 0 960 340\""));
+            assert!(svg.contains("100,000"), "money labels on the value axis");
+        }
+    }
 
     #[test]
     fn thinning_keeps_the_extremes() {

@@ -104,14 +104,14 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
         },
     )));
 
-    Effect::new(move || {
-        let title = summary.with(|summary| match summary {
+    let title = Memo::new(move |_| {
+        summary.with(|summary| match summary {
             Load::Ready(summary) => format!("{} · Riskdeck", summary.name),
             Load::Failed(api::ApiError::NotFound { .. }) => "Account not found · Riskdeck".into(),
             _ => "Riskdeck".into(),
-        });
-        super::set_title(&title);
+        })
     });
+    Effect::new(move || title.with(|title| super::set_title(title)));
 
     // Which of loading, failed or ready: live updates change the summary, not the phase, so the
     // dashboard below is built once and then only its numbers change.
@@ -383,5 +383,101 @@ fn Dashboard(
                 "Times in your local time zone. Shows up to the latest 5,000 samples."
             </p>
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn at(second: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(second)
+    }
+
+    fn sample(second: i64, equity: i64) -> EquityPoint {
+        EquityPoint {
+            time: at(second),
+            balance: Decimal::from(100),
+            equity: Decimal::from(equity),
+        }
+    }
+
+    fn view(second: i64, equity: i64) -> AccountView {
+        let point = sample(second, equity);
+        AccountView {
+            time: point.time,
+            balance: point.balance,
+            equity: point.equity,
+            floating_pl: point.equity - point.balance,
+            starting_capital: point.balance,
+            peak_balance: point.balance,
+            peak_equity: point.equity,
+            drawdown: Decimal::ZERO,
+            drawdown_percent: Some(Decimal::ZERO),
+            open_positions: 0,
+        }
+    }
+
+    #[test]
+    fn live_samples_append_replace_or_are_dropped_by_time() {
+        let mut points = vec![sample(10, 100)];
+        push_sample(&mut points, &view(20, 110));
+        push_sample(&mut points, &view(20, 111));
+        push_sample(&mut points, &view(5, 90));
+        assert_eq!(points, vec![sample(10, 100), sample(20, 111)]);
+    }
+
+    #[test]
+    fn history_goes_under_samples_that_arrived_while_it_loaded() {
+        let mut points = vec![sample(30, 130), sample(40, 140)];
+        merge_history(&mut points, vec![sample(10, 110), sample(30, 129)]);
+        assert_eq!(
+            points,
+            vec![sample(10, 110), sample(30, 129), sample(40, 140)]
+        );
+    }
+
+    #[test]
+    fn the_series_is_capped_dropping_the_oldest() {
+        let mut points: Vec<EquityPoint> = (0..MAX_POINTS as i64).map(|s| sample(s, 1)).collect();
+        push_sample(&mut points, &view(MAX_POINTS as i64, 2));
+        assert_eq!(points.len(), MAX_POINTS);
+        assert_eq!(points.first().map(|p| p.time), Some(at(1)));
+        assert_eq!(points.last(), Some(&sample(MAX_POINTS as i64, 2)));
+    }
+
+    #[test]
+    fn an_older_view_does_not_replace_a_newer_one() {
+        let mut summary = AccountSummary {
+            id: "a1".into(),
+            name: "A".into(),
+            currency: Some("USD".into()),
+            feed: shared::api::FeedStatus::Live,
+            latest: Some(view(20, 120)),
+        };
+        let older = StreamEvent::Account {
+            account_id: "a1".into(),
+            feed: shared::api::FeedStatus::Stale,
+            view: view(10, 110),
+        };
+        super::super::apply_event(&mut summary, &older);
+        assert_eq!(summary.latest, Some(view(20, 120)));
+        assert_eq!(summary.feed, shared::api::FeedStatus::Live);
+
+        let newer = StreamEvent::Account {
+            account_id: "a1".into(),
+            feed: shared::api::FeedStatus::Live,
+            view: view(30, 130),
+        };
+        super::super::apply_event(&mut summary, &newer);
+        assert_eq!(summary.latest, Some(view(30, 130)));
+
+        let other = StreamEvent::Feed {
+            account_id: "b2".into(),
+            feed: shared::api::FeedStatus::Stale,
+        };
+        super::super::apply_event(&mut summary, &other);
+        assert_eq!(summary.feed, shared::api::FeedStatus::Live);
     }
 }
