@@ -211,7 +211,10 @@ fn gzipped_len(path: &Path) -> Option<u64> {
         .stderr(Stdio::null())
         .output()
         .ok()?;
-    output.status.success().then(|| output.stdout.len() as u64)
+    output
+        .status
+        .success()
+        .then_some(output.stdout.len() as u64)
 }
 
 fn run(command: &mut Command) -> anyhow::Result<()> {
