@@ -45,15 +45,15 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     let wasm_out = pkg.join(format!("{PACKAGE}_bg.wasm"));
     optimise(root, &wasm_out)?;
 
-    let wasm = std::fs::read(&wasm_out).with_context(|| format!("{}", wasm_out.display()))?;
-    let version = content_hash(&wasm);
-    write_index(&dist, &version)?;
     let style = root.join("style");
     if style.is_dir() {
         copy_dir(&style, &dist.join("style"))?;
     } else {
         eprintln!("bundle: no style/ directory, the page will be unstyled");
     }
+    let version = content_hash(&dist)?;
+    write_index(&dist, &version)?;
+    let wasm = std::fs::read(&wasm_out).with_context(|| format!("{}", wasm_out.display()))?;
 
     match gzipped_len(&wasm_out) {
         Some(gz) => println!(
@@ -136,15 +136,33 @@ fn optimise(root: &Path, wasm: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A short content hash for cache busting (FNV-1a, 64 bits): `/pkg/*` keep stable names, so the
-/// page asks for `?v=<hash>` and a new build is never mixed with a cached old one.
-fn content_hash(bytes: &[u8]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+/// A short hash of every file in `dir` (FNV-1a, 64 bits) for cache busting: `/pkg/*` and
+/// `/style/*` keep stable names, so the page asks for `?v=<hash>` and a new build is never mixed
+/// with cached files of an old one.
+fn content_hash(dir: &Path) -> anyhow::Result<String> {
+    fn files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                files(&path, out)?;
+            } else {
+                out.push(path);
+            }
+        }
+        Ok(())
     }
-    format!("{hash:016x}")
+    let mut paths = Vec::new();
+    files(dir, &mut paths)?;
+    paths.sort();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for path in paths {
+        let bytes = std::fs::read(&path).with_context(|| format!("{}", path.display()))?;
+        for byte in bytes {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    Ok(format!("{hash:016x}"))
 }
 
 fn write_index(dist: &Path, version: &str) -> anyhow::Result<()> {
