@@ -178,6 +178,7 @@ const INDEX_HTML: &str = r#"<!doctype html>
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <meta name="color-scheme" content="light dark">
   <title>Riskdeck</title>
+  <link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect x='3' y='3' width='10' height='10' rx='2' transform='rotate(45 8 8)' fill='%231d5fd1'/%3E%3C/svg%3E">
   <link rel="stylesheet" href="/style/main.css?v={version}">
   <link rel="modulepreload" href="/pkg/frontend.js?v={version}">
   <link rel="preload" href="/pkg/frontend_bg.wasm?v={version}" as="fetch" type="application/wasm" crossorigin>
