@@ -1,6 +1,6 @@
 //! `/accounts/:id`: one account's numbers and equity curve, updated live.
 
-use super::{EarlyEvents, Load, apply_event, event_account};
+use super::{EarlyEvents, Load, apply_event, event_account, merge_summary, reconnect_refresh};
 use crate::charts::equity;
 use crate::components::{ErrorPanel, FeedBadge, Loading, StatTile, StreamStatus, Tone};
 use crate::sse::{self, Connection};
@@ -38,31 +38,55 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
     let subscription = StoredValue::new_local(None::<sse::Subscription>);
     on_cleanup(move || subscription.dispose());
 
+    // `quiet`: refresh what is shown without a spinner, and keep it if the refresh fails.
     let load = {
         let id = id.clone();
-        move || {
+        move |quiet: bool| {
             let id = id.clone();
-            summary.set(Load::Loading);
-            history.set(Load::Loading);
+            if !quiet {
+                summary.set(Load::Loading);
+                history.set(Load::Loading);
+            }
             spawn_local_scoped_with_cancellation(async move {
                 let (account, fetched) = futures::join!(api::account(&id), api::history(&id));
                 let early_events = early
                     .try_update_value(EarlyEvents::take)
                     .unwrap_or_default();
-                let account = account.map(|mut summary| {
-                    for event in &early_events {
-                        apply_event(&mut summary, event);
+                let shown = summary
+                    .try_with_untracked(|summary| matches!(summary, Load::Ready(_)))
+                    .unwrap_or(false);
+                match account {
+                    Ok(mut account) => {
+                        for event in &early_events {
+                            apply_event(&mut account, event);
+                        }
+                        if shown {
+                            summary.try_update(|summary| {
+                                if let Load::Ready(summary) = summary {
+                                    merge_summary(summary, account);
+                                }
+                            });
+                        } else {
+                            summary.try_set(Load::Ready(account));
+                        }
                     }
-                    summary
-                });
-                if matches!(account, Err(api::ApiError::NotFound { .. })) {
-                    subscription.try_set_value(None);
+                    Err(error) if quiet && shown => {
+                        leptos::logging::warn!("refreshing the account failed: {error}");
+                    }
+                    Err(error) => {
+                        if matches!(error, api::ApiError::NotFound { .. }) {
+                            subscription.try_set_value(None);
+                        }
+                        summary.try_set(Load::Failed(error));
+                    }
                 }
-                summary.try_set(account.into());
                 match fetched {
                     Ok(response) => {
                         points.try_update(|points| merge_history(points, response.points));
                         history.try_set(Load::Ready(()));
+                    }
+                    Err(error) if quiet => {
+                        leptos::logging::warn!("refreshing the history failed: {error}");
                     }
                     Err(error) => {
                         history.try_set(Load::Failed(error));
@@ -71,7 +95,7 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
             });
         }
     };
-    load();
+    load(false);
 
     let on_event = {
         let id = id.clone();
@@ -96,12 +120,14 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
             }
         }
     };
+    let on_connection = reconnect_refresh(connection, {
+        let load = load.clone();
+        move || load(true)
+    });
     subscription.set_value(Some(sse::subscribe(
         api::stream_url(Some(&id)),
         on_event,
-        move |state| {
-            connection.try_set(state);
-        },
+        on_connection,
     )));
 
     let title = Memo::new(move |_| {
@@ -122,7 +148,7 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
             Load::Failed(error) => Load::Failed(error.clone()),
         })
     });
-    let retry = Callback::new(move |()| load());
+    let retry = Callback::new(move |()| load(false));
     view! {
         <nav class="crumbs" aria-label="Breadcrumb">
             <a href="/">"← All accounts"</a>
@@ -445,6 +471,28 @@ mod tests {
         assert_eq!(points.len(), MAX_POINTS);
         assert_eq!(points.first().map(|p| p.time), Some(at(1)));
         assert_eq!(points.last(), Some(&sample(MAX_POINTS as i64, 2)));
+    }
+
+    #[test]
+    fn a_refetch_keeps_numbers_newer_than_its_own() {
+        let summary = |second: i64, feed| AccountSummary {
+            id: "a1".into(),
+            name: "A".into(),
+            currency: Some("USD".into()),
+            feed,
+            latest: Some(view(second, 100 + second)),
+        };
+        let mut shown = summary(20, shared::api::FeedStatus::Live);
+        let mut renamed = summary(10, shared::api::FeedStatus::Stale);
+        renamed.name = "A, renamed".into();
+        super::super::merge_summary(&mut shown, renamed);
+        assert_eq!(shown.name, "A, renamed");
+        assert_eq!(shown.latest, Some(view(20, 120)));
+        assert_eq!(shown.feed, shared::api::FeedStatus::Live);
+
+        super::super::merge_summary(&mut shown, summary(30, shared::api::FeedStatus::Stale));
+        assert_eq!(shown.latest, Some(view(30, 130)));
+        assert_eq!(shown.feed, shared::api::FeedStatus::Stale);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `/`: every tracked account, updated live.
 
-use super::{EarlyEvents, Load, apply_event, event_account};
+use super::{EarlyEvents, Load, apply_event, event_account, merge_summary, reconnect_refresh};
 use crate::components::{ErrorPanel, FeedBadge, Loading, StreamStatus};
 use crate::sse::{self, Connection};
 use crate::{api, format};
@@ -27,8 +27,9 @@ pub fn AccountsPage() -> impl IntoView {
     // Ids of accounts the stream mentioned before the list had them; each triggers one refetch.
     let refetched = StoredValue::new(HashSet::<AccountId>::new());
 
-    let load = move |show_spinner: bool| {
-        if show_spinner {
+    // `quiet`: refresh what is shown without a spinner, and keep it if the refresh fails.
+    let load = move |quiet: bool| {
+        if !quiet {
             rows.set(Load::Loading);
         }
         spawn_local_scoped_with_cancellation(async move {
@@ -36,25 +37,57 @@ pub fn AccountsPage() -> impl IntoView {
             let early_events = early
                 .try_update_value(EarlyEvents::take)
                 .unwrap_or_default();
-            let loaded = response.map(|response| {
-                response
-                    .accounts
-                    .into_iter()
-                    .map(|mut summary| {
-                        for event in &early_events {
-                            apply_event(&mut summary, event);
-                        }
-                        Row {
-                            id: summary.id.clone(),
-                            summary: RwSignal::new(summary),
-                        }
-                    })
-                    .collect::<Vec<_>>()
-            });
-            rows.try_set(loaded.into());
+            let shown = rows
+                .try_with_untracked(|rows| match rows {
+                    Load::Ready(rows) => Some(rows.clone()),
+                    _ => None,
+                })
+                .flatten();
+            match response {
+                Ok(response) => {
+                    // Rebuild the table only when the set of accounts changed: rows that stay
+                    // keep their signals and update in place.
+                    let first_load = shown.is_none();
+                    let shown = shown.unwrap_or_default();
+                    let next = response
+                        .accounts
+                        .into_iter()
+                        .map(|mut fetched| {
+                            for event in &early_events {
+                                apply_event(&mut fetched, event);
+                            }
+                            match shown.iter().find(|row| row.id == fetched.id) {
+                                Some(row) => {
+                                    row.summary
+                                        .try_update(|summary| merge_summary(summary, fetched));
+                                    row.clone()
+                                }
+                                None => Row {
+                                    id: fetched.id.clone(),
+                                    summary: RwSignal::new(fetched),
+                                },
+                            }
+                        })
+                        .collect::<Vec<_>>();
+                    if first_load
+                        || shown
+                            .iter()
+                            .map(|row| &row.id)
+                            .ne(next.iter().map(|row| &row.id))
+                    {
+                        rows.try_set(Load::Ready(next));
+                    }
+                }
+                Err(error) if quiet && shown.is_some() => {
+                    leptos::logging::warn!("refreshing the accounts failed: {error}");
+                }
+                Err(error) => {
+                    rows.try_set(Load::Failed(error));
+                }
+            }
         });
     };
-    load(true);
+    load(false);
 
     let on_event = move |event: StreamEvent| {
         let row = rows.try_with_untracked(|rows| match rows {
@@ -77,7 +110,7 @@ pub fn AccountsPage() -> impl IntoView {
                     .try_update_value(|ids| ids.insert(id))
                     .unwrap_or(false)
                 {
-                    load(false);
+                    load(true);
                 }
             }
             None => {
@@ -85,13 +118,12 @@ pub fn AccountsPage() -> impl IntoView {
             }
         }
     };
-    let subscription = sse::subscribe(api::stream_url(None), on_event, move |state| {
-        connection.try_set(state);
-    });
+    let on_connection = reconnect_refresh(connection, move || load(true));
+    let subscription = sse::subscribe(api::stream_url(None), on_event, on_connection);
     let subscription = StoredValue::new_local(subscription);
     on_cleanup(move || subscription.dispose());
 
-    let retry = Callback::new(move |()| load(true));
+    let retry = Callback::new(move |()| load(false));
     view! {
         <div class="page-head">
             <div>

@@ -9,6 +9,7 @@ pub use accounts::AccountsPage;
 pub use not_found::NotFound;
 
 use crate::api::ApiError;
+use crate::sse::Connection;
 use shared::api::{AccountSummary, StreamEvent};
 use shared::domain::AccountId;
 
@@ -65,6 +66,22 @@ fn apply_event(summary: &mut AccountSummary, event: &StreamEvent) {
     }
 }
 
+/// Folds a summary fetched again (after a reconnect, say) into the one on screen, keeping
+/// whichever numbers are newer: live updates may have overtaken the fetch.
+fn merge_summary(current: &mut AccountSummary, fetched: AccountSummary) {
+    current.name = fetched.name;
+    current.currency = fetched.currency;
+    let fetched_is_newer = match (&current.latest, &fetched.latest) {
+        (Some(shown), Some(fetched)) => fetched.time >= shown.time,
+        (None, _) => true,
+        (Some(_), None) => false,
+    };
+    if fetched_is_newer {
+        current.feed = fetched.feed;
+        current.latest = fetched.latest;
+    }
+}
+
 /// Live events that arrive while a page is still fetching its data wait here, and are applied
 /// to the data once it lands.
 #[derive(Default)]
@@ -82,5 +99,23 @@ impl EarlyEvents {
 
     fn take(&mut self) -> Vec<StreamEvent> {
         std::mem::take(&mut self.0)
+    }
+}
+
+/// The stream's connection callback for a page: shows the state in `connection` and calls
+/// `refresh` when the stream comes back after a drop, since updates sent meanwhile were missed.
+fn reconnect_refresh(
+    connection: leptos::prelude::RwSignal<Connection>,
+    refresh: impl Fn() + 'static,
+) -> impl Fn(Connection) + 'static {
+    use leptos::prelude::*;
+    let was_down = std::cell::Cell::new(false);
+    move |state| {
+        connection.try_set(state);
+        match state {
+            Connection::Reconnecting => was_down.set(true),
+            Connection::Open if was_down.replace(false) => refresh(),
+            _ => {}
+        }
     }
 }
