@@ -1,2 +1,22 @@
-//! Riskdeck's browser app (skeleton).
-fn main() {}
+//! Riskdeck's browser app: Leptos, client-side rendered, built to WASM by `cargo xtask dist`.
+//!
+//! Layout: `api` is the only module that knows the server's URLs, `sse` the only one that opens
+//! an `EventSource`; `pages` holds one component per route, `components` the reusable pieces and
+//! `charts` the plotters drawings (plain data in, SVG out). Money is shown from `Decimal`s only.
+
+mod api;
+mod app;
+mod charts;
+mod components;
+mod format;
+mod pages;
+mod sse;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    // `index.html` shows a loading note until the app is running.
+    if let Some(boot) = leptos::prelude::document().get_element_by_id("boot") {
+        boot.remove();
+    }
+    leptos::mount::mount_to_body(app::App);
+}

@@ -1,0 +1,37 @@
+use leptos::prelude::*;
+use shared::api::FeedStatus;
+
+/// The health of an account's data feed as a coloured badge (`data-feed` carries the raw state).
+#[component]
+pub fn FeedBadge(#[prop(into)] feed: Signal<FeedStatus>) -> impl IntoView {
+    let (key, label, hint) = (
+        move || match feed.get() {
+            FeedStatus::Connecting => "connecting",
+            FeedStatus::Live => "live",
+            FeedStatus::Stale => "stale",
+        },
+        move || match feed.get() {
+            FeedStatus::Connecting => "Connecting",
+            FeedStatus::Live => "Live",
+            FeedStatus::Stale => "Stale",
+        },
+        move || match feed.get() {
+            FeedStatus::Connecting => "No data from the broker yet.",
+            FeedStatus::Live => "Data from the broker is arriving on schedule.",
+            FeedStatus::Stale => {
+                "The broker has not answered lately: the numbers shown are the last known ones."
+            }
+        },
+    );
+    view! {
+        <span
+            class=move || format!("badge badge-{}", key())
+            data-testid="feed-status"
+            data-feed=key
+            title=hint
+        >
+            <span class="badge-dot" aria-hidden="true"></span>
+            {label}
+        </span>
+    }
+}

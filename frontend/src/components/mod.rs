@@ -1,0 +1,13 @@
+//! Reusable pieces of the pages, one component per file.
+
+mod error_panel;
+mod feed_badge;
+mod loading;
+mod stat_tile;
+mod stream_status;
+
+pub use error_panel::ErrorPanel;
+pub use feed_badge::FeedBadge;
+pub use loading::Loading;
+pub use stat_tile::{StatTile, Tone};
+pub use stream_status::StreamStatus;

@@ -1,0 +1,101 @@
+//! Text for numbers and times as the dashboard shows them.
+//!
+//! Money is formatted from the `Decimal` itself (never through `f64`), rounded half away from
+//! zero to two decimals, with `,` thousands separators and an ASCII `-` sign.
+
+use chrono::{DateTime, FixedOffset, Offset, Utc};
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// `1234567.891` -> `1,234,567.89`; `-0.004` -> `0.00`.
+pub fn money(amount: Decimal) -> String {
+    grouped(amount, 2)
+}
+
+/// A percentage with two decimals, e.g. `4.35%`; `None` (no peak yet) shows a dash.
+pub fn percent(value: Option<Decimal>) -> String {
+    match value {
+        Some(value) => format!("{}%", grouped(value, 2)),
+        None => "–".to_owned(),
+    }
+}
+
+/// `amount` rounded to `decimals` places with thousands separators.
+pub fn grouped(amount: Decimal, decimals: u32) -> String {
+    let mut rounded =
+        amount.round_dp_with_strategy(decimals, RoundingStrategy::MidpointAwayFromZero);
+    if rounded.is_zero() {
+        // A tiny negative amount must not show as "-0.00".
+        rounded.set_sign_positive(true);
+    }
+    let text = format!("{:.*}", decimals as usize, rounded.abs());
+    let (int_part, frac_part) = match text.split_once('.') {
+        Some((int_part, frac_part)) => (int_part, Some(frac_part)),
+        None => (text.as_str(), None),
+    };
+    let mut out = String::with_capacity(text.len() + text.len() / 3 + 1);
+    if rounded.is_sign_negative() {
+        out.push('-');
+    }
+    for (index, digit) in int_part.chars().enumerate() {
+        if index > 0 && (int_part.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    if let Some(frac_part) = frac_part {
+        out.push('.');
+        out.push_str(frac_part);
+    }
+    out
+}
+
+/// The browser's current offset from UTC (`Date.getTimezoneOffset` is minutes *behind* UTC).
+pub fn local_offset() -> FixedOffset {
+    #[cfg(target_arch = "wasm32")]
+    let minutes_ahead = -(js_sys::Date::new_0().get_timezone_offset() as i32);
+    #[cfg(not(target_arch = "wasm32"))]
+    let minutes_ahead = 0;
+    FixedOffset::east_opt(minutes_ahead * 60).unwrap_or_else(|| Utc.fix())
+}
+
+/// A clock time in the browser's time zone, e.g. `14:03:27`.
+pub fn clock(time: DateTime<Utc>) -> String {
+    time.with_timezone(&local_offset())
+        .format("%H:%M:%S")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[track_caller]
+    fn check(input: &str, expected: &str) {
+        let amount = Decimal::from_str(input).expect("decimal");
+        assert_eq!(money(amount), expected, "money({input})");
+    }
+
+    #[test]
+    fn money_has_two_decimals_and_thousands_separators() {
+        check("0", "0.00");
+        check("5", "5.00");
+        check("999.999", "1,000.00");
+        check("1234.5", "1,234.50");
+        check("100000", "100,000.00");
+        check("1234567.891", "1,234,567.89");
+        check("-1234567.895", "-1,234,567.90");
+        check("-0.004", "0.00");
+        check("-12.345", "-12.35");
+        check("0.005", "0.01");
+    }
+
+    #[test]
+    fn percent_shows_a_dash_without_a_value() {
+        assert_eq!(percent(None), "–");
+        assert_eq!(
+            percent(Some(Decimal::from_str("4.345").expect("decimal"))),
+            "4.35%"
+        );
+    }
+}

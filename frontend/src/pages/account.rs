@@ -1,0 +1,531 @@
+//! `/accounts/:id`: one account's numbers and equity curve, updated live.
+
+use super::{EarlyEvents, Load, apply_event, event_account, merge_summary, reconnect_refresh};
+use crate::charts::equity;
+use crate::components::{ErrorPanel, FeedBadge, Loading, StatTile, StreamStatus, Tone};
+use crate::sse::{self, Connection};
+use crate::{api, format};
+use leptos::prelude::*;
+use leptos::task::spawn_local_scoped_with_cancellation;
+use leptos_router::hooks::use_params_map;
+use rust_decimal::Decimal;
+use shared::api::{AccountSummary, AccountView, EquityPoint, StreamEvent};
+use shared::domain::AccountId;
+
+/// The most samples kept in memory for the chart; the oldest go first.
+const MAX_POINTS: usize = 5_000;
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
+    // Keyed on the id: moving to another account builds a fresh page (and stream) for it.
+    move || {
+        let id = AccountId(id.get());
+        view! { <AccountDetail id /> }
+    }
+}
+
+#[component]
+fn AccountDetail(id: AccountId) -> impl IntoView {
+    let summary = RwSignal::new(Load::<AccountSummary>::Loading);
+    let history = RwSignal::new(Load::<()>::Loading);
+    let points = RwSignal::new(Vec::<EquityPoint>::new());
+    let connection = RwSignal::new(Connection::Connecting);
+
+    let early = StoredValue::new(EarlyEvents::default());
+    // The live stream, dropped (closed) when the page goes away or the account turns out unknown.
+    let subscription = StoredValue::new_local(None::<sse::Subscription>);
+    on_cleanup(move || subscription.dispose());
+
+    // `quiet`: refresh what is shown without a spinner, and keep it if the refresh fails.
+    let load = {
+        let id = id.clone();
+        move |quiet: bool| {
+            let id = id.clone();
+            if !quiet {
+                summary.set(Load::Loading);
+                history.set(Load::Loading);
+            }
+            spawn_local_scoped_with_cancellation(async move {
+                let (account, fetched) = futures::join!(api::account(&id), api::history(&id));
+                let early_events = early
+                    .try_update_value(EarlyEvents::take)
+                    .unwrap_or_default();
+                let shown = summary
+                    .try_with_untracked(|summary| matches!(summary, Load::Ready(_)))
+                    .unwrap_or(false);
+                match account {
+                    Ok(mut account) => {
+                        for event in &early_events {
+                            apply_event(&mut account, event);
+                        }
+                        if shown {
+                            summary.try_update(|summary| {
+                                if let Load::Ready(summary) = summary {
+                                    merge_summary(summary, account);
+                                }
+                            });
+                        } else {
+                            summary.try_set(Load::Ready(account));
+                        }
+                    }
+                    Err(error) if quiet && shown => {
+                        leptos::logging::warn!("refreshing the account failed: {error}");
+                    }
+                    Err(error) => {
+                        if matches!(error, api::ApiError::NotFound { .. }) {
+                            subscription.try_set_value(None);
+                        }
+                        summary.try_set(Load::Failed(error));
+                    }
+                }
+                match fetched {
+                    Ok(response) => {
+                        points.try_update(|points| merge_history(points, response.points));
+                        history.try_set(Load::Ready(()));
+                    }
+                    Err(error) if quiet => {
+                        leptos::logging::warn!("refreshing the history failed: {error}");
+                    }
+                    Err(error) => {
+                        history.try_set(Load::Failed(error));
+                    }
+                }
+            });
+        }
+    };
+    load(false);
+
+    let on_event = {
+        let id = id.clone();
+        move |event: StreamEvent| {
+            if *event_account(&event) != id {
+                return;
+            }
+            if let StreamEvent::Account { view, .. } = &event {
+                points.try_update(|points| push_sample(points, view));
+            }
+            let ready = summary
+                .try_with_untracked(|summary| matches!(summary, Load::Ready(_)))
+                .unwrap_or(false);
+            if ready {
+                summary.try_update(|summary| {
+                    if let Load::Ready(summary) = summary {
+                        apply_event(summary, &event);
+                    }
+                });
+            } else {
+                early.try_update_value(|early| early.push(event));
+            }
+        }
+    };
+    let on_connection = reconnect_refresh(connection, {
+        let load = load.clone();
+        move || load(true)
+    });
+    subscription.set_value(Some(sse::subscribe(
+        api::stream_url(Some(&id)),
+        on_event,
+        on_connection,
+    )));
+
+    let title = Memo::new(move |_| {
+        summary.with(|summary| match summary {
+            Load::Ready(summary) => format!("{} · Riskdeck", summary.name),
+            Load::Failed(api::ApiError::NotFound { .. }) => "Account not found · Riskdeck".into(),
+            _ => "Riskdeck".into(),
+        })
+    });
+    Effect::new(move || title.with(|title| super::set_title(title)));
+
+    // Which of loading, failed or ready: live updates change the summary, not the phase, so the
+    // dashboard below is built once and then only its numbers change.
+    let phase = Memo::new(move |_| {
+        summary.with(|summary| match summary {
+            Load::Loading => Load::Loading,
+            Load::Ready(_) => Load::Ready(()),
+            Load::Failed(error) => Load::Failed(error.clone()),
+        })
+    });
+    let retry = Callback::new(move |()| load(false));
+    view! {
+        <nav class="crumbs" aria-label="Breadcrumb">
+            <a href="/">"← All accounts"</a>
+        </nav>
+        {move || match phase.get() {
+            Load::Loading => view! { <Loading label="Loading the account…" /> }.into_any(),
+            Load::Failed(api::ApiError::NotFound { message }) => {
+                view! { <AccountNotFound message /> }.into_any()
+            }
+            Load::Failed(error) => {
+                view! {
+                    <ErrorPanel
+                        title="The account could not be loaded"
+                        message=error.to_string()
+                        on_retry=retry
+                    />
+                }
+                    .into_any()
+            }
+            Load::Ready(()) => view! { <Dashboard summary history points connection /> }.into_any(),
+        }}
+    }
+}
+
+/// Appends a live sample unless the chart already has it (the first live view often repeats the
+/// last stored sample); a sample for the same instant replaces the old one.
+fn push_sample(points: &mut Vec<EquityPoint>, view: &AccountView) {
+    let sample = EquityPoint {
+        time: view.time,
+        balance: view.balance,
+        equity: view.equity,
+    };
+    match points.last_mut() {
+        Some(last) if last.time == sample.time => *last = sample,
+        Some(last) if last.time > sample.time => {}
+        _ => points.push(sample),
+    }
+    cap(points);
+}
+
+/// Puts the fetched history under the live samples that arrived while it was loading.
+fn merge_history(points: &mut Vec<EquityPoint>, fetched: Vec<EquityPoint>) {
+    let newer: Vec<EquityPoint> = match fetched.last() {
+        Some(last) => points.drain(..).filter(|p| p.time > last.time).collect(),
+        None => std::mem::take(points),
+    };
+    *points = fetched;
+    points.extend(newer);
+    cap(points);
+}
+
+/// The chart panel's inner width, from the window's (see the stylesheet's container and panel
+/// paddings), rounded to 50 px so resizing redraws now and then, not on every event.
+fn chart_width_estimate() -> u32 {
+    let window = window()
+        .inner_width()
+        .ok()
+        .and_then(|width| width.as_f64())
+        .unwrap_or(1280.0);
+    let container = window.min(1200.0);
+    let chrome = if window <= 720.0 { 58.0 } else { 90.0 };
+    (((container - chrome) / 50.0).round() * 50.0).max(300.0) as u32
+}
+
+fn cap(points: &mut Vec<EquityPoint>) {
+    if points.len() > MAX_POINTS {
+        points.drain(..points.len() - MAX_POINTS);
+    }
+}
+
+#[component]
+fn AccountNotFound(message: String) -> impl IntoView {
+    view! {
+        <section class="panel notice" data-testid="not-found">
+            <h1>"Account not found"</h1>
+            <p>{message}</p>
+            <a class="button" href="/">"Back to all accounts"</a>
+        </section>
+    }
+}
+
+#[component]
+fn Dashboard(
+    summary: RwSignal<Load<AccountSummary>>,
+    history: RwSignal<Load<()>>,
+    points: RwSignal<Vec<EquityPoint>>,
+    connection: RwSignal<Connection>,
+) -> impl IntoView {
+    let pick = move |f: fn(&AccountSummary) -> Option<String>| {
+        move || {
+            summary.with(|s| match s {
+                Load::Ready(s) => f(s),
+                _ => None,
+            })
+        }
+    };
+    let name = pick(|s| Some(s.name.clone()));
+    let currency = pick(|s| s.currency.clone());
+    let feed = Signal::derive(move || {
+        summary.with(|s| match s {
+            Load::Ready(s) => s.feed,
+            _ => shared::api::FeedStatus::Connecting,
+        })
+    });
+    let latest = Memo::new(move |_| {
+        summary.with(|s| match s {
+            Load::Ready(s) => s.latest.clone(),
+            _ => None,
+        })
+    });
+    let money = move |f: fn(&AccountView) -> Decimal| {
+        Signal::derive(move || {
+            latest.with(|v| {
+                v.as_ref()
+                    .map_or_else(|| "–".to_owned(), |v| format::money(f(v)))
+            })
+        })
+    };
+    let unit = Signal::derive(move || currency().unwrap_or_default());
+    let updated = move || {
+        latest.with(|v| {
+            v.as_ref().map_or_else(
+                || "No numbers yet".to_owned(),
+                |v| format!("Updated {}", format::clock(v.time)),
+            )
+        })
+    };
+    let pl_tone = Signal::derive(move || {
+        latest.with(|v| match v {
+            Some(v) if v.floating_pl > Decimal::ZERO => Tone::Positive,
+            Some(v) if v.floating_pl < Decimal::ZERO => Tone::Negative,
+            _ => Tone::Neutral,
+        })
+    });
+    let drawdown_tone = Signal::derive(move || {
+        latest.with(|v| match v {
+            Some(v) if v.drawdown > Decimal::ZERO => Tone::Negative,
+            _ => Tone::Neutral,
+        })
+    });
+    let drawdown_percent = Signal::derive(move || {
+        latest.with(|v| {
+            v.as_ref().map_or_else(String::new, |v| {
+                format!("{} of peak equity", format::percent(v.drawdown_percent))
+            })
+        })
+    });
+    let open_positions = Signal::derive(move || {
+        latest.with(|v| {
+            v.as_ref()
+                .map_or_else(|| "–".to_owned(), |v| v.open_positions.to_string())
+        })
+    });
+
+    let peak = Memo::new(move |_| latest.with(|v| v.as_ref().map(|v| v.peak_equity)));
+    let offset = format::local_offset();
+    // Redraw at the width the chart is shown at (in steps, not on every resize event).
+    let chart_width = RwSignal::new(chart_width_estimate());
+    let resize = window_event_listener(leptos::ev::resize, move |_| {
+        chart_width.set(chart_width_estimate());
+    });
+    on_cleanup(move || resize.remove());
+    let svg = Memo::new(move |_| {
+        let size = equity::size_for(chart_width.get());
+        points.with(|points| equity::render(points, peak.get(), offset, size))
+    });
+
+    view! {
+        <header class="page-head">
+            <div>
+                <h1 data-testid="account-name">{name}</h1>
+                <p class="subtle">
+                    <FeedBadge feed=feed />
+                    <span class="updated">{updated}</span>
+                </p>
+            </div>
+            <StreamStatus connection=connection />
+        </header>
+
+        <section class="tiles" aria-label="Key figures">
+            <StatTile label="Balance" testid="balance" value=money(|v| v.balance) unit=unit />
+            <StatTile label="Equity" testid="equity" value=money(|v| v.equity) unit=unit />
+            <StatTile
+                label="Floating P/L"
+                testid="floating-pl"
+                value=money(|v| v.floating_pl)
+                unit=unit
+                tone=pl_tone
+            />
+            <StatTile
+                label="Drawdown from peak"
+                testid="drawdown"
+                value=money(|v| v.drawdown)
+                unit=unit
+                tone=drawdown_tone
+                note=drawdown_percent
+                note_testid="drawdown-percent"
+            />
+            <StatTile
+                label="Peak equity"
+                testid="peak-equity"
+                value=money(|v| v.peak_equity)
+                unit=unit
+            />
+            <StatTile
+                label="Peak balance"
+                testid="peak-balance"
+                value=money(|v| v.peak_balance)
+                unit=unit
+            />
+            <StatTile
+                label="Starting capital"
+                testid="starting-capital"
+                value=money(|v| v.starting_capital)
+                unit=unit
+            />
+            <StatTile label="Open positions" testid="open-positions" value=open_positions />
+        </section>
+
+        <section class="panel chart-panel" aria-labelledby="chart-title">
+            <div class="chart-head">
+                <h2 id="chart-title">"Equity curve"</h2>
+                <ul class="legend">
+                    <li>
+                        <span class="swatch" style:background=equity::EQUITY_COLOR></span>
+                        "Equity"
+                    </li>
+                    <li>
+                        <span class="swatch" style:background=equity::BALANCE_COLOR></span>
+                        "Balance"
+                    </li>
+                    <li>
+                        <span class="swatch swatch-dashed" style:border-color=equity::PEAK_COLOR></span>
+                        "Peak equity"
+                    </li>
+                </ul>
+            </div>
+            <div class="equity-chart" data-testid="equity-chart">
+                <div class="chart-svg" inner_html=move || svg.get().unwrap_or_default()></div>
+                {move || match (history.get(), svg.with(Option::is_none)) {
+                    (Load::Loading, true) => view! { <Loading label="Loading the history…" /> }.into_any(),
+                    (Load::Failed(error), true) => {
+                        view! { <p class="chart-empty">{format!("The history could not be loaded. {error}")}</p> }
+                            .into_any()
+                    }
+                    (_, true) => {
+                        view! {
+                            <p class="chart-empty">
+                                "No samples yet: the curve starts with the account's first update."
+                            </p>
+                        }
+                            .into_any()
+                    }
+                    (_, false) => ().into_any(),
+                }}
+            </div>
+            <p class="chart-foot subtle">
+                "Times in your local time zone. Shows up to the latest 5,000 samples."
+            </p>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn at(second: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(second)
+    }
+
+    fn sample(second: i64, equity: i64) -> EquityPoint {
+        EquityPoint {
+            time: at(second),
+            balance: Decimal::from(100),
+            equity: Decimal::from(equity),
+        }
+    }
+
+    fn view(second: i64, equity: i64) -> AccountView {
+        let point = sample(second, equity);
+        AccountView {
+            time: point.time,
+            balance: point.balance,
+            equity: point.equity,
+            floating_pl: point.equity - point.balance,
+            starting_capital: point.balance,
+            peak_balance: point.balance,
+            peak_equity: point.equity,
+            drawdown: Decimal::ZERO,
+            drawdown_percent: Some(Decimal::ZERO),
+            open_positions: 0,
+        }
+    }
+
+    #[test]
+    fn live_samples_append_replace_or_are_dropped_by_time() {
+        let mut points = vec![sample(10, 100)];
+        push_sample(&mut points, &view(20, 110));
+        push_sample(&mut points, &view(20, 111));
+        push_sample(&mut points, &view(5, 90));
+        assert_eq!(points, vec![sample(10, 100), sample(20, 111)]);
+    }
+
+    #[test]
+    fn history_goes_under_samples_that_arrived_while_it_loaded() {
+        let mut points = vec![sample(30, 130), sample(40, 140)];
+        merge_history(&mut points, vec![sample(10, 110), sample(30, 129)]);
+        assert_eq!(
+            points,
+            vec![sample(10, 110), sample(30, 129), sample(40, 140)]
+        );
+    }
+
+    #[test]
+    fn the_series_is_capped_dropping_the_oldest() {
+        let mut points: Vec<EquityPoint> = (0..MAX_POINTS as i64).map(|s| sample(s, 1)).collect();
+        push_sample(&mut points, &view(MAX_POINTS as i64, 2));
+        assert_eq!(points.len(), MAX_POINTS);
+        assert_eq!(points.first().map(|p| p.time), Some(at(1)));
+        assert_eq!(points.last(), Some(&sample(MAX_POINTS as i64, 2)));
+    }
+
+    #[test]
+    fn a_refetch_keeps_numbers_newer_than_its_own() {
+        let summary = |second: i64, feed| AccountSummary {
+            id: "a1".into(),
+            name: "A".into(),
+            currency: Some("USD".into()),
+            feed,
+            latest: Some(view(second, 100 + second)),
+        };
+        let mut shown = summary(20, shared::api::FeedStatus::Live);
+        let mut renamed = summary(10, shared::api::FeedStatus::Stale);
+        renamed.name = "A, renamed".into();
+        super::super::merge_summary(&mut shown, renamed);
+        assert_eq!(shown.name, "A, renamed");
+        assert_eq!(shown.latest, Some(view(20, 120)));
+        assert_eq!(shown.feed, shared::api::FeedStatus::Live);
+
+        super::super::merge_summary(&mut shown, summary(30, shared::api::FeedStatus::Stale));
+        assert_eq!(shown.latest, Some(view(30, 130)));
+        assert_eq!(shown.feed, shared::api::FeedStatus::Stale);
+    }
+
+    #[test]
+    fn an_older_view_does_not_replace_a_newer_one() {
+        let mut summary = AccountSummary {
+            id: "a1".into(),
+            name: "A".into(),
+            currency: Some("USD".into()),
+            feed: shared::api::FeedStatus::Live,
+            latest: Some(view(20, 120)),
+        };
+        let older = StreamEvent::Account {
+            account_id: "a1".into(),
+            feed: shared::api::FeedStatus::Stale,
+            view: view(10, 110),
+        };
+        super::super::apply_event(&mut summary, &older);
+        assert_eq!(summary.latest, Some(view(20, 120)));
+        assert_eq!(summary.feed, shared::api::FeedStatus::Live);
+
+        let newer = StreamEvent::Account {
+            account_id: "a1".into(),
+            feed: shared::api::FeedStatus::Live,
+            view: view(30, 130),
+        };
+        super::super::apply_event(&mut summary, &newer);
+        assert_eq!(summary.latest, Some(view(30, 130)));
+
+        let other = StreamEvent::Feed {
+            account_id: "b2".into(),
+            feed: shared::api::FeedStatus::Stale,
+        };
+        super::super::apply_event(&mut summary, &other);
+        assert_eq!(summary.feed, shared::api::FeedStatus::Live);
+    }
+}

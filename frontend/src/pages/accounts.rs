@@ -1,0 +1,243 @@
+//! `/`: every tracked account, updated live.
+
+use super::{EarlyEvents, Load, apply_event, event_account, merge_summary, reconnect_refresh};
+use crate::components::{ErrorPanel, FeedBadge, Loading, StreamStatus};
+use crate::sse::{self, Connection};
+use crate::{api, format};
+use leptos::prelude::*;
+use leptos::task::spawn_local_scoped_with_cancellation;
+use shared::api::{AccountSummary, StreamEvent};
+use shared::domain::AccountId;
+use std::collections::HashSet;
+
+/// One table row: the id to find it by and the numbers it shows, updated in place.
+#[derive(Clone, Debug, PartialEq)]
+struct Row {
+    id: AccountId,
+    summary: RwSignal<AccountSummary>,
+}
+
+#[component]
+pub fn AccountsPage() -> impl IntoView {
+    super::set_title("Accounts · Riskdeck");
+    let rows = RwSignal::new(Load::<Vec<Row>>::Loading);
+    let connection = RwSignal::new(Connection::Connecting);
+
+    let early = StoredValue::new(EarlyEvents::default());
+    // Ids of accounts the stream mentioned before the list had them; each triggers one refetch.
+    let refetched = StoredValue::new(HashSet::<AccountId>::new());
+
+    // `quiet`: refresh what is shown without a spinner, and keep it if the refresh fails.
+    let load = move |quiet: bool| {
+        if !quiet {
+            rows.set(Load::Loading);
+        }
+        spawn_local_scoped_with_cancellation(async move {
+            let response = api::accounts().await;
+            let early_events = early
+                .try_update_value(EarlyEvents::take)
+                .unwrap_or_default();
+            let shown = rows
+                .try_with_untracked(|rows| match rows {
+                    Load::Ready(rows) => Some(rows.clone()),
+                    _ => None,
+                })
+                .flatten();
+            match response {
+                Ok(response) => {
+                    // Rebuild the table only when the set of accounts changed: rows that stay
+                    // keep their signals and update in place.
+                    let first_load = shown.is_none();
+                    let shown = shown.unwrap_or_default();
+                    let next = response
+                        .accounts
+                        .into_iter()
+                        .map(|mut fetched| {
+                            for event in &early_events {
+                                apply_event(&mut fetched, event);
+                            }
+                            match shown.iter().find(|row| row.id == fetched.id) {
+                                Some(row) => {
+                                    row.summary
+                                        .try_update(|summary| merge_summary(summary, fetched));
+                                    row.clone()
+                                }
+                                None => Row {
+                                    id: fetched.id.clone(),
+                                    summary: RwSignal::new(fetched),
+                                },
+                            }
+                        })
+                        .collect::<Vec<_>>();
+                    if first_load
+                        || shown
+                            .iter()
+                            .map(|row| &row.id)
+                            .ne(next.iter().map(|row| &row.id))
+                    {
+                        rows.try_set(Load::Ready(next));
+                    }
+                }
+                Err(error) if quiet && shown.is_some() => {
+                    leptos::logging::warn!("refreshing the accounts failed: {error}");
+                }
+                Err(error) => {
+                    rows.try_set(Load::Failed(error));
+                }
+            }
+        });
+    };
+    load(false);
+
+    let on_event = move |event: StreamEvent| {
+        let row = rows.try_with_untracked(|rows| match rows {
+            Load::Ready(rows) => Some(
+                rows.iter()
+                    .find(|row| row.id == *event_account(&event))
+                    .cloned(),
+            ),
+            _ => None,
+        });
+        match row.flatten() {
+            Some(Some(row)) => {
+                row.summary
+                    .try_update(|summary| apply_event(summary, &event));
+            }
+            Some(None) => {
+                // An account added after the list was fetched: fetch the list again, quietly.
+                let id = event_account(&event).clone();
+                if refetched
+                    .try_update_value(|ids| ids.insert(id))
+                    .unwrap_or(false)
+                {
+                    load(true);
+                }
+            }
+            None => {
+                early.try_update_value(|early| early.push(event));
+            }
+        }
+    };
+    let on_connection = reconnect_refresh(connection, move || load(true));
+    let subscription = sse::subscribe(api::stream_url(None), on_event, on_connection);
+    let subscription = StoredValue::new_local(subscription);
+    on_cleanup(move || subscription.dispose());
+
+    let retry = Callback::new(move |()| load(false));
+    view! {
+        <div class="page-head">
+            <div>
+                <h1>"Accounts"</h1>
+                <p class="subtle">"Balance, equity and drawdown of every tracked account."</p>
+            </div>
+            <StreamStatus connection=connection />
+        </div>
+        {move || match rows.get() {
+            Load::Loading => view! { <Loading label="Loading accounts…" /> }.into_any(),
+            Load::Failed(error) => {
+                view! {
+                    <ErrorPanel
+                        title="The accounts could not be loaded"
+                        message=error.to_string()
+                        on_retry=retry
+                    />
+                }
+                    .into_any()
+            }
+            Load::Ready(rows) if rows.is_empty() => view! { <EmptyState /> }.into_any(),
+            Load::Ready(rows) => view! { <AccountsTable rows /> }.into_any(),
+        }}
+    }
+}
+
+#[component]
+fn EmptyState() -> impl IntoView {
+    view! {
+        <section class="panel notice" data-testid="accounts-empty">
+            <h2>"No accounts are tracked yet"</h2>
+            <p>
+                "Once an account is added to Riskdeck's server it shows up here by itself, "
+                "with its numbers updating live. There is no need to reload this page."
+            </p>
+        </section>
+    }
+}
+
+#[component]
+fn AccountsTable(rows: Vec<Row>) -> impl IntoView {
+    view! {
+        <div class="panel table-panel">
+            <table class="accounts" data-testid="accounts-list">
+                <thead>
+                    <tr>
+                        <th scope="col">"Account"</th>
+                        <th scope="col">"Currency"</th>
+                        <th scope="col" class="num">"Balance"</th>
+                        <th scope="col" class="num">"Equity"</th>
+                        <th scope="col" class="num">"Drawdown from peak"</th>
+                        <th scope="col">"Feed"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For
+                        each=move || rows.clone()
+                        key=|row| row.id.clone()
+                        children=|row| view! { <AccountRow summary=row.summary /> }
+                    />
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn AccountRow(summary: RwSignal<AccountSummary>) -> impl IntoView {
+    let (id, name) = summary.with_untracked(|s| (s.id.to_string(), s.name.clone()));
+    let href = summary.with_untracked(|s| crate::app::account_path(&s.id));
+    let money = move |pick: fn(&shared::api::AccountView) -> rust_decimal::Decimal| {
+        move || {
+            summary.with(|s| {
+                s.latest
+                    .as_ref()
+                    .map_or_else(|| "–".to_owned(), |view| format::money(pick(view)))
+            })
+        }
+    };
+    let currency = move || summary.with(|s| s.currency.clone().unwrap_or_else(|| "–".to_owned()));
+    let drawdown_percent = move || {
+        summary.with(|s| {
+            s.latest
+                .as_ref()
+                .map(|view| format::percent(view.drawdown_percent))
+        })
+    };
+    let in_drawdown = move || {
+        summary.with(|s| {
+            s.latest
+                .as_ref()
+                .is_some_and(|view| view.drawdown > rust_decimal::Decimal::ZERO)
+        })
+    };
+    let feed = Signal::derive(move || summary.with(|s| s.feed));
+    view! {
+        <tr data-testid="account-row" data-account-id=id.clone()>
+            <th scope="row" data-label="Account">
+                <a class="account-link" href=href>
+                    {name}
+                </a>
+            </th>
+            <td data-label="Currency">{currency}</td>
+            <td class="num" data-label="Balance">{money(|v| v.balance)}</td>
+            <td class="num" data-label="Equity">{money(|v| v.equity)}</td>
+            <td class="num" class:negative=in_drawdown data-label="Drawdown from peak">
+                <span>
+                    {money(|v| v.drawdown)}
+                    <span class="subtle pct">{drawdown_percent}</span>
+                </span>
+            </td>
+            <td data-label="Feed">
+                <FeedBadge feed=feed />
+            </td>
+        </tr>
+    }
+}

@@ -1,0 +1,121 @@
+//! Route-level components, one per file.
+
+mod account;
+mod accounts;
+mod not_found;
+
+pub use account::AccountPage;
+pub use accounts::AccountsPage;
+pub use not_found::NotFound;
+
+use crate::api::ApiError;
+use crate::sse::Connection;
+use shared::api::{AccountSummary, StreamEvent};
+use shared::domain::AccountId;
+
+/// Data a page fetched, or is fetching.
+#[derive(Clone, Debug, PartialEq)]
+enum Load<T> {
+    Loading,
+    Ready(T),
+    Failed(ApiError),
+}
+
+impl<T> From<Result<T, ApiError>> for Load<T> {
+    fn from(result: Result<T, ApiError>) -> Self {
+        match result {
+            Ok(value) => Self::Ready(value),
+            Err(error) => Self::Failed(error),
+        }
+    }
+}
+
+/// Sets the browser tab's title.
+fn set_title(title: &str) {
+    leptos::prelude::document().set_title(title);
+}
+
+/// The account a stream event is about.
+fn event_account(event: &StreamEvent) -> &AccountId {
+    match event {
+        StreamEvent::Account { account_id, .. } | StreamEvent::Feed { account_id, .. } => {
+            account_id
+        }
+    }
+}
+
+/// Applies a stream event to the account it is about. A view older than the one shown is
+/// ignored: an answer to a fetch can land after a live update that is newer than it.
+fn apply_event(summary: &mut AccountSummary, event: &StreamEvent) {
+    match event {
+        StreamEvent::Account {
+            account_id,
+            feed,
+            view,
+        } if *account_id == summary.id
+            && summary
+                .latest
+                .as_ref()
+                .is_none_or(|latest| view.time >= latest.time) =>
+        {
+            summary.feed = *feed;
+            summary.latest = Some(view.clone());
+        }
+        StreamEvent::Feed { account_id, feed } if *account_id == summary.id => summary.feed = *feed,
+        _ => {}
+    }
+}
+
+/// Folds a summary fetched again (after a reconnect, say) into the one on screen, keeping
+/// whichever numbers are newer: live updates may have overtaken the fetch.
+fn merge_summary(current: &mut AccountSummary, fetched: AccountSummary) {
+    current.name = fetched.name;
+    current.currency = fetched.currency;
+    let fetched_is_newer = match (&current.latest, &fetched.latest) {
+        (Some(shown), Some(fetched)) => fetched.time >= shown.time,
+        (None, _) => true,
+        (Some(_), None) => false,
+    };
+    if fetched_is_newer {
+        current.feed = fetched.feed;
+        current.latest = fetched.latest;
+    }
+}
+
+/// Live events that arrive while a page is still fetching its data wait here, and are applied
+/// to the data once it lands.
+#[derive(Default)]
+struct EarlyEvents(Vec<StreamEvent>);
+
+impl EarlyEvents {
+    const MAX: usize = 1_000;
+
+    fn push(&mut self, event: StreamEvent) {
+        if self.0.len() == Self::MAX {
+            self.0.remove(0);
+        }
+        self.0.push(event);
+    }
+
+    fn take(&mut self) -> Vec<StreamEvent> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+/// The stream's connection callback for a page: shows the state in `connection` and calls
+/// `refresh` when the stream comes back after a drop, since updates sent meanwhile were missed.
+fn reconnect_refresh(
+    connection: leptos::prelude::RwSignal<Connection>,
+    refresh: impl Fn() + 'static,
+) -> impl Fn(Connection) + 'static {
+    use leptos::prelude::*;
+    let was_down = std::cell::Cell::new(false);
+    move |state| {
+        connection.try_set(state);
+        match state {
+            Connection::Reconnecting => was_down.set(true),
+            Connection::Open if was_down.replace(false) => refresh(),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The live stream: the only `EventSource` code in the app.
+//!
+//! The browser reconnects an `EventSource` by itself after a dropped connection. When it gives up
+//! instead (the server answered with an error status while restarting, say), this module opens a
+//! new one after a growing delay, so a page left open always comes back to live numbers.
+
+use gloo_timers::callback::Timeout;
+use shared::api::StreamEvent;
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{Event, EventSource, MessageEvent};
+
+/// The state of the stream connection, for the "live" indicator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connection {
+    /// The first connection is being made.
+    Connecting,
+    /// Events are flowing.
+    Open,
+    /// The connection dropped; a new one is being attempted.
+    Reconnecting,
+}
+
+/// A live subscription. Dropping it closes the connection and stops any reconnect attempt.
+pub struct Subscription {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    url: String,
+    on_event: Box<dyn Fn(StreamEvent)>,
+    on_connection: Box<dyn Fn(Connection)>,
+    source: RefCell<Option<Source>>,
+    retry: RefCell<Option<Timeout>>,
+    retry_delay_ms: Cell<u32>,
+}
+
+/// One `EventSource` and the callbacks it holds; closed when dropped.
+struct Source {
+    es: EventSource,
+    _on_open: Closure<dyn FnMut(Event)>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(Event)>,
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        self.es.set_onopen(None);
+        self.es.set_onmessage(None);
+        self.es.set_onerror(None);
+        self.es.close();
+    }
+}
+
+const FIRST_RETRY_MS: u32 = 1_000;
+const MAX_RETRY_MS: u32 = 30_000;
+
+/// Opens the stream at `url` (from `api::stream_url`). `on_event` receives every decoded event,
+/// `on_connection` every change of connection state.
+pub fn subscribe(
+    url: String,
+    on_event: impl Fn(StreamEvent) + 'static,
+    on_connection: impl Fn(Connection) + 'static,
+) -> Subscription {
+    let inner = Rc::new(Inner {
+        url,
+        on_event: Box::new(on_event),
+        on_connection: Box::new(on_connection),
+        source: RefCell::new(None),
+        retry: RefCell::new(None),
+        retry_delay_ms: Cell::new(FIRST_RETRY_MS),
+    });
+    (inner.on_connection)(Connection::Connecting);
+    connect(&inner);
+    Subscription { inner }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.inner.retry.borrow_mut().take();
+        self.inner.source.borrow_mut().take();
+    }
+}
+
+fn connect(inner: &Rc<Inner>) {
+    let es = match EventSource::new(&inner.url) {
+        Ok(es) => es,
+        Err(error) => {
+            leptos::logging::warn!("cannot open the live stream: {error:?}");
+            schedule_retry(inner);
+            return;
+        }
+    };
+
+    let weak = Rc::downgrade(inner);
+    let on_open = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        if let Some(inner) = weak.upgrade() {
+            inner.retry_delay_ms.set(FIRST_RETRY_MS);
+            (inner.on_connection)(Connection::Open);
+        }
+    });
+
+    let weak = Rc::downgrade(inner);
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
+        let Some(inner) = weak.upgrade() else { return };
+        let Some(data) = message.data().as_string() else {
+            return;
+        };
+        match serde_json::from_str::<StreamEvent>(&data) {
+            Ok(event) => (inner.on_event)(event),
+            // An event kind added to the server after this page was loaded: skip it.
+            Err(error) => leptos::logging::warn!("ignoring a stream event: {error}"),
+        }
+    });
+
+    let weak = Rc::downgrade(inner);
+    let on_error = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+        let Some(inner) = weak.upgrade() else { return };
+        (inner.on_connection)(Connection::Reconnecting);
+        let closed = event
+            .current_target()
+            .and_then(|target| target.dyn_into::<EventSource>().ok())
+            .is_none_or(|es| es.ready_state() == EventSource::CLOSED);
+        if closed {
+            // The browser gave up on this connection; open a new one later. The old source is
+            // replaced (and closed) then, not here inside its own callback.
+            schedule_retry(&inner);
+        }
+    });
+
+    es.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    es.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    *inner.source.borrow_mut() = Some(Source {
+        es,
+        _on_open: on_open,
+        _on_message: on_message,
+        _on_error: on_error,
+    });
+}
+
+fn schedule_retry(inner: &Rc<Inner>) {
+    let delay = inner.retry_delay_ms.get();
+    inner
+        .retry_delay_ms
+        .set(delay.saturating_mul(2).min(MAX_RETRY_MS));
+    let weak: Weak<Inner> = Rc::downgrade(inner);
+    let timeout = Timeout::new(delay, move || {
+        if let Some(inner) = weak.upgrade() {
+            connect(&inner);
+        }
+    });
+    *inner.retry.borrow_mut() = Some(timeout);
+}
