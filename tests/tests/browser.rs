@@ -21,7 +21,7 @@ async fn text_of(browser: &Browser, css: &str) -> Option<String> {
     let element = browser.client.find(Locator::Css(css)).await.ok()?;
     let text = element.text().await.ok()?;
     let text = text.trim().to_owned();
-    (!text.is_empty() && text != "—").then_some(text)
+    (!text.is_empty() && text != "—" && text != "–").then_some(text)
 }
 
 fn screenshot_path(name: &str) -> PathBuf {

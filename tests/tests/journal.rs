@@ -14,7 +14,12 @@ async fn the_journal_of_a_live_account_replays_through_the_engine() {
         let file = file.clone();
         async move {
             let text = std::fs::read_to_string(&file).ok()?;
-            (text.lines().filter(|l| l.contains("accountInformation")).count() >= 3).then_some(())
+            (text
+                .lines()
+                .filter(|l| l.contains("accountInformation"))
+                .count()
+                >= 3)
+                .then_some(())
         }
     })
     .await
