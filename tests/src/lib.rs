@@ -18,11 +18,11 @@ pub fn workspace_root() -> PathBuf {
         .map_or(manifest.clone(), Path::to_path_buf)
 }
 
-/// The built browser bundle: `RISKDECK_DIST`, else `target/dist`.
+/// The built browser bundle: `RISKDECK_DIST` (relative to the workspace root), else
+/// `target/dist`.
 pub fn dist_dir() -> PathBuf {
-    std::env::var_os("RISKDECK_DIST")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/dist"))
+    let dir = std::env::var_os("RISKDECK_DIST").map_or_else(|| "target/dist".into(), PathBuf::from);
+    workspace_root().join(dir)
 }
 
 /// A demo-mode configuration on a SQLite file in `dir`, polling fast.

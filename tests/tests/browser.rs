@@ -39,7 +39,7 @@ async fn account_page_updates_live_in_a_real_browser() {
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
         .await
         .expect("server");
-    let browser = Browser::start(1280, 900).await.expect("browser");
+    let browser = Browser::start(1280, 1180).await.expect("browser");
 
     // The accounts list shows every demo account and links to its page.
     browser.client.goto(&server.base).await.expect("open list");
