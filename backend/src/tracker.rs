@@ -27,8 +27,13 @@ pub struct Tracker {
     stale_after: Duration,
     peaks: Peaks,
     peaks_dirty: bool,
+    /// Nothing was stored for this account: reconstruct its peaks from deal history first.
+    needs_backfill: bool,
     last_success: Option<Instant>,
 }
+
+/// How far back a first-time backfill reads deal history.
+const BACKFILL_DAYS: i64 = 400;
 
 impl Tracker {
     /// A tracker for `id`, polling `client` every `interval`.
@@ -49,6 +54,7 @@ impl Tracker {
             stale_after,
             peaks: Peaks::default(),
             peaks_dirty: false,
+            needs_backfill: false,
             last_success: None,
         }
     }
@@ -59,10 +65,12 @@ impl Tracker {
         let mut wait = Duration::from_millis(200);
         loop {
             match self.store.load_peaks(&self.id).await {
-                Ok(saved) => {
-                    if let Some(saved) = saved {
-                        self.peaks.merge(&saved);
-                    }
+                Ok(Some(saved)) => {
+                    self.peaks.merge(&saved);
+                    return true;
+                }
+                Ok(None) => {
+                    self.needs_backfill = true;
                     return true;
                 }
                 Err(error) => {
@@ -121,6 +129,9 @@ impl Tracker {
             tokio::try_join!(self.client.account_information(), self.client.positions())?;
         let now = Utc::now();
         self.last_success = Some(Instant::now());
+        if self.needs_backfill {
+            self.backfill(now, &info).await;
+        }
         self.peaks_dirty |= self.peaks.observe(&info);
         if self.peaks_dirty {
             match self.store.save_peaks(&self.id, &self.peaks).await {
@@ -141,6 +152,40 @@ impl Tracker {
         let view = account_view(now, &info, &positions, &self.peaks);
         self.hub.publish_view(&self.id, &info.currency, view);
         Ok(())
+    }
+}
+
+impl Tracker {
+    /// First time this account is tracked: reconstruct starting capital and peaks from its deal
+    /// history, so an account onboarded mid-challenge is measured against its real history. When
+    /// the history cannot be read, tracking starts from the first observation instead.
+    async fn backfill(&mut self, now: DateTime<Utc>, info: &AccountInfo) {
+        self.needs_backfill = false;
+        let from = now - chrono::Duration::days(BACKFILL_DAYS);
+        match self
+            .client
+            .deals(from, now + chrono::Duration::minutes(1))
+            .await
+        {
+            Ok(deals) => {
+                if let Some(peaks) = shared::peaks::reconstruct(&deals, info) {
+                    tracing::info!(
+                        account = %self.id,
+                        deals = deals.len(),
+                        starting_capital = ?peaks.starting_capital,
+                        peak_balance = ?peaks.peak_balance,
+                        "reconstructed peaks from deal history"
+                    );
+                    self.peaks.merge(&peaks);
+                    self.peaks_dirty = true;
+                }
+            }
+            Err(error) => tracing::warn!(
+                account = %self.id,
+                %error,
+                "cannot read deal history; tracking starts from the first observation"
+            ),
+        }
     }
 }
 

@@ -3,9 +3,10 @@
 //! Seed 004 marks them "requires storage/tracking". The backend persists [`Peaks`] and restores
 //! it after a restart, so a peak never goes backwards.
 
-use crate::domain::{AccountInfo, Money};
+use crate::domain::{AccountInfo, Deal, DealEntry, Money};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 
 /// Running extremes of an account since tracking began.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +57,57 @@ impl Peaks {
             .checked_div(peak)
             .map(|pct| pct.round_dp(2))
     }
+}
+
+/// Reconstructs peaks from an account's deal history, for an account first tracked mid-way
+/// (seed 004: "reconstruct from account history").
+///
+/// The running balance is replayed deal by deal. When the history is incomplete (brokers cap it),
+/// the missing start is inferred so that the replay ends at `current_balance`. Starting capital
+/// is the balance just before the first trade; peak balance the highest running balance; peak
+/// equity the highest balance at an instant with no open position (when equity equals balance)
+/// or the current equity, whichever is higher. `None` when there are no deals.
+pub fn reconstruct(deals: &[Deal], current: &AccountInfo) -> Option<Peaks> {
+    if deals.is_empty() {
+        return None;
+    }
+    let mut ordered: Vec<&Deal> = deals.iter().collect();
+    ordered.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
+    let total = ordered
+        .iter()
+        .try_fold(Decimal::ZERO, |sum, deal| sum.checked_add(deal.closed_pl()))?;
+    let mut balance = current.balance.checked_sub(total)?;
+    let mut starting_capital = None;
+    let mut peak_balance = balance;
+    let mut peak_flat_equity = balance;
+    let mut open: HashSet<&str> = HashSet::new();
+    for deal in ordered {
+        let is_trade = !deal.is_balance_operation();
+        if is_trade && starting_capital.is_none() {
+            starting_capital = Some(balance);
+        }
+        balance = balance.checked_add(deal.closed_pl())?;
+        if let Some(position) = deal.position_id.as_deref() {
+            match deal.entry {
+                Some(DealEntry::In) => {
+                    open.insert(position);
+                }
+                Some(DealEntry::Out | DealEntry::OutBy) => {
+                    open.remove(position);
+                }
+                _ => {}
+            }
+        }
+        peak_balance = peak_balance.max(balance);
+        if open.is_empty() {
+            peak_flat_equity = peak_flat_equity.max(balance);
+        }
+    }
+    Some(Peaks {
+        starting_capital: Some(starting_capital.unwrap_or(current.balance)),
+        peak_balance: Some(peak_balance.max(current.balance)),
+        peak_equity: Some(peak_flat_equity.max(current.equity)),
+    })
 }
 
 fn raise(slot: &mut Option<Money>, value: Money) {
@@ -112,6 +164,59 @@ mod tests {
         assert_eq!(restored.starting_capital, Some(dec!(50000)));
         assert_eq!(restored.peak_balance, Some(dec!(52000)));
         assert_eq!(restored.peak_equity, Some(dec!(53000)));
+    }
+
+    fn deal(id: &str, minute: i64, pl: Decimal, entry: Option<DealEntry>) -> Deal {
+        use crate::domain::DealKind;
+        Deal {
+            id: id.into(),
+            kind: if entry.is_some() {
+                DealKind::Buy
+            } else {
+                DealKind::Balance
+            },
+            entry,
+            symbol: None,
+            time: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH + chrono::Duration::minutes(minute),
+            volume: None,
+            price: None,
+            profit: pl,
+            commission: Decimal::ZERO,
+            swap: Decimal::ZERO,
+            position_id: entry.map(|_| format!("p{}", id.trim_end_matches(['i', 'o']))),
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn reconstruction_replays_the_balance_through_the_history() {
+        let history = [
+            deal("0", 0, dec!(100000), None),
+            deal("1i", 1, dec!(0), Some(DealEntry::In)),
+            deal("1o", 2, dec!(1500), Some(DealEntry::Out)),
+            deal("2i", 3, dec!(0), Some(DealEntry::In)),
+            deal("3i", 4, dec!(0), Some(DealEntry::In)),
+            // Closed while position 3 is still open: a balance peak, not an equity one.
+            deal("2o", 5, dec!(700), Some(DealEntry::Out)),
+            deal("3o", 6, dec!(-2500), Some(DealEntry::Out)),
+        ];
+        let peaks = reconstruct(&history, &info(dec!(99700), dec!(99650))).expect("peaks");
+        assert_eq!(peaks.starting_capital, Some(dec!(100000)));
+        assert_eq!(peaks.peak_balance, Some(dec!(102200)));
+        assert_eq!(peaks.peak_equity, Some(dec!(101500)));
+    }
+
+    #[test]
+    fn reconstruction_infers_a_missing_start_of_history() {
+        // The broker kept only the last deals: the replay must still end at the live balance.
+        let history = [
+            deal("1i", 1, dec!(0), Some(DealEntry::In)),
+            deal("1o", 2, dec!(-300), Some(DealEntry::Out)),
+        ];
+        let peaks = reconstruct(&history, &info(dec!(49700), dec!(49700))).expect("peaks");
+        assert_eq!(peaks.starting_capital, Some(dec!(50000)));
+        assert_eq!(peaks.peak_balance, Some(dec!(50000)));
+        assert_eq!(reconstruct(&[], &info(dec!(1), dec!(1))), None);
     }
 
     #[test]

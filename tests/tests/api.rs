@@ -68,3 +68,25 @@ async fn unknown_things_get_a_json_404_with_a_message() {
     assert_eq!(health.status().as_u16(), 200);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_account_tracked_mid_way_gets_its_starting_capital_from_deal_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    // The demo world has traded for two simulated hours before tracking starts; its scalper
+    // was funded with 100,000.
+    let view = eventually(Duration::from_secs(20), "a live view", || {
+        let url = server.url("/api/accounts/demo-eurusd-scalper");
+        async move {
+            let (_, summary): (_, AccountSummary) = get_json(&url).await;
+            summary.latest
+        }
+    })
+    .await
+    .expect("live");
+    assert_eq!(view.starting_capital, rust_decimal::Decimal::from(100_000));
+    assert!(view.peak_balance >= view.balance);
+    server.stop().await;
+}
