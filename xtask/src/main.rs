@@ -98,14 +98,12 @@ fn test() -> anyhow::Result<()> {
     check(cargo().args(["fmt", "--all", "--check"]))?;
     check(
         cargo()
-            .args(["test", "--workspace", "--exclude", "frontend"])
+            .args(["test", "--workspace"])
             .env("RISKDECK_DIST", &dist),
     )?;
     check(cargo().args([
         "clippy",
         "--workspace",
-        "--exclude",
-        "frontend",
         "--all-targets",
         "--",
         "-D",

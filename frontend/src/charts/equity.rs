@@ -83,6 +83,8 @@ pub fn render(
         "%d %b"
     } else if span > 86_400.0 {
         "%d %b %H:%M"
+    } else if step < 60 {
+        "%H:%M:%S"
     } else {
         "%H:%M"
     };
@@ -230,9 +232,9 @@ fn time_ticks(
     offset: FixedOffset,
     max_ticks: f64,
 ) -> (Vec<f64>, i64) {
-    const STEPS: [i64; 16] = [
-        60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200, 86_400, 172_800,
-        604_800, 2_419_200, 31_536_000,
+    const STEPS: [i64; 22] = [
+        1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200,
+        86_400, 172_800, 604_800, 2_419_200, 31_536_000,
     ];
     let span = (range.end - range.start).max(1.0);
     let step = STEPS
@@ -355,6 +357,10 @@ mod tests {
         assert_eq!(step, 3_600);
         assert_eq!(ticks.first(), Some(&(28.0 * 60.0 + 50.0)));
         assert_eq!(ticks.len(), 5);
+        // Twenty seconds just after tracking starts: ticks every 5 s, on round seconds.
+        let (ticks, step) = time_ticks(first, 0.0..20.0, cet, 7.0);
+        assert_eq!(step, 5);
+        assert_eq!(ticks, vec![0.0, 5.0, 10.0, 15.0, 20.0]);
     }
 
     #[test]
