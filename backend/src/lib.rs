@@ -38,9 +38,40 @@ pub struct AppState {
     pub shutdown: CancellationToken,
 }
 
-/// The HTTP application: API, stream and the browser app from `assets`.
+/// The HTTP application: API, stream and the browser app from `assets`, with security headers
+/// on every response.
 pub fn app(state: AppState, assets: &Path) -> axum::Router {
-    routes::router(state, assets).layer(tower_http::trace::TraceLayer::new_for_http())
+    routes::router(state, assets)
+        .layer(axum::middleware::map_response(security_headers))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// The browser app runs under this policy: scripts and WebAssembly only from our origin, no
+/// inline script, no framing, no third parties. Inline style attributes are allowed because the
+/// chart's SVG uses them.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::header::{self, HeaderValue};
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+    headers
+        .entry("permissions-policy")
+        .or_insert(HeaderValue::from_static(
+            "camera=(), microphone=(), geolocation=(), payment=()",
+        ));
+    response
 }
 
 /// Why the server could not start; each says what to fix.

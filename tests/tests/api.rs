@@ -90,3 +90,60 @@ async fn an_account_tracked_mid_way_gets_its_starting_capital_from_deal_history(
     assert!(view.peak_balance >= view.balance);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers_and_readyz_checks_the_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    for path in ["/", "/accounts/x", "/api/accounts", "/api/nope", "/readyz"] {
+        let response = reqwest::get(server.url(path)).await.expect("request");
+        let headers = response.headers();
+        let csp = headers
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+    }
+    let ready = reqwest::get(server.url("/readyz")).await.expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_broker_shows_as_a_stale_feed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A port that was free a moment ago: nothing listens there, connections are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut config = demo_config(&dir.path().join("r.db"));
+    config.demo = false;
+    config.stale_after = Duration::from_millis(600);
+    config.accounts = vec![backend::config::AccountConfig {
+        id: "down".into(),
+        name: "Broker down".into(),
+        base_url: format!("http://127.0.0.1:{port}"),
+        metaapi_account_id: "x".into(),
+        token: "t".into(),
+        poll_interval: None,
+    }];
+    let server = TestServer::start(config).await.expect("server");
+    let summary: AccountSummary = eventually(Duration::from_secs(20), "a stale feed", || {
+        let url = server.url("/api/accounts/down");
+        async move {
+            let (_, summary): (_, AccountSummary) = get_json(&url).await;
+            (summary.feed == FeedStatus::Stale).then_some(summary)
+        }
+    })
+    .await
+    .expect("the feed goes stale");
+    assert!(summary.latest.is_none(), "no numbers were invented");
+    server.stop().await;
+}

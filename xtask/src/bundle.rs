@@ -165,11 +165,27 @@ fn content_hash(dir: &Path) -> anyhow::Result<String> {
     Ok(format!("{hash:016x}"))
 }
 
+/// Writes `index.html` and the boot script it loads. The script is a file of its own, not
+/// inline, so the server's Content-Security-Policy can forbid inline scripts.
 fn write_index(dist: &Path, version: &str) -> anyhow::Result<()> {
-    let html = INDEX_HTML.replace("{version}", version);
-    let path = dist.join("index.html");
-    std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))
+    for (name, template) in [("index.html", INDEX_HTML), ("pkg/boot.js", BOOT_JS)] {
+        let path = dist.join(name);
+        std::fs::write(&path, template.replace("{version}", version))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
+
+const BOOT_JS: &str = r#"import init from "/pkg/frontend.js?v={version}";
+init({ module_or_path: "/pkg/frontend_bg.wasm?v={version}" }).catch((error) => {
+  console.error(error);
+  const boot = document.getElementById("boot");
+  if (boot) {
+    boot.textContent = "Riskdeck could not start in this browser. Please reload the page.";
+    boot.classList.add("boot-failed");
+  }
+});
+"#;
 
 const INDEX_HTML: &str = r#"<!doctype html>
 <html lang="en">
@@ -192,17 +208,7 @@ const INDEX_HTML: &str = r#"<!doctype html>
     <span class="spinner" aria-hidden="true"></span>
     <span>Loading Riskdeck&hellip;</span>
   </div>
-  <script type="module">
-    import init from "/pkg/frontend.js?v={version}";
-    init({ module_or_path: "/pkg/frontend_bg.wasm?v={version}" }).catch((error) => {
-      console.error(error);
-      const boot = document.getElementById("boot");
-      if (boot) {
-        boot.textContent = "Riskdeck could not start in this browser. Please reload the page.";
-        boot.classList.add("boot-failed");
-      }
-    });
-  </script>
+  <script type="module" src="/pkg/boot.js?v={version}"></script>
 </body>
 </html>
 "#;

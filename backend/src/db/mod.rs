@@ -43,6 +43,8 @@ pub enum StoreError {
 /// Everything the server persists.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
     /// The peaks saved for an account, if any.
     async fn load_peaks(&self, account: &AccountId) -> Result<Option<Peaks>, StoreError>;
     /// Saves an account's peaks (replacing what was saved).

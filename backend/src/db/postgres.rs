@@ -33,6 +33,11 @@ impl PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn load_peaks(&self, account: &AccountId) -> Result<Option<Peaks>, StoreError> {
         let row: Option<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
             "SELECT starting_capital, peak_balance, peak_equity FROM account_peaks
