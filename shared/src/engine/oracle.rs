@@ -7,6 +7,7 @@
 
 use super::tests::{account, close, deposit, open, run, t};
 use super::*;
+use crate::domain::Side;
 use chrono::{Datelike, NaiveDate, TimeDelta};
 use chrono_tz::Tz;
 use proptest::prelude::*;
@@ -439,29 +440,192 @@ proptest! {
 
     #[test]
     fn arbitrary_records_never_panic(
-        raw in prop::collection::vec((0i64..100_000, 0u8..8, any::<i64>(), any::<u32>(), any::<bool>()), 1..40),
+        raw in prop::collection::vec(
+            (-30i64..3000, 0u8..9, any::<i64>(), any::<u32>(), any::<bool>(), any::<i64>()),
+            1..40,
+        ),
     ) {
-        let mut challenge = Challenge::from_preset("ftmo-1step", INITIAL).expect("preset");
+        // Every rule kind at once, on the New York clock; times mostly in order (a few
+        // records go back and are refused), amounts anywhere from tiny to absurd.
+        let mut challenge = every_rule();
         let mut events = Vec::new();
-        for (minutes, kind, a, scale, flag) in raw {
-            let value = Decimal::new(a, scale % 29);
-            let time = t("2026-01-01T00:00:00Z") + TimeDelta::minutes(minutes);
+        let mut time = t("2026-01-01T00:00:00Z");
+        for (minutes, kind, a, scale, flag, b) in raw {
+            let amount = |x: i64, s: u32| {
+                let v = Decimal::new(x, s % 29);
+                if flag { v } else { v.clamp(dec!(-999999999999999), dec!(999999999999999)) }
+            };
+            let value = amount(a, scale);
+            let other = amount(b, scale / 29);
+            time += TimeDelta::minutes(minutes);
             let at = time.to_rfc3339();
             let record = match kind {
-                0 => account(&at, value, if flag { value } else { -value }),
-                1 => close(&at, value, if flag { value.abs() } else { value }),
+                0 => {
+                    let mut r = account(&at, value, other);
+                    if let RecordData::AccountInformation(info) = &mut r.data {
+                        info.margin = other.abs();
+                        info.margin_level = Some(value);
+                    }
+                    r
+                }
+                1 => {
+                    let mut r = close(&at, value, other.abs());
+                    if let RecordData::Deal(deal) = &mut r.data {
+                        deal.time -= TimeDelta::minutes(b.rem_euclid(3000));
+                    }
+                    r
+                }
                 2 => deposit(&at, value),
-                3 => super::tests::spec(&at, value),
-                4 => super::tests::price(&at, value),
+                3 => super::tests::spec(&at, value.abs()),
+                4 => super::tests::price(&at, value.abs()),
                 5 => super::tests::quote(&at, value),
                 6 => Record::new(time, RecordData::Tick {}),
-                _ => super::tests::positions(&at, vec![super::tests::position(
-                    "p", crate::domain::Side::Sell, value, value, Some(-value), &at,
-                )]),
+                7 => open(&at),
+                _ => super::tests::positions(&at, vec![
+                    super::tests::position(
+                        "p",
+                        if flag { Side::Buy } else { Side::Sell },
+                        other.abs(),
+                        value,
+                        Some(other),
+                        &at,
+                    ),
+                    super::tests::position("q", Side::Buy, value.abs(), other, Some(value), &at),
+                ]),
             };
             // Refused or accepted, never a panic; the report always serialises.
             let _ = challenge.apply(&record, &mut events);
+            let _ = challenge.report();
         }
         prop_assert!(serde_json::to_string(&challenge.report()).is_ok());
+        prop_assert!(serde_json::to_string(&challenge).is_ok());
     }
+}
+
+/// A rule set holding every rule kind (and every daily anchor and max-loss mode).
+fn every_rule() -> Challenge {
+    use RuleKind::*;
+    let rule = |id: &str, kind| RuleDef::new(id, kind);
+    let percent = |p| Limit::PercentOfAnchor(p);
+    Challenge::new(ChallengeConfig {
+        preset: "every-rule".into(),
+        initial_balance: INITIAL,
+        clock: ResetClock::new_york_five_pm(),
+        rules: vec![
+            rule(
+                "daily",
+                DailyLoss {
+                    anchor: DailyAnchor::HigherOfStartOfDayBalanceAndEquity,
+                    limit: percent(dec!(5)),
+                },
+            ),
+            rule(
+                "daily_month",
+                DailyLoss {
+                    anchor: DailyAnchor::StartOfMonthBalance,
+                    limit: Limit::PercentOfMonthStartBalance(dec!(5)),
+                },
+            ),
+            rule(
+                "daily_equity",
+                DailyLoss {
+                    anchor: DailyAnchor::StartOfDayEquity,
+                    limit: Limit::Money(dec!(3000)),
+                },
+            ),
+            rule(
+                "daily_balance",
+                DailyLoss {
+                    anchor: DailyAnchor::StartOfDayBalance,
+                    limit: Limit::PercentOfInitial(dec!(4)),
+                },
+            ),
+            rule(
+                "static",
+                MaxLoss {
+                    mode: MaxLossMode::Static,
+                    limit: Limit::PercentOfInitial(dec!(10)),
+                    lock_above_initial: None,
+                },
+            ),
+            rule(
+                "trailing_equity",
+                MaxLoss {
+                    mode: MaxLossMode::TrailingPeakEquity,
+                    limit: percent(dec!(10)),
+                    lock_above_initial: Some(dec!(100)),
+                },
+            ),
+            rule(
+                "trailing_balance",
+                MaxLoss {
+                    mode: MaxLossMode::TrailingPeakBalance,
+                    limit: Limit::Money(dec!(10000)),
+                    lock_above_initial: None,
+                },
+            ),
+            rule(
+                "trailing_eod",
+                MaxLoss {
+                    mode: MaxLossMode::TrailingEndOfDayBalance,
+                    limit: Limit::PercentOfInitial(dec!(6)),
+                    lock_above_initial: Some(dec!(0)),
+                },
+            ),
+            rule(
+                "monthly",
+                MonthlyLoss {
+                    limit: Limit::PercentOfMonthStartBalance(dec!(10)),
+                },
+            ),
+            rule(
+                "target",
+                ProfitTarget {
+                    target: Limit::PercentOfInitial(dec!(10)),
+                    basis: ProfitBasis::Equity,
+                },
+            ),
+            rule(
+                "target_closed",
+                ProfitTarget {
+                    target: Limit::Money(dec!(5000)),
+                    basis: ProfitBasis::ClosedBalance,
+                },
+            ),
+            rule(
+                "days",
+                MinTradingDays {
+                    days: 2,
+                    min_day_profit: Some(Limit::PercentOfInitial(dec!(0.5))),
+                },
+            ),
+            rule("duration", MaxDuration { days: 36500 }),
+            rule(
+                "best_day",
+                BestDay {
+                    max_share_percent: dec!(50),
+                },
+            ),
+            rule("lots", MaxLotsPerPosition { lots: dec!(5) }),
+            rule("open", MaxOpenPositions { count: 3 }),
+            rule("stop", StopLossRequired),
+            rule("risk", MaxRiskPerPosition { percent: dec!(2) }),
+            rule("open_risk", TotalOpenRisk { percent: dec!(100) }),
+            rule(
+                "streak",
+                ConsecutiveLosses {
+                    max: 3,
+                    min_lots: dec!(0.01),
+                },
+            ),
+            rule(
+                "margin",
+                MarginLevel {
+                    warning: dec!(100),
+                    critical: dec!(50),
+                },
+            ),
+        ],
+    })
+    .expect("every rule kind is valid")
 }
