@@ -775,9 +775,10 @@ impl Challenge {
     /// and the start-of-day (and -month) balance that missed it.
     fn trade_pl(&mut self, time: DateTime<Utc>, pl: Money, seen: Money) {
         self.closed_pl_total = self.closed_pl_total.saturating_add(pl);
-        let p = &mut self.pending;
-        for contained in &mut p.contained {
-            absorb(contained, seen);
+        // What each anchor held of the reported change, before the deal explains it.
+        let mut contained = self.pending.contained;
+        for held in &mut self.pending.contained {
+            absorb(held, seen);
         }
         let today = self.day;
         let day = self.clock.trading_day(time);
@@ -794,7 +795,6 @@ impl Challenge {
         if pl < Decimal::ZERO && !new_month {
             self.realized_loss_mtd = self.realized_loss_mtd.saturating_sub(pl);
         }
-        let mut contained = self.pending.contained;
         let a = &mut self.anchors;
         let missed = pl.saturating_sub(absorb(&mut contained[SOD_BALANCE], seen));
         a.start_of_day_balance = a.start_of_day_balance.saturating_add(missed);

@@ -1670,6 +1670,32 @@ fn start_of_day_balance_includes_deals_closed_after_the_last_account_update() {
         &late,
         with_floor(expect(Active, "daily_loss", Fine), dec!(91000)),
     );
+    // The account reported it before the reset, the deal arrives after it.
+    let reported = [
+        account("2026-01-12T22:00:00Z", dec!(100000), dec!(96000)),
+        account("2026-01-12T22:40:00Z", dec!(96000), dec!(96000)),
+        tick("2026-01-12T23:00:00Z"),
+        late_deal("2026-01-12T23:00:03Z", "2026-01-12T22:39:59Z", dec!(-4000)),
+        account("2026-01-13T10:00:00Z", dec!(96000), dec!(94500)),
+    ];
+    check(
+        ftmo(),
+        &reported,
+        with_floor(expect(Active, "daily_loss", Fine), dec!(91000)),
+    );
+    // Or reported it after the reset, before the deal.
+    let after = [
+        account("2026-01-12T22:00:00Z", dec!(100000), dec!(96000)),
+        tick("2026-01-12T23:00:00Z"),
+        account("2026-01-12T23:00:02Z", dec!(96000), dec!(96000)),
+        late_deal("2026-01-12T23:00:03Z", "2026-01-12T22:59:59Z", dec!(-4000)),
+        account("2026-01-13T10:00:00Z", dec!(96000), dec!(94500)),
+    ];
+    check(
+        ftmo(),
+        &after,
+        with_floor(expect(Active, "daily_loss", Fine), dec!(91000)),
+    );
     // The end-of-day balance that trails (FTMO 1-Step) sees a profit closed after the update.
     let mut one_step = preset("ftmo-1step", dec!(100000));
     run(
