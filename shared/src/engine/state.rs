@@ -2,7 +2,8 @@
 //!
 //! Floors are precomputed whenever an anchor moves (daily reset, month change, deposit, new
 //! peak), so an account-information update only compares equity with stored numbers. Nothing on
-//! that path allocates unless an event is raised.
+//! that path allocates unless an event is raised (the daily roll appends the finished day to the
+//! calendar, reserved for 32 days, then growing).
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use rust_decimal::Decimal;

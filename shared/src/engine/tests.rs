@@ -1907,4 +1907,24 @@ fn a_profitable_day_after_a_reset_never_breaches() {
         );
         assert_ne!(challenge.status(), Failed, "{name}");
     }
+    // The5ers: the floating profit carried over the reset lifts the anchor (SOD equity 101,500,
+    // floor 96,425) and closing it at that level changes nothing.
+    let mut five = preset("the5ers-high-stakes", dec!(100000));
+    run(
+        &mut five,
+        &[
+            account("2026-01-12T15:00:00Z", dec!(100000), dec!(101500)),
+            account("2026-01-13T15:00:00Z", dec!(100000), dec!(101500)),
+        ],
+    );
+    assert_eq!(five.rule_floor("daily_loss"), Some(dec!(96425)));
+    run(
+        &mut five,
+        &[
+            close("2026-01-13T15:30:00Z", dec!(1500), dec!(1)),
+            account("2026-01-13T15:30:01Z", dec!(101500), dec!(101500)),
+        ],
+    );
+    assert_eq!(five.rule_floor("daily_loss"), Some(dec!(96425)));
+    assert_eq!(five.rule_status("daily_loss"), Some(Fine));
 }
