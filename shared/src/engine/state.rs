@@ -548,8 +548,11 @@ impl Challenge {
             self.anchors.peak_equity = info.equity;
             p.contained[PEAK_EQUITY] = p.amount;
         }
-        p.net_peaks[0] = p.net_peaks[0].max(info.balance.saturating_sub(p.amount));
-        p.net_peaks[1] = p.net_peaks[1].max(info.equity.saturating_sub(p.amount));
+        // With nothing pending the net peaks are the peaks (kept so by `unexplained`).
+        if !p.amount.is_zero() {
+            p.net_peaks[0] = p.net_peaks[0].max(info.balance.saturating_sub(p.amount));
+            p.net_peaks[1] = p.net_peaks[1].max(info.equity.saturating_sub(p.amount));
+        }
         if balance_peak || equity_peak {
             self.trail(balance_peak, equity_peak);
         }
@@ -597,13 +600,17 @@ impl Challenge {
     /// An account update moved the balance by `change` that no deal explained (yet).
     fn unexplained(&mut self, change: Money, time: DateTime<Utc>) {
         let p = &mut self.pending;
-        if p.time.is_some_and(|since| time - since > SETTLE) {
-            // Nothing explained the older change in time: it stands as reported.
+        if p.amount.is_zero() || p.time.is_some_and(|since| time - since > SETTLE) {
+            // Nothing pending, or nothing explained the older change in time: it stands as
+            // reported.
             self.settle();
         }
         let p = &mut self.pending;
         p.amount = p.amount.saturating_add(change);
         p.time = Some(time);
+        if p.amount.is_zero() {
+            self.settle();
+        }
     }
 
     /// Takes any unexplained change as it stands: the anchors hold it for good.
@@ -716,7 +723,8 @@ impl Challenge {
         let seen = if self
             .pending
             .time
-            .is_some_and(|since| deal.time <= since + SKEW)
+            .and_then(|since| since.checked_add_signed(SKEW))
+            .is_some_and(|limit| deal.time <= limit)
         {
             absorb(&mut self.pending.amount, pl)
         } else {
@@ -766,7 +774,7 @@ impl Challenge {
 
     /// Once nothing is left unexplained, every value reported is what it says.
     fn explained(&mut self) {
-        if self.pending.amount.is_zero() && self.pending.time.is_some() {
+        if self.pending.amount.is_zero() {
             self.settle();
         }
     }
