@@ -1928,3 +1928,29 @@ fn a_profitable_day_after_a_reset_never_breaches() {
     assert_eq!(five.rule_floor("daily_loss"), Some(dec!(96425)));
     assert_eq!(five.rule_status("daily_loss"), Some(Fine));
 }
+
+#[test]
+fn state_saved_before_pending_balances_existed_still_loads() {
+    let mut challenge = ftmo();
+    run(
+        &mut challenge,
+        &[account("2026-01-12T09:00:00Z", dec!(100000), dec!(99000))],
+    );
+    let mut json: serde_json::Value = serde_json::to_value(&challenge).expect("serialise");
+    let object = json.as_object_mut().expect("object");
+    object.remove("pending");
+    object.remove("positions_known");
+    let mut restored: Challenge = serde_json::from_value(json).expect("deserialise");
+    // Carries on: a deposit moves the anchors, a flat book is learnt from a Positions record.
+    run(
+        &mut restored,
+        &[
+            deposit("2026-01-12T10:00:00Z", dec!(1000)),
+            positions("2026-01-12T10:00:01Z", vec![]),
+            account("2026-01-12T10:00:02Z", dec!(101000), dec!(101000)),
+        ],
+    );
+    assert_eq!(restored.anchors().peak_equity, dec!(101000));
+    assert_eq!(restored.rule_floor("daily_loss"), Some(dec!(96000)));
+    assert_eq!(restored.status(), Active);
+}
