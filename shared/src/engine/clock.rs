@@ -3,7 +3,8 @@
 //! A firm resets its daily limits at a local wall-clock time in a named IANA time zone (FTMO:
 //! midnight Europe/Prague; many US firms: 17:00 America/New_York). The UTC instant of that reset
 //! moves with daylight saving, so it is computed from the zone's rules, never from a fixed
-//! offset. A trading day is labelled by the local date on which it starts.
+//! offset. A trading day is labelled by the local date on which it starts, or, for a reset at or
+//! after noon (an evening session end), by the local date on which it ends.
 //!
 //! When the reset time falls into a spring-forward gap (say 02:30 on the night clocks jump from
 //! 02:00 to 03:00) the reset happens at the first instant the local clock shows a later time
@@ -101,14 +102,20 @@ impl ResetClock {
         None
     }
 
-    /// The trading day containing `at`, labelled by the local date on which it started.
+    /// The trading day containing `at`: labelled by the local date on which it starts when the
+    /// reset is before noon (midnight Prague), by the date on which it ends when the reset is at
+    /// or after noon (17:00 New York, which is midnight on a GMT+2/+3 server: the day from
+    /// 17:00 on the 30th to 17:00 on the 31st is the server's 31st).
     pub fn trading_day(&self, at: DateTime<Utc>) -> Option<NaiveDate> {
         let start = self.previous_reset(at)?;
         let local = start.with_timezone(&self.time_zone);
         // A reset pushed past midnight by a gap still belongs to the date it was meant for.
-        let date = local.date_naive();
+        let mut date = local.date_naive();
         if local.time() < self.local_time && local.time() < NaiveTime::from_hms_opt(6, 0, 0)? {
-            return date.pred_opt();
+            date = date.pred_opt()?;
+        }
+        if self.local_time >= NaiveTime::from_hms_opt(12, 0, 0)? {
+            date = date.succ_opt()?;
         }
         Some(date)
     }
@@ -207,41 +214,42 @@ mod tests {
             "2026-10-25T23:00:00Z",
             "2026-10-25",
         );
-        // New York 17:00: EST is UTC-5, EDT UTC-4; DST starts 2026-03-08, ends 2026-11-01.
+        // New York 17:00: EST is UTC-5, EDT UTC-4; DST starts 2026-03-08, ends 2026-11-01. The
+        // day is named by the date on which it ends (the GMT+2/+3 server date).
         check(
             new_york,
             "2026-03-06T23:00:00Z",
             "2026-03-06T22:00:00Z",
             "2026-03-07T22:00:00Z",
-            "2026-03-06",
+            "2026-03-07",
         );
         check(
             new_york,
             "2026-03-08T12:00:00Z",
             "2026-03-07T22:00:00Z",
             "2026-03-08T21:00:00Z",
-            "2026-03-07",
+            "2026-03-08",
         );
         check(
             new_york,
             "2026-03-08T21:00:00Z",
             "2026-03-08T21:00:00Z",
             "2026-03-09T21:00:00Z",
-            "2026-03-08",
+            "2026-03-09",
         );
         check(
             new_york,
             "2026-10-31T21:00:00Z",
             "2026-10-31T21:00:00Z",
             "2026-11-01T22:00:00Z",
-            "2026-10-31",
+            "2026-11-01",
         );
         check(
             new_york,
             "2026-11-01T21:30:00Z",
             "2026-10-31T21:00:00Z",
             "2026-11-01T22:00:00Z",
-            "2026-10-31",
+            "2026-11-01",
         );
         // UTC never moves.
         check(

@@ -7,6 +7,7 @@
 
 use super::tests::{account, close, deposit, open, run, t};
 use super::*;
+use crate::domain::Side;
 use chrono::{Datelike, NaiveDate, TimeDelta};
 use chrono_tz::Tz;
 use proptest::prelude::*;
@@ -16,11 +17,28 @@ const INITIAL: Decimal = dec!(100000);
 
 #[derive(Clone, Debug)]
 enum Step {
-    Account { balance: Decimal, equity: Decimal },
-    Close { pl: Decimal, lots: Decimal },
+    /// `announces`: the amount of the deposit that follows at once, already in this balance.
+    Account {
+        balance: Decimal,
+        equity: Decimal,
+        announces: Decimal,
+    },
+    /// `dated`: the deal's own time (before the record's when it arrives late); `announced`:
+    /// the account update just before already holds it.
+    Close {
+        pl: Decimal,
+        lots: Decimal,
+        dated: DateTime<Utc>,
+        announced: bool,
+    },
     Open,
-    Deposit(Decimal),
+    Deposit {
+        amount: Decimal,
+        announced: bool,
+    },
     Tick,
+    /// An empty `Positions` record: no position is open.
+    Flat,
 }
 
 /// The preset under test: `ftmo-2step` (midnight Prague) or `fund-policy` (midnight UTC).
@@ -47,7 +65,9 @@ impl Firm {
     }
 }
 
-/// Builds a stream starting on one of a few dates around the daylight-saving changes.
+/// Builds a stream starting on one of a few dates around the daylight-saving changes. Account
+/// updates report the balance the deals made; some come before the deal they hold (the broker
+/// syncs history late), and some deals arrive after the reset that followed them.
 fn stream(start: usize, raw: &[(u32, u8, i32, i32)]) -> Vec<(DateTime<Utc>, Step)> {
     let starts = [
         "2026-03-26T08:00:00Z",
@@ -59,20 +79,55 @@ fn stream(start: usize, raw: &[(u32, u8, i32, i32)]) -> Vec<(DateTime<Utc>, Step
     let mut out = Vec::new();
     for &(gap, kind, a, b) in raw {
         time += TimeDelta::minutes(i64::from(gap));
-        let step = match kind {
-            0..=4 => {
-                balance += Decimal::from(a);
+        let announced = b.rem_euclid(3) == 0;
+        let announce = |out: &mut Vec<_>, balance: Decimal, announces| {
+            out.push((
+                time,
                 Step::Account {
                     balance,
-                    equity: balance + Decimal::from(b),
+                    equity: balance,
+                    announces,
+                },
+            ));
+        };
+        let step = match kind {
+            0..=4 => Step::Account {
+                balance,
+                equity: if b % 4 == 0 {
+                    balance
+                } else {
+                    balance + Decimal::from(b)
+                },
+                announces: Decimal::ZERO,
+            },
+            5 | 6 => {
+                let pl = Decimal::from(a) / dec!(2);
+                balance += pl;
+                let late = !announced && b.rem_euclid(5) == 1;
+                if announced {
+                    announce(&mut out, balance, Decimal::ZERO);
+                }
+                Step::Close {
+                    pl,
+                    lots: [dec!(0.01), dec!(0.5), dec!(1)][b.unsigned_abs() as usize % 3],
+                    dated: if late {
+                        time - TimeDelta::minutes(90)
+                    } else {
+                        time
+                    },
+                    announced,
                 }
             }
-            5 | 6 => Step::Close {
-                pl: Decimal::from(a) / dec!(2),
-                lots: [dec!(0.01), dec!(0.5), dec!(1)][b.unsigned_abs() as usize % 3],
-            },
             7 => Step::Open,
-            8 => Step::Deposit(Decimal::from(a) * dec!(2)),
+            8 => {
+                let amount = Decimal::from(a) * dec!(2);
+                balance += amount;
+                if announced {
+                    announce(&mut out, balance, amount);
+                }
+                Step::Deposit { amount, announced }
+            }
+            9 if a % 2 == 0 => Step::Flat,
             _ => Step::Tick,
         };
         out.push((time, step));
@@ -83,11 +138,22 @@ fn stream(start: usize, raw: &[(u32, u8, i32, i32)]) -> Vec<(DateTime<Utc>, Step
 fn to_record(time: DateTime<Utc>, step: &Step) -> Record {
     let at = time.to_rfc3339();
     match step {
-        Step::Account { balance, equity } => account(&at, *balance, *equity),
-        Step::Close { pl, lots } => close(&at, *pl, *lots),
+        Step::Account {
+            balance, equity, ..
+        } => account(&at, *balance, *equity),
+        Step::Close {
+            pl, lots, dated, ..
+        } => {
+            let mut record = close(&at, *pl, *lots);
+            if let RecordData::Deal(deal) = &mut record.data {
+                deal.time = *dated;
+            }
+            record
+        }
         Step::Open => open(&at),
-        Step::Deposit(amount) => deposit(&at, *amount),
+        Step::Deposit { amount, .. } => deposit(&at, *amount),
         Step::Tick => Record::new(time, RecordData::Tick {}),
+        Step::Flat => super::tests::positions(&at, vec![]),
     }
 }
 
@@ -108,13 +174,24 @@ struct Outcome {
     trading_days: u32,
 }
 
-/// The account's balance and equity as known after `steps` (deposits apply at once).
+/// The account's balance and equity as known after `steps`: the last account update, plus
+/// the deals it did not hold (deposits move equity too).
 fn known(steps: &[(DateTime<Utc>, Step)]) -> (Decimal, Decimal) {
     steps
         .iter()
         .fold((INITIAL, INITIAL), |(b, e), (_, step)| match step {
-            Step::Account { balance, equity } => (*balance, *equity),
-            Step::Deposit(amount) => (b + amount, e + amount),
+            Step::Account {
+                balance, equity, ..
+            } => (*balance, *equity),
+            Step::Deposit {
+                amount,
+                announced: false,
+            } => (b + amount, e + amount),
+            Step::Close {
+                pl,
+                announced: false,
+                ..
+            } => (b + pl, e),
             _ => (b, e),
         })
 }
@@ -123,54 +200,58 @@ fn deposits(steps: &[(DateTime<Utc>, Step)]) -> Decimal {
     steps
         .iter()
         .map(|(_, s)| match s {
-            Step::Deposit(amount) => *amount,
+            Step::Deposit { amount, .. } => *amount,
             _ => Decimal::ZERO,
         })
         .sum()
 }
 
-/// Start-of-day balance for the day of the last step of `prefix`.
-fn start_of_day_balance(firm: Firm, prefix: &[(DateTime<Utc>, Step)]) -> Decimal {
-    start_of_period(prefix, |a, b| firm.day(a) == firm.day(b))
-}
-
-/// Start-of-month balance for the month of the last step of `prefix`.
-fn start_of_month_balance(firm: Firm, prefix: &[(DateTime<Utc>, Step)]) -> Decimal {
-    start_of_period(prefix, |a, b| {
-        let (a, b) = (firm.day(a), firm.day(b));
-        (a.year(), a.month()) == (b.year(), b.month())
-    })
-}
-
-/// The balance known before the first step of the period containing the last step, plus the
-/// deposits made in the period so far.
-fn start_of_period(
-    prefix: &[(DateTime<Utc>, Step)],
-    same_period: impl Fn(DateTime<Utc>, DateTime<Utc>) -> bool,
+/// Closed P/L of the deals in `steps` dated on a day for which `before` holds.
+fn closed_pl(
+    firm: Firm,
+    steps: &[(DateTime<Utc>, Step)],
+    before: impl Fn(NaiveDate) -> bool,
 ) -> Decimal {
+    steps
+        .iter()
+        .map(|(_, s)| match s {
+            Step::Close { pl, dated, .. } if before(firm.day(*dated)) => *pl,
+            _ => Decimal::ZERO,
+        })
+        .sum()
+}
+
+/// Start-of-day balance for the day of the last step of `prefix`: the initial balance, every
+/// deposit, and the closed P/L of deals dated on earlier days (whenever they arrived).
+fn start_of_day_balance(firm: Firm, prefix: &[(DateTime<Utc>, Step)]) -> Decimal {
     let Some((now, _)) = prefix.last() else {
         return INITIAL;
     };
-    let first_today = prefix
-        .iter()
-        .position(|(time, _)| same_period(*time, *now))
-        .unwrap_or(0);
-    let before = &prefix[..first_today];
-    let base = if before.is_empty() {
-        INITIAL
-    } else {
-        known(before).0
+    let today = firm.day(*now);
+    INITIAL + deposits(prefix) + closed_pl(firm, prefix, |d| d < today)
+}
+
+/// Start-of-month balance for the month of the last step of `prefix`, alike.
+fn start_of_month_balance(firm: Firm, prefix: &[(DateTime<Utc>, Step)]) -> Decimal {
+    let Some((now, _)) = prefix.last() else {
+        return INITIAL;
     };
-    base + deposits(&prefix[first_today..])
+    let today = firm.day(*now);
+    let month = (today.year(), today.month());
+    INITIAL + deposits(prefix) + closed_pl(firm, prefix, |d| (d.year(), d.month()) < month)
 }
 
 /// Peak of a value: the initial balance or any reported value, each carried up by the deposits
-/// that came after it.
+/// that came after it (but not by the one it already held).
 fn peak(prefix: &[(DateTime<Utc>, Step)], pick: fn(&Step) -> Option<Decimal>) -> Decimal {
     let mut best = INITIAL + deposits(prefix);
     for (i, (_, step)) in prefix.iter().enumerate() {
         if let Some(value) = pick(step) {
-            best = best.max(value + deposits(&prefix[i + 1..]));
+            let held = match step {
+                Step::Account { announces, .. } => *announces,
+                _ => Decimal::ZERO,
+            };
+            best = best.max(value + deposits(&prefix[i + 1..]) - held);
         }
     }
     best
@@ -221,8 +302,14 @@ fn oracle(firm: Firm, steps: &[(DateTime<Utc>, Step)]) -> Outcome {
                 break;
             }
         }
-        let target = INITIAL + deposits(prefix) + dec!(10000);
-        if matches!(firm, Firm::Ftmo) && balance >= target && trading_days(firm, prefix) >= 4 {
+        // The target counts trading P/L only, with no position known to be open.
+        let flat = prefix.iter().any(|(_, s)| matches!(s, Step::Flat));
+        if matches!(firm, Firm::Ftmo)
+            && closed_pl(firm, prefix, |_| true) >= dec!(10000)
+            && flat
+            && equity == balance
+            && trading_days(firm, prefix) >= 4
+        {
             status = ChallengeStatus::Passed;
             break;
         }
@@ -235,11 +322,11 @@ fn oracle(firm: Firm, steps: &[(DateTime<Utc>, Step)]) -> Outcome {
             (d.year(), d.month()) == (m.year(), m.month())
         })
     };
+    // Losses of deals dated in this month.
     let realized_loss_mtd = steps
         .iter()
-        .filter(|(time, _)| same_month(time))
         .map(|(_, s)| match s {
-            Step::Close { pl, .. } if *pl < Decimal::ZERO => -*pl,
+            Step::Close { pl, dated, .. } if *pl < Decimal::ZERO && same_month(dated) => -*pl,
             _ => Decimal::ZERO,
         })
         .sum();
@@ -247,7 +334,7 @@ fn oracle(firm: Firm, steps: &[(DateTime<Utc>, Step)]) -> Outcome {
     let closes: Vec<_> = steps
         .iter()
         .filter_map(|(_, s)| match s {
-            Step::Close { pl, lots } => Some((*pl, *lots)),
+            Step::Close { pl, lots, .. } => Some((*pl, *lots)),
             _ => None,
         })
         .collect();
@@ -353,29 +440,192 @@ proptest! {
 
     #[test]
     fn arbitrary_records_never_panic(
-        raw in prop::collection::vec((0i64..100_000, 0u8..8, any::<i64>(), any::<u32>(), any::<bool>()), 1..40),
+        raw in prop::collection::vec(
+            (-30i64..3000, 0u8..9, any::<i64>(), any::<u32>(), any::<bool>(), any::<i64>()),
+            1..40,
+        ),
     ) {
-        let mut challenge = Challenge::from_preset("ftmo-1step", INITIAL).expect("preset");
+        // Every rule kind at once, on the New York clock; times mostly in order (a few
+        // records go back and are refused), amounts anywhere from tiny to absurd.
+        let mut challenge = every_rule();
         let mut events = Vec::new();
-        for (minutes, kind, a, scale, flag) in raw {
-            let value = Decimal::new(a, scale % 29);
-            let time = t("2026-01-01T00:00:00Z") + TimeDelta::minutes(minutes);
+        let mut time = t("2026-01-01T00:00:00Z");
+        for (minutes, kind, a, scale, flag, b) in raw {
+            let amount = |x: i64, s: u32| {
+                let v = Decimal::new(x, s % 29);
+                if flag { v } else { v.clamp(dec!(-999999999999999), dec!(999999999999999)) }
+            };
+            let value = amount(a, scale);
+            let other = amount(b, scale / 29);
+            time += TimeDelta::minutes(minutes);
             let at = time.to_rfc3339();
             let record = match kind {
-                0 => account(&at, value, if flag { value } else { -value }),
-                1 => close(&at, value, if flag { value.abs() } else { value }),
+                0 => {
+                    let mut r = account(&at, value, other);
+                    if let RecordData::AccountInformation(info) = &mut r.data {
+                        info.margin = other.abs();
+                        info.margin_level = Some(value);
+                    }
+                    r
+                }
+                1 => {
+                    let mut r = close(&at, value, other.abs());
+                    if let RecordData::Deal(deal) = &mut r.data {
+                        deal.time -= TimeDelta::minutes(b.rem_euclid(3000));
+                    }
+                    r
+                }
                 2 => deposit(&at, value),
-                3 => super::tests::spec(&at, value),
-                4 => super::tests::price(&at, value),
+                3 => super::tests::spec(&at, value.abs()),
+                4 => super::tests::price(&at, value.abs()),
                 5 => super::tests::quote(&at, value),
                 6 => Record::new(time, RecordData::Tick {}),
-                _ => super::tests::positions(&at, vec![super::tests::position(
-                    "p", crate::domain::Side::Sell, value, value, Some(-value), &at,
-                )]),
+                7 => open(&at),
+                _ => super::tests::positions(&at, vec![
+                    super::tests::position(
+                        "p",
+                        if flag { Side::Buy } else { Side::Sell },
+                        other.abs(),
+                        value,
+                        Some(other),
+                        &at,
+                    ),
+                    super::tests::position("q", Side::Buy, value.abs(), other, Some(value), &at),
+                ]),
             };
             // Refused or accepted, never a panic; the report always serialises.
             let _ = challenge.apply(&record, &mut events);
+            let _ = challenge.report();
         }
         prop_assert!(serde_json::to_string(&challenge.report()).is_ok());
+        prop_assert!(serde_json::to_string(&challenge).is_ok());
     }
+}
+
+/// A rule set holding every rule kind (and every daily anchor and max-loss mode).
+fn every_rule() -> Challenge {
+    use RuleKind::*;
+    let rule = |id: &str, kind| RuleDef::new(id, kind);
+    let percent = |p| Limit::PercentOfAnchor(p);
+    Challenge::new(ChallengeConfig {
+        preset: "every-rule".into(),
+        initial_balance: INITIAL,
+        clock: ResetClock::new_york_five_pm(),
+        rules: vec![
+            rule(
+                "daily",
+                DailyLoss {
+                    anchor: DailyAnchor::HigherOfStartOfDayBalanceAndEquity,
+                    limit: percent(dec!(5)),
+                },
+            ),
+            rule(
+                "daily_month",
+                DailyLoss {
+                    anchor: DailyAnchor::StartOfMonthBalance,
+                    limit: Limit::PercentOfMonthStartBalance(dec!(5)),
+                },
+            ),
+            rule(
+                "daily_equity",
+                DailyLoss {
+                    anchor: DailyAnchor::StartOfDayEquity,
+                    limit: Limit::Money(dec!(3000)),
+                },
+            ),
+            rule(
+                "daily_balance",
+                DailyLoss {
+                    anchor: DailyAnchor::StartOfDayBalance,
+                    limit: Limit::PercentOfInitial(dec!(4)),
+                },
+            ),
+            rule(
+                "static",
+                MaxLoss {
+                    mode: MaxLossMode::Static,
+                    limit: Limit::PercentOfInitial(dec!(10)),
+                    lock_above_initial: None,
+                },
+            ),
+            rule(
+                "trailing_equity",
+                MaxLoss {
+                    mode: MaxLossMode::TrailingPeakEquity,
+                    limit: percent(dec!(10)),
+                    lock_above_initial: Some(dec!(100)),
+                },
+            ),
+            rule(
+                "trailing_balance",
+                MaxLoss {
+                    mode: MaxLossMode::TrailingPeakBalance,
+                    limit: Limit::Money(dec!(10000)),
+                    lock_above_initial: None,
+                },
+            ),
+            rule(
+                "trailing_eod",
+                MaxLoss {
+                    mode: MaxLossMode::TrailingEndOfDayBalance,
+                    limit: Limit::PercentOfInitial(dec!(6)),
+                    lock_above_initial: Some(dec!(0)),
+                },
+            ),
+            rule(
+                "monthly",
+                MonthlyLoss {
+                    limit: Limit::PercentOfMonthStartBalance(dec!(10)),
+                },
+            ),
+            rule(
+                "target",
+                ProfitTarget {
+                    target: Limit::PercentOfInitial(dec!(10)),
+                    basis: ProfitBasis::Equity,
+                },
+            ),
+            rule(
+                "target_closed",
+                ProfitTarget {
+                    target: Limit::Money(dec!(5000)),
+                    basis: ProfitBasis::ClosedBalance,
+                },
+            ),
+            rule(
+                "days",
+                MinTradingDays {
+                    days: 2,
+                    min_day_profit: Some(Limit::PercentOfInitial(dec!(0.5))),
+                },
+            ),
+            rule("duration", MaxDuration { days: 36500 }),
+            rule(
+                "best_day",
+                BestDay {
+                    max_share_percent: dec!(50),
+                },
+            ),
+            rule("lots", MaxLotsPerPosition { lots: dec!(5) }),
+            rule("open", MaxOpenPositions { count: 3 }),
+            rule("stop", StopLossRequired),
+            rule("risk", MaxRiskPerPosition { percent: dec!(2) }),
+            rule("open_risk", TotalOpenRisk { percent: dec!(100) }),
+            rule(
+                "streak",
+                ConsecutiveLosses {
+                    max: 3,
+                    min_lots: dec!(0.01),
+                },
+            ),
+            rule(
+                "margin",
+                MarginLevel {
+                    warning: dec!(100),
+                    critical: dec!(50),
+                },
+            ),
+        ],
+    })
+    .expect("every rule kind is valid")
 }

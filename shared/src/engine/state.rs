@@ -2,7 +2,8 @@
 //!
 //! Floors are precomputed whenever an anchor moves (daily reset, month change, deposit, new
 //! peak), so an account-information update only compares equity with stored numbers. Nothing on
-//! that path allocates unless an event is raised.
+//! that path allocates unless an event is raised (the daily roll appends the finished day to the
+//! calendar, reserved for 32 days, then growing).
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use rust_decimal::Decimal;
@@ -23,6 +24,49 @@ pub const MAX_INPUT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, fa
 
 /// Seed 004 ignores trades of this volume or less when counting losing streaks.
 const TINY_LOTS: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+
+/// Clock skew allowed between a deal's own time and the account update that already holds it.
+const SKEW: TimeDelta = TimeDelta::seconds(30);
+
+/// An unexplained balance change older than this is taken as it is when another one comes.
+const SETTLE: TimeDelta = TimeDelta::minutes(10);
+
+/// Indexes into [`Pending::contained`]: the anchors a balance change can hide in.
+const SOD_BALANCE: usize = 0;
+const SOD_EQUITY: usize = 1;
+const SOM_BALANCE: usize = 2;
+const SOM_EQUITY: usize = 3;
+const PEAK_BALANCE: usize = 4;
+const PEAK_EQUITY: usize = 5;
+const PEAK_EOD_BALANCE: usize = 6;
+
+/// A balance change that account information reported and no deal has explained yet (a
+/// deposit or a closing trade whose deal the broker has not synced), and where it went.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Pending {
+    /// The unexplained change of the balance.
+    pub(super) amount: Money,
+    /// The time of the last account update that changed it.
+    pub(super) time: Option<DateTime<Utc>>,
+    /// Per anchor (`SOD_BALANCE` ...), how much of `amount` it holds.
+    pub(super) contained: [Money; 7],
+    /// Peak balance, equity and end-of-day balance over values net of `amount`.
+    pub(super) net_peaks: [Money; 3],
+}
+
+/// Takes from `from` the part of `amount` it holds (same sign, at most `amount`).
+fn absorb(from: &mut Money, amount: Money) -> Money {
+    if from.is_zero() || amount.is_zero() || from.is_sign_negative() != amount.is_sign_negative() {
+        return Decimal::ZERO;
+    }
+    let taken = if amount.abs() <= from.abs() {
+        amount
+    } else {
+        *from
+    };
+    *from -= taken;
+    taken
+}
 
 /// Everything needed to start a challenge.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,6 +222,12 @@ pub struct Challenge {
     pub(super) stats: TradeStats,
     pub(super) days: Vec<DayStats>,
     pub(super) events: Vec<Event>,
+    /// A `Positions` record has been received: "no open position" is known, not assumed.
+    #[serde(default)]
+    pub(super) positions_known: bool,
+    /// Balance change reported before its deal (see `on_deal`).
+    #[serde(default)]
+    pub(super) pending: Pending,
 }
 
 impl Challenge {
@@ -256,6 +306,11 @@ impl Challenge {
             stats: TradeStats::default(),
             days: Vec::with_capacity(32),
             events: Vec::with_capacity(16),
+            positions_known: false,
+            pending: Pending {
+                net_peaks: [initial; 3],
+                ..Pending::default()
+            },
         })
     }
 
@@ -336,6 +391,7 @@ impl Challenge {
             }
             RecordData::Positions(positions) => {
                 self.positions.clone_from(positions);
+                self.positions_known = true;
                 for position in positions {
                     if self.started.is_some_and(|s| position.open_time >= s) {
                         self.add_trading_day(position.open_time);
@@ -423,12 +479,21 @@ impl Challenge {
                 .map_or(self.closed_pl_today, |b| b.max(self.closed_pl_today)),
         );
         let a = &mut self.anchors;
-        a.peak_end_of_day_balance = a.peak_end_of_day_balance.max(self.balance);
+        let p = &mut self.pending;
+        if self.balance > a.peak_end_of_day_balance {
+            a.peak_end_of_day_balance = self.balance;
+            p.contained[PEAK_EOD_BALANCE] = p.amount;
+        }
+        p.net_peaks[2] = p.net_peaks[2].max(self.balance.saturating_sub(p.amount));
         a.start_of_day_balance = self.balance;
         a.start_of_day_equity = self.equity;
+        p.contained[SOD_BALANCE] = p.amount;
+        p.contained[SOD_EQUITY] = p.amount;
         if new_month {
             a.start_of_month_balance = self.balance;
             a.start_of_month_equity = self.equity;
+            p.contained[SOM_BALANCE] = p.amount;
+            p.contained[SOM_EQUITY] = p.amount;
             self.realized_loss_mtd = Decimal::ZERO;
         }
         self.closed_pl_today = Decimal::ZERO;
@@ -461,32 +526,35 @@ impl Challenge {
     fn on_account(&mut self, info: &AccountInfo, record: &Record, out: &mut Vec<Event>) -> bool {
         self.has_account = true;
         self.account_seq = self.account_seq.wrapping_add(1);
-        self.balance = info.balance;
         self.equity = info.equity;
         self.margin = info.margin;
         self.margin_level = info.margin_level;
         if info.equity < self.min_equity_today {
             self.min_equity_today = info.equity;
         }
-        let mut peak_moved = false;
-        if info.balance > self.anchors.peak_balance {
+        let change = info.balance.saturating_sub(self.balance);
+        if !change.is_zero() {
+            self.unexplained(change, record.time);
+        }
+        self.balance = info.balance;
+        let p = &mut self.pending;
+        let balance_peak = info.balance > self.anchors.peak_balance;
+        if balance_peak {
             self.anchors.peak_balance = info.balance;
-            peak_moved = true;
+            p.contained[PEAK_BALANCE] = p.amount;
         }
-        if info.equity > self.anchors.peak_equity {
+        let equity_peak = info.equity > self.anchors.peak_equity;
+        if equity_peak {
             self.anchors.peak_equity = info.equity;
-            peak_moved = true;
+            p.contained[PEAK_EQUITY] = p.amount;
         }
-        if peak_moved {
-            for rule in &mut self.rules {
-                if let RuleKind::MaxLoss {
-                    mode: MaxLossMode::TrailingPeakEquity | MaxLossMode::TrailingPeakBalance,
-                    ..
-                } = rule.def.kind
-                {
-                    refloor(rule, &self.anchors, true);
-                }
-            }
+        // With nothing pending the net peaks are the peaks (kept so by `unexplained`).
+        if !p.amount.is_zero() {
+            p.net_peaks[0] = p.net_peaks[0].max(info.balance.saturating_sub(p.amount));
+            p.net_peaks[1] = p.net_peaks[1].max(info.equity.saturating_sub(p.amount));
+        }
+        if balance_peak || equity_peak {
+            self.trail(balance_peak, equity_peak);
         }
         if self.status.is_final() {
             return false;
@@ -502,6 +570,56 @@ impl Challenge {
             }
         }
         objectives
+    }
+
+    /// Re-floors the trailing rules whose own peak moved; a rule whose floor changed gets its
+    /// warnings back.
+    fn trail(&mut self, balance_peak: bool, equity_peak: bool) {
+        for rule in &mut self.rules {
+            let moved = match rule.def.kind {
+                RuleKind::MaxLoss {
+                    mode: MaxLossMode::TrailingPeakEquity,
+                    ..
+                } => equity_peak,
+                RuleKind::MaxLoss {
+                    mode: MaxLossMode::TrailingPeakBalance,
+                    ..
+                } => balance_peak,
+                _ => false,
+            };
+            if moved {
+                let before = rule.floor;
+                refloor(rule, &self.anchors, false);
+                if rule.floor != before {
+                    rule.warned = 0;
+                }
+            }
+        }
+    }
+
+    /// An account update moved the balance by `change` that no deal explained (yet).
+    fn unexplained(&mut self, change: Money, time: DateTime<Utc>) {
+        let p = &mut self.pending;
+        if p.amount.is_zero() || p.time.is_some_and(|since| time - since > SETTLE) {
+            // Nothing pending, or nothing explained the older change in time: it stands as
+            // reported.
+            self.settle();
+        }
+        let p = &mut self.pending;
+        p.amount = p.amount.saturating_add(change);
+        p.time = Some(time);
+        if p.amount.is_zero() {
+            self.settle();
+        }
+    }
+
+    /// Takes any unexplained change as it stands: the anchors hold it for good.
+    fn settle(&mut self) {
+        let a = &self.anchors;
+        self.pending = Pending {
+            net_peaks: [a.peak_balance, a.peak_equity, a.peak_end_of_day_balance],
+            ..Pending::default()
+        };
     }
 
     fn check_floor(&mut self, i: usize, record: &Record, out: &mut Vec<Event>) {
@@ -545,12 +663,21 @@ impl Challenge {
         let RuleKind::ProfitTarget { basis, .. } = rule.def.kind else {
             return false;
         };
+        // Trading P/L only: a balance change no deal explains never passes.
+        let base = rule.floor.saturating_sub(rule.limit);
+        let closed = base.saturating_add(self.closed_pl_total);
         let (measured, met) = match basis {
             ProfitBasis::ClosedBalance => (
-                self.balance,
-                self.positions.is_empty() && self.balance >= rule.floor,
+                closed,
+                self.positions_known
+                    && self.positions.is_empty()
+                    && self.equity == self.balance
+                    && closed >= rule.floor,
             ),
-            ProfitBasis::Equity => (self.equity, self.equity >= rule.floor),
+            ProfitBasis::Equity => {
+                let value = closed.saturating_add(self.equity.saturating_sub(self.balance));
+                (value, value >= rule.floor)
+            }
         };
         rule.measured = Some(measured);
         let status = if met {
@@ -591,19 +718,33 @@ impl Challenge {
 
     fn on_deal(&mut self, deal: &Deal, record: &Record, out: &mut Vec<Event>) {
         let pl = deal.closed_pl();
+        // The part of the amount an account update already reported (the broker sent the
+        // balance before the deal): it moves the balance no more.
+        let seen = if self
+            .pending
+            .time
+            .and_then(|since| since.checked_add_signed(SKEW))
+            .is_some_and(|limit| deal.time <= limit)
+        {
+            absorb(&mut self.pending.amount, pl)
+        } else {
+            Decimal::ZERO
+        };
+        let fresh = pl.saturating_sub(seen);
+        self.balance = self.balance.saturating_add(fresh);
         if deal.is_balance_operation() {
-            self.deposit(pl);
+            self.equity = self.equity.saturating_add(fresh);
+            self.min_equity_today = self.min_equity_today.saturating_add(fresh);
+            self.deposit(pl, seen);
+            self.explained();
             return;
         }
+        self.trade_pl(deal.time, pl, seen);
+        self.explained();
         if matches!(deal.entry, Some(crate::domain::DealEntry::In))
             && self.started.is_some_and(|s| deal.time >= s)
         {
             self.add_trading_day(deal.time);
-        }
-        self.closed_pl_today = self.closed_pl_today.saturating_add(pl);
-        self.closed_pl_total = self.closed_pl_total.saturating_add(pl);
-        if pl < Decimal::ZERO {
-            self.realized_loss_mtd = self.realized_loss_mtd.saturating_sub(pl);
         }
         if !deal.is_closing_trade() {
             return;
@@ -631,11 +772,81 @@ impl Challenge {
         }
     }
 
-    /// A deposit (positive) or withdrawal (negative): moves every anchor, never profit.
-    fn deposit(&mut self, amount: Money) {
+    /// Once nothing is left unexplained, every value reported is what it says.
+    fn explained(&mut self) {
+        if self.pending.amount.is_zero() {
+            self.settle();
+        }
+    }
+
+    /// Closed P/L `pl` of a trade closed at `time`, of which `seen` was already in the balance
+    /// reported. It counts on its own trading day: a deal of a finished day corrects that day,
+    /// and the start-of-day (and -month) balance that missed it.
+    fn trade_pl(&mut self, time: DateTime<Utc>, pl: Money, seen: Money) {
+        self.closed_pl_total = self.closed_pl_total.saturating_add(pl);
+        // What each anchor held of the reported change, before the deal explains it.
+        let mut contained = self.pending.contained;
+        for held in &mut self.pending.contained {
+            absorb(held, seen);
+        }
+        let today = self.day;
+        let day = self.clock.trading_day(time);
+        let (Some(today), Some(day)) = (today, day.filter(|d| today.is_some_and(|t| *d < t)))
+        else {
+            self.closed_pl_today = self.closed_pl_today.saturating_add(pl);
+            if pl < Decimal::ZERO {
+                self.realized_loss_mtd = self.realized_loss_mtd.saturating_sub(pl);
+            }
+            return;
+        };
+        // Cold path: a deal of a finished day.
+        let new_month = ResetClock::is_new_month(day, today);
+        if pl < Decimal::ZERO && !new_month {
+            self.realized_loss_mtd = self.realized_loss_mtd.saturating_sub(pl);
+        }
         let a = &mut self.anchors;
-        for value in [
-            &mut a.net_deposits,
+        let missed = pl.saturating_sub(absorb(&mut contained[SOD_BALANCE], seen));
+        a.start_of_day_balance = a.start_of_day_balance.saturating_add(missed);
+        if new_month {
+            let missed = pl.saturating_sub(absorb(&mut contained[SOM_BALANCE], seen));
+            a.start_of_month_balance = a.start_of_month_balance.saturating_add(missed);
+        }
+        a.peak_end_of_day_balance = a.peak_end_of_day_balance.max(a.start_of_day_balance);
+        match self.days.binary_search_by_key(&day, |d| d.date) {
+            Ok(index) => {
+                let d = &mut self.days[index];
+                d.closed_pl = d.closed_pl.saturating_add(pl);
+            }
+            Err(index) => {
+                let balance = a.start_of_day_balance;
+                let equity = a.start_of_day_equity;
+                self.days.insert(
+                    index,
+                    DayStats {
+                        date: day,
+                        start_balance: balance,
+                        start_equity: equity,
+                        closed_pl: pl,
+                        end_balance: balance,
+                        end_equity: equity,
+                        min_equity: equity,
+                    },
+                );
+            }
+        }
+        self.best_past_day = self.days.iter().map(|d| d.closed_pl).max();
+        for rule in &mut self.rules {
+            refloor(rule, &self.anchors, false);
+        }
+    }
+
+    /// A deposit (positive) or withdrawal (negative): moves every anchor, never profit. `seen`
+    /// of it was already in a reported balance, and so in the anchors taken since.
+    fn deposit(&mut self, amount: Money, seen: Money) {
+        let a = &mut self.anchors;
+        let p = &mut self.pending;
+        a.net_deposits = a.net_deposits.saturating_add(amount);
+        let anchors = [
             &mut a.start_of_day_balance,
             &mut a.start_of_day_equity,
             &mut a.start_of_month_balance,
@@ -643,12 +854,21 @@ impl Challenge {
             &mut a.peak_balance,
             &mut a.peak_equity,
             &mut a.peak_end_of_day_balance,
-        ] {
-            *value = value.saturating_add(amount);
+        ];
+        for (value, contained) in anchors.into_iter().zip(&mut p.contained) {
+            let held = absorb(contained, seen);
+            *value = value.saturating_add(amount.saturating_sub(held));
         }
-        self.balance = self.balance.saturating_add(amount);
-        self.equity = self.equity.saturating_add(amount);
-        self.min_equity_today = self.min_equity_today.saturating_add(amount);
+        // A peak reached while the deposit was unexplained holds it; an earlier peak does not.
+        let peaks = [
+            &mut a.peak_balance,
+            &mut a.peak_equity,
+            &mut a.peak_end_of_day_balance,
+        ];
+        for (peak, net) in peaks.into_iter().zip(&mut p.net_peaks) {
+            *net = net.saturating_add(amount);
+            *peak = (*peak).max(*net);
+        }
         for rule in &mut self.rules {
             refloor(rule, &self.anchors, false);
         }

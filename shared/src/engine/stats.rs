@@ -85,7 +85,7 @@ impl TradeStats {
 /// One finished trading day.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DayStats {
-    /// The trading day (local date of its reset).
+    /// The trading day (as named by `ResetClock::trading_day`).
     pub date: NaiveDate,
     /// Balance at the start of the day.
     pub start_balance: Money,

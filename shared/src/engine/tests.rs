@@ -400,6 +400,12 @@ fn four_days(balance: Decimal, last_positions: Vec<Position>) -> Vec<Record> {
         let b = dec!(100000) + Decimal::from(i as i64 + 1) * dec!(100);
         records.push(account(&at("10"), b, b));
     }
+    // The last trade's deal explains the rest of the balance.
+    records.push(close(
+        "2026-01-15T10:59:00Z",
+        balance - dec!(100400),
+        dec!(1),
+    ));
     records.push(positions("2026-01-15T11:00:00Z", last_positions));
     records.push(account("2026-01-15T11:00:01Z", balance, balance));
     records
@@ -1283,7 +1289,7 @@ fn a_paused_challenge_passes_after_the_reset_when_objectives_hold() {
     let mut records = four_days(dec!(110000), vec![]);
     // On the last day a 2-lot position pauses the challenge before the target is reached.
     records.insert(
-        records.len() - 2,
+        records.len() - 3,
         positions("2026-01-15T10:30:00Z", vec![big]),
     );
     run(&mut challenge, &records);
@@ -1405,7 +1411,11 @@ fn profit_target_on_equity_counts_open_positions() {
     });
     check(
         money,
-        &[account(ts, dec!(100500), dec!(100500))],
+        &[
+            close(ts, dec!(500), dec!(1)),
+            positions(ts, vec![]),
+            account(ts, dec!(100500), dec!(100500)),
+        ],
         expect(Passed, "rule", Met),
     );
 }
@@ -1517,4 +1527,430 @@ fn quotes_estimate_equity_and_warn_but_never_breach() {
         &[quote("2026-01-12T09:04:00Z", dec!(1.041))],
     );
     assert_eq!(challenge.metrics().estimated_equity, Some(dec!(94100)));
+}
+
+// Review findings: deposits reported twice, balances between account updates, late deals.
+
+/// Four trading days of +100, the account reporting 100,400, then `positions`.
+fn four_small_days() -> Vec<Record> {
+    let mut records = Vec::new();
+    for day in ["12", "13", "14", "15"] {
+        records.push(open(&format!("2026-01-{day}T09:00:00Z")));
+        records.push(close(
+            &format!("2026-01-{day}T10:00:00Z"),
+            dec!(100),
+            dec!(1),
+        ));
+    }
+    records.push(account("2026-01-15T10:00:01Z", dec!(100400), dec!(100400)));
+    records
+}
+
+fn late_deal(time: &str, dated: &str, pl: Decimal) -> Record {
+    let mut record = close(time, pl, dec!(1));
+    if let RecordData::Deal(deal) = &mut record.data {
+        deal.time = t(dated);
+    }
+    record
+}
+
+#[test]
+fn deposit_reported_by_the_account_before_its_deal_is_not_profit() {
+    // FTMO: 400 of profit, then an update already holding a 10,000 deposit, then the deal.
+    let mut ftmo_records = four_small_days();
+    ftmo_records.push(positions("2026-01-15T11:00:00Z", vec![]));
+    ftmo_records.push(account("2026-01-15T12:00:00Z", dec!(110400), dec!(110400)));
+    let mut with_deal = ftmo_records.clone();
+    with_deal.push(deposit("2026-01-15T12:00:01Z", dec!(10000)));
+    check(
+        ftmo(),
+        &ftmo_records,
+        expect(Active, "profit_target", Pending),
+    );
+    check(
+        ftmo(),
+        &with_deal,
+        with_floor(expect(Active, "profit_target", Pending), dec!(120000)),
+    );
+    check(
+        ftmo(),
+        &with_deal,
+        with_floor(expect(Active, "max_loss", Fine), dec!(100000)),
+    );
+    // Apex: the same deposit must neither pass (on equity) nor double the trailing peak.
+    let apex = || preset("apex-intraday-trailing", dec!(100000));
+    let open_trade = position(
+        "p",
+        Side::Buy,
+        dec!(1),
+        dec!(1.1),
+        Some(dec!(1.09)),
+        "2026-01-12T15:00:20Z",
+    );
+    let apex_records = vec![
+        account("2026-01-12T15:00:00Z", dec!(100000), dec!(100000)),
+        positions("2026-01-12T15:00:30Z", vec![open_trade]),
+        account("2026-01-12T15:01:00Z", dec!(110000), dec!(110000)),
+    ];
+    check(
+        apex(),
+        &apex_records,
+        expect(Active, "profit_target", Pending),
+    );
+    let mut apex_deal = apex_records.clone();
+    apex_deal.push(deposit("2026-01-12T15:01:01Z", dec!(10000)));
+    apex_deal.push(account("2026-01-12T15:02:00Z", dec!(110000), dec!(110000)));
+    check(
+        apex(),
+        &apex_deal,
+        with_floor(expect(Active, "max_loss", Fine), dec!(107000)),
+    );
+}
+
+#[test]
+fn deposit_order_does_not_change_the_anchors() {
+    // The same day told both ways: the deal first, or the account update first.
+    let start = [
+        account("2026-01-12T09:00:00Z", dec!(100000), dec!(100000)),
+        account("2026-01-12T09:30:00Z", dec!(100000), dec!(105000)),
+    ];
+    let deal_first = [
+        deposit("2026-01-12T10:00:00Z", dec!(10000)),
+        account("2026-01-12T10:00:01Z", dec!(110000), dec!(111000)),
+        tick("2026-01-13T09:00:00Z"),
+    ];
+    let account_first = [
+        account("2026-01-12T10:00:00Z", dec!(110000), dec!(111000)),
+        deposit("2026-01-12T10:00:01Z", dec!(10000)),
+        tick("2026-01-13T09:00:00Z"),
+    ];
+    for name in ["apex-intraday-trailing", "ftmo-1step", "fund-policy"] {
+        let mut a = preset(name, dec!(100000));
+        run(&mut a, &start);
+        run(&mut a, &deal_first);
+        let mut b = preset(name, dec!(100000));
+        run(&mut b, &start);
+        run(&mut b, &account_first);
+        assert_eq!(a.anchors(), b.anchors(), "{name}");
+        assert_eq!(a.anchors().peak_equity, dec!(115000), "{name}");
+        assert_eq!(a.anchors().start_of_day_balance, dec!(110000), "{name}");
+        assert_eq!(a.status(), b.status(), "{name}");
+        assert_eq!(a.metrics().balance, dec!(110000), "{name}");
+    }
+}
+
+#[test]
+fn start_of_day_balance_includes_deals_closed_after_the_last_account_update() {
+    let day_one = [
+        account("2026-01-12T22:00:00Z", dec!(100000), dec!(96000)),
+        close("2026-01-12T22:30:00Z", dec!(-4000), dec!(1)),
+    ];
+    // The deal arrives before the reset, or after it but dated before it.
+    let in_time = [
+        tick("2026-01-12T23:00:00Z"),
+        account("2026-01-12T23:00:05Z", dec!(96000), dec!(96000)),
+        account("2026-01-13T10:00:00Z", dec!(96000), dec!(94500)),
+    ];
+    let mut records = day_one.to_vec();
+    records.extend(in_time.iter().cloned());
+    check(
+        ftmo(),
+        &records,
+        with_floor(expect(Active, "daily_loss", Fine), dec!(91000)),
+    );
+    let late = [
+        account("2026-01-12T22:00:00Z", dec!(100000), dec!(96000)),
+        tick("2026-01-12T23:00:00Z"),
+        late_deal("2026-01-12T23:00:03Z", "2026-01-12T22:30:00Z", dec!(-4000)),
+        account("2026-01-12T23:00:05Z", dec!(96000), dec!(96000)),
+        account("2026-01-13T10:00:00Z", dec!(96000), dec!(94500)),
+    ];
+    check(
+        ftmo(),
+        &late,
+        with_floor(expect(Active, "daily_loss", Fine), dec!(91000)),
+    );
+    // The account reported it before the reset, the deal arrives after it.
+    let reported = [
+        account("2026-01-12T22:00:00Z", dec!(100000), dec!(96000)),
+        account("2026-01-12T22:40:00Z", dec!(96000), dec!(96000)),
+        tick("2026-01-12T23:00:00Z"),
+        late_deal("2026-01-12T23:00:03Z", "2026-01-12T22:39:59Z", dec!(-4000)),
+        account("2026-01-13T10:00:00Z", dec!(96000), dec!(94500)),
+    ];
+    check(
+        ftmo(),
+        &reported,
+        with_floor(expect(Active, "daily_loss", Fine), dec!(91000)),
+    );
+    // Or reported it after the reset, before the deal.
+    let after = [
+        account("2026-01-12T22:00:00Z", dec!(100000), dec!(96000)),
+        tick("2026-01-12T23:00:00Z"),
+        account("2026-01-12T23:00:02Z", dec!(96000), dec!(96000)),
+        late_deal("2026-01-12T23:00:03Z", "2026-01-12T22:59:59Z", dec!(-4000)),
+        account("2026-01-13T10:00:00Z", dec!(96000), dec!(94500)),
+    ];
+    check(
+        ftmo(),
+        &after,
+        with_floor(expect(Active, "daily_loss", Fine), dec!(91000)),
+    );
+    // The end-of-day balance that trails (FTMO 1-Step) sees a profit closed after the update.
+    let mut one_step = preset("ftmo-1step", dec!(100000));
+    run(
+        &mut one_step,
+        &[
+            account("2026-01-12T22:00:00Z", dec!(100000), dec!(102000)),
+            close("2026-01-12T22:30:00Z", dec!(2000), dec!(1)),
+            tick("2026-01-12T23:00:00Z"),
+        ],
+    );
+    assert_eq!(one_step.anchors().peak_end_of_day_balance, dec!(102000));
+    assert_eq!(one_step.anchors().start_of_day_balance, dec!(102000));
+    assert_eq!(one_step.metrics().balance, dec!(102000));
+}
+
+#[test]
+fn closed_balance_target_needs_a_positions_record_and_no_floating_pl() {
+    let mut base = four_small_days();
+    base.push(close("2026-01-15T11:30:00Z", dec!(9600), dec!(1)));
+    let with = |tail: Vec<Record>| {
+        let mut records = base.clone();
+        records.extend(tail);
+        records
+    };
+    // No Positions record yet: open positions are unknown.
+    check(
+        ftmo(),
+        &with(vec![account(
+            "2026-01-15T12:00:00Z",
+            dec!(110000),
+            dec!(108000),
+        )]),
+        expect(Active, "profit_target", Pending),
+    );
+    check(
+        ftmo(),
+        &with(vec![account(
+            "2026-01-15T12:00:00Z",
+            dec!(110000),
+            dec!(110000),
+        )]),
+        expect(Active, "profit_target", Pending),
+    );
+    // Known flat, but equity still differs from balance.
+    check(
+        ftmo(),
+        &with(vec![
+            positions("2026-01-15T11:59:00Z", vec![]),
+            account("2026-01-15T12:00:00Z", dec!(110000), dec!(109000)),
+        ]),
+        expect(Active, "profit_target", Pending),
+    );
+    check(
+        ftmo(),
+        &with(vec![
+            positions("2026-01-15T11:59:00Z", vec![]),
+            account("2026-01-15T12:00:00Z", dec!(110000), dec!(110000)),
+        ]),
+        expect(Passed, "profit_target", Met),
+    );
+    // A balance no deal explains never passes.
+    let mut unexplained = four_small_days();
+    unexplained.push(positions("2026-01-15T11:59:00Z", vec![]));
+    unexplained.push(account("2026-01-15T12:00:00Z", dec!(110000), dec!(110000)));
+    check(
+        ftmo(),
+        &unexplained,
+        expect(Active, "profit_target", Pending),
+    );
+}
+
+#[test]
+fn a_new_peak_rearms_only_the_rules_whose_floor_moved() {
+    #[track_caller]
+    fn check(mode: MaxLossMode, records: &[Record], warnings: usize) {
+        let mut challenge = one_rule(RuleKind::MaxLoss {
+            mode,
+            limit: Limit::Money(dec!(10000)),
+            lock_above_initial: Some(dec!(1000)),
+        });
+        let events = run(&mut challenge, records);
+        let count = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Warning)
+            .count();
+        assert_eq!(count, warnings, "{mode:?}");
+    }
+    // A new equity peak leaves a peak-balance floor alone: its warning stays raised.
+    let equity_peak = [
+        account("2026-01-12T10:00:00Z", dec!(94000), dec!(94000)),
+        account("2026-01-12T10:01:00Z", dec!(94000), dec!(100500)),
+        account("2026-01-12T10:02:00Z", dec!(94000), dec!(94000)),
+    ];
+    check(MaxLossMode::TrailingPeakBalance, &equity_peak, 1);
+    // Once the floor is locked (IB + 1,000), higher peaks move nothing.
+    let locked = [
+        account("2026-01-12T10:00:00Z", dec!(112000), dec!(112000)),
+        account("2026-01-12T10:01:00Z", dec!(112000), dec!(105000)),
+        account("2026-01-12T10:02:00Z", dec!(112000), dec!(113000)),
+        account("2026-01-12T10:03:00Z", dec!(112000), dec!(105000)),
+    ];
+    check(MaxLossMode::TrailingPeakEquity, &locked, 1);
+    // A peak that does move the floor re-arms the warnings.
+    let moved = [
+        account("2026-01-12T10:00:00Z", dec!(100000), dec!(94000)),
+        account("2026-01-12T10:01:00Z", dec!(100000), dec!(100500)),
+        account("2026-01-12T10:02:00Z", dec!(100000), dec!(94500)),
+    ];
+    check(MaxLossMode::TrailingPeakEquity, &moved, 2);
+}
+
+#[test]
+fn deals_count_on_their_own_trading_day() {
+    // Closed at 23:59 Prague on the 12th, received after midnight: the 12th's profit.
+    let mut challenge = preset("ftmo-1step", dec!(100000));
+    run(
+        &mut challenge,
+        &[
+            account("2026-01-12T10:00:00Z", dec!(100000), dec!(100000)),
+            tick("2026-01-12T23:00:01Z"),
+            late_deal("2026-01-12T23:00:05Z", "2026-01-12T22:59:00Z", dec!(500)),
+            tick("2026-01-13T23:00:00Z"),
+        ],
+    );
+    let days: Vec<_> = challenge
+        .days()
+        .iter()
+        .map(|d| (d.date.to_string(), d.closed_pl))
+        .collect();
+    assert_eq!(
+        days,
+        vec![
+            ("2026-01-12".to_owned(), dec!(500)),
+            ("2026-01-13".to_owned(), dec!(0))
+        ]
+    );
+    // A loss closed on January 31 is not February's realized loss.
+    let mut month = preset("fund-policy", dec!(100000));
+    run(
+        &mut month,
+        &[
+            account("2026-01-31T10:00:00Z", dec!(100000), dec!(100000)),
+            tick("2026-02-01T00:00:01Z"),
+            late_deal("2026-02-01T00:00:05Z", "2026-01-31T23:59:00Z", dec!(-700)),
+        ],
+    );
+    assert_eq!(month.metrics().realized_loss_mtd, dec!(0));
+    assert_eq!(month.metrics().today_closed_pl, dec!(0));
+    assert_eq!(month.anchors().start_of_month_balance, dec!(99300));
+}
+
+#[test]
+fn evening_resets_name_the_day_by_the_server_date() {
+    #[track_caller]
+    fn check(clock: ResetClock, at: &str, day: &str) {
+        assert_eq!(clock.trading_day(t(at)), day.parse().ok(), "{at}");
+    }
+    let ny = ResetClock::new_york_five_pm();
+    // 17:00 New York is midnight on a GMT+2 server: 23:00 UTC on Jan 30 is Jan 31 there.
+    check(ny, "2026-01-30T23:00:00Z", "2026-01-31");
+    check(ny, "2026-01-30T21:59:00Z", "2026-01-30");
+    // Across both daylight-saving changes of New York.
+    check(ny, "2026-03-08T12:00:00Z", "2026-03-08");
+    check(ny, "2026-03-08T21:00:00Z", "2026-03-09");
+    check(ny, "2026-11-01T21:30:00Z", "2026-11-01");
+    check(ny, "2026-11-01T22:00:00Z", "2026-11-02");
+    // Midnight Prague is unchanged.
+    check(
+        ResetClock::prague_midnight(),
+        "2026-01-30T23:00:00Z",
+        "2026-01-31",
+    );
+    check(
+        ResetClock::prague_midnight(),
+        "2026-01-30T22:59:00Z",
+        "2026-01-30",
+    );
+}
+
+#[test]
+fn a_profitable_day_after_a_reset_never_breaches() {
+    for name in [
+        "ftmo-2step",
+        "ftmo-1step",
+        "the5ers-high-stakes",
+        "fundednext-2step",
+        "topstep-eod-trailing",
+        "apex-intraday-trailing",
+        "fund-policy",
+    ] {
+        let mut challenge = preset(name, dec!(100000));
+        let events = run(
+            &mut challenge,
+            &[
+                account("2026-01-12T15:00:00Z", dec!(100000), dec!(101500)),
+                // Carried over the reset with a floating profit, closed the next day.
+                account("2026-01-13T15:00:00Z", dec!(100000), dec!(101500)),
+                close("2026-01-13T15:30:00Z", dec!(1500), dec!(1)),
+                account("2026-01-13T15:30:01Z", dec!(101500), dec!(101500)),
+                account("2026-01-13T16:00:00Z", dec!(101500), dec!(102500)),
+                account("2026-01-13T16:30:00Z", dec!(102500), dec!(102500)),
+                tick("2026-01-14T15:00:00Z"),
+                account("2026-01-14T15:00:01Z", dec!(102500), dec!(102600)),
+            ],
+        );
+        assert!(
+            events.iter().all(|e| e.kind != EventKind::Breach),
+            "{name}: {events:?}"
+        );
+        assert_ne!(challenge.status(), Failed, "{name}");
+    }
+    // The5ers: the floating profit carried over the reset lifts the anchor (SOD equity 101,500,
+    // floor 96,425) and closing it at that level changes nothing.
+    let mut five = preset("the5ers-high-stakes", dec!(100000));
+    run(
+        &mut five,
+        &[
+            account("2026-01-12T15:00:00Z", dec!(100000), dec!(101500)),
+            account("2026-01-13T15:00:00Z", dec!(100000), dec!(101500)),
+        ],
+    );
+    assert_eq!(five.rule_floor("daily_loss"), Some(dec!(96425)));
+    run(
+        &mut five,
+        &[
+            close("2026-01-13T15:30:00Z", dec!(1500), dec!(1)),
+            account("2026-01-13T15:30:01Z", dec!(101500), dec!(101500)),
+        ],
+    );
+    assert_eq!(five.rule_floor("daily_loss"), Some(dec!(96425)));
+    assert_eq!(five.rule_status("daily_loss"), Some(Fine));
+}
+
+#[test]
+fn state_saved_before_pending_balances_existed_still_loads() {
+    let mut challenge = ftmo();
+    run(
+        &mut challenge,
+        &[account("2026-01-12T09:00:00Z", dec!(100000), dec!(99000))],
+    );
+    let mut json: serde_json::Value = serde_json::to_value(&challenge).expect("serialise");
+    let object = json.as_object_mut().expect("object");
+    object.remove("pending");
+    object.remove("positions_known");
+    let mut restored: Challenge = serde_json::from_value(json).expect("deserialise");
+    // Carries on: a deposit moves the anchors, a flat book is learnt from a Positions record.
+    run(
+        &mut restored,
+        &[
+            deposit("2026-01-12T10:00:00Z", dec!(1000)),
+            positions("2026-01-12T10:00:01Z", vec![]),
+            account("2026-01-12T10:00:02Z", dec!(101000), dec!(101000)),
+        ],
+    );
+    assert_eq!(restored.anchors().peak_equity, dec!(101000));
+    assert_eq!(restored.rule_floor("daily_loss"), Some(dec!(96000)));
+    assert_eq!(restored.status(), Active);
 }
