@@ -66,6 +66,19 @@ pub struct AccountConfig {
     /// Poll interval for this account, overriding the default.
     #[serde(default, with = "opt_millis")]
     pub poll_interval: Option<Duration>,
+    /// The challenge the account is on; without one, only peaks are tracked.
+    #[serde(default)]
+    pub challenge: Option<ChallengeSetup>,
+}
+
+/// Which rules an account is measured against.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeSetup {
+    /// A preset of the risk engine, e.g. `ftmo-2step` (see docs/ENGINE.md).
+    pub preset: String,
+    /// The challenge's starting capital.
+    pub initial_balance: rust_decimal::Decimal,
 }
 
 impl std::fmt::Debug for AccountConfig {
@@ -77,6 +90,7 @@ impl std::fmt::Debug for AccountConfig {
             .field("metaapi_account_id", &self.metaapi_account_id)
             .field("token", &"<redacted>")
             .field("poll_interval", &self.poll_interval)
+            .field("challenge", &self.challenge)
             .finish()
     }
 }
@@ -153,6 +167,11 @@ impl Config {
             if account.token.is_empty() {
                 return invalid(format!("account {:?}: token is empty", account.id));
             }
+            if let Some(setup) = &account.challenge
+                && let Err(error) = shared::engine::preset(&setup.preset, setup.initial_balance)
+            {
+                return invalid(format!("account {:?}: challenge: {error}", account.id));
+            }
         }
         if !self.demo && self.accounts.is_empty() {
             tracing::warn!("no accounts configured and demo mode is off: nothing to track");
@@ -223,5 +242,13 @@ mod tests {
         );
         check_invalid(&ACCOUNT.replace("secret-token", ""), "token is empty");
         check_invalid(&format!("{ACCOUNT}{ACCOUNT}"), "appears twice");
+        check_invalid(
+            &format!("{ACCOUNT}challenge = {{ preset = \"ftmo-9step\", initial_balance = 1 }}"),
+            "unknown preset",
+        );
+        check_invalid(
+            &format!("{ACCOUNT}challenge = {{ preset = \"ftmo-2step\", initial_balance = -5 }}"),
+            "initial balance",
+        );
     }
 }

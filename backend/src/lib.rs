@@ -5,6 +5,7 @@
 //! `main.rs` stays thin: parse arguments, set up logging, call these.
 
 pub mod broker;
+pub mod challenge;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -160,6 +161,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             hub.clone(),
             account.poll_interval.unwrap_or(config.poll_interval),
             config.stale_after,
+            account.challenge.clone(),
         );
         tasks.spawn(tracker.run(shutdown.clone()));
     }
@@ -212,6 +214,10 @@ async fn start_demo_broker(
             metaapi_account_id: a.id,
             token: demo.token().to_owned(),
             poll_interval: None,
+            challenge: Some(config::ChallengeSetup {
+                preset: a.preset,
+                initial_balance: a.initial_balance,
+            }),
         })
         .collect();
     let stop = shutdown.clone();

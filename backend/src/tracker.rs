@@ -1,12 +1,15 @@
 //! One polling loop per account: pull from the broker, fold into the numbers the broker does not
 //! keep, persist, then publish.
 //!
-//! Order matters: peaks are written to the store before the new view is published, so nothing a
-//! browser was shown can be lost by a crash. A failing database does not stop tracking: the
-//! unsaved peaks stay in memory and are written again on the next poll.
+//! Order matters: peaks, the challenge's engine state and its events are written to the store
+//! before the new view is published, so nothing a browser was shown can be lost by a crash. A
+//! failing database does not stop tracking: what is unsaved stays in memory (events queue up, in
+//! order) and is written again on the next poll.
 
 use crate::broker::metaapi::{BrokerError, MetaApiClient};
-use crate::db::Store;
+use crate::challenge::{ChallengeRun, stored};
+use crate::config::ChallengeSetup;
+use crate::db::{Store, StoredEvent};
 use crate::hub::Hub;
 use chrono::{DateTime, Utc};
 use shared::api::{AccountView, EquityPoint, FeedStatus};
@@ -30,6 +33,10 @@ pub struct Tracker {
     /// Nothing was stored for this account: reconstruct its peaks from deal history first.
     needs_backfill: bool,
     last_success: Option<Instant>,
+    setup: Option<ChallengeSetup>,
+    challenge: Option<ChallengeRun>,
+    /// Engine events not yet stored (the database was unavailable), oldest first.
+    unsaved_events: Vec<StoredEvent>,
 }
 
 /// How far back a first-time backfill reads deal history.
@@ -44,6 +51,7 @@ impl Tracker {
         hub: Arc<Hub>,
         interval: Duration,
         stale_after: Duration,
+        setup: Option<ChallengeSetup>,
     ) -> Self {
         Self {
             id,
@@ -56,6 +64,9 @@ impl Tracker {
             peaks_dirty: false,
             needs_backfill: false,
             last_success: None,
+            setup,
+            challenge: None,
+            unsaved_events: Vec::new(),
         }
     }
 
@@ -63,6 +74,19 @@ impl Tracker {
     /// restart can never show (or save) a peak lower than the one already stored.
     async fn restore(&mut self, shutdown: &CancellationToken) -> bool {
         let mut wait = Duration::from_millis(200);
+        loop {
+            match self.restore_challenge().await {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::error!(account = %self.id, %error, "cannot restore the challenge; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return false,
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
         loop {
             match self.store.load_peaks(&self.id).await {
                 Ok(Some(saved)) => {
@@ -124,6 +148,87 @@ impl Tracker {
         tracing::debug!(account = %self.id, "tracker stopped");
     }
 
+    /// Loads the saved engine state, or starts the configured challenge afresh.
+    async fn restore_challenge(&mut self) -> Result<(), crate::db::StoreError> {
+        let Some(setup) = &self.setup else {
+            return Ok(());
+        };
+        match self.store.load_challenge(&self.id).await? {
+            Some(saved) => match serde_json::from_str::<ChallengeRun>(&saved) {
+                Ok(run) => self.challenge = Some(run),
+                // Never silently restart a challenge that may hold a breach: leave it untracked
+                // and say so loudly; the stored events keep their evidence.
+                Err(error) => tracing::error!(
+                    account = %self.id,
+                    %error,
+                    "the saved challenge state cannot be read; the challenge is not evaluated"
+                ),
+            },
+            None => {
+                match shared::engine::Challenge::from_preset(&setup.preset, setup.initial_balance) {
+                    Ok(challenge) => {
+                        self.challenge = Some(ChallengeRun::new(challenge, Utc::now()));
+                    }
+                    Err(error) => {
+                        tracing::error!(account = %self.id, %error, "cannot start the challenge")
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Feeds the engine, then stores its state and new events in one transaction.
+    async fn evaluate(&mut self, now: DateTime<Utc>, info: &AccountInfo, positions: &[Position]) {
+        let Some(from) = self.challenge.as_ref().map(ChallengeRun::deals_from) else {
+            return;
+        };
+        let deals = match self
+            .client
+            .deals(from, now + chrono::Duration::minutes(1))
+            .await
+        {
+            Ok(deals) => Some(deals),
+            Err(error) => {
+                tracing::warn!(account = %self.id, %error, "cannot read new deals this poll");
+                None
+            }
+        };
+        let Some(run) = self.challenge.as_mut() else {
+            return;
+        };
+        let events = run.apply_poll(self.id.as_str(), now, deals, info, positions);
+        for event in &events {
+            tracing::info!(
+                account = %self.id,
+                kind = ?event.kind,
+                rule = event.rule.as_deref().unwrap_or("-"),
+                "challenge event"
+            );
+        }
+        self.unsaved_events.extend(events.iter().map(stored));
+        let state = match serde_json::to_string(run) {
+            Ok(state) => state,
+            Err(error) => {
+                tracing::error!(account = %self.id, %error, "cannot serialise the challenge");
+                return;
+            }
+        };
+        match self
+            .store
+            .save_challenge(&self.id, &state, &self.unsaved_events)
+            .await
+        {
+            Ok(()) => self.unsaved_events.clear(),
+            Err(error) => tracing::error!(
+                account = %self.id,
+                %error,
+                unsaved_events = self.unsaved_events.len(),
+                "cannot save the challenge; will retry"
+            ),
+        }
+    }
+
     async fn poll_once(&mut self) -> Result<(), BrokerError> {
         let (info, positions) =
             tokio::try_join!(self.client.account_information(), self.client.positions())?;
@@ -149,7 +254,9 @@ impl Tracker {
         if let Err(error) = self.store.append_sample(&self.id, &point).await {
             tracing::error!(account = %self.id, %error, "cannot save equity sample");
         }
-        let view = account_view(now, &info, &positions, &self.peaks);
+        self.evaluate(now, &info, &positions).await;
+        let mut view = account_view(now, &info, &positions, &self.peaks);
+        view.challenge = self.challenge.as_ref().map(ChallengeRun::view);
         self.hub.publish_view(&self.id, &info.currency, view);
         Ok(())
     }
@@ -207,5 +314,6 @@ pub fn account_view(
         drawdown: peaks.drawdown(info.equity),
         drawdown_percent: peaks.drawdown_percent(info.equity),
         open_positions: u32::try_from(positions.len()).unwrap_or(u32::MAX),
+        challenge: None,
     }
 }

@@ -3,6 +3,7 @@
 //! Change both sides together. Money travels as decimal strings, times as RFC 3339 UTC.
 
 use crate::domain::{AccountId, Money};
+use crate::engine::{ChallengeStatus, RuleReport};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,22 @@ pub struct AccountView {
     pub drawdown_percent: Option<Decimal>,
     /// Number of open positions.
     pub open_positions: u32,
+    /// The challenge on this account, when one is configured.
+    #[serde(default)]
+    pub challenge: Option<ChallengeView>,
+}
+
+/// A challenge's standing, exactly as the risk engine decided it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeView {
+    /// The rule preset (e.g. `ftmo-2step`).
+    pub preset: String,
+    /// Active, passed, failed or paused.
+    pub status: ChallengeStatus,
+    /// Every rule with its status and remaining room.
+    pub rules: Vec<RuleReport>,
+    /// The next daily reset in the firm's time zone.
+    pub next_reset: Option<DateTime<Utc>>,
 }
 
 /// An account in the accounts list.
@@ -87,6 +104,8 @@ pub struct HistoryResponse {
 /// One message of the live stream (`GET /api/stream`), sent as the SSE `data` field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// Built once per poll and serialised at once: the size of a variant does not matter here.
+#[allow(clippy::large_enum_variant)]
 pub enum StreamEvent {
     /// An account's numbers changed.
     Account {
@@ -139,6 +158,7 @@ mod tests {
             drawdown: dec!(0),
             drawdown_percent: Some(dec!(0)),
             open_positions: 0,
+            challenge: None,
         };
         let event = StreamEvent::Account {
             account_id: "a1".into(),

@@ -104,7 +104,10 @@ async fn every_response_carries_the_security_headers_and_readyz_checks_the_datab
             .get("content-security-policy")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'"), "{path}: {csp}");
+        assert!(
+            csp.contains("script-src 'self' 'wasm-unsafe-eval'"),
+            "{path}: {csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(headers["x-frame-options"], "DENY", "{path}");
@@ -133,6 +136,7 @@ async fn an_unreachable_broker_shows_as_a_stale_feed() {
         metaapi_account_id: "x".into(),
         token: "t".into(),
         poll_interval: None,
+        challenge: None,
     }];
     let server = TestServer::start(config).await.expect("server");
     let summary: AccountSummary = eventually(Duration::from_secs(20), "a stale feed", || {

@@ -39,7 +39,7 @@ async fn account_page_updates_live_in_a_real_browser() {
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
         .await
         .expect("server");
-    let browser = Browser::start(1280, 1180).await.expect("browser");
+    let browser = Browser::start(1280, 1500).await.expect("browser");
 
     // The accounts list shows every demo account and links to its page.
     browser.client.goto(&server.base).await.expect("open list");
@@ -91,6 +91,33 @@ async fn account_page_updates_live_in_a_real_browser() {
     })
     .await
     .expect("the equity curve is drawn");
+    // The challenge's rules, as the engine decided them.
+    let rules = eventually(Duration::from_secs(20), "the rules table", || async {
+        let rows = browser
+            .client
+            .find_all(Locator::Css("[data-testid=rule-row]"))
+            .await
+            .ok()?;
+        (!rows.is_empty()).then_some(rows)
+    })
+    .await
+    .expect("the rules are shown");
+    let mut rule_ids = Vec::new();
+    for row in &rules {
+        rule_ids.push(
+            row.attr("data-rule-id")
+                .await
+                .expect("attr")
+                .unwrap_or_default(),
+        );
+    }
+    assert!(rule_ids.contains(&"daily_loss".to_owned()), "{rule_ids:?}");
+    assert!(
+        text_of(&browser, "[data-testid=challenge-status]")
+            .await
+            .is_some(),
+        "the challenge status is shown"
+    );
     // Let the curve grow a little before the picture.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let png = browser.client.screenshot().await.expect("screenshot");

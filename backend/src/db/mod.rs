@@ -55,12 +55,37 @@ pub trait Store: Send + Sync + 'static {
         account: &AccountId,
         point: &EquityPoint,
     ) -> Result<(), StoreError>;
+    /// The saved engine state of an account's challenge (JSON), if any.
+    async fn load_challenge(&self, account: &AccountId) -> Result<Option<String>, StoreError>;
+    /// Saves the engine state and appends its new events, in one transaction: either both are
+    /// stored or neither is.
+    async fn save_challenge(
+        &self,
+        account: &AccountId,
+        state: &str,
+        events: &[StoredEvent],
+    ) -> Result<(), StoreError>;
+    /// An account's events, oldest first.
+    async fn challenge_events(&self, account: &AccountId) -> Result<Vec<StoredEvent>, StoreError>;
     /// The latest `limit` samples of an account, oldest first.
     async fn recent_samples(
         &self,
         account: &AccountId,
         limit: u32,
     ) -> Result<Vec<EquityPoint>, StoreError>;
+}
+
+/// One engine event as stored: when, what kind, which rule, and the event itself as JSON.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Event time.
+    pub time: DateTime<Utc>,
+    /// `warning`, `breach`, `objective_met`, `passed` or `failed`.
+    pub kind: String,
+    /// The rule, when the event concerns one.
+    pub rule: Option<String>,
+    /// The whole event (with its evidence) as JSON.
+    pub body: String,
 }
 
 /// Opens the store a URL names and applies its migrations.

@@ -1,6 +1,6 @@
 //! The PostgreSQL store, for firms that outgrow one machine.
 
-use super::{Store, StoreError, decimal, time_from_ms};
+use super::{Store, StoreError, StoredEvent, decimal, time_from_ms};
 use async_trait::async_trait;
 use shared::api::EquityPoint;
 use shared::domain::AccountId;
@@ -75,6 +75,69 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn load_challenge(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT state FROM challenge_state WHERE account_id = $1")
+                .bind(account.as_str())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn save_challenge(
+        &self,
+        account: &AccountId,
+        state: &str,
+        events: &[StoredEvent],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO challenge_state (account_id, state, updated_at_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (account_id) DO UPDATE SET
+                 state = excluded.state, updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(account.as_str())
+        .bind(state)
+        .bind(chrono::Utc::now().timestamp_millis())
+        .execute(&mut *tx)
+        .await?;
+        for event in events {
+            sqlx::query(
+                "INSERT INTO challenge_events (account_id, t_ms, kind, rule, body)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(account.as_str())
+            .bind(event.time.timestamp_millis())
+            .bind(&event.kind)
+            .bind(event.rule.as_deref())
+            .bind(&event.body)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn challenge_events(&self, account: &AccountId) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows: Vec<(i64, String, Option<String>, String)> = sqlx::query_as(
+            "SELECT t_ms, kind, rule, body FROM challenge_events
+             WHERE account_id = $1 ORDER BY id",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(t_ms, kind, rule, body)| {
+                Ok(StoredEvent {
+                    time: time_from_ms(t_ms)?,
+                    kind,
+                    rule,
+                    body,
+                })
+            })
+            .collect()
     }
 
     async fn append_sample(

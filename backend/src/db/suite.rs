@@ -2,7 +2,7 @@
 //! `TEST_POSTGRES_URL` is set), each run in a fresh database.
 
 use super::testing::FreshPostgres;
-use super::{PostgresStore, SqliteStore, Store, time_from_ms};
+use super::{PostgresStore, SqliteStore, Store, StoredEvent, time_from_ms};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use shared::api::EquityPoint;
@@ -63,12 +63,66 @@ async fn recent_samples_are_the_latest_oldest_first(store: &dyn Store) {
     );
 }
 
+async fn challenge_state_and_events_are_saved_together(store: &dyn Store) {
+    let account = AccountId::from("a");
+    assert_eq!(store.load_challenge(&account).await.expect("load"), None);
+    let breach = StoredEvent {
+        time: time_from_ms(1_700_000_000_000).expect("time"),
+        kind: "breach".into(),
+        rule: Some("daily_loss".into()),
+        body: r#"{"kind":"breach"}"#.into(),
+    };
+    let failed = StoredEvent {
+        kind: "failed".into(),
+        ..breach.clone()
+    };
+    store
+        .save_challenge(&account, r#"{"v":1}"#, std::slice::from_ref(&breach))
+        .await
+        .expect("save");
+    store
+        .save_challenge(&account, r#"{"v":2}"#, std::slice::from_ref(&failed))
+        .await
+        .expect("save");
+    store
+        .save_challenge(&account, r#"{"v":3}"#, &[])
+        .await
+        .expect("save");
+    assert_eq!(
+        store
+            .load_challenge(&account)
+            .await
+            .expect("load")
+            .as_deref(),
+        Some(r#"{"v":3}"#)
+    );
+    assert_eq!(
+        store.challenge_events(&account).await.expect("events"),
+        vec![breach, failed],
+        "events are append-only, in order"
+    );
+    assert!(
+        store
+            .challenge_events(&AccountId::from("b"))
+            .await
+            .expect("events")
+            .is_empty()
+    );
+}
+
 macro_rules! suite {
     ($open:expr) => {
         #[tokio::test]
         async fn peaks_round_trip_exactly() {
             if let Some((_guard, store)) = $open.await {
                 super::peaks_round_trip_exactly(&store).await;
+            }
+        }
+
+        #[tokio::test]
+        async fn challenge_state_and_events_are_saved_together() {
+            if let Some((_guard, store)) = $open.await {
+                super::challenge_state_and_events_are_saved_together(&store).await;
             }
         }
 

@@ -3,11 +3,13 @@
 mod error_panel;
 mod feed_badge;
 mod loading;
+mod rules_panel;
 mod stat_tile;
 mod stream_status;
 
 pub use error_panel::ErrorPanel;
 pub use feed_badge::FeedBadge;
 pub use loading::Loading;
+pub use rules_panel::RulesPanel;
 pub use stat_tile::{StatTile, Tone};
 pub use stream_status::StreamStatus;

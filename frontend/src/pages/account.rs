@@ -2,7 +2,7 @@
 
 use super::{EarlyEvents, Load, apply_event, event_account, merge_summary, reconnect_refresh};
 use crate::charts::equity;
-use crate::components::{ErrorPanel, FeedBadge, Loading, StatTile, StreamStatus, Tone};
+use crate::components::{ErrorPanel, FeedBadge, Loading, RulesPanel, StatTile, StreamStatus, Tone};
 use crate::sse::{self, Connection};
 use crate::{api, format};
 use leptos::prelude::*;
@@ -303,6 +303,8 @@ fn Dashboard(
         })
     });
 
+    let challenge =
+        Signal::derive(move || latest.with(|v| v.as_ref().and_then(|v| v.challenge.clone())));
     let peak = Memo::new(move |_| latest.with(|v| v.as_ref().map(|v| v.peak_equity)));
     let offset = format::local_offset();
     // Redraw at the width the chart is shown at (in steps, not on every resize event).
@@ -367,6 +369,8 @@ fn Dashboard(
             />
             <StatTile label="Open positions" testid="open-positions" value=open_positions />
         </section>
+
+        <RulesPanel challenge=challenge />
 
         <section class="panel chart-panel" aria-labelledby="chart-title">
             <div class="chart-head">
@@ -442,6 +446,7 @@ mod tests {
             drawdown: Decimal::ZERO,
             drawdown_percent: Some(Decimal::ZERO),
             open_positions: 0,
+            challenge: None,
         }
     }
 

@@ -48,6 +48,10 @@ impl Default for DemoConfig {
 pub struct DemoAccount {
     pub id: String,
     pub name: String,
+    /// The risk-engine preset of the account's challenge.
+    pub preset: String,
+    /// The challenge's starting capital.
+    pub initial_balance: rust_decimal::Decimal,
 }
 
 /// The demo broker: a shared simulated world and the token guarding it. Clones share the world.
@@ -77,6 +81,8 @@ impl DemoBroker {
                 .map(|a| DemoAccount {
                     id: a.id,
                     name: a.name,
+                    preset: a.preset,
+                    initial_balance: a.initial_balance,
                 })
                 .collect()
         })

@@ -52,11 +52,14 @@ pub enum WorldError {
     ReversedRange,
 }
 
-/// A demo account as the outside world sees it before connecting: id and display name.
+/// A demo account as the outside world sees it before connecting: id, display name, and the
+/// challenge it is on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountSummary {
     pub id: String,
     pub name: String,
+    pub preset: String,
+    pub initial_balance: Decimal,
 }
 
 /// Formats a UTC time as the demo broker's local time, `YYYY-MM-DD HH:MM:SS.mmm`.
@@ -318,6 +321,10 @@ struct Account {
     login: u64,
     magic: i64,
     profile: Profile,
+    /// The challenge this account is on: a preset of the risk engine.
+    preset: &'static str,
+    /// The funded balance the challenge starts from (the initial deposit).
+    initial_balance: Decimal,
     balance: Decimal,
     positions: Vec<OpenPosition>,
     /// Sorted by time, then id, by construction: ids only grow and time never goes back.
@@ -409,6 +416,8 @@ impl World {
                     volume_hundredths: (50, 200),
                     trend_following: 0.75,
                 },
+                preset: "ftmo-2step",
+                initial_balance: Decimal::from(100_000),
                 balance: Decimal::from(100_000),
                 positions: Vec::new(),
                 deals: Vec::new(),
@@ -429,6 +438,8 @@ impl World {
                     volume_hundredths: (10, 100),
                     trend_following: 0.5,
                 },
+                preset: "ftmo-1step",
+                initial_balance: Decimal::from(50_000),
                 balance: Decimal::from(50_000),
                 positions: Vec::new(),
                 deals: Vec::new(),
@@ -449,6 +460,8 @@ impl World {
                     volume_hundredths: (10, 200),
                     trend_following: 0.8,
                 },
+                preset: "fundednext-2step",
+                initial_balance: Decimal::from(25_000),
                 balance: Decimal::from(25_000),
                 positions: Vec::new(),
                 deals: Vec::new(),
@@ -512,6 +525,8 @@ impl World {
             .map(|a| AccountSummary {
                 id: a.id.to_owned(),
                 name: a.name.to_owned(),
+                preset: a.preset.to_owned(),
+                initial_balance: a.initial_balance,
             })
             .collect()
     }
