@@ -168,7 +168,8 @@ impl Config {
                 return invalid(format!("account {:?}: token is empty", account.id));
             }
             if let Some(setup) = &account.challenge
-                && let Err(error) = shared::engine::preset(&setup.preset, setup.initial_balance)
+                && let Err(error) =
+                    shared::engine::Challenge::from_preset(&setup.preset, setup.initial_balance)
             {
                 return invalid(format!("account {:?}: challenge: {error}", account.id));
             }
