@@ -68,21 +68,14 @@ impl Journal {
         }
     }
 
-    /// Appends every element of a JSON array as its own record (deal history pages).
-    pub fn append_each(
-        &self,
-        time_of: impl Fn(&serde_json::Value) -> DateTime<Utc>,
-        kind: Kind,
-        raw_array: &[u8],
-    ) {
+    /// Appends every element of a JSON array as its own record (deal history pages), all at
+    /// `time`, the moment they were pulled: the order in which the server saw them.
+    pub fn append_each(&self, time: DateTime<Utc>, kind: Kind, raw_array: &[u8]) {
         let Ok(items) = serde_json::from_slice::<Vec<Box<serde_json::value::RawValue>>>(raw_array)
         else {
             return;
         };
         for item in items {
-            let time = serde_json::from_str::<serde_json::Value>(item.get())
-                .map(|v| time_of(&v))
-                .unwrap_or_else(|_| Utc::now());
             self.append(time, kind, item.get().as_bytes());
         }
     }

@@ -1,4 +1,6 @@
 //! `riskdeck replay`: runs the risk engine over a JSON Lines file of broker records and reports.
+//! A deal that appears again (deal history is pulled in overlapping windows) is fed once, as the
+//! server does.
 //!
 //! Input lines are `{"time": ISO-8601, plus exactly one of "accountInformation" | "positions" |
 //! "deal" | "price" | "specification"}` (also `"tick": {}`), each in MetaApi's JSON shape: the
@@ -124,6 +126,8 @@ pub fn run(config: ChallengeConfig, events: &Path) -> Result<Report, ReplayError
         source,
     })?;
     let mut out = Vec::new();
+    // Deal history is pulled in overlapping windows: like the server, feed each deal once.
+    let mut seen_deals = std::collections::HashSet::new();
     for (index, text) in std::io::BufReader::new(file).lines().enumerate() {
         let line = index + 1;
         let text = text.map_err(|e| ReplayError::Line {
@@ -139,6 +143,11 @@ pub fn run(config: ChallengeConfig, events: &Path) -> Result<Report, ReplayError
             line,
             message,
         })?;
+        if let RecordData::Deal(deal) = &record.data
+            && !seen_deals.insert(deal.id.clone())
+        {
+            continue;
+        }
         challenge
             .apply(&record, &mut out)
             .map_err(|e| ReplayError::Line {

@@ -178,22 +178,29 @@ impl Tracker {
         Ok(())
     }
 
-    /// Feeds the engine, then stores its state and new events in one transaction.
-    async fn evaluate(&mut self, now: DateTime<Utc>, info: &AccountInfo, positions: &[Position]) {
-        let Some(from) = self.challenge.as_ref().map(ChallengeRun::deals_from) else {
-            return;
-        };
-        let deals = match self
-            .client
-            .deals(from, now + chrono::Duration::minutes(1))
-            .await
-        {
+    /// New deals for the challenge, read before the account information that may include
+    /// them (so the journal holds them in the order the engine is fed). `None` when there is
+    /// no challenge or the read failed (the next poll's window overlaps, so nothing is lost).
+    async fn new_deals(&self) -> Option<Vec<shared::domain::Deal>> {
+        let from = self.challenge.as_ref().map(ChallengeRun::deals_from)?;
+        let to = Utc::now() + chrono::Duration::minutes(1);
+        match self.client.deals(from, to).await {
             Ok(deals) => Some(deals),
             Err(error) => {
                 tracing::warn!(account = %self.id, %error, "cannot read new deals this poll");
                 None
             }
-        };
+        }
+    }
+
+    /// Feeds the engine, then stores its state and new events in one transaction.
+    async fn evaluate(
+        &mut self,
+        now: DateTime<Utc>,
+        deals: Option<Vec<shared::domain::Deal>>,
+        info: &AccountInfo,
+        positions: &[Position],
+    ) {
         let Some(run) = self.challenge.as_mut() else {
             return;
         };
@@ -230,6 +237,7 @@ impl Tracker {
     }
 
     async fn poll_once(&mut self) -> Result<(), BrokerError> {
+        let deals = self.new_deals().await;
         let (info, positions) =
             tokio::try_join!(self.client.account_information(), self.client.positions())?;
         let now = Utc::now();
@@ -254,7 +262,7 @@ impl Tracker {
         if let Err(error) = self.store.append_sample(&self.id, &point).await {
             tracing::error!(account = %self.id, %error, "cannot save equity sample");
         }
-        self.evaluate(now, &info, &positions).await;
+        self.evaluate(now, deals, &info, &positions).await;
         let mut view = account_view(now, &info, &positions, &self.peaks);
         view.challenge = self.challenge.as_ref().map(ChallengeRun::view);
         self.hub.publish_view(&self.id, &info.currency, view);

@@ -117,6 +117,15 @@ impl MetaApiClient {
         self
     }
 
+    /// The same client without the journal (for reads that do not feed decisions, such as a
+    /// first backfill of peaks).
+    pub fn without_journal(&self) -> Self {
+        Self {
+            journal: None,
+            ..self.clone()
+        }
+    }
+
     fn journal(&self, kind: Kind, raw: &[u8]) {
         if let Some(journal) = &self.journal {
             journal.append(Utc::now(), kind, raw);
@@ -215,7 +224,7 @@ impl MetaApiClient {
                 .append_pair("limit", &DEALS_PAGE_LIMIT.to_string());
             let (page, raw): (Vec<MetaDeal>, _) = self.get_raw(url).await?;
             if let Some(journal) = &self.journal {
-                journal.append_each(deal_time, Kind::Deal, &raw);
+                journal.append_each(Utc::now(), Kind::Deal, &raw);
             }
             let count = page.len();
             deals.extend(
@@ -251,14 +260,6 @@ impl MetaApiClient {
     pub async fn server_time(&self) -> Result<ServerTime, BrokerError> {
         self.get(self.url(&["server-time"])).await
     }
-}
-
-/// A deal's own execution time, for its journal line.
-fn deal_time(deal: &serde_json::Value) -> DateTime<Utc> {
-    deal.get("time")
-        .and_then(|t| t.as_str())
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
 }
 
 /// MetaApi's 429 body carries `metadata.recommendedRetryTime` (an ISO-8601 instant).
