@@ -4,6 +4,7 @@
 //! reads back bit-for-bit on every database.
 
 mod postgres;
+mod sql;
 mod sqlite;
 #[cfg(test)]
 mod suite;
