@@ -70,36 +70,18 @@ impl Tracker {
         }
     }
 
-    /// Restores the persisted peaks; until that succeeds, no poll result is published, so a
-    /// restart can never show (or save) a peak lower than the one already stored.
+    /// Restores the persisted challenge and peaks; until that succeeds, no poll result is
+    /// published, so a restart can never show (or save) a peak lower than the one already stored.
     async fn restore(&mut self, shutdown: &CancellationToken) -> bool {
         let mut wait = Duration::from_millis(200);
         loop {
-            match self.restore_challenge().await {
-                Ok(()) => break,
-                Err(error) => {
-                    tracing::error!(account = %self.id, %error, "cannot restore the challenge; retrying");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return false,
-                        () = tokio::time::sleep(wait) => {}
-                    }
-                    wait = (wait * 2).min(Duration::from_secs(10));
-                }
-            }
-        }
-        loop {
-            match self.store.load_peaks(&self.id).await {
-                Ok(Some(saved)) => {
-                    self.peaks.merge(&saved);
-                    return true;
-                }
-                Ok(None) => {
-                    self.needs_backfill = true;
-                    return true;
-                }
-                Err(error) => {
-                    tracing::error!(account = %self.id, %error, "cannot restore peaks; retrying");
-                }
+            match self.try_restore().await {
+                Ok(()) => return true,
+                Err(error) => tracing::error!(
+                    account = %self.id,
+                    %error,
+                    "cannot restore the account's saved state; retrying"
+                ),
             }
             tokio::select! {
                 () = shutdown.cancelled() => return false,
@@ -107,6 +89,17 @@ impl Tracker {
             }
             wait = (wait * 2).min(Duration::from_secs(10));
         }
+    }
+
+    async fn try_restore(&mut self) -> Result<(), crate::db::StoreError> {
+        if self.challenge.is_none() {
+            self.restore_challenge().await?;
+        }
+        match self.store.load_peaks(&self.id).await? {
+            Some(saved) => self.peaks.merge(&saved),
+            None => self.needs_backfill = true,
+        }
+        Ok(())
     }
 
     /// Polls until `shutdown` is cancelled.

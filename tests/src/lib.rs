@@ -77,6 +77,16 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// The ids of the tracked accounts, as the API lists them.
+    pub async fn account_ids(&self) -> anyhow::Result<Vec<shared::domain::AccountId>> {
+        let list: shared::api::AccountsResponse = reqwest::get(self.url("/api/accounts"))
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(list.accounts.into_iter().map(|a| a.id).collect())
+    }
+
     /// Shuts down gracefully and waits until every task has stopped.
     pub async fn stop(mut self) {
         self.shutdown.cancel();

@@ -39,13 +39,7 @@ async fn peaks_survive_a_restart_on_postgres() {
 
 async fn peaks_survive_a_restart(config: backend::config::Config, url: &str) {
     let server = TestServer::start(config.clone()).await.expect("server");
-    let list: shared::api::AccountsResponse = reqwest::get(server.url("/api/accounts"))
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
-    let id = list.accounts[0].id.to_string();
+    let id = server.account_ids().await.expect("accounts")[0].to_string();
     let before = live_view(&server, &id).await;
     server.stop().await;
 

@@ -10,13 +10,7 @@ async fn sse_streams_account_snapshots_with_increasing_ids() {
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
         .await
         .expect("server");
-    let list: shared::api::AccountsResponse = reqwest::get(server.url("/api/accounts"))
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
-    let id = list.accounts[0].id.clone();
+    let id = server.account_ids().await.expect("accounts")[0].clone();
     let mut stream = SseReader::open(&server.url(&format!("/api/stream?account={id}")))
         .await
         .expect("open stream");
