@@ -32,7 +32,9 @@ async fn peaks_survive_a_restart_on_postgres() {
     let Some(fresh) = backend::db::testing::FreshPostgres::create().await else {
         return;
     };
-    let mut config = demo_config(std::path::Path::new("unused"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The SQLite path is not used: the URL below replaces it; journals go to `dir`.
+    let mut config = demo_config(&dir.path().join("unused.db"));
     config.database_url = fresh.url().to_owned();
     peaks_survive_a_restart(config, fresh.url()).await;
 }
