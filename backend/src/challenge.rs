@@ -36,6 +36,57 @@ impl ChallengeRun {
         }
     }
 
+    /// A challenge onboarded mid-way: its deal history (any order, duplicates allowed) is
+    /// replayed into the engine at the deals' own times, so trading days, daily closed P/L,
+    /// start-of-day and start-of-month balances and the peak balance are what they were.
+    ///
+    /// The leading balance operations (before the first trade) are the funding of the account:
+    /// they are the challenge's initial balance, not deposits, and the challenge starts at the
+    /// first of them. Equity between deals is unknown; the engine stands it at the balance (see
+    /// `shared::engine`), which keeps equity anchors lenient. Returns the run, the events the
+    /// history caused, and what was read, for the log.
+    pub fn onboard(
+        mut challenge: Challenge,
+        mut history: Vec<Deal>,
+        now: DateTime<Utc>,
+    ) -> (Self, Vec<Event>, Onboarding) {
+        history.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
+        history.dedup_by(|a, b| a.id == b.id);
+        let funding_deals = history
+            .iter()
+            .take_while(|deal| deal.is_balance_operation())
+            .count();
+        let summary = Onboarding {
+            deals: history.len(),
+            funding: history[..funding_deals].iter().map(Deal::closed_pl).sum(),
+            started: history.first().map_or(now, |deal| deal.time),
+        };
+        let mut events = Vec::new();
+        if history.is_empty() {
+            return (Self::new(challenge, now), events, summary);
+        }
+        let mut records = Vec::with_capacity(history.len() + 1 - funding_deals);
+        records.push(Record::new(summary.started, RecordData::Tick {}));
+        records.extend(
+            history[funding_deals..]
+                .iter()
+                .map(|deal| Record::new(deal.time, RecordData::Deal(deal.clone()))),
+        );
+        for record in &records {
+            if let Err(error) = challenge.apply(record, &mut events) {
+                tracing::warn!(%error, "the risk engine refused a deal of the history");
+            }
+        }
+        let mut run = Self::new(challenge, now);
+        let horizon = run.deals_from() - DEAL_OVERLAP;
+        run.seen_deals = history
+            .into_iter()
+            .filter(|deal| deal.time >= horizon)
+            .map(|deal| (deal.id, deal.time))
+            .collect();
+        (run, events, summary)
+    }
+
     /// Where the next deal fetch starts.
     pub fn deals_from(&self) -> DateTime<Utc> {
         self.deals_since - DEAL_OVERLAP
@@ -78,6 +129,36 @@ impl ChallengeRun {
         events
     }
 
+    /// Feeds records observed at `now` (quotes, specifications between polls); records the
+    /// engine refuses are logged and skipped.
+    pub fn apply_records(
+        &mut self,
+        account: &str,
+        now: DateTime<Utc>,
+        records: Vec<RecordData>,
+    ) -> Vec<Event> {
+        let mut events = Vec::new();
+        for data in records {
+            if let Err(error) = self.challenge.apply(&Record::new(now, data), &mut events) {
+                tracing::warn!(account, %error, "the risk engine refused a record");
+            }
+        }
+        events
+    }
+
+    /// The symbols of the open positions, each once.
+    pub fn open_symbols(&self) -> Vec<String> {
+        let mut symbols: Vec<String> = self
+            .challenge
+            .open_positions()
+            .iter()
+            .map(|p| p.symbol.clone())
+            .collect();
+        symbols.sort();
+        symbols.dedup();
+        symbols
+    }
+
     /// What the dashboard shows of the challenge.
     pub fn view(&self) -> ChallengeView {
         ChallengeView {
@@ -94,6 +175,17 @@ impl ChallengeRun {
     }
 }
 
+/// What an onboarding read from the deal history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Onboarding {
+    /// Deals in the history (after removing duplicates).
+    pub deals: usize,
+    /// The sum of the leading balance operations: the account's funding.
+    pub funding: shared::domain::Money,
+    /// When the challenge started: the first deal, or now with no history.
+    pub started: DateTime<Utc>,
+}
+
 /// An engine event as the store keeps it.
 pub fn stored(event: &Event) -> StoredEvent {
     let kind = serde_json::to_value(event.kind)
@@ -105,5 +197,212 @@ pub fn stored(event: &Event) -> StoredEvent {
         kind,
         rule: event.rule.clone(),
         body: serde_json::to_string(event).unwrap_or_else(|_| "{}".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::demo::world::World;
+    use rust_decimal::Decimal;
+    use shared::domain::{DealEntry, DealKind};
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().expect("test time")
+    }
+
+    fn deal(id: &str, time: &str, kind: DealKind, entry: Option<DealEntry>, profit: i64) -> Deal {
+        Deal {
+            id: id.into(),
+            kind,
+            entry,
+            symbol: (kind != DealKind::Balance).then(|| "EURUSD".into()),
+            time: at(time),
+            volume: (kind != DealKind::Balance).then_some(Decimal::ONE),
+            price: None,
+            profit: Decimal::from(profit),
+            commission: Decimal::ZERO,
+            swap: Decimal::ZERO,
+            position_id: Some(format!("p-{id}")),
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn onboarding_replays_history_with_the_funding_as_initial_balance() {
+        let challenge =
+            Challenge::from_preset("ftmo-2step", Decimal::from(100_000)).expect("preset");
+        // Prague midnight is 23:00 UTC in January: three trading days, a loss on the last.
+        let history = vec![
+            deal(
+                "1",
+                "2026-01-05T08:00:00Z",
+                DealKind::Balance,
+                None,
+                100_000,
+            ),
+            deal(
+                "2",
+                "2026-01-05T09:00:00Z",
+                DealKind::Buy,
+                Some(DealEntry::In),
+                0,
+            ),
+            deal(
+                "3",
+                "2026-01-05T10:00:00Z",
+                DealKind::Sell,
+                Some(DealEntry::Out),
+                1_500,
+            ),
+            deal(
+                "4",
+                "2026-01-06T09:00:00Z",
+                DealKind::Buy,
+                Some(DealEntry::In),
+                0,
+            ),
+            deal(
+                "5",
+                "2026-01-06T10:00:00Z",
+                DealKind::Sell,
+                Some(DealEntry::Out),
+                700,
+            ),
+            deal(
+                "6",
+                "2026-01-07T09:00:00Z",
+                DealKind::Buy,
+                Some(DealEntry::In),
+                0,
+            ),
+            deal(
+                "7",
+                "2026-01-07T10:00:00Z",
+                DealKind::Sell,
+                Some(DealEntry::Out),
+                -900,
+            ),
+            // The same deal twice (page edges) counts once.
+            deal(
+                "7",
+                "2026-01-07T10:00:00Z",
+                DealKind::Sell,
+                Some(DealEntry::Out),
+                -900,
+            ),
+        ];
+        let (run, events, summary) =
+            ChallengeRun::onboard(challenge, history, at("2026-01-07T12:00:00Z"));
+        assert_eq!(summary.deals, 7);
+        assert_eq!(summary.funding, Decimal::from(100_000));
+        assert_eq!(summary.started, at("2026-01-05T08:00:00Z"));
+        assert!(events.is_empty(), "{events:?}");
+        let anchors = run.challenge().anchors();
+        assert_eq!(anchors.initial_balance, Decimal::from(100_000));
+        assert_eq!(
+            anchors.net_deposits,
+            Decimal::ZERO,
+            "the funding is no deposit"
+        );
+        assert_eq!(anchors.start_of_day_balance, Decimal::from(102_200));
+        assert_eq!(anchors.peak_balance, Decimal::from(102_200));
+        assert_eq!(anchors.peak_end_of_day_balance, Decimal::from(102_200));
+        let metrics = run.challenge().metrics();
+        assert_eq!(metrics.trading_days, 3);
+        // The deals already fed are not fed again by the next poll's overlapping window.
+        assert!(run.deals_from() <= at("2026-01-07T12:00:00Z"));
+    }
+
+    #[test]
+    fn onboarding_without_history_starts_now() {
+        let challenge =
+            Challenge::from_preset("ftmo-2step", Decimal::from(100_000)).expect("preset");
+        let now = at("2026-01-07T12:00:00Z");
+        let (run, events, summary) = ChallengeRun::onboard(challenge, Vec::new(), now);
+        assert!(events.is_empty());
+        assert_eq!(summary.started, now);
+        assert_eq!(run.deals_from(), now - DEAL_OVERLAP);
+    }
+
+    /// The same demo history, once watched live poll by poll and once read afterwards as deal
+    /// history: every balance anchor agrees to the cent (the backfill's peak balance may be
+    /// higher: it sees the peaks between polls).
+    #[test]
+    fn backfill_reproduces_the_anchors_live_tracking_computed() {
+        let start = at("2026-03-02T06:00:00Z");
+        let step = std::time::Duration::from_secs(1);
+        let clock = crate::broker::demo::world::ScriptClock {
+            start,
+            unit: chrono::Duration::minutes(1),
+        };
+        let mut world = World::new(7, start, step, clock);
+        let accounts = world.accounts();
+        let fresh = |id: &str| {
+            let account = accounts.iter().find(|a| a.id == id).expect("account");
+            Challenge::from_preset(&account.preset, account.initial_balance).expect("preset")
+        };
+        let accounts: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
+        // Live tracking begins with the account's funding, as a tracker's first poll does.
+        let mut live: Vec<ChallengeRun> = accounts
+            .iter()
+            .map(|id| {
+                let challenge = fresh(id);
+                let funding = world
+                    .deals(
+                        id,
+                        start,
+                        start + chrono::Duration::seconds(1),
+                        0,
+                        usize::MAX,
+                    )
+                    .expect("deals")
+                    .into_iter()
+                    .map(Deal::from)
+                    .collect();
+                let (run, _, summary) = ChallengeRun::onboard(challenge, funding, start);
+                assert_eq!(summary.deals, 1, "the funding deal");
+                run
+            })
+            .collect();
+        let end = start + chrono::Duration::hours(60);
+        let mut now = start;
+        while now < end {
+            now += chrono::Duration::minutes(5);
+            world.advance_to(now);
+            for (id, run) in accounts.iter().zip(&mut live) {
+                let deals: Vec<Deal> = world
+                    .deals(id, run.deals_from(), now, 0, usize::MAX)
+                    .expect("deals")
+                    .into_iter()
+                    .map(Deal::from)
+                    .collect();
+                let info = AccountInfo::from(world.account_information(id).expect("info"));
+                run.apply_poll(id, now, Some(deals), &info, &[]);
+            }
+        }
+        for (id, live) in accounts.iter().zip(&live) {
+            let history: Vec<Deal> = world
+                .deals(id, start, now + chrono::Duration::minutes(1), 0, usize::MAX)
+                .expect("deals")
+                .into_iter()
+                .map(Deal::from)
+                .collect();
+            let challenge = fresh(id);
+            let (mut backfilled, _, _) = ChallengeRun::onboard(challenge, history, now);
+            let info = AccountInfo::from(world.account_information(id).expect("info"));
+            backfilled.apply_poll(id, now, None, &info, &[]);
+            let (l, b) = (live.challenge().anchors(), backfilled.challenge().anchors());
+            assert_eq!(l.initial_balance, b.initial_balance, "{id}");
+            assert_eq!(l.net_deposits, b.net_deposits, "{id}");
+            assert_eq!(l.start_of_day_balance, b.start_of_day_balance, "{id}");
+            assert_eq!(l.start_of_month_balance, b.start_of_month_balance, "{id}");
+            // Live polls see the balance only when they poll; the history has every deal, so
+            // a peak between two polls is seen by the backfill alone.
+            assert!(b.peak_balance >= l.peak_balance, "{id}");
+            assert_eq!(l.peak_end_of_day_balance, b.peak_end_of_day_balance, "{id}");
+            let (lm, bm) = (live.challenge().metrics(), backfilled.challenge().metrics());
+            assert_eq!(lm.trading_days, bm.trading_days, "{id}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Typed configuration: defaults in code, an optional TOML file, command-line overrides.
 //!
-//! Secrets (broker tokens) are redacted in `Debug`, so a logged config never leaks them.
+//! Secrets (broker tokens, the admin password) are redacted in `Debug`, so a logged config never
+//! leaks them.
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -25,12 +26,85 @@ pub struct Config {
     /// Polls failing for this long mark an account's feed as stale.
     #[serde(with = "millis")]
     pub stale_after: Duration,
+    /// Between two account polls, revalue open positions from symbol quotes this often, so a
+    /// trough between polls is seen (as estimated equity). Off when unset.
+    #[serde(with = "opt_millis")]
+    pub price_interval: Option<Duration>,
+    /// At most this many account polls run at once (the rest wait their turn), so thousands of
+    /// accounts stay within the broker's rate limits and this machine's sockets.
+    pub max_concurrent_polls: usize,
     /// Start the built-in demo broker and track its accounts.
     pub demo: bool,
     /// Seed of the demo broker's simulation.
     pub demo_seed: u64,
     /// Accounts to track.
     pub accounts: Vec<AccountConfig>,
+    /// How long one request to a broker may take before it is abandoned (and retried).
+    #[serde(with = "millis")]
+    pub broker_timeout: Duration,
+    /// Rotated journal files kept per account (each up to 64 MiB); older ones are deleted.
+    pub journal_keep_files: usize,
+    /// The key broker tokens are sealed under in the database: 32 random bytes as 64 hex
+    /// digits or base64 (also `RISKDECK_SECRET_KEY`). Redacted in `Debug`.
+    pub secret_key: Option<crate::secrets::SecretKey>,
+    /// Mark the session cookie `Secure` (sent over HTTPS only). Turn on behind TLS.
+    pub secure_cookies: bool,
+    /// How long a session works after signing in.
+    #[serde(with = "millis")]
+    pub session_ttl: Duration,
+    /// The first admin, created at start-up when no admin exists (outside demo mode).
+    pub admin: AdminConfig,
+}
+
+/// The admin created when the database has none.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Their sign-in name.
+    pub username: String,
+    /// Their password; when unset a one-time password is generated and printed at start-up.
+    pub password: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            username: "admin".to_owned(),
+            password: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// The shortest password accepted for the configured admin.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// The longest username.
+pub const MAX_USERNAME_CHARS: usize = 64;
+
+/// Checks a username: 1 to 64 ASCII letters, digits, `.`, `_`, `-` or `@`.
+pub fn validate_username(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_USERNAME_CHARS {
+        return Err(format!(
+            "username {name:?} must be 1 to {MAX_USERNAME_CHARS} characters"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    {
+        return Err(format!(
+            "username {name:?} may only contain letters, digits, '.', '_', '-' or '@'"
+        ));
+    }
+    Ok(())
 }
 
 impl Default for Config {
@@ -42,9 +116,17 @@ impl Default for Config {
             assets: PathBuf::from("target/dist"),
             poll_interval: Duration::from_secs(1),
             stale_after: Duration::from_secs(10),
+            max_concurrent_polls: 32,
+            price_interval: None,
             demo: false,
             demo_seed: 42,
             accounts: Vec::new(),
+            journal_keep_files: 10,
+            secret_key: None,
+            secure_cookies: false,
+            session_ttl: Duration::from_secs(12 * 60 * 60),
+            admin: AdminConfig::default(),
+            broker_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -57,7 +139,9 @@ pub struct AccountConfig {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// MetaApi base URL, e.g. `https://mt-client-api-v1.london.agiliumtrade.ai`.
+    /// MetaApi base URL, e.g. `https://mt-client-api-v1.london.agiliumtrade.ai`; may be left
+    /// out (empty) when `region` is given.
+    #[serde(default)]
     pub base_url: String,
     /// MetaApi's id of the account.
     pub metaapi_account_id: String,
@@ -69,6 +153,69 @@ pub struct AccountConfig {
     /// The challenge the account is on; without one, only peaks are tracked.
     #[serde(default)]
     pub challenge: Option<ChallengeSetup>,
+    /// The username of the trader who owns the account (and alone sees it, with the admins).
+    #[serde(default)]
+    pub trader: Option<String>,
+    /// MetaApi region of the account (e.g. `london`, `new-york`): gives the base URL when
+    /// `base_url` is left out.
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+impl AccountConfig {
+    /// The base URL requests go to: `base_url`, or the region's MetaApi URL when only a region
+    /// is given.
+    pub fn api_base_url(&self) -> String {
+        match &self.region {
+            Some(region) if self.base_url.is_empty() => {
+                crate::broker::metaapi::client::region_base_url(region)
+            }
+            _ => self.base_url.clone(),
+        }
+    }
+
+    /// Base URL and region: one of them given, and consistent when both are.
+    fn check_endpoint(&self) -> Result<(), String> {
+        let id = &self.id;
+        if let Some(region) = &self.region
+            && (region.is_empty()
+                || !region
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+        {
+            return Err(format!(
+                "account {id:?}: region {region:?} must be lowercase letters, digits and '-' \
+                 (e.g. \"london\")"
+            ));
+        }
+        if self.base_url.is_empty() && self.region.is_none() {
+            return Err(format!(
+                "account {id:?}: set base_url or region (e.g. region = \"london\")"
+            ));
+        }
+        let url = self.api_base_url();
+        match url::Url::parse(&url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(format!(
+                    "account {id:?}: base_url {url:?} is not an http(s) URL"
+                ));
+            }
+        }
+        if let Some(region) = &self.region
+            && !self.base_url.is_empty()
+        {
+            let expected = crate::broker::metaapi::client::region_base_url(region);
+            if self.base_url.trim_end_matches('/') != expected {
+                return Err(format!(
+                    "account {id:?}: base_url {:?} is not region {region:?}'s ({expected}); \
+                     give only one of them",
+                    self.base_url
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Which rules an account is measured against.
@@ -79,6 +226,10 @@ pub struct ChallengeSetup {
     pub preset: String,
     /// The challenge's starting capital.
     pub initial_balance: rust_decimal::Decimal,
+    /// Whether equity estimated from quotes between polls may breach (by default it only
+    /// warns; a breach needs the broker's equity).
+    #[serde(default)]
+    pub estimated_equity_breaches: bool,
 }
 
 impl std::fmt::Debug for AccountConfig {
@@ -91,6 +242,8 @@ impl std::fmt::Debug for AccountConfig {
             .field("token", &"<redacted>")
             .field("poll_interval", &self.poll_interval)
             .field("challenge", &self.challenge)
+            .field("trader", &self.trader)
+            .field("region", &self.region)
             .finish()
     }
 }
@@ -130,14 +283,61 @@ impl Config {
         toml::from_str(text).map_err(|e| e.message().to_owned())
     }
 
+    /// The key for secrets at rest, or what to do when there is none.
+    pub fn secret_key(&self) -> Result<&crate::secrets::SecretKey, ConfigError> {
+        self.secret_key.as_ref().ok_or_else(|| {
+            ConfigError::Invalid(
+                "secret_key is not set: broker tokens are stored encrypted under it; set \
+                 secret_key in the config file or RISKDECK_SECRET_KEY to 32 random bytes as 64 \
+                 hex digits (e.g. the output of `openssl rand -hex 32`)"
+                    .to_owned(),
+            )
+        })
+    }
+
     /// Checks what serde cannot: ids, URLs, intervals.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.poll_interval < Duration::from_millis(100) {
             return invalid("poll_interval must be at least 100 ms".into());
         }
+        if let Some(prices) = self.price_interval
+            && (prices < Duration::from_millis(100) || prices >= self.poll_interval)
+        {
+            return invalid(
+                "price_interval must be at least 100 ms and shorter than poll_interval".into(),
+            );
+        }
+        if !(1..=10_000).contains(&self.max_concurrent_polls) {
+            return invalid("max_concurrent_polls must be between 1 and 10000".into());
+        }
         if self.stale_after <= self.poll_interval {
             return invalid("stale_after must be longer than poll_interval".into());
+        }
+        if self.journal_keep_files == 0 {
+            return invalid(
+                "journal_keep_files must be at least 1 (rotated journal files kept per account)"
+                    .into(),
+            );
+        }
+        if self.session_ttl < Duration::from_secs(60)
+            || self.session_ttl > Duration::from_secs(30 * 24 * 60 * 60)
+        {
+            return invalid("session_ttl must be between 1 minute and 30 days (in ms)".into());
+        }
+        if let Err(message) = validate_username(&self.admin.username) {
+            return invalid(format!("[admin]: {message}"));
+        }
+        if let Some(password) = &self.admin.password
+            && password.chars().count() < MIN_PASSWORD_CHARS
+        {
+            return invalid(format!(
+                "[admin]: password must be at least {MIN_PASSWORD_CHARS} characters \
+                 (or leave it out to have one generated)"
+            ));
+        }
+        if self.broker_timeout < Duration::from_millis(100) {
+            return invalid("broker_timeout must be at least 100 ms".into());
         }
         let mut seen = std::collections::HashSet::new();
         for account in &self.accounts {
@@ -155,17 +355,23 @@ impl Config {
             if !seen.insert(account.id.as_str()) {
                 return invalid(format!("account id {:?} appears twice", account.id));
             }
-            match url::Url::parse(&account.base_url) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") => {}
-                _ => {
-                    return invalid(format!(
-                        "account {:?}: base_url {:?} is not an http(s) URL",
-                        account.id, account.base_url
-                    ));
-                }
+            if let Err(message) = account.check_endpoint() {
+                return invalid(message);
             }
             if account.token.is_empty() {
                 return invalid(format!("account {:?}: token is empty", account.id));
+            }
+            if let Some(trader) = &account.trader {
+                if let Err(message) = validate_username(trader) {
+                    return invalid(format!("account {:?}: trader: {message}", account.id));
+                }
+                if trader.eq_ignore_ascii_case(&self.admin.username) {
+                    return invalid(format!(
+                        "account {:?}: trader {trader:?} is the admin, who sees every account \
+                         already; name a trader",
+                        account.id
+                    ));
+                }
             }
             if let Some(setup) = &account.challenge
                 && let Err(error) =
@@ -220,6 +426,38 @@ mod tests {
         config.validate().expect("valid");
         let debug = format!("{config:?}");
         assert!(!debug.contains("secret-token"), "{debug}");
+        assert_eq!(config.session_ttl, Duration::from_secs(12 * 3600));
+        assert!(!config.secure_cookies);
+        assert_eq!(config.admin.username, "admin");
+    }
+
+    #[test]
+    fn the_admin_password_stays_out_of_debug() {
+        let config = Config::from_toml(&format!(
+            "[admin]\nusername = \"root\"\npassword = \"correct horse battery\"\n{ACCOUNT}trader = \"jane\""
+        ))
+        .expect("valid");
+        config.validate().expect("valid");
+        assert_eq!(config.accounts[0].trader.as_deref(), Some("jane"));
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("correct horse"), "{debug}");
+        assert!(debug.contains("root"), "{debug}");
+    }
+
+    #[test]
+    fn the_secret_key_is_checked_said_to_be_missing_and_never_printed() {
+        let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        let config = Config::from_toml(&format!("secret_key = \"{key}\"")).expect("valid");
+        assert!(config.secret_key().is_ok());
+        assert!(!format!("{config:?}").contains("00112233"));
+        let message = Config::from_toml("secret_key = \"abc\"").expect_err("too short");
+        assert!(message.contains("64 hex digits or as base64"), "{message}");
+        let missing = Config::default()
+            .secret_key()
+            .expect_err("missing")
+            .to_string();
+        assert!(missing.contains("secret_key is not set"), "{missing}");
+        assert!(missing.contains("openssl rand -hex 32"), "{missing}");
     }
 
     #[track_caller]
@@ -236,6 +474,12 @@ mod tests {
         check_invalid("listen = 5", "invalid type");
         check_invalid("colour = \"red\"", "unknown field");
         check_invalid("poll_interval = 5", "at least 100 ms");
+        check_invalid("max_concurrent_polls = 0", "between 1 and 10000");
+        check_invalid("price_interval = 1000", "shorter than poll_interval");
+        check_invalid(
+            "journal_keep_files = 0",
+            "journal_keep_files must be at least 1",
+        );
         check_invalid(&ACCOUNT.replace("ftmo-1", "ftmo 1"), "letters, digits");
         check_invalid(
             &ACCOUNT.replace("https://mt", "ftp://mt"),
@@ -250,6 +494,42 @@ mod tests {
         check_invalid(
             &format!("{ACCOUNT}challenge = {{ preset = \"ftmo-2step\", initial_balance = -5 }}"),
             "initial balance",
+        );
+        check_invalid("session_ttl = 1000", "session_ttl must be between");
+        check_invalid("[admin]\npassword = \"short\"", "at least 12 characters");
+        check_invalid("[admin]\nusername = \"a b\"", "may only contain");
+        check_invalid("[admin]\nuser = \"x\"", "unknown field");
+        check_invalid(&format!("{ACCOUNT}trader = \"\""), "1 to 64 characters");
+        check_invalid(&format!("{ACCOUNT}trader = \"Admin\""), "is the admin");
+        check_invalid("broker_timeout = 5", "at least 100 ms");
+    }
+
+    #[test]
+    fn a_region_gives_the_base_url_and_must_agree_with_one_given() {
+        let only_region = ACCOUNT.replace(
+            "base_url = \"https://mt-client-api-v1.london.agiliumtrade.ai\"",
+            "region = \"new-york\"",
+        );
+        let config = Config::from_toml(&only_region).expect("valid");
+        config.validate().expect("a region alone is enough");
+        assert_eq!(
+            config.accounts[0].api_base_url(),
+            "https://mt-client-api-v1.new-york.agiliumtrade.ai"
+        );
+
+        let both = format!("{ACCOUNT}region = \"london\"");
+        let config = Config::from_toml(&both).expect("valid");
+        config.validate().expect("base URL and region agree");
+        assert_eq!(
+            config.accounts[0].api_base_url(),
+            "https://mt-client-api-v1.london.agiliumtrade.ai"
+        );
+
+        check_invalid(&format!("{ACCOUNT}region = \"vint-hill\""), "give only one");
+        check_invalid(&only_region.replace("new-york", "New York"), "lowercase");
+        check_invalid(
+            &only_region.replace("region = \"new-york\"", ""),
+            "set base_url or region",
         );
     }
 }

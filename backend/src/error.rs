@@ -16,6 +16,21 @@ pub enum AppError {
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// No one is signed in (or the session ended).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The signed-in person may not do this (or the request lacks its anti-forgery token).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many attempts; the caller may try again after `retry_after`.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
+    },
+    /// Something failed inside the server; the detail is logged, not returned.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The database failed; the detail is logged, not returned.
     #[error("database error")]
     Database(#[from] crate::db::StoreError),
@@ -26,6 +41,33 @@ impl IntoResponse for AppError {
         let (status, code, message) = match &self {
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
+            AppError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone()),
+            AppError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+            AppError::TooManyRequests {
+                message,
+                retry_after,
+            } => {
+                let body = ErrorBody {
+                    error: "too_many_requests".to_owned(),
+                    message: message.clone(),
+                };
+                // Whole seconds, rounded up: never tell a client to come back too early.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(axum::http::header::RETRY_AFTER, seconds.max(1).to_string())],
+                    Json(body),
+                )
+                    .into_response();
+            }
+            AppError::Internal(detail) => {
+                tracing::error!(%detail, "internal error while serving a request");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Riskdeck's server ran into a problem; please retry in a moment.".to_owned(),
+                )
+            }
             AppError::Database(e) => {
                 tracing::error!(error = %e, "database error while serving a request");
                 (

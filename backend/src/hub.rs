@@ -80,12 +80,24 @@ impl Hub {
 
     /// Records new numbers for an account and tells subscribers.
     pub fn publish_view(&self, id: &AccountId, currency: &str, view: AccountView) {
+        self.publish_view_as(id, currency, view, FeedStatus::Live);
+    }
+
+    /// Records new numbers for an account with the feed's health (numbers can arrive from a
+    /// feed that is stale: a broker whose data froze) and tells subscribers.
+    pub fn publish_view_as(
+        &self,
+        id: &AccountId,
+        currency: &str,
+        view: AccountView,
+        feed: FeedStatus,
+    ) {
         {
             let mut accounts = self.accounts.write().unwrap_or_else(|e| e.into_inner());
             let Some(summary) = accounts.get_mut(id) else {
                 return;
             };
-            summary.feed = FeedStatus::Live;
+            summary.feed = feed;
             if summary.currency.as_deref() != Some(currency) {
                 summary.currency = Some(currency.to_owned());
             }
@@ -93,7 +105,7 @@ impl Hub {
         }
         self.send(StreamEvent::Account {
             account_id: id.clone(),
-            feed: FeedStatus::Live,
+            feed,
             view,
         });
     }

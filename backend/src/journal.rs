@@ -4,8 +4,9 @@
 //! `riskdeck replay`.
 //!
 //! Files are `<dir>/<account>.jsonl`; when one passes the size limit it is renamed
-//! `<account>.<unix-ms>.jsonl` and a new one is started. Writing never stops tracking: a failure
-//! is logged and the poll goes on.
+//! `<account>.<unix-ms>.jsonl` and a new one is started, and rotated files beyond the newest
+//! `keep_files` are deleted (docs/OPERATIONS.md). Writing never stops tracking: a failure is
+//! logged and the poll goes on.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::fs::{File, OpenOptions};
@@ -15,6 +16,9 @@ use std::sync::Mutex;
 
 /// Size after which a journal file is rotated.
 pub const ROTATE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Rotated files kept per account unless configured otherwise.
+pub const KEEP_FILES: usize = 10;
 
 /// What kind of record a line holds (its JSON key).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +46,9 @@ impl Kind {
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
+    account: String,
     rotate_bytes: u64,
+    keep_files: usize,
     file: Mutex<Option<(File, u64)>>,
 }
 
@@ -51,9 +57,17 @@ impl Journal {
     pub fn new(dir: &Path, account: &str) -> Self {
         Self {
             path: dir.join(format!("{account}.jsonl")),
+            account: account.to_owned(),
             rotate_bytes: ROTATE_BYTES,
+            keep_files: KEEP_FILES,
             file: Mutex::new(None),
         }
+    }
+
+    /// Keeps the newest `keep` rotated files (at least one) and deletes older ones at rotation.
+    pub fn keep_files(mut self, keep: usize) -> Self {
+        self.keep_files = keep.max(1);
+        self
     }
 
     /// Where the current file is.
@@ -108,10 +122,15 @@ impl Journal {
             .is_some_and(|(_, size)| *size >= self.rotate_bytes)
         {
             *guard = None;
-            let rotated = self
-                .path
-                .with_extension(format!("{}.jsonl", Utc::now().timestamp_millis()));
+            // Never onto an existing file: two rotations within a millisecond get two names.
+            let mut stamp = Utc::now().timestamp_millis();
+            let mut rotated = self.path.with_extension(format!("{stamp}.jsonl"));
+            while rotated.exists() {
+                stamp += 1;
+                rotated = self.path.with_extension(format!("{stamp}.jsonl"));
+            }
             std::fs::rename(&self.path, rotated)?;
+            self.trim_rotated();
         }
         if guard.is_none() {
             if let Some(dir) = self.path.parent() {
@@ -129,6 +148,51 @@ impl Journal {
             *size += line.len() as u64;
         }
         Ok(())
+    }
+}
+
+impl Journal {
+    /// This account's rotated files (`<account>.<unix-ms>.jsonl`), oldest first.
+    pub fn rotated_files(&self) -> std::io::Result<Vec<PathBuf>> {
+        let Some(dir) = self.path.parent() else {
+            return Ok(Vec::new());
+        };
+        let prefix = format!("{}.", self.account);
+        let mut found: Vec<(i64, PathBuf)> = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let stamp = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .and_then(|name| name.strip_prefix(&prefix))
+                .and_then(|rest| rest.strip_suffix(".jsonl"))
+                .and_then(|stamp| stamp.parse::<i64>().ok());
+            if let Some(stamp) = stamp {
+                found.push((stamp, path));
+            }
+        }
+        found.sort();
+        Ok(found.into_iter().map(|(_, path)| path).collect())
+    }
+
+    /// Deletes rotated files beyond the newest `keep_files`; a failure is logged, not fatal.
+    fn trim_rotated(&self) {
+        let rotated = match self.rotated_files() {
+            Ok(rotated) => rotated,
+            Err(error) => {
+                tracing::warn!(path = %self.path.display(), %error, "cannot list rotated journals");
+                return;
+            }
+        };
+        let excess = rotated.len().saturating_sub(self.keep_files);
+        for old in &rotated[..excess] {
+            match std::fs::remove_file(old) {
+                Ok(()) => tracing::info!(path = %old.display(), "deleted an old journal file"),
+                Err(error) => {
+                    tracing::warn!(path = %old.display(), %error, "cannot delete an old journal");
+                }
+            }
+        }
     }
 }
 
@@ -156,5 +220,36 @@ mod tests {
         for line in text.lines() {
             crate::replay::parse_line(line).expect("every journal line replays");
         }
+    }
+
+    #[test]
+    fn only_the_newest_rotated_files_are_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut journal = Journal::new(dir.path(), "acc").keep_files(2);
+        journal.rotate_bytes = 100;
+        // Another account's rotated file, whose name starts alike, is never touched.
+        let other = dir.path().join("acc-2.1.jsonl");
+        std::fs::write(&other, "{}\n").expect("other account");
+        let t = DateTime::<Utc>::UNIX_EPOCH;
+        let mut seen = Vec::new();
+        for i in 0..12 {
+            journal.append(
+                t,
+                Kind::Positions,
+                format!("[{i}]").repeat(20).replace("][", ",").as_bytes(),
+            );
+            seen.extend(journal.rotated_files().expect("list"));
+        }
+        seen.sort();
+        seen.dedup();
+        let kept = journal.rotated_files().expect("list");
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert!(
+            seen.len() > 2,
+            "older files existed and were deleted: {seen:?}"
+        );
+        assert_eq!(&kept[..], &seen[seen.len() - 2..], "the newest are kept");
+        assert!(other.exists());
+        assert!(journal.path().exists());
     }
 }

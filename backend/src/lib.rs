@@ -4,15 +4,20 @@
 //! [`start`] wires everything from a [`Config`]; [`app`] is the HTTP router alone (for tests).
 //! `main.rs` stays thin: parse arguments, set up logging, call these.
 
+pub mod auth;
 pub mod broker;
 pub mod challenge;
 pub mod config;
+pub mod connections;
 pub mod db;
 pub mod error;
+pub mod export;
 pub mod hub;
 pub mod journal;
 pub mod replay;
-mod routes;
+pub mod retention;
+pub mod routes;
+pub mod secrets;
 pub mod tracker;
 
 use broker::demo::{DemoBroker, DemoConfig};
@@ -23,7 +28,6 @@ use shared::domain::AccountId;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +41,8 @@ pub struct AppState {
     pub store: Arc<dyn db::Store>,
     /// Cancelled when the server shuts down (ends open streams).
     pub shutdown: CancellationToken,
+    /// Sessions, sign-in throttles and cookie settings.
+    pub auth: Arc<auth::Auth>,
 }
 
 /// The HTTP application: API, stream and the browser app from `assets`, with security headers
@@ -84,6 +90,12 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] db::StoreError),
+    /// The users could not be set up.
+    #[error("cannot set up the users: {0}")]
+    Users(#[from] auth::SeedError),
+    /// Password hashing could not be set up.
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
     /// A socket could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -106,6 +118,9 @@ pub struct Started {
     pub demo_broker: Option<SocketAddr>,
     /// The tracked accounts.
     pub accounts: Vec<AccountId>,
+    /// Passwords generated at this start (the demo's users, a new admin or trader): show them
+    /// once to whoever started the server.
+    pub logins: Vec<auth::Login>,
     tasks: JoinSet<()>,
 }
 
@@ -128,21 +143,30 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
         demo_broker = Some(addr);
         accounts.extend(demo_accounts);
     }
+    let logins = auth::seed(store.as_ref(), config, &accounts).await?;
+    let auth = Arc::new(auth::Auth::new(config).await?);
     let hub = Arc::new(Hub::new(
         accounts
             .iter()
             .map(|a| (AccountId(a.id.clone()), a.name.clone())),
     ));
-    let http = broker::metaapi::client::http_client(Duration::from_secs(10)).map_err(|source| {
+    let http = broker::metaapi::client::http_client(config.broker_timeout).map_err(|source| {
         StartError::Broker {
             account: "*".to_owned(),
             source,
         }
     })?;
-    for account in &accounts {
+    let polls = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_polls));
+    for (index, account) in accounts.iter().enumerate() {
+        // The demo broker's accounts get quotes between polls unless configured otherwise.
+        let demo_account = index >= config.accounts.len();
+        let price_interval = config.price_interval.or_else(|| {
+            demo_account
+                .then(|| (config.poll_interval / 4).max(std::time::Duration::from_millis(100)))
+        });
         let client = MetaApiClient::new(
             http.clone(),
-            &account.base_url,
+            &account.api_base_url(),
             &account.metaapi_account_id,
             &account.token,
         )
@@ -151,7 +175,9 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             source,
         })?;
         let client = match &config.journal_dir {
-            Some(dir) => client.with_journal(Arc::new(journal::Journal::new(dir, &account.id))),
+            Some(dir) => client.with_journal(Arc::new(
+                journal::Journal::new(dir, &account.id).keep_files(config.journal_keep_files),
+            )),
             None => client,
         };
         let tracker = tracker::Tracker::new(
@@ -162,17 +188,26 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             account.poll_interval.unwrap_or(config.poll_interval),
             config.stale_after,
             account.challenge.clone(),
-        );
+        )
+        .with_poll_limit(polls.clone())
+        .with_price_interval(price_interval);
         tasks.spawn(tracker.run(shutdown.clone()));
     }
+    tasks.spawn(retention::run(
+        store.clone(),
+        retention::PRUNE_INTERVAL,
+        shutdown.clone(),
+    ));
     Ok(Started {
         state: AppState {
             hub,
             store,
             shutdown,
+            auth,
         },
         demo_broker,
         accounts: accounts.into_iter().map(|a| AccountId(a.id)).collect(),
+        logins,
         tasks,
     })
 }
@@ -203,23 +238,10 @@ async fn start_demo_broker(
         addr: "127.0.0.1:0".to_owned(),
         source,
     })?;
-    let base_url = format!("http://{addr}");
-    let accounts = demo
-        .accounts()
-        .into_iter()
-        .map(|a| AccountConfig {
-            id: a.id.clone(),
-            name: a.name,
-            base_url: base_url.clone(),
-            metaapi_account_id: a.id,
-            token: demo.token().to_owned(),
-            poll_interval: None,
-            challenge: Some(config::ChallengeSetup {
-                preset: a.preset,
-                initial_balance: a.initial_balance,
-            }),
-        })
-        .collect();
+    let mut accounts = demo.account_configs(&format!("http://{addr}"));
+    for account in &mut accounts {
+        account.trader = demo_owner(&account.id).map(str::to_owned);
+    }
     let stop = shutdown.clone();
     tasks.spawn(async move {
         if let Err(error) =
@@ -231,13 +253,31 @@ async fn start_demo_broker(
     Ok((addr, accounts))
 }
 
-/// Serves `app` on `listener` until `shutdown` is cancelled, then drains connections.
+/// The demo trader who owns a demo account: `trader` the first two, `trader2` the third.
+/// Other demo accounts belong to no trader (admins see them).
+fn demo_owner(account: &str) -> Option<&'static str> {
+    match account {
+        "demo-eurusd-scalper" | "demo-gold-swing" | "demo-daily-breach" | "demo-passing" => {
+            Some("trader")
+        }
+        "demo-index-breakout" | "demo-deposit" | "demo-overnight" | "demo-no-stop" => {
+            Some("trader2")
+        }
+        _ => None,
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` is cancelled, then drains connections. Handlers
+/// see each client's address (sign-in throttling uses it).
 pub async fn serve(
     listener: TcpListener,
     app: axum::Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }

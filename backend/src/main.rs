@@ -50,6 +50,22 @@ enum Command {
         #[arg(long)]
         rules: Option<PathBuf>,
     },
+    /// Export everything stored about one account's challenge as JSON: peaks, engine state,
+    /// events, rule sets and equity history (see docs/OPERATIONS.md).
+    Export {
+        /// The account's id.
+        #[arg(long)]
+        account: String,
+        /// Database URL; by default the config file's, else sqlite://riskdeck.db.
+        #[arg(long, env = "RISKDECK_DATABASE_URL")]
+        database_url: Option<String>,
+        /// TOML configuration file to take the database URL from.
+        #[arg(long, short, env = "RISKDECK_CONFIG")]
+        config: Option<PathBuf>,
+        /// Write the JSON to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -72,9 +88,13 @@ struct ServeArgs {
     /// Directory of the built browser app.
     #[arg(long, env = "RISKDECK_ASSETS")]
     assets: Option<PathBuf>,
+    /// Key broker tokens are sealed under at rest: 32 bytes as 64 hex digits or base64. Prefer
+    /// the environment variable to the flag, which other users can see in the process list.
+    #[arg(long, env = "RISKDECK_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     let cli = Cli::parse();
     if let Command::Replay {
         preset,
@@ -86,10 +106,34 @@ fn main() -> anyhow::Result<()> {
         // Replay is pure computation: no runtime, no logging noise on stdout.
         std::process::exit(replay(preset, *initial_balance, events, rules.as_deref()));
     }
-    tokio::runtime::Builder::new_multi_thread()
+    if let Command::Export {
+        account,
+        database_url,
+        config,
+        out,
+    } = &cli.command
+    {
+        std::process::exit(export(
+            account,
+            database_url.as_deref(),
+            config.as_deref(),
+            out.as_deref(),
+        ));
+    }
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(run(cli))
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    if let Err(error) = result {
+        // One line that says what went wrong and what to do, and a failing exit code.
+        let message = format!("{error:#}");
+        eprintln!(
+            "riskdeck: {}",
+            message.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        std::process::exit(1);
+    }
 }
 
 /// Prints the report on stdout; a malformed input exits 2 with a message naming the line.
@@ -119,6 +163,83 @@ fn replay(
     }
 }
 
+/// Writes the export; exits 2 when the account or the config is unknown, 1 when the database
+/// or the output fails.
+fn export(
+    account: &str,
+    database_url: Option<&str>,
+    config: Option<&std::path::Path>,
+    out: Option<&std::path::Path>,
+) -> i32 {
+    use backend::export::ExportError;
+    let url = match (database_url, config) {
+        (Some(url), _) => url.to_owned(),
+        (None, Some(path)) => match Config::from_file(path) {
+            Ok(config) => config.database_url,
+            Err(error) => {
+                eprintln!("riskdeck export: {error}");
+                return 2;
+            }
+        },
+        (None, None) => Config::default().database_url,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("riskdeck export: cannot start: {error}");
+            return 1;
+        }
+    };
+    let account = shared::domain::AccountId(account.to_owned());
+    let exported = runtime.block_on(async {
+        let store = backend::db::open_existing(&url).await?;
+        backend::export::export(&*store, &account, chrono::Utc::now()).await
+    });
+    let exported = match exported {
+        Ok(exported) => exported,
+        Err(error @ ExportError::UnknownAccount(_)) => {
+            eprintln!("riskdeck export: {error}");
+            return 2;
+        }
+        Err(error) => {
+            eprintln!("riskdeck export: {error}");
+            return 1;
+        }
+    };
+    let written = match out {
+        Some(path) => write_file(path, &exported),
+        None => {
+            let stdout = std::io::stdout().lock();
+            serde_json::to_writer_pretty(std::io::BufWriter::new(stdout), &exported)
+                .map_err(std::io::Error::from)
+        }
+    };
+    match written {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("riskdeck export: cannot write the export: {error}");
+            1
+        }
+    }
+}
+
+/// Writes `value` as JSON next to `path`, then renames it into place, so a reader never sees
+/// half a file.
+fn write_file(path: &std::path::Path, value: &impl serde::Serialize) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&partial)?);
+    serde_json::to_writer_pretty(&mut file, value)?;
+    file.write_all(b"\n")?;
+    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(&partial, path)
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -133,7 +254,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             token,
         } => demo_broker(listen, seed, token).await,
-        Command::Replay { .. } => Ok(()),
+        Command::Replay { .. } | Command::Export { .. } => Ok(()),
     }
 }
 
@@ -155,6 +276,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(assets) = args.assets {
         config.assets = assets;
     }
+    if let Some(key) = args.secret_key {
+        config.secret_key = Some(
+            backend::secrets::SecretKey::parse(&key)
+                .map_err(|error| anyhow::anyhow!("RISKDECK_SECRET_KEY: {error}"))?,
+        );
+    }
     let shutdown = CancellationToken::new();
     let listener = TcpListener::bind(config.listen).await.with_context(|| {
         format!(
@@ -173,12 +300,37 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "tracking"
     );
     println!("\n  Riskdeck is running at http://{addr}/  (Ctrl-C to stop)\n");
+    print_logins(&started.logins);
     let app = backend::app(started.state.clone(), &config.assets);
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     backend::serve(listener, app, shutdown).await?;
     started.join().await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Shows the passwords made at this start, once, on the terminal (never in the log).
+fn print_logins(logins: &[backend::auth::Login]) {
+    if logins.is_empty() {
+        return;
+    }
+    println!("  Sign in with (these passwords were generated now and are shown only here):\n");
+    let width = logins.iter().map(|l| l.username.len()).max().unwrap_or(0);
+    for login in logins {
+        let owns = if login.accounts.is_empty() {
+            String::new()
+        } else {
+            let ids: Vec<&str> = login.accounts.iter().map(|a| a.as_str()).collect();
+            format!("  owns {}", ids.join(", "))
+        };
+        println!(
+            "    {:<width$}  {:<6}  password {}{owns}",
+            login.username,
+            login.role.as_str(),
+            login.password,
+        );
+    }
+    println!();
 }
 
 async fn demo_broker(listen: SocketAddr, seed: u64, token: String) -> anyhow::Result<()> {
@@ -194,10 +346,15 @@ async fn demo_broker(listen: SocketAddr, seed: u64, token: String) -> anyhow::Re
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    println!("demo broker on http://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    println!("demo broker on http://{addr}");
     for account in demo.accounts() {
         println!("  account {:<24} {}", account.id, account.name);
     }
+    println!(
+        "scripts run in minutes from now (see README, \"Demo accounts\")\n\
+         fault knobs: PUT http://{addr}/demo/faults/{{account|*}} with JSON (see README)"
+    );
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     serve(listener, demo, async move { shutdown.cancelled().await }).await?;

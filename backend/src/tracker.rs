@@ -14,9 +14,11 @@ use crate::hub::Hub;
 use chrono::{DateTime, Utc};
 use shared::api::{AccountView, EquityPoint, FeedStatus};
 use shared::domain::{AccountId, AccountInfo, Position};
+use shared::engine::RecordData;
 use shared::peaks::Peaks;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -35,8 +37,54 @@ pub struct Tracker {
     last_success: Option<Instant>,
     setup: Option<ChallengeSetup>,
     challenge: Option<ChallengeRun>,
+    /// A new challenge waiting for its deal history before it is evaluated.
+    onboarding: Option<shared::engine::Challenge>,
     /// Engine events not yet stored (the database was unavailable), oldest first.
     unsaved_events: Vec<StoredEvent>,
+    /// Shared by every tracker: a poll holds one permit while it talks to the broker.
+    polls: Arc<Semaphore>,
+    /// Quotes between polls, when set (see `Config::price_interval`).
+    price_interval: Option<Duration>,
+    /// Symbols whose specification (tick size) the engine already has.
+    specified: std::collections::HashSet<String>,
+    /// When the challenge state was last stored.
+    last_saved: Option<Instant>,
+    /// Equity samples not yet written, oldest first (written in batches).
+    samples: Vec<EquityPoint>,
+    /// When the oldest unwritten sample was taken.
+    samples_since: Option<Instant>,
+    /// When samples were last written.
+    last_flush: Option<Instant>,
+}
+
+/// Equity samples are written in batches of up to ten polls, and at least this often: one
+/// transaction folds a batch into every bucket tier. A crash loses at most that much of the
+/// equity chart, never a peak or a breach (those live in the engine state, stored before they
+/// are shown). The first sample is written at once, so a new chart is never empty.
+const SAMPLE_FLUSH_EVERY: Duration = Duration::from_secs(10);
+
+/// An unchanged challenge state is stored at least this often.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+
+/// The parts of a challenge's state that must be stored as soon as they change.
+#[derive(PartialEq, Eq)]
+struct Checkpoint {
+    anchors: shared::engine::Anchors,
+    status: shared::engine::ChallengeStatus,
+    next_reset: Option<DateTime<Utc>>,
+    events: usize,
+}
+
+impl Checkpoint {
+    fn of(run: &ChallengeRun) -> Self {
+        let challenge = run.challenge();
+        Self {
+            anchors: challenge.anchors(),
+            status: challenge.status(),
+            next_reset: challenge.next_reset(),
+            events: challenge.events().len(),
+        }
+    }
 }
 
 /// How far back a first-time backfill reads deal history.
@@ -66,8 +114,63 @@ impl Tracker {
             last_success: None,
             setup,
             challenge: None,
+            onboarding: None,
             unsaved_events: Vec::new(),
+            polls: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+            price_interval: None,
+            specified: std::collections::HashSet::new(),
+            last_saved: None,
+            samples: Vec::new(),
+            samples_since: None,
+            last_flush: None,
         }
+    }
+
+    /// Between polls, revalue open positions from quotes every `interval` (shorter than the
+    /// poll interval).
+    #[must_use]
+    pub fn with_price_interval(mut self, interval: Option<Duration>) -> Self {
+        self.price_interval = interval.filter(|i| *i < self.interval);
+        self
+    }
+
+    /// Feeds the engine the current quotes (and, once per symbol, the specification) of the
+    /// symbols of the open positions: equity estimated between polls, flagged as estimated in
+    /// any event it causes. Events are saved like a poll's.
+    async fn quotes_once(&mut self) -> Result<(), BrokerError> {
+        let Some(run) = &self.challenge else {
+            return Ok(());
+        };
+        let symbols = run.open_symbols();
+        if symbols.is_empty() {
+            return Ok(());
+        }
+        let _permit = self.polls.clone().acquire_owned().await.ok();
+        let mut records = Vec::with_capacity(symbols.len() * 2);
+        for symbol in symbols {
+            if !self.specified.contains(&symbol) {
+                let spec = self.client.specification(&symbol).await?;
+                records.push(RecordData::Specification(spec));
+                self.specified.insert(symbol.clone());
+            }
+            records.push(RecordData::Price(self.client.current_price(&symbol).await?));
+        }
+        let Some(run) = self.challenge.as_mut() else {
+            return Ok(());
+        };
+        let events = run.apply_records(self.id.as_str(), Utc::now(), records);
+        // Quotes alone change nothing that cannot be derived again: save only for events.
+        if !events.is_empty() {
+            self.save(&events).await;
+        }
+        Ok(())
+    }
+
+    /// Shares `polls` with other trackers: at most its number of permits poll at once.
+    #[must_use]
+    pub fn with_poll_limit(mut self, polls: Arc<Semaphore>) -> Self {
+        self.polls = polls;
+        self
     }
 
     /// Restores the persisted challenge and peaks; until that succeeds, no poll result is
@@ -92,7 +195,7 @@ impl Tracker {
     }
 
     async fn try_restore(&mut self) -> Result<(), crate::db::StoreError> {
-        if self.challenge.is_none() {
+        if self.challenge.is_none() && self.onboarding.is_none() {
             self.restore_challenge().await?;
         }
         match self.store.load_peaks(&self.id).await? {
@@ -107,14 +210,29 @@ impl Tracker {
         if !self.restore(&shutdown).await {
             return;
         }
-        let mut ticker = tokio::time::interval(self.interval);
+        // Spread the first polls over one interval, so thousands of accounts started together
+        // do not poll in lockstep.
+        let offset = self.interval.mul_f64(fastrand::f64());
+        // With quotes between polls, the loop ticks at the quote interval and polls the account
+        // on the ticks where a poll is due.
+        let tick = self.price_interval.unwrap_or(self.interval);
+        let mut ticker = tokio::time::interval_at(Instant::now() + offset, tick);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let started = Instant::now();
+        let mut last_poll: Option<Instant> = None;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 _ = ticker.tick() => {}
             }
+            let poll_due = last_poll.is_none_or(|at| at.elapsed() + tick / 2 >= self.interval);
+            if !poll_due {
+                if let Err(error) = self.quotes_once().await {
+                    tracing::debug!(account = %self.id, %error, "cannot read quotes");
+                }
+                continue;
+            }
+            last_poll = Some(Instant::now());
             let pause = match self.poll_once().await {
                 Ok(()) => None,
                 Err(error) => {
@@ -138,10 +256,12 @@ impl Tracker {
                 }
             }
         }
+        self.flush_samples(true).await;
         tracing::debug!(account = %self.id, "tracker stopped");
     }
 
-    /// Loads the saved engine state, or starts the configured challenge afresh.
+    /// Loads the saved engine state, or prepares the configured challenge for onboarding
+    /// (it is evaluated once its deal history has been replayed).
     async fn restore_challenge(&mut self) -> Result<(), crate::db::StoreError> {
         let Some(setup) = &self.setup else {
             return Ok(());
@@ -158,10 +278,14 @@ impl Tracker {
                 ),
             },
             None => {
-                match shared::engine::Challenge::from_preset(&setup.preset, setup.initial_balance) {
-                    Ok(challenge) => {
-                        self.challenge = Some(ChallengeRun::new(challenge, Utc::now()));
-                    }
+                let config = shared::engine::preset(&setup.preset, setup.initial_balance).map(
+                    |mut config| {
+                        config.estimated_equity_breaches = setup.estimated_equity_breaches;
+                        config
+                    },
+                );
+                match config.and_then(shared::engine::Challenge::new) {
+                    Ok(challenge) => self.onboarding = Some(challenge),
                     Err(error) => {
                         tracing::error!(account = %self.id, %error, "cannot start the challenge")
                     }
@@ -197,8 +321,32 @@ impl Tracker {
         let Some(run) = self.challenge.as_mut() else {
             return;
         };
+        let fed_deals = deals.as_ref().is_some_and(|d| !d.is_empty());
+        let before = Checkpoint::of(run);
         let events = run.apply_poll(self.id.as_str(), now, deals, info, positions);
-        for event in &events {
+        // What a restart could not derive again from the next poll must be stored before it
+        // is shown: events, deals fed (the cursor and statistics), anchors, status, the day.
+        // Anything else (the latest balance and equity, open positions) is refreshed by the
+        // next poll, so an unchanged state is stored at most every `CHECKPOINT_EVERY`.
+        let material = !events.is_empty()
+            || !self.unsaved_events.is_empty()
+            || fed_deals
+            || Checkpoint::of(run) != before
+            || self
+                .last_saved
+                .is_none_or(|at| at.elapsed() >= CHECKPOINT_EVERY);
+        if material {
+            self.save(&events).await;
+        }
+    }
+
+    /// Logs the engine's new events, then stores the engine state and every unsaved event in
+    /// one transaction (what fails stays queued, in order, for the next save).
+    async fn save(&mut self, events: &[shared::engine::Event]) {
+        let Some(run) = self.challenge.as_ref() else {
+            return;
+        };
+        for event in events {
             tracing::info!(
                 account = %self.id,
                 kind = ?event.kind,
@@ -219,7 +367,10 @@ impl Tracker {
             .save_challenge(&self.id, &state, &self.unsaved_events)
             .await
         {
-            Ok(()) => self.unsaved_events.clear(),
+            Ok(()) => {
+                self.unsaved_events.clear();
+                self.last_saved = Some(Instant::now());
+            }
             Err(error) => tracing::error!(
                 account = %self.id,
                 %error,
@@ -229,13 +380,39 @@ impl Tracker {
         }
     }
 
+    /// Writes the buffered samples when the oldest is `SAMPLE_FLUSH_EVERY` old, or now when
+    /// `force`. What fails stays buffered (bounded) for the next attempt.
+    async fn flush_samples(&mut self, force: bool) {
+        let first = self.samples_since.is_none() && self.last_flush.is_none();
+        let since = *self.samples_since.get_or_insert_with(Instant::now);
+        let every = (self.interval * 10).min(SAMPLE_FLUSH_EVERY);
+        if self.samples.is_empty() || !(force || first || since.elapsed() >= every) {
+            return;
+        }
+        match self.store.append_samples(&self.id, &self.samples).await {
+            Ok(()) => {
+                self.samples.clear();
+                self.samples_since = None;
+                self.last_flush = Some(Instant::now());
+            }
+            Err(error) => {
+                tracing::error!(account = %self.id, %error, "cannot save equity samples; will retry");
+                // A database down for long must not grow memory without bound: keep the last hour.
+                let excess = self.samples.len().saturating_sub(3600);
+                self.samples.drain(..excess);
+            }
+        }
+    }
+
     async fn poll_once(&mut self) -> Result<(), BrokerError> {
+        // A closed semaphore (never closed today) only means: poll without waiting.
+        let _permit = self.polls.clone().acquire_owned().await.ok();
         let deals = self.new_deals().await;
         let (info, positions) =
             tokio::try_join!(self.client.account_information(), self.client.positions())?;
         let now = Utc::now();
         self.last_success = Some(Instant::now());
-        if self.needs_backfill {
+        if self.needs_backfill || self.onboarding.is_some() {
             self.backfill(now, &info).await;
         }
         self.peaks_dirty |= self.peaks.observe(&info);
@@ -252,47 +429,115 @@ impl Tracker {
             balance: info.balance,
             equity: info.equity,
         };
-        if let Err(error) = self.store.append_sample(&self.id, &point).await {
-            tracing::error!(account = %self.id, %error, "cannot save equity sample");
-        }
+        self.samples.push(point);
+        self.flush_samples(false).await;
         self.evaluate(now, deals, &info, &positions).await;
-        let mut view = account_view(now, &info, &positions, &self.peaks);
-        view.challenge = self.challenge.as_ref().map(ChallengeRun::view);
-        self.hub.publish_view(&self.id, &info.currency, view);
+        let view = match &self.challenge {
+            // One source of truth: with a challenge, its engine's anchors are the peaks shown.
+            Some(run) => {
+                let anchors = run.challenge().anchors();
+                let peaks = Peaks {
+                    starting_capital: Some(anchors.initial_balance),
+                    peak_balance: Some(anchors.peak_balance),
+                    peak_equity: Some(anchors.peak_equity),
+                };
+                let mut view = account_view(now, &info, &positions, &peaks);
+                view.challenge = Some(run.view());
+                view
+            }
+            None => account_view(now, &info, &positions, &self.peaks),
+        };
+        let feed = self.quote_feed().await;
+        self.hub
+            .publish_view_as(&self.id, &info.currency, view, feed);
         Ok(())
+    }
+
+    /// Live, unless the broker's last quote is older than `stale_after` by the broker's own
+    /// clock: a terminal whose data froze answers every poll with the same numbers. (A closed
+    /// market looks the same, so over a weekend the feed shows stale.) A broker that cannot
+    /// tell counts as live.
+    async fn quote_feed(&self) -> FeedStatus {
+        match self.client.quote_age().await {
+            Ok(Some(age)) if age > self.stale_after => FeedStatus::Stale,
+            Ok(_) => FeedStatus::Live,
+            Err(error) => {
+                tracing::debug!(account = %self.id, %error, "cannot read the broker's quote time");
+                FeedStatus::Live
+            }
+        }
     }
 }
 
 impl Tracker {
     /// First time this account is tracked: reconstruct starting capital and peaks from its deal
-    /// history, so an account onboarded mid-challenge is measured against its real history. When
-    /// the history cannot be read, tracking starts from the first observation instead.
+    /// history, and replay that history into a new challenge, so an account onboarded
+    /// mid-challenge is measured against its real history. When the history cannot be read,
+    /// peaks start from the first observation, but a new challenge waits (it is retried on the
+    /// next poll): rules are never evaluated against anchors that are not known.
     async fn backfill(&mut self, now: DateTime<Utc>, info: &AccountInfo) {
-        self.needs_backfill = false;
+        if self.onboarding.is_some() {
+            self.hub.publish_feed(&self.id, FeedStatus::Backfilling);
+        }
         let from = now - chrono::Duration::days(BACKFILL_DAYS);
-        match self
+        let read_started = Instant::now();
+        let deals = match self
             .client
             .deals(from, now + chrono::Duration::minutes(1))
             .await
         {
-            Ok(deals) => {
-                if let Some(peaks) = shared::peaks::reconstruct(&deals, info) {
-                    tracing::info!(
-                        account = %self.id,
-                        deals = deals.len(),
-                        starting_capital = ?peaks.starting_capital,
-                        peak_balance = ?peaks.peak_balance,
-                        "reconstructed peaks from deal history"
-                    );
-                    self.peaks.merge(&peaks);
-                    self.peaks_dirty = true;
-                }
+            Ok(deals) => deals,
+            Err(error) => {
+                tracing::warn!(
+                    account = %self.id,
+                    %error,
+                    "cannot read deal history; peaks start from the first observation and a \
+                     new challenge waits for the history"
+                );
+                self.needs_backfill = false;
+                return;
             }
-            Err(error) => tracing::warn!(
+        };
+        tracing::info!(
+            account = %self.id,
+            deals = deals.len(),
+            from = %from,
+            elapsed_ms = read_started.elapsed().as_millis(),
+            "read deal history"
+        );
+        if std::mem::take(&mut self.needs_backfill)
+            && let Some(peaks) = shared::peaks::reconstruct(&deals, info)
+        {
+            tracing::info!(
                 account = %self.id,
-                %error,
-                "cannot read deal history; tracking starts from the first observation"
-            ),
+                starting_capital = ?peaks.starting_capital,
+                peak_balance = ?peaks.peak_balance,
+                "reconstructed peaks from deal history"
+            );
+            self.peaks.merge(&peaks);
+            self.peaks_dirty = true;
+        }
+        if let Some(challenge) = self.onboarding.take() {
+            let initial = challenge.anchors().initial_balance;
+            let (run, events, summary) = ChallengeRun::onboard(challenge, deals, now);
+            if summary.deals > 0 && summary.funding != initial {
+                tracing::warn!(
+                    account = %self.id,
+                    configured = %initial,
+                    funded = %summary.funding,
+                    "the account's funding differs from the challenge's initial balance; \
+                     the configured initial balance is used"
+                );
+            }
+            tracing::info!(
+                account = %self.id,
+                deals = summary.deals,
+                started = %summary.started,
+                events = events.len(),
+                "onboarded the challenge from its deal history"
+            );
+            self.unsaved_events.extend(events.iter().map(stored));
+            self.challenge = Some(run);
         }
     }
 }

@@ -1,17 +1,36 @@
 //! The backend's HTTP API as typed async functions. The only module that knows URLs (the stream
 //! URL included, which `sse` receives from here).
 //!
-//! Every request goes to the page's own origin; bodies are the `shared::api` types.
+//! Every request goes to the page's own origin; bodies are the `shared::api` types. The browser
+//! sends the session cookie by itself (same origin); this module keeps the session's
+//! anti-forgery token from signing in (or from `me`) and sends it with every request that
+//! changes something. A 401 from any call but signing in runs the handler set with
+//! [`on_unauthorized`], so the app can ask the person to sign in.
 
-use gloo_net::http::{Request, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
+use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
-use shared::api::{AccountSummary, AccountsResponse, ErrorBody, HistoryResponse};
+use shared::api::{
+    AccountSummary, AccountsResponse, ErrorBody, HistoryResponse, LoginRequest, SessionResponse,
+};
 use shared::domain::AccountId;
+use std::cell::RefCell;
 use std::fmt;
+use std::rc::Rc;
+
+thread_local! {
+    /// The signed-in session's anti-forgery token.
+    static CSRF_TOKEN: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Called when the server says no one is signed in.
+    static ON_UNAUTHORIZED: RefCell<Option<Rc<dyn Fn()>>> = const { RefCell::new(None) };
+}
 
 /// Why an API call gave no data, in terms a person can act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiError {
+    /// The server answered 401: no one is signed in, or the session ended; `message` is the
+    /// server's sentence.
+    Unauthorized { message: String },
     /// The server answered 404; `message` is the server's sentence.
     NotFound { message: String },
     /// The server answered with another error; `message` is the server's sentence when it sent
@@ -26,7 +45,9 @@ pub enum ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NotFound { message } | Self::Server { message, .. } => f.write_str(message),
+            Self::Unauthorized { message }
+            | Self::NotFound { message }
+            | Self::Server { message, .. } => f.write_str(message),
             Self::Network => f.write_str(
                 "Riskdeck's server cannot be reached. Check your connection; the page will \
                  work again once the server is back.",
@@ -39,6 +60,60 @@ impl fmt::Display for ApiError {
     }
 }
 
+/// Sets what happens when the server answers 401 to any call but [`login`].
+pub fn on_unauthorized(handler: impl Fn() + 'static) {
+    ON_UNAUTHORIZED.with(|slot| *slot.borrow_mut() = Some(Rc::new(handler)));
+}
+
+fn signed_out() {
+    CSRF_TOKEN.with(|token| token.borrow_mut().take());
+    // Taken out of the slot before the call, so the handler may set a new one.
+    let handler = ON_UNAUTHORIZED.with(|slot| slot.borrow().clone());
+    if let Some(handler) = handler {
+        handler();
+    }
+}
+
+fn keep_csrf_token(session: &SessionResponse) {
+    CSRF_TOKEN.with(|token| *token.borrow_mut() = Some(session.csrf_token.clone()));
+}
+
+/// `POST /api/auth/login`: signs in; a wrong password is an `Unauthorized` with the server's
+/// sentence, too many attempts a `Server` error with status 429.
+pub async fn login(username: &str, password: &str) -> Result<SessionResponse, ApiError> {
+    let body = LoginRequest {
+        username: username.to_owned(),
+        password: password.to_owned(),
+    };
+    let response = Request::post("/api/auth/login")
+        .header("Accept", "application/json")
+        .json(&body)
+        .map_err(|_| ApiError::Unreadable)?
+        .send()
+        .await
+        .map_err(|_| ApiError::Network)?;
+    if !response.ok() {
+        return Err(error_from(response).await);
+    }
+    let session: SessionResponse = response.json().await.map_err(|_| ApiError::Unreadable)?;
+    keep_csrf_token(&session);
+    Ok(session)
+}
+
+/// `GET /api/auth/me`: who is signed in (and the session's anti-forgery token).
+pub async fn me() -> Result<SessionResponse, ApiError> {
+    let session: SessionResponse = get_json("/api/auth/me").await?;
+    keep_csrf_token(&session);
+    Ok(session)
+}
+
+/// `POST /api/auth/logout`: ends the session.
+pub async fn logout() -> Result<(), ApiError> {
+    let result = send_change(Request::post("/api/auth/logout")).await;
+    CSRF_TOKEN.with(|token| token.borrow_mut().take());
+    result.map(drop)
+}
+
 /// `GET /api/accounts`.
 pub async fn accounts() -> Result<AccountsResponse, ApiError> {
     get_json("/api/accounts").await
@@ -49,9 +124,23 @@ pub async fn account(id: &AccountId) -> Result<AccountSummary, ApiError> {
     get_json(&format!("/api/accounts/{}", encode(id.as_str()))).await
 }
 
-/// `GET /api/accounts/{id}/history`: equity samples, oldest first.
-pub async fn history(id: &AccountId) -> Result<HistoryResponse, ApiError> {
-    get_json(&format!("/api/accounts/{}/history", encode(id.as_str()))).await
+/// `GET /api/accounts/{id}/history`: the equity curve since `from`, in at most `points`
+/// buckets, oldest first.
+pub async fn history(
+    id: &AccountId,
+    from: DateTime<Utc>,
+    points: u32,
+) -> Result<HistoryResponse, ApiError> {
+    get_json(&history_url(id, from, points)).await
+}
+
+fn history_url(id: &AccountId, from: DateTime<Utc>, points: u32) -> String {
+    let from = from.to_rfc3339_opts(SecondsFormat::Secs, true);
+    format!(
+        "/api/accounts/{}/history?from={}&points={points}",
+        encode(id.as_str()),
+        encode(&from)
+    )
 }
 
 /// The Server-Sent Events stream of `StreamEvent`s, for one account or all of them.
@@ -68,10 +157,37 @@ async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
         .send()
         .await
         .map_err(|_| ApiError::Network)?;
-    if !response.ok() {
-        return Err(error_from(response).await);
+    checked(response)
+        .await?
+        .json::<T>()
+        .await
+        .map_err(|_| ApiError::Unreadable)
+}
+
+/// Sends a request that changes something, with the anti-forgery token.
+async fn send_change(request: RequestBuilder) -> Result<Response, ApiError> {
+    let token = CSRF_TOKEN
+        .with(|token| token.borrow().clone())
+        .unwrap_or_default();
+    let response = request
+        .header("Accept", "application/json")
+        .header("x-csrf-token", &token)
+        .send()
+        .await
+        .map_err(|_| ApiError::Network)?;
+    checked(response).await
+}
+
+/// The response when it is a success; otherwise its error, after telling the app about a 401.
+async fn checked(response: Response) -> Result<Response, ApiError> {
+    if response.ok() {
+        return Ok(response);
     }
-    response.json::<T>().await.map_err(|_| ApiError::Unreadable)
+    let error = error_from(response).await;
+    if matches!(error, ApiError::Unauthorized { .. }) {
+        signed_out();
+    }
+    Err(error)
 }
 
 async fn error_from(response: Response) -> ApiError {
@@ -84,10 +200,35 @@ async fn error_from(response: Response) -> ApiError {
         }
         Err(_) => format!("The server refused the request (HTTP {status})."),
     };
-    if status == 404 {
-        ApiError::NotFound { message }
+    match status {
+        401 => ApiError::Unauthorized { message },
+        404 => ApiError::NotFound { message },
+        _ => ApiError::Server { status, message },
+    }
+}
+
+/// The sign-in page's path, coming back to `back` afterwards.
+pub fn login_path(back: &str) -> String {
+    if back == "/" || back.is_empty() {
+        "/login".to_owned()
     } else {
-        ApiError::Server { status, message }
+        format!("/login?next={}", encode(back))
+    }
+}
+
+/// Where to go after signing in: `next` when it is a path of this app, else the start page.
+/// Anything that could leave the origin (`//host`, `/\host`, `https://...`) is refused.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.starts_with("/login") =>
+        {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
     }
 }
 
@@ -117,5 +258,29 @@ mod tests {
             "/api/stream?account=x%26y"
         );
         assert_eq!(stream_url(None), "/api/stream");
+        assert_eq!(
+            history_url(&AccountId::from("a b"), DateTime::<Utc>::UNIX_EPOCH, 1500),
+            "/api/accounts/a%20b/history?from=1970-01-01T00%3A00%3A00Z&points=1500"
+        );
+    }
+
+    #[test]
+    fn sign_in_comes_back_only_to_this_app() {
+        assert_eq!(login_path("/"), "/login");
+        assert_eq!(
+            login_path("/accounts/a b"),
+            "/login?next=%2Faccounts%2Fa%20b"
+        );
+        assert_eq!(safe_next(Some("/accounts/x")), "/accounts/x");
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "/login",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
     }
 }

@@ -1,8 +1,13 @@
-//! The application shell: header, routes and the paths of the app's own pages.
+//! The application shell: header, routes, the session check and the paths of the app's own
+//! pages.
 
-use crate::pages::{AccountPage, AccountsPage, NotFound};
+use crate::components::UserMenu;
+use crate::pages::{AccountPage, AccountsPage, LoginPage, NotFound};
+use crate::session::{Session, SessionState, SignedIn};
 use leptos::prelude::*;
+use leptos_router::NavigateOptions;
 use leptos_router::components::{Route, Router, Routes};
+use leptos_router::hooks::{use_location, use_navigate};
 use leptos_router::path;
 use shared::domain::AccountId;
 
@@ -15,22 +20,73 @@ pub fn account_path(id: &AccountId) -> String {
 pub fn App() -> impl IntoView {
     view! {
         <Router>
-            <a class="skip-link" href="#main">"Skip to content"</a>
-            <header class="topbar">
-                <div class="topbar-inner">
-                    <a class="brand" href="/">
-                        <span class="brand-mark" aria-hidden="true"></span>
-                        "Riskdeck"
-                    </a>
-                    <span class="tagline">"Real-time risk monitor"</span>
-                </div>
-            </header>
-            <main id="main" class="container">
-                <Routes fallback=NotFound>
-                    <Route path=path!("/") view=AccountsPage />
-                    <Route path=path!("/accounts/:id") view=AccountPage />
-                </Routes>
-            </main>
+            <Shell />
         </Router>
+    }
+}
+
+/// Everything inside the router: the session, the header and the pages.
+#[component]
+fn Shell() -> impl IntoView {
+    let session = Session(RwSignal::new(SessionState::Checking));
+    provide_context(session);
+    crate::api::on_unauthorized(move || {
+        session.0.try_set(SessionState::SignedOut);
+    });
+    session.check();
+
+    // Whoever is signed out goes to the sign-in page, which brings them back here afterwards.
+    let navigate = use_navigate();
+    let location = use_location();
+    Effect::new(move || {
+        if session
+            .0
+            .with(|state| matches!(state, SessionState::SignedOut))
+        {
+            let path = location.pathname.get_untracked();
+            if path != "/login" {
+                let search = location.search.get_untracked();
+                let search = search.trim_start_matches('?');
+                let back = if search.is_empty() {
+                    path
+                } else {
+                    format!("{path}?{search}")
+                };
+                navigate(
+                    &crate::api::login_path(&back),
+                    NavigateOptions {
+                        replace: true,
+                        ..NavigateOptions::default()
+                    },
+                );
+            }
+        }
+    });
+
+    view! {
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <header class="topbar">
+            <div class="topbar-inner">
+                <a class="brand" href="/">
+                    <span class="brand-mark" aria-hidden="true"></span>
+                    "Riskdeck"
+                </a>
+                <span class="tagline">"Real-time risk monitor"</span>
+                <UserMenu />
+            </div>
+        </header>
+        <main id="main" class="container">
+            <Routes fallback=NotFound>
+                <Route path=path!("/login") view=LoginPage />
+                <Route
+                    path=path!("/")
+                    view=|| view! { <SignedIn><AccountsPage /></SignedIn> }
+                />
+                <Route
+                    path=path!("/accounts/:id")
+                    view=|| view! { <SignedIn><AccountPage /></SignedIn> }
+                />
+            </Routes>
+        </main>
     }
 }

@@ -58,6 +58,15 @@ pub fn local_offset() -> FixedOffset {
     FixedOffset::east_opt(minutes_ahead * 60).unwrap_or_else(|| Utc.fix())
 }
 
+/// The browser's clock (the Unix epoch outside a browser, where there is none to read).
+pub fn now() -> DateTime<Utc> {
+    #[cfg(target_arch = "wasm32")]
+    let ms = js_sys::Date::now() as i64;
+    #[cfg(not(target_arch = "wasm32"))]
+    let ms = 0;
+    DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
 /// A clock time in the browser's time zone, e.g. `14:03:27`.
 pub fn clock(time: DateTime<Utc>) -> String {
     time.with_timezone(&local_offset())

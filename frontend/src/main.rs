@@ -2,7 +2,8 @@
 //!
 //! Layout: `api` is the only module that knows the server's URLs, `sse` the only one that opens
 //! an `EventSource`; `pages` holds one component per route, `components` the reusable pieces and
-//! `charts` the plotters drawings (plain data in, SVG out). Money is shown from `Decimal`s only.
+//! `charts` the plotters drawings (plain data in, SVG out); `session` knows who is signed in.
+//! Money is shown from `Decimal`s only.
 
 mod api;
 mod app;
@@ -10,6 +11,7 @@ mod charts;
 mod components;
 mod format;
 mod pages;
+mod session;
 mod sse;
 
 fn main() {

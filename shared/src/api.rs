@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 pub enum FeedStatus {
     /// No data received yet.
     Connecting,
+    /// Reading the account's deal history to rebuild what happened before tracking began
+    /// (onboarding mid-challenge); rules are evaluated once it is complete.
+    Backfilling,
     /// Data is arriving on schedule.
     Live,
     /// The last polls failed; numbers shown are the last known ones.
@@ -94,11 +97,104 @@ pub struct EquityPoint {
     pub equity: Money,
 }
 
-/// `GET /api/accounts/{id}/history`.
+/// Open, close, lowest and highest value of one quantity over a time bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ohlc {
+    /// The value at the bucket's first sample.
+    pub open: Money,
+    /// The value at the bucket's last sample.
+    pub close: Money,
+    /// The lowest value of any sample in the bucket.
+    pub min: Money,
+    /// The highest value of any sample in the bucket.
+    pub max: Money,
+}
+
+impl Ohlc {
+    /// One sample's value: open, close, min and max are all `value`.
+    pub fn point(value: Money) -> Self {
+        Self {
+            open: value,
+            close: value,
+            min: value,
+            max: value,
+        }
+    }
+}
+
+/// The equity curve over one span of time: how many samples fell in it and the open, close,
+/// minimum and maximum of balance and equity, so no peak or trough is lost when a curve is
+/// drawn from buckets. Buckets of one account never overlap.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EquityBucket {
+    /// Start of the bucket's span.
+    pub start: DateTime<Utc>,
+    /// End of the bucket's span (exclusive; equal to `start` for a single live sample).
+    pub end: DateTime<Utc>,
+    /// Time of the first sample in the bucket.
+    pub first: DateTime<Utc>,
+    /// Time of the last sample in the bucket.
+    pub last: DateTime<Utc>,
+    /// Number of samples folded into the bucket.
+    pub samples: u64,
+    /// Balance over the bucket.
+    pub balance: Ohlc,
+    /// Equity over the bucket.
+    pub equity: Ohlc,
+}
+
+impl EquityBucket {
+    /// A bucket over `start..end` holding one sample.
+    pub fn from_sample(point: &EquityPoint, start: DateTime<Utc>, end: DateTime<Utc>) -> Self {
+        Self {
+            start,
+            end,
+            first: point.time,
+            last: point.time,
+            samples: 1,
+            balance: Ohlc::point(point.balance),
+            equity: Ohlc::point(point.equity),
+        }
+    }
+
+    /// An instant bucket holding one sample (a live update between stored buckets).
+    pub fn instant(point: &EquityPoint) -> Self {
+        Self::from_sample(point, point.time, point.time)
+    }
+
+    /// Folds `other` in. The result does not depend on the order of merging, except that of two
+    /// samples at the same instant the one merged later gives the close.
+    pub fn merge(&mut self, other: &EquityBucket) {
+        if other.first < self.first {
+            self.balance.open = other.balance.open;
+            self.equity.open = other.equity.open;
+            self.first = other.first;
+        }
+        if other.last >= self.last {
+            self.balance.close = other.balance.close;
+            self.equity.close = other.equity.close;
+            self.last = other.last;
+        }
+        for (mine, theirs) in [
+            (&mut self.balance, &other.balance),
+            (&mut self.equity, &other.equity),
+        ] {
+            mine.min = mine.min.min(theirs.min);
+            mine.max = mine.max.max(theirs.max);
+        }
+        self.start = self.start.min(other.start);
+        self.end = self.end.max(other.end);
+        self.samples = self.samples.saturating_add(other.samples);
+    }
+}
+
+/// `GET /api/accounts/{id}/history?from=&to=&points=`: the equity curve between `from` and `to`
+/// (RFC 3339; default: all of it, up to now) in at most `points` buckets (default 1000, at most
+/// 5000), at the finest stored resolution that fits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryResponse {
-    /// Samples in time order.
-    pub points: Vec<EquityPoint>,
+    /// Buckets in time order.
+    pub buckets: Vec<EquityBucket>,
 }
 
 /// One message of the live stream (`GET /api/stream`), sent as the SSE `data` field.
@@ -132,6 +228,107 @@ pub struct ErrorBody {
     pub error: String,
     /// A sentence for a person.
     pub message: String,
+}
+
+/// Riskdeck's identifier of a person who signs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub i64);
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What a person may do: a trader sees the accounts they own, an admin sees everything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Sees only the accounts they own.
+    Trader,
+    /// Sees every account and manages users.
+    Admin,
+}
+
+impl Role {
+    /// The role's name as stored and sent (`trader`, `admin`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trader => "trader",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// The role a stored name stands for.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "trader" => Some(Self::Trader),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// The signed-in person, as the app shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// Their id.
+    pub id: UserId,
+    /// Their sign-in name.
+    pub username: String,
+    /// What they may do.
+    pub role: Role,
+}
+
+/// `POST /api/auth/login`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// The sign-in name (not case-sensitive).
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `POST /api/auth/login` and `GET /api/auth/me`: who is signed in, and the token every
+/// request that changes something must carry in the `x-csrf-token` header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionResponse {
+    /// The signed-in person.
+    pub user: UserInfo,
+    /// The session's anti-forgery token.
+    pub csrf_token: String,
+}
+
+/// One user as an admin sees them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    /// Their id.
+    pub id: UserId,
+    /// Their sign-in name.
+    pub username: String,
+    /// What they may do.
+    pub role: Role,
+    /// A disabled user cannot sign in and their sessions no longer work.
+    pub disabled: bool,
+    /// When the user was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /api/users` (admins only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsersResponse {
+    /// Every user, in id order.
+    pub users: Vec<UserSummary>,
 }
 
 #[cfg(test)]
@@ -169,5 +366,24 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&event).expect("serialise"))
                 .expect("deserialise");
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn roles_travel_as_their_names_and_passwords_stay_out_of_debug() {
+        for role in [Role::Trader, Role::Admin] {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+            let json = serde_json::to_string(&role).expect("serialise");
+            assert_eq!(json, format!("\"{}\"", role.as_str()));
+        }
+        assert_eq!(Role::parse("root"), None);
+        let request = LoginRequest {
+            username: "jane".into(),
+            password: "hunter2-hunter2".into(),
+        };
+        let debug = format!("{request:?}");
+        assert!(
+            debug.contains("jane") && !debug.contains("hunter2"),
+            "{debug}"
+        );
     }
 }

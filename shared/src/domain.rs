@@ -251,6 +251,53 @@ pub struct AccountSnapshot {
     pub positions: Vec<Position>,
 }
 
+/// What a pending order does when it triggers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderKind {
+    /// Buy at market (not yet executed).
+    Buy,
+    /// Sell at market (not yet executed).
+    Sell,
+    /// Buy when the price falls to the order's price.
+    BuyLimit,
+    /// Sell when the price rises to the order's price.
+    SellLimit,
+    /// Buy when the price rises to the order's price.
+    BuyStop,
+    /// Sell when the price falls to the order's price.
+    SellStop,
+    /// A buy limit placed when the price rises to the stop price.
+    BuyStopLimit,
+    /// A sell limit placed when the price falls to the stop price.
+    SellStopLimit,
+    /// Closes a position by an opposite one.
+    CloseBy,
+    /// Any other kind the broker reports.
+    Other,
+}
+
+/// A pending order: placed, not (fully) filled yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// The broker's order id.
+    pub id: String,
+    /// Instrument, e.g. `EURUSD`.
+    pub symbol: String,
+    /// Limit, stop, ...
+    pub kind: OrderKind,
+    /// Volume still to be filled, in lots.
+    pub volume: Lots,
+    /// The price the order triggers at, when it has one.
+    pub open_price: Option<Price>,
+    /// Stop loss of the position it would open, when set.
+    pub stop_loss: Option<Price>,
+    /// Take profit of the position it would open, when set.
+    pub take_profit: Option<Price>,
+    /// When the order was placed.
+    pub time: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

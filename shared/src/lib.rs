@@ -9,10 +9,12 @@
 //! - [`peaks`]: the numbers the broker does not keep (starting capital, peak balance and equity).
 //! - [`api`]: the wire contract between backend and frontend.
 //! - [`engine`]: the risk engine: challenges, rules, presets, metrics and statistics.
+//! - [`history`]: equity history at chart resolution, extremes kept.
 
 pub mod api;
 pub mod domain;
 pub mod engine;
+pub mod history;
 pub mod peaks;
 
 pub use rust_decimal::Decimal;

@@ -2,6 +2,7 @@
 //! browser, and small HTTP and SSE clients. Everything cleans up after itself.
 
 use backend::config::Config;
+use shared::api::{SessionResponse, UserInfo};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -44,6 +45,10 @@ pub struct TestServer {
     pub base: String,
     /// The demo broker's address, in demo mode.
     pub demo_broker: Option<SocketAddr>,
+    /// The passwords the server generated at start-up (the demo's users, or the first admin).
+    pub logins: Vec<backend::auth::Login>,
+    /// What the handlers share (the store, the hub, sessions).
+    pub state: backend::AppState,
     shutdown: CancellationToken,
     handle: Option<JoinHandle<()>>,
 }
@@ -56,6 +61,8 @@ impl TestServer {
         let addr = listener.local_addr()?;
         let started = backend::start(&config, shutdown.clone()).await?;
         let demo_broker = started.demo_broker;
+        let logins = started.logins.clone();
+        let state = started.state.clone();
         let app = backend::app(started.state.clone(), &config.assets);
         let stop = shutdown.clone();
         let handle = tokio::spawn(async move {
@@ -67,6 +74,8 @@ impl TestServer {
         Ok(Self {
             base: format!("http://{addr}"),
             demo_broker,
+            logins,
+            state,
             shutdown,
             handle: Some(handle),
         })
@@ -77,14 +86,85 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
-    /// The ids of the tracked accounts, as the API lists them.
+    /// The ids of the tracked accounts, as the API lists them to an admin.
     pub async fn account_ids(&self) -> anyhow::Result<Vec<shared::domain::AccountId>> {
-        let list: shared::api::AccountsResponse = reqwest::get(self.url("/api/accounts"))
+        let admin = self.login("admin").await?;
+        let list: shared::api::AccountsResponse = admin
+            .get(self.url("/api/accounts"))
+            .send()
             .await?
             .error_for_status()?
             .json()
             .await?;
         Ok(list.accounts.into_iter().map(|a| a.id).collect())
+    }
+
+    /// The password the server generated for `username` at start-up.
+    pub fn password(&self, username: &str) -> anyhow::Result<String> {
+        self.logins
+            .iter()
+            .find(|login| login.username == username)
+            .map(|login| login.password.clone())
+            .ok_or_else(|| anyhow::anyhow!("the server generated no password for {username:?}"))
+    }
+
+    /// Signs in over HTTP as a user seeded at start-up: a client that keeps the session cookie
+    /// and sends the anti-forgery token with every request.
+    pub async fn login(&self, username: &str) -> anyhow::Result<reqwest::Client> {
+        Ok(self.login_session(username).await?.client)
+    }
+
+    /// Signs in over HTTP as a user seeded at start-up, with everything the session gave.
+    pub async fn login_session(&self, username: &str) -> anyhow::Result<Session> {
+        self.login_with_password(username, &self.password(username)?)
+            .await
+    }
+
+    /// Signs in over HTTP with a username and password.
+    pub async fn login_with_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> anyhow::Result<Session> {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let bare = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .build()?;
+        let response: SessionResponse = bare
+            .post(self.url("/api/auth/login"))
+            .json(&shared::api::LoginRequest {
+                username: username.to_owned(),
+                password: password.to_owned(),
+            })
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Session::new(jar, bare, response)
+    }
+
+    /// A new session for `username` opened the way signing in opens one, without the password
+    /// check and its throttle: for tests that need many fresh sessions.
+    pub async fn session_for(&self, username: &str) -> anyhow::Result<Session> {
+        let store = self.state.store.as_ref();
+        let user = store
+            .user_credentials(username)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no user {username:?}"))?
+            .user;
+        let opened = self
+            .state
+            .auth
+            .open_session(store, &user)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open a session: {e}"))?;
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        jar.add_cookie_str(opened.cookie.to_str()?, &self.base.parse()?);
+        let bare = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .build()?;
+        Session::new(jar, bare, opened.response)
     }
 
     /// Shuts down gracefully and waits until every task has stopped.
@@ -100,6 +180,54 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// A signed-in HTTP client.
+pub struct Session {
+    /// Sends the session cookie and the anti-forgery token.
+    pub client: reqwest::Client,
+    /// Sends the session cookie only.
+    pub without_csrf: reqwest::Client,
+    /// The session's anti-forgery token.
+    pub csrf_token: String,
+    /// Who is signed in.
+    pub user: UserInfo,
+}
+
+impl Session {
+    fn new(
+        jar: std::sync::Arc<reqwest::cookie::Jar>,
+        bare: reqwest::Client,
+        response: SessionResponse,
+    ) -> anyhow::Result<Self> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            backend::auth::CSRF_HEADER,
+            reqwest::header::HeaderValue::from_str(&response.csrf_token)?,
+        );
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar)
+            .default_headers(headers)
+            .build()?;
+        Ok(Self {
+            client,
+            without_csrf: bare,
+            csrf_token: response.csrf_token,
+            user: response.user,
+        })
+    }
+}
+
+/// Serves `app` (a scripted broker, say) on a free loopback port for the rest of the test;
+/// returns its base URL, `http://127.0.0.1:PORT`.
+///
+/// # Panics
+/// When no loopback port can be bound.
+pub async fn serve_router(app: axum::Router) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
 }
 
 /// Polls `probe` every 100 ms until it returns `Some`, or fails after `limit`.
@@ -127,9 +255,9 @@ pub struct SseReader {
 }
 
 impl SseReader {
-    /// Opens `url` as an event stream.
-    pub async fn open(url: &str) -> anyhow::Result<Self> {
-        let response = reqwest::Client::new()
+    /// Opens `url` as an event stream with `client` (signed in, usually).
+    pub async fn open(client: &reqwest::Client, url: &str) -> anyhow::Result<Self> {
+        let response = client
             .get(url)
             .header("accept", "text/event-stream")
             .send()

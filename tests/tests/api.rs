@@ -4,8 +4,8 @@ use shared::api::{AccountSummary, AccountsResponse, ErrorBody, FeedStatus, Histo
 use std::time::Duration;
 use tests::{TestServer, demo_config, eventually};
 
-async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> (u16, T) {
-    let response = reqwest::get(url).await.expect("request");
+async fn get_json<T: serde::de::DeserializeOwned>(client: &reqwest::Client, url: &str) -> (u16, T) {
+    let response = client.get(url).send().await.expect("request");
     let status = response.status().as_u16();
     (status, response.json().await.expect("json body"))
 }
@@ -16,14 +16,17 @@ async fn demo_accounts_are_listed_and_go_live() {
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
         .await
         .expect("server");
-    let (status, list): (_, AccountsResponse) = get_json(&server.url("/api/accounts")).await;
+    let admin = server.login("admin").await.expect("sign in");
+    let (status, list): (_, AccountsResponse) =
+        get_json(&admin, &server.url("/api/accounts")).await;
     assert_eq!(status, 200);
     assert!(list.accounts.len() >= 3, "{list:?}");
     let id = list.accounts[0].id.clone();
     let live: AccountSummary = eventually(Duration::from_secs(20), "a live account", || {
         let url = server.url(&format!("/api/accounts/{id}"));
+        let admin = &admin;
         async move {
-            let (_, summary): (_, AccountSummary) = get_json(&url).await;
+            let (_, summary): (_, AccountSummary) = get_json(admin, &url).await;
             (summary.feed == FeedStatus::Live && summary.latest.is_some()).then_some(summary)
         }
     })
@@ -36,14 +39,58 @@ async fn demo_accounts_are_listed_and_go_live() {
 
     let history: HistoryResponse = eventually(Duration::from_secs(10), "history", || {
         let url = server.url(&format!("/api/accounts/{id}/history"));
+        let admin = &admin;
         async move {
-            let (_, history): (_, HistoryResponse) = get_json(&url).await;
-            (history.points.len() >= 2).then_some(history)
+            let (_, history): (_, HistoryResponse) = get_json(admin, &url).await;
+            (history.buckets.iter().map(|b| b.samples).sum::<u64>() >= 2).then_some(history)
         }
     })
     .await
     .expect("history");
-    assert!(history.points.windows(2).all(|w| w[0].time <= w[1].time));
+    assert!(history.buckets.windows(2).all(|w| w[0].end <= w[1].start));
+    for bucket in &history.buckets {
+        assert!(bucket.equity.min <= bucket.equity.open && bucket.equity.open <= bucket.equity.max);
+        assert!(
+            bucket.equity.min <= bucket.equity.close && bucket.equity.close <= bucket.equity.max
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_history_parameters_get_a_json_400_saying_what_is_wrong() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    let admin = server.login("admin").await.expect("sign in");
+    let id = server.account_ids().await.expect("accounts")[0].to_string();
+    for (query, says) in [
+        ("points=0", "points"),
+        ("points=5001", "points"),
+        ("points=many", "points"),
+        ("from=yesterday", "from"),
+        ("to=2026-13-01T00:00:00Z", "to"),
+        ("from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "after"),
+    ] {
+        let (status, body): (_, ErrorBody) = get_json(
+            &admin,
+            &server.url(&format!("/api/accounts/{id}/history?{query}")),
+        )
+        .await;
+        assert_eq!(status, 400, "{query}");
+        assert_eq!(body.error, "bad_request", "{query}");
+        assert!(body.message.contains(says), "{query}: {}", body.message);
+    }
+    let (status, history): (_, HistoryResponse) = get_json(
+        &admin,
+        &server.url(&format!(
+            "/api/accounts/{id}/history?from=2020-01-01T00:00:00Z&points=5000"
+        )),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(history.buckets.len() <= 5000);
     server.stop().await;
 }
 
@@ -53,13 +100,14 @@ async fn unknown_things_get_a_json_404_with_a_message() {
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
         .await
         .expect("server");
+    let admin = server.login("admin").await.expect("sign in");
     for path in [
         "/api/accounts/nope",
         "/api/accounts/nope/history",
         "/api/no-such-endpoint",
         "/api/stream?account=nope",
     ] {
-        let (status, body): (_, ErrorBody) = get_json(&server.url(path)).await;
+        let (status, body): (_, ErrorBody) = get_json(&admin, &server.url(path)).await;
         assert_eq!(status, 404, "{path}");
         assert_eq!(body.error, "not_found", "{path}");
         assert!(!body.message.is_empty(), "{path}");
@@ -75,12 +123,14 @@ async fn an_account_tracked_mid_way_gets_its_starting_capital_from_deal_history(
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
         .await
         .expect("server");
+    let trader = server.login("trader").await.expect("sign in");
     // The demo world has traded for two simulated hours before tracking starts; its scalper
     // was funded with 100,000.
     let view = eventually(Duration::from_secs(20), "a live view", || {
         let url = server.url("/api/accounts/demo-eurusd-scalper");
+        let trader = &trader;
         async move {
-            let (_, summary): (_, AccountSummary) = get_json(&url).await;
+            let (_, summary): (_, AccountSummary) = get_json(trader, &url).await;
             summary.latest
         }
     })
@@ -137,12 +187,16 @@ async fn an_unreachable_broker_shows_as_a_stale_feed() {
         token: "t".into(),
         poll_interval: None,
         challenge: None,
+        trader: None,
+        region: None,
     }];
     let server = TestServer::start(config).await.expect("server");
+    let admin = server.login("admin").await.expect("sign in");
     let summary: AccountSummary = eventually(Duration::from_secs(20), "a stale feed", || {
         let url = server.url("/api/accounts/down");
+        let admin = &admin;
         async move {
-            let (_, summary): (_, AccountSummary) = get_json(&url).await;
+            let (_, summary): (_, AccountSummary) = get_json(admin, &url).await;
             (summary.feed == FeedStatus::Stale).then_some(summary)
         }
     })

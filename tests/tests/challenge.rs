@@ -17,6 +17,11 @@ use tests::{TestServer, demo_config, eventually};
 type Book = Arc<Mutex<(f64, f64)>>;
 
 async fn scripted_broker(book: Book) -> String {
+    scripted_broker_with_history(book, serde_json::json!([])).await
+}
+
+/// The scripted broker, with `deals` as its whole deal history (served for any time range).
+async fn scripted_broker_with_history(book: Book, deals: serde_json::Value) -> String {
     let account = {
         let book = book.clone();
         move || {
@@ -42,14 +47,12 @@ async fn scripted_broker(book: Book) -> String {
         )
         .route(
             "/users/current/accounts/{id}/history-deals/time/{start}/{end}",
-            get(|| async { axum::Json(serde_json::json!([])) }),
+            get(move || {
+                let deals = deals.clone();
+                async move { axum::Json(deals) }
+            }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    tests::serve_router(app).await
 }
 
 fn config(dir: &std::path::Path, base: &str) -> backend::config::Config {
@@ -65,13 +68,21 @@ fn config(dir: &std::path::Path, base: &str) -> backend::config::Config {
         challenge: Some(ChallengeSetup {
             preset: "ftmo-2step".into(),
             initial_balance: 100_000.into(),
+            estimated_equity_breaches: false,
         }),
+        trader: Some("jane".into()),
+        region: None,
     }];
     config
 }
 
-async fn challenge_of(server: &TestServer) -> Option<shared::api::ChallengeView> {
-    let summary: AccountSummary = reqwest::get(server.url("/api/accounts/ftmo-100k"))
+async fn challenge_of(
+    server: &TestServer,
+    client: &reqwest::Client,
+) -> Option<shared::api::ChallengeView> {
+    let summary: AccountSummary = client
+        .get(server.url("/api/accounts/ftmo-100k"))
+        .send()
         .await
         .ok()?
         .json()
@@ -88,9 +99,12 @@ async fn a_breach_is_stored_with_its_evidence_and_survives_a_restart() {
     let server = TestServer::start(config(dir.path(), &base))
         .await
         .expect("server");
+    // The account's trader, created at the first start with a generated password.
+    let jane_password = server.password("jane").expect("a generated password");
+    let jane = server.login("jane").await.expect("sign in");
 
     let active = eventually(Duration::from_secs(20), "an active challenge", || {
-        challenge_of(&server)
+        challenge_of(&server, &jane)
     })
     .await
     .expect("the challenge is evaluated");
@@ -109,7 +123,7 @@ async fn a_breach_is_stored_with_its_evidence_and_survives_a_restart() {
     // Equity dips below the 5% daily floor for a moment, then recovers: the breach is final.
     *book.lock().expect("book") = (100_000.0, 94_999.0);
     let failed = eventually(Duration::from_secs(20), "a failed challenge", || async {
-        challenge_of(&server)
+        challenge_of(&server, &jane)
             .await
             .filter(|c| c.status == ChallengeStatus::Failed)
     })
@@ -147,11 +161,105 @@ async fn a_breach_is_stored_with_its_evidence_and_survives_a_restart() {
     let server = TestServer::start(config(dir.path(), &base))
         .await
         .expect("restart");
+    assert!(
+        server.logins.iter().all(|l| l.username != "jane"),
+        "an existing trader keeps their password across restarts"
+    );
+    let jane = server
+        .login_with_password("jane", &jane_password)
+        .await
+        .expect("sign in again")
+        .client;
     let after = eventually(Duration::from_secs(20), "the restored challenge", || {
-        challenge_of(&server)
+        challenge_of(&server, &jane)
     })
     .await
     .expect("restored");
     assert_eq!(after.status, ChallengeStatus::Failed);
+    server.stop().await;
+}
+
+/// A deal of the scripted history, `days_ago` days before now at the given UTC hour.
+fn history_deal(
+    id: u32,
+    days_ago: i64,
+    kind: &str,
+    entry: Option<&str>,
+    profit: f64,
+) -> serde_json::Value {
+    let now = chrono::Utc::now();
+    let time = now - chrono::Duration::days(days_ago);
+    let time = time.format("%Y-%m-%dT10:%M:%S%.3fZ").to_string();
+    let mut deal = serde_json::json!({
+        "id": id.to_string(), "type": kind, "time": time, "brokerTime": time,
+        "profit": profit, "commission": 0, "swap": 0, "positionId": format!("p{}", id / 2),
+    });
+    if let Some(entry) = entry {
+        deal["entryType"] = entry.into();
+        deal["symbol"] = "EURUSD".into();
+        deal["volume"] = 1.into();
+        deal["price"] = 1.1.into();
+    }
+    deal
+}
+
+#[tokio::test]
+async fn an_account_onboarded_mid_challenge_is_measured_against_its_history() {
+    // Funded five days ago, traded on three days since: +1,500, +700 and -900.
+    let deals = serde_json::json!([
+        history_deal(1, 5, "DEAL_TYPE_BALANCE", None, 100_000.0),
+        history_deal(2, 4, "DEAL_TYPE_BUY", Some("DEAL_ENTRY_IN"), 0.0),
+        history_deal(3, 4, "DEAL_TYPE_SELL", Some("DEAL_ENTRY_OUT"), 1_500.0),
+        history_deal(4, 3, "DEAL_TYPE_BUY", Some("DEAL_ENTRY_IN"), 0.0),
+        history_deal(5, 3, "DEAL_TYPE_SELL", Some("DEAL_ENTRY_OUT"), 700.0),
+        history_deal(6, 2, "DEAL_TYPE_BUY", Some("DEAL_ENTRY_IN"), 0.0),
+        history_deal(7, 2, "DEAL_TYPE_SELL", Some("DEAL_ENTRY_OUT"), -900.0),
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let book: Book = Arc::new(Mutex::new((101_300.0, 101_300.0)));
+    let base = scripted_broker_with_history(book, deals).await;
+    let server = TestServer::start(config(dir.path(), &base))
+        .await
+        .expect("server");
+    let jane = server.login("jane").await.expect("sign in");
+    let challenge = eventually(Duration::from_secs(20), "the onboarded challenge", || {
+        challenge_of(&server, &jane)
+    })
+    .await
+    .expect("the challenge is evaluated");
+    let rule = |id: &str| {
+        challenge
+            .rules
+            .iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("rule {id}"))
+            .clone()
+    };
+    assert_eq!(challenge.status, ChallengeStatus::Active);
+    assert_eq!(
+        rule("min_trading_days").measured,
+        Some(3.into()),
+        "three trading days from the history"
+    );
+    // The funding is the initial balance, not a deposit: the target is 10% above 100,000, and
+    // 1,300 of it is made.
+    let target = rule("profit_target");
+    assert_eq!(target.limit, Some(110_000.into()), "{target:?}");
+    assert_eq!(target.remaining, Some(8_700.into()), "{target:?}");
+    let summary: AccountSummary = jane
+        .get(server.url("/api/accounts/ftmo-100k"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let latest = summary.latest.expect("latest");
+    assert_eq!(latest.starting_capital, 100_000.into());
+    assert_eq!(
+        latest.peak_balance,
+        102_200.into(),
+        "the peak closed balance of the history"
+    );
     server.stop().await;
 }

@@ -8,10 +8,12 @@ use std::time::Duration;
 use tests::{TestServer, demo_config, eventually};
 
 async fn live_view(server: &TestServer, id: &str) -> shared::api::AccountView {
+    let admin = server.login("admin").await.expect("sign in");
     eventually(Duration::from_secs(20), "a live view", || {
         let url = server.url(&format!("/api/accounts/{id}"));
+        let admin = &admin;
         async move {
-            let summary: AccountSummary = reqwest::get(&url).await.ok()?.json().await.ok()?;
+            let summary: AccountSummary = admin.get(&url).send().await.ok()?.json().await.ok()?;
             summary.latest
         }
     })
@@ -63,6 +65,21 @@ async fn peaks_survive_a_restart(config: backend::config::Config, url: &str) {
         peak_equity: Some(Decimal::from(9_500_000)),
     };
     store.save_peaks(&account, &high).await.expect("save");
+    // The account has a challenge: its engine's anchors are the peaks shown. Raise them alike.
+    let state = store
+        .load_challenge(&account)
+        .await
+        .expect("load")
+        .expect("challenge state was saved");
+    let mut state: serde_json::Value = serde_json::from_str(&state).expect("state JSON");
+    let anchors = &mut state["challenge"]["anchors"];
+    assert!(anchors.is_object(), "{state}");
+    anchors["peak_balance"] = serde_json::json!("9000000");
+    anchors["peak_equity"] = serde_json::json!("9500000");
+    store
+        .save_challenge(&account, &state.to_string(), &[])
+        .await
+        .expect("save state");
     drop(store);
 
     let server = TestServer::start(config).await.expect("restart");

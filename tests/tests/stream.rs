@@ -11,7 +11,8 @@ async fn sse_streams_account_snapshots_with_increasing_ids() {
         .await
         .expect("server");
     let id = server.account_ids().await.expect("accounts")[0].clone();
-    let mut stream = SseReader::open(&server.url(&format!("/api/stream?account={id}")))
+    let admin = server.login("admin").await.expect("sign in");
+    let mut stream = SseReader::open(&admin, &server.url(&format!("/api/stream?account={id}")))
         .await
         .expect("open stream");
     let mut views = Vec::new();
@@ -44,7 +45,8 @@ async fn shutdown_ends_open_streams_instead_of_hanging() {
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
         .await
         .expect("server");
-    let mut stream = SseReader::open(&server.url("/api/stream"))
+    let admin = server.login("admin").await.expect("sign in");
+    let mut stream = SseReader::open(&admin, &server.url("/api/stream"))
         .await
         .expect("open stream");
     stream

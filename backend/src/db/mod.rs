@@ -3,6 +3,7 @@
 //! Money is stored as exact decimal text and times as Unix milliseconds, so the same schema
 //! reads back bit-for-bit on every database.
 
+pub mod buckets;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -16,7 +17,7 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use shared::api::EquityPoint;
+use shared::api::{EquityBucket, EquityPoint, Role, UserId};
 use shared::domain::AccountId;
 use shared::peaks::Peaks;
 use std::sync::Arc;
@@ -27,10 +28,32 @@ pub enum StoreError {
     /// The URL names no supported database.
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
-    /// Connecting or opening failed.
+    /// An operator command was pointed at a database file that does not exist.
+    #[error("there is no database at {0}: check --database-url (or database_url in the config)")]
+    NoDatabase(String),
+    /// Connecting or opening failed; says what to check.
     #[error("cannot open the database: {0}")]
     Open(String),
-    /// Applying the embedded migrations failed.
+    /// No connection could be made within the time allowed.
+    #[error(
+        "cannot reach the database at {0}: check that the database server is running and that \
+         the URL's host and port are right"
+    )]
+    Unreachable(String),
+    /// A SQLite URL names a file that is not a SQLite database.
+    #[error(
+        "{0} is not a SQLite database (or it is damaged): point database_url at a Riskdeck \
+         database, or at a path where a new one may be created"
+    )]
+    NotADatabase(String),
+    /// The database was migrated by a newer Riskdeck than this one.
+    #[error(
+        "the database was migrated by a newer version of Riskdeck (its migration {0} is unknown \
+         to this one): run that version or a newer one, or restore a backup from before the \
+         upgrade"
+    )]
+    NewerDatabase(i64),
+    /// Applying the embedded migrations failed; says what to do.
     #[error("database migration failed: {0}")]
     Migrate(String),
     /// A query failed.
@@ -50,16 +73,20 @@ pub trait Store: Send + Sync + 'static {
     async fn load_peaks(&self, account: &AccountId) -> Result<Option<Peaks>, StoreError>;
     /// Saves an account's peaks (replacing what was saved).
     async fn save_peaks(&self, account: &AccountId, peaks: &Peaks) -> Result<(), StoreError>;
-    /// Appends one equity sample.
+    /// Folds one equity sample into a bucket of every tier ([`buckets::TIERS`]).
     async fn append_sample(
         &self,
         account: &AccountId,
         point: &EquityPoint,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.append_samples(account, std::slice::from_ref(point))
+            .await
+    }
     /// The saved engine state of an account's challenge (JSON), if any.
     async fn load_challenge(&self, account: &AccountId) -> Result<Option<String>, StoreError>;
-    /// Saves the engine state and appends its new events, in one transaction: either both are
-    /// stored or neither is.
+    /// Saves the engine state and appends its new events, each with its notification in the
+    /// outbox, in one transaction: either all are stored or none is. Events are append-only:
+    /// nothing updates or deletes them (the database refuses it too).
     async fn save_challenge(
         &self,
         account: &AccountId,
@@ -68,12 +95,266 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// An account's events, oldest first.
     async fn challenge_events(&self, account: &AccountId) -> Result<Vec<StoredEvent>, StoreError>;
-    /// The latest `limit` samples of an account, oldest first.
-    async fn recent_samples(
+    /// Folds equity samples (time order) into a bucket of every tier, in one transaction: each
+    /// touched bucket is read and written once, however many samples fall into it.
+    async fn append_samples(
         &self,
         account: &AccountId,
+        points: &[EquityPoint],
+    ) -> Result<(), StoreError>;
+    /// The equity curve between `from` and `to` in at most `max_points` buckets (time order):
+    /// the finest tier that still holds the whole range and has at most `max_points` buckets
+    /// in it, adjacent buckets merged when even the coarsest has more. Buckets whose samples
+    /// overlap the range are returned whole, so the first and last may reach a little outside.
+    async fn equity_history(
+        &self,
+        account: &AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        max_points: u32,
+    ) -> Result<Vec<EquityBucket>, StoreError>;
+    /// Every stored bucket of one tier (`resolution_ms` of one of [`buckets::TIERS`]), oldest
+    /// first.
+    async fn equity_tier(
+        &self,
+        account: &AccountId,
+        resolution_ms: i64,
+    ) -> Result<Vec<EquityBucket>, StoreError>;
+    /// Deletes the buckets of every tier that start before that tier's horizon ends, counted
+    /// back from `now`. Returns how many were deleted.
+    async fn prune_equity_buckets(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// An account's events with their ids, oldest first: those after event `after_id`, at most
+    /// `limit` of them (for paging through long histories).
+    async fn challenge_event_records(
+        &self,
+        account: &AccountId,
+        after_id: i64,
         limit: u32,
-    ) -> Result<Vec<EquityPoint>, StoreError>;
+    ) -> Result<Vec<EventRecord>, StoreError>;
+    /// Appends one entry to the audit log; returns its id.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError>;
+    /// Audit entries matching `filter`, newest first.
+    async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Claims up to `limit` due notifications (pending, next attempt at or before `now`): each
+    /// claimed one counts an attempt and is not due again until `lease_until`, so a sender that
+    /// dies mid-delivery does not lose it and two senders never claim it together (a claim that
+    /// races another may return fewer than are due; the next claim takes the rest).
+    async fn claim_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError>;
+    /// Marks a claimed notification delivered.
+    async fn mark_notification_delivered(
+        &self,
+        event_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Records a failed delivery: due again at `retry_at`, or given up for good when `None`.
+    async fn mark_notification_failed(
+        &self,
+        event_id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+    /// The notification of one event, whatever its state.
+    async fn notification(&self, event_id: i64) -> Result<Option<Notification>, StoreError>;
+    /// Saves a new version of an account's rule set (one more than the latest); returns it.
+    async fn save_rule_set(
+        &self,
+        account: &AccountId,
+        effective_from: DateTime<Utc>,
+        rules: &serde_json::Value,
+        created_by: &str,
+    ) -> Result<i64, StoreError>;
+    /// The rule set in force at `instant`: the highest version effective at or before it (a
+    /// later version supersedes an earlier one from its effective instant on, even when it
+    /// backdates a correction).
+    async fn rule_set_at(
+        &self,
+        account: &AccountId,
+        instant: DateTime<Utc>,
+    ) -> Result<Option<RuleSetVersion>, StoreError>;
+    /// Every version of an account's rule set, oldest first.
+    async fn rule_set_versions(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<RuleSetVersion>, StoreError>;
+    /// Saves (replacing) how to reach an account's broker; the token is already sealed.
+    async fn save_broker_connection(
+        &self,
+        connection: &StoredBrokerConnection,
+    ) -> Result<(), StoreError>;
+    /// How to reach an account's broker, token still sealed.
+    async fn load_broker_connection(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<StoredBrokerConnection>, StoreError>;
+
+    // Users, sessions and account ownership.
+
+    /// Creates a user, or returns `None` when the username (in any case) is taken.
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<Option<User>, StoreError>;
+    /// Creates a user or, when the username (in any case) exists, sets its password hash and
+    /// role (keeping its id and disabled flag).
+    async fn upsert_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<User, StoreError>;
+    /// A user and their password hash, by username in any case.
+    async fn user_credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError>;
+    /// One user.
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// Every user, in id order.
+    async fn users(&self) -> Result<Vec<User>, StoreError>;
+    /// Whether an admin who is not disabled exists.
+    async fn admin_exists(&self) -> Result<bool, StoreError>;
+    /// Disables or enables a user; disabling also deletes their sessions, in one transaction.
+    /// `None` when there is no such user.
+    async fn set_user_disabled(
+        &self,
+        id: UserId,
+        disabled: bool,
+    ) -> Result<Option<User>, StoreError>;
+    /// Stores a new session.
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+    /// The session with this token hash, when it has not expired at `now` and its user is not
+    /// disabled.
+    async fn session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError>;
+    /// Records that a session was used at `now`.
+    async fn touch_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Deletes one session (signing out).
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
+    /// Deletes every session of a user; returns how many there were.
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64, StoreError>;
+    /// Deletes the sessions expired at `now`; returns how many there were.
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Creates an account or updates its name and owner.
+    async fn upsert_account(
+        &self,
+        id: &AccountId,
+        name: &str,
+        owner: Option<UserId>,
+    ) -> Result<(), StoreError>;
+    /// Every account, in id order.
+    async fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError>;
+    /// The owner of an account; `None` when it has none or there is no such account.
+    async fn account_owner(&self, id: &AccountId) -> Result<Option<UserId>, StoreError>;
+    /// The accounts a user owns, in id order.
+    async fn accounts_owned_by(&self, user: UserId) -> Result<Vec<AccountId>, StoreError>;
+}
+
+/// A person who signs in (without their password hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// Their id.
+    pub id: UserId,
+    /// Their sign-in name as written when created.
+    pub username: String,
+    /// What they may do.
+    pub role: Role,
+    /// A disabled user cannot sign in and has no working session.
+    pub disabled: bool,
+    /// When the user was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user and their Argon2id password hash (a PHC string), for checking a password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user.
+    pub user: User,
+    /// The PHC string.
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password_hash", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A session to store. The token itself is never stored: only its SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSession {
+    /// Hex SHA-256 of the session token.
+    pub token_hash: String,
+    /// Whose session it is.
+    pub user: UserId,
+    /// The anti-forgery token requests that change something must carry.
+    pub csrf_token: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A stored session and its user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// Hex SHA-256 of the session token.
+    pub token_hash: String,
+    /// Whose session it is.
+    pub user: User,
+    /// The anti-forgery token.
+    pub csrf_token: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// When it was last used (updated at most once a minute).
+    pub last_seen: DateTime<Utc>,
+}
+
+/// A tracked account and its owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// Riskdeck's id.
+    pub id: AccountId,
+    /// Display name.
+    pub name: String,
+    /// The trader who owns it, if any.
+    pub owner: Option<UserId>,
+    /// When it was first stored.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The form of a username that is unique: names differ only if they differ in more than case.
+pub fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+/// A user row: id, username, role, disabled, created.
+type UserRow = (i64, String, String, bool, i64);
+
+fn user_from_row(
+    (id, username, role, disabled, created_at_ms): UserRow,
+) -> Result<User, StoreError> {
+    Ok(User {
+        id: UserId(id),
+        username,
+        role: Role::parse(&role).ok_or(StoreError::Corrupt {
+            column: "role",
+            value: role,
+        })?,
+        disabled,
+        created_at: time_from_ms(created_at_ms)?,
+    })
 }
 
 /// One engine event as stored: when, what kind, which rule, and the event itself as JSON.
@@ -89,6 +370,150 @@ pub struct StoredEvent {
     pub body: String,
 }
 
+/// A stored event with its id (the order events were stored in).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRecord {
+    /// Database id: increasing, never reused.
+    pub id: i64,
+    /// The event.
+    pub event: StoredEvent,
+}
+
+/// One audit log entry: who did what to which thing, with the thing before and after.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    /// When.
+    pub time: DateTime<Utc>,
+    /// Who: a user name, or `system` for the server itself.
+    pub actor: String,
+    /// What, e.g. `rule_set.save`.
+    pub action: String,
+    /// To what, e.g. `account:ftmo-100k`.
+    pub subject: String,
+    /// The thing before the action, when there was one.
+    pub before: Option<serde_json::Value>,
+    /// The thing after the action, when there is one.
+    pub after: Option<serde_json::Value>,
+    /// Why, when given.
+    pub reason: Option<String>,
+}
+
+/// A stored audit entry with its id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditRecord {
+    /// Database id: increasing, never reused.
+    pub id: i64,
+    /// The entry.
+    pub entry: AuditEntry,
+}
+
+/// Which audit entries to list: every set field must match. Newest first; page on with
+/// `before_id` = the last id of the previous page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only this subject.
+    pub subject: Option<String>,
+    /// Only entries at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Only entries at or before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Only entries older than this id (the next page).
+    pub before_id: Option<i64>,
+    /// At most this many (at most [`MAX_AUDIT_PAGE`]; zero means the maximum).
+    pub limit: u32,
+}
+
+/// The largest page of audit entries one call returns.
+pub const MAX_AUDIT_PAGE: u32 = 1_000;
+
+/// Where a notification stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotificationStatus {
+    /// Not delivered yet; due at `next_attempt_at`.
+    Pending,
+    /// Delivered.
+    Delivered,
+    /// Given up.
+    Failed,
+}
+
+impl NotificationStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "pending" => Ok(Self::Pending),
+            "delivered" => Ok(Self::Delivered),
+            "failed" => Ok(Self::Failed),
+            other => Err(StoreError::Corrupt {
+                column: "status",
+                value: other.to_owned(),
+            }),
+        }
+    }
+}
+
+/// One outbox row: the notification of one challenge event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    /// The event's id (the outbox's key).
+    pub event_id: i64,
+    /// The account.
+    pub account: AccountId,
+    /// The event.
+    pub event: StoredEvent,
+    /// Where it stands.
+    pub status: NotificationStatus,
+    /// Delivery attempts so far (claims).
+    pub attempts: u32,
+    /// When it is next due (while pending).
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last failure's message.
+    pub last_error: Option<String>,
+}
+
+/// One version of an account's rule set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleSetVersion {
+    /// 1, 2, 3, ... per account.
+    pub version: i64,
+    /// From when it applies.
+    pub effective_from: DateTime<Utc>,
+    /// The rules (JSON).
+    pub rules: serde_json::Value,
+    /// Who saved it.
+    pub created_by: String,
+    /// When it was saved.
+    pub created_at: DateTime<Utc>,
+}
+
+/// How to reach an account's broker, as stored: the token sealed (see `crate::secrets`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBrokerConnection {
+    /// Riskdeck's account id.
+    pub account: AccountId,
+    /// The platform, e.g. `metaapi`.
+    pub platform: String,
+    /// The broker API's base URL.
+    pub base_url: String,
+    /// The broker's id of the account.
+    pub external_account_id: String,
+    /// The token, sealed.
+    pub sealed_token: crate::secrets::SealedSecret,
+    /// When the connection was last saved.
+    pub updated_at: DateTime<Utc>,
+}
+
 /// Opens the store a URL names and applies its migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
@@ -97,6 +522,16 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         Ok(Arc::new(PostgresStore::open(url).await?))
     } else {
         Err(StoreError::UnsupportedUrl(redact(url)))
+    }
+}
+
+/// Like [`open`], but a SQLite URL must name an existing file (operator commands read a
+/// database; they never create an empty one).
+pub async fn open_existing(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open_existing(url).await?))
+    } else {
+        open(url).await
     }
 }
 
@@ -109,6 +544,28 @@ fn decimal(column: &'static str, text: Option<String>) -> Result<Option<Decimal>
     .transpose()
 }
 
+fn json(
+    column: &'static str,
+    text: Option<String>,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    text.map(|value| {
+        serde_json::from_str(&value).map_err(|_| StoreError::Corrupt { column, value })
+    })
+    .transpose()
+}
+
+fn rule_set_from_row(
+    (version, effective_from, rules, created_by, created_at): (i64, i64, String, String, i64),
+) -> Result<RuleSetVersion, StoreError> {
+    Ok(RuleSetVersion {
+        version,
+        effective_from: time_from_ms(effective_from)?,
+        rules: json("rules", Some(rules))?.unwrap_or_default(),
+        created_by,
+        created_at: time_from_ms(created_at)?,
+    })
+}
+
 fn time_from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms).ok_or(StoreError::Corrupt {
         column: "t_ms",
@@ -116,17 +573,77 @@ fn time_from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     })
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password, for messages. A URL that does not parse is not shown when it
+/// may hold credentials.
 fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));
             parsed.to_string()
         }
-        _ => url.to_owned(),
+        Ok(_) => url.to_owned(),
+        Err(_) if url.contains('@') => "the database URL (which does not parse)".to_owned(),
+        Err(_) => url.to_owned(),
     }
 }
 
-fn redact_url(url: &str, error: &sqlx::Error) -> String {
-    format!("{}: {error}", redact(url))
+/// Why a database could not be opened, with what to do about it.
+fn open_error(url: &str, error: &sqlx::Error) -> StoreError {
+    let shown = redact(url);
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
+            StoreError::Unreachable(format!("{shown} ({error})"))
+        }
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            // SQLite reports extended result codes; the primary code is the low byte.
+            let sqlite = url
+                .starts_with("sqlite:")
+                .then(|| code.parse::<i32>().ok().map(|c| c & 0xff))
+                .flatten();
+            match (sqlite, code.as_str()) {
+                (Some(26), _) => StoreError::NotADatabase(shown),
+                (Some(14), _) => StoreError::Open(format!(
+                    "{shown}: {error}: check that its directory exists and is writable"
+                )),
+                (None, "3D000") => StoreError::Open(format!(
+                    "{shown}: the database does not exist: create it first (e.g. `createdb NAME`) \
+                     or fix the name in the URL"
+                )),
+                (None, "28P01" | "28000") => StoreError::Open(format!(
+                    "{shown}: the server refused the login: check the user and password in the URL"
+                )),
+                _ => StoreError::Open(format!("{shown}: {error}")),
+            }
+        }
+        _ => StoreError::Open(format!("{shown}: {error}")),
+    }
+}
+
+/// Why the embedded migrations could not be applied, with what to do about it.
+fn migrate_error(error: sqlx::migrate::MigrateError) -> StoreError {
+    use sqlx::migrate::MigrateError;
+    match error {
+        MigrateError::VersionMissing(version) => StoreError::NewerDatabase(version),
+        MigrateError::Execute(sqlx::Error::Database(db))
+            if db.code().as_deref().and_then(|c| c.parse::<i32>().ok()) == Some(26) =>
+        {
+            StoreError::NotADatabase("the database file".to_owned())
+        }
+        MigrateError::VersionMismatch(version) => StoreError::Migrate(format!(
+            "migration {version} was applied to this database in a different form than this \
+             version of Riskdeck has: run the build that migrated it, or restore a backup"
+        )),
+        MigrateError::Dirty(version) => StoreError::Migrate(format!(
+            "migration {version} stopped part-way on an earlier start: restore a backup from \
+             before it"
+        )),
+        MigrateError::ExecuteMigration(error, version) => StoreError::Migrate(format!(
+            "migration {version} failed ({error}): nothing of it was applied; restore a backup \
+             if the database was changed by hand, or report this"
+        )),
+        other => StoreError::Migrate(format!(
+            "{other}: restore a backup or point database_url at another database"
+        )),
+    }
 }

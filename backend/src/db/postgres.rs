@@ -11,6 +11,10 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// Write transactions are ordinary ones (read committed). The bucket fold reads, merges and
+    /// writes an account's buckets; it relies on one writer per account (its tracker).
+    const BEGIN_WRITE: &'static str = "BEGIN";
+
     /// Connects to a `postgres://` URL and migrates the database.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
@@ -18,13 +22,15 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await
-            .map_err(|e| StoreError::Open(super::redact_url(url, &e)))?;
+            .map_err(|e| super::open_error(url, &e))?;
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Migrate(e.to_string()))?;
-        Ok(Self { pool })
+            .map_err(super::migrate_error)?;
+        let store = Self { pool };
+        store.fold_legacy_samples().await?;
+        Ok(store)
     }
 }
 
-super::sql::portable_store!(PostgresStore);
+super::sql::portable_store!(PostgresStore, sqlx::Postgres);

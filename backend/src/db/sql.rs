@@ -2,9 +2,10 @@
 //! (`$n` placeholders, `ON CONFLICT ... DO UPDATE`, money as decimal text, times as Unix
 //! milliseconds), so one text serves both pool types; only opening and migrating differ.
 
-/// Implements [`super::Store`] for a store type with a `pool` field of any sqlx pool.
+/// Implements [`super::Store`] for a store type with a `pool` field of a sqlx pool of database
+/// `$db`.
 macro_rules! portable_store {
-    ($store:ty) => {
+    ($store:ty, $db:ty) => {
         #[async_trait::async_trait]
         impl $crate::db::Store for $store {
             async fn ping(&self) -> Result<(), $crate::db::StoreError> {
@@ -66,7 +67,7 @@ macro_rules! portable_store {
                 state: &str,
                 events: &[$crate::db::StoredEvent],
             ) -> Result<(), $crate::db::StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
                 sqlx::query(
                     "INSERT INTO challenge_state (account_id, state, updated_at_ms) VALUES ($1, $2, $3)
                      ON CONFLICT (account_id) DO UPDATE SET
@@ -77,16 +78,29 @@ macro_rules! portable_store {
                 .bind(chrono::Utc::now().timestamp_millis())
                 .execute(&mut *tx)
                 .await?;
+                let now_ms = chrono::Utc::now().timestamp_millis();
                 for event in events {
-                    sqlx::query(
+                    let id: i64 = sqlx::query_scalar(
                         "INSERT INTO challenge_events (account_id, t_ms, kind, rule, body)
-                         VALUES ($1, $2, $3, $4, $5)",
+                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
                     )
                     .bind(account.as_str())
                     .bind(event.time.timestamp_millis())
                     .bind(&event.kind)
                     .bind(event.rule.as_deref())
                     .bind(&event.body)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO notification_outbox
+                             (event_id, account_id, created_at_ms, status, attempts,
+                              next_attempt_at_ms)
+                         VALUES ($1, $2, $3, 'pending', 0, $4)",
+                    )
+                    .bind(id)
+                    .bind(account.as_str())
+                    .bind(now_ms)
+                    .bind(now_ms)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -114,48 +128,934 @@ macro_rules! portable_store {
                     .collect()
             }
 
-            async fn append_sample(
+            async fn append_samples(
                 &self,
                 account: &shared::domain::AccountId,
-                point: &shared::api::EquityPoint,
+                points: &[shared::api::EquityPoint],
             ) -> Result<(), $crate::db::StoreError> {
-                sqlx::query(
-                    "INSERT INTO equity_samples (account_id, t_ms, balance, equity) VALUES ($1, $2, $3, $4)",
+                if points.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
+                Self::fold_samples(&mut tx, account.as_str(), points).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn equity_history(
+                &self,
+                account: &shared::domain::AccountId,
+                from: chrono::DateTime<chrono::Utc>,
+                to: chrono::DateTime<chrono::Utc>,
+                max_points: u32,
+            ) -> Result<Vec<shared::api::EquityBucket>, $crate::db::StoreError> {
+                use $crate::db::buckets::{COARSEST, COLUMNS, TIERS, bucket_start};
+                let (from_ms, to_ms) = (from.timestamp_millis(), to.timestamp_millis());
+                let max_points = max_points.max(1);
+                if from_ms > to_ms {
+                    return Ok(Vec::new());
+                }
+                // The coarsest tier is never pruned: its first sample is the account's first.
+                let data_start: Option<i64> = sqlx::query_scalar(
+                    "SELECT MIN(first_ms) FROM equity_buckets
+                     WHERE account_id = $1 AND resolution_ms = $2",
                 )
                 .bind(account.as_str())
-                .bind(point.time.timestamp_millis())
-                .bind(point.balance.to_string())
-                .bind(point.equity.to_string())
+                .bind(COARSEST.resolution_ms)
+                .fetch_one(&self.pool)
+                .await?;
+                let Some(data_start) = data_start else {
+                    return Ok(Vec::new());
+                };
+                let covered_from = from_ms.max(data_start);
+                let mut chosen = COARSEST;
+                for tier in &TIERS[..TIERS.len() - 1] {
+                    // A pruned tier serves only ranges that start after its oldest bucket.
+                    let tier_start: Option<i64> = sqlx::query_scalar(
+                        "SELECT MIN(start_ms) FROM equity_buckets
+                         WHERE account_id = $1 AND resolution_ms = $2",
+                    )
+                    .bind(account.as_str())
+                    .bind(tier.resolution_ms)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    if !tier_start.is_some_and(|start| start <= covered_from) {
+                        continue;
+                    }
+                    // Counting stops one past the budget, so a long range costs no full scan.
+                    let count: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM (
+                             SELECT 1 FROM equity_buckets
+                             WHERE account_id = $1 AND resolution_ms = $2
+                               AND start_ms >= $3 AND start_ms <= $4
+                               AND first_ms <= $5 AND last_ms >= $6
+                             LIMIT $7
+                         ) AS bounded",
+                    )
+                    .bind(account.as_str())
+                    .bind(tier.resolution_ms)
+                    .bind(bucket_start(from_ms, tier.resolution_ms))
+                    .bind(to_ms)
+                    .bind(to_ms)
+                    .bind(from_ms)
+                    .bind(i64::from(max_points) + 1)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    if count <= i64::from(max_points) {
+                        chosen = *tier;
+                        break;
+                    }
+                }
+                let rows: Vec<$crate::db::buckets::Row> = sqlx::query_as(&format!(
+                    "SELECT {COLUMNS} FROM equity_buckets
+                     WHERE account_id = $1 AND resolution_ms = $2
+                       AND start_ms >= $3 AND start_ms <= $4
+                       AND first_ms <= $5 AND last_ms >= $6
+                     ORDER BY start_ms"
+                ))
+                .bind(account.as_str())
+                .bind(chosen.resolution_ms)
+                .bind(bucket_start(from_ms, chosen.resolution_ms))
+                .bind(to_ms)
+                .bind(to_ms)
+                .bind(from_ms)
+                .fetch_all(&self.pool)
+                .await?;
+                let buckets = rows
+                    .into_iter()
+                    .map($crate::db::buckets::from_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let budget = usize::try_from(max_points).unwrap_or(usize::MAX);
+                Ok(shared::history::downsample(buckets, budget))
+            }
+
+            async fn equity_tier(
+                &self,
+                account: &shared::domain::AccountId,
+                resolution_ms: i64,
+            ) -> Result<Vec<shared::api::EquityBucket>, $crate::db::StoreError> {
+                let rows: Vec<$crate::db::buckets::Row> = sqlx::query_as(&format!(
+                    "SELECT {} FROM equity_buckets
+                     WHERE account_id = $1 AND resolution_ms = $2 ORDER BY start_ms",
+                    $crate::db::buckets::COLUMNS
+                ))
+                .bind(account.as_str())
+                .bind(resolution_ms)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map($crate::db::buckets::from_row).collect()
+            }
+
+            async fn prune_equity_buckets(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, $crate::db::StoreError> {
+                let mut deleted = 0;
+                for tier in $crate::db::buckets::TIERS {
+                    let Some(keep_ms) = tier.keep_ms else {
+                        continue;
+                    };
+                    let horizon = $crate::db::buckets::bucket_start(
+                        now.timestamp_millis().saturating_sub(keep_ms),
+                        tier.resolution_ms,
+                    );
+                    deleted += sqlx::query(
+                        "DELETE FROM equity_buckets WHERE resolution_ms = $1 AND start_ms < $2",
+                    )
+                    .bind(tier.resolution_ms)
+                    .bind(horizon)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                }
+                Ok(deleted)
+            }
+
+            async fn challenge_event_records(
+                &self,
+                account: &shared::domain::AccountId,
+                after_id: i64,
+                limit: u32,
+            ) -> Result<Vec<$crate::db::EventRecord>, $crate::db::StoreError> {
+                let rows: Vec<(i64, i64, String, Option<String>, String)> = sqlx::query_as(
+                    "SELECT id, t_ms, kind, rule, body FROM challenge_events
+                     WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                )
+                .bind(account.as_str())
+                .bind(after_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(id, t_ms, kind, rule, body)| {
+                        Ok($crate::db::EventRecord {
+                            id,
+                            event: $crate::db::StoredEvent {
+                                time: $crate::db::time_from_ms(t_ms)?,
+                                kind,
+                                rule,
+                                body,
+                            },
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn append_audit(
+                &self,
+                entry: &$crate::db::AuditEntry,
+            ) -> Result<i64, $crate::db::StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO audit_log
+                         (t_ms, actor, action, subject, before_json, after_json, reason)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                )
+                .bind(entry.time.timestamp_millis())
+                .bind(&entry.actor)
+                .bind(&entry.action)
+                .bind(&entry.subject)
+                .bind(entry.before.as_ref().map(serde_json::Value::to_string))
+                .bind(entry.after.as_ref().map(serde_json::Value::to_string))
+                .bind(entry.reason.as_deref())
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn audit_log(
+                &self,
+                filter: &$crate::db::AuditFilter,
+            ) -> Result<Vec<$crate::db::AuditRecord>, $crate::db::StoreError> {
+                // Only the filters that are set become conditions, numbered in order.
+                let mut sql = String::from(
+                    "SELECT id, t_ms, actor, action, subject, before_json, after_json, reason
+                     FROM audit_log WHERE 1 = 1",
+                );
+                let mut texts: Vec<&str> = Vec::new();
+                let mut numbers: Vec<i64> = Vec::new();
+                for (column, value) in [
+                    ("actor", &filter.actor),
+                    ("action", &filter.action),
+                    ("subject", &filter.subject),
+                ] {
+                    if let Some(value) = value {
+                        texts.push(value);
+                        sql.push_str(&format!(" AND {column} = ${}", texts.len()));
+                    }
+                }
+                for (condition, value) in [
+                    ("t_ms >=", filter.from.map(|t| t.timestamp_millis())),
+                    ("t_ms <=", filter.to.map(|t| t.timestamp_millis())),
+                    ("id <", filter.before_id),
+                ] {
+                    if let Some(value) = value {
+                        numbers.push(value);
+                        sql.push_str(&format!(
+                            " AND {condition} ${}",
+                            texts.len() + numbers.len()
+                        ));
+                    }
+                }
+                let limit = match filter.limit {
+                    0 => $crate::db::MAX_AUDIT_PAGE,
+                    n => n.min($crate::db::MAX_AUDIT_PAGE),
+                };
+                sql.push_str(&format!(
+                    " ORDER BY id DESC LIMIT ${}",
+                    texts.len() + numbers.len() + 1
+                ));
+                let mut query = sqlx::query_as::<
+                    _,
+                    (i64, i64, String, String, String, Option<String>, Option<String>, Option<String>),
+                >(&sql);
+                for text in texts {
+                    query = query.bind(text);
+                }
+                for number in numbers {
+                    query = query.bind(number);
+                }
+                let rows = query.bind(i64::from(limit)).fetch_all(&self.pool).await?;
+                rows.into_iter()
+                    .map(|(id, t_ms, actor, action, subject, before, after, reason)| {
+                        Ok($crate::db::AuditRecord {
+                            id,
+                            entry: $crate::db::AuditEntry {
+                                time: $crate::db::time_from_ms(t_ms)?,
+                                actor,
+                                action,
+                                subject,
+                                before: $crate::db::json("before_json", before)?,
+                                after: $crate::db::json("after_json", after)?,
+                                reason,
+                            },
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn claim_notifications(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                lease_until: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> Result<Vec<$crate::db::Notification>, $crate::db::StoreError> {
+                // The outer condition is checked again on the row being updated, so of two
+                // concurrent claims only one takes a row (PostgreSQL re-reads it; SQLite has one
+                // writer at a time).
+                let claimed: Vec<i64> = sqlx::query_scalar(
+                    "UPDATE notification_outbox
+                     SET attempts = attempts + 1, next_attempt_at_ms = $1
+                     WHERE status = 'pending' AND next_attempt_at_ms <= $2
+                       AND event_id IN (
+                           SELECT event_id FROM notification_outbox
+                           WHERE status = 'pending' AND next_attempt_at_ms <= $3
+                           ORDER BY next_attempt_at_ms, event_id LIMIT $4
+                       )
+                     RETURNING event_id",
+                )
+                .bind(lease_until.timestamp_millis())
+                .bind(now.timestamp_millis())
+                .bind(now.timestamp_millis())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out = Vec::with_capacity(claimed.len());
+                for event_id in claimed {
+                    if let Some(notification) = self.notification(event_id).await? {
+                        out.push(notification);
+                    }
+                }
+                out.sort_by_key(|n| (n.event.time, n.event_id));
+                Ok(out)
+            }
+
+            async fn mark_notification_delivered(
+                &self,
+                event_id: i64,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::db::StoreError> {
+                sqlx::query(
+                    "UPDATE notification_outbox SET status = 'delivered', delivered_at_ms = $1,
+                         last_error = NULL
+                     WHERE event_id = $2",
+                )
+                .bind(at.timestamp_millis())
+                .bind(event_id)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
             }
 
-            async fn recent_samples(
+            async fn mark_notification_failed(
+                &self,
+                event_id: i64,
+                error: &str,
+                retry_at: Option<chrono::DateTime<chrono::Utc>>,
+            ) -> Result<(), $crate::db::StoreError> {
+                let status = match retry_at {
+                    Some(_) => $crate::db::NotificationStatus::Pending,
+                    None => $crate::db::NotificationStatus::Failed,
+                };
+                sqlx::query(
+                    "UPDATE notification_outbox
+                     SET status = $1, last_error = $2,
+                         next_attempt_at_ms = COALESCE($3, next_attempt_at_ms)
+                     WHERE event_id = $4 AND status = 'pending'",
+                )
+                .bind(status.as_str())
+                .bind(error)
+                .bind(retry_at.map(|t| t.timestamp_millis()))
+                .bind(event_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn notification(
+                &self,
+                event_id: i64,
+            ) -> Result<Option<$crate::db::Notification>, $crate::db::StoreError> {
+                let row: Option<(
+                    String,
+                    String,
+                    i64,
+                    i64,
+                    Option<String>,
+                    i64,
+                    String,
+                    Option<String>,
+                    String,
+                )> = sqlx::query_as(
+                    "SELECT o.account_id, o.status, o.attempts, o.next_attempt_at_ms, o.last_error,
+                            e.t_ms, e.kind, e.rule, e.body
+                     FROM notification_outbox o JOIN challenge_events e ON e.id = o.event_id
+                     WHERE o.event_id = $1",
+                )
+                .bind(event_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(
+                    |(account, status, attempts, next, last_error, t_ms, kind, rule, body)| {
+                        Ok($crate::db::Notification {
+                            event_id,
+                            account: shared::domain::AccountId(account),
+                            event: $crate::db::StoredEvent {
+                                time: $crate::db::time_from_ms(t_ms)?,
+                                kind,
+                                rule,
+                                body,
+                            },
+                            status: $crate::db::NotificationStatus::parse(&status)?,
+                            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                            next_attempt_at: $crate::db::time_from_ms(next)?,
+                            last_error,
+                        })
+                    },
+                )
+                .transpose()
+            }
+
+            async fn save_rule_set(
                 &self,
                 account: &shared::domain::AccountId,
-                limit: u32,
-            ) -> Result<Vec<shared::api::EquityPoint>, $crate::db::StoreError> {
-                let rows: Vec<(i64, String, String)> = sqlx::query_as(
-                    "SELECT t_ms, balance, equity FROM (
-                         SELECT t_ms, balance, equity FROM equity_samples
-                         WHERE account_id = $1 ORDER BY t_ms DESC LIMIT $2
-                     ) AS latest ORDER BY t_ms ASC",
+                effective_from: chrono::DateTime<chrono::Utc>,
+                rules: &serde_json::Value,
+                created_by: &str,
+            ) -> Result<i64, $crate::db::StoreError> {
+                // The next version is computed in the insert itself; two concurrent saves for one
+                // account cannot both take it (the key refuses the second).
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO rule_sets
+                         (account_id, version, effective_from_ms, rules, created_by, created_at_ms)
+                     SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5
+                     FROM rule_sets WHERE account_id = $6
+                     RETURNING version",
                 )
                 .bind(account.as_str())
-                .bind(i64::from(limit))
+                .bind(effective_from.timestamp_millis())
+                .bind(rules.to_string())
+                .bind(created_by)
+                .bind(chrono::Utc::now().timestamp_millis())
+                .bind(account.as_str())
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn rule_set_at(
+                &self,
+                account: &shared::domain::AccountId,
+                instant: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Option<$crate::db::RuleSetVersion>, $crate::db::StoreError> {
+                let row: Option<(i64, i64, String, String, i64)> = sqlx::query_as(
+                    "SELECT version, effective_from_ms, rules, created_by, created_at_ms
+                     FROM rule_sets WHERE account_id = $1 AND effective_from_ms <= $2
+                     ORDER BY version DESC LIMIT 1",
+                )
+                .bind(account.as_str())
+                .bind(instant.timestamp_millis())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map($crate::db::rule_set_from_row).transpose()
+            }
+
+            async fn rule_set_versions(
+                &self,
+                account: &shared::domain::AccountId,
+            ) -> Result<Vec<$crate::db::RuleSetVersion>, $crate::db::StoreError> {
+                let rows: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(
+                    "SELECT version, effective_from_ms, rules, created_by, created_at_ms
+                     FROM rule_sets WHERE account_id = $1 ORDER BY version",
+                )
+                .bind(account.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map($crate::db::rule_set_from_row).collect()
+            }
+
+            async fn save_broker_connection(
+                &self,
+                connection: &$crate::db::StoredBrokerConnection,
+            ) -> Result<(), $crate::db::StoreError> {
+                let now = connection.updated_at.timestamp_millis();
+                sqlx::query(
+                    "INSERT INTO broker_connections (account_id, platform, base_url,
+                         external_account_id, sealed_token, created_at_ms, updated_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (account_id) DO UPDATE SET
+                         platform = excluded.platform, base_url = excluded.base_url,
+                         external_account_id = excluded.external_account_id,
+                         sealed_token = excluded.sealed_token,
+                         updated_at_ms = excluded.updated_at_ms",
+                )
+                .bind(connection.account.as_str())
+                .bind(&connection.platform)
+                .bind(&connection.base_url)
+                .bind(&connection.external_account_id)
+                .bind(connection.sealed_token.as_str())
+                .bind(now)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn load_broker_connection(
+                &self,
+                account: &shared::domain::AccountId,
+            ) -> Result<Option<$crate::db::StoredBrokerConnection>, $crate::db::StoreError> {
+                let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
+                    "SELECT platform, base_url, external_account_id, sealed_token, updated_at_ms
+                     FROM broker_connections WHERE account_id = $1",
+                )
+                .bind(account.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|(platform, base_url, external_account_id, sealed, updated)| {
+                    Ok($crate::db::StoredBrokerConnection {
+                        account: account.clone(),
+                        platform,
+                        base_url,
+                        external_account_id,
+                        sealed_token: $crate::secrets::SealedSecret::from_stored(sealed),
+                        updated_at: $crate::db::time_from_ms(updated)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn create_user(
+                &self,
+                username: &str,
+                password_hash: &str,
+                role: shared::api::Role,
+            ) -> Result<Option<$crate::db::User>, $crate::db::StoreError> {
+                let row: Option<$crate::db::UserRow> = sqlx::query_as(
+                    "INSERT INTO users (username, username_key, password_hash, role, disabled, created_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (username_key) DO NOTHING
+                     RETURNING id, username, role, disabled, created_at_ms",
+                )
+                .bind(username)
+                .bind($crate::db::username_key(username))
+                .bind(password_hash)
+                .bind(role.as_str())
+                .bind(false)
+                .bind(chrono::Utc::now().timestamp_millis())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map($crate::db::user_from_row).transpose()
+            }
+
+            async fn upsert_user(
+                &self,
+                username: &str,
+                password_hash: &str,
+                role: shared::api::Role,
+            ) -> Result<$crate::db::User, $crate::db::StoreError> {
+                let row: $crate::db::UserRow = sqlx::query_as(
+                    "INSERT INTO users (username, username_key, password_hash, role, disabled, created_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (username_key) DO UPDATE SET
+                         password_hash = excluded.password_hash, role = excluded.role
+                     RETURNING id, username, role, disabled, created_at_ms",
+                )
+                .bind(username)
+                .bind($crate::db::username_key(username))
+                .bind(password_hash)
+                .bind(role.as_str())
+                .bind(false)
+                .bind(chrono::Utc::now().timestamp_millis())
+                .fetch_one(&self.pool)
+                .await?;
+                $crate::db::user_from_row(row)
+            }
+
+            async fn user_credentials(
+                &self,
+                username: &str,
+            ) -> Result<Option<$crate::db::Credentials>, $crate::db::StoreError> {
+                let row: Option<(i64, String, String, bool, i64, String)> = sqlx::query_as(
+                    "SELECT id, username, role, disabled, created_at_ms, password_hash FROM users
+                     WHERE username_key = $1",
+                )
+                .bind($crate::db::username_key(username))
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|(id, username, role, disabled, created, password_hash)| {
+                    Ok($crate::db::Credentials {
+                        user: $crate::db::user_from_row((id, username, role, disabled, created))?,
+                        password_hash,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn user(
+                &self,
+                id: shared::api::UserId,
+            ) -> Result<Option<$crate::db::User>, $crate::db::StoreError> {
+                let row: Option<$crate::db::UserRow> = sqlx::query_as(
+                    "SELECT id, username, role, disabled, created_at_ms FROM users WHERE id = $1",
+                )
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map($crate::db::user_from_row).transpose()
+            }
+
+            async fn users(&self) -> Result<Vec<$crate::db::User>, $crate::db::StoreError> {
+                let rows: Vec<$crate::db::UserRow> = sqlx::query_as(
+                    "SELECT id, username, role, disabled, created_at_ms FROM users ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map($crate::db::user_from_row).collect()
+            }
+
+            async fn admin_exists(&self) -> Result<bool, $crate::db::StoreError> {
+                let found: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM users WHERE role = $1 AND disabled = $2 LIMIT 1",
+                )
+                .bind(shared::api::Role::Admin.as_str())
+                .bind(false)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(found.is_some())
+            }
+
+            async fn set_user_disabled(
+                &self,
+                id: shared::api::UserId,
+                disabled: bool,
+            ) -> Result<Option<$crate::db::User>, $crate::db::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let row: Option<$crate::db::UserRow> = sqlx::query_as(
+                    "UPDATE users SET disabled = $2 WHERE id = $1
+                     RETURNING id, username, role, disabled, created_at_ms",
+                )
+                .bind(id.0)
+                .bind(disabled)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if row.is_some() && disabled {
+                    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                row.map($crate::db::user_from_row).transpose()
+            }
+
+            async fn create_session(
+                &self,
+                session: &$crate::db::NewSession,
+            ) -> Result<(), $crate::db::StoreError> {
+                sqlx::query(
+                    "INSERT INTO sessions
+                         (token_hash, user_id, csrf_token, created_at_ms, expires_at_ms, last_seen_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&session.token_hash)
+                .bind(session.user.0)
+                .bind(&session.csrf_token)
+                .bind(session.created_at.timestamp_millis())
+                .bind(session.expires_at.timestamp_millis())
+                .bind(session.created_at.timestamp_millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn session(
+                &self,
+                token_hash: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Option<$crate::db::Session>, $crate::db::StoreError> {
+                let row: Option<(String, i64, i64, i64, i64, String, String, bool, i64)> =
+                    sqlx::query_as(
+                        "SELECT s.csrf_token, s.created_at_ms, s.expires_at_ms, s.last_seen_ms,
+                                u.id, u.username, u.role, u.disabled, u.created_at_ms
+                         FROM sessions s JOIN users u ON u.id = s.user_id
+                         WHERE s.token_hash = $1 AND s.expires_at_ms > $2 AND u.disabled = $3",
+                    )
+                    .bind(token_hash)
+                    .bind(now.timestamp_millis())
+                    .bind(false)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(
+                    |(csrf_token, created, expires, seen, id, username, role, disabled, user_created)| {
+                        Ok($crate::db::Session {
+                            token_hash: token_hash.to_owned(),
+                            user: $crate::db::user_from_row((id, username, role, disabled, user_created))?,
+                            csrf_token,
+                            created_at: $crate::db::time_from_ms(created)?,
+                            expires_at: $crate::db::time_from_ms(expires)?,
+                            last_seen: $crate::db::time_from_ms(seen)?,
+                        })
+                    },
+                )
+                .transpose()
+            }
+
+            async fn touch_session(
+                &self,
+                token_hash: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::db::StoreError> {
+                sqlx::query("UPDATE sessions SET last_seen_ms = $2 WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .bind(now.timestamp_millis())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_session(&self, token_hash: &str) -> Result<(), $crate::db::StoreError> {
+                sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_user_sessions(
+                &self,
+                user: shared::api::UserId,
+            ) -> Result<u64, $crate::db::StoreError> {
+                let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user.0)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn delete_expired_sessions(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, $crate::db::StoreError> {
+                let done = sqlx::query("DELETE FROM sessions WHERE expires_at_ms <= $1")
+                    .bind(now.timestamp_millis())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn upsert_account(
+                &self,
+                id: &shared::domain::AccountId,
+                name: &str,
+                owner: Option<shared::api::UserId>,
+            ) -> Result<(), $crate::db::StoreError> {
+                sqlx::query(
+                    "INSERT INTO accounts (id, name, owner_user_id, created_at_ms) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (id) DO UPDATE SET
+                         name = excluded.name, owner_user_id = excluded.owner_user_id",
+                )
+                .bind(id.as_str())
+                .bind(name)
+                .bind(owner.map(|user| user.0))
+                .bind(chrono::Utc::now().timestamp_millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn accounts(&self) -> Result<Vec<$crate::db::AccountRecord>, $crate::db::StoreError> {
+                let rows: Vec<(String, String, Option<i64>, i64)> = sqlx::query_as(
+                    "SELECT id, name, owner_user_id, created_at_ms FROM accounts ORDER BY id",
+                )
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter()
-                    .map(|(t_ms, balance, equity)| {
-                        Ok(shared::api::EquityPoint {
-                            time: $crate::db::time_from_ms(t_ms)?,
-                            balance: $crate::db::decimal("balance", Some(balance))?.unwrap_or_default(),
-                            equity: $crate::db::decimal("equity", Some(equity))?.unwrap_or_default(),
+                    .map(|(id, name, owner, created)| {
+                        Ok($crate::db::AccountRecord {
+                            id: shared::domain::AccountId(id),
+                            name,
+                            owner: owner.map(shared::api::UserId),
+                            created_at: $crate::db::time_from_ms(created)?,
                         })
                     })
                     .collect()
             }
+
+            async fn account_owner(
+                &self,
+                id: &shared::domain::AccountId,
+            ) -> Result<Option<shared::api::UserId>, $crate::db::StoreError> {
+                let owner: Option<Option<i64>> =
+                    sqlx::query_scalar("SELECT owner_user_id FROM accounts WHERE id = $1")
+                        .bind(id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(owner.flatten().map(shared::api::UserId))
+            }
+
+            async fn accounts_owned_by(
+                &self,
+                user: shared::api::UserId,
+            ) -> Result<Vec<shared::domain::AccountId>, $crate::db::StoreError> {
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT id FROM accounts WHERE owner_user_id = $1 ORDER BY id",
+                )
+                .bind(user.0)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(ids.into_iter().map(shared::domain::AccountId).collect())
+            }
+        }
+
+        impl $store {
+            /// Folds samples into every tier's buckets inside `tx`: reads the touched buckets
+            /// (one query), merges in Rust (exact decimals), writes them back (one multi-row
+            /// upsert per chunk).
+            async fn fold_samples(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                account: &str,
+                points: &[shared::api::EquityPoint],
+            ) -> Result<(), $crate::db::StoreError> {
+                use $crate::db::buckets::{COLUMNS, TIERS, UPSERT_CHUNK, values_placeholders};
+                let mut folded = $crate::db::buckets::fold(points)?;
+                let mut sql = format!(
+                    "SELECT {COLUMNS} FROM equity_buckets WHERE account_id = $1 AND ("
+                );
+                let mut ranges: Vec<i64> = Vec::new();
+                for tier in TIERS {
+                    let mut starts = folded
+                        .range((tier.resolution_ms, i64::MIN)..=(tier.resolution_ms, i64::MAX))
+                        .map(|(key, _)| key.1);
+                    let Some(low) = starts.next() else {
+                        continue;
+                    };
+                    let high = starts.last().unwrap_or(low);
+                    if !ranges.is_empty() {
+                        sql.push_str(" OR ");
+                    }
+                    let n = ranges.len() + 2;
+                    sql.push_str(&format!(
+                        "(resolution_ms = ${} AND start_ms >= ${} AND start_ms <= ${})",
+                        n,
+                        n + 1,
+                        n + 2
+                    ));
+                    ranges.extend([tier.resolution_ms, low, high]);
+                }
+                sql.push(')');
+                let mut query = sqlx::query_as::<_, $crate::db::buckets::Row>(&sql).bind(account);
+                for value in &ranges {
+                    query = query.bind(*value);
+                }
+                for row in query.fetch_all(&mut **tx).await? {
+                    let key = (row.0, row.1);
+                    let mut stored = $crate::db::buckets::from_row(row)?;
+                    if let Some(fresh) = folded.get_mut(&key) {
+                        stored.merge(fresh);
+                        *fresh = stored;
+                    }
+                }
+                let buckets: Vec<((i64, i64), shared::api::EquityBucket)> =
+                    folded.into_iter().collect();
+                for chunk in buckets.chunks(UPSERT_CHUNK) {
+                    let sql = format!(
+                        "INSERT INTO equity_buckets (account_id, {COLUMNS})
+                         VALUES {}
+                         ON CONFLICT (account_id, resolution_ms, start_ms) DO UPDATE SET
+                             first_ms = excluded.first_ms, last_ms = excluded.last_ms,
+                             samples = excluded.samples,
+                             balance_open = excluded.balance_open,
+                             balance_close = excluded.balance_close,
+                             balance_min = excluded.balance_min,
+                             balance_max = excluded.balance_max,
+                             equity_open = excluded.equity_open,
+                             equity_close = excluded.equity_close,
+                             equity_min = excluded.equity_min,
+                             equity_max = excluded.equity_max",
+                        values_placeholders(chunk.len(), 14)
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for ((resolution_ms, start_ms), bucket) in chunk {
+                        query = query
+                            .bind(account)
+                            .bind(*resolution_ms)
+                            .bind(*start_ms)
+                            .bind(bucket.first.timestamp_millis())
+                            .bind(bucket.last.timestamp_millis())
+                            .bind(i64::try_from(bucket.samples).unwrap_or(i64::MAX))
+                            .bind(bucket.balance.open.to_string())
+                            .bind(bucket.balance.close.to_string())
+                            .bind(bucket.balance.min.to_string())
+                            .bind(bucket.balance.max.to_string())
+                            .bind(bucket.equity.open.to_string())
+                            .bind(bucket.equity.close.to_string())
+                            .bind(bucket.equity.min.to_string())
+                            .bind(bucket.equity.max.to_string());
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            /// Folds the rows left in the legacy `equity_samples` table (written before equity
+            /// buckets existed) into buckets and deletes them, a batch at a time, each batch in
+            /// one transaction. Returns how many samples were folded.
+            pub(crate) async fn fold_legacy_samples(&self) -> Result<u64, $crate::db::StoreError> {
+                const BATCH: i64 = 10_000;
+                let accounts: Vec<String> =
+                    sqlx::query_scalar("SELECT DISTINCT account_id FROM equity_samples")
+                        .fetch_all(&self.pool)
+                        .await?;
+                let mut folded = 0;
+                for account in accounts {
+                    loop {
+                        let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
+                        // The batch ends at a time, so samples sharing it stay together.
+                        let cutoff: Option<i64> = sqlx::query_scalar(
+                            "SELECT t_ms FROM equity_samples WHERE account_id = $1
+                             ORDER BY t_ms LIMIT 1 OFFSET $2",
+                        )
+                        .bind(&account)
+                        .bind(BATCH - 1)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                            "SELECT t_ms, balance, equity FROM equity_samples
+                             WHERE account_id = $1 AND t_ms <= $2 ORDER BY t_ms",
+                        )
+                        .bind(&account)
+                        .bind(cutoff.unwrap_or(i64::MAX))
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        let Some(&(last, _, _)) = rows.last() else {
+                            break;
+                        };
+                        let points = rows
+                            .into_iter()
+                            .map(|(t_ms, balance, equity)| {
+                                Ok(shared::api::EquityPoint {
+                                    time: $crate::db::time_from_ms(t_ms)?,
+                                    balance: $crate::db::decimal("balance", Some(balance))?
+                                        .unwrap_or_default(),
+                                    equity: $crate::db::decimal("equity", Some(equity))?
+                                        .unwrap_or_default(),
+                                })
+                            })
+                            .collect::<Result<Vec<_>, $crate::db::StoreError>>()?;
+                        Self::fold_samples(&mut tx, &account, &points).await?;
+                        sqlx::query("DELETE FROM equity_samples WHERE account_id = $1 AND t_ms <= $2")
+                            .bind(&account)
+                            .bind(last)
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                        folded += points.len() as u64;
+                    }
+                }
+                if folded > 0 {
+                    tracing::info!(samples = folded, "folded legacy equity samples into buckets");
+                }
+                Ok(folded)
+            }
+
         }
     };
 }

@@ -14,11 +14,33 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Write transactions take the write lock at once. A deferred transaction that reads
+    /// before it writes (the bucket fold does) fails with `SQLITE_BUSY_SNAPSHOT` when another
+    /// connection commits in between, and the busy timeout cannot help it; an immediate one
+    /// waits its turn instead.
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+
     /// Opens (creating when missing) the database at a `sqlite://PATH` URL and migrates it.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::connect(url, true).await
+    }
+
+    /// Opens the existing database at a `sqlite://PATH` URL and migrates it; a missing file is
+    /// an error, not a new empty database (for operator commands such as `riskdeck export`).
+    pub async fn open_existing(url: &str) -> Result<Self, StoreError> {
+        Self::connect(url, false).await
+    }
+
+    async fn connect(url: &str, create: bool) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Open(format!("{url}: {e}")))?
-            .create_if_missing(true)
+            .map_err(|e| StoreError::Open(format!("{url}: {e}: write it as sqlite://PATH")))?;
+        if !create && !options.get_filename().exists() {
+            return Err(StoreError::NoDatabase(
+                options.get_filename().display().to_string(),
+            ));
+        }
+        let options = options
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
@@ -26,13 +48,15 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|e| StoreError::Open(format!("{url}: {e}")))?;
+            .map_err(|e| super::open_error(url, &e))?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Migrate(e.to_string()))?;
-        Ok(Self { pool })
+            .map_err(super::migrate_error)?;
+        let store = Self { pool };
+        store.fold_legacy_samples().await?;
+        Ok(store)
     }
 }
 
-super::sql::portable_store!(SqliteStore);
+super::sql::portable_store!(SqliteStore, sqlx::Sqlite);

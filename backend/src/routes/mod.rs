@@ -1,16 +1,28 @@
-//! The route table. Handlers are thin: extract, call, map.
+//! The route table: every endpoint with who may call it, as data. The router is built from it,
+//! and tests iterate it ([`routes`]), so no endpoint escapes the authorization matrix.
+//!
+//! Handlers are thin: extract, call, map. Access is checked before a handler runs, from the
+//! table; requests that change something (any method but GET and HEAD) also need the session's
+//! anti-forgery token, except signing in.
 
 mod accounts;
 mod assets;
+mod auth;
 mod health;
 mod stream;
+mod users;
 
 use crate::AppState;
+use crate::auth::{AdminUser, CurrentUser, OwnedAccount};
 use crate::error::AppError;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::routing::get;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::handler::Handler;
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::time::Duration;
 use tower_http::timeout::TimeoutLayer;
@@ -20,29 +32,235 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// The largest request body accepted.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Anyone signed in.
+    Authenticated,
+    /// Anyone signed in who may see the path's `{account}`: its owner or an admin. For anyone
+    /// else the account does not exist (404).
+    Owner,
+    /// Admins only (403 for traders).
+    Admin,
+}
+
+/// The HTTP methods the API uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    /// Reads.
+    Get,
+    /// Changes something.
+    Post,
+}
+
+impl Verb {
+    /// The HTTP method.
+    pub fn method(self) -> Method {
+        match self {
+            Self::Get => Method::GET,
+            Self::Post => Method::POST,
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Self::Get => MethodFilter::GET,
+            Self::Post => MethodFilter::POST,
+        }
+    }
+
+    /// Whether requests change something (and so need the anti-forgery token).
+    pub fn changes_state(self) -> bool {
+        !matches!(self, Self::Get)
+    }
+}
+
+/// One row of the route table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The method.
+    pub verb: Verb,
+    /// The path, with `{account}` for an account id and `{user}` for a user id.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+/// A row with its handler.
+struct Row {
+    route: Route,
+    handler: MethodRouter<AppState>,
+    /// Ordinary requests get a deadline; the stream is long-lived by design.
+    deadline: bool,
+}
+
+fn row<H, T>(verb: Verb, path: &'static str, access: Access, handler: H) -> Row
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    Row {
+        route: Route { verb, path, access },
+        handler: on(verb.filter(), handler),
+        deadline: true,
+    }
+}
+
+/// The table. Keep handlers' extractors in step with the access column: `OwnedAccount` for
+/// `Owner`, `AdminUser` for `Admin`, `CurrentUser` for `Authenticated`.
+fn table() -> Vec<Row> {
+    use Access::{Admin, Authenticated, Owner, Public};
+    use Verb::{Get, Post};
+    vec![
+        row(Get, "/healthz", Public, health::live),
+        row(Get, "/readyz", Public, health::ready),
+        row(Post, "/api/auth/login", Public, auth::login),
+        row(Post, "/api/auth/logout", Authenticated, auth::logout),
+        row(Get, "/api/auth/me", Authenticated, auth::me),
+        row(Get, "/api/accounts", Authenticated, accounts::list),
+        row(Get, "/api/accounts/{account}", Owner, accounts::get),
+        row(
+            Get,
+            "/api/accounts/{account}/history",
+            Owner,
+            accounts::history,
+        ),
+        Row {
+            deadline: false,
+            ..row(Get, "/api/stream", Authenticated, stream::subscribe)
+        },
+        row(Get, "/api/users", Admin, users::list),
+        row(Post, "/api/users/{user}/disable", Admin, users::disable),
+        row(Post, "/api/users/{user}/enable", Admin, users::enable),
+    ]
+}
+
+/// Every route of the server with its access level (the browser app's files, served for every
+/// other path, are public).
+pub fn routes() -> Vec<Route> {
+    table().into_iter().map(|row| row.route).collect()
+}
+
 /// Every route of the server.
 pub fn router(state: AppState, assets_dir: &Path) -> Router {
-    // Ordinary requests get a deadline; the stream is long-lived by design.
-    let timed = Router::new()
-        .route("/accounts", get(accounts::list))
-        .route("/accounts/{id}", get(accounts::get))
-        .route("/accounts/{id}/history", get(accounts::history))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
+    let mut api = Router::new();
+    let mut root = Router::new();
+    for Row {
+        route,
+        handler,
+        deadline,
+    } in table()
+    {
+        let handler = if deadline {
+            handler.layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                REQUEST_TIMEOUT,
+            ))
+        } else {
+            handler
+        };
+        let handler = handler.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            move |State(state): State<AppState>, request: Request, next: Next| {
+                guard(route, state, request, next)
+            },
         ));
-    let api = timed
-        .route("/stream", get(stream::subscribe))
+        match route.path.strip_prefix("/api") {
+            Some(rest) => api = api.route(rest, handler),
+            None => root = root.route(route.path, handler),
+        }
+    }
+    let api = api
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    Router::new()
-        .nest("/api", api)
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
+    root.nest("/api", api)
         .with_state(state)
         .fallback_service(assets::service(assets_dir))
 }
 
+/// Lets a request through when the route's access level allows it: the extractor for the
+/// level decides (and leaves what it found for the handler), then a request that changes
+/// something must carry the session's anti-forgery token.
+async fn guard(route: Route, state: AppState, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let allowed = match route.access {
+        Access::Public => Ok(()),
+        Access::Authenticated => CurrentUser::from_request_parts(&mut parts, &state)
+            .await
+            .map(drop),
+        Access::Owner => OwnedAccount::from_request_parts(&mut parts, &state)
+            .await
+            .map(drop),
+        Access::Admin => AdminUser::from_request_parts(&mut parts, &state)
+            .await
+            .map(drop),
+    };
+    if let Err(error) = allowed {
+        return error.into_response();
+    }
+    if route.access != Access::Public && route.verb.changes_state() {
+        let csrf_ok = parts
+            .extensions
+            .get::<CurrentUser>()
+            .is_some_and(|user| user.csrf_matches(&parts.headers));
+        if !csrf_ok {
+            return AppError::Forbidden(
+                "This request lacks its anti-forgery token. Reload the page and try again."
+                    .to_owned(),
+            )
+            .into_response();
+        }
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
 async fn api_not_found() -> AppError {
     AppError::NotFound("There is no such API endpoint.".to_owned())
+}
+
+/// A JSON request body; a malformed one is a 400 with the usual error body.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        axum::Json::<T>::from_request(request, state)
+            .await
+            .map(|axum::Json(value)| Self(value))
+            .map_err(|rejection| AppError::BadRequest(rejection.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_signing_in_changes_state_without_a_session() {
+        let public_changes: Vec<_> = routes()
+            .into_iter()
+            .filter(|r| r.access == Access::Public && r.verb.changes_state())
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(public_changes, ["/api/auth/login"]);
+    }
+
+    #[test]
+    fn owner_routes_name_the_account_and_paths_are_unique() {
+        let routes = routes();
+        for route in &routes {
+            assert_eq!(
+                route.access == Access::Owner,
+                route.path.contains("{account}"),
+                "{route:?}"
+            );
+        }
+        let mut keys: Vec<_> = routes.iter().map(|r| (r.path, r.verb.method())).collect();
+        keys.sort_by_key(|(path, method)| (*path, method.to_string()));
+        keys.dedup();
+        assert_eq!(keys.len(), routes.len());
+    }
 }

@@ -1,4 +1,6 @@
-//! The equity curve: balance and equity over time, with the peak equity as a dashed line.
+//! The equity curve from history buckets: balance and equity over time, each bucket's lowest
+//! and highest equity as a band (so a trough between two closes is never hidden), and the peak
+//! equity as a dashed line.
 
 use crate::format;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
@@ -7,7 +9,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use shared::api::EquityPoint;
+use shared::api::EquityBucket;
 
 /// The drawing size in SVG user units (the page scales the picture to its container's width)
 /// for a container about `width` CSS pixels wide, so text stays near its nominal size.
@@ -22,57 +24,98 @@ pub fn size_for(width: u32) -> (u32, u32) {
 pub const BALANCE_COLOR: &str = "#2f6fdb";
 pub const EQUITY_COLOR: &str = "#0f9d76";
 pub const PEAK_COLOR: &str = "#c2410c";
+/// The equity band: the equity colour, mostly transparent.
+pub const BAND_COLOR: &str = "rgba(15, 157, 118, 0.22)";
 
 const BALANCE: RGBColor = RGBColor(0x2f, 0x6f, 0xdb);
 const EQUITY: RGBColor = RGBColor(0x0f, 0x9d, 0x76);
+const BAND: RGBAColor = RGBAColor(0x0f, 0x9d, 0x76, 0.22);
 const PEAK: RGBColor = RGBColor(0xc2, 0x41, 0x0c);
 /// Grid and axis lines; the page's stylesheet recolours the text for the theme.
 const GRID: RGBAColor = RGBAColor(0x80, 0x80, 0x90, 0.22);
 const AXIS: RGBAColor = RGBAColor(0x80, 0x80, 0x90, 0.6);
 const LABEL: RGBColor = RGBColor(0x5b, 0x64, 0x72);
 
-/// More samples than this per line are thinned before drawing (keeping each bucket's lowest and
-/// highest value, so drawdown spikes stay visible).
-const MAX_BUCKETS: usize = 720;
+/// More buckets than this are merged before drawing (keeping every bucket's lowest and highest
+/// values, so drawdown spikes stay visible).
+pub const MAX_BUCKETS: usize = 1_500;
 
-/// Draws `points` (oldest first) as an SVG document. `peak_equity` adds a dashed horizontal line;
-/// `offset` is the time zone the time axis is labelled in. `None` when there is nothing to draw.
+/// The lines and the band to draw, in chart coordinates (seconds after the first sample; money
+/// as `f64`, for plotting only).
+#[derive(Debug, Default, PartialEq)]
+struct Series {
+    balance: Vec<(f64, f64)>,
+    equity: Vec<(f64, f64)>,
+    /// A closed outline: the maxima left to right, then the minima right to left.
+    band: Vec<(f64, f64)>,
+}
+
+fn y_of(money: Decimal) -> f64 {
+    money.to_f64().unwrap_or(0.0)
+}
+
+/// Each bucket contributes its open at its first sample and its close at its last (one point
+/// when they coincide); the band runs along every bucket's maximum and minimum over the time
+/// its samples span.
+fn series(buckets: &[EquityBucket], first: DateTime<Utc>) -> Series {
+    let x_of = |time: DateTime<Utc>| (time - first).num_milliseconds() as f64 / 1000.0;
+    let mut out = Series::default();
+    let mut lower = Vec::with_capacity(2 * buckets.len());
+    for bucket in buckets {
+        let (x0, x1) = (x_of(bucket.first), x_of(bucket.last));
+        out.balance.push((x0, y_of(bucket.balance.open)));
+        out.equity.push((x0, y_of(bucket.equity.open)));
+        if x1 > x0 {
+            out.balance.push((x1, y_of(bucket.balance.close)));
+            out.equity.push((x1, y_of(bucket.equity.close)));
+        }
+        out.band.push((x0, y_of(bucket.equity.max)));
+        out.band.push((x1, y_of(bucket.equity.max)));
+        lower.push((x0, y_of(bucket.equity.min)));
+        lower.push((x1, y_of(bucket.equity.min)));
+    }
+    out.band.extend(lower.into_iter().rev());
+    out
+}
+
+/// Draws `buckets` (oldest first) as an SVG document. `peak_equity` adds a dashed horizontal
+/// line; `offset` is the time zone the time axis is labelled in. `None` when there is nothing to
+/// draw.
 pub fn render(
-    points: &[EquityPoint],
+    buckets: &[EquityBucket],
     peak_equity: Option<Decimal>,
     offset: FixedOffset,
     size: (u32, u32),
 ) -> Option<String> {
-    let first = points.first()?.time;
-    let last = points.last()?.time;
-    let x_of = |time: DateTime<Utc>| (time - first).num_milliseconds() as f64 / 1000.0;
-    let y_of = |money: Decimal| money.to_f64().unwrap_or(0.0);
-
-    let balance = thin(
-        points
-            .iter()
-            .map(|p| (x_of(p.time), y_of(p.balance)))
-            .collect(),
-    );
-    let equity = thin(
-        points
-            .iter()
-            .map(|p| (x_of(p.time), y_of(p.equity)))
-            .collect(),
-    );
+    let merged;
+    let buckets = if buckets.len() > MAX_BUCKETS {
+        merged = shared::history::downsample(buckets.to_vec(), MAX_BUCKETS);
+        &merged[..]
+    } else {
+        buckets
+    };
+    let first = buckets.first()?.first;
+    let last = buckets.iter().map(|b| b.last).max()?;
+    let series = series(buckets, first);
     let peak = peak_equity.map(y_of);
 
-    let span = x_of(last);
+    let span = (last - first).num_milliseconds() as f64 / 1000.0;
     let (x_min, x_max) = if span > 0.0 {
         (0.0, span)
     } else {
         (-60.0, 60.0)
     };
+    // The band holds every extreme of equity; balance's come from the buckets.
     let (y_min, y_max) = y_range(
-        balance
+        series
+            .band
             .iter()
-            .chain(equity.iter())
             .map(|&(_, y)| y)
+            .chain(
+                buckets
+                    .iter()
+                    .flat_map(|b| [y_of(b.balance.min), y_of(b.balance.max)]),
+            )
             .chain(peak),
     );
 
@@ -110,8 +153,7 @@ pub fn render(
             x_label: &x_label,
             y_label: &y_label,
         },
-        &balance,
-        &equity,
+        &series,
         peak,
     );
     match drawn {
@@ -135,8 +177,7 @@ fn draw(
     svg: &mut String,
     size: (u32, u32),
     frame: Frame<'_>,
-    balance: &[(f64, f64)],
-    equity: &[(f64, f64)],
+    series: &Series,
     peak: Option<f64>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let root = SVGBackend::with_string(svg, size).into_drawing_area();
@@ -180,17 +221,21 @@ fn draw(
             ShapeStyle::from(PEAK).stroke_width(1),
         ))?;
     }
+    chart.draw_series(std::iter::once(Polygon::new(
+        series.band.clone(),
+        BAND.filled(),
+    )))?;
     chart.draw_series(LineSeries::new(
-        balance.iter().copied(),
+        series.balance.iter().copied(),
         ShapeStyle::from(BALANCE).stroke_width(2),
     ))?;
     chart.draw_series(LineSeries::new(
-        equity.iter().copied(),
+        series.equity.iter().copied(),
         ShapeStyle::from(EQUITY).stroke_width(2),
     ))?;
-    if let [(x, y)] = equity {
+    if let [(x, y)] = series.equity[..] {
         // A single sample is a point, not a line: mark it so the chart is not blank.
-        chart.draw_series(std::iter::once(Circle::new((*x, *y), 4, EQUITY.filled())))?;
+        chart.draw_series(std::iter::once(Circle::new((x, y), 4, EQUITY.filled())))?;
     }
     root.present()?;
     Ok(())
@@ -275,61 +320,49 @@ fn y_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (min - pad, max + pad)
 }
 
-/// Keeps at most `2 * MAX_BUCKETS` points: for each bucket of consecutive samples, its lowest and
-/// highest one, in time order.
-fn thin(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
-    if points.len() <= 2 * MAX_BUCKETS {
-        return points;
-    }
-    let bucket = points.len().div_ceil(MAX_BUCKETS);
-    let mut out = Vec::with_capacity(2 * MAX_BUCKETS + 1);
-    for chunk in points.chunks(bucket) {
-        let lowest = chunk
-            .iter()
-            .enumerate()
-            .min_by(|a, b| a.1.1.total_cmp(&b.1.1))
-            .map(|(i, _)| i);
-        let highest = chunk
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.1.total_cmp(&b.1.1))
-            .map(|(i, _)| i);
-        if let (Some(lo), Some(hi)) = (lowest, highest) {
-            let (a, b) = (lo.min(hi), lo.max(hi));
-            out.push(chunk[a]);
-            if b != a {
-                out.push(chunk[b]);
-            }
-        }
-    }
-    // Always end on the newest sample, so the line reaches the right edge.
-    if let (Some(last), Some(newest)) = (out.last().copied(), points.last().copied())
-        && last != newest
-    {
-        out.push(newest);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn bucket(
+        second: i64,
+        seconds: i64,
+        open: i64,
+        close: i64,
+        min: i64,
+        max: i64,
+    ) -> EquityBucket {
+        let at = |s: i64| DateTime::<Utc>::UNIX_EPOCH + Duration::seconds(s);
+        let money = Decimal::from;
+        EquityBucket {
+            start: at(second),
+            end: at(second + seconds.max(1)),
+            first: at(second),
+            last: at(second + seconds),
+            samples: 2,
+            balance: shared::api::Ohlc::point(money(100_000)),
+            equity: shared::api::Ohlc {
+                open: money(open),
+                close: money(close),
+                min: money(min),
+                max: money(max),
+            },
+        }
+    }
 
     #[test]
     fn renders_an_svg_when_there_are_samples() {
         let utc = FixedOffset::east_opt(0).expect("offset");
         assert_eq!(render(&[], None, utc, size_for(960)), None);
-        let point = |second: i64, equity: i64| EquityPoint {
-            time: DateTime::<Utc>::UNIX_EPOCH + Duration::seconds(second),
-            balance: Decimal::from(100_000),
-            equity: Decimal::from(equity),
-        };
-        for points in [
-            vec![point(0, 100_000)],
-            vec![point(0, 100_000), point(3_600, 99_000)],
+        for buckets in [
+            vec![bucket(0, 0, 100_000, 100_000, 100_000, 100_000)],
+            vec![
+                bucket(0, 9, 100_000, 99_500, 99_000, 100_100),
+                bucket(3_600, 9, 99_500, 99_000, 98_000, 99_600),
+            ],
         ] {
             let svg =
-                render(&points, Some(Decimal::from(100_500)), utc, size_for(960)).expect("an svg");
+                render(&buckets, Some(Decimal::from(100_500)), utc, size_for(960)).expect("an svg");
             assert!(svg.starts_with("<svg"), "{svg}");
             assert!(svg.contains("viewBox=\"0 0 960 340\""));
             assert!(svg.contains("100,000"), "money labels on the value axis");
@@ -337,13 +370,46 @@ mod tests {
     }
 
     #[test]
-    fn thinning_keeps_the_extremes() {
-        let mut points: Vec<(f64, f64)> = (0..10_000).map(|i| (i as f64, 100.0)).collect();
-        points[5_000].1 = 10.0;
-        let thinned = thin(points);
-        assert!(thinned.len() <= 2 * MAX_BUCKETS + 1);
-        assert!(thinned.iter().any(|&(_, y)| y == 10.0));
-        assert_eq!(thinned.last(), Some(&(9_999.0, 100.0)));
+    fn the_band_spans_every_buckets_extremes_and_lines_join_open_to_close() {
+        let first = DateTime::<Utc>::UNIX_EPOCH;
+        let drawn = series(
+            &[
+                bucket(0, 10, 100, 101, 90, 110),
+                bucket(20, 0, 102, 102, 102, 102),
+            ],
+            first,
+        );
+        assert_eq!(
+            drawn.equity,
+            vec![(0.0, 100.0), (10.0, 101.0), (20.0, 102.0)]
+        );
+        assert_eq!(
+            drawn.band,
+            vec![
+                (0.0, 110.0),
+                (10.0, 110.0),
+                (20.0, 102.0),
+                (20.0, 102.0),
+                (20.0, 102.0),
+                (20.0, 102.0),
+                (10.0, 90.0),
+                (0.0, 90.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn many_buckets_are_merged_keeping_the_trough() {
+        let mut buckets: Vec<EquityBucket> = (0..10_000)
+            .map(|i| bucket(i * 10, 9, 100, 100, 100, 100))
+            .collect();
+        buckets[5_000].equity.min = Decimal::from(10);
+        let merged = shared::history::downsample(buckets, MAX_BUCKETS);
+        assert!(merged.len() <= MAX_BUCKETS);
+        let drawn = series(&merged, DateTime::<Utc>::UNIX_EPOCH);
+        assert!(drawn.band.iter().any(|&(_, y)| y == 10.0));
+        let utc = FixedOffset::east_opt(0).expect("offset");
+        assert!(render(&merged, None, utc, size_for(960)).is_some());
     }
 
     #[test]

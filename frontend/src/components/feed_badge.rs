@@ -7,16 +7,21 @@ pub fn FeedBadge(#[prop(into)] feed: Signal<FeedStatus>) -> impl IntoView {
     let (key, label, hint) = (
         move || match feed.get() {
             FeedStatus::Connecting => "connecting",
+            FeedStatus::Backfilling => "backfilling",
             FeedStatus::Live => "live",
             FeedStatus::Stale => "stale",
         },
         move || match feed.get() {
             FeedStatus::Connecting => "Connecting",
+            FeedStatus::Backfilling => "Reading history",
             FeedStatus::Live => "Live",
             FeedStatus::Stale => "Stale",
         },
         move || match feed.get() {
             FeedStatus::Connecting => "No data from the broker yet.",
+            FeedStatus::Backfilling => {
+                "Reading the account's trade history to rebuild its anchors; rules are checked once it is done."
+            }
             FeedStatus::Live => "Data from the broker is arriving on schedule.",
             FeedStatus::Stale => {
                 "The broker has not answered lately: the numbers shown are the last known ones."

@@ -6,6 +6,7 @@ mod loading;
 mod rules_panel;
 mod stat_tile;
 mod stream_status;
+mod user_menu;
 
 pub use error_panel::ErrorPanel;
 pub use feed_badge::FeedBadge;
@@ -13,3 +14,4 @@ pub use loading::Loading;
 pub use rules_panel::RulesPanel;
 pub use stat_tile::{StatTile, Tone};
 pub use stream_status::StreamStatus;
+pub use user_menu::UserMenu;

@@ -94,6 +94,7 @@ fn amount(value: Option<Decimal>, unit: Unit) -> String {
         (Some(v), Unit::Money) => format::money(v),
         (Some(v), Unit::Percent) => format!("{}%", v.round_dp(2)),
         (Some(v), Unit::Lots) => format!("{} lots", v.normalize()),
+        (Some(v), Unit::Days) if v.normalize() == Decimal::ONE => "1 day".to_owned(),
         (Some(v), Unit::Days) => format!("{} days", v.normalize()),
         (Some(v), Unit::Positions) => format!("{} positions", v.normalize()),
         (Some(v), Unit::Trades) => format!("{} trades", v.normalize()),
@@ -128,6 +129,7 @@ mod tests {
     fn amounts_read_in_their_unit() {
         assert_eq!(amount(Some(dec!(95000)), Unit::Money), "95,000.00");
         assert_eq!(amount(Some(dec!(4)), Unit::Days), "4 days");
+        assert_eq!(amount(Some(dec!(1)), Unit::Days), "1 day");
         assert_eq!(amount(None, Unit::Money), "–");
         assert_eq!(rule_label("daily_loss", "dl"), "Maximum daily loss");
         assert_eq!(rule_label("custom", "my_rule"), "my rule");

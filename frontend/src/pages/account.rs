@@ -9,11 +9,16 @@ use leptos::prelude::*;
 use leptos::task::spawn_local_scoped_with_cancellation;
 use leptos_router::hooks::use_params_map;
 use rust_decimal::Decimal;
-use shared::api::{AccountSummary, AccountView, EquityPoint, StreamEvent};
+use shared::api::{AccountSummary, AccountView, EquityBucket, EquityPoint, StreamEvent};
 use shared::domain::AccountId;
 
-/// The most samples kept in memory for the chart; the oldest go first.
+/// The most buckets kept in memory for the chart (history plus live samples); the oldest go
+/// first.
 const MAX_POINTS: usize = 5_000;
+/// How far back the chart's history reaches.
+const HISTORY_SPAN: chrono::Duration = chrono::Duration::hours(24);
+/// Buckets asked for: a day at one-minute resolution, or finer for a younger account.
+const HISTORY_POINTS: u32 = 1_500;
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
@@ -30,7 +35,7 @@ pub fn AccountPage() -> impl IntoView {
 fn AccountDetail(id: AccountId) -> impl IntoView {
     let summary = RwSignal::new(Load::<AccountSummary>::Loading);
     let history = RwSignal::new(Load::<()>::Loading);
-    let points = RwSignal::new(Vec::<EquityPoint>::new());
+    let points = RwSignal::new(Vec::<EquityBucket>::new());
     let connection = RwSignal::new(Connection::Connecting);
 
     let early = StoredValue::new(EarlyEvents::default());
@@ -48,7 +53,9 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
                 history.set(Load::Loading);
             }
             spawn_local_scoped_with_cancellation(async move {
-                let (account, fetched) = futures::join!(api::account(&id), api::history(&id));
+                let from = format::now() - HISTORY_SPAN;
+                let (account, fetched) =
+                    futures::join!(api::account(&id), api::history(&id, from, HISTORY_POINTS));
                 let early_events = early
                     .try_update_value(EarlyEvents::take)
                     .unwrap_or_default();
@@ -82,7 +89,7 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
                 }
                 match fetched {
                     Ok(response) => {
-                        points.try_update(|points| merge_history(points, response.points));
+                        points.try_update(|points| merge_history(points, response.buckets));
                         history.try_set(Load::Ready(()));
                     }
                     Err(error) if quiet => {
@@ -173,26 +180,27 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
     }
 }
 
-/// Appends a live sample unless the chart already has it (the first live view often repeats the
-/// last stored sample); a sample for the same instant replaces the old one.
-fn push_sample(points: &mut Vec<EquityPoint>, view: &AccountView) {
-    let sample = EquityPoint {
+/// Appends a live sample as an instant bucket unless the chart already has it (the first live
+/// view often repeats the last stored sample); a live sample for the same instant replaces the
+/// old one.
+fn push_sample(points: &mut Vec<EquityBucket>, view: &AccountView) {
+    let sample = EquityBucket::instant(&EquityPoint {
         time: view.time,
         balance: view.balance,
         equity: view.equity,
-    };
+    });
     match points.last_mut() {
-        Some(last) if last.time == sample.time => *last = sample,
-        Some(last) if last.time > sample.time => {}
+        Some(last) if last.last == sample.last && last.start == last.end => *last = sample,
+        Some(last) if last.last >= sample.last => {}
         _ => points.push(sample),
     }
     cap(points);
 }
 
 /// Puts the fetched history under the live samples that arrived while it was loading.
-fn merge_history(points: &mut Vec<EquityPoint>, fetched: Vec<EquityPoint>) {
-    let newer: Vec<EquityPoint> = match fetched.last() {
-        Some(last) => points.drain(..).filter(|p| p.time > last.time).collect(),
+fn merge_history(points: &mut Vec<EquityBucket>, fetched: Vec<EquityBucket>) {
+    let newer: Vec<EquityBucket> = match fetched.last() {
+        Some(last) => points.drain(..).filter(|p| p.first > last.last).collect(),
         None => std::mem::take(points),
     };
     *points = fetched;
@@ -213,7 +221,7 @@ fn chart_width_estimate() -> u32 {
     (((container - chrome) / 50.0).round() * 50.0).max(300.0) as u32
 }
 
-fn cap(points: &mut Vec<EquityPoint>) {
+fn cap(points: &mut Vec<EquityBucket>) {
     if points.len() > MAX_POINTS {
         points.drain(..points.len() - MAX_POINTS);
     }
@@ -234,7 +242,7 @@ fn AccountNotFound(message: String) -> impl IntoView {
 fn Dashboard(
     summary: RwSignal<Load<AccountSummary>>,
     history: RwSignal<Load<()>>,
-    points: RwSignal<Vec<EquityPoint>>,
+    points: RwSignal<Vec<EquityBucket>>,
     connection: RwSignal<Connection>,
 ) -> impl IntoView {
     let pick = move |f: fn(&AccountSummary) -> Option<String>| {
@@ -385,6 +393,10 @@ fn Dashboard(
                         "Balance"
                     </li>
                     <li>
+                        <span class="swatch swatch-band" style:background=equity::BAND_COLOR></span>
+                        "Equity low–high"
+                    </li>
+                    <li>
                         <span class="swatch swatch-dashed" style:border-color=equity::PEAK_COLOR></span>
                         "Peak equity"
                     </li>
@@ -410,7 +422,8 @@ fn Dashboard(
                 }}
             </div>
             <p class="chart-foot subtle">
-                "Times in your local time zone. Shows up to the latest 5,000 samples."
+                "The last 24 hours, in your local time zone. The band shows the lowest and \
+                 highest equity within each point's period, so no dip is hidden."
             </p>
         </section>
     }
@@ -425,7 +438,7 @@ mod tests {
         DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(second)
     }
 
-    fn sample(second: i64, equity: i64) -> EquityPoint {
+    fn point(second: i64, equity: i64) -> EquityPoint {
         EquityPoint {
             time: at(second),
             balance: Decimal::from(100),
@@ -433,8 +446,20 @@ mod tests {
         }
     }
 
+    fn sample(second: i64, equity: i64) -> EquityBucket {
+        EquityBucket::instant(&point(second, equity))
+    }
+
+    /// A stored ten-second bucket with two samples.
+    fn stored(second: i64, equity: i64) -> EquityBucket {
+        let mut bucket =
+            EquityBucket::from_sample(&point(second, equity), at(second), at(second + 10));
+        bucket.merge(&EquityBucket::instant(&point(second + 5, equity + 1)));
+        bucket
+    }
+
     fn view(second: i64, equity: i64) -> AccountView {
-        let point = sample(second, equity);
+        let point = point(second, equity);
         AccountView {
             time: point.time,
             balance: point.balance,
@@ -461,20 +486,29 @@ mod tests {
 
     #[test]
     fn history_goes_under_samples_that_arrived_while_it_loaded() {
-        let mut points = vec![sample(30, 130), sample(40, 140)];
-        merge_history(&mut points, vec![sample(10, 110), sample(30, 129)]);
+        let mut points = vec![sample(12, 130), sample(40, 140)];
+        merge_history(&mut points, vec![stored(0, 110), stored(10, 129)]);
         assert_eq!(
             points,
-            vec![sample(10, 110), sample(30, 129), sample(40, 140)]
+            vec![stored(0, 110), stored(10, 129), sample(40, 140)]
         );
     }
 
     #[test]
+    fn a_live_sample_inside_a_stored_bucket_is_not_drawn_twice() {
+        let mut points = vec![stored(0, 100)];
+        push_sample(&mut points, &view(5, 101));
+        assert_eq!(points, vec![stored(0, 100)]);
+        push_sample(&mut points, &view(6, 99));
+        assert_eq!(points, vec![stored(0, 100), sample(6, 99)]);
+    }
+
+    #[test]
     fn the_series_is_capped_dropping_the_oldest() {
-        let mut points: Vec<EquityPoint> = (0..MAX_POINTS as i64).map(|s| sample(s, 1)).collect();
+        let mut points: Vec<EquityBucket> = (0..MAX_POINTS as i64).map(|s| sample(s, 1)).collect();
         push_sample(&mut points, &view(MAX_POINTS as i64, 2));
         assert_eq!(points.len(), MAX_POINTS);
-        assert_eq!(points.first().map(|p| p.time), Some(at(1)));
+        assert_eq!(points.first().map(|p| p.first), Some(at(1)));
         assert_eq!(points.last(), Some(&sample(MAX_POINTS as i64, 2)));
     }
 

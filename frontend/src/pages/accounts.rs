@@ -124,11 +124,16 @@ pub fn AccountsPage() -> impl IntoView {
     on_cleanup(move || subscription.dispose());
 
     let retry = Callback::new(move |()| load(false));
+    let session = crate::session::Session::get();
+    let scope = move || match session.user().map(|user| user.role) {
+        Some(shared::api::Role::Admin) => "Balance, equity and drawdown of every tracked account.",
+        _ => "Balance, equity and drawdown of your accounts.",
+    };
     view! {
         <div class="page-head">
             <div>
                 <h1>"Accounts"</h1>
-                <p class="subtle">"Balance, equity and drawdown of every tracked account."</p>
+                <p class="subtle">{scope}</p>
             </div>
             <StreamStatus connection=connection />
         </div>
@@ -154,10 +159,10 @@ pub fn AccountsPage() -> impl IntoView {
 fn EmptyState() -> impl IntoView {
     view! {
         <section class="panel notice" data-testid="accounts-empty">
-            <h2>"No accounts are tracked yet"</h2>
+            <h2>"No accounts to show yet"</h2>
             <p>
-                "Once an account is added to Riskdeck's server it shows up here by itself, "
-                "with its numbers updating live. There is no need to reload this page."
+                "Once an account is tracked for you on Riskdeck's server it shows up here by "
+                "itself, with its numbers updating live. There is no need to reload this page."
             </p>
         </section>
     }

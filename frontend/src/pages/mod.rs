@@ -2,10 +2,12 @@
 
 mod account;
 mod accounts;
+mod login;
 mod not_found;
 
 pub use account::AccountPage;
 pub use accounts::AccountsPage;
+pub use login::LoginPage;
 pub use not_found::NotFound;
 
 use crate::api::ApiError;
@@ -104,6 +106,8 @@ impl EarlyEvents {
 
 /// The stream's connection callback for a page: shows the state in `connection` and calls
 /// `refresh` when the stream comes back after a drop, since updates sent meanwhile were missed.
+/// A drop may be the session ending (the stream cannot say): the session is checked then, and a
+/// 401 sends the person to sign in.
 fn reconnect_refresh(
     connection: leptos::prelude::RwSignal<Connection>,
     refresh: impl Fn() + 'static,
@@ -113,7 +117,13 @@ fn reconnect_refresh(
     move |state| {
         connection.try_set(state);
         match state {
-            Connection::Reconnecting => was_down.set(true),
+            // Once per drop: the first `Reconnecting` marks the stream down.
+            Connection::Reconnecting if !was_down.replace(true) => {
+                leptos::task::spawn_local(async {
+                    // A 401 is handled by the app; other failures are the stream's to retry.
+                    let _ = crate::api::me().await;
+                });
+            }
             Connection::Open if was_down.replace(false) => refresh(),
             _ => {}
         }

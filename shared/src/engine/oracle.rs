@@ -175,11 +175,18 @@ struct Outcome {
 }
 
 /// The account's balance and equity as known after `steps`: the last account update, plus
-/// the deals it did not hold (deposits move equity too).
+/// the deals it did not hold (deposits move equity too). Before any account update (deal
+/// history alone) equity is unknown and stands at the balance.
 fn known(steps: &[(DateTime<Utc>, Step)]) -> (Decimal, Decimal) {
+    let reported = |i: usize| {
+        steps[..i]
+            .iter()
+            .any(|(_, s)| matches!(s, Step::Account { .. }))
+    };
     steps
         .iter()
-        .fold((INITIAL, INITIAL), |(b, e), (_, step)| match step {
+        .enumerate()
+        .fold((INITIAL, INITIAL), |(b, e), (i, (_, step))| match step {
             Step::Account {
                 balance, equity, ..
             } => (*balance, *equity),
@@ -187,6 +194,11 @@ fn known(steps: &[(DateTime<Utc>, Step)]) -> (Decimal, Decimal) {
                 amount,
                 announced: false,
             } => (b + amount, e + amount),
+            Step::Close {
+                pl,
+                announced: false,
+                ..
+            } if !reported(i) => (b + pl, b + pl),
             Step::Close {
                 pl,
                 announced: false,
@@ -241,6 +253,21 @@ fn start_of_month_balance(firm: Firm, prefix: &[(DateTime<Utc>, Step)]) -> Decim
     INITIAL + deposits(prefix) + closed_pl(firm, prefix, |d| (d.year(), d.month()) < month)
 }
 
+/// Peak balance: as [`peak`], and before any account update also the balance after each
+/// closed trade of the history.
+fn peak_balance(prefix: &[(DateTime<Utc>, Step)]) -> Decimal {
+    let mut best = peak(prefix, step_balance);
+    for (i, (_, step)) in prefix.iter().enumerate() {
+        if matches!(step, Step::Account { .. }) {
+            break;
+        }
+        if matches!(step, Step::Close { .. }) {
+            best = best.max(known(&prefix[..=i]).0 + deposits(&prefix[i + 1..]));
+        }
+    }
+    best
+}
+
 /// Peak of a value: the initial balance or any reported value, each carried up by the deposits
 /// that came after it (but not by the one it already held).
 fn peak(prefix: &[(DateTime<Utc>, Step)], pick: fn(&Step) -> Option<Decimal>) -> Decimal {
@@ -288,7 +315,7 @@ fn oracle(firm: Firm, steps: &[(DateTime<Utc>, Step)]) -> Outcome {
                 Firm::Fund => vec![
                     ("mdl", sod - som * dec!(0.05)),
                     ("mml", som * dec!(0.9)),
-                    ("odd", peak(prefix, step_balance) * dec!(0.9)),
+                    ("odd", peak_balance(prefix) * dec!(0.9)),
                 ],
             };
             let rules: Vec<String> = floors
@@ -355,7 +382,7 @@ fn oracle(firm: Firm, steps: &[(DateTime<Utc>, Step)]) -> Outcome {
         balance,
         equity,
         start_of_day_balance: start_of_day_balance(firm, steps),
-        peak_balance: peak(steps, step_balance),
+        peak_balance: peak_balance(steps),
         peak_equity: peak(steps, |s| match s {
             Step::Account { equity, .. } => Some(*equity),
             _ => None,
@@ -626,6 +653,7 @@ fn every_rule() -> Challenge {
                 },
             ),
         ],
+        estimated_equity_breaches: false,
     })
     .expect("every rule kind is valid")
 }

@@ -308,5 +308,6 @@ pub fn preset(name: &str, initial_balance: Money) -> Result<ChallengeConfig, Eng
         initial_balance,
         clock,
         rules,
+        estimated_equity_breaches: false,
     })
 }

@@ -79,6 +79,10 @@ pub struct ChallengeConfig {
     pub clock: ResetClock,
     /// The rules, in report order.
     pub rules: Vec<RuleDef>,
+    /// Whether equity estimated from quotes between account updates may breach a loss rule.
+    /// By default (`false`) it only warns: a breach needs the broker's own equity.
+    #[serde(default)]
+    pub estimated_equity_breaches: bool,
 }
 
 /// Where a challenge stands.
@@ -228,6 +232,14 @@ pub struct Challenge {
     /// Balance change reported before its deal (see `on_deal`).
     #[serde(default)]
     pub(super) pending: Pending,
+    /// The peak end-of-day balance before the latest daily roll, so a deal of the day just
+    /// finished that arrives after the roll can lower that day's closing balance without the
+    /// peak keeping the uncorrected value.
+    #[serde(default)]
+    pub(super) peak_eod_before_roll: Option<Money>,
+    /// See [`ChallengeConfig::estimated_equity_breaches`].
+    #[serde(default)]
+    pub(super) estimated_equity_breaches: bool,
 }
 
 impl Challenge {
@@ -311,12 +323,19 @@ impl Challenge {
                 net_peaks: [initial; 3],
                 ..Pending::default()
             },
+            peak_eod_before_roll: None,
+            estimated_equity_breaches: config.estimated_equity_breaches,
         })
     }
 
     /// Starts a challenge from a named preset (see [`super::presets`]).
     pub fn from_preset(name: &str, initial_balance: Money) -> Result<Self, EngineError> {
         Self::new(super::preset(name, initial_balance)?)
+    }
+
+    /// The open positions, as last reported.
+    pub fn open_positions(&self) -> &[Position] {
+        &self.positions
     }
 
     /// The preset name or label the challenge was configured with.
@@ -480,6 +499,7 @@ impl Challenge {
         );
         let a = &mut self.anchors;
         let p = &mut self.pending;
+        self.peak_eod_before_roll = Some(a.peak_end_of_day_balance);
         if self.balance > a.peak_end_of_day_balance {
             a.peak_end_of_day_balance = self.balance;
             p.contained[PEAK_EOD_BALANCE] = p.amount;
@@ -741,6 +761,9 @@ impl Challenge {
         }
         self.trade_pl(deal.time, pl, seen);
         self.explained();
+        if !self.has_account {
+            self.history_balance();
+        }
         if matches!(deal.entry, Some(crate::domain::DealEntry::In))
             && self.started.is_some_and(|s| deal.time >= s)
         {
@@ -769,6 +792,20 @@ impl Challenge {
                     }
                 }
             }
+        }
+    }
+
+    /// Deal history replayed before the broker's first account report (onboarding mid-
+    /// challenge): the balance after a closed trade is a balance the account really had, so it
+    /// is a peak-balance candidate; equity is unknown and stands at the balance, which keeps
+    /// every equity anchor at or below its true value (floors lenient, never a false breach).
+    fn history_balance(&mut self) {
+        self.equity = self.balance;
+        self.min_equity_today = self.min_equity_today.min(self.balance);
+        if self.balance > self.anchors.peak_balance {
+            self.anchors.peak_balance = self.balance;
+            self.pending.net_peaks[0] = self.pending.net_peaks[0].max(self.balance);
+            self.trail(true, false);
         }
     }
 
@@ -811,7 +848,13 @@ impl Challenge {
             let missed = pl.saturating_sub(absorb(&mut contained[SOM_BALANCE], seen));
             a.start_of_month_balance = a.start_of_month_balance.saturating_add(missed);
         }
-        a.peak_end_of_day_balance = a.peak_end_of_day_balance.max(a.start_of_day_balance);
+        // Today's start-of-day balance is the corrected close of the day just finished: the
+        // peak taken at that roll is recomputed from it; older days can only raise it.
+        let peak_before = match (self.days.last(), self.peak_eod_before_roll) {
+            (Some(last), Some(before)) if last.date == day => before,
+            _ => a.peak_end_of_day_balance,
+        };
+        a.peak_end_of_day_balance = peak_before.max(a.start_of_day_balance);
         match self.days.binary_search_by_key(&day, |d| d.date) {
             Ok(index) => {
                 let d = &mut self.days[index];
@@ -846,6 +889,9 @@ impl Challenge {
         let a = &mut self.anchors;
         let p = &mut self.pending;
         a.net_deposits = a.net_deposits.saturating_add(amount);
+        if let Some(before) = &mut self.peak_eod_before_roll {
+            *before = before.saturating_add(amount);
+        }
         let anchors = [
             &mut a.start_of_day_balance,
             &mut a.start_of_day_equity,
@@ -956,9 +1002,9 @@ impl Challenge {
         any.then(|| self.equity.saturating_add(total))
     }
 
-    /// Estimated equity may lower the day's minimum and raise warnings (flagged as estimated),
-    /// never a breach: a breach needs the broker's equity. Below a floor it is a warning of
-    /// fraction 1.
+    /// Estimated equity may lower the day's minimum and raise warnings (flagged as estimated).
+    /// Below a floor it is a warning of fraction 1, or, when the challenge's policy says so
+    /// ([`ChallengeConfig::estimated_equity_breaches`]), a breach flagged as estimated.
     fn check_estimate(&mut self, record: &Record, out: &mut Vec<Event>) {
         let Some(estimate) = self.estimated_equity() else {
             return;
@@ -981,6 +1027,11 @@ impl Challenge {
             let mut crossed = usize::from(rule.warned);
             while crossed < levels && estimate <= rule.levels[crossed] {
                 crossed += 1;
+            }
+            if self.estimated_equity_breaches && estimate < rule.floor {
+                let floor = rule.floor;
+                self.breach(i, estimate, floor, record, out);
+                continue;
             }
             if crossed == levels && estimate < rule.floor {
                 crossed = levels + 1;

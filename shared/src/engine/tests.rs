@@ -155,6 +155,7 @@ fn custom(initial: Decimal, rules: Vec<RuleDef>) -> Challenge {
         initial_balance: initial,
         clock: ResetClock::utc_midnight(),
         rules,
+        estimated_equity_breaches: false,
     })
     .expect("valid config")
 }
@@ -568,6 +569,7 @@ fn config_errors_name_the_problem() {
         initial_balance: dec!(1),
         clock: ResetClock::utc_midnight(),
         rules: twice,
+        estimated_equity_breaches: false,
     };
     assert_eq!(
         Challenge::new(config).expect_err("dup"),
@@ -1529,6 +1531,41 @@ fn quotes_estimate_equity_and_warn_but_never_breach() {
     assert_eq!(challenge.metrics().estimated_equity, Some(dec!(94100)));
 }
 
+#[test]
+fn estimated_equity_breaches_only_when_the_policy_says_so() {
+    let ts = "2026-01-12T09:00:00Z";
+    let mut config = crate::engine::preset("ftmo-2step", dec!(100000)).expect("preset");
+    config.estimated_equity_breaches = true;
+    let mut challenge = Challenge::new(config).expect("valid");
+    let long = position("p", Side::Buy, dec!(1), dec!(1.1), Some(dec!(1.0)), ts);
+    run(
+        &mut challenge,
+        &[
+            spec(ts, dec!(0.00001)),
+            quote(ts, dec!(1.1)),
+            positions(ts, vec![long]),
+            account("2026-01-12T09:00:01Z", dec!(100000), dec!(100000)),
+        ],
+    );
+    // 6,000 down on the quote alone: below the daily floor of 95,000.
+    let events = run(&mut challenge, &[quote("2026-01-12T09:03:00Z", dec!(1.04))]);
+    let breach = events
+        .iter()
+        .find(|e| e.kind == EventKind::Breach)
+        .expect("a breach on estimated equity");
+    assert_eq!(breach.rule.as_deref(), Some("daily_loss"));
+    let evidence = breach.evidence.as_ref().expect("evidence");
+    assert!(
+        evidence.estimated,
+        "the breach says it rests on an estimate"
+    );
+    assert_eq!(
+        (evidence.measured, evidence.limit),
+        (dec!(94000), dec!(95000))
+    );
+    assert_eq!(challenge.status(), ChallengeStatus::Failed);
+}
+
 // Review findings: deposits reported twice, balances between account updates, late deals.
 
 /// Four trading days of +100, the account reporting 100,400, then `positions`.
@@ -1953,4 +1990,57 @@ fn state_saved_before_pending_balances_existed_still_loads() {
     assert_eq!(restored.anchors().peak_equity, dec!(101000));
     assert_eq!(restored.rule_floor("daily_loss"), Some(dec!(96000)));
     assert_eq!(restored.status(), Active);
+}
+
+#[test]
+fn a_late_loss_of_the_finished_day_lowers_that_days_peak_close() {
+    // Topstep trails the best end-of-day balance. The account last reported 51,000 before the
+    // reset; a 600 loss closed just before the reset arrives after it. The day closed at
+    // 50,400, so the trailing floor hangs from 50,400, not 51,000.
+    let mut challenge = preset("topstep-eod-trailing", dec!(50000));
+    run(
+        &mut challenge,
+        &[
+            account("2026-01-12T15:00:00Z", dec!(51000), dec!(51000)),
+            tick("2026-01-12T22:00:01Z"),
+            late_deal("2026-01-12T22:00:05Z", "2026-01-12T21:59:00Z", dec!(-600)),
+            account("2026-01-12T22:00:06Z", dec!(50400), dec!(50400)),
+        ],
+    );
+    assert_eq!(challenge.anchors().start_of_day_balance, dec!(50400));
+    assert_eq!(challenge.anchors().peak_end_of_day_balance, dec!(50400));
+    // A late profit still raises it.
+    let mut challenge = preset("topstep-eod-trailing", dec!(50000));
+    run(
+        &mut challenge,
+        &[
+            account("2026-01-12T15:00:00Z", dec!(50000), dec!(50000)),
+            tick("2026-01-12T22:00:01Z"),
+            late_deal("2026-01-12T22:00:05Z", "2026-01-12T21:59:00Z", dec!(700)),
+        ],
+    );
+    assert_eq!(challenge.anchors().peak_end_of_day_balance, dec!(50700));
+}
+
+#[test]
+fn deal_history_before_any_account_report_moves_the_balance_and_its_peak() {
+    // Onboarding mid-challenge replays deals alone: balance and peak balance follow them, and
+    // equity (unknown) stands at the balance, so no equity floor is set above the truth.
+    let mut challenge = preset("ftmo-2step", dec!(100000));
+    run(
+        &mut challenge,
+        &[
+            tick("2026-01-12T08:00:00Z"),
+            open("2026-01-12T09:00:00Z"),
+            close("2026-01-12T10:00:00Z", dec!(2500), dec!(1)),
+            open("2026-01-12T11:00:00Z"),
+            close("2026-01-12T12:00:00Z", dec!(-1000), dec!(1)),
+            tick("2026-01-13T09:00:00Z"),
+        ],
+    );
+    let anchors = challenge.anchors();
+    assert_eq!(anchors.peak_balance, dec!(102500));
+    assert_eq!(anchors.start_of_day_balance, dec!(101500));
+    assert_eq!(anchors.start_of_day_equity, dec!(101500));
+    assert!(challenge.events().is_empty());
 }

@@ -2,14 +2,19 @@
 //! runs with no broker account and no internet. The backend's MetaApi client polls it exactly as
 //! it polls the real service (same paths, same `auth-token` header, same JSON).
 //!
-//! The market and its traders live in [`world`] (pure and deterministic); [`server`] maps HTTP
-//! requests onto it. There is no background task: each request first advances the world to the
-//! current time, in whole steps.
+//! The market and its traders live in [`world`] (pure and deterministic): three accounts with
+//! simulated traders, and five scripted accounts whose story is known to the minute (a daily-loss
+//! breach, a pass, a deposit, a loss held across FTMO's midnight, positions without stop loss;
+//! see the world's docs). [`server`] maps HTTP requests onto it. There is no background task:
+//! each request first advances the world to the current time, in whole steps. [`faults`] makes
+//! the broker misbehave on request (latency, 5xx, 429, malformed JSON, truncated bodies, dropped
+//! connections, frozen data), per account, from Rust or over HTTP.
 //!
 //! This module must not be used as a source of truth about any real broker, must not reach the
 //! network itself, and its JSON must not leak out of `backend::broker`: consumers read it through
 //! the MetaApi client like any other MetaApi account.
 
+pub mod faults;
 pub mod server;
 pub mod world;
 
@@ -17,9 +22,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
-use world::World;
+use crate::config::{AccountConfig, ChallengeSetup};
+use faults::{AccountFaults, FaultBook, Faults, FaultsError};
+use world::{ScriptClock, World};
 
 /// How the demo broker simulates and whom it lets in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +38,11 @@ pub struct DemoConfig {
     /// Simulated time between two market ticks. The traders' habits are chances per step,
     /// tuned for one-second steps: shorter steps make them trade more often in real time.
     pub step: Duration,
+    /// When the scripted accounts' scripts begin; `None`: when the broker is created.
+    pub script_start: Option<DateTime<Utc>>,
+    /// The scripts' time unit: a minute, so a person watching sees each scripted moment a few
+    /// minutes after launch; tests shorten it.
+    pub script_unit: Duration,
 }
 
 impl Default for DemoConfig {
@@ -39,6 +51,8 @@ impl Default for DemoConfig {
             seed: 42,
             token: "demo-token".into(),
             step: Duration::from_secs(1),
+            script_start: None,
+            script_unit: Duration::from_secs(60),
         }
     }
 }
@@ -54,10 +68,12 @@ pub struct DemoAccount {
     pub initial_balance: rust_decimal::Decimal,
 }
 
-/// The demo broker: a shared simulated world and the token guarding it. Clones share the world.
+/// The demo broker: a shared simulated world, its faults and the token guarding it. Clones share
+/// the world and the faults.
 #[derive(Clone, Debug)]
 pub struct DemoBroker {
     world: Arc<Mutex<World>>,
+    faults: Arc<Mutex<FaultBook>>,
     token: Arc<str>,
 }
 
@@ -66,13 +82,25 @@ impl DemoBroker {
     /// from the first request on; catching up costs a few milliseconds per simulated hour of
     /// one-second steps.
     pub fn new(config: DemoConfig, start: DateTime<Utc>) -> DemoBroker {
+        let script = ScriptClock {
+            start: config.script_start.unwrap_or_else(now),
+            unit: TimeDelta::from_std(config.script_unit).unwrap_or(TimeDelta::minutes(1)),
+        };
         DemoBroker {
-            world: Arc::new(Mutex::new(World::new(config.seed, start, config.step))),
+            world: Arc::new(Mutex::new(World::new(
+                config.seed,
+                start,
+                config.step,
+                script,
+            ))),
+            faults: Arc::new(Mutex::new(FaultBook::new(config.seed))),
             token: config.token.into(),
         }
     }
 
-    /// The demo accounts (ids `demo-eurusd-scalper`, `demo-gold-swing`, `demo-index-breakout`).
+    /// The demo accounts: `demo-eurusd-scalper`, `demo-gold-swing`, `demo-index-breakout`
+    /// (simulated traders), then `demo-daily-breach`, `demo-passing`, `demo-deposit`,
+    /// `demo-overnight`, `demo-no-stop` (scripted).
     pub fn accounts(&self) -> Vec<DemoAccount> {
         self.with_world(|world| {
             world
@@ -91,6 +119,86 @@ impl DemoBroker {
     /// The token clients must send in the `auth-token` header.
     pub fn token(&self) -> &str {
         &self.token
+    }
+
+    /// How Riskdeck tracks these accounts at `base_url` (where this broker is served): one
+    /// account each, on its challenge.
+    pub fn account_configs(&self, base_url: &str) -> Vec<AccountConfig> {
+        self.accounts()
+            .into_iter()
+            .map(|a| AccountConfig {
+                id: a.id.clone(),
+                name: a.name,
+                base_url: base_url.to_owned(),
+                metaapi_account_id: a.id,
+                token: self.token().to_owned(),
+                poll_interval: None,
+                challenge: Some(ChallengeSetup {
+                    preset: a.preset,
+                    initial_balance: a.initial_balance,
+                    estimated_equity_breaches: false,
+                }),
+                region: None,
+                trader: None,
+            })
+            .collect()
+    }
+
+    /// When the scripted accounts' scripts run.
+    pub fn script_clock(&self) -> ScriptClock {
+        self.with_world(|world| world.script_clock())
+    }
+
+    /// The scripted instant `units` script units after the scripts' start.
+    pub fn script_instant(&self, units: i32) -> DateTime<Utc> {
+        let clock = self.script_clock();
+        clock
+            .unit
+            .checked_mul(units)
+            .and_then(|offset| clock.start.checked_add_signed(offset))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// Makes `account` misbehave as `faults` says (`*`: every account); `Faults::default()`
+    /// heals it. Freezing or thawing takes effect at the current time.
+    pub fn set_faults(&self, account: &str, faults: Faults) -> Result<(), FaultsError> {
+        faults.validate()?;
+        let ids: Vec<String> = self
+            .with_world(|world| world.accounts().into_iter().map(|a| a.id))
+            .filter(|id| account == "*" || id == account)
+            .collect();
+        if ids.is_empty() {
+            return Err(FaultsError::UnknownAccount(account.to_owned()));
+        }
+        let now = now();
+        self.with_world(|world| {
+            world.advance_to(now);
+            for id in &ids {
+                // Every id comes from the world itself.
+                let _ = world.set_frozen(id, faults.frozen);
+            }
+        });
+        let mut book = self.faults.lock().unwrap_or_else(PoisonError::into_inner);
+        for id in &ids {
+            book.set(id, faults);
+        }
+        Ok(())
+    }
+
+    /// `account`'s faults (counters as they stand) and how many requests it received.
+    pub fn faults(&self, account: &str) -> AccountFaults {
+        self.fault_book(|book| book.get(account))
+    }
+
+    /// Every account's faults and request count, by id.
+    pub fn all_faults(&self) -> std::collections::BTreeMap<String, AccountFaults> {
+        let ids: Vec<String> = self.accounts().into_iter().map(|a| a.id).collect();
+        self.fault_book(|book| book.list(ids.iter().map(String::as_str)))
+    }
+
+    fn fault_book<T>(&self, f: impl FnOnce(&mut FaultBook) -> T) -> T {
+        let mut book = self.faults.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut book)
     }
 
     /// The MetaApi-shaped routes, below `/users/current/accounts/{accountId}`.
@@ -142,15 +250,17 @@ mod tests {
     use chrono::TimeDelta;
 
     #[test]
-    fn default_config_is_seed_42_demo_token_and_one_second_steps() {
+    fn default_config_is_seed_42_demo_token_one_second_steps_and_minute_scripts() {
         let config = DemoConfig::default();
         assert_eq!(config.seed, 42);
         assert_eq!(config.token, "demo-token");
         assert_eq!(config.step, Duration::from_secs(1));
+        assert_eq!(config.script_start, None);
+        assert_eq!(config.script_unit, Duration::from_secs(60));
     }
 
     #[test]
-    fn broker_lists_three_named_accounts_and_keeps_its_token() {
+    fn broker_lists_eight_named_accounts_and_keeps_its_token() {
         let broker = DemoBroker::new(DemoConfig::default(), now());
         let ids: Vec<_> = broker.accounts().into_iter().map(|a| a.id).collect();
         assert_eq!(
@@ -158,11 +268,83 @@ mod tests {
             [
                 "demo-eurusd-scalper",
                 "demo-gold-swing",
-                "demo-index-breakout"
+                "demo-index-breakout",
+                "demo-daily-breach",
+                "demo-passing",
+                "demo-deposit",
+                "demo-overnight",
+                "demo-no-stop",
             ]
         );
         assert!(broker.accounts().iter().all(|a| !a.name.is_empty()));
         assert_eq!(broker.token(), "demo-token");
+        let configs = broker.account_configs("http://127.0.0.1:1");
+        assert_eq!(configs.len(), 8);
+        assert!(configs.iter().all(|c| c.token == "demo-token"
+            && c.api_base_url() == "http://127.0.0.1:1"
+            && c.challenge.is_some()));
+    }
+
+    #[test]
+    fn scripts_start_when_the_broker_is_created_unless_told() {
+        let before = now();
+        let broker = DemoBroker::new(DemoConfig::default(), before - TimeDelta::hours(2));
+        let clock = broker.script_clock();
+        assert!(clock.start >= before, "{clock:?}");
+        assert_eq!(clock.unit, TimeDelta::minutes(1));
+        assert_eq!(
+            broker.script_instant(5),
+            clock.start + TimeDelta::minutes(5)
+        );
+
+        let start = before - TimeDelta::hours(1);
+        let told = DemoBroker::new(
+            DemoConfig {
+                script_start: Some(start + TimeDelta::seconds(30)),
+                script_unit: Duration::from_secs(2),
+                ..DemoConfig::default()
+            },
+            start,
+        );
+        assert_eq!(told.script_clock().start, start + TimeDelta::seconds(30));
+        assert_eq!(told.script_instant(3), start + TimeDelta::seconds(36));
+    }
+
+    #[test]
+    fn faults_are_set_per_account_or_for_all_and_freeze_the_world() {
+        let broker = DemoBroker::new(DemoConfig::default(), now() - TimeDelta::minutes(1));
+        let frozen = Faults {
+            frozen: true,
+            ..Faults::default()
+        };
+        broker
+            .set_faults("demo-gold-swing", frozen)
+            .expect("known account");
+        assert_eq!(broker.faults("demo-gold-swing").faults, frozen);
+        assert_eq!(broker.faults("demo-passing").faults, Faults::default());
+        assert!(broker.with_world(|w| w.is_frozen("demo-gold-swing")) == Ok(true));
+
+        broker.set_faults("*", Faults::default()).expect("all");
+        assert!(
+            broker
+                .all_faults()
+                .values()
+                .all(|f| f.faults == Faults::default())
+        );
+        assert!(broker.with_world(|w| w.is_frozen("demo-gold-swing")) == Ok(false));
+
+        assert_eq!(
+            broker.set_faults("nope", Faults::default()),
+            Err(FaultsError::UnknownAccount("nope".into()))
+        );
+        let bad = Faults {
+            rate_limit: faults::FaultMode::Percent(200),
+            ..Faults::default()
+        };
+        assert!(matches!(
+            broker.set_faults("*", bad),
+            Err(FaultsError::Invalid(_))
+        ));
     }
 
     #[test]

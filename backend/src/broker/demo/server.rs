@@ -1,5 +1,6 @@
 //! The demo broker's HTTP face: MetaApi's REST paths, `auth-token` check and error bodies, over
-//! the simulated [`World`](super::world::World).
+//! the simulated [`World`](super::world::World), with the [fault knobs](super::faults) in front
+//! of them and their own routes (`GET /demo/faults`, `PUT /demo/faults/{account}`).
 //!
 //! Handlers are thin: advance the world, ask it, serialise. They must not simulate anything
 //! themselves, and every body they send is one of the MetaApi wire types, with MetaApi's number
@@ -10,7 +11,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::DemoBroker;
+use super::faults::{self, Fault, Faults, FaultsError};
 use super::world::{WorldError, utc_millis};
 use crate::broker::metaapi::wire::MetaError;
 
@@ -45,6 +47,15 @@ impl From<WorldError> for DemoError {
             | WorldError::UnknownPosition(_)
             | WorldError::UnknownSymbol(_) => DemoError::NotFound(e.to_string()),
             WorldError::ReversedRange => DemoError::Validation(e.to_string()),
+        }
+    }
+}
+
+impl From<FaultsError> for DemoError {
+    fn from(e: FaultsError) -> Self {
+        match e {
+            FaultsError::UnknownAccount(_) => DemoError::NotFound(e.to_string()),
+            FaultsError::Invalid(_) => DemoError::Validation(e.to_string()),
         }
     }
 }
@@ -79,9 +90,61 @@ pub(super) fn router(broker: DemoBroker) -> Router {
         .route("/server-time", get(server_time));
     Router::new()
         .nest("/users/current/accounts/{account_id}", account)
+        .route("/demo/faults", get(list_faults))
+        .route("/demo/faults/{account}", put(set_faults))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            broker.clone(),
+            inject_faults,
+        ))
         .layer(middleware::from_fn_with_state(broker.clone(), authenticate))
         .with_state(broker)
+}
+
+/// Where MetaApi's account routes begin.
+const ACCOUNTS_PREFIX: &str = "/users/current/accounts/";
+
+/// Counts each request to an account's MetaApi routes and spoils it as the account's faults say.
+async fn inject_faults(State(broker): State<DemoBroker>, request: Request, next: Next) -> Response {
+    let Some(account) = request
+        .uri()
+        .path()
+        .strip_prefix(ACCOUNTS_PREFIX)
+        .and_then(|rest| rest.split('/').next())
+        .map(str::to_owned)
+    else {
+        return next.run(request).await;
+    };
+    let plan = broker.fault_book(|book| book.plan(&account));
+    if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
+    }
+    match plan.fault {
+        None => next.run(request).await,
+        Some(Fault::DropConnection) => faults::dropped_connection(),
+        Some(Fault::ServerError) => faults::server_error(),
+        Some(Fault::RateLimit { retry_after_secs }) => faults::rate_limited(retry_after_secs),
+        Some(Fault::TruncatedBody) => faults::truncated(next.run(request).await).await,
+        Some(Fault::MalformedJson) => faults::malformed(next.run(request).await).await,
+    }
+}
+
+/// `GET /demo/faults`: every account's faults and request count.
+async fn list_faults(State(broker): State<DemoBroker>) -> Response {
+    Json(broker.all_faults()).into_response()
+}
+
+/// `PUT /demo/faults/{account}` (`*` for every account) with a JSON [`Faults`]. The body is read
+/// as JSON whatever its content type, so a bare `curl -d` works.
+async fn set_faults(
+    State(broker): State<DemoBroker>,
+    Path(account): Path<String>,
+    body: axum::body::Bytes,
+) -> Answer {
+    let faults: Faults =
+        serde_json::from_slice(&body).map_err(|e| DemoError::Validation(format!("faults: {e}")))?;
+    broker.set_faults(&account, faults)?;
+    Ok(Json(broker.all_faults()).into_response())
 }
 
 /// Every request, known route or not, needs the right `auth-token` first, as on MetaApi.
@@ -167,18 +230,12 @@ async fn current_price(
     State(broker): State<DemoBroker>,
     Path((account, symbol)): Path<(String, String)>,
 ) -> Answer {
-    let price = broker.with_current_world(|w, _| {
-        w.check_account(&account)?;
-        w.price(&symbol)
-    })?;
+    let price = broker.with_current_world(|w, _| w.price(&account, &symbol))?;
     metaapi_json(&price)
 }
 
 async fn server_time(State(broker): State<DemoBroker>, Path(account): Path<String>) -> Answer {
-    let time = broker.with_current_world(|w, now| {
-        w.check_account(&account)?;
-        Ok::<_, WorldError>(w.server_time(now))
-    })?;
+    let time = broker.with_current_world(|w, now| w.server_time(&account, now))?;
     metaapi_json(&time)
 }
 
@@ -317,20 +374,27 @@ mod tests {
         DemoBroker::new(DemoConfig::default(), start)
     }
 
+    /// Status, headers and body of the broker's answer to `request`.
+    async fn send(
+        broker: &DemoBroker,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, axum::body::Bytes) {
+        let response = broker
+            .router()
+            .oneshot(request)
+            .await
+            .expect("router never fails");
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.expect("body");
+        (parts.status, parts.headers, bytes)
+    }
+
     async fn get(broker: &DemoBroker, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         let mut request = Request::get(path);
         if let Some(token) = token {
             request = request.header("auth-token", token);
         }
-        let response = broker
-            .router()
-            .oneshot(request.body(Body::empty()).expect("request"))
-            .await
-            .expect("router never fails");
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
+        let (status, _, bytes) = send(broker, request.body(Body::empty()).expect("request")).await;
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (status, body)
     }
@@ -688,5 +752,127 @@ mod tests {
             value.to_string(),
             r#"{"balance":100000.55,"equity":25000,"id":"123","nested":[{"profit":-12.3}],"openPrice":1.08513,"symbol":"EURUSD","time":"2026-01-05T10:00:00.000Z"}"#
         );
+    }
+
+    async fn put(broker: &DemoBroker, path: &str, token: &str, body: &str) -> (StatusCode, Value) {
+        let request = Request::put(path)
+            .header("auth-token", token)
+            .body(Body::from(body.to_owned()))
+            .expect("request");
+        let (status, _, bytes) = send(broker, request).await;
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    async fn raw(
+        broker: &DemoBroker,
+        path: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, axum::body::Bytes) {
+        let request = Request::get(path)
+            .header("auth-token", "demo-token")
+            .body(Body::empty())
+            .expect("request");
+        send(broker, request).await
+    }
+
+    #[tokio::test]
+    async fn faults_are_set_and_listed_over_http_behind_the_token() {
+        let broker = broker_with_history(0);
+        let (status, body) = put(
+            &broker,
+            "/demo/faults/demo-gold-swing",
+            "demo-token",
+            r#"{"serverError": {"next": 2}, "latencyMs": 10}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["demo-gold-swing"]["faults"]["serverError"]["next"], 2);
+        assert_eq!(body["demo-passing"]["faults"]["serverError"], "off");
+        let listed = get_ok(&broker, "/demo/faults").await;
+        assert_eq!(listed, body);
+
+        let (status, body) = put(&broker, "/demo/faults/*", "demo-token", "{}").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            body.as_object()
+                .expect("an object")
+                .values()
+                .all(|a| a["faults"]["serverError"] == "off")
+        );
+
+        let (status, body) = put(&broker, "/demo/faults/*", "wrong", "{}").await;
+        check_error(status, &body, StatusCode::UNAUTHORIZED, "UnauthorizedError");
+        let (status, body) = put(&broker, "/demo/faults/nope", "demo-token", "{}").await;
+        check_error(status, &body, StatusCode::NOT_FOUND, "NotFoundError");
+        for bad in [
+            r#"{"serverError": {"percent": 101}}"#,
+            r#"{"serverError": "sometimes"}"#,
+            "not json",
+        ] {
+            let (status, body) = put(&broker, "/demo/faults/*", "demo-token", bad).await;
+            check_error(status, &body, StatusCode::BAD_REQUEST, "ValidationError");
+        }
+    }
+
+    #[tokio::test]
+    async fn fault_knobs_spoil_answers_and_requests_are_counted() {
+        let broker = broker_with_history(0);
+        let info = format!("{BASE}/demo-gold-swing/account-information");
+        let set = |faults: &'static str| {
+            let broker = broker.clone();
+            async move {
+                let (status, body) = put(
+                    &broker,
+                    "/demo/faults/demo-gold-swing",
+                    "demo-token",
+                    faults,
+                )
+                .await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+            }
+        };
+
+        set(r#"{"serverError": "always"}"#).await;
+        let (status, body) = get(&broker, &info, Some("demo-token")).await;
+        check_error(
+            status,
+            &body,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+        );
+        // Another account is not affected.
+        get_ok(&broker, &format!("{BASE}/demo-passing/account-information")).await;
+
+        set(r#"{"rateLimit": "always", "retryAfterSecs": 7}"#).await;
+        let (status, headers, bytes) = raw(&broker, &info).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(headers["retry-after"], "7");
+        let body: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(body["error"], "TooManyRequestsError");
+        let when = body["metadata"]["recommendedRetryTime"]
+            .as_str()
+            .expect("an instant");
+        assert!(DateTime::parse_from_rfc3339(when).is_ok(), "{when}");
+
+        set(r#"{"malformedJson": {"next": 1}}"#).await;
+        let (status, _, bytes) = raw(&broker, &info).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(serde_json::from_slice::<Value>(&bytes).is_err());
+        assert!(bytes.ends_with(b","), "{}", String::from_utf8_lossy(&bytes));
+        let (status, _, bytes) = raw(&broker, &info).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(serde_json::from_slice::<AccountInformation>(&bytes).is_ok());
+
+        set(r#"{"frozen": true}"#).await;
+        let first = get_ok(&broker, &info).await;
+        let time = get_ok(&broker, &format!("{BASE}/demo-gold-swing/server-time")).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        assert_eq!(get_ok(&broker, &info).await, first);
+        let later = get_ok(&broker, &format!("{BASE}/demo-gold-swing/server-time")).await;
+        assert_eq!(later["lastQuoteTime"], time["lastQuoteTime"]);
+        assert_ne!(later["time"], time["time"]);
+
+        assert_eq!(broker.faults("demo-gold-swing").requests, 8);
+        assert_eq!(broker.faults("demo-passing").requests, 1);
     }
 }

@@ -1,13 +1,15 @@
 //! The demo broker's simulated market and traders: a pure, deterministic state machine.
 //!
-//! `World` knows four USD-quoted symbols whose prices are random walks in whole ticks, and three
-//! demo accounts, each with a simulated trader who opens positions (always with a stop loss,
+//! `World` knows four USD-quoted symbols whose prices are random walks in whole ticks, and eight
+//! demo accounts. Three have a simulated trader who opens positions (always with a stop loss,
 //! usually with a take profit) and closes them at the stop loss, at the take profit or at random.
-//! It hands out its state in MetaApi's wire shapes so the HTTP layer only has to serialise them.
+//! Five follow a fixed script on their own scripted price path, so that what happens to them,
+//! and when, is known exactly (see "Scripted accounts" below). It hands out its state in
+//! MetaApi's wire shapes so the HTTP layer only has to serialise them.
 //!
 //! This module must not do IO, read the clock or use any randomness other than its own seeded
-//! generator: given the same seed, start and step, the state after `k` steps is always the same,
-//! however the steps were batched. The caller decides what "now" is and calls
+//! generators: given the same seed, start, step and script clock, the state after `k` steps is
+//! always the same, however the steps were batched. The caller decides what "now" is and calls
 //! [`World::advance_to`].
 //!
 //! Money model (the one `shared::domain` documents for `AccountInfo` and `Deal`):
@@ -15,9 +17,38 @@
 //! - equity = balance + floating P/L of open positions (`profit + swap + commission`);
 //! - the commission of the opening side is carried by the open position, and the closing deal
 //!   books both sides, so the entry deal has commission 0 and nothing is counted twice.
+//!
+//! # Scripted accounts
+//!
+//! Scripts run on a [`ScriptClock`]: instants are counted in *units* from the script's start
+//! (one minute by default, so a person running the demo sees each scripted moment a few minutes
+//! after launch; tests use a shorter unit). The start is put on the world's step grid, so a
+//! scripted instant that is a whole number of steps away happens exactly at that instant.
+//! Before its start a scripted account holds only its initial deposit. Each scripted account's
+//! symbol follows its own piecewise-linear bid path (in whole ticks, rounded towards the earlier
+//! point, so a level is reached exactly at the path's point; two points at one instant make a
+//! gap); every other symbol is quoted from the market. All trades commission 3.50 per lot and
+//! side, the spread is the symbol's, and open positions pay swap at the broker's midnight.
+//!
+//! | account | preset, initial balance | script |
+//! |---|---|---|
+//! | `demo-daily-breach` | `ftmo-2step`, 100,000 | At 0 buys 10 lots EURUSD at 1.10008 (stop 1.09300). The bid slides from 1.10000 to 1.09700 by unit 4 (equity 96,885: daily-loss warnings), then at unit [`DAILY_BREACH_UNITS`] (5) gaps to 1.09450: equity 94,385, below the 95,000 daily floor. It stays there until unit 7, then slides to the stop, hit at unit 8: balance 92,850. |
+//! | `demo-passing` | `apex-intraday-trailing`, 50,000 | At 0 buys 10 lots XAUUSD at 2650.25; the bid climbs from 2650.00 to 2654.00 by unit [`PASS_UNITS`] (4), when the position is closed for +3,680: balance 53,680, past the 3,000 target and flat, so the challenge passes (the preset has no minimum of trading days). |
+//! | `demo-deposit` | `apex-intraday-trailing`, 25,000 | At 0 buys 1 lot EURUSD at 1.10008, closed at unit 3 at 1.10500 for +485; at unit [`DEPOSIT_UNITS`] (4) a deposit of 5,000 arrives (a `DEAL_TYPE_BALANCE` deal). Balance 30,485: the deposit is not profit, so the 1,500 target is not met. |
+//! | `demo-overnight` | `ftmo-2step`, 100,000 | At 0 buys 5 lots EURUSD at 1.10008 (stop 1.09200); the bid falls to 1.09500 by unit 3 (floating loss 2,557.50) and stays there. The position is held across the first midnight in Europe/Prague (FTMO's daily reset) that is at least [`OVERNIGHT_LEAD_UNITS`] (5) units after the start, and closed [`OVERNIGHT_CLOSE_UNITS`] (30) units after it: the next day starts with the loss still floating. |
+//! | `demo-no-stop` | `ftmo-2step`, 200,000 | At 0 buys 3 lots GBPUSD, at unit 2 sells 1 lot GBPUSD, both without stop loss or take profit, and holds them while the bid swings 1.26800, 1.26950 (unit 5), 1.26700 (unit 10), 1.26850 (unit 15). |
+//!
+//! # Frozen accounts
+//!
+//! [`World::set_frozen`] stops an account in time: while frozen it does not trade, its positions
+//! are valued at the quotes of the moment it froze, and its quotes and last quote time stay
+//! there, so it keeps answering the same balance, equity and time. The market goes on; when the
+//! account thaws it carries on from the market as it is then (a scripted action that fell due
+//! meanwhile happens at the first step after the thaw).
 
 use chrono::{DateTime, Days, SecondsFormat, TimeDelta, Utc};
 use rust_decimal::Decimal;
+use shared::engine::ResetClock;
 
 use crate::broker::metaapi::wire::{
     AccountInformation, MetaDeal, MetaPosition, MetaSymbolPrice, MetaSymbolSpecification,
@@ -38,6 +69,18 @@ const TREND_LEAN: f64 = 0.03;
 
 /// Commission per lot and per side, in USD.
 const COMMISSION_PER_LOT_PER_SIDE: Decimal = Decimal::from_parts(35, 0, 0, true, 1);
+
+/// `demo-daily-breach` falls below its daily-loss floor this many script units after the start.
+pub const DAILY_BREACH_UNITS: i64 = 5;
+/// `demo-passing` closes its winning position, and passes, this many units after the start.
+pub const PASS_UNITS: i64 = 4;
+/// `demo-deposit` receives its deposit this many units after the start.
+pub const DEPOSIT_UNITS: i64 = 4;
+/// `demo-overnight` holds its position across the first Prague midnight at least this many
+/// units after the start...
+pub const OVERNIGHT_LEAD_UNITS: i64 = 5;
+/// ...and closes it this many units after that midnight.
+pub const OVERNIGHT_CLOSE_UNITS: i64 = 30;
 
 /// Why a lookup in the world failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -60,6 +103,15 @@ pub struct AccountSummary {
     pub name: String,
     pub preset: String,
     pub initial_balance: Decimal,
+}
+
+/// When scripts run: instants are counted in `unit`s from `start`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScriptClock {
+    /// The script's instant zero (moved up to the world's step grid).
+    pub start: DateTime<Utc>,
+    /// One script unit.
+    pub unit: TimeDelta,
 }
 
 /// Formats a UTC time as the demo broker's local time, `YYYY-MM-DD HH:MM:SS.mmm`.
@@ -99,7 +151,7 @@ impl CloseReason {
 
 /// A symbol's fixed definition and its moving price. Prices are counted in whole ticks, and the
 /// tick size is `10^-digits`, so every price is an exact decimal.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Symbol {
     name: &'static str,
     base_currency: &'static str,
@@ -146,6 +198,14 @@ impl Symbol {
         }
     }
 
+    /// The price a position of this side would be opened at now.
+    fn open_ticks(&self, side: Side) -> i64 {
+        match side {
+            Side::Buy => self.ask_ticks(),
+            Side::Sell => self.bid_ticks,
+        }
+    }
+
     /// A random walk that leans slightly with the trend and stays within half and twice its
     /// starting price.
     fn walk(&mut self, rng: &mut fastrand::Rng) {
@@ -164,6 +224,12 @@ impl Symbol {
         };
     }
 }
+
+/// Indexes into [`symbols`].
+const EURUSD: usize = 0;
+const GBPUSD: usize = 1;
+const XAUUSD: usize = 2;
+const US30: usize = 3;
 
 fn symbols() -> Vec<Symbol> {
     vec![
@@ -231,7 +297,7 @@ fn symbols() -> Vec<Symbol> {
 }
 
 /// How a simulated trader behaves. Probabilities are per step.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Profile {
     /// Indexes into the world's symbols.
     symbols: &'static [usize],
@@ -253,6 +319,257 @@ struct Profile {
     trend_following: f64,
 }
 
+/// A scripted instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum When {
+    /// This many units after the script's start.
+    Units(i64),
+    /// This many units after the first midnight in Europe/Prague at least
+    /// [`OVERNIGHT_LEAD_UNITS`] units after the script's start.
+    AfterPragueMidnight(i64),
+}
+
+/// What a script does at its instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    /// Opens a position on the script's symbol at market; the stop loss in ticks, if any.
+    Open {
+        side: Side,
+        hundredths: i64,
+        stop: Option<i64>,
+    },
+    /// Closes every open position at market.
+    CloseAll,
+    /// Deposits this many dollars.
+    Deposit(i64),
+}
+
+/// A scripted account's definition (see the module docs).
+struct ScriptDef {
+    id: &'static str,
+    name: &'static str,
+    login: u64,
+    magic: i64,
+    preset: &'static str,
+    initial_balance: i64,
+    symbol: usize,
+    /// The symbol's bid in ticks at instants in units: piecewise linear in between.
+    path: &'static [(i64, i64)],
+    actions: &'static [(When, Action)],
+}
+
+const SCRIPTS: &[ScriptDef] = &[
+    ScriptDef {
+        id: "demo-daily-breach",
+        name: "Daily Breach (scripted demo)",
+        login: 51_000_004,
+        magic: 4004,
+        preset: "ftmo-2step",
+        initial_balance: 100_000,
+        symbol: EURUSD,
+        path: &[
+            (0, 110_000),
+            (4, 109_700),
+            (DAILY_BREACH_UNITS, 109_700),
+            (DAILY_BREACH_UNITS, 109_450),
+            (7, 109_450),
+            (8, 109_300),
+        ],
+        actions: &[(
+            When::Units(0),
+            Action::Open {
+                side: Side::Buy,
+                hundredths: 1_000,
+                stop: Some(109_300),
+            },
+        )],
+    },
+    ScriptDef {
+        id: "demo-passing",
+        name: "Passing (scripted demo)",
+        login: 51_000_005,
+        magic: 5005,
+        preset: "apex-intraday-trailing",
+        initial_balance: 50_000,
+        symbol: XAUUSD,
+        path: &[(0, 265_000), (PASS_UNITS, 265_400)],
+        actions: &[
+            (
+                When::Units(0),
+                Action::Open {
+                    side: Side::Buy,
+                    hundredths: 1_000,
+                    stop: Some(264_700),
+                },
+            ),
+            (When::Units(PASS_UNITS), Action::CloseAll),
+        ],
+    },
+    ScriptDef {
+        id: "demo-deposit",
+        name: "Deposit (scripted demo)",
+        login: 51_000_006,
+        magic: 6006,
+        preset: "apex-intraday-trailing",
+        initial_balance: 25_000,
+        symbol: EURUSD,
+        path: &[(0, 110_000), (3, 110_500)],
+        actions: &[
+            (
+                When::Units(0),
+                Action::Open {
+                    side: Side::Buy,
+                    hundredths: 100,
+                    stop: Some(109_500),
+                },
+            ),
+            (When::Units(3), Action::CloseAll),
+            (When::Units(DEPOSIT_UNITS), Action::Deposit(5_000)),
+        ],
+    },
+    ScriptDef {
+        id: "demo-overnight",
+        name: "Overnight (scripted demo)",
+        login: 51_000_007,
+        magic: 7007,
+        preset: "ftmo-2step",
+        initial_balance: 100_000,
+        symbol: EURUSD,
+        path: &[(0, 110_000), (3, 109_500)],
+        actions: &[
+            (
+                When::Units(0),
+                Action::Open {
+                    side: Side::Buy,
+                    hundredths: 500,
+                    stop: Some(109_200),
+                },
+            ),
+            (
+                When::AfterPragueMidnight(OVERNIGHT_CLOSE_UNITS),
+                Action::CloseAll,
+            ),
+        ],
+    },
+    ScriptDef {
+        id: "demo-no-stop",
+        name: "No Stop Loss (scripted demo)",
+        login: 51_000_008,
+        magic: 8008,
+        preset: "ftmo-2step",
+        initial_balance: 200_000,
+        symbol: GBPUSD,
+        path: &[(0, 126_800), (5, 126_950), (10, 126_700), (15, 126_850)],
+        actions: &[
+            (
+                When::Units(0),
+                Action::Open {
+                    side: Side::Buy,
+                    hundredths: 300,
+                    stop: None,
+                },
+            ),
+            (
+                When::Units(2),
+                Action::Open {
+                    side: Side::Sell,
+                    hundredths: 100,
+                    stop: None,
+                },
+            ),
+        ],
+    },
+];
+
+/// A script resolved to instants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Script {
+    symbol: usize,
+    path: Vec<(DateTime<Utc>, i64)>,
+    /// Sorted by instant.
+    actions: Vec<(DateTime<Utc>, Action)>,
+    /// The first action not yet done.
+    next: usize,
+}
+
+impl Script {
+    fn resolve(def: &ScriptDef, clock: ScriptClock) -> Script {
+        let at = |units: i64| after(clock.start, clock.unit, units);
+        let lead = at(OVERNIGHT_LEAD_UNITS);
+        let midnight = ResetClock::prague_midnight()
+            .next_reset(lead)
+            .unwrap_or(lead);
+        let mut actions: Vec<_> = def
+            .actions
+            .iter()
+            .map(|(when, action)| {
+                let instant = match *when {
+                    When::Units(units) => at(units),
+                    When::AfterPragueMidnight(units) => after(midnight, clock.unit, units),
+                };
+                (instant, *action)
+            })
+            .collect();
+        actions.sort_by_key(|(instant, _)| *instant);
+        Script {
+            symbol: def.symbol,
+            path: def
+                .path
+                .iter()
+                .map(|(units, ticks)| (at(*units), *ticks))
+                .collect(),
+            actions,
+            next: 0,
+        }
+    }
+
+    /// The scripted bid at `t`, in ticks, if the path has any point.
+    fn bid_at(&self, t: DateTime<Utc>) -> Option<i64> {
+        let after = self.path.partition_point(|(at, _)| *at <= t);
+        let (Some(&(t0, a)), Some(&(t1, b))) = (
+            after.checked_sub(1).and_then(|i| self.path.get(i)),
+            self.path.get(after),
+        ) else {
+            // Before the first point or after the last one, the path is flat.
+            return self
+                .path
+                .get(after.saturating_sub(1))
+                .map(|(_, ticks)| *ticks);
+        };
+        let span = i128::from((t1 - t0).num_milliseconds().max(1));
+        let done = i128::from((t - t0).num_milliseconds());
+        // Integer division rounds towards zero: towards `a`, so `b` is reached exactly at `t1`.
+        let moved = i128::from(b - a) * done / span;
+        Some(a + i64::try_from(moved).unwrap_or(0))
+    }
+
+    /// The next action due at or before `now`, marked done.
+    fn due(&mut self, now: DateTime<Utc>) -> Option<Action> {
+        let (at, action) = *self.actions.get(self.next)?;
+        (at <= now).then(|| {
+            self.next += 1;
+            action
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Trader {
+    /// A simulated trader with random habits.
+    Random(Profile),
+    /// A fixed script on a scripted price path.
+    Scripted(Script),
+}
+
+/// An account stopped in time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Frozen {
+    /// The last step before it froze: its quotes' time.
+    at: DateTime<Utc>,
+    /// The quotes its positions are valued at.
+    quotes: Vec<Symbol>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct OpenPosition {
     id: u64,
@@ -260,7 +577,7 @@ struct OpenPosition {
     side: Side,
     volume: Decimal,
     open_ticks: i64,
-    stop_ticks: i64,
+    stop_ticks: Option<i64>,
     take_profit_ticks: Option<i64>,
     time: DateTime<Utc>,
     update_time: DateTime<Utc>,
@@ -291,16 +608,16 @@ impl OpenPosition {
         let now = symbol.close_ticks(self.side);
         let (stop_hit, take_hit) = match self.side {
             Side::Buy => (
-                now <= self.stop_ticks,
+                self.stop_ticks.is_some_and(|sl| now <= sl),
                 self.take_profit_ticks.is_some_and(|tp| now >= tp),
             ),
             Side::Sell => (
-                now >= self.stop_ticks,
+                self.stop_ticks.is_some_and(|sl| now >= sl),
                 self.take_profit_ticks.is_some_and(|tp| now <= tp),
             ),
         };
         if stop_hit {
-            Some((self.stop_ticks, CloseReason::StopLoss))
+            self.stop_ticks.map(|sl| (sl, CloseReason::StopLoss))
         } else if take_hit {
             self.take_profit_ticks
                 .map(|tp| (tp, CloseReason::TakeProfit))
@@ -320,7 +637,13 @@ struct Account {
     name: &'static str,
     login: u64,
     magic: i64,
-    profile: Profile,
+    trader: Trader,
+    /// This account's own chances, so that what one account does (or does not do, while
+    /// frozen) never changes another's history.
+    rng: fastrand::Rng,
+    /// A scripted account's quotes: the market's, with its symbol on the script's path.
+    own_quotes: Option<Vec<Symbol>>,
+    frozen: Option<Frozen>,
     /// The challenge this account is on: a preset of the risk engine.
     preset: &'static str,
     /// The funded balance the challenge starts from (the initial deposit).
@@ -332,6 +655,20 @@ struct Account {
 }
 
 impl Account {
+    /// The quotes this account's positions are valued at.
+    fn quotes<'a>(&'a self, market: &'a [Symbol]) -> &'a [Symbol] {
+        match (&self.frozen, &self.own_quotes) {
+            (Some(frozen), _) => &frozen.quotes,
+            (None, Some(own)) => own,
+            (None, None) => market,
+        }
+    }
+
+    /// When this account's quotes were last updated.
+    fn quote_time(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.frozen.as_ref().map_or(now, |frozen| frozen.at)
+    }
+
     fn floating(&self, symbols: &[Symbol]) -> Decimal {
         self.positions
             .iter()
@@ -366,9 +703,8 @@ impl Tickets {
     }
 }
 
-/// Everything the step needs besides the accounts, borrowed separately from them.
+/// Everything a trader's step needs besides its account, borrowed separately from it.
 struct Market<'a> {
-    rng: &'a mut fastrand::Rng,
     symbols: &'a [Symbol],
     tickets: &'a mut Tickets,
     now: DateTime<Utc>,
@@ -385,28 +721,83 @@ pub struct World {
     symbols: Vec<Symbol>,
     accounts: Vec<Account>,
     tickets: Tickets,
+    script: ScriptClock,
+}
+
+fn random_account(
+    (id, name): (&'static str, &'static str),
+    (login, magic): (u64, i64),
+    profile: Profile,
+    preset: &'static str,
+    initial_balance: i64,
+) -> Account {
+    Account {
+        id,
+        name,
+        login,
+        magic,
+        trader: Trader::Random(profile),
+        rng: fastrand::Rng::new(),
+        own_quotes: None,
+        frozen: None,
+        preset,
+        initial_balance: Decimal::from(initial_balance),
+        balance: Decimal::ZERO,
+        positions: Vec::new(),
+        deals: Vec::new(),
+    }
+}
+
+fn balance_deal(tickets: &mut Tickets, time: DateTime<Utc>, amount: Decimal) -> MetaDeal {
+    MetaDeal {
+        id: tickets.deal(),
+        deal_type: "DEAL_TYPE_BALANCE".into(),
+        entry_type: Some("DEAL_ENTRY_IN".into()),
+        symbol: None,
+        time,
+        broker_time: Some(broker_time(time)),
+        volume: None,
+        price: None,
+        commission: None,
+        swap: None,
+        profit: amount,
+        position_id: None,
+        order_id: None,
+        reason: Some("DEAL_REASON_CLIENT".into()),
+        stop_loss: None,
+        take_profit: None,
+    }
 }
 
 impl World {
-    /// A world at `start`, where each account has just received its initial deposit.
-    /// A zero `step` is taken as one millisecond, and a step too large for the calendar as one
-    /// day, so that [`World::advance_to`] always makes progress.
-    pub fn new(seed: u64, start: DateTime<Utc>, step: std::time::Duration) -> World {
+    /// A world at `start`, where each account has just received its initial deposit, and whose
+    /// scripted accounts follow `script`. A zero `step` is taken as one millisecond, and a step
+    /// too large for the calendar as one day, so that [`World::advance_to`] always makes
+    /// progress; the script's start is moved up to the first step at or after it (and after
+    /// `start`).
+    pub fn new(
+        seed: u64,
+        start: DateTime<Utc>,
+        step: std::time::Duration,
+        script: ScriptClock,
+    ) -> World {
         let step = TimeDelta::from_std(step)
             .unwrap_or(TimeDelta::days(1))
             .max(TimeDelta::milliseconds(1));
+        let script = ScriptClock {
+            start: on_grid(start, step, script.start),
+            unit: script.unit.max(TimeDelta::milliseconds(1)),
+        };
         let mut tickets = Tickets {
             deal: 1_000_000,
             order: 50_000_000,
         };
         let mut accounts = vec![
-            Account {
-                id: "demo-eurusd-scalper",
-                name: "EURUSD Scalper (demo)",
-                login: 51_000_001,
-                magic: 1001,
-                profile: Profile {
-                    symbols: &[0, 1],
+            random_account(
+                ("demo-eurusd-scalper", "EURUSD Scalper (demo)"),
+                (51_000_001, 1001),
+                Profile {
+                    symbols: &[EURUSD, GBPUSD],
                     open_when_flat: 0.25,
                     open_when_busy: 1.0 / 45.0,
                     close_at_random: 1.0 / 400.0,
@@ -416,19 +807,14 @@ impl World {
                     volume_hundredths: (50, 200),
                     trend_following: 0.75,
                 },
-                preset: "ftmo-2step",
-                initial_balance: Decimal::from(100_000),
-                balance: Decimal::from(100_000),
-                positions: Vec::new(),
-                deals: Vec::new(),
-            },
-            Account {
-                id: "demo-gold-swing",
-                name: "Gold Swing (demo)",
-                login: 51_000_002,
-                magic: 2002,
-                profile: Profile {
-                    symbols: &[2],
+                "ftmo-2step",
+                100_000,
+            ),
+            random_account(
+                ("demo-gold-swing", "Gold Swing (demo)"),
+                (51_000_002, 2002),
+                Profile {
+                    symbols: &[XAUUSD],
                     open_when_flat: 0.1,
                     open_when_busy: 1.0 / 300.0,
                     close_at_random: 1.0 / 1800.0,
@@ -438,19 +824,14 @@ impl World {
                     volume_hundredths: (10, 100),
                     trend_following: 0.5,
                 },
-                preset: "ftmo-1step",
-                initial_balance: Decimal::from(50_000),
-                balance: Decimal::from(50_000),
-                positions: Vec::new(),
-                deals: Vec::new(),
-            },
-            Account {
-                id: "demo-index-breakout",
-                name: "Index Breakout (demo)",
-                login: 51_000_003,
-                magic: 3003,
-                profile: Profile {
-                    symbols: &[3],
+                "ftmo-1step",
+                50_000,
+            ),
+            random_account(
+                ("demo-index-breakout", "Index Breakout (demo)"),
+                (51_000_003, 3003),
+                Profile {
+                    symbols: &[US30],
                     open_when_flat: 0.15,
                     open_when_busy: 1.0 / 120.0,
                     close_at_random: 1.0 / 900.0,
@@ -460,44 +841,47 @@ impl World {
                     volume_hundredths: (10, 200),
                     trend_following: 0.8,
                 },
-                preset: "fundednext-2step",
-                initial_balance: Decimal::from(25_000),
-                balance: Decimal::from(25_000),
-                positions: Vec::new(),
-                deals: Vec::new(),
-            },
+                "fundednext-2step",
+                25_000,
+            ),
         ];
-        for account in &mut accounts {
-            let id = tickets.deal();
-            account.deals.push(MetaDeal {
-                id,
-                deal_type: "DEAL_TYPE_BALANCE".into(),
-                entry_type: Some("DEAL_ENTRY_IN".into()),
-                symbol: None,
-                time: start,
-                broker_time: Some(broker_time(start)),
-                volume: None,
-                price: None,
-                commission: None,
-                swap: None,
-                profit: account.balance,
-                position_id: None,
-                order_id: None,
-                reason: Some("DEAL_REASON_CLIENT".into()),
-                stop_loss: None,
-                take_profit: None,
-            });
+        let market = symbols();
+        accounts.extend(SCRIPTS.iter().map(|def| Account {
+            id: def.id,
+            name: def.name,
+            login: def.login,
+            magic: def.magic,
+            trader: Trader::Scripted(Script::resolve(def, script)),
+            rng: fastrand::Rng::new(),
+            own_quotes: Some(market.clone()),
+            frozen: None,
+            preset: def.preset,
+            initial_balance: Decimal::from(def.initial_balance),
+            balance: Decimal::ZERO,
+            positions: Vec::new(),
+            deals: Vec::new(),
+        }));
+        for (index, account) in (0u64..).zip(&mut accounts) {
+            account.rng =
+                fastrand::Rng::with_seed(seed ^ (index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            account.balance = account.initial_balance;
+            account
+                .deals
+                .push(balance_deal(&mut tickets, start, account.initial_balance));
         }
-        World {
+        let mut world = World {
             rng: fastrand::Rng::with_seed(seed),
             step,
             now: start,
             steps: 0,
             next_rollover: next_broker_midnight(start),
-            symbols: symbols(),
+            symbols: market,
             accounts,
             tickets,
-        }
+            script,
+        };
+        world.update_script_quotes();
+        world
     }
 
     /// Runs every whole step between the last simulated time and `t` (inclusive). Does nothing
@@ -516,6 +900,11 @@ impl World {
     /// How many steps have run since the start.
     pub fn steps(&self) -> u64 {
         self.steps
+    }
+
+    /// When the scripted accounts' scripts run (the start on the step grid).
+    pub fn script_clock(&self) -> ScriptClock {
+        self.script
     }
 
     /// Ids and display names of the demo accounts.
@@ -541,6 +930,29 @@ impl World {
         self.account(id).map(drop)
     }
 
+    /// Stops `account` in time, or lets it carry on (see the module docs).
+    pub fn set_frozen(&mut self, account: &str, frozen: bool) -> Result<(), WorldError> {
+        let market = &self.symbols;
+        let now = self.now;
+        let a = self
+            .accounts
+            .iter_mut()
+            .find(|a| a.id == account)
+            .ok_or_else(|| WorldError::UnknownAccount(account.to_owned()))?;
+        if !frozen {
+            a.frozen = None;
+        } else if a.frozen.is_none() {
+            let quotes = a.quotes(market).to_vec();
+            a.frozen = Some(Frozen { at: now, quotes });
+        }
+        Ok(())
+    }
+
+    /// Whether `account` is frozen.
+    pub fn is_frozen(&self, account: &str) -> Result<bool, WorldError> {
+        Ok(self.account(account)?.frozen.is_some())
+    }
+
     fn account(&self, id: &str) -> Result<&Account, WorldError> {
         self.accounts
             .iter()
@@ -558,8 +970,9 @@ impl World {
     /// `GET /account-information`.
     pub fn account_information(&self, account: &str) -> Result<AccountInformation, WorldError> {
         let a = self.account(account)?;
-        let equity = a.balance + a.floating(&self.symbols);
-        let margin = a.margin(&self.symbols);
+        let quotes = a.quotes(&self.symbols);
+        let equity = a.balance + a.floating(quotes);
+        let margin = a.margin(quotes);
         let margin_level =
             (!margin.is_zero()).then(|| (equity / margin * Decimal::ONE_HUNDRED).round_dp(2));
         Ok(AccountInformation {
@@ -585,7 +998,7 @@ impl World {
     }
 
     fn wire_position(&self, a: &Account, p: &OpenPosition) -> MetaPosition {
-        let symbol = &self.symbols[p.symbol];
+        let symbol = &a.quotes(&self.symbols)[p.symbol];
         let profit = p.profit(symbol);
         MetaPosition {
             id: p.id.to_string(),
@@ -602,7 +1015,7 @@ impl World {
             open_price: symbol.price(p.open_ticks),
             current_price: symbol.price(symbol.close_ticks(p.side)),
             current_tick_value: Some(symbol.tick_value()),
-            stop_loss: Some(symbol.price(p.stop_ticks)),
+            stop_loss: p.stop_ticks.map(|t| symbol.price(t)),
             take_profit: p.take_profit_ticks.map(|t| symbol.price(t)),
             volume: p.volume,
             swap: p.swap,
@@ -676,28 +1089,37 @@ impl World {
         })
     }
 
-    /// `GET /symbols/:symbol/current-price`, stamped with the time of the last step.
-    pub fn price(&self, symbol: &str) -> Result<MetaSymbolPrice, WorldError> {
-        let s = self.symbol(symbol)?;
+    /// `GET /symbols/:symbol/current-price` as `account` sees it, stamped with the time of its
+    /// last quote.
+    pub fn price(&self, account: &str, symbol: &str) -> Result<MetaSymbolPrice, WorldError> {
+        let a = self.account(account)?;
+        let s = a
+            .quotes(&self.symbols)
+            .iter()
+            .find(|s| s.name == symbol)
+            .ok_or_else(|| WorldError::UnknownSymbol(symbol.to_owned()))?;
+        let time = a.quote_time(self.now);
         Ok(MetaSymbolPrice {
             symbol: s.name.into(),
             bid: s.price(s.bid_ticks),
             ask: s.price(s.ask_ticks()),
             profit_tick_value: s.tick_value(),
             loss_tick_value: s.tick_value(),
-            time: self.now,
-            broker_time: Some(broker_time(self.now)),
+            time,
+            broker_time: Some(broker_time(time)),
         })
     }
 
-    /// `GET /server-time`, where `now` is the caller's clock and the last quote is the last step.
-    pub fn server_time(&self, now: DateTime<Utc>) -> ServerTime {
-        ServerTime {
+    /// `GET /server-time` for `account`, where `now` is the caller's clock and the last quote is
+    /// the last step (or the moment the account froze).
+    pub fn server_time(&self, account: &str, now: DateTime<Utc>) -> Result<ServerTime, WorldError> {
+        let quoted = self.account(account)?.quote_time(self.now);
+        Ok(ServerTime {
             time: now,
             broker_time: broker_time(now),
-            last_quote_time: Some(self.now),
-            last_quote_broker_time: Some(broker_time(self.now)),
-        }
+            last_quote_time: Some(quoted),
+            last_quote_broker_time: Some(broker_time(quoted)),
+        })
     }
 
     fn step_once(&mut self) {
@@ -710,20 +1132,44 @@ impl World {
             self.rollover();
             self.next_rollover = next_broker_midnight(self.now);
         }
+        self.update_script_quotes();
         let mut market = Market {
-            rng: &mut self.rng,
             symbols: &self.symbols,
             tickets: &mut self.tickets,
             now: self.now,
         };
         for account in &mut self.accounts {
-            trade(account, &mut market);
+            if account.frozen.is_none() {
+                trade(account, &mut market);
+            }
+        }
+    }
+
+    /// Quotes scripted accounts from the market, with their own symbol on the script's path.
+    fn update_script_quotes(&mut self) {
+        for account in &mut self.accounts {
+            if account.frozen.is_some() {
+                continue;
+            }
+            if let (Some(quotes), Trader::Scripted(script)) =
+                (&mut account.own_quotes, &account.trader)
+            {
+                quotes.copy_from_slice(&self.symbols);
+                if let (Some(bid), Some(symbol)) =
+                    (script.bid_at(self.now), quotes.get_mut(script.symbol))
+                {
+                    symbol.bid_ticks = bid;
+                }
+            }
         }
     }
 
     /// Charges a night's swap on every open position at the broker's midnight.
     fn rollover(&mut self) {
         for account in &mut self.accounts {
+            if account.frozen.is_some() {
+                continue;
+            }
             for p in &mut account.positions {
                 let symbol = &self.symbols[p.symbol];
                 let per_lot = match p.side {
@@ -737,6 +1183,22 @@ impl World {
     }
 }
 
+/// `units x unit` after `t`, or the end of time when that is past it.
+fn after(t: DateTime<Utc>, unit: TimeDelta, units: i64) -> DateTime<Utc> {
+    i32::try_from(units)
+        .ok()
+        .and_then(|units| unit.checked_mul(units))
+        .and_then(|offset| t.checked_add_signed(offset))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The first instant on the grid `start + k x step` (k >= 1) at or after `t`.
+fn on_grid(start: DateTime<Utc>, step: TimeDelta, t: DateTime<Utc>) -> DateTime<Utc> {
+    let step_ms = step.num_milliseconds().max(1);
+    let wanted = (t - start).num_milliseconds().max(1);
+    after(start, step, (wanted + step_ms - 1) / step_ms)
+}
+
 /// The first broker midnight strictly after `t`, in UTC.
 fn next_broker_midnight(t: DateTime<Utc>) -> DateTime<Utc> {
     let offset = TimeDelta::hours(BROKER_UTC_OFFSET_HOURS);
@@ -747,18 +1209,33 @@ fn next_broker_midnight(t: DateTime<Utc>) -> DateTime<Utc> {
     next_day.and_time(chrono::NaiveTime::MIN).and_utc() - offset
 }
 
-/// One step of one account's trader: close what hit its levels or what it tires of, then maybe
-/// open something new.
+/// One step of one account's trader: close what hit its levels, then follow the script or the
+/// trader's habits.
 fn trade(account: &mut Account, market: &mut Market<'_>) {
+    match account.own_quotes.take() {
+        Some(quotes) => {
+            let mut own = Market {
+                symbols: &quotes,
+                tickets: &mut *market.tickets,
+                now: market.now,
+            };
+            close_hits(account, &mut own);
+            follow_script(account, &mut own);
+            account.own_quotes = Some(quotes);
+        }
+        None => {
+            close_hits(account, market);
+            trade_at_random(account, market);
+        }
+    }
+}
+
+/// Closes the positions whose stop loss or take profit the price reached, at that level.
+fn close_hits(account: &mut Account, market: &mut Market<'_>) {
     let mut i = 0;
     while i < account.positions.len() {
         let p = &account.positions[i];
-        let symbol = &market.symbols[p.symbol];
-        let close = p.level_hit(symbol).or_else(|| {
-            (market.rng.f64() < account.profile.close_at_random)
-                .then(|| (symbol.close_ticks(p.side), CloseReason::Client))
-        });
-        match close {
+        match p.level_hit(&market.symbols[p.symbol]) {
             Some((ticks, reason)) => {
                 let p = account.positions.remove(i);
                 close_position(account, p, ticks, reason, market);
@@ -766,21 +1243,68 @@ fn trade(account: &mut Account, market: &mut Market<'_>) {
             None => i += 1,
         }
     }
+}
 
-    let profile = &account.profile;
+/// Does whatever the script has due by now.
+fn follow_script(account: &mut Account, market: &mut Market<'_>) {
+    loop {
+        let Trader::Scripted(script) = &mut account.trader else {
+            return;
+        };
+        let symbol = script.symbol;
+        let Some(action) = script.due(market.now) else {
+            return;
+        };
+        match action {
+            Action::Open {
+                side,
+                hundredths,
+                stop,
+            } => {
+                let volume = Decimal::new(hundredths, 2);
+                open_position(account, market, symbol, side, volume, stop, None);
+            }
+            Action::CloseAll => {
+                for p in std::mem::take(&mut account.positions) {
+                    let ticks = market.symbols[p.symbol].close_ticks(p.side);
+                    close_position(account, p, ticks, CloseReason::Client, market);
+                }
+            }
+            Action::Deposit(amount) => {
+                let amount = Decimal::from(amount);
+                account.balance += amount;
+                let deal = balance_deal(market.tickets, market.now, amount);
+                account.deals.push(deal);
+            }
+        }
+    }
+}
+
+/// One step of a simulated trader: close a position it tires of, then maybe open a new one.
+fn trade_at_random(account: &mut Account, market: &mut Market<'_>) {
+    let Trader::Random(profile) = account.trader else {
+        return;
+    };
+    let mut i = 0;
+    while i < account.positions.len() {
+        if account.rng.f64() < profile.close_at_random {
+            let p = account.positions.remove(i);
+            let ticks = market.symbols[p.symbol].close_ticks(p.side);
+            close_position(account, p, ticks, CloseReason::Client, market);
+        } else {
+            i += 1;
+        }
+    }
+
     let chance = if account.positions.is_empty() {
         profile.open_when_flat
     } else {
         profile.open_when_busy
     };
-    if account.positions.len() < profile.max_positions && market.rng.f64() < chance {
-        open_position(account, market);
+    if account.positions.len() >= profile.max_positions || account.rng.f64() >= chance {
+        return;
     }
-}
-
-fn open_position(account: &mut Account, market: &mut Market<'_>) {
-    let profile = &account.profile;
-    let rng = &mut *market.rng;
+    let rng = &mut account.rng;
     let symbol_index = profile.symbols[rng.usize(..profile.symbols.len())];
     let symbol = &market.symbols[symbol_index];
     let with_trend = rng.f64() < profile.trend_following;
@@ -795,9 +1319,10 @@ fn open_position(account: &mut Account, market: &mut Market<'_>) {
     );
     let stop = rng.i64(profile.stop_ticks.0..=profile.stop_ticks.1);
     let take = (rng.f64() < profile.take_profit_chance).then(|| stop * rng.i64(10..=30) / 10);
-    let (open_ticks, direction) = match side {
-        Side::Buy => (symbol.ask_ticks(), 1),
-        Side::Sell => (symbol.bid_ticks, -1),
+    let open_ticks = symbol.open_ticks(side);
+    let direction = match side {
+        Side::Buy => 1,
+        Side::Sell => -1,
     };
 
     // A careful trader: never commit more than half of the equity as margin.
@@ -806,15 +1331,37 @@ fn open_position(account: &mut Account, market: &mut Market<'_>) {
     if margin * Decimal::TWO > equity {
         return;
     }
+    open_position(
+        account,
+        market,
+        symbol_index,
+        side,
+        volume,
+        Some(open_ticks - direction * stop),
+        take.map(|t| open_ticks + direction * t),
+    );
+}
 
+/// Opens a position at market, with levels given in ticks.
+fn open_position(
+    account: &mut Account,
+    market: &mut Market<'_>,
+    symbol_index: usize,
+    side: Side,
+    volume: Decimal,
+    stop_ticks: Option<i64>,
+    take_profit_ticks: Option<i64>,
+) {
+    let symbol = &market.symbols[symbol_index];
+    let open_ticks = symbol.open_ticks(side);
     let position = OpenPosition {
         id: market.tickets.order(),
         symbol: symbol_index,
         side,
         volume,
         open_ticks,
-        stop_ticks: open_ticks - direction * stop,
-        take_profit_ticks: take.map(|t| open_ticks + direction * t),
+        stop_ticks,
+        take_profit_ticks,
         time: market.now,
         update_time: market.now,
         swap: Decimal::ZERO,
@@ -839,7 +1386,7 @@ fn open_position(account: &mut Account, market: &mut Market<'_>) {
         position_id: Some(position.id.to_string()),
         order_id: Some(position.id.to_string()),
         reason: Some("DEAL_REASON_CLIENT".into()),
-        stop_loss: Some(symbol.price(position.stop_ticks)),
+        stop_loss: position.stop_ticks.map(|t| symbol.price(t)),
         take_profit: position.take_profit_ticks.map(|t| symbol.price(t)),
     });
     account.positions.push(position);
@@ -876,7 +1423,7 @@ fn close_position(
         position_id: Some(p.id.to_string()),
         order_id: Some(market.tickets.order().to_string()),
         reason: Some(reason.wire().into()),
-        stop_loss: Some(symbol.price(p.stop_ticks)),
+        stop_loss: p.stop_ticks.map(|t| symbol.price(t)),
         take_profit: p.take_profit_ticks.map(|t| symbol.price(t)),
     });
 }
@@ -884,10 +1431,19 @@ fn close_position(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::domain::{Deal, Position};
+    use shared::engine::{
+        Challenge, ChallengeStatus, Event, EventKind, Record, RecordData, RuleStatus,
+    };
     use std::collections::HashMap;
     use std::time::Duration;
 
     const SECOND: Duration = Duration::from_secs(1);
+    const SECOND_DELTA: TimeDelta = TimeDelta::seconds(1);
+
+    fn dec(n: i64) -> Decimal {
+        Decimal::from(n)
+    }
 
     fn start() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-05T08:00:00Z")
@@ -895,8 +1451,16 @@ mod tests {
             .to_utc()
     }
 
+    /// Scripts starting with the world, in one-minute units.
+    fn clock() -> ScriptClock {
+        ScriptClock {
+            start: start(),
+            unit: TimeDelta::minutes(1),
+        }
+    }
+
     fn world_after(seed: u64, steps: i64) -> World {
-        let mut world = World::new(seed, start(), SECOND);
+        let mut world = World::new(seed, start(), SECOND, clock());
         world.advance_to(start() + TimeDelta::seconds(steps));
         world
     }
@@ -905,11 +1469,18 @@ mod tests {
         world.accounts().into_iter().map(|a| a.id).collect()
     }
 
+    /// The accounts with a simulated trader.
+    const RANDOM: [&str; 3] = [
+        "demo-eurusd-scalper",
+        "demo-gold-swing",
+        "demo-index-breakout",
+    ];
+
     fn all_deals(world: &World, account: &str) -> Vec<MetaDeal> {
         world
             .deals(
                 account,
-                start(),
+                DateTime::<Utc>::MIN_UTC,
                 world.now() + TimeDelta::seconds(1),
                 0,
                 usize::MAX,
@@ -943,7 +1514,7 @@ mod tests {
     #[test]
     fn advancing_in_small_batches_equals_advancing_at_once() {
         let at_once = world_after(42, 2_000);
-        let mut batched = World::new(42, start(), SECOND);
+        let mut batched = World::new(42, start(), SECOND, clock());
         for k in (0..=2_000).step_by(137) {
             // Times between steps must not run partial steps.
             batched.advance_to(start() + TimeDelta::milliseconds(k * 1_000 + 999));
@@ -954,7 +1525,7 @@ mod tests {
 
     #[test]
     fn advance_runs_only_whole_steps() {
-        let mut world = World::new(42, start(), SECOND);
+        let mut world = World::new(42, start(), SECOND, clock());
         world.advance_to(start() + TimeDelta::milliseconds(999));
         assert_eq!(world.steps(), 0);
         world.advance_to(start() + TimeDelta::milliseconds(3_500));
@@ -965,12 +1536,17 @@ mod tests {
     }
 
     #[test]
-    fn there_are_three_accounts_with_their_initial_deposits() {
-        let world = World::new(42, start(), SECOND);
+    fn there_are_eight_accounts_with_their_initial_deposits() {
+        let world = World::new(42, start(), SECOND, clock());
         let expected = [
             ("demo-eurusd-scalper", 100_000),
             ("demo-gold-swing", 50_000),
             ("demo-index-breakout", 25_000),
+            ("demo-daily-breach", 100_000),
+            ("demo-passing", 50_000),
+            ("demo-deposit", 25_000),
+            ("demo-overnight", 100_000),
+            ("demo-no-stop", 200_000),
         ];
         assert_eq!(
             account_ids(&world),
@@ -998,7 +1574,9 @@ mod tests {
                 .iter()
                 .filter(|d| d.entry_type.as_deref() == Some("DEAL_ENTRY_OUT"))
                 .count();
-            assert!(closes > 10, "{id}: only {closes} closed positions");
+            if RANDOM.contains(&id.as_str()) {
+                assert!(closes > 10, "{id}: only {closes} closed positions");
+            }
             let from_history: Decimal = deals
                 .iter()
                 .map(|d| d.profit + d.commission.unwrap_or_default() + d.swap.unwrap_or_default())
@@ -1028,13 +1606,13 @@ mod tests {
     }
 
     #[test]
-    fn every_position_and_every_opening_deal_has_a_stop_loss() {
-        let mut world = World::new(42, start(), SECOND);
+    fn every_simulated_position_and_opening_deal_has_a_stop_loss() {
+        let mut world = World::new(42, start(), SECOND, clock());
         let mut seen = 0;
         for k in 1..=3_000 {
             world.advance_to(start() + TimeDelta::seconds(k));
-            for id in account_ids(&world) {
-                for p in world.positions(&id).expect("known account") {
+            for id in RANDOM {
+                for p in world.positions(id).expect("known account") {
                     seen += 1;
                     let stop = p.stop_loss.expect("every position has a stop loss");
                     let on_the_right_side = match p.position_type.as_str() {
@@ -1046,8 +1624,8 @@ mod tests {
             }
         }
         assert!(seen > 1_000);
-        for id in account_ids(&world) {
-            for deal in all_deals(&world, &id) {
+        for id in RANDOM {
+            for deal in all_deals(&world, id) {
                 if deal.entry_type.as_deref() == Some("DEAL_ENTRY_IN") && deal.symbol.is_some() {
                     assert!(deal.stop_loss.is_some(), "{deal:?}");
                 }
@@ -1126,7 +1704,7 @@ mod tests {
     #[test]
     fn equity_moves_from_one_step_to_the_next_most_of_the_time() {
         let mut world = world_after(42, 600);
-        let ids = account_ids(&world);
+        let ids = RANDOM;
         let equities = |world: &World| -> Vec<Decimal> {
             ids.iter()
                 .map(|id| world.account_information(id).expect("known account").equity)
@@ -1158,7 +1736,7 @@ mod tests {
         let world = world_after(42, 3_000);
         for name in world.symbol_names() {
             let spec = world.specification(name).expect("known symbol");
-            let price = world.price(name).expect("known symbol");
+            let price = world.price("demo-gold-swing", name).expect("known symbol");
             assert!(price.ask > price.bid);
             assert!((price.bid % spec.tick_size).is_zero(), "{price:?}");
             assert!(price.bid.scale() <= spec.digits);
@@ -1228,7 +1806,11 @@ mod tests {
 
     #[test]
     fn lookups_of_unknown_things_fail() {
-        let world = World::new(42, start(), SECOND);
+        let mut world = World::new(42, start(), SECOND, clock());
+        assert_eq!(
+            world.set_frozen("nope", true),
+            Err(WorldError::UnknownAccount("nope".into()))
+        );
         let check = |got: Result<(), WorldError>, want: WorldError| assert_eq!(got, Err(want));
         check(
             world.account_information("nope").map(drop),
@@ -1239,9 +1821,14 @@ mod tests {
             WorldError::UnknownPosition("1".into()),
         );
         check(
-            world.price("DOGEUSD").map(drop),
+            world.price("demo-gold-swing", "DOGEUSD").map(drop),
             WorldError::UnknownSymbol("DOGEUSD".into()),
         );
+        check(
+            world.price("nope", "EURUSD").map(drop),
+            WorldError::UnknownAccount("nope".into()),
+        );
+
         check(
             world
                 .deals(
@@ -1262,7 +1849,11 @@ mod tests {
         let before = DateTime::parse_from_rfc3339("2026-01-05T21:55:00Z")
             .expect("valid time")
             .to_utc();
-        let mut world = World::new(42, before, SECOND);
+        let script = ScriptClock {
+            start: before,
+            unit: TimeDelta::minutes(1),
+        };
+        let mut world = World::new(42, before, SECOND, script);
         world.advance_to(before + TimeDelta::seconds(299));
         let swaps = |w: &World| -> Decimal {
             account_ids(w)
@@ -1293,12 +1884,383 @@ mod tests {
 
     #[test]
     fn an_hour_of_one_second_steps_is_cheap() {
-        let mut world = World::new(42, start(), SECOND);
+        let mut world = World::new(42, start(), SECOND, clock());
         let clock = std::time::Instant::now();
         world.advance_to(start() + TimeDelta::hours(1));
         let took = clock.elapsed();
         assert_eq!(world.steps(), 3_600);
         // About 2 ms in an unoptimised test build; the bound leaves room for a busy machine.
         assert!(took < Duration::from_millis(100), "took {took:?}");
+    }
+
+    #[test]
+    fn script_paths_are_piecewise_linear_with_gaps_and_flat_ends() {
+        let t = |s: i64| start() + TimeDelta::seconds(s);
+        let script = Script {
+            symbol: EURUSD,
+            path: vec![(t(10), 1_000), (t(20), 900), (t(30), 900), (t(30), 700)],
+            actions: Vec::new(),
+            next: 0,
+        };
+        #[track_caller]
+        fn check(script: &Script, at: DateTime<Utc>, want: i64) {
+            assert_eq!(script.bid_at(at), Some(want), "{at}");
+        }
+        check(&script, t(0), 1_000);
+        check(&script, t(10), 1_000);
+        check(&script, t(15), 950);
+        // Rounded towards the earlier point: the level is reached exactly at the next one.
+        check(&script, t(20) - TimeDelta::milliseconds(1), 901);
+        check(&script, t(20), 900);
+        check(&script, t(30) - TimeDelta::milliseconds(1), 900);
+        check(&script, t(30), 700);
+        check(&script, t(9_999), 700);
+        let empty = Script {
+            path: Vec::new(),
+            ..script
+        };
+        assert_eq!(empty.bid_at(t(5)), None);
+    }
+
+    #[test]
+    fn the_script_starts_on_the_step_grid_after_the_world() {
+        let step = TimeDelta::milliseconds(250);
+        let at = |ms: i64| start() + TimeDelta::milliseconds(ms);
+        assert_eq!(on_grid(start(), step, at(1_000)), at(1_000));
+        assert_eq!(on_grid(start(), step, at(1_001)), at(1_250));
+        assert_eq!(on_grid(start(), step, at(0)), at(250));
+        assert_eq!(on_grid(start(), step, at(-60_000)), at(250));
+        let world = World::new(
+            42,
+            start(),
+            Duration::from_millis(250),
+            ScriptClock {
+                start: at(1_100),
+                unit: TimeDelta::seconds(2),
+            },
+        );
+        assert_eq!(world.script_clock().start, at(1_250));
+    }
+
+    /// A world whose scripts start at 10:00:00 in one-minute units, stepping once a second.
+    fn scripted_world(start: DateTime<Utc>) -> World {
+        let script = ScriptClock {
+            start,
+            unit: TimeDelta::minutes(1),
+        };
+        World::new(42, start - TimeDelta::minutes(10), SECOND, script)
+    }
+
+    fn at_minute(world: &World, minutes: i64) -> DateTime<Utc> {
+        world.script_clock().start + TimeDelta::minutes(minutes)
+    }
+
+    fn dollars(world: &World, id: &str) -> (Decimal, Decimal) {
+        let info = world.account_information(id).expect("known account");
+        (info.balance, info.equity)
+    }
+
+    #[test]
+    fn the_daily_breach_script_falls_through_its_floor_at_the_scripted_minute() {
+        let mut world = scripted_world(start());
+        let id = "demo-daily-breach";
+        world.advance_to(at_minute(&world, 0) - SECOND_DELTA);
+        assert_eq!(dollars(&world, id), (dec(100_000), dec(100_000)));
+        world.advance_to(at_minute(&world, 0));
+        let positions = world.positions(id).expect("known account");
+        assert_eq!(positions.len(), 1);
+        assert_eq!(positions[0].open_price, Decimal::new(110_008, 5));
+        assert_eq!(positions[0].stop_loss, Some(Decimal::new(109_300, 5)));
+        assert_eq!(positions[0].time, at_minute(&world, 0));
+        world.advance_to(at_minute(&world, 4));
+        assert_eq!(dollars(&world, id), (dec(100_000), dec(96_885)));
+        world.advance_to(at_minute(&world, DAILY_BREACH_UNITS) - SECOND_DELTA);
+        assert_eq!(
+            dollars(&world, id).1,
+            dec(96_885),
+            "above the floor until the gap"
+        );
+        world.advance_to(at_minute(&world, DAILY_BREACH_UNITS));
+        assert_eq!(dollars(&world, id).1, dec(94_385), "below the 95,000 floor");
+        world.advance_to(at_minute(&world, 7));
+        assert_eq!(
+            dollars(&world, id).1,
+            dec(94_385),
+            "and there it stays a while"
+        );
+        world.advance_to(at_minute(&world, 8));
+        assert_eq!(dollars(&world, id), (dec(92_850), dec(92_850)));
+        let last = all_deals(&world, id).pop().expect("deals");
+        assert_eq!(last.reason.as_deref(), Some("DEAL_REASON_SL"));
+        assert_eq!(last.time, at_minute(&world, 8));
+    }
+
+    #[test]
+    fn the_passing_script_closes_past_the_target_at_the_scripted_minute() {
+        let mut world = scripted_world(start());
+        let id = "demo-passing";
+        world.advance_to(at_minute(&world, PASS_UNITS) - SECOND_DELTA);
+        assert_eq!(world.positions(id).expect("known account").len(), 1);
+        world.advance_to(at_minute(&world, PASS_UNITS));
+        assert!(world.positions(id).expect("known account").is_empty());
+        assert_eq!(dollars(&world, id), (dec(53_680), dec(53_680)));
+    }
+
+    #[test]
+    fn the_deposit_script_deposits_after_a_small_profit() {
+        let mut world = scripted_world(start());
+        let id = "demo-deposit";
+        world.advance_to(at_minute(&world, 3));
+        assert_eq!(dollars(&world, id), (dec(25_485), dec(25_485)));
+        world.advance_to(at_minute(&world, DEPOSIT_UNITS));
+        assert_eq!(dollars(&world, id), (dec(30_485), dec(30_485)));
+        let deposit = all_deals(&world, id).pop().expect("deals");
+        assert_eq!(deposit.deal_type, "DEAL_TYPE_BALANCE");
+        assert_eq!(deposit.profit, dec(5_000));
+        assert_eq!(deposit.time, at_minute(&world, DEPOSIT_UNITS));
+    }
+
+    #[test]
+    fn the_no_stop_script_holds_two_positions_without_levels() {
+        let mut world = scripted_world(start());
+        let id = "demo-no-stop";
+        world.advance_to(at_minute(&world, 30));
+        let positions = world.positions(id).expect("known account");
+        assert_eq!(positions.len(), 2);
+        assert!(
+            positions
+                .iter()
+                .all(|p| p.stop_loss.is_none() && p.take_profit.is_none())
+        );
+        let deals = all_deals(&world, id);
+        assert!(deals.iter().skip(1).all(|d| d.stop_loss.is_none()));
+        // Quoted on its own path: 1.26850 from minute 15 on.
+        let price = world.price(id, "GBPUSD").expect("known symbol");
+        assert_eq!(price.bid, Decimal::new(126_850, 5));
+    }
+
+    #[test]
+    fn the_overnight_script_holds_its_loss_across_midnight_in_prague() {
+        // 22:50 UTC is 23:50 in Prague in January: midnight there is 23:00 UTC.
+        let start = DateTime::parse_from_rfc3339("2026-01-05T22:50:00Z")
+            .expect("valid time")
+            .to_utc();
+        let midnight = start + TimeDelta::minutes(10);
+        let mut world = scripted_world(start);
+        let id = "demo-overnight";
+        world.advance_to(midnight - SECOND_DELTA);
+        let (balance, before) = dollars(&world, id);
+        assert_eq!(balance, dec(100_000));
+        assert!(before < balance - dec(2_500), "{before}");
+        world.advance_to(midnight + TimeDelta::minutes(OVERNIGHT_CLOSE_UNITS) - SECOND_DELTA);
+        assert_eq!(world.positions(id).expect("known account").len(), 1);
+        world.advance_to(midnight + TimeDelta::minutes(OVERNIGHT_CLOSE_UNITS));
+        assert!(world.positions(id).expect("known account").is_empty());
+        let close = all_deals(&world, id).pop().expect("deals");
+        assert_eq!(
+            close.time,
+            midnight + TimeDelta::minutes(OVERNIGHT_CLOSE_UNITS)
+        );
+        assert!(close.profit < dec(-2_500), "{close:?}");
+    }
+
+    #[test]
+    fn a_frozen_account_answers_the_same_until_it_thaws() {
+        let mut world = scripted_world(start());
+        let id = "demo-eurusd-scalper";
+        world.advance_to(at_minute(&world, 2));
+        world.set_frozen(id, true).expect("known account");
+        world
+            .set_frozen(id, true)
+            .expect("freezing twice changes nothing");
+        assert!(world.is_frozen(id).expect("known account"));
+        let frozen_at = world.now();
+        let answers = |w: &World| {
+            (
+                w.account_information(id).expect("known"),
+                w.positions(id).expect("known"),
+                all_deals(w, id),
+                w.price(id, "EURUSD").expect("known"),
+                w.server_time(id, start()).expect("known").last_quote_time,
+            )
+        };
+        let before = answers(&world);
+        assert_eq!(before.3.time, frozen_at);
+        let other = dollars(&world, "demo-gold-swing");
+        world.advance_to(at_minute(&world, 20));
+        assert_eq!(answers(&world), before);
+        assert_ne!(
+            dollars(&world, "demo-gold-swing"),
+            other,
+            "the market goes on"
+        );
+        assert_eq!(
+            world
+                .server_time("demo-gold-swing", start())
+                .expect("known")
+                .last_quote_time,
+            Some(world.now())
+        );
+
+        world.set_frozen(id, false).expect("known account");
+        world.advance_to(at_minute(&world, 40));
+        assert_ne!(answers(&world).0, before.0);
+        let deals = all_deals(&world, id);
+        assert!(
+            deals
+                .iter()
+                .all(|d| d.time <= frozen_at || d.time > at_minute(&world, 20)),
+            "no deal is dated inside the freeze"
+        );
+    }
+
+    #[test]
+    fn a_frozen_script_does_what_fell_due_when_it_thaws() {
+        let mut world = scripted_world(start());
+        let id = "demo-passing";
+        world.advance_to(at_minute(&world, 1));
+        world.set_frozen(id, true).expect("known account");
+        world.advance_to(at_minute(&world, 10));
+        assert_eq!(world.positions(id).expect("known account").len(), 1);
+        world.set_frozen(id, false).expect("known account");
+        world.advance_to(at_minute(&world, 10) + SECOND_DELTA);
+        assert!(world.positions(id).expect("known account").is_empty());
+        assert_eq!(dollars(&world, id).0, dec(53_680));
+        let close = all_deals(&world, id).pop().expect("deals");
+        assert_eq!(close.time, at_minute(&world, 10) + SECOND_DELTA);
+    }
+
+    #[test]
+    fn freezing_one_account_leaves_the_others_history_unchanged() {
+        let mut plain = scripted_world(start());
+        let mut freezing = scripted_world(start());
+        plain.advance_to(at_minute(&plain, 5));
+        freezing.advance_to(at_minute(&freezing, 5));
+        freezing
+            .set_frozen("demo-eurusd-scalper", true)
+            .expect("known account");
+        plain.advance_to(at_minute(&plain, 30));
+        freezing.advance_to(at_minute(&freezing, 30));
+        // Deal ids are tickets shared by all accounts, so only the deals' contents can agree.
+        let trades = |world: &World, id: &str| -> Vec<_> {
+            all_deals(world, id)
+                .into_iter()
+                .map(|d| (d.time, d.deal_type, d.price, d.volume, d.profit))
+                .collect()
+        };
+        for id in ["demo-gold-swing", "demo-index-breakout", "demo-passing"] {
+            assert_eq!(trades(&plain, id), trades(&freezing, id), "{id}");
+            assert_eq!(
+                plain.account_information(id),
+                freezing.account_information(id),
+                "{id}"
+            );
+        }
+    }
+
+    /// Steps `world` second by second until `until`, feeding `id`'s new deals, account
+    /// information and positions to the risk engine at the world's time, as the tracker does.
+    fn through_the_engine(world: &mut World, id: &str, until: DateTime<Utc>) -> Challenge {
+        let summary = world
+            .accounts()
+            .into_iter()
+            .find(|a| a.id == id)
+            .expect("known account");
+        let mut challenge =
+            Challenge::from_preset(&summary.preset, summary.initial_balance).expect("preset");
+        let mut events = Vec::new();
+        let mut fed = all_deals(world, id).len();
+        while world.now() < until {
+            world.advance_to(world.now() + SECOND_DELTA);
+            let now = world.now();
+            let deals = all_deals(world, id);
+            let mut records: Vec<_> = deals[fed..]
+                .iter()
+                .map(|d| Record::new(now, RecordData::Deal(Deal::from(d.clone()))))
+                .collect();
+            fed = deals.len();
+            let info = world.account_information(id).expect("known account");
+            records.push(Record::new(
+                now,
+                RecordData::AccountInformation(info.into()),
+            ));
+            let positions = world
+                .positions(id)
+                .expect("known account")
+                .into_iter()
+                .map(|p| Position::try_from(p).expect("known side"))
+                .collect();
+            records.push(Record::new(now, RecordData::Positions(positions)));
+            for record in &records {
+                challenge.apply(record, &mut events).expect("accepted");
+            }
+        }
+        challenge
+    }
+
+    fn first(challenge: &Challenge, kind: EventKind) -> Option<&Event> {
+        challenge.events().iter().find(|e| e.kind == kind)
+    }
+
+    #[test]
+    fn the_engine_sees_the_scripted_breach_at_the_scripted_instant() {
+        let mut world = scripted_world(start());
+        let until = at_minute(&world, 10);
+        let challenge = through_the_engine(&mut world, "demo-daily-breach", until);
+        let breach = first(&challenge, EventKind::Breach).expect("a breach");
+        assert_eq!(breach.rule.as_deref(), Some("daily_loss"));
+        assert_eq!(breach.time, at_minute(&world, DAILY_BREACH_UNITS));
+        assert_eq!(challenge.status(), ChallengeStatus::Failed);
+        let warning = first(&challenge, EventKind::Warning).expect("warnings first");
+        assert!(warning.time < breach.time);
+        assert_ne!(
+            challenge.rule_status("max_loss"),
+            Some(RuleStatus::Breached),
+            "the stop keeps the loss within the maximum"
+        );
+    }
+
+    #[test]
+    fn the_engine_passes_the_passing_script_and_not_the_deposit() {
+        let mut world = scripted_world(start());
+        let until = at_minute(&world, 10);
+        let passing = through_the_engine(&mut world, "demo-passing", until);
+        let passed = first(&passing, EventKind::Passed).expect("passed");
+        assert_eq!(passed.time, at_minute(&world, PASS_UNITS));
+        assert_eq!(passing.status(), ChallengeStatus::Passed);
+
+        let mut world = scripted_world(start());
+        let deposit = through_the_engine(&mut world, "demo-deposit", until);
+        assert_eq!(deposit.status(), ChallengeStatus::Active);
+        assert!(first(&deposit, EventKind::Passed).is_none());
+        let metrics = deposit.metrics();
+        assert_eq!(metrics.net_deposits, dec(5_000));
+        assert_eq!(metrics.balance, dec(30_485));
+    }
+
+    #[test]
+    fn the_engine_starts_the_day_after_prague_midnight_with_the_loss_floating() {
+        let start = DateTime::parse_from_rfc3339("2026-01-05T22:50:00Z")
+            .expect("valid time")
+            .to_utc();
+        let midnight = start + TimeDelta::minutes(10);
+        let mut world = scripted_world(start);
+        let challenge = through_the_engine(&mut world, "demo-overnight", midnight + SECOND_DELTA);
+        let anchors = challenge.anchors();
+        assert_eq!(anchors.start_of_day_balance, dec(100_000));
+        assert!(
+            anchors.start_of_day_equity < dec(97_500),
+            "the new day starts with the loss floating: {anchors:?}"
+        );
+        assert_eq!(challenge.status(), ChallengeStatus::Active);
+    }
+
+    #[test]
+    fn the_no_stop_positions_are_unbounded_risk_for_the_engine() {
+        let mut world = scripted_world(start());
+        let until = at_minute(&world, 3);
+        let challenge = through_the_engine(&mut world, "demo-no-stop", until);
+        let metrics = challenge.metrics();
+        assert_eq!(metrics.unbounded_positions, 2);
     }
 }

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::domain::{
-    AccountInfo, Deal, DealEntry, DealKind, Position, Side, SymbolPrice, SymbolSpec,
+    AccountInfo, Deal, DealEntry, DealKind, Order, OrderKind, Position, Side, SymbolPrice,
+    SymbolSpec,
 };
 
 /// `GET /users/current/accounts/:accountId/account-information`.
@@ -213,6 +214,76 @@ impl From<MetaDeal> for Deal {
     }
 }
 
+/// One element of `GET /users/current/accounts/:accountId/orders` (pending orders).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetaOrder {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub order_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub magic: Option<i64>,
+    pub time: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_time: Option<String>,
+    pub symbol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_price: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_price: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_loss: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take_profit: Option<Decimal>,
+    pub volume: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_volume: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filling_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_limit_price: Option<Decimal>,
+}
+
+impl From<MetaOrder> for Order {
+    fn from(w: MetaOrder) -> Self {
+        let kind = match w.order_type.as_str() {
+            "ORDER_TYPE_BUY" => OrderKind::Buy,
+            "ORDER_TYPE_SELL" => OrderKind::Sell,
+            "ORDER_TYPE_BUY_LIMIT" => OrderKind::BuyLimit,
+            "ORDER_TYPE_SELL_LIMIT" => OrderKind::SellLimit,
+            "ORDER_TYPE_BUY_STOP" => OrderKind::BuyStop,
+            "ORDER_TYPE_SELL_STOP" => OrderKind::SellStop,
+            "ORDER_TYPE_BUY_STOP_LIMIT" => OrderKind::BuyStopLimit,
+            "ORDER_TYPE_SELL_STOP_LIMIT" => OrderKind::SellStopLimit,
+            "ORDER_TYPE_CLOSE_BY" => OrderKind::CloseBy,
+            _ => OrderKind::Other,
+        };
+        Order {
+            id: w.id,
+            symbol: w.symbol,
+            kind,
+            // What is left to fill; a fresh order has all of its volume left.
+            volume: w.current_volume.unwrap_or(w.volume),
+            open_price: w.open_price,
+            stop_loss: w.stop_loss,
+            take_profit: w.take_profit,
+            time: w.time,
+        }
+    }
+}
+
 /// `GET .../symbols/:symbol/specification` (has no tick value).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -346,5 +417,28 @@ mod tests {
         assert_eq!(deal.kind, DealKind::Balance);
         assert!(deal.is_balance_operation());
         assert_eq!(deal.closed_pl(), dec!(5000));
+    }
+
+    #[test]
+    fn pending_orders_map_to_domain_orders_with_the_volume_left() {
+        let json = r#"[{"id":"46214692","type":"ORDER_TYPE_BUY_LIMIT","state":"ORDER_STATE_PLACED",
+            "symbol":"GBPUSD","magic":1000,"platform":"mt5","time":"2026-01-05T10:00:00.000Z",
+            "brokerTime":"2026-01-05 12:00:00.000","openPrice":1.26,"currentPrice":1.2685,
+            "volume":0.07,"currentVolume":0.05,"stopLoss":1.255,"reason":"ORDER_REASON_UNKNOWN",
+            "fillingMode":"ORDER_FILLING_FOK","expirationType":"ORDER_TIME_GTC"},
+            {"id":"2","type":"ORDER_TYPE_WHATEVER","symbol":"XAUUSD",
+            "time":"2026-01-05T10:00:00Z","volume":1}]"#;
+        let orders: Vec<Order> = serde_json::from_str::<Vec<MetaOrder>>(json)
+            .expect("parse")
+            .into_iter()
+            .map(Order::from)
+            .collect();
+        assert_eq!(orders[0].kind, OrderKind::BuyLimit);
+        assert_eq!(orders[0].volume, dec!(0.05));
+        assert_eq!(orders[0].open_price, Some(dec!(1.26)));
+        assert_eq!(orders[0].stop_loss, Some(dec!(1.255)));
+        assert_eq!(orders[0].take_profit, None);
+        assert_eq!(orders[1].kind, OrderKind::Other);
+        assert_eq!(orders[1].volume, dec!(1));
     }
 }

@@ -1,0 +1,156 @@
+//! The authorization matrix, generated from the server's route table: every route, called by
+//! no one, by trader A, by trader B and by an admin, is allowed or denied exactly as its access
+//! level says. A route added to the table is in the matrix without anyone writing a line here.
+
+use backend::routes::{Access, Route, routes};
+use shared::api::{ErrorBody, Role};
+use tests::{TestServer, demo_config};
+
+/// Trader A (`trader`) owns this demo account; trader B (`trader2`) does not.
+const A_ACCOUNT: &str = "demo-eurusd-scalper";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Persona {
+    Anonymous,
+    TraderA,
+    TraderB,
+    Admin,
+}
+
+impl Persona {
+    fn username(self) -> Option<&'static str> {
+        match self {
+            Self::Anonymous => None,
+            Self::TraderA => Some("trader"),
+            Self::TraderB => Some("trader2"),
+            Self::Admin => Some("admin"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Allow,
+    /// Sign in first.
+    Unauthorized,
+    /// Signed in, but not allowed.
+    Forbidden,
+    /// The account does not exist as far as this caller may know.
+    NotFound,
+}
+
+fn expected(access: Access, persona: Persona) -> Outcome {
+    use Outcome::{Allow, Forbidden, NotFound, Unauthorized};
+    match (access, persona) {
+        (Access::Public, _) => Allow,
+        (_, Persona::Anonymous) => Unauthorized,
+        (Access::Authenticated, _) => Allow,
+        (Access::Owner, Persona::TraderA | Persona::Admin) => Allow,
+        (Access::Owner, Persona::TraderB) => NotFound,
+        (Access::Admin, Persona::Admin) => Allow,
+        (Access::Admin, Persona::TraderA | Persona::TraderB) => Forbidden,
+    }
+}
+
+async fn call(server: &TestServer, route: &Route, path: &str, persona: Persona) -> (u16, String) {
+    // A fresh session for every call: a route that ends sessions (signing out) cannot disturb
+    // the next row.
+    let client = match persona.username() {
+        None => reqwest::Client::new(),
+        Some(username) => {
+            server
+                .session_for(username)
+                .await
+                .expect("a session")
+                .client
+        }
+    };
+    let mut request = client.request(route.verb.method(), server.url(path));
+    if route.verb.changes_state() {
+        request = request.json(&serde_json::json!({}));
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    // An open stream never ends: its status is all there is to see.
+    let body = if status == 200 && path.starts_with("/api/stream") {
+        String::new()
+    } else {
+        response.text().await.unwrap_or_default()
+    };
+    (status, body)
+}
+
+#[tokio::test]
+async fn every_route_allows_and_denies_as_its_access_level_says() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    // Routes about a user act on a spare trader, so the matrix changes no one it signs in as.
+    let spare = server
+        .state
+        .store
+        .create_user("spare", "not-a-hash", Role::Trader)
+        .await
+        .expect("create")
+        .expect("a new user");
+    let (_, missing_account) = call(
+        &server,
+        &Route {
+            verb: backend::routes::Verb::Get,
+            path: "/api/accounts/{account}",
+            access: Access::Owner,
+        },
+        "/api/accounts/no-such-account",
+        Persona::Admin,
+    )
+    .await;
+    let missing_account: ErrorBody = serde_json::from_str(&missing_account).expect("error body");
+
+    let table = routes();
+    assert!(table.len() >= 10, "{table:?}");
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for route in &table {
+        let path = route
+            .path
+            .replace("{account}", A_ACCOUNT)
+            .replace("{user}", &spare.id.to_string());
+        assert!(
+            !path.contains('{'),
+            "the matrix does not know how to fill in {}: teach it",
+            route.path
+        );
+        for persona in [
+            Persona::Anonymous,
+            Persona::TraderA,
+            Persona::TraderB,
+            Persona::Admin,
+        ] {
+            let want = expected(route.access, persona);
+            let (status, body) = call(&server, route, &path, persona).await;
+            let error = serde_json::from_str::<ErrorBody>(&body).ok();
+            let ok = match want {
+                Outcome::Allow => !matches!(status, 401 | 403 | 404) && status < 500,
+                Outcome::Unauthorized => {
+                    status == 401 && error.is_some_and(|e| e.error == "unauthorized")
+                }
+                Outcome::Forbidden => {
+                    status == 403 && error.is_some_and(|e| e.error == "forbidden")
+                }
+                // Exactly what an account that does not exist gets: nothing leaks.
+                Outcome::NotFound => status == 404 && error.as_ref() == Some(&missing_account),
+            };
+            checked += 1;
+            if !ok {
+                failures.push(format!(
+                    "{:?} {} as {persona:?}: expected {want:?}, got {status} {body}",
+                    route.verb, route.path
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(checked, table.len() * 4);
+    server.stop().await;
+}
