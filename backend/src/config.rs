@@ -54,6 +54,12 @@ pub struct Config {
     pub session_ttl: Duration,
     /// The first admin, created at start-up when no admin exists (outside demo mode).
     pub admin: AdminConfig,
+    /// How long an account's lease runs without renewal. Several instances on one PostgreSQL
+    /// database share the accounts, each tracked by the holder of its lease; when an instance
+    /// dies, the others take its accounts over within about this time and a third of it (see
+    /// docs/OPERATIONS.md). Holders renew every third of it.
+    #[serde(with = "millis")]
+    pub lease_ttl: Duration,
 }
 
 /// The admin created when the database has none.
@@ -127,6 +133,7 @@ impl Default for Config {
             session_ttl: Duration::from_secs(12 * 60 * 60),
             admin: AdminConfig::default(),
             broker_timeout: Duration::from_secs(10),
+            lease_ttl: Duration::from_secs(15),
         }
     }
 }
@@ -336,6 +343,13 @@ impl Config {
                  (or leave it out to have one generated)"
             ));
         }
+        if self.lease_ttl < Duration::from_secs(1) || self.lease_ttl > Duration::from_secs(3600) {
+            return invalid(
+                "lease_ttl must be between 1000 ms and one hour (3600000 ms): it is how long \
+                 an account stays untracked when its instance dies"
+                    .into(),
+            );
+        }
         if self.broker_timeout < Duration::from_millis(100) {
             return invalid("broker_timeout must be at least 100 ms".into());
         }
@@ -429,6 +443,7 @@ mod tests {
         assert_eq!(config.session_ttl, Duration::from_secs(12 * 3600));
         assert!(!config.secure_cookies);
         assert_eq!(config.admin.username, "admin");
+        assert_eq!(config.lease_ttl, Duration::from_secs(15));
     }
 
     #[test]
@@ -502,6 +517,7 @@ mod tests {
         check_invalid(&format!("{ACCOUNT}trader = \"\""), "1 to 64 characters");
         check_invalid(&format!("{ACCOUNT}trader = \"Admin\""), "is the admin");
         check_invalid("broker_timeout = 5", "at least 100 ms");
+        check_invalid("lease_ttl = 500", "lease_ttl must be between");
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub mod error;
 pub mod export;
 pub mod hub;
 pub mod journal;
+pub mod lease;
+pub mod live;
 pub mod replay;
 pub mod retention;
 pub mod routes;
@@ -121,6 +123,8 @@ pub struct Started {
     /// Passwords generated at this start (the demo's users, a new admin or trader): show them
     /// once to whoever started the server.
     pub logins: Vec<auth::Login>,
+    /// This instance's id, as named in the account leases it holds.
+    pub instance: String,
     tasks: JoinSet<()>,
 }
 
@@ -157,6 +161,26 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
         }
     })?;
     let polls = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_polls));
+    // Each account is tracked by the instance holding its lease; the others show its updates.
+    let leases = Arc::new(lease::Leases::new(
+        store.clone(),
+        config.lease_ttl,
+        accounts.len(),
+    ));
+    leases.heartbeat().await?;
+    tasks.spawn(leases.clone().run(shutdown.clone()));
+    let fanout = live::start(
+        store.clone(),
+        hub.clone(),
+        leases.instance(),
+        &shutdown,
+        &mut tasks,
+    );
+    tracing::info!(
+        instance = leases.instance(),
+        lease_ttl_ms = config.lease_ttl.as_millis(),
+        "instance started"
+    );
     for (index, account) in accounts.iter().enumerate() {
         // The demo broker's accounts get quotes between polls unless configured otherwise.
         let demo_account = index >= config.accounts.len();
@@ -190,7 +214,9 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             account.challenge.clone(),
         )
         .with_poll_limit(polls.clone())
-        .with_price_interval(price_interval);
+        .with_price_interval(price_interval)
+        .with_leases(leases.clone())
+        .with_fanout(fanout.clone());
         tasks.spawn(tracker.run(shutdown.clone()));
     }
     tasks.spawn(retention::run(
@@ -208,6 +234,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
         demo_broker,
         accounts: accounts.into_iter().map(|a| AccountId(a.id)).collect(),
         logins,
+        instance: leases.instance().to_owned(),
         tasks,
     })
 }

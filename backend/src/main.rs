@@ -299,7 +299,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         database = %config.database_url,
         "tracking"
     );
-    println!("\n  Riskdeck is running at http://{addr}/  (Ctrl-C to stop)\n");
+    println!(
+        "\n  Riskdeck is running at http://{addr}/  (instance {}; Ctrl-C to stop)\n",
+        started.instance
+    );
     print_logins(&started.logins);
     let app = backend::app(started.state.clone(), &config.assets);
     tokio::spawn(cancel_on_signal(shutdown.clone()));

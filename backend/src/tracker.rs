@@ -5,12 +5,19 @@
 //! before the new view is published, so nothing a browser was shown can be lost by a crash. A
 //! failing database does not stop tracking: what is unsaved stays in memory (events queue up, in
 //! order) and is written again on the next poll.
+//!
+//! With leases (`crate::lease`), a tracker tracks its account only while its instance holds the
+//! account's lease: it waits on standby, takes the lease, restores the account from the store,
+//! and stops at once when the lease is lost (every challenge save is fenced by the lease, so an
+//! instance that lost it cannot record anything), then goes back to standby.
 
 use crate::broker::metaapi::{BrokerError, MetaApiClient};
 use crate::challenge::{ChallengeRun, stored};
 use crate::config::ChallengeSetup;
 use crate::db::{Store, StoredEvent};
 use crate::hub::Hub;
+use crate::lease::{Held, Leases};
+use crate::live::Fanout;
 use chrono::{DateTime, Utc};
 use shared::api::{AccountView, EquityPoint, FeedStatus};
 use shared::domain::{AccountId, AccountInfo, Position};
@@ -55,6 +62,24 @@ pub struct Tracker {
     samples_since: Option<Instant>,
     /// When samples were last written.
     last_flush: Option<Instant>,
+    /// Track only while this instance holds the account's lease (none: always, unfenced).
+    leases: Option<Arc<Leases>>,
+    /// The lease held now, which fences every challenge save.
+    lease: Option<crate::db::Lease>,
+    /// A fenced save was refused: another instance took the account over.
+    lease_lost: bool,
+    /// Sends what is published to the other instances.
+    fanout: Fanout,
+}
+
+/// Why tracking stopped.
+enum Ended {
+    /// The server is shutting down.
+    Shutdown,
+    /// The lease was lost: stop writing at once.
+    Lost,
+    /// This instance holds more than its share: hand the account over.
+    Yielded,
 }
 
 /// Equity samples are written in batches of up to ten polls, and at least this often: one
@@ -123,7 +148,54 @@ impl Tracker {
             samples: Vec::new(),
             samples_since: None,
             last_flush: None,
+            leases: None,
+            lease: None,
+            lease_lost: false,
+            fanout: Fanout::none(),
         }
+    }
+
+    /// Tracks the account only while this instance holds its lease (see `crate::lease`).
+    #[must_use]
+    pub fn with_leases(mut self, leases: Arc<Leases>) -> Self {
+        self.leases = Some(leases);
+        self
+    }
+
+    /// Sends every published update to the other instances too.
+    #[must_use]
+    pub fn with_fanout(mut self, fanout: Fanout) -> Self {
+        self.fanout = fanout;
+        self
+    }
+
+    /// Forgets everything held in memory about the account, so the next holding of its lease
+    /// starts from what is stored (another instance may have tracked it meanwhile).
+    fn forget(&mut self) {
+        self.peaks = Peaks::default();
+        self.peaks_dirty = false;
+        self.needs_backfill = false;
+        self.last_success = None;
+        self.challenge = None;
+        self.onboarding = None;
+        self.unsaved_events.clear();
+        self.specified.clear();
+        self.last_saved = None;
+        self.samples.clear();
+        self.samples_since = None;
+        self.last_flush = None;
+        self.lease = None;
+        self.lease_lost = false;
+    }
+
+    fn publish_view(&self, currency: &str, view: AccountView, feed: FeedStatus) {
+        self.fanout.view(&self.id, currency, &view, feed);
+        self.hub.publish_view_as(&self.id, currency, view, feed);
+    }
+
+    fn publish_feed(&self, feed: FeedStatus) {
+        self.fanout.feed(&self.id, feed);
+        self.hub.publish_feed(&self.id, feed);
     }
 
     /// Between polls, revalue open positions from quotes every `interval` (shorter than the
@@ -205,10 +277,52 @@ impl Tracker {
         Ok(())
     }
 
-    /// Polls until `shutdown` is cancelled.
+    /// Polls until `shutdown` is cancelled: with leases, whenever this instance holds the
+    /// account's lease.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        if !self.restore(&shutdown).await {
+        let Some(leases) = self.leases.clone() else {
+            self.track(&shutdown, None).await;
             return;
+        };
+        loop {
+            let Some(mut held) = leases.acquire(&self.id, &shutdown).await else {
+                return;
+            };
+            tracing::info!(
+                account = %self.id,
+                generation = held.lease().generation,
+                "took the account's lease; tracking it"
+            );
+            self.lease = Some(held.lease().clone());
+            let ended = self.track(&shutdown, Some(&mut held)).await;
+            match ended {
+                Ended::Shutdown => {
+                    held.release().await;
+                    return;
+                }
+                Ended::Yielded => {
+                    tracing::info!(account = %self.id, "handing the account to another instance");
+                    held.release().await;
+                }
+                Ended::Lost => {
+                    tracing::warn!(account = %self.id, "lost the account's lease; stopped tracking it");
+                    drop(held);
+                }
+            }
+            self.forget();
+        }
+    }
+
+    /// Restores, then polls until shutdown, or until the lease is lost or handed over.
+    async fn track(&mut self, shutdown: &CancellationToken, mut held: Option<&mut Held>) -> Ended {
+        let lost = held
+            .as_ref()
+            .map_or_else(CancellationToken::new, |held| held.lost().clone());
+        tokio::select! {
+            restored = self.restore(shutdown) => if !restored {
+                return Ended::Shutdown;
+            },
+            () = lost.cancelled() => return Ended::Lost,
         }
         // Spread the first polls over one interval, so thousands of accounts started together
         // do not poll in lockstep.
@@ -220,9 +334,16 @@ impl Tracker {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let started = Instant::now();
         let mut last_poll: Option<Instant> = None;
-        loop {
+        let ended = loop {
+            if self.lease_lost {
+                return Ended::Lost;
+            }
+            if held.as_mut().is_some_and(|held| held.over_share()) {
+                break Ended::Yielded;
+            }
             tokio::select! {
-                () = shutdown.cancelled() => break,
+                () = shutdown.cancelled() => break Ended::Shutdown,
+                () = lost.cancelled() => return Ended::Lost,
                 _ = ticker.tick() => {}
             }
             let poll_due = last_poll.is_none_or(|at| at.elapsed() + tick / 2 >= self.interval);
@@ -239,7 +360,7 @@ impl Tracker {
                     tracing::warn!(account = %self.id, %error, "poll failed");
                     let since = self.last_success.unwrap_or(started);
                     if since.elapsed() >= self.stale_after {
-                        self.hub.publish_feed(&self.id, FeedStatus::Stale);
+                        self.publish_feed(FeedStatus::Stale);
                     }
                     match error {
                         BrokerError::RateLimited { retry_after } => {
@@ -251,13 +372,21 @@ impl Tracker {
             };
             if let Some(pause) = pause {
                 tokio::select! {
-                    () = shutdown.cancelled() => break,
+                    () = shutdown.cancelled() => break Ended::Shutdown,
+                    () = lost.cancelled() => return Ended::Lost,
                     () = tokio::time::sleep(pause) => {}
                 }
             }
+        };
+        // Still the holder: what is unsaved is written before the account is let go.
+        if !self.unsaved_events.is_empty() {
+            self.save(&[]).await;
         }
-        self.flush_samples(true).await;
+        if !self.lease_lost {
+            self.flush_samples(true).await;
+        }
         tracing::debug!(account = %self.id, "tracker stopped");
+        ended
     }
 
     /// Loads the saved engine state, or prepares the configured challenge for onboarding
@@ -362,14 +491,33 @@ impl Tracker {
                 return;
             }
         };
-        match self
-            .store
-            .save_challenge(&self.id, &state, &self.unsaved_events)
-            .await
-        {
+        let saved = match &self.lease {
+            Some(lease) => {
+                self.store
+                    .save_challenge_fenced(&self.id, &state, &self.unsaved_events, lease)
+                    .await
+            }
+            None => {
+                self.store
+                    .save_challenge(&self.id, &state, &self.unsaved_events)
+                    .await
+            }
+        };
+        match saved {
             Ok(()) => {
                 self.unsaved_events.clear();
                 self.last_saved = Some(Instant::now());
+            }
+            Err(crate::db::StoreError::LeaseLost(_)) => {
+                // Another instance holds the account now and records its events itself.
+                tracing::warn!(
+                    account = %self.id,
+                    dropped_events = self.unsaved_events.len(),
+                    "the lease was taken over: nothing was saved, and this instance stops \
+                     tracking the account"
+                );
+                self.unsaved_events.clear();
+                self.lease_lost = true;
             }
             Err(error) => tracing::error!(
                 account = %self.id,
@@ -432,6 +580,10 @@ impl Tracker {
         self.samples.push(point);
         self.flush_samples(false).await;
         self.evaluate(now, deals, &info, &positions).await;
+        if self.lease_lost {
+            // What this poll saw is another instance's to record and show.
+            return Ok(());
+        }
         let view = match &self.challenge {
             // One source of truth: with a challenge, its engine's anchors are the peaks shown.
             Some(run) => {
@@ -448,8 +600,7 @@ impl Tracker {
             None => account_view(now, &info, &positions, &self.peaks),
         };
         let feed = self.quote_feed().await;
-        self.hub
-            .publish_view_as(&self.id, &info.currency, view, feed);
+        self.publish_view(&info.currency, view, feed);
         Ok(())
     }
 
@@ -477,7 +628,7 @@ impl Tracker {
     /// next poll): rules are never evaluated against anchors that are not known.
     async fn backfill(&mut self, now: DateTime<Utc>, info: &AccountInfo) {
         if self.onboarding.is_some() {
-            self.hub.publish_feed(&self.id, FeedStatus::Backfilling);
+            self.publish_feed(FeedStatus::Backfilling);
         }
         let from = now - chrono::Duration::days(BACKFILL_DAYS);
         let read_started = Instant::now();

@@ -96,6 +96,8 @@ journal_dir = "{journal}"
 assets = "{assets}"
 poll_interval = 100
 stale_after = 5000
+# A restart on PostgreSQL takes the killed process's lease over once it expires.
+lease_ttl = 1000
 
 [admin]
 username = "admin"

@@ -62,6 +62,10 @@ pub enum StoreError {
     /// A stored value cannot be read back.
     #[error("corrupt value in column {column}: {value:?}")]
     Corrupt { column: &'static str, value: String },
+    /// A fenced write found that this instance no longer holds the account's lease (another
+    /// instance took it over): nothing was written, and this instance must stop writing it.
+    #[error("account {0}: the lease was taken over by another instance; nothing was written")]
+    LeaseLost(String),
 }
 
 /// Everything the server persists.
@@ -93,6 +97,29 @@ pub trait Store: Send + Sync + 'static {
         state: &str,
         events: &[StoredEvent],
     ) -> Result<(), StoreError>;
+    /// Like [`Store::save_challenge`], fenced: in the same transaction it checks that `lease`
+    /// (holder and generation) is still the account's lease, and writes nothing, returning
+    /// [`StoreError::LeaseLost`], when another instance has taken it since. A takeover waits for
+    /// a fenced save in progress, so the new holder restores what that save committed.
+    async fn save_challenge_fenced(
+        &self,
+        account: &AccountId,
+        state: &str,
+        events: &[StoredEvent],
+        lease: &Lease,
+    ) -> Result<(), StoreError>;
+    /// Links an account's challenge to version `version` of its rule set. `false` (nothing
+    /// changed) when the account has no stored challenge or no such rule set version.
+    async fn link_challenge_rule_set(
+        &self,
+        account: &AccountId,
+        version: i64,
+    ) -> Result<bool, StoreError>;
+    /// The rule set version an account's challenge is linked to, if any.
+    async fn challenge_rule_set_version(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<i64>, StoreError>;
     /// An account's events, oldest first.
     async fn challenge_events(&self, account: &AccountId) -> Result<Vec<StoredEvent>, StoreError>;
     /// Folds equity samples (time order) into a bucket of every tier, in one transaction: each
@@ -192,6 +219,46 @@ pub trait Store: Send + Sync + 'static {
         account: &AccountId,
     ) -> Result<Option<StoredBrokerConnection>, StoreError>;
 
+    // Scale-out: account leases, instances, live updates between instances.
+
+    /// Takes or renews `account`'s lease for `holder` until `until`: succeeds when `holder`
+    /// holds it already, or when it is free or expired at `now` (the generation then increases:
+    /// a takeover). `None` when another holder's lease is still running. A store that serves a
+    /// single instance (SQLite) always grants it.
+    async fn acquire_lease(
+        &self,
+        account: &AccountId,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Lease>, StoreError>;
+    /// Gives a lease up (it expires now), if it is still this holder's at this generation.
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
+    /// Every account's lease, in account order.
+    async fn leases(&self) -> Result<Vec<Lease>, StoreError>;
+    /// Records that instance `id` is alive until `until`; returns how many instances are alive
+    /// at `now`, this one included.
+    async fn heartbeat_instance(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<u32, StoreError>;
+    /// Removes an instance that stops (its share goes to the others at once).
+    async fn remove_instance(&self, id: &str) -> Result<(), StoreError>;
+    /// Whether live updates travel between instances through this database (PostgreSQL's
+    /// LISTEN/NOTIFY). When `false`, [`Store::publish_live`] does nothing and
+    /// [`Store::listen_live`] returns `None`.
+    fn shares_live_updates(&self) -> bool;
+    /// Sends a live update (text under [`MAX_LIVE_PAYLOAD`] bytes) to every listening instance.
+    async fn publish_live(&self, payload: &str) -> Result<(), StoreError>;
+    /// Listens for live updates from every instance (including this one's).
+    async fn listen_live(&self) -> Result<Option<LiveListener>, StoreError>;
+    /// Replaces an account's large live view (one too big for a live update's payload).
+    async fn save_live_view(&self, account: &AccountId, body: &str) -> Result<(), StoreError>;
+    /// An account's large live view, if one was saved.
+    async fn live_view(&self, account: &AccountId) -> Result<Option<String>, StoreError>;
+
     // Users, sessions and account ownership.
 
     /// Creates a user, or returns `None` when the username (in any case) is taken.
@@ -254,6 +321,49 @@ pub trait Store: Send + Sync + 'static {
     async fn account_owner(&self, id: &AccountId) -> Result<Option<UserId>, StoreError>;
     /// The accounts a user owns, in id order.
     async fn accounts_owned_by(&self, user: UserId) -> Result<Vec<AccountId>, StoreError>;
+}
+
+/// An account's lease: which instance tracks (and alone writes) the account, until when, and
+/// the fencing generation, which increases at every change of holder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The account.
+    pub account: AccountId,
+    /// The holding instance's id.
+    pub holder: String,
+    /// Increases whenever another holder takes the lease.
+    pub generation: i64,
+    /// When the lease runs out unless renewed.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The largest live update payload: PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
+pub const MAX_LIVE_PAYLOAD: usize = 7_900;
+
+/// The channel live updates travel on.
+const LIVE_CHANNEL: &str = "riskdeck_live";
+
+/// Receives the live updates of every instance (PostgreSQL LISTEN).
+pub struct LiveListener {
+    listener: sqlx::postgres::PgListener,
+}
+
+impl std::fmt::Debug for LiveListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveListener").finish_non_exhaustive()
+    }
+}
+
+impl LiveListener {
+    /// The next update's payload. `Ok(None)` when the connection was lost: updates sent
+    /// meanwhile are missed, and the next call reconnects.
+    pub async fn recv(&mut self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .listener
+            .try_recv()
+            .await?
+            .map(|notification| notification.payload().to_owned()))
+    }
 }
 
 /// A person who signs in (without their password hash).

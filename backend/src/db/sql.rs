@@ -67,45 +67,206 @@ macro_rules! portable_store {
                 state: &str,
                 events: &[$crate::db::StoredEvent],
             ) -> Result<(), $crate::db::StoreError> {
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
-                sqlx::query(
-                    "INSERT INTO challenge_state (account_id, state, updated_at_ms) VALUES ($1, $2, $3)
-                     ON CONFLICT (account_id) DO UPDATE SET
-                         state = excluded.state, updated_at_ms = excluded.updated_at_ms",
+                self.write_challenge(account, state, events, None).await
+            }
+
+            async fn save_challenge_fenced(
+                &self,
+                account: &shared::domain::AccountId,
+                state: &str,
+                events: &[$crate::db::StoredEvent],
+                lease: &$crate::db::Lease,
+            ) -> Result<(), $crate::db::StoreError> {
+                self.write_challenge(account, state, events, Some(lease)).await
+            }
+
+            async fn link_challenge_rule_set(
+                &self,
+                account: &shared::domain::AccountId,
+                version: i64,
+            ) -> Result<bool, $crate::db::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE challenge_state SET rule_set_version = $2
+                     WHERE account_id = $1
+                       AND EXISTS (SELECT 1 FROM rule_sets WHERE account_id = $1 AND version = $2)",
                 )
                 .bind(account.as_str())
-                .bind(state)
-                .bind(chrono::Utc::now().timestamp_millis())
-                .execute(&mut *tx)
+                .bind(version)
+                .execute(&self.pool)
                 .await?;
-                let now_ms = chrono::Utc::now().timestamp_millis();
-                for event in events {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO challenge_events (account_id, t_ms, kind, rule, body)
-                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    )
-                    .bind(account.as_str())
-                    .bind(event.time.timestamp_millis())
-                    .bind(&event.kind)
-                    .bind(event.rule.as_deref())
-                    .bind(&event.body)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO notification_outbox
-                             (event_id, account_id, created_at_ms, status, attempts,
-                              next_attempt_at_ms)
-                         VALUES ($1, $2, $3, 'pending', 0, $4)",
-                    )
-                    .bind(id)
-                    .bind(account.as_str())
-                    .bind(now_ms)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn challenge_rule_set_version(
+                &self,
+                account: &shared::domain::AccountId,
+            ) -> Result<Option<i64>, $crate::db::StoreError> {
+                let version: Option<Option<i64>> = sqlx::query_scalar(
+                    "SELECT rule_set_version FROM challenge_state WHERE account_id = $1",
+                )
+                .bind(account.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(version.flatten())
+            }
+
+            async fn acquire_lease(
+                &self,
+                account: &shared::domain::AccountId,
+                holder: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                until: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Option<$crate::db::Lease>, $crate::db::StoreError> {
+                // A new holder increases the generation (the fencing token); the same holder
+                // renewing keeps it. The row lock this update takes makes a takeover wait for a
+                // fenced save in progress (see `write_challenge`).
+                let generation: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO account_leases (account_id, holder, generation, expires_at_ms)
+                     VALUES ($1, $2, 1, $4)
+                     ON CONFLICT (account_id) DO UPDATE SET
+                         generation = CASE WHEN account_leases.holder = excluded.holder
+                                           THEN account_leases.generation
+                                           ELSE account_leases.generation + 1 END,
+                         holder = excluded.holder,
+                         expires_at_ms = excluded.expires_at_ms
+                     WHERE account_leases.holder = excluded.holder
+                        OR account_leases.expires_at_ms <= $3
+                        OR $5
+                     RETURNING generation",
+                )
+                .bind(account.as_str())
+                .bind(holder)
+                .bind(now.timestamp_millis())
+                .bind(until.timestamp_millis())
+                .bind(Self::SINGLE_INSTANCE)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(generation.map(|generation| $crate::db::Lease {
+                    account: account.clone(),
+                    holder: holder.to_owned(),
+                    generation,
+                    expires_at: until,
+                }))
+            }
+
+            async fn release_lease(
+                &self,
+                lease: &$crate::db::Lease,
+            ) -> Result<(), $crate::db::StoreError> {
+                sqlx::query(
+                    "UPDATE account_leases SET expires_at_ms = 0
+                     WHERE account_id = $1 AND holder = $2 AND generation = $3",
+                )
+                .bind(lease.account.as_str())
+                .bind(&lease.holder)
+                .bind(lease.generation)
+                .execute(&self.pool)
+                .await?;
                 Ok(())
+            }
+
+            async fn leases(&self) -> Result<Vec<$crate::db::Lease>, $crate::db::StoreError> {
+                let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                    "SELECT account_id, holder, generation, expires_at_ms FROM account_leases
+                     ORDER BY account_id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(account, holder, generation, expires)| {
+                        Ok($crate::db::Lease {
+                            account: shared::domain::AccountId(account),
+                            holder,
+                            generation,
+                            expires_at: $crate::db::time_from_ms(expires)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn heartbeat_instance(
+                &self,
+                id: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                until: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u32, $crate::db::StoreError> {
+                sqlx::query(
+                    "INSERT INTO instances (id, started_at_ms, expires_at_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO UPDATE SET expires_at_ms = excluded.expires_at_ms",
+                )
+                .bind(id)
+                .bind(now.timestamp_millis())
+                .bind(until.timestamp_millis())
+                .execute(&self.pool)
+                .await?;
+                sqlx::query("DELETE FROM instances WHERE expires_at_ms <= $1")
+                    .bind(now.timestamp_millis())
+                    .execute(&self.pool)
+                    .await?;
+                let alive: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM instances WHERE expires_at_ms > $1")
+                        .bind(now.timestamp_millis())
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(u32::try_from(alive).unwrap_or(u32::MAX))
+            }
+
+            async fn remove_instance(&self, id: &str) -> Result<(), $crate::db::StoreError> {
+                sqlx::query("DELETE FROM instances WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            fn shares_live_updates(&self) -> bool {
+                !Self::SINGLE_INSTANCE
+            }
+
+            async fn publish_live(&self, payload: &str) -> Result<(), $crate::db::StoreError> {
+                if Self::SINGLE_INSTANCE {
+                    return Ok(());
+                }
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind($crate::db::LIVE_CHANNEL)
+                    .bind(payload)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn listen_live(
+                &self,
+            ) -> Result<Option<$crate::db::LiveListener>, $crate::db::StoreError> {
+                self.listen_live_updates().await
+            }
+
+            async fn save_live_view(
+                &self,
+                account: &shared::domain::AccountId,
+                body: &str,
+            ) -> Result<(), $crate::db::StoreError> {
+                sqlx::query(
+                    "INSERT INTO live_views (account_id, body, updated_at_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (account_id) DO UPDATE SET
+                         body = excluded.body, updated_at_ms = excluded.updated_at_ms",
+                )
+                .bind(account.as_str())
+                .bind(body)
+                .bind(chrono::Utc::now().timestamp_millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn live_view(
+                &self,
+                account: &shared::domain::AccountId,
+            ) -> Result<Option<String>, $crate::db::StoreError> {
+                Ok(sqlx::query_scalar("SELECT body FROM live_views WHERE account_id = $1")
+                    .bind(account.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?)
             }
 
             async fn challenge_events(&self, account: &shared::domain::AccountId) -> Result<Vec<$crate::db::StoredEvent>, $crate::db::StoreError> {
@@ -906,6 +1067,74 @@ macro_rules! portable_store {
         }
 
         impl $store {
+            /// Saves the engine state and its new events in one transaction; with a lease,
+            /// first checks (and locks) it, writing nothing when it is no longer this holder's.
+            async fn write_challenge(
+                &self,
+                account: &shared::domain::AccountId,
+                state: &str,
+                events: &[$crate::db::StoredEvent],
+                lease: Option<&$crate::db::Lease>,
+            ) -> Result<(), $crate::db::StoreError> {
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
+                if let Some(lease) = lease {
+                    // A no-op update that matches only while the lease is unchanged: it also
+                    // locks the lease row until commit, so a takeover waits for this save.
+                    let held = sqlx::query(
+                        "UPDATE account_leases SET generation = generation
+                         WHERE account_id = $1 AND holder = $2 AND generation = $3",
+                    )
+                    .bind(account.as_str())
+                    .bind(&lease.holder)
+                    .bind(lease.generation)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if held == 0 {
+                        tx.rollback().await?;
+                        return Err($crate::db::StoreError::LeaseLost(account.to_string()));
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO challenge_state (account_id, state, updated_at_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (account_id) DO UPDATE SET
+                         state = excluded.state, updated_at_ms = excluded.updated_at_ms",
+                )
+                .bind(account.as_str())
+                .bind(state)
+                .bind(chrono::Utc::now().timestamp_millis())
+                .execute(&mut *tx)
+                .await?;
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                for event in events {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO challenge_events (account_id, t_ms, kind, rule, body)
+                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    )
+                    .bind(account.as_str())
+                    .bind(event.time.timestamp_millis())
+                    .bind(&event.kind)
+                    .bind(event.rule.as_deref())
+                    .bind(&event.body)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO notification_outbox
+                             (event_id, account_id, created_at_ms, status, attempts,
+                              next_attempt_at_ms)
+                         VALUES ($1, $2, $3, 'pending', 0, $4)",
+                    )
+                    .bind(id)
+                    .bind(account.as_str())
+                    .bind(now_ms)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             /// Folds samples into every tier's buckets inside `tx`: reads the touched buckets
             /// (one query), merges in Rust (exact decimals), writes them back (one multi-row
             /// upsert per chunk).

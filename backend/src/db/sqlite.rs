@@ -20,6 +20,11 @@ impl SqliteStore {
     /// waits its turn instead.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
+    /// A SQLite file serves one instance: it always takes an account's lease (a restarted
+    /// server does not wait for the leases of the process it replaces to expire), and there is
+    /// no other instance to send live updates to.
+    const SINGLE_INSTANCE: bool = true;
+
     /// Opens (creating when missing) the database at a `sqlite://PATH` URL and migrates it.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         Self::connect(url, true).await
@@ -56,6 +61,12 @@ impl SqliteStore {
         let store = Self { pool };
         store.fold_legacy_samples().await?;
         Ok(store)
+    }
+
+    /// One instance has no one to hear from.
+    #[allow(clippy::unused_async)]
+    async fn listen_live_updates(&self) -> Result<Option<super::LiveListener>, StoreError> {
+        Ok(None)
     }
 }
 

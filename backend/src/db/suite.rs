@@ -4,7 +4,8 @@
 use super::buckets::{COARSEST, TIERS};
 use super::testing::FreshPostgres;
 use super::{
-    AuditEntry, AuditFilter, NewSession, NotificationStatus, Store, StoredEvent, time_from_ms,
+    AuditEntry, AuditFilter, NewSession, NotificationStatus, Store, StoreError, StoredEvent,
+    time_from_ms,
 };
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -1057,6 +1058,190 @@ async fn accounts_have_owners(store: &dyn Store, _url: &str) {
     );
 }
 
+async fn leases_have_one_holder_and_fence_its_saves(store: &dyn Store, url: &str) {
+    let account = AccountId::from("leased");
+    // A SQLite database serves one instance, which always takes the lease.
+    let single = url.starts_with("sqlite:");
+    let a = store
+        .acquire_lease(&account, "a", at(T0), at(T0 + 10_000))
+        .await
+        .expect("acquire")
+        .expect("a free lease is taken");
+    assert_eq!((a.holder.as_str(), a.generation), ("a", 1));
+    let renewed = store
+        .acquire_lease(&account, "a", at(T0 + 3_000), at(T0 + 13_000))
+        .await
+        .expect("renew")
+        .expect("the holder renews");
+    assert_eq!(renewed.generation, 1, "a renewal keeps the generation");
+    let early = store
+        .acquire_lease(&account, "b", at(T0 + 5_000), at(T0 + 15_000))
+        .await
+        .expect("acquire");
+    let b = if single {
+        early.expect("one instance always takes the lease")
+    } else {
+        assert_eq!(early, None, "a running lease is not taken");
+        store
+            .acquire_lease(&account, "b", at(T0 + 13_000), at(T0 + 23_000))
+            .await
+            .expect("acquire")
+            .expect("an expired lease is taken over")
+    };
+    assert_eq!((b.holder.as_str(), b.generation), ("b", 2));
+
+    // The holder's fenced save is stored; the former holder's writes nothing.
+    store
+        .save_challenge_fenced(&account, r#"{"by":"b"}"#, &[event(T0, "breach")], &b)
+        .await
+        .expect("the holder saves");
+    let refused = store
+        .save_challenge_fenced(&account, r#"{"by":"a"}"#, &[event(T0, "breach")], &a)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::LeaseLost(ref id)) if id == "leased"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store
+            .load_challenge(&account)
+            .await
+            .expect("load")
+            .as_deref(),
+        Some(r#"{"by":"b"}"#)
+    );
+    assert_eq!(
+        store
+            .challenge_events(&account)
+            .await
+            .expect("events")
+            .len(),
+        1,
+        "the breach is stored once"
+    );
+
+    // A stale release changes nothing; the holder's frees the lease at once.
+    store.release_lease(&a).await.expect("release");
+    if !single {
+        assert_eq!(
+            store
+                .acquire_lease(&account, "c", at(T0 + 14_000), at(T0 + 24_000))
+                .await
+                .expect("acquire"),
+            None,
+            "b still holds it"
+        );
+    }
+    store.release_lease(&b).await.expect("release");
+    let c = store
+        .acquire_lease(&account, "c", at(T0 + 14_000), at(T0 + 24_000))
+        .await
+        .expect("acquire")
+        .expect("a released lease is free");
+    assert_eq!(c.generation, 3);
+    let leases = store.leases().await.expect("leases");
+    assert_eq!(leases.len(), 1);
+    assert_eq!(leases[0].holder, "c");
+    assert_eq!(leases[0].expires_at, at(T0 + 24_000));
+}
+
+async fn instances_count_while_they_heartbeat(store: &dyn Store, _url: &str) {
+    let alive =
+        |id: &'static str, now: i64| store.heartbeat_instance(id, at(now), at(now + 10_000));
+    assert_eq!(alive("a", T0).await.expect("heartbeat"), 1);
+    assert_eq!(alive("b", T0 + 1_000).await.expect("heartbeat"), 2);
+    assert_eq!(alive("a", T0 + 2_000).await.expect("heartbeat"), 2);
+    assert_eq!(
+        alive("b", T0 + 12_500).await.expect("heartbeat"),
+        1,
+        "a stopped heartbeating"
+    );
+    store.remove_instance("b").await.expect("remove");
+    assert_eq!(alive("c", T0 + 13_000).await.expect("heartbeat"), 1);
+}
+
+async fn live_views_are_kept_and_updates_reach_listeners(store: &dyn Store, _url: &str) {
+    let account = AccountId::from("live");
+    assert_eq!(store.live_view(&account).await.expect("read"), None);
+    store.save_live_view(&account, "one").await.expect("save");
+    store.save_live_view(&account, "two").await.expect("save");
+    assert_eq!(
+        store.live_view(&account).await.expect("read").as_deref(),
+        Some("two")
+    );
+    let Some(mut listener) = store.listen_live().await.expect("listen") else {
+        assert!(!store.shares_live_updates(), "one instance: nobody to tell");
+        store.publish_live("hello").await.expect("nothing to send");
+        return;
+    };
+    assert!(store.shares_live_updates());
+    store.publish_live("hello").await.expect("notify");
+    let received = tokio::time::timeout(std::time::Duration::from_secs(60), listener.recv())
+        .await
+        .expect("the update arrives")
+        .expect("receive");
+    assert_eq!(received.as_deref(), Some("hello"));
+}
+
+async fn a_challenge_links_to_a_version_of_its_rule_set(store: &dyn Store, _url: &str) {
+    let account = AccountId::from("linked");
+    let linked = |version: i64| store.link_challenge_rule_set(&account, version);
+    assert!(!linked(1).await.expect("link"), "no challenge yet");
+    store
+        .save_challenge(&account, "{}", &[])
+        .await
+        .expect("save");
+    assert!(!linked(1).await.expect("link"), "no such version yet");
+    let rules = serde_json::json!({ "rules": [] });
+    let v1 = store
+        .save_rule_set(&account, at(T0), &rules, "admin")
+        .await
+        .expect("v1");
+    let v2 = store
+        .save_rule_set(&account, at(T0 + 1), &rules, "admin")
+        .await
+        .expect("v2");
+    let mut other = 0;
+    for _ in 0..3 {
+        other = store
+            .save_rule_set(&AccountId::from("other"), at(T0), &rules, "admin")
+            .await
+            .expect("another account's");
+    }
+    assert_eq!(
+        store
+            .challenge_rule_set_version(&account)
+            .await
+            .expect("read"),
+        None
+    );
+    assert!(linked(v1).await.expect("link"));
+    store
+        .save_challenge(&account, r#"{"v":2}"#, &[])
+        .await
+        .expect("save");
+    assert_eq!(
+        store
+            .challenge_rule_set_version(&account)
+            .await
+            .expect("read"),
+        Some(v1),
+        "saving the state keeps the link"
+    );
+    assert!(linked(v2).await.expect("link"));
+    assert!(
+        !linked(other).await.expect("link"),
+        "only the account's own versions"
+    );
+    assert_eq!(
+        store
+            .challenge_rule_set_version(&account)
+            .await
+            .expect("read"),
+        Some(v2)
+    );
+}
+
 macro_rules! suite {
     ($open:expr; $($case:ident),* $(,)?) => {
         $(
@@ -1182,6 +1367,10 @@ macro_rules! every_case {
             sessions_expire_and_end_with_their_user,
             accounts_have_owners,
             concurrent_writers_of_different_accounts_all_succeed,
+            leases_have_one_holder_and_fence_its_saves,
+            instances_count_while_they_heartbeat,
+            live_views_are_kept_and_updates_reach_listeners,
+            a_challenge_links_to_a_version_of_its_rule_set,
         );
     };
 }
