@@ -3,8 +3,9 @@
 //! account), and a browser stream on either instance sees the accounts the other one tracks.
 //! Then one instance is killed with SIGKILL while a scripted breach falls on an account it
 //! holds: the survivor takes its accounts over and the breach is stored exactly once, whether
-//! the dying instance committed it or the survivor saw it after the takeover. Finally a paused
-//! instance (SIGSTOP) loses an account to the other one, resumes, and records nothing for it.
+//! the dying instance committed it or the survivor saw it after the takeover. Finally an
+//! instance paused (SIGSTOP) around a breach loses its accounts to the other one and, resumed,
+//! records nothing for them: the breach is stored once.
 //! Skipped when `TEST_POSTGRES_URL` is not set.
 //!
 //! Nothing here depends on timing: every wait is `eventually` with a generous limit.
@@ -146,10 +147,16 @@ impl Server {
             .expect("start riskdeck");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
-        // Drain standard output for the life of the process, so the server never blocks on it.
+        let name = config
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // Drain standard output (the log) for the life of the process, so the server never
+        // blocks on it; shown when the test fails.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                eprintln!("[{name}] {line}");
                 if let Some(rest) = line.split("running at ").nth(1) {
                     let base = rest.split('/').take(3).collect::<Vec<_>>().join("/");
                     let instance = rest
@@ -212,6 +219,7 @@ impl Drop for Server {
         // A stopped process must be continued to die promptly and be reaped.
         let _ = Command::new("kill")
             .args(["-CONT", &self.child.id().to_string()])
+            .stderr(Stdio::null())
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -466,8 +474,11 @@ async fn instances_share_accounts_and_take_over_a_dead_ones_exactly_once() {
         .find(|a| **a != victim)
         .cloned()
         .expect("instance 3 holds an account that has not failed");
-    three.signal("-STOP");
+    // The dip comes just before the pause, at a random distance: instance 3 may commit the
+    // breach, have it in memory only, or not have seen it yet when it stops.
     lock(&script).dips.insert(paused.clone());
+    tokio::time::sleep(Duration::from_millis(fastrand::u64(0..400))).await;
+    three.signal("-STOP");
     eventually(
         "instance 1 to take over the paused instance's accounts",
         || async {
@@ -483,8 +494,9 @@ async fn instances_share_accounts_and_take_over_a_dead_ones_exactly_once() {
     )
     .await;
     three.signal("-CONT");
-    // Resumed, instance 3 polls with what it had in memory, sees the dip, and its save is
-    // refused; then it finds its leases gone, and later takes its share again.
+    // Resumed, instance 3 finishes the poll it was in or polls again with what it had in
+    // memory, and its save is refused; or it first finds its leases gone. Either way it stops,
+    // then takes its share again, restored from the store.
     eventually("the resumed instance to hold its share again", || async {
         let split = split(&*store).await?;
         (split.get(&three.instance).map_or(0, Vec::len) == 2).then_some(())
