@@ -29,6 +29,8 @@ pub struct Export {
     pub peaks: Option<Peaks>,
     /// The engine state of the account's challenge (as the server persists it), if any.
     pub challenge: Option<serde_json::Value>,
+    /// The rule set version the challenge is measured against, once linked.
+    pub challenge_rule_set_version: Option<i64>,
     /// Every event, oldest first.
     pub events: Vec<ExportedEvent>,
     /// Every rule set version, oldest first.
@@ -105,6 +107,7 @@ pub async fn export(
         ),
         None => None,
     };
+    let challenge_rule_set_version = store.challenge_rule_set_version(account).await?;
     let mut events = Vec::new();
     let mut after = 0;
     loop {
@@ -163,6 +166,7 @@ pub async fn export(
         exported_at: now,
         peaks,
         challenge,
+        challenge_rule_set_version,
         events,
         rule_sets,
         equity,

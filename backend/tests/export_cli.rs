@@ -71,6 +71,12 @@ async fn seed(url: &str) {
             .await
             .expect("rule set");
     }
+    assert!(
+        store
+            .link_challenge_rule_set(&account, 2)
+            .await
+            .expect("link")
+    );
     let points: Vec<EquityPoint> = (0..60)
         .map(|s| EquityPoint {
             time: at(1_699_999_980_000 + s * 1_000),
@@ -107,6 +113,7 @@ async fn an_account_is_exported_whole_as_json() {
     assert_eq!(json["account_id"], "ftmo-100k");
     assert_eq!(json["peaks"]["peak_equity"], "100300.25");
     assert_eq!(json["challenge"]["challenge"]["status"], "failed");
+    assert_eq!(json["challenge_rule_set_version"], 2);
     let events = json["events"].as_array().expect("events");
     assert_eq!(events.len(), 2);
     assert_eq!(events[0]["kind"], "breach");
