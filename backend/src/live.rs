@@ -281,4 +281,58 @@ mod tests {
             }
         ));
     }
+
+    /// A view too large for a NOTIFY payload is saved in the store; the notification names the
+    /// account, and a listener of another instance reads the view there. (SQLite sends no
+    /// notification, so the test hands the pointer over itself.)
+    #[tokio::test]
+    async fn a_view_too_large_to_notify_travels_through_the_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("live.db").display());
+        let store = crate::db::open(&url).await.expect("open");
+        let account = AccountId::from("big");
+        let time = chrono::DateTime::from_timestamp_millis(1_700_000_000_000).expect("time");
+        let info = shared::domain::AccountInfo {
+            balance: 100_000.into(),
+            equity: 99_000.into(),
+            margin: 0.into(),
+            free_margin: 99_000.into(),
+            margin_level: None,
+            currency: "USD".to_owned(),
+            leverage: Some(100),
+            credit: 0.into(),
+        };
+        let view = crate::tracker::account_view(time, &info, &[], &shared::peaks::Peaks::default());
+        // An absurd currency makes the payload too large.
+        let currency = "X".repeat(MAX_LIVE_PAYLOAD);
+        let update = Update::View {
+            account: account.clone(),
+            currency: currency.clone(),
+            feed: FeedStatus::Live,
+            view: Box::new(view.clone()),
+        };
+        send(store.as_ref(), "sender", update).await.expect("send");
+        assert!(store.live_view(&account).await.expect("read").is_some());
+
+        let pointer = serde_json::to_string(&Message {
+            origin: "sender".to_owned(),
+            update: Update::Stored {
+                account: account.clone(),
+            },
+        })
+        .expect("encode");
+        assert!(pointer.len() < MAX_LIVE_PAYLOAD);
+        let hub = Hub::new([(account.clone(), "Big".to_owned())]);
+        apply(store.as_ref(), &hub, "sender", &pointer).await;
+        assert_eq!(
+            hub.summary(&account).expect("known").latest,
+            None,
+            "an instance ignores its own updates"
+        );
+        apply(store.as_ref(), &hub, "listener", &pointer).await;
+        let summary = hub.summary(&account).expect("known");
+        assert_eq!(summary.latest, Some(view));
+        assert_eq!(summary.currency, Some(currency));
+        assert_eq!(summary.feed, FeedStatus::Live);
+    }
 }
