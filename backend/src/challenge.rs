@@ -146,6 +146,31 @@ impl ChallengeRun {
         events
     }
 
+    /// Feeds pushed records in the order sent, each at its own time. A deal an earlier push
+    /// delivered (same id) is skipped, so a batch can be sent again safely; pushed deal ids are
+    /// kept for the whole challenge. Records the engine refuses are reported, the rest applied.
+    pub fn apply_pushed(&mut self, account: &str, records: &[(u32, &Record)]) -> PushOutcome {
+        let mut outcome = PushOutcome::default();
+        for (line, record) in records {
+            if let RecordData::Deal(deal) = &record.data {
+                if self.seen_deals.contains_key(&deal.id) {
+                    outcome.duplicate_deals += 1;
+                    continue;
+                }
+                self.seen_deals.insert(deal.id.clone(), deal.time);
+            }
+            self.deals_since = self.deals_since.max(record.time);
+            match self.challenge.apply(record, &mut outcome.events) {
+                Ok(()) => outcome.accepted += 1,
+                Err(error) => {
+                    tracing::warn!(account, line, %error, "the risk engine refused a pushed record");
+                    outcome.refused.push((*line, error.to_string()));
+                }
+            }
+        }
+        outcome
+    }
+
     /// The symbols of the open positions, each once.
     pub fn open_symbols(&self) -> Vec<String> {
         let mut symbols: Vec<String> = self
@@ -169,10 +194,32 @@ impl ChallengeRun {
         }
     }
 
+    /// Corrects one anchor (see [`Challenge::correct_anchor`]); returns the value it replaced.
+    pub fn correct_anchor(
+        &mut self,
+        field: shared::engine::AnchorField,
+        value: shared::domain::Money,
+    ) -> Result<shared::domain::Money, shared::engine::EngineError> {
+        self.challenge.correct_anchor(field, value)
+    }
+
     /// The engine state.
     pub fn challenge(&self) -> &Challenge {
         &self.challenge
     }
+}
+
+/// What feeding a pushed batch did.
+#[derive(Debug, Default)]
+pub struct PushOutcome {
+    /// The engine's events.
+    pub events: Vec<Event>,
+    /// Records applied.
+    pub accepted: u32,
+    /// Deals skipped because an earlier push delivered them.
+    pub duplicate_deals: u32,
+    /// Records the engine refused: line number and reason.
+    pub refused: Vec<(u32, String)>,
 }
 
 /// What an onboarding read from the deal history.

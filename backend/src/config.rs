@@ -150,9 +150,11 @@ pub struct AccountConfig {
     /// out (empty) when `region` is given.
     #[serde(default)]
     pub base_url: String,
-    /// MetaApi's id of the account.
+    /// MetaApi's id of the account (left out for an account fed by pushes).
+    #[serde(default)]
     pub metaapi_account_id: String,
     /// MetaApi token, sent as the `auth-token` header. Never logged.
+    #[serde(default)]
     pub token: String,
     /// Poll interval for this account, overriding the default.
     #[serde(default, with = "opt_millis")]
@@ -167,6 +169,11 @@ pub struct AccountConfig {
     /// `base_url` is left out.
     #[serde(default)]
     pub region: Option<String>,
+    /// With a token here, the account is not polled: a bridge pushes its records to
+    /// `POST /api/ingest/{id}` with `Authorization: Bearer <ingest_token>` (at least 32
+    /// characters). Never logged.
+    #[serde(default)]
+    pub ingest_token: Option<String>,
 }
 
 impl AccountConfig {
@@ -178,6 +185,48 @@ impl AccountConfig {
                 crate::broker::metaapi::client::region_base_url(region)
             }
             _ => self.base_url.clone(),
+        }
+    }
+
+    /// A polled account names its broker; an account fed by pushes names nothing else.
+    fn check_source(&self) -> Result<(), String> {
+        let id = &self.id;
+        match &self.ingest_token {
+            Some(token) => {
+                if token.chars().count() < crate::ingest::MIN_TOKEN_CHARS
+                    || token.chars().any(char::is_whitespace)
+                {
+                    return Err(format!(
+                        "account {id:?}: ingest_token must be at least {} characters with no \
+                         spaces (e.g. the output of `openssl rand -hex 24`)",
+                        crate::ingest::MIN_TOKEN_CHARS
+                    ));
+                }
+                if !self.base_url.is_empty()
+                    || self.region.is_some()
+                    || !self.metaapi_account_id.is_empty()
+                    || !self.token.is_empty()
+                {
+                    return Err(format!(
+                        "account {id:?}: an account with an ingest_token is fed by pushes, not \
+                         polled: leave out base_url, region, metaapi_account_id and token"
+                    ));
+                }
+                Ok(())
+            }
+            None => {
+                self.check_endpoint()?;
+                if self.metaapi_account_id.is_empty() {
+                    return Err(format!(
+                        "account {id:?}: metaapi_account_id is empty (or give an ingest_token \
+                         to have the account's records pushed)"
+                    ));
+                }
+                if self.token.is_empty() {
+                    return Err(format!("account {id:?}: token is empty"));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -251,6 +300,10 @@ impl std::fmt::Debug for AccountConfig {
             .field("challenge", &self.challenge)
             .field("trader", &self.trader)
             .field("region", &self.region)
+            .field(
+                "ingest_token",
+                &self.ingest_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -369,11 +422,8 @@ impl Config {
             if !seen.insert(account.id.as_str()) {
                 return invalid(format!("account id {:?} appears twice", account.id));
             }
-            if let Err(message) = account.check_endpoint() {
+            if let Err(message) = account.check_source() {
                 return invalid(message);
-            }
-            if account.token.is_empty() {
-                return invalid(format!("account {:?}: token is empty", account.id));
             }
             if let Some(trader) = &account.trader {
                 if let Err(message) = validate_username(trader) {

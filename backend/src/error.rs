@@ -28,6 +28,12 @@ pub enum AppError {
         message: String,
         retry_after: std::time::Duration,
     },
+    /// The request conflicts with the current state of the thing (the message says what).
+    #[error("{0}")]
+    Conflict(String),
+    /// The server cannot do this now; the caller should retry (the message says how).
+    #[error("{0}")]
+    Unavailable(String),
     /// Something failed inside the server; the detail is logged, not returned.
     #[error("internal error: {0}")]
     Internal(String),
@@ -60,6 +66,8 @@ impl IntoResponse for AppError {
                 )
                     .into_response();
             }
+            AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
+            AppError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m.clone()),
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "internal error while serving a request");
                 (

@@ -3,7 +3,7 @@
 //! Trackers publish here after persisting; SSE connections subscribe. Each published event gets
 //! the next sequence number, which becomes its SSE `id`.
 
-use shared::api::{AccountSummary, AccountView, FeedStatus, StreamEvent};
+use shared::api::{AccountSummary, AccountView, BackfillProgress, FeedStatus, StreamEvent};
 use shared::domain::AccountId;
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -42,6 +42,7 @@ impl Hub {
                     currency: None,
                     feed: FeedStatus::Connecting,
                     latest: None,
+                    backfill: None,
                 };
                 (id, summary)
             })
@@ -102,6 +103,7 @@ impl Hub {
                 summary.currency = Some(currency.to_owned());
             }
             summary.latest = Some(view.clone());
+            summary.backfill = None;
         }
         self.send(StreamEvent::Account {
             account_id: id.clone(),
@@ -122,6 +124,22 @@ impl Hub {
         self.send(StreamEvent::Feed {
             account_id: id.clone(),
             feed,
+        });
+    }
+
+    /// Records how far reading an account's deal history got and tells subscribers.
+    pub fn publish_backfill(&self, id: &AccountId, progress: BackfillProgress) {
+        {
+            let mut accounts = self.accounts.write().unwrap_or_else(|e| e.into_inner());
+            let Some(summary) = accounts.get_mut(id) else {
+                return;
+            };
+            summary.feed = FeedStatus::Backfilling;
+            summary.backfill = Some(progress.clone());
+        }
+        self.send(StreamEvent::Backfill {
+            account_id: id.clone(),
+            progress,
         });
     }
 
@@ -147,9 +165,15 @@ impl Hub {
                     feed: s.feed,
                     view: view.clone(),
                 },
-                None => StreamEvent::Feed {
-                    account_id: s.id.clone(),
-                    feed: s.feed,
+                None => match &s.backfill {
+                    Some(progress) => StreamEvent::Backfill {
+                        account_id: s.id.clone(),
+                        progress: progress.clone(),
+                    },
+                    None => StreamEvent::Feed {
+                        account_id: s.id.clone(),
+                        feed: s.feed,
+                    },
                 },
             })
             .collect()

@@ -1,4 +1,4 @@
-//! The journal: every record pulled from a broker, appended per account in the replay format
+//! The journal: every record pulled from a broker or pushed to the server, appended per account in the replay format
 //! (`{"time": ..., "accountInformation" | "positions" | "deal" | "price" | "specification": ...}`,
 //! the broker's own JSON kept byte for byte), so any decision can be replayed with
 //! `riskdeck replay`.
@@ -94,6 +94,17 @@ impl Journal {
         }
     }
 
+    /// Appends a pushed record: a whole line in the replay format, kept as sent (it was parsed
+    /// as a record before it got here).
+    pub fn append_line(&self, record_line: &str) {
+        let mut line = Vec::with_capacity(record_line.len() + 1);
+        line.extend(record_line.bytes().filter(|b| *b != b'\n' && *b != b'\r'));
+        line.push(b'\n');
+        if let Err(error) = self.write_line(&line) {
+            tracing::error!(path = %self.path.display(), %error, "cannot write the journal");
+        }
+    }
+
     fn try_append(&self, time: DateTime<Utc>, kind: Kind, raw_json: &[u8]) -> std::io::Result<()> {
         // Only well-formed JSON goes in, so the journal always replays.
         if serde_json::from_slice::<serde::de::IgnoredAny>(raw_json).is_err() {
@@ -115,7 +126,11 @@ impl Journal {
                 .filter(|b| *b != b'\n' && *b != b'\r'),
         );
         line.extend_from_slice(b"}\n");
+        self.write_line(&line)
+    }
 
+    /// Appends one complete line, rotating first when the file is full.
+    fn write_line(&self, line: &[u8]) -> std::io::Result<()> {
         let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
         if guard
             .as_ref()
@@ -144,7 +159,7 @@ impl Journal {
             *guard = Some((file, size));
         }
         if let Some((file, size)) = guard.as_mut() {
-            file.write_all(&line)?;
+            file.write_all(line)?;
             *size += line.len() as u64;
         }
         Ok(())

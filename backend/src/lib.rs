@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod export;
 pub mod hub;
+pub mod ingest;
 pub mod journal;
 pub mod lease;
 pub mod live;
@@ -45,6 +46,10 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Sessions, sign-in throttles and cookie settings.
     pub auth: Arc<auth::Auth>,
+    /// The accounts fed by pushes, with their ingest tokens.
+    pub ingest: Arc<ingest::Registry>,
+    /// The running trackers, for an admin's corrections.
+    pub trackers: Arc<tracker::Commands>,
 }
 
 /// The HTTP application: API, stream and the browser app from `assets`, with security headers
@@ -181,7 +186,32 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
         lease_ttl_ms = config.lease_ttl.as_millis(),
         "instance started"
     );
+    let mut ingest = ingest::Registry::default();
+    let mut trackers = tracker::Commands::default();
+    let journal = |account: &AccountConfig| {
+        config.journal_dir.as_ref().map(|dir| {
+            Arc::new(journal::Journal::new(dir, &account.id).keep_files(config.journal_keep_files))
+        })
+    };
     for (index, account) in accounts.iter().enumerate() {
+        if let Some(token) = &account.ingest_token {
+            let id = AccountId(account.id.clone());
+            let batches = ingest.register(id.clone(), token);
+            let tracker = tracker::Tracker::pushed(
+                id,
+                batches,
+                journal(account),
+                store.clone(),
+                hub.clone(),
+                config.stale_after,
+                account.challenge.clone(),
+            )
+            .with_leases(leases.clone())
+            .with_fanout(fanout.clone());
+            trackers.register(AccountId(account.id.clone()), tracker.command_sender());
+            tasks.spawn(tracker.run(shutdown.clone()));
+            continue;
+        }
         // The demo broker's accounts get quotes between polls unless configured otherwise.
         let demo_account = index >= config.accounts.len();
         let price_interval = config.price_interval.or_else(|| {
@@ -198,10 +228,8 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             account: account.id.clone(),
             source,
         })?;
-        let client = match &config.journal_dir {
-            Some(dir) => client.with_journal(Arc::new(
-                journal::Journal::new(dir, &account.id).keep_files(config.journal_keep_files),
-            )),
+        let client = match journal(account) {
+            Some(journal) => client.with_journal(journal),
             None => client,
         };
         let tracker = tracker::Tracker::new(
@@ -217,6 +245,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
         .with_price_interval(price_interval)
         .with_leases(leases.clone())
         .with_fanout(fanout.clone());
+        trackers.register(AccountId(account.id.clone()), tracker.command_sender());
         tasks.spawn(tracker.run(shutdown.clone()));
     }
     tasks.spawn(retention::run(
@@ -230,6 +259,8 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             store,
             shutdown,
             auth,
+            ingest: Arc::new(ingest),
+            trackers: Arc::new(trackers),
         },
         demo_broker,
         accounts: accounts.into_iter().map(|a| AccountId(a.id)).collect(),

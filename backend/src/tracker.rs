@@ -16,23 +16,38 @@ use crate::challenge::{ChallengeRun, stored};
 use crate::config::ChallengeSetup;
 use crate::db::{Store, StoredEvent};
 use crate::hub::Hub;
+use crate::ingest::{Batch, NotStored, Pushed};
+use crate::journal::Journal;
 use crate::lease::{Held, Leases};
 use crate::live::Fanout;
 use chrono::{DateTime, Utc};
+use shared::api::IngestResponse;
 use shared::api::{AccountView, EquityPoint, FeedStatus};
 use shared::domain::{AccountId, AccountInfo, Position};
 use shared::engine::RecordData;
 use shared::peaks::Peaks;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 /// Everything one account's loop needs.
 pub struct Tracker {
     id: AccountId,
-    client: MetaApiClient,
+    /// The broker polled; `None` for an account fed by pushes.
+    client: Option<MetaApiClient>,
+    /// Pushed batches, for an account fed by pushes (taken when the loop starts).
+    pushes: Option<mpsc::Receiver<Batch>>,
+    /// Requests from the API (an admin's corrections); see [`Commands`].
+    commands: mpsc::Receiver<Command>,
+    commands_tx: mpsc::Sender<Command>,
+    /// Where pushed records are journaled (polled ones are journaled by the client).
+    journal: Option<Arc<Journal>>,
+    /// The latest pushed account information, and when it was observed.
+    pushed: Option<(DateTime<Utc>, AccountInfo)>,
+    /// The latest pushed open positions.
+    pushed_positions: Vec<Position>,
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
     interval: Duration,
@@ -126,9 +141,28 @@ impl Tracker {
         stale_after: Duration,
         setup: Option<ChallengeSetup>,
     ) -> Self {
+        Self::new_polled(id, Some(client), store, hub, interval, stale_after, setup)
+    }
+
+    fn new_polled(
+        id: AccountId,
+        client: Option<MetaApiClient>,
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        interval: Duration,
+        stale_after: Duration,
+        setup: Option<ChallengeSetup>,
+    ) -> Self {
+        let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
         Self {
             id,
             client,
+            commands,
+            commands_tx,
+            pushes: None,
+            journal: None,
+            pushed: None,
+            pushed_positions: Vec::new(),
             store,
             hub,
             interval,
@@ -186,6 +220,8 @@ impl Tracker {
         self.last_flush = None;
         self.lease = None;
         self.lease_lost = false;
+        self.pushed = None;
+        self.pushed_positions.clear();
     }
 
     fn publish_view(&self, currency: &str, view: AccountView, feed: FeedStatus) {
@@ -196,6 +232,29 @@ impl Tracker {
     fn publish_feed(&self, feed: FeedStatus) {
         self.fanout.feed(&self.id, feed);
         self.hub.publish_feed(&self.id, feed);
+    }
+
+    /// A tracker for `id` fed by the pushed `batches` instead of polls (see `crate::ingest`);
+    /// pushed records are appended to `journal`. The feed turns stale when no push arrives for
+    /// `stale_after`.
+    pub fn pushed(
+        id: AccountId,
+        batches: mpsc::Receiver<Batch>,
+        journal: Option<Arc<Journal>>,
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        stale_after: Duration,
+        setup: Option<ChallengeSetup>,
+    ) -> Self {
+        let mut tracker = Self::new_polled(id, None, store, hub, stale_after, stale_after, setup);
+        tracker.pushes = Some(batches);
+        tracker.journal = journal;
+        tracker
+    }
+
+    /// Where to send this tracker commands (register it in [`Commands`]).
+    pub fn command_sender(&self) -> mpsc::Sender<Command> {
+        self.commands_tx.clone()
     }
 
     /// Between polls, revalue open positions from quotes every `interval` (shorter than the
@@ -210,7 +269,7 @@ impl Tracker {
     /// symbols of the open positions: equity estimated between polls, flagged as estimated in
     /// any event it causes. Events are saved like a poll's.
     async fn quotes_once(&mut self) -> Result<(), BrokerError> {
-        let Some(run) = &self.challenge else {
+        let (Some(client), Some(run)) = (&self.client, &self.challenge) else {
             return Ok(());
         };
         let symbols = run.open_symbols();
@@ -221,11 +280,11 @@ impl Tracker {
         let mut records = Vec::with_capacity(symbols.len() * 2);
         for symbol in symbols {
             if !self.specified.contains(&symbol) {
-                let spec = self.client.specification(&symbol).await?;
+                let spec = client.specification(&symbol).await?;
                 records.push(RecordData::Specification(spec));
                 self.specified.insert(symbol.clone());
             }
-            records.push(RecordData::Price(self.client.current_price(&symbol).await?));
+            records.push(RecordData::Price(client.current_price(&symbol).await?));
         }
         let Some(run) = self.challenge.as_mut() else {
             return Ok(());
@@ -324,6 +383,11 @@ impl Tracker {
             },
             () = lost.cancelled() => return Ended::Lost,
         }
+        if let Some(mut batches) = self.pushes.take() {
+            let ended = self.run_pushes(&mut batches, shutdown, &lost).await;
+            self.pushes = Some(batches);
+            return ended;
+        }
         // Spread the first polls over one interval, so thousands of accounts started together
         // do not poll in lockstep.
         let offset = self.interval.mul_f64(fastrand::f64());
@@ -345,6 +409,10 @@ impl Tracker {
                 () = shutdown.cancelled() => break Ended::Shutdown,
                 () = lost.cancelled() => return Ended::Lost,
                 _ = ticker.tick() => {}
+                Some(command) = self.commands.recv() => {
+                    self.command(command).await;
+                    continue;
+                }
             }
             let poll_due = last_poll.is_none_or(|at| at.elapsed() + tick / 2 >= self.interval);
             if !poll_due {
@@ -430,7 +498,7 @@ impl Tracker {
     async fn new_deals(&self) -> Option<Vec<shared::domain::Deal>> {
         let from = self.challenge.as_ref().map(ChallengeRun::deals_from)?;
         let to = Utc::now() + chrono::Duration::minutes(1);
-        match self.client.deals(from, to).await {
+        match self.client.as_ref()?.deals(from, to).await {
             Ok(deals) => Some(deals),
             Err(error) => {
                 tracing::warn!(account = %self.id, %error, "cannot read new deals this poll");
@@ -470,10 +538,11 @@ impl Tracker {
     }
 
     /// Logs the engine's new events, then stores the engine state and every unsaved event in
-    /// one transaction (what fails stays queued, in order, for the next save).
-    async fn save(&mut self, events: &[shared::engine::Event]) {
+    /// one transaction (what fails stays queued, in order, for the next save). Whether the
+    /// state and every event are stored.
+    async fn save(&mut self, events: &[shared::engine::Event]) -> bool {
         let Some(run) = self.challenge.as_ref() else {
-            return;
+            return true;
         };
         for event in events {
             tracing::info!(
@@ -488,7 +557,7 @@ impl Tracker {
             Ok(state) => state,
             Err(error) => {
                 tracing::error!(account = %self.id, %error, "cannot serialise the challenge");
-                return;
+                return false;
             }
         };
         let saved = match &self.lease {
@@ -507,6 +576,7 @@ impl Tracker {
             Ok(()) => {
                 self.unsaved_events.clear();
                 self.last_saved = Some(Instant::now());
+                true
             }
             Err(crate::db::StoreError::LeaseLost(_)) => {
                 // Another instance holds the account now and records its events itself.
@@ -518,13 +588,17 @@ impl Tracker {
                 );
                 self.unsaved_events.clear();
                 self.lease_lost = true;
+                false
             }
-            Err(error) => tracing::error!(
-                account = %self.id,
-                %error,
-                unsaved_events = self.unsaved_events.len(),
-                "cannot save the challenge; will retry"
-            ),
+            Err(error) => {
+                tracing::error!(
+                    account = %self.id,
+                    %error,
+                    unsaved_events = self.unsaved_events.len(),
+                    "cannot save the challenge; will retry"
+                );
+                false
+            }
         }
     }
 
@@ -554,24 +628,19 @@ impl Tracker {
 
     async fn poll_once(&mut self) -> Result<(), BrokerError> {
         // A closed semaphore (never closed today) only means: poll without waiting.
+        let Some(client) = self.client.clone() else {
+            return Ok(());
+        };
         let _permit = self.polls.clone().acquire_owned().await.ok();
         let deals = self.new_deals().await;
-        let (info, positions) =
-            tokio::try_join!(self.client.account_information(), self.client.positions())?;
+        let (info, positions) = tokio::try_join!(client.account_information(), client.positions())?;
         let now = Utc::now();
         self.last_success = Some(Instant::now());
         if self.needs_backfill || self.onboarding.is_some() {
             self.backfill(now, &info).await;
         }
         self.peaks_dirty |= self.peaks.observe(&info);
-        if self.peaks_dirty {
-            match self.store.save_peaks(&self.id, &self.peaks).await {
-                Ok(()) => self.peaks_dirty = false,
-                Err(error) => {
-                    tracing::error!(account = %self.id, %error, "cannot save peaks; will retry")
-                }
-            }
-        }
+        self.save_peaks().await;
         let point = EquityPoint {
             time: now,
             balance: info.balance,
@@ -584,7 +653,32 @@ impl Tracker {
             // What this poll saw is another instance's to record and show.
             return Ok(());
         }
-        let view = match &self.challenge {
+        let view = self.view(now, &info, &positions);
+        let feed = self.quote_feed().await;
+        self.publish_view(&info.currency, view, feed);
+        Ok(())
+    }
+
+    /// Stores the peaks when they moved; whether they are stored.
+    async fn save_peaks(&mut self) -> bool {
+        if !self.peaks_dirty {
+            return true;
+        }
+        match self.store.save_peaks(&self.id, &self.peaks).await {
+            Ok(()) => {
+                self.peaks_dirty = false;
+                true
+            }
+            Err(error) => {
+                tracing::error!(account = %self.id, %error, "cannot save peaks; will retry");
+                false
+            }
+        }
+    }
+
+    /// What the dashboard shows for this observation.
+    fn view(&self, now: DateTime<Utc>, info: &AccountInfo, positions: &[Position]) -> AccountView {
+        match &self.challenge {
             // One source of truth: with a challenge, its engine's anchors are the peaks shown.
             Some(run) => {
                 let anchors = run.challenge().anchors();
@@ -593,15 +687,12 @@ impl Tracker {
                     peak_balance: Some(anchors.peak_balance),
                     peak_equity: Some(anchors.peak_equity),
                 };
-                let mut view = account_view(now, &info, &positions, &peaks);
+                let mut view = account_view(now, info, positions, &peaks);
                 view.challenge = Some(run.view());
                 view
             }
-            None => account_view(now, &info, &positions, &self.peaks),
-        };
-        let feed = self.quote_feed().await;
-        self.publish_view(&info.currency, view, feed);
-        Ok(())
+            None => account_view(now, info, positions, &self.peaks),
+        }
     }
 
     /// Live, unless the broker's last quote is older than `stale_after` by the broker's own
@@ -609,7 +700,10 @@ impl Tracker {
     /// market looks the same, so over a weekend the feed shows stale.) A broker that cannot
     /// tell counts as live.
     async fn quote_feed(&self) -> FeedStatus {
-        match self.client.quote_age().await {
+        let Some(client) = &self.client else {
+            return FeedStatus::Live;
+        };
+        match client.quote_age().await {
             Ok(Some(age)) if age > self.stale_after => FeedStatus::Stale,
             Ok(_) => FeedStatus::Live,
             Err(error) => {
@@ -632,9 +726,25 @@ impl Tracker {
         }
         let from = now - chrono::Duration::days(BACKFILL_DAYS);
         let read_started = Instant::now();
-        let deals = match self
-            .client
-            .deals(from, now + chrono::Duration::minutes(1))
+        let Some(client) = &self.client else {
+            return;
+        };
+        let (hub, id, onboarding) = (self.hub.clone(), self.id.clone(), self.onboarding.is_some());
+        let progress = move |read: usize, reached: Option<DateTime<Utc>>| {
+            tracing::info!(account = %id, deals = read, reached = ?reached, "reading deal history");
+            if onboarding {
+                hub.publish_backfill(
+                    &id,
+                    shared::api::BackfillProgress {
+                        deals_read: read as u64,
+                        from,
+                        reached,
+                    },
+                );
+            }
+        };
+        let deals = match client
+            .deals_with_progress(from, now + chrono::Duration::minutes(1), progress)
             .await
         {
             Ok(deals) => deals,
@@ -690,6 +800,275 @@ impl Tracker {
             self.unsaved_events.extend(events.iter().map(stored));
             self.challenge = Some(run);
         }
+    }
+}
+
+/// Commands waiting for one tracker before the API answers "busy".
+const COMMAND_QUEUE: usize = 8;
+
+/// How long the API waits for a tracker to carry out a command.
+const COMMAND_WAIT: Duration = Duration::from_secs(10);
+
+/// An admin's correction of one anchor of a running challenge.
+#[derive(Clone, Debug)]
+pub struct AnchorCorrection {
+    /// Which anchor.
+    pub field: shared::engine::AnchorField,
+    /// Its corrected value.
+    pub value: shared::domain::Money,
+    /// Why (mandatory; the trader sees it).
+    pub reason: String,
+    /// Who (a username).
+    pub actor: String,
+}
+
+/// What the API asks of a running tracker; the tracker answers on `reply`.
+#[derive(Debug)]
+pub enum Command {
+    /// Correct one anchor; answers the anchors after the correction.
+    CorrectAnchor {
+        correction: AnchorCorrection,
+        reply: tokio::sync::oneshot::Sender<Result<shared::engine::Anchors, CommandError>>,
+    },
+}
+
+/// Why a command was not carried out; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The account is on no challenge, or its challenge waits for its history.
+    #[error("the account has no running challenge to correct")]
+    NoChallenge,
+    /// The engine refused the value.
+    #[error("{0}")]
+    Refused(String),
+    /// The correction could not be stored; nothing changed.
+    #[error("the correction could not be stored; nothing changed")]
+    NotStored,
+    /// The account is not tracked by this server, or its tracker is busy or stopped.
+    #[error("the account's tracker is not reachable")]
+    Unreachable,
+}
+
+/// The running trackers' command queues, by account.
+#[derive(Debug, Default)]
+pub struct Commands {
+    senders: std::collections::HashMap<AccountId, mpsc::Sender<Command>>,
+}
+
+impl Commands {
+    /// Registers `account`'s tracker.
+    pub fn register(&mut self, account: AccountId, sender: mpsc::Sender<Command>) {
+        self.senders.insert(account, sender);
+    }
+
+    /// Asks `account`'s tracker to correct an anchor and waits for the answer.
+    pub async fn correct_anchor(
+        &self,
+        account: &AccountId,
+        correction: AnchorCorrection,
+    ) -> Result<shared::engine::Anchors, CommandError> {
+        let sender = self.senders.get(account).ok_or(CommandError::Unreachable)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        sender
+            .try_send(Command::CorrectAnchor { correction, reply })
+            .map_err(|_| CommandError::Unreachable)?;
+        // An instance that does not hold the account's lease does not read its queue.
+        tokio::time::timeout(COMMAND_WAIT, answer)
+            .await
+            .map_err(|_| CommandError::Unreachable)?
+            .map_err(|_| CommandError::Unreachable)?
+    }
+}
+
+impl Tracker {
+    async fn command(&mut self, command: Command) {
+        match command {
+            Command::CorrectAnchor { correction, reply } => {
+                let outcome = self.correct_anchor(correction).await;
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    /// Applies an anchor correction, stores it with an `anchor_corrected` event in one
+    /// transaction (or undoes it), writes the audit log and publishes the new rules.
+    async fn correct_anchor(
+        &mut self,
+        correction: AnchorCorrection,
+    ) -> Result<shared::engine::Anchors, CommandError> {
+        let run = self.challenge.as_mut().ok_or(CommandError::NoChallenge)?;
+        let kept = run.clone();
+        let AnchorCorrection {
+            field,
+            value,
+            reason,
+            actor,
+        } = correction;
+        let before = run
+            .correct_anchor(field, value)
+            .map_err(|e| CommandError::Refused(e.to_string()))?;
+        let anchors = run.challenge().anchors();
+        let now = Utc::now();
+        let body = serde_json::json!({
+            "kind": "anchor_corrected",
+            "time": now,
+            "anchor": field,
+            "before": before,
+            "after": value,
+            "reason": reason,
+            "by": actor,
+        });
+        self.unsaved_events.push(StoredEvent {
+            time: now,
+            kind: "anchor_corrected".to_owned(),
+            rule: None,
+            body: body.to_string(),
+        });
+        if !self.save(&[]).await {
+            // Nobody is told of a correction that is not stored: undo it.
+            self.challenge = Some(kept);
+            self.unsaved_events.pop();
+            return Err(CommandError::NotStored);
+        }
+        tracing::info!(
+            account = %self.id,
+            anchor = %field,
+            %before,
+            after = %value,
+            by = %actor,
+            "anchor corrected"
+        );
+        let entry = crate::db::AuditEntry {
+            time: now,
+            actor,
+            action: "anchor.correct".to_owned(),
+            subject: format!("account:{}", self.id),
+            before: Some(serde_json::json!({ field.name(): before })),
+            after: Some(serde_json::json!({ field.name(): value })),
+            reason: Some(reason),
+        };
+        if let Err(error) = self.store.append_audit(&entry).await {
+            // The stored event records the correction all the same.
+            tracing::error!(account = %self.id, %error, "cannot write the audit log");
+        }
+        if let (Some(summary), Some(run)) = (self.hub.summary(&self.id), &self.challenge)
+            && let Some(mut view) = summary.latest
+        {
+            view.challenge = Some(run.view());
+            let currency = summary.currency.unwrap_or_default();
+            self.publish_view(&currency, view, summary.feed);
+        }
+        Ok(anchors)
+    }
+}
+
+/// How often an account fed by pushes checks whether its feed went stale.
+const PUSH_STALE_CHECK: Duration = Duration::from_secs(1);
+
+impl Tracker {
+    /// Feeds pushed batches, one at a time in arrival order, until `shutdown` is cancelled or
+    /// the lease is `lost`.
+    async fn run_pushes(
+        &mut self,
+        batches: &mut mpsc::Receiver<Batch>,
+        shutdown: &CancellationToken,
+        lost: &CancellationToken,
+    ) -> Ended {
+        let started = Instant::now();
+        let mut stale_check = tokio::time::interval(PUSH_STALE_CHECK);
+        stale_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut stale = false;
+        let ended = loop {
+            if self.lease_lost {
+                return Ended::Lost;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break Ended::Shutdown,
+                () = lost.cancelled() => return Ended::Lost,
+                Some(command) = self.commands.recv() => self.command(command).await,
+                batch = batches.recv() => {
+                    let Some(Batch { records, reply }) = batch else {
+                        break Ended::Shutdown;
+                    };
+                    let outcome = self.ingest(records).await;
+                    stale = false;
+                    // The sender may have given up waiting; the batch is applied all the same.
+                    let _ = reply.send(outcome);
+                }
+                _ = stale_check.tick() => {
+                    let since = self.last_success.unwrap_or(started);
+                    if !stale && self.pushed.is_some() && since.elapsed() >= self.stale_after {
+                        stale = true;
+                        self.publish_feed(FeedStatus::Stale);
+                    }
+                }
+            }
+        };
+        if !self.lease_lost {
+            self.flush_samples(true).await;
+        }
+        tracing::debug!(account = %self.id, "push tracker stopped");
+        ended
+    }
+
+    /// Journals, applies and stores one pushed batch, then publishes the account's view.
+    async fn ingest(&mut self, records: Vec<Pushed>) -> Result<IngestResponse, NotStored> {
+        if let Some(journal) = &self.journal {
+            for pushed in &records {
+                journal.append_line(&pushed.line);
+            }
+        }
+        self.last_success = Some(Instant::now());
+        // A new challenge starts at its first pushed record: what came before is not known.
+        if let Some(challenge) = self.onboarding.take() {
+            let start = records.first().map_or_else(Utc::now, |p| p.record.time);
+            tracing::info!(account = %self.id, %start, "the challenge starts with the first push");
+            self.challenge = Some(crate::challenge::ChallengeRun::new(challenge, start));
+        }
+        for pushed in &records {
+            match &pushed.record.data {
+                RecordData::AccountInformation(info) => {
+                    self.peaks_dirty |= self.peaks.observe(info);
+                    self.samples.push(EquityPoint {
+                        time: pushed.record.time,
+                        balance: info.balance,
+                        equity: info.equity,
+                    });
+                    self.pushed = Some((pushed.record.time, info.clone()));
+                }
+                RecordData::Positions(positions) => self.pushed_positions.clone_from(positions),
+                _ => {}
+            }
+        }
+        let mut response = IngestResponse {
+            accepted: u32::try_from(records.len()).unwrap_or(u32::MAX),
+            duplicate_deals: 0,
+            refused: Vec::new(),
+            status: None,
+        };
+        let mut stored = self.save_peaks().await;
+        if let Some(run) = self.challenge.as_mut() {
+            let fed: Vec<(u32, &shared::engine::Record)> =
+                records.iter().map(|p| (p.number, &p.record)).collect();
+            let outcome = run.apply_pushed(self.id.as_str(), &fed);
+            response.accepted = outcome.accepted;
+            response.duplicate_deals = outcome.duplicate_deals;
+            response.refused = outcome
+                .refused
+                .into_iter()
+                .map(|(line, message)| shared::api::RefusedRecord { line, message })
+                .collect();
+            response.status = Some(run.challenge().status());
+            stored &= self.save(&outcome.events).await;
+        }
+        self.flush_samples(false).await;
+        if let Some((time, info)) = &self.pushed
+            && !self.lease_lost
+        {
+            let view = self.view(*time, info, &self.pushed_positions);
+            self.publish_view(&info.currency, view, FeedStatus::Live);
+        }
+        if stored { Ok(response) } else { Err(NotStored) }
     }
 }
 

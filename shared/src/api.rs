@@ -77,6 +77,21 @@ pub struct AccountSummary {
     pub feed: FeedStatus,
     /// Latest numbers, once known.
     pub latest: Option<AccountView>,
+    /// How far the reading of the account's deal history has got, while the feed is
+    /// `backfilling`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<BackfillProgress>,
+}
+
+/// How far a backfill of an account's deal history has read (pages of up to 1,000 deals).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillProgress {
+    /// Deals read so far.
+    pub deals_read: u64,
+    /// Where the history read starts.
+    pub from: DateTime<Utc>,
+    /// The time of the latest deal read so far (history is read oldest first).
+    pub reached: Option<DateTime<Utc>>,
 }
 
 /// `GET /api/accounts`.
@@ -219,6 +234,66 @@ pub enum StreamEvent {
         /// Feed health.
         feed: FeedStatus,
     },
+    /// Reading an account's deal history got further (its feed is `backfilling`).
+    Backfill {
+        /// Which account.
+        account_id: AccountId,
+        /// How far it got.
+        progress: BackfillProgress,
+    },
+}
+
+impl StreamEvent {
+    /// The account the event is about.
+    pub fn account_id(&self) -> &AccountId {
+        match self {
+            Self::Account { account_id, .. }
+            | Self::Feed { account_id, .. }
+            | Self::Backfill { account_id, .. } => account_id,
+        }
+    }
+}
+
+/// What a push of records (`POST /api/ingest/{account}`) did. Returned once the batch and the
+/// events it caused are stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestResponse {
+    /// Records fed to the risk engine.
+    pub accepted: u32,
+    /// Deals an earlier push already delivered, skipped (resending a batch is safe).
+    pub duplicate_deals: u32,
+    /// Records the engine refused, with why; every other record was applied.
+    pub refused: Vec<RefusedRecord>,
+    /// The challenge's status after the batch, when the account is on a challenge.
+    pub status: Option<ChallengeStatus>,
+}
+
+/// A pushed record the risk engine refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedRecord {
+    /// Its line number in the pushed body (from 1).
+    pub line: u32,
+    /// Why.
+    pub message: String,
+}
+
+/// An admin's correction of one anchor of an account's challenge
+/// (`POST /api/accounts/{account}/anchors`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnchorCorrectionRequest {
+    /// Which anchor, e.g. `start_of_day_balance`.
+    pub anchor: crate::engine::AnchorField,
+    /// Its corrected value.
+    pub value: rust_decimal::Decimal,
+    /// Why: mandatory, kept in the audit log and shown to the trader.
+    pub reason: String,
+}
+
+/// The anchors after a correction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnchorsResponse {
+    /// Every anchor as it now stands.
+    pub anchors: crate::engine::Anchors,
 }
 
 /// The one error body every API error uses.

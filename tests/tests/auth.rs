@@ -387,10 +387,12 @@ async fn a_traders_stream_carries_only_their_accounts() {
         .await
         .expect("open");
 
-    let account_of = |data: &str| match serde_json::from_str::<StreamEvent>(data).expect("event") {
-        StreamEvent::Account { account_id, .. } | StreamEvent::Feed { account_id, .. } => {
-            account_id.0
-        }
+    let account_of = |data: &str| {
+        serde_json::from_str::<StreamEvent>(data)
+            .expect("event")
+            .account_id()
+            .0
+            .clone()
     };
     let bs = BTreeSet::from([
         "demo-deposit",

@@ -43,6 +43,8 @@ fn expected(access: Access, persona: Persona) -> Outcome {
     use Outcome::{Allow, Forbidden, NotFound, Unauthorized};
     match (access, persona) {
         (Access::Public, _) => Allow,
+        // Only the account's ingest token opens it, never a session (tests/tests/ingest.rs).
+        (Access::IngestToken, _) => Unauthorized,
         (_, Persona::Anonymous) => Unauthorized,
         (Access::Authenticated, _) => Allow,
         (Access::Owner, Persona::TraderA | Persona::Admin) => Allow,

@@ -72,6 +72,7 @@ fn config(dir: &std::path::Path, base: &str) -> backend::config::Config {
         }),
         trader: Some("jane".into()),
         region: None,
+        ingest_token: None,
     }];
     config
 }

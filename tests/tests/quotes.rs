@@ -78,6 +78,7 @@ fn config(dir: &std::path::Path, base: &str, estimated_breaches: bool) -> backen
         poll_interval: None,
         trader: None,
         region: None,
+        ingest_token: None,
         challenge: Some(ChallengeSetup {
             preset: "ftmo-2step".into(),
             initial_balance: 100_000.into(),

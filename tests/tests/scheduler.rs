@@ -72,6 +72,7 @@ async fn at_most_max_concurrent_polls_poll_at_once() {
             poll_interval: None,
             trader: None,
             region: None,
+            ingest_token: None,
             challenge: None,
         })
         .collect();

@@ -32,7 +32,9 @@ async fn sse_streams_account_snapshots_with_increasing_ids() {
                 assert_eq!(account_id, id, "only the subscribed account");
                 views.push(view);
             }
-            StreamEvent::Feed { account_id, .. } => assert_eq!(account_id, id),
+            StreamEvent::Feed { account_id, .. } | StreamEvent::Backfill { account_id, .. } => {
+                assert_eq!(account_id, id)
+            }
         }
     }
     assert!(views.windows(2).all(|w| w[0].time <= w[1].time));

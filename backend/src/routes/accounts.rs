@@ -1,14 +1,19 @@
 //! Accounts: the list, one account, its equity history. A trader sees only their own.
 
 use crate::AppState;
-use crate::auth::{CurrentUser, OwnedAccount, no_such_account};
+use crate::auth::{AdminUser, CurrentUser, OwnedAccount, no_such_account};
 use crate::error::AppError;
+use crate::routes::JsonBody;
+use crate::tracker::{AnchorCorrection, CommandError};
 use axum::Json;
+use axum::extract::Path;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use shared::api::{AccountSummary, AccountsResponse, HistoryResponse};
+use shared::api::{AnchorCorrectionRequest, AnchorsResponse};
+use shared::domain::AccountId;
 
 /// Buckets of history returned when the caller does not say.
 const DEFAULT_HISTORY_POINTS: u32 = 1_000;
@@ -97,6 +102,62 @@ fn history_range(
             })?,
     };
     Ok((from, to, points))
+}
+
+/// The longest reason a correction may give.
+const MAX_REASON_CHARS: usize = 500;
+
+/// `POST /api/accounts/{account}/anchors` (admins): corrects one anchor of the account's
+/// running challenge (a value reconstructed from history, or one the broker got wrong). The
+/// reason is mandatory; the correction is stored as an event the trader sees and in the audit
+/// log.
+pub async fn correct_anchor(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(account): Path<String>,
+    JsonBody(request): JsonBody<AnchorCorrectionRequest>,
+) -> Result<Json<AnchorsResponse>, AppError> {
+    let reason = request.reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::BadRequest(
+            "Say why the anchor is corrected: the trader sees the reason and the audit log \
+             keeps it."
+                .to_owned(),
+        ));
+    }
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(AppError::BadRequest(format!(
+            "Keep the reason under {MAX_REASON_CHARS} characters."
+        )));
+    }
+    let id = AccountId(account);
+    if !state.hub.contains(&id) {
+        return Err(no_such_account());
+    }
+    let correction = AnchorCorrection {
+        field: request.anchor,
+        value: request.value,
+        reason: reason.to_owned(),
+        actor: admin.user.username.clone(),
+    };
+    match state.trackers.correct_anchor(&id, correction).await {
+        Ok(anchors) => Ok(Json(AnchorsResponse { anchors })),
+        Err(CommandError::NoChallenge) => Err(AppError::Conflict(
+            "This account has no running challenge yet (it may still be reading its history); \
+             try again once its challenge shows."
+                .to_owned(),
+        )),
+        Err(CommandError::Refused(message)) => Err(AppError::BadRequest(format!(
+            "The correction was refused: {message}."
+        ))),
+        Err(CommandError::NotStored) => Err(AppError::Unavailable(
+            "The correction could not be stored, so nothing changed; try again in a moment."
+                .to_owned(),
+        )),
+        Err(CommandError::Unreachable) => Err(AppError::Unavailable(
+            "The account's tracker is busy or stopping; try again in a moment.".to_owned(),
+        )),
+    }
 }
 
 #[cfg(test)]

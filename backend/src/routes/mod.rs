@@ -9,6 +9,7 @@ mod accounts;
 mod assets;
 mod auth;
 mod health;
+mod ingest;
 mod stream;
 mod users;
 
@@ -44,6 +45,9 @@ pub enum Access {
     Owner,
     /// Admins only (403 for traders).
     Admin,
+    /// A bridge pushing records for the path's `{account}`, holding its ingest token
+    /// (`Authorization: Bearer`); sessions play no part (401 without the token).
+    IngestToken,
 }
 
 /// The HTTP methods the API uses.
@@ -111,7 +115,7 @@ where
 /// The table. Keep handlers' extractors in step with the access column: `OwnedAccount` for
 /// `Owner`, `AdminUser` for `Admin`, `CurrentUser` for `Authenticated`.
 fn table() -> Vec<Row> {
-    use Access::{Admin, Authenticated, Owner, Public};
+    use Access::{Admin, Authenticated, IngestToken, Owner, Public};
     use Verb::{Get, Post};
     vec![
         row(Get, "/healthz", Public, health::live),
@@ -127,6 +131,12 @@ fn table() -> Vec<Row> {
             Owner,
             accounts::history,
         ),
+        row(
+            Post,
+            "/api/accounts/{account}/anchors",
+            Admin,
+            accounts::correct_anchor,
+        ),
         Row {
             deadline: false,
             ..row(Get, "/api/stream", Authenticated, stream::subscribe)
@@ -134,6 +144,11 @@ fn table() -> Vec<Row> {
         row(Get, "/api/users", Admin, users::list),
         row(Post, "/api/users/{user}/disable", Admin, users::disable),
         row(Post, "/api/users/{user}/enable", Admin, users::enable),
+        Row {
+            handler: on(MethodFilter::POST, ingest::push)
+                .layer(DefaultBodyLimit::max(crate::ingest::MAX_BATCH_BYTES)),
+            ..row(Post, "/api/ingest/{account}", IngestToken, ingest::push)
+        },
     ]
 }
 
@@ -196,11 +211,14 @@ async fn guard(route: Route, state: AppState, request: Request, next: Next) -> R
         Access::Admin => AdminUser::from_request_parts(&mut parts, &state)
             .await
             .map(drop),
+        Access::IngestToken => ingest::authorize(&mut parts, &state).await,
     };
     if let Err(error) = allowed {
         return error.into_response();
     }
-    if route.access != Access::Public && route.verb.changes_state() {
+    // A bearer token is not sent by browsers on their own: no forgery to guard against.
+    let session_based = !matches!(route.access, Access::Public | Access::IngestToken);
+    if session_based && route.verb.changes_state() {
         let csrf_ok = parts
             .extensions
             .get::<CurrentUser>()
@@ -249,14 +267,12 @@ mod tests {
     }
 
     #[test]
-    fn owner_routes_name_the_account_and_paths_are_unique() {
+    fn account_routes_name_the_account_and_paths_are_unique() {
         let routes = routes();
         for route in &routes {
-            assert_eq!(
-                route.access == Access::Owner,
-                route.path.contains("{account}"),
-                "{route:?}"
-            );
+            if matches!(route.access, Access::Owner | Access::IngestToken) {
+                assert!(route.path.contains("{account}"), "{route:?}");
+            }
         }
         let mut keys: Vec<_> = routes.iter().map(|r| (r.path, r.verb.method())).collect();
         keys.sort_by_key(|(path, method)| (*path, method.to_string()));

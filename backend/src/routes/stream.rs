@@ -91,11 +91,7 @@ pub async fn subscribe(
 }
 
 fn event_account(event: &StreamEvent) -> &AccountId {
-    match event {
-        StreamEvent::Account { account_id, .. } | StreamEvent::Feed { account_id, .. } => {
-            account_id
-        }
-    }
+    event.account_id()
 }
 
 fn to_sse(seq: u64, event: &StreamEvent) -> Event {

@@ -1,9 +1,27 @@
 use leptos::prelude::*;
-use shared::api::FeedStatus;
+use shared::api::{BackfillProgress, FeedStatus};
 
-/// The health of an account's data feed as a coloured badge (`data-feed` carries the raw state).
+/// The health of an account's data feed as a coloured badge (`data-feed` carries the raw state);
+/// while history is read, how far it got.
 #[component]
-pub fn FeedBadge(#[prop(into)] feed: Signal<FeedStatus>) -> impl IntoView {
+pub fn FeedBadge(
+    #[prop(into)] feed: Signal<FeedStatus>,
+    #[prop(optional, into)] backfill: Signal<Option<BackfillProgress>>,
+) -> impl IntoView {
+    let progress = move || {
+        (feed.get() == FeedStatus::Backfilling)
+            .then(|| backfill.get())
+            .flatten()
+            .map(|p| {
+                let deals = crate::format::grouped(p.deals_read.into(), 0);
+                match p.reached {
+                    Some(reached) => {
+                        format!(" · {deals} deals, up to {}", reached.format("%-d %b %Y"))
+                    }
+                    None => format!(" · {deals} deals"),
+                }
+            })
+    };
     let (key, label, hint) = (
         move || match feed.get() {
             FeedStatus::Connecting => "connecting",
@@ -37,6 +55,7 @@ pub fn FeedBadge(#[prop(into)] feed: Signal<FeedStatus>) -> impl IntoView {
         >
             <span class="badge-dot" aria-hidden="true"></span>
             {label}
+            <span data-testid="backfill-progress">{progress}</span>
         </span>
     }
 }

@@ -261,6 +261,12 @@ fn Dashboard(
             _ => shared::api::FeedStatus::Connecting,
         })
     });
+    let backfill = Signal::derive(move || {
+        summary.with(|s| match s {
+            Load::Ready(s) => s.backfill.clone(),
+            _ => None,
+        })
+    });
     let latest = Memo::new(move |_| {
         summary.with(|s| match s {
             Load::Ready(s) => s.latest.clone(),
@@ -331,7 +337,7 @@ fn Dashboard(
             <div>
                 <h1 data-testid="account-name">{name}</h1>
                 <p class="subtle">
-                    <FeedBadge feed=feed />
+                    <FeedBadge feed=feed backfill=backfill />
                     <span class="updated">{updated}</span>
                 </p>
             </div>
@@ -520,6 +526,7 @@ mod tests {
             currency: Some("USD".into()),
             feed,
             latest: Some(view(second, 100 + second)),
+            backfill: None,
         };
         let mut shown = summary(20, shared::api::FeedStatus::Live);
         let mut renamed = summary(10, shared::api::FeedStatus::Stale);
@@ -542,6 +549,7 @@ mod tests {
             currency: Some("USD".into()),
             feed: shared::api::FeedStatus::Live,
             latest: Some(view(20, 120)),
+            backfill: None,
         };
         let older = StreamEvent::Account {
             account_id: "a1".into(),

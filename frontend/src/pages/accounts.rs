@@ -224,6 +224,7 @@ fn AccountRow(summary: RwSignal<AccountSummary>) -> impl IntoView {
         })
     };
     let feed = Signal::derive(move || summary.with(|s| s.feed));
+    let backfill = Signal::derive(move || summary.with(|s| s.backfill.clone()));
     view! {
         <tr data-testid="account-row" data-account-id=id.clone()>
             <th scope="row" data-label="Account">
@@ -241,7 +242,7 @@ fn AccountRow(summary: RwSignal<AccountSummary>) -> impl IntoView {
                 </span>
             </td>
             <td data-label="Feed">
-                <FeedBadge feed=feed />
+                <FeedBadge feed=feed backfill=backfill />
             </td>
         </tr>
     }

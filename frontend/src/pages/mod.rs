@@ -39,11 +39,7 @@ fn set_title(title: &str) {
 
 /// The account a stream event is about.
 fn event_account(event: &StreamEvent) -> &AccountId {
-    match event {
-        StreamEvent::Account { account_id, .. } | StreamEvent::Feed { account_id, .. } => {
-            account_id
-        }
-    }
+    event.account_id()
 }
 
 /// Applies a stream event to the account it is about. A view older than the one shown is
@@ -62,8 +58,16 @@ fn apply_event(summary: &mut AccountSummary, event: &StreamEvent) {
         {
             summary.feed = *feed;
             summary.latest = Some(view.clone());
+            summary.backfill = None;
         }
         StreamEvent::Feed { account_id, feed } if *account_id == summary.id => summary.feed = *feed,
+        StreamEvent::Backfill {
+            account_id,
+            progress,
+        } if *account_id == summary.id => {
+            summary.feed = shared::api::FeedStatus::Backfilling;
+            summary.backfill = Some(progress.clone());
+        }
         _ => {}
     }
 }

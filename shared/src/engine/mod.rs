@@ -147,6 +147,83 @@ pub struct Anchors {
     pub peak_end_of_day_balance: Money,
 }
 
+/// One anchor an admin may correct (see [`Challenge::correct_anchor`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnchorField {
+    /// [`Anchors::initial_balance`].
+    InitialBalance,
+    /// [`Anchors::start_of_day_balance`].
+    StartOfDayBalance,
+    /// [`Anchors::start_of_day_equity`].
+    StartOfDayEquity,
+    /// [`Anchors::start_of_month_balance`].
+    StartOfMonthBalance,
+    /// [`Anchors::start_of_month_equity`].
+    StartOfMonthEquity,
+    /// [`Anchors::peak_balance`].
+    PeakBalance,
+    /// [`Anchors::peak_equity`].
+    PeakEquity,
+    /// [`Anchors::peak_end_of_day_balance`].
+    PeakEndOfDayBalance,
+}
+
+impl AnchorField {
+    /// Every anchor that may be corrected.
+    pub const ALL: [AnchorField; 8] = [
+        Self::InitialBalance,
+        Self::StartOfDayBalance,
+        Self::StartOfDayEquity,
+        Self::StartOfMonthBalance,
+        Self::StartOfMonthEquity,
+        Self::PeakBalance,
+        Self::PeakEquity,
+        Self::PeakEndOfDayBalance,
+    ];
+
+    /// The anchor's name on the wire (`start_of_day_balance`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::InitialBalance => "initial_balance",
+            Self::StartOfDayBalance => "start_of_day_balance",
+            Self::StartOfDayEquity => "start_of_day_equity",
+            Self::StartOfMonthBalance => "start_of_month_balance",
+            Self::StartOfMonthEquity => "start_of_month_equity",
+            Self::PeakBalance => "peak_balance",
+            Self::PeakEquity => "peak_equity",
+            Self::PeakEndOfDayBalance => "peak_end_of_day_balance",
+        }
+    }
+}
+
+impl std::fmt::Display for AnchorField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Anchors {
+    /// The slot holding `field`.
+    pub fn get_mut(&mut self, field: AnchorField) -> &mut Money {
+        match field {
+            AnchorField::InitialBalance => &mut self.initial_balance,
+            AnchorField::StartOfDayBalance => &mut self.start_of_day_balance,
+            AnchorField::StartOfDayEquity => &mut self.start_of_day_equity,
+            AnchorField::StartOfMonthBalance => &mut self.start_of_month_balance,
+            AnchorField::StartOfMonthEquity => &mut self.start_of_month_equity,
+            AnchorField::PeakBalance => &mut self.peak_balance,
+            AnchorField::PeakEquity => &mut self.peak_equity,
+            AnchorField::PeakEndOfDayBalance => &mut self.peak_end_of_day_balance,
+        }
+    }
+
+    /// The value of `field`.
+    pub fn get(mut self, field: AnchorField) -> Money {
+        *self.get_mut(field)
+    }
+}
+
 /// Why an event happened: enough to settle a dispute without the rest of the history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
@@ -252,6 +329,14 @@ pub enum EngineError {
     /// An initial balance of zero or less, or out of range.
     #[error("initial balance {0} must be positive and at most 10^15")]
     InvalidInitialBalance(Decimal),
+    /// An anchor correction to zero or less, or out of range.
+    #[error("{field} = {value} must be positive and at most 10^15")]
+    InvalidAnchor {
+        /// Which anchor.
+        field: AnchorField,
+        /// The value refused.
+        value: Decimal,
+    },
     /// A time too far in the future for the reset clock.
     #[error("time {0} is outside the reset clock's range")]
     TimeOutOfRange(DateTime<Utc>),

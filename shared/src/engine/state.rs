@@ -14,7 +14,7 @@ use super::rules::{
     DailyAnchor, Limit, MaxLossMode, ProfitBasis, RuleDef, RuleKind, RuleStatus, Severity,
 };
 use super::stats::{DayStats, TradeStats};
-use super::{Anchors, EngineError, Event, EventKind, Evidence, Record, RecordData};
+use super::{AnchorField, Anchors, EngineError, Event, EventKind, Evidence, Record, RecordData};
 use crate::domain::{
     AccountInfo, Deal, Lots, Money, Position, Price, Side, SymbolPrice, SymbolSpec,
 };
@@ -356,6 +356,32 @@ impl Challenge {
     /// The anchors as they stand.
     pub fn anchors(&self) -> Anchors {
         self.anchors
+    }
+
+    /// Sets one anchor to `value`: an admin's correction (of a value reconstructed from deal
+    /// history, or one the broker got wrong). Balance changes not yet explained by a deal are
+    /// taken as they stand first, and every floor and warning level hanging from the anchors is
+    /// recomputed at once; the next record is measured against them. Nothing already recorded
+    /// changes: a breach stays a breach. Returns the value it replaced.
+    pub fn correct_anchor(
+        &mut self,
+        field: AnchorField,
+        value: Money,
+    ) -> Result<Money, EngineError> {
+        if value <= Decimal::ZERO || value > MAX_INPUT {
+            return Err(EngineError::InvalidAnchor { field, value });
+        }
+        self.settle();
+        let before = std::mem::replace(self.anchors.get_mut(field), value);
+        self.settle();
+        for rule in &mut self.rules {
+            let floor = rule.floor;
+            refloor(rule, &self.anchors, false);
+            if rule.floor != floor {
+                rule.warned = 0;
+            }
+        }
+        Ok(before)
     }
 
     /// Every event so far, oldest first (breaches are never overwritten).

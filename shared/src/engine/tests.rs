@@ -2044,3 +2044,43 @@ fn deal_history_before_any_account_report_moves_the_balance_and_its_peak() {
     assert_eq!(anchors.start_of_day_equity, dec!(101500));
     assert!(challenge.events().is_empty());
 }
+
+#[test]
+fn a_corrected_anchor_moves_its_floors_at_once_and_keeps_history() {
+    let mut challenge = ftmo();
+    let mut out = Vec::new();
+    for record in [
+        account("2026-01-12T09:00:00Z", dec!(100000), dec!(100000)),
+        account("2026-01-12T10:00:00Z", dec!(100000), dec!(99000)),
+    ] {
+        challenge.apply(&record, &mut out).expect("applied");
+    }
+    assert_eq!(challenge.rule_floor("daily_loss"), Some(dec!(95000)));
+    // The start of day was really 104,000 (say the reconstruction missed a deal).
+    let before = challenge
+        .correct_anchor(AnchorField::StartOfDayBalance, dec!(104000))
+        .expect("corrected");
+    assert_eq!(before, dec!(100000));
+    assert_eq!(challenge.anchors().start_of_day_balance, dec!(104000));
+    assert_eq!(challenge.rule_floor("daily_loss"), Some(dec!(99000)));
+    challenge
+        .apply(
+            &account("2026-01-12T10:01:00Z", dec!(100000), dec!(98900)),
+            &mut out,
+        )
+        .expect("applied");
+    assert_eq!(challenge.status(), Failed);
+    let events = challenge.events().len();
+    // A correction never rewrites what was recorded: the breach stays.
+    challenge
+        .correct_anchor(AnchorField::StartOfDayBalance, dec!(100000))
+        .expect("corrected");
+    assert_eq!(challenge.status(), Failed);
+    assert_eq!(challenge.events().len(), events);
+    for bad in [dec!(0), dec!(-1), dec!(1e16)] {
+        assert!(matches!(
+            challenge.correct_anchor(AnchorField::PeakEquity, bad),
+            Err(EngineError::InvalidAnchor { .. })
+        ));
+    }
+}

@@ -158,6 +158,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 poll_interval: None,
                 trader: None,
                 region: None,
+                ingest_token: None,
                 challenge: Some(ChallengeSetup {
                     preset: "ftmo-2step".into(),
                     initial_balance: 100_000.into(),

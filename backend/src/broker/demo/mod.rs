@@ -139,6 +139,7 @@ impl DemoBroker {
                     estimated_equity_breaches: false,
                 }),
                 region: None,
+                ingest_token: None,
                 trader: None,
             })
             .collect()

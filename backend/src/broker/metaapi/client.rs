@@ -382,6 +382,17 @@ impl MetaApiClient {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<Deal>, BrokerError> {
+        self.deals_with_progress(start, end, |_, _| {}).await
+    }
+
+    /// [`Self::deals`], calling `progress` after each page with the number of deals read so
+    /// far and the latest deal time read (a long backfill reports how far it got).
+    pub async fn deals_with_progress(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        mut progress: impl FnMut(usize, Option<DateTime<Utc>>),
+    ) -> Result<Vec<Deal>, BrokerError> {
         let start = start.to_rfc3339_opts(SecondsFormat::Millis, true);
         let end = end.to_rfc3339_opts(SecondsFormat::Millis, true);
         let mut deals = Vec::new();
@@ -402,6 +413,7 @@ impl MetaApiClient {
                     .filter(|d| seen.insert(d.id.clone()))
                     .map(Deal::from),
             );
+            progress(deals.len(), deals.iter().map(|d| d.time).max());
             if count < DEALS_PAGE_LIMIT {
                 return Ok(deals);
             }
