@@ -546,7 +546,8 @@ pub const DEMO_USERS: [(&str, Role); 3] = [
 /// In demo mode the demo users get fresh passwords at every start. Otherwise, when no admin
 /// exists, one is created from `[admin]` (with a generated password unless one is configured).
 /// A trader named by an account who does not exist yet is created with a generated password.
-/// Then every tracked account is stored with its owner.
+/// Then every tracked account is stored with its owner: the configured trader, else the one an
+/// admin assigned.
 pub async fn seed(
     store: &dyn Store,
     config: &Config,
@@ -596,11 +597,14 @@ pub async fn seed(
     }
     let mut owners: Vec<(AccountId, &str, Option<UserId>)> = Vec::new();
     for account in accounts {
+        // A trader named in the configuration owns the account; otherwise the owner an admin
+        // assigned over the API (if any) stays.
+        let id = AccountId(account.id.clone());
         let owner = match &account.trader {
             Some(trader) => Some(ensure_trader(store, trader, &mut logins).await?),
-            None => None,
+            None => store.account_owner(&id).await?,
         };
-        owners.push((AccountId(account.id.clone()), &account.name, owner));
+        owners.push((id, &account.name, owner));
     }
     for (id, name, owner) in &owners {
         store.upsert_account(id, name, *owner).await?;

@@ -92,8 +92,26 @@ impl std::fmt::Debug for AdminConfig {
 
 /// The shortest password accepted for the configured admin.
 pub const MIN_PASSWORD_CHARS: usize = 12;
+/// The longest password accepted (hashing a longer one would only cost time).
+pub const MAX_PASSWORD_CHARS: usize = 1_024;
 /// The longest username.
 pub const MAX_USERNAME_CHARS: usize = 64;
+
+/// Checks a password a person chose: 12 to 1024 characters.
+pub fn validate_password(password: &str) -> Result<(), String> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(format!(
+            "The password must be at least {MIN_PASSWORD_CHARS} characters long."
+        ));
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(format!(
+            "The password must be at most {MAX_PASSWORD_CHARS} characters long."
+        ));
+    }
+    Ok(())
+}
 
 /// Checks a username: 1 to 64 ASCII letters, digits, `.`, `_`, `-` or `@`.
 pub fn validate_username(name: &str) -> Result<(), String> {

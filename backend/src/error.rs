@@ -16,6 +16,19 @@ pub enum AppError {
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// The request is well-formed but asks for something that cannot be (a value out of range,
+    /// a field of the wrong type, a username with spaces, ...).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The request clashes with what exists (a username taken).
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is not JSON (`content-type` must be `application/json`).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The body is larger than the server accepts.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// No one is signed in (or the session ended).
     #[error("{0}")]
     Unauthorized(String),
@@ -28,9 +41,6 @@ pub enum AppError {
         message: String,
         retry_after: std::time::Duration,
     },
-    /// The request conflicts with the current state of the thing (the message says what).
-    #[error("{0}")]
-    Conflict(String),
     /// The server cannot do this now; the caller should retry (the message says how).
     #[error("{0}")]
     Unavailable(String),
@@ -47,6 +57,18 @@ impl IntoResponse for AppError {
         let (status, code, message) = match &self {
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
+            AppError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", m.clone()),
+            AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
+            AppError::UnsupportedMediaType(m) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                m.clone(),
+            ),
+            AppError::PayloadTooLarge(m) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                m.clone(),
+            ),
             AppError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone()),
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
             AppError::TooManyRequests {
@@ -66,7 +88,6 @@ impl IntoResponse for AppError {
                 )
                     .into_response();
             }
-            AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
             AppError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m.clone()),
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "internal error while serving a request");

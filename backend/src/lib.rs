@@ -17,6 +17,8 @@ pub mod ingest;
 pub mod journal;
 pub mod lease;
 pub mod live;
+pub mod logs;
+pub mod openapi;
 pub mod replay;
 pub mod retention;
 pub mod routes;
@@ -53,11 +55,20 @@ pub struct AppState {
 }
 
 /// The HTTP application: API, stream and the browser app from `assets`, with security headers
-/// on every response.
+/// on every response. Every request has an id (`x-request-id`: the client's, or a new one),
+/// echoed in the response and recorded in a span around the request, so every log line written
+/// while serving it carries the id.
 pub fn app(state: AppState, assets: &Path) -> axum::Router {
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    // Layers run outside in: the last added sees the request first.
     routes::router(state, assets)
         .layer(axum::middleware::map_response(security_headers))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(logs::request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::map_request(
+            logs::drop_unusable_request_id,
+        ))
 }
 
 /// The browser app runs under this policy: scripts and WebAssembly only from our origin, no

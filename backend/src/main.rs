@@ -241,12 +241,13 @@ fn write_file(path: &std::path::Path, value: &impl serde::Serialize) -> std::io:
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
-        )
-        .init();
+    let format = backend::logs::LogFormat::from_env().map_err(anyhow::Error::msg)?;
+    // `try_init` also routes the `log` records of dependencies into the subscriber.
+    tracing_subscriber::util::SubscriberInitExt::try_init(backend::logs::subscriber(
+        format,
+        backend::logs::filter_from_env(),
+        std::io::stdout,
+    ))?;
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::DemoBroker {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// Health of an account's data feed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FeedStatus {
     /// No data received yet.
@@ -25,22 +26,30 @@ pub enum FeedStatus {
 
 /// What the dashboard shows of an account at one instant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountView {
     /// When the broker data was observed.
     pub time: DateTime<Utc>,
     /// Closed balance.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub balance: Money,
     /// Balance plus floating P/L.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub equity: Money,
     /// Equity minus balance.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub floating_pl: Money,
     /// Balance when tracking began.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub starting_capital: Money,
     /// Highest balance seen.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub peak_balance: Money,
     /// Highest equity seen.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub peak_equity: Money,
     /// Peak equity minus equity, never negative.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub drawdown: Money,
     /// Drawdown as a percent of peak equity.
     pub drawdown_percent: Option<Decimal>,
@@ -53,6 +62,7 @@ pub struct AccountView {
 
 /// A challenge's standing, exactly as the risk engine decided it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChallengeView {
     /// The rule preset (e.g. `ftmo-2step`).
     pub preset: String,
@@ -66,6 +76,7 @@ pub struct ChallengeView {
 
 /// An account in the accounts list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountSummary {
     /// Riskdeck's id of the account.
     pub id: AccountId,
@@ -85,6 +96,7 @@ pub struct AccountSummary {
 
 /// How far a backfill of an account's deal history has read (pages of up to 1,000 deals).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BackfillProgress {
     /// Deals read so far.
     pub deals_read: u64,
@@ -96,6 +108,7 @@ pub struct BackfillProgress {
 
 /// `GET /api/accounts`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountsResponse {
     /// Every account the caller may see.
     pub accounts: Vec<AccountSummary>,
@@ -103,25 +116,33 @@ pub struct AccountsResponse {
 
 /// One sample of the equity curve.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EquityPoint {
     /// Sample time.
     pub time: DateTime<Utc>,
     /// Balance at that time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub balance: Money,
     /// Equity at that time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub equity: Money,
 }
 
 /// Open, close, lowest and highest value of one quantity over a time bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ohlc {
     /// The value at the bucket's first sample.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub open: Money,
     /// The value at the bucket's last sample.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub close: Money,
     /// The lowest value of any sample in the bucket.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub min: Money,
     /// The highest value of any sample in the bucket.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub max: Money,
 }
 
@@ -141,6 +162,7 @@ impl Ohlc {
 /// minimum and maximum of balance and equity, so no peak or trough is lost when a curve is
 /// drawn from buckets. Buckets of one account never overlap.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EquityBucket {
     /// Start of the bucket's span.
     pub start: DateTime<Utc>,
@@ -207,6 +229,7 @@ impl EquityBucket {
 /// (RFC 3339; default: all of it, up to now) in at most `points` buckets (default 1000, at most
 /// 5000), at the finest stored resolution that fits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryResponse {
     /// Buckets in time order.
     pub buckets: Vec<EquityBucket>,
@@ -214,6 +237,7 @@ pub struct HistoryResponse {
 
 /// One message of the live stream (`GET /api/stream`), sent as the SSE `data` field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 // Built once per poll and serialised at once: the size of a variant does not matter here.
 #[allow(clippy::large_enum_variant)]
@@ -257,6 +281,7 @@ impl StreamEvent {
 /// What a push of records (`POST /api/ingest/{account}`) did. Returned once the batch and the
 /// events it caused are stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestResponse {
     /// Records fed to the risk engine.
     pub accepted: u32,
@@ -270,6 +295,7 @@ pub struct IngestResponse {
 
 /// A pushed record the risk engine refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefusedRecord {
     /// Its line number in the pushed body (from 1).
     pub line: u32,
@@ -280,10 +306,12 @@ pub struct RefusedRecord {
 /// An admin's correction of one anchor of an account's challenge
 /// (`POST /api/accounts/{account}/anchors`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnchorCorrectionRequest {
     /// Which anchor, e.g. `start_of_day_balance`.
     pub anchor: crate::engine::AnchorField,
     /// Its corrected value.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub value: rust_decimal::Decimal,
     /// Why: mandatory, kept in the audit log and shown to the trader.
     pub reason: String,
@@ -291,6 +319,7 @@ pub struct AnchorCorrectionRequest {
 
 /// The anchors after a correction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnchorsResponse {
     /// Every anchor as it now stands.
     pub anchors: crate::engine::Anchors,
@@ -298,6 +327,7 @@ pub struct AnchorsResponse {
 
 /// The one error body every API error uses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `not_found`.
     pub error: String,
@@ -307,6 +337,7 @@ pub struct ErrorBody {
 
 /// Riskdeck's identifier of a person who signs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct UserId(pub i64);
 
@@ -318,6 +349,7 @@ impl std::fmt::Display for UserId {
 
 /// What a person may do: a trader sees the accounts they own, an admin sees everything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Sees only the accounts they own.
@@ -347,6 +379,7 @@ impl Role {
 
 /// The signed-in person, as the app shows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     /// Their id.
     pub id: UserId,
@@ -358,6 +391,7 @@ pub struct UserInfo {
 
 /// `POST /api/auth/login`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     /// The sign-in name (not case-sensitive).
     pub username: String,
@@ -377,6 +411,7 @@ impl std::fmt::Debug for LoginRequest {
 /// `POST /api/auth/login` and `GET /api/auth/me`: who is signed in, and the token every
 /// request that changes something must carry in the `x-csrf-token` header.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionResponse {
     /// The signed-in person.
     pub user: UserInfo,
@@ -386,6 +421,7 @@ pub struct SessionResponse {
 
 /// One user as an admin sees them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserSummary {
     /// Their id.
     pub id: UserId,
@@ -401,9 +437,126 @@ pub struct UserSummary {
 
 /// `GET /api/users` (admins only).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsersResponse {
     /// Every user, in id order.
     pub users: Vec<UserSummary>,
+}
+
+/// `POST /api/users` (admins only): a new trader or admin.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// The sign-in name: 1 to 64 letters, digits, `.`, `_`, `-` or `@`; unique in any case.
+    pub username: String,
+    /// The first password: at least 12 characters.
+    pub password: String,
+    /// What they may do.
+    pub role: Role,
+}
+
+impl std::fmt::Debug for CreateUserRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateUserRequest")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// `POST /api/users/{user}/password` (admins only): sets a new password and ends every session
+/// of the user.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The new password: at least 12 characters.
+    pub password: String,
+}
+
+impl std::fmt::Debug for ResetPasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResetPasswordRequest")
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `POST /api/accounts/{account}/assign` (admins only): the trader who owns the account from
+/// now on (an account has at most one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AssignAccountRequest {
+    /// The trader's id.
+    pub user: UserId,
+}
+
+/// `POST /api/accounts/{account}/assign` and `.../unassign`: who owns the account now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccountOwnerResponse {
+    /// The account.
+    pub account: AccountId,
+    /// Its owner, when it has one (admins see every account either way).
+    pub owner: Option<UserSummary>,
+}
+
+/// One event of an account's challenge, as the risk engine decided it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChallengeEventView {
+    /// Increasing in the order events were stored, never reused: page on with it.
+    pub id: i64,
+    /// When it happened (the time of the broker record that caused it).
+    pub time: DateTime<Utc>,
+    /// `warning`, `breach`, `objective_met`, `passed` or `failed`.
+    pub kind: String,
+    /// The rule concerned, if any.
+    pub rule: Option<String>,
+    /// The engine's whole event, evidence included.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub event: serde_json::Value,
+}
+
+/// `GET /api/accounts/{account}/events?after=&limit=`: an account's challenge events, oldest
+/// first, those with an id above `after` (default 0), at most `limit` (default 100, at most
+/// 1000).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventsResponse {
+    /// The page of events.
+    pub events: Vec<ChallengeEventView>,
+    /// The `after` of the next page, when this page is full (there may be more).
+    pub next_after: Option<i64>,
+}
+
+/// One version of an account's rule set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RuleSetView {
+    /// 1, 2, 3, ... per account.
+    pub version: i64,
+    /// From when it applies (a later version supersedes it from its own instant on).
+    pub effective_from: DateTime<Utc>,
+    /// The rules, in the engine's rule set format.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub rules: serde_json::Value,
+    /// Who saved it.
+    pub created_by: String,
+    /// When it was saved.
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /api/accounts/{account}/rule-sets`: every version of the account's rule set, oldest
+/// first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RuleSetsResponse {
+    /// The versions.
+    pub versions: Vec<RuleSetView>,
 }
 
 #[cfg(test)]
@@ -460,5 +613,16 @@ mod tests {
             debug.contains("jane") && !debug.contains("hunter2"),
             "{debug}"
         );
+        let create = CreateUserRequest {
+            username: "jane".into(),
+            password: "hunter2-hunter2".into(),
+            role: Role::Trader,
+        };
+        let reset = ResetPasswordRequest {
+            password: "hunter2-hunter2".into(),
+        };
+        for debug in [format!("{create:?}"), format!("{reset:?}")] {
+            assert!(!debug.contains("hunter2"), "{debug}");
+        }
     }
 }

@@ -17,6 +17,7 @@ pub type Lots = Decimal;
 
 /// Riskdeck's identifier of a tracked trading account (not the broker's login number).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct AccountId(pub String);
 

@@ -8,6 +8,8 @@ use tests::{TestServer, demo_config};
 
 /// Trader A (`trader`) owns this demo account; trader B (`trader2`) does not.
 const A_ACCOUNT: &str = "demo-eurusd-scalper";
+/// An account no one owns, stored but not tracked.
+const SPARE_ACCOUNT: &str = "spare-account";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Persona {
@@ -96,6 +98,14 @@ async fn every_route_allows_and_denies_as_its_access_level_says() {
         .await
         .expect("create")
         .expect("a new user");
+    // Admin routes about an account act on a spare one, so the matrix changes no account
+    // whose owner it signs in as.
+    server
+        .state
+        .store
+        .upsert_account(&SPARE_ACCOUNT.into(), "Spare", None)
+        .await
+        .expect("spare account");
     let (_, missing_account) = call(
         &server,
         &Route {
@@ -110,13 +120,18 @@ async fn every_route_allows_and_denies_as_its_access_level_says() {
     let missing_account: ErrorBody = serde_json::from_str(&missing_account).expect("error body");
 
     let table = routes();
-    assert!(table.len() >= 10, "{table:?}");
+    assert!(table.len() >= 19, "{table:?}");
     let mut failures = Vec::new();
     let mut checked = 0;
     for route in &table {
+        let account = if route.access == Access::Admin {
+            SPARE_ACCOUNT
+        } else {
+            A_ACCOUNT
+        };
         let path = route
             .path
-            .replace("{account}", A_ACCOUNT)
+            .replace("{account}", account)
             .replace("{user}", &spare.id.to_string());
         assert!(
             !path.contains('{'),

@@ -6,7 +6,7 @@
 use axum::Router;
 use axum::routing::get;
 use backend::config::{AccountConfig, ChallengeSetup};
-use shared::api::AccountSummary;
+use shared::api::{AccountSummary, EventsResponse, RuleSetsResponse};
 use shared::domain::AccountId;
 use shared::engine::{ChallengeStatus, RuleStatus};
 use std::sync::{Arc, Mutex};
@@ -261,6 +261,127 @@ async fn an_account_onboarded_mid_challenge_is_measured_against_its_history() {
         latest.peak_balance,
         102_200.into(),
         "the peak closed balance of the history"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_challenge_events_and_rule_sets_are_served_to_the_owner_page_by_page() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let book: Book = Arc::new(Mutex::new((100_000.0, 100_000.0)));
+    let base = scripted_broker(book.clone()).await;
+    let server = TestServer::start(config(dir.path(), &base))
+        .await
+        .expect("server");
+    let jane = server.login("jane").await.expect("sign in");
+    eventually(Duration::from_secs(20), "an active challenge", || {
+        challenge_of(&server, &jane)
+    })
+    .await
+    .expect("the challenge is evaluated");
+    *book.lock().expect("book") = (100_000.0, 94_999.0);
+    eventually(Duration::from_secs(20), "a failed challenge", || async {
+        challenge_of(&server, &jane)
+            .await
+            .filter(|c| c.status == ChallengeStatus::Failed)
+    })
+    .await
+    .expect("the breach fails the challenge");
+
+    let id = AccountId::from("ftmo-100k");
+    let stored = server
+        .state
+        .store
+        .challenge_event_records(&id, 0, 1_000)
+        .await
+        .expect("events");
+    assert!(stored.len() >= 2, "a breach and the failure: {stored:?}");
+    // One event per page, following next_after, gives every stored event in order.
+    let mut served = Vec::new();
+    let mut after = 0;
+    for _ in 0..=stored.len() {
+        let page: EventsResponse = jane
+            .get(server.url(&format!(
+                "/api/accounts/ftmo-100k/events?after={after}&limit=1"
+            )))
+            .send()
+            .await
+            .expect("request")
+            .error_for_status()
+            .expect("200")
+            .json()
+            .await
+            .expect("json");
+        assert!(page.events.len() <= 1);
+        served.extend(page.events);
+        match page.next_after {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    // The tracker may have stored more since the snapshot above; the served pages start with
+    // the snapshot.
+    assert!(served.len() >= stored.len());
+    for (view, record) in served.iter().zip(&stored) {
+        assert_eq!(view.id, record.id);
+        assert_eq!(view.kind, record.event.kind);
+        assert_eq!(view.rule, record.event.rule);
+        assert_eq!(
+            view.event,
+            serde_json::from_str::<serde_json::Value>(&record.event.body).expect("json")
+        );
+    }
+    let breach = served
+        .iter()
+        .find(|e| e.kind == "breach")
+        .expect("a breach");
+    assert_eq!(breach.event["evidence"]["limit"], "95000");
+    let bad = jane
+        .get(server.url("/api/accounts/ftmo-100k/events?limit=0"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(bad.status().as_u16(), 400);
+
+    // Rule sets: every stored version, oldest first.
+    let rules_url = server.url("/api/accounts/ftmo-100k/rule-sets");
+    let none: RuleSetsResponse = jane
+        .get(&rules_url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert!(none.versions.is_empty());
+    let from = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+    for target in [10, 8] {
+        server
+            .state
+            .store
+            .save_rule_set(&id, from, &serde_json::json!({ "target": target }), "admin")
+            .await
+            .expect("save");
+    }
+    let versions: RuleSetsResponse = jane
+        .get(&rules_url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let summary: Vec<_> = versions
+        .versions
+        .iter()
+        .map(|v| (v.version, v.rules["target"].clone(), v.effective_from))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, serde_json::json!(10), from),
+            (2, serde_json::json!(8), from)
+        ]
     );
     server.stop().await;
 }

@@ -291,6 +291,13 @@ pub trait Store: Send + Sync + 'static {
         id: UserId,
         disabled: bool,
     ) -> Result<Option<User>, StoreError>;
+    /// Sets a user's password hash and deletes their sessions, in one transaction. `None` when
+    /// there is no such user.
+    async fn set_user_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+    ) -> Result<Option<User>, StoreError>;
     /// Stores a new session.
     async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
     /// The session with this token hash, when it has not expired at `now` and its user is not
@@ -315,6 +322,12 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
         owner: Option<UserId>,
     ) -> Result<(), StoreError>;
+    /// Sets (or, with `None`, clears) an account's owner; `false` when there is no such account.
+    async fn set_account_owner(
+        &self,
+        id: &AccountId,
+        owner: Option<UserId>,
+    ) -> Result<bool, StoreError>;
     /// Every account, in id order.
     async fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError>;
     /// The owner of an account; `None` when it has none or there is no such account.

@@ -907,6 +907,30 @@ macro_rules! portable_store {
                 row.map($crate::db::user_from_row).transpose()
             }
 
+            async fn set_user_password(
+                &self,
+                id: shared::api::UserId,
+                password_hash: &str,
+            ) -> Result<Option<$crate::db::User>, $crate::db::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let row: Option<$crate::db::UserRow> = sqlx::query_as(
+                    "UPDATE users SET password_hash = $2 WHERE id = $1
+                     RETURNING id, username, role, disabled, created_at_ms",
+                )
+                .bind(id.0)
+                .bind(password_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if row.is_some() {
+                    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                row.map($crate::db::user_from_row).transpose()
+            }
+
             async fn create_session(
                 &self,
                 session: &$crate::db::NewSession,
@@ -1020,6 +1044,19 @@ macro_rules! portable_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            async fn set_account_owner(
+                &self,
+                id: &shared::domain::AccountId,
+                owner: Option<shared::api::UserId>,
+            ) -> Result<bool, $crate::db::StoreError> {
+                let done = sqlx::query("UPDATE accounts SET owner_user_id = $2 WHERE id = $1")
+                    .bind(id.as_str())
+                    .bind(owner.map(|user| user.0))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn accounts(&self) -> Result<Vec<$crate::db::AccountRecord>, $crate::db::StoreError> {

@@ -969,6 +969,35 @@ async fn sessions_expire_and_end_with_their_user(store: &dyn Store, _url: &str) 
         "disabling ended the sessions for good"
     );
 
+    store.create_session(&new("s8")).await.expect("create");
+    let reset = store
+        .set_user_password(user.id, "new-hash")
+        .await
+        .expect("reset")
+        .expect("exists");
+    assert_eq!(reset, user);
+    assert_eq!(
+        store.session("s8", t0).await.expect("session"),
+        None,
+        "a new password ended the session"
+    );
+    assert_eq!(
+        store
+            .user_credentials("ann")
+            .await
+            .expect("credentials")
+            .expect("exists")
+            .password_hash,
+        "new-hash"
+    );
+    assert_eq!(
+        store
+            .set_user_password(UserId(i64::MAX), "h")
+            .await
+            .expect("no such user"),
+        None
+    );
+
     store.create_session(&new("s4")).await.expect("create");
     store.create_session(&new("s5")).await.expect("create");
     assert_eq!(
@@ -1043,6 +1072,28 @@ async fn accounts_have_owners(store: &dyn Store, _url: &str) {
         store.accounts_owned_by(bob.id).await.expect("owned"),
         vec![a.clone(), c.clone()]
     );
+    assert!(
+        store
+            .set_account_owner(&b, Some(ann.id))
+            .await
+            .expect("assign")
+    );
+    assert!(store.set_account_owner(&c, None).await.expect("unassign"));
+    assert!(
+        !store
+            .set_account_owner(&AccountId::from("zz"), Some(ann.id))
+            .await
+            .expect("no such account")
+    );
+    assert_eq!(
+        store.accounts_owned_by(ann.id).await.expect("owned"),
+        vec![b.clone()]
+    );
+    store.set_account_owner(&b, None).await.expect("unassign");
+    store
+        .set_account_owner(&c, Some(bob.id))
+        .await
+        .expect("assign");
     let listed = store.accounts().await.expect("accounts");
     let names: Vec<_> = listed
         .iter()

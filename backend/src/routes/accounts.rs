@@ -1,17 +1,22 @@
-//! Accounts: the list, one account, its equity history. A trader sees only their own.
+//! Accounts: the list, one account, its equity history, its challenge's events and rule sets
+//! (a trader sees only their own), and who owns it (admins assign and unassign).
 
+use super::users::no_such_user;
+use super::{JsonBody, audit};
 use crate::AppState;
 use crate::auth::{AdminUser, CurrentUser, OwnedAccount, no_such_account};
 use crate::error::AppError;
-use crate::routes::JsonBody;
 use crate::tracker::{AnchorCorrection, CommandError};
 use axum::Json;
-use axum::extract::Path;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use shared::api::{AccountSummary, AccountsResponse, HistoryResponse};
+use shared::api::{
+    AccountOwnerResponse, AccountSummary, AccountsResponse, AssignAccountRequest,
+    ChallengeEventView, EventsResponse, HistoryResponse, Role, RuleSetView, RuleSetsResponse,
+    UserId,
+};
 use shared::api::{AnchorCorrectionRequest, AnchorsResponse};
 use shared::domain::AccountId;
 
@@ -64,6 +69,190 @@ pub async fn history(
     let (from, to, points) = history_range(&query, Utc::now())?;
     let buckets = state.store.equity_history(&id, from, to, points).await?;
     Ok(Json(HistoryResponse { buckets }))
+}
+
+/// Events returned when the caller does not say.
+const DEFAULT_EVENTS_PAGE: u32 = 100;
+/// The most events one call returns.
+const MAX_EVENTS_PAGE: u32 = 1_000;
+
+/// `after` an event id, `limit` a count; checked by hand like [`HistoryQuery`].
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /api/accounts/{account}/events`: a page of the challenge's events, oldest first.
+pub async fn events(
+    State(state): State<AppState>,
+    OwnedAccount(id): OwnedAccount,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<EventsResponse>, AppError> {
+    if !state.hub.contains(&id) {
+        return Err(no_such_account());
+    }
+    let Query(query) = query.map_err(|_| {
+        AppError::BadRequest("The query string is malformed: use after and limit.".into())
+    })?;
+    let (after, limit) = events_page(&query)?;
+    let records = state
+        .store
+        .challenge_event_records(&id, after, limit)
+        .await?;
+    let next_after = (records.len() == limit as usize)
+        .then(|| records.last().map(|record| record.id))
+        .flatten();
+    let events: Vec<ChallengeEventView> = records
+        .into_iter()
+        .map(|record| {
+            let event = serde_json::from_str(&record.event.body).map_err(|error| {
+                AppError::Internal(format!(
+                    "stored event {} of {id} is not JSON: {error}",
+                    record.id
+                ))
+            })?;
+            Ok(ChallengeEventView {
+                id: record.id,
+                time: record.event.time,
+                kind: record.event.kind,
+                rule: record.event.rule,
+                event,
+            })
+        })
+        .collect::<Result<_, AppError>>()?;
+    Ok(Json(EventsResponse { events, next_after }))
+}
+
+/// The checked `after` and `limit` of an events request.
+fn events_page(query: &EventsQuery) -> Result<(i64, u32), AppError> {
+    let after = match query.after.as_deref() {
+        None => 0,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                AppError::BadRequest(
+                    "after must be an event id (a whole number, 0 or more).".into(),
+                )
+            })?,
+    };
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_EVENTS_PAGE,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_EVENTS_PAGE).contains(n))
+            .ok_or_else(|| {
+                AppError::BadRequest(format!(
+                    "limit must be a whole number from 1 to {MAX_EVENTS_PAGE}."
+                ))
+            })?,
+    };
+    Ok((after, limit))
+}
+
+/// `GET /api/accounts/{account}/rule-sets`: every version of the account's rule set.
+pub async fn rule_sets(
+    State(state): State<AppState>,
+    OwnedAccount(id): OwnedAccount,
+) -> Result<Json<RuleSetsResponse>, AppError> {
+    if !state.hub.contains(&id) {
+        return Err(no_such_account());
+    }
+    let versions = state
+        .store
+        .rule_set_versions(&id)
+        .await?
+        .into_iter()
+        .map(|version| RuleSetView {
+            version: version.version,
+            effective_from: version.effective_from,
+            rules: version.rules,
+            created_by: version.created_by,
+            created_at: version.created_at,
+        })
+        .collect();
+    Ok(Json(RuleSetsResponse { versions }))
+}
+
+/// `POST /api/accounts/{account}/assign`: a trader owns the account from now on (and sees it at
+/// once; its previous owner no longer does).
+pub async fn assign(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(account): Path<String>,
+    JsonBody(request): JsonBody<AssignAccountRequest>,
+) -> Result<Json<AccountOwnerResponse>, AppError> {
+    let id = AccountId(account);
+    let user = state.store.user(request.user).await?.ok_or_else(|| {
+        AppError::Unprocessable(format!("There is no user with id {}.", request.user))
+    })?;
+    if user.role != Role::Trader {
+        return Err(AppError::Unprocessable(format!(
+            "{} is an admin and sees every account already; only a trader can own one.",
+            user.username
+        )));
+    }
+    set_owner(&state, &admin, id, Some(user.id)).await
+}
+
+/// `POST /api/accounts/{account}/unassign`: the account has no owner (only admins see it).
+pub async fn unassign(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(account): Path<String>,
+) -> Result<Json<AccountOwnerResponse>, AppError> {
+    set_owner(&state, &admin, AccountId(account), None).await
+}
+
+async fn set_owner(
+    state: &AppState,
+    admin: &CurrentUser,
+    id: AccountId,
+    owner: Option<UserId>,
+) -> Result<Json<AccountOwnerResponse>, AppError> {
+    let before = owner_summary(state, state.store.account_owner(&id).await?).await?;
+    if !state.store.set_account_owner(&id, owner).await? {
+        return Err(no_such_account());
+    }
+    let after = owner_summary(state, owner).await?;
+    audit(
+        state,
+        admin,
+        if owner.is_some() {
+            "account.assign"
+        } else {
+            "account.unassign"
+        },
+        format!("account:{id}"),
+        Some(&serde_json::json!({ "owner": before })),
+        Some(&serde_json::json!({ "owner": after })),
+    )
+    .await?;
+    tracing::info!(account = %id, owner = ?after.as_ref().map(|u| &u.username), "account owner changed");
+    Ok(Json(AccountOwnerResponse {
+        account: id,
+        owner: after,
+    }))
+}
+
+async fn owner_summary(
+    state: &AppState,
+    owner: Option<UserId>,
+) -> Result<Option<shared::api::UserSummary>, AppError> {
+    match owner {
+        None => Ok(None),
+        Some(id) => Ok(Some(
+            state
+                .store
+                .user(id)
+                .await?
+                .ok_or_else(no_such_user)?
+                .summary(),
+        )),
+    }
 }
 
 /// The checked range and budget of a history request.
@@ -184,6 +373,32 @@ mod tests {
             }
             (other, expected) => panic!("{other:?} is not {expected:?}"),
         }
+    }
+
+    #[track_caller]
+    fn check_page(after: Option<&str>, limit: Option<&str>, expected: Result<(i64, u32), &str>) {
+        let query = EventsQuery {
+            after: after.map(str::to_owned),
+            limit: limit.map(str::to_owned),
+        };
+        match (events_page(&query), expected) {
+            (Ok(page), Ok(expected)) => assert_eq!(page, expected),
+            (Err(AppError::BadRequest(message)), Err(expected)) => {
+                assert!(message.contains(expected), "{message:?} lacks {expected:?}");
+            }
+            (other, expected) => panic!("{other:?} is not {expected:?}"),
+        }
+    }
+
+    #[test]
+    fn event_pages_are_checked_with_clear_messages() {
+        check_page(None, None, Ok((0, 100)));
+        check_page(Some("42"), Some("1000"), Ok((42, 1_000)));
+        check_page(Some("-1"), None, Err("after must be an event id"));
+        check_page(Some("x"), None, Err("after must be an event id"));
+        check_page(None, Some("0"), Err("from 1 to 1000"));
+        check_page(None, Some("1001"), Err("from 1 to 1000"));
+        check_page(None, Some("99999999999999999999"), Err("from 1 to 1000"));
     }
 
     #[test]

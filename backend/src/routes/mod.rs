@@ -8,6 +8,7 @@
 mod accounts;
 mod assets;
 mod auth;
+mod docs;
 mod health;
 mod ingest;
 mod stream;
@@ -149,6 +150,38 @@ fn table() -> Vec<Row> {
                 .layer(DefaultBodyLimit::max(crate::ingest::MAX_BATCH_BYTES)),
             ..row(Post, "/api/ingest/{account}", IngestToken, ingest::push)
         },
+        row(Get, "/api/openapi.json", Public, docs::openapi),
+        row(Post, "/api/users", Admin, users::create),
+        row(
+            Post,
+            "/api/users/{user}/password",
+            Admin,
+            users::reset_password,
+        ),
+        row(
+            Get,
+            "/api/accounts/{account}/events",
+            Owner,
+            accounts::events,
+        ),
+        row(
+            Get,
+            "/api/accounts/{account}/rule-sets",
+            Owner,
+            accounts::rule_sets,
+        ),
+        row(
+            Post,
+            "/api/accounts/{account}/assign",
+            Admin,
+            accounts::assign,
+        ),
+        row(
+            Post,
+            "/api/accounts/{account}/unassign",
+            Admin,
+            accounts::unassign,
+        ),
     ]
 }
 
@@ -238,7 +271,13 @@ async fn api_not_found() -> AppError {
     AppError::NotFound("There is no such API endpoint.".to_owned())
 }
 
-/// A JSON request body; a malformed one is a 400 with the usual error body.
+/// The longest piece of a JSON error message shown (serde quotes the offending value, which
+/// may be most of a 64 KiB body).
+const MAX_REJECTION_CHARS: usize = 300;
+
+/// A JSON request body. A rejected one gets the usual error body: 400 for text that is not
+/// JSON, 422 for JSON of the wrong shape, 415 without `content-type: application/json`, 413
+/// for a body over the limit.
 pub struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
@@ -248,8 +287,60 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         axum::Json::<T>::from_request(request, state)
             .await
             .map(|axum::Json(value)| Self(value))
-            .map_err(|rejection| AppError::BadRequest(rejection.body_text()))
+            .map_err(|rejection| {
+                let status = rejection.status();
+                let text = rejection.body_text();
+                let message = match text.char_indices().nth(MAX_REJECTION_CHARS) {
+                    Some((cut, _)) => format!("{}...", &text[..cut]),
+                    None => text,
+                };
+                match status {
+                    StatusCode::UNPROCESSABLE_ENTITY => AppError::Unprocessable(message),
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(
+                        "Send the body as JSON, with the header content-type: application/json."
+                            .to_owned(),
+                    ),
+                    StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(format!(
+                        "The body is larger than the {MAX_BODY_BYTES} bytes accepted."
+                    )),
+                    _ => AppError::BadRequest(message),
+                }
+            })
     }
+}
+
+fn audit_json(
+    value: Option<&impl serde::Serialize>,
+) -> Result<Option<serde_json::Value>, AppError> {
+    value
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| AppError::Internal(format!("cannot write an audit entry: {e}")))
+}
+
+/// Writes one entry of the audit log for a change a signed-in person made: who, what, to
+/// which thing, the thing before and after (never a password).
+async fn audit(
+    state: &AppState,
+    actor: &CurrentUser,
+    action: &str,
+    subject: String,
+    before: Option<&impl serde::Serialize>,
+    after: Option<&impl serde::Serialize>,
+) -> Result<(), AppError> {
+    state
+        .store
+        .append_audit(&crate::db::AuditEntry {
+            time: chrono::Utc::now(),
+            actor: actor.user.username.clone(),
+            action: action.to_owned(),
+            subject,
+            before: audit_json(before)?,
+            after: audit_json(after)?,
+            reason: None,
+        })
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -272,6 +363,16 @@ mod tests {
         for route in &routes {
             if matches!(route.access, Access::Owner | Access::IngestToken) {
                 assert!(route.path.contains("{account}"), "{route:?}");
+            }
+            // Only an admin acts on an account they do not own (a bridge pushes with its token).
+            if route.path.contains("{account}") {
+                assert!(
+                    matches!(
+                        route.access,
+                        Access::Owner | Access::Admin | Access::IngestToken
+                    ),
+                    "{route:?}"
+                );
             }
         }
         let mut keys: Vec<_> = routes.iter().map(|r| (r.path, r.verb.method())).collect();

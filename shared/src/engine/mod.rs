@@ -126,30 +126,41 @@ pub enum EventKind {
 
 /// The numbers the floors hang from, as they stood at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Anchors {
     /// Starting capital of the challenge.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub initial_balance: Money,
     /// Deposits minus withdrawals since the start (moves every anchor, never profit).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub net_deposits: Money,
     /// Balance at the last daily reset (the initial balance on day one).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub start_of_day_balance: Money,
     /// Equity at the last daily reset.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub start_of_day_equity: Money,
     /// Balance at the first reset of the month.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub start_of_month_balance: Money,
     /// Equity at the first reset of the month.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub start_of_month_equity: Money,
     /// Highest balance reported.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub peak_balance: Money,
     /// Highest equity reported.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub peak_equity: Money,
     /// Highest balance at a daily reset (end of day), at least the initial balance.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub peak_end_of_day_balance: Money,
 }
 
 /// One anchor an admin may correct (see [`Challenge::correct_anchor`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AnchorField {
     /// [`Anchors::initial_balance`].
     InitialBalance,

@@ -10,6 +10,7 @@ use super::state::{Challenge, ChallengeStatus, percent_of};
 
 /// One rule in a [`Report`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleReport {
     /// The rule's id.
     pub id: String,

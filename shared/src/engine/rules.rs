@@ -229,6 +229,7 @@ impl RuleKind {
 
 /// What a breach does to the challenge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Fails the challenge for good.
@@ -239,6 +240,7 @@ pub enum Severity {
 
 /// The unit a rule's remaining room is expressed in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     /// Account currency.
@@ -368,6 +370,7 @@ pub const MAX_LIMIT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, fa
 
 /// The status of one rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RuleStatus {
     /// Nothing measured yet, or an objective not (yet) met.

@@ -87,6 +87,7 @@ pub struct ChallengeConfig {
 
 /// Where a challenge stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChallengeStatus {
     /// Trading, no objective set complete, no hard breach.
