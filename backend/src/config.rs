@@ -60,6 +60,13 @@ pub struct Config {
     /// docs/OPERATIONS.md). Holders renew every third of it.
     #[serde(with = "millis")]
     pub lease_ttl: Duration,
+    /// Live streams one user may hold open at once (a browser tab holds one).
+    pub max_streams_per_user: usize,
+    /// Events a live stream may fall behind by (its client reading too slowly) before it is
+    /// sent a new snapshot instead.
+    pub stream_buffer: usize,
+    /// Recent events kept so that a reconnecting stream resumes where it left off.
+    pub stream_replay: usize,
 }
 
 /// The admin created when the database has none.
@@ -152,6 +159,9 @@ impl Default for Config {
             admin: AdminConfig::default(),
             broker_timeout: Duration::from_secs(10),
             lease_ttl: Duration::from_secs(15),
+            max_streams_per_user: 16,
+            stream_buffer: crate::hub::DEFAULT_STREAM_BUFFER,
+            stream_replay: crate::hub::DEFAULT_STREAM_REPLAY,
         }
     }
 }
@@ -389,6 +399,15 @@ impl Config {
         if !(1..=10_000).contains(&self.max_concurrent_polls) {
             return invalid("max_concurrent_polls must be between 1 and 10000".into());
         }
+        if !(1..=100_000).contains(&self.max_streams_per_user) {
+            return invalid("max_streams_per_user must be between 1 and 100000".into());
+        }
+        if !(1..=1_000_000).contains(&self.stream_buffer) {
+            return invalid("stream_buffer must be between 1 and 1000000 events".into());
+        }
+        if self.stream_replay > 1_000_000 {
+            return invalid("stream_replay must be at most 1000000 events".into());
+        }
         if self.stale_after <= self.poll_interval {
             return invalid("stale_after must be longer than poll_interval".into());
         }
@@ -558,6 +577,8 @@ mod tests {
         check_invalid("colour = \"red\"", "unknown field");
         check_invalid("poll_interval = 5", "at least 100 ms");
         check_invalid("max_concurrent_polls = 0", "between 1 and 10000");
+        check_invalid("max_streams_per_user = 0", "max_streams_per_user");
+        check_invalid("stream_buffer = 0", "stream_buffer");
         check_invalid("price_interval = 1000", "shorter than poll_interval");
         check_invalid(
             "journal_keep_files = 0",

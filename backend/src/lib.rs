@@ -18,6 +18,7 @@ pub mod journal;
 pub mod lease;
 pub mod live;
 pub mod logs;
+pub mod metrics;
 pub mod openapi;
 pub mod replay;
 pub mod retention;
@@ -52,6 +53,10 @@ pub struct AppState {
     pub ingest: Arc<ingest::Registry>,
     /// The running trackers, for an admin's corrections.
     pub trackers: Arc<tracker::Commands>,
+    /// Open live streams, capped per user.
+    pub streams: Arc<hub::StreamSlots>,
+    /// What `/metrics` serves.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// The HTTP application: API, stream and the browser app from `assets`, with security headers
@@ -120,6 +125,9 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
+    /// The metrics could not be set up.
+    #[error("cannot set up the metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
     /// A broker client could not be built.
     #[error("account {account}: {source}")]
     Broker {
@@ -165,11 +173,14 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
     }
     let logins = auth::seed(store.as_ref(), config, &accounts).await?;
     let auth = Arc::new(auth::Auth::new(config).await?);
-    let hub = Arc::new(Hub::new(
+    let hub = Arc::new(Hub::with_buffers(
         accounts
             .iter()
             .map(|a| (AccountId(a.id.clone()), a.name.clone())),
+        config.stream_buffer,
+        config.stream_replay,
     ));
+    let metrics = Arc::new(metrics::Metrics::new()?);
     let http = broker::metaapi::client::http_client(config.broker_timeout).map_err(|source| {
         StartError::Broker {
             account: "*".to_owned(),
@@ -272,6 +283,8 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             auth,
             ingest: Arc::new(ingest),
             trackers: Arc::new(trackers),
+            streams: Arc::new(hub::StreamSlots::new(config.max_streams_per_user)),
+            metrics,
         },
         demo_broker,
         accounts: accounts.into_iter().map(|a| AccountId(a.id)).collect(),

@@ -251,6 +251,14 @@ fn describe(route: &Route) -> Option<Doc> {
             Json(200, name::<UserSummary>),
         ),
         (Get, "/api/openapi.json") => doc("openapi", "docs", "This document.", Document),
+        (Get, "/metrics") => doc(
+            "metrics",
+            "probes",
+            "Prometheus metrics (text exposition format): accounts tracked, feeds by health, \
+             the largest feed lag, events by kind, open streams, request latency. Nothing in \
+             it names a person or an account.",
+            Text("riskdeck_accounts_tracked 8"),
+        ),
         (Post, "/api/accounts/{account}/anchors") => Doc {
             request: Some(name::<AnchorCorrectionRequest>),
             errors: &[(

@@ -151,6 +151,13 @@ pub fn stream_url(account: Option<&AccountId>) -> String {
     }
 }
 
+/// A stream URL (from [`stream_url`]) that resumes after the event with id `last_event_id`: for
+/// a new `EventSource`, which cannot send the `Last-Event-ID` header itself.
+pub fn stream_resume_url(url: &str, last_event_id: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}last_event_id={}", encode(last_event_id))
+}
+
 async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
     let response = Request::get(url)
         .header("Accept", "application/json")
@@ -258,6 +265,14 @@ mod tests {
             "/api/stream?account=x%26y"
         );
         assert_eq!(stream_url(None), "/api/stream");
+        assert_eq!(
+            stream_resume_url("/api/stream", "ab12-7"),
+            "/api/stream?last_event_id=ab12-7"
+        );
+        assert_eq!(
+            stream_resume_url("/api/stream?account=a", "ab12-7"),
+            "/api/stream?account=a&last_event_id=ab12-7"
+        );
         assert_eq!(
             history_url(&AccountId::from("a b"), DateTime::<Utc>::UNIX_EPOCH, 1500),
             "/api/accounts/a%20b/history?from=1970-01-01T00%3A00%3A00Z&points=1500"

@@ -1,8 +1,15 @@
-//! The live stream: the only `EventSource` code in the app.
+//! The live stream: the only `EventSource` code in the app. A page holds one subscription, so a
+//! tab holds one connection, which carries all of the page's accounts.
 //!
-//! The browser reconnects an `EventSource` by itself after a dropped connection. When it gives up
-//! instead (the server answered with an error status while restarting, say), this module opens a
-//! new one after a growing delay, so a page left open always comes back to live numbers.
+//! The browser reconnects an `EventSource` by itself after a dropped connection, sending the
+//! last event id, and the server resumes right after it. When the browser gives up instead (the
+//! server answered with an error status while restarting, say), this module opens a new one
+//! after a growing delay, passing the last event id in the URL, so a page left open always
+//! comes back to live numbers.
+//!
+//! The server starts every stream with a snapshot; another one later means updates were lost
+//! (the server could not resume, or this tab fell too far behind): the page is told to
+//! resynchronise, and refetches what the stream does not carry.
 
 use gloo_timers::callback::Timeout;
 use shared::api::StreamEvent;
@@ -32,6 +39,11 @@ struct Inner {
     url: String,
     on_event: Box<dyn Fn(StreamEvent)>,
     on_connection: Box<dyn Fn(Connection)>,
+    on_resync: Box<dyn Fn()>,
+    /// The id of the last event received, for resuming.
+    last_event_id: RefCell<Option<String>>,
+    /// Whether a snapshot has arrived (the first one is expected; later ones mean a resync).
+    synced: Cell<bool>,
     source: RefCell<Option<Source>>,
     retry: RefCell<Option<Timeout>>,
     retry_delay_ms: Cell<u32>,
@@ -57,17 +69,23 @@ impl Drop for Source {
 const FIRST_RETRY_MS: u32 = 1_000;
 const MAX_RETRY_MS: u32 = 30_000;
 
-/// Opens the stream at `url` (from `api::stream_url`). `on_event` receives every decoded event,
-/// `on_connection` every change of connection state.
+/// Opens the stream at `url` (from `api::stream_url`). `on_event` receives every decoded event
+/// as a delta (a snapshot arrives as one delta per account), `on_connection` every change of
+/// connection state, and `on_resync` is called when updates were lost and the page should
+/// refetch.
 pub fn subscribe(
     url: String,
     on_event: impl Fn(StreamEvent) + 'static,
     on_connection: impl Fn(Connection) + 'static,
+    on_resync: impl Fn() + 'static,
 ) -> Subscription {
     let inner = Rc::new(Inner {
         url,
         on_event: Box::new(on_event),
         on_connection: Box::new(on_connection),
+        on_resync: Box::new(on_resync),
+        last_event_id: RefCell::new(None),
+        synced: Cell::new(false),
         source: RefCell::new(None),
         retry: RefCell::new(None),
         retry_delay_ms: Cell::new(FIRST_RETRY_MS),
@@ -85,7 +103,11 @@ impl Drop for Subscription {
 }
 
 fn connect(inner: &Rc<Inner>) {
-    let es = match EventSource::new(&inner.url) {
+    let url = match inner.last_event_id.borrow().as_deref() {
+        Some(id) => crate::api::stream_resume_url(&inner.url, id),
+        None => inner.url.clone(),
+    };
+    let es = match EventSource::new(&url) {
         Ok(es) => es,
         Err(error) => {
             leptos::logging::warn!("cannot open the live stream: {error:?}");
@@ -108,8 +130,21 @@ fn connect(inner: &Rc<Inner>) {
         let Some(data) = message.data().as_string() else {
             return;
         };
+        let id = message.last_event_id();
+        if !id.is_empty() {
+            *inner.last_event_id.borrow_mut() = Some(id);
+        }
         match serde_json::from_str::<StreamEvent>(&data) {
-            Ok(event) => (inner.on_event)(event),
+            Ok(event) => {
+                let resync =
+                    matches!(event, StreamEvent::Snapshot { .. }) && inner.synced.replace(true);
+                for delta in event.into_deltas() {
+                    (inner.on_event)(delta);
+                }
+                if resync {
+                    (inner.on_resync)();
+                }
+            }
             // An event kind added to the server after this page was loaded: skip it.
             Err(error) => leptos::logging::warn!("ignoring a stream event: {error}"),
         }

@@ -236,6 +236,13 @@ pub struct HistoryResponse {
 }
 
 /// One message of the live stream (`GET /api/stream`), sent as the SSE `data` field.
+///
+/// A stream opens with a [`StreamEvent::Snapshot`], then carries deltas. Every event has an SSE
+/// `id` (`EPOCH-SEQ`: the server process and the event's sequence number); a reconnect that sends
+/// it back (`Last-Event-ID`, or `?last_event_id=`) resumes right after it, with no gap and no
+/// duplicate, while the server still holds the events since. Otherwise, and whenever a client
+/// falls too far behind, the server sends a new `Snapshot`: the client must then resynchronise
+/// (replace what it shows, and refetch what the stream does not carry, such as history).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -265,15 +272,51 @@ pub enum StreamEvent {
         /// How far it got.
         progress: BackfillProgress,
     },
+    /// The full current state of the stream's accounts: the first event of a stream, and the
+    /// instruction to resynchronise when deltas were lost (a client too slow, or a resume the
+    /// server cannot serve). Replaces whatever the client knew.
+    Snapshot {
+        /// Every account of the stream, in id order.
+        accounts: Vec<AccountSummary>,
+    },
 }
 
 impl StreamEvent {
-    /// The account the event is about.
-    pub fn account_id(&self) -> &AccountId {
+    /// The account a delta is about; `None` for a snapshot (it is about all of them).
+    pub fn account_id(&self) -> Option<&AccountId> {
         match self {
             Self::Account { account_id, .. }
             | Self::Feed { account_id, .. }
-            | Self::Backfill { account_id, .. } => account_id,
+            | Self::Backfill { account_id, .. } => Some(account_id),
+            Self::Snapshot { .. } => None,
+        }
+    }
+
+    /// The snapshot's accounts as the deltas that would bring a client to them, one per account:
+    /// the account's numbers, or its feed health when it has none yet. Deltas yield themselves.
+    pub fn into_deltas(self) -> Vec<StreamEvent> {
+        match self {
+            Self::Snapshot { accounts } => accounts
+                .into_iter()
+                .map(|summary| match summary.latest {
+                    Some(view) => Self::Account {
+                        account_id: summary.id,
+                        feed: summary.feed,
+                        view,
+                    },
+                    None => match summary.backfill {
+                        Some(progress) => Self::Backfill {
+                            account_id: summary.id,
+                            progress,
+                        },
+                        None => Self::Feed {
+                            account_id: summary.id,
+                            feed: summary.feed,
+                        },
+                    },
+                })
+                .collect(),
+            delta => vec![delta],
         }
     }
 }
@@ -594,6 +637,39 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&event).expect("serialise"))
                 .expect("deserialise");
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn a_snapshot_is_one_delta_per_account() {
+        let summary = |id: &str| AccountSummary {
+            id: id.into(),
+            name: id.to_owned(),
+            currency: None,
+            feed: FeedStatus::Connecting,
+            latest: None,
+        };
+        let snapshot = StreamEvent::Snapshot {
+            accounts: vec![summary("a1"), summary("a2")],
+        };
+        let json = serde_json::to_string(&snapshot).expect("serialise");
+        assert!(
+            json.starts_with(r#"{"type":"snapshot","accounts":[{"id":"a1""#),
+            "{json}"
+        );
+        assert_eq!(snapshot.account_id(), None);
+        let deltas = snapshot.into_deltas();
+        let ids: Vec<_> = deltas
+            .iter()
+            .filter_map(|d| d.account_id().map(AccountId::as_str))
+            .collect();
+        assert_eq!(ids, ["a1", "a2"]);
+        assert!(matches!(
+            deltas[0],
+            StreamEvent::Feed {
+                feed: FeedStatus::Connecting,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -257,12 +257,21 @@ pub struct SseReader {
 impl SseReader {
     /// Opens `url` as an event stream with `client` (signed in, usually).
     pub async fn open(client: &reqwest::Client, url: &str) -> anyhow::Result<Self> {
-        let response = client
-            .get(url)
-            .header("accept", "text/event-stream")
-            .send()
-            .await?
-            .error_for_status()?;
+        Self::open_after(client, url, None).await
+    }
+
+    /// Opens `url` as an event stream with `client`, sending `Last-Event-ID` when given, as a
+    /// browser does when it reconnects.
+    pub async fn open_after(
+        client: &reqwest::Client,
+        url: &str,
+        last_event_id: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let mut request = client.get(url).header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await?.error_for_status()?;
         Ok(Self {
             response,
             buffer: String::new(),

@@ -387,12 +387,14 @@ async fn a_traders_stream_carries_only_their_accounts() {
         .await
         .expect("open");
 
-    let account_of = |data: &str| {
+    // The accounts an event is about: a snapshot's, or a delta's one.
+    let accounts_of = |data: &str| -> Vec<String> {
         serde_json::from_str::<StreamEvent>(data)
             .expect("event")
-            .account_id()
-            .0
-            .clone()
+            .into_deltas()
+            .iter()
+            .filter_map(|delta| delta.account_id().map(|id| id.0.clone()))
+            .collect()
     };
     let bs = BTreeSet::from([
         "demo-deposit",
@@ -407,16 +409,17 @@ async fn a_traders_stream_carries_only_their_accounts() {
             .next(Duration::from_secs(20))
             .await
             .expect("event");
-        let id = account_of(&data);
-        if !bs.contains(id.as_str()) {
-            others_seen.insert(id);
+        for id in accounts_of(&data) {
+            if !bs.contains(id.as_str()) {
+                others_seen.insert(id);
+            }
         }
     }
     // Trader B's stream, snapshot and changes, is only about B's accounts.
     let mut seen = BTreeSet::new();
     for _ in 0..24 {
         let (_, data) = theirs.next(Duration::from_secs(20)).await.expect("event");
-        seen.insert(account_of(&data));
+        seen.extend(accounts_of(&data));
     }
     assert!(!seen.is_empty());
     assert!(

@@ -66,11 +66,17 @@ async fn the_server_serves_the_document_with_every_route_of_the_table() {
         }
         // A route that needs a session says so, and one that changes something also needs the
         // anti-forgery header.
+        // A bridge's push carries its ingest token instead.
         let security = operation["security"].to_string();
-        let public = route.access == backend::routes::Access::Public;
-        assert_eq!(!public, security.contains("session"), "{}", route.path);
+        let ingest = route.access == backend::routes::Access::IngestToken;
+        assert_eq!(ingest, security.contains("ingest_token"), "{}", route.path);
+        let session = !matches!(
+            route.access,
+            backend::routes::Access::Public | backend::routes::Access::IngestToken
+        );
+        assert_eq!(session, security.contains("session"), "{}", route.path);
         assert_eq!(
-            !public && route.verb.changes_state(),
+            session && route.verb.changes_state(),
             security.contains("csrf"),
             "{}",
             route.path

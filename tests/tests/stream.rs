@@ -1,11 +1,49 @@
-//! The live stream over a real socket: a snapshot on connect, then changes, ids increasing.
+//! The live stream over a real socket: a snapshot on connect, then changes with increasing ids;
+//! a reconnect with `Last-Event-ID` resumes with no gap and no duplicate; a slow client is
+//! resynchronised without holding up anyone else; a user's streams are capped.
 
-use shared::api::StreamEvent;
+use shared::api::{ErrorBody, StreamEvent};
 use std::time::Duration;
-use tests::{SseReader, TestServer, demo_config};
+use tests::{SseReader, TestServer, demo_config, eventually};
+
+/// Generous: the machine may be loaded.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// An event as read: its id split into epoch and sequence number, and its data.
+#[derive(Clone, Debug, PartialEq)]
+struct Read {
+    epoch: String,
+    seq: u64,
+    data: String,
+}
+
+impl Read {
+    fn event(&self) -> StreamEvent {
+        serde_json::from_str(&self.data).expect("a StreamEvent")
+    }
+
+    fn is_snapshot(&self) -> bool {
+        matches!(self.event(), StreamEvent::Snapshot { .. })
+    }
+
+    fn id(&self) -> String {
+        format!("{}-{}", self.epoch, self.seq)
+    }
+}
+
+async fn next(stream: &mut SseReader) -> Read {
+    let (id, data) = stream.next(WAIT).await.expect("an event");
+    let id = id.expect("every event has an id");
+    let (epoch, seq) = id.split_once('-').expect("ids are EPOCH-SEQ");
+    Read {
+        epoch: epoch.to_owned(),
+        seq: seq.parse().expect("a numeric sequence number"),
+        data,
+    }
+}
 
 #[tokio::test]
-async fn sse_streams_account_snapshots_with_increasing_ids() {
+async fn sse_streams_a_snapshot_then_changes_with_increasing_ids() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
         .await
@@ -15,17 +53,22 @@ async fn sse_streams_account_snapshots_with_increasing_ids() {
     let mut stream = SseReader::open(&admin, &server.url(&format!("/api/stream?account={id}")))
         .await
         .expect("open stream");
+    let first = next(&mut stream).await;
+    match first.event() {
+        StreamEvent::Snapshot { accounts } => {
+            assert_eq!(accounts.len(), 1);
+            assert_eq!(accounts[0].id, id, "only the subscribed account");
+        }
+        other => panic!("a stream starts with a snapshot, not {other:?}"),
+    }
     let mut views = Vec::new();
-    let mut last_id = 0u64;
+    let mut last = first.seq;
     while views.len() < 3 {
-        let (event_id, data) = stream.next(Duration::from_secs(20)).await.expect("event");
-        let event_id: u64 = event_id
-            .expect("every event has an id")
-            .parse()
-            .expect("numeric id");
-        assert!(event_id >= last_id, "ids never go backwards");
-        last_id = event_id;
-        match serde_json::from_str::<StreamEvent>(&data).expect("a StreamEvent") {
+        let read = next(&mut stream).await;
+        assert_eq!(read.epoch, first.epoch, "one process, one epoch");
+        assert!(read.seq > last, "ids increase: {} after {last}", read.seq);
+        last = read.seq;
+        match read.event() {
             StreamEvent::Account {
                 account_id, view, ..
             } => {
@@ -35,9 +78,217 @@ async fn sse_streams_account_snapshots_with_increasing_ids() {
             StreamEvent::Feed { account_id, .. } | StreamEvent::Backfill { account_id, .. } => {
                 assert_eq!(account_id, id)
             }
+            StreamEvent::Snapshot { .. } => panic!("no resync expected"),
         }
     }
     assert!(views.windows(2).all(|w| w[0].time <= w[1].time));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_reconnect_with_last_event_id_resumes_with_no_gap_and_no_duplicate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(backend::config::Config {
+        // The continuous reader must not fall behind while the test reads the others.
+        stream_buffer: 65_536,
+        ..demo_config(&dir.path().join("r.db"))
+    })
+    .await
+    .expect("server");
+    // A trader: the stream is filtered, and the resumed part must be filtered the same way.
+    let trader = server.login("trader").await.expect("sign in");
+    let url = server.url("/api/stream");
+    let mut continuous = SseReader::open(&trader, &url).await.expect("open");
+    let mut seen = vec![next(&mut continuous).await];
+    assert!(seen[0].is_snapshot());
+
+    // A tab reads its snapshot and a few changes, then its connection drops.
+    let mut tab = SseReader::open(&trader, &url).await.expect("open");
+    let tab_start = next(&mut tab).await;
+    assert!(tab_start.is_snapshot());
+    let mut before_drop = Vec::new();
+    for _ in 0..5 {
+        before_drop.push(next(&mut tab).await);
+    }
+    drop(tab);
+    let last = before_drop.last().expect("five events").clone();
+
+    // Events happen while it is away.
+    while seen.last().expect("read").seq < last.seq + 40 {
+        seen.push(next(&mut continuous).await);
+    }
+    let caught_up_to = seen.last().expect("read").seq;
+
+    // It comes back with the id of the last event it saw.
+    let mut tab = SseReader::open_after(&trader, &url, Some(&last.id()))
+        .await
+        .expect("resume");
+    let mut after_drop = Vec::new();
+    while after_drop
+        .last()
+        .is_none_or(|r: &Read| r.seq < caught_up_to)
+    {
+        let read = next(&mut tab).await;
+        assert!(
+            !read.is_snapshot(),
+            "a resumable id must not get a snapshot"
+        );
+        after_drop.push(read);
+    }
+
+    let expected: Vec<&Read> = seen
+        .iter()
+        .filter(|r| r.seq > tab_start.seq && r.seq <= caught_up_to)
+        .collect();
+    let got: Vec<&Read> = before_drop.iter().chain(&after_drop).collect();
+    assert!(expected.iter().all(|r| !r.is_snapshot()));
+    assert_eq!(
+        got.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        expected.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        "the same events, in order, none missing and none twice"
+    );
+    assert_eq!(got, expected, "and the same data");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_id_that_cannot_be_resumed_gets_a_fresh_snapshot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(backend::config::Config {
+        stream_replay: 4,
+        ..demo_config(&dir.path().join("r.db"))
+    })
+    .await
+    .expect("server");
+    let admin = server.login("admin").await.expect("sign in");
+    let url = server.url("/api/stream");
+    let mut stream = SseReader::open(&admin, &url).await.expect("open");
+    let first = next(&mut stream).await;
+    // Wait until the ring of 4 no longer holds what followed the first event.
+    let hub = server.state.hub.clone();
+    eventually(WAIT, "more events than the ring holds", || {
+        let hub = hub.clone();
+        async move { (hub.current_seq() > first.seq + 10).then_some(()) }
+    })
+    .await
+    .expect("events");
+    for last_event_id in [
+        first.id(),                            // too old
+        format!("00000000-{}", first.seq + 1), // another process
+        format!("{}-{}", first.epoch, u64::MAX),
+        "nonsense".to_owned(),
+    ] {
+        let mut resumed = SseReader::open_after(&admin, &url, Some(&last_event_id))
+            .await
+            .expect("open");
+        let read = next(&mut resumed).await;
+        assert!(read.is_snapshot(), "{last_event_id}: {}", read.data);
+        assert_eq!(read.epoch, first.epoch);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_client_is_resynchronised_and_never_holds_up_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let buffer = 64;
+    let server = TestServer::start(backend::config::Config {
+        stream_buffer: buffer,
+        ..demo_config(&dir.path().join("r.db"))
+    })
+    .await
+    .expect("server");
+    let admin = server.login("admin").await.expect("sign in");
+    let url = server.url("/api/stream");
+    let mut fast = SseReader::open(&admin, &url).await.expect("open");
+    let mut slow = SseReader::open(&admin, &url).await.expect("open");
+    let fast_first = next(&mut fast).await;
+    let slow_first = next(&mut slow).await;
+    assert!(fast_first.is_snapshot() && slow_first.is_snapshot());
+
+    // Publish far more than the socket buffers between the server and the slow client hold,
+    // a few events at a time, and keep the fast client reading all along. The slow one reads
+    // nothing meanwhile.
+    let hub = server.state.hub.clone();
+    let id = server.account_ids().await.expect("accounts")[0].clone();
+    let template = eventually(WAIT, "the account's first numbers", || {
+        let hub = hub.clone();
+        let id = id.clone();
+        async move { hub.summary(&id).and_then(|s| s.latest) }
+    })
+    .await
+    .expect("numbers");
+    let event_bytes = serde_json::to_string(&template).expect("json").len().max(1);
+    let events = (32 << 20) / event_bytes + 4 * buffer;
+    let mut fast_last = fast_first.seq;
+    for round in 0..events / 16 {
+        for n in 0..16 {
+            let mut view = template.clone();
+            view.time += chrono::Duration::milliseconds(i64::try_from(round * 16 + n).unwrap_or(0));
+            hub.publish_view(&id, "USD", view);
+        }
+        let published = hub.current_seq();
+        while fast_last < published {
+            let read = next(&mut fast).await;
+            assert!(!read.is_snapshot(), "the fast client never falls behind");
+            assert_eq!(read.seq, fast_last + 1, "the fast client misses nothing");
+            fast_last = read.seq;
+        }
+    }
+
+    // The slow client drains its backlog, then is told to resynchronise.
+    let mut last = slow_first.seq;
+    let resync = loop {
+        let read = next(&mut slow).await;
+        if read.is_snapshot() {
+            break read;
+        }
+        assert_eq!(read.seq, last + 1, "no gap before the resync");
+        last = read.seq;
+    };
+    assert!(resync.seq > last);
+    let after = next(&mut slow).await;
+    assert!(
+        after.seq > resync.seq,
+        "changes continue after the snapshot"
+    );
+    assert!(server.state.metrics.stream_resyncs.get() >= 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_users_streams_are_capped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(backend::config::Config {
+        max_streams_per_user: 2,
+        ..demo_config(&dir.path().join("r.db"))
+    })
+    .await
+    .expect("server");
+    let trader = server.login("trader").await.expect("sign in");
+    let url = server.url("/api/stream");
+    let one = SseReader::open(&trader, &url).await.expect("first");
+    let _two = SseReader::open(&trader, &url).await.expect("second");
+    let refused = trader.get(&url).send().await.expect("request");
+    assert_eq!(refused.status().as_u16(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: ErrorBody = refused.json().await.expect("the usual error body");
+    assert_eq!(body.error, "too_many_requests");
+    assert!(body.message.contains("Close a tab"), "{}", body.message);
+
+    // Another user has their own allowance.
+    let other = server.login("trader2").await.expect("sign in");
+    let _theirs = SseReader::open(&other, &url).await.expect("another user");
+
+    // A closed stream gives its place back (once the server notices the connection is gone).
+    drop(one);
+    let mut third = eventually(WAIT, "a place for a new stream", || {
+        let (trader, url) = (trader.clone(), url.clone());
+        async move { SseReader::open(&trader, &url).await.ok() }
+    })
+    .await
+    .expect("a stream after one closed");
+    assert!(next(&mut third).await.is_snapshot());
     server.stop().await;
 }
 

@@ -11,6 +11,7 @@ mod auth;
 mod docs;
 mod health;
 mod ingest;
+mod metrics;
 mod stream;
 mod users;
 
@@ -121,6 +122,7 @@ fn table() -> Vec<Row> {
     vec![
         row(Get, "/healthz", Public, health::live),
         row(Get, "/readyz", Public, health::ready),
+        row(Get, "/metrics", Public, metrics::render),
         row(Post, "/api/auth/login", Public, auth::login),
         row(Post, "/api/auth/logout", Authenticated, auth::logout),
         row(Get, "/api/auth/me", Authenticated, auth::me),
@@ -211,8 +213,17 @@ pub fn router(state: AppState, assets_dir: &Path) -> Router {
         };
         let handler = handler.route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            move |State(state): State<AppState>, request: Request, next: Next| {
-                guard(route, state, request, next)
+            move |State(state): State<AppState>, request: Request, next: Next| async move {
+                let started = std::time::Instant::now();
+                let metrics = state.metrics.clone();
+                let response = guard(route, state, request, next).await;
+                metrics.observe_request(
+                    route.path,
+                    route.verb.method().as_str(),
+                    response.status().as_u16(),
+                    started.elapsed(),
+                );
+                response
             },
         ));
         match route.path.strip_prefix("/api") {

@@ -1,21 +1,31 @@
 //! The live stream: Server-Sent Events carrying `shared::api::StreamEvent`s.
 //!
-//! A new connection first receives the current state of its accounts, then every change. A
-//! subscriber that falls too far behind receives the current state again instead of a gap. The
-//! stream ends when the server shuts down, so graceful shutdown never waits on an open tab.
+//! One connection carries every account its user may see (or one, with `?account=`). A new
+//! connection first receives a `snapshot` of those accounts, then every change. Each event has
+//! an id (`EPOCH-SEQ`, from the hub); a reconnect that sends the last one back (`Last-Event-ID`,
+//! as browsers do, or `?last_event_id=` when the page opens a new `EventSource` itself) resumes
+//! right after it with no gap and no duplicate, while the hub still holds the events since;
+//! otherwise it starts with a snapshot. A subscriber that falls further behind than the hub's
+//! buffer (a slow client: its socket is full, so this stream is not polled) gets a new snapshot
+//! instead of a gap, and never holds up the publisher or other subscribers. Comments keep idle
+//! connections alive. The stream ends when the server shuts down, so graceful shutdown never
+//! waits on an open tab.
 //!
 //! A trader's stream carries only the accounts they own (the snapshot and every change); an
 //! admin's carries every account. The session is checked again every few seconds, so a stream
-//! ends soon after its user signs out, is disabled or the session expires.
+//! ends soon after its user signs out, is disabled or the session expires. A user may hold at
+//! most `max_streams_per_user` streams at once (429 beyond).
 
 use crate::AppState;
 use crate::auth::{CurrentUser, no_such_account};
 use crate::error::AppError;
+use crate::hub::{Sequenced, Start};
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
-use shared::api::StreamEvent;
+use shared::api::{AccountSummary, StreamEvent};
 use shared::domain::AccountId;
 use std::convert::Infallible;
 use std::time::Duration;
@@ -23,17 +33,34 @@ use tokio::sync::broadcast::error::RecvError;
 
 /// How often an open stream checks that its session still works.
 const SESSION_CHECK: Duration = Duration::from_secs(5);
+/// How often an idle stream sends a comment, so proxies and browsers keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// The longest `Last-Event-ID` looked at.
+const MAX_EVENT_ID: usize = 64;
 
 #[derive(Debug, Deserialize)]
 pub struct StreamQuery {
     account: Option<String>,
+    /// The last event id seen, for a page that reconnects with a new `EventSource` (which
+    /// cannot send `Last-Event-ID`).
+    last_event_id: Option<String>,
 }
 
 pub async fn subscribe(
     State(state): State<AppState>,
     user: CurrentUser,
+    headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let Some(slot) = state.streams.acquire(user.user.id) else {
+        return Err(AppError::TooManyRequests {
+            message: format!(
+                "You have {} live streams open, the most allowed. Close a tab and try again.",
+                state.streams.max_per_user()
+            ),
+            retry_after: SESSION_CHECK,
+        });
+    };
     let only = query.account.map(AccountId);
     let visible = user.visible_accounts(state.store.as_ref()).await?;
     let may_see = move |id: &AccountId| visible.as_ref().is_none_or(|ids| ids.contains(id));
@@ -43,24 +70,38 @@ pub async fn subscribe(
         return Err(no_such_account());
     }
     let wanted = move |id: &AccountId| may_see(id) && only.as_ref().is_none_or(|only| only == id);
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .or(query.last_event_id)
+        .filter(|id| id.len() <= MAX_EVENT_ID);
     let hub = state.hub.clone();
     let store = state.store.clone();
     let shutdown = state.shutdown.clone();
-    let mut rx = hub.subscribe();
+    let metrics = state.metrics.clone();
+    let attached = hub.attach(last_event_id.as_deref());
     let mut session_check = tokio::time::interval(SESSION_CHECK);
     session_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stream = async_stream::stream! {
-        let mut resync = true;
-        loop {
-            if resync {
-                let seq = hub.current_seq();
-                for event in hub.snapshot(None) {
-                    if wanted(event_account(&event)) {
-                        yield Ok(to_sse(seq, &event));
+        // Held as long as the connection: the cap counts it.
+        let _slot = slot;
+        let mut rx = attached.rx;
+        // The sequence number this subscriber is up to date with.
+        let mut through = attached.through;
+        match attached.start {
+            Start::Replay(events) => {
+                for message in events {
+                    if message.event.account_id().is_some_and(&wanted) {
+                        yield Ok(to_sse(&hub.event_id(message.seq), &message));
                     }
                 }
-                resync = false;
             }
+            Start::Snapshot { seq, accounts } => {
+                yield Ok(snapshot(&hub.event_id(seq), accounts, &wanted));
+            }
+        }
+        loop {
             let received = tokio::select! {
                 () = shutdown.cancelled() => break,
                 _ = session_check.tick() => {
@@ -78,26 +119,41 @@ pub async fn subscribe(
             };
             match received {
                 Ok(message) => {
-                    if wanted(event_account(&message.event)) {
-                        yield Ok(to_sse(message.seq, &message.event));
+                    if message.seq <= through {
+                        continue;
+                    }
+                    through = message.seq;
+                    if message.event.account_id().is_some_and(&wanted) {
+                        yield Ok(to_sse(&hub.event_id(message.seq), &message));
                     }
                 }
-                Err(RecvError::Lagged(_)) => resync = true,
+                Err(RecvError::Lagged(_)) => {
+                    // Too far behind: start over from the current state, on a fresh
+                    // subscription (the old one's backlog is covered by the snapshot).
+                    metrics.stream_resyncs.inc();
+                    let attached = hub.attach(None);
+                    rx = attached.rx;
+                    through = attached.through;
+                    if let Start::Snapshot { seq, accounts } = attached.start {
+                        yield Ok(snapshot(&hub.event_id(seq), accounts, &wanted));
+                    }
+                }
                 Err(RecvError::Closed) => break,
             }
         }
     };
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 
-fn event_account(event: &StreamEvent) -> &AccountId {
-    event.account_id()
-}
-
-fn to_sse(seq: u64, event: &StreamEvent) -> Event {
-    let data = serde_json::to_string(event).unwrap_or_else(|error| {
-        tracing::error!(%error, "cannot serialise a stream event");
+fn snapshot(id: &str, accounts: Vec<AccountSummary>, wanted: impl Fn(&AccountId) -> bool) -> Event {
+    let accounts = accounts.into_iter().filter(|s| wanted(&s.id)).collect();
+    let data = serde_json::to_string(&StreamEvent::Snapshot { accounts }).unwrap_or_else(|error| {
+        tracing::error!(%error, "cannot serialise a stream snapshot");
         "{}".to_owned()
     });
-    Event::default().id(seq.to_string()).data(data)
+    Event::default().id(id).data(data)
+}
+
+fn to_sse(id: &str, message: &Sequenced) -> Event {
+    Event::default().id(id).data(&*message.data)
 }

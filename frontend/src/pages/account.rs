@@ -1,6 +1,6 @@
 //! `/accounts/:id`: one account's numbers and equity curve, updated live.
 
-use super::{EarlyEvents, Load, apply_event, event_account, merge_summary, reconnect_refresh};
+use super::{EarlyEvents, Load, apply_event, connection_status, event_account, merge_summary};
 use crate::charts::equity;
 use crate::components::{ErrorPanel, FeedBadge, Loading, RulesPanel, StatTile, StreamStatus, Tone};
 use crate::sse::{self, Connection};
@@ -107,7 +107,7 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
     let on_event = {
         let id = id.clone();
         move |event: StreamEvent| {
-            if *event_account(&event) != id {
+            if event_account(&event) != Some(&id) {
                 return;
             }
             if let StreamEvent::Account { view, .. } = &event {
@@ -127,14 +127,14 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
             }
         }
     };
-    let on_connection = reconnect_refresh(connection, {
-        let load = load.clone();
-        move || load(true)
-    });
     subscription.set_value(Some(sse::subscribe(
         api::stream_url(Some(&id)),
         on_event,
-        on_connection,
+        connection_status(connection),
+        {
+            let load = load.clone();
+            move || load(true)
+        },
     )));
 
     let title = Memo::new(move |_| {

@@ -1,6 +1,6 @@
 //! `/`: every tracked account, updated live.
 
-use super::{EarlyEvents, Load, apply_event, event_account, merge_summary, reconnect_refresh};
+use super::{EarlyEvents, Load, apply_event, connection_status, event_account, merge_summary};
 use crate::components::{ErrorPanel, FeedBadge, Loading, StreamStatus};
 use crate::sse::{self, Connection};
 use crate::{api, format};
@@ -93,7 +93,7 @@ pub fn AccountsPage() -> impl IntoView {
         let row = rows.try_with_untracked(|rows| match rows {
             Load::Ready(rows) => Some(
                 rows.iter()
-                    .find(|row| row.id == *event_account(&event))
+                    .find(|row| event_account(&event) == Some(&row.id))
                     .cloned(),
             ),
             _ => None,
@@ -105,7 +105,9 @@ pub fn AccountsPage() -> impl IntoView {
             }
             Some(None) => {
                 // An account added after the list was fetched: fetch the list again, quietly.
-                let id = event_account(&event).clone();
+                let Some(id) = event_account(&event).cloned() else {
+                    return;
+                };
                 if refetched
                     .try_update_value(|ids| ids.insert(id))
                     .unwrap_or(false)
@@ -118,8 +120,12 @@ pub fn AccountsPage() -> impl IntoView {
             }
         }
     };
-    let on_connection = reconnect_refresh(connection, move || load(true));
-    let subscription = sse::subscribe(api::stream_url(None), on_event, on_connection);
+    let subscription = sse::subscribe(
+        api::stream_url(None),
+        on_event,
+        connection_status(connection),
+        move || load(true),
+    );
     let subscription = StoredValue::new_local(subscription);
     on_cleanup(move || subscription.dispose());
 

@@ -37,8 +37,9 @@ fn set_title(title: &str) {
     leptos::prelude::document().set_title(title);
 }
 
-/// The account a stream event is about.
-fn event_account(event: &StreamEvent) -> &AccountId {
+/// The account a stream event is about (`None` for a snapshot, which `sse` hands over as one
+/// delta per account).
+fn event_account(event: &StreamEvent) -> Option<&AccountId> {
     event.account_id()
 }
 
@@ -108,13 +109,12 @@ impl EarlyEvents {
     }
 }
 
-/// The stream's connection callback for a page: shows the state in `connection` and calls
-/// `refresh` when the stream comes back after a drop, since updates sent meanwhile were missed.
-/// A drop may be the session ending (the stream cannot say): the session is checked then, and a
-/// 401 sends the person to sign in.
-fn reconnect_refresh(
+/// The stream's connection callback for a page: shows the state in `connection`. Updates sent
+/// while the stream was down are not lost: the stream resumes, or resynchronises (`sse` then
+/// calls the page's refresh). A drop may be the session ending (the stream cannot say): the
+/// session is checked then, and a 401 sends the person to sign in.
+fn connection_status(
     connection: leptos::prelude::RwSignal<Connection>,
-    refresh: impl Fn() + 'static,
 ) -> impl Fn(Connection) + 'static {
     use leptos::prelude::*;
     let was_down = std::cell::Cell::new(false);
@@ -128,7 +128,9 @@ fn reconnect_refresh(
                     let _ = crate::api::me().await;
                 });
             }
-            Connection::Open if was_down.replace(false) => refresh(),
+            Connection::Open => {
+                was_down.set(false);
+            }
             _ => {}
         }
     }
