@@ -55,6 +55,8 @@ pub struct Tracker {
     samples_since: Option<Instant>,
     /// When samples were last written.
     last_flush: Option<Instant>,
+    /// The limit levels last stored (rule id and level), to store only their changes.
+    limits: Vec<(String, shared::domain::Money)>,
 }
 
 /// Equity samples are written in batches of up to ten polls, and at least this often: one
@@ -123,6 +125,7 @@ impl Tracker {
             samples: Vec::new(),
             samples_since: None,
             last_flush: None,
+            limits: Vec::new(),
         }
     }
 
@@ -337,6 +340,47 @@ impl Tracker {
                 .is_none_or(|at| at.elapsed() >= CHECKPOINT_EVERY);
         if material {
             self.save(&events).await;
+        }
+        self.store_limits(now).await;
+    }
+
+    /// Stores the limit levels that changed since the last ones stored (chart data: what
+    /// fails is tried again on the next poll).
+    async fn store_limits(&mut self, now: DateTime<Utc>) {
+        let Some(run) = self.challenge.as_ref() else {
+            return;
+        };
+        let changed: Vec<shared::api::LimitPoint> = run
+            .challenge()
+            .limit_levels()
+            .filter(|(rule, _, level)| {
+                !self
+                    .limits
+                    .iter()
+                    .any(|(stored, at)| stored == rule && at == level)
+            })
+            .map(|(rule, kind, level)| shared::api::LimitPoint {
+                time: now,
+                rule: rule.to_owned(),
+                kind: kind.to_owned(),
+                level,
+            })
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        match self.store.append_limits(&self.id, &changed).await {
+            Ok(()) => {
+                for point in changed {
+                    match self.limits.iter_mut().find(|(rule, _)| *rule == point.rule) {
+                        Some(entry) => entry.1 = point.level,
+                        None => self.limits.push((point.rule, point.level)),
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(account = %self.id, %error, "cannot save limit levels; will retry");
+            }
         }
     }
 
