@@ -228,7 +228,6 @@ pub fn render(
     };
 
     let mut svg = String::new();
-    let mut markers = Vec::new();
     let drawn = draw(
         &mut svg,
         size,
@@ -243,15 +242,16 @@ pub fn render(
         peak,
         &steps,
         &breaches,
-        &mut markers,
     );
     let (width, height) = (f64::from(size.0), f64::from(size.1));
-    let markers = markers
-        .into_iter()
-        .map(|(x, y)| (f64::from(x) * 100.0 / width, f64::from(y) * 100.0 / height))
-        .collect();
     match drawn {
-        Ok(()) => Some(Chart { svg, markers }),
+        Ok(markers) => {
+            let markers = markers
+                .into_iter()
+                .map(|(x, y)| (f64::from(x) * 100.0 / width, f64::from(y) * 100.0 / height))
+                .collect();
+            Some(Chart { svg, markers })
+        }
         Err(error) => {
             leptos::logging::warn!("cannot draw the equity chart: {error}");
             None
@@ -275,8 +275,8 @@ fn draw(
     peak: Option<f64>,
     steps: &[Step],
     breaches: &[(f64, f64)],
-    markers: &mut Vec<(i32, i32)>,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<Vec<(i32, i32)>, Box<dyn std::error::Error>> {
+    let mut markers = Vec::with_capacity(breaches.len());
     let root = SVGBackend::with_string(svg, size).into_drawing_area();
     let (x_min, x_max) = (frame.x.start, frame.x.end);
     let mut chart = ChartBuilder::on(&root)
@@ -361,7 +361,7 @@ fn draw(
         markers.push(chart.backend_coord(&(x, y)));
     }
     root.present()?;
-    Ok(())
+    Ok(markers)
 }
 
 /// Seconds after the first sample, with tick marks chosen by `time_ticks` instead of plotters'
