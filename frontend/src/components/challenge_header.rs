@@ -58,7 +58,7 @@ pub fn ChallengeHeader(
     let carry = move || {
         let left = seconds_left()?;
         let loss = floating_pl.get().filter(|pl| *pl < Decimal::ZERO)?;
-        (left <= CARRY_WARNING_SECONDS && left >= 0).then(|| {
+        (0..=CARRY_WARNING_SECONDS).contains(&left).then(|| {
             format!(
                 "A floating loss of {} will carry into the new trading day at the reset in {}: \
                  tomorrow's daily limit starts from the balance, so this loss counts against it.",
