@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::api::ChallengeView;
 use shared::domain::{AccountInfo, Deal, Position};
-use shared::engine::{Challenge, Event, Record, RecordData};
+use shared::engine::{Challenge, Event, EventKind, Record, RecordData};
 use std::collections::HashMap;
 
 /// How far back each deal fetch reaches before the previous one, so a deal the broker files
@@ -186,11 +186,33 @@ impl ChallengeRun {
 
     /// What the dashboard shows of the challenge.
     pub fn view(&self) -> ChallengeView {
+        let challenge = &self.challenge;
+        let described = shared::engine::presets::describe(challenge.preset());
+        let clock = challenge.clock();
         ChallengeView {
-            preset: self.challenge.preset().to_owned(),
-            status: self.challenge.status(),
-            rules: self.challenge.rule_reports(),
-            next_reset: self.challenge.next_reset(),
+            preset: challenge.preset().to_owned(),
+            status: challenge.status(),
+            rules: challenge.rule_reports(),
+            next_reset: challenge.next_reset(),
+            title: described.map(|(title, _)| title.to_owned()),
+            phase: described.map(|(_, phase)| phase.to_owned()),
+            day: challenge.day_number(),
+            reset_clock: Some(format!(
+                "{} {}",
+                clock.time_zone.name(),
+                clock.local_time.format("%H:%M")
+            )),
+            started: challenge.started(),
+            metrics: Some(Box::new(challenge.metrics())),
+            events: challenge
+                .events()
+                .iter()
+                .filter(|event| event.kind != EventKind::Warning)
+                .map(shared::api::EventView::from)
+                .collect(),
+            positions: challenge.position_risks(),
+            sizing: Some(challenge.sizing()),
+            days: challenge.days().to_vec(),
         }
     }
 

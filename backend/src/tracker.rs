@@ -85,6 +85,8 @@ pub struct Tracker {
     lease_lost: bool,
     /// Sends what is published to the other instances.
     fanout: Fanout,
+    /// The limit levels last stored (rule id and level), to store only their changes.
+    limits: Vec<(String, shared::domain::Money)>,
 }
 
 /// Why tracking stopped.
@@ -186,6 +188,7 @@ impl Tracker {
             lease: None,
             lease_lost: false,
             fanout: Fanout::none(),
+            limits: Vec::new(),
         }
     }
 
@@ -222,6 +225,7 @@ impl Tracker {
         self.lease_lost = false;
         self.pushed = None;
         self.pushed_positions.clear();
+        self.limits.clear();
     }
 
     fn publish_view(&self, currency: &str, view: AccountView, feed: FeedStatus) {
@@ -534,6 +538,47 @@ impl Tracker {
                 .is_none_or(|at| at.elapsed() >= CHECKPOINT_EVERY);
         if material {
             self.save(&events).await;
+        }
+        self.store_limits(now).await;
+    }
+
+    /// Stores the limit levels that changed since the last ones stored (chart data: what
+    /// fails is tried again on the next poll).
+    async fn store_limits(&mut self, now: DateTime<Utc>) {
+        let Some(run) = self.challenge.as_ref() else {
+            return;
+        };
+        let changed: Vec<shared::api::LimitPoint> = run
+            .challenge()
+            .limit_levels()
+            .filter(|(rule, _, level)| {
+                !self
+                    .limits
+                    .iter()
+                    .any(|(stored, at)| stored == rule && at == level)
+            })
+            .map(|(rule, kind, level)| shared::api::LimitPoint {
+                time: now,
+                rule: rule.to_owned(),
+                kind: kind.to_owned(),
+                level,
+            })
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        match self.store.append_limits(&self.id, &changed).await {
+            Ok(()) => {
+                for point in changed {
+                    match self.limits.iter_mut().find(|(rule, _)| *rule == point.rule) {
+                        Some(entry) => entry.1 = point.level,
+                        None => self.limits.push((point.rule, point.level)),
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(account = %self.id, %error, "cannot save limit levels; will retry");
+            }
         }
     }
 
@@ -951,6 +996,7 @@ impl Tracker {
             // The stored event records the correction all the same.
             tracing::error!(account = %self.id, %error, "cannot write the audit log");
         }
+        self.store_limits(now).await;
         if let (Some(summary), Some(run)) = (self.hub.summary(&self.id), &self.challenge)
             && let Some(mut view) = summary.latest
         {
@@ -1060,6 +1106,9 @@ impl Tracker {
                 .collect();
             response.status = Some(run.challenge().status());
             stored &= self.save(&outcome.events).await;
+            if let Some(last) = records.last() {
+                self.store_limits(last.record.time).await;
+            }
         }
         self.flush_samples(false).await;
         if let Some((time, info)) = &self.pushed

@@ -1,7 +1,7 @@
 //! The application shell: header, routes, the session check and the paths of the app's own
 //! pages.
 
-use crate::components::UserMenu;
+use crate::components::{ThemeToggle, UserMenu};
 use crate::pages::{AccountPage, AccountsPage, LoginPage, NotFound};
 use crate::session::{Session, SessionState, SignedIn};
 use leptos::prelude::*;
@@ -72,6 +72,7 @@ fn Shell() -> impl IntoView {
                     "Riskdeck"
                 </a>
                 <span class="tagline">"Real-time risk monitor"</span>
+                <ThemeToggle />
                 <UserMenu />
             </div>
         </header>

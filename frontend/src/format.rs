@@ -74,6 +74,40 @@ pub fn clock(time: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// A date and time in the browser's time zone, e.g. `21 Nov 2026, 14:03:27`.
+pub fn date_time(time: DateTime<Utc>) -> String {
+    time.with_timezone(&local_offset())
+        .format("%-d %b %Y, %H:%M:%S")
+        .to_string()
+}
+
+/// A duration until something, e.g. `3 h 05 min 09 s`, `12 min 04 s`, `9 s`; a past instant is
+/// `0 s`.
+pub fn countdown(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    let (h, m, s) = (seconds / 3_600, seconds / 60 % 60, seconds % 60);
+    if h > 0 {
+        format!("{h} h {m:02} min {s:02} s")
+    } else if m > 0 {
+        format!("{m} min {s:02} s")
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// A ratio (0.25) as a percent with `decimals` places (`25.0%`); `None` shows a dash.
+pub fn ratio_percent(value: Option<Decimal>, decimals: u32) -> String {
+    match value.and_then(|v| v.checked_mul(Decimal::ONE_HUNDRED)) {
+        Some(value) => format!("{}%", grouped(value, decimals)),
+        None => "–".to_owned(),
+    }
+}
+
+/// A plain number with `decimals` places; `None` shows a dash.
+pub fn number(value: Option<Decimal>, decimals: u32) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| grouped(v, decimals))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +131,19 @@ mod tests {
         check("-0.004", "0.00");
         check("-12.345", "-12.35");
         check("0.005", "0.01");
+    }
+
+    #[test]
+    fn countdowns_and_ratios_read_naturally() {
+        assert_eq!(countdown(3 * 3_600 + 5 * 60 + 9), "3 h 05 min 09 s");
+        assert_eq!(countdown(12 * 60 + 4), "12 min 04 s");
+        assert_eq!(countdown(9), "9 s");
+        assert_eq!(countdown(-5), "0 s");
+        assert_eq!(
+            ratio_percent(Some(Decimal::from_str("0.25").expect("decimal")), 1),
+            "25.0%"
+        );
+        assert_eq!(ratio_percent(None, 1), "–");
     }
 
     #[test]

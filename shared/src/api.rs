@@ -2,8 +2,11 @@
 //!
 //! Change both sides together. Money travels as decimal strings, times as RFC 3339 UTC.
 
+use crate::domain::Position;
 use crate::domain::{AccountId, Money};
-use crate::engine::{ChallengeStatus, RuleReport};
+use crate::engine::sizing::{PositionRisk, SizingContext};
+use crate::engine::stats::DayStats;
+use crate::engine::{Anchors, ChallengeStatus, Event, EventKind, Metrics, RuleReport};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -72,6 +75,85 @@ pub struct ChallengeView {
     pub rules: Vec<RuleReport>,
     /// The next daily reset in the firm's time zone.
     pub next_reset: Option<DateTime<Utc>>,
+    /// The preset's name for a person (e.g. `FTMO 2-Step Challenge`); `None` for a custom
+    /// rule set.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The phase (`Phase 1`, `Phase 2`, `Evaluation`, `Funded`).
+    #[serde(default)]
+    pub phase: Option<String>,
+    /// Which day of the challenge it is (1 on the first trading day).
+    #[serde(default)]
+    pub day: Option<u32>,
+    /// The firm's daily reset: IANA time zone and local time, e.g. `Europe/Prague 00:00`.
+    #[serde(default)]
+    pub reset_clock: Option<String>,
+    /// When the challenge started (its first record).
+    #[serde(default)]
+    pub started: Option<DateTime<Utc>>,
+    /// Every metric and statistic the engine computes.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub metrics: Option<Box<Metrics>>,
+    /// The decisive events (breaches, objectives met, passed, failed) with their evidence,
+    /// oldest first; warnings are left out.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub events: Vec<EventView>,
+    /// Open positions with their risk to stop loss.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub positions: Vec<PositionRisk>,
+    /// What the lot-size calculator needs (see [`crate::engine::sizing::max_lots`]).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub sizing: Option<SizingContext>,
+    /// Finished trading days, oldest first: the daily P/L calendar.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub days: Vec<DayStats>,
+}
+
+/// A challenge event as the dashboard shows it: the engine's [`Event`] and its evidence, less
+/// the raw record that caused it (that stays in the store and the export).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    /// When it happened.
+    pub time: DateTime<Utc>,
+    /// Breach, objective met, passed, failed (or warning).
+    pub kind: EventKind,
+    /// The rule concerned, if any.
+    pub rule: Option<String>,
+    /// The measured value (equity for loss rules), for breaches and warnings.
+    pub measured: Option<Decimal>,
+    /// The limit it was measured against (the equity floor for loss rules).
+    pub limit: Option<Decimal>,
+    /// Whether `measured` is equity estimated from quotes.
+    #[serde(default)]
+    pub estimated: bool,
+    /// The anchors at that moment.
+    pub anchors: Option<Anchors>,
+    /// The positions open at that moment.
+    #[serde(default)]
+    pub open_positions: Vec<Position>,
+}
+
+impl From<&Event> for EventView {
+    fn from(event: &Event) -> Self {
+        let evidence = event.evidence.as_deref();
+        Self {
+            time: event.time,
+            kind: event.kind,
+            rule: event.rule.clone(),
+            measured: evidence.map(|e| e.measured),
+            limit: evidence.map(|e| e.limit),
+            estimated: evidence.is_some_and(|e| e.estimated),
+            anchors: evidence.map(|e| e.anchors),
+            open_positions: evidence
+                .map(|e| e.open_positions.clone())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// An account in the accounts list.
@@ -233,6 +315,26 @@ impl EquityBucket {
 pub struct HistoryResponse {
     /// Buckets in time order.
     pub buckets: Vec<EquityBucket>,
+    /// The challenge's limit levels as they stood over the range: for each rule, the level in
+    /// force at `from` and every change after it, in time order (empty without a challenge).
+    #[serde(default)]
+    pub limits: Vec<LimitPoint>,
+}
+
+/// A limit level of a challenge rule from an instant on: a loss rule's equity floor or the
+/// profit target's level. Drawn as a step function.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LimitPoint {
+    /// From when the level holds.
+    pub time: DateTime<Utc>,
+    /// The rule's id.
+    pub rule: String,
+    /// The rule's kind (`daily_loss`, `max_loss`, `monthly_loss`, `profit_target`).
+    pub kind: String,
+    /// The level in account currency.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub level: Money,
 }
 
 /// One message of the live stream (`GET /api/stream`), sent as the SSE `data` field.

@@ -295,3 +295,308 @@ async fn unknown_account_page_says_so() {
     browser.close().await;
     server.stop().await;
 }
+
+/// A demo broker of our own with short script units, so the scripted breach happens within
+/// the test; `owners` says which trader owns which of its accounts (the others are not
+/// tracked).
+async fn scripted_server(
+    dir: &std::path::Path,
+    owners: &[(&str, &str)],
+) -> (TestServer, tokio_util::sync::CancellationToken) {
+    use backend::broker::demo::{DemoBroker, DemoConfig, serve};
+    let now = chrono::Utc::now();
+    let demo = DemoBroker::new(
+        DemoConfig {
+            seed: 7,
+            token: "t0ken".into(),
+            step: Duration::from_millis(100),
+            script_start: Some(now + chrono::TimeDelta::seconds(3)),
+            script_unit: Duration::from_secs(2),
+        },
+        now - chrono::TimeDelta::minutes(5),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopped = stop.clone();
+    tokio::spawn(serve(listener, demo.clone(), async move {
+        stopped.cancelled().await;
+    }));
+    let mut config = demo_config(&dir.join("r.db"));
+    config.demo = false;
+    config.poll_interval = Duration::from_millis(300);
+    config.price_interval = Some(Duration::from_millis(150));
+    config.accounts = demo
+        .account_configs(&base)
+        .into_iter()
+        .filter_map(|mut account| {
+            let (_, owner) = owners.iter().find(|(id, _)| *id == account.id)?;
+            account.trader = Some((*owner).to_owned());
+            Some(account)
+        })
+        .collect();
+    let server = TestServer::start(config).await.expect("server");
+    (server, stop)
+}
+
+async fn challenge_view(
+    server: &TestServer,
+    client: &reqwest::Client,
+    id: &str,
+) -> Option<shared::api::ChallengeView> {
+    let summary: shared::api::AccountSummary = client
+        .get(server.url(&format!("/api/accounts/{id}")))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    summary.latest?.challenge
+}
+
+async fn attr_of(browser: &Browser, css: &str, name: &str) -> Option<String> {
+    let element = browser.client.find(Locator::Css(css)).await.ok()?;
+    element.attr(name).await.ok()?
+}
+
+/// The time from the start of navigation to the dashboard's first render with data, as the
+/// app marks it (`riskdeck-dashboard`), in milliseconds.
+async fn first_render_ms(browser: &Browser) -> Option<f64> {
+    let value = browser
+        .client
+        .execute(
+            "const m = performance.getEntriesByName('riskdeck-dashboard');\
+             return m.length ? m[0].startTime : null;",
+            vec![],
+        )
+        .await
+        .ok()?;
+    value.as_f64()
+}
+
+async fn screenshot_at(browser: &Browser, name: &str, width: u32, height: u32, dark: bool) {
+    browser
+        .client
+        .set_window_size(width, height)
+        .await
+        .expect("resize");
+    let pressed = attr_of(browser, "[data-testid=theme-toggle]", "aria-pressed")
+        .await
+        .unwrap_or_default();
+    if (pressed == "true") != dark {
+        wait_for(browser, "[data-testid=theme-toggle]")
+            .await
+            .click()
+            .await
+            .expect("switch the theme");
+    }
+    // Let the chart redraw at the new width.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let png = browser.client.screenshot().await.expect("screenshot");
+    save_screenshot(name, &png);
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_a_breach_with_its_evidence_and_sizes_trades_like_the_engine() {
+    require_bundle();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, stop_demo) = scripted_server(
+        dir.path(),
+        &[
+            ("demo-daily-breach", "jane"),
+            ("demo-no-stop", "jane"),
+            ("demo-passing", "bob"),
+        ],
+    )
+    .await;
+    let jane = server.login("jane").await.expect("jane signs in over HTTP");
+    let browser = Browser::start(1280, 2400).await.expect("browser");
+    browser
+        .client
+        .goto(&server.url("/accounts/demo-no-stop"))
+        .await
+        .expect("open the app");
+    sign_in(
+        &browser,
+        "jane",
+        &server.password("jane").expect("password"),
+    )
+    .await;
+
+    // The header names the challenge; values update live.
+    let first = eventually(Duration::from_secs(30), "an equity value", || {
+        text_of(&browser, "[data-testid=equity]")
+    })
+    .await
+    .expect("the dashboard renders");
+    let title = eventually(Duration::from_secs(30), "the challenge title", || {
+        text_of(&browser, "[data-testid=challenge-title]")
+    })
+    .await
+    .expect("the challenge is named");
+    assert!(title.contains("FTMO"), "{title}");
+    assert!(
+        text_of(&browser, "[data-testid=challenge-phase]")
+            .await
+            .is_some_and(|p| p == "Phase 1")
+    );
+    assert!(
+        text_of(&browser, "[data-testid=reset-countdown]")
+            .await
+            .is_some_and(|t| t.contains("Daily reset in") && t.contains("Europe/Prague")),
+        "the countdown to FTMO's reset"
+    );
+    eventually(Duration::from_secs(45), "equity to change live", || async {
+        let now = text_of(&browser, "[data-testid=equity]").await?;
+        (now != first).then_some(())
+    })
+    .await
+    .expect("equity changes without a reload");
+
+    // Positions without a stop loss stand out in the risk panel.
+    eventually(
+        Duration::from_secs(30),
+        "positions without stop loss",
+        || async {
+            let rows = browser
+                .client
+                .find_all(Locator::Css(
+                    "[data-testid=position-row][data-no-stop=true]",
+                ))
+                .await
+                .ok()?;
+            (rows.len() == 2).then_some(())
+        },
+    )
+    .await
+    .expect("both unprotected positions are flagged");
+    assert!(
+        text_of(&browser, "[data-testid=room-today]")
+            .await
+            .is_some(),
+        "the room left today is shown"
+    );
+    assert!(
+        text_of(&browser, "[data-testid=metric-active-orders]")
+            .await
+            .is_some_and(|n| n == "2"),
+        "the engine's statistics are shown"
+    );
+
+    // The calculator's answer is the engine's: the same function over the same numbers.
+    let distance = wait_for(&browser, "[data-testid=calc-distance]").await;
+    distance.send_keys("0.0050").await.expect("type a distance");
+    let (shown, engine) = eventually(
+        Duration::from_secs(30),
+        "the page's lot size to match the engine's",
+        || async {
+            let shown = text_of(&browser, "[data-testid=calc-lots]").await?;
+            let view = challenge_view(&server, &jane, "demo-no-stop").await?;
+            let sizing = view.sizing?;
+            let symbol = sizing.symbols.iter().find(|s| s.symbol == "GBPUSD")?;
+            let engine = shared::engine::sizing::max_lots(
+                symbol,
+                "0.0050".parse().ok()?,
+                sizing.room,
+                sizing.per_trade_cap,
+            )
+            .ok()?;
+            let engine = engine.lots.normalize().to_string();
+            (shown == engine).then_some((shown, engine))
+        },
+    )
+    .await
+    .expect("the calculator agrees with the engine");
+    assert_eq!(shown, engine);
+    assert_ne!(shown, "0", "a positive lot size fits 200,000's room");
+
+    // Another trader's challenge is refused like an unknown one.
+    browser
+        .client
+        .goto(&server.url("/accounts/demo-passing"))
+        .await
+        .expect("open bob's account");
+    wait_for(&browser, "[data-testid=not-found]").await;
+
+    // The scripted breach turns the page to failed, with the evidence shown.
+    browser
+        .client
+        .goto(&server.url("/accounts/demo-daily-breach"))
+        .await
+        .expect("open the breaching account");
+    let status = eventually(Duration::from_secs(90), "the challenge to fail", || async {
+        let status = text_of(&browser, "[data-testid=challenge-status]").await?;
+        // The badge is styled in capitals; WebDriver reads the rendered text.
+        status.eq_ignore_ascii_case("failed").then_some(status)
+    })
+    .await
+    .expect("the breach fails the challenge");
+    assert!(status.eq_ignore_ascii_case("failed"), "{status}");
+    let limit = eventually(Duration::from_secs(30), "the breach evidence", || {
+        text_of(
+            &browser,
+            "[data-testid=breach-item][data-rule-id=daily_loss] [data-testid=evidence-limit]",
+        )
+    })
+    .await
+    .expect("the evidence is shown");
+    assert_eq!(limit, "95,000.00", "the daily floor of 100,000 at 5%");
+    let measured = text_of(&browser, "[data-testid=evidence-measured]")
+        .await
+        .expect("the measured equity");
+    assert!(measured.starts_with("94,"), "{measured}");
+    let breached = attr_of(
+        &browser,
+        "[data-testid=rule-row][data-rule-id=daily_loss]",
+        "data-status",
+    )
+    .await;
+    assert_eq!(breached.as_deref(), Some("breached"));
+    assert!(
+        text_of(
+            &browser,
+            "[data-testid=rule-row][data-rule-id=daily_loss] [data-testid=rule-when]"
+        )
+        .await
+        .is_some_and(|t| t.starts_with("Breached")),
+        "the breached rule says when"
+    );
+    eventually(
+        Duration::from_secs(30),
+        "the breach on the chart",
+        || async {
+            browser
+                .client
+                .find(Locator::Css("[data-testid=breach-marker]"))
+                .await
+                .ok()
+        },
+    )
+    .await
+    .expect("the breach is marked on the curve");
+
+    // A fresh load of the dashboard: the time to its first render, for docs/BENCHMARKS.md.
+    browser
+        .client
+        .goto(&server.url("/accounts/demo-daily-breach"))
+        .await
+        .expect("reload");
+    wait_for(&browser, "[data-testid=breach-evidence]").await;
+    if let Some(ms) = first_render_ms(&browser).await {
+        eprintln!("time to first render of the dashboard: {ms:.0} ms");
+    }
+
+    // Let the curve grow a little, then the pictures: desktop and phone, light and dark.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    screenshot_at(&browser, "dashboard-desktop-light.png", 1280, 2400, false).await;
+    screenshot_at(&browser, "dashboard-desktop-dark.png", 1280, 2400, true).await;
+    screenshot_at(&browser, "dashboard-phone-dark.png", 390, 3200, true).await;
+    screenshot_at(&browser, "dashboard-phone-light.png", 390, 3200, false).await;
+
+    browser.close().await;
+    server.stop().await;
+    stop_demo.cancel();
+}

@@ -140,6 +140,21 @@ pub trait Store: Send + Sync + 'static {
         to: DateTime<Utc>,
         max_points: u32,
     ) -> Result<Vec<EquityBucket>, StoreError>;
+    /// Appends limit levels (a challenge rule's floor or target from an instant on); a level
+    /// stored again for the same rule and instant replaces the earlier one.
+    async fn append_limits(
+        &self,
+        account: &AccountId,
+        limits: &[shared::api::LimitPoint],
+    ) -> Result<(), StoreError>;
+    /// The limit levels over `from..=to`: for each rule the level in force at `from` (its last
+    /// change at or before it) and every change after it, in time order.
+    async fn limit_history(
+        &self,
+        account: &AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<shared::api::LimitPoint>, StoreError>;
     /// Every stored bucket of one tier (`resolution_ms` of one of [`buckets::TIERS`]), oldest
     /// first.
     async fn equity_tier(

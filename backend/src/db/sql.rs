@@ -390,6 +390,68 @@ macro_rules! portable_store {
                 Ok(shared::history::downsample(buckets, budget))
             }
 
+            async fn append_limits(
+                &self,
+                account: &shared::domain::AccountId,
+                limits: &[shared::api::LimitPoint],
+            ) -> Result<(), $crate::db::StoreError> {
+                if limits.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.pool.begin().await?;
+                for limit in limits {
+                    sqlx::query(
+                        "INSERT INTO challenge_limits (account_id, rule, t_ms, kind, level)
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (account_id, rule, t_ms) DO UPDATE SET
+                             kind = excluded.kind,
+                             level = excluded.level",
+                    )
+                    .bind(account.as_str())
+                    .bind(limit.rule.as_str())
+                    .bind(limit.time.timestamp_millis())
+                    .bind(limit.kind.as_str())
+                    .bind(limit.level.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn limit_history(
+                &self,
+                account: &shared::domain::AccountId,
+                from: chrono::DateTime<chrono::Utc>,
+                to: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Vec<shared::api::LimitPoint>, $crate::db::StoreError> {
+                let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+                    "SELECT l.t_ms, l.rule, l.kind, l.level FROM challenge_limits l
+                     WHERE l.account_id = $1 AND l.t_ms <= $3
+                       AND (l.t_ms > $2 OR l.t_ms = (
+                           SELECT MAX(m.t_ms) FROM challenge_limits m
+                           WHERE m.account_id = l.account_id AND m.rule = l.rule
+                             AND m.t_ms <= $2))
+                     ORDER BY l.t_ms, l.rule",
+                )
+                .bind(account.as_str())
+                .bind(from.timestamp_millis())
+                .bind(to.timestamp_millis())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(t_ms, rule, kind, level)| {
+                        Ok(shared::api::LimitPoint {
+                            time: $crate::db::time_from_ms(t_ms)?,
+                            rule,
+                            kind,
+                            level: $crate::db::decimal("level", Some(level))?
+                                .unwrap_or_default(),
+                        })
+                    })
+                    .collect()
+            }
+
             async fn equity_tier(
                 &self,
                 account: &shared::domain::AccountId,

@@ -1399,6 +1399,78 @@ fn history_property(runtime: &tokio::runtime::Runtime, store: &dyn Store) {
     });
 }
 
+async fn limit_history_gives_the_level_in_force_and_every_change(store: &dyn Store, _url: &str) {
+    use shared::api::LimitPoint;
+    let account = AccountId::from("limits");
+    let other = AccountId::from("other");
+    let limit = |ms: i64, rule: &str, level: Decimal| LimitPoint {
+        time: at(ms),
+        rule: rule.to_owned(),
+        kind: if rule == "target" {
+            "profit_target"
+        } else {
+            "daily_loss"
+        }
+        .to_owned(),
+        level,
+    };
+    store
+        .append_limits(
+            &account,
+            &[
+                limit(1_000, "daily", dec!(95000.00)),
+                limit(1_000, "target", dec!(110000)),
+                limit(5_000, "daily", dec!(95123.45)),
+            ],
+        )
+        .await
+        .expect("append");
+    store
+        .append_limits(&account, &[limit(9_000, "daily", dec!(94000.5))])
+        .await
+        .expect("append");
+    store
+        .append_limits(&other, &[limit(6_000, "daily", dec!(1))])
+        .await
+        .expect("append another account's");
+    // The same rule and instant again replaces the level.
+    store
+        .append_limits(&account, &[limit(9_000, "daily", dec!(94000.25))])
+        .await
+        .expect("replace");
+
+    let got = store
+        .limit_history(&account, at(6_000), at(20_000))
+        .await
+        .expect("history");
+    assert_eq!(
+        got,
+        vec![
+            limit(1_000, "target", dec!(110000)),
+            limit(5_000, "daily", dec!(95123.45)),
+            limit(9_000, "daily", dec!(94000.25)),
+        ]
+    );
+    let early = store
+        .limit_history(&account, at(0), at(4_000))
+        .await
+        .expect("history");
+    assert_eq!(
+        early,
+        vec![
+            limit(1_000, "daily", dec!(95000.00)),
+            limit(1_000, "target", dec!(110000)),
+        ]
+    );
+    assert!(
+        store
+            .limit_history(&AccountId::from("none"), at(0), at(20_000))
+            .await
+            .expect("history")
+            .is_empty()
+    );
+}
+
 /// Every case, listed once: each database's module runs them all.
 macro_rules! every_case {
     ($open:expr) => {
@@ -1422,6 +1494,7 @@ macro_rules! every_case {
             instances_count_while_they_heartbeat,
             live_views_are_kept_and_updates_reach_listeners,
             a_challenge_links_to_a_version_of_its_rule_set,
+            limit_history_gives_the_level_in_force_and_every_change,
         );
     };
 }

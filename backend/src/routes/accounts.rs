@@ -68,7 +68,8 @@ pub async fn history(
     })?;
     let (from, to, points) = history_range(&query, Utc::now())?;
     let buckets = state.store.equity_history(&id, from, to, points).await?;
-    Ok(Json(HistoryResponse { buckets }))
+    let limits = state.store.limit_history(&id, from, to).await?;
+    Ok(Json(HistoryResponse { buckets, limits }))
 }
 
 /// Events returned when the caller does not say.

@@ -1,6 +1,8 @@
 //! The equity curve from history buckets: balance and equity over time, each bucket's lowest
 //! and highest equity as a band (so a trough between two closes is never hidden), and the peak
-//! equity as a dashed line.
+//! equity as a dashed line, the challenge's limits as they stood at each moment (step lines),
+//! and each breach marked (its position is returned, so the page can put a focusable marker
+//! with the evidence over it).
 
 use crate::format;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
@@ -9,7 +11,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use shared::api::EquityBucket;
+use shared::api::{EquityBucket, LimitPoint};
 
 /// The drawing size in SVG user units (the page scales the picture to its container's width)
 /// for a container about `width` CSS pixels wide, so text stays near its nominal size.
@@ -24,6 +26,10 @@ pub fn size_for(width: u32) -> (u32, u32) {
 pub const BALANCE_COLOR: &str = "#2f6fdb";
 pub const EQUITY_COLOR: &str = "#0f9d76";
 pub const PEAK_COLOR: &str = "#c2410c";
+/// Limit lines: the daily floor, the maximum (or monthly) loss floor, the profit target.
+pub const DAILY_COLOR: &str = "#e5484d";
+pub const MAX_LOSS_COLOR: &str = "#9d174d";
+pub const TARGET_COLOR: &str = "#7c3aed";
 /// The equity band: the equity colour, mostly transparent.
 pub const BAND_COLOR: &str = "rgba(15, 157, 118, 0.22)";
 
@@ -31,6 +37,9 @@ const BALANCE: RGBColor = RGBColor(0x2f, 0x6f, 0xdb);
 const EQUITY: RGBColor = RGBColor(0x0f, 0x9d, 0x76);
 const BAND: RGBAColor = RGBAColor(0x0f, 0x9d, 0x76, 0.22);
 const PEAK: RGBColor = RGBColor(0xc2, 0x41, 0x0c);
+const DAILY: RGBColor = RGBColor(0xe5, 0x48, 0x4d);
+const MAX_LOSS: RGBColor = RGBColor(0x9d, 0x17, 0x4d);
+const TARGET: RGBColor = RGBColor(0x7c, 0x3a, 0xed);
 /// Grid and axis lines; the page's stylesheet recolours the text for the theme.
 const GRID: RGBAColor = RGBAColor(0x80, 0x80, 0x90, 0.22);
 const AXIS: RGBAColor = RGBAColor(0x80, 0x80, 0x90, 0.6);
@@ -78,15 +87,76 @@ fn series(buckets: &[EquityBucket], first: DateTime<Utc>) -> Series {
     out
 }
 
+/// What is drawn over the curve: the limit levels over time and the breaches.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Overlay<'a> {
+    /// Limit levels in time order (see `HistoryResponse::limits`).
+    pub limits: &'a [LimitPoint],
+    /// Each breach's time and measured value.
+    pub breaches: &'a [(DateTime<Utc>, Decimal)],
+}
+
+/// A drawn chart: the SVG and where each breach is, in percent of its width and height.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chart {
+    pub svg: String,
+    pub markers: Vec<(f64, f64)>,
+}
+
+/// One limit's step line, in chart coordinates.
+struct Step {
+    kind: String,
+    points: Vec<(f64, f64)>,
+}
+
+/// Each rule's levels as a step function over `first..=last` (seconds after `first`): a level
+/// holds from its instant (or the chart's start) until the next one.
+fn steps(limits: &[LimitPoint], first: DateTime<Utc>, x_max: f64) -> Vec<Step> {
+    let x_of =
+        |time: DateTime<Utc>| ((time - first).num_milliseconds() as f64 / 1000.0).clamp(0.0, x_max);
+    let mut out: Vec<(String, Step)> = Vec::new();
+    for limit in limits {
+        let y = y_of(limit.level);
+        let x = x_of(limit.time);
+        let index = match out.iter().position(|(rule, _)| *rule == limit.rule) {
+            Some(index) => index,
+            None => {
+                out.push((
+                    limit.rule.clone(),
+                    Step {
+                        kind: limit.kind.clone(),
+                        points: Vec::new(),
+                    },
+                ));
+                out.len() - 1
+            }
+        };
+        let points = &mut out[index].1.points;
+        if let Some(&(_, previous)) = points.last() {
+            points.push((x, previous));
+        }
+        points.push((x, y));
+    }
+    out.into_iter()
+        .map(|(_, mut step)| {
+            if let Some(&(_, y)) = step.points.last() {
+                step.points.push((x_max, y));
+            }
+            step
+        })
+        .collect()
+}
+
 /// Draws `buckets` (oldest first) as an SVG document. `peak_equity` adds a dashed horizontal
-/// line; `offset` is the time zone the time axis is labelled in. `None` when there is nothing to
-/// draw.
+/// line; `offset` is the time zone the time axis is labelled in; `overlay` adds the limits and
+/// breaches. `None` when there is nothing to draw.
 pub fn render(
     buckets: &[EquityBucket],
     peak_equity: Option<Decimal>,
     offset: FixedOffset,
     size: (u32, u32),
-) -> Option<String> {
+    overlay: Overlay<'_>,
+) -> Option<Chart> {
     let merged;
     let buckets = if buckets.len() > MAX_BUCKETS {
         merged = shared::history::downsample(buckets.to_vec(), MAX_BUCKETS);
@@ -98,6 +168,19 @@ pub fn render(
     let last = buckets.iter().map(|b| b.last).max()?;
     let series = series(buckets, first);
     let peak = peak_equity.map(y_of);
+    let span_secs = (last - first).num_milliseconds() as f64 / 1000.0;
+    let steps = steps(overlay.limits, first, span_secs.max(0.0));
+    let breaches: Vec<(f64, f64)> = overlay
+        .breaches
+        .iter()
+        .filter(|(time, _)| *time >= first && *time <= last)
+        .map(|(time, value)| {
+            (
+                (*time - first).num_milliseconds() as f64 / 1000.0,
+                y_of(*value),
+            )
+        })
+        .collect();
 
     let span = (last - first).num_milliseconds() as f64 / 1000.0;
     let (x_min, x_max) = if span > 0.0 {
@@ -116,7 +199,9 @@ pub fn render(
                     .iter()
                     .flat_map(|b| [y_of(b.balance.min), y_of(b.balance.max)]),
             )
-            .chain(peak),
+            .chain(peak)
+            .chain(steps.iter().flat_map(|s| s.points.iter().map(|&(_, y)| y)))
+            .chain(breaches.iter().map(|&(_, y)| y)),
     );
 
     // A clock label needs about 110 units of width to breathe.
@@ -155,9 +240,18 @@ pub fn render(
         },
         &series,
         peak,
+        &steps,
+        &breaches,
     );
+    let (width, height) = (f64::from(size.0), f64::from(size.1));
     match drawn {
-        Ok(()) => Some(svg),
+        Ok(markers) => {
+            let markers = markers
+                .into_iter()
+                .map(|(x, y)| (f64::from(x) * 100.0 / width, f64::from(y) * 100.0 / height))
+                .collect();
+            Some(Chart { svg, markers })
+        }
         Err(error) => {
             leptos::logging::warn!("cannot draw the equity chart: {error}");
             None
@@ -179,7 +273,10 @@ fn draw(
     frame: Frame<'_>,
     series: &Series,
     peak: Option<f64>,
-) -> Result<(), Box<dyn std::error::Error>> {
+    steps: &[Step],
+    breaches: &[(f64, f64)],
+) -> Result<Vec<(i32, i32)>, Box<dyn std::error::Error>> {
+    let mut markers = Vec::with_capacity(breaches.len());
     let root = SVGBackend::with_string(svg, size).into_drawing_area();
     let (x_min, x_max) = (frame.x.start, frame.x.end);
     let mut chart = ChartBuilder::on(&root)
@@ -237,8 +334,34 @@ fn draw(
         // A single sample is a point, not a line: mark it so the chart is not blank.
         chart.draw_series(std::iter::once(Circle::new((x, y), 4, EQUITY.filled())))?;
     }
+    for step in steps {
+        let (color, dashed) = match step.kind.as_str() {
+            "daily_loss" => (DAILY, false),
+            "profit_target" => (TARGET, true),
+            _ => (MAX_LOSS, true),
+        };
+        let style = ShapeStyle::from(color).stroke_width(2);
+        if dashed {
+            chart.draw_series(DashedLineSeries::new(
+                step.points.iter().copied(),
+                10,
+                5,
+                style,
+            ))?;
+        } else {
+            chart.draw_series(LineSeries::new(step.points.iter().copied(), style))?;
+        }
+    }
+    for &(x, y) in breaches {
+        chart.draw_series(std::iter::once(Cross::new(
+            (x, y),
+            7,
+            DAILY.stroke_width(3),
+        )))?;
+        markers.push(chart.backend_coord(&(x, y)));
+    }
     root.present()?;
-    Ok(())
+    Ok(markers)
 }
 
 /// Seconds after the first sample, with tick marks chosen by `time_ticks` instead of plotters'
@@ -353,7 +476,10 @@ mod tests {
     #[test]
     fn renders_an_svg_when_there_are_samples() {
         let utc = FixedOffset::east_opt(0).expect("offset");
-        assert_eq!(render(&[], None, utc, size_for(960)), None);
+        assert_eq!(
+            render(&[], None, utc, size_for(960), Overlay::default()),
+            None
+        );
         for buckets in [
             vec![bucket(0, 0, 100_000, 100_000, 100_000, 100_000)],
             vec![
@@ -361,8 +487,15 @@ mod tests {
                 bucket(3_600, 9, 99_500, 99_000, 98_000, 99_600),
             ],
         ] {
-            let svg =
-                render(&buckets, Some(Decimal::from(100_500)), utc, size_for(960)).expect("an svg");
+            let svg = render(
+                &buckets,
+                Some(Decimal::from(100_500)),
+                utc,
+                size_for(960),
+                Overlay::default(),
+            )
+            .expect("an svg")
+            .svg;
             assert!(svg.starts_with("<svg"), "{svg}");
             assert!(svg.contains("viewBox=\"0 0 960 340\""));
             assert!(svg.contains("100,000"), "money labels on the value axis");
@@ -409,7 +542,7 @@ mod tests {
         let drawn = series(&merged, DateTime::<Utc>::UNIX_EPOCH);
         assert!(drawn.band.iter().any(|&(_, y)| y == 10.0));
         let utc = FixedOffset::east_opt(0).expect("offset");
-        assert!(render(&merged, None, utc, size_for(960)).is_some());
+        assert!(render(&merged, None, utc, size_for(960), Overlay::default()).is_some());
     }
 
     #[test]
@@ -427,6 +560,50 @@ mod tests {
         let (ticks, step) = time_ticks(first, 0.0..20.0, cet, 7.0);
         assert_eq!(step, 5);
         assert_eq!(ticks, vec![0.0, 5.0, 10.0, 15.0, 20.0]);
+    }
+
+    #[test]
+    fn limits_are_steps_that_hold_until_the_next_change_and_breaches_are_placed() {
+        let first = DateTime::<Utc>::UNIX_EPOCH;
+        let at = |s: i64| first + Duration::seconds(s);
+        let limit = |s: i64, rule: &str, level: i64| LimitPoint {
+            time: at(s),
+            rule: rule.into(),
+            kind: "daily_loss".into(),
+            level: Decimal::from(level),
+        };
+        let drawn = steps(
+            &[limit(-50, "d", 95), limit(40, "d", 96), limit(0, "m", 90)],
+            first,
+            100.0,
+        );
+        assert_eq!(drawn.len(), 2);
+        assert_eq!(
+            drawn[0].points,
+            vec![(0.0, 95.0), (40.0, 95.0), (40.0, 96.0), (100.0, 96.0)]
+        );
+        assert_eq!(drawn[1].points, vec![(0.0, 90.0), (100.0, 90.0)]);
+
+        let utc = FixedOffset::east_opt(0).expect("offset");
+        let buckets = [
+            bucket(0, 50, 100_000, 99_000, 98_000, 100_000),
+            bucket(60, 40, 99_000, 94_000, 94_000, 99_000),
+        ];
+        let breaches = [(at(100), Decimal::from(94_000))];
+        let chart = render(
+            &buckets,
+            None,
+            utc,
+            size_for(960),
+            Overlay {
+                limits: &[limit(0, "d", 95_000)],
+                breaches: &breaches,
+            },
+        )
+        .expect("a chart");
+        assert_eq!(chart.markers.len(), 1);
+        let (x, y) = chart.markers[0];
+        assert!(x > 50.0 && x <= 100.0 && y > 0.0 && y <= 100.0, "{x} {y}");
     }
 
     #[test]

@@ -1,17 +1,27 @@
 //! Reusable pieces of the pages, one component per file.
 
+mod breach_evidence;
+mod challenge_header;
 mod error_panel;
 mod feed_badge;
 mod loading;
+mod metrics_panel;
+mod risk_panel;
 mod rules_panel;
 mod stat_tile;
 mod stream_status;
+mod theme_toggle;
 mod user_menu;
 
+pub use breach_evidence::BreachEvidence;
+pub use challenge_header::ChallengeHeader;
 pub use error_panel::ErrorPanel;
 pub use feed_badge::FeedBadge;
 pub use loading::Loading;
-pub use rules_panel::RulesPanel;
+pub use metrics_panel::{MetricsPanel, PnlCalendar};
+pub use risk_panel::RiskPanel;
+pub use rules_panel::{RulesPanel, rule_label};
 pub use stat_tile::{StatTile, Tone};
 pub use stream_status::StreamStatus;
+pub use theme_toggle::ThemeToggle;
 pub use user_menu::UserMenu;

@@ -7,37 +7,32 @@ use rust_decimal::Decimal;
 use shared::api::ChallengeView;
 use shared::engine::{ChallengeStatus, RuleReport, RuleStatus, Unit};
 
-/// The challenge panel; renders nothing when the account has no challenge.
+/// The objectives: one row per rule with its limit or target, the current value, the room
+/// left in money and percent, a progress bar, and when a passed or breached rule got there.
+/// Renders nothing when the account has no challenge.
 #[component]
 pub fn RulesPanel(#[prop(into)] challenge: Signal<Option<ChallengeView>>) -> impl IntoView {
     move || {
         challenge.get().map(|challenge| {
-            let (status_class, status_text) = status_badge(challenge.status);
-            let rows = challenge
-                .rules
-                .iter()
-                .map(rule_row)
-                .collect_view();
-            let reset = challenge.next_reset.map(|t| {
-                format!("Next daily reset at {} (your time)", format::clock(t))
-            });
+            let rows = challenge.rules.iter().map(rule_row).collect_view();
             view! {
                 <section class="panel rules-panel" aria-labelledby="rules-title" data-testid="rules">
                     <div class="rules-head">
-                        <h2 id="rules-title">"Challenge"</h2>
-                        <span class="subtle preset">{challenge.preset.clone()}</span>
-                        <span class=status_class data-testid="challenge-status">{status_text}</span>
-                        <span class="subtle reset">{reset}</span>
+                        <h2 id="rules-title">"Objectives and limits"</h2>
                     </div>
                     <div class="table-scroll">
                         <table class="rules-table">
+                            <caption class="visually-hidden">
+                                "Each rule of the challenge with its limit or target, the current value and the room left"
+                            </caption>
                             <thead>
                                 <tr>
                                     <th scope="col">"Rule"</th>
                                     <th scope="col">"Status"</th>
-                                    <th scope="col" class="num">"Current"</th>
                                     <th scope="col" class="num">"Limit or target"</th>
+                                    <th scope="col" class="num">"Current"</th>
                                     <th scope="col" class="num">"Room left"</th>
+                                    <th scope="col" class="progress-col">"Progress"</th>
                                 </tr>
                             </thead>
                             <tbody>{rows}</tbody>
@@ -51,19 +46,87 @@ pub fn RulesPanel(#[prop(into)] challenge: Signal<Option<ChallengeView>>) -> imp
 
 fn rule_row(rule: &RuleReport) -> impl IntoView + use<> {
     let (class, text) = rule_badge(rule.status);
+    let label = rule_label(&rule.kind, &rule.id);
+    let objective = is_objective(&rule.kind);
+    let when = rule.since.map(|t| match rule.status {
+        RuleStatus::Breached => format!("Breached {}", format::date_time(t)),
+        _ => format!("Met {}", format::date_time(t)),
+    });
+    let wording = match (rule.status, objective) {
+        (RuleStatus::Breached, _) => "Broken",
+        (RuleStatus::Passed, _) => "Met",
+        (RuleStatus::Warning, _) => "Close to the limit",
+        (RuleStatus::Pending, _) => "Waiting for data",
+        (RuleStatus::Ok, true) => "In progress",
+        (RuleStatus::Ok, false) => "Within the limit",
+    };
+    let percent = rule
+        .remaining_percent
+        .map(|p| format!("{}%", format::grouped(p, 2)));
+    let progress = rule.progress.unwrap_or(Decimal::ZERO);
+    let width = format!(
+        "{}%",
+        (progress * Decimal::ONE_HUNDRED).round_dp(1).normalize()
+    );
+    let bar_class = match (rule.status, objective) {
+        (RuleStatus::Breached, _) => "bar bar-bad",
+        (RuleStatus::Warning, _) => "bar bar-warn",
+        (RuleStatus::Passed, _) | (_, true) => "bar bar-good",
+        _ => "bar bar-ok",
+    };
+    let bar_label = if objective {
+        format!(
+            "{label}: {} achieved",
+            format::ratio_percent(rule.progress, 0)
+        )
+    } else {
+        format!(
+            "{label}: {} of the allowance used",
+            format::ratio_percent(rule.progress, 0)
+        )
+    };
+    let progress_value = (progress * Decimal::ONE_HUNDRED).round_dp(0).to_string();
     view! {
         <tr data-testid="rule-row" data-rule-id=rule.id.clone() data-status=text.to_lowercase()>
-            <th scope="row">{rule_label(&rule.kind, &rule.id)}</th>
-            <td><span class=class>{text}</span></td>
-            <td class="num">{amount(rule.measured, rule.unit)}</td>
+            <th scope="row">
+                {label.clone()}
+                <span class="rule-when" data-testid="rule-when">{when}</span>
+            </th>
+            <td>
+                <span class=class>{text}</span>
+                <span class="rule-wording">{wording}</span>
+            </td>
             <td class="num">{amount(rule.limit, rule.unit)}</td>
-            <td class="num" data-testid="rule-remaining">{amount(rule.remaining, rule.unit)}</td>
+            <td class="num">{amount(rule.measured, rule.unit)}</td>
+            <td class="num" data-testid="rule-remaining">
+                {amount(rule.remaining, rule.unit)}
+                <span class="rule-pct">{percent}</span>
+            </td>
+            <td class="progress-col">
+                {rule.progress.map(|_| view! {
+                    <div
+                        class="progress"
+                        role="progressbar"
+                        aria-label=bar_label
+                        aria-valuemin="0"
+                        aria-valuemax="100"
+                        aria-valuenow=progress_value
+                    >
+                        <div class=bar_class style:width=width></div>
+                    </div>
+                })}
+            </td>
         </tr>
     }
 }
 
+/// Objectives are reached (profit, days); the rest are limits not to break.
+fn is_objective(kind: &str) -> bool {
+    matches!(kind, "profit_target" | "min_trading_days" | "best_day")
+}
+
 /// A rule's name for a person.
-fn rule_label(kind: &str, id: &str) -> String {
+pub fn rule_label(kind: &str, id: &str) -> String {
     let known = match kind {
         "daily_loss" => "Maximum daily loss",
         "max_loss" => "Maximum loss",
@@ -111,7 +174,8 @@ fn rule_badge(status: RuleStatus) -> (&'static str, &'static str) {
     }
 }
 
-fn status_badge(status: ChallengeStatus) -> (&'static str, &'static str) {
+/// The challenge status's badge class and word.
+pub fn status_badge(status: ChallengeStatus) -> (&'static str, &'static str) {
     match status {
         ChallengeStatus::Active => ("badge badge-live", "Active"),
         ChallengeStatus::Passed => ("badge badge-passed", "Passed"),

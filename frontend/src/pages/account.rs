@@ -1,24 +1,72 @@
-//! `/accounts/:id`: one account's numbers and equity curve, updated live.
+//! `/accounts/:id`: the trader's dashboard: the challenge's header and status, breach evidence,
+//! key figures, objectives, the risk panel with the lot-size calculator, the equity curve with
+//! its limit lines over a chosen range, metrics and the daily P/L calendar; live over SSE.
 
 use super::{EarlyEvents, Load, apply_event, connection_status, event_account, merge_summary};
 use crate::charts::equity;
-use crate::components::{ErrorPanel, FeedBadge, Loading, RulesPanel, StatTile, StreamStatus, Tone};
+use crate::components::{
+    BreachEvidence, ChallengeHeader, ErrorPanel, FeedBadge, Loading, MetricsPanel, PnlCalendar,
+    RiskPanel, RulesPanel, StatTile, StreamStatus, Tone,
+};
 use crate::sse::{self, Connection};
 use crate::{api, format};
 use leptos::prelude::*;
 use leptos::task::spawn_local_scoped_with_cancellation;
 use leptos_router::hooks::use_params_map;
 use rust_decimal::Decimal;
-use shared::api::{AccountSummary, AccountView, EquityBucket, EquityPoint, StreamEvent};
+use shared::api::{
+    AccountSummary, AccountView, EquityBucket, EquityPoint, FeedStatus, LimitPoint, StreamEvent,
+};
 use shared::domain::AccountId;
+use shared::engine::EventKind;
 
 /// The most buckets kept in memory for the chart (history plus live samples); the oldest go
 /// first.
 const MAX_POINTS: usize = 5_000;
-/// How far back the chart's history reaches.
-const HISTORY_SPAN: chrono::Duration = chrono::Duration::hours(24);
-/// Buckets asked for: a day at one-minute resolution, or finer for a younger account.
+/// Buckets asked for: about one per pixel of the chart (the server keeps each bucket's
+/// minimum and maximum, so no dip is lost).
 const HISTORY_POINTS: u32 = 1_500;
+
+/// How far back the equity chart reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ChartRange {
+    Day,
+    Week,
+    Month,
+    All,
+}
+
+impl ChartRange {
+    const ALL: [ChartRange; 4] = [Self::Day, Self::Week, Self::Month, Self::All];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Day => "1D",
+            Self::Week => "1W",
+            Self::Month => "1M",
+            Self::All => "All",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Self::Day => "The last 24 hours",
+            Self::Week => "The last 7 days",
+            Self::Month => "The last 30 days",
+            Self::All => "Since tracking began",
+        }
+    }
+
+    fn start(self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        let days = match self {
+            Self::Day => 1,
+            Self::Week => 7,
+            Self::Month => 30,
+            Self::All => return chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        };
+        now - chrono::Duration::days(days)
+    }
+}
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
@@ -36,6 +84,8 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
     let summary = RwSignal::new(Load::<AccountSummary>::Loading);
     let history = RwSignal::new(Load::<()>::Loading);
     let points = RwSignal::new(Vec::<EquityBucket>::new());
+    let limits = RwSignal::new(Vec::<LimitPoint>::new());
+    let range = RwSignal::new(ChartRange::Day);
     let connection = RwSignal::new(Connection::Connecting);
 
     let early = StoredValue::new(EarlyEvents::default());
@@ -53,7 +103,7 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
                 history.set(Load::Loading);
             }
             spawn_local_scoped_with_cancellation(async move {
-                let from = format::now() - HISTORY_SPAN;
+                let from = range.get_untracked().start(format::now());
                 let (account, fetched) =
                     futures::join!(api::account(&id), api::history(&id, from, HISTORY_POINTS));
                 let early_events = early
@@ -90,6 +140,7 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
                 match fetched {
                     Ok(response) => {
                         points.try_update(|points| merge_history(points, response.buckets));
+                        limits.try_set(response.limits);
                         history.try_set(Load::Ready(()));
                     }
                     Err(error) if quiet => {
@@ -103,6 +154,31 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
         }
     };
     load(false);
+    // Another range: the curve is fetched again for it (the live stream carries on).
+    Effect::new({
+        let id = id.clone();
+        move |previous: Option<ChartRange>| {
+            let chosen = range.get();
+            if previous.is_some_and(|p| p != chosen) {
+                let id = id.clone();
+                points.set(Vec::new());
+                history.set(Load::Loading);
+                spawn_local_scoped_with_cancellation(async move {
+                    match api::history(&id, chosen.start(format::now()), HISTORY_POINTS).await {
+                        Ok(response) => {
+                            points.try_update(|points| merge_history(points, response.buckets));
+                            limits.try_set(response.limits);
+                            history.try_set(Load::Ready(()));
+                        }
+                        Err(error) => {
+                            history.try_set(Load::Failed(error));
+                        }
+                    }
+                });
+            }
+            chosen
+        }
+    });
 
     let on_event = {
         let id = id.clone();
@@ -112,6 +188,7 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
             }
             if let StreamEvent::Account { view, .. } = &event {
                 points.try_update(|points| push_sample(points, view));
+                limits.try_update(|limits| push_limits(limits, view));
             }
             let ready = summary
                 .try_with_untracked(|summary| matches!(summary, Load::Ready(_)))
@@ -175,7 +252,9 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
                 }
                     .into_any()
             }
-            Load::Ready(()) => view! { <Dashboard summary history points connection /> }.into_any(),
+            Load::Ready(()) => {
+                view! { <Dashboard summary history points limits range connection /> }.into_any()
+            }
         }}
     }
 }
@@ -195,6 +274,32 @@ fn push_sample(points: &mut Vec<EquityBucket>, view: &AccountView) {
         _ => points.push(sample),
     }
     cap(points);
+}
+
+/// Adds the live view's limit levels where they moved (a daily reset, a trailing floor), so
+/// the limit lines follow the curve between history fetches.
+fn push_limits(limits: &mut Vec<LimitPoint>, view: &AccountView) {
+    let Some(challenge) = &view.challenge else {
+        return;
+    };
+    for rule in &challenge.rules {
+        let tracked = matches!(
+            rule.kind.as_str(),
+            "daily_loss" | "max_loss" | "monthly_loss" | "profit_target"
+        );
+        let Some(level) = rule.limit.filter(|_| tracked) else {
+            continue;
+        };
+        let current = limits.iter().rev().find(|l| l.rule == rule.id);
+        if current.is_none_or(|l| l.level != level && l.time <= view.time) {
+            limits.push(LimitPoint {
+                time: view.time,
+                rule: rule.id.clone(),
+                kind: rule.kind.clone(),
+                level,
+            });
+        }
+    }
 }
 
 /// Puts the fetched history under the live samples that arrived while it was loading.
@@ -243,6 +348,8 @@ fn Dashboard(
     summary: RwSignal<Load<AccountSummary>>,
     history: RwSignal<Load<()>>,
     points: RwSignal<Vec<EquityBucket>>,
+    limits: RwSignal<Vec<LimitPoint>>,
+    range: RwSignal<ChartRange>,
     connection: RwSignal<Connection>,
 ) -> impl IntoView {
     let pick = move |f: fn(&AccountSummary) -> Option<String>| {
@@ -258,7 +365,7 @@ fn Dashboard(
     let feed = Signal::derive(move || {
         summary.with(|s| match s {
             Load::Ready(s) => s.feed,
-            _ => shared::api::FeedStatus::Connecting,
+            _ => FeedStatus::Connecting,
         })
     });
     let backfill = Signal::derive(move || {
@@ -316,10 +423,65 @@ fn Dashboard(
                 .map_or_else(|| "–".to_owned(), |v| v.open_positions.to_string())
         })
     });
+    let floating_pl = Signal::derive(move || latest.with(|v| v.as_ref().map(|v| v.floating_pl)));
 
     let challenge =
-        Signal::derive(move || latest.with(|v| v.as_ref().and_then(|v| v.challenge.clone())));
+        Memo::new(move |_| latest.with(|v| v.as_ref().and_then(|v| v.challenge.clone())));
+    let challenge = Signal::from(challenge);
+    // Built once when a challenge appears, so the calculator keeps what the trader typed.
+    let has_challenge = Memo::new(move |_| challenge.with(Option::is_some));
     let peak = Memo::new(move |_| latest.with(|v| v.as_ref().map(|v| v.peak_equity)));
+    // The breaches to mark on the curve: time, measured value, and the words for the marker.
+    let breaches = Memo::new(move |_| {
+        challenge.with(|c: &Option<shared::api::ChallengeView>| {
+            c.as_ref()
+                .map(|c: &shared::api::ChallengeView| {
+                    c.events
+                        .iter()
+                        .filter(|e| e.kind == EventKind::Breach)
+                        .filter_map(|e| {
+                            let (measured, limit) = (e.measured?, e.limit?);
+                            let rule = e.rule.clone().unwrap_or_default();
+                            let kind = c
+                                .rules
+                                .iter()
+                                .find(|r| r.id == rule)
+                                .map(|r| r.kind.clone())
+                                .unwrap_or_default();
+                            let words = format!(
+                                "{} broken at {}: measured {} against a limit of {}",
+                                crate::components::rule_label(&kind, &rule),
+                                format::date_time(e.time),
+                                format::money(measured),
+                                format::money(limit),
+                            );
+                            Some((e.time, measured, words))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    });
+
+    // The first render with data, for the time-to-first-render measurement (docs/BENCHMARKS.md).
+    Effect::new(move |done: Option<()>| {
+        if done.is_none()
+            && let Some(performance) = window().performance()
+        {
+            let _ = performance.mark("riskdeck-dashboard");
+        }
+    });
+
+    // The browser's clock for the reset countdown, ticking every second while the page is open.
+    let now = RwSignal::new(format::now());
+    let ticker = StoredValue::new_local(Some(gloo_timers::callback::Interval::new(
+        1_000,
+        move || {
+            now.try_set(format::now());
+        },
+    )));
+    on_cleanup(move || ticker.dispose());
+
     let offset = format::local_offset();
     // Redraw at the width the chart is shown at (in steps, not on every resize event).
     let chart_width = RwSignal::new(chart_width_estimate());
@@ -327,12 +489,88 @@ fn Dashboard(
         chart_width.set(chart_width_estimate());
     });
     on_cleanup(move || resize.remove());
-    let svg = Memo::new(move |_| {
+    let chart = Memo::new(move |_| {
         let size = equity::size_for(chart_width.get());
-        points.with(|points| equity::render(points, peak.get(), offset, size))
+        let marks: Vec<(chrono::DateTime<chrono::Utc>, Decimal)> =
+            breaches.with(|b| b.iter().map(|(t, v, _)| (*t, *v)).collect());
+        points.with(|points| {
+            limits.with(|limits| {
+                equity::render(
+                    points,
+                    peak.get(),
+                    offset,
+                    size,
+                    equity::Overlay {
+                        limits,
+                        breaches: &marks,
+                    },
+                )
+            })
+        })
     });
+    let svg = move || chart.with(|c| c.as_ref().map(|c| c.svg.clone()).unwrap_or_default());
+    let markers = move || {
+        let placed = chart.with(|c| c.as_ref().map(|c| c.markers.clone()).unwrap_or_default());
+        breaches.with(|b| {
+            placed
+                .into_iter()
+                .zip(b.iter())
+                .map(|((left, top), (_, _, words))| {
+                    view! {
+                        <button
+                            type="button"
+                            class="breach-marker"
+                            data-testid="breach-marker"
+                            style:left=format!("{left:.2}%")
+                            style:top=format!("{top:.2}%")
+                            aria-label=words.clone()
+                        >
+                            <span class="breach-tip" role="tooltip">{words.clone()}</span>
+                        </button>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    let stale = move || {
+        let stream_down = connection.get() == Connection::Reconnecting;
+        let feed_stale = feed.get() == FeedStatus::Stale;
+        let text = if stream_down {
+            "The connection to Riskdeck was lost; it reconnects by itself. The numbers below are \
+             the last received."
+        } else if feed_stale {
+            "The broker's feed is stale. The numbers below are the last known ones and may be \
+             out of date."
+        } else {
+            return None;
+        };
+        Some(view! {
+            <div class="stale-banner" role="alert" data-testid="stale-banner">
+                <strong>"Data delayed. "</strong>
+                {text}
+            </div>
+        })
+    };
+    let range_buttons = ChartRange::ALL
+        .into_iter()
+        .map(|choice| {
+            view! {
+                <button
+                    type="button"
+                    class="range-button"
+                    data-testid=format!("range-{}", choice.label().to_lowercase())
+                    aria-pressed=move || (range.get() == choice).to_string()
+                    title=choice.description()
+                    on:click=move |_| range.set(choice)
+                >
+                    {choice.label()}
+                </button>
+            }
+        })
+        .collect_view();
 
     view! {
+        {stale}
         <header class="page-head">
             <div>
                 <h1 data-testid="account-name">{name}</h1>
@@ -343,6 +581,9 @@ fn Dashboard(
             </div>
             <StreamStatus connection=connection />
         </header>
+
+        <ChallengeHeader challenge=challenge floating_pl=floating_pl now=now />
+        <BreachEvidence challenge=challenge />
 
         <section class="tiles" aria-label="Key figures">
             <StatTile label="Balance" testid="balance" value=money(|v| v.balance) unit=unit />
@@ -385,32 +626,47 @@ fn Dashboard(
         </section>
 
         <RulesPanel challenge=challenge />
+        {move || has_challenge.get().then(|| view! { <RiskPanel challenge=challenge currency=unit /> })}
 
         <section class="panel chart-panel" aria-labelledby="chart-title">
             <div class="chart-head">
                 <h2 id="chart-title">"Equity curve"</h2>
-                <ul class="legend">
-                    <li>
-                        <span class="swatch" style:background=equity::EQUITY_COLOR></span>
-                        "Equity"
-                    </li>
-                    <li>
-                        <span class="swatch" style:background=equity::BALANCE_COLOR></span>
-                        "Balance"
-                    </li>
-                    <li>
-                        <span class="swatch swatch-band" style:background=equity::BAND_COLOR></span>
-                        "Equity low–high"
-                    </li>
-                    <li>
-                        <span class="swatch swatch-dashed" style:border-color=equity::PEAK_COLOR></span>
-                        "Peak equity"
-                    </li>
-                </ul>
+                <div class="range-picker" role="group" aria-label="Time range">{range_buttons}</div>
             </div>
+            <ul class="legend">
+                <li>
+                    <span class="swatch" style:background=equity::EQUITY_COLOR></span>
+                    "Equity"
+                </li>
+                <li>
+                    <span class="swatch" style:background=equity::BALANCE_COLOR></span>
+                    "Balance"
+                </li>
+                <li>
+                    <span class="swatch swatch-band" style:background=equity::BAND_COLOR></span>
+                    "Equity low–high"
+                </li>
+                <li>
+                    <span class="swatch swatch-dashed" style:border-color=equity::PEAK_COLOR></span>
+                    "Peak equity"
+                </li>
+                <li>
+                    <span class="swatch" style:background=equity::DAILY_COLOR></span>
+                    "Daily loss floor"
+                </li>
+                <li>
+                    <span class="swatch swatch-dashed" style:border-color=equity::MAX_LOSS_COLOR></span>
+                    "Max loss floor"
+                </li>
+                <li>
+                    <span class="swatch swatch-dashed" style:border-color=equity::TARGET_COLOR></span>
+                    "Profit target"
+                </li>
+            </ul>
             <div class="equity-chart" data-testid="equity-chart">
-                <div class="chart-svg" inner_html=move || svg.get().unwrap_or_default()></div>
-                {move || match (history.get(), svg.with(Option::is_none)) {
+                <div class="chart-svg" inner_html=svg></div>
+                <div class="chart-markers">{markers}</div>
+                {move || match (history.get(), chart.with(Option::is_none)) {
                     (Load::Loading, true) => view! { <Loading label="Loading the history…" /> }.into_any(),
                     (Load::Failed(error), true) => {
                         view! { <p class="chart-empty">{format!("The history could not be loaded. {error}")}</p> }
@@ -428,10 +684,15 @@ fn Dashboard(
                 }}
             </div>
             <p class="chart-foot subtle">
-                "The last 24 hours, in your local time zone. The band shows the lowest and \
-                 highest equity within each point's period, so no dip is hidden."
+                {move || range.get().description()}
+                ", in your local time zone. The band shows the lowest and highest equity within \
+                 each point's period, so no dip is hidden; limit lines show each floor and the \
+                 target as they stood at every moment."
             </p>
         </section>
+
+        <MetricsPanel challenge=challenge />
+        <PnlCalendar challenge=challenge />
     }
 }
 
@@ -507,6 +768,67 @@ mod tests {
         assert_eq!(points, vec![stored(0, 100)]);
         push_sample(&mut points, &view(6, 99));
         assert_eq!(points, vec![stored(0, 100), sample(6, 99)]);
+    }
+
+    #[test]
+    fn live_views_add_a_limit_step_only_where_a_level_moved() {
+        use shared::engine::{ChallengeStatus, RuleReport, RuleStatus, Severity, Unit};
+        let rule = |id: &str, kind: &str, limit: i64| RuleReport {
+            id: id.into(),
+            kind: kind.into(),
+            severity: Severity::Hard,
+            status: RuleStatus::Ok,
+            remaining: None,
+            unit: Unit::Money,
+            measured: None,
+            limit: Some(Decimal::from(limit)),
+            budget: None,
+            remaining_percent: None,
+            progress: None,
+            since: None,
+        };
+        let with_rules = |second: i64, rules: Vec<RuleReport>| {
+            let mut view = view(second, 100);
+            view.challenge = Some(shared::api::ChallengeView {
+                preset: "ftmo-2step".into(),
+                status: ChallengeStatus::Active,
+                rules,
+                next_reset: None,
+                title: None,
+                phase: None,
+                day: None,
+                reset_clock: None,
+                started: None,
+                metrics: None,
+                events: Vec::new(),
+                positions: Vec::new(),
+                sizing: None,
+                days: Vec::new(),
+            });
+            view
+        };
+        let mut limits = Vec::new();
+        let first = with_rules(
+            10,
+            vec![
+                rule("dl", "daily_loss", 95),
+                rule("days", "min_trading_days", 4),
+            ],
+        );
+        push_limits(&mut limits, &first);
+        push_limits(
+            &mut limits,
+            &with_rules(20, vec![rule("dl", "daily_loss", 95)]),
+        );
+        push_limits(
+            &mut limits,
+            &with_rules(30, vec![rule("dl", "daily_loss", 97)]),
+        );
+        let got: Vec<(i64, Decimal)> = limits
+            .iter()
+            .map(|l| (l.time.timestamp(), l.level))
+            .collect();
+        assert_eq!(got, vec![(10, Decimal::from(95)), (30, Decimal::from(97))]);
     }
 
     #[test]

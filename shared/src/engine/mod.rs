@@ -47,6 +47,7 @@ pub mod metrics;
 pub mod presets;
 mod report;
 pub mod rules;
+pub mod sizing;
 mod state;
 pub mod stats;
 

@@ -311,3 +311,52 @@ pub fn preset(name: &str, initial_balance: Money) -> Result<ChallengeConfig, Eng
         estimated_equity_breaches: false,
     })
 }
+
+/// A preset's name for a person and its phase: the description up to its first colon, and
+/// "Phase 1", "Phase 2" or "Evaluation" ("Funded" for `fund-policy`); `None` for a name that is
+/// not a preset (a custom rule set).
+pub fn describe(name: &str) -> Option<(&'static str, &'static str)> {
+    let &(_, description) = PRESETS.iter().find(|(n, _)| *n == name)?;
+    let title = description.split(':').next().unwrap_or(description);
+    let title = title.split(" (phase").next().unwrap_or(title);
+    let title = title.split(", same as").next().unwrap_or(title);
+    let phase = if name.ends_with("phase2") {
+        "Phase 2"
+    } else if name == "fund-policy" {
+        "Funded"
+    } else if name.contains("2step") || name.contains("high-stakes") {
+        "Phase 1"
+    } else {
+        "Evaluation"
+    };
+    Some((title, phase))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_have_a_title_and_a_phase() {
+        assert_eq!(
+            describe("ftmo-2step"),
+            Some(("FTMO 2-Step Challenge", "Phase 1"))
+        );
+        assert_eq!(
+            describe("ftmo-2step-phase2"),
+            Some(("FTMO 2-Step Verification", "Phase 2"))
+        );
+        assert_eq!(
+            describe("apex-intraday-trailing"),
+            Some(("Apex evaluation", "Evaluation"))
+        );
+        assert_eq!(describe("fund-policy").map(|(_, p)| p), Some("Funded"));
+        assert_eq!(describe("custom"), None);
+        for (name, _) in PRESETS {
+            assert!(
+                describe(name).is_some_and(|(title, _)| !title.is_empty()),
+                "{name}"
+            );
+        }
+    }
+}

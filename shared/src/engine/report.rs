@@ -1,12 +1,14 @@
 //! The replay report: status, rules, events and metrics as one serde type.
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::Event;
 use super::metrics::Metrics;
 use super::rules::{RuleKind, RuleStatus, Severity, Unit};
 use super::state::{Challenge, ChallengeStatus, percent_of};
+use super::stats::ratio;
+use super::{Event, EventKind};
 
 /// One rule in a [`Report`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +31,20 @@ pub struct RuleReport {
     /// What it is measured against (the equity floor for loss rules, the level to reach for a
     /// profit target).
     pub limit: Option<Decimal>,
+    /// The whole budget in `unit`: a loss rule's allowance in money, the profit a target asks
+    /// for, the days, lots or positions allowed or required.
+    #[serde(default)]
+    pub budget: Option<Decimal>,
+    /// `remaining` as a percent of the initial balance, for rules measured in money.
+    #[serde(default)]
+    pub remaining_percent: Option<Decimal>,
+    /// How far along the rule is, from 0 to 1: the share of a limit used up, or of an
+    /// objective achieved.
+    #[serde(default)]
+    pub progress: Option<Decimal>,
+    /// When the rule was breached (breached) or its objective met (passed).
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// The replay report, as the backend prints it.
@@ -141,7 +157,48 @@ impl Challenge {
                         Some(critical),
                     ),
                 };
+                let budget = match kind {
+                    _ if kind.is_loss_rule() => Some(rule.limit),
+                    RuleKind::ProfitTarget { .. } => Some(rule.limit),
+                    RuleKind::BestDay { .. } | RuleKind::MarginLevel { .. } => None,
+                    RuleKind::StopLossRequired => None,
+                    _ => limit,
+                };
+                let progress = budget
+                    .filter(|b| *b > Decimal::ZERO)
+                    .zip(remaining)
+                    .and_then(|(b, r)| ratio(b.saturating_sub(r), b))
+                    .map(|p| p.clamp(Decimal::ZERO, Decimal::ONE).round_dp(4));
+                let remaining_percent = if kind.unit() == Unit::Money {
+                    remaining
+                        .and_then(|r| {
+                            ratio(
+                                r.checked_mul(Decimal::ONE_HUNDRED)?,
+                                self.anchors.initial_balance,
+                            )
+                        })
+                        .map(|p| p.round_dp(2))
+                } else {
+                    None
+                };
+                let wanted = match rule.status {
+                    RuleStatus::Breached => Some(EventKind::Breach),
+                    RuleStatus::Passed => Some(EventKind::ObjectiveMet),
+                    _ => None,
+                };
+                let since = wanted.and_then(|wanted| {
+                    self.events
+                        .iter()
+                        .find(|e| {
+                            e.kind == wanted && e.rule.as_deref() == Some(rule.def.id.as_str())
+                        })
+                        .map(|e| e.time)
+                });
                 RuleReport {
+                    budget,
+                    remaining_percent,
+                    progress,
+                    since,
                     id: rule.def.id.clone(),
                     kind: kind.name().to_owned(),
                     severity: rule.def.severity,

@@ -175,6 +175,13 @@ pub(super) struct SymbolInfo {
     /// Estimated change of the symbol's open P/L since the last account update (`delta_seq`).
     pub(super) delta: Money,
     pub(super) delta_seq: u64,
+    /// Volume limits from the specification, for the lot-size calculator.
+    #[serde(default)]
+    pub(super) volume_step: Option<Lots>,
+    #[serde(default)]
+    pub(super) min_volume: Option<Lots>,
+    #[serde(default)]
+    pub(super) max_volume: Option<Lots>,
 }
 
 /// Open risk to stop loss of the open positions.
@@ -332,6 +339,22 @@ impl Challenge {
     /// Starts a challenge from a named preset (see [`super::presets`]).
     pub fn from_preset(name: &str, initial_balance: Money) -> Result<Self, EngineError> {
         Self::new(super::preset(name, initial_balance)?)
+    }
+
+    /// Every loss rule's equity floor and the profit target's level, as they stand: rule id,
+    /// rule kind and level (the limit lines of the equity chart).
+    pub fn limit_levels(&self) -> impl Iterator<Item = (&str, &'static str, Money)> + '_ {
+        self.rules
+            .iter()
+            .filter(|r| {
+                r.def.kind.is_loss_rule() || matches!(r.def.kind, RuleKind::ProfitTarget { .. })
+            })
+            .map(|r| (r.def.id.as_str(), r.def.kind.name(), r.floor))
+    }
+
+    /// When the challenge started (its first record); `None` before it.
+    pub fn started(&self) -> Option<DateTime<Utc>> {
+        self.started
     }
 
     /// The open positions, as last reported.
@@ -1078,7 +1101,11 @@ impl Challenge {
     }
 
     fn on_spec(&mut self, spec: &SymbolSpec) {
-        self.symbol_mut(&spec.symbol).tick_size = Some(spec.tick_size);
+        let info = self.symbol_mut(&spec.symbol);
+        info.tick_size = Some(spec.tick_size);
+        info.volume_step = Some(spec.volume_step);
+        info.min_volume = Some(spec.min_volume);
+        info.max_volume = Some(spec.max_volume);
     }
 
     fn symbol_mut(&mut self, symbol: &str) -> &mut SymbolInfo {
@@ -1102,6 +1129,9 @@ impl Challenge {
                     mark_seq: 0,
                     delta: Decimal::ZERO,
                     delta_seq: u64::MAX,
+                    volume_step: None,
+                    min_volume: None,
+                    max_volume: None,
                 });
                 self.symbols.len() - 1
             }
