@@ -749,6 +749,7 @@ mod tests {
             currency: None,
             feed: FeedStatus::Connecting,
             latest: None,
+            backfill: None,
         };
         let snapshot = StreamEvent::Snapshot {
             accounts: vec![summary("a1"), summary("a2")],

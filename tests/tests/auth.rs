@@ -239,7 +239,8 @@ async fn many_usernames_from_one_address_are_throttled_too() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = demo_server(&dir).await;
     let mut throttled = None;
-    for i in 0..40 {
+    let started = std::time::Instant::now();
+    for i in 0..200 {
         let response = attempt(&server, &format!("guess{i}"), "guess").await;
         if response.status().as_u16() == 429 {
             throttled = Some(i);
@@ -247,7 +248,14 @@ async fn many_usernames_from_one_address_are_throttled_too() {
         }
         assert_eq!(response.status().as_u16(), 401);
     }
-    assert_eq!(throttled, Some(30), "the address's burst is 30 attempts");
+    // The address's burst is 30 attempts, and one more comes back every 2 s: on a slow machine
+    // the attempts themselves take long enough to earn a few back.
+    let earned = u32::try_from(started.elapsed().as_secs() / 2 + 1).expect("small");
+    let throttled = throttled.expect("the address is throttled");
+    assert!(
+        (30..=30 + earned).contains(&throttled),
+        "throttled after {throttled} attempts (burst 30, {earned} earned back)"
+    );
     server.stop().await;
 }
 
