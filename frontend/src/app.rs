@@ -2,7 +2,10 @@
 //! pages.
 
 use crate::components::{ThemeToggle, UserMenu};
-use crate::pages::{AccountPage, AccountsPage, LoginPage, NotFound};
+use crate::pages::{
+    AccountPage, AccountsPage, AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminOnly,
+    AdminOverviewPage, AdminRulesPage, AdminUsersPage, LoginPage, NotFound,
+};
 use crate::session::{Session, SessionState, SignedIn};
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
@@ -86,6 +89,30 @@ fn Shell() -> impl IntoView {
                 <Route
                     path=path!("/accounts/:id")
                     view=|| view! { <SignedIn><AccountPage /></SignedIn> }
+                />
+                <Route
+                    path=path!("/admin")
+                    view=|| view! { <SignedIn><AdminOnly><AdminOverviewPage /></AdminOnly></SignedIn> }
+                />
+                <Route
+                    path=path!("/admin/accounts/new")
+                    view=|| view! { <SignedIn><AdminOnly><AdminCreatePage /></AdminOnly></SignedIn> }
+                />
+                <Route
+                    path=path!("/admin/accounts/:id")
+                    view=|| view! { <SignedIn><AdminOnly><AdminChallengePage /></AdminOnly></SignedIn> }
+                />
+                <Route
+                    path=path!("/admin/accounts/:id/rules")
+                    view=|| view! { <SignedIn><AdminOnly><AdminRulesPage /></AdminOnly></SignedIn> }
+                />
+                <Route
+                    path=path!("/admin/users")
+                    view=|| view! { <SignedIn><AdminOnly><AdminUsersPage /></AdminOnly></SignedIn> }
+                />
+                <Route
+                    path=path!("/admin/audit")
+                    view=|| view! { <SignedIn><AdminOnly><AdminAuditPage /></AdminOnly></SignedIn> }
                 />
             </Routes>
         </main>

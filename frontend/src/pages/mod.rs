@@ -1,12 +1,17 @@
 //! Route-level components, one per file.
 
 mod account;
+mod admin;
 mod accounts;
 mod login;
 mod not_found;
 
 pub use account::AccountPage;
 pub use accounts::AccountsPage;
+pub use admin::{
+    AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminOnly, AdminOverviewPage,
+    AdminRulesPage, AdminUsersPage,
+};
 pub use login::LoginPage;
 pub use not_found::NotFound;
 
