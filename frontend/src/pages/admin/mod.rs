@@ -21,6 +21,7 @@ use leptos::prelude::*;
 use shared::api::Role;
 
 /// The console's top-level paths.
+#[allow(dead_code)] // `challenge` and `rules` are linked from pages being built.
 pub mod paths {
     /// All challenges.
     pub const OVERVIEW: &str = "/admin";
