@@ -24,6 +24,10 @@ pub struct ChallengeRun {
     deals_since: DateTime<Utc>,
     /// Deals already fed, by id, with their time (pruned outside the overlap window).
     seen_deals: HashMap<String, DateTime<Utc>>,
+    /// Deals fed since [`ChallengeRun::take_fed_deals`] was last called, for the store's
+    /// trade history (not part of the saved state: they are stored with it).
+    #[serde(skip)]
+    fed: Vec<Deal>,
 }
 
 impl ChallengeRun {
@@ -33,6 +37,7 @@ impl ChallengeRun {
             challenge,
             deals_since: now,
             seen_deals: HashMap::new(),
+            fed: Vec::new(),
         }
     }
 
@@ -78,6 +83,8 @@ impl ChallengeRun {
             }
         }
         let mut run = Self::new(challenge, now);
+        // The whole history goes to the trade history, funding included.
+        run.fed.clone_from(&history);
         let horizon = run.deals_from() - DEAL_OVERLAP;
         run.seen_deals = history
             .into_iter()
@@ -121,12 +128,23 @@ impl ChallengeRun {
         ));
         records.push(Record::new(now, RecordData::Positions(positions.to_vec())));
         let mut events = Vec::new();
-        for record in &records {
-            if let Err(error) = self.challenge.apply(record, &mut events) {
-                tracing::warn!(account, %error, "the risk engine refused a record");
+        for record in records {
+            match self.challenge.apply(&record, &mut events) {
+                Ok(()) => {
+                    if let RecordData::Deal(deal) = record.data {
+                        self.fed.push(deal);
+                    }
+                }
+                Err(error) => tracing::warn!(account, %error, "the risk engine refused a record"),
             }
         }
         events
+    }
+
+    /// The deals the engine was fed (and accepted) since the last call, oldest first: what
+    /// the next save stores in the trade history.
+    pub fn take_fed_deals(&mut self) -> Vec<Deal> {
+        std::mem::take(&mut self.fed)
     }
 
     /// Feeds records observed at `now` (quotes, specifications between polls); records the
@@ -161,7 +179,12 @@ impl ChallengeRun {
             }
             self.deals_since = self.deals_since.max(record.time);
             match self.challenge.apply(record, &mut outcome.events) {
-                Ok(()) => outcome.accepted += 1,
+                Ok(()) => {
+                    outcome.accepted += 1;
+                    if let RecordData::Deal(deal) = &record.data {
+                        self.fed.push(deal.clone());
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(account, line, %error, "the risk engine refused a pushed record");
                     outcome.refused.push((*line, error.to_string()));

@@ -10,6 +10,7 @@
 
 use crate::auth::{CSRF_HEADER, SESSION_COOKIE};
 use crate::routes::{Access, Route, Verb, routes};
+use shared::api::TradesPage;
 use shared::api::{
     AccountOwnerResponse, AccountSummary, AccountsResponse, AssignAccountRequest,
     CreateUserRequest, ErrorBody, EventsResponse, HistoryResponse, LoginRequest,
@@ -294,6 +295,27 @@ fn describe(route: &Route) -> Option<Doc> {
                  (application/x-ndjson) in the format `riskdeck replay` reads, up to 1 MiB and \
                  10,000 records. Answers once they are stored; resending a batch is safe.",
                 Json(200, name::<IngestResponse>),
+            )
+        },
+        (Get, "/api/accounts/{account}/trades") => Doc {
+            query: &[
+                (
+                    "before",
+                    "The `next` of the previous page: only older trades (default: from the \
+                     newest).",
+                ),
+                (
+                    "limit",
+                    "At most this many trades; 1 to 200 (default 50), larger or smaller \
+                     numbers are clamped.",
+                ),
+            ],
+            ..doc(
+                "accounts_trades",
+                "accounts",
+                "A page of the account's closed trades, newest first, each with its opening \
+                 price, costs and net result.",
+                Json(200, name::<TradesPage>),
             )
         },
         _ => return None,
@@ -597,6 +619,7 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<AnchorCorrectionRequest>(&mut schemas);
     add::<AnchorsResponse>(&mut schemas);
     add::<IngestResponse>(&mut schemas);
+    add::<TradesPage>(&mut schemas);
     schemas
 }
 

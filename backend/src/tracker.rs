@@ -63,6 +63,8 @@ pub struct Tracker {
     onboarding: Option<shared::engine::Challenge>,
     /// Engine events not yet stored (the database was unavailable), oldest first.
     unsaved_events: Vec<StoredEvent>,
+    /// Deals the engine was fed that are not stored yet (stored with the next save).
+    unsaved_deals: Vec<shared::domain::Deal>,
     /// Shared by every tracker: a poll holds one permit while it talks to the broker.
     polls: Arc<Semaphore>,
     /// Quotes between polls, when set (see `Config::price_interval`).
@@ -177,6 +179,7 @@ impl Tracker {
             challenge: None,
             onboarding: None,
             unsaved_events: Vec::new(),
+            unsaved_deals: Vec::new(),
             polls: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
             price_interval: None,
             specified: std::collections::HashSet::new(),
@@ -216,6 +219,7 @@ impl Tracker {
         self.challenge = None;
         self.onboarding = None;
         self.unsaved_events.clear();
+        self.unsaved_deals.clear();
         self.specified.clear();
         self.last_saved = None;
         self.samples.clear();
@@ -582,13 +586,15 @@ impl Tracker {
         }
     }
 
-    /// Logs the engine's new events, then stores the engine state and every unsaved event in
-    /// one transaction (what fails stays queued, in order, for the next save). Whether the
-    /// state and every event are stored.
+    /// Logs the engine's new events, then stores the engine state, every unsaved event and
+    /// every deal fed since the last save in one transaction (what fails stays queued, in
+    /// order, for the next save). Whether the state and every event are stored.
     async fn save(&mut self, events: &[shared::engine::Event]) -> bool {
-        let Some(run) = self.challenge.as_ref() else {
+        let Some(run) = self.challenge.as_mut() else {
             return true;
         };
+        self.unsaved_deals.extend(run.take_fed_deals());
+        let run = &*run;
         for event in events {
             tracing::info!(
                 account = %self.id,
@@ -605,21 +611,20 @@ impl Tracker {
                 return false;
             }
         };
-        let saved = match &self.lease {
-            Some(lease) => {
-                self.store
-                    .save_challenge_fenced(&self.id, &state, &self.unsaved_events, lease)
-                    .await
-            }
-            None => {
-                self.store
-                    .save_challenge(&self.id, &state, &self.unsaved_events)
-                    .await
-            }
-        };
+        let saved = self
+            .store
+            .save_challenge_with_deals(
+                &self.id,
+                &state,
+                &self.unsaved_events,
+                &self.unsaved_deals,
+                self.lease.as_ref(),
+            )
+            .await;
         match saved {
             Ok(()) => {
                 self.unsaved_events.clear();
+                self.unsaved_deals.clear();
                 self.last_saved = Some(Instant::now());
                 true
             }
@@ -632,6 +637,7 @@ impl Tracker {
                      tracking the account"
                 );
                 self.unsaved_events.clear();
+                self.unsaved_deals.clear();
                 self.lease_lost = true;
                 false
             }

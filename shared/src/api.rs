@@ -704,10 +704,189 @@ pub struct RuleSetsResponse {
     pub versions: Vec<RuleSetView>,
 }
 
+/// Which way a trade went: the direction of the position it closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TradeSide {
+    /// A long position (opened by buying).
+    Buy,
+    /// A short position (opened by selling).
+    Sell,
+}
+
+/// One closing trade of the trade history: the deal that closed (part of) a position, with the
+/// position's opening price.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TradeView {
+    /// The closing deal's broker id.
+    pub deal_id: String,
+    /// The position it closed, when the broker says.
+    pub position_id: Option<String>,
+    /// When it closed.
+    pub time: DateTime<Utc>,
+    /// The firm's time zone's offset from UTC at `time`, in minutes (so the browser can show
+    /// the firm's local time without a time zone database); `None` without a challenge.
+    pub zone_offset_minutes: Option<i32>,
+    /// When the position was opened, when its opening deal is known.
+    pub opened: Option<DateTime<Utc>>,
+    /// Instrument.
+    pub symbol: String,
+    /// The position's direction.
+    pub side: TradeSide,
+    /// Lots closed.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub volume: crate::domain::Lots,
+    /// The opening deal's price, when it is known.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub open_price: Option<crate::domain::Price>,
+    /// The closing deal's price.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub close_price: Option<crate::domain::Price>,
+    /// Gross profit.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub profit: Money,
+    /// Commission and swap: the closing deal's, plus the opening deal's commission in
+    /// proportion to the volume closed.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub costs: Money,
+    /// Profit plus costs.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub net: Money,
+    /// Why it closed (`DEAL_REASON_SL`, ...), as the broker says.
+    pub reason: Option<String>,
+}
+
+impl ChallengeView {
+    /// The firm's time zone, read from the reset clock (`Europe/Prague 00:00`).
+    pub fn time_zone(&self) -> Option<chrono_tz::Tz> {
+        self.reset_clock
+            .as_deref()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+}
+
+impl TradeView {
+    /// The trade of a closing deal and its position's opening deal (if known); `zone` is the
+    /// firm's time zone. `None` when `close` is not a closing trade deal.
+    pub fn from_deals(
+        close: &crate::domain::Deal,
+        open: Option<&crate::domain::Deal>,
+        zone: Option<chrono_tz::Tz>,
+    ) -> Option<Self> {
+        use crate::domain::DealKind;
+        use chrono::Offset;
+        if !close.is_closing_trade() {
+            return None;
+        }
+        let side = match open.map(|deal| deal.kind) {
+            Some(DealKind::Buy) => TradeSide::Buy,
+            Some(DealKind::Sell) => TradeSide::Sell,
+            // The closing deal goes against the position.
+            _ if close.kind == DealKind::Sell => TradeSide::Buy,
+            _ => TradeSide::Sell,
+        };
+        let volume = close.volume.unwrap_or_default();
+        let open_commission = open.map_or(Decimal::ZERO, |open| {
+            match open.volume.filter(|v| !v.is_zero()) {
+                Some(opened) if opened > volume => open
+                    .commission
+                    .checked_mul(volume)
+                    .and_then(|c| c.checked_div(opened))
+                    .unwrap_or(open.commission),
+                _ => open.commission,
+            }
+        });
+        let costs = close.commission + close.swap + open_commission;
+        Some(Self {
+            deal_id: close.id.clone(),
+            position_id: close.position_id.clone(),
+            time: close.time,
+            zone_offset_minutes: zone.map(|zone| {
+                close
+                    .time
+                    .with_timezone(&zone)
+                    .offset()
+                    .fix()
+                    .local_minus_utc()
+                    / 60
+            }),
+            opened: open.map(|deal| deal.time),
+            symbol: close.symbol.clone().unwrap_or_default(),
+            side,
+            volume,
+            open_price: open.and_then(|deal| deal.price),
+            close_price: close.price,
+            profit: close.profit,
+            costs,
+            net: close.profit + costs,
+            reason: close.reason.clone(),
+        })
+    }
+}
+
+/// `GET /api/accounts/{account}/trades?before=&limit=`: a page of the account's closing trades,
+/// newest first, those before the cursor `before` (none: from the newest), at most `limit`
+/// (default 50, at most 200).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TradesPage {
+    /// The page of trades, newest first.
+    pub trades: Vec<TradeView>,
+    /// The `before` of the next (older) page; `None` on the last page.
+    pub next: Option<String>,
+    /// The firm's time zone (IANA name) the offsets are of; `None` without a challenge.
+    pub time_zone: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn a_trade_reads_its_side_costs_and_zone_from_its_deals() {
+        use crate::domain::{Deal, DealEntry, DealKind};
+        let deal = |id: &str, kind, entry, volume, commission| Deal {
+            id: id.into(),
+            kind,
+            entry: Some(entry),
+            symbol: Some("EURUSD".into()),
+            time: "2026-07-01T12:00:00Z".parse().expect("time"),
+            volume: Some(volume),
+            price: Some(dec!(1.1)),
+            profit: dec!(-30),
+            commission,
+            swap: dec!(-1),
+            position_id: Some("p".into()),
+            reason: None,
+        };
+        let open = deal("1", DealKind::Sell, DealEntry::In, dec!(2), dec!(-4));
+        let close = deal("2", DealKind::Buy, DealEntry::Out, dec!(0.5), dec!(-1));
+        let zone: chrono_tz::Tz = "Europe/Prague".parse().expect("zone");
+        let trade = TradeView::from_deals(&close, Some(&open), Some(zone)).expect("a trade");
+        assert_eq!(trade.side, TradeSide::Sell);
+        // The close's commission and swap, and a quarter of the opening commission.
+        assert_eq!(trade.costs, dec!(-3));
+        assert_eq!(trade.net, dec!(-33));
+        assert_eq!(
+            trade.zone_offset_minutes,
+            Some(120),
+            "summer time in Prague"
+        );
+        let alone = TradeView::from_deals(&close, None, None).expect("a trade");
+        assert_eq!(alone.side, TradeSide::Sell, "a buy closes a short position");
+        assert_eq!((alone.open_price, alone.zone_offset_minutes), (None, None));
+        assert_eq!(
+            TradeView::from_deals(&open, None, None),
+            None,
+            "an opening deal"
+        );
+    }
 
     #[test]
     fn stream_events_are_tagged_by_type() {

@@ -195,6 +195,11 @@ impl Deal {
         )
     }
 
+    /// A trade deal that opened (or added to) a position.
+    pub fn is_opening_trade(&self) -> bool {
+        matches!(self.kind, DealKind::Buy | DealKind::Sell) && self.entry == Some(DealEntry::In)
+    }
+
     /// A trade deal that closed (part of) a position.
     pub fn is_closing_trade(&self) -> bool {
         matches!(self.kind, DealKind::Buy | DealKind::Sell)

@@ -349,6 +349,74 @@ pub trait Store: Send + Sync + 'static {
     async fn account_owner(&self, id: &AccountId) -> Result<Option<UserId>, StoreError>;
     /// The accounts a user owns, in id order.
     async fn accounts_owned_by(&self, user: UserId) -> Result<Vec<AccountId>, StoreError>;
+
+    // Deals and the trade history.
+
+    /// Like [`Store::save_challenge`] (fenced with `lease` as [`Store::save_challenge_fenced`]
+    /// when given), and in the same transaction stores the deals the engine was fed: once per
+    /// account and deal id (a deal stored again is left as it was), so a deal the engine has
+    /// counted is always in the trade history.
+    async fn save_challenge_with_deals(
+        &self,
+        account: &AccountId,
+        state: &str,
+        events: &[StoredEvent],
+        deals: &[shared::domain::Deal],
+        lease: Option<&Lease>,
+    ) -> Result<(), StoreError>;
+    /// An account's closing trades, newest first (by time, then deal id, both descending):
+    /// those strictly before `before` when given, at most `limit` of them, each with the deal
+    /// that opened its position when that is stored.
+    async fn trades(
+        &self,
+        account: &AccountId,
+        before: Option<&TradeCursor>,
+        limit: u32,
+    ) -> Result<Vec<StoredTrade>, StoreError>;
+}
+
+/// Where a page of the trade history ends: the last closing deal's time and id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TradeCursor {
+    /// The deal's time, in Unix milliseconds (as stored).
+    pub t_ms: i64,
+    /// The broker's deal id.
+    pub deal_id: String,
+}
+
+impl TradeCursor {
+    /// The cursor after `deal`.
+    pub fn after(deal: &shared::domain::Deal) -> Self {
+        Self {
+            t_ms: deal.time.timestamp_millis(),
+            deal_id: deal.id.clone(),
+        }
+    }
+
+    /// As the API sends it: `<milliseconds>:<deal id>`.
+    pub fn encode(&self) -> String {
+        format!("{}:{}", self.t_ms, self.deal_id)
+    }
+
+    /// Reads [`TradeCursor::encode`]'s text; `None` when it is not one.
+    pub fn decode(text: &str) -> Option<Self> {
+        let (t_ms, deal_id) = text.split_once(':')?;
+        let t_ms = t_ms.parse::<i64>().ok().filter(|ms| *ms >= 0)?;
+        (!deal_id.is_empty() && deal_id.len() <= 200).then(|| Self {
+            t_ms,
+            deal_id: deal_id.to_owned(),
+        })
+    }
+}
+
+/// One closing trade as stored: the deal that closed (part of) a position and the deal that
+/// opened it, when that is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredTrade {
+    /// The closing deal.
+    pub close: shared::domain::Deal,
+    /// The position's first opening deal.
+    pub open: Option<shared::domain::Deal>,
 }
 
 /// An account's lease: which instance tracks (and alone writes) the account, until when, and

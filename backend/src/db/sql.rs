@@ -1163,16 +1163,85 @@ macro_rules! portable_store {
                 .await?;
                 Ok(ids.into_iter().map(shared::domain::AccountId).collect())
             }
+
+            async fn save_challenge_with_deals(
+                &self,
+                account: &shared::domain::AccountId,
+                state: &str,
+                events: &[$crate::db::StoredEvent],
+                deals: &[shared::domain::Deal],
+                lease: Option<&$crate::db::Lease>,
+            ) -> Result<(), $crate::db::StoreError> {
+                self.write_challenge_with_deals(account, state, events, deals, lease).await
+            }
+
+            async fn trades(
+                &self,
+                account: &shared::domain::AccountId,
+                before: Option<&$crate::db::TradeCursor>,
+                limit: u32,
+            ) -> Result<Vec<$crate::db::StoredTrade>, $crate::db::StoreError> {
+                // Without a cursor, start before a key newer than any deal.
+                let (before_ms, before_id) = before
+                    .map_or((i64::MAX, ""), |cursor| (cursor.t_ms, cursor.deal_id.as_str()));
+                let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+                    "SELECT d.body,
+                            (SELECT o.body FROM deals o
+                             WHERE o.account_id = d.account_id AND o.position_id = d.position_id
+                               AND o.opening
+                             ORDER BY o.t_ms, o.deal_id LIMIT 1)
+                     FROM deals d
+                     WHERE d.account_id = $1 AND d.closing
+                       AND (d.t_ms < $2 OR (d.t_ms = $2 AND d.deal_id < $3))
+                     ORDER BY d.t_ms DESC, d.deal_id DESC
+                     LIMIT $4",
+                )
+                .bind(account.as_str())
+                .bind(before_ms)
+                .bind(before_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                let deal = |body: String| {
+                    serde_json::from_str::<shared::domain::Deal>(&body).map_err(|_| {
+                        $crate::db::StoreError::Corrupt {
+                            column: "deals.body",
+                            value: body,
+                        }
+                    })
+                };
+                rows.into_iter()
+                    .map(|(close, open)| {
+                        Ok($crate::db::StoredTrade {
+                            close: deal(close)?,
+                            open: open.map(deal).transpose()?,
+                        })
+                    })
+                    .collect()
+            }
         }
 
         impl $store {
-            /// Saves the engine state and its new events in one transaction; with a lease,
-            /// first checks (and locks) it, writing nothing when it is no longer this holder's.
+            /// [`Self::write_challenge_with_deals`] without deals.
             async fn write_challenge(
                 &self,
                 account: &shared::domain::AccountId,
                 state: &str,
                 events: &[$crate::db::StoredEvent],
+                lease: Option<&$crate::db::Lease>,
+            ) -> Result<(), $crate::db::StoreError> {
+                self.write_challenge_with_deals(account, state, events, &[], lease).await
+            }
+
+            /// Saves the engine state, its new events and the deals it was fed in one
+            /// transaction; with a lease, first checks (and locks) it, writing nothing when it
+            /// is no longer this holder's.
+            async fn write_challenge_with_deals(
+                &self,
+                account: &shared::domain::AccountId,
+                state: &str,
+                events: &[$crate::db::StoredEvent],
+                deals: &[shared::domain::Deal],
                 lease: Option<&$crate::db::Lease>,
             ) -> Result<(), $crate::db::StoreError> {
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
@@ -1230,7 +1299,47 @@ macro_rules! portable_store {
                     .execute(&mut *tx)
                     .await?;
                 }
+                Self::insert_deals(&mut tx, account.as_str(), deals).await?;
                 tx.commit().await?;
+                Ok(())
+            }
+
+            /// Inserts deals inside `tx`, once per account and deal id (many rows per
+            /// statement; a deal already stored is left as it was).
+            async fn insert_deals(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                account: &str,
+                deals: &[shared::domain::Deal],
+            ) -> Result<(), $crate::db::StoreError> {
+                const COLUMNS: usize = 7;
+                const CHUNK: usize = 100;
+                for chunk in deals.chunks(CHUNK) {
+                    let sql = format!(
+                        "INSERT INTO deals
+                             (account_id, deal_id, t_ms, position_id, opening, closing, body)
+                         VALUES {}
+                         ON CONFLICT (account_id, deal_id) DO NOTHING",
+                        $crate::db::buckets::values_placeholders(chunk.len(), COLUMNS)
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for deal in chunk {
+                        let body = serde_json::to_string(deal).map_err(|error| {
+                            $crate::db::StoreError::Corrupt {
+                                column: "deals.body",
+                                value: format!("deal {}: {error}", deal.id),
+                            }
+                        })?;
+                        query = query
+                            .bind(account)
+                            .bind(deal.id.as_str())
+                            .bind(deal.time.timestamp_millis())
+                            .bind(deal.position_id.as_deref())
+                            .bind(deal.is_opening_trade())
+                            .bind(deal.is_closing_trade())
+                            .bind(body);
+                    }
+                    query.execute(&mut **tx).await?;
+                }
                 Ok(())
             }
 

@@ -1471,6 +1471,131 @@ async fn limit_history_gives_the_level_in_force_and_every_change(store: &dyn Sto
     );
 }
 
+fn deal(
+    id: &str,
+    ms: i64,
+    kind: shared::domain::DealKind,
+    entry: Option<shared::domain::DealEntry>,
+    position: &str,
+    profit: Decimal,
+) -> shared::domain::Deal {
+    use shared::domain::DealKind;
+    let trade = matches!(kind, DealKind::Buy | DealKind::Sell);
+    shared::domain::Deal {
+        id: id.to_owned(),
+        kind,
+        entry,
+        symbol: trade.then(|| "EURUSD".to_owned()),
+        time: at(ms),
+        volume: trade.then_some(dec!(0.50)),
+        price: trade.then_some(dec!(1.08125)),
+        profit,
+        commission: if trade { dec!(-3.50) } else { Decimal::ZERO },
+        swap: Decimal::ZERO,
+        position_id: trade.then(|| position.to_owned()),
+        reason: None,
+    }
+}
+
+async fn trades_are_stored_once_and_paged_newest_first(store: &dyn Store, _url: &str) {
+    use super::TradeCursor;
+    use shared::domain::{DealEntry, DealKind};
+    let account = AccountId::from("trader");
+    let other = AccountId::from("other");
+    let mut deals = vec![deal("0", T0, DealKind::Balance, None, "", dec!(100000))];
+    // Seven round trips; four close in the same millisecond (the deal id orders them).
+    for n in 1..=7 {
+        let close_ms = if n <= 4 { T0 + 60_000 } else { T0 + n * 60_000 };
+        deals.push(deal(
+            &format!("in{n}"),
+            T0 + n,
+            DealKind::Buy,
+            Some(DealEntry::In),
+            &format!("p{n}"),
+            Decimal::ZERO,
+        ));
+        deals.push(deal(
+            &format!("out{n}"),
+            close_ms,
+            DealKind::Sell,
+            Some(DealEntry::Out),
+            &format!("p{n}"),
+            Decimal::from(n * 10),
+        ));
+    }
+    store
+        .save_challenge_with_deals(&account, "{}", &[event(T0, "warning")], &deals, None)
+        .await
+        .expect("save");
+    assert_eq!(
+        store
+            .challenge_events(&account)
+            .await
+            .expect("events")
+            .len(),
+        1
+    );
+    // Saved again (a retry, an overlapping poll) with a changed profit: stored once, unchanged.
+    let mut again = deals.clone();
+    again[2].profit = dec!(-999);
+    store
+        .save_challenge_with_deals(&account, "{}", &[], &again, None)
+        .await
+        .expect("save again");
+    store
+        .save_challenge_with_deals(&other, "{}", &[], &deals[..3], None)
+        .await
+        .expect("other account");
+
+    let mut seen = Vec::new();
+    let mut before: Option<TradeCursor> = None;
+    loop {
+        let page = store
+            .trades(&account, before.as_ref(), 3)
+            .await
+            .expect("page");
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        before = Some(TradeCursor::after(&last.close));
+        seen.extend(page);
+    }
+    let ids: Vec<&str> = seen.iter().map(|t| t.close.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["out7", "out6", "out5", "out4", "out3", "out2", "out1"],
+        "no gap, no duplicate, newest first"
+    );
+    let first = seen.last().expect("out1");
+    assert_eq!(
+        first.close.profit,
+        dec!(10),
+        "a deal stored again is left as it was"
+    );
+    assert_eq!(
+        first.close.price,
+        Some(dec!(1.08125)),
+        "prices read back exactly"
+    );
+    assert_eq!(
+        first.open.as_ref().map(|o| o.id.as_str()),
+        Some("in1"),
+        "with its opening deal"
+    );
+    assert_eq!(
+        store.trades(&other, None, 10).await.expect("other").len(),
+        1
+    );
+    assert!(
+        store
+            .trades(&AccountId::from("none"), None, 10)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    let cursor = TradeCursor::decode(&TradeCursor::after(&seen[0].close).encode());
+    assert_eq!(cursor, Some(TradeCursor::after(&seen[0].close)));
+}
+
 /// Every case, listed once: each database's module runs them all.
 macro_rules! every_case {
     ($open:expr) => {
@@ -1495,6 +1620,7 @@ macro_rules! every_case {
             live_views_are_kept_and_updates_reach_listeners,
             a_challenge_links_to_a_version_of_its_rule_set,
             limit_history_gives_the_level_in_force_and_every_change,
+            trades_are_stored_once_and_paged_newest_first,
         );
     };
 }

@@ -5,6 +5,7 @@ use super::users::no_such_user;
 use super::{JsonBody, audit};
 use crate::AppState;
 use crate::auth::{AdminUser, CurrentUser, OwnedAccount, no_such_account};
+use crate::db::TradeCursor;
 use crate::error::AppError;
 use crate::tracker::{AnchorCorrection, CommandError};
 use axum::Json;
@@ -18,6 +19,7 @@ use shared::api::{
     UserId,
 };
 use shared::api::{AnchorCorrectionRequest, AnchorsResponse};
+use shared::api::{TradeView, TradesPage};
 use shared::domain::AccountId;
 
 /// Buckets of history returned when the caller does not say.
@@ -350,6 +352,98 @@ pub async fn correct_anchor(
     }
 }
 
+/// Trades returned when the caller does not say.
+const DEFAULT_TRADES_PAGE: u32 = 50;
+/// The most trades one call returns.
+const MAX_TRADES_PAGE: u32 = 200;
+
+/// `before` a cursor, `limit` a count; checked by hand like [`HistoryQuery`].
+#[derive(Debug, Deserialize)]
+pub struct TradesQuery {
+    before: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /api/accounts/{account}/trades`: a page of the account's closed trades, newest first.
+pub async fn trades(
+    State(state): State<AppState>,
+    OwnedAccount(id): OwnedAccount,
+    query: Result<Query<TradesQuery>, QueryRejection>,
+) -> Result<Json<TradesPage>, AppError> {
+    let Some(summary) = state.hub.summary(&id) else {
+        return Err(no_such_account());
+    };
+    let Query(query) = query.map_err(|_| {
+        AppError::BadRequest("The query string is malformed: use before and limit.".into())
+    })?;
+    let (before, limit) = trades_page(&query)?;
+    // One more than asked says whether there is a next page.
+    let mut stored = state.store.trades(&id, before.as_ref(), limit + 1).await?;
+    let next = (stored.len() > limit as usize)
+        .then(|| {
+            stored.truncate(limit as usize);
+            stored
+                .last()
+                .map(|trade| TradeCursor::after(&trade.close).encode())
+        })
+        .flatten();
+    let zone = summary
+        .latest
+        .as_ref()
+        .and_then(|view| view.challenge.as_ref())
+        .and_then(shared::api::ChallengeView::time_zone);
+    let trades = stored
+        .iter()
+        .filter_map(|trade| TradeView::from_deals(&trade.close, trade.open.as_ref(), zone))
+        .collect();
+    Ok(Json(TradesPage {
+        trades,
+        next,
+        time_zone: zone.map(|zone| zone.name().to_owned()),
+    }))
+}
+
+/// The checked `before` and `limit` of a trades request: a cursor must be one this API gave
+/// out; a limit outside 1 to [`MAX_TRADES_PAGE`] is clamped into it.
+fn trades_page(query: &TradesQuery) -> Result<(Option<TradeCursor>, u32), AppError> {
+    let before = query
+        .before
+        .as_deref()
+        .map(|text| {
+            TradeCursor::decode(text).ok_or_else(|| {
+                AppError::BadRequest(
+                    "before must be the `next` value of an earlier page of trades; leave it \
+                     out for the newest trades."
+                        .into(),
+                )
+            })
+        })
+        .transpose()?;
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_TRADES_PAGE,
+        Some(text) => {
+            let (negative, digits) = match text.strip_prefix('-') {
+                Some(digits) => (true, digits),
+                None => (false, text),
+            };
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(AppError::BadRequest(format!(
+                    "limit must be a whole number of trades (1 to {MAX_TRADES_PAGE}), not \
+                     {text:?}."
+                )));
+            }
+            if negative {
+                1
+            } else {
+                digits
+                    .parse::<u32>()
+                    .map_or(MAX_TRADES_PAGE, |n| n.clamp(1, MAX_TRADES_PAGE))
+            }
+        }
+    };
+    Ok((before, limit))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,6 +482,37 @@ mod tests {
                 assert!(message.contains(expected), "{message:?} lacks {expected:?}");
             }
             (other, expected) => panic!("{other:?} is not {expected:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn check_trades(before: Option<&str>, limit: Option<&str>, expected: Result<u32, &str>) {
+        let query = TradesQuery {
+            before: before.map(str::to_owned),
+            limit: limit.map(str::to_owned),
+        };
+        match (trades_page(&query), expected) {
+            (Ok((_, limit)), Ok(expected)) => assert_eq!(limit, expected),
+            (Err(AppError::BadRequest(message)), Err(expected)) => {
+                assert!(message.contains(expected), "{message:?} lacks {expected:?}");
+            }
+            (other, expected) => panic!("{other:?} is not {expected:?}"),
+        }
+    }
+
+    #[test]
+    fn trade_pages_clamp_the_limit_and_refuse_garbage() {
+        check_trades(None, None, Ok(50));
+        check_trades(Some("1700000000000:42"), Some("10"), Ok(10));
+        check_trades(None, Some("0"), Ok(1));
+        check_trades(None, Some("-5"), Ok(1));
+        check_trades(None, Some("201"), Ok(200));
+        check_trades(None, Some("99999999999999999999"), Ok(200));
+        check_trades(None, Some("ten"), Err("limit must be a whole number"));
+        check_trades(None, Some(""), Err("limit must be a whole number"));
+        check_trades(None, Some("1.5"), Err("limit must be a whole number"));
+        for garbage in ["", "x", "42", ":42", "12:", "-1:42", "abc:42"] {
+            check_trades(Some(garbage), None, Err("before must be the `next` value"));
         }
     }
 

@@ -184,6 +184,12 @@ fn table() -> Vec<Row> {
             Admin,
             accounts::unassign,
         ),
+        row(
+            Get,
+            "/api/accounts/{account}/trades",
+            Owner,
+            accounts::trades,
+        ),
     ]
 }
 
