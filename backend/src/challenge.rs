@@ -248,6 +248,15 @@ impl ChallengeRun {
         self.challenge.correct_anchor(field, value)
     }
 
+    /// Measures the challenge against new rules from now on (see
+    /// [`Challenge::change_rules`]).
+    pub fn change_rules(
+        &mut self,
+        set: &shared::engine::edit::RuleSet,
+    ) -> Result<(), shared::engine::EngineError> {
+        self.challenge.change_rules(set)
+    }
+
     /// The engine state.
     pub fn challenge(&self) -> &Challenge {
         &self.challenge

@@ -25,6 +25,7 @@ pub mod retention;
 pub mod routes;
 pub mod secrets;
 pub mod tracker;
+pub mod whatif;
 
 use broker::demo::{DemoBroker, DemoConfig};
 use broker::metaapi::MetaApiClient;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub streams: Arc<hub::StreamSlots>,
     /// What `/metrics` serves.
     pub metrics: Arc<metrics::Metrics>,
+    /// Where the per-account journals are (what-if replays read them); `None`: not kept.
+    pub journal_dir: Option<std::path::PathBuf>,
 }
 
 /// The HTTP application: API, stream and the browser app from `assets`, with security headers
@@ -285,6 +288,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             trackers: Arc::new(trackers),
             streams: Arc::new(hub::StreamSlots::new(config.max_streams_per_user)),
             metrics,
+            journal_dir: config.journal_dir.clone(),
         },
         demo_broker,
         accounts: accounts.into_iter().map(|a| AccountId(a.id)).collect(),

@@ -18,6 +18,7 @@ use shared::api::{
     UsersResponse,
 };
 use shared::api::{AnchorCorrectionRequest, AnchorsResponse, IngestResponse};
+use shared::api::{RuleSetSaved, SaveRuleSetRequest, WhatIfRequest, WhatIfResponse};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -316,6 +317,52 @@ fn describe(route: &Route) -> Option<Doc> {
                 "A page of the account's closed trades, newest first, each with its opening \
                  price, costs and net result.",
                 Json(200, name::<TradesPage>),
+            )
+        },
+        (Post, "/api/accounts/{account}/rule-sets") => Doc {
+            request: Some(name::<SaveRuleSetRequest>),
+            errors: &[
+                (
+                    "409",
+                    "The account has no running challenge yet (it may still be reading its \
+                     history).",
+                ),
+                (
+                    "422",
+                    "The rules are impossible or contradict each other, or the instant is in \
+                     the past; the message gives every reason.",
+                ),
+            ],
+            ..doc(
+                "accounts_save_rule_set",
+                "accounts",
+                "Saves a new version of the challenge's rules, applied from `effective_from` \
+                 (now when left out): floors move at that instant, a breach stays final; the \
+                 trader's dashboard shows the change live (stored as an event, and in the \
+                 audit log).",
+                Json(200, name::<RuleSetSaved>),
+            )
+        },
+        (Post, "/api/accounts/{account}/rule-sets/what-if") => Doc {
+            request: Some(name::<WhatIfRequest>),
+            errors: &[
+                (
+                    "409",
+                    "There is nothing to replay: the server keeps no journal, or the account \
+                     has none yet, or no running challenge.",
+                ),
+                (
+                    "422",
+                    "The draft rules are refused; the message gives every reason.",
+                ),
+            ],
+            ..doc(
+                "accounts_rule_set_what_if",
+                "accounts",
+                "Replays the account's journal under draft rules and under the rules in \
+                 force: which rules would have warned or breached, and when (bounded in \
+                 records and time; a cut-short replay says so).",
+                Json(200, name::<WhatIfResponse>),
             )
         },
         _ => return None,
@@ -620,6 +667,10 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<AnchorsResponse>(&mut schemas);
     add::<IngestResponse>(&mut schemas);
     add::<TradesPage>(&mut schemas);
+    add::<SaveRuleSetRequest>(&mut schemas);
+    add::<RuleSetSaved>(&mut schemas);
+    add::<WhatIfRequest>(&mut schemas);
+    add::<WhatIfResponse>(&mut schemas);
     schemas
 }
 

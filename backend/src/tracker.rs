@@ -32,6 +32,9 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+mod rule_changes;
+pub use rule_changes::{RuleChangeOutcome, RuleChangeRequest, StoredRuleSet};
+
 /// Everything one account's loop needs.
 pub struct Tracker {
     id: AccountId,
@@ -89,6 +92,8 @@ pub struct Tracker {
     fanout: Fanout,
     /// The limit levels last stored (rule id and level), to store only their changes.
     limits: Vec<(String, shared::domain::Money)>,
+    /// Stored rule set versions waiting for their effective instant, in time order.
+    pending_rules: Vec<rule_changes::PendingRules>,
 }
 
 /// Why tracking stopped.
@@ -192,6 +197,7 @@ impl Tracker {
             lease_lost: false,
             fanout: Fanout::none(),
             limits: Vec::new(),
+            pending_rules: Vec::new(),
         }
     }
 
@@ -230,6 +236,7 @@ impl Tracker {
         self.pushed = None;
         self.pushed_positions.clear();
         self.limits.clear();
+        self.pending_rules.clear();
     }
 
     fn publish_view(&self, currency: &str, view: AccountView, feed: FeedStatus) {
@@ -336,6 +343,7 @@ impl Tracker {
     async fn try_restore(&mut self) -> Result<(), crate::db::StoreError> {
         if self.challenge.is_none() && self.onboarding.is_none() {
             self.restore_challenge().await?;
+            self.restore_pending_rules().await?;
         }
         match self.store.load_peaks(&self.id).await? {
             Some(saved) => self.peaks.merge(&saved),
@@ -421,6 +429,9 @@ impl Tracker {
                     self.command(command).await;
                     continue;
                 }
+            }
+            if !self.pending_rules.is_empty() {
+                self.apply_due_rules(Utc::now()).await;
             }
             let poll_due = last_poll.is_none_or(|at| at.elapsed() + tick / 2 >= self.interval);
             if !poll_due {
@@ -881,6 +892,11 @@ pub enum Command {
         correction: AnchorCorrection,
         reply: tokio::sync::oneshot::Sender<Result<shared::engine::Anchors, CommandError>>,
     },
+    /// Store a new version of the challenge's rules and apply it at its instant.
+    ChangeRules {
+        request: RuleChangeRequest,
+        reply: tokio::sync::oneshot::Sender<Result<RuleChangeOutcome, CommandError>>,
+    },
 }
 
 /// Why a command was not carried out; each says what to do.
@@ -936,6 +952,10 @@ impl Tracker {
         match command {
             Command::CorrectAnchor { correction, reply } => {
                 let outcome = self.correct_anchor(correction).await;
+                let _ = reply.send(outcome);
+            }
+            Command::ChangeRules { request, reply } => {
+                let outcome = self.change_rules(request).await;
                 let _ = reply.send(outcome);
             }
         }
@@ -1048,6 +1068,9 @@ impl Tracker {
                     let _ = reply.send(outcome);
                 }
                 _ = stale_check.tick() => {
+                    if !self.pending_rules.is_empty() {
+                        self.apply_due_rules(Utc::now()).await;
+                    }
                     let since = self.last_success.unwrap_or(started);
                     if !stale && self.pushed.is_some() && since.elapsed() >= self.stale_after {
                         stale = true;

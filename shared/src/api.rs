@@ -4,6 +4,7 @@
 
 use crate::domain::Position;
 use crate::domain::{AccountId, Money};
+use crate::engine::edit::{RuleChange, RuleSetDraft};
 use crate::engine::sizing::{PositionRisk, SizingContext};
 use crate::engine::stats::DayStats;
 use crate::engine::{Anchors, ChallengeStatus, Event, EventKind, Metrics, RuleReport};
@@ -693,6 +694,9 @@ pub struct RuleSetView {
     pub created_by: String,
     /// When it was saved.
     pub created_at: DateTime<Utc>,
+    /// What it changed from the rules in force before it, parameter by parameter.
+    #[serde(default)]
+    pub changes: Vec<RuleChange>,
 }
 
 /// `GET /api/accounts/{account}/rule-sets`: every version of the account's rule set, oldest
@@ -702,6 +706,104 @@ pub struct RuleSetView {
 pub struct RuleSetsResponse {
     /// The versions.
     pub versions: Vec<RuleSetView>,
+    /// The rules the running challenge is measured against now (the editor starts from
+    /// them); `None` before the challenge runs.
+    #[serde(default)]
+    pub current: Option<RuleSetDraft>,
+    /// The challenge's initial balance (the editor's checks compare limits at it).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub initial_balance: Option<Money>,
+    /// The version the running challenge applies now; `None`: its preset's rules.
+    #[serde(default)]
+    pub applied_version: Option<i64>,
+}
+
+/// `POST /api/accounts/{account}/rule-sets` (admins): a new version of the challenge's rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SaveRuleSetRequest {
+    /// The rules.
+    pub draft: RuleSetDraft,
+    /// From when they apply: now when left out; never in the past.
+    #[serde(default)]
+    pub effective_from: Option<DateTime<Utc>>,
+}
+
+/// The answer to [`SaveRuleSetRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RuleSetSaved {
+    /// The version saved.
+    pub version: i64,
+    /// From when it applies.
+    pub effective_from: DateTime<Utc>,
+    /// Whether the running challenge applies it already (`false`: it will at `effective_from`).
+    pub applied: bool,
+    /// What it changes, parameter by parameter.
+    pub changes: Vec<RuleChange>,
+}
+
+/// `POST /api/accounts/{account}/rule-sets/what-if` (admins): replay the account's journal
+/// under draft rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WhatIfRequest {
+    /// The rules to try.
+    pub draft: RuleSetDraft,
+}
+
+/// One rule's fate in a what-if replay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WhatIfRule {
+    /// The rule's id.
+    pub id: String,
+    /// Its kind (`daily_loss`, ...).
+    pub kind: String,
+    /// Its status at the end of the replay.
+    pub status: crate::engine::RuleStatus,
+    /// When it first warned, if it did.
+    pub first_warning: Option<DateTime<Utc>>,
+    /// How many warnings it raised.
+    pub warnings: u32,
+    /// When it was first breached, if it was.
+    pub breached: Option<DateTime<Utc>>,
+    /// When its objective was met, if it was.
+    pub met: Option<DateTime<Utc>>,
+}
+
+/// The outcome of one rule set over the replayed journal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WhatIfOutcome {
+    /// The challenge's status at the end of the replay.
+    pub status: ChallengeStatus,
+    /// When it failed or passed, if it did.
+    pub decided: Option<DateTime<Utc>>,
+    /// Every rule.
+    pub rules: Vec<WhatIfRule>,
+}
+
+/// The answer to [`WhatIfRequest`]: the draft's outcome next to the current rules'.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WhatIfResponse {
+    /// Under the draft.
+    pub draft: WhatIfOutcome,
+    /// Under the rules in force now.
+    pub current: WhatIfOutcome,
+    /// Journal records replayed.
+    pub records: u64,
+    /// Records the engine refused (out of order, malformed), skipped.
+    pub skipped: u64,
+    /// The replay stopped early (too many records or too long): the outcome covers the
+    /// journal up to `to` only.
+    pub truncated: bool,
+    /// The first replayed record's time.
+    pub from: Option<DateTime<Utc>>,
+    /// The last replayed record's time.
+    pub to: Option<DateTime<Utc>>,
 }
 
 /// Which way a trade went: the direction of the position it closed.

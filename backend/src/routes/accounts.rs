@@ -15,8 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use shared::api::{
     AccountOwnerResponse, AccountSummary, AccountsResponse, AssignAccountRequest,
-    ChallengeEventView, EventsResponse, HistoryResponse, Role, RuleSetView, RuleSetsResponse,
-    UserId,
+    ChallengeEventView, EventsResponse, HistoryResponse, Role, UserId,
 };
 use shared::api::{AnchorCorrectionRequest, AnchorsResponse};
 use shared::api::{TradeView, TradesPage};
@@ -154,30 +153,6 @@ fn events_page(query: &EventsQuery) -> Result<(i64, u32), AppError> {
             })?,
     };
     Ok((after, limit))
-}
-
-/// `GET /api/accounts/{account}/rule-sets`: every version of the account's rule set.
-pub async fn rule_sets(
-    State(state): State<AppState>,
-    OwnedAccount(id): OwnedAccount,
-) -> Result<Json<RuleSetsResponse>, AppError> {
-    if !state.hub.contains(&id) {
-        return Err(no_such_account());
-    }
-    let versions = state
-        .store
-        .rule_set_versions(&id)
-        .await?
-        .into_iter()
-        .map(|version| RuleSetView {
-            version: version.version,
-            effective_from: version.effective_from,
-            rules: version.rules,
-            created_by: version.created_by,
-            created_at: version.created_at,
-        })
-        .collect();
-    Ok(Json(RuleSetsResponse { versions }))
 }
 
 /// `POST /api/accounts/{account}/assign`: a trader owns the account from now on (and sees it at

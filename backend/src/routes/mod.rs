@@ -12,6 +12,7 @@ mod docs;
 mod health;
 mod ingest;
 mod metrics;
+mod rule_sets;
 mod stream;
 mod users;
 
@@ -170,7 +171,7 @@ fn table() -> Vec<Row> {
             Get,
             "/api/accounts/{account}/rule-sets",
             Owner,
-            accounts::rule_sets,
+            rule_sets::list,
         ),
         row(
             Post,
@@ -189,6 +190,18 @@ fn table() -> Vec<Row> {
             "/api/accounts/{account}/trades",
             Owner,
             accounts::trades,
+        ),
+        row(
+            Post,
+            "/api/accounts/{account}/rule-sets",
+            Admin,
+            rule_sets::save,
+        ),
+        row(
+            Post,
+            "/api/accounts/{account}/rule-sets/what-if",
+            Admin,
+            rule_sets::what_if,
         ),
     ]
 }

@@ -43,6 +43,7 @@
 //! `report` ([`Report`]).
 
 pub mod clock;
+pub mod edit;
 pub mod metrics;
 pub mod presets;
 mod report;
