@@ -1,8 +1,8 @@
 //! Route-level components, one per file.
 
 mod account;
-mod admin;
 mod accounts;
+mod admin;
 mod login;
 mod not_found;
 
