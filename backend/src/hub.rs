@@ -176,6 +176,33 @@ impl Hub {
         &self.counts
     }
 
+    /// Starts showing an account created at runtime (still connecting) and tells subscribers
+    /// with a `feed` event; `false` when it is shown already.
+    pub fn add_account(&self, id: AccountId, name: String) -> bool {
+        let mut state = self.write();
+        if state.accounts.contains_key(&id) {
+            return false;
+        }
+        let summary = AccountSummary {
+            id: id.clone(),
+            name,
+            currency: None,
+            feed: FeedStatus::Connecting,
+            latest: None,
+            backfill: None,
+        };
+        state.accounts.insert(id.clone(), summary);
+        self.counts.feed.fetch_add(1, Ordering::Relaxed);
+        self.send(
+            &mut state,
+            StreamEvent::Feed {
+                account_id: id,
+                feed: FeedStatus::Connecting,
+            },
+        );
+        true
+    }
+
     /// Records new numbers for an account and tells subscribers.
     pub fn publish_view(&self, id: &AccountId, currency: &str, view: AccountView) {
         self.publish_view_as(id, currency, view, FeedStatus::Live);

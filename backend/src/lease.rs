@@ -33,7 +33,8 @@ pub struct Leases {
     store: Arc<dyn Store>,
     instance: String,
     ttl: Duration,
-    accounts: usize,
+    /// Accounts to share between the instances (grows when an admin creates one).
+    accounts: AtomicUsize,
     /// One instance per database (SQLite): every lease is ours at once.
     single: bool,
     /// Leases held (or being taken) by this instance's trackers.
@@ -65,7 +66,7 @@ impl Leases {
             store,
             instance: format!("{}-{random}", std::process::id()),
             ttl,
-            accounts,
+            accounts: AtomicUsize::new(accounts),
             held: AtomicUsize::new(0),
             alive: AtomicU32::new(1),
         }
@@ -96,11 +97,17 @@ impl Leases {
 
     /// How many accounts this instance should hold.
     fn share(&self) -> usize {
+        let accounts = self.accounts.load(Ordering::SeqCst);
         if self.single {
-            return self.accounts;
+            return accounts;
         }
         let alive = usize::try_from(self.alive.load(Ordering::SeqCst).max(1)).unwrap_or(1);
-        self.accounts.div_ceil(alive)
+        accounts.div_ceil(alive)
+    }
+
+    /// Counts one more account to share (one created at runtime).
+    pub fn add_account(&self) {
+        self.accounts.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Records that this instance is alive and counts the live ones.

@@ -20,6 +20,7 @@ pub mod live;
 pub mod logs;
 pub mod metrics;
 pub mod openapi;
+pub mod provision;
 pub mod replay;
 pub mod retention;
 pub mod routes;
@@ -28,7 +29,6 @@ pub mod tracker;
 pub mod whatif;
 
 use broker::demo::{DemoBroker, DemoConfig};
-use broker::metaapi::MetaApiClient;
 use config::{AccountConfig, Config};
 use hub::Hub;
 use shared::domain::AccountId;
@@ -60,6 +60,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Where the per-account journals are (what-if replays read them); `None`: not kept.
     pub journal_dir: Option<std::path::PathBuf>,
+    /// Starts trackers for accounts admins create.
+    pub launcher: Arc<provision::Launcher>,
 }
 
 /// The HTTP application: API, stream and the browser app from `assets`, with security headers
@@ -158,6 +160,8 @@ pub struct Started {
 impl Started {
     /// Waits for the background tasks after `shutdown` was cancelled.
     pub async fn join(mut self) {
+        let mut trackers = self.state.launcher.take_tasks();
+        while trackers.join_next().await.is_some() {}
         while self.tasks.join_next().await.is_some() {}
     }
 }
@@ -169,9 +173,14 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
     let mut tasks = JoinSet::new();
     let mut accounts: Vec<AccountConfig> = config.accounts.clone();
     let mut demo_broker = None;
+    let mut demo_link = None;
     if config.demo {
-        let (addr, demo_accounts) = start_demo_broker(config, &shutdown, &mut tasks).await?;
+        let (addr, demo, demo_accounts) = start_demo_broker(config, &shutdown, &mut tasks).await?;
         demo_broker = Some(addr);
+        demo_link = Some(provision::DemoLink {
+            broker: demo,
+            base_url: format!("http://{addr}"),
+        });
         accounts.extend(demo_accounts);
     }
     let logins = auth::seed(store.as_ref(), config, &accounts).await?;
@@ -190,7 +199,6 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             source,
         }
     })?;
-    let polls = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_polls));
     // Each account is tracked by the instance holding its lease; the others show its updates.
     let leases = Arc::new(lease::Leases::new(
         store.clone(),
@@ -211,67 +219,58 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
         lease_ttl_ms = config.lease_ttl.as_millis(),
         "instance started"
     );
+    let launcher = Arc::new(provision::Launcher::new(
+        config,
+        store.clone(),
+        hub.clone(),
+        leases.clone(),
+        fanout,
+        http,
+        demo_link,
+        shutdown.clone(),
+    ));
     let mut ingest = ingest::Registry::default();
-    let mut trackers = tracker::Commands::default();
-    let journal = |account: &AccountConfig| {
-        config.journal_dir.as_ref().map(|dir| {
-            Arc::new(journal::Journal::new(dir, &account.id).keep_files(config.journal_keep_files))
-        })
-    };
     for (index, account) in accounts.iter().enumerate() {
         if let Some(token) = &account.ingest_token {
             let id = AccountId(account.id.clone());
             let batches = ingest.register(id.clone(), token);
             let tracker = tracker::Tracker::pushed(
-                id,
+                id.clone(),
                 batches,
-                journal(account),
+                launcher.journal(&account.id),
                 store.clone(),
                 hub.clone(),
                 config.stale_after,
                 account.challenge.clone(),
             )
             .with_leases(leases.clone())
-            .with_fanout(fanout.clone());
-            trackers.register(AccountId(account.id.clone()), tracker.command_sender());
-            tasks.spawn(tracker.run(shutdown.clone()));
+            .with_fanout(launcher.fanout.clone());
+            launcher.run(id, tracker);
             continue;
         }
-        // The demo broker's accounts get quotes between polls unless configured otherwise.
         let demo_account = index >= config.accounts.len();
-        let price_interval = config.price_interval.or_else(|| {
-            demo_account
-                .then(|| (config.poll_interval / 4).max(std::time::Duration::from_millis(100)))
-        });
-        let client = MetaApiClient::new(
-            http.clone(),
-            &account.api_base_url(),
-            &account.metaapi_account_id,
-            &account.token,
-        )
-        .map_err(|source| StartError::Broker {
-            account: account.id.clone(),
-            source,
-        })?;
-        let client = match journal(account) {
-            Some(journal) => client.with_journal(journal),
-            None => client,
-        };
-        let tracker = tracker::Tracker::new(
-            AccountId(account.id.clone()),
-            client,
-            store.clone(),
-            hub.clone(),
-            account.poll_interval.unwrap_or(config.poll_interval),
-            config.stale_after,
-            account.challenge.clone(),
-        )
-        .with_poll_limit(polls.clone())
-        .with_price_interval(price_interval)
-        .with_leases(leases.clone())
-        .with_fanout(fanout.clone());
-        trackers.register(AccountId(account.id.clone()), tracker.command_sender());
-        tasks.spawn(tracker.run(shutdown.clone()));
+        launcher
+            .spawn_polled(account, demo_account)
+            .map_err(|source| StartError::Broker {
+                account: account.id.clone(),
+                source,
+            })?;
+    }
+    // The accounts admins created (stored), tracked again at every start.
+    for (account, demo_account) in launcher.stored_accounts().await? {
+        let id = AccountId(account.id.clone());
+        if !hub.add_account(id.clone(), account.name.clone()) {
+            tracing::warn!(account = %id, "a created account has the id of a configured one; not tracked twice");
+            continue;
+        }
+        leases.add_account();
+        launcher
+            .spawn_polled(&account, demo_account)
+            .map_err(|source| StartError::Broker {
+                account: account.id.clone(),
+                source,
+            })?;
+        accounts.push(account);
     }
     tasks.spawn(retention::run(
         store.clone(),
@@ -285,10 +284,11 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             shutdown,
             auth,
             ingest: Arc::new(ingest),
-            trackers: Arc::new(trackers),
+            trackers: launcher.trackers.clone(),
             streams: Arc::new(hub::StreamSlots::new(config.max_streams_per_user)),
             metrics,
             journal_dir: config.journal_dir.clone(),
+            launcher,
         },
         demo_broker,
         accounts: accounts.into_iter().map(|a| AccountId(a.id)).collect(),
@@ -302,7 +302,7 @@ async fn start_demo_broker(
     config: &Config,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
-) -> Result<(SocketAddr, Vec<AccountConfig>), StartError> {
+) -> Result<(SocketAddr, DemoBroker, Vec<AccountConfig>), StartError> {
     let token: String = std::iter::repeat_with(fastrand::alphanumeric)
         .take(32)
         .collect();
@@ -329,14 +329,15 @@ async fn start_demo_broker(
         account.trader = demo_owner(&account.id).map(str::to_owned);
     }
     let stop = shutdown.clone();
+    let served = demo.clone();
     tasks.spawn(async move {
         if let Err(error) =
-            broker::demo::serve(listener, demo, async move { stop.cancelled().await }).await
+            broker::demo::serve(listener, served, async move { stop.cancelled().await }).await
         {
             tracing::error!(%error, "demo broker stopped");
         }
     });
-    Ok((addr, accounts))
+    Ok((addr, demo, accounts))
 }
 
 /// The demo trader who owns a demo account: `trader` the first two, `trader2` the third.

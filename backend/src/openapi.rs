@@ -19,6 +19,7 @@ use shared::api::{
 };
 use shared::api::{AnchorCorrectionRequest, AnchorsResponse, IngestResponse};
 use shared::api::{RuleSetSaved, SaveRuleSetRequest, WhatIfRequest, WhatIfResponse};
+use shared::api::{ChallengesPage, ConnectionOptions, CreateAccountRequest, CreateAccountResponse};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -365,6 +366,60 @@ fn describe(route: &Route) -> Option<Doc> {
                 Json(200, name::<WhatIfResponse>),
             )
         },
+        (Get, "/api/admin/challenges") => Doc {
+            query: &[
+                (
+                    "q",
+                    "Only challenges whose id, name or owner contains this (any case).",
+                ),
+                (
+                    "status",
+                    "Only this status: active, passed, failed, paused or none.",
+                ),
+                ("feed", "Only this feed health: live, stale or starting."),
+                (
+                    "sort",
+                    "breach (closest to breach first, the default), name, equity, pl or id.",
+                ),
+                (
+                    "dir",
+                    "asc or desc (default: by the sort, e.g. breach desc, name asc).",
+                ),
+                ("page", "The page, from 1 (default 1)."),
+                ("per_page", "Rows per page, 1 to 500 (default 50)."),
+            ],
+            ..doc(
+                "admin_challenges",
+                "admin",
+                "One page of every challenge with its live status, feed health, the rule \
+                 closest to breach, equity and owner, and the counts by status and feed.",
+                Json(200, name::<ChallengesPage>),
+            )
+        },
+        (Get, "/api/admin/connections") => doc(
+            "admin_connections",
+            "admin",
+            "What a new challenge can be connected to: the demo broker's accounts (demo \
+             mode), whether MetaApi tokens can be stored (a secret_key), the presets.",
+            Json(200, name::<ConnectionOptions>),
+        ),
+        (Post, "/api/accounts") => Doc {
+            request: Some(name::<CreateAccountRequest>),
+            errors: &[
+                ("409", "An account with this id exists already."),
+                (
+                    "422",
+                    "A field is unusable; the message names it and says how to fix it.",
+                ),
+            ],
+            ..doc(
+                "accounts_create",
+                "accounts",
+                "Creates a challenge account (MetaApi, token stored sealed, or a demo broker \
+                 account) and tracks it at once and at every start (written to the audit log).",
+                Json(201, name::<CreateAccountResponse>),
+            )
+        },
         _ => return None,
     };
     Some(described)
@@ -671,6 +726,10 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<RuleSetSaved>(&mut schemas);
     add::<WhatIfRequest>(&mut schemas);
     add::<WhatIfResponse>(&mut schemas);
+    add::<ChallengesPage>(&mut schemas);
+    add::<ConnectionOptions>(&mut schemas);
+    add::<CreateAccountRequest>(&mut schemas);
+    add::<CreateAccountResponse>(&mut schemas);
     schemas
 }
 

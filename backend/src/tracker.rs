@@ -919,13 +919,24 @@ pub enum CommandError {
 /// The running trackers' command queues, by account.
 #[derive(Debug, Default)]
 pub struct Commands {
-    senders: std::collections::HashMap<AccountId, mpsc::Sender<Command>>,
+    senders: std::sync::RwLock<std::collections::HashMap<AccountId, mpsc::Sender<Command>>>,
 }
 
 impl Commands {
-    /// Registers `account`'s tracker.
-    pub fn register(&mut self, account: AccountId, sender: mpsc::Sender<Command>) {
-        self.senders.insert(account, sender);
+    /// Registers `account`'s tracker (at start-up, or when an account is created at runtime).
+    pub fn register(&self, account: AccountId, sender: mpsc::Sender<Command>) {
+        self.senders
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(account, sender);
+    }
+
+    fn sender(&self, account: &AccountId) -> Option<mpsc::Sender<Command>> {
+        self.senders
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(account)
+            .cloned()
     }
 
     /// Asks `account`'s tracker to correct an anchor and waits for the answer.
@@ -934,7 +945,7 @@ impl Commands {
         account: &AccountId,
         correction: AnchorCorrection,
     ) -> Result<shared::engine::Anchors, CommandError> {
-        let sender = self.senders.get(account).ok_or(CommandError::Unreachable)?;
+        let sender = self.sender(account).ok_or(CommandError::Unreachable)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         sender
             .try_send(Command::CorrectAnchor { correction, reply })

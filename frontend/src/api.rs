@@ -252,6 +252,81 @@ pub fn encode(raw: &str) -> String {
     out
 }
 
+// Admin console: the challenges overview and creating a challenge.
+
+/// What the admin overview asks for: search, filters, sort and page (empty: the server's
+/// default).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OverviewQuery {
+    /// Search in id, name and owner.
+    pub q: String,
+    /// `active`, `passed`, `failed`, `paused`, `none` or empty.
+    pub status: String,
+    /// `live`, `stale`, `starting` or empty.
+    pub feed: String,
+    /// `breach`, `name`, `equity`, `pl` or `id`.
+    pub sort: String,
+    /// The page, from 1.
+    pub page: u32,
+    /// Rows per page.
+    pub per_page: u32,
+}
+
+fn challenges_url(query: &OverviewQuery) -> String {
+    let mut url = format!(
+        "/api/admin/challenges?page={}&per_page={}",
+        query.page.max(1),
+        query.per_page.max(1)
+    );
+    for (key, value) in [
+        ("q", &query.q),
+        ("status", &query.status),
+        ("feed", &query.feed),
+        ("sort", &query.sort),
+    ] {
+        let value = value.trim();
+        if !value.is_empty() {
+            url.push_str(&format!("&{key}={}", encode(value)));
+        }
+    }
+    url
+}
+
+/// `GET /api/admin/challenges`: one page of every challenge (admins).
+pub async fn admin_challenges(
+    query: &OverviewQuery,
+) -> Result<shared::api::ChallengesPage, ApiError> {
+    get_json(&challenges_url(query)).await
+}
+
+/// `GET /api/admin/connections`: what a new challenge can be connected to (admins).
+pub async fn connection_options() -> Result<shared::api::ConnectionOptions, ApiError> {
+    get_json("/api/admin/connections").await
+}
+
+/// `POST /api/accounts`: creates a challenge account (admins); a refused field is a `Server`
+/// error whose message names it.
+pub async fn create_account(
+    request: &shared::api::CreateAccountRequest,
+) -> Result<shared::api::CreateAccountResponse, ApiError> {
+    let token = CSRF_TOKEN
+        .with(|token| token.borrow().clone())
+        .unwrap_or_default();
+    let response = Request::post("/api/accounts")
+        .header("Accept", "application/json")
+        .header("x-csrf-token", &token)
+        .json(request)
+        .map_err(|_| ApiError::Unreadable)?
+        .send()
+        .await
+        .map_err(|_| ApiError::Network)?;
+    checked(response)
+        .await?
+        .json()
+        .await
+        .map_err(|_| ApiError::Unreadable)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +351,21 @@ mod tests {
         assert_eq!(
             history_url(&AccountId::from("a b"), DateTime::<Utc>::UNIX_EPOCH, 1500),
             "/api/accounts/a%20b/history?from=1970-01-01T00%3A00%3A00Z&points=1500"
+        );
+    }
+
+    #[test]
+    fn the_overview_query_leaves_out_what_is_empty() {
+        let query = OverviewQuery {
+            q: " jane doe ".into(),
+            sort: "equity".into(),
+            page: 2,
+            per_page: 25,
+            ..OverviewQuery::default()
+        };
+        assert_eq!(
+            challenges_url(&query),
+            "/api/admin/challenges?page=2&per_page=25&q=jane%20doe&sort=equity"
         );
     }
 

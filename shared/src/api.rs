@@ -945,6 +945,272 @@ pub struct TradesPage {
     pub time_zone: Option<String>,
 }
 
+// Admin console: the challenges overview and creating a challenge (issue #8).
+
+/// How a new challenge's account is reached.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ConnectionRequest {
+    /// A MetaTrader account reached through MetaApi.
+    Metaapi {
+        /// MetaApi's id of the account.
+        account_id: String,
+        /// The MetaApi token (stored sealed, never returned).
+        token: String,
+        /// The MetaApi base URL; by default MetaApi's London region.
+        #[serde(default)]
+        base_url: Option<String>,
+    },
+    /// An account of the built-in demo broker (demo mode only).
+    Demo {
+        /// The demo broker's account id, e.g. `demo-eurusd-scalper`.
+        account: String,
+    },
+}
+
+impl std::fmt::Debug for ConnectionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Metaapi {
+                account_id,
+                base_url,
+                ..
+            } => f
+                .debug_struct("Metaapi")
+                .field("account_id", account_id)
+                .field("token", &"<redacted>")
+                .field("base_url", base_url)
+                .finish(),
+            Self::Demo { account } => f.debug_struct("Demo").field("account", account).finish(),
+        }
+    }
+}
+
+/// `POST /api/accounts` (admins only): a new challenge account, tracked at once and at every
+/// start from then on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccountRequest {
+    /// Riskdeck's id: a slug of 3 to 64 lowercase letters, digits and `-`, unique.
+    pub id: String,
+    /// Display name, 1 to 100 characters.
+    pub name: String,
+    /// Where the account's data comes from.
+    pub connection: ConnectionRequest,
+    /// A risk-engine preset (see `GET /api/admin/connections` for the list), e.g. `ftmo-2step`.
+    pub preset: String,
+    /// The phase (`Phase 1`, `Phase 2`, ...); by default the preset's own. A preset with
+    /// another phase of the same program is chosen when it exists.
+    #[serde(default)]
+    pub phase: Option<String>,
+    /// The challenge's starting capital, a positive decimal as text (e.g. `"100000"`).
+    pub initial_balance: String,
+    /// The account's currency: three capital letters (e.g. `USD`).
+    pub currency: String,
+    /// The username of the trader who owns it; none: only admins see it.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+/// `POST /api/accounts`: the account as now tracked (its feed starts `connecting`, then
+/// `backfilling` while its history is read, then `live`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateAccountResponse {
+    /// The new account.
+    pub account: AccountSummary,
+}
+
+/// An account of the built-in demo broker a challenge may be connected to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DemoAccountOption {
+    /// The demo broker's id of the account.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The preset its own demo challenge uses.
+    pub preset: String,
+    /// Its simulated starting balance.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub initial_balance: Money,
+}
+
+/// A risk-engine preset a challenge may use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PresetOption {
+    /// The preset's name, e.g. `ftmo-2step`.
+    pub name: String,
+    /// One line about its rules.
+    pub description: String,
+    /// Its phase (`Phase 1`, `Phase 2`, `Evaluation`, `Funded`).
+    pub phase: String,
+}
+
+/// `GET /api/admin/connections` (admins only): what a new challenge can be connected to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConnectionOptions {
+    /// Whether the built-in demo broker runs (demo mode), so demo connections are possible.
+    pub demo: bool,
+    /// The demo broker's accounts (empty outside demo mode).
+    pub demo_accounts: Vec<DemoAccountOption>,
+    /// Whether a `secret_key` is configured, without which MetaApi tokens cannot be stored.
+    pub secret_key: bool,
+    /// Every preset.
+    pub presets: Vec<PresetOption>,
+}
+
+/// The rule of a challenge closest to breaching, as the engine reported it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClosestRule {
+    /// The rule's id.
+    pub id: String,
+    /// The rule's kind (`daily_loss`, `max_loss`, ...).
+    pub kind: String,
+    /// Its status (`ok`, `warning`, `breached`, ...).
+    pub status: crate::engine::RuleStatus,
+    /// The share of its budget used up, 0 to 1.
+    pub progress: Option<Decimal>,
+    /// Room left before a breach, in the rule's unit.
+    pub remaining: Option<Decimal>,
+    /// `remaining` as a percent of the initial balance, for rules measured in money.
+    pub remaining_percent: Option<Decimal>,
+}
+
+impl ClosestRule {
+    /// The limit (not an objective) that is breached, or else has used the largest share of
+    /// its budget: read from the engine's report, nothing recomputed.
+    pub fn of(rules: &[RuleReport]) -> Option<Self> {
+        use crate::engine::RuleStatus;
+        let objective =
+            |kind: &str| matches!(kind, "profit_target" | "min_trading_days" | "best_day");
+        rules
+            .iter()
+            .filter(|rule| !objective(&rule.kind))
+            .max_by_key(|rule| {
+                (
+                    rule.status == RuleStatus::Breached,
+                    rule.progress.unwrap_or(Decimal::ZERO),
+                )
+            })
+            .map(|rule| Self {
+                id: rule.id.clone(),
+                kind: rule.kind.clone(),
+                status: rule.status,
+                progress: rule.progress,
+                remaining: rule.remaining,
+                remaining_percent: rule.remaining_percent,
+            })
+    }
+}
+
+/// One challenge in the admin overview.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChallengeRow {
+    /// The account's id.
+    pub id: AccountId,
+    /// Its display name.
+    pub name: String,
+    /// The owning trader's username, if any.
+    pub owner: Option<String>,
+    /// Feed health.
+    pub feed: FeedStatus,
+    /// The challenge's status; `None` for an account without a challenge or not yet evaluated.
+    pub status: Option<ChallengeStatus>,
+    /// The preset.
+    pub preset: Option<String>,
+    /// The phase.
+    pub phase: Option<String>,
+    /// The account currency, once known.
+    pub currency: Option<String>,
+    /// Closed balance.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub balance: Option<Money>,
+    /// Equity.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub equity: Option<Money>,
+    /// Profit or loss since the start: equity minus starting capital.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub profit: Option<Money>,
+    /// The rule closest to breach.
+    pub closest: Option<ClosestRule>,
+    /// History read so far while backfilling.
+    pub backfill: Option<BackfillProgress>,
+    /// When the numbers were observed.
+    pub updated: Option<DateTime<Utc>>,
+}
+
+impl ChallengeRow {
+    /// The row of an account's latest summary (what the hub keeps and the stream sends).
+    pub fn from_summary(summary: &AccountSummary, owner: Option<String>) -> Self {
+        let latest = summary.latest.as_ref();
+        let challenge = latest.and_then(|view| view.challenge.as_ref());
+        Self {
+            id: summary.id.clone(),
+            name: summary.name.clone(),
+            owner,
+            feed: summary.feed,
+            status: challenge.map(|c| c.status),
+            preset: challenge.map(|c| c.preset.clone()),
+            phase: challenge.and_then(|c| c.phase.clone()),
+            currency: summary.currency.clone(),
+            balance: latest.map(|view| view.balance),
+            equity: latest.map(|view| view.equity),
+            profit: latest.map(|view| view.equity - view.starting_capital),
+            closest: challenge.and_then(|c| ClosestRule::of(&c.rules)),
+            backfill: summary.backfill.clone(),
+            updated: latest.map(|view| view.time),
+        }
+    }
+}
+
+/// How many challenges are in each status and each feed state (of all, not only the page).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChallengeCounts {
+    /// Every account.
+    pub all: u64,
+    /// Active challenges.
+    pub active: u64,
+    /// Passed challenges.
+    pub passed: u64,
+    /// Failed challenges.
+    pub failed: u64,
+    /// Paused challenges (a soft breach, until the next reset).
+    pub paused: u64,
+    /// Accounts without an evaluated challenge (none configured, or still connecting).
+    pub none: u64,
+    /// Feeds live.
+    pub live: u64,
+    /// Feeds stale.
+    pub stale: u64,
+    /// Feeds connecting or backfilling.
+    pub starting: u64,
+}
+
+/// `GET /api/admin/challenges?q=&status=&feed=&sort=&dir=&page=&per_page=` (admins only): one
+/// page of the challenges that match, with the counts of all.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChallengesPage {
+    /// The rows of this page.
+    pub rows: Vec<ChallengeRow>,
+    /// How many rows match the search and filters (all pages).
+    pub total: u64,
+    /// This page, from 1.
+    pub page: u32,
+    /// Rows per page.
+    pub per_page: u32,
+    /// Counts over every account, whatever the filters.
+    pub counts: ChallengeCounts,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -373,6 +373,21 @@ pub trait Store: Send + Sync + 'static {
         before: Option<&TradeCursor>,
         limit: u32,
     ) -> Result<Vec<StoredTrade>, StoreError>;
+
+    // Accounts created at runtime by an admin.
+
+    /// Creates an account (name, owner), its setup and, for a broker reached with a token, its
+    /// connection (token sealed), in one transaction; `false` (nothing written) when an account
+    /// with that id exists already.
+    async fn create_account_setup(
+        &self,
+        setup: &AccountSetup,
+        name: &str,
+        owner: Option<UserId>,
+        connection: Option<&StoredBrokerConnection>,
+    ) -> Result<bool, StoreError>;
+    /// Every account created at runtime, in id order.
+    async fn account_setups(&self) -> Result<Vec<AccountSetup>, StoreError>;
 }
 
 /// Where a page of the trade history ends: the last closing deal's time and id.
@@ -700,6 +715,27 @@ pub struct RuleSetVersion {
     /// Who saved it.
     pub created_by: String,
     /// When it was saved.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An account an admin created at runtime: how it is tracked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountSetup {
+    /// Riskdeck's id.
+    pub account: AccountId,
+    /// `metaapi` (its connection is stored with the token sealed) or `demo`.
+    pub connection: String,
+    /// The broker's id of the account (MetaApi's, or the demo broker's).
+    pub external_account_id: String,
+    /// The risk-engine preset.
+    pub preset: String,
+    /// The challenge's starting capital.
+    pub initial_balance: Decimal,
+    /// The account currency.
+    pub currency: String,
+    /// The admin who created it.
+    pub created_by: String,
+    /// When.
     pub created_at: DateTime<Utc>,
 }
 

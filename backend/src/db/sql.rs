@@ -1219,6 +1219,99 @@ macro_rules! portable_store {
                     })
                     .collect()
             }
+
+            async fn create_account_setup(
+                &self,
+                setup: &$crate::db::AccountSetup,
+                name: &str,
+                owner: Option<shared::api::UserId>,
+                connection: Option<&$crate::db::StoredBrokerConnection>,
+            ) -> Result<bool, $crate::db::StoreError> {
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
+                let created_ms = setup.created_at.timestamp_millis();
+                let inserted = sqlx::query(
+                    "INSERT INTO accounts (id, name, owner_user_id, created_at_ms)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(setup.account.as_str())
+                .bind(name)
+                .bind(owner.map(|user| user.0))
+                .bind(created_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO account_setups (account_id, connection, external_account_id,
+                         preset, initial_balance, currency, created_by, created_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(setup.account.as_str())
+                .bind(&setup.connection)
+                .bind(&setup.external_account_id)
+                .bind(&setup.preset)
+                .bind(setup.initial_balance.to_string())
+                .bind(&setup.currency)
+                .bind(&setup.created_by)
+                .bind(created_ms)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(connection) = connection {
+                    let now = connection.updated_at.timestamp_millis();
+                    sqlx::query(
+                        "INSERT INTO broker_connections (account_id, platform, base_url,
+                             external_account_id, sealed_token, created_at_ms, updated_at_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         ON CONFLICT (account_id) DO UPDATE SET
+                             platform = excluded.platform, base_url = excluded.base_url,
+                             external_account_id = excluded.external_account_id,
+                             sealed_token = excluded.sealed_token,
+                             updated_at_ms = excluded.updated_at_ms",
+                    )
+                    .bind(connection.account.as_str())
+                    .bind(&connection.platform)
+                    .bind(&connection.base_url)
+                    .bind(&connection.external_account_id)
+                    .bind(connection.sealed_token.as_str())
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn account_setups(
+                &self,
+            ) -> Result<Vec<$crate::db::AccountSetup>, $crate::db::StoreError> {
+                let rows: Vec<(String, String, String, String, String, String, String, i64)> =
+                    sqlx::query_as(
+                        "SELECT account_id, connection, external_account_id, preset,
+                             initial_balance, currency, created_by, created_at_ms
+                         FROM account_setups ORDER BY account_id",
+                    )
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter()
+                    .map(|(id, connection, external, preset, balance, currency, by, created)| {
+                        Ok($crate::db::AccountSetup {
+                            account: shared::domain::AccountId(id),
+                            connection,
+                            external_account_id: external,
+                            preset,
+                            initial_balance: $crate::db::decimal("initial_balance", Some(balance))?
+                                .unwrap_or_default(),
+                            currency,
+                            created_by: by,
+                            created_at: $crate::db::time_from_ms(created)?,
+                        })
+                    })
+                    .collect()
+            }
         }
 
         impl $store {

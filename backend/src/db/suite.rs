@@ -762,6 +762,79 @@ async fn broker_tokens_are_stored_sealed(store: &dyn Store, url: &str) {
     ));
 }
 
+async fn created_accounts_are_stored_once_with_their_setup(store: &dyn Store, url: &str) {
+    use super::{AccountSetup, StoredBrokerConnection};
+    let owner = store
+        .create_user("owner", "hash", Role::Trader)
+        .await
+        .expect("create")
+        .expect("new");
+    let setup = AccountSetup {
+        account: AccountId::from("made-1"),
+        connection: "metaapi".into(),
+        external_account_id: "ext-1".into(),
+        preset: "ftmo-2step".into(),
+        initial_balance: dec!(100000.50),
+        currency: "USD".into(),
+        created_by: "admin".into(),
+        created_at: at(T0),
+    };
+    let connection = StoredBrokerConnection {
+        account: setup.account.clone(),
+        platform: "metaapi".into(),
+        base_url: "https://example.test".into(),
+        external_account_id: "ext-1".into(),
+        sealed_token: crate::secrets::SealedSecret::from_stored("v1.sealed".into()),
+        updated_at: at(T0),
+    };
+    assert!(
+        store
+            .create_account_setup(&setup, "Made", Some(owner.id), Some(&connection))
+            .await
+            .expect("create")
+    );
+    assert_eq!(
+        store.account_setups().await.expect("setups"),
+        [setup.clone()]
+    );
+    assert_eq!(
+        store.account_owner(&setup.account).await.expect("owner"),
+        Some(owner.id)
+    );
+    assert_eq!(
+        store
+            .load_broker_connection(&setup.account)
+            .await
+            .expect("load"),
+        Some(connection)
+    );
+    // A taken id (created, or configured) writes nothing.
+    let mut again = setup.clone();
+    again.preset = "ftmo-1step".into();
+    assert!(
+        !store
+            .create_account_setup(&again, "Again", None, None)
+            .await
+            .expect("taken")
+    );
+    store
+        .upsert_account(&AccountId::from("configured"), "Configured", None)
+        .await
+        .expect("configured");
+    again.account = AccountId::from("configured");
+    assert!(
+        !store
+            .create_account_setup(&again, "Again", None, None)
+            .await
+            .expect("taken")
+    );
+    assert_eq!(
+        raw_count(url, "SELECT COUNT(*) FROM account_setups").await,
+        1
+    );
+    assert_eq!(store.account_setups().await.expect("setups"), [setup]);
+}
+
 async fn concurrent_writers_of_different_accounts_all_succeed(store: &dyn Store, _url: &str) {
     // Each tracker writes its own account; on SQLite a read-then-write transaction must queue
     // for the write lock rather than fail when another commits first.
@@ -1614,6 +1687,7 @@ macro_rules! every_case {
             usernames_are_unique_without_regard_to_case,
             sessions_expire_and_end_with_their_user,
             accounts_have_owners,
+            created_accounts_are_stored_once_with_their_setup,
             concurrent_writers_of_different_accounts_all_succeed,
             leases_have_one_holder_and_fence_its_saves,
             instances_count_while_they_heartbeat,

@@ -8,6 +8,7 @@
 mod accounts;
 mod assets;
 mod auth;
+mod challenges;
 mod docs;
 mod health;
 mod ingest;
@@ -203,6 +204,15 @@ fn table() -> Vec<Row> {
             Admin,
             rule_sets::what_if,
         ),
+        // Admin console: challenges overview and creating a challenge.
+        row(Get, "/api/admin/challenges", Admin, challenges::overview),
+        row(
+            Get,
+            "/api/admin/connections",
+            Admin,
+            challenges::connections,
+        ),
+        row(Post, "/api/accounts", Admin, challenges::create),
     ]
 }
 

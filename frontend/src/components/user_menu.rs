@@ -27,8 +27,14 @@ pub fn UserMenu() -> impl IntoView {
                 Role::Admin => "Admin",
                 Role::Trader => "Trader",
             };
+            let is_admin = user.role == Role::Admin;
             view! {
                 <div class="user-menu">
+                    {is_admin.then(|| view! {
+                        <a class="button button-quiet" href="/admin" data-testid="admin-console-link">
+                            "Admin console"
+                        </a>
+                    })}
                     <span class="user-name" data-testid="current-user" data-role=user.role.as_str()>
                         <span class="user-avatar" aria-hidden="true">
                             {user.username.chars().next().map(|c| c.to_uppercase().to_string())}

@@ -141,7 +141,17 @@ pub fn AccountsPage() -> impl IntoView {
                 <h1>"Accounts"</h1>
                 <p class="subtle">{scope}</p>
             </div>
-            <StreamStatus connection=connection />
+            <div class="page-actions">
+                <StreamStatus connection=connection />
+                {move || {
+                    (session.user().map(|user| user.role) == Some(shared::api::Role::Admin))
+                        .then(|| view! {
+                            <a class="button button-quiet" href="/admin" data-testid="accounts-admin-link">
+                                "All challenges (admin)"
+                            </a>
+                        })
+                }}
+            </div>
         </div>
         {move || match rows.get() {
             Load::Loading => view! { <Loading label="Loading accounts…" /> }.into_any(),

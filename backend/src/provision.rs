@@ -1,0 +1,746 @@
+//! Starting trackers, at start-up and at runtime, and the accounts admins create.
+//!
+//! [`Launcher`] holds what every tracker needs (store, hub, leases, the poll limit, the broker
+//! HTTP client, the demo broker when it runs) so that `start` and an admin's
+//! `POST /api/accounts` start a tracker the same way. A created account is checked field by
+//! field ([`check`], pure), stored with its setup (and, for MetaApi, its connection with the
+//! token sealed under `secret_key`) in one transaction, shown in the hub and tracked at once;
+//! at every later start [`Launcher::stored_accounts`] turns the stored setups back into
+//! accounts to track.
+//!
+//! What it must not do: return or log a token, or track an account twice.
+
+use crate::broker::demo::DemoBroker;
+use crate::broker::metaapi::{BrokerError, MetaApiClient};
+use crate::config::{AccountConfig, ChallengeSetup};
+use crate::db::{AccountSetup, Store, StoreError, StoredBrokerConnection};
+use crate::hub::Hub;
+use crate::lease::Leases;
+use crate::secrets::{Secret, SecretKey};
+use crate::{journal, live, tracker};
+use chrono::Utc;
+use rust_decimal::Decimal;
+use shared::api::{
+    AccountSummary, ConnectionOptions, ConnectionRequest, CreateAccountRequest, DemoAccountOption,
+    PresetOption, Role,
+};
+use shared::domain::AccountId;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// The platform name of MetaApi connections (in the store).
+pub const METAAPI: &str = "metaapi";
+/// The connection name of demo broker accounts (in the store).
+pub const DEMO: &str = "demo";
+/// The region a MetaApi connection uses when no base URL is given.
+pub const DEFAULT_REGION: &str = "london";
+/// The largest initial balance accepted.
+const MAX_INITIAL_BALANCE: i64 = 1_000_000_000;
+
+/// The built-in demo broker, as new accounts connect to it.
+#[derive(Clone, Debug)]
+pub struct DemoLink {
+    /// The broker (its accounts).
+    pub broker: DemoBroker,
+    /// Where it listens.
+    pub base_url: String,
+}
+
+/// What a tracker needs besides its account, shared by every tracker of this instance.
+pub struct Launcher {
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Live views.
+    pub hub: Arc<Hub>,
+    /// This instance's account leases.
+    pub leases: Arc<Leases>,
+    /// Live updates to the other instances.
+    pub fanout: live::Fanout,
+    /// Bounds concurrent polls.
+    pub polls: Arc<tokio::sync::Semaphore>,
+    /// The broker HTTP client.
+    pub http: reqwest::Client,
+    /// The running trackers' command queues.
+    pub trackers: Arc<tracker::Commands>,
+    /// Default poll interval.
+    pub poll_interval: Duration,
+    /// When a feed is stale.
+    pub stale_after: Duration,
+    /// Quotes between polls (configured); demo accounts get them by default.
+    pub price_interval: Option<Duration>,
+    /// Where journals go, if anywhere.
+    pub journal_dir: Option<PathBuf>,
+    /// Rotated journal files kept.
+    pub journal_keep_files: usize,
+    /// Seals MetaApi tokens at rest.
+    pub secret_key: Option<SecretKey>,
+    /// The demo broker, in demo mode.
+    pub demo: Option<DemoLink>,
+    /// Ends every tracker.
+    pub shutdown: CancellationToken,
+    tasks: Mutex<JoinSet<()>>,
+}
+
+impl std::fmt::Debug for Launcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launcher")
+            .field("demo", &self.demo.as_ref().map(|d| &d.base_url))
+            .field("secret_key", &self.secret_key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an account could not be created; each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// A field is unusable: the message names it and says how to fix it (422).
+    #[error("{0}")]
+    Invalid(String),
+    /// The id is taken (409).
+    #[error("{0}")]
+    Taken(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The token could not be sealed, or the broker client not built.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// A request that passed every check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// The id.
+    pub id: AccountId,
+    /// The display name, trimmed.
+    pub name: String,
+    /// `metaapi` or `demo`.
+    pub connection: &'static str,
+    /// The broker's id of the account.
+    pub external_account_id: String,
+    /// MetaApi's base URL (MetaApi only).
+    pub base_url: Option<String>,
+    /// The preset, phase applied.
+    pub preset: String,
+    /// Starting capital.
+    pub initial_balance: Decimal,
+    /// Currency.
+    pub currency: String,
+}
+
+/// What [`check`] needs to know about this server.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// The demo broker's accounts, in demo mode.
+    pub demo_accounts: Option<&'a [String]>,
+    /// Whether MetaApi tokens can be sealed.
+    pub secret_key: bool,
+}
+
+/// Checks every field of a request (all but the owner and whether the id is free, which need
+/// the store), with a message that names the field and says how to fix it.
+pub fn check(request: &CreateAccountRequest, context: Context<'_>) -> Result<Checked, String> {
+    let id = request.id.trim();
+    let slug = id.len() >= 3
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !id.starts_with('-')
+        && !id.ends_with('-');
+    if !slug {
+        return Err(format!(
+            "id: {id:?} is not a usable id: use 3 to 64 lowercase letters, digits and '-', \
+             not starting or ending with '-' (e.g. \"ftmo-100k-jane\")."
+        ));
+    }
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(
+            "name: give a display name of 1 to 100 characters (e.g. \"Jane's FTMO 100k\")."
+                .to_owned(),
+        );
+    }
+    let (connection, external_account_id, base_url) = match &request.connection {
+        ConnectionRequest::Metaapi {
+            account_id,
+            token,
+            base_url,
+        } => {
+            let account_id = account_id.trim();
+            if account_id.is_empty()
+                || account_id.len() > 100
+                || !account_id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(
+                    "connection.account_id: give MetaApi's account id (letters, digits, '-' \
+                     and '_', as shown in MetaApi's account list)."
+                        .to_owned(),
+                );
+            }
+            if token.trim().is_empty() || token.len() > 8192 || token.contains(char::is_whitespace)
+            {
+                return Err(
+                    "connection.token: give the MetaApi API token (one line without spaces, \
+                     from MetaApi's API access page)."
+                        .to_owned(),
+                );
+            }
+            if !context.secret_key {
+                return Err(
+                    "connection.token: this server has no secret_key, so it cannot store broker \
+                     tokens: ask the operator to set secret_key in the config file or \
+                     RISKDECK_SECRET_KEY (e.g. the output of `openssl rand -hex 32`) and \
+                     restart, or connect a demo account."
+                        .to_owned(),
+                );
+            }
+            let base_url = match base_url.as_deref().map(str::trim) {
+                None | Some("") => crate::broker::metaapi::client::region_base_url(DEFAULT_REGION),
+                Some(url) => match url::Url::parse(url) {
+                    Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+                        url.trim_end_matches('/').to_owned()
+                    }
+                    _ => {
+                        return Err(format!(
+                            "connection.base_url: {url:?} is not an http(s) URL: give MetaApi's \
+                             URL for the account's region (e.g. \
+                             https://mt-client-api-v1.london.agiliumtrade.ai) or leave it out."
+                        ));
+                    }
+                },
+            };
+            (METAAPI, account_id.to_owned(), Some(base_url))
+        }
+        ConnectionRequest::Demo { account } => {
+            let Some(demo_accounts) = context.demo_accounts else {
+                return Err(
+                    "connection: demo accounts exist only in demo mode (riskdeck serve --demo); \
+                     connect a MetaApi account instead."
+                        .to_owned(),
+                );
+            };
+            if !demo_accounts.iter().any(|a| a == account) {
+                return Err(format!(
+                    "connection.account: the demo broker has no account {account:?}; choose one \
+                     of: {}.",
+                    demo_accounts.join(", ")
+                ));
+            }
+            (DEMO, account.clone(), None)
+        }
+    };
+    let preset = resolve_preset(request.preset.trim(), request.phase.as_deref())?;
+    let text = request.initial_balance.trim();
+    let initial_balance: Decimal = text.parse().map_err(|_| {
+        format!(
+            "initial_balance: {text:?} is not a number: write the starting capital as digits, \
+             e.g. \"100000\" or \"25000.50\"."
+        )
+    })?;
+    if initial_balance <= Decimal::ZERO || initial_balance > Decimal::from(MAX_INITIAL_BALANCE) {
+        return Err(format!(
+            "initial_balance: must be more than 0 and at most {MAX_INITIAL_BALANCE} (the \
+             challenge's starting capital)."
+        ));
+    }
+    if initial_balance.scale() > 2 {
+        return Err("initial_balance: use at most 2 decimal places.".to_owned());
+    }
+    shared::engine::preset(&preset, initial_balance)
+        .map_err(|error| format!("initial_balance: the preset refuses it: {error}"))?;
+    let currency = request.currency.trim();
+    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(format!(
+            "currency: {currency:?} is not a currency code: use three capital letters, e.g. USD."
+        ));
+    }
+    if connection == DEMO && currency != "USD" {
+        return Err("currency: the demo broker's accounts are in USD: choose USD.".to_owned());
+    }
+    Ok(Checked {
+        id: AccountId(id.to_owned()),
+        name: name.to_owned(),
+        connection,
+        external_account_id,
+        base_url,
+        preset,
+        initial_balance,
+        currency: currency.to_owned(),
+    })
+}
+
+/// The preset to use: `preset` itself when `phase` is left out or is its own; otherwise the
+/// preset of the same program with that phase (`ftmo-2step` + `Phase 2` is
+/// `ftmo-2step-phase2`).
+fn resolve_preset(preset: &str, phase: Option<&str>) -> Result<String, String> {
+    let names: Vec<&str> = shared::engine::PRESETS.iter().map(|(n, _)| *n).collect();
+    let Some((_, own)) = shared::engine::presets::describe(preset) else {
+        return Err(format!(
+            "preset: there is no preset {preset:?}; choose one of: {}.",
+            names.join(", ")
+        ));
+    };
+    let Some(phase) = phase.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(preset.to_owned());
+    };
+    if phase.eq_ignore_ascii_case(own) {
+        return Ok(preset.to_owned());
+    }
+    let program = preset
+        .trim_end_matches("-phase1")
+        .trim_end_matches("-phase2");
+    let mut phases = Vec::new();
+    for name in names.iter().filter(|n| {
+        **n == program
+            || n.strip_prefix(program)
+                .is_some_and(|r| r.starts_with("-phase"))
+    }) {
+        if let Some((_, p)) = shared::engine::presets::describe(name) {
+            if p.eq_ignore_ascii_case(phase) {
+                return Ok((*name).to_owned());
+            }
+            if !phases.contains(&p) {
+                phases.push(p);
+            }
+        }
+    }
+    Err(format!(
+        "phase: preset {preset:?} has no phase {phase:?}; its program has: {}.",
+        phases.join(", ")
+    ))
+}
+
+impl Launcher {
+    /// A launcher; trackers it starts run until `shutdown`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: &crate::config::Config,
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        leases: Arc<Leases>,
+        fanout: live::Fanout,
+        http: reqwest::Client,
+        demo: Option<DemoLink>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            store,
+            hub,
+            leases,
+            fanout,
+            polls: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_polls)),
+            http,
+            trackers: Arc::new(tracker::Commands::default()),
+            poll_interval: config.poll_interval,
+            stale_after: config.stale_after,
+            price_interval: config.price_interval,
+            journal_dir: config.journal_dir.clone(),
+            journal_keep_files: config.journal_keep_files,
+            secret_key: config.secret_key.clone(),
+            demo,
+            shutdown,
+            tasks: Mutex::new(JoinSet::new()),
+        }
+    }
+
+    /// The journal of an account, when journals are kept.
+    pub fn journal(&self, account: &str) -> Option<Arc<journal::Journal>> {
+        self.journal_dir.as_ref().map(|dir| {
+            Arc::new(journal::Journal::new(dir, account).keep_files(self.journal_keep_files))
+        })
+    }
+
+    /// Registers a tracker's command queue and runs it until shutdown.
+    pub fn run(&self, id: AccountId, tracker: tracker::Tracker) {
+        self.trackers.register(id, tracker.command_sender());
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .spawn(tracker.run(self.shutdown.clone()));
+    }
+
+    /// Starts the tracker of a polled account (MetaApi or the demo broker). Demo broker
+    /// accounts get quotes between polls unless configured otherwise.
+    pub fn spawn_polled(&self, account: &AccountConfig, demo: bool) -> Result<(), BrokerError> {
+        let price_interval = self
+            .price_interval
+            .or_else(|| demo.then(|| (self.poll_interval / 4).max(Duration::from_millis(100))));
+        let client = MetaApiClient::new(
+            self.http.clone(),
+            &account.api_base_url(),
+            &account.metaapi_account_id,
+            &account.token,
+        )?;
+        let client = match self.journal(&account.id) {
+            Some(journal) => client.with_journal(journal),
+            None => client,
+        };
+        let id = AccountId(account.id.clone());
+        let tracker = tracker::Tracker::new(
+            id.clone(),
+            client,
+            self.store.clone(),
+            self.hub.clone(),
+            account.poll_interval.unwrap_or(self.poll_interval),
+            self.stale_after,
+            account.challenge.clone(),
+        )
+        .with_poll_limit(self.polls.clone())
+        .with_price_interval(price_interval)
+        .with_leases(self.leases.clone())
+        .with_fanout(self.fanout.clone());
+        self.run(id, tracker);
+        Ok(())
+    }
+
+    /// Every tracker task, to wait for after shutdown.
+    pub fn take_tasks(&self) -> JoinSet<()> {
+        std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn demo_ids(&self) -> Option<Vec<String>> {
+        self.demo
+            .as_ref()
+            .map(|demo| demo.broker.accounts().into_iter().map(|a| a.id).collect())
+    }
+
+    /// What a new challenge can be connected to.
+    pub fn options(&self) -> ConnectionOptions {
+        ConnectionOptions {
+            demo: self.demo.is_some(),
+            demo_accounts: self
+                .demo
+                .as_ref()
+                .map(|demo| {
+                    demo.broker
+                        .accounts()
+                        .into_iter()
+                        .map(|a| DemoAccountOption {
+                            id: a.id,
+                            name: a.name,
+                            preset: a.preset,
+                            initial_balance: a.initial_balance,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            secret_key: self.secret_key.is_some(),
+            presets: shared::engine::PRESETS
+                .iter()
+                .map(|(name, description)| PresetOption {
+                    name: (*name).to_owned(),
+                    description: (*description).to_owned(),
+                    phase: shared::engine::presets::describe(name)
+                        .map(|(_, phase)| phase.to_owned())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The account to track for a stored setup; `None` (with the reason) when it cannot be
+    /// tracked on this start (a demo account without demo mode, a token that does not open).
+    async fn account_of(
+        &self,
+        setup: &AccountSetup,
+        name: String,
+    ) -> Result<AccountConfig, String> {
+        let (base_url, token) = if setup.connection == DEMO {
+            let demo = self
+                .demo
+                .as_ref()
+                .ok_or("it is on the demo broker, which runs only in demo mode")?;
+            (demo.base_url.clone(), demo.broker.token().to_owned())
+        } else {
+            let key = self
+                .secret_key
+                .as_ref()
+                .ok_or("its token is sealed but no secret_key is configured")?;
+            let connection = crate::connections::load(self.store.as_ref(), key, &setup.account)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("its broker connection is missing")?;
+            (connection.base_url, connection.token.expose().to_owned())
+        };
+        Ok(AccountConfig {
+            id: setup.account.to_string(),
+            name,
+            base_url,
+            metaapi_account_id: setup.external_account_id.clone(),
+            token,
+            poll_interval: None,
+            challenge: Some(ChallengeSetup {
+                preset: setup.preset.clone(),
+                initial_balance: setup.initial_balance,
+                estimated_equity_breaches: false,
+            }),
+            trader: None,
+            region: None,
+            ingest_token: None,
+        })
+    }
+
+    /// The accounts admins created, to track at this start (with whether each is on the demo
+    /// broker); those that cannot be tracked now are logged and left out.
+    pub async fn stored_accounts(&self) -> Result<Vec<(AccountConfig, bool)>, StoreError> {
+        let names: std::collections::HashMap<AccountId, String> = self
+            .store
+            .accounts()
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a.name))
+            .collect();
+        let mut accounts = Vec::new();
+        for setup in self.store.account_setups().await? {
+            let name = names
+                .get(&setup.account)
+                .cloned()
+                .unwrap_or_else(|| setup.account.to_string());
+            match self.account_of(&setup, name).await {
+                Ok(account) => accounts.push((account, setup.connection == DEMO)),
+                Err(reason) => tracing::warn!(
+                    account = %setup.account,
+                    %reason,
+                    "a created account is not tracked on this start"
+                ),
+            }
+        }
+        Ok(accounts)
+    }
+
+    /// Creates an account as an admin asked: checks it, stores it (token sealed), shows it and
+    /// starts tracking it. The caller writes the audit log.
+    pub async fn create(
+        &self,
+        request: &CreateAccountRequest,
+        admin: &str,
+    ) -> Result<(Checked, AccountSummary), CreateError> {
+        let demo_ids = self.demo_ids();
+        let checked = check(
+            request,
+            Context {
+                demo_accounts: demo_ids.as_deref(),
+                secret_key: self.secret_key.is_some(),
+            },
+        )
+        .map_err(CreateError::Invalid)?;
+        let owner = match request.owner.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(username) => {
+                let user = self
+                    .store
+                    .users()
+                    .await?
+                    .into_iter()
+                    .find(|u| {
+                        crate::db::username_key(&u.username) == crate::db::username_key(username)
+                    })
+                    .ok_or_else(|| {
+                        CreateError::Invalid(format!(
+                            "owner: there is no user {username:?}: create the trader on the \
+                             users page first, or leave the owner out."
+                        ))
+                    })?;
+                if user.role != Role::Trader {
+                    return Err(CreateError::Invalid(format!(
+                        "owner: {} is an admin and sees every account already; choose a trader.",
+                        user.username
+                    )));
+                }
+                Some(user.id)
+            }
+        };
+        let taken = || {
+            CreateError::Taken(format!(
+                "id: an account {:?} exists already; choose another id.",
+                checked.id.as_str()
+            ))
+        };
+        if self.hub.contains(&checked.id) {
+            return Err(taken());
+        }
+        let now = Utc::now();
+        let token = match &request.connection {
+            ConnectionRequest::Metaapi { token, .. } => Some(token.trim().to_owned()),
+            ConnectionRequest::Demo { .. } => None,
+        };
+        let connection = match (&token, &self.secret_key) {
+            (Some(token), Some(key)) => Some(StoredBrokerConnection {
+                account: checked.id.clone(),
+                platform: METAAPI.to_owned(),
+                base_url: checked.base_url.clone().unwrap_or_default(),
+                external_account_id: checked.external_account_id.clone(),
+                sealed_token: key
+                    .seal(checked.id.as_str(), &Secret::new(token.clone()))
+                    .map_err(|e| CreateError::Internal(format!("cannot seal the token: {e}")))?,
+                updated_at: now,
+            }),
+            _ => None,
+        };
+        let setup = AccountSetup {
+            account: checked.id.clone(),
+            connection: checked.connection.to_owned(),
+            external_account_id: checked.external_account_id.clone(),
+            preset: checked.preset.clone(),
+            initial_balance: checked.initial_balance,
+            currency: checked.currency.clone(),
+            created_by: admin.to_owned(),
+            created_at: now,
+        };
+        if !self
+            .store
+            .create_account_setup(&setup, &checked.name, owner, connection.as_ref())
+            .await?
+        {
+            return Err(taken());
+        }
+        let account = self
+            .account_of(&setup, checked.name.clone())
+            .await
+            .map_err(CreateError::Internal)?;
+        if !self
+            .hub
+            .add_account(checked.id.clone(), checked.name.clone())
+        {
+            return Err(taken());
+        }
+        self.leases.add_account();
+        self.spawn_polled(&account, checked.connection == DEMO)
+            .map_err(|e| CreateError::Internal(format!("cannot start the tracker: {e}")))?;
+        tracing::info!(account = %checked.id, connection = checked.connection, preset = %checked.preset, "account created");
+        let summary = self
+            .hub
+            .summary(&checked.id)
+            .ok_or_else(|| CreateError::Internal("the new account vanished".to_owned()))?;
+        Ok((checked, summary))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> CreateAccountRequest {
+        CreateAccountRequest {
+            id: "jane-ftmo".into(),
+            name: "Jane FTMO".into(),
+            connection: ConnectionRequest::Demo {
+                account: "demo-gold-swing".into(),
+            },
+            preset: "ftmo-2step".into(),
+            phase: None,
+            initial_balance: "100000".into(),
+            currency: "USD".into(),
+            owner: None,
+        }
+    }
+
+    #[track_caller]
+    fn refused(change: impl FnOnce(&mut CreateAccountRequest), field: &str) {
+        let mut r = request();
+        change(&mut r);
+        let demo = ["demo-gold-swing".to_owned()];
+        let message = check(
+            &r,
+            Context {
+                demo_accounts: Some(&demo),
+                secret_key: false,
+            },
+        )
+        .expect_err("refused");
+        assert!(message.starts_with(&format!("{field}:")), "{message}");
+    }
+
+    #[test]
+    fn a_valid_request_is_accepted_and_the_phase_picks_the_preset() {
+        let demo = ["demo-gold-swing".to_owned()];
+        let context = Context {
+            demo_accounts: Some(&demo),
+            secret_key: false,
+        };
+        let checked = check(&request(), context).expect("valid");
+        assert_eq!(checked.preset, "ftmo-2step");
+        assert_eq!(checked.connection, DEMO);
+        let mut r = request();
+        r.phase = Some("Phase 2".into());
+        assert_eq!(
+            check(&r, context).expect("valid").preset,
+            "ftmo-2step-phase2"
+        );
+        r.preset = "ftmo-2step-phase2".into();
+        r.phase = Some("phase 1".into());
+        assert_eq!(check(&r, context).expect("valid").preset, "ftmo-2step");
+    }
+
+    #[test]
+    fn every_bad_field_is_refused_naming_the_field() {
+        refused(|r| r.id = "Jane FTMO".into(), "id");
+        refused(|r| r.id = "-ab".into(), "id");
+        refused(|r| r.name = "  ".into(), "name");
+        refused(
+            |r| {
+                r.connection = ConnectionRequest::Demo {
+                    account: "nope".into(),
+                }
+            },
+            "connection.account",
+        );
+        refused(
+            |r| {
+                r.connection = ConnectionRequest::Metaapi {
+                    account_id: "abc".into(),
+                    token: "t0ken".into(),
+                    base_url: None,
+                }
+            },
+            "connection.token",
+        );
+        refused(|r| r.preset = "ftmo-9step".into(), "preset");
+        refused(|r| r.phase = Some("Phase 7".into()), "phase");
+        refused(|r| r.initial_balance = "lots".into(), "initial_balance");
+        refused(|r| r.initial_balance = "-5".into(), "initial_balance");
+        refused(|r| r.initial_balance = "1.001".into(), "initial_balance");
+        refused(|r| r.currency = "usd".into(), "currency");
+        refused(|r| r.currency = "EUR".into(), "currency");
+    }
+
+    #[test]
+    fn connections_are_tagged_by_kind_and_tokens_stay_out_of_debug() {
+        let demo: ConnectionRequest =
+            serde_json::from_str(r#"{"kind":"demo","account":"demo-gold-swing"}"#).expect("demo");
+        assert_eq!(
+            demo,
+            ConnectionRequest::Demo {
+                account: "demo-gold-swing".into()
+            }
+        );
+        let metaapi: ConnectionRequest =
+            serde_json::from_str(r#"{"kind":"metaapi","account_id":"a","token":"s3cret"}"#)
+                .expect("metaapi");
+        assert!(!format!("{metaapi:?}").contains("s3cret"));
+        assert!(
+            serde_json::from_str::<ConnectionRequest>(r#"{"kind":"demo","account":"x","x":1}"#)
+                .is_err(),
+            "unknown fields are refused"
+        );
+    }
+
+    #[test]
+    fn demo_connections_need_demo_mode() {
+        let message = check(
+            &request(),
+            Context {
+                demo_accounts: None,
+                secret_key: true,
+            },
+        )
+        .expect_err("no demo mode");
+        assert!(message.contains("demo mode"), "{message}");
+    }
+}

@@ -1,0 +1,336 @@
+//! The admin console's challenges over real HTTP: creating a challenge (validated field by
+//! field, tracked at once, stored, audited, tracked again after a restart) and the overview
+//! (searched, filtered, sorted and paged on the server).
+
+use backend::db::AuditFilter;
+use serde_json::{Value, json};
+use shared::api::{
+    AccountSummary, AccountsResponse, ChallengesPage, ConnectionOptions, CreateAccountResponse,
+    ErrorBody, FeedStatus,
+};
+use std::time::Duration;
+use tests::{TestServer, demo_config, eventually};
+
+/// Generous: a loaded 2-core machine reads a demo account's history in well under this.
+const LIVE_WITHIN: Duration = Duration::from_secs(60);
+
+fn demo_request(id: &str) -> Value {
+    json!({
+        "id": id,
+        "name": "Jane's FTMO 100k",
+        "connection": { "kind": "demo", "account": "demo-gold-swing" },
+        "preset": "ftmo-2step",
+        "phase": "Phase 2",
+        "initial_balance": "100000",
+        "currency": "USD",
+        "owner": "trader2",
+    })
+}
+
+async fn post(client: &reqwest::Client, server: &TestServer, body: &Value) -> (u16, String) {
+    let response = client
+        .post(server.url("/api/accounts"))
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+async fn summary(
+    client: &reqwest::Client,
+    server: &TestServer,
+    id: &str,
+) -> Option<AccountSummary> {
+    client
+        .get(server.url(&format!("/api/accounts/{id}")))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
+async fn goes_live(client: &reqwest::Client, server: &TestServer, id: &str) -> AccountSummary {
+    eventually(LIVE_WITHIN, "the new account to go live", || async {
+        summary(client, server, id)
+            .await
+            .filter(|s| s.feed == FeedStatus::Live && s.latest.is_some())
+    })
+    .await
+    .expect("live")
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_demo_challenge_that_goes_live_and_is_audited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    let admin = server.login("admin").await.expect("admin");
+
+    let options: ConnectionOptions = admin
+        .get(server.url("/api/admin/connections"))
+        .send()
+        .await
+        .expect("options")
+        .json()
+        .await
+        .expect("json");
+    assert!(options.demo && !options.secret_key);
+    assert!(
+        options
+            .demo_accounts
+            .iter()
+            .any(|a| a.id == "demo-gold-swing")
+    );
+    assert!(
+        options
+            .presets
+            .iter()
+            .any(|p| p.name == "ftmo-2step-phase2")
+    );
+
+    let (status, body) = post(&admin, &server, &demo_request("jane-ftmo")).await;
+    assert_eq!(status, 201, "{body}");
+    let created: CreateAccountResponse = serde_json::from_str(&body).expect("response");
+    assert_eq!(created.account.id.as_str(), "jane-ftmo");
+    assert_eq!(created.account.name, "Jane's FTMO 100k");
+
+    let list: AccountsResponse = admin
+        .get(server.url("/api/accounts"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert!(list.accounts.iter().any(|a| a.id.as_str() == "jane-ftmo"));
+
+    let live = goes_live(&admin, &server, "jane-ftmo").await;
+    let challenge = live
+        .latest
+        .and_then(|view| view.challenge)
+        .expect("evaluated against its challenge");
+    assert_eq!(
+        challenge.preset, "ftmo-2step-phase2",
+        "the phase chose the preset"
+    );
+    assert_eq!(challenge.phase.as_deref(), Some("Phase 2"));
+
+    // The owner sees it; the other trader does not.
+    let owner = server.login("trader2").await.expect("trader2");
+    assert!(summary(&owner, &server, "jane-ftmo").await.is_some());
+    let other = server.login("trader").await.expect("trader");
+    let response = other
+        .get(server.url("/api/accounts/jane-ftmo"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 404);
+
+    // In the overview, found by search (owner and name), with its counts.
+    let page: ChallengesPage = admin
+        .get(server.url("/api/admin/challenges?q=JANE&sort=name"))
+        .send()
+        .await
+        .expect("overview")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page.total, 1, "{page:?}");
+    assert_eq!(page.rows[0].id.as_str(), "jane-ftmo");
+    assert_eq!(page.rows[0].owner.as_deref(), Some("trader2"));
+    assert_eq!(page.counts.all, 9, "eight demo accounts and the new one");
+
+    let audit = server
+        .state
+        .store
+        .audit_log(&AuditFilter {
+            action: Some("account.create".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].entry.actor, "admin");
+    assert_eq!(audit[0].entry.subject, "account:jane-ftmo");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_unusable_field_is_refused_with_a_message_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    let admin = server.login("admin").await.expect("admin");
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("id", json!("Not A Slug"), "lowercase letters"),
+        ("id", json!("ab"), "3 to 64"),
+        ("name", json!("   "), "display name"),
+        (
+            "connection",
+            json!({ "kind": "demo", "account": "demo-nowhere" }),
+            "choose one of",
+        ),
+        (
+            "connection",
+            json!({ "kind": "metaapi", "account_id": "abc", "token": "secret-token" }),
+            "secret_key",
+        ),
+        (
+            "connection",
+            json!({ "kind": "metaapi", "account_id": "", "token": "t" }),
+            "MetaApi's account id",
+        ),
+        ("preset", json!("ftmo-9step"), "choose one of"),
+        ("phase", json!("Phase 9"), "has no phase"),
+        ("initial_balance", json!("a lot"), "not a number"),
+        ("initial_balance", json!("0"), "more than 0"),
+        ("currency", json!("usd"), "three capital letters"),
+        ("currency", json!("EUR"), "in USD"),
+        ("owner", json!("nobody-here"), "create the trader"),
+        ("owner", json!("admin"), "choose a trader"),
+    ];
+    for (field, value, says) in cases {
+        let mut body = demo_request("bad-field");
+        body[field] = value.clone();
+        let (status, text) = post(&admin, &server, &body).await;
+        assert_eq!(status, 422, "{field} = {value}: {text}");
+        let error: ErrorBody = serde_json::from_str(&text).expect("error body");
+        assert!(
+            error.message.starts_with(field) && error.message.contains(says),
+            "{field} = {value}: {}",
+            error.message
+        );
+        assert!(!text.contains("secret-token"), "the token is never echoed");
+    }
+    // A missing field is named too.
+    let mut body = demo_request("bad-field");
+    body.as_object_mut().expect("object").remove("preset");
+    let (status, text) = post(&admin, &server, &body).await;
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains("preset"), "{text}");
+    // Nothing was created.
+    assert!(summary(&admin, &server, "bad-field").await.is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_taken_id_is_a_conflict_and_traders_may_not_create_or_see_the_overview() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    let admin = server.login("admin").await.expect("admin");
+    let (status, body) = post(&admin, &server, &demo_request("twice")).await;
+    assert_eq!(status, 201, "{body}");
+    for id in ["twice", "demo-gold-swing"] {
+        let (status, body) = post(&admin, &server, &demo_request(id)).await;
+        assert_eq!(status, 409, "{id}: {body}");
+        let error: ErrorBody = serde_json::from_str(&body).expect("error body");
+        assert!(
+            error.message.contains("choose another id"),
+            "{}",
+            error.message
+        );
+    }
+    let trader = server.login("trader").await.expect("trader");
+    let (status, _) = post(&trader, &server, &demo_request("mine")).await;
+    assert_eq!(status, 403);
+    for path in ["/api/admin/challenges", "/api/admin/connections"] {
+        let response = trader.get(server.url(path)).send().await.expect("request");
+        assert_eq!(response.status().as_u16(), 403, "{path}");
+    }
+    let bad = admin
+        .get(server.url("/api/admin/challenges?sort=age"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(bad.status().as_u16(), 400);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_created_challenge_survives_a_restart_on_the_same_sqlite_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = demo_config(&dir.path().join("r.db"));
+    let server = TestServer::start(config.clone()).await.expect("server");
+    let admin = server.login("admin").await.expect("admin");
+    let (status, body) = post(&admin, &server, &demo_request("keeps")).await;
+    assert_eq!(status, 201, "{body}");
+    goes_live(&admin, &server, "keeps").await;
+    server.stop().await;
+
+    let server = TestServer::start(config).await.expect("restarted");
+    let admin = server.login("admin").await.expect("admin");
+    let again = goes_live(&admin, &server, "keeps").await;
+    assert_eq!(again.name, "Jane's FTMO 100k");
+    let owner = server.login("trader2").await.expect("trader2");
+    assert!(
+        summary(&owner, &server, "keeps").await.is_some(),
+        "still theirs"
+    );
+    // Tracked once: creating it again is still a conflict.
+    let (status, _) = post(&admin, &server, &demo_request("keeps")).await;
+    assert_eq!(status, 409);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_metaapi_challenge_stores_its_token_sealed_and_never_returns_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = demo_config(&dir.path().join("r.db"));
+    config.secret_key = Some(
+        backend::secrets::SecretKey::parse(
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        )
+        .expect("key"),
+    );
+    let server = TestServer::start(config).await.expect("server");
+    let admin = server.login("admin").await.expect("admin");
+    // The demo broker speaks MetaApi: connect to it as to MetaApi, with its token.
+    let demo = server.state.launcher.demo.clone().expect("demo mode");
+    let token = demo.broker.token().to_owned();
+    let body = json!({
+        "id": "via-metaapi",
+        "name": "Through MetaApi",
+        "connection": {
+            "kind": "metaapi",
+            "account_id": "demo-eurusd-scalper",
+            "token": token,
+            "base_url": demo.base_url,
+        },
+        "preset": "ftmo-1step",
+        "initial_balance": "100000",
+        "currency": "USD",
+    });
+    let (status, text) = post(&admin, &server, &body).await;
+    assert_eq!(status, 201, "{text}");
+    assert!(!text.contains(&token));
+    let live = goes_live(&admin, &server, "via-metaapi").await;
+    assert!(!serde_json::to_string(&live).expect("json").contains(&token));
+    let stored = server
+        .state
+        .store
+        .load_broker_connection(&"via-metaapi".into())
+        .await
+        .expect("load")
+        .expect("stored");
+    assert!(stored.sealed_token.as_str().starts_with("v1."));
+    assert!(!stored.sealed_token.as_str().contains(&token));
+    let audit = server
+        .state
+        .store
+        .audit_log(&AuditFilter::default())
+        .await
+        .expect("audit");
+    assert!(
+        !format!("{audit:?}").contains(&token),
+        "the audit log keeps no token"
+    );
+    server.stop().await;
+}
