@@ -7,11 +7,14 @@
 
 mod accounts;
 mod assets;
+mod audit;
 mod auth;
 mod docs;
 mod health;
 mod ingest;
 mod metrics;
+mod overrides;
+mod owners;
 mod stream;
 mod users;
 
@@ -184,6 +187,21 @@ fn table() -> Vec<Row> {
             Admin,
             accounts::unassign,
         ),
+        row(
+            Post,
+            "/api/accounts/{account}/clear-breach",
+            Admin,
+            overrides::clear_breach,
+        ),
+        row(
+            Post,
+            "/api/accounts/{account}/unpause",
+            Admin,
+            overrides::unpause,
+        ),
+        row(Get, "/api/audit", Admin, audit::list),
+        row(Get, "/api/audit.csv", Admin, audit::csv),
+        row(Get, "/api/account-owners", Admin, owners::list),
     ]
 }
 
