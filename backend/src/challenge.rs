@@ -257,6 +257,18 @@ impl ChallengeRun {
         self.challenge.change_rules(set)
     }
 
+    /// Carries out an admin's override (see [`Challenge::clear_breaches`] and
+    /// [`Challenge::unpause`]); returns the ids of the rules it released.
+    pub fn override_decision(
+        &mut self,
+        kind: crate::tracker::OverrideKind,
+    ) -> Result<Vec<String>, shared::engine::EngineError> {
+        match kind {
+            crate::tracker::OverrideKind::ClearBreach => self.challenge.clear_breaches(),
+            crate::tracker::OverrideKind::Unpause => self.challenge.unpause(),
+        }
+    }
+
     /// The engine state.
     pub fn challenge(&self) -> &Challenge {
         &self.challenge

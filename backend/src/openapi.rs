@@ -17,6 +17,7 @@ use shared::api::{
     ResetPasswordRequest, RuleSetsResponse, SessionResponse, StreamEvent, UserSummary,
     UsersResponse,
 };
+use shared::api::{AccountOwnersResponse, AuditResponse, OverrideRequest, OverrideResponse};
 use shared::api::{AnchorCorrectionRequest, AnchorsResponse, IngestResponse};
 use shared::api::{RuleSetSaved, SaveRuleSetRequest, WhatIfRequest, WhatIfResponse};
 use shared::api::{ChallengesPage, ConnectionOptions, CreateAccountRequest, CreateAccountResponse};
@@ -51,6 +52,8 @@ enum Reply {
     Events(SchemaName),
     /// This document.
     Document,
+    /// A CSV file (`text/csv`) with this header line.
+    Csv(&'static str),
 }
 
 /// What the document says about a route beyond its method, path and access level.
@@ -91,7 +94,7 @@ const fn doc(
 /// The description of every route the server has; `None` for one it does not know (a test
 /// fails for it: describe it here).
 fn describe(route: &Route) -> Option<Doc> {
-    use Reply::{Document, Events, Json, NoContent, Text};
+    use Reply::{Csv, Document, Events, Json, NoContent, Text};
     use Verb::{Get, Post};
     let described = match (route.verb, route.path) {
         (Get, "/healthz") => doc(
@@ -420,10 +423,87 @@ fn describe(route: &Route) -> Option<Doc> {
                 Json(201, name::<CreateAccountResponse>),
             )
         },
+        (Post, "/api/accounts/{account}/clear-breach") => Doc {
+            request: Some(name::<OverrideRequest>),
+            errors: &[(
+                "409",
+                "No rule is breached, or the account has no running challenge yet.",
+            )],
+            ..doc(
+                "accounts_clear_breach",
+                "accounts",
+                "Clears every breach of the account's challenge, with a mandatory reason: the \
+                 challenge is active again and the rules measure from the next record on; the \
+                 breach events keep their evidence (stored as a `breach_cleared` event the \
+                 trader sees, and in the audit log).",
+                Json(200, name::<OverrideResponse>),
+            )
+        },
+        (Post, "/api/accounts/{account}/unpause") => Doc {
+            request: Some(name::<OverrideRequest>),
+            errors: &[(
+                "409",
+                "The challenge is not paused by a soft breach, or has not started yet.",
+            )],
+            ..doc(
+                "accounts_unpause",
+                "accounts",
+                "Ends a soft breach's pause before the next daily reset, with a mandatory \
+                 reason (stored as an `unpaused` event the trader sees, and in the audit log).",
+                Json(200, name::<OverrideResponse>),
+            )
+        },
+        (Get, "/api/account-owners") => doc(
+            "accounts_owners",
+            "accounts",
+            "Every account with its owner, in id order.",
+            Json(200, name::<AccountOwnersResponse>),
+        ),
+        (Get, "/api/audit") => Doc {
+            query: AUDIT_QUERY,
+            ..doc(
+                "audit_list",
+                "audit",
+                "A page of the audit log, newest first: every change an admin made, with who, \
+                 when, before, after and why.",
+                Json(200, name::<AuditResponse>),
+            )
+        },
+        (Get, "/api/audit.csv") => Doc {
+            query: AUDIT_QUERY,
+            ..doc(
+                "audit_csv",
+                "audit",
+                "Every audit entry that matches the filters, newest first, as CSV (every cell \
+                 quoted; a cell that would start a spreadsheet formula starts with `'`).",
+                Csv("id,time,actor,action,subject,reason,before,after"),
+            )
+        },
         _ => return None,
     };
     Some(described)
 }
+
+/// The audit log's filters.
+const AUDIT_QUERY: &[(&str, &str)] = &[
+    ("actor", "Only entries by this username."),
+    ("action", "Only this action, e.g. `user.disable`."),
+    ("account", "Only entries about this account."),
+    (
+        "subject",
+        "Only entries about this subject, e.g. `user:3` (not with account).",
+    ),
+    ("from", "RFC 3339: only entries at or after this time."),
+    ("to", "RFC 3339: only entries at or before this time."),
+    (
+        "before_id",
+        "Only entries older than this id (the next page).",
+    ),
+    (
+        "limit",
+        "At most this many entries, 1 to 1000 (default 100; not for CSV).",
+    ),
+];
 
 /// The routes of the table that [`describe`] does not know (and so are not in the document).
 pub fn undescribed_routes() -> Vec<Route> {
@@ -549,6 +629,15 @@ fn operation(route: &Route, doc: &Doc) -> utoipa::openapi::path::Operation {
                 ),
         ),
         Reply::NoContent => responses.response("204", ResponseBuilder::new().description("Done.")),
+        Reply::Csv(header) => responses.response(
+            "200",
+            ResponseBuilder::new()
+                .description(format!("A CSV file whose first line is `{header}`."))
+                .content(
+                    "text/csv",
+                    ContentBuilder::new().schema(Some(text_schema())).build(),
+                ),
+        ),
         Reply::Events(schema) => responses.response(
             "200",
             ResponseBuilder::new()
@@ -730,6 +819,10 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<ConnectionOptions>(&mut schemas);
     add::<CreateAccountRequest>(&mut schemas);
     add::<CreateAccountResponse>(&mut schemas);
+    add::<OverrideRequest>(&mut schemas);
+    add::<OverrideResponse>(&mut schemas);
+    add::<AuditResponse>(&mut schemas);
+    add::<AccountOwnersResponse>(&mut schemas);
     schemas
 }
 

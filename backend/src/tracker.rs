@@ -884,6 +884,44 @@ pub struct AnchorCorrection {
     pub actor: String,
 }
 
+/// An admin's override of what the engine decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverrideKind {
+    /// Clear every breach: the challenge is active again (`breach_cleared`).
+    ClearBreach,
+    /// End a soft breach's pause before the next reset (`unpaused`).
+    Unpause,
+}
+
+impl OverrideKind {
+    /// The kind of the challenge event that records it (the trader sees it).
+    pub fn event_kind(self) -> &'static str {
+        match self {
+            Self::ClearBreach => "breach_cleared",
+            Self::Unpause => "unpaused",
+        }
+    }
+
+    /// The audit log's action.
+    pub fn action(self) -> &'static str {
+        match self {
+            Self::ClearBreach => "challenge.clear_breach",
+            Self::Unpause => "challenge.unpause",
+        }
+    }
+}
+
+/// An admin's override of a running challenge, with who and why.
+#[derive(Clone, Debug)]
+pub struct Override {
+    /// What to override.
+    pub kind: OverrideKind,
+    /// Why (mandatory; the trader sees it).
+    pub reason: String,
+    /// Who (a username).
+    pub actor: String,
+}
+
 /// What the API asks of a running tracker; the tracker answers on `reply`.
 #[derive(Debug)]
 pub enum Command {
@@ -896,6 +934,11 @@ pub enum Command {
     ChangeRules {
         request: RuleChangeRequest,
         reply: tokio::sync::oneshot::Sender<Result<RuleChangeOutcome, CommandError>>,
+    },
+    /// Override the engine's decision; answers the challenge's status and the rules released.
+    Override {
+        request: Override,
+        reply: tokio::sync::oneshot::Sender<Result<shared::api::OverrideResponse, CommandError>>,
     },
 }
 
@@ -914,6 +957,9 @@ pub enum CommandError {
     /// The account is not tracked by this server, or its tracker is busy or stopped.
     #[error("the account's tracker is not reachable")]
     Unreachable,
+    /// There is nothing to override (no breach to clear, not paused); says what stands.
+    #[error("{0}")]
+    NothingToOverride(String),
 }
 
 /// The running trackers' command queues, by account.
@@ -956,6 +1002,23 @@ impl Commands {
             .map_err(|_| CommandError::Unreachable)?
             .map_err(|_| CommandError::Unreachable)?
     }
+
+    /// Asks `account`'s tracker to override its challenge's decision and waits for the answer.
+    pub async fn override_decision(
+        &self,
+        account: &AccountId,
+        request: Override,
+    ) -> Result<shared::api::OverrideResponse, CommandError> {
+        let sender = self.senders.get(account).ok_or(CommandError::Unreachable)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        sender
+            .try_send(Command::Override { request, reply })
+            .map_err(|_| CommandError::Unreachable)?;
+        tokio::time::timeout(COMMAND_WAIT, answer)
+            .await
+            .map_err(|_| CommandError::Unreachable)?
+            .map_err(|_| CommandError::Unreachable)?
+    }
 }
 
 impl Tracker {
@@ -969,7 +1032,85 @@ impl Tracker {
                 let outcome = self.change_rules(request).await;
                 let _ = reply.send(outcome);
             }
+            Command::Override { request, reply } => {
+                let outcome = self.override_decision(request).await;
+                let _ = reply.send(outcome);
+            }
         }
+    }
+
+    /// Carries out an admin's override, stores it with its event (`breach_cleared` or
+    /// `unpaused`: who, why, the rules released) in one transaction (or undoes it), writes the
+    /// audit log and publishes the new view. The breach events stay as they were.
+    async fn override_decision(
+        &mut self,
+        request: Override,
+    ) -> Result<shared::api::OverrideResponse, CommandError> {
+        let run = self.challenge.as_mut().ok_or(CommandError::NoChallenge)?;
+        let kept = run.clone();
+        let Override {
+            kind,
+            reason,
+            actor,
+        } = request;
+        let before = run.challenge().status();
+        let rules = run
+            .override_decision(kind)
+            .map_err(|e| CommandError::NothingToOverride(e.to_string()))?;
+        let after = run.challenge().status();
+        let now = Utc::now();
+        let body = serde_json::json!({
+            "kind": kind.event_kind(),
+            "time": now,
+            "rules": rules,
+            "before": before,
+            "after": after,
+            "reason": reason,
+            "by": actor,
+        });
+        self.unsaved_events.push(StoredEvent {
+            time: now,
+            kind: kind.event_kind().to_owned(),
+            rule: None,
+            body: body.to_string(),
+        });
+        if !self.save(&[]).await {
+            // Nobody is told of an override that is not stored: undo it.
+            self.challenge = Some(kept);
+            self.unsaved_events.pop();
+            return Err(CommandError::NotStored);
+        }
+        tracing::info!(
+            account = %self.id,
+            action = kind.action(),
+            ?rules,
+            by = %actor,
+            "challenge decision overridden"
+        );
+        let entry = crate::db::AuditEntry {
+            time: now,
+            actor,
+            action: kind.action().to_owned(),
+            subject: format!("account:{}", self.id),
+            before: Some(serde_json::json!({ "status": before })),
+            after: Some(serde_json::json!({ "status": after, "rules": rules })),
+            reason: Some(reason),
+        };
+        if let Err(error) = self.store.append_audit(&entry).await {
+            // The stored event records the override all the same.
+            tracing::error!(account = %self.id, %error, "cannot write the audit log");
+        }
+        if let (Some(summary), Some(run)) = (self.hub.summary(&self.id), &self.challenge)
+            && let Some(mut view) = summary.latest
+        {
+            view.challenge = Some(run.view());
+            let currency = summary.currency.unwrap_or_default();
+            self.publish_view(&currency, view, summary.feed);
+        }
+        Ok(shared::api::OverrideResponse {
+            status: after,
+            rules,
+        })
     }
 
     /// Applies an anchor correction, stores it with an `anchor_corrected` event in one

@@ -1211,6 +1211,71 @@ pub struct ChallengesPage {
     pub counts: ChallengeCounts,
 }
 
+/// `POST /api/accounts/{account}/clear-breach` and `.../unpause` (admins only): an override
+/// of the engine's decision on the account's challenge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OverrideRequest {
+    /// Why: mandatory (an empty or missing reason is refused with 400), kept in the audit log
+    /// and shown to the trader.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// The challenge after an override.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OverrideResponse {
+    /// The challenge's status now (active).
+    pub status: ChallengeStatus,
+    /// The ids of the rules whose breach was cleared or released.
+    pub rules: Vec<String>,
+}
+
+/// `GET /api/account-owners` (admins only): every account with its owner, in id order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccountOwnersResponse {
+    /// The accounts.
+    pub accounts: Vec<AccountOwnerResponse>,
+}
+
+/// One entry of the audit log: who did what to which thing, when and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEntryView {
+    /// Increasing, never reused: page on with it (`before_id`).
+    pub id: i64,
+    /// When.
+    pub time: DateTime<Utc>,
+    /// Who: a username, or `system`.
+    pub actor: String,
+    /// What, e.g. `user.disable`, `challenge.clear_breach`.
+    pub action: String,
+    /// To what, e.g. `account:ftmo-100k`, `user:3`.
+    pub subject: String,
+    /// The thing before, when there was one.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub before: Option<serde_json::Value>,
+    /// The thing after, when there is one.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub after: Option<serde_json::Value>,
+    /// Why, when given.
+    pub reason: Option<String>,
+}
+
+/// `GET /api/audit?actor=&action=&account=&from=&to=&before_id=&limit=` (admins only): the
+/// audit log, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditResponse {
+    /// The page of entries.
+    pub entries: Vec<AuditEntryView>,
+    /// The `before_id` of the next (older) page, when this page is full (there may be more).
+    pub next_before_id: Option<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

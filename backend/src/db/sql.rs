@@ -950,23 +950,14 @@ macro_rules! portable_store {
                 id: shared::api::UserId,
                 disabled: bool,
             ) -> Result<Option<$crate::db::User>, $crate::db::StoreError> {
-                let mut tx = self.pool.begin().await?;
-                let row: Option<$crate::db::UserRow> = sqlx::query_as(
+                self.update_user(
                     "UPDATE users SET disabled = $2 WHERE id = $1
                      RETURNING id, username, role, disabled, created_at_ms",
+                    id,
+                    disabled,
+                    disabled,
                 )
-                .bind(id.0)
-                .bind(disabled)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if row.is_some() && disabled {
-                    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                        .bind(id.0)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                row.map($crate::db::user_from_row).transpose()
+                .await
             }
 
             async fn set_user_password(
@@ -974,23 +965,14 @@ macro_rules! portable_store {
                 id: shared::api::UserId,
                 password_hash: &str,
             ) -> Result<Option<$crate::db::User>, $crate::db::StoreError> {
-                let mut tx = self.pool.begin().await?;
-                let row: Option<$crate::db::UserRow> = sqlx::query_as(
+                self.update_user(
                     "UPDATE users SET password_hash = $2 WHERE id = $1
                      RETURNING id, username, role, disabled, created_at_ms",
+                    id,
+                    password_hash.to_owned(),
+                    true,
                 )
-                .bind(id.0)
-                .bind(password_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if row.is_some() {
-                    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                        .bind(id.0)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                row.map($crate::db::user_from_row).transpose()
+                .await
             }
 
             async fn create_session(
@@ -1315,6 +1297,36 @@ macro_rules! portable_store {
         }
 
         impl $store {
+            /// Updates a user with `statement` (`$1` the id, `$2` the value, returning the user
+            /// row) and, when `end_sessions`, ends every session of theirs in the same
+            /// transaction, so a disabled user or a changed password stops working at once.
+            /// `None` when there is no such user.
+            async fn update_user<T>(
+                &self,
+                statement: &'static str,
+                id: shared::api::UserId,
+                value: T,
+                end_sessions: bool,
+            ) -> Result<Option<$crate::db::User>, $crate::db::StoreError>
+            where
+                T: 'static + Send + for<'q> sqlx::Encode<'q, $db> + sqlx::Type<$db>,
+            {
+                let mut tx = self.pool.begin().await?;
+                let row: Option<$crate::db::UserRow> = sqlx::query_as(statement)
+                    .bind(id.0)
+                    .bind(value)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if row.is_some() && end_sessions {
+                    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                row.map($crate::db::user_from_row).transpose()
+            }
+
             /// [`Self::write_challenge_with_deals`] without deals.
             async fn write_challenge(
                 &self,

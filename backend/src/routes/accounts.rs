@@ -314,9 +314,9 @@ pub async fn correct_anchor(
              try again once its challenge shows."
                 .to_owned(),
         )),
-        Err(CommandError::Refused(message)) => Err(AppError::BadRequest(format!(
-            "The correction was refused: {message}."
-        ))),
+        Err(CommandError::Refused(message) | CommandError::NothingToOverride(message)) => Err(
+            AppError::BadRequest(format!("The correction was refused: {message}.")),
+        ),
         Err(CommandError::NotStored) => Err(AppError::Unavailable(
             "The correction could not be stored, so nothing changed; try again in a moment."
                 .to_owned(),

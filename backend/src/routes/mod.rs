@@ -7,6 +7,7 @@
 
 mod accounts;
 mod assets;
+mod audit;
 mod auth;
 mod challenges;
 mod docs;
@@ -14,6 +15,8 @@ mod health;
 mod ingest;
 mod metrics;
 mod rule_sets;
+mod overrides;
+mod owners;
 mod stream;
 mod users;
 
@@ -213,6 +216,21 @@ fn table() -> Vec<Row> {
             challenges::connections,
         ),
         row(Post, "/api/accounts", Admin, challenges::create),
+        row(
+            Post,
+            "/api/accounts/{account}/clear-breach",
+            Admin,
+            overrides::clear_breach,
+        ),
+        row(
+            Post,
+            "/api/accounts/{account}/unpause",
+            Admin,
+            overrides::unpause,
+        ),
+        row(Get, "/api/audit", Admin, audit::list),
+        row(Get, "/api/audit.csv", Admin, audit::csv),
+        row(Get, "/api/account-owners", Admin, owners::list),
     ]
 }
 

@@ -353,4 +353,10 @@ pub enum EngineError {
     /// A time too far in the future for the reset clock.
     #[error("time {0} is outside the reset clock's range")]
     TimeOutOfRange(DateTime<Utc>),
+    /// A breach to clear was asked for, but no rule is breached.
+    #[error("no rule is breached (the challenge is {}), so there is no breach to clear", .0.name())]
+    NoBreach(ChallengeStatus),
+    /// An unpause was asked for, but the challenge is not paused.
+    #[error("the challenge is {}, not paused by a soft breach", .0.name())]
+    NotPaused(ChallengeStatus),
 }

@@ -105,6 +105,16 @@ impl ChallengeStatus {
     pub fn is_final(self) -> bool {
         matches!(self, ChallengeStatus::Passed | ChallengeStatus::Failed)
     }
+
+    /// The status as a word, as sent (`active`, `passed`, `failed`, `paused`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ChallengeStatus::Active => "active",
+            ChallengeStatus::Passed => "passed",
+            ChallengeStatus::Failed => "failed",
+            ChallengeStatus::Paused => "paused",
+        }
+    }
 }
 
 /// What an account update checks for a rule (cached from its kind for the hot path).
@@ -406,6 +416,54 @@ impl Challenge {
             }
         }
         Ok(before)
+    }
+
+    /// Clears every breached rule: an admin's override. The rules measure again from the next
+    /// record on (a loss rule whose equity is still under its floor breaches again), and a
+    /// failed or paused challenge is active again. Nothing recorded changes: the breach events
+    /// and their evidence stay in the event log. Returns the ids of the rules cleared;
+    /// [`EngineError::NoBreach`] when no rule is breached.
+    pub fn clear_breaches(&mut self) -> Result<Vec<String>, EngineError> {
+        let cleared: Vec<String> = self
+            .rules
+            .iter()
+            .filter(|r| r.status == RuleStatus::Breached)
+            .map(|r| r.def.id.clone())
+            .collect();
+        if cleared.is_empty() {
+            return Err(EngineError::NoBreach(self.status));
+        }
+        for rule in &mut self.rules {
+            if rule.status == RuleStatus::Breached {
+                rule.status = RuleStatus::Ok;
+            }
+        }
+        if matches!(
+            self.status,
+            ChallengeStatus::Failed | ChallengeStatus::Paused
+        ) {
+            self.status = ChallengeStatus::Active;
+        }
+        Ok(cleared)
+    }
+
+    /// Ends a soft breach's pause before the next daily reset: an admin's override. The soft
+    /// rules that were breached measure again from the next record on, as after a reset; the
+    /// breach events stay in the event log. Returns the ids of the soft rules released;
+    /// [`EngineError::NotPaused`] unless the challenge is paused.
+    pub fn unpause(&mut self) -> Result<Vec<String>, EngineError> {
+        if self.status != ChallengeStatus::Paused {
+            return Err(EngineError::NotPaused(self.status));
+        }
+        let mut released = Vec::new();
+        for rule in &mut self.rules {
+            if rule.def.severity == Severity::Soft && rule.status == RuleStatus::Breached {
+                rule.status = RuleStatus::Ok;
+                released.push(rule.def.id.clone());
+            }
+        }
+        self.status = ChallengeStatus::Active;
+        Ok(released)
     }
 
     /// Every event so far, oldest first (breaches are never overwritten).

@@ -2084,3 +2084,90 @@ fn a_corrected_anchor_moves_its_floors_at_once_and_keeps_history() {
         ));
     }
 }
+
+#[test]
+fn a_cleared_breach_keeps_its_event_and_the_rule_measures_again() {
+    let mut challenge = ftmo();
+    assert!(matches!(
+        challenge.clear_breaches(),
+        Err(EngineError::NoBreach(Active))
+    ));
+    run(
+        &mut challenge,
+        &[account("2026-01-12T10:00:00Z", dec!(100000), dec!(94000))],
+    );
+    assert_eq!(challenge.status(), Failed);
+    let logged = challenge.events().len();
+    assert_eq!(
+        challenge.clear_breaches().expect("a breach to clear"),
+        ["daily_loss"]
+    );
+    assert_eq!(challenge.status(), Active);
+    assert_eq!(challenge.rule_status("daily_loss"), Some(Fine));
+    // The evidence stays: nothing recorded is removed.
+    assert_eq!(challenge.events().len(), logged);
+    assert!(
+        challenge
+            .events()
+            .iter()
+            .any(|e| e.kind == EventKind::Breach)
+    );
+    // Back above the floor it stays active; under it again it breaches again.
+    let events = run(
+        &mut challenge,
+        &[account("2026-01-12T10:01:00Z", dec!(100000), dec!(99000))],
+    );
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(challenge.status(), Active);
+    let events = run(
+        &mut challenge,
+        &[account("2026-01-12T10:02:00Z", dec!(100000), dec!(94000))],
+    );
+    assert!(
+        events.iter().any(|e| e.kind == EventKind::Breach),
+        "{events:?}"
+    );
+    assert_eq!(challenge.status(), Failed);
+}
+
+#[test]
+fn unpausing_releases_a_soft_breach_before_the_reset() {
+    let ts = "2026-01-12T09:00:00Z";
+    let pos = |id: &str| position(id, Side::Buy, dec!(1), dec!(1.1000), Some(dec!(1.0950)), ts);
+    let mut challenge = one_rule(RuleKind::MaxOpenPositions { count: 1 });
+    assert!(matches!(
+        challenge.unpause(),
+        Err(EngineError::NotPaused(Active))
+    ));
+    run(
+        &mut challenge,
+        &[
+            account(ts, dec!(100000), dec!(100000)),
+            positions(ts, vec![pos("a"), pos("b")]),
+        ],
+    );
+    assert_eq!(challenge.status(), Paused);
+    assert_eq!(challenge.unpause().expect("paused"), ["rule"]);
+    assert_eq!(challenge.status(), Active);
+    assert_eq!(challenge.rule_status("rule"), Some(Fine));
+    assert!(
+        challenge
+            .events()
+            .iter()
+            .any(|e| e.kind == EventKind::Breach)
+    );
+    assert!(matches!(
+        challenge.unpause(),
+        Err(EngineError::NotPaused(Active))
+    ));
+    // A hard breach is not a pause: only clearing it makes the challenge active.
+    let mut failed = ftmo();
+    run(
+        &mut failed,
+        &[account("2026-01-12T10:00:00Z", dec!(100000), dec!(94000))],
+    );
+    assert!(matches!(
+        failed.unpause(),
+        Err(EngineError::NotPaused(Failed))
+    ));
+}
