@@ -19,6 +19,7 @@ pub mod lease;
 pub mod live;
 pub mod logs;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 pub mod replay;
 pub mod retention;
@@ -270,6 +271,9 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
         trackers.register(AccountId(account.id.clone()), tracker.command_sender());
         tasks.spawn(tracker.run(shutdown.clone()));
     }
+    let notifier = notify::Notifier::new(store.clone(), config.notifications.clone())
+        .map_err(|message| StartError::Config(config::ConfigError::Invalid(message)))?;
+    tasks.spawn(Arc::new(notifier).run(shutdown.clone()));
     tasks.spawn(retention::run(
         store.clone(),
         retention::PRUNE_INTERVAL,

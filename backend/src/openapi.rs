@@ -17,6 +17,7 @@ use shared::api::{
     UsersResponse,
 };
 use shared::api::{AnchorCorrectionRequest, AnchorsResponse, IngestResponse};
+use shared::api::{NotificationPreferences, NotificationsResponse};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -294,6 +295,50 @@ fn describe(route: &Route) -> Option<Doc> {
                  (application/x-ndjson) in the format `riskdeck replay` reads, up to 1 MiB and \
                  10,000 records. Answers once they are stored; resending a batch is safe.",
                 Json(200, name::<IngestResponse>),
+            )
+        },
+        (Get, "/api/notifications") => Doc {
+            query: &[(
+                "status",
+                "Only deliveries of this status: pending, delivered or failed.",
+            )],
+            ..doc(
+                "notifications_list",
+                "notifications",
+                "Notification deliveries (one per event, channel and recipient), newest event \
+                 first, at most 500: status, attempts, the last error.",
+                Json(200, name::<NotificationsResponse>),
+            )
+        },
+        (Get, "/api/me/notifications") => doc(
+            "notifications_mine",
+            "notifications",
+            "The signed-in person's notification preferences: channels, kinds and rules.",
+            Json(200, name::<NotificationPreferences>),
+        ),
+        (Post, "/api/me/notifications") => Doc {
+            request: Some(name::<NotificationPreferences>),
+            ..doc(
+                "notifications_update_mine",
+                "notifications",
+                "Replaces the signed-in person's notification preferences (written to the \
+                 audit log; the webhook key is never sent back).",
+                Json(200, name::<NotificationPreferences>),
+            )
+        },
+        (Get, "/api/users/{user}/notifications") => doc(
+            "notifications_user",
+            "notifications",
+            "A user's notification preferences.",
+            Json(200, name::<NotificationPreferences>),
+        ),
+        (Post, "/api/users/{user}/notifications") => Doc {
+            request: Some(name::<NotificationPreferences>),
+            ..doc(
+                "notifications_update_user",
+                "notifications",
+                "Replaces a user's notification preferences (written to the audit log).",
+                Json(200, name::<NotificationPreferences>),
             )
         },
         _ => return None,
@@ -597,6 +642,8 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<AnchorCorrectionRequest>(&mut schemas);
     add::<AnchorsResponse>(&mut schemas);
     add::<IngestResponse>(&mut schemas);
+    add::<NotificationsResponse>(&mut schemas);
+    add::<NotificationPreferences>(&mut schemas);
     schemas
 }
 

@@ -12,6 +12,7 @@ mod docs;
 mod health;
 mod ingest;
 mod metrics;
+mod notifications;
 mod stream;
 mod users;
 
@@ -183,6 +184,31 @@ fn table() -> Vec<Row> {
             "/api/accounts/{account}/unassign",
             Admin,
             accounts::unassign,
+        ),
+        row(Get, "/api/notifications", Admin, notifications::list),
+        row(
+            Get,
+            "/api/me/notifications",
+            Authenticated,
+            notifications::mine,
+        ),
+        row(
+            Post,
+            "/api/me/notifications",
+            Authenticated,
+            notifications::update_mine,
+        ),
+        row(
+            Get,
+            "/api/users/{user}/notifications",
+            Admin,
+            notifications::get_user,
+        ),
+        row(
+            Post,
+            "/api/users/{user}/notifications",
+            Admin,
+            notifications::update_user,
         ),
     ]
 }

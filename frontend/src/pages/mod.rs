@@ -1,13 +1,14 @@
 //! Route-level components, one per file.
 
 mod account;
-mod admin;
 mod accounts;
+mod admin;
 mod login;
 mod not_found;
 
 pub use account::AccountPage;
 pub use accounts::AccountsPage;
+pub use admin::AdminNotificationsPage;
 pub use admin::{
     AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminOnly, AdminOverviewPage,
     AdminRulesPage, AdminUsersPage,
