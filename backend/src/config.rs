@@ -67,6 +67,9 @@ pub struct Config {
     pub stream_buffer: usize,
     /// Recent events kept so that a reconnecting stream resumes where it left off.
     pub stream_replay: usize,
+    /// Notifications: the firm's channels (Telegram, webhook, email) and the delivery
+    /// schedule (`[notifications]`).
+    pub notifications: crate::notify::NotifyConfig,
 }
 
 /// The admin created when the database has none.
@@ -162,6 +165,7 @@ impl Default for Config {
             max_streams_per_user: 16,
             stream_buffer: crate::hub::DEFAULT_STREAM_BUFFER,
             stream_replay: crate::hub::DEFAULT_STREAM_REPLAY,
+            notifications: crate::notify::NotifyConfig::default(),
         }
     }
 }
@@ -440,6 +444,9 @@ impl Config {
                     .into(),
             );
         }
+        if let Err(message) = self.notifications.validate() {
+            return invalid(message);
+        }
         if self.broker_timeout < Duration::from_millis(100) {
             return invalid("broker_timeout must be at least 100 ms".into());
         }
@@ -488,7 +495,7 @@ impl Config {
     }
 }
 
-mod millis {
+pub(crate) mod millis {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 

@@ -19,6 +19,7 @@ pub mod lease;
 pub mod live;
 pub mod logs;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 pub mod provision;
 pub mod replay;
@@ -272,6 +273,9 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             })?;
         accounts.push(account);
     }
+    let notifier = notify::Notifier::new(store.clone(), config.notifications.clone())
+        .map_err(|message| StartError::Config(config::ConfigError::Invalid(message)))?;
+    tasks.spawn(Arc::new(notifier).run(shutdown.clone()));
     tasks.spawn(retention::run(
         store.clone(),
         retention::PRUNE_INTERVAL,

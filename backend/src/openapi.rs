@@ -21,6 +21,7 @@ use shared::api::{AccountOwnersResponse, AuditResponse, OverrideRequest, Overrid
 use shared::api::{AnchorCorrectionRequest, AnchorsResponse, IngestResponse};
 use shared::api::{RuleSetSaved, SaveRuleSetRequest, WhatIfRequest, WhatIfResponse};
 use shared::api::{ChallengesPage, ConnectionOptions, CreateAccountRequest, CreateAccountResponse};
+use shared::api::{NotificationPreferences, NotificationsResponse};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -479,6 +480,50 @@ fn describe(route: &Route) -> Option<Doc> {
                 Csv("id,time,actor,action,subject,reason,before,after"),
             )
         },
+        (Get, "/api/notifications") => Doc {
+            query: &[(
+                "status",
+                "Only deliveries of this status: pending, delivered or failed.",
+            )],
+            ..doc(
+                "notifications_list",
+                "notifications",
+                "Notification deliveries (one per event, channel and recipient), newest event \
+                 first, at most 500: status, attempts, the last error.",
+                Json(200, name::<NotificationsResponse>),
+            )
+        },
+        (Get, "/api/me/notifications") => doc(
+            "notifications_mine",
+            "notifications",
+            "The signed-in person's notification preferences: channels, kinds and rules.",
+            Json(200, name::<NotificationPreferences>),
+        ),
+        (Post, "/api/me/notifications") => Doc {
+            request: Some(name::<NotificationPreferences>),
+            ..doc(
+                "notifications_update_mine",
+                "notifications",
+                "Replaces the signed-in person's notification preferences (written to the \
+                 audit log; the webhook key is never sent back).",
+                Json(200, name::<NotificationPreferences>),
+            )
+        },
+        (Get, "/api/users/{user}/notifications") => doc(
+            "notifications_user",
+            "notifications",
+            "A user's notification preferences.",
+            Json(200, name::<NotificationPreferences>),
+        ),
+        (Post, "/api/users/{user}/notifications") => Doc {
+            request: Some(name::<NotificationPreferences>),
+            ..doc(
+                "notifications_update_user",
+                "notifications",
+                "Replaces a user's notification preferences (written to the audit log).",
+                Json(200, name::<NotificationPreferences>),
+            )
+        },
         _ => return None,
     };
     Some(described)
@@ -823,6 +868,8 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<OverrideResponse>(&mut schemas);
     add::<AuditResponse>(&mut schemas);
     add::<AccountOwnersResponse>(&mut schemas);
+    add::<NotificationsResponse>(&mut schemas);
+    add::<NotificationPreferences>(&mut schemas);
     schemas
 }
 

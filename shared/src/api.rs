@@ -1276,6 +1276,131 @@ pub struct AuditResponse {
     pub next_before_id: Option<i64>,
 }
 
+// Notifications (issue #9).
+
+/// Where a person wants to hear about their accounts' events, and which ones. Every channel
+/// is optional; none set means no messages for them (the firm's channels are configured on the
+/// server).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NotificationPreferences {
+    /// The Telegram chat the firm's bot writes to (the number `@userinfobot` shows, or a
+    /// group's negative id).
+    #[serde(default)]
+    pub telegram_chat_id: Option<String>,
+    /// An `https://` (or `http://`) URL that receives each event as signed JSON.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// The key the webhook's `X-Riskdeck-Signature` is computed with (HMAC-SHA256), at least
+    /// 16 characters. Write-only: never sent back; left out of a request, the stored one is kept.
+    #[serde(default, skip_serializing)]
+    pub webhook_secret: Option<String>,
+    /// Whether a webhook key is stored (set by the server).
+    #[serde(default)]
+    pub webhook_secret_set: bool,
+    /// An email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The kinds of events to hear about (`warning`, `breach`, `objective_met`, `passed`,
+    /// `failed`); empty means every kind.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Only events of these rules (rule ids, e.g. `daily_loss`); empty means every rule.
+    /// Events that concern no rule (passed) are always sent.
+    #[serde(default)]
+    pub rules: Vec<String>,
+}
+
+impl std::fmt::Debug for NotificationPreferences {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotificationPreferences")
+            .field("telegram_chat_id", &self.telegram_chat_id)
+            .field("webhook_url", &self.webhook_url)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("webhook_secret_set", &self.webhook_secret_set)
+            .field("email", &self.email)
+            .field("kinds", &self.kinds)
+            .field("rules", &self.rules)
+            .finish()
+    }
+}
+
+/// Where one delivery of a notification stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Not delivered yet: due at its next attempt.
+    Pending,
+    /// Delivered.
+    Delivered,
+    /// Given up after the last attempt; the error says why.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The status's name (`pending`, `delivered`, `failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// The status a name stands for.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "pending" => Some(Self::Pending),
+            "delivered" => Some(Self::Delivered),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One notification of one event on one channel to one recipient.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotificationDelivery {
+    /// The event's id.
+    pub event_id: i64,
+    /// The account.
+    pub account: AccountId,
+    /// The event's kind (`warning`, `breach`, ...).
+    pub kind: String,
+    /// The rule, when the event concerns one.
+    pub rule: Option<String>,
+    /// When the event happened.
+    pub event_time: DateTime<Utc>,
+    /// `telegram`, `webhook` or `email`.
+    pub channel: String,
+    /// `firm` (the firm's own channel) or `user:ID`.
+    pub recipient: String,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When it is next tried (while pending).
+    pub next_attempt_at: DateTime<Utc>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The last failure.
+    pub last_error: Option<String>,
+}
+
+/// `GET /api/notifications` (admins only): deliveries, newest event first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotificationsResponse {
+    /// At most 500 deliveries, newest event first.
+    pub deliveries: Vec<NotificationDelivery>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! Helpers for Riskdeck's cross-crate tests: a real server on a loopback port, a headless
 //! browser, and small HTTP and SSE clients. Everything cleans up after itself.
 
+pub mod sinks;
+
 use backend::config::Config;
 use shared::api::{SessionResponse, UserInfo};
 use std::net::SocketAddr;

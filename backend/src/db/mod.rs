@@ -388,6 +388,66 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Every account created at runtime, in id order.
     async fn account_setups(&self) -> Result<Vec<AccountSetup>, StoreError>;
+
+    // Notifications per channel and recipient.
+
+    /// Fans a claimed outbox notification out: adds one pending delivery per target (a target
+    /// already there is kept as it stands) and marks the outbox row done, in one transaction.
+    async fn plan_deliveries(
+        &self,
+        event_id: i64,
+        account: &AccountId,
+        targets: &[DeliveryTarget],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Claims up to `limit` due deliveries (pending, next attempt at or before `now`), like
+    /// [`Store::claim_notifications`]: each claimed one counts an attempt and is not due again
+    /// until `lease_until`, and two senders never claim one together.
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Marks a claimed delivery delivered.
+    async fn mark_delivery_delivered(
+        &self,
+        event_id: i64,
+        channel: &str,
+        recipient: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Records a failed attempt: due again at `retry_at`, or given up for good when `None`.
+    async fn mark_delivery_failed(
+        &self,
+        event_id: i64,
+        channel: &str,
+        recipient: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+    /// One delivery, whatever its state.
+    async fn delivery(
+        &self,
+        event_id: i64,
+        channel: &str,
+        recipient: &str,
+    ) -> Result<Option<Delivery>, StoreError>;
+    /// At most `limit` deliveries (of one status, when given), newest event first.
+    async fn deliveries(
+        &self,
+        status: Option<shared::api::DeliveryStatus>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// A user's notification preferences (JSON), if they saved any.
+    async fn notification_preferences(&self, user: UserId) -> Result<Option<String>, StoreError>;
+    /// Saves (replacing) a user's notification preferences (JSON).
+    async fn save_notification_preferences(
+        &self,
+        user: UserId,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Where a page of the trade history ends: the last closing deal's time and id.
@@ -701,6 +761,97 @@ pub struct Notification {
     pub next_attempt_at: DateTime<Utc>,
     /// The last failure's message.
     pub last_error: Option<String>,
+}
+
+/// One delivery to plan: a channel (`telegram`, `webhook`, `email`) and a recipient (`firm`
+/// or `user:ID`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeliveryTarget {
+    /// The channel.
+    pub channel: String,
+    /// The recipient.
+    pub recipient: String,
+}
+
+/// One notification of one event on one channel to one recipient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The event's id.
+    pub event_id: i64,
+    /// The channel.
+    pub channel: String,
+    /// The recipient.
+    pub recipient: String,
+    /// The account.
+    pub account: AccountId,
+    /// The event.
+    pub event: StoredEvent,
+    /// Where it stands.
+    pub status: shared::api::DeliveryStatus,
+    /// Attempts so far (claims).
+    pub attempts: u32,
+    /// When it is next due (while pending).
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last failure's message.
+    pub last_error: Option<String>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// A delivery row joined with its event.
+type DeliveryRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<i64>,
+    i64,
+    String,
+    Option<String>,
+    String,
+);
+
+fn delivery_from_row(
+    (
+        event_id,
+        channel,
+        recipient,
+        account,
+        status,
+        attempts,
+        next_ms,
+        last_error,
+        delivered_ms,
+        t_ms,
+        kind,
+        rule,
+        body,
+    ): DeliveryRow,
+) -> Result<Delivery, StoreError> {
+    Ok(Delivery {
+        event_id,
+        channel,
+        recipient,
+        account: AccountId(account),
+        event: StoredEvent {
+            time: time_from_ms(t_ms)?,
+            kind,
+            rule,
+            body,
+        },
+        status: shared::api::DeliveryStatus::parse(&status).ok_or(StoreError::Corrupt {
+            column: "status",
+            value: status,
+        })?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        next_attempt_at: time_from_ms(next_ms)?,
+        last_error,
+        delivered_at: delivered_ms.map(time_from_ms).transpose()?,
+    })
 }
 
 /// One version of an account's rule set.

@@ -1294,6 +1294,212 @@ macro_rules! portable_store {
                     })
                     .collect()
             }
+
+            async fn plan_deliveries(
+                &self,
+                event_id: i64,
+                account: &shared::domain::AccountId,
+                targets: &[$crate::db::DeliveryTarget],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::db::StoreError> {
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
+                let now_ms = now.timestamp_millis();
+                for target in targets {
+                    // A fan-out repeated after a crash finds its deliveries there and keeps them
+                    // as they stand (one delivered is not sent again).
+                    sqlx::query(
+                        "INSERT INTO notification_deliveries
+                             (event_id, channel, recipient, account_id, created_at_ms, status,
+                              attempts, next_attempt_at_ms)
+                         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6)
+                         ON CONFLICT (event_id, channel, recipient) DO NOTHING",
+                    )
+                    .bind(event_id)
+                    .bind(&target.channel)
+                    .bind(&target.recipient)
+                    .bind(account.as_str())
+                    .bind(now_ms)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "UPDATE notification_outbox SET status = 'delivered', delivered_at_ms = $1,
+                         last_error = NULL
+                     WHERE event_id = $2",
+                )
+                .bind(now_ms)
+                .bind(event_id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn claim_deliveries(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                lease_until: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> Result<Vec<$crate::db::Delivery>, $crate::db::StoreError> {
+                // As for the outbox: the outer condition is checked again on the row being
+                // updated, so of two concurrent claims only one takes a delivery.
+                let claimed: Vec<(i64, String, String)> = sqlx::query_as(
+                    "UPDATE notification_deliveries
+                     SET attempts = attempts + 1, next_attempt_at_ms = $1
+                     WHERE status = 'pending' AND next_attempt_at_ms <= $2
+                       AND (event_id, channel, recipient) IN (
+                           SELECT event_id, channel, recipient FROM notification_deliveries
+                           WHERE status = 'pending' AND next_attempt_at_ms <= $3
+                           ORDER BY next_attempt_at_ms, event_id, channel, recipient LIMIT $4
+                       )
+                     RETURNING event_id, channel, recipient",
+                )
+                .bind(lease_until.timestamp_millis())
+                .bind(now.timestamp_millis())
+                .bind(now.timestamp_millis())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out = Vec::with_capacity(claimed.len());
+                for (event_id, channel, recipient) in claimed {
+                    if let Some(delivery) = self.delivery(event_id, &channel, &recipient).await? {
+                        out.push(delivery);
+                    }
+                }
+                out.sort_by(|a, b| {
+                    (a.event.time, a.event_id, &a.channel, &a.recipient)
+                        .cmp(&(b.event.time, b.event_id, &b.channel, &b.recipient))
+                });
+                Ok(out)
+            }
+
+            async fn mark_delivery_delivered(
+                &self,
+                event_id: i64,
+                channel: &str,
+                recipient: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::db::StoreError> {
+                sqlx::query(
+                    "UPDATE notification_deliveries
+                     SET status = 'delivered', delivered_at_ms = $1, last_error = NULL
+                     WHERE event_id = $2 AND channel = $3 AND recipient = $4
+                       AND status = 'pending'",
+                )
+                .bind(at.timestamp_millis())
+                .bind(event_id)
+                .bind(channel)
+                .bind(recipient)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn mark_delivery_failed(
+                &self,
+                event_id: i64,
+                channel: &str,
+                recipient: &str,
+                error: &str,
+                retry_at: Option<chrono::DateTime<chrono::Utc>>,
+            ) -> Result<(), $crate::db::StoreError> {
+                let status = match retry_at {
+                    Some(_) => shared::api::DeliveryStatus::Pending,
+                    None => shared::api::DeliveryStatus::Failed,
+                };
+                sqlx::query(
+                    "UPDATE notification_deliveries
+                     SET status = $1, last_error = $2,
+                         next_attempt_at_ms = COALESCE($3, next_attempt_at_ms)
+                     WHERE event_id = $4 AND channel = $5 AND recipient = $6
+                       AND status = 'pending'",
+                )
+                .bind(status.as_str())
+                .bind(error)
+                .bind(retry_at.map(|t| t.timestamp_millis()))
+                .bind(event_id)
+                .bind(channel)
+                .bind(recipient)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn delivery(
+                &self,
+                event_id: i64,
+                channel: &str,
+                recipient: &str,
+            ) -> Result<Option<$crate::db::Delivery>, $crate::db::StoreError> {
+                let row: Option<$crate::db::DeliveryRow> = sqlx::query_as(
+                    "SELECT d.event_id, d.channel, d.recipient, d.account_id, d.status,
+                            d.attempts, d.next_attempt_at_ms, d.last_error, d.delivered_at_ms,
+                            e.t_ms, e.kind, e.rule, e.body
+                     FROM notification_deliveries d JOIN challenge_events e ON e.id = d.event_id
+                     WHERE d.event_id = $1 AND d.channel = $2 AND d.recipient = $3",
+                )
+                .bind(event_id)
+                .bind(channel)
+                .bind(recipient)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map($crate::db::delivery_from_row).transpose()
+            }
+
+            async fn deliveries(
+                &self,
+                status: Option<shared::api::DeliveryStatus>,
+                limit: u32,
+            ) -> Result<Vec<$crate::db::Delivery>, $crate::db::StoreError> {
+                let rows: Vec<$crate::db::DeliveryRow> = sqlx::query_as(
+                    "SELECT d.event_id, d.channel, d.recipient, d.account_id, d.status,
+                            d.attempts, d.next_attempt_at_ms, d.last_error, d.delivered_at_ms,
+                            e.t_ms, e.kind, e.rule, e.body
+                     FROM notification_deliveries d JOIN challenge_events e ON e.id = d.event_id
+                     WHERE ($1 = '' OR d.status = $2)
+                     ORDER BY d.event_id DESC, d.channel, d.recipient
+                     LIMIT $3",
+                )
+                .bind(status.map_or("", shared::api::DeliveryStatus::as_str))
+                .bind(status.map_or("", shared::api::DeliveryStatus::as_str))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map($crate::db::delivery_from_row).collect()
+            }
+
+            async fn notification_preferences(
+                &self,
+                user: shared::api::UserId,
+            ) -> Result<Option<String>, $crate::db::StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT body FROM notification_preferences WHERE user_id = $1",
+                )
+                .bind(user.0)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn save_notification_preferences(
+                &self,
+                user: shared::api::UserId,
+                body: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::db::StoreError> {
+                sqlx::query(
+                    "INSERT INTO notification_preferences (user_id, body, updated_at_ms)
+                     VALUES ($1, $2, $3)
+                     ON CONFLICT (user_id) DO UPDATE SET
+                         body = excluded.body, updated_at_ms = excluded.updated_at_ms",
+                )
+                .bind(user.0)
+                .bind(body)
+                .bind(at.timestamp_millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
         }
 
         impl $store {

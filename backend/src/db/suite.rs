@@ -555,6 +555,180 @@ async fn notifications_are_claimed_once_retried_and_settled(store: &dyn Store, _
     assert_eq!(store.notification(i64::MAX).await.expect("none"), None);
 }
 
+async fn deliveries_are_planned_once_per_target_claimed_once_and_settled(
+    store: &dyn Store,
+    url: &str,
+) {
+    let account = AccountId::from("a");
+    store
+        .save_challenge(
+            &account,
+            "{}",
+            &[event(T0, "warning"), event(T0 + 1, "breach")],
+        )
+        .await
+        .expect("save");
+    let now = chrono::Utc::now();
+    let lease = now + chrono::Duration::seconds(30);
+    let outbox = store
+        .claim_notifications(now, lease, 10)
+        .await
+        .expect("claim outbox");
+    assert_eq!(outbox.len(), 2);
+    let target = |channel: &str, recipient: &str| crate::db::DeliveryTarget {
+        channel: channel.to_owned(),
+        recipient: recipient.to_owned(),
+    };
+    let targets = [target("telegram", "firm"), target("webhook", "user:1")];
+    for notification in &outbox {
+        store
+            .plan_deliveries(notification.event_id, &account, &targets, now)
+            .await
+            .expect("plan");
+        // A fan-out repeated (after a crash) adds nothing.
+        store
+            .plan_deliveries(notification.event_id, &account, &targets, now)
+            .await
+            .expect("plan again");
+        assert_eq!(
+            store
+                .notification(notification.event_id)
+                .await
+                .expect("get")
+                .expect("row")
+                .status,
+            NotificationStatus::Delivered
+        );
+    }
+    assert_eq!(
+        raw_count(url, "SELECT COUNT(*) FROM notification_deliveries").await,
+        4
+    );
+    // Two senders at once: each delivery goes to exactly one of them.
+    let (a, b) = tokio::join!(
+        store.claim_deliveries(now, lease, 3),
+        store.claim_deliveries(now, lease, 3)
+    );
+    let rest = store
+        .claim_deliveries(now, lease, 10)
+        .await
+        .expect("claim the rest");
+    let mut keys: Vec<(i64, String, String)> = a
+        .expect("claim")
+        .into_iter()
+        .chain(b.expect("claim"))
+        .chain(rest)
+        .map(|d| (d.event_id, d.channel, d.recipient))
+        .collect();
+    keys.sort();
+    let before = keys.len();
+    keys.dedup();
+    assert_eq!(before, keys.len(), "no delivery claimed twice");
+    assert_eq!(keys.len(), 4);
+    assert!(
+        store
+            .claim_deliveries(now, lease, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "leased deliveries are not due"
+    );
+    let (e0, c0, r0) = &keys[0];
+    let (e1, c1, r1) = &keys[1];
+    let (e2, c2, r2) = &keys[2];
+    store
+        .mark_delivery_delivered(*e0, c0, r0, now)
+        .await
+        .expect("delivered");
+    let retry = now + chrono::Duration::minutes(5);
+    store
+        .mark_delivery_failed(*e1, c1, r1, "telegram: HTTP 502", Some(retry))
+        .await
+        .expect("retry");
+    store
+        .mark_delivery_failed(*e2, c2, r2, "webhook: HTTP 410", None)
+        .await
+        .expect("given up");
+    // A delivered one is never due again; a late "failed" for it changes nothing.
+    store
+        .mark_delivery_failed(*e0, c0, r0, "late", Some(now))
+        .await
+        .expect("ignored");
+    let later = retry + chrono::Duration::seconds(1);
+    let due: Vec<_> = store
+        .claim_deliveries(later, later, 10)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|d| (d.event_id, d.channel, d.attempts))
+        .collect();
+    assert_eq!(
+        due.len(),
+        2,
+        "the retried one and the never settled one: {due:?}"
+    );
+    let get = |e: i64, c: &str, r: &str| {
+        let (c, r) = (c.to_owned(), r.to_owned());
+        async move { store.delivery(e, &c, &r).await.expect("get").expect("row") }
+    };
+    let delivered = get(*e0, c0, r0).await;
+    assert_eq!(delivered.status, shared::api::DeliveryStatus::Delivered);
+    assert!(delivered.delivered_at.is_some());
+    assert_eq!(delivered.last_error, None);
+    let failed = get(*e2, c2, r2).await;
+    assert_eq!(failed.status, shared::api::DeliveryStatus::Failed);
+    assert_eq!(failed.last_error.as_deref(), Some("webhook: HTTP 410"));
+    assert_eq!(
+        failed.event.kind,
+        if *e2 == outbox[0].event_id {
+            "warning"
+        } else {
+            "breach"
+        }
+    );
+    let only_failed = store
+        .deliveries(Some(shared::api::DeliveryStatus::Failed), 100)
+        .await
+        .expect("list");
+    assert_eq!(only_failed, vec![failed]);
+    let all = store.deliveries(None, 100).await.expect("list");
+    assert_eq!(all.len(), 4);
+    assert!(
+        all.windows(2).all(|w| w[0].event_id >= w[1].event_id),
+        "newest first"
+    );
+    assert_eq!(store.deliveries(None, 1).await.expect("list").len(), 1);
+}
+
+async fn notification_preferences_are_saved_per_user(store: &dyn Store, _url: &str) {
+    let user = store
+        .create_user("jane", "hash", shared::api::Role::Trader)
+        .await
+        .expect("create")
+        .expect("new");
+    assert_eq!(
+        store.notification_preferences(user.id).await.expect("get"),
+        None
+    );
+    let now = chrono::Utc::now();
+    store
+        .save_notification_preferences(user.id, r#"{"email":"a@b.c"}"#, now)
+        .await
+        .expect("save");
+    store
+        .save_notification_preferences(user.id, r#"{"email":"x@y.z"}"#, now)
+        .await
+        .expect("replace");
+    assert_eq!(
+        store
+            .notification_preferences(user.id)
+            .await
+            .expect("get")
+            .as_deref(),
+        Some(r#"{"email":"x@y.z"}"#)
+    );
+}
+
 async fn audit_entries_are_listed_newest_first_with_filters_and_pages(
     store: &dyn Store,
     url: &str,
@@ -1695,6 +1869,8 @@ macro_rules! every_case {
             a_challenge_links_to_a_version_of_its_rule_set,
             limit_history_gives_the_level_in_force_and_every_change,
             trades_are_stored_once_and_paged_newest_first,
+            deliveries_are_planned_once_per_target_claimed_once_and_settled,
+            notification_preferences_are_saved_per_user,
         );
     };
 }

@@ -17,6 +17,7 @@ mod metrics;
 mod rule_sets;
 mod overrides;
 mod owners;
+mod notifications;
 mod stream;
 mod users;
 
@@ -231,6 +232,31 @@ fn table() -> Vec<Row> {
         row(Get, "/api/audit", Admin, audit::list),
         row(Get, "/api/audit.csv", Admin, audit::csv),
         row(Get, "/api/account-owners", Admin, owners::list),
+        row(Get, "/api/notifications", Admin, notifications::list),
+        row(
+            Get,
+            "/api/me/notifications",
+            Authenticated,
+            notifications::mine,
+        ),
+        row(
+            Post,
+            "/api/me/notifications",
+            Authenticated,
+            notifications::update_mine,
+        ),
+        row(
+            Get,
+            "/api/users/{user}/notifications",
+            Admin,
+            notifications::get_user,
+        ),
+        row(
+            Post,
+            "/api/users/{user}/notifications",
+            Admin,
+            notifications::update_user,
+        ),
     ]
 }
 

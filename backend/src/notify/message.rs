@@ -1,0 +1,246 @@
+//! What a notification says: one event turned into a subject, a text for people (Telegram,
+//! email) and a JSON body for machines (webhook), with the numbers that matter (rule, value,
+//! limit, room left, the time in the firm's zone) and a link to the account's dashboard.
+
+use crate::db::StoredEvent;
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use shared::engine::Event;
+
+/// A rendered notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// One line (an email's subject).
+    pub subject: String,
+    /// The whole message for a person.
+    pub text: String,
+    /// The webhook's JSON body (without the send time and delivery id, added when sent).
+    pub payload: Payload,
+}
+
+/// The webhook's JSON body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Payload {
+    /// The event's id: the same on every channel and every resend.
+    pub event_id: i64,
+    /// The account.
+    pub account: String,
+    /// The account's display name.
+    pub account_name: String,
+    /// `warning`, `breach`, `objective_met`, `passed` or `failed`.
+    pub kind: String,
+    /// The rule, when the event concerns one.
+    pub rule: Option<String>,
+    /// When it happened (UTC).
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// The same instant in the firm's zone, as people read it.
+    pub local_time: String,
+    /// The measured value (equity for loss rules).
+    pub value: Option<String>,
+    /// The limit it was measured against (the equity floor for loss rules).
+    pub limit: Option<String>,
+    /// How far the value is from the limit (negative once it is beyond).
+    pub room: Option<String>,
+    /// For warnings: the share of the budget used (0 to 1).
+    pub fraction: Option<String>,
+    /// The account's dashboard, when the public URL is configured.
+    pub link: Option<String>,
+    /// The text people get.
+    pub text: String,
+    /// The event as stored, evidence included.
+    pub event: serde_json::Value,
+}
+
+/// Renders one stored event of `account` (named `account_name`).
+pub fn render(
+    event_id: i64,
+    account: &str,
+    account_name: &str,
+    stored: &StoredEvent,
+    zone: Tz,
+    public_url: Option<&str>,
+) -> Message {
+    let event: Option<Event> = serde_json::from_str(&stored.body).ok();
+    let evidence = event.as_ref().and_then(|e| e.evidence.as_deref());
+    let value = evidence.map(|e| e.measured);
+    let limit = evidence.map(|e| e.limit);
+    let fraction = evidence.and_then(|e| e.fraction);
+    // A loss rule measures equity against a floor below it; a count or size rule measures
+    // a number against a ceiling above it. Room is measured toward the limit either way.
+    let room = evidence.map(|e| {
+        if stored.kind == "breach" {
+            -(e.measured - e.limit).abs()
+        } else {
+            (e.measured - e.limit).abs()
+        }
+    });
+    let local_time = stored
+        .time
+        .with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M:%S %Z")
+        .to_string();
+    let link = public_url.map(|base| {
+        format!(
+            "{}/accounts/{}",
+            base.trim_end_matches('/'),
+            url::form_urlencoded::byte_serialize(account.as_bytes()).collect::<String>()
+        )
+    });
+    let headline = match stored.kind.as_str() {
+        "warning" => "Warning",
+        "breach" => "Rule breached",
+        "objective_met" => "Objective met",
+        "passed" => "Challenge passed",
+        "failed" => "Challenge failed",
+        other => other,
+    };
+    let subject = match &stored.rule {
+        Some(rule) => format!("{headline}: {rule} on {account_name}"),
+        None => format!("{headline}: {account_name}"),
+    };
+    let mut text = format!("{subject}\nAccount: {account_name} ({account})\n");
+    if let Some(rule) = &stored.rule {
+        text.push_str(&format!("Rule: {rule}\n"));
+    }
+    if let (Some(value), Some(limit)) = (value, limit) {
+        text.push_str(&format!(
+            "Value: {}  Limit: {}\n",
+            money(value),
+            money(limit)
+        ));
+    }
+    if let Some(fraction) = fraction {
+        text.push_str(&format!(
+            "Budget used: {}%\n",
+            (fraction * Decimal::ONE_HUNDRED).round_dp(1).normalize()
+        ));
+    }
+    if let Some(room) = room {
+        if room.is_sign_negative() && !room.is_zero() {
+            text.push_str(&format!("Beyond the limit by: {}\n", money(-room)));
+        } else {
+            text.push_str(&format!("Room left: {}\n", money(room)));
+        }
+    }
+    if evidence.is_some_and(|e| e.estimated) {
+        text.push_str("(equity estimated from quotes since the last account update)\n");
+    }
+    text.push_str(&format!("Time: {local_time}\n"));
+    if let Some(link) = &link {
+        text.push_str(&format!("Dashboard: {link}\n"));
+    }
+    let text = text.trim_end().to_owned();
+    Message {
+        subject,
+        payload: Payload {
+            event_id,
+            account: account.to_owned(),
+            account_name: account_name.to_owned(),
+            kind: stored.kind.clone(),
+            rule: stored.rule.clone(),
+            time: stored.time,
+            local_time,
+            value: value.map(|v| v.to_string()),
+            limit: limit.map(|v| v.to_string()),
+            room: room.map(|v| v.to_string()),
+            fraction: fraction.map(|v| v.to_string()),
+            link,
+            text: text.clone(),
+            event: serde_json::from_str(&stored.body).unwrap_or(serde_json::Value::Null),
+        },
+        text,
+    }
+}
+
+/// An amount with two decimals and thousands separators: `95,000.00`.
+fn money(value: Decimal) -> String {
+    let rounded = value.round_dp(2);
+    let text = format!("{:.2}", rounded.abs());
+    let (whole, cents) = text.split_once('.').unwrap_or((&text, "00"));
+    let mut grouped = String::new();
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let sign = if rounded.is_sign_negative() && !rounded.is_zero() {
+        "-"
+    } else {
+        ""
+    };
+    format!("{sign}{grouped}.{cents}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[track_caller]
+    fn check(value: Decimal, expected: &str) {
+        assert_eq!(money(value), expected);
+    }
+
+    #[test]
+    fn amounts_read_as_people_write_them() {
+        check(dec!(95000), "95,000.00");
+        check(dec!(-1234.567), "-1,234.57");
+        check(dec!(0.004), "0.00");
+        check(dec!(100), "100.00");
+        check(dec!(1000000.5), "1,000,000.50");
+    }
+
+    #[test]
+    fn a_breach_message_carries_rule_value_limit_room_local_time_and_link() {
+        let time: chrono::DateTime<chrono::Utc> = "2026-03-02T14:30:00Z".parse().expect("time");
+        let event = Event {
+            time,
+            kind: shared::engine::EventKind::Breach,
+            rule: Some("daily_loss".into()),
+            evidence: Some(Box::new(shared::engine::Evidence {
+                time,
+                rule: "daily_loss".into(),
+                measured: dec!(94_999.5),
+                limit: dec!(95_000),
+                fraction: None,
+                estimated: false,
+                anchors: shared::engine::Anchors::default(),
+                open_positions: Vec::new(),
+                record: shared::engine::Record::new(time, shared::engine::RecordData::Tick {}),
+            })),
+        };
+        let body = serde_json::to_string(&event).expect("json");
+        let stored = StoredEvent {
+            time,
+            kind: "breach".into(),
+            rule: Some("daily_loss".into()),
+            body,
+        };
+        let message = render(
+            7,
+            "ftmo-100k",
+            "FTMO 100k",
+            &stored,
+            chrono_tz::Europe::Prague,
+            Some("https://risk.example.com/"),
+        );
+        assert_eq!(message.subject, "Rule breached: daily_loss on FTMO 100k");
+        for part in [
+            "Rule: daily_loss",
+            "Value: 94,999.50  Limit: 95,000.00",
+            "Beyond the limit by: 0.50",
+            "Time: 2026-03-02 15:30:00 CET",
+            "Dashboard: https://risk.example.com/accounts/ftmo-100k",
+        ] {
+            assert!(
+                message.text.contains(part),
+                "{part:?} not in {}",
+                message.text
+            );
+        }
+        assert_eq!(message.payload.event_id, 7);
+        assert_eq!(message.payload.kind, "breach");
+    }
+}
