@@ -143,16 +143,6 @@ fn history_url(id: &AccountId, from: DateTime<Utc>, points: u32) -> String {
     )
 }
 
-/// `GET /api/notifications` (admins only): deliveries of one status (`pending`, `delivered`,
-/// `failed`), or of every status when `status` is empty.
-pub async fn notifications(status: &str) -> Result<shared::api::NotificationsResponse, ApiError> {
-    if status.is_empty() {
-        get_json("/api/notifications").await
-    } else {
-        get_json(&format!("/api/notifications?status={}", encode(status))).await
-    }
-}
-
 /// The Server-Sent Events stream of `StreamEvent`s, for one account or all of them.
 pub fn stream_url(account: Option<&AccountId>) -> String {
     match account {

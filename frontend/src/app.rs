@@ -2,7 +2,6 @@
 //! pages.
 
 use crate::components::{ThemeToggle, UserMenu};
-use crate::pages::AdminNotificationsPage;
 use crate::pages::{
     AccountPage, AccountsPage, AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminOnly,
     AdminOverviewPage, AdminRulesPage, AdminUsersPage, LoginPage, NotFound,
@@ -114,10 +113,6 @@ fn Shell() -> impl IntoView {
                 <Route
                     path=path!("/admin/audit")
                     view=|| view! { <SignedIn><AdminOnly><AdminAuditPage /></AdminOnly></SignedIn> }
-                />
-                <Route
-                    path=path!("/admin/notifications")
-                    view=|| view! { <SignedIn><AdminOnly><AdminNotificationsPage /></AdminOnly></SignedIn> }
                 />
             </Routes>
         </main>

@@ -285,9 +285,9 @@ async fn every_event_reaches_each_channel_once_with_its_numbers_and_is_not_sent_
             .and_then(|text| text.parse().ok())
             .unwrap_or_else(|| panic!("{field} is a decimal string: {}", call.body))
     };
-    assert_eq!(number("value"), 94_999.into());
-    assert_eq!(number("limit"), 95_000.into());
-    assert_eq!(number("room"), (-1).into());
+    assert_eq!(number("value"), rust_decimal::Decimal::from(94_999));
+    assert_eq!(number("limit"), rust_decimal::Decimal::from(95_000));
+    assert_eq!(number("room"), rust_decimal::Decimal::from(-1));
     assert_eq!(call.body["link"], "https://dash.example/accounts/ftmo-100k");
     assert_eq!(call.body["event"]["evidence"]["rule"], "daily_loss");
 

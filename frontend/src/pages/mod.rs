@@ -8,7 +8,6 @@ mod not_found;
 
 pub use account::AccountPage;
 pub use accounts::AccountsPage;
-pub use admin::AdminNotificationsPage;
 pub use admin::{
     AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminOnly, AdminOverviewPage,
     AdminRulesPage, AdminUsersPage,
