@@ -1009,7 +1009,7 @@ impl Commands {
         account: &AccountId,
         request: Override,
     ) -> Result<shared::api::OverrideResponse, CommandError> {
-        let sender = self.senders.get(account).ok_or(CommandError::Unreachable)?;
+        let sender = self.sender(account).ok_or(CommandError::Unreachable)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         sender
             .try_send(Command::Override { request, reply })

@@ -110,7 +110,7 @@ pub async fn save(
     let outcome = match state.trackers.change_rules(&id, change).await {
         Ok(outcome) => outcome,
         Err(CommandError::NoChallenge) => return Err(no_challenge()),
-        Err(CommandError::Refused(message)) => {
+        Err(CommandError::Refused(message) | CommandError::NothingToOverride(message)) => {
             return Err(AppError::Unprocessable(format!(
                 "The rules were refused: {message}."
             )));

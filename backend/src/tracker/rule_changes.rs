@@ -64,7 +64,7 @@ impl Commands {
         account: &AccountId,
         request: RuleChangeRequest,
     ) -> Result<RuleChangeOutcome, CommandError> {
-        let sender = self.senders.get(account).ok_or(CommandError::Unreachable)?;
+        let sender = self.sender(account).ok_or(CommandError::Unreachable)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         sender
             .try_send(Command::ChangeRules { request, reply })
