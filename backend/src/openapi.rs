@@ -19,9 +19,9 @@ use shared::api::{
 };
 use shared::api::{AccountOwnersResponse, AuditResponse, OverrideRequest, OverrideResponse};
 use shared::api::{AnchorCorrectionRequest, AnchorsResponse, IngestResponse};
-use shared::api::{RuleSetSaved, SaveRuleSetRequest, WhatIfRequest, WhatIfResponse};
 use shared::api::{ChallengesPage, ConnectionOptions, CreateAccountRequest, CreateAccountResponse};
 use shared::api::{NotificationPreferences, NotificationsResponse};
+use shared::api::{RuleSetSaved, SaveRuleSetRequest, WhatIfRequest, WhatIfResponse};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;

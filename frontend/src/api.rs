@@ -143,6 +143,30 @@ fn history_url(id: &AccountId, from: DateTime<Utc>, points: u32) -> String {
     )
 }
 
+/// `GET /api/accounts/{id}/trades`: a page of closed trades, newest first, older than the
+/// cursor `before` (a page's `next`), or the newest without one.
+pub async fn trades(
+    id: &AccountId,
+    before: Option<&str>,
+) -> Result<shared::api::TradesPage, ApiError> {
+    get_json(&trades_url(id, before)).await
+}
+
+/// Trades per page of the trade history.
+pub const TRADES_PAGE: u32 = 20;
+
+fn trades_url(id: &AccountId, before: Option<&str>) -> String {
+    let mut url = format!(
+        "/api/accounts/{}/trades?limit={TRADES_PAGE}",
+        encode(id.as_str())
+    );
+    if let Some(before) = before {
+        url.push_str("&before=");
+        url.push_str(&encode(before));
+    }
+    url
+}
+
 /// The Server-Sent Events stream of `StreamEvent`s, for one account or all of them.
 pub fn stream_url(account: Option<&AccountId>) -> String {
     match account {
@@ -327,6 +351,218 @@ pub async fn create_account(
         .map_err(|_| ApiError::Unreadable)
 }
 
+// --- Admin console: users, overrides, audit log (issue #8) ---
+
+/// Sends a JSON body with a request that changes something, and reads the JSON answer.
+async fn post_json<B: serde::Serialize, T: DeserializeOwned>(
+    url: &str,
+    body: Option<&B>,
+) -> Result<T, ApiError> {
+    let token = CSRF_TOKEN
+        .with(|token| token.borrow().clone())
+        .unwrap_or_default();
+    let request = Request::post(url)
+        .header("Accept", "application/json")
+        .header("x-csrf-token", &token);
+    let sent = match body {
+        Some(body) => {
+            request
+                .json(body)
+                .map_err(|_| ApiError::Unreadable)?
+                .send()
+                .await
+        }
+        None => request.send().await,
+    };
+    checked(sent.map_err(|_| ApiError::Network)?)
+        .await?
+        .json::<T>()
+        .await
+        .map_err(|_| ApiError::Unreadable)
+}
+
+/// `GET /api/users` (admins).
+pub async fn users() -> Result<shared::api::UsersResponse, ApiError> {
+    get_json("/api/users").await
+}
+
+/// `POST /api/users` (admins): a new trader or admin.
+pub async fn create_user(
+    request: &shared::api::CreateUserRequest,
+) -> Result<shared::api::UserSummary, ApiError> {
+    post_json("/api/users", Some(request)).await
+}
+
+/// `POST /api/users/{id}/password` (admins): a new password; the user's sessions end.
+pub async fn reset_password(
+    user: shared::api::UserId,
+    password: &str,
+) -> Result<shared::api::UserSummary, ApiError> {
+    let body = shared::api::ResetPasswordRequest {
+        password: password.to_owned(),
+    };
+    post_json(&format!("/api/users/{user}/password"), Some(&body)).await
+}
+
+/// `POST /api/users/{id}/disable` or `.../enable` (admins).
+pub async fn set_user_disabled(
+    user: shared::api::UserId,
+    disabled: bool,
+) -> Result<shared::api::UserSummary, ApiError> {
+    let verb = if disabled { "disable" } else { "enable" };
+    post_json::<(), _>(&format!("/api/users/{user}/{verb}"), None).await
+}
+
+/// `POST /api/accounts/{id}/assign` (admins): `user` owns the account from now on.
+pub async fn assign_account(
+    id: &AccountId,
+    user: shared::api::UserId,
+) -> Result<shared::api::AccountOwnerResponse, ApiError> {
+    let body = shared::api::AssignAccountRequest { user };
+    post_json(
+        &format!("/api/accounts/{}/assign", encode(id.as_str())),
+        Some(&body),
+    )
+    .await
+}
+
+/// `GET /api/account-owners` (admins): every account with its owner.
+pub async fn account_owners() -> Result<shared::api::AccountOwnersResponse, ApiError> {
+    get_json("/api/account-owners").await
+}
+
+/// `POST /api/accounts/{id}/unassign` (admins).
+pub async fn unassign_account(
+    id: &AccountId,
+) -> Result<shared::api::AccountOwnerResponse, ApiError> {
+    post_json::<(), _>(
+        &format!("/api/accounts/{}/unassign", encode(id.as_str())),
+        None,
+    )
+    .await
+}
+
+/// `POST /api/accounts/{id}/clear-breach` (admins), with the reason.
+pub async fn clear_breach(
+    id: &AccountId,
+    reason: &str,
+) -> Result<shared::api::OverrideResponse, ApiError> {
+    let body = shared::api::OverrideRequest {
+        reason: reason.to_owned(),
+    };
+    post_json(
+        &format!("/api/accounts/{}/clear-breach", encode(id.as_str())),
+        Some(&body),
+    )
+    .await
+}
+
+/// `POST /api/accounts/{id}/unpause` (admins), with the reason.
+pub async fn unpause(
+    id: &AccountId,
+    reason: &str,
+) -> Result<shared::api::OverrideResponse, ApiError> {
+    let body = shared::api::OverrideRequest {
+        reason: reason.to_owned(),
+    };
+    post_json(
+        &format!("/api/accounts/{}/unpause", encode(id.as_str())),
+        Some(&body),
+    )
+    .await
+}
+
+/// `POST /api/accounts/{id}/anchors` (admins): corrects one anchor, with the reason.
+pub async fn correct_anchor(
+    id: &AccountId,
+    request: &shared::api::AnchorCorrectionRequest,
+) -> Result<shared::api::AnchorsResponse, ApiError> {
+    post_json(
+        &format!("/api/accounts/{}/anchors", encode(id.as_str())),
+        Some(request),
+    )
+    .await
+}
+
+/// `GET /api/accounts/{id}/events`: the challenge's events with an id above `after`, oldest
+/// first.
+pub async fn challenge_events(
+    id: &AccountId,
+    after: i64,
+) -> Result<shared::api::EventsResponse, ApiError> {
+    get_json(&format!(
+        "/api/accounts/{}/events?after={after}&limit=1000",
+        encode(id.as_str())
+    ))
+    .await
+}
+
+/// The audit log's filters; empty fields match anything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// A username.
+    pub actor: String,
+    /// An action, e.g. `user.disable`.
+    pub action: String,
+    /// An account id.
+    pub account: String,
+    /// RFC 3339 start.
+    pub from: String,
+    /// RFC 3339 end.
+    pub to: String,
+    /// Entries older than this id (the next page).
+    pub before_id: Option<i64>,
+}
+
+impl AuditQuery {
+    fn query_string(&self) -> String {
+        let mut parts: Vec<String> = [
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("account", &self.account),
+            ("from", &self.from),
+            ("to", &self.to),
+        ]
+        .into_iter()
+        .filter(|(_, value)| !value.trim().is_empty())
+        .map(|(name, value)| format!("{name}={}", encode(value.trim())))
+        .collect();
+        if let Some(id) = self.before_id {
+            parts.push(format!("before_id={id}"));
+        }
+        parts.join("&")
+    }
+}
+
+/// `GET /api/audit` (admins): a page of 50 entries, newest first.
+pub async fn audit(query: &AuditQuery) -> Result<shared::api::AuditResponse, ApiError> {
+    get_json(&audit_url("/api/audit", query, Some(50))).await
+}
+
+/// The address of the audit log's CSV export with these filters (a download link).
+pub fn audit_csv_url(query: &AuditQuery) -> String {
+    let query = AuditQuery {
+        before_id: None,
+        ..query.clone()
+    };
+    audit_url("/api/audit.csv", &query, None)
+}
+
+fn audit_url(path: &str, query: &AuditQuery, limit: Option<u32>) -> String {
+    let mut text = query.query_string();
+    if let Some(limit) = limit {
+        if !text.is_empty() {
+            text.push('&');
+        }
+        text.push_str(&format!("limit={limit}"));
+    }
+    if text.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{text}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,6 +588,10 @@ mod tests {
             history_url(&AccountId::from("a b"), DateTime::<Utc>::UNIX_EPOCH, 1500),
             "/api/accounts/a%20b/history?from=1970-01-01T00%3A00%3A00Z&points=1500"
         );
+        assert_eq!(
+            trades_url(&AccountId::from("a"), Some("1700000000000:4 2")),
+            "/api/accounts/a/trades?limit=20&before=1700000000000%3A4%202"
+        );
     }
 
     #[test]
@@ -367,6 +607,25 @@ mod tests {
             challenges_url(&query),
             "/api/admin/challenges?page=2&per_page=25&q=jane%20doe&sort=equity"
         );
+    }
+
+    #[test]
+    fn audit_filters_become_a_query_string() {
+        let query = AuditQuery {
+            actor: " admin ".into(),
+            account: "a b".into(),
+            before_id: Some(9),
+            ..AuditQuery::default()
+        };
+        assert_eq!(
+            audit_url("/api/audit", &query, Some(50)),
+            "/api/audit?actor=admin&account=a%20b&before_id=9&limit=50"
+        );
+        assert_eq!(
+            audit_csv_url(&query),
+            "/api/audit.csv?actor=admin&account=a%20b"
+        );
+        assert_eq!(audit_csv_url(&AuditQuery::default()), "/api/audit.csv");
     }
 
     #[test]

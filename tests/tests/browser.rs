@@ -578,6 +578,10 @@ async fn the_dashboard_shows_a_breach_with_its_evidence_and_sizes_trades_like_th
     .await
     .expect("the breach is marked on the curve");
 
+    // The trade history panel is part of the dashboard (paging is tested with a bridge
+    // account below, where the trades are known).
+    wait_for(&browser, "[data-testid=trade-history]").await;
+
     // A fresh load of the dashboard: the time to its first render, for docs/BENCHMARKS.md.
     browser
         .client
@@ -599,4 +603,173 @@ async fn the_dashboard_shows_a_breach_with_its_evidence_and_sizes_trades_like_th
     browser.close().await;
     server.stop().await;
     stop_demo.cancel();
+}
+
+const BRIDGE: &str = "jane-bridge";
+const BRIDGE_TOKEN: &str = "bridge-token-0123456789abcdef0123456789";
+
+/// One closed round trip on the bridge account, after every earlier one (records are fed in
+/// time order): bought, sold a minute later at a profit of `n`.
+fn round_trip(n: u32) -> String {
+    let at = |minutes: u32| format!("2026-03-02T{:02}:{:02}:00Z", minutes / 60, minutes % 60);
+    let (open, close) = (at(60 + 2 * n), at(61 + 2 * n));
+    format!(
+        "{{\"time\":\"{open}\",\"deal\":{{\"id\":\"in-{n:03}\",\"type\":\"DEAL_TYPE_BUY\",\"entryType\":\"DEAL_ENTRY_IN\",\"symbol\":\"EURUSD\",\"time\":\"{open}\",\"volume\":1,\"price\":1.08,\"profit\":0,\"commission\":-2,\"swap\":0,\"positionId\":\"p{n}\"}}}}\n\
+         {{\"time\":\"{close}\",\"deal\":{{\"id\":\"out-{n:03}\",\"type\":\"DEAL_TYPE_SELL\",\"entryType\":\"DEAL_ENTRY_OUT\",\"symbol\":\"EURUSD\",\"time\":\"{close}\",\"volume\":1,\"price\":1.081,\"profit\":{n},\"commission\":-2,\"swap\":0,\"positionId\":\"p{n}\"}}}}\n\
+         {{\"time\":\"{close}\",\"accountInformation\":{{\"balance\":100000,\"equity\":100000,\"margin\":0,\"freeMargin\":100000,\"currency\":\"USD\",\"leverage\":100,\"credit\":0}}}}\n"
+    )
+}
+
+async fn push_bridge(server: &TestServer, body: String) {
+    let response = reqwest::Client::new()
+        .post(server.url(&format!("/api/ingest/{BRIDGE}")))
+        .header("content-type", "application/x-ndjson")
+        .bearer_auth(BRIDGE_TOKEN)
+        .body(body)
+        .send()
+        .await
+        .expect("push");
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+}
+
+async fn trade_rows(browser: &Browser) -> Vec<String> {
+    let Ok(rows) = browser
+        .client
+        .find_all(Locator::Css("[data-testid=trade-row]"))
+        .await
+    else {
+        return Vec::new();
+    };
+    let mut deals = Vec::new();
+    for row in rows {
+        if let Ok(Some(deal)) = row.attr("data-deal").await {
+            deals.push(deal);
+        }
+    }
+    deals
+}
+
+#[tokio::test]
+async fn the_trade_history_pages_older_trades_and_shows_new_ones_live() {
+    use backend::config::{AccountConfig, ChallengeSetup};
+    require_bundle();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = demo_config(&dir.path().join("r.db"));
+    config.demo = false;
+    config.accounts = vec![AccountConfig {
+        id: BRIDGE.into(),
+        name: "Jane's bridge".into(),
+        base_url: String::new(),
+        metaapi_account_id: String::new(),
+        token: String::new(),
+        poll_interval: None,
+        challenge: Some(ChallengeSetup {
+            preset: "ftmo-2step".into(),
+            initial_balance: 100_000.into(),
+            estimated_equity_breaches: false,
+        }),
+        trader: Some("jane".into()),
+        region: None,
+        ingest_token: Some(BRIDGE_TOKEN.into()),
+    }];
+    let server = TestServer::start(config).await.expect("server");
+    // 25 closed trades: more than one page (20).
+    push_bridge(&server, (1..=25).map(round_trip).collect()).await;
+
+    let browser = Browser::start(1280, 2400).await.expect("browser");
+    browser
+        .client
+        .goto(&server.url(&format!("/accounts/{BRIDGE}")))
+        .await
+        .expect("open the app");
+    sign_in(
+        &browser,
+        "jane",
+        &server.password("jane").expect("password"),
+    )
+    .await;
+
+    let first_page = eventually(
+        Duration::from_secs(30),
+        "the newest page of trades",
+        || async {
+            let rows = trade_rows(&browser).await;
+            (rows.len() == 20).then_some(rows)
+        },
+    )
+    .await
+    .expect("a page of trades");
+    let expected: Vec<String> = (6..=25).rev().map(|n| format!("out-{n:03}")).collect();
+    assert_eq!(first_page, expected, "newest first");
+    let header = text_of(&browser, ".trades thead th")
+        .await
+        .unwrap_or_default();
+    assert!(header.to_lowercase().contains("europe/prague"), "{header}");
+    let net = text_of(&browser, "[data-testid=trade-row] [data-testid=trade-net]")
+        .await
+        .expect("a net result");
+    assert_eq!(net, "21.00", "25 profit less 4 commission");
+
+    // "Load older trades" by keyboard: focus the button and press Enter.
+    let more = wait_for(&browser, "[data-testid=trades-more]").await;
+    browser
+        .client
+        .execute(
+            "arguments[0].focus();",
+            vec![serde_json::to_value(&more).expect("element")],
+        )
+        .await
+        .expect("focus");
+    more.send_keys("\u{E007}").await.expect("press Enter");
+    let all = eventually(Duration::from_secs(30), "the older trades", || async {
+        let rows = trade_rows(&browser).await;
+        (rows.len() == 25).then_some(rows)
+    })
+    .await
+    .expect("the older page is appended");
+    let expected: Vec<String> = (1..=25).rev().map(|n| format!("out-{n:03}")).collect();
+    assert_eq!(all, expected, "no gap, no duplicate");
+    eventually(Duration::from_secs(10), "the button to go", || async {
+        browser
+            .client
+            .find(Locator::Css("[data-testid=trades-more]"))
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await
+    .expect("no more pages");
+
+    // A trade closed now appears on top by itself, and the older ones stay.
+    push_bridge(&server, round_trip(26)).await;
+    let live = eventually(Duration::from_secs(30), "the new trade", || async {
+        let rows = trade_rows(&browser).await;
+        (rows.len() == 26).then_some(rows)
+    })
+    .await
+    .expect("the new trade is shown live");
+    assert_eq!(live[0], "out-026");
+    assert_eq!(live[25], "out-001");
+
+    // Phone width: the table scrolls inside its panel, the page does not.
+    browser
+        .client
+        .set_window_size(390, 2400)
+        .await
+        .expect("resize");
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .expect("measure");
+    assert!(
+        overflow.as_f64().unwrap_or(0.0) <= 1.0,
+        "the page scrolls sideways: {overflow}"
+    );
+
+    browser.close().await;
+    server.stop().await;
 }

@@ -14,10 +14,10 @@ mod docs;
 mod health;
 mod ingest;
 mod metrics;
-mod rule_sets;
+mod notifications;
 mod overrides;
 mod owners;
-mod notifications;
+mod rule_sets;
 mod stream;
 mod users;
 

@@ -1,5 +1,6 @@
 //! Reusable pieces of the pages, one component per file.
 
+mod admin_actions;
 mod breach_evidence;
 mod challenge_header;
 mod error_panel;
@@ -11,8 +12,10 @@ mod rules_panel;
 mod stat_tile;
 mod stream_status;
 mod theme_toggle;
+mod trade_history;
 mod user_menu;
 
+pub use admin_actions::AdminActions;
 pub use breach_evidence::BreachEvidence;
 pub use challenge_header::ChallengeHeader;
 pub use error_panel::ErrorPanel;
@@ -24,4 +27,5 @@ pub use rules_panel::{RulesPanel, rule_label};
 pub use stat_tile::{StatTile, Tone};
 pub use stream_status::StreamStatus;
 pub use theme_toggle::ThemeToggle;
+pub use trade_history::TradeHistory;
 pub use user_menu::UserMenu;

@@ -1,12 +1,13 @@
 //! `/accounts/:id`: the trader's dashboard: the challenge's header and status, breach evidence,
 //! key figures, objectives, the risk panel with the lot-size calculator, the equity curve with
-//! its limit lines over a chosen range, metrics and the daily P/L calendar; live over SSE.
+//! its limit lines over a chosen range, metrics, the daily P/L calendar and the trade history;
+//! live over SSE.
 
 use super::{EarlyEvents, Load, apply_event, connection_status, event_account, merge_summary};
 use crate::charts::equity;
 use crate::components::{
-    BreachEvidence, ChallengeHeader, ErrorPanel, FeedBadge, Loading, MetricsPanel, PnlCalendar,
-    RiskPanel, RulesPanel, StatTile, StreamStatus, Tone,
+    AdminActions, BreachEvidence, ChallengeHeader, ErrorPanel, FeedBadge, Loading, MetricsPanel,
+    PnlCalendar, RiskPanel, RulesPanel, StatTile, StreamStatus, Tone, TradeHistory,
 };
 use crate::sse::{self, Connection};
 use crate::{api, format};
@@ -428,6 +429,17 @@ fn Dashboard(
     let challenge =
         Memo::new(move |_| latest.with(|v| v.as_ref().and_then(|v| v.challenge.clone())));
     let challenge = Signal::from(challenge);
+    // The trade history refetches its newest page when the engine's count of trades changes.
+    let account_id = summary.with_untracked(|s| match s {
+        Load::Ready(s) => Some(s.id.clone()),
+        _ => None,
+    });
+    let closed_trades = Memo::new(move |_| {
+        challenge.with(|c: &Option<shared::api::ChallengeView>| {
+            c.as_ref()
+                .and_then(|c| c.metrics.as_ref().map(|m| m.trades))
+        })
+    });
     // Built once when a challenge appears, so the calculator keeps what the trader typed.
     let has_challenge = Memo::new(move |_| challenge.with(Option::is_some));
     let peak = Memo::new(move |_| latest.with(|v| v.as_ref().map(|v| v.peak_equity)));
@@ -584,6 +596,12 @@ fn Dashboard(
 
         <ChallengeHeader challenge=challenge floating_pl=floating_pl now=now />
         <BreachEvidence challenge=challenge />
+        {summary
+            .with_untracked(|s| match s {
+                Load::Ready(s) => Some(s.id.clone()),
+                _ => None,
+            })
+            .map(|id| view! { <AdminActions id challenge=challenge /> })}
 
         <section class="tiles" aria-label="Key figures">
             <StatTile label="Balance" testid="balance" value=money(|v| v.balance) unit=unit />
@@ -693,6 +711,7 @@ fn Dashboard(
 
         <MetricsPanel challenge=challenge />
         <PnlCalendar challenge=challenge />
+        {account_id.map(|account| view! { <TradeHistory account closed=closed_trades /> })}
     }
 }
 

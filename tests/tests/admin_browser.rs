@@ -1,0 +1,321 @@
+//! The admin console's users, overrides and audit pages in headless Chromium, against the real
+//! server serving the real WASM bundle; and a trader kept out of every admin page.
+//!
+//! The challenge account is fed by pushes, so its breach happens when the test says.
+
+use backend::config::{AccountConfig, ChallengeSetup};
+use fantoccini::Locator;
+use std::time::Duration;
+use tests::{Browser, TestServer, demo_config, dist_dir, eventually};
+
+const ACCOUNT: &str = "ea-bridge";
+const TOKEN: &str = "bridge-token-0123456789abcdef0123456789";
+
+const OPEN: &str = r#"{"time":"2026-03-02T08:00:00Z","accountInformation":{"balance":100000,"equity":100000,"margin":0,"freeMargin":100000,"currency":"USD","leverage":100,"credit":0}}
+{"time":"2026-03-02T08:00:00Z","positions":[]}
+"#;
+
+/// Equity of 94,000 on a 100,000 account: below the 5 % daily floor of 95,000.
+const DIP: &str = r#"{"time":"2026-03-02T15:00:00Z","accountInformation":{"balance":100000,"equity":94000,"margin":0,"freeMargin":94000,"currency":"USD","leverage":100,"credit":0}}
+"#;
+
+fn config(dir: &std::path::Path) -> backend::config::Config {
+    let mut config = demo_config(&dir.join("r.db"));
+    config.demo = false;
+    // The feed stays live between the test's pushes.
+    config.stale_after = Duration::from_secs(600);
+    config.accounts = vec![AccountConfig {
+        id: ACCOUNT.into(),
+        name: "EA bridge".into(),
+        base_url: String::new(),
+        metaapi_account_id: String::new(),
+        token: String::new(),
+        poll_interval: None,
+        challenge: Some(ChallengeSetup {
+            preset: "ftmo-2step".into(),
+            initial_balance: 100_000.into(),
+            estimated_equity_breaches: false,
+        }),
+        trader: Some("jane".into()),
+        region: None,
+        ingest_token: Some(TOKEN.into()),
+    }];
+    config
+}
+
+async fn push(server: &TestServer, body: &str) {
+    let response = reqwest::Client::new()
+        .post(server.url(&format!("/api/ingest/{ACCOUNT}")))
+        .header("content-type", "application/x-ndjson")
+        .bearer_auth(TOKEN)
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+}
+
+fn require_bundle() {
+    let index = dist_dir().join("index.html");
+    assert!(
+        index.is_file(),
+        "{} is missing: build the browser app first (`cargo xtask test` does)",
+        index.display()
+    );
+}
+
+/// Waits for an element and returns it.
+async fn wait_for(browser: &Browser, css: &str) -> fantoccini::elements::Element {
+    eventually(Duration::from_secs(30), css, || async {
+        browser.client.find(Locator::Css(css)).await.ok()
+    })
+    .await
+    .expect("the element appears")
+}
+
+/// Waits until an element's text contains `want`.
+async fn wait_for_text(browser: &Browser, css: &str, want: &str) -> String {
+    eventually(
+        Duration::from_secs(30),
+        &format!("{css} to say {want:?}"),
+        || async {
+            let text = browser
+                .client
+                .find(Locator::Css(css))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            text.contains(want).then_some(text)
+        },
+    )
+    .await
+    .expect("the text appears")
+}
+
+async fn click(browser: &Browser, css: &str) {
+    wait_for(browser, css).await.click().await.expect("click");
+}
+
+async fn type_into(browser: &Browser, css: &str, text: &str) {
+    let input = wait_for(browser, css).await;
+    input.clear().await.expect("clear");
+    input.send_keys(text).await.expect("type");
+}
+
+/// Opens `path` and signs in as `username` on the sign-in page the app shows.
+async fn open_signed_in(browser: &Browser, server: &TestServer, path: &str, username: &str) {
+    browser
+        .client
+        .goto(&server.url(path))
+        .await
+        .expect("open the app");
+    type_into(browser, "[data-testid=login-username]", username).await;
+    let password = server.password(username).expect("a generated password");
+    type_into(browser, "[data-testid=login-password]", &password).await;
+    click(browser, "[data-testid=login-submit]").await;
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_trader_and_disabling_them_ends_their_open_session() {
+    require_bundle();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(config(dir.path())).await.expect("server");
+    let browser = Browser::start(1280, 1200).await.expect("browser");
+    open_signed_in(&browser, &server, "/admin/users", "admin").await;
+    wait_for(&browser, "[data-testid=users-list]").await;
+
+    // The server's refusal is shown next to the field it is about.
+    type_into(&browser, "[data-testid=user-create-username]", "zoe").await;
+    type_into(&browser, "[data-testid=user-create-password]", "short").await;
+    click(&browser, "[data-testid=user-create-submit]").await;
+    wait_for_text(&browser, "[data-testid=user-create-password-error]", "12").await;
+
+    let password = "a long enough passphrase";
+    type_into(&browser, "[data-testid=user-create-password]", password).await;
+    click(&browser, "[data-testid=user-create-submit]").await;
+    let row = "[data-testid=user-row][data-username=zoe]";
+    wait_for_text(
+        &browser,
+        &format!("{row} [data-testid=user-status]"),
+        "Active",
+    )
+    .await;
+
+    // Zoe signs in elsewhere and her session works.
+    let zoe = server
+        .login_with_password("zoe", password)
+        .await
+        .expect("zoe signs in");
+    let me = |client: reqwest::Client| {
+        let url = server.url("/api/auth/me");
+        async move { client.get(url).send().await.expect("request").status() }
+    };
+    assert_eq!(me(zoe.client.clone()).await, 200);
+
+    // Disabling asks first; once confirmed, her open session ends at once.
+    click(&browser, &format!("{row} [data-testid=user-disable]")).await;
+    wait_for_text(
+        &browser,
+        &format!("{row} [data-testid=user-confirm-box]"),
+        "sessions",
+    )
+    .await;
+    assert_eq!(
+        me(zoe.client.clone()).await,
+        200,
+        "nothing happens before confirming"
+    );
+    click(&browser, &format!("{row} [data-testid=user-confirm]")).await;
+    wait_for_text(
+        &browser,
+        &format!("{row} [data-testid=user-status]"),
+        "Disabled",
+    )
+    .await;
+    assert_eq!(me(zoe.client.clone()).await, 401);
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_clears_a_breach_and_the_traders_open_page_shows_it() {
+    require_bundle();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(config(dir.path())).await.expect("server");
+    push(&server, OPEN).await;
+    push(&server, DIP).await;
+
+    let trader = Browser::start(1280, 1500).await.expect("trader's browser");
+    open_signed_in(&trader, &server, &format!("/accounts/{ACCOUNT}"), "jane").await;
+    wait_for_text(&trader, "[data-testid=challenge-status]", "Failed").await;
+
+    let admin = Browser::start(1280, 1500).await.expect("admin's browser");
+    open_signed_in(
+        &admin,
+        &server,
+        &format!("/admin/accounts/{ACCOUNT}"),
+        "admin",
+    )
+    .await;
+    wait_for_text(&admin, "[data-testid=admin-challenge-status]", "Failed").await;
+    wait_for_text(&admin, "[data-testid=admin-challenge-owner]", "jane").await;
+    // Without a reason nothing is sent.
+    click(&admin, "[data-testid=override-clear-breach]").await;
+    wait_for_text(&admin, "[data-testid=override-reason-error]", "reason").await;
+    type_into(
+        &admin,
+        "[data-testid=override-reason]",
+        "the dip was a bad quote from the bridge",
+    )
+    .await;
+    click(&admin, "[data-testid=override-clear-breach]").await;
+    click(&admin, "[data-testid=override-confirm]").await;
+    wait_for_text(&admin, "[data-testid=admin-challenge-status]", "Active").await;
+    wait_for_text(&admin, "[data-testid=admin-actions]", "bad quote").await;
+
+    // The trader's open page follows without a reload: active, and the admin's action listed.
+    wait_for_text(&trader, "[data-testid=challenge-status]", "Active").await;
+    let action = wait_for_text(&trader, "[data-testid=admin-action]", "Cleared the breach").await;
+    assert!(
+        action.contains("daily_loss") && action.contains("admin"),
+        "{action}"
+    );
+    assert!(
+        action.contains("the dip was a bad quote from the bridge"),
+        "{action}"
+    );
+    trader.close().await;
+    admin.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_filters_the_audit_log_and_a_trader_cannot_open_any_admin_page() {
+    require_bundle();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(config(dir.path())).await.expect("server");
+    let admin_api = server.session_for("admin").await.expect("admin").client;
+    for name in ["amy", "bob"] {
+        let response = admin_api
+            .post(server.url("/api/users"))
+            .json(&serde_json::json!({
+                "username": name, "password": "correct horse battery", "role": "trader"
+            }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 201);
+    }
+    let response = admin_api
+        .post(server.url(&format!("/api/accounts/{ACCOUNT}/unassign")))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+
+    let browser = Browser::start(1280, 1200).await.expect("browser");
+    open_signed_in(&browser, &server, "/admin/audit", "admin").await;
+    let rows = |want: usize| {
+        let browser = &browser;
+        async move {
+            eventually(Duration::from_secs(30), "audit rows", || async {
+                let rows = browser
+                    .client
+                    .find_all(Locator::Css("[data-testid=audit-row]"))
+                    .await
+                    .ok()?;
+                let mut actions = Vec::new();
+                for row in &rows {
+                    actions.push(row.attr("data-action").await.ok()??);
+                }
+                (actions.len() == want).then_some(actions)
+            })
+            .await
+            .expect("the rows")
+        }
+    };
+    assert_eq!(
+        rows(3).await,
+        ["account.unassign", "user.create", "user.create"]
+    );
+    type_into(&browser, "[data-testid=audit-account]", ACCOUNT).await;
+    click(&browser, "[data-testid=audit-apply]").await;
+    assert_eq!(rows(1).await, ["account.unassign"]);
+    let csv = wait_for(&browser, "[data-testid=audit-csv]")
+        .await
+        .attr("href")
+        .await
+        .expect("href")
+        .expect("a link");
+    assert_eq!(csv, format!("/api/audit.csv?account={ACCOUNT}"));
+    browser.close().await;
+
+    // A trader: every admin page says it is not theirs, and shows nothing of it.
+    let browser = Browser::start(1280, 1200).await.expect("browser");
+    open_signed_in(&browser, &server, "/admin", "jane").await;
+    for path in [
+        "/admin".to_owned(),
+        "/admin/users".to_owned(),
+        "/admin/audit".to_owned(),
+        "/admin/accounts/new".to_owned(),
+        format!("/admin/accounts/{ACCOUNT}"),
+        format!("/admin/accounts/{ACCOUNT}/rules"),
+    ] {
+        browser.client.goto(&server.url(&path)).await.expect("open");
+        wait_for(&browser, "[data-testid=admin-forbidden]").await;
+        let nav = browser
+            .client
+            .find_all(Locator::Css("[data-testid=admin-nav]"))
+            .await
+            .expect("find");
+        assert!(
+            nav.is_empty(),
+            "{path} shows the admin navigation to a trader"
+        );
+    }
+    browser.close().await;
+    server.stop().await;
+}
