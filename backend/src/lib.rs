@@ -26,6 +26,8 @@ pub mod routes;
 pub mod secrets;
 pub mod tracker;
 
+use broker::BrokerClient;
+use broker::ctrader::{CtraderClient, CtraderSettings};
 use broker::demo::{DemoBroker, DemoConfig};
 use broker::metaapi::MetaApiClient;
 use config::{AccountConfig, Config};
@@ -142,6 +144,8 @@ pub struct Started {
     pub state: AppState,
     /// Where the demo broker listens, in demo mode.
     pub demo_broker: Option<SocketAddr>,
+    /// Where the cTrader simulator serves, when the demo accounts are tracked through it.
+    pub ctrader_simulator: Option<SocketAddr>,
     /// The tracked accounts.
     pub accounts: Vec<AccountId>,
     /// Passwords generated at this start (the demo's users, a new admin or trader): show them
@@ -166,10 +170,12 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
     let mut tasks = JoinSet::new();
     let mut accounts: Vec<AccountConfig> = config.accounts.clone();
     let mut demo_broker = None;
+    let mut ctrader_simulator = None;
     if config.demo {
-        let (addr, demo_accounts) = start_demo_broker(config, &shutdown, &mut tasks).await?;
-        demo_broker = Some(addr);
-        accounts.extend(demo_accounts);
+        let demo = start_demo_broker(config, &shutdown, &mut tasks).await?;
+        demo_broker = Some(demo.metaapi);
+        ctrader_simulator = demo.ctrader;
+        accounts.extend(demo.accounts);
     }
     let logins = auth::seed(store.as_ref(), config, &accounts).await?;
     let auth = Arc::new(auth::Auth::new(config).await?);
@@ -240,19 +246,33 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             demo_account
                 .then(|| (config.poll_interval / 4).max(std::time::Duration::from_millis(100)))
         });
-        let client = MetaApiClient::new(
-            http.clone(),
-            &account.api_base_url(),
-            &account.metaapi_account_id,
-            &account.token,
-        )
-        .map_err(|source| StartError::Broker {
-            account: account.id.clone(),
-            source,
-        })?;
-        let client = match journal(account) {
-            Some(journal) => client.with_journal(journal),
-            None => client,
+        let client: BrokerClient = match &account.ctrader {
+            Some(ctrader) => CtraderClient::new(CtraderSettings {
+                url: ctrader.url.clone(),
+                client_id: ctrader.client_id.clone(),
+                client_secret: ctrader.client_secret.clone(),
+                access_token: ctrader.access_token.clone(),
+                account_id: ctrader.account_id,
+                timeout: config.broker_timeout,
+            })
+            .into(),
+            None => {
+                let client = MetaApiClient::new(
+                    http.clone(),
+                    &account.api_base_url(),
+                    &account.metaapi_account_id,
+                    &account.token,
+                )
+                .map_err(|source| StartError::Broker {
+                    account: account.id.clone(),
+                    source,
+                })?;
+                match journal(account) {
+                    Some(journal) => client.with_journal(journal),
+                    None => client,
+                }
+                .into()
+            }
         };
         let tracker = tracker::Tracker::new(
             AccountId(account.id.clone()),
@@ -287,6 +307,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             metrics,
         },
         demo_broker,
+        ctrader_simulator,
         accounts: accounts.into_iter().map(|a| AccountId(a.id)).collect(),
         logins,
         instance: leases.instance().to_owned(),
@@ -294,11 +315,32 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
     })
 }
 
+/// The demo broker as started: where it serves, and its accounts' configurations.
+struct DemoStarted {
+    metaapi: SocketAddr,
+    ctrader: Option<SocketAddr>,
+    accounts: Vec<AccountConfig>,
+}
+
+async fn bind_local() -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: "127.0.0.1:0".to_owned(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: "127.0.0.1:0".to_owned(),
+        source,
+    })?;
+    Ok((listener, addr))
+}
+
 async fn start_demo_broker(
     config: &Config,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
-) -> Result<(SocketAddr, Vec<AccountConfig>), StartError> {
+) -> Result<DemoStarted, StartError> {
     let token: String = std::iter::repeat_with(fastrand::alphanumeric)
         .take(32)
         .collect();
@@ -310,17 +352,50 @@ async fn start_demo_broker(
         },
         broker::demo::history_start(),
     );
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: "127.0.0.1:0".to_owned(),
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: "127.0.0.1:0".to_owned(),
-        source,
-    })?;
+    let (listener, addr) = bind_local().await?;
     let mut accounts = demo.account_configs(&format!("http://{addr}"));
+    let mut ctrader = None;
+    if config.demo_platform == config::DemoPlatform::Ctrader {
+        let (listener, simulator_addr) = bind_local().await?;
+        let secret = demo.token().to_owned();
+        let simulator = broker::ctrader::CtraderSimulator::new(
+            demo.clone(),
+            broker::ctrader::SimulatorConfig {
+                client_id: "riskdeck-demo".into(),
+                client_secret: secret.clone(),
+                access_token: secret.clone(),
+                money_digits: 2,
+            },
+        );
+        for account in &mut accounts {
+            account.ctrader =
+                simulator
+                    .account_id(&account.id)
+                    .map(|account_id| config::CtraderAccount {
+                        url: format!("ws://{simulator_addr}/"),
+                        client_id: "riskdeck-demo".into(),
+                        client_secret: secret.clone(),
+                        access_token: secret.clone(),
+                        account_id,
+                    });
+            if account.ctrader.is_some() {
+                account.base_url.clear();
+                account.metaapi_account_id.clear();
+                account.token.clear();
+            }
+        }
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(error) = broker::ctrader::simulator::serve(listener, simulator, async move {
+                stop.cancelled().await
+            })
+            .await
+            {
+                tracing::error!(%error, "cTrader simulator stopped");
+            }
+        });
+        ctrader = Some(simulator_addr);
+    }
     for account in &mut accounts {
         account.trader = demo_owner(&account.id).map(str::to_owned);
     }
@@ -332,7 +407,11 @@ async fn start_demo_broker(
             tracing::error!(%error, "demo broker stopped");
         }
     });
-    Ok((addr, accounts))
+    Ok(DemoStarted {
+        metaapi: addr,
+        ctrader,
+        accounts,
+    })
 }
 
 /// The demo trader who owns a demo account: `trader` the first two, `trader2` the third.
