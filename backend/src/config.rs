@@ -37,6 +37,9 @@ pub struct Config {
     pub demo: bool,
     /// Seed of the demo broker's simulation.
     pub demo_seed: u64,
+    /// Which platform the demo accounts are tracked through: `metaapi` (the MetaApi-shaped REST
+    /// demo broker) or `ctrader` (the cTrader Open API simulator over the same world).
+    pub demo_platform: DemoPlatform,
     /// Accounts to track.
     pub accounts: Vec<AccountConfig>,
     /// How long one request to a broker may take before it is abandoned (and retried).
@@ -154,6 +157,7 @@ impl Default for Config {
             price_interval: None,
             demo: false,
             demo_seed: 42,
+            demo_platform: DemoPlatform::MetaApi,
             accounts: Vec::new(),
             journal_keep_files: 10,
             secret_key: None,
@@ -170,7 +174,91 @@ impl Default for Config {
     }
 }
 
-/// One tracked MetaTrader account reached through MetaApi (or the demo broker).
+/// The platform demo accounts are tracked through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DemoPlatform {
+    /// The MetaApi-shaped REST demo broker.
+    #[default]
+    MetaApi,
+    /// The cTrader Open API simulator.
+    Ctrader,
+}
+
+impl std::str::FromStr for DemoPlatform {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "metaapi" => Ok(DemoPlatform::MetaApi),
+            "ctrader" => Ok(DemoPlatform::Ctrader),
+            other => Err(format!(
+                "unknown demo platform {other:?}: use \"metaapi\" or \"ctrader\""
+            )),
+        }
+    }
+}
+
+/// How to reach a cTrader account through the Open API (JSON over WebSocket).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CtraderAccount {
+    /// `wss://live.ctraderapi.com:5036` or `wss://demo.ctraderapi.com:5036`.
+    pub url: String,
+    /// The Open API application's client id.
+    pub client_id: String,
+    /// The application's client secret. Never logged.
+    pub client_secret: String,
+    /// The account owner's OAuth access token. Never logged.
+    pub access_token: String,
+    /// The trading account's `ctidTraderAccountId`.
+    pub account_id: i64,
+}
+
+impl std::fmt::Debug for CtraderAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CtraderAccount")
+            .field("url", &self.url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("access_token", &"<redacted>")
+            .field("account_id", &self.account_id)
+            .finish()
+    }
+}
+
+impl CtraderAccount {
+    fn check(&self, id: &str) -> Result<(), String> {
+        if !(self.url.starts_with("wss://") || self.url.starts_with("ws://"))
+            || url::Url::parse(&self.url).is_err()
+        {
+            return Err(format!(
+                "account {id:?}: ctrader.url {:?} must be a WebSocket URL, e.g. \
+                 \"wss://live.ctraderapi.com:5036\"",
+                self.url
+            ));
+        }
+        for (field, value) in [
+            ("client_id", &self.client_id),
+            ("client_secret", &self.client_secret),
+            ("access_token", &self.access_token),
+        ] {
+            if value.trim().is_empty() {
+                return Err(format!("account {id:?}: ctrader.{field} is empty"));
+            }
+        }
+        if self.account_id <= 0 {
+            return Err(format!(
+                "account {id:?}: ctrader.account_id must be the account's ctidTraderAccountId \
+                 (a positive number)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One tracked account: a MetaTrader account reached through MetaApi (or the demo broker), a
+/// cTrader account reached through the Open API (`ctrader`), or an account fed by pushes.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
@@ -206,6 +294,10 @@ pub struct AccountConfig {
     /// characters). Never logged.
     #[serde(default)]
     pub ingest_token: Option<String>,
+    /// A cTrader account: polled through the Open API instead of MetaApi (leave out the MetaApi
+    /// fields).
+    #[serde(default)]
+    pub ctrader: Option<CtraderAccount>,
 }
 
 impl AccountConfig {
@@ -223,6 +315,20 @@ impl AccountConfig {
     /// A polled account names its broker; an account fed by pushes names nothing else.
     fn check_source(&self) -> Result<(), String> {
         let id = &self.id;
+        if let Some(ctrader) = &self.ctrader {
+            if self.ingest_token.is_some()
+                || !self.base_url.is_empty()
+                || self.region.is_some()
+                || !self.metaapi_account_id.is_empty()
+                || !self.token.is_empty()
+            {
+                return Err(format!(
+                    "account {id:?}: a cTrader account is reached through [accounts.ctrader] \
+                     alone: leave out ingest_token, base_url, region, metaapi_account_id and token"
+                ));
+            }
+            return ctrader.check(id);
+        }
         match &self.ingest_token {
             Some(token) => {
                 if token.chars().count() < crate::ingest::MIN_TOKEN_CHARS
@@ -336,6 +442,7 @@ impl std::fmt::Debug for AccountConfig {
                 "ingest_token",
                 &self.ingest_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("ctrader", &self.ctrader)
             .finish()
     }
 }

@@ -148,6 +148,8 @@ pub struct Started {
     pub state: AppState,
     /// Where the demo broker listens, in demo mode.
     pub demo_broker: Option<SocketAddr>,
+    /// Where the cTrader simulator serves, when the demo accounts are tracked through it.
+    pub ctrader_simulator: Option<SocketAddr>,
     /// The tracked accounts.
     pub accounts: Vec<AccountId>,
     /// Passwords generated at this start (the demo's users, a new admin or trader): show them
@@ -175,14 +177,16 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
     let mut accounts: Vec<AccountConfig> = config.accounts.clone();
     let mut demo_broker = None;
     let mut demo_link = None;
+    let mut ctrader_simulator = None;
     if config.demo {
-        let (addr, demo, demo_accounts) = start_demo_broker(config, &shutdown, &mut tasks).await?;
-        demo_broker = Some(addr);
+        let demo = start_demo_broker(config, &shutdown, &mut tasks).await?;
+        demo_broker = Some(demo.metaapi);
+        ctrader_simulator = demo.ctrader;
         demo_link = Some(provision::DemoLink {
-            broker: demo,
-            base_url: format!("http://{addr}"),
+            broker: demo.broker,
+            base_url: format!("http://{}", demo.metaapi),
         });
-        accounts.extend(demo_accounts);
+        accounts.extend(demo.accounts);
     }
     let logins = auth::seed(store.as_ref(), config, &accounts).await?;
     let auth = Arc::new(auth::Auth::new(config).await?);
@@ -295,6 +299,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             launcher,
         },
         demo_broker,
+        ctrader_simulator,
         accounts: accounts.into_iter().map(|a| AccountId(a.id)).collect(),
         logins,
         instance: leases.instance().to_owned(),
@@ -302,11 +307,33 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
     })
 }
 
+/// The demo broker as started: where it serves, and its accounts' configurations.
+struct DemoStarted {
+    metaapi: SocketAddr,
+    ctrader: Option<SocketAddr>,
+    broker: DemoBroker,
+    accounts: Vec<AccountConfig>,
+}
+
+async fn bind_local() -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: "127.0.0.1:0".to_owned(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: "127.0.0.1:0".to_owned(),
+        source,
+    })?;
+    Ok((listener, addr))
+}
+
 async fn start_demo_broker(
     config: &Config,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
-) -> Result<(SocketAddr, DemoBroker, Vec<AccountConfig>), StartError> {
+) -> Result<DemoStarted, StartError> {
     let token: String = std::iter::repeat_with(fastrand::alphanumeric)
         .take(32)
         .collect();
@@ -318,17 +345,50 @@ async fn start_demo_broker(
         },
         broker::demo::history_start(),
     );
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: "127.0.0.1:0".to_owned(),
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: "127.0.0.1:0".to_owned(),
-        source,
-    })?;
+    let (listener, addr) = bind_local().await?;
     let mut accounts = demo.account_configs(&format!("http://{addr}"));
+    let mut ctrader = None;
+    if config.demo_platform == config::DemoPlatform::Ctrader {
+        let (listener, simulator_addr) = bind_local().await?;
+        let secret = demo.token().to_owned();
+        let simulator = broker::ctrader::CtraderSimulator::new(
+            demo.clone(),
+            broker::ctrader::SimulatorConfig {
+                client_id: "riskdeck-demo".into(),
+                client_secret: secret.clone(),
+                access_token: secret.clone(),
+                money_digits: 2,
+            },
+        );
+        for account in &mut accounts {
+            account.ctrader =
+                simulator
+                    .account_id(&account.id)
+                    .map(|account_id| config::CtraderAccount {
+                        url: format!("ws://{simulator_addr}/"),
+                        client_id: "riskdeck-demo".into(),
+                        client_secret: secret.clone(),
+                        access_token: secret.clone(),
+                        account_id,
+                    });
+            if account.ctrader.is_some() {
+                account.base_url.clear();
+                account.metaapi_account_id.clear();
+                account.token.clear();
+            }
+        }
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(error) = broker::ctrader::simulator::serve(listener, simulator, async move {
+                stop.cancelled().await
+            })
+            .await
+            {
+                tracing::error!(%error, "cTrader simulator stopped");
+            }
+        });
+        ctrader = Some(simulator_addr);
+    }
     for account in &mut accounts {
         account.trader = demo_owner(&account.id).map(str::to_owned);
     }
@@ -341,7 +401,12 @@ async fn start_demo_broker(
             tracing::error!(%error, "demo broker stopped");
         }
     });
-    Ok((addr, demo, accounts))
+    Ok(DemoStarted {
+        metaapi: addr,
+        ctrader,
+        broker: demo,
+        accounts,
+    })
 }
 
 /// The demo trader who owns a demo account: `trader` the first two, `trader2` the third.

@@ -76,6 +76,9 @@ struct ServeArgs {
     /// Track the built-in demo broker's simulated accounts.
     #[arg(long)]
     demo: bool,
+    /// Track the demo accounts through `metaapi` (REST) or `ctrader` (the Open API simulator).
+    #[arg(long, env = "RISKDECK_DEMO_PLATFORM")]
+    demo_platform: Option<backend::config::DemoPlatform>,
     /// Address to listen on.
     #[arg(long, env = "RISKDECK_LISTEN")]
     listen: Option<SocketAddr>,
@@ -265,6 +268,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => Config::default(),
     };
     config.demo |= args.demo;
+    if let Some(platform) = args.demo_platform {
+        config.demo_platform = platform;
+    }
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
@@ -294,6 +300,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     if let Some(demo) = started.demo_broker {
         tracing::info!("demo broker (MetaApi REST shape) on http://{demo}");
+    }
+    if let Some(simulator) = started.ctrader_simulator {
+        tracing::info!(
+            "cTrader Open API simulator on ws://{simulator}/ (demo accounts tracked through it)"
+        );
     }
     tracing::info!(
         accounts = started.accounts.len(),

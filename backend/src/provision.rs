@@ -10,6 +10,8 @@
 //!
 //! What it must not do: return or log a token, or track an account twice.
 
+use crate::broker::BrokerClient;
+use crate::broker::ctrader::{CtraderClient, CtraderSettings};
 use crate::broker::demo::DemoBroker;
 use crate::broker::metaapi::{BrokerError, MetaApiClient};
 use crate::config::{AccountConfig, ChallengeSetup};
@@ -63,6 +65,8 @@ pub struct Launcher {
     pub polls: Arc<tokio::sync::Semaphore>,
     /// The broker HTTP client.
     pub http: reqwest::Client,
+    /// How long one broker request may take (cTrader answers).
+    pub broker_timeout: Duration,
     /// The running trackers' command queues.
     pub trackers: Arc<tracker::Commands>,
     /// Default poll interval.
@@ -336,6 +340,7 @@ impl Launcher {
             fanout,
             polls: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_polls)),
             http,
+            broker_timeout: config.broker_timeout,
             trackers: Arc::new(tracker::Commands::default()),
             poll_interval: config.poll_interval,
             stale_after: config.stale_after,
@@ -371,15 +376,29 @@ impl Launcher {
         let price_interval = self
             .price_interval
             .or_else(|| demo.then(|| (self.poll_interval / 4).max(Duration::from_millis(100))));
-        let client = MetaApiClient::new(
-            self.http.clone(),
-            &account.api_base_url(),
-            &account.metaapi_account_id,
-            &account.token,
-        )?;
-        let client = match self.journal(&account.id) {
-            Some(journal) => client.with_journal(journal),
-            None => client,
+        let client: BrokerClient = match &account.ctrader {
+            Some(ctrader) => CtraderClient::new(CtraderSettings {
+                url: ctrader.url.clone(),
+                client_id: ctrader.client_id.clone(),
+                client_secret: ctrader.client_secret.clone(),
+                access_token: ctrader.access_token.clone(),
+                account_id: ctrader.account_id,
+                timeout: self.broker_timeout,
+            })
+            .into(),
+            None => {
+                let client = MetaApiClient::new(
+                    self.http.clone(),
+                    &account.api_base_url(),
+                    &account.metaapi_account_id,
+                    &account.token,
+                )?;
+                match self.journal(&account.id) {
+                    Some(journal) => client.with_journal(journal),
+                    None => client,
+                }
+                .into()
+            }
         };
         let id = AccountId(account.id.clone());
         let tracker = tracker::Tracker::new(
@@ -483,6 +502,7 @@ impl Launcher {
             trader: None,
             region: None,
             ingest_token: None,
+            ctrader: None,
         })
     }
 

@@ -11,7 +11,8 @@
 //! and stops at once when the lease is lost (every challenge save is fenced by the lease, so an
 //! instance that lost it cannot record anything), then goes back to standby.
 
-use crate::broker::metaapi::{BrokerError, MetaApiClient};
+use crate::broker::BrokerClient;
+use crate::broker::metaapi::BrokerError;
 use crate::challenge::{ChallengeRun, stored};
 use crate::config::ChallengeSetup;
 use crate::db::{Store, StoredEvent};
@@ -39,7 +40,7 @@ pub use rule_changes::{RuleChangeOutcome, RuleChangeRequest, StoredRuleSet};
 pub struct Tracker {
     id: AccountId,
     /// The broker polled; `None` for an account fed by pushes.
-    client: Option<MetaApiClient>,
+    client: Option<BrokerClient>,
     /// Pushed batches, for an account fed by pushes (taken when the loop starts).
     pushes: Option<mpsc::Receiver<Batch>>,
     /// Requests from the API (an admin's corrections); see [`Commands`].
@@ -140,22 +141,30 @@ impl Checkpoint {
 const BACKFILL_DAYS: i64 = 400;
 
 impl Tracker {
-    /// A tracker for `id`, polling `client` every `interval`.
+    /// A tracker for `id`, polling `client` (MetaApi or cTrader) every `interval`.
     pub fn new(
         id: AccountId,
-        client: MetaApiClient,
+        client: impl Into<BrokerClient>,
         store: Arc<dyn Store>,
         hub: Arc<Hub>,
         interval: Duration,
         stale_after: Duration,
         setup: Option<ChallengeSetup>,
     ) -> Self {
-        Self::new_polled(id, Some(client), store, hub, interval, stale_after, setup)
+        Self::new_polled(
+            id,
+            Some(client.into()),
+            store,
+            hub,
+            interval,
+            stale_after,
+            setup,
+        )
     }
 
     fn new_polled(
         id: AccountId,
-        client: Option<MetaApiClient>,
+        client: Option<BrokerClient>,
         store: Arc<dyn Store>,
         hub: Arc<Hub>,
         interval: Duration,

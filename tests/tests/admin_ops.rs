@@ -50,6 +50,7 @@ fn config(dir: &std::path::Path) -> backend::config::Config {
         trader: Some("jane".into()),
         region: None,
         ingest_token: Some(TOKEN.into()),
+        ctrader: None,
     }];
     config
 }

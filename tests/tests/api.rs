@@ -190,6 +190,7 @@ async fn an_unreachable_broker_shows_as_a_stale_feed() {
         trader: None,
         region: None,
         ingest_token: None,
+        ctrader: None,
     }];
     let server = TestServer::start(config).await.expect("server");
     let admin = server.login("admin").await.expect("sign in");

@@ -94,6 +94,7 @@ async fn a_long_backfill_shows_how_many_deals_it_has_read() {
         trader: None,
         region: None,
         ingest_token: None,
+        ctrader: None,
     }];
     let server = TestServer::start(config).await.expect("server");
     let admin = server.login("admin").await.expect("sign in");

@@ -671,6 +671,7 @@ async fn the_trade_history_pages_older_trades_and_shows_new_ones_live() {
         trader: Some("jane".into()),
         region: None,
         ingest_token: Some(BRIDGE_TOKEN.into()),
+        ctrader: None,
     }];
     let server = TestServer::start(config).await.expect("server");
     // 25 closed trades: more than one page (20).

@@ -73,6 +73,7 @@ fn config(dir: &std::path::Path, base: &str) -> backend::config::Config {
         trader: Some("jane".into()),
         region: None,
         ingest_token: None,
+        ctrader: None,
     }];
     config
 }

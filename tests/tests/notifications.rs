@@ -99,6 +99,7 @@ fn config(dir: &std::path::Path, broker: &str, notifications: NotifyConfig) -> C
         trader: Some("jane".to_owned()),
         region: None,
         ingest_token: None,
+        ctrader: None,
     }];
     config.notifications = notifications;
     config

@@ -79,6 +79,7 @@ fn config(dir: &std::path::Path, base: &str, estimated_breaches: bool) -> backen
         trader: None,
         region: None,
         ingest_token: None,
+        ctrader: None,
         challenge: Some(ChallengeSetup {
             preset: "ftmo-2step".into(),
             initial_balance: 100_000.into(),

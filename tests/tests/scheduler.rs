@@ -73,6 +73,7 @@ async fn at_most_max_concurrent_polls_poll_at_once() {
             trader: None,
             region: None,
             ingest_token: None,
+            ctrader: None,
             challenge: None,
         })
         .collect();

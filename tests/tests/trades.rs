@@ -31,6 +31,7 @@ fn account(id: &str, trader: &str, token: &str) -> AccountConfig {
         trader: Some(trader.into()),
         region: None,
         ingest_token: Some(token.into()),
+        ctrader: None,
     }
 }
 

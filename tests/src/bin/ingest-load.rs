@@ -159,6 +159,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 trader: None,
                 region: None,
                 ingest_token: None,
+                ctrader: None,
                 challenge: Some(ChallengeSetup {
                     preset: "ftmo-2step".into(),
                     initial_balance: 100_000.into(),

@@ -382,6 +382,7 @@ mod server {
                 region: None,
                 challenge: None,
                 ingest_token: None,
+                ctrader: None,
             }],
             ..Config::default()
         };

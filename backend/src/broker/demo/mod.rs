@@ -75,6 +75,8 @@ pub struct DemoBroker {
     world: Arc<Mutex<World>>,
     faults: Arc<Mutex<FaultBook>>,
     token: Arc<str>,
+    /// A fixed present, when a test holds the world still ([`DemoBroker::pin_clock`]).
+    pinned: Arc<Mutex<Option<DateTime<Utc>>>>,
 }
 
 impl DemoBroker {
@@ -95,6 +97,7 @@ impl DemoBroker {
             ))),
             faults: Arc::new(Mutex::new(FaultBook::new(config.seed))),
             token: config.token.into(),
+            pinned: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -140,9 +143,25 @@ impl DemoBroker {
                 }),
                 region: None,
                 ingest_token: None,
+                ctrader: None,
                 trader: None,
             })
             .collect()
+    }
+
+    /// Holds the world's present at `at` (every platform's server then shows the same moment),
+    /// or lets it follow the system clock again (`None`). The world never goes back: pinning
+    /// an earlier time than it reached shows the time it reached.
+    pub fn pin_clock(&self, at: Option<DateTime<Utc>>) {
+        *self.pinned.lock().unwrap_or_else(PoisonError::into_inner) = at;
+    }
+
+    /// The present as the world sees it: the pinned time, or the system clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.pinned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(now)
     }
 
     /// When the scripted accounts' scripts run.
@@ -164,6 +183,7 @@ impl DemoBroker {
     /// heals it. Freezing or thawing takes effect at the current time.
     pub fn set_faults(&self, account: &str, faults: Faults) -> Result<(), FaultsError> {
         faults.validate()?;
+        let now = self.now();
         let ids: Vec<String> = self
             .with_world(|world| world.accounts().into_iter().map(|a| a.id))
             .filter(|id| account == "*" || id == account)
@@ -171,7 +191,6 @@ impl DemoBroker {
         if ids.is_empty() {
             return Err(FaultsError::UnknownAccount(account.to_owned()));
         }
-        let now = now();
         self.with_world(|world| {
             world.advance_to(now);
             for id in &ids {
@@ -209,7 +228,7 @@ impl DemoBroker {
 
     /// Runs `f` on the world after advancing it to the current time.
     pub(crate) fn with_current_world<T>(&self, f: impl FnOnce(&World, DateTime<Utc>) -> T) -> T {
-        let now = now();
+        let now = self.now();
         self.with_world(|world| {
             world.advance_to(now);
             f(world, now)

@@ -55,6 +55,9 @@ pub enum BrokerError {
     /// The configuration cannot form a request.
     #[error("invalid broker configuration: {0}")]
     Config(String),
+    /// A broker speaking a message protocol (cTrader) refused the request with an error code.
+    #[error("the broker refused the request: {code}: {message}")]
+    Refused { code: String, message: String },
 }
 
 impl BrokerError {

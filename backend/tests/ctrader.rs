@@ -1,0 +1,286 @@
+//! The cTrader connector against the protocol simulator, both over the demo broker's one world:
+//! the same scripted scenario played through the MetaApi-shaped demo server and through the
+//! cTrader simulator gives the same records and the same engine reports, with money scaled by 2
+//! or 8 digits, and a connection cut in the middle loses no deal.
+//!
+//! The world's clock is pinned at each poll instant, so both platforms show the same moment.
+
+use backend::broker::ctrader::{CtraderClient, CtraderSettings, CtraderSimulator, SimulatorConfig};
+use backend::broker::demo::{DemoBroker, DemoConfig};
+use backend::broker::metaapi::MetaApiClient;
+use backend::broker::metaapi::client::http_client;
+use backend::challenge::ChallengeRun;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use shared::domain::{AccountInfo, Deal, Position};
+use shared::engine::Challenge;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "metaapi-demo-token-for-the-ctrader-test";
+const APP_ID: &str = "riskdeck-app";
+const APP_SECRET: &str = "riskdeck-app-secret";
+const ACCESS_TOKEN: &str = "ctrader-access-token";
+
+struct Platforms {
+    broker: DemoBroker,
+    simulator: CtraderSimulator,
+    metaapi_url: String,
+    ctrader_url: String,
+    start: DateTime<Utc>,
+    stop: CancellationToken,
+}
+
+impl Drop for Platforms {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn platforms(money_digits: u32) -> Platforms {
+    let start = Utc::now()
+        .duration_trunc(TimeDelta::seconds(1))
+        .expect("whole seconds")
+        + TimeDelta::seconds(5);
+    let broker = DemoBroker::new(
+        DemoConfig {
+            seed: 7,
+            token: TOKEN.into(),
+            step: Duration::from_secs(1),
+            script_start: Some(start),
+            script_unit: Duration::from_secs(60),
+        },
+        start - TimeDelta::minutes(30),
+    );
+    broker.pin_clock(Some(start - TimeDelta::seconds(1)));
+    let simulator = CtraderSimulator::new(
+        broker.clone(),
+        SimulatorConfig {
+            client_id: APP_ID.into(),
+            client_secret: APP_SECRET.into(),
+            access_token: ACCESS_TOKEN.into(),
+            money_digits,
+        },
+    );
+    let stop = CancellationToken::new();
+    let metaapi = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let ctrader = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let metaapi_url = format!("http://{}", metaapi.local_addr().expect("addr"));
+    let ctrader_url = format!("ws://{}/", ctrader.local_addr().expect("addr"));
+    let until = stop.clone();
+    tokio::spawn(backend::broker::demo::serve(
+        metaapi,
+        broker.clone(),
+        async move { until.cancelled().await },
+    ));
+    let until = stop.clone();
+    tokio::spawn(backend::broker::ctrader::simulator::serve(
+        ctrader,
+        simulator.clone(),
+        async move { until.cancelled().await },
+    ));
+    Platforms {
+        broker,
+        simulator,
+        metaapi_url,
+        ctrader_url,
+        start,
+        stop,
+    }
+}
+
+impl Platforms {
+    fn metaapi(&self, account: &str) -> MetaApiClient {
+        MetaApiClient::new(
+            http_client(Duration::from_secs(10)).expect("http client"),
+            &self.metaapi_url,
+            account,
+            TOKEN,
+        )
+        .expect("metaapi client")
+    }
+
+    fn ctrader(&self, account: &str) -> CtraderClient {
+        CtraderClient::new(CtraderSettings {
+            url: self.ctrader_url.clone(),
+            client_id: APP_ID.into(),
+            client_secret: APP_SECRET.into(),
+            access_token: ACCESS_TOKEN.into(),
+            account_id: self.simulator.account_id(account).expect("a demo account"),
+            timeout: Duration::from_secs(10),
+        })
+    }
+
+    fn challenge(&self, account: &str) -> Challenge {
+        let demo = self
+            .broker
+            .accounts()
+            .into_iter()
+            .find(|a| a.id == account)
+            .expect("a demo account");
+        Challenge::new(shared::engine::preset(&demo.preset, demo.initial_balance).expect("preset"))
+            .expect("challenge")
+    }
+}
+
+/// One poll of a platform: new deals, account information, positions.
+struct Poll {
+    deals: Vec<Deal>,
+    info: AccountInfo,
+    positions: Vec<Position>,
+}
+
+async fn poll_metaapi(client: &MetaApiClient, from: DateTime<Utc>, to: DateTime<Utc>) -> Poll {
+    Poll {
+        deals: client.deals(from, to).await.expect("metaapi deals"),
+        info: client.account_information().await.expect("metaapi info"),
+        positions: client.positions().await.expect("metaapi positions"),
+    }
+}
+
+async fn poll_ctrader(
+    client: &CtraderClient,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    expected: &Poll,
+) -> Poll {
+    // Quotes reach cTrader clients as a stream: wait until it shows the pinned moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let positions = client.positions().await.expect("ctrader positions");
+        if positions == expected.positions || std::time::Instant::now() > deadline {
+            return Poll {
+                deals: client.deals(from, to).await.expect("ctrader deals"),
+                info: client.account_information().await.expect("ctrader info"),
+                positions,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What the engine sees of a deal on both platforms (MetaApi's reason and balance-deal entry
+/// have no counterpart in cTrader's messages, and the engine does not read them).
+fn comparable(deals: &[Deal]) -> Vec<Deal> {
+    deals
+        .iter()
+        .cloned()
+        .map(|mut d| {
+            d.reason = None;
+            if d.is_balance_operation() {
+                d.entry = None;
+            }
+            d
+        })
+        .collect()
+}
+
+/// Plays `account` through both platforms, polling every 30 s of world time for `minutes`, and
+/// checks records and engine reports at every poll. `cut` drops the cTrader connections just
+/// before that poll. Returns how many deals were seen and the final report's status.
+async fn play(money_digits: u32, account: &str, minutes: i64, cut: Option<i64>) -> (usize, String) {
+    let p = platforms(money_digits).await;
+    let metaapi = p.metaapi(account);
+    let ctrader = p.ctrader(account);
+    let history_end = p.start;
+    p.broker.pin_clock(Some(history_end));
+    let history_a = metaapi
+        .deals(p.start - TimeDelta::hours(2), history_end)
+        .await
+        .expect("history");
+    let history_b = ctrader
+        .deals(p.start - TimeDelta::hours(2), history_end)
+        .await
+        .expect("history");
+    assert_eq!(
+        comparable(&history_a),
+        comparable(&history_b),
+        "{account}: history"
+    );
+    let mut deals_seen = history_a.len();
+    let (mut a, _, _) = ChallengeRun::onboard(p.challenge(account), history_a, history_end);
+    let (mut b, _, _) = ChallengeRun::onboard(p.challenge(account), history_b, history_end);
+    let mut from = history_end;
+    for step in 1..=(minutes * 2) {
+        let now = p.start + TimeDelta::seconds(30 * step);
+        if cut == Some(step) {
+            p.simulator.drop_connections();
+        }
+        p.broker.pin_clock(Some(now));
+        let to = now + TimeDelta::milliseconds(1);
+        let poll_a = poll_metaapi(&metaapi, from, to).await;
+        let poll_b = poll_ctrader(&ctrader, from, to, &poll_a).await;
+        assert_eq!(
+            poll_a.info, poll_b.info,
+            "{account} at step {step}: account information"
+        );
+        assert_eq!(
+            poll_a.positions, poll_b.positions,
+            "{account} at step {step}: positions"
+        );
+        assert_eq!(
+            comparable(&poll_a.deals),
+            comparable(&poll_b.deals),
+            "{account} at step {step}: deals"
+        );
+        deals_seen += poll_a.deals.len();
+        a.apply_poll(
+            account,
+            now,
+            Some(poll_a.deals),
+            &poll_a.info,
+            &poll_a.positions,
+        );
+        b.apply_poll(
+            account,
+            now,
+            Some(poll_b.deals),
+            &poll_b.info,
+            &poll_b.positions,
+        );
+        let (report_a, report_b) = (a.challenge().report(), b.challenge().report());
+        assert_eq!(
+            serde_json::to_value(&report_a).expect("report"),
+            serde_json::to_value(&report_b).expect("report"),
+            "{account} at step {step}: engine reports"
+        );
+        from = to;
+    }
+    if let Some(cut) = cut {
+        assert!(
+            ctrader.connections() >= 2,
+            "the cut at step {cut} was followed by a new connection"
+        );
+    }
+    let status = serde_json::to_value(a.challenge().report()).expect("report")["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (deals_seen, status)
+}
+
+#[tokio::test]
+async fn a_scripted_daily_breach_reads_the_same_through_ctrader_as_through_metaapi() {
+    let (deals, status) = play(2, "demo-daily-breach", 9, None).await;
+    assert!(deals >= 3, "funding, the buy and the stop-out: {deals}");
+    assert_eq!(status, "failed");
+}
+
+#[tokio::test]
+async fn a_passing_challenge_reads_the_same_with_money_in_eight_digits() {
+    let (_, status) = play(8, "demo-passing", 5, None).await;
+    assert_eq!(status, "passed");
+}
+
+#[tokio::test]
+async fn a_deposit_is_a_cash_flow_on_ctrader_and_the_same_balance_operation() {
+    let (deals, _) = play(2, "demo-deposit", 5, None).await;
+    assert!(deals >= 4, "funding, buy, sell and the deposit: {deals}");
+}
+
+#[tokio::test]
+async fn a_connection_cut_mid_stream_loses_no_deal() {
+    // The simulated scalper trades all the time; the cut falls in the middle of its session.
+    let (deals, _) = play(2, "demo-eurusd-scalper", 6, Some(5)).await;
+    assert!(deals > 0);
+}
