@@ -8,9 +8,6 @@ use leptos::task::spawn_local_scoped_with_cancellation;
 use shared::api::{ChallengeEventView, ChallengeView};
 use shared::domain::AccountId;
 
-/// The event kinds that record an admin's action.
-pub const ADMIN_EVENT_KINDS: [&str; 3] = ["anchor_corrected", "breach_cleared", "unpaused"];
-
 /// One admin action as shown.
 #[derive(Clone, Debug, PartialEq)]
 struct Action {

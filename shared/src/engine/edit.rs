@@ -5,6 +5,9 @@
 //! A validated [`RuleSet`] is applied with [`super::Challenge::change_rules`]: a breach stays
 //! final, the new limits apply from then on.
 
+/// Picks a rule's loss limit of one kind, if it is one.
+type LimitOf = fn(&RuleKind) -> Option<&Limit>;
+
 use chrono::NaiveTime;
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
@@ -375,8 +378,7 @@ fn contradictions(rules: &[RuleDef], initial_balance: Money, problems: &mut Vec<
             .collect()
     };
     let maxima = amounts(max_limit);
-    let smaller: [(&str, fn(&RuleKind) -> Option<&Limit>); 2] =
-        [("daily", daily_limit), ("monthly", monthly_limit)];
+    let smaller: [(&str, LimitOf); 2] = [("daily", daily_limit), ("monthly", monthly_limit)];
     for (what, select) in smaller {
         for (id, amount) in amounts(select) {
             for (max_id, max_amount) in &maxima {

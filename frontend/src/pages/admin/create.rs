@@ -91,6 +91,7 @@ fn field_of(message: &str) -> Option<&str> {
 
 /// Where the page stands.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one value per page, replaced as a whole
 enum Stage {
     Editing,
     Saving,

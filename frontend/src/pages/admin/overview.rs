@@ -129,13 +129,13 @@ pub fn AdminOverviewPage() -> impl IntoView {
                 row.try_update(|row| apply(row, &event));
             }
             // A challenge created since the page was fetched: fetch again, once, quietly.
-            Some(None) if matches!(event, StreamEvent::Feed { .. }) => {
-                if refetched
-                    .try_update_value(|ids| ids.insert(id))
-                    .unwrap_or(false)
-                {
-                    load(true);
-                }
+            Some(None)
+                if matches!(event, StreamEvent::Feed { .. })
+                    && refetched
+                        .try_update_value(|ids| ids.insert(id))
+                        .unwrap_or(false) =>
+            {
+                load(true);
             }
             _ => {}
         }
@@ -440,11 +440,11 @@ fn Pager(query: RwSignal<api::OverviewQuery>, total: u64) -> impl IntoView {
     };
     view! {
         <nav class="pager" aria-label="Pages" data-testid="overview-pager">
-            <button type="button" class="button button-quiet" disabled=move || current() <= 1 on:click=go(-1)>
+            <button type="button" class="button button-quiet" disabled=move || { current() <= 1 } on:click=go(-1)>
                 "Previous"
             </button>
             <span>{move || format!("Page {} of {pages} · {total} challenges", current())}</span>
-            <button type="button" class="button button-quiet" disabled=move || current() >= pages on:click=go(1)>
+            <button type="button" class="button button-quiet" disabled=move || { current() >= pages } on:click=go(1)>
                 "Next"
             </button>
         </nav>
