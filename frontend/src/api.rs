@@ -252,6 +252,57 @@ pub fn encode(raw: &str) -> String {
     out
 }
 
+// Rule sets: the admin console's rule editor and the trader's history of rule changes.
+
+/// `GET /api/accounts/{id}/rule-sets`: every version with what it changed, and the rules in
+/// force.
+pub async fn rule_sets(id: &AccountId) -> Result<shared::api::RuleSetsResponse, ApiError> {
+    get_json(&rule_sets_url(id)).await
+}
+
+/// `POST /api/accounts/{id}/rule-sets` (admins): saves a new version of the rules.
+pub async fn save_rule_set(
+    id: &AccountId,
+    request: &shared::api::SaveRuleSetRequest,
+) -> Result<shared::api::RuleSetSaved, ApiError> {
+    post_json(&rule_sets_url(id), request).await
+}
+
+/// `POST /api/accounts/{id}/rule-sets/what-if` (admins): the journal replayed under a draft.
+pub async fn what_if(
+    id: &AccountId,
+    request: &shared::api::WhatIfRequest,
+) -> Result<shared::api::WhatIfResponse, ApiError> {
+    post_json(&format!("{}/what-if", rule_sets_url(id)), request).await
+}
+
+fn rule_sets_url(id: &AccountId) -> String {
+    format!("/api/accounts/{}/rule-sets", encode(id.as_str()))
+}
+
+/// Posts `body` as JSON with the anti-forgery token and reads the JSON answer.
+async fn post_json<B: serde::Serialize, T: DeserializeOwned>(
+    url: &str,
+    body: &B,
+) -> Result<T, ApiError> {
+    let token = CSRF_TOKEN
+        .with(|token| token.borrow().clone())
+        .unwrap_or_default();
+    let response = Request::post(url)
+        .header("Accept", "application/json")
+        .header("x-csrf-token", &token)
+        .json(body)
+        .map_err(|_| ApiError::Unreadable)?
+        .send()
+        .await
+        .map_err(|_| ApiError::Network)?;
+    checked(response)
+        .await?
+        .json::<T>()
+        .await
+        .map_err(|_| ApiError::Unreadable)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use super::{EarlyEvents, Load, apply_event, connection_status, event_account, me
 use crate::charts::equity;
 use crate::components::{
     BreachEvidence, ChallengeHeader, ErrorPanel, FeedBadge, Loading, MetricsPanel, PnlCalendar,
-    RiskPanel, RulesPanel, StatTile, StreamStatus, Tone,
+    RiskPanel, RuleHistory, RulesPanel, StatTile, StreamStatus, Tone,
 };
 use crate::sse::{self, Connection};
 use crate::{api, format};
@@ -428,6 +428,10 @@ fn Dashboard(
     let challenge =
         Memo::new(move |_| latest.with(|v| v.as_ref().and_then(|v| v.challenge.clone())));
     let challenge = Signal::from(challenge);
+    let account_id = summary.with_untracked(|s| match s {
+        Load::Ready(s) => Some(s.id.clone()),
+        _ => None,
+    });
     // Built once when a challenge appears, so the calculator keeps what the trader typed.
     let has_challenge = Memo::new(move |_| challenge.with(Option::is_some));
     let peak = Memo::new(move |_| latest.with(|v| v.as_ref().map(|v| v.peak_equity)));
@@ -626,6 +630,7 @@ fn Dashboard(
         </section>
 
         <RulesPanel challenge=challenge />
+        {account_id.map(|id| view! { <RuleHistory id challenge=challenge /> })}
         {move || has_challenge.get().then(|| view! { <RiskPanel challenge=challenge currency=unit /> })}
 
         <section class="panel chart-panel" aria-labelledby="chart-title">
