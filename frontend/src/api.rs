@@ -563,6 +563,34 @@ fn audit_url(path: &str, query: &AuditQuery, limit: Option<u32>) -> String {
     }
 }
 
+// Rule sets: the admin console's rule editor and the trader's history of rule changes.
+
+/// `GET /api/accounts/{id}/rule-sets`: every version with what it changed, and the rules in
+/// force.
+pub async fn rule_sets(id: &AccountId) -> Result<shared::api::RuleSetsResponse, ApiError> {
+    get_json(&rule_sets_url(id)).await
+}
+
+/// `POST /api/accounts/{id}/rule-sets` (admins): saves a new version of the rules.
+pub async fn save_rule_set(
+    id: &AccountId,
+    request: &shared::api::SaveRuleSetRequest,
+) -> Result<shared::api::RuleSetSaved, ApiError> {
+    post_json(&rule_sets_url(id), Some(request)).await
+}
+
+/// `POST /api/accounts/{id}/rule-sets/what-if` (admins): the journal replayed under a draft.
+pub async fn what_if(
+    id: &AccountId,
+    request: &shared::api::WhatIfRequest,
+) -> Result<shared::api::WhatIfResponse, ApiError> {
+    post_json(&format!("{}/what-if", rule_sets_url(id)), Some(request)).await
+}
+
+fn rule_sets_url(id: &AccountId) -> String {
+    format!("/api/accounts/{}/rule-sets", encode(id.as_str()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use super::{EarlyEvents, Load, apply_event, connection_status, event_account, me
 use crate::charts::equity;
 use crate::components::{
     AdminActions, BreachEvidence, ChallengeHeader, ErrorPanel, FeedBadge, Loading, MetricsPanel,
-    PnlCalendar, RiskPanel, RulesPanel, StatTile, StreamStatus, Tone, TradeHistory,
+    PnlCalendar, RiskPanel, RuleHistory, RulesPanel, StatTile, StreamStatus, Tone, TradeHistory,
 };
 use crate::sse::{self, Connection};
 use crate::{api, format};
@@ -644,6 +644,7 @@ fn Dashboard(
         </section>
 
         <RulesPanel challenge=challenge />
+        {account_id.clone().map(|id| view! { <RuleHistory id challenge=challenge /> })}
         {move || has_challenge.get().then(|| view! { <RiskPanel challenge=challenge currency=unit /> })}
 
         <section class="panel chart-panel" aria-labelledby="chart-title">

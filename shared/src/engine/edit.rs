@@ -5,9 +5,6 @@
 //! A validated [`RuleSet`] is applied with [`super::Challenge::change_rules`]: a breach stays
 //! final, the new limits apply from then on.
 
-/// Picks a rule's loss limit of one kind, if it is one.
-type LimitOf = fn(&RuleKind) -> Option<&Limit>;
-
 use chrono::NaiveTime;
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
@@ -344,6 +341,9 @@ fn amount_at_start(limit: &Limit, initial_balance: Money) -> Money {
     }
 }
 
+/// Picks one kind of loss limit out of a rule.
+type Select = fn(&RuleKind) -> Option<&Limit>;
+
 fn daily_limit(kind: &RuleKind) -> Option<&Limit> {
     match kind {
         RuleKind::DailyLoss { limit, .. } => Some(limit),
@@ -368,7 +368,7 @@ fn max_limit(kind: &RuleKind) -> Option<&Limit> {
 /// Rules that contradict each other: a daily (or monthly) loss allowance at least as large as
 /// the maximum loss could never be used without failing the whole challenge first.
 fn contradictions(rules: &[RuleDef], initial_balance: Money, problems: &mut Vec<String>) {
-    let amounts = |select: fn(&RuleKind) -> Option<&Limit>| -> Vec<(String, Money)> {
+    let amounts = |select: Select| -> Vec<(String, Money)> {
         rules
             .iter()
             .filter_map(|r| {
@@ -378,7 +378,7 @@ fn contradictions(rules: &[RuleDef], initial_balance: Money, problems: &mut Vec<
             .collect()
     };
     let maxima = amounts(max_limit);
-    let smaller: [(&str, LimitOf); 2] = [("daily", daily_limit), ("monthly", monthly_limit)];
+    let smaller: [(&str, Select); 2] = [("daily", daily_limit), ("monthly", monthly_limit)];
     for (what, select) in smaller {
         for (id, amount) in amounts(select) {
             for (max_id, max_amount) in &maxima {
