@@ -166,7 +166,9 @@ impl Webhook {
             .and_then(|hex_text| hex::decode(hex_text).ok())
             .is_some_and(|tag| ring::hmac::verify(&key, &body, &tag).is_ok());
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        let timestamp_signed = json["sent_at"].to_string() == header("x-riskdeck-timestamp");
+        // `sent_at` is a JSON number: its text is what the header carries.
+        let sent_at = json["sent_at"].to_string();
+        let timestamp_signed = sent_at == header("x-riskdeck-timestamp");
         if !valid || !timestamp_signed {
             webhook.bad_signatures.fetch_add(1, Ordering::SeqCst);
             return StatusCode::UNAUTHORIZED;

@@ -969,7 +969,7 @@ async fn created_accounts_are_stored_once_with_their_setup(store: &dyn Store, ur
     );
     assert_eq!(
         store.account_setups().await.expect("setups"),
-        [setup.clone()]
+        std::slice::from_ref(&setup)
     );
     assert_eq!(
         store.account_owner(&setup.account).await.expect("owner"),

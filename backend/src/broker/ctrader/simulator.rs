@@ -128,6 +128,10 @@ fn refuse(code: &'static str, description: impl Into<String>) -> Refusal {
     }
 }
 
+/// A read of the world at the present moment, answering a request.
+type WorldRead<'a> =
+    dyn FnMut(&crate::broker::demo::world::World, DateTime<Utc>) -> Result<Value, Refusal> + 'a;
+
 /// One connection's state.
 struct Session {
     simulator: CtraderSimulator,
@@ -329,12 +333,7 @@ impl Session {
         let digits = config.money_digits;
         let money = |amount: Decimal| units::scaled_money(amount, digits).unwrap_or(0);
         let broker = self.simulator.broker.clone();
-        let world = |f: &mut dyn FnMut(
-            &crate::broker::demo::world::World,
-            DateTime<Utc>,
-        ) -> Result<Value, Refusal>| {
-            broker.with_current_world(|w, now| f(w, now))
-        };
+        let world = |f: &mut WorldRead<'_>| broker.with_current_world(|w, now| f(w, now));
         let catalog = self.catalog();
         let answer = match payload_type {
             payload::TRADER_REQ => (
