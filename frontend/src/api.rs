@@ -6,6 +6,8 @@
 //! anti-forgery token from signing in (or from `me`) and sends it with every request that
 //! changes something. A 401 from any call but signing in runs the handler set with
 //! [`on_unauthorized`], so the app can ask the person to sign in.
+// The trader's bundle (no `admin` feature) leaves the console's calls unused.
+#![cfg_attr(not(feature = "admin"), allow(dead_code))]
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use gloo_net::http::{Request, RequestBuilder, Response};

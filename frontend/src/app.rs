@@ -2,9 +2,11 @@
 //! pages.
 
 use crate::components::{ThemeToggle, UserMenu};
+use crate::pages::{AccountPage, AccountsPage, LoginPage, NotFound};
+#[cfg(feature = "admin")]
 use crate::pages::{
-    AccountPage, AccountsPage, AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminOnly,
-    AdminOverviewPage, AdminRulesPage, AdminUsersPage, LoginPage, NotFound,
+    AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminOnly, AdminOverviewPage,
+    AdminRulesPage, AdminUsersPage,
 };
 use crate::session::{Session, SessionState, SignedIn};
 use leptos::prelude::*;
@@ -80,41 +82,65 @@ fn Shell() -> impl IntoView {
             </div>
         </header>
         <main id="main" class="container">
-            <Routes fallback=NotFound>
-                <Route path=path!("/login") view=LoginPage />
-                <Route
-                    path=path!("/")
-                    view=|| view! { <SignedIn><AccountsPage /></SignedIn> }
-                />
-                <Route
-                    path=path!("/accounts/:id")
-                    view=|| view! { <SignedIn><AccountPage /></SignedIn> }
-                />
-                <Route
-                    path=path!("/admin")
-                    view=|| view! { <SignedIn><AdminOnly><AdminOverviewPage /></AdminOnly></SignedIn> }
-                />
-                <Route
-                    path=path!("/admin/accounts/new")
-                    view=|| view! { <SignedIn><AdminOnly><AdminCreatePage /></AdminOnly></SignedIn> }
-                />
-                <Route
-                    path=path!("/admin/accounts/:id")
-                    view=|| view! { <SignedIn><AdminOnly><AdminChallengePage /></AdminOnly></SignedIn> }
-                />
-                <Route
-                    path=path!("/admin/accounts/:id/rules")
-                    view=|| view! { <SignedIn><AdminOnly><AdminRulesPage /></AdminOnly></SignedIn> }
-                />
-                <Route
-                    path=path!("/admin/users")
-                    view=|| view! { <SignedIn><AdminOnly><AdminUsersPage /></AdminOnly></SignedIn> }
-                />
-                <Route
-                    path=path!("/admin/audit")
-                    view=|| view! { <SignedIn><AdminOnly><AdminAuditPage /></AdminOnly></SignedIn> }
-                />
-            </Routes>
+            {routes()}
         </main>
+    }
+}
+
+/// Every page: the admin console's bundle.
+#[cfg(feature = "admin")]
+fn routes() -> impl IntoView {
+    view! {
+        <Routes fallback=NotFound>
+            <Route path=path!("/login") view=LoginPage />
+            <Route path=path!("/") view=|| view! { <SignedIn><AccountsPage /></SignedIn> } />
+            <Route
+                path=path!("/accounts/:id")
+                view=|| view! { <SignedIn><AccountPage /></SignedIn> }
+            />
+            <Route
+                path=path!("/admin")
+                view=|| view! { <SignedIn><AdminOnly><AdminOverviewPage /></AdminOnly></SignedIn> }
+            />
+            <Route
+                path=path!("/admin/accounts/new")
+                view=|| view! { <SignedIn><AdminOnly><AdminCreatePage /></AdminOnly></SignedIn> }
+            />
+            <Route
+                path=path!("/admin/accounts/:id")
+                view=|| view! { <SignedIn><AdminOnly><AdminChallengePage /></AdminOnly></SignedIn> }
+            />
+            <Route
+                path=path!("/admin/accounts/:id/rules")
+                view=|| view! { <SignedIn><AdminOnly><AdminRulesPage /></AdminOnly></SignedIn> }
+            />
+            <Route
+                path=path!("/admin/users")
+                view=|| view! { <SignedIn><AdminOnly><AdminUsersPage /></AdminOnly></SignedIn> }
+            />
+            <Route
+                path=path!("/admin/audit")
+                view=|| view! { <SignedIn><AdminOnly><AdminAuditPage /></AdminOnly></SignedIn> }
+            />
+        </Routes>
+    }
+}
+
+/// The trader's pages: the trader's bundle. An `/admin` address belongs to the admin console's
+/// bundle, so the server is asked for it.
+#[cfg(not(feature = "admin"))]
+fn routes() -> impl IntoView {
+    use crate::pages::OpenAdminConsole;
+    view! {
+        <Routes fallback=NotFound>
+            <Route path=path!("/login") view=LoginPage />
+            <Route path=path!("/") view=|| view! { <SignedIn><AccountsPage /></SignedIn> } />
+            <Route
+                path=path!("/accounts/:id")
+                view=|| view! { <SignedIn><AccountPage /></SignedIn> }
+            />
+            <Route path=path!("/admin") view=OpenAdminConsole />
+            <Route path=path!("/admin/*any") view=OpenAdminConsole />
+        </Routes>
     }
 }

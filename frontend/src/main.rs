@@ -14,8 +14,15 @@ mod pages;
 mod session;
 mod sse;
 
+/// The address the page was loaded at, before any client-side navigation.
+#[cfg_attr(feature = "admin", allow(dead_code))]
+static BOOT_PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn main() {
     console_error_panic_hook::set_once();
+    if let Ok(path) = leptos::prelude::window().location().pathname() {
+        let _ = BOOT_PATH.set(path);
+    }
     // `index.html` shows a loading note until the app is running.
     if let Some(boot) = leptos::prelude::document().get_element_by_id("boot") {
         boot.remove();

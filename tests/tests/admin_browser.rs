@@ -74,7 +74,8 @@ async fn wait_for(browser: &Browser, css: &str) -> fantoccini::elements::Element
     .expect("the element appears")
 }
 
-/// Waits until an element's text contains `want`.
+/// Waits until an element's text contains `want`, in any case: WebDriver reads the text as
+/// rendered, and the stylesheet upper-cases badges.
 async fn wait_for_text(browser: &Browser, css: &str, want: &str) -> String {
     eventually(
         Duration::from_secs(30),
@@ -88,7 +89,9 @@ async fn wait_for_text(browser: &Browser, css: &str, want: &str) -> String {
                 .text()
                 .await
                 .ok()?;
-            text.contains(want).then_some(text)
+            text.to_lowercase()
+                .contains(&want.to_lowercase())
+                .then_some(text)
         },
     )
     .await
@@ -119,7 +122,6 @@ async fn open_signed_in(browser: &Browser, server: &TestServer, path: &str, user
 }
 
 #[tokio::test]
-#[ignore = "not yet passing: the disabled status never shows in the users page (issue 8)"]
 async fn an_admin_creates_a_trader_and_disabling_them_ends_their_open_session() {
     require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -182,7 +184,6 @@ async fn an_admin_creates_a_trader_and_disabling_them_ends_their_open_session() 
 }
 
 #[tokio::test]
-#[ignore = "not yet passing: the scripted breach never shows on the admin page (issue 8)"]
 async fn an_admin_clears_a_breach_and_the_traders_open_page_shows_it() {
     require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -235,8 +236,6 @@ async fn an_admin_clears_a_breach_and_the_traders_open_page_shows_it() {
 }
 
 #[tokio::test]
-#[ignore = "flaky: the trader's admin-forbidden notice timed out once in two full runs; \
-            browser_admin_accounts.rs checks the notice and authz.rs every admin endpoint (issue 8)"]
 async fn an_admin_filters_the_audit_log_and_a_trader_cannot_open_any_admin_page() {
     require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");

@@ -650,7 +650,6 @@ async fn trade_rows(browser: &Browser) -> Vec<String> {
 }
 
 #[tokio::test]
-#[ignore = "not yet passing: the older page of trades never appears (issue 7)"]
 async fn the_trade_history_pages_older_trades_and_shows_new_ones_live() {
     use backend::config::{AccountConfig, ChallengeSetup};
     require_bundle();
@@ -780,7 +779,6 @@ async fn the_trade_history_pages_older_trades_and_shows_new_ones_live() {
 const DAILY_LIMIT: &str = "[data-testid=rule-row][data-rule-id=daily_loss] td.num";
 
 #[tokio::test]
-#[ignore = "not yet passing: the trader's rule-change history never shows the new version (issue 8)"]
 async fn an_admin_edits_a_rule_and_the_traders_open_page_shows_the_new_limit_live() {
     require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");

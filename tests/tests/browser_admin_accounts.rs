@@ -55,7 +55,6 @@ async fn choose(browser: &Browser, css: &str, value: &str) {
 }
 
 #[tokio::test]
-#[ignore = "flaky: typed values sometimes do not reach the form's state (see the report for #8)"]
 async fn an_admin_creates_a_demo_challenge_watches_it_go_live_and_finds_it_in_the_overview() {
     require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,5 +1,6 @@
-//! Builds the browser bundle into `target/dist`: the frontend compiled to WASM, the JS glue from
-//! `wasm-bindgen` (used as a library, so its version always matches `Cargo.lock`), `index.html`
+//! Builds the browser bundles into `target/dist`: the frontend compiled to WASM twice (the
+//! trader's pages for `index.html`, the whole app with the admin console for `admin.html`), the
+//! JS glue from `wasm-bindgen` (used as a library, so its version always matches `Cargo.lock`)
 //! and the stylesheets.
 //!
 //! Nothing here is downloaded or installed except the `wasm32-unknown-unknown` target through
@@ -14,15 +15,33 @@ const TARGET: &str = "wasm32-unknown-unknown";
 const PROFILE: &str = "wasm-release";
 const PACKAGE: &str = "frontend";
 
-/// Builds the bundle and returns the `target/dist` directory the backend serves at `/`.
+/// The two bundles: the trader's pages, and the admin console (every page). A trader never
+/// downloads the console's code; the server answers `/admin` addresses with `admin.html`.
+const VARIANTS: [Variant; 2] = [
+    Variant {
+        name: "frontend",
+        page: "index.html",
+        features: &[],
+    },
+    Variant {
+        name: "admin",
+        page: "admin.html",
+        features: &["--features", "admin"],
+    },
+];
+
+struct Variant {
+    /// The module's name in `pkg/` (`<name>.js`, `<name>_bg.wasm`).
+    name: &'static str,
+    /// The page that loads it.
+    page: &'static str,
+    /// The frontend's cargo features for it.
+    features: &'static [&'static str],
+}
+
+/// Builds the bundles and returns the `target/dist` directory the backend serves at `/`.
 pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     ensure_wasm_target()?;
-    compile_frontend(root)?;
-
-    let wasm_in = target_dir(root)
-        .join(TARGET)
-        .join(PROFILE)
-        .join(format!("{PACKAGE}.wasm"));
     let dist = root.join("target").join("dist");
     if dist.exists() {
         std::fs::remove_dir_all(&dist)
@@ -31,19 +50,25 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     let pkg = dist.join("pkg");
     std::fs::create_dir_all(&pkg).with_context(|| format!("cannot create {}", pkg.display()))?;
 
-    wasm_bindgen_cli_support::Bindgen::new()
-        .input_path(&wasm_in)
-        .out_name(PACKAGE)
-        .web(true)?
-        .typescript(false)
-        // Function names are a third of the module; a panic message still says what failed.
-        .remove_name_section(true)
-        .remove_producers_section(true)
-        .generate(&pkg)
-        .with_context(|| format!("wasm-bindgen failed on {}", wasm_in.display()))?;
-
-    let wasm_out = pkg.join(format!("{PACKAGE}_bg.wasm"));
-    optimise(root, &wasm_out)?;
+    let wasm_in = target_dir(root)
+        .join(TARGET)
+        .join(PROFILE)
+        .join(format!("{PACKAGE}.wasm"));
+    for variant in &VARIANTS {
+        // Each variant's build overwrites `frontend.wasm`: bind it before the next one.
+        compile_frontend(root, variant.features)?;
+        wasm_bindgen_cli_support::Bindgen::new()
+            .input_path(&wasm_in)
+            .out_name(variant.name)
+            .web(true)?
+            .typescript(false)
+            // Function names are a third of the module; a panic message still says what failed.
+            .remove_name_section(true)
+            .remove_producers_section(true)
+            .generate(&pkg)
+            .with_context(|| format!("wasm-bindgen failed on {}", wasm_in.display()))?;
+        optimise(root, &pkg.join(format!("{}_bg.wasm", variant.name)))?;
+    }
 
     let style = root.join("style");
     if style.is_dir() {
@@ -52,17 +77,19 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
         eprintln!("bundle: no style/ directory, the page will be unstyled");
     }
     let version = content_hash(&dist)?;
-    write_index(&dist, &version)?;
-    let wasm = std::fs::read(&wasm_out).with_context(|| format!("{}", wasm_out.display()))?;
-
-    match gzipped_len(&wasm_out) {
-        Some(gz) => println!(
-            "bundle: {} is {} bytes, {} bytes gzipped",
-            wasm_out.display(),
-            wasm.len(),
-            gz
-        ),
-        None => println!("bundle: {} is {} bytes", wasm_out.display(), wasm.len()),
+    for variant in &VARIANTS {
+        write_page(&dist, variant, &version)?;
+        let wasm_out = pkg.join(format!("{}_bg.wasm", variant.name));
+        let wasm = std::fs::metadata(&wasm_out)
+            .with_context(|| format!("{}", wasm_out.display()))?
+            .len();
+        match gzipped_len(&wasm_out) {
+            Some(gz) => println!(
+                "bundle: {} is {wasm} bytes, {gz} bytes gzipped",
+                wasm_out.display()
+            ),
+            None => println!("bundle: {} is {wasm} bytes", wasm_out.display()),
+        }
     }
     println!("bundle: ready in {}", dist.display());
     Ok(dist)
@@ -90,17 +117,20 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn compile_frontend(root: &Path) -> anyhow::Result<()> {
+fn compile_frontend(root: &Path, features: &[&str]) -> anyhow::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    run(Command::new(cargo).current_dir(root).args([
-        "build",
-        "--profile",
-        PROFILE,
-        "-p",
-        PACKAGE,
-        "--target",
-        TARGET,
-    ]))
+    run(Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "--profile",
+            PROFILE,
+            "-p",
+            PACKAGE,
+            "--target",
+            TARGET,
+        ])
+        .args(features))
 }
 
 fn target_dir(root: &Path) -> PathBuf {
@@ -165,19 +195,22 @@ fn content_hash(dir: &Path) -> anyhow::Result<String> {
     Ok(format!("{hash:016x}"))
 }
 
-/// Writes `index.html` and the boot script it loads. The script is a file of its own, not
+/// Writes a variant's page and the boot script it loads. The script is a file of its own, not
 /// inline, so the server's Content-Security-Policy can forbid inline scripts.
-fn write_index(dist: &Path, version: &str) -> anyhow::Result<()> {
-    for (name, template) in [("index.html", INDEX_HTML), ("pkg/boot.js", BOOT_JS)] {
+fn write_page(dist: &Path, variant: &Variant, version: &str) -> anyhow::Result<()> {
+    let boot = format!("pkg/boot-{}.js", variant.name);
+    for (name, template) in [(variant.page, INDEX_HTML), (boot.as_str(), BOOT_JS)] {
         let path = dist.join(name);
-        std::fs::write(&path, template.replace("{version}", version))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        let text = template
+            .replace("{version}", version)
+            .replace("{module}", variant.name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }
 
-const BOOT_JS: &str = r#"import init from "/pkg/frontend.js?v={version}";
-init({ module_or_path: "/pkg/frontend_bg.wasm?v={version}" }).catch((error) => {
+const BOOT_JS: &str = r#"import init from "/pkg/{module}.js?v={version}";
+init({ module_or_path: "/pkg/{module}_bg.wasm?v={version}" }).catch((error) => {
   console.error(error);
   const boot = document.getElementById("boot");
   if (boot) {
@@ -196,8 +229,8 @@ const INDEX_HTML: &str = r#"<!doctype html>
   <title>Riskdeck</title>
   <link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect x='3' y='3' width='10' height='10' rx='2' transform='rotate(45 8 8)' fill='%231d5fd1'/%3E%3C/svg%3E">
   <link rel="stylesheet" href="/style/main.css?v={version}">
-  <link rel="modulepreload" href="/pkg/frontend.js?v={version}">
-  <link rel="preload" href="/pkg/frontend_bg.wasm?v={version}" as="fetch" type="application/wasm" crossorigin>
+  <link rel="modulepreload" href="/pkg/{module}.js?v={version}">
+  <link rel="preload" href="/pkg/{module}_bg.wasm?v={version}" as="fetch" type="application/wasm" crossorigin>
 </head>
 <body>
   <noscript>
@@ -208,7 +241,7 @@ const INDEX_HTML: &str = r#"<!doctype html>
     <span class="spinner" aria-hidden="true"></span>
     <span>Loading Riskdeck&hellip;</span>
   </div>
-  <script type="module" src="/pkg/boot.js?v={version}"></script>
+  <script type="module" src="/pkg/boot-{module}.js?v={version}"></script>
 </body>
 </html>
 "#;

@@ -109,18 +109,23 @@ fn test() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
-    check(cargo().args([
-        "clippy",
-        "--package",
-        "shared",
-        "--package",
-        "frontend",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    // Both bundles: the trader's (no features) and the admin console's.
+    for features in [&[][..], &["--features", "frontend/admin"][..]] {
+        check(
+            cargo()
+                .args([
+                    "clippy",
+                    "--package",
+                    "shared",
+                    "--package",
+                    "frontend",
+                    "--target",
+                    "wasm32-unknown-unknown",
+                ])
+                .args(features)
+                .args(["--", "-D", "warnings"]),
+        )?;
+    }
     eprintln!("xtask: every check passed");
     Ok(())
 }

@@ -30,7 +30,9 @@ pub fn RuleHistory(
         })
     });
     Effect::new(move |_| {
-        rules.track();
+        // Read, not only tracked: a memo that is never read never runs, so it would never
+        // subscribe to the view and never change.
+        rules.with(|_| ());
         let id = id.clone();
         spawn_local_scoped_with_cancellation(async move {
             match api::rule_sets(&id).await {

@@ -6,7 +6,7 @@ use super::Loading;
 use crate::{api, format};
 use leptos::ev::MouseEvent;
 use leptos::prelude::*;
-use leptos::task::spawn_local_scoped_with_cancellation;
+use leptos::task::spawn_local;
 use shared::api::{TradeSide, TradeView, TradesPage};
 use shared::domain::AccountId;
 
@@ -135,7 +135,7 @@ pub fn TradeHistory(
         let account = account.clone();
         move || {
             let account = account.clone();
-            spawn_local_scoped_with_cancellation(async move {
+            spawn_local(async move {
                 match api::trades(&account, None).await {
                     Ok(page) => {
                         shown.try_update(|shown| shown.refresh(page));
@@ -168,7 +168,7 @@ pub fn TradeHistory(
         }
         phase.set(Phase::More);
         let account = account.clone();
-        spawn_local_scoped_with_cancellation(async move {
+        spawn_local(async move {
             match api::trades(&account, Some(&before)).await {
                 Ok(page) => {
                     shown.try_update(|shown| shown.append(page));

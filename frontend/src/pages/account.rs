@@ -12,7 +12,7 @@ use crate::components::{
 use crate::sse::{self, Connection};
 use crate::{api, format};
 use leptos::prelude::*;
-use leptos::task::spawn_local_scoped_with_cancellation;
+use leptos::task::{spawn_local, spawn_local_scoped_with_cancellation};
 use leptos_router::hooks::use_params_map;
 use rust_decimal::Decimal;
 use shared::api::{
@@ -103,7 +103,7 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
                 summary.set(Load::Loading);
                 history.set(Load::Loading);
             }
-            spawn_local_scoped_with_cancellation(async move {
+            spawn_local(async move {
                 let from = range.get_untracked().start(format::now());
                 let (account, fetched) =
                     futures::join!(api::account(&id), api::history(&id, from, HISTORY_POINTS));

@@ -5,7 +5,7 @@ use crate::components::{ErrorPanel, FeedBadge, Loading, StreamStatus};
 use crate::sse::{self, Connection};
 use crate::{api, format};
 use leptos::prelude::*;
-use leptos::task::spawn_local_scoped_with_cancellation;
+use leptos::task::spawn_local;
 use shared::api::{AccountSummary, StreamEvent};
 use shared::domain::AccountId;
 use std::collections::HashSet;
@@ -32,7 +32,7 @@ pub fn AccountsPage() -> impl IntoView {
         if !quiet {
             rows.set(Load::Loading);
         }
-        spawn_local_scoped_with_cancellation(async move {
+        spawn_local(async move {
             let response = api::accounts().await;
             let early_events = early
                 .try_update_value(EarlyEvents::take)

@@ -4,7 +4,7 @@ use crate::api;
 use crate::session::{Session, SessionState};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use leptos::task::spawn_local_scoped_with_cancellation;
+use leptos::task::spawn_local;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
@@ -45,7 +45,7 @@ pub fn LoginPage() -> impl IntoView {
         }
         busy.set(true);
         error.set(None);
-        spawn_local_scoped_with_cancellation(async move {
+        spawn_local(async move {
             match api::login(name.trim(), &secret).await {
                 Ok(signed_in) => {
                     password.try_set(String::new());

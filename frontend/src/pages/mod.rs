@@ -2,18 +2,23 @@
 
 mod account;
 mod accounts;
+// The admin console is its own bundle (`admin` feature): traders never download it.
+#[cfg(feature = "admin")]
 mod admin;
 mod login;
 mod not_found;
 
 pub use account::AccountPage;
 pub use accounts::AccountsPage;
+#[cfg(feature = "admin")]
 pub use admin::{
     AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminOnly, AdminOverviewPage,
     AdminRulesPage, AdminUsersPage,
 };
 pub use login::LoginPage;
 pub use not_found::NotFound;
+#[cfg(not(feature = "admin"))]
+pub use not_found::OpenAdminConsole;
 
 use crate::api::ApiError;
 use crate::sse::Connection;

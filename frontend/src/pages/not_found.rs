@@ -12,3 +12,31 @@ pub fn NotFound() -> impl IntoView {
         </section>
     }
 }
+
+/// An `/admin` address reached inside the trader's bundle, which has no admin pages: the page
+/// is loaded again from the server, which answers `/admin` addresses with the admin console's
+/// bundle. When the server itself handed this bundle out for the address (a build without the
+/// console), there is nothing to load and the page says so instead of reloading for ever.
+#[cfg(not(feature = "admin"))]
+#[component]
+pub fn OpenAdminConsole() -> impl IntoView {
+    let served_for_admin = crate::BOOT_PATH
+        .get()
+        .is_some_and(|path| path == "/admin" || path.starts_with("/admin/"));
+    if served_for_admin {
+        super::set_title("Admin console unavailable · Riskdeck");
+        return view! {
+            <section class="panel notice" data-testid="admin-console-missing">
+                <h1>"The admin console is not available"</h1>
+                <p>"This server was started without the admin console's bundle. Build it with \
+                    `cargo xtask dist` and start the server again."</p>
+                <a class="button" href="/">"Back to all accounts"</a>
+            </section>
+        }
+        .into_any();
+    }
+    if let Err(error) = window().location().reload() {
+        leptos::logging::warn!("cannot open the admin console: {error:?}");
+    }
+    view! { <crate::components::Loading label="Opening the admin console…" /> }.into_any()
+}

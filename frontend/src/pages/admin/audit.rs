@@ -7,7 +7,7 @@ use crate::components::{ErrorPanel, Loading};
 use crate::format;
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use leptos::task::spawn_local_scoped_with_cancellation;
+use leptos::task::spawn_local;
 use shared::api::{AuditEntryView, AuditResponse};
 
 /// The actions the server writes, for the filter's suggestions.
@@ -56,7 +56,7 @@ pub fn AdminAuditPage() -> impl IntoView {
     let fetch = move || {
         page.set(Load::Loading);
         let query = query.get_untracked();
-        spawn_local_scoped_with_cancellation(async move {
+        spawn_local(async move {
             page.try_set(api::audit(&query).await.into());
         });
     };

@@ -7,7 +7,7 @@ use crate::api;
 use crate::components::{AdminActions, ErrorPanel, Loading};
 use crate::format;
 use leptos::prelude::*;
-use leptos::task::spawn_local_scoped_with_cancellation;
+use leptos::task::spawn_local;
 use leptos_router::hooks::use_params_map;
 use shared::api::{AccountSummary, ChallengeView, Role, UserId, UserSummary};
 use shared::domain::AccountId;
@@ -44,7 +44,7 @@ fn ChallengeAdmin(id: AccountId) -> impl IntoView {
             if !quiet {
                 data.set(Load::Loading);
             }
-            spawn_local_scoped_with_cancellation(async move {
+            spawn_local(async move {
                 let (summary, owners, users) =
                     futures::join!(api::account(&id), api::account_owners(), api::users());
                 let loaded = summary.and_then(|summary| {
@@ -256,14 +256,16 @@ fn Owner(
             let id = id.clone();
             busy.set(true);
             error.set(None);
-            spawn_local_scoped_with_cancellation(async move {
+            spawn_local(async move {
                 let outcome = api::assign_account(&id, user).await;
                 busy.try_set(false);
                 match outcome {
-                    Ok(r) => on_changed.run(format!(
-                        "Assigned to {}.",
-                        r.owner.map(|u| u.username).unwrap_or_default()
-                    )),
+                    Ok(r) => {
+                        on_changed.try_run(format!(
+                            "Assigned to {}.",
+                            r.owner.map(|u| u.username).unwrap_or_default()
+                        ));
+                    }
                     Err(e) => {
                         error.try_set(Some(e.to_string()));
                     }
@@ -275,12 +277,14 @@ fn Owner(
         let id = id.clone();
         busy.set(true);
         error.set(None);
-        spawn_local_scoped_with_cancellation(async move {
+        spawn_local(async move {
             let outcome = api::unassign_account(&id).await;
             busy.try_set(false);
             confirm_unassign.try_set(false);
             match outcome {
-                Ok(_) => on_changed.run("The challenge has no owner now.".to_owned()),
+                Ok(_) => {
+                    on_changed.try_run("The challenge has no owner now.".to_owned());
+                }
                 Err(e) => {
                     error.try_set(Some(e.to_string()));
                 }
@@ -428,7 +432,7 @@ fn Overrides(
         let amount = value.get_untracked();
         busy.set(true);
         error.set(None);
-        spawn_local_scoped_with_cancellation(async move {
+        spawn_local(async move {
             let outcome = match action {
                 Action::ClearBreach => api::clear_breach(&id, &why).await.map(|r| {
                     format!(
@@ -456,7 +460,7 @@ fn Overrides(
                 Ok(message) => {
                     reason.try_set(String::new());
                     value.try_set(String::new());
-                    on_changed.run(message);
+                    on_changed.try_run(message);
                 }
                 Err(e) => {
                     let field = if e.to_string().to_lowercase().contains("why") {

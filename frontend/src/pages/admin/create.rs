@@ -9,7 +9,7 @@ use crate::components::FeedBadge;
 use crate::sse::{self, Connection};
 use crate::{api, format};
 use leptos::prelude::*;
-use leptos::task::spawn_local_scoped_with_cancellation;
+use leptos::task::spawn_local;
 use shared::api::{
     AccountSummary, ConnectionOptions, ConnectionRequest, CreateAccountRequest, FeedStatus,
     StreamEvent,
@@ -109,7 +109,7 @@ pub fn AdminCreatePage() -> impl IntoView {
     let subscription = StoredValue::new_local(None::<sse::Subscription>);
     on_cleanup(move || subscription.dispose());
 
-    spawn_local_scoped_with_cancellation(async move {
+    spawn_local(async move {
         match api::connection_options().await {
             Ok(fetched) => {
                 draft.try_update(|d| {
@@ -172,7 +172,7 @@ pub fn AdminCreatePage() -> impl IntoView {
         let request = draft.with_untracked(Draft::request);
         stage.set(Stage::Saving);
         error.set(None);
-        spawn_local_scoped_with_cancellation(async move {
+        spawn_local(async move {
             match api::create_account(&request).await {
                 Ok(created) => {
                     let id = created.account.id.clone();
@@ -441,6 +441,14 @@ pub fn AdminCreatePage() -> impl IntoView {
         }
     };
 
+    // The form is built once and stays while it is being sent (its fields keep focus and what
+    // was typed); only a created challenge replaces it.
+    let created = Memo::new(move |_| {
+        stage.with(|stage| match stage {
+            Stage::Created(summary) => Some(summary.clone()),
+            Stage::Editing | Stage::Saving => None,
+        })
+    });
     view! {
         <div class="page-head">
             <div>
@@ -448,9 +456,9 @@ pub fn AdminCreatePage() -> impl IntoView {
                 <p class="subtle">"Connect an account, choose its rules, and it is tracked at once."</p>
             </div>
         </div>
-        {move || match stage.get() {
-            Stage::Created(summary) => view! { <Progress summary=summary connection=connection /> }.into_any(),
-            _ => form().into_any(),
+        {move || match created.get() {
+            Some(summary) => view! { <Progress summary=summary connection=connection /> }.into_any(),
+            None => form().into_any(),
         }}
     }
 }

@@ -9,7 +9,7 @@ use crate::pages::{Load, connection_status};
 use crate::sse::{self, Connection};
 use crate::{api, format};
 use leptos::prelude::*;
-use leptos::task::spawn_local_scoped_with_cancellation;
+use leptos::task::spawn_local;
 use shared::api::{AccountSummary, ChallengeCounts, ChallengeRow, FeedStatus, StreamEvent};
 use shared::domain::AccountId;
 use shared::engine::{ChallengeStatus, RuleStatus};
@@ -80,7 +80,7 @@ pub fn AdminOverviewPage() -> impl IntoView {
         if !quiet {
             page.set(Load::Loading);
         }
-        spawn_local_scoped_with_cancellation(async move {
+        spawn_local(async move {
             let response = api::admin_challenges(&wanted).await;
             if generation.try_get_value() != Some(this) {
                 return;

@@ -12,7 +12,7 @@
 use crate::components::{ErrorPanel, Loading};
 use crate::{api, format};
 use leptos::prelude::*;
-use leptos::task::spawn_local_scoped_with_cancellation;
+use leptos::task::spawn_local;
 use leptos_router::hooks::use_params_map;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -345,7 +345,7 @@ fn RuleEditor(id: AccountId) -> impl IntoView {
         let id = id.clone();
         move || {
             let id = id.clone();
-            spawn_local_scoped_with_cancellation(async move {
+            spawn_local(async move {
                 loaded.try_set(match api::rule_sets(&id).await {
                     Ok(response) => Loaded::Ready(Box::new(response)),
                     Err(error) => Loaded::Failed(error),
@@ -460,7 +460,7 @@ fn Editor(
             let id = id.clone();
             replaying.set(true);
             what_if.set(None);
-            spawn_local_scoped_with_cancellation(async move {
+            spawn_local(async move {
                 let answer = api::what_if(&id, &WhatIfRequest { draft }).await;
                 replaying.try_set(false);
                 what_if.try_set(Some(answer.map_err(|e| e.to_string())));
@@ -490,7 +490,7 @@ fn Editor(
             let id = id.clone();
             saving.set(true);
             saved.set(None);
-            spawn_local_scoped_with_cancellation(async move {
+            spawn_local(async move {
                 let request = SaveRuleSetRequest {
                     draft,
                     effective_from,
@@ -500,7 +500,7 @@ fn Editor(
                 let ok = answer.is_ok();
                 saved.try_set(Some(answer.map_err(|e| e.to_string())));
                 if ok {
-                    on_saved.run(());
+                    on_saved.try_run(());
                 }
             });
         }

@@ -7,7 +7,7 @@ use crate::components::{ErrorPanel, Loading};
 use crate::format;
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use leptos::task::spawn_local_scoped_with_cancellation;
+use leptos::task::spawn_local;
 use shared::api::{AccountOwnerResponse, CreateUserRequest, Role, UserId, UserSummary};
 use shared::domain::AccountId;
 
@@ -41,7 +41,7 @@ pub fn AdminUsersPage() -> impl IntoView {
         if !quiet {
             people.set(Load::Loading);
         }
-        spawn_local_scoped_with_cancellation(async move {
+        spawn_local(async move {
             let users = api::users().await;
             let owners = api::account_owners().await;
             let loaded = match (users, owners) {
@@ -164,12 +164,12 @@ fn CreateUserForm(on_created: Callback<String>) -> impl IntoView {
         };
         busy.set(true);
         error.set(None);
-        spawn_local_scoped_with_cancellation(async move {
+        spawn_local(async move {
             match api::create_user(&request).await {
                 Ok(user) => {
                     username.try_set(String::new());
                     password.try_set(String::new());
-                    on_created.run(format!(
+                    on_created.try_run(format!(
                         "Created {} ({}).",
                         user.username,
                         user.role.as_str()
@@ -303,7 +303,7 @@ fn UserRow(
         busy.set(true);
         error.set(None);
         let secret = new_password.get_untracked();
-        spawn_local_scoped_with_cancellation(async move {
+        spawn_local(async move {
             let outcome = match &what {
                 Pending::Disable => api::set_user_disabled(id, true)
                     .await
@@ -320,7 +320,7 @@ fn UserRow(
                 Ok(message) => {
                     pending.try_set(None);
                     new_password.try_set(String::new());
-                    on_changed.run(message);
+                    on_changed.try_run(message);
                 }
                 Err(failure) => {
                     error.try_set(Some(failure.to_string()));
@@ -333,11 +333,13 @@ fn UserRow(
             return;
         }
         busy.set(true);
-        spawn_local_scoped_with_cancellation(async move {
+        spawn_local(async move {
             let outcome = api::set_user_disabled(id, false).await;
             busy.try_set(false);
             match outcome {
-                Ok(u) => on_changed.run(format!("Enabled {}.", u.username)),
+                Ok(u) => {
+                    on_changed.try_run(format!("Enabled {}.", u.username));
+                }
                 Err(failure) => {
                     error.try_set(Some(failure.to_string()));
                 }
@@ -565,15 +567,17 @@ fn AssignForm(people: People, on_changed: Callback<String>) -> impl IntoView {
         let id = AccountId(account.get_untracked());
         busy.set(true);
         error.set(None);
-        spawn_local_scoped_with_cancellation(async move {
+        spawn_local(async move {
             let outcome = api::assign_account(&id, user).await;
             busy.try_set(false);
             match outcome {
-                Ok(r) => on_changed.run(format!(
-                    "{} is now assigned to {}.",
-                    r.account,
-                    r.owner.map(|u| u.username).unwrap_or_default()
-                )),
+                Ok(r) => {
+                    on_changed.try_run(format!(
+                        "{} is now assigned to {}.",
+                        r.account,
+                        r.owner.map(|u| u.username).unwrap_or_default()
+                    ));
+                }
                 Err(failure) => {
                     error.try_set(Some(failure.to_string()));
                 }
