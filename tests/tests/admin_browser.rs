@@ -236,6 +236,137 @@ async fn an_admin_clears_a_breach_and_the_traders_open_page_shows_it() {
 }
 
 #[tokio::test]
+async fn an_admin_corrects_an_anchor_assigns_the_challenge_and_resets_a_password() {
+    require_bundle();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(config(dir.path())).await.expect("server");
+    push(&server, OPEN).await;
+    let admin_api = server.session_for("admin").await.expect("admin").client;
+    let response = admin_api
+        .post(server.url("/api/users"))
+        .json(&serde_json::json!({
+            "username": "max", "password": "correct horse battery", "role": "trader"
+        }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 201);
+    let max: serde_json::Value = response.json().await.expect("the user");
+    let max_id = max["id"].to_string();
+
+    // The challenge's page: the start-of-day balance corrected, with a reason.
+    let browser = Browser::start(1280, 1500).await.expect("browser");
+    open_signed_in(
+        &browser,
+        &server,
+        &format!("/admin/accounts/{ACCOUNT}"),
+        "admin",
+    )
+    .await;
+    wait_for_text(&browser, "[data-testid=admin-challenge-status]", "active").await;
+    wait_for(&browser, "[data-testid=override-anchor]")
+        .await
+        .select_by_value("start_of_day_balance")
+        .await
+        .expect("choose the anchor");
+    type_into(&browser, "[data-testid=override-anchor-value]", "99000").await;
+    type_into(
+        &browser,
+        "[data-testid=override-reason]",
+        "the bridge sent the day's first balance late",
+    )
+    .await;
+    click(&browser, "[data-testid=override-correct-anchor]").await;
+    click(&browser, "[data-testid=override-confirm]").await;
+    wait_for_text(
+        &browser,
+        "[data-testid=admin-challenge-done]",
+        "corrected start of day balance",
+    )
+    .await;
+    // Every limit hanging from it moved: the daily floor is 99,000 less 5 % of 100,000.
+    let floor = eventually(Duration::from_secs(30), "the moved daily floor", || async {
+        let account: serde_json::Value = admin_api
+            .get(server.url(&format!("/api/accounts/{ACCOUNT}")))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let rules = account["latest"]["challenge"]["rules"].as_array()?.clone();
+        let daily = rules.iter().find(|r| r["id"] == "daily_loss")?;
+        let limit = daily["limit"].as_str()?.to_owned();
+        (limit.parse::<f64>().ok()? == 94_000.0).then_some(limit)
+    })
+    .await;
+    assert!(floor.is_ok(), "the daily floor did not move: {floor:?}");
+
+    // The users page: the challenge assigned to Max, then a new password for him.
+    browser
+        .client
+        .goto(&server.url("/admin/users"))
+        .await
+        .expect("open the users page");
+    wait_for(&browser, "[data-testid=users-list]").await;
+    wait_for(&browser, "[data-testid=assign-account]")
+        .await
+        .select_by_value(ACCOUNT)
+        .await
+        .expect("choose the challenge");
+    wait_for(&browser, "[data-testid=assign-trader]")
+        .await
+        .select_by_value(&max_id)
+        .await
+        .expect("choose the trader");
+    click(&browser, "[data-testid=assign-submit]").await;
+    wait_for_text(&browser, "[data-testid=users-done]", "assigned to max").await;
+    let row = "[data-testid=user-row][data-username=max]";
+    click(
+        &browser,
+        &format!("{row} [data-testid=user-reset-password]"),
+    )
+    .await;
+    let password = "a brand new passphrase for max";
+    type_into(
+        &browser,
+        &format!("{row} [data-testid=user-new-password]"),
+        password,
+    )
+    .await;
+    click(&browser, &format!("{row} [data-testid=user-confirm]")).await;
+    wait_for_text(&browser, "[data-testid=users-done]", "new password for max").await;
+    browser.close().await;
+
+    // Max signs in with the new password and sees the challenge as his own.
+    let session = server
+        .login_with_password("max", password)
+        .await
+        .expect("max signs in with the new password");
+    let mine = session
+        .client
+        .get(server.url(&format!("/api/accounts/{ACCOUNT}")))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(mine.status(), 200, "the assigned challenge is his");
+    // Every step is in the audit log.
+    let audit: serde_json::Value = admin_api
+        .get(server.url("/api/audit"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("the audit log");
+    let text = audit.to_string();
+    for action in ["anchor.correct", "account.assign", "user.reset_password"] {
+        assert!(text.contains(action), "{action} missing from {text}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn an_admin_filters_the_audit_log_and_a_trader_cannot_open_any_admin_page() {
     require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
