@@ -686,7 +686,7 @@ fn Editor(
                 <button type="button" class="button" data-testid="rules-add" on:click=add_rule>
                     "Add"
                 </button>
-                <button type="button" class="button secondary" data-testid="rules-reset" on:click=reset>
+                <button type="button" class="button button-quiet" data-testid="rules-reset" on:click=reset>
                     "Start over"
                 </button>
             </div>
@@ -696,7 +696,7 @@ fn Editor(
         <div class="rule-actions">
             <button
                 type="button"
-                class="button secondary"
+                class="button button-quiet"
                 data-testid="rules-what-if"
                 prop:disabled={move || cannot_act() || replaying.get()}
                 on:click=run_what_if
@@ -807,7 +807,7 @@ fn RuleFields(
                 />
             </label>
             {parameter_fields}
-            <button type="button" class="button secondary" data-testid="rule-remove" on:click=remove>
+            <button type="button" class="button button-quiet" data-testid="rule-remove" on:click=remove>
                 "Remove"
             </button>
         </fieldset>
