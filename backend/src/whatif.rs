@@ -197,6 +197,7 @@ pub fn replay_bounded(
         Side::new(preset, initial_balance, current)?,
     ];
     let mut seen_deals = std::collections::HashSet::new();
+    let mut trading = false;
     let mut events = Vec::new();
     let (mut records, mut skipped, mut truncated) = (0_u64, 0_u64, false);
     let (mut from, mut to) = (None, None);
@@ -228,10 +229,17 @@ pub fn replay_bounded(
                 skipped += 1;
                 continue;
             };
-            if let RecordData::Deal(deal) = &record.data
-                && !seen_deals.insert(deal.id.clone())
-            {
-                continue;
+            if let RecordData::Deal(deal) = &record.data {
+                // The balance operations before the first trade funded the account: as when
+                // the tracker onboards a challenge from its history (`ChallengeRun::onboard`),
+                // they are the initial balance, not deposits.
+                if !trading && deal.is_balance_operation() {
+                    continue;
+                }
+                trading = true;
+                if !seen_deals.insert(deal.id.clone()) {
+                    continue;
+                }
             }
             records += 1;
             let mut refused = false;
@@ -347,6 +355,40 @@ mod tests {
         .expect("replay");
         assert!(cut.truncated);
         assert_eq!(cut.records, 2);
+    }
+
+    #[test]
+    fn the_deposit_that_funded_the_account_is_its_initial_balance_not_a_deposit() {
+        let dir = tempfile::tempdir().expect("dir");
+        let deal = |id: &str, time: &str, kind: &str, profit: i64| {
+            format!(
+                r#"{{"time":"2026-01-12T09:00:01Z","deal":{{"id":"{id}","time":"{time}","type":"{kind}","entryType":"DEAL_ENTRY_OUT","symbol":"EURUSD","volume":1,"price":1.1,"profit":{profit},"commission":0,"swap":0}}}}"#
+            )
+        };
+        let journal = [
+            info("2026-01-12T09:00:00Z", 100_000),
+            deal("1", "2026-01-12T07:00:00Z", "DEAL_TYPE_BALANCE", 100_000),
+            deal("2", "2026-01-12T08:00:00Z", "DEAL_TYPE_SELL", 0),
+            info("2026-01-12T09:00:02Z", 100_000),
+            // A deposit after trading began is a deposit.
+            deal("3", "2026-01-12T09:30:00Z", "DEAL_TYPE_BALANCE", 5_000),
+        ]
+        .join("\n");
+        std::fs::write(dir.path().join("a1.jsonl"), journal + "\n").expect("journal");
+        let files = journal_files(dir.path(), "a1").expect("files");
+        let answer = replay(
+            &files,
+            "ftmo-2step",
+            Decimal::from(100_000),
+            &ftmo(),
+            &ftmo(),
+        )
+        .expect("replay");
+        assert_eq!(answer.records, 4, "the funding deposit is not a record");
+        for side in [&answer.draft, &answer.current] {
+            assert_eq!(side.status, shared::engine::ChallengeStatus::Active);
+            assert!(side.rules.iter().all(|r| r.breached.is_none()), "{side:?}");
+        }
     }
 
     #[test]
