@@ -863,6 +863,12 @@ async fn an_admin_edits_a_rule_and_the_traders_open_page_shows_the_new_limit_liv
     })
     .await
     .expect("the what-if answers");
+    // Replayed under the rules in force, the journal decides what the live challenge did:
+    // the deposit that funded the account is its initial balance, not a deposit.
+    let current = text_of(&admin, "[data-testid=what-if-current] caption")
+        .await
+        .unwrap_or_default();
+    assert!(current.ends_with("active"), "{current}");
     wait_for(&admin, "[data-testid=rules-save]")
         .await
         .click()
