@@ -258,3 +258,71 @@ async fn a_trader_opening_the_admin_console_is_told_it_is_for_admins() {
     browser.close().await;
     server.stop().await;
 }
+
+/// The trader's bundle has no admin pages: an admin following the console's link from the
+/// accounts page gets the admin console's bundle from the server, and from the console the
+/// accounts page is one click away again.
+#[tokio::test]
+async fn an_admin_goes_from_the_accounts_page_to_the_console_and_back() {
+    require_bundle();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    let browser = Browser::start(1280, 900).await.expect("browser");
+    browser.client.goto(&server.base).await.expect("open");
+    sign_in(
+        &browser,
+        "admin",
+        &server.password("admin").expect("password"),
+    )
+    .await;
+    wait_for(&browser, "[data-testid=account-row]").await;
+    let bundle = || async {
+        browser
+            .client
+            .execute(
+                "return document.querySelector('script[type=module]').getAttribute('src');",
+                vec![],
+            )
+            .await
+            .expect("the page's script")
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        bundle().await.contains("boot-frontend"),
+        "the trader's bundle"
+    );
+
+    wait_for(&browser, "[data-testid=admin-console-link]")
+        .await
+        .click()
+        .await
+        .expect("open the console");
+    wait_for(&browser, "[data-testid=admin-nav]").await;
+    assert!(
+        bundle().await.contains("boot-admin"),
+        "the console's bundle"
+    );
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await
+            .expect("url")
+            .path()
+            .starts_with("/admin"),
+        "at the console's address"
+    );
+
+    wait_for(&browser, "a.brand")
+        .await
+        .click()
+        .await
+        .expect("back to the accounts");
+    wait_for(&browser, "[data-testid=account-row]").await;
+    browser.close().await;
+    server.stop().await;
+}

@@ -31,7 +31,7 @@ pub fn UserMenu() -> impl IntoView {
             view! {
                 <div class="user-menu">
                     {is_admin.then(|| view! {
-                        <a class="button button-quiet" href="/admin" data-testid="admin-console-link">
+                        <a class="button button-quiet" href="/admin" rel="external" data-testid="admin-console-link">
                             "Admin console"
                         </a>
                     })}

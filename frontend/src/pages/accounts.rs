@@ -146,7 +146,7 @@ pub fn AccountsPage() -> impl IntoView {
                 {move || {
                     (session.user().map(|user| user.role) == Some(shared::api::Role::Admin))
                         .then(|| view! {
-                            <a class="button button-quiet" href="/admin" data-testid="accounts-admin-link">
+                            <a class="button button-quiet" href="/admin" rel="external" data-testid="accounts-admin-link">
                                 "All challenges (admin)"
                             </a>
                         })

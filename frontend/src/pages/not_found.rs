@@ -13,9 +13,9 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
-/// An `/admin` address reached inside the trader's bundle, which has no admin pages: the page
-/// is loaded again from the server, which answers `/admin` addresses with the admin console's
-/// bundle. When the server itself handed this bundle out for the address (a build without the
+/// An `/admin` address reached inside the trader's bundle, which has no admin pages: the
+/// address is loaded from the server, which answers `/admin` addresses with the admin console's
+/// bundle (the app's own links to the console are `rel="external"`, so they load it directly). When the server itself handed this bundle out for the address (a build without the
 /// console), there is nothing to load and the page says so instead of reloading for ever.
 #[cfg(not(feature = "admin"))]
 #[component]
@@ -35,7 +35,19 @@ pub fn OpenAdminConsole() -> impl IntoView {
         }
         .into_any();
     }
-    if let Err(error) = window().location().reload() {
+    // The router's address, not the browser's: the browser's may not have moved yet.
+    let location = leptos_router::hooks::use_location();
+    let (path, search) = (
+        location.pathname.get_untracked(),
+        location.search.get_untracked(),
+    );
+    let search = search.trim_start_matches('?');
+    let address = if search.is_empty() {
+        path
+    } else {
+        format!("{path}?{search}")
+    };
+    if let Err(error) = window().location().assign(&address) {
         leptos::logging::warn!("cannot open the admin console: {error:?}");
     }
     view! { <crate::components::Loading label="Opening the admin console…" /> }.into_any()
