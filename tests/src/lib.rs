@@ -395,3 +395,101 @@ impl Drop for Browser {
         let _ = self.driver.kill();
     }
 }
+
+/// Fails the test with a clear message when the browser bundle has not been built.
+pub fn require_bundle() {
+    let index = dist_dir().join("index.html");
+    assert!(
+        index.is_file(),
+        "{} is missing: build the browser app first (`cargo xtask test` does)",
+        index.display()
+    );
+}
+
+/// How long a browser test waits for the page to show something.
+const BROWSER_WAIT: Duration = Duration::from_secs(60);
+
+/// What the browser tests do on a page, by CSS selector.
+impl Browser {
+    /// Waits for an element and returns it.
+    pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        eventually(BROWSER_WAIT, css, || async {
+            self.client.find(fantoccini::Locator::Css(css)).await.ok()
+        })
+        .await
+        .expect("the element appears")
+    }
+
+    /// An element's text, trimmed, when it has some (a dash standing for "none" is none).
+    pub async fn text_of(&self, css: &str) -> Option<String> {
+        let element = self.client.find(fantoccini::Locator::Css(css)).await.ok()?;
+        let text = element.text().await.ok()?;
+        let text = text.trim().to_owned();
+        (!text.is_empty() && text != "—" && text != "–").then_some(text)
+    }
+
+    /// An element's attribute, when the element and the attribute exist.
+    pub async fn attr_of(&self, css: &str, name: &str) -> Option<String> {
+        let element = self.client.find(fantoccini::Locator::Css(css)).await.ok()?;
+        element.attr(name).await.ok().flatten()
+    }
+
+    /// Waits until an element's text contains `want`, in any case: WebDriver reads the text as
+    /// rendered, and the stylesheet upper-cases badges.
+    pub async fn wait_for_text(&self, css: &str, want: &str) -> String {
+        eventually(BROWSER_WAIT, &format!("{css} to say {want:?}"), || async {
+            let text = self
+                .client
+                .find(fantoccini::Locator::Css(css))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            text.to_lowercase()
+                .contains(&want.to_lowercase())
+                .then_some(text)
+        })
+        .await
+        .expect("the text appears")
+    }
+
+    /// Clicks an element once it appears.
+    pub async fn click(&self, css: &str) {
+        self.wait_for(css).await.click().await.expect("click");
+    }
+
+    /// Replaces a field's text.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let field = self.wait_for(css).await;
+        field.clear().await.expect("clear");
+        field.send_keys(text).await.expect("type");
+    }
+
+    /// Picks an option of a `<select>` by its value.
+    pub async fn choose(&self, css: &str, value: &str) {
+        self.wait_for(css)
+            .await
+            .select_by_value(value)
+            .await
+            .expect("choose");
+    }
+
+    /// Fills in and submits the sign-in form the app shows.
+    pub async fn sign_in(&self, username: &str, password: &str) {
+        self.type_into("[data-testid=login-username]", username)
+            .await;
+        self.type_into("[data-testid=login-password]", password)
+            .await;
+        self.click("[data-testid=login-submit]").await;
+    }
+
+    /// The path of the page shown.
+    pub async fn current_path(&self) -> String {
+        self.client
+            .current_url()
+            .await
+            .map(|url| url.path().to_owned())
+            .unwrap_or_default()
+    }
+}

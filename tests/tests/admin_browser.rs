@@ -6,7 +6,7 @@
 use backend::config::{AccountConfig, ChallengeSetup};
 use fantoccini::Locator;
 use std::time::Duration;
-use tests::{Browser, TestServer, demo_config, dist_dir, eventually};
+use tests::{Browser, TestServer, demo_config, eventually};
 
 const ACCOUNT: &str = "ea-bridge";
 const TOKEN: &str = "bridge-token-0123456789abcdef0123456789";
@@ -56,58 +56,6 @@ async fn push(server: &TestServer, body: &str) {
     assert_eq!(response.status(), 200);
 }
 
-fn require_bundle() {
-    let index = dist_dir().join("index.html");
-    assert!(
-        index.is_file(),
-        "{} is missing: build the browser app first (`cargo xtask test` does)",
-        index.display()
-    );
-}
-
-/// Waits for an element and returns it.
-async fn wait_for(browser: &Browser, css: &str) -> fantoccini::elements::Element {
-    eventually(Duration::from_secs(30), css, || async {
-        browser.client.find(Locator::Css(css)).await.ok()
-    })
-    .await
-    .expect("the element appears")
-}
-
-/// Waits until an element's text contains `want`, in any case: WebDriver reads the text as
-/// rendered, and the stylesheet upper-cases badges.
-async fn wait_for_text(browser: &Browser, css: &str, want: &str) -> String {
-    eventually(
-        Duration::from_secs(30),
-        &format!("{css} to say {want:?}"),
-        || async {
-            let text = browser
-                .client
-                .find(Locator::Css(css))
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
-            text.to_lowercase()
-                .contains(&want.to_lowercase())
-                .then_some(text)
-        },
-    )
-    .await
-    .expect("the text appears")
-}
-
-async fn click(browser: &Browser, css: &str) {
-    wait_for(browser, css).await.click().await.expect("click");
-}
-
-async fn type_into(browser: &Browser, css: &str, text: &str) {
-    let input = wait_for(browser, css).await;
-    input.clear().await.expect("clear");
-    input.send_keys(text).await.expect("type");
-}
-
 /// Opens `path` and signs in as `username` on the sign-in page the app shows.
 async fn open_signed_in(browser: &Browser, server: &TestServer, path: &str, username: &str) {
     browser
@@ -115,37 +63,46 @@ async fn open_signed_in(browser: &Browser, server: &TestServer, path: &str, user
         .goto(&server.url(path))
         .await
         .expect("open the app");
-    type_into(browser, "[data-testid=login-username]", username).await;
+    browser
+        .type_into("[data-testid=login-username]", username)
+        .await;
     let password = server.password(username).expect("a generated password");
-    type_into(browser, "[data-testid=login-password]", &password).await;
-    click(browser, "[data-testid=login-submit]").await;
+    browser
+        .type_into("[data-testid=login-password]", &password)
+        .await;
+    browser.click("[data-testid=login-submit]").await;
 }
 
 #[tokio::test]
 async fn an_admin_creates_a_trader_and_disabling_them_ends_their_open_session() {
-    require_bundle();
+    tests::require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(config(dir.path())).await.expect("server");
     let browser = Browser::start(1280, 1200).await.expect("browser");
     open_signed_in(&browser, &server, "/admin/users", "admin").await;
-    wait_for(&browser, "[data-testid=users-list]").await;
+    browser.wait_for("[data-testid=users-list]").await;
 
     // The server's refusal is shown next to the field it is about.
-    type_into(&browser, "[data-testid=user-create-username]", "zoe").await;
-    type_into(&browser, "[data-testid=user-create-password]", "short").await;
-    click(&browser, "[data-testid=user-create-submit]").await;
-    wait_for_text(&browser, "[data-testid=user-create-password-error]", "12").await;
+    browser
+        .type_into("[data-testid=user-create-username]", "zoe")
+        .await;
+    browser
+        .type_into("[data-testid=user-create-password]", "short")
+        .await;
+    browser.click("[data-testid=user-create-submit]").await;
+    browser
+        .wait_for_text("[data-testid=user-create-password-error]", "12")
+        .await;
 
     let password = "a long enough passphrase";
-    type_into(&browser, "[data-testid=user-create-password]", password).await;
-    click(&browser, "[data-testid=user-create-submit]").await;
+    browser
+        .type_into("[data-testid=user-create-password]", password)
+        .await;
+    browser.click("[data-testid=user-create-submit]").await;
     let row = "[data-testid=user-row][data-username=zoe]";
-    wait_for_text(
-        &browser,
-        &format!("{row} [data-testid=user-status]"),
-        "Active",
-    )
-    .await;
+    browser
+        .wait_for_text(&format!("{row} [data-testid=user-status]"), "Active")
+        .await;
 
     // Zoe signs in elsewhere and her session works.
     let zoe = server
@@ -159,25 +116,23 @@ async fn an_admin_creates_a_trader_and_disabling_them_ends_their_open_session() 
     assert_eq!(me(zoe.client.clone()).await, 200);
 
     // Disabling asks first; once confirmed, her open session ends at once.
-    click(&browser, &format!("{row} [data-testid=user-disable]")).await;
-    wait_for_text(
-        &browser,
-        &format!("{row} [data-testid=user-confirm-box]"),
-        "sessions",
-    )
-    .await;
+    browser
+        .click(&format!("{row} [data-testid=user-disable]"))
+        .await;
+    browser
+        .wait_for_text(&format!("{row} [data-testid=user-confirm-box]"), "sessions")
+        .await;
     assert_eq!(
         me(zoe.client.clone()).await,
         200,
         "nothing happens before confirming"
     );
-    click(&browser, &format!("{row} [data-testid=user-confirm]")).await;
-    wait_for_text(
-        &browser,
-        &format!("{row} [data-testid=user-status]"),
-        "Disabled",
-    )
-    .await;
+    browser
+        .click(&format!("{row} [data-testid=user-confirm]"))
+        .await;
+    browser
+        .wait_for_text(&format!("{row} [data-testid=user-status]"), "Disabled")
+        .await;
     assert_eq!(me(zoe.client.clone()).await, 401);
     browser.close().await;
     server.stop().await;
@@ -185,7 +140,7 @@ async fn an_admin_creates_a_trader_and_disabling_them_ends_their_open_session() 
 
 #[tokio::test]
 async fn an_admin_clears_a_breach_and_the_traders_open_page_shows_it() {
-    require_bundle();
+    tests::require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(config(dir.path())).await.expect("server");
     push(&server, OPEN).await;
@@ -193,7 +148,9 @@ async fn an_admin_clears_a_breach_and_the_traders_open_page_shows_it() {
 
     let trader = Browser::start(1280, 1500).await.expect("trader's browser");
     open_signed_in(&trader, &server, &format!("/accounts/{ACCOUNT}"), "jane").await;
-    wait_for_text(&trader, "[data-testid=challenge-status]", "Failed").await;
+    trader
+        .wait_for_text("[data-testid=challenge-status]", "Failed")
+        .await;
 
     let admin = Browser::start(1280, 1500).await.expect("admin's browser");
     open_signed_in(
@@ -203,25 +160,39 @@ async fn an_admin_clears_a_breach_and_the_traders_open_page_shows_it() {
         "admin",
     )
     .await;
-    wait_for_text(&admin, "[data-testid=admin-challenge-status]", "Failed").await;
-    wait_for_text(&admin, "[data-testid=admin-challenge-owner]", "jane").await;
+    admin
+        .wait_for_text("[data-testid=admin-challenge-status]", "Failed")
+        .await;
+    admin
+        .wait_for_text("[data-testid=admin-challenge-owner]", "jane")
+        .await;
     // Without a reason nothing is sent.
-    click(&admin, "[data-testid=override-clear-breach]").await;
-    wait_for_text(&admin, "[data-testid=override-reason-error]", "reason").await;
-    type_into(
-        &admin,
-        "[data-testid=override-reason]",
-        "the dip was a bad quote from the bridge",
-    )
-    .await;
-    click(&admin, "[data-testid=override-clear-breach]").await;
-    click(&admin, "[data-testid=override-confirm]").await;
-    wait_for_text(&admin, "[data-testid=admin-challenge-status]", "Active").await;
-    wait_for_text(&admin, "[data-testid=admin-actions]", "bad quote").await;
+    admin.click("[data-testid=override-clear-breach]").await;
+    admin
+        .wait_for_text("[data-testid=override-reason-error]", "reason")
+        .await;
+    admin
+        .type_into(
+            "[data-testid=override-reason]",
+            "the dip was a bad quote from the bridge",
+        )
+        .await;
+    admin.click("[data-testid=override-clear-breach]").await;
+    admin.click("[data-testid=override-confirm]").await;
+    admin
+        .wait_for_text("[data-testid=admin-challenge-status]", "Active")
+        .await;
+    admin
+        .wait_for_text("[data-testid=admin-actions]", "bad quote")
+        .await;
 
     // The trader's open page follows without a reload: active, and the admin's action listed.
-    wait_for_text(&trader, "[data-testid=challenge-status]", "Active").await;
-    let action = wait_for_text(&trader, "[data-testid=admin-action]", "Cleared the breach").await;
+    trader
+        .wait_for_text("[data-testid=challenge-status]", "Active")
+        .await;
+    let action = trader
+        .wait_for_text("[data-testid=admin-action]", "Cleared the breach")
+        .await;
     assert!(
         action.contains("daily_loss") && action.contains("admin"),
         "{action}"
@@ -237,7 +208,7 @@ async fn an_admin_clears_a_breach_and_the_traders_open_page_shows_it() {
 
 #[tokio::test]
 async fn an_admin_corrects_an_anchor_assigns_the_challenge_and_resets_a_password() {
-    require_bundle();
+    tests::require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(config(dir.path())).await.expect("server");
     push(&server, OPEN).await;
@@ -263,27 +234,32 @@ async fn an_admin_corrects_an_anchor_assigns_the_challenge_and_resets_a_password
         "admin",
     )
     .await;
-    wait_for_text(&browser, "[data-testid=admin-challenge-status]", "active").await;
-    wait_for(&browser, "[data-testid=override-anchor]")
+    browser
+        .wait_for_text("[data-testid=admin-challenge-status]", "active")
+        .await;
+    browser
+        .wait_for("[data-testid=override-anchor]")
         .await
         .select_by_value("start_of_day_balance")
         .await
         .expect("choose the anchor");
-    type_into(&browser, "[data-testid=override-anchor-value]", "99000").await;
-    type_into(
-        &browser,
-        "[data-testid=override-reason]",
-        "the bridge sent the day's first balance late",
-    )
-    .await;
-    click(&browser, "[data-testid=override-correct-anchor]").await;
-    click(&browser, "[data-testid=override-confirm]").await;
-    wait_for_text(
-        &browser,
-        "[data-testid=admin-challenge-done]",
-        "corrected start of day balance",
-    )
-    .await;
+    browser
+        .type_into("[data-testid=override-anchor-value]", "99000")
+        .await;
+    browser
+        .type_into(
+            "[data-testid=override-reason]",
+            "the bridge sent the day's first balance late",
+        )
+        .await;
+    browser.click("[data-testid=override-correct-anchor]").await;
+    browser.click("[data-testid=override-confirm]").await;
+    browser
+        .wait_for_text(
+            "[data-testid=admin-challenge-done]",
+            "corrected start of day balance",
+        )
+        .await;
     // Every limit hanging from it moved: the daily floor is 99,000 less 5 % of 100,000.
     let floor = eventually(Duration::from_secs(30), "the moved daily floor", || async {
         let account: serde_json::Value = admin_api
@@ -308,34 +284,37 @@ async fn an_admin_corrects_an_anchor_assigns_the_challenge_and_resets_a_password
         .goto(&server.url("/admin/users"))
         .await
         .expect("open the users page");
-    wait_for(&browser, "[data-testid=users-list]").await;
-    wait_for(&browser, "[data-testid=assign-account]")
+    browser.wait_for("[data-testid=users-list]").await;
+    browser
+        .wait_for("[data-testid=assign-account]")
         .await
         .select_by_value(ACCOUNT)
         .await
         .expect("choose the challenge");
-    wait_for(&browser, "[data-testid=assign-trader]")
+    browser
+        .wait_for("[data-testid=assign-trader]")
         .await
         .select_by_value(&max_id)
         .await
         .expect("choose the trader");
-    click(&browser, "[data-testid=assign-submit]").await;
-    wait_for_text(&browser, "[data-testid=users-done]", "assigned to max").await;
+    browser.click("[data-testid=assign-submit]").await;
+    browser
+        .wait_for_text("[data-testid=users-done]", "assigned to max")
+        .await;
     let row = "[data-testid=user-row][data-username=max]";
-    click(
-        &browser,
-        &format!("{row} [data-testid=user-reset-password]"),
-    )
-    .await;
+    browser
+        .click(&format!("{row} [data-testid=user-reset-password]"))
+        .await;
     let password = "a brand new passphrase for max";
-    type_into(
-        &browser,
-        &format!("{row} [data-testid=user-new-password]"),
-        password,
-    )
-    .await;
-    click(&browser, &format!("{row} [data-testid=user-confirm]")).await;
-    wait_for_text(&browser, "[data-testid=users-done]", "new password for max").await;
+    browser
+        .type_into(&format!("{row} [data-testid=user-new-password]"), password)
+        .await;
+    browser
+        .click(&format!("{row} [data-testid=user-confirm]"))
+        .await;
+    browser
+        .wait_for_text("[data-testid=users-done]", "new password for max")
+        .await;
     browser.close().await;
 
     // Max signs in with the new password and sees the challenge as his own.
@@ -368,7 +347,7 @@ async fn an_admin_corrects_an_anchor_assigns_the_challenge_and_resets_a_password
 
 #[tokio::test]
 async fn an_admin_filters_the_audit_log_and_a_trader_cannot_open_any_admin_page() {
-    require_bundle();
+    tests::require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(config(dir.path())).await.expect("server");
     let admin_api = server.session_for("admin").await.expect("admin").client;
@@ -416,10 +395,13 @@ async fn an_admin_filters_the_audit_log_and_a_trader_cannot_open_any_admin_page(
         rows(3).await,
         ["account.unassign", "user.create", "user.create"]
     );
-    type_into(&browser, "[data-testid=audit-account]", ACCOUNT).await;
-    click(&browser, "[data-testid=audit-apply]").await;
+    browser
+        .type_into("[data-testid=audit-account]", ACCOUNT)
+        .await;
+    browser.click("[data-testid=audit-apply]").await;
     assert_eq!(rows(1).await, ["account.unassign"]);
-    let csv = wait_for(&browser, "[data-testid=audit-csv]")
+    let csv = browser
+        .wait_for("[data-testid=audit-csv]")
         .await
         .attr("href")
         .await
@@ -440,7 +422,7 @@ async fn an_admin_filters_the_audit_log_and_a_trader_cannot_open_any_admin_page(
         format!("/admin/accounts/{ACCOUNT}/rules"),
     ] {
         browser.client.goto(&server.url(&path)).await.expect("open");
-        wait_for(&browser, "[data-testid=admin-forbidden]").await;
+        browser.wait_for("[data-testid=admin-forbidden]").await;
         let nav = browser
             .client
             .find_all(Locator::Css("[data-testid=admin-nav]"))

@@ -6,56 +6,7 @@
 use fantoccini::Locator;
 use std::path::PathBuf;
 use std::time::Duration;
-use tests::{Browser, TestServer, demo_config, dist_dir, eventually, workspace_root};
-
-fn require_bundle() {
-    let index = dist_dir().join("index.html");
-    assert!(
-        index.is_file(),
-        "{} is missing: build the browser app first (`cargo xtask test` does)",
-        index.display()
-    );
-}
-
-async fn text_of(browser: &Browser, css: &str) -> Option<String> {
-    let element = browser.client.find(Locator::Css(css)).await.ok()?;
-    let text = element.text().await.ok()?;
-    let text = text.trim().to_owned();
-    (!text.is_empty() && text != "—" && text != "–").then_some(text)
-}
-
-/// Waits for an element and returns it.
-async fn wait_for(browser: &Browser, css: &str) -> fantoccini::elements::Element {
-    eventually(Duration::from_secs(30), css, || async {
-        browser.client.find(Locator::Css(css)).await.ok()
-    })
-    .await
-    .expect("the element appears")
-}
-
-/// Fills in and submits the sign-in form the app shows.
-async fn sign_in(browser: &Browser, username: &str, password: &str) {
-    let name = wait_for(browser, "[data-testid=login-username]").await;
-    name.clear().await.expect("clear");
-    name.send_keys(username).await.expect("type the username");
-    let secret = wait_for(browser, "[data-testid=login-password]").await;
-    secret.clear().await.expect("clear");
-    secret.send_keys(password).await.expect("type the password");
-    wait_for(browser, "[data-testid=login-submit]")
-        .await
-        .click()
-        .await
-        .expect("submit");
-}
-
-async fn current_path(browser: &Browser) -> String {
-    browser
-        .client
-        .current_url()
-        .await
-        .map(|url| url.path().to_owned())
-        .unwrap_or_default()
-}
+use tests::{Browser, TestServer, demo_config, eventually, workspace_root};
 
 fn save_screenshot(name: &str, png: &[u8]) {
     let path = screenshot_path(name);
@@ -75,7 +26,7 @@ fn screenshot_path(name: &str) -> PathBuf {
 
 #[tokio::test]
 async fn account_page_updates_live_in_a_real_browser() {
-    require_bundle();
+    tests::require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
         .await
@@ -88,18 +39,18 @@ async fn account_page_updates_live_in_a_real_browser() {
         .goto(&server.base)
         .await
         .expect("open the app");
-    wait_for(&browser, "[data-testid=login-username]").await;
-    assert_eq!(current_path(&browser).await, "/login");
+    browser.wait_for("[data-testid=login-username]").await;
+    assert_eq!(browser.current_path().await, "/login");
     let login_png = browser.client.screenshot().await.expect("screenshot");
     save_screenshot("login.png", &login_png);
-    sign_in(
-        &browser,
-        "trader",
-        &server
-            .password("trader")
-            .expect("the demo trader's password"),
-    )
-    .await;
+    browser
+        .sign_in(
+            "trader",
+            &server
+                .password("trader")
+                .expect("the demo trader's password"),
+        )
+        .await;
 
     // The accounts list shows the trader's demo accounts, and only those, linking to each page.
     let rows = eventually(Duration::from_secs(30), "account rows", || async {
@@ -113,7 +64,7 @@ async fn account_page_updates_live_in_a_real_browser() {
     .await
     .expect("the list renders");
     assert_eq!(rows.len(), 4, "the trader owns four demo accounts");
-    let user = text_of(&browser, "[data-testid=current-user]").await;
+    let user = browser.text_of("[data-testid=current-user]").await;
     assert!(
         user.is_some_and(|u| u.contains("trader")),
         "the header names the user"
@@ -137,18 +88,19 @@ async fn account_page_updates_live_in_a_real_browser() {
         .await
         .expect("open account page");
     let first = eventually(Duration::from_secs(30), "an equity value", || {
-        text_of(&browser, "[data-testid=equity]")
+        browser.text_of("[data-testid=equity]")
     })
     .await
     .expect("the account page renders its equity");
     assert!(
-        text_of(&browser, "[data-testid=account-name]")
+        browser
+            .text_of("[data-testid=account-name]")
             .await
             .is_some(),
         "the page names the account"
     );
     let changed = eventually(Duration::from_secs(45), "equity to change live", || async {
-        let now = text_of(&browser, "[data-testid=equity]").await?;
+        let now = browser.text_of("[data-testid=equity]").await?;
         (now != first).then_some(now)
     })
     .await
@@ -185,7 +137,8 @@ async fn account_page_updates_live_in_a_real_browser() {
     }
     assert!(rule_ids.contains(&"daily_loss".to_owned()), "{rule_ids:?}");
     assert!(
-        text_of(&browser, "[data-testid=challenge-status]")
+        browser
+            .text_of("[data-testid=challenge-status]")
             .await
             .is_some(),
         "the challenge status is shown"
@@ -201,7 +154,7 @@ async fn account_page_updates_live_in_a_real_browser() {
 
 #[tokio::test]
 async fn signing_in_and_out_in_a_real_browser() {
-    require_bundle();
+    tests::require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
         .await
@@ -214,43 +167,42 @@ async fn signing_in_and_out_in_a_real_browser() {
         .expect("open an account page");
 
     // A wrong password is explained on the form.
-    sign_in(&browser, "trader2", "not the password").await;
+    browser.sign_in("trader2", "not the password").await;
     let error = eventually(Duration::from_secs(30), "an error message", || {
-        text_of(&browser, "[data-testid=login-error]")
+        browser.text_of("[data-testid=login-error]")
     })
     .await
     .expect("the form says what went wrong");
     assert!(error.contains("not right"), "{error}");
 
     // The right one brings the trader back to the page they asked for.
-    sign_in(
-        &browser,
-        "trader2",
-        &server.password("trader2").expect("password"),
-    )
-    .await;
+    browser
+        .sign_in("trader2", &server.password("trader2").expect("password"))
+        .await;
     eventually(Duration::from_secs(30), "the account page", || {
-        text_of(&browser, "[data-testid=account-name]")
+        browser.text_of("[data-testid=account-name]")
     })
     .await
     .expect("the account page after signing in");
     assert_eq!(
-        current_path(&browser).await,
+        browser.current_path().await,
         "/accounts/demo-index-breakout"
     );
 
     // Signing out ends the session: the app asks for a sign-in again, even after a reload.
-    wait_for(&browser, "[data-testid=logout]")
+    browser
+        .wait_for("[data-testid=logout]")
         .await
         .click()
         .await
         .expect("sign out");
-    wait_for(&browser, "[data-testid=login-username]").await;
+    browser.wait_for("[data-testid=login-username]").await;
     browser.client.goto(&server.base).await.expect("reload");
-    wait_for(&browser, "[data-testid=login-submit]").await;
-    assert_eq!(current_path(&browser).await, "/login");
+    browser.wait_for("[data-testid=login-submit]").await;
+    assert_eq!(browser.current_path().await, "/login");
     assert!(
-        text_of(&browser, "[data-testid=current-user]")
+        browser
+            .text_of("[data-testid=current-user]")
             .await
             .is_none(),
         "no one is shown as signed in"
@@ -261,7 +213,7 @@ async fn signing_in_and_out_in_a_real_browser() {
 
 #[tokio::test]
 async fn unknown_account_page_says_so() {
-    require_bundle();
+    tests::require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
         .await
@@ -272,12 +224,9 @@ async fn unknown_account_page_says_so() {
         .goto(&server.url("/accounts/does-not-exist"))
         .await
         .expect("open");
-    sign_in(
-        &browser,
-        "admin",
-        &server.password("admin").expect("password"),
-    )
-    .await;
+    browser
+        .sign_in("admin", &server.password("admin").expect("password"))
+        .await;
     let body = eventually(Duration::from_secs(30), "a not-found message", || async {
         let text = browser
             .client
@@ -357,11 +306,6 @@ async fn challenge_view(
     summary.latest?.challenge
 }
 
-async fn attr_of(browser: &Browser, css: &str, name: &str) -> Option<String> {
-    let element = browser.client.find(Locator::Css(css)).await.ok()?;
-    element.attr(name).await.ok()?
-}
-
 /// The time from the start of navigation to the dashboard's first render with data, as the
 /// app marks it (`riskdeck-dashboard`), in milliseconds.
 async fn first_render_ms(browser: &Browser) -> Option<f64> {
@@ -383,11 +327,13 @@ async fn screenshot_at(browser: &Browser, name: &str, width: u32, height: u32, d
         .set_window_size(width, height)
         .await
         .expect("resize");
-    let pressed = attr_of(browser, "[data-testid=theme-toggle]", "aria-pressed")
+    let pressed = browser
+        .attr_of("[data-testid=theme-toggle]", "aria-pressed")
         .await
         .unwrap_or_default();
     if (pressed == "true") != dark {
-        wait_for(browser, "[data-testid=theme-toggle]")
+        browser
+            .wait_for("[data-testid=theme-toggle]")
             .await
             .click()
             .await
@@ -401,7 +347,7 @@ async fn screenshot_at(browser: &Browser, name: &str, width: u32, height: u32, d
 
 #[tokio::test]
 async fn the_dashboard_shows_a_breach_with_its_evidence_and_sizes_trades_like_the_engine() {
-    require_bundle();
+    tests::require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
     let (server, stop_demo) = scripted_server(
         dir.path(),
@@ -419,38 +365,37 @@ async fn the_dashboard_shows_a_breach_with_its_evidence_and_sizes_trades_like_th
         .goto(&server.url("/accounts/demo-no-stop"))
         .await
         .expect("open the app");
-    sign_in(
-        &browser,
-        "jane",
-        &server.password("jane").expect("password"),
-    )
-    .await;
+    browser
+        .sign_in("jane", &server.password("jane").expect("password"))
+        .await;
 
     // The header names the challenge; values update live.
     let first = eventually(Duration::from_secs(30), "an equity value", || {
-        text_of(&browser, "[data-testid=equity]")
+        browser.text_of("[data-testid=equity]")
     })
     .await
     .expect("the dashboard renders");
     let title = eventually(Duration::from_secs(30), "the challenge title", || {
-        text_of(&browser, "[data-testid=challenge-title]")
+        browser.text_of("[data-testid=challenge-title]")
     })
     .await
     .expect("the challenge is named");
     assert!(title.contains("FTMO"), "{title}");
     assert!(
-        text_of(&browser, "[data-testid=challenge-phase]")
+        browser
+            .text_of("[data-testid=challenge-phase]")
             .await
             .is_some_and(|p| p == "Phase 1")
     );
     assert!(
-        text_of(&browser, "[data-testid=reset-countdown]")
+        browser
+            .text_of("[data-testid=reset-countdown]")
             .await
             .is_some_and(|t| t.contains("Daily reset in") && t.contains("Europe/Prague")),
         "the countdown to FTMO's reset"
     );
     eventually(Duration::from_secs(45), "equity to change live", || async {
-        let now = text_of(&browser, "[data-testid=equity]").await?;
+        let now = browser.text_of("[data-testid=equity]").await?;
         (now != first).then_some(())
     })
     .await
@@ -474,26 +419,25 @@ async fn the_dashboard_shows_a_breach_with_its_evidence_and_sizes_trades_like_th
     .await
     .expect("both unprotected positions are flagged");
     assert!(
-        text_of(&browser, "[data-testid=room-today]")
-            .await
-            .is_some(),
+        browser.text_of("[data-testid=room-today]").await.is_some(),
         "the room left today is shown"
     );
     assert!(
-        text_of(&browser, "[data-testid=metric-active-orders]")
+        browser
+            .text_of("[data-testid=metric-active-orders]")
             .await
             .is_some_and(|n| n == "2"),
         "the engine's statistics are shown"
     );
 
     // The calculator's answer is the engine's: the same function over the same numbers.
-    let distance = wait_for(&browser, "[data-testid=calc-distance]").await;
+    let distance = browser.wait_for("[data-testid=calc-distance]").await;
     distance.send_keys("0.0050").await.expect("type a distance");
     let (shown, engine) = eventually(
         Duration::from_secs(30),
         "the page's lot size to match the engine's",
         || async {
-            let shown = text_of(&browser, "[data-testid=calc-lots]").await?;
+            let shown = browser.text_of("[data-testid=calc-lots]").await?;
             let view = challenge_view(&server, &jane, "demo-no-stop").await?;
             let sizing = view.sizing?;
             let symbol = sizing.symbols.iter().find(|s| s.symbol == "GBPUSD")?;
@@ -519,7 +463,7 @@ async fn the_dashboard_shows_a_breach_with_its_evidence_and_sizes_trades_like_th
         .goto(&server.url("/accounts/demo-passing"))
         .await
         .expect("open bob's account");
-    wait_for(&browser, "[data-testid=not-found]").await;
+    browser.wait_for("[data-testid=not-found]").await;
 
     // The scripted breach turns the page to failed, with the evidence shown.
     browser
@@ -528,7 +472,7 @@ async fn the_dashboard_shows_a_breach_with_its_evidence_and_sizes_trades_like_th
         .await
         .expect("open the breaching account");
     let status = eventually(Duration::from_secs(90), "the challenge to fail", || async {
-        let status = text_of(&browser, "[data-testid=challenge-status]").await?;
+        let status = browser.text_of("[data-testid=challenge-status]").await?;
         // The badge is styled in capitals; WebDriver reads the rendered text.
         status.eq_ignore_ascii_case("failed").then_some(status)
     })
@@ -536,32 +480,30 @@ async fn the_dashboard_shows_a_breach_with_its_evidence_and_sizes_trades_like_th
     .expect("the breach fails the challenge");
     assert!(status.eq_ignore_ascii_case("failed"), "{status}");
     let limit = eventually(Duration::from_secs(30), "the breach evidence", || {
-        text_of(
-            &browser,
+        browser.text_of(
             "[data-testid=breach-item][data-rule-id=daily_loss] [data-testid=evidence-limit]",
         )
     })
     .await
     .expect("the evidence is shown");
     assert_eq!(limit, "95,000.00", "the daily floor of 100,000 at 5%");
-    let measured = text_of(&browser, "[data-testid=evidence-measured]")
+    let measured = browser
+        .text_of("[data-testid=evidence-measured]")
         .await
         .expect("the measured equity");
     assert!(measured.starts_with("94,"), "{measured}");
-    let breached = attr_of(
-        &browser,
-        "[data-testid=rule-row][data-rule-id=daily_loss]",
-        "data-status",
-    )
-    .await;
+    let breached = browser
+        .attr_of(
+            "[data-testid=rule-row][data-rule-id=daily_loss]",
+            "data-status",
+        )
+        .await;
     assert_eq!(breached.as_deref(), Some("breached"));
     assert!(
-        text_of(
-            &browser,
-            "[data-testid=rule-row][data-rule-id=daily_loss] [data-testid=rule-when]"
-        )
-        .await
-        .is_some_and(|t| t.starts_with("Breached")),
+        browser
+            .text_of("[data-testid=rule-row][data-rule-id=daily_loss] [data-testid=rule-when]")
+            .await
+            .is_some_and(|t| t.starts_with("Breached")),
         "the breached rule says when"
     );
     eventually(
@@ -580,7 +522,7 @@ async fn the_dashboard_shows_a_breach_with_its_evidence_and_sizes_trades_like_th
 
     // The trade history panel is part of the dashboard (paging is tested with a bridge
     // account below, where the trades are known).
-    wait_for(&browser, "[data-testid=trade-history]").await;
+    browser.wait_for("[data-testid=trade-history]").await;
 
     // A fresh load of the dashboard: the time to its first render, for docs/BENCHMARKS.md.
     browser
@@ -588,7 +530,7 @@ async fn the_dashboard_shows_a_breach_with_its_evidence_and_sizes_trades_like_th
         .goto(&server.url("/accounts/demo-daily-breach"))
         .await
         .expect("reload");
-    wait_for(&browser, "[data-testid=breach-evidence]").await;
+    browser.wait_for("[data-testid=breach-evidence]").await;
     if let Some(ms) = first_render_ms(&browser).await {
         eprintln!("time to first render of the dashboard: {ms:.0} ms");
     }
@@ -652,7 +594,7 @@ async fn trade_rows(browser: &Browser) -> Vec<String> {
 #[tokio::test]
 async fn the_trade_history_pages_older_trades_and_shows_new_ones_live() {
     use backend::config::{AccountConfig, ChallengeSetup};
-    require_bundle();
+    tests::require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = demo_config(&dir.path().join("r.db"));
     config.demo = false;
@@ -683,12 +625,9 @@ async fn the_trade_history_pages_older_trades_and_shows_new_ones_live() {
         .goto(&server.url(&format!("/accounts/{BRIDGE}")))
         .await
         .expect("open the app");
-    sign_in(
-        &browser,
-        "jane",
-        &server.password("jane").expect("password"),
-    )
-    .await;
+    browser
+        .sign_in("jane", &server.password("jane").expect("password"))
+        .await;
 
     let first_page = eventually(
         Duration::from_secs(30),
@@ -702,17 +641,19 @@ async fn the_trade_history_pages_older_trades_and_shows_new_ones_live() {
     .expect("a page of trades");
     let expected: Vec<String> = (6..=25).rev().map(|n| format!("out-{n:03}")).collect();
     assert_eq!(first_page, expected, "newest first");
-    let header = text_of(&browser, ".trades thead th")
+    let header = browser
+        .text_of(".trades thead th")
         .await
         .unwrap_or_default();
     assert!(header.to_lowercase().contains("europe/prague"), "{header}");
-    let net = text_of(&browser, "[data-testid=trade-row] [data-testid=trade-net]")
+    let net = browser
+        .text_of("[data-testid=trade-row] [data-testid=trade-net]")
         .await
         .expect("a net result");
     assert_eq!(net, "21.00", "25 profit less 4 commission");
 
     // "Load older trades" by keyboard: focus the button and press Enter.
-    let more = wait_for(&browser, "[data-testid=trades-more]").await;
+    let more = browser.wait_for("[data-testid=trades-more]").await;
     browser
         .client
         .execute(
@@ -780,7 +721,7 @@ const DAILY_LIMIT: &str = "[data-testid=rule-row][data-rule-id=daily_loss] td.nu
 
 #[tokio::test]
 async fn an_admin_edits_a_rule_and_the_traders_open_page_shows_the_new_limit_live() {
-    require_bundle();
+    tests::require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
         .await
@@ -790,20 +731,17 @@ async fn an_admin_edits_a_rule_and_the_traders_open_page_shows_the_new_limit_liv
     // The trader has the dashboard open.
     let trader = Browser::start(1280, 1500).await.expect("browser");
     trader.client.goto(&server.base).await.expect("open");
-    sign_in(
-        &trader,
-        "trader",
-        &server.password("trader").expect("password"),
-    )
-    .await;
-    wait_for(&trader, "[data-testid=account-row]").await;
+    trader
+        .sign_in("trader", &server.password("trader").expect("password"))
+        .await;
+    trader.wait_for("[data-testid=account-row]").await;
     trader
         .client
         .goto(&server.url(&format!("/accounts/{id}")))
         .await
         .expect("open the dashboard");
     let before = eventually(Duration::from_secs(60), "the daily loss limit", || {
-        text_of(&trader, DAILY_LIMIT)
+        trader.text_of(DAILY_LIMIT)
     })
     .await
     .expect("the daily loss limit is shown");
@@ -817,23 +755,20 @@ async fn an_admin_edits_a_rule_and_the_traders_open_page_shows_the_new_limit_liv
     // An admin, in another browser, edits the daily loss limit and saves.
     let admin = Browser::start(1280, 1800).await.expect("browser");
     admin.client.goto(&server.base).await.expect("open");
-    sign_in(
-        &admin,
-        "admin",
-        &server.password("admin").expect("password"),
-    )
-    .await;
-    wait_for(&admin, "[data-testid=account-row]").await;
+    admin
+        .sign_in("admin", &server.password("admin").expect("password"))
+        .await;
+    admin.wait_for("[data-testid=account-row]").await;
     admin
         .client
         .goto(&server.url(&format!("/admin/accounts/{id}/rules")))
         .await
         .expect("open the editor");
-    let field = wait_for(
-        &admin,
-        "[data-testid=rule-fields][data-rule-id=daily_loss] [data-testid=rule-limit-value]",
-    )
-    .await;
+    let field = admin
+        .wait_for(
+            "[data-testid=rule-fields][data-rule-id=daily_loss] [data-testid=rule-limit-value]",
+        )
+        .await;
     let old = field
         .prop("value")
         .await
@@ -843,13 +778,14 @@ async fn an_admin_edits_a_rule_and_the_traders_open_page_shows_the_new_limit_liv
     field.clear().await.expect("clear");
     field.send_keys(new).await.expect("type");
     let change = eventually(Duration::from_secs(20), "the diff", || {
-        text_of(&admin, "[data-testid=rules-diff-row]")
+        admin.text_of("[data-testid=rules-diff-row]")
     })
     .await
     .expect("the diff shows before saving");
     assert!(change.contains("daily_loss.limit"), "{change}");
     // The what-if replays the journal under the draft before anything is saved.
-    wait_for(&admin, "[data-testid=rules-what-if]")
+    admin
+        .wait_for("[data-testid=rules-what-if]")
         .await
         .click()
         .await
@@ -865,17 +801,19 @@ async fn an_admin_edits_a_rule_and_the_traders_open_page_shows_the_new_limit_liv
     .expect("the what-if answers");
     // Replayed under the rules in force, the journal decides what the live challenge did:
     // the deposit that funded the account is its initial balance, not a deposit.
-    let current = text_of(&admin, "[data-testid=what-if-current] caption")
+    let current = admin
+        .text_of("[data-testid=what-if-current] caption")
         .await
         .unwrap_or_default();
     assert!(current.ends_with("active"), "{current}");
-    wait_for(&admin, "[data-testid=rules-save]")
+    admin
+        .wait_for("[data-testid=rules-save]")
         .await
         .click()
         .await
         .expect("save");
     let saved = eventually(Duration::from_secs(30), "the save", || {
-        text_of(&admin, "[data-testid=rules-saved]")
+        admin.text_of("[data-testid=rules-saved]")
     })
     .await
     .expect("saved");
@@ -883,14 +821,14 @@ async fn an_admin_edits_a_rule_and_the_traders_open_page_shows_the_new_limit_liv
 
     // The trader's open page shows the new limit and the change, without a reload.
     let after = eventually(Duration::from_secs(60), "the new limit", || async {
-        let now = text_of(&trader, DAILY_LIMIT).await?;
+        let now = trader.text_of(DAILY_LIMIT).await?;
         (now != before).then_some(now)
     })
     .await
     .expect("the new limit shows live");
     assert_ne!(after, before);
     let history = eventually(Duration::from_secs(30), "the rule history", || {
-        text_of(&trader, "[data-testid=rule-change]")
+        trader.text_of("[data-testid=rule-change]")
     })
     .await
     .expect("the trader sees the change");

@@ -4,59 +4,14 @@
 
 use fantoccini::Locator;
 use std::time::Duration;
-use tests::{Browser, TestServer, demo_config, dist_dir, eventually};
+use tests::{Browser, TestServer, demo_config, eventually};
 
 /// Generous: the page waits on a real tracker reading a real history on a loaded machine.
 const WAIT: Duration = Duration::from_secs(60);
 
-fn require_bundle() {
-    let index = dist_dir().join("index.html");
-    assert!(
-        index.is_file(),
-        "{} is missing: build the browser app first (`cargo xtask test` does)",
-        index.display()
-    );
-}
-
-async fn wait_for(browser: &Browser, css: &str) -> fantoccini::elements::Element {
-    eventually(WAIT, css, || async {
-        browser.client.find(Locator::Css(css)).await.ok()
-    })
-    .await
-    .expect("the element appears")
-}
-
-async fn attr_of(browser: &Browser, css: &str, name: &str) -> Option<String> {
-    let element = browser.client.find(Locator::Css(css)).await.ok()?;
-    element.attr(name).await.ok().flatten()
-}
-
-async fn sign_in(browser: &Browser, username: &str, password: &str) {
-    let name = wait_for(browser, "[data-testid=login-username]").await;
-    name.send_keys(username).await.expect("type the username");
-    let secret = wait_for(browser, "[data-testid=login-password]").await;
-    secret.send_keys(password).await.expect("type the password");
-    wait_for(browser, "[data-testid=login-submit]")
-        .await
-        .click()
-        .await
-        .expect("submit");
-}
-
-async fn type_into(browser: &Browser, css: &str, text: &str) {
-    let field = wait_for(browser, css).await;
-    field.clear().await.expect("clear");
-    field.send_keys(text).await.expect("type");
-}
-
-async fn choose(browser: &Browser, css: &str, value: &str) {
-    let select = wait_for(browser, css).await;
-    select.select_by_value(value).await.expect("choose");
-}
-
 #[tokio::test]
 async fn an_admin_creates_a_demo_challenge_watches_it_go_live_and_finds_it_in_the_overview() {
-    require_bundle();
+    tests::require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
         .await
@@ -67,15 +22,12 @@ async fn an_admin_creates_a_demo_challenge_watches_it_go_live_and_finds_it_in_th
         .goto(&server.url("/admin/accounts/new"))
         .await
         .expect("open the form");
-    sign_in(
-        &browser,
-        "admin",
-        &server.password("admin").expect("password"),
-    )
-    .await;
+    browser
+        .sign_in("admin", &server.password("admin").expect("password"))
+        .await;
 
     // The form: a demo account (the first is proposed once the options load), rules, owner.
-    wait_for(&browser, "[data-testid=create-form]").await;
+    browser.wait_for("[data-testid=create-form]").await;
     eventually(WAIT, "the demo accounts", || async {
         let options = browser
             .client
@@ -86,17 +38,23 @@ async fn an_admin_creates_a_demo_challenge_watches_it_go_live_and_finds_it_in_th
     })
     .await
     .expect("demo accounts offered");
-    choose(
-        &browser,
-        "[data-testid=create-demo-account]",
-        "demo-gold-swing",
-    )
-    .await;
-    type_into(&browser, "[data-testid=create-id]", "browser-made").await;
-    type_into(&browser, "[data-testid=create-name]", "Made In The Browser").await;
-    choose(&browser, "[data-testid=create-preset]", "ftmo-2step").await;
-    type_into(&browser, "[data-testid=create-balance]", "not money").await;
-    wait_for(&browser, "[data-testid=create-submit]")
+    browser
+        .choose("[data-testid=create-demo-account]", "demo-gold-swing")
+        .await;
+    browser
+        .type_into("[data-testid=create-id]", "browser-made")
+        .await;
+    browser
+        .type_into("[data-testid=create-name]", "Made In The Browser")
+        .await;
+    browser
+        .choose("[data-testid=create-preset]", "ftmo-2step")
+        .await;
+    browser
+        .type_into("[data-testid=create-balance]", "not money")
+        .await;
+    browser
+        .wait_for("[data-testid=create-submit]")
         .await
         .click()
         .await
@@ -115,27 +73,35 @@ async fn an_admin_creates_a_demo_challenge_watches_it_go_live_and_finds_it_in_th
     .expect("an error");
     assert!(error.starts_with("initial_balance:"), "{error}");
     assert_eq!(
-        attr_of(&browser, "[data-testid=create-balance]", "aria-invalid")
+        browser
+            .attr_of("[data-testid=create-balance]", "aria-invalid")
             .await
             .as_deref(),
         Some("true")
     );
 
-    type_into(&browser, "[data-testid=create-balance]", "100000").await;
-    type_into(&browser, "[data-testid=create-owner]", "trader2").await;
-    wait_for(&browser, "[data-testid=create-submit]")
+    browser
+        .type_into("[data-testid=create-balance]", "100000")
+        .await;
+    browser
+        .type_into("[data-testid=create-owner]", "trader2")
+        .await;
+    browser
+        .wait_for("[data-testid=create-submit]")
         .await
         .click()
         .await
         .expect("submit again");
 
     // Progress, then live with a link to the dashboard.
-    wait_for(&browser, "[data-testid=create-progress]").await;
+    browser.wait_for("[data-testid=create-progress]").await;
     // Every state the page showed on the way (reading history may be quick).
     let mut seen: Vec<String> = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        if let Some(feed) = attr_of(&browser, "[data-testid=create-progress]", "data-feed").await
+        if let Some(feed) = browser
+            .attr_of("[data-testid=create-progress]", "data-feed")
+            .await
             && seen.last() != Some(&feed)
         {
             seen.push(feed);
@@ -155,24 +121,28 @@ async fn an_admin_creates_a_demo_challenge_watches_it_go_live_and_finds_it_in_th
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
-        attr_of(&browser, "[data-testid=create-progress]", "data-feed")
+        browser
+            .attr_of("[data-testid=create-progress]", "data-feed")
             .await
             .as_deref(),
         Some("live"),
         "the page showed {seen:?}"
     );
-    let href = attr_of(&browser, "[data-testid=create-open-dashboard]", "href")
+    let href = browser
+        .attr_of("[data-testid=create-open-dashboard]", "href")
         .await
         .expect("a link to the dashboard");
     assert_eq!(href, "/accounts/browser-made");
 
     // The overview finds it by search, with its owner, and links to both of its pages.
-    wait_for(&browser, "[data-testid=admin-console-link]")
+    browser
+        .wait_for("[data-testid=admin-console-link]")
         .await
         .click()
         .await
         .expect("to the console");
-    wait_for(&browser, "[data-testid=overview-search]")
+    browser
+        .wait_for("[data-testid=overview-search]")
         .await
         .send_keys("browser")
         .await
@@ -189,30 +159,28 @@ async fn an_admin_creates_a_demo_challenge_watches_it_go_live_and_finds_it_in_th
     })
     .await
     .expect("found by search");
-    let owner = wait_for(&browser, &format!("{row} td[data-label=Owner]"))
+    let owner = browser
+        .wait_for(&format!("{row} td[data-label=Owner]"))
         .await
         .text()
         .await
         .expect("owner");
     assert_eq!(owner.trim(), "trader2");
     assert_eq!(
-        attr_of(
-            &browser,
-            &format!("{row} [data-testid=challenge-admin-link]"),
-            "href"
-        )
-        .await
-        .as_deref(),
+        browser
+            .attr_of(&format!("{row} [data-testid=challenge-admin-link]"), "href")
+            .await
+            .as_deref(),
         Some("/admin/accounts/browser-made")
     );
     assert_eq!(
-        attr_of(
-            &browser,
-            &format!("{row} [data-testid=challenge-dashboard-link]"),
-            "href"
-        )
-        .await
-        .as_deref(),
+        browser
+            .attr_of(
+                &format!("{row} [data-testid=challenge-dashboard-link]"),
+                "href"
+            )
+            .await
+            .as_deref(),
         Some("/accounts/browser-made")
     );
     browser.close().await;
@@ -221,7 +189,7 @@ async fn an_admin_creates_a_demo_challenge_watches_it_go_live_and_finds_it_in_th
 
 #[tokio::test]
 async fn a_trader_opening_the_admin_console_is_told_it_is_for_admins() {
-    require_bundle();
+    tests::require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
         .await
@@ -232,13 +200,10 @@ async fn a_trader_opening_the_admin_console_is_told_it_is_for_admins() {
         .goto(&server.url("/admin"))
         .await
         .expect("open the console");
-    sign_in(
-        &browser,
-        "trader",
-        &server.password("trader").expect("password"),
-    )
-    .await;
-    wait_for(&browser, "[data-testid=admin-forbidden]").await;
+    browser
+        .sign_in("trader", &server.password("trader").expect("password"))
+        .await;
+    browser.wait_for("[data-testid=admin-forbidden]").await;
     assert!(
         browser
             .client
@@ -264,20 +229,17 @@ async fn a_trader_opening_the_admin_console_is_told_it_is_for_admins() {
 /// accounts page is one click away again.
 #[tokio::test]
 async fn an_admin_goes_from_the_accounts_page_to_the_console_and_back() {
-    require_bundle();
+    tests::require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
         .await
         .expect("server");
     let browser = Browser::start(1280, 900).await.expect("browser");
     browser.client.goto(&server.base).await.expect("open");
-    sign_in(
-        &browser,
-        "admin",
-        &server.password("admin").expect("password"),
-    )
-    .await;
-    wait_for(&browser, "[data-testid=account-row]").await;
+    browser
+        .sign_in("admin", &server.password("admin").expect("password"))
+        .await;
+    browser.wait_for("[data-testid=account-row]").await;
     let bundle = || async {
         browser
             .client
@@ -296,12 +258,13 @@ async fn an_admin_goes_from_the_accounts_page_to_the_console_and_back() {
         "the trader's bundle"
     );
 
-    wait_for(&browser, "[data-testid=admin-console-link]")
+    browser
+        .wait_for("[data-testid=admin-console-link]")
         .await
         .click()
         .await
         .expect("open the console");
-    wait_for(&browser, "[data-testid=admin-nav]").await;
+    browser.wait_for("[data-testid=admin-nav]").await;
     assert!(
         bundle().await.contains("boot-admin"),
         "the console's bundle"
@@ -317,12 +280,13 @@ async fn an_admin_goes_from_the_accounts_page_to_the_console_and_back() {
         "at the console's address"
     );
 
-    wait_for(&browser, "a.brand")
+    browser
+        .wait_for("a.brand")
         .await
         .click()
         .await
         .expect("back to the accounts");
-    wait_for(&browser, "[data-testid=account-row]").await;
+    browser.wait_for("[data-testid=account-row]").await;
     browser.close().await;
     server.stop().await;
 }
