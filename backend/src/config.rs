@@ -227,33 +227,95 @@ impl std::fmt::Debug for CtraderAccount {
     }
 }
 
+/// A field of a cTrader connection that cannot work, and how to fix it. The configuration file
+/// and the admin console word it their own way around the same rules ([`CtraderAccount::problem`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtraderProblem {
+    /// The field: `url`, `client_id`, `client_secret`, `access_token` or `account_id`.
+    pub field: &'static str,
+    /// What is wrong and how to fix it.
+    pub fix: String,
+}
+
+/// The longest credential accepted (client id, client secret, access token).
+const MAX_CTRADER_CREDENTIAL: usize = 8192;
+
 impl CtraderAccount {
-    fn check(&self, id: &str) -> Result<(), String> {
-        if !(self.url.starts_with("wss://") || self.url.starts_with("ws://"))
-            || url::Url::parse(&self.url).is_err()
-        {
-            return Err(format!(
-                "account {id:?}: ctrader.url {:?} must be a WebSocket URL, e.g. \
-                 \"wss://live.ctraderapi.com:5036\"",
-                self.url
-            ));
+    /// The `ctidTraderAccountId` typed as text, with the same rule as [`Self::problem`].
+    pub fn parse_account_id(text: &str) -> Result<i64, CtraderProblem> {
+        match text.trim().parse::<i64>() {
+            Ok(id) if id > 0 => Ok(id),
+            _ => Err(Self::account_id_problem(text.trim())),
         }
-        for (field, value) in [
-            ("client_id", &self.client_id),
-            ("client_secret", &self.client_secret),
-            ("access_token", &self.access_token),
+    }
+
+    fn account_id_problem(shown: impl std::fmt::Display) -> CtraderProblem {
+        CtraderProblem {
+            field: "account_id",
+            fix: format!(
+                "{shown} is not a ctidTraderAccountId: give the trading account's                  ctidTraderAccountId, a positive number (the Open API Playground's account                  list, or ProtoOAGetAccountListByAccessTokenReq, shows it; it is not the login                  number cTrader shows)"
+            ),
+        }
+    }
+
+    /// The first field that cannot work, with how to fix it; `Ok` when every field is usable.
+    pub fn problem(&self) -> Result<(), CtraderProblem> {
+        let websocket = (self.url.starts_with("wss://") || self.url.starts_with("ws://"))
+            && url::Url::parse(&self.url)
+                .is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()));
+        if !websocket {
+            return Err(CtraderProblem {
+                field: "url",
+                fix: format!(
+                    "{:?} is not a WebSocket URL: give the Open API endpoint,                      \"wss://live.ctraderapi.com:5036\" for live accounts or                      \"wss://demo.ctraderapi.com:5036\" for demo accounts",
+                    self.url
+                ),
+            });
+        }
+        for (field, value, what) in [
+            (
+                "client_id",
+                &self.client_id,
+                "your Open API application's client id (openapi.ctrader.com, Applications, \
+                 Credentials)",
+            ),
+            (
+                "client_secret",
+                &self.client_secret,
+                "your Open API application's secret (openapi.ctrader.com, Applications, \
+                 Credentials)",
+            ),
+            (
+                "access_token",
+                &self.access_token,
+                "the account owner's OAuth access token (from your application's sign-in on \
+                 id.ctrader.com, or the Open API Playground)",
+            ),
         ] {
-            if value.trim().is_empty() {
-                return Err(format!("account {id:?}: ctrader.{field} is empty"));
+            let unusable = value.trim().is_empty()
+                || value.len() > MAX_CTRADER_CREDENTIAL
+                || value.contains(char::is_whitespace);
+            if unusable {
+                let wrong = if value.trim().is_empty() {
+                    "is empty"
+                } else {
+                    "is not one line without spaces"
+                };
+                return Err(CtraderProblem {
+                    field,
+                    fix: format!("{wrong}: give {what}, one line without spaces"),
+                });
             }
         }
         if self.account_id <= 0 {
-            return Err(format!(
-                "account {id:?}: ctrader.account_id must be the account's ctidTraderAccountId \
-                 (a positive number)"
-            ));
+            return Err(Self::account_id_problem(self.account_id));
         }
         Ok(())
+    }
+
+    fn check(&self, id: &str) -> Result<(), String> {
+        self.problem()
+            .map_err(|p| format!("account {id:?}: ctrader.{}: {}", p.field, p.fix))
     }
 }
 

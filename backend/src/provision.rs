@@ -3,19 +3,22 @@
 //! [`Launcher`] holds what every tracker needs (store, hub, leases, the poll limit, the broker
 //! HTTP client, the demo broker when it runs) so that `start` and an admin's
 //! `POST /api/accounts` start a tracker the same way. A created account is checked field by
-//! field ([`check`], pure), stored with its setup (and, for MetaApi, its connection with the
-//! token sealed under `secret_key`) in one transaction, shown in the hub and tracked at once;
-//! at every later start [`Launcher::stored_accounts`] turns the stored setups back into
-//! accounts to track.
+//! field ([`check`], pure), stored with its setup (and, for MetaApi and cTrader, its connection
+//! with the secrets sealed under `secret_key`: MetaApi's token; cTrader's access token and
+//! client secret) in one transaction, shown in the hub and tracked at once; at every later
+//! start [`Launcher::stored_accounts`] turns the stored setups back into accounts to track.
+//! A cTrader account is tracked through [`BrokerClient`]'s cTrader connector, like a cTrader
+//! account of the configuration file.
 //!
-//! What it must not do: return or log a token, or track an account twice.
+//! What it must not do: return or log a token or secret, or track an account twice.
 
 use crate::broker::BrokerClient;
 use crate::broker::ctrader::{CtraderClient, CtraderSettings};
 use crate::broker::demo::DemoBroker;
 use crate::broker::metaapi::{BrokerError, MetaApiClient};
-use crate::config::{AccountConfig, ChallengeSetup};
-use crate::db::{AccountSetup, Store, StoreError, StoredBrokerConnection};
+use crate::config::{AccountConfig, ChallengeSetup, CtraderAccount, CtraderProblem};
+use crate::connections::BrokerConnection;
+use crate::db::{AccountSetup, Store, StoreError};
 use crate::hub::Hub;
 use crate::lease::Leases;
 use crate::secrets::{Secret, SecretKey};
@@ -35,6 +38,8 @@ use tokio_util::sync::CancellationToken;
 
 /// The platform name of MetaApi connections (in the store).
 pub const METAAPI: &str = "metaapi";
+/// The platform name of cTrader connections (in the store).
+pub const CTRADER: &str = "ctrader";
 /// The connection name of demo broker accounts (in the store).
 pub const DEMO: &str = "demo";
 /// The region a MetaApi connection uses when no base URL is given.
@@ -79,7 +84,7 @@ pub struct Launcher {
     pub journal_dir: Option<PathBuf>,
     /// Rotated journal files kept.
     pub journal_keep_files: usize,
-    /// Seals MetaApi tokens at rest.
+    /// Seals broker secrets at rest (MetaApi tokens, cTrader credentials).
     pub secret_key: Option<SecretKey>,
     /// The demo broker, in demo mode.
     pub demo: Option<DemoLink>,
@@ -121,12 +126,14 @@ pub struct Checked {
     pub id: AccountId,
     /// The display name, trimmed.
     pub name: String,
-    /// `metaapi` or `demo`.
+    /// `metaapi`, `ctrader` or `demo`.
     pub connection: &'static str,
-    /// The broker's id of the account.
+    /// The broker's id of the account (cTrader: the `ctidTraderAccountId`).
     pub external_account_id: String,
-    /// MetaApi's base URL (MetaApi only).
+    /// MetaApi's base URL, or cTrader's WebSocket endpoint (not for the demo broker).
     pub base_url: Option<String>,
+    /// A cTrader connection as checked (trimmed; its secrets redacted in `Debug`).
+    pub ctrader: Option<CtraderAccount>,
     /// The preset, phase applied.
     pub preset: String,
     /// Starting capital.
@@ -140,7 +147,7 @@ pub struct Checked {
 pub struct Context<'a> {
     /// The demo broker's accounts, in demo mode.
     pub demo_accounts: Option<&'a [String]>,
-    /// Whether MetaApi tokens can be sealed.
+    /// Whether broker secrets (MetaApi tokens, cTrader credentials) can be sealed.
     pub secret_key: bool,
 }
 
@@ -168,6 +175,7 @@ pub fn check(request: &CreateAccountRequest, context: Context<'_>) -> Result<Che
                 .to_owned(),
         );
     }
+    let mut ctrader = None;
     let (connection, external_account_id, base_url) = match &request.connection {
         ConnectionRequest::Metaapi {
             account_id,
@@ -238,6 +246,40 @@ pub fn check(request: &CreateAccountRequest, context: Context<'_>) -> Result<Che
             }
             (DEMO, account.clone(), None)
         }
+        ConnectionRequest::Ctrader {
+            url,
+            client_id,
+            client_secret,
+            access_token,
+            account_id,
+        } => {
+            // The configuration file's rules, worded for the form.
+            let named = |p: CtraderProblem| format!("connection.{}: {}.", p.field, p.fix);
+            let parsed = CtraderAccount::parse_account_id(account_id);
+            let account = CtraderAccount {
+                url: url.trim().to_owned(),
+                client_id: client_id.trim().to_owned(),
+                client_secret: client_secret.trim().to_owned(),
+                access_token: access_token.trim().to_owned(),
+                // An unreadable id is reported after the fields before it in the form.
+                account_id: parsed.as_ref().map_or(1, |id| *id),
+            };
+            account.problem().map_err(named)?;
+            parsed.map_err(named)?;
+            if !context.secret_key {
+                return Err(
+                    "connection.access_token: this server has no secret_key, so it cannot store \
+                     cTrader credentials: ask the operator to set secret_key in the config file \
+                     or RISKDECK_SECRET_KEY (e.g. the output of `openssl rand -hex 32`) and \
+                     restart, or connect a demo account."
+                        .to_owned(),
+                );
+            }
+            let external = account.account_id.to_string();
+            let url = account.url.clone();
+            ctrader = Some(account);
+            (CTRADER, external, Some(url))
+        }
     };
     let preset = resolve_preset(request.preset.trim(), request.phase.as_deref())?;
     let text = request.initial_balance.trim();
@@ -273,6 +315,7 @@ pub fn check(request: &CreateAccountRequest, context: Context<'_>) -> Result<Che
         connection,
         external_account_id,
         base_url,
+        ctrader,
         preset,
         initial_balance,
         currency: currency.to_owned(),
@@ -470,6 +513,7 @@ impl Launcher {
         setup: &AccountSetup,
         name: String,
     ) -> Result<AccountConfig, String> {
+        let mut ctrader = None;
         let (base_url, token) = if setup.connection == DEMO {
             let demo = self
                 .demo
@@ -485,13 +529,35 @@ impl Launcher {
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or("its broker connection is missing")?;
-            (connection.base_url, connection.token.expose().to_owned())
+            if setup.connection == CTRADER {
+                let (client_id, client_secret) = connection
+                    .application
+                    .ok_or("its cTrader application (client id and secret) is missing")?;
+                let account_id = CtraderAccount::parse_account_id(&setup.external_account_id)
+                    .map_err(|p| p.fix)?;
+                ctrader = Some(CtraderAccount {
+                    url: connection.base_url,
+                    client_id,
+                    client_secret: client_secret.expose().to_owned(),
+                    access_token: connection.token.expose().to_owned(),
+                    account_id,
+                });
+                // A cTrader account is reached through `ctrader` alone.
+                (String::new(), String::new())
+            } else {
+                (connection.base_url, connection.token.expose().to_owned())
+            }
+        };
+        let metaapi_account_id = if ctrader.is_some() {
+            String::new()
+        } else {
+            setup.external_account_id.clone()
         };
         Ok(AccountConfig {
             id: setup.account.to_string(),
             name,
             base_url,
-            metaapi_account_id: setup.external_account_id.clone(),
+            metaapi_account_id,
             token,
             poll_interval: None,
             challenge: Some(ChallengeSetup {
@@ -502,7 +568,7 @@ impl Launcher {
             trader: None,
             region: None,
             ingest_token: None,
-            ctrader: None,
+            ctrader,
         })
     }
 
@@ -586,21 +652,34 @@ impl Launcher {
             return Err(taken());
         }
         let now = Utc::now();
-        let token = match &request.connection {
-            ConnectionRequest::Metaapi { token, .. } => Some(token.trim().to_owned()),
-            ConnectionRequest::Demo { .. } => None,
-        };
-        let connection = match (&token, &self.secret_key) {
-            (Some(token), Some(key)) => Some(StoredBrokerConnection {
+        let secrets = match (&request.connection, &checked.ctrader) {
+            (ConnectionRequest::Metaapi { token, .. }, _) => Some(BrokerConnection {
                 account: checked.id.clone(),
                 platform: METAAPI.to_owned(),
                 base_url: checked.base_url.clone().unwrap_or_default(),
                 external_account_id: checked.external_account_id.clone(),
-                sealed_token: key
-                    .seal(checked.id.as_str(), &Secret::new(token.clone()))
-                    .map_err(|e| CreateError::Internal(format!("cannot seal the token: {e}")))?,
-                updated_at: now,
+                token: Secret::new(token.trim()),
+                application: None,
             }),
+            (ConnectionRequest::Ctrader { .. }, Some(ctrader)) => Some(BrokerConnection {
+                account: checked.id.clone(),
+                platform: CTRADER.to_owned(),
+                base_url: ctrader.url.clone(),
+                external_account_id: checked.external_account_id.clone(),
+                token: Secret::new(ctrader.access_token.clone()),
+                application: Some((
+                    ctrader.client_id.clone(),
+                    Secret::new(ctrader.client_secret.clone()),
+                )),
+            }),
+            _ => None,
+        };
+        let connection = match (&secrets, &self.secret_key) {
+            (Some(secrets), Some(key)) => {
+                Some(crate::connections::seal(key, secrets, now).map_err(|e| {
+                    CreateError::Internal(format!("cannot seal the broker secrets: {e}"))
+                })?)
+            }
             _ => None,
         };
         let setup = AccountSetup {
@@ -749,6 +828,140 @@ mod tests {
                 .is_err(),
             "unknown fields are refused"
         );
+    }
+
+    fn ctrader(change: impl FnOnce(&mut [&str; 5])) -> ConnectionRequest {
+        let mut fields = [
+            "wss://demo.ctraderapi.com:5036",
+            "app-id",
+            "app-s3cret",
+            "access-t0ken",
+            "40000001",
+        ];
+        change(&mut fields);
+        let [url, client_id, client_secret, access_token, account_id] = fields.map(str::to_owned);
+        ConnectionRequest::Ctrader {
+            url,
+            client_id,
+            client_secret,
+            access_token,
+            account_id,
+        }
+    }
+
+    #[track_caller]
+    fn ctrader_refused(change: impl FnOnce(&mut [&str; 5]), field: &str, says: &str) {
+        let mut r = request();
+        r.connection = ctrader(change);
+        let message = check(
+            &r,
+            Context {
+                demo_accounts: None,
+                secret_key: true,
+            },
+        )
+        .expect_err("refused");
+        assert!(message.starts_with(&format!("{field}:")), "{message}");
+        assert!(message.contains(says), "{message}");
+        assert!(
+            !message.contains("s3cret") && !message.contains("t0ken"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_ctrader_connection_is_checked_by_the_configuration_rules_field_by_field() {
+        let mut r = request();
+        r.connection = ctrader(|f| f[0] = " wss://live.ctraderapi.com:5036 ");
+        let checked = check(
+            &r,
+            Context {
+                demo_accounts: None,
+                secret_key: true,
+            },
+        )
+        .expect("valid");
+        assert_eq!(checked.connection, CTRADER);
+        assert_eq!(checked.external_account_id, "40000001");
+        assert_eq!(
+            checked.base_url.as_deref(),
+            Some("wss://live.ctraderapi.com:5036")
+        );
+        let account = checked.ctrader.as_ref().expect("cTrader");
+        assert_eq!(account.account_id, 40_000_001);
+        assert_eq!(account.access_token, "access-t0ken");
+        let debug = format!("{checked:?} {r:?}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("t0ken"),
+            "{debug}"
+        );
+
+        ctrader_refused(
+            |f| f[0] = "https://demo.ctraderapi.com",
+            "connection.url",
+            "wss://demo",
+        );
+        ctrader_refused(|f| f[0] = "", "connection.url", "wss://live");
+        ctrader_refused(|f| f[1] = " ", "connection.client_id", "client id");
+        ctrader_refused(
+            |f| f[2] = "two s3cret words",
+            "connection.client_secret",
+            "one line",
+        );
+        ctrader_refused(|f| f[3] = "", "connection.access_token", "access token");
+        ctrader_refused(
+            |f| f[4] = "12a",
+            "connection.account_id",
+            "ctidTraderAccountId",
+        );
+        ctrader_refused(|f| f[4] = "-5", "connection.account_id", "positive number");
+        // The fields are named in the form's order.
+        ctrader_refused(
+            |f| {
+                f[0] = "nowhere";
+                f[4] = "x";
+            },
+            "connection.url",
+            "WebSocket",
+        );
+        let mut r = request();
+        r.connection = ctrader(|_| {});
+        let message = check(
+            &r,
+            Context {
+                demo_accounts: None,
+                secret_key: false,
+            },
+        )
+        .expect_err("no key");
+        assert!(
+            message.starts_with("connection.access_token:") && message.contains("secret_key"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_ctrader_connection_reads_from_json_and_keeps_its_secrets_out_of_debug() {
+        let parsed: ConnectionRequest = serde_json::from_str(
+            r#"{"kind":"ctrader","url":"wss://demo.ctraderapi.com:5036","client_id":"app",
+                "client_secret":"s3cret","access_token":"t0ken","account_id":"42"}"#,
+        )
+        .expect("ctrader");
+        assert_eq!(
+            parsed,
+            ctrader(|f| {
+                f[1] = "app";
+                f[2] = "s3cret";
+                f[3] = "t0ken";
+                f[4] = "42";
+            })
+        );
+        let debug = format!("{parsed:?}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("t0ken"),
+            "{debug}"
+        );
+        assert!(debug.contains("42"), "{debug}");
     }
 
     #[test]

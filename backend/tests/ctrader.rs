@@ -1,7 +1,8 @@
 //! The cTrader connector against the protocol simulator, both over the demo broker's one world:
 //! the same scripted scenario played through the MetaApi-shaped demo server and through the
 //! cTrader simulator gives the same records and the same engine reports, with money scaled by 2
-//! or 8 digits, and a connection cut in the middle loses no deal.
+//! or 8 digits, and a connection cut in the middle, or a server gone silent without closing it,
+//! loses no deal.
 //!
 //! The world's clock is pinned at each poll instant, so both platforms show the same moment.
 
@@ -100,14 +101,14 @@ impl Platforms {
         .expect("metaapi client")
     }
 
-    fn ctrader(&self, account: &str) -> CtraderClient {
+    fn ctrader(&self, account: &str, timeout: Duration) -> CtraderClient {
         CtraderClient::new(CtraderSettings {
             url: self.ctrader_url.clone(),
             client_id: APP_ID.into(),
             client_secret: APP_SECRET.into(),
             access_token: ACCESS_TOKEN.into(),
             account_id: self.simulator.account_id(account).expect("a demo account"),
-            timeout: Duration::from_secs(10),
+            timeout,
         })
     }
 
@@ -175,13 +176,35 @@ fn comparable(deals: &[Deal]) -> Vec<Deal> {
         .collect()
 }
 
+/// What happens to the cTrader connections just before a poll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cut {
+    /// They are cut, as a network failure would.
+    Drop,
+    /// The server stops answering and sending heartbeats, without closing them.
+    Silence,
+}
+
+/// How long the cTrader client waits for an answer when the server is going to go silent
+/// (short, so the test is too); otherwise 10 s.
+const SILENCE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Plays `account` through both platforms, polling every 30 s of world time for `minutes`, and
-/// checks records and engine reports at every poll. `cut` drops the cTrader connections just
-/// before that poll. Returns how many deals were seen and the final report's status.
-async fn play(money_digits: u32, account: &str, minutes: i64, cut: Option<i64>) -> (usize, String) {
+/// checks records and engine reports at every poll. `cut` does that to the cTrader connections
+/// just before that poll. Returns how many deals were seen and the final report's status.
+async fn play(
+    money_digits: u32,
+    account: &str,
+    minutes: i64,
+    cut: Option<(i64, Cut)>,
+) -> (usize, String) {
     let p = platforms(money_digits).await;
     let metaapi = p.metaapi(account);
-    let ctrader = p.ctrader(account);
+    let timeout = match cut {
+        Some((_, Cut::Silence)) => SILENCE_TIMEOUT,
+        _ => Duration::from_secs(10),
+    };
+    let ctrader = p.ctrader(account, timeout);
     let history_end = p.start;
     p.broker.pin_clock(Some(history_end));
     let history_a = metaapi
@@ -203,13 +226,24 @@ async fn play(money_digits: u32, account: &str, minutes: i64, cut: Option<i64>) 
     let mut from = history_end;
     for step in 1..=(minutes * 2) {
         let now = p.start + TimeDelta::seconds(30 * step);
-        if cut == Some(step) {
-            p.simulator.drop_connections();
+        match cut {
+            Some((at, Cut::Drop)) if at == step => p.simulator.drop_connections(),
+            Some((at, Cut::Silence)) if at == step => p.simulator.silence_connections(),
+            _ => {}
         }
         p.broker.pin_clock(Some(now));
         let to = now + TimeDelta::milliseconds(1);
         let poll_a = poll_metaapi(&metaapi, from, to).await;
+        let started = std::time::Instant::now();
         let poll_b = poll_ctrader(&ctrader, from, to, &poll_a).await;
+        if cut == Some((step, Cut::Silence)) {
+            // Noticed within one answer's timeout, then served on a new connection.
+            assert!(
+                started.elapsed() < SILENCE_TIMEOUT * 3,
+                "{account} at step {step}: the poll took {:?}",
+                started.elapsed()
+            );
+        }
         assert_eq!(
             poll_a.info, poll_b.info,
             "{account} at step {step}: account information"
@@ -246,10 +280,10 @@ async fn play(money_digits: u32, account: &str, minutes: i64, cut: Option<i64>) 
         );
         from = to;
     }
-    if let Some(cut) = cut {
+    if let Some((step, how)) = cut {
         assert!(
             ctrader.connections() >= 2,
-            "the cut at step {cut} was followed by a new connection"
+            "the {how:?} at step {step} was followed by a new connection"
         );
     }
     let status = serde_json::to_value(a.challenge().report()).expect("report")["status"]
@@ -281,6 +315,15 @@ async fn a_deposit_is_a_cash_flow_on_ctrader_and_the_same_balance_operation() {
 #[tokio::test]
 async fn a_connection_cut_mid_stream_loses_no_deal() {
     // The simulated scalper trades all the time; the cut falls in the middle of its session.
-    let (deals, _) = play(2, "demo-eurusd-scalper", 6, Some(5)).await;
+    let (deals, _) = play(2, "demo-eurusd-scalper", 6, Some((5, Cut::Drop))).await;
+    assert!(deals > 0);
+}
+
+#[tokio::test]
+async fn a_server_gone_silent_is_noticed_within_the_timeout_and_no_deal_is_lost() {
+    // The server stops answering and sending heartbeats but keeps the connection open: the
+    // client's next request waits one timeout, ends the connection, signs in again on a new
+    // one and gets its answer there.
+    let (deals, _) = play(2, "demo-eurusd-scalper", 6, Some((5, Cut::Silence))).await;
     assert!(deals > 0);
 }

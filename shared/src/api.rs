@@ -967,6 +967,21 @@ pub enum ConnectionRequest {
         /// The demo broker's account id, e.g. `demo-eurusd-scalper`.
         account: String,
     },
+    /// A cTrader account reached through the cTrader Open API (JSON over WebSocket).
+    Ctrader {
+        /// The Open API endpoint: `wss://live.ctraderapi.com:5036` for live accounts,
+        /// `wss://demo.ctraderapi.com:5036` for demo accounts.
+        url: String,
+        /// The Open API application's client id.
+        client_id: String,
+        /// The application's client secret (stored sealed, never returned).
+        client_secret: String,
+        /// The account owner's OAuth access token (stored sealed, never returned).
+        access_token: String,
+        /// The trading account's `ctidTraderAccountId`, digits as text (not the login number
+        /// cTrader shows).
+        account_id: String,
+    },
 }
 
 impl std::fmt::Debug for ConnectionRequest {
@@ -983,6 +998,19 @@ impl std::fmt::Debug for ConnectionRequest {
                 .field("base_url", base_url)
                 .finish(),
             Self::Demo { account } => f.debug_struct("Demo").field("account", account).finish(),
+            Self::Ctrader {
+                url,
+                client_id,
+                account_id,
+                ..
+            } => f
+                .debug_struct("Ctrader")
+                .field("url", url)
+                .field("client_id", client_id)
+                .field("client_secret", &"<redacted>")
+                .field("access_token", &"<redacted>")
+                .field("account_id", account_id)
+                .finish(),
         }
     }
 }
@@ -1058,7 +1086,8 @@ pub struct ConnectionOptions {
     pub demo: bool,
     /// The demo broker's accounts (empty outside demo mode).
     pub demo_accounts: Vec<DemoAccountOption>,
-    /// Whether a `secret_key` is configured, without which MetaApi tokens cannot be stored.
+    /// Whether a `secret_key` is configured, without which MetaApi tokens and cTrader
+    /// credentials cannot be stored.
     pub secret_key: bool,
     /// Every preset.
     pub presets: Vec<PresetOption>,

@@ -1,15 +1,22 @@
 //! The admin console's challenges over real HTTP: creating a challenge (validated field by
-//! field, tracked at once, stored, audited, tracked again after a restart) and the overview
-//! (searched, filtered, sorted and paged on the server).
+//! field, tracked at once, stored, audited, tracked again after a restart), on the demo broker,
+//! through MetaApi and through cTrader (the cTrader Open API simulator over real WebSockets),
+//! and the overview (searched, filtered, sorted and paged on the server).
 
+use backend::broker::ctrader::{CtraderClient, CtraderSettings, CtraderSimulator, SimulatorConfig};
+use backend::broker::demo::{DemoBroker, DemoConfig};
 use backend::db::AuditFilter;
+use chrono::{TimeDelta, Utc};
 use serde_json::{Value, json};
 use shared::api::{
     AccountSummary, AccountsResponse, ChallengesPage, ConnectionOptions, CreateAccountResponse,
     ErrorBody, FeedStatus,
 };
+use shared::domain::{AccountInfo, Deal};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tests::{TestServer, demo_config, eventually};
+use tokio_util::sync::CancellationToken;
 
 /// Generous: a loaded 2-core machine reads a demo account's history in well under this.
 const LIVE_WITHIN: Duration = Duration::from_secs(60);
@@ -332,5 +339,323 @@ async fn a_metaapi_challenge_stores_its_token_sealed_and_never_returns_it() {
         !format!("{audit:?}").contains(&token),
         "the audit log keeps no token"
     );
+    server.stop().await;
+}
+
+const CTRADER_CLIENT_ID: &str = "firm-app";
+const CTRADER_SECRET: &str = "client-secret-never-shown";
+const CTRADER_TOKEN: &str = "access-token-never-shown";
+const SECRET_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+/// A cTrader Open API simulator on its own port, over its own demo world whose clock is pinned a
+/// minute ago: the numbers stand still, so what the server tracks can be compared with what the
+/// simulator says. It outlives the servers started against it; it stops when dropped.
+struct Simulator {
+    simulator: CtraderSimulator,
+    url: String,
+    stop: CancellationToken,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Simulator {
+    async fn start() -> Simulator {
+        let now = Utc::now();
+        let broker = DemoBroker::new(
+            DemoConfig {
+                seed: 11,
+                token: "unused-metaapi-token".into(),
+                step: Duration::from_secs(1),
+                script_start: Some(now - TimeDelta::minutes(20)),
+                script_unit: Duration::from_secs(60),
+            },
+            now - TimeDelta::hours(2),
+        );
+        broker.pin_clock(Some(now - TimeDelta::minutes(1)));
+        let simulator = CtraderSimulator::new(
+            broker,
+            SimulatorConfig {
+                client_id: CTRADER_CLIENT_ID.into(),
+                client_secret: CTRADER_SECRET.into(),
+                access_token: CTRADER_TOKEN.into(),
+                money_digits: 2,
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("ws://{}/", listener.local_addr().expect("addr"));
+        let stop = CancellationToken::new();
+        let until = stop.clone();
+        tokio::spawn(backend::broker::ctrader::simulator::serve(
+            listener,
+            simulator.clone(),
+            async move { until.cancelled().await },
+        ));
+        Simulator {
+            simulator,
+            url,
+            stop,
+        }
+    }
+
+    fn account_id(&self, demo_account: &str) -> i64 {
+        self.simulator
+            .account_id(demo_account)
+            .expect("a demo account")
+    }
+
+    /// What the simulator says of an account, read with the connector itself: its account
+    /// information and its deals.
+    async fn read(&self, demo_account: &str) -> (AccountInfo, Vec<Deal>) {
+        let client = CtraderClient::new(CtraderSettings {
+            url: self.url.clone(),
+            client_id: CTRADER_CLIENT_ID.into(),
+            client_secret: CTRADER_SECRET.into(),
+            access_token: CTRADER_TOKEN.into(),
+            account_id: self.account_id(demo_account),
+            timeout: Duration::from_secs(20),
+        });
+        let now = Utc::now();
+        let deals = client
+            .deals(now - TimeDelta::days(3), now + TimeDelta::hours(1))
+            .await
+            .expect("the simulator's deals");
+        let info = client
+            .account_information()
+            .await
+            .expect("the simulator's account");
+        (info, deals)
+    }
+
+    fn request(&self, id: &str, demo_account: &str) -> Value {
+        json!({
+            "id": id,
+            "name": "Jane on cTrader",
+            "connection": {
+                "kind": "ctrader",
+                "url": self.url,
+                "client_id": CTRADER_CLIENT_ID,
+                "client_secret": CTRADER_SECRET,
+                "access_token": CTRADER_TOKEN,
+                "account_id": self.account_id(demo_account).to_string(),
+            },
+            "preset": "ftmo-2step",
+            "initial_balance": "100000",
+            "currency": "USD",
+            "owner": "trader2",
+        })
+    }
+}
+
+/// A server that can store broker secrets, and does not call a feed stale for quotes standing
+/// still (the simulator's world is pinned).
+fn with_secret_key(mut config: backend::config::Config) -> backend::config::Config {
+    config.secret_key = Some(backend::secrets::SecretKey::parse(SECRET_KEY).expect("key"));
+    config.stale_after = Duration::from_secs(3600);
+    config
+}
+
+/// Waits until the account is live showing exactly the simulator's balance and equity.
+async fn live_as_simulated(
+    client: &reqwest::Client,
+    server: &TestServer,
+    id: &str,
+    info: &AccountInfo,
+) -> AccountSummary {
+    let last = std::sync::Mutex::new(None);
+    let live = eventually(
+        LIVE_WITHIN,
+        "the cTrader account live with its balance",
+        || async {
+            let seen = summary(client, server, id).await;
+            let found = seen.clone().filter(|s| {
+                s.feed == FeedStatus::Live
+                    && s.latest
+                        .as_ref()
+                        .is_some_and(|v| v.balance == info.balance && v.equity == info.equity)
+            });
+            *last.lock().expect("lock") = seen;
+            found
+        },
+    )
+    .await;
+    live.unwrap_or_else(|e| {
+        let last = last.lock().expect("lock");
+        let seen = last
+            .as_ref()
+            .map(|s| (s.feed, s.latest.as_ref().map(|v| (v.balance, v.equity))));
+        panic!("{e}: the simulator says {info:?}; last seen {seen:?}")
+    })
+}
+
+/// The account's closing trades as the server lists them: deal id to profit.
+async fn trades(
+    client: &reqwest::Client,
+    server: &TestServer,
+    id: &str,
+) -> BTreeMap<String, rust_decimal::Decimal> {
+    let mut all = BTreeMap::new();
+    let mut before: Option<String> = None;
+    loop {
+        let mut query = vec![("limit", "200".to_owned())];
+        if let Some(cursor) = &before {
+            query.push(("before", cursor.clone()));
+        }
+        let page: shared::api::TradesPage = client
+            .get(server.url(&format!("/api/accounts/{id}/trades")))
+            .query(&query)
+            .send()
+            .await
+            .expect("trades")
+            .json()
+            .await
+            .expect("json");
+        for trade in page.trades {
+            assert!(
+                all.insert(trade.deal_id.clone(), trade.profit).is_none(),
+                "deal {} listed twice",
+                trade.deal_id
+            );
+        }
+        match page.next {
+            Some(next) => before = Some(next),
+            None => return all,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_admin_connects_a_ctrader_account_that_goes_live_with_its_deals_and_survives_a_restart()
+{
+    let simulator = Simulator::start().await;
+    let (info, deals) = simulator.read("demo-eurusd-scalper").await;
+    let closed: BTreeMap<String, rust_decimal::Decimal> = deals
+        .iter()
+        .filter(|d| d.is_closing_trade())
+        .map(|d| (d.id.clone(), d.profit))
+        .collect();
+    assert!(
+        !closed.is_empty(),
+        "the scalper has closed trades to compare"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = with_secret_key(demo_config(&dir.path().join("r.db")));
+    let server = TestServer::start(config.clone()).await.expect("server");
+    let admin = server.login("admin").await.expect("admin");
+
+    // A bad field is refused with a 422 that names it, and creates nothing.
+    for (field, value, says) in [
+        ("account_id", json!("12 34"), "ctidTraderAccountId"),
+        (
+            "url",
+            json!("https://live.ctraderapi.com"),
+            "wss://live.ctraderapi.com:5036",
+        ),
+        ("client_id", json!(""), "client id"),
+        ("access_token", json!("two words"), "one line"),
+    ] {
+        let mut body = simulator.request("bad-ctrader", "demo-eurusd-scalper");
+        body["connection"][field] = value.clone();
+        let (status, text) = post(&admin, &server, &body).await;
+        assert_eq!(status, 422, "{field} = {value}: {text}");
+        let error: ErrorBody = serde_json::from_str(&text).expect("error body");
+        assert!(
+            error.message.starts_with(&format!("connection.{field}:"))
+                && error.message.contains(says),
+            "{field} = {value}: {}",
+            error.message
+        );
+        for secret in [CTRADER_SECRET, CTRADER_TOKEN] {
+            assert!(!text.contains(secret), "{field}: a secret echoed");
+        }
+    }
+    assert!(summary(&admin, &server, "bad-ctrader").await.is_none());
+
+    let (status, text) = post(
+        &admin,
+        &server,
+        &simulator.request("jane-ctrader", "demo-eurusd-scalper"),
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    let live = live_as_simulated(&admin, &server, "jane-ctrader", &info).await;
+    let view = live.latest.as_ref().expect("latest");
+    assert_eq!(live.currency.as_deref(), Some("USD"));
+    assert!(
+        view.challenge
+            .as_ref()
+            .is_some_and(|c| c.preset == "ftmo-2step"),
+        "evaluated against its challenge"
+    );
+    let seen = eventually(LIVE_WITHIN, "every closed trade listed", || async {
+        let seen = trades(&admin, &server, "jane-ctrader").await;
+        (seen.len() >= closed.len()).then_some(seen)
+    })
+    .await
+    .expect("trades");
+    assert_eq!(seen, closed, "the simulator's closed trades, each once");
+
+    // No secret in the response, the account's view, the stored connection or the audit log.
+    let live_json = serde_json::to_string(&live).expect("json");
+    let stored = server
+        .state
+        .store
+        .load_broker_connection(&"jane-ctrader".into())
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(stored.platform, "ctrader");
+    assert_eq!(stored.client_id.as_deref(), Some(CTRADER_CLIENT_ID));
+    let sealed_secret = stored.sealed_client_secret.clone().expect("sealed secret");
+    for sealed in [&stored.sealed_token, &sealed_secret] {
+        assert!(sealed.as_str().starts_with("v1."));
+    }
+    let audit = server
+        .state
+        .store
+        .audit_log(&AuditFilter {
+            action: Some("account.create".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].entry.subject, "account:jane-ctrader");
+    let audit_text = format!("{audit:?}");
+    assert!(audit_text.contains("ctrader"), "{audit_text}");
+    for secret in [CTRADER_SECRET, CTRADER_TOKEN] {
+        for (what, text) in [
+            ("the response", &text),
+            ("the account", &live_json),
+            ("the audit log", &audit_text),
+            ("the sealed token", &stored.sealed_token.as_str().to_owned()),
+            ("the sealed secret", &sealed_secret.as_str().to_owned()),
+        ] {
+            assert!(!text.contains(secret), "{what} holds a secret");
+        }
+    }
+    server.stop().await;
+
+    // Tracked again after a restart, from the stored (sealed) connection.
+    let server = TestServer::start(config).await.expect("restarted");
+    let admin = server.login("admin").await.expect("admin");
+    let again = live_as_simulated(&admin, &server, "jane-ctrader", &info).await;
+    assert_eq!(again.name, "Jane on cTrader");
+    assert_eq!(trades(&admin, &server, "jane-ctrader").await, closed);
+    let owner = server.login("trader2").await.expect("trader2");
+    assert!(summary(&owner, &server, "jane-ctrader").await.is_some());
+    let (status, _) = post(
+        &admin,
+        &server,
+        &simulator.request("jane-ctrader", "demo-eurusd-scalper"),
+    )
+    .await;
+    assert_eq!(status, 409, "tracked once");
     server.stop().await;
 }

@@ -874,9 +874,10 @@ pub struct RuleSetVersion {
 pub struct AccountSetup {
     /// Riskdeck's id.
     pub account: AccountId,
-    /// `metaapi` (its connection is stored with the token sealed) or `demo`.
+    /// `metaapi` or `ctrader` (its connection is stored with the secrets sealed) or `demo`.
     pub connection: String,
-    /// The broker's id of the account (MetaApi's, or the demo broker's).
+    /// The broker's id of the account (MetaApi's, cTrader's `ctidTraderAccountId`, or the
+    /// demo broker's).
     pub external_account_id: String,
     /// The risk-engine preset.
     pub preset: String,
@@ -901,8 +902,12 @@ pub struct StoredBrokerConnection {
     pub base_url: String,
     /// The broker's id of the account.
     pub external_account_id: String,
-    /// The token, sealed.
+    /// The token, sealed (cTrader: the account owner's access token).
     pub sealed_token: crate::secrets::SealedSecret,
+    /// cTrader: the Open API application's client id (`None` for MetaApi).
+    pub client_id: Option<String>,
+    /// cTrader: the application's client secret, sealed (`None` for MetaApi).
+    pub sealed_client_secret: Option<crate::secrets::SealedSecret>,
     /// When the connection was last saved.
     pub updated_at: DateTime<Utc>,
 }

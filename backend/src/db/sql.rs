@@ -801,13 +801,16 @@ macro_rules! portable_store {
                 let now = connection.updated_at.timestamp_millis();
                 sqlx::query(
                     "INSERT INTO broker_connections (account_id, platform, base_url,
-                         external_account_id, sealed_token, created_at_ms, updated_at_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         external_account_id, sealed_token, created_at_ms, updated_at_ms,
+                         client_id, sealed_client_secret)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                      ON CONFLICT (account_id) DO UPDATE SET
                          platform = excluded.platform, base_url = excluded.base_url,
                          external_account_id = excluded.external_account_id,
                          sealed_token = excluded.sealed_token,
-                         updated_at_ms = excluded.updated_at_ms",
+                         updated_at_ms = excluded.updated_at_ms,
+                         client_id = excluded.client_id,
+                         sealed_client_secret = excluded.sealed_client_secret",
                 )
                 .bind(connection.account.as_str())
                 .bind(&connection.platform)
@@ -816,6 +819,8 @@ macro_rules! portable_store {
                 .bind(connection.sealed_token.as_str())
                 .bind(now)
                 .bind(now)
+                .bind(connection.client_id.as_deref())
+                .bind(connection.sealed_client_secret.as_ref().map(|s| s.as_str()))
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -825,20 +830,25 @@ macro_rules! portable_store {
                 &self,
                 account: &shared::domain::AccountId,
             ) -> Result<Option<$crate::db::StoredBrokerConnection>, $crate::db::StoreError> {
-                let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
-                    "SELECT platform, base_url, external_account_id, sealed_token, updated_at_ms
+                type Row = (String, String, String, String, i64, Option<String>, Option<String>);
+                let row: Option<Row> = sqlx::query_as(
+                    "SELECT platform, base_url, external_account_id, sealed_token, updated_at_ms,
+                         client_id, sealed_client_secret
                      FROM broker_connections WHERE account_id = $1",
                 )
                 .bind(account.as_str())
                 .fetch_optional(&self.pool)
                 .await?;
-                row.map(|(platform, base_url, external_account_id, sealed, updated)| {
+                row.map(|(platform, base_url, external_account_id, sealed, updated, client_id, client_secret)| {
                     Ok($crate::db::StoredBrokerConnection {
                         account: account.clone(),
                         platform,
                         base_url,
                         external_account_id,
                         sealed_token: $crate::secrets::SealedSecret::from_stored(sealed),
+                        client_id,
+                        sealed_client_secret: client_secret
+                            .map($crate::secrets::SealedSecret::from_stored),
                         updated_at: $crate::db::time_from_ms(updated)?,
                     })
                 })
@@ -1245,13 +1255,16 @@ macro_rules! portable_store {
                     let now = connection.updated_at.timestamp_millis();
                     sqlx::query(
                         "INSERT INTO broker_connections (account_id, platform, base_url,
-                             external_account_id, sealed_token, created_at_ms, updated_at_ms)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                             external_account_id, sealed_token, created_at_ms, updated_at_ms,
+                             client_id, sealed_client_secret)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                          ON CONFLICT (account_id) DO UPDATE SET
                              platform = excluded.platform, base_url = excluded.base_url,
                              external_account_id = excluded.external_account_id,
                              sealed_token = excluded.sealed_token,
-                             updated_at_ms = excluded.updated_at_ms",
+                             updated_at_ms = excluded.updated_at_ms,
+                             client_id = excluded.client_id,
+                             sealed_client_secret = excluded.sealed_client_secret",
                     )
                     .bind(connection.account.as_str())
                     .bind(&connection.platform)
@@ -1260,6 +1273,8 @@ macro_rules! portable_store {
                     .bind(connection.sealed_token.as_str())
                     .bind(now)
                     .bind(now)
+                    .bind(connection.client_id.as_deref())
+                    .bind(connection.sealed_client_secret.as_ref().map(|s| s.as_str()))
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -892,6 +892,7 @@ async fn broker_tokens_are_stored_sealed(store: &dyn Store, url: &str) {
         base_url: "https://mt-client-api-v1.london.agiliumtrade.ai".into(),
         external_account_id: "abc-123".into(),
         token: Secret::new("plaintext-token-xyz"),
+        application: None,
     };
     connections::save(store, &key, &connection, at(T0))
         .await
@@ -934,6 +935,49 @@ async fn broker_tokens_are_stored_sealed(store: &dyn Store, url: &str) {
         connections::load(store, &wrong, &account).await,
         Err(ConnectionError::Secret(SecretError::CannotOpen))
     ));
+
+    // A cTrader connection: the access token and the client secret are both sealed, and
+    // cannot be swapped with each other.
+    let ctrader = BrokerConnection {
+        account: AccountId::from("ctrader-1"),
+        platform: "ctrader".into(),
+        base_url: "wss://demo.ctraderapi.com:5036".into(),
+        external_account_id: "40000001".into(),
+        token: Secret::new("plaintext-access-token"),
+        application: Some(("app-id".into(), Secret::new("plaintext-client-secret"))),
+    };
+    connections::save(store, &key, &ctrader, at(T0))
+        .await
+        .expect("save");
+    assert_eq!(
+        raw_count(
+            url,
+            "SELECT COUNT(*) FROM broker_connections WHERE sealed_token LIKE '%plaintext%' \
+             OR sealed_client_secret LIKE '%plaintext%'"
+        )
+        .await,
+        0,
+        "no secret is stored in the clear"
+    );
+    let loaded = connections::load(store, &key, &ctrader.account)
+        .await
+        .expect("load")
+        .expect("saved");
+    assert_eq!(loaded, ctrader);
+    assert!(!format!("{loaded:?}").contains("plaintext"));
+    let mut stored = store
+        .load_broker_connection(&ctrader.account)
+        .await
+        .expect("load")
+        .expect("saved");
+    assert_eq!(stored.client_id.as_deref(), Some("app-id"));
+    let token = stored.sealed_token.clone();
+    stored.sealed_token = stored.sealed_client_secret.clone().expect("sealed");
+    stored.sealed_client_secret = Some(token);
+    assert!(matches!(
+        connections::open(&key, stored),
+        Err(SecretError::CannotOpen)
+    ));
 }
 
 async fn created_accounts_are_stored_once_with_their_setup(store: &dyn Store, url: &str) {
@@ -959,6 +1003,8 @@ async fn created_accounts_are_stored_once_with_their_setup(store: &dyn Store, ur
         base_url: "https://example.test".into(),
         external_account_id: "ext-1".into(),
         sealed_token: crate::secrets::SealedSecret::from_stored("v1.sealed".into()),
+        client_id: None,
+        sealed_client_secret: None,
         updated_at: at(T0),
     };
     assert!(

@@ -6,7 +6,10 @@
 //! events (spots, disconnects) arrive in between. A heartbeat goes out every 10 s. When the
 //! connection drops or the server ends it, the next request connects again, authenticates again
 //! and subscribes again to the spots it had; a request cut off by the drop is sent once more on
-//! the new connection (every request the client makes is a read, so that is safe).
+//! the new connection (every request the client makes is a read, so that is safe). A server that
+//! goes silent without closing (no answer, no heartbeat) is noticed by the request that waits
+//! for an answer past the timeout: that connection is ended and the request sent once more on a
+//! new one, authenticated again.
 //!
 //! Requests are paced below the server's limits (50 a second, 5 a second for history), and a
 //! `REQUEST_FREQUENCY_EXCEEDED` answer makes every call fail at once with
@@ -630,7 +633,10 @@ impl CtraderClient {
         }
         let payload = serde_json::to_value(request)
             .map_err(|e| BrokerError::Config(format!("cannot encode a request: {e}")))?;
-        // A request cut off by a dropped connection is sent once more on a new one.
+        // A request cut off by a dropped (or silent) connection is sent once more on a new one.
+        let mut last = BrokerError::Connection(
+            "the cTrader connection dropped twice during one request".into(),
+        );
         for _ in 0..2 {
             let link = self.link().await?;
             if payload::is_history(payload_type) {
@@ -639,18 +645,25 @@ impl CtraderClient {
             self.inner.requests.until_ready().await;
             match self.exchange(&link, payload_type, payload.clone()).await {
                 Ok(answer) => return self.read_answer(answer),
-                Err(Exchange::Closed) => {
-                    let mut slot = self.inner.link.lock().await;
-                    if slot.as_ref().is_some_and(|l| l.closed.is_cancelled()) {
-                        *slot = None;
-                    }
+                Err(Exchange::Closed) => {}
+                Err(Exchange::Failed(BrokerError::Timeout)) => {
+                    // No answer within the timeout: the server is gone silent or the path to it
+                    // is dead, and a dead connection never recovers. End it.
+                    tracing::warn!(
+                        account = self.inner.settings.account_id,
+                        "cTrader did not answer in time; connecting again"
+                    );
+                    link.closed.cancel();
+                    last = BrokerError::Timeout;
                 }
                 Err(Exchange::Failed(error)) => return Err(error),
             }
+            let mut slot = self.inner.link.lock().await;
+            if slot.as_ref().is_some_and(|l| l.closed.is_cancelled()) {
+                *slot = None;
+            }
         }
-        Err(BrokerError::Connection(
-            "the cTrader connection dropped twice during one request".into(),
-        ))
+        Err(last)
     }
 
     fn read_answer<Res: DeserializeOwned>(&self, answer: Envelope) -> Result<Res, BrokerError> {
@@ -712,18 +725,34 @@ impl CtraderClient {
         }
         *slot = None;
         let link = self.connect().await?;
+        match self.sign_in(&link).await {
+            Ok(()) => {
+                *slot = Some(link.clone());
+                Ok(link)
+            }
+            Err(error) => {
+                // A connection that could not sign in is of no use: end its tasks.
+                link.closed.cancel();
+                Err(error)
+            }
+        }
+    }
+
+    /// Authenticates the application and the account on a new connection and subscribes again
+    /// to the spots the client had.
+    async fn sign_in(&self, link: &Link) -> Result<(), BrokerError> {
         let settings = &self.inner.settings;
         let app = wire::ApplicationAuthReq {
             client_id: settings.client_id.clone(),
             client_secret: settings.client_secret.clone(),
         };
-        self.authenticate(&link, payload::APPLICATION_AUTH_REQ, &app)
+        self.authenticate(link, payload::APPLICATION_AUTH_REQ, &app)
             .await?;
         let account = wire::AccountAuthReq {
             ctid_trader_account_id: settings.account_id,
             access_token: settings.access_token.clone(),
         };
-        self.authenticate(&link, payload::ACCOUNT_AUTH_REQ, &account)
+        self.authenticate(link, payload::ACCOUNT_AUTH_REQ, &account)
             .await?;
         let subscribed: Vec<i64> = self
             .inner
@@ -738,11 +767,10 @@ impl CtraderClient {
                 ctid_trader_account_id: settings.account_id,
                 symbol_id: subscribed,
             };
-            self.authenticate(&link, payload::SUBSCRIBE_SPOTS_REQ, &request)
+            self.authenticate(link, payload::SUBSCRIBE_SPOTS_REQ, &request)
                 .await?;
         }
-        *slot = Some(link.clone());
-        Ok(link)
+        Ok(())
     }
 
     async fn authenticate<Req: Serialize>(

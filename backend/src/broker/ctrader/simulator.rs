@@ -55,6 +55,7 @@ pub struct CtraderSimulator {
     broker: DemoBroker,
     config: Arc<SimulatorConfig>,
     drop_all: Arc<std::sync::Mutex<CancellationToken>>,
+    silence_all: Arc<std::sync::Mutex<CancellationToken>>,
 }
 
 impl CtraderSimulator {
@@ -64,6 +65,7 @@ impl CtraderSimulator {
             broker,
             config: Arc::new(config),
             drop_all: Arc::default(),
+            silence_all: Arc::default(),
         }
     }
 
@@ -81,6 +83,18 @@ impl CtraderSimulator {
     pub fn drop_connections(&self) {
         let mut token = self
             .drop_all
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        token.cancel();
+        *token = CancellationToken::new();
+    }
+
+    /// Makes every open connection go silent, as a hung server or a dead network path would:
+    /// it stays open and reads what the client sends, but answers nothing and sends no
+    /// heartbeat or quote again. Connections opened afterwards are served as usual.
+    pub fn silence_connections(&self) {
+        let mut token = self
+            .silence_all
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         token.cancel();
@@ -149,6 +163,11 @@ async fn session(simulator: CtraderSimulator, socket: WebSocket) {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
+    let silenced = simulator
+        .silence_all
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     let per_second = |n: u32| Quota::per_second(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
     let mut state = Session {
         simulator,
@@ -164,6 +183,20 @@ async fn session(simulator: CtraderSimulator, socket: WebSocket) {
     loop {
         let outgoing: Vec<String> = tokio::select! {
             () = dropped.cancelled() => break,
+            () = silenced.cancelled() => {
+                // Hung: read and drop whatever comes until the client gives up or the
+                // connection is cut.
+                loop {
+                    tokio::select! {
+                        () = dropped.cancelled() => break,
+                        message = stream.next() => match message {
+                            Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                            Some(Ok(_)) => {}
+                        },
+                    }
+                }
+                break;
+            }
             message = stream.next() => match message {
                 Some(Ok(Message::Text(text))) => state.answer(text.as_str()).into_iter().collect(),
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,

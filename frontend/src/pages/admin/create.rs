@@ -1,8 +1,9 @@
 //! `/admin/accounts/new`: create a challenge. Connect an account (MetaApi: account id and token;
+//! cTrader: Open API endpoint, application credentials, access token and ctidTraderAccountId;
 //! or an account of the built-in demo broker), choose a preset, phase, initial balance,
-//! currency and owner; the server checks every field and names the one to fix. Once created,
-//! the page follows the account on the live stream: reading its history (with progress), then
-//! live, with links to it.
+//! currency and owner; the server checks every field and names the one to fix, and the page
+//! shows the message under that field. Once created, the page follows the account on the live
+//! stream: reading its history (with progress), then live, with links to it.
 
 use super::paths;
 use crate::components::FeedBadge;
@@ -21,12 +22,17 @@ use shared::domain::AccountId;
 struct Draft {
     id: String,
     name: String,
-    /// `demo` or `metaapi`.
+    /// `demo`, `metaapi` or `ctrader`.
     kind: String,
     demo_account: String,
     metaapi_account_id: String,
     token: String,
     base_url: String,
+    ctrader_url: String,
+    ctrader_client_id: String,
+    ctrader_client_secret: String,
+    ctrader_access_token: String,
+    ctrader_account_id: String,
     preset: String,
     phase: String,
     initial_balance: String,
@@ -44,6 +50,11 @@ impl Default for Draft {
             metaapi_account_id: String::new(),
             token: String::new(),
             base_url: String::new(),
+            ctrader_url: String::new(),
+            ctrader_client_id: String::new(),
+            ctrader_client_secret: String::new(),
+            ctrader_access_token: String::new(),
+            ctrader_account_id: String::new(),
             preset: "ftmo-2step".to_owned(),
             phase: String::new(),
             initial_balance: "100000".to_owned(),
@@ -59,16 +70,22 @@ impl Draft {
         CreateAccountRequest {
             id: self.id.trim().to_owned(),
             name: self.name.trim().to_owned(),
-            connection: if self.kind == "metaapi" {
-                ConnectionRequest::Metaapi {
+            connection: match self.kind.as_str() {
+                "metaapi" => ConnectionRequest::Metaapi {
                     account_id: self.metaapi_account_id.trim().to_owned(),
                     token: self.token.trim().to_owned(),
                     base_url: optional(&self.base_url),
-                }
-            } else {
-                ConnectionRequest::Demo {
+                },
+                "ctrader" => ConnectionRequest::Ctrader {
+                    url: self.ctrader_url.trim().to_owned(),
+                    client_id: self.ctrader_client_id.trim().to_owned(),
+                    client_secret: self.ctrader_client_secret.trim().to_owned(),
+                    access_token: self.ctrader_access_token.trim().to_owned(),
+                    account_id: self.ctrader_account_id.trim().to_owned(),
+                },
+                _ => ConnectionRequest::Demo {
                     account: self.demo_account.clone(),
-                }
+                },
             },
             preset: self.preset.clone(),
             phase: optional(&self.phase),
@@ -87,6 +104,25 @@ fn field_of(message: &str) -> Option<&str> {
         .chars()
         .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
         .then_some(field)
+}
+
+/// Whether a server message is about `field` (or a part of it: `connection` covers
+/// `connection.url`).
+fn names(message: &str, field: &str) -> bool {
+    field_of(message).is_some_and(|named| {
+        named == field
+            || named
+                .strip_prefix(field)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// A server message without the field it names: what to show under that field.
+fn advice(message: &str) -> &str {
+    match field_of(message) {
+        Some(field) => message[field.len() + 1..].trim_start(),
+        None => message,
+    }
 }
 
 /// Where the page stands.
@@ -210,15 +246,30 @@ pub fn AdminCreatePage() -> impl IntoView {
         });
     };
     let invalid = move |field: &'static str| {
+        move || error.with(|e| e.as_deref().is_some_and(|m| names(m, field)))
+    };
+    // The server's message, under the field it names.
+    let field_error = move |field: &'static str| {
         move || {
-            error.with(|e| {
-                e.as_deref()
-                    .and_then(field_of)
-                    .is_some_and(|named| named == field || named.starts_with(&format!("{field}.")))
-            })
+            error
+                .with(|e| {
+                    e.as_deref()
+                        .filter(|m| names(m, field))
+                        .map(|m| advice(m).to_owned())
+                })
+                .map(|message| {
+                    view! {
+                        <small class="field-error" data-testid=format!("error-{field}")>
+                            {message}
+                        </small>
+                    }
+                })
         }
     };
-    let is_demo = move || draft.with(|d| d.kind == "demo");
+    // Only a change of connection kind redraws the connection's fields (not every keystroke,
+    // which would take the focus away from the field being typed in).
+    let kind = Memo::new(move |_| draft.with(|d| d.kind.clone()));
+    let is_kind = move |k: &'static str| move || kind.with(|kind| kind == k);
     let demo_available = move || options.with(|o| o.as_ref().is_some_and(|o| o.demo));
     let no_secret_key = move || options.with(|o| o.as_ref().is_some_and(|o| !o.secret_key));
     let preset_description = move || {
@@ -249,6 +300,7 @@ pub fn AdminCreatePage() -> impl IntoView {
                             prop:value=move || draft.with(|d| d.id.clone())
                             on:input=set(|d, v| d.id = v)
                         />
+                        {field_error("id")}
                         <small class="subtle">"3 to 64 lowercase letters, digits and '-'. Used in links; cannot change later."</small>
                     </label>
                     <label>
@@ -261,6 +313,7 @@ pub fn AdminCreatePage() -> impl IntoView {
                             prop:value=move || draft.with(|d| d.name.clone())
                             on:input=set(|d, v| d.name = v)
                         />
+                        {field_error("name")}
                     </label>
                     <label>
                         <span>"Owner (optional)"</span>
@@ -273,6 +326,7 @@ pub fn AdminCreatePage() -> impl IntoView {
                             prop:value=move || draft.with(|d| d.owner.clone())
                             on:input=set(|d, v| d.owner = v)
                         />
+                        {field_error("owner")}
                         <small class="subtle">"Leave empty to keep it to admins; assign a trader later from the challenge's page."</small>
                     </label>
                 </fieldset>
@@ -286,7 +340,7 @@ pub fn AdminCreatePage() -> impl IntoView {
                                 value="demo"
                                 data-testid="create-kind-demo"
                                 disabled=move || !demo_available()
-                                prop:checked=is_demo
+                                prop:checked=is_kind("demo")
                                 on:change=move |_| draft.update(|d| d.kind = "demo".to_owned())
                             />
                             "Demo broker account"
@@ -297,17 +351,35 @@ pub fn AdminCreatePage() -> impl IntoView {
                                 name="kind"
                                 value="metaapi"
                                 data-testid="create-kind-metaapi"
-                                prop:checked=move || !is_demo()
+                                prop:checked=is_kind("metaapi")
                                 on:change=move |_| draft.update(|d| d.kind = "metaapi".to_owned())
                             />
                             "MetaApi account"
+                        </label>
+                        <label class="radio">
+                            <input
+                                type="radio"
+                                name="kind"
+                                value="ctrader"
+                                data-testid="create-kind-ctrader"
+                                prop:checked=is_kind("ctrader")
+                                on:change=move |_| draft.update(|d| d.kind = "ctrader".to_owned())
+                            />
+                            "cTrader"
                         </label>
                     </div>
                     <Show when=move || !demo_available() && options.with(Option::is_some)>
                         <p class="subtle">"Demo accounts exist only when the server runs in demo mode."</p>
                     </Show>
-                    {move || if is_demo() {
-                        view! {
+                    <Show when=move || kind.with(|k| k != "demo") && no_secret_key()>
+                        <p class="notice-inline" data-testid="no-secret-key">
+                            "This server has no secret_key, so it cannot store broker "
+                            "credentials. Ask the operator to set secret_key (or "
+                            "RISKDECK_SECRET_KEY) and restart, or connect a demo account."
+                        </p>
+                    </Show>
+                    {move || match kind.get().as_str() {
+                        "demo" => view! {
                             <label>
                                 <span>"Demo account"</span>
                                 <select
@@ -324,17 +396,103 @@ pub fn AdminCreatePage() -> impl IntoView {
                                         }).collect_view())
                                     })}
                                 </select>
+                                {field_error("connection")}
                             </label>
-                        }.into_any()
-                    } else {
-                        view! {
-                            <Show when=no_secret_key>
-                                <p class="notice-inline" data-testid="no-secret-key">
-                                    "This server has no secret_key, so it cannot store a MetaApi "
-                                    "token. Ask the operator to set secret_key (or "
-                                    "RISKDECK_SECRET_KEY) and restart, or connect a demo account."
-                                </p>
-                            </Show>
+                        }.into_any(),
+                        "ctrader" => view! {
+                            <label>
+                                <span>"Open API endpoint"</span>
+                                <input
+                                    name="ctrader_url"
+                                    data-testid="create-ctrader-url"
+                                    list="ctrader-endpoints"
+                                    placeholder="wss://live.ctraderapi.com:5036"
+                                    autocomplete="off"
+                                    aria-invalid=move || invalid("connection.url")().to_string()
+                                    prop:value=move || draft.with(|d| d.ctrader_url.clone())
+                                    on:input=set(|d, v| d.ctrader_url = v)
+                                />
+                                <datalist id="ctrader-endpoints">
+                                    <option value="wss://live.ctraderapi.com:5036">"Live accounts"</option>
+                                    <option value="wss://demo.ctraderapi.com:5036">"Demo accounts"</option>
+                                </datalist>
+                                {field_error("connection.url")}
+                                <small class="subtle">
+                                    "wss://live.ctraderapi.com:5036 for a live account, "
+                                    "wss://demo.ctraderapi.com:5036 for a demo account: what "
+                                    "cTrader calls the account (Live or Demo) decides."
+                                </small>
+                            </label>
+                            <label>
+                                <span>"Application client id"</span>
+                                <input
+                                    name="ctrader_client_id"
+                                    data-testid="create-ctrader-client-id"
+                                    autocomplete="off"
+                                    aria-invalid=move || invalid("connection.client_id")().to_string()
+                                    prop:value=move || draft.with(|d| d.ctrader_client_id.clone())
+                                    on:input=set(|d, v| d.ctrader_client_id = v)
+                                />
+                                {field_error("connection.client_id")}
+                                <small class="subtle">
+                                    "Your Open API application's credentials: openapi.ctrader.com, "
+                                    "Applications, Credentials."
+                                </small>
+                            </label>
+                            <label>
+                                <span>"Application client secret"</span>
+                                <input
+                                    name="ctrader_client_secret"
+                                    type="password"
+                                    data-testid="create-ctrader-client-secret"
+                                    autocomplete="off"
+                                    aria-invalid=move || invalid("connection.client_secret")().to_string()
+                                    prop:value=move || draft.with(|d| d.ctrader_client_secret.clone())
+                                    on:input=set(|d, v| d.ctrader_client_secret = v)
+                                />
+                                {field_error("connection.client_secret")}
+                                <small class="subtle">"Stored encrypted; never shown again."</small>
+                            </label>
+                            <label>
+                                <span>"Access token"</span>
+                                <input
+                                    name="ctrader_access_token"
+                                    type="password"
+                                    data-testid="create-ctrader-access-token"
+                                    autocomplete="off"
+                                    aria-invalid=move || invalid("connection.access_token")().to_string()
+                                    prop:value=move || draft.with(|d| d.ctrader_access_token.clone())
+                                    on:input=set(|d, v| d.ctrader_access_token = v)
+                                />
+                                {field_error("connection.access_token")}
+                                <small class="subtle">
+                                    "The account owner's OAuth access token, from your "
+                                    "application's sign-in on id.ctrader.com or the Open API "
+                                    "Playground. Stored encrypted; never shown again."
+                                </small>
+                            </label>
+                            <label>
+                                <span>"ctidTraderAccountId"</span>
+                                <input
+                                    name="ctrader_account_id"
+                                    inputmode="numeric"
+                                    data-testid="create-ctrader-account-id"
+                                    placeholder="40000001"
+                                    autocomplete="off"
+                                    aria-invalid=move || invalid("connection.account_id")().to_string()
+                                    prop:value=move || draft.with(|d| d.ctrader_account_id.clone())
+                                    on:input=set(|d, v| d.ctrader_account_id = v)
+                                />
+                                {field_error("connection.account_id")}
+                                <small class="subtle">
+                                    "Not the login number cTrader shows: the Open API "
+                                    "Playground's account list (or "
+                                    "ProtoOAGetAccountListByAccessTokenReq) gives each account's "
+                                    "ctidTraderAccountId."
+                                </small>
+                            </label>
+                        }.into_any(),
+                        _ => view! {
                             <label>
                                 <span>"MetaApi account id"</span>
                                 <input
@@ -344,6 +502,7 @@ pub fn AdminCreatePage() -> impl IntoView {
                                     prop:value=move || draft.with(|d| d.metaapi_account_id.clone())
                                     on:input=set(|d, v| d.metaapi_account_id = v)
                                 />
+                                {field_error("connection.account_id")}
                             </label>
                             <label>
                                 <span>"MetaApi token"</span>
@@ -355,6 +514,7 @@ pub fn AdminCreatePage() -> impl IntoView {
                                     prop:value=move || draft.with(|d| d.token.clone())
                                     on:input=set(|d, v| d.token = v)
                                 />
+                                {field_error("connection.token")}
                                 <small class="subtle">"Stored encrypted; never shown again."</small>
                             </label>
                             <label>
@@ -366,8 +526,9 @@ pub fn AdminCreatePage() -> impl IntoView {
                                     prop:value=move || draft.with(|d| d.base_url.clone())
                                     on:input=set(|d, v| d.base_url = v)
                                 />
+                                {field_error("connection.base_url")}
                             </label>
-                        }.into_any()
+                        }.into_any(),
                     }}
                 </fieldset>
                 <fieldset>
@@ -385,6 +546,7 @@ pub fn AdminCreatePage() -> impl IntoView {
                                 view! { <option value=*name>{*name}</option> }
                             }).collect_view()}
                         </select>
+                        {field_error("preset")}
                         <small class="subtle">{preset_description}</small>
                     </label>
                     <label>
@@ -400,6 +562,7 @@ pub fn AdminCreatePage() -> impl IntoView {
                             <option value="Phase 1">"Phase 1"</option>
                             <option value="Phase 2">"Phase 2"</option>
                         </select>
+                        {field_error("phase")}
                     </label>
                     <label>
                         <span>"Initial balance"</span>
@@ -411,6 +574,7 @@ pub fn AdminCreatePage() -> impl IntoView {
                             prop:value=move || draft.with(|d| d.initial_balance.clone())
                             on:input=set(|d, v| d.initial_balance = v)
                         />
+                        {field_error("initial_balance")}
                     </label>
                     <label>
                         <span>"Currency"</span>
@@ -422,6 +586,7 @@ pub fn AdminCreatePage() -> impl IntoView {
                             prop:value=move || draft.with(|d| d.currency.clone())
                             on:input=set(|d, v| d.currency = v)
                         />
+                        {field_error("currency")}
                     </label>
                 </fieldset>
                 {move || error.get().map(|message| view! {
@@ -528,6 +693,35 @@ mod tests {
             Some("connection.token")
         );
         assert_eq!(field_of("The body is: broken"), None);
+        assert!(names("connection.url: no", "connection"));
+        assert!(names("connection.url: no", "connection.url"));
+        assert!(!names("connection.url: no", "connection.url_x"));
+        assert!(!names("connection_x: no", "connection"));
+        assert_eq!(advice("connection.url: give wss://x"), "give wss://x");
+        assert_eq!(advice("Something broke"), "Something broke");
+    }
+
+    #[test]
+    fn a_ctrader_draft_becomes_a_ctrader_connection() {
+        let draft = Draft {
+            kind: "ctrader".into(),
+            ctrader_url: " wss://demo.ctraderapi.com:5036 ".into(),
+            ctrader_client_id: "app".into(),
+            ctrader_client_secret: "secret".into(),
+            ctrader_access_token: "token".into(),
+            ctrader_account_id: " 40000001".into(),
+            ..Draft::default()
+        };
+        assert_eq!(
+            draft.request().connection,
+            ConnectionRequest::Ctrader {
+                url: "wss://demo.ctraderapi.com:5036".into(),
+                client_id: "app".into(),
+                client_secret: "secret".into(),
+                access_token: "token".into(),
+                account_id: "40000001".into(),
+            }
+        );
     }
 
     #[test]
