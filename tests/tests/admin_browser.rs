@@ -56,7 +56,8 @@ async fn push(server: &TestServer, body: &str) {
     assert_eq!(response.status(), 200);
 }
 
-/// Opens `path` and signs in as `username` on the sign-in page the app shows.
+/// Opens `path` and signs in as `username` on the sign-in page the app shows, and waits until
+/// the app is signed in.
 async fn open_signed_in(browser: &Browser, server: &TestServer, path: &str, username: &str) {
     browser
         .client
@@ -71,6 +72,11 @@ async fn open_signed_in(browser: &Browser, server: &TestServer, path: &str, user
         .type_into("[data-testid=login-password]", &password)
         .await;
     browser.click("[data-testid=login-submit]").await;
+    // Signed in only once the app says who is: navigating away before that would cancel the
+    // sign-in (on a loaded machine, checking the password takes a while).
+    browser
+        .wait_for_text("[data-testid=current-user]", username)
+        .await;
 }
 
 #[tokio::test]
