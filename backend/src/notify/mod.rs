@@ -32,6 +32,7 @@ use shared::api::{Role, UserId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// The event kinds people can ask to hear about.
@@ -108,10 +109,16 @@ impl Notifier {
     }
 
     /// Fans out and delivers until there is nothing due, then every `poll_interval`, until
-    /// `shutdown`. Store failures are logged and retried at the next turn.
+    /// `shutdown`. Store failures are logged and retried at the next turn. Each delivery is
+    /// sent in its own task and recorded as soon as it is answered, so a slow receiver holds up
+    /// neither the others nor the next events; at shutdown the sends in flight are let finish
+    /// (each bounded by the send timeout) and recorded, so a restart does not repeat them.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut sending = JoinSet::new();
         loop {
-            let busy = match self.round(Utc::now()).await {
+            while sending.try_join_next().is_some() {}
+            let room = BATCH.saturating_sub(u32::try_from(sending.len()).unwrap_or(BATCH));
+            let busy = match self.round(Utc::now(), room, &mut sending).await {
                 Ok(work) => work > 0,
                 Err(error) => {
                     tracing::warn!(%error, "notifier: the store failed; will retry");
@@ -124,13 +131,20 @@ impl Notifier {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(self.config.poll_interval) => {}
+                Some(_) = sending.join_next(), if !sending.is_empty() => {}
             }
         }
+        while sending.join_next().await.is_some() {}
     }
 
-    /// One round: fans out the due outbox rows, then sends the due deliveries. Returns how
-    /// much it did.
-    pub async fn round(&self, now: DateTime<Utc>) -> Result<usize, crate::db::StoreError> {
+    /// One round: fans out the due outbox rows, then claims up to `room` due deliveries and
+    /// starts sending each in `sending`. Returns how much it took on.
+    async fn round(
+        self: &Arc<Self>,
+        now: DateTime<Utc>,
+        room: u32,
+        sending: &mut JoinSet<()>,
+    ) -> Result<usize, crate::db::StoreError> {
         let lease_until = now + self.lease();
         let outbox = self
             .store
@@ -148,31 +162,41 @@ impl Notifier {
                 )
                 .await?;
         }
+        if room == 0 {
+            return Ok(planned);
+        }
         let due = self
             .store
-            .claim_deliveries(Utc::now(), Utc::now() + self.lease(), BATCH)
+            .claim_deliveries(Utc::now(), Utc::now() + self.lease(), room)
             .await?;
         let sent = due.len();
-        let names = if due.is_empty() {
-            HashMap::new()
-        } else {
+        if due.is_empty() {
+            return Ok(planned);
+        }
+        let names: Arc<HashMap<String, String>> = Arc::new(
             self.store
                 .accounts()
                 .await?
                 .into_iter()
                 .map(|a| (a.id.0, a.name))
-                .collect()
-        };
-        // Deliveries go out concurrently (a slow receiver does not hold up the others); each
-        // is bounded by the send timeout.
-        let names = &names;
-        let results = futures_util::future::join_all(due.iter().map(|delivery| async move {
-            let outcome = self.send(delivery, names).await;
-            (delivery, outcome)
-        }))
-        .await;
-        for (delivery, outcome) in results {
-            self.settle(delivery, outcome).await?;
+                .collect(),
+        );
+        for delivery in due {
+            let notifier = Arc::clone(self);
+            let names = Arc::clone(&names);
+            sending.spawn(async move {
+                let outcome = notifier.send(&delivery, &names).await;
+                if let Err(error) = notifier.settle(&delivery, outcome).await {
+                    // The claim's lease runs out and the delivery is tried again.
+                    tracing::warn!(
+                        event_id = delivery.event_id,
+                        channel = %delivery.channel,
+                        recipient = %delivery.recipient,
+                        %error,
+                        "notifier: cannot record a delivery's outcome; it will be tried again"
+                    );
+                }
+            });
         }
         Ok(planned + sent)
     }
