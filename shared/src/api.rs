@@ -658,7 +658,9 @@ pub struct ChallengeEventView {
     pub id: i64,
     /// When it happened (the time of the broker record that caused it).
     pub time: DateTime<Utc>,
-    /// `warning`, `breach`, `objective_met`, `passed` or `failed`.
+    /// The engine's `warning`, `breach`, `objective_met`, `passed` or `failed`; the tracker's
+    /// `feed_stale`, `feed_recovered` or `daily_summary`; an admin's `anchor_corrected`,
+    /// `breach_cleared`, `unpaused` or `rules_changed`.
     pub kind: String,
     /// The rule concerned, if any.
     pub rule: Option<String>,
@@ -1303,7 +1305,7 @@ pub struct NotificationPreferences {
     #[serde(default)]
     pub email: Option<String>,
     /// The kinds of events to hear about (`warning`, `breach`, `objective_met`, `passed`,
-    /// `failed`); empty means every kind.
+    /// `failed`, `feed_stale`, `feed_recovered`, `daily_summary`); empty means every kind.
     #[serde(default)]
     pub kinds: Vec<String>,
     /// Only events of these rules (rule ids, e.g. `daily_loss`); empty means every rule.

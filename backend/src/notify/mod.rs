@@ -35,8 +35,17 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// The event kinds people can ask to hear about.
-pub const KINDS: [&str; 5] = ["warning", "breach", "objective_met", "passed", "failed"];
+/// The event kinds people can ask to hear about: the engine's, then the tracker's.
+pub const KINDS: [&str; 8] = [
+    "warning",
+    "breach",
+    "objective_met",
+    "passed",
+    "failed",
+    "feed_stale",
+    "feed_recovered",
+    "daily_summary",
+];
 /// The channels.
 pub const CHANNELS: [&str; 3] = ["telegram", "webhook", "email"];
 /// The recipient that stands for the firm's own channels.
