@@ -92,6 +92,7 @@ fn config(dir: &std::path::Path, broker: &str, notifications: NotifyConfig) -> C
     config.demo = false;
     config.poll_interval = Duration::from_millis(100);
     config.admin.password = Some(ADMIN_PASSWORD.to_owned());
+    config.secret_key = Some(backend::secrets::SecretKey::parse(&"5e".repeat(32)).expect("key"));
     config.accounts = vec![AccountConfig {
         id: ACCOUNT.to_owned(),
         name: "FTMO 100k".to_owned(),
@@ -463,6 +464,16 @@ async fn preferences_are_checked_kept_per_person_and_the_webhook_key_is_never_sh
         .await
         .expect("json");
     assert!(saved.webhook_secret_set);
+    // At rest the key is sealed.
+    let row = server
+        .state
+        .store
+        .notification_preferences(jane.user.id)
+        .await
+        .expect("row")
+        .expect("saved");
+    assert!(!row.contains(key), "{row}");
+    assert!(row.contains("webhook_secret_sealed"), "{row}");
     for bad in [
         serde_json::json!({"email": "not an address"}),
         serde_json::json!({"telegram_chat_id": "jane"}),

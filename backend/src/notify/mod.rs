@@ -64,6 +64,8 @@ pub struct Notifier {
     zone: chrono_tz::Tz,
     http: reqwest::Client,
     mailer: Option<channels::Mailer>,
+    /// Opens the traders' sealed webhook keys.
+    secret_key: Option<crate::secrets::SecretKey>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -85,8 +87,13 @@ pub fn delivery_id(event_id: i64, channel: &str, recipient: &str) -> String {
 }
 
 impl Notifier {
-    /// A notifier for the configured channels (checked already by `Config::validate`).
-    pub fn new(store: Arc<dyn Store>, config: NotifyConfig) -> Result<Self, String> {
+    /// A notifier for the configured channels (checked already by `Config::validate`);
+    /// `secret_key` opens the webhook keys people stored.
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: NotifyConfig,
+        secret_key: Option<crate::secrets::SecretKey>,
+    ) -> Result<Self, String> {
         let zone = config
             .time_zone
             .parse()
@@ -108,6 +115,7 @@ impl Notifier {
             zone,
             http,
             mailer,
+            secret_key,
         })
     }
 
@@ -254,8 +262,11 @@ impl Notifier {
             && !user.disabled
             && user.role == Role::Trader
         {
-            let stored =
-                prefs::Stored::parse(self.store.notification_preferences(owner).await?.as_deref());
+            let stored = prefs::Stored::parse(
+                self.store.notification_preferences(owner).await?.as_deref(),
+                self.secret_key.as_ref(),
+                owner,
+            );
             if stored.wants(&event.kind, event.rule.as_deref()) {
                 let recipient = user_recipient(owner);
                 if stored.telegram_chat_id.is_some() && self.config.telegram.is_some() {
@@ -303,6 +314,8 @@ impl Notifier {
                             retry_after: None,
                         })?
                         .as_deref(),
+                    self.secret_key.as_ref(),
+                    id,
                 ))
             }
             None => None,

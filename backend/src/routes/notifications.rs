@@ -105,6 +105,8 @@ pub async fn update_user(
 async fn stored(state: &AppState, id: UserId) -> Result<Stored, AppError> {
     Ok(Stored::parse(
         state.store.notification_preferences(id).await?.as_deref(),
+        state.launcher.secret_key.as_ref(),
+        id,
     ))
 }
 
@@ -116,8 +118,16 @@ async fn save(
 ) -> Result<Json<NotificationPreferences>, AppError> {
     let before = stored(state, id).await?;
     let after = before.update(request).map_err(AppError::Unprocessable)?;
-    let body = serde_json::to_string(&after)
-        .map_err(|e| AppError::Internal(format!("cannot write preferences: {e}")))?;
+    // The webhook key is stored sealed; without a secret_key it cannot be stored at all.
+    let body = after
+        .to_json(state.launcher.secret_key.as_ref(), id)
+        .map_err(|message| {
+            if message.starts_with("webhook_secret:") {
+                AppError::Unprocessable(message)
+            } else {
+                AppError::Internal(message)
+            }
+        })?;
     state
         .store
         .save_notification_preferences(id, &body, chrono::Utc::now())
