@@ -3,8 +3,9 @@
 
 use crate::components::{ThemeToggle, UserMenu};
 use crate::pages::{
-    AccountPage, AccountsPage, AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminOnly,
-    AdminOverviewPage, AdminRulesPage, AdminUsersPage, LoginPage, NotFound,
+    AccountPage, AccountsPage, AdminAuditPage, AdminChallengePage, AdminCreatePage,
+    AdminNotificationsPage, AdminOnly, AdminOverviewPage, AdminRulesPage, AdminUsersPage,
+    LoginPage, NotFound,
 };
 use crate::session::{Session, SessionState, SignedIn};
 use leptos::prelude::*;
@@ -113,6 +114,10 @@ fn Shell() -> impl IntoView {
                 <Route
                     path=path!("/admin/audit")
                     view=|| view! { <SignedIn><AdminOnly><AdminAuditPage /></AdminOnly></SignedIn> }
+                />
+                <Route
+                    path=path!("/admin/notifications")
+                    view=|| view! { <SignedIn><AdminOnly><AdminNotificationsPage /></AdminOnly></SignedIn> }
                 />
             </Routes>
         </main>

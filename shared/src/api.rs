@@ -1395,12 +1395,15 @@ pub struct NotificationDelivery {
     pub last_error: Option<String>,
 }
 
-/// `GET /api/notifications` (admins only): deliveries, newest event first.
+/// `GET /api/notifications` (admins only): a page of deliveries, newest event first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationsResponse {
-    /// At most 500 deliveries, newest event first.
+    /// At most `limit` (500 when left out) deliveries, newest event first.
     pub deliveries: Vec<NotificationDelivery>,
+    /// The `offset` of the next page, when there is one.
+    #[serde(default)]
+    pub next_offset: Option<u32>,
 }
 
 #[cfg(test)]

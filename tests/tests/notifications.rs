@@ -329,6 +329,27 @@ async fn every_event_reaches_each_channel_once_with_its_numbers_and_is_not_sent_
     message_ids.dedup();
     assert_eq!(message_ids.len(), mails.len());
 
+    // Page by page: the same deliveries, in the same order, each once.
+    let all = deliveries(&admin, &server, "").await;
+    assert_eq!(all.next_offset, None);
+    let mut paged = Vec::new();
+    let mut offset = Some(0);
+    while let Some(at) = offset {
+        let page = deliveries(&admin, &server, &format!("?limit=2&offset={at}")).await;
+        assert!(page.deliveries.len() <= 2);
+        paged.extend(page.deliveries);
+        offset = page.next_offset;
+    }
+    assert_eq!(paged, all.deliveries);
+    for bad in ["?limit=abc", "?limit=501", "?offset=-1"] {
+        let response = admin
+            .get(server.url(&format!("/api/notifications{bad}")))
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+
     // The tracker keeps polling a failed challenge and the notifier keeps looking: nothing is
     // sent again (the Python monitor re-sent its alert every cycle).
     let polls = broker.polls();

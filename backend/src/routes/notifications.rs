@@ -17,20 +17,37 @@ use shared::api::{
 /// The most deliveries one listing returns.
 const MAX_LISTED: u32 = 500;
 
-/// `GET /api/notifications?status=`: `status` one of `pending`, `delivered`, `failed`.
+/// `GET /api/notifications?status=&offset=&limit=`: `status` one of `pending`, `delivered`,
+/// `failed`; numbers checked by hand, so a bad one gets a message that names it.
 #[derive(Debug, serde::Deserialize)]
 pub struct ListQuery {
     status: Option<String>,
+    offset: Option<String>,
+    limit: Option<String>,
 }
 
-/// `GET /api/notifications`: deliveries, newest event first, optionally of one status.
+/// `GET /api/notifications`: a page of deliveries, newest event first, optionally of one
+/// status.
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<NotificationsResponse>, AppError> {
-    let Query(query) = query
-        .map_err(|_| AppError::BadRequest("The query string is malformed: use status.".into()))?;
+    let Query(query) = query.map_err(|_| {
+        AppError::BadRequest("The query string is malformed: use status, offset and limit.".into())
+    })?;
+    let number = |value: Option<&str>, name: &str, default: u32, max: u32| match value {
+        None | Some("") => Ok(default),
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| {
+                AppError::BadRequest(format!("{name} must be a whole number from 0 to {max}."))
+            }),
+    };
+    let offset = number(query.offset.as_deref(), "offset", 0, u32::MAX / 2)?;
+    let limit = number(query.limit.as_deref(), "limit", MAX_LISTED, MAX_LISTED)?.max(1);
     let status = match query.status.as_deref() {
         None | Some("") => None,
         Some(text) => Some(DeliveryStatus::parse(text).ok_or_else(|| {
@@ -39,8 +56,15 @@ pub async fn list(
             )
         })?),
     };
-    let deliveries = state.store.deliveries(status, MAX_LISTED).await?;
+    // One more than asked tells whether there is a next page.
+    let mut deliveries = state
+        .store
+        .deliveries_page(status, offset, limit + 1)
+        .await?;
+    let next_offset = (deliveries.len() > limit as usize).then_some(offset + limit);
+    deliveries.truncate(limit as usize);
     Ok(Json(NotificationsResponse {
+        next_offset,
         deliveries: deliveries
             .into_iter()
             .map(|d| NotificationDelivery {

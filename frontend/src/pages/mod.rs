@@ -9,8 +9,8 @@ mod not_found;
 pub use account::AccountPage;
 pub use accounts::AccountsPage;
 pub use admin::{
-    AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminOnly, AdminOverviewPage,
-    AdminRulesPage, AdminUsersPage,
+    AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminNotificationsPage, AdminOnly,
+    AdminOverviewPage, AdminRulesPage, AdminUsersPage,
 };
 pub use login::LoginPage;
 pub use not_found::NotFound;
