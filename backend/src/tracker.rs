@@ -313,9 +313,17 @@ impl Tracker {
         let Some(run) = self.challenge.as_mut() else {
             return Ok(());
         };
-        let events = run.apply_records(self.id.as_str(), Utc::now(), records);
+        let now = Utc::now();
+        let (days_before, next_reset) =
+            (run.challenge().days().len(), run.challenge().next_reset());
+        let events = run.apply_records(self.id.as_str(), now, records);
+        // A quote past the reset closes the day as a poll would: its summary is stored now.
+        let reset = next_reset.filter(|at| *at <= now).unwrap_or(now);
+        let summary = run.daily_summary(days_before, reset);
+        let rolled = summary.is_some();
+        self.unsaved_events.extend(summary);
         // Quotes alone change nothing that cannot be derived again: save only for events.
-        if !events.is_empty() {
+        if !events.is_empty() || rolled {
             self.save(&events).await;
         }
         Ok(())

@@ -659,6 +659,7 @@ async fn a_stale_feed_and_its_recovery_are_notified_once_each_to_those_who_want_
 }
 
 const INGEST_TOKEN: &str = "bridge-token-0123456789abcdef0123456789";
+const JANE_KEY: &str = "jane-webhook-key-0123456789";
 
 fn info_line(time: chrono::DateTime<chrono::Utc>, balance: &str, equity: &str) -> String {
     format!(
@@ -687,8 +688,23 @@ async fn the_daily_summary_at_the_reset_carries_the_days_numbers_and_the_rules_r
     config.accounts[0].metaapi_account_id = String::new();
     config.accounts[0].token = String::new();
     let server = TestServer::start(config).await.expect("server");
-    // The trader wants the summaries, and nothing else.
+    // The trader wants the summaries, and nothing else, on Telegram and on her webhook (its
+    // key stored sealed, opened to sign).
     jane_hears(&server, &["daily_summary"]).await;
+    let (jane_hook, jane_hook_url) = Webhook::start(JANE_KEY).await;
+    let jane = server.login("jane").await.expect("jane");
+    jane.post(server.url("/api/me/notifications"))
+        .json(&serde_json::json!({
+            "telegram_chat_id": "42",
+            "webhook_url": jane_hook_url,
+            "webhook_secret": JANE_KEY,
+            "kinds": ["daily_summary"],
+        }))
+        .send()
+        .await
+        .expect("save")
+        .error_for_status()
+        .expect("200");
     // The firm's day ends at midnight in Prague: a day that closed at the last reset, pushed
     // by a bridge at the records' own times.
     let reset = shared::engine::ResetClock::prague_midnight()
@@ -765,6 +781,14 @@ async fn the_daily_summary_at_the_reset_carries_the_days_numbers_and_the_rules_r
     ] {
         assert!(text.contains(&part), "{part:?} is not in {text}");
     }
+    eventually("the summary on the trader's webhook", || async {
+        !jane_hook.accepted().is_empty()
+    })
+    .await;
+    assert_eq!(jane_hook.bad_signatures(), 0);
+    let call = &jane_hook.accepted()[0];
+    assert_eq!(call.body["kind"], "daily_summary");
+    assert_eq!(call.body["event"]["end_equity"], "99500");
     // The firm asked for breaches only: neither its chat nor its webhook had the summary.
     assert!(telegram.accepted().iter().all(|m| m.chat_id == "42"));
     assert!(webhook.accepted().is_empty());

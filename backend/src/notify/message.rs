@@ -298,6 +298,100 @@ mod tests {
         check(dec!(1000000.5), "1,000,000.50");
     }
 
+    fn tracker_event(kind: &str, body: serde_json::Value) -> Message {
+        let time: chrono::DateTime<chrono::Utc> = "2026-03-02T23:00:00Z".parse().expect("time");
+        let stored = StoredEvent {
+            time,
+            kind: kind.into(),
+            rule: None,
+            body: body.to_string(),
+        };
+        render(
+            9,
+            "ftmo-100k",
+            "FTMO 100k",
+            &stored,
+            chrono_tz::Europe::Prague,
+            None,
+        )
+    }
+
+    #[track_caller]
+    fn says(message: &Message, parts: &[&str]) {
+        for part in parts {
+            assert!(
+                message.text.contains(part),
+                "{part:?} not in {}",
+                message.text
+            );
+        }
+    }
+
+    #[test]
+    fn feed_messages_say_why_and_since_when_in_the_firms_zone() {
+        let stale = tracker_event(
+            "feed_stale",
+            serde_json::json!({
+                "kind": "feed_stale",
+                "detail": "the broker has not answered for 12 s",
+                "last_data": "2026-03-02T22:59:48Z",
+            }),
+        );
+        assert_eq!(stale.subject, "Feed stale: FTMO 100k");
+        says(
+            &stale,
+            &[
+                "No fresh data from the broker",
+                "Last data: 2026-03-02 23:59:48 CET",
+                "Why: the broker has not answered for 12 s",
+                "Time: 2026-03-03 00:00:00 CET",
+            ],
+        );
+        let recovered = tracker_event("feed_recovered", serde_json::json!({"detail": ""}));
+        assert_eq!(recovered.subject, "Feed recovered: FTMO 100k");
+        says(&recovered, &["flows again"]);
+        assert!(!recovered.text.contains("Why:"), "{}", recovered.text);
+    }
+
+    #[test]
+    fn a_daily_summary_has_the_days_numbers_and_every_rules_room() {
+        let summary = tracker_event(
+            "daily_summary",
+            serde_json::json!({
+                "date": "2026-03-02",
+                "status": "active",
+                "end_balance": "100250",
+                "end_equity": "100100.5",
+                "day_pl": "100.5",
+                "closed_pl": "250",
+                "min_equity": "99800",
+                "rules": [
+                    {"id": "daily_loss", "status": "ok", "remaining": "5100.5", "unit": "money",
+                     "objective": false},
+                    {"id": "min_trading_days", "status": "pending", "remaining": "3",
+                     "unit": "days", "objective": true},
+                    {"id": "max_positions", "status": "ok", "unit": "positions"},
+                ],
+            }),
+        );
+        assert_eq!(summary.subject, "Daily summary: FTMO 100k, 2026-03-02");
+        says(
+            &summary,
+            &[
+                "Status: active",
+                "Closing balance: 100,250.00  Closing equity: 100,100.50",
+                "Day P/L: +100.50 (closed trades: 250.00)",
+                "Lowest equity: 99,800.00",
+                "  daily_loss: 5,100.50 room left (ok)",
+                "  min_trading_days: 3 days to go (pending)",
+                "  max_positions: ok",
+            ],
+        );
+        // Nothing readable: the headline and the time, no panic.
+        let bare = tracker_event("daily_summary", serde_json::json!("garbage"));
+        assert_eq!(bare.subject, "Daily summary: FTMO 100k");
+    }
+
     #[test]
     fn a_breach_message_carries_rule_value_limit_room_local_time_and_link() {
         let time: chrono::DateTime<chrono::Utc> = "2026-03-02T14:30:00Z".parse().expect("time");
