@@ -28,6 +28,10 @@ pub struct ChallengeRun {
     /// trade history (not part of the saved state: they are stored with it).
     #[serde(skip)]
     fed: Vec<Deal>,
+    /// Whether the feed was last recorded stale: saved with the state, so that a restart
+    /// neither records a `feed_stale` twice nor misses the `feed_recovered`.
+    #[serde(default)]
+    feed_stale: bool,
 }
 
 impl ChallengeRun {
@@ -38,6 +42,7 @@ impl ChallengeRun {
             deals_since: now,
             seen_deals: HashMap::new(),
             fed: Vec::new(),
+            feed_stale: false,
         }
     }
 
@@ -272,6 +277,90 @@ impl ChallengeRun {
     /// The engine state.
     pub fn challenge(&self) -> &Challenge {
         &self.challenge
+    }
+
+    /// Notes the feed's health at `now`: the event to store when it changed (`feed_stale`
+    /// when it went stale, `feed_recovered` when data flows again), with why (`detail`) and
+    /// the last data seen, else `None`.
+    pub fn note_feed(
+        &mut self,
+        stale: bool,
+        now: DateTime<Utc>,
+        detail: &str,
+        last_data: Option<DateTime<Utc>>,
+    ) -> Option<StoredEvent> {
+        if stale == self.feed_stale {
+            return None;
+        }
+        self.feed_stale = stale;
+        let kind = if stale {
+            "feed_stale"
+        } else {
+            "feed_recovered"
+        };
+        let body = serde_json::json!({
+            "kind": kind,
+            "time": now,
+            "detail": detail,
+            "last_data": last_data,
+        });
+        Some(StoredEvent {
+            time: now,
+            kind: kind.to_owned(),
+            rule: None,
+            body: body.to_string(),
+        })
+    }
+
+    /// The `daily_summary` of the newest trading day finished since `days_before` days were
+    /// (the others are on the dashboard's calendar), at `at` (the reset that closed it): its
+    /// closing balance and equity, its P/L, its lowest equity, the challenge's status and
+    /// every rule's room as the new day starts. `None` when no day finished.
+    pub fn daily_summary(&self, days_before: usize, at: DateTime<Utc>) -> Option<StoredEvent> {
+        let days = self.challenge.days();
+        if days.len() <= days_before {
+            return None;
+        }
+        let day = days.last()?;
+        let body = serde_json::json!({
+            "kind": "daily_summary",
+            "time": at,
+            "date": day.date,
+            "start_balance": day.start_balance,
+            "start_equity": day.start_equity,
+            "end_balance": day.end_balance,
+            "end_equity": day.end_equity,
+            "day_pl": day.end_equity.checked_sub(day.start_equity),
+            "closed_pl": day.closed_pl,
+            "min_equity": day.min_equity,
+            "status": self.challenge.status(),
+            "rules": self
+                .challenge
+                .rule_reports()
+                .into_iter()
+                .map(|report| {
+                    let objective = self
+                        .challenge
+                        .rules()
+                        .any(|def| def.id == report.id && def.kind.is_objective());
+                    serde_json::json!({
+                        "id": report.id,
+                        "status": report.status,
+                        "remaining": report.remaining,
+                        "unit": report.unit,
+                        "measured": report.measured,
+                        "limit": report.limit,
+                        "objective": objective,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        });
+        Some(StoredEvent {
+            time: at,
+            kind: "daily_summary".to_owned(),
+            rule: None,
+            body: body.to_string(),
+        })
     }
 }
 

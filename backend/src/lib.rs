@@ -277,8 +277,12 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             })?;
         accounts.push(account);
     }
-    let notifier = notify::Notifier::new(store.clone(), config.notifications.clone())
-        .map_err(|message| StartError::Config(config::ConfigError::Invalid(message)))?;
+    let notifier = notify::Notifier::new(
+        store.clone(),
+        config.notifications.clone(),
+        config.secret_key.clone(),
+    )
+    .map_err(|message| StartError::Config(config::ConfigError::Invalid(message)))?;
     tasks.spawn(Arc::new(notifier).run(shutdown.clone()));
     tasks.spawn(retention::run(
         store.clone(),

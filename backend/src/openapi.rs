@@ -481,15 +481,22 @@ fn describe(route: &Route) -> Option<Doc> {
             )
         },
         (Get, "/api/notifications") => Doc {
-            query: &[(
-                "status",
-                "Only deliveries of this status: pending, delivered or failed.",
-            )],
+            query: &[
+                (
+                    "status",
+                    "Only deliveries of this status: pending, delivered or failed.",
+                ),
+                (
+                    "offset",
+                    "Skip this many (the pages before; `next_offset`).",
+                ),
+                ("limit", "At most this many, 1 to 500 (500 when left out)."),
+            ],
             ..doc(
                 "notifications_list",
                 "notifications",
                 "Notification deliveries (one per event, channel and recipient), newest event \
-                 first, at most 500: status, attempts, the last error.",
+                 first, a page at a time: status, attempts, the last error.",
                 Json(200, name::<NotificationsResponse>),
             )
         },

@@ -313,9 +313,17 @@ impl Tracker {
         let Some(run) = self.challenge.as_mut() else {
             return Ok(());
         };
-        let events = run.apply_records(self.id.as_str(), Utc::now(), records);
+        let now = Utc::now();
+        let (days_before, next_reset) =
+            (run.challenge().days().len(), run.challenge().next_reset());
+        let events = run.apply_records(self.id.as_str(), now, records);
+        // A quote past the reset closes the day as a poll would: its summary is stored now.
+        let reset = next_reset.filter(|at| *at <= now).unwrap_or(now);
+        let summary = run.daily_summary(days_before, reset);
+        let rolled = summary.is_some();
+        self.unsaved_events.extend(summary);
         // Quotes alone change nothing that cannot be derived again: save only for events.
-        if !events.is_empty() {
+        if !events.is_empty() || rolled {
             self.save(&events).await;
         }
         Ok(())
@@ -457,6 +465,11 @@ impl Tracker {
                     let since = self.last_success.unwrap_or(started);
                     if since.elapsed() >= self.stale_after {
                         self.publish_feed(FeedStatus::Stale);
+                        let detail = format!(
+                            "the broker has not answered for {} s",
+                            since.elapsed().as_secs()
+                        );
+                        self.note_feed(true, &detail).await;
                     }
                     match error {
                         BrokerError::RateLimited { retry_after } => {
@@ -548,7 +561,13 @@ impl Tracker {
         };
         let fed_deals = deals.as_ref().is_some_and(|d| !d.is_empty());
         let before = Checkpoint::of(run);
+        let days_before = run.challenge().days().len();
         let events = run.apply_poll(self.id.as_str(), now, deals, info, positions);
+        // A reset closed a day: its summary comes before this poll's events, at the reset.
+        let reset = before.next_reset.filter(|at| *at <= now).unwrap_or(now);
+        if let Some(summary) = run.daily_summary(days_before, reset) {
+            self.unsaved_events.push(summary);
+        }
         // What a restart could not derive again from the next poll must be stored before it
         // is shown: events, deals fed (the cursor and statistics), anchors, status, the day.
         // Anything else (the latest balance and equity, open positions) is refreshed by the
@@ -719,15 +738,45 @@ impl Tracker {
         };
         self.samples.push(point);
         self.flush_samples(false).await;
+        let feed = self.quote_feed().await;
+        match feed {
+            FeedStatus::Stale => {
+                self.note_feed(true, "the broker answers, but its quotes stand still")
+                    .await;
+            }
+            _ => self.note_feed(false, "the broker's data flows again").await,
+        }
         self.evaluate(now, deals, &info, &positions).await;
         if self.lease_lost {
             // What this poll saw is another instance's to record and show.
             return Ok(());
         }
         let view = self.view(now, &info, &positions);
-        let feed = self.quote_feed().await;
         self.publish_view(&info.currency, view, feed);
         Ok(())
+    }
+
+    /// Records a change of the feed's health as a `feed_stale` or `feed_recovered` event,
+    /// stored at once with the challenge's state (so it is notified once, and a restart knows
+    /// what was last recorded). An account without a challenge has nothing to notify about.
+    async fn note_feed(&mut self, stale: bool, detail: &str) {
+        let now = Utc::now();
+        let last_data = match (&self.pushed, self.last_success) {
+            (Some((time, _)), _) => Some(*time),
+            (None, Some(at)) => chrono::Duration::from_std(at.elapsed())
+                .ok()
+                .map(|ago| now - ago),
+            (None, None) => None,
+        };
+        let Some(run) = self.challenge.as_mut() else {
+            return;
+        };
+        let Some(event) = run.note_feed(stale, now, detail, last_data) else {
+            return;
+        };
+        tracing::info!(account = %self.id, kind = %event.kind, detail, "feed event");
+        self.unsaved_events.push(event);
+        self.save(&[]).await;
     }
 
     /// Stores the peaks when they moved; whether they are stored.
@@ -1236,6 +1285,9 @@ impl Tracker {
                     if !stale && self.pushed.is_some() && since.elapsed() >= self.stale_after {
                         stale = true;
                         self.publish_feed(FeedStatus::Stale);
+                        let detail =
+                            format!("nothing was pushed for {} s", since.elapsed().as_secs());
+                        self.note_feed(true, &detail).await;
                     }
                 }
             }
@@ -1286,7 +1338,20 @@ impl Tracker {
         if let Some(run) = self.challenge.as_mut() {
             let fed: Vec<(u32, &shared::engine::Record)> =
                 records.iter().map(|p| (p.number, &p.record)).collect();
+            let now = Utc::now();
+            let last_data = self.pushed.as_ref().map(|(time, _)| *time);
+            if let Some(event) = run.note_feed(false, now, "records are pushed again", last_data) {
+                self.unsaved_events.push(event);
+            }
+            let days_before = run.challenge().days().len();
+            let next_reset = run.challenge().next_reset();
             let outcome = run.apply_pushed(self.id.as_str(), &fed);
+            let reset = next_reset
+                .or(records.last().map(|p| p.record.time))
+                .unwrap_or(now);
+            if let Some(summary) = run.daily_summary(days_before, reset) {
+                self.unsaved_events.push(summary);
+            }
             response.accepted = outcome.accepted;
             response.duplicate_deals = outcome.duplicate_deals;
             response.refused = outcome

@@ -565,6 +565,22 @@ fn audit_url(path: &str, query: &AuditQuery, limit: Option<u32>) -> String {
     }
 }
 
+/// How many deliveries one page of the admin console's notifications shows.
+const NOTIFICATIONS_PAGE: u32 = 50;
+
+/// `GET /api/notifications`: a page of notification deliveries (admins), newest event first,
+/// of one status when given, from `offset` on.
+pub async fn notifications(
+    status: Option<shared::api::DeliveryStatus>,
+    offset: u32,
+) -> Result<shared::api::NotificationsResponse, ApiError> {
+    let mut url = format!("/api/notifications?offset={offset}&limit={NOTIFICATIONS_PAGE}");
+    if let Some(status) = status {
+        url.push_str(&format!("&status={}", status.as_str()));
+    }
+    get_json(&url).await
+}
+
 // Rule sets: the admin console's rule editor and the trader's history of rule changes.
 
 /// `GET /api/accounts/{id}/rule-sets`: every version with what it changed, and the rules in

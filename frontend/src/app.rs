@@ -5,8 +5,8 @@ use crate::components::{ThemeToggle, UserMenu};
 use crate::pages::{AccountPage, AccountsPage, LoginPage, NotFound};
 #[cfg(feature = "admin")]
 use crate::pages::{
-    AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminOnly, AdminOverviewPage,
-    AdminRulesPage, AdminUsersPage,
+    AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminNotificationsPage, AdminOnly,
+    AdminOverviewPage, AdminRulesPage, AdminUsersPage,
 };
 use crate::session::{Session, SessionState, SignedIn};
 use leptos::prelude::*;
@@ -121,6 +121,10 @@ fn routes() -> impl IntoView {
             <Route
                 path=path!("/admin/audit")
                 view=|| view! { <SignedIn><AdminOnly><AdminAuditPage /></AdminOnly></SignedIn> }
+            />
+            <Route
+                path=path!("/admin/notifications")
+                view=|| view! { <SignedIn><AdminOnly><AdminNotificationsPage /></AdminOnly></SignedIn> }
             />
         </Routes>
     }

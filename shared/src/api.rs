@@ -658,7 +658,9 @@ pub struct ChallengeEventView {
     pub id: i64,
     /// When it happened (the time of the broker record that caused it).
     pub time: DateTime<Utc>,
-    /// `warning`, `breach`, `objective_met`, `passed` or `failed`.
+    /// The engine's `warning`, `breach`, `objective_met`, `passed` or `failed`; the tracker's
+    /// `feed_stale`, `feed_recovered` or `daily_summary`; an admin's `anchor_corrected`,
+    /// `breach_cleared`, `unpaused` or `rules_changed`.
     pub kind: String,
     /// The rule concerned, if any.
     pub rule: Option<String>,
@@ -1332,7 +1334,7 @@ pub struct NotificationPreferences {
     #[serde(default)]
     pub email: Option<String>,
     /// The kinds of events to hear about (`warning`, `breach`, `objective_met`, `passed`,
-    /// `failed`); empty means every kind.
+    /// `failed`, `feed_stale`, `feed_recovered`, `daily_summary`); empty means every kind.
     #[serde(default)]
     pub kinds: Vec<String>,
     /// Only events of these rules (rule ids, e.g. `daily_loss`); empty means every rule.
@@ -1422,12 +1424,15 @@ pub struct NotificationDelivery {
     pub last_error: Option<String>,
 }
 
-/// `GET /api/notifications` (admins only): deliveries, newest event first.
+/// `GET /api/notifications` (admins only): a page of deliveries, newest event first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationsResponse {
-    /// At most 500 deliveries, newest event first.
+    /// At most `limit` (500 when left out) deliveries, newest event first.
     pub deliveries: Vec<NotificationDelivery>,
+    /// The `offset` of the next page, when there is one.
+    #[serde(default)]
+    pub next_offset: Option<u32>,
 }
 
 #[cfg(test)]

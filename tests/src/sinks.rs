@@ -127,6 +127,9 @@ pub struct Webhook {
 
 /// [`Webhook::fail_with`] this to hold every call unanswered until told otherwise.
 pub const HOLD: u16 = 1;
+/// [`Webhook::fail_with`] this to accept every call (it is recorded) but hold the answer back
+/// until told otherwise: the receiver has it, the sender does not know yet.
+pub const ACCEPT_THEN_HOLD: u16 = 2;
 
 impl Webhook {
     /// Starts a receiver checking signatures with `secret`; returns it and its URL.
@@ -183,7 +186,7 @@ impl Webhook {
             return StatusCode::SERVICE_UNAVAILABLE;
         }
         let failing = webhook.failing.load(Ordering::SeqCst);
-        if failing != 0 {
+        if failing != 0 && failing != ACCEPT_THEN_HOLD {
             webhook.refused.fetch_add(1, Ordering::SeqCst);
             return StatusCode::from_u16(failing).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         }
@@ -191,6 +194,12 @@ impl Webhook {
             delivery: header("x-riskdeck-delivery"),
             body: json,
         });
+        if failing == ACCEPT_THEN_HOLD {
+            webhook.held.fetch_add(1, Ordering::SeqCst);
+            while webhook.failing.load(Ordering::SeqCst) == ACCEPT_THEN_HOLD {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
         StatusCode::NO_CONTENT
     }
 
@@ -199,13 +208,23 @@ impl Webhook {
         lock(&self.accepted).clone()
     }
 
+    /// The calls accepted, each delivery once: a repeat of a delivery id already seen is
+    /// dropped, as a receiver following the documentation does.
+    pub fn distinct(&self) -> Vec<WebhookCall> {
+        let mut seen = std::collections::HashSet::new();
+        self.accepted()
+            .into_iter()
+            .filter(|call| seen.insert(call.delivery.clone()))
+            .collect()
+    }
+
     /// Calls refused for a wrong signature so far.
     pub fn bad_signatures(&self) -> u16 {
         self.bad_signatures.load(Ordering::SeqCst)
     }
 
     /// Answer every correctly signed call with `status` (`0`: accept again; [`HOLD`]: keep
-    /// it waiting).
+    /// it waiting; [`ACCEPT_THEN_HOLD`]: accept it, then keep the answer waiting).
     pub fn fail_with(&self, status: u16) {
         self.failing.store(status, Ordering::SeqCst);
     }
@@ -215,7 +234,7 @@ impl Webhook {
         self.refused.load(Ordering::SeqCst)
     }
 
-    /// Calls held unanswered so far ([`HOLD`]).
+    /// Calls held unanswered so far ([`HOLD`], [`ACCEPT_THEN_HOLD`]).
     pub fn held(&self) -> u16 {
         self.held.load(Ordering::SeqCst)
     }

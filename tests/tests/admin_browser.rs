@@ -442,3 +442,129 @@ async fn an_admin_filters_the_audit_log_and_a_trader_cannot_open_any_admin_page(
     browser.close().await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_sees_each_notification_delivery_and_filters_the_failed_ones() {
+    use backend::notify::NotifyConfig;
+    use backend::notify::config::{TelegramConfig, WebhookConfig};
+    use tests::sinks::{Telegram, Webhook};
+    tests::require_bundle();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (telegram, telegram_url) = Telegram::start().await;
+    let (webhook, webhook_url) = Webhook::start("firm-webhook-key-0123456789").await;
+    // The firm's webhook is down and given up at once; its Telegram chat takes everything.
+    webhook.fail_with(503);
+    let mut config = config(dir.path());
+    config.notifications = NotifyConfig {
+        poll_interval: Duration::from_millis(50),
+        max_attempts: 1,
+        telegram: Some(TelegramConfig {
+            api_base_url: telegram_url,
+            bot_token: "123456:test-token".to_owned(),
+            chat_id: Some("-1001".to_owned()),
+        }),
+        webhook: Some(WebhookConfig {
+            url: webhook_url,
+            secret: "firm-webhook-key-0123456789".to_owned(),
+        }),
+        ..NotifyConfig::default()
+    };
+    let server = TestServer::start(config).await.expect("server");
+    // A breach now (older events are not notified).
+    let now = chrono::Utc::now();
+    let line = |at: chrono::DateTime<chrono::Utc>, equity: u32| {
+        format!(
+            r#"{{"time":"{}","accountInformation":{{"balance":100000,"equity":{equity},"margin":0,"freeMargin":{equity},"currency":"USD","leverage":100,"credit":0}}}}"#,
+            at.to_rfc3339()
+        ) + "\n"
+    };
+    push(&server, &line(now - chrono::Duration::minutes(2), 100_000)).await;
+    push(&server, &line(now - chrono::Duration::minutes(1), 94_000)).await;
+    let store = server.state.store.clone();
+    let all = eventually(
+        Duration::from_secs(60),
+        "every delivery settles",
+        || async {
+            let list = store.deliveries(None, 100).await.ok()?;
+            let settled = !list.is_empty()
+                && list
+                    .iter()
+                    .all(|d| d.status != shared::api::DeliveryStatus::Pending)
+                && list.iter().filter(|d| d.channel == "webhook").count()
+                    == list.iter().filter(|d| d.channel == "telegram").count();
+            settled.then_some(list)
+        },
+    )
+    .await
+    .expect("deliveries");
+    let failed = all.iter().filter(|d| d.channel == "webhook").count();
+    assert!(failed >= 2, "a breach and the failure: {all:?}");
+    assert_eq!(telegram.accepted().len(), all.len() - failed);
+
+    let browser = Browser::start(1280, 1200).await.expect("browser");
+    open_signed_in(&browser, &server, "/admin/notifications", "admin").await;
+    let statuses = |want: usize| {
+        let browser = &browser;
+        async move {
+            eventually(Duration::from_secs(30), "delivery rows", || async {
+                let rows = browser
+                    .client
+                    .find_all(Locator::Css("[data-testid=notification-row]"))
+                    .await
+                    .ok()?;
+                let mut statuses = Vec::new();
+                for row in &rows {
+                    statuses.push(row.attr("data-status").await.ok()??);
+                }
+                (statuses.len() == want).then_some(statuses)
+            })
+            .await
+            .expect("the rows")
+        }
+    };
+    let shown = statuses(all.len()).await;
+    assert_eq!(shown.iter().filter(|s| *s == "failed").count(), failed);
+    assert_eq!(
+        shown.iter().filter(|s| *s == "delivered").count(),
+        all.len() - failed
+    );
+    // One page holds them all: no older page.
+    let older = browser.wait_for("[data-testid=notifications-older]").await;
+    assert_eq!(
+        older.attr("disabled").await.expect("attr").as_deref(),
+        Some("true")
+    );
+
+    // Only the failed ones, each with its error.
+    browser
+        .wait_for("[data-testid=notifications-status]")
+        .await
+        .select_by_value("failed")
+        .await
+        .expect("select");
+    assert!(statuses(failed).await.iter().all(|s| s == "failed"));
+    browser
+        .wait_for_text("[data-testid=notification-error]", "webhook: HTTP 503")
+        .await;
+
+    // Nothing is pending: the empty state says so.
+    browser
+        .wait_for("[data-testid=notifications-status]")
+        .await
+        .select_by_value("pending")
+        .await
+        .expect("select");
+    browser
+        .wait_for_text(
+            "[data-testid=notifications-empty]",
+            "No pending deliveries.",
+        )
+        .await;
+    // The console's navigation leads here.
+    let link = browser
+        .wait_for("[data-testid=admin-nav] a[href='/admin/notifications']")
+        .await;
+    assert_eq!(link.text().await.expect("text"), "Notifications");
+    browser.close().await;
+    server.stop().await;
+}

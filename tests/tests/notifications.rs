@@ -29,6 +29,8 @@ const FIRM_CHAT: &str = "-1001";
 #[derive(Clone, Default)]
 struct Broker {
     dip: Arc<AtomicBool>,
+    /// Answer every request with 503 (the broker is away).
+    down: Arc<AtomicBool>,
     polls: Arc<AtomicU64>,
 }
 
@@ -37,6 +39,7 @@ impl Broker {
         let broker = self.clone();
         let account = move || {
             broker.polls.fetch_add(1, Ordering::SeqCst);
+            let down = broker.down.load(Ordering::SeqCst);
             let equity = if broker.dip.load(Ordering::SeqCst) {
                 "94999"
             } else {
@@ -44,6 +47,11 @@ impl Broker {
             };
             async move {
                 (
+                    if down {
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        axum::http::StatusCode::OK
+                    },
                     [("content-type", "application/json")],
                     format!(
                         r#"{{"platform":"mt5","broker":"Scripted","currency":"USD","server":"S-1",
@@ -84,6 +92,7 @@ fn config(dir: &std::path::Path, broker: &str, notifications: NotifyConfig) -> C
     config.demo = false;
     config.poll_interval = Duration::from_millis(100);
     config.admin.password = Some(ADMIN_PASSWORD.to_owned());
+    config.secret_key = Some(backend::secrets::SecretKey::parse(&"5e".repeat(32)).expect("key"));
     config.accounts = vec![AccountConfig {
         id: ACCOUNT.to_owned(),
         name: "FTMO 100k".to_owned(),
@@ -320,6 +329,27 @@ async fn every_event_reaches_each_channel_once_with_its_numbers_and_is_not_sent_
     message_ids.dedup();
     assert_eq!(message_ids.len(), mails.len());
 
+    // Page by page: the same deliveries, in the same order, each once.
+    let all = deliveries(&admin, &server, "").await;
+    assert_eq!(all.next_offset, None);
+    let mut paged = Vec::new();
+    let mut offset = Some(0);
+    while let Some(at) = offset {
+        let page = deliveries(&admin, &server, &format!("?limit=2&offset={at}")).await;
+        assert!(page.deliveries.len() <= 2);
+        paged.extend(page.deliveries);
+        offset = page.next_offset;
+    }
+    assert_eq!(paged, all.deliveries);
+    for bad in ["?limit=abc", "?limit=501", "?offset=-1"] {
+        let response = admin
+            .get(server.url(&format!("/api/notifications{bad}")))
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+
     // The tracker keeps polling a failed challenge and the notifier keeps looking: nothing is
     // sent again (the Python monitor re-sent its alert every cycle).
     let polls = broker.polls();
@@ -455,6 +485,16 @@ async fn preferences_are_checked_kept_per_person_and_the_webhook_key_is_never_sh
         .await
         .expect("json");
     assert!(saved.webhook_secret_set);
+    // At rest the key is sealed.
+    let row = server
+        .state
+        .store
+        .notification_preferences(jane.user.id)
+        .await
+        .expect("row")
+        .expect("saved");
+    assert!(!row.contains(key), "{row}");
+    assert!(row.contains("webhook_secret_sealed"), "{row}");
     for bad in [
         serde_json::json!({"email": "not an address"}),
         serde_json::json!({"telegram_chat_id": "jane"}),
@@ -521,4 +561,241 @@ async fn preferences_are_checked_kept_per_person_and_the_webhook_key_is_never_sh
         .await
         .expect("get");
     assert_eq!(missing.status(), 404);
+}
+
+fn firm_telegram(telegram_url: String) -> NotifyConfig {
+    NotifyConfig {
+        telegram: Some(TelegramConfig {
+            api_base_url: telegram_url,
+            bot_token: BOT_TOKEN.to_owned(),
+            chat_id: Some(FIRM_CHAT.to_owned()),
+        }),
+        ..schedule()
+    }
+}
+
+/// Saves jane's preferences: Telegram chat 42, only `kinds`.
+async fn jane_hears(server: &TestServer, kinds: &[&str]) {
+    let jane = server.login("jane").await.expect("jane");
+    jane.post(server.url("/api/me/notifications"))
+        .json(&NotificationPreferences {
+            telegram_chat_id: Some("42".to_owned()),
+            kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
+            ..NotificationPreferences::default()
+        })
+        .send()
+        .await
+        .expect("save")
+        .error_for_status()
+        .expect("200");
+}
+
+#[tokio::test]
+async fn a_stale_feed_and_its_recovery_are_notified_once_each_to_those_who_want_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::default();
+    let broker_url = broker.start().await;
+    let (telegram, telegram_url) = Telegram::start().await;
+    let mut config = config(dir.path(), &broker_url, firm_telegram(telegram_url));
+    config.stale_after = Duration::from_millis(600);
+    config.broker_timeout = Duration::from_millis(500);
+    let server = TestServer::start(config).await.expect("server");
+    // The trader hears about breaches only: no feed news.
+    jane_hears(&server, &["breach"]).await;
+    eventually("first polls", || async { broker.polls() >= 3 }).await;
+    let kinds = || async {
+        events(&server)
+            .await
+            .into_iter()
+            .map(|r| r.event.kind)
+            .collect::<Vec<_>>()
+    };
+    assert!(kinds().await.is_empty(), "no event while healthy");
+
+    broker.down.store(true, Ordering::SeqCst);
+    eventually("the feed goes stale", || async {
+        kinds().await.contains(&"feed_stale".to_owned())
+    })
+    .await;
+    // Still down for a while: stale is recorded once.
+    let polls = broker.polls();
+    eventually("more failed polls", || async {
+        broker.polls() >= polls + 5
+    })
+    .await;
+    assert_eq!(kinds().await, ["feed_stale"]);
+
+    broker.down.store(false, Ordering::SeqCst);
+    eventually("the feed recovers", || async {
+        kinds().await == ["feed_stale", "feed_recovered"]
+    })
+    .await;
+    eventually("both reach the firm's chat", || async {
+        telegram.accepted().len() >= 2
+    })
+    .await;
+    let polls = broker.polls();
+    eventually("10 more polls", || async { broker.polls() >= polls + 10 }).await;
+    assert_eq!(kinds().await, ["feed_stale", "feed_recovered"]);
+    let sent = telegram.accepted();
+    assert_eq!(sent.len(), 2, "each once, to the firm only: {sent:?}");
+    assert!(sent.iter().all(|m| m.chat_id == FIRM_CHAT), "{sent:?}");
+    let stale = &sent[0].text;
+    for part in [
+        "Feed stale: FTMO 100k",
+        "No fresh data from the broker",
+        "Last data: ",
+        "Why: the broker has not answered",
+        "Dashboard: https://dash.example/accounts/ftmo-100k",
+    ] {
+        assert!(stale.contains(part), "{part:?} is not in {stale}");
+    }
+    assert!(stale.contains(" CET") || stale.contains(" CEST"), "{stale}");
+    assert!(
+        sent[1].text.starts_with("Feed recovered: FTMO 100k"),
+        "{}",
+        sent[1].text
+    );
+}
+
+const INGEST_TOKEN: &str = "bridge-token-0123456789abcdef0123456789";
+const JANE_KEY: &str = "jane-webhook-key-0123456789";
+
+fn info_line(time: chrono::DateTime<chrono::Utc>, balance: &str, equity: &str) -> String {
+    format!(
+        r#"{{"time":"{}","accountInformation":{{"balance":{balance},"equity":{equity},"margin":0,"freeMargin":{equity},"currency":"USD","leverage":100,"credit":0}}}}"#,
+        time.to_rfc3339()
+    ) + "\n"
+}
+
+#[tokio::test]
+async fn the_daily_summary_at_the_reset_carries_the_days_numbers_and_the_rules_room() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (telegram, telegram_url) = Telegram::start().await;
+    let (webhook, webhook_url) = Webhook::start(SECRET).await;
+    let notifications = NotifyConfig {
+        webhook: Some(WebhookConfig {
+            url: webhook_url,
+            secret: SECRET.to_owned(),
+        }),
+        // The firm's channels hear about breaches only: no summary on its webhook.
+        kinds: vec!["breach".to_owned()],
+        ..firm_telegram(telegram_url)
+    };
+    let mut config = config(dir.path(), "http://127.0.0.1:9", notifications);
+    config.accounts[0].ingest_token = Some(INGEST_TOKEN.to_owned());
+    config.accounts[0].base_url = String::new();
+    config.accounts[0].metaapi_account_id = String::new();
+    config.accounts[0].token = String::new();
+    let server = TestServer::start(config).await.expect("server");
+    // The trader wants the summaries, and nothing else, on Telegram and on her webhook (its
+    // key stored sealed, opened to sign).
+    jane_hears(&server, &["daily_summary"]).await;
+    let (jane_hook, jane_hook_url) = Webhook::start(JANE_KEY).await;
+    let jane = server.login("jane").await.expect("jane");
+    jane.post(server.url("/api/me/notifications"))
+        .json(&serde_json::json!({
+            "telegram_chat_id": "42",
+            "webhook_url": jane_hook_url,
+            "webhook_secret": JANE_KEY,
+            "kinds": ["daily_summary"],
+        }))
+        .send()
+        .await
+        .expect("save")
+        .error_for_status()
+        .expect("200");
+    // The firm's day ends at midnight in Prague: a day that closed at the last reset, pushed
+    // by a bridge at the records' own times.
+    let reset = shared::engine::ResetClock::prague_midnight()
+        .previous_reset(chrono::Utc::now())
+        .expect("a reset");
+    let push = |body: String| {
+        let server = &server;
+        async move {
+            reqwest::Client::new()
+                .post(server.url(&format!("/api/ingest/{ACCOUNT}")))
+                .header("content-type", "application/x-ndjson")
+                .bearer_auth(INGEST_TOKEN)
+                .body(body)
+                .send()
+                .await
+                .expect("push")
+                .error_for_status()
+                .expect("200");
+        }
+    };
+    push(info_line(
+        reset - chrono::Duration::hours(2),
+        "100000",
+        "100000",
+    ))
+    .await;
+    push(info_line(
+        reset - chrono::Duration::hours(1),
+        "100000",
+        "99500",
+    ))
+    .await;
+    let after = reset + (chrono::Utc::now() - reset) / 2;
+    push(info_line(after, "100000", "99600")).await;
+    eventually("the summary is stored", || async {
+        events(&server)
+            .await
+            .iter()
+            .any(|r| r.event.kind == "daily_summary")
+    })
+    .await;
+    let summaries: Vec<_> = events(&server)
+        .await
+        .into_iter()
+        .filter(|r| r.event.kind == "daily_summary")
+        .collect();
+    assert_eq!(summaries.len(), 1);
+    assert_eq!(summaries[0].event.time, reset, "at the reset");
+    eventually("the trader's summary", || async {
+        telegram.accepted().iter().any(|m| m.chat_id == "42")
+    })
+    .await;
+    let text = telegram
+        .accepted()
+        .into_iter()
+        .find(|m| m.chat_id == "42")
+        .expect("sent")
+        .text;
+    let date = reset
+        .with_timezone(&chrono_tz_prague())
+        .date_naive()
+        .pred_opt()
+        .expect("a day before");
+    for part in [
+        format!("Daily summary: FTMO 100k, {date}"),
+        "Status: active".to_owned(),
+        "Closing balance: 100,000.00  Closing equity: 99,500.00".to_owned(),
+        "Day P/L: -500.00".to_owned(),
+        "Lowest equity: 99,500.00".to_owned(),
+        "daily_loss: 4,600.00 room left".to_owned(),
+        "profit_target: ".to_owned(),
+        "to go".to_owned(),
+        "Dashboard: https://dash.example/accounts/ftmo-100k".to_owned(),
+    ] {
+        assert!(text.contains(&part), "{part:?} is not in {text}");
+    }
+    eventually("the summary on the trader's webhook", || async {
+        !jane_hook.accepted().is_empty()
+    })
+    .await;
+    assert_eq!(jane_hook.bad_signatures(), 0);
+    let call = &jane_hook.accepted()[0];
+    assert_eq!(call.body["kind"], "daily_summary");
+    assert_eq!(call.body["event"]["end_equity"], "99500");
+    // The firm asked for breaches only: neither its chat nor its webhook had the summary.
+    assert!(telegram.accepted().iter().all(|m| m.chat_id == "42"));
+    assert!(webhook.accepted().is_empty());
+}
+
+/// Europe/Prague, read from the engine's reset clock (the tests do not depend on a zone
+/// database of their own).
+fn chrono_tz_prague() -> impl chrono::TimeZone {
+    shared::engine::ResetClock::prague_midnight().time_zone
 }

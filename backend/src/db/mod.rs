@@ -438,6 +438,15 @@ pub trait Store: Send + Sync + 'static {
         &self,
         status: Option<shared::api::DeliveryStatus>,
         limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.deliveries_page(status, 0, limit).await
+    }
+    /// Like [`Store::deliveries`], skipping the first `offset` (the pages before).
+    async fn deliveries_page(
+        &self,
+        status: Option<shared::api::DeliveryStatus>,
+        offset: u32,
+        limit: u32,
     ) -> Result<Vec<Delivery>, StoreError>;
     /// A user's notification preferences (JSON), if they saved any.
     async fn notification_preferences(&self, user: UserId) -> Result<Option<String>, StoreError>;

@@ -1462,9 +1462,10 @@ macro_rules! portable_store {
                 row.map($crate::db::delivery_from_row).transpose()
             }
 
-            async fn deliveries(
+            async fn deliveries_page(
                 &self,
                 status: Option<shared::api::DeliveryStatus>,
+                offset: u32,
                 limit: u32,
             ) -> Result<Vec<$crate::db::Delivery>, $crate::db::StoreError> {
                 let rows: Vec<$crate::db::DeliveryRow> = sqlx::query_as(
@@ -1474,11 +1475,12 @@ macro_rules! portable_store {
                      FROM notification_deliveries d JOIN challenge_events e ON e.id = d.event_id
                      WHERE ($1 = '' OR d.status = $2)
                      ORDER BY d.event_id DESC, d.channel, d.recipient
-                     LIMIT $3",
+                     LIMIT $3 OFFSET $4",
                 )
                 .bind(status.map_or("", shared::api::DeliveryStatus::as_str))
                 .bind(status.map_or("", shared::api::DeliveryStatus::as_str))
                 .bind(i64::from(limit))
+                .bind(i64::from(offset))
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter().map($crate::db::delivery_from_row).collect()

@@ -698,6 +698,19 @@ async fn deliveries_are_planned_once_per_target_claimed_once_and_settled(
         "newest first"
     );
     assert_eq!(store.deliveries(None, 1).await.expect("list").len(), 1);
+    // Page by page: the same order, each once, and nothing past the end.
+    let mut paged = Vec::new();
+    for offset in [0, 3] {
+        paged.extend(store.deliveries_page(None, offset, 3).await.expect("page"));
+    }
+    assert_eq!(paged, all);
+    assert!(
+        store
+            .deliveries_page(None, 4, 3)
+            .await
+            .expect("page")
+            .is_empty()
+    );
 }
 
 async fn notification_preferences_are_saved_per_user(store: &dyn Store, _url: &str) {

@@ -93,13 +93,33 @@ pub fn render(
         "objective_met" => "Objective met",
         "passed" => "Challenge passed",
         "failed" => "Challenge failed",
+        "feed_stale" => "Feed stale",
+        "feed_recovered" => "Feed recovered",
+        "daily_summary" => "Daily summary",
         other => other,
     };
-    let subject = match &stored.rule {
-        Some(rule) => format!("{headline}: {rule} on {account_name}"),
-        None => format!("{headline}: {account_name}"),
+    // The tracker's events (feed, daily summary) are JSON of their own, not engine events.
+    let body: serde_json::Value =
+        serde_json::from_str(&stored.body).unwrap_or(serde_json::Value::Null);
+    let date = body["date"]
+        .as_str()
+        .filter(|_| stored.kind == "daily_summary");
+    let subject = match (&stored.rule, date) {
+        (Some(rule), _) => format!("{headline}: {rule} on {account_name}"),
+        (None, Some(date)) => format!("{headline}: {account_name}, {date}"),
+        (None, None) => format!("{headline}: {account_name}"),
     };
     let mut text = format!("{subject}\nAccount: {account_name} ({account})\n");
+    let local = |time: chrono::DateTime<chrono::Utc>| {
+        time.with_timezone(&zone)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    };
+    match stored.kind.as_str() {
+        "feed_stale" | "feed_recovered" => feed_lines(&mut text, &stored.kind, &body, local),
+        "daily_summary" => summary_lines(&mut text, &body),
+        _ => {}
+    }
     if let Some(rule) = &stored.rule {
         text.push_str(&format!("Rule: {rule}\n"));
     }
@@ -153,6 +173,92 @@ pub fn render(
     }
 }
 
+/// A decimal the tracker wrote into an event's JSON (a string, or a number).
+fn decimal(value: &serde_json::Value) -> Option<Decimal> {
+    match value {
+        serde_json::Value::String(text) => text.parse().ok(),
+        serde_json::Value::Number(number) => number.to_string().parse().ok(),
+        _ => None,
+    }
+}
+
+/// What a feed event says: why, and since when there was no fresh data.
+fn feed_lines(
+    text: &mut String,
+    kind: &str,
+    body: &serde_json::Value,
+    local: impl Fn(chrono::DateTime<chrono::Utc>) -> String,
+) {
+    let last_data = body["last_data"]
+        .as_str()
+        .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok());
+    if kind == "feed_stale" {
+        text.push_str(
+            "No fresh data from the broker: the rules are measured again once it flows.\n",
+        );
+        if let Some(at) = last_data {
+            text.push_str(&format!("Last data: {}\n", local(at)));
+        }
+    } else {
+        text.push_str("Data from the broker flows again; the rules are measured.\n");
+    }
+    if let Some(detail) = body["detail"].as_str().filter(|d| !d.is_empty()) {
+        text.push_str(&format!("Why: {detail}\n"));
+    }
+}
+
+/// What a daily summary says: the day's closing numbers and P/L, then every rule's room as
+/// the new day starts.
+fn summary_lines(text: &mut String, body: &serde_json::Value) {
+    let amount = |key: &str| decimal(&body[key]).map(money);
+    if let Some(status) = body["status"].as_str() {
+        text.push_str(&format!("Status: {status}\n"));
+    }
+    if let (Some(balance), Some(equity)) = (amount("end_balance"), amount("end_equity")) {
+        text.push_str(&format!(
+            "Closing balance: {balance}  Closing equity: {equity}\n"
+        ));
+    }
+    if let Some(pl) = decimal(&body["day_pl"]) {
+        let sign = if pl.is_sign_positive() && !pl.is_zero() {
+            "+"
+        } else {
+            ""
+        };
+        text.push_str(&format!("Day P/L: {sign}{}", money(pl)));
+        if let Some(closed) = amount("closed_pl") {
+            text.push_str(&format!(" (closed trades: {closed})"));
+        }
+        text.push('\n');
+    }
+    if let Some(min) = amount("min_equity") {
+        text.push_str(&format!("Lowest equity: {min}\n"));
+    }
+    let rules = body["rules"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if !rules.is_empty() {
+        text.push_str("Rules:\n");
+    }
+    for rule in rules {
+        let id = rule["id"].as_str().unwrap_or("?");
+        let status = rule["status"].as_str().unwrap_or("?");
+        let objective = rule["objective"].as_bool().unwrap_or(false);
+        let remaining = decimal(&rule["remaining"]).map(|room| match rule["unit"].as_str() {
+            Some("money") | None => money(room),
+            Some(unit) => format!("{} {unit}", room.normalize()),
+        });
+        match remaining {
+            Some(room) if objective => {
+                text.push_str(&format!("  {id}: {room} to go ({status})\n"));
+            }
+            Some(room) => text.push_str(&format!("  {id}: {room} room left ({status})\n")),
+            None => text.push_str(&format!("  {id}: {status}\n")),
+        }
+    }
+}
+
 /// An amount with two decimals and thousands separators: `95,000.00`.
 fn money(value: Decimal) -> String {
     let rounded = value.round_dp(2);
@@ -190,6 +296,100 @@ mod tests {
         check(dec!(0.004), "0.00");
         check(dec!(100), "100.00");
         check(dec!(1000000.5), "1,000,000.50");
+    }
+
+    fn tracker_event(kind: &str, body: serde_json::Value) -> Message {
+        let time: chrono::DateTime<chrono::Utc> = "2026-03-02T23:00:00Z".parse().expect("time");
+        let stored = StoredEvent {
+            time,
+            kind: kind.into(),
+            rule: None,
+            body: body.to_string(),
+        };
+        render(
+            9,
+            "ftmo-100k",
+            "FTMO 100k",
+            &stored,
+            chrono_tz::Europe::Prague,
+            None,
+        )
+    }
+
+    #[track_caller]
+    fn says(message: &Message, parts: &[&str]) {
+        for part in parts {
+            assert!(
+                message.text.contains(part),
+                "{part:?} not in {}",
+                message.text
+            );
+        }
+    }
+
+    #[test]
+    fn feed_messages_say_why_and_since_when_in_the_firms_zone() {
+        let stale = tracker_event(
+            "feed_stale",
+            serde_json::json!({
+                "kind": "feed_stale",
+                "detail": "the broker has not answered for 12 s",
+                "last_data": "2026-03-02T22:59:48Z",
+            }),
+        );
+        assert_eq!(stale.subject, "Feed stale: FTMO 100k");
+        says(
+            &stale,
+            &[
+                "No fresh data from the broker",
+                "Last data: 2026-03-02 23:59:48 CET",
+                "Why: the broker has not answered for 12 s",
+                "Time: 2026-03-03 00:00:00 CET",
+            ],
+        );
+        let recovered = tracker_event("feed_recovered", serde_json::json!({"detail": ""}));
+        assert_eq!(recovered.subject, "Feed recovered: FTMO 100k");
+        says(&recovered, &["flows again"]);
+        assert!(!recovered.text.contains("Why:"), "{}", recovered.text);
+    }
+
+    #[test]
+    fn a_daily_summary_has_the_days_numbers_and_every_rules_room() {
+        let summary = tracker_event(
+            "daily_summary",
+            serde_json::json!({
+                "date": "2026-03-02",
+                "status": "active",
+                "end_balance": "100250",
+                "end_equity": "100100.5",
+                "day_pl": "100.5",
+                "closed_pl": "250",
+                "min_equity": "99800",
+                "rules": [
+                    {"id": "daily_loss", "status": "ok", "remaining": "5100.5", "unit": "money",
+                     "objective": false},
+                    {"id": "min_trading_days", "status": "pending", "remaining": "3",
+                     "unit": "days", "objective": true},
+                    {"id": "max_positions", "status": "ok", "unit": "positions"},
+                ],
+            }),
+        );
+        assert_eq!(summary.subject, "Daily summary: FTMO 100k, 2026-03-02");
+        says(
+            &summary,
+            &[
+                "Status: active",
+                "Closing balance: 100,250.00  Closing equity: 100,100.50",
+                "Day P/L: +100.50 (closed trades: 250.00)",
+                "Lowest equity: 99,800.00",
+                "  daily_loss: 5,100.50 room left (ok)",
+                "  min_trading_days: 3 days to go (pending)",
+                "  max_positions: ok",
+            ],
+        );
+        // Nothing readable: the headline and the time, no panic.
+        let bare = tracker_event("daily_summary", serde_json::json!("garbage"));
+        assert_eq!(bare.subject, "Daily summary: FTMO 100k");
     }
 
     #[test]

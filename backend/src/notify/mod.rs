@@ -32,10 +32,20 @@ use shared::api::{Role, UserId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// The event kinds people can ask to hear about.
-pub const KINDS: [&str; 5] = ["warning", "breach", "objective_met", "passed", "failed"];
+/// The event kinds people can ask to hear about: the engine's, then the tracker's.
+pub const KINDS: [&str; 8] = [
+    "warning",
+    "breach",
+    "objective_met",
+    "passed",
+    "failed",
+    "feed_stale",
+    "feed_recovered",
+    "daily_summary",
+];
 /// The channels.
 pub const CHANNELS: [&str; 3] = ["telegram", "webhook", "email"];
 /// The recipient that stands for the firm's own channels.
@@ -54,6 +64,8 @@ pub struct Notifier {
     zone: chrono_tz::Tz,
     http: reqwest::Client,
     mailer: Option<channels::Mailer>,
+    /// Opens the traders' sealed webhook keys.
+    secret_key: Option<crate::secrets::SecretKey>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -75,8 +87,13 @@ pub fn delivery_id(event_id: i64, channel: &str, recipient: &str) -> String {
 }
 
 impl Notifier {
-    /// A notifier for the configured channels (checked already by `Config::validate`).
-    pub fn new(store: Arc<dyn Store>, config: NotifyConfig) -> Result<Self, String> {
+    /// A notifier for the configured channels (checked already by `Config::validate`);
+    /// `secret_key` opens the webhook keys people stored.
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: NotifyConfig,
+        secret_key: Option<crate::secrets::SecretKey>,
+    ) -> Result<Self, String> {
         let zone = config
             .time_zone
             .parse()
@@ -98,6 +115,7 @@ impl Notifier {
             zone,
             http,
             mailer,
+            secret_key,
         })
     }
 
@@ -108,10 +126,16 @@ impl Notifier {
     }
 
     /// Fans out and delivers until there is nothing due, then every `poll_interval`, until
-    /// `shutdown`. Store failures are logged and retried at the next turn.
+    /// `shutdown`. Store failures are logged and retried at the next turn. Each delivery is
+    /// sent in its own task and recorded as soon as it is answered, so a slow receiver holds up
+    /// neither the others nor the next events; at shutdown the sends in flight are let finish
+    /// (each bounded by the send timeout) and recorded, so a restart does not repeat them.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut sending = JoinSet::new();
         loop {
-            let busy = match self.round(Utc::now()).await {
+            while sending.try_join_next().is_some() {}
+            let room = BATCH.saturating_sub(u32::try_from(sending.len()).unwrap_or(BATCH));
+            let busy = match self.round(Utc::now(), room, &mut sending).await {
                 Ok(work) => work > 0,
                 Err(error) => {
                     tracing::warn!(%error, "notifier: the store failed; will retry");
@@ -124,13 +148,20 @@ impl Notifier {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(self.config.poll_interval) => {}
+                Some(_) = sending.join_next(), if !sending.is_empty() => {}
             }
         }
+        while sending.join_next().await.is_some() {}
     }
 
-    /// One round: fans out the due outbox rows, then sends the due deliveries. Returns how
-    /// much it did.
-    pub async fn round(&self, now: DateTime<Utc>) -> Result<usize, crate::db::StoreError> {
+    /// One round: fans out the due outbox rows, then claims up to `room` due deliveries and
+    /// starts sending each in `sending`. Returns how much it took on.
+    async fn round(
+        self: &Arc<Self>,
+        now: DateTime<Utc>,
+        room: u32,
+        sending: &mut JoinSet<()>,
+    ) -> Result<usize, crate::db::StoreError> {
         let lease_until = now + self.lease();
         let outbox = self
             .store
@@ -148,31 +179,41 @@ impl Notifier {
                 )
                 .await?;
         }
+        if room == 0 {
+            return Ok(planned);
+        }
         let due = self
             .store
-            .claim_deliveries(Utc::now(), Utc::now() + self.lease(), BATCH)
+            .claim_deliveries(Utc::now(), Utc::now() + self.lease(), room)
             .await?;
         let sent = due.len();
-        let names = if due.is_empty() {
-            HashMap::new()
-        } else {
+        if due.is_empty() {
+            return Ok(planned);
+        }
+        let names: Arc<HashMap<String, String>> = Arc::new(
             self.store
                 .accounts()
                 .await?
                 .into_iter()
                 .map(|a| (a.id.0, a.name))
-                .collect()
-        };
-        // Deliveries go out concurrently (a slow receiver does not hold up the others); each
-        // is bounded by the send timeout.
-        let names = &names;
-        let results = futures_util::future::join_all(due.iter().map(|delivery| async move {
-            let outcome = self.send(delivery, names).await;
-            (delivery, outcome)
-        }))
-        .await;
-        for (delivery, outcome) in results {
-            self.settle(delivery, outcome).await?;
+                .collect(),
+        );
+        for delivery in due {
+            let notifier = Arc::clone(self);
+            let names = Arc::clone(&names);
+            sending.spawn(async move {
+                let outcome = notifier.send(&delivery, &names).await;
+                if let Err(error) = notifier.settle(&delivery, outcome).await {
+                    // The claim's lease runs out and the delivery is tried again.
+                    tracing::warn!(
+                        event_id = delivery.event_id,
+                        channel = %delivery.channel,
+                        recipient = %delivery.recipient,
+                        %error,
+                        "notifier: cannot record a delivery's outcome; it will be tried again"
+                    );
+                }
+            });
         }
         Ok(planned + sent)
     }
@@ -221,8 +262,11 @@ impl Notifier {
             && !user.disabled
             && user.role == Role::Trader
         {
-            let stored =
-                prefs::Stored::parse(self.store.notification_preferences(owner).await?.as_deref());
+            let stored = prefs::Stored::parse(
+                self.store.notification_preferences(owner).await?.as_deref(),
+                self.secret_key.as_ref(),
+                owner,
+            );
             if stored.wants(&event.kind, event.rule.as_deref()) {
                 let recipient = user_recipient(owner);
                 if stored.telegram_chat_id.is_some() && self.config.telegram.is_some() {
@@ -270,6 +314,8 @@ impl Notifier {
                             retry_after: None,
                         })?
                         .as_deref(),
+                    self.secret_key.as_ref(),
+                    id,
                 ))
             }
             None => None,

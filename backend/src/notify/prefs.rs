@@ -1,8 +1,12 @@
 //! A person's notification preferences: where they want messages and which events. Stored as
-//! JSON per user; the webhook key is kept and never sent back.
+//! JSON per user; the webhook key is sealed under `secret_key` (like broker tokens, with the
+//! user as context, so a sealed key copied to another person's row does not open) and never
+//! sent back. Rows written before keys were sealed hold the key in plain text: they are read as
+//! they are, and sealed the next time they are saved.
 
+use crate::secrets::{SealedSecret, Secret, SecretKey};
 use serde::{Deserialize, Serialize};
-use shared::api::NotificationPreferences;
+use shared::api::{NotificationPreferences, UserId};
 
 /// The shortest webhook key accepted.
 pub const MIN_SECRET_CHARS: usize = 16;
@@ -11,7 +15,7 @@ const MAX_TEXT_CHARS: usize = 2_048;
 /// The most rules one person may pick.
 const MAX_RULES: usize = 64;
 
-/// Preferences as stored (with the webhook key).
+/// Preferences as read (the webhook key opened), and as stored (the key sealed).
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Stored {
@@ -19,8 +23,13 @@ pub struct Stored {
     pub telegram_chat_id: Option<String>,
     /// Webhook URL.
     pub webhook_url: Option<String>,
-    /// Webhook key.
+    /// Webhook key, in plain text in memory. Stored only by rows written before keys were
+    /// sealed: it is read from them, never written.
+    #[serde(skip_serializing)]
     pub webhook_secret: Option<String>,
+    /// Webhook key as stored: sealed (`v1.`...), opened into `webhook_secret` when read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_secret_sealed: Option<String>,
     /// Email address.
     pub email: Option<String>,
     /// Event kinds; empty means all.
@@ -35,15 +44,54 @@ impl std::fmt::Debug for Stored {
     }
 }
 
+/// The context a user's webhook key is sealed for.
+fn context(user: UserId) -> String {
+    format!("notifications:user:{user}:webhook_secret")
+}
+
 impl Stored {
-    /// Reads stored JSON; what cannot be read counts as no preferences (and is logged).
-    pub fn parse(json: Option<&str>) -> Self {
-        json.map_or_else(Self::default, |text| {
+    /// Reads `user`'s stored JSON, opening the sealed webhook key with `key`; what cannot be
+    /// read counts as no preferences, and a key that cannot be opened as no key (both logged).
+    pub fn parse(json: Option<&str>, key: Option<&SecretKey>, user: UserId) -> Self {
+        let mut stored: Self = json.map_or_else(Self::default, |text| {
             serde_json::from_str(text).unwrap_or_else(|error| {
                 tracing::warn!(%error, "unreadable notification preferences; ignoring them");
                 Self::default()
             })
-        })
+        });
+        if let Some(sealed) = stored.webhook_secret_sealed.take() {
+            let sealed = SealedSecret::from_stored(sealed);
+            stored.webhook_secret = match key.map(|key| key.open(&context(user), &sealed)) {
+                Some(Ok(secret)) => Some(secret.expose().to_owned()),
+                Some(Err(error)) => {
+                    tracing::warn!(%user, %error, "cannot open a webhook key; it counts as unset");
+                    None
+                }
+                None => {
+                    tracing::warn!(%user, "a webhook key is sealed but no secret_key is configured");
+                    None
+                }
+            };
+        }
+        stored
+    }
+
+    /// The JSON to store for `user`: the webhook key sealed under `key`. Without a key a
+    /// webhook key cannot be stored; the message says what to fix.
+    pub fn to_json(&self, key: Option<&SecretKey>, user: UserId) -> Result<String, String> {
+        let mut stored = self.clone();
+        if let Some(secret) = stored.webhook_secret.take() {
+            let key = key.ok_or(
+                "webhook_secret: this server has no secret_key, so it cannot store webhook keys: \
+                 ask the operator to set secret_key in the config file or RISKDECK_SECRET_KEY \
+                 (e.g. the output of `openssl rand -hex 32`), or leave the webhook out",
+            )?;
+            let sealed = key
+                .seal(&context(user), &Secret::new(secret))
+                .map_err(|e| format!("cannot seal the webhook key: {e}"))?;
+            stored.webhook_secret_sealed = Some(sealed.as_str().to_owned());
+        }
+        serde_json::to_string(&stored).map_err(|e| format!("cannot write preferences: {e}"))
     }
 
     /// What the person sees (the key left out).
@@ -139,6 +187,7 @@ impl Stored {
         Ok(Self {
             telegram_chat_id,
             webhook_secret: webhook_url.as_ref().and(webhook_secret),
+            webhook_secret_sealed: None,
             webhook_url,
             email,
             kinds,
@@ -316,6 +365,46 @@ mod tests {
         let json = serde_json::to_string(&view).expect("json");
         assert!(!json.contains("0123456789abcdef-key"), "{json}");
         assert!(!format!("{second:?}").contains("0123456789abcdef-key"));
+    }
+
+    #[test]
+    fn the_webhook_key_is_stored_sealed_for_its_user_and_old_plain_rows_still_read() {
+        let key = SecretKey::parse(&"ab".repeat(32)).expect("key");
+        let plain = "0123456789abcdef-key";
+        let prefs = Stored::default()
+            .update(NotificationPreferences {
+                webhook_url: Some("https://example.com/h".into()),
+                webhook_secret: Some(plain.into()),
+                kinds: vec!["breach".into()],
+                ..NotificationPreferences::default()
+            })
+            .expect("valid");
+        let json = prefs.to_json(Some(&key), UserId(7)).expect("sealed");
+        assert!(!json.contains(plain), "{json}");
+        assert!(json.contains("\"webhook_secret_sealed\":\"v1."), "{json}");
+        let read = Stored::parse(Some(&json), Some(&key), UserId(7));
+        assert_eq!(read.webhook_secret.as_deref(), Some(plain));
+        assert_eq!(read, prefs);
+        // Another user's row, or no key: no webhook key.
+        assert_eq!(
+            Stored::parse(Some(&json), Some(&key), UserId(8)).webhook_secret,
+            None
+        );
+        assert_eq!(
+            Stored::parse(Some(&json), None, UserId(7)).webhook_secret,
+            None
+        );
+        // Without a key it is not stored at all; without a webhook nothing needs one.
+        let refused = prefs.to_json(None, UserId(7)).expect_err("no key");
+        assert!(refused.contains("secret_key"), "{refused}");
+        assert!(Stored::default().to_json(None, UserId(7)).is_ok());
+        // A row from before sealing: the key in plain text, read as it is, sealed when saved.
+        let old =
+            format!(r#"{{"webhook_url":"https://example.com/h","webhook_secret":"{plain}"}}"#);
+        let read = Stored::parse(Some(&old), Some(&key), UserId(7));
+        assert_eq!(read.webhook_secret.as_deref(), Some(plain));
+        let resaved = read.to_json(Some(&key), UserId(7)).expect("sealed");
+        assert!(!resaved.contains(plain), "{resaved}");
     }
 
     #[test]

@@ -17,20 +17,37 @@ use shared::api::{
 /// The most deliveries one listing returns.
 const MAX_LISTED: u32 = 500;
 
-/// `GET /api/notifications?status=`: `status` one of `pending`, `delivered`, `failed`.
+/// `GET /api/notifications?status=&offset=&limit=`: `status` one of `pending`, `delivered`,
+/// `failed`; numbers checked by hand, so a bad one gets a message that names it.
 #[derive(Debug, serde::Deserialize)]
 pub struct ListQuery {
     status: Option<String>,
+    offset: Option<String>,
+    limit: Option<String>,
 }
 
-/// `GET /api/notifications`: deliveries, newest event first, optionally of one status.
+/// `GET /api/notifications`: a page of deliveries, newest event first, optionally of one
+/// status.
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<NotificationsResponse>, AppError> {
-    let Query(query) = query
-        .map_err(|_| AppError::BadRequest("The query string is malformed: use status.".into()))?;
+    let Query(query) = query.map_err(|_| {
+        AppError::BadRequest("The query string is malformed: use status, offset and limit.".into())
+    })?;
+    let number = |value: Option<&str>, name: &str, default: u32, max: u32| match value {
+        None | Some("") => Ok(default),
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| {
+                AppError::BadRequest(format!("{name} must be a whole number from 0 to {max}."))
+            }),
+    };
+    let offset = number(query.offset.as_deref(), "offset", 0, u32::MAX / 2)?;
+    let limit = number(query.limit.as_deref(), "limit", MAX_LISTED, MAX_LISTED)?.max(1);
     let status = match query.status.as_deref() {
         None | Some("") => None,
         Some(text) => Some(DeliveryStatus::parse(text).ok_or_else(|| {
@@ -39,8 +56,15 @@ pub async fn list(
             )
         })?),
     };
-    let deliveries = state.store.deliveries(status, MAX_LISTED).await?;
+    // One more than asked tells whether there is a next page.
+    let mut deliveries = state
+        .store
+        .deliveries_page(status, offset, limit + 1)
+        .await?;
+    let next_offset = (deliveries.len() > limit as usize).then_some(offset + limit);
+    deliveries.truncate(limit as usize);
     Ok(Json(NotificationsResponse {
+        next_offset,
         deliveries: deliveries
             .into_iter()
             .map(|d| NotificationDelivery {
@@ -105,6 +129,8 @@ pub async fn update_user(
 async fn stored(state: &AppState, id: UserId) -> Result<Stored, AppError> {
     Ok(Stored::parse(
         state.store.notification_preferences(id).await?.as_deref(),
+        state.launcher.secret_key.as_ref(),
+        id,
     ))
 }
 
@@ -116,8 +142,16 @@ async fn save(
 ) -> Result<Json<NotificationPreferences>, AppError> {
     let before = stored(state, id).await?;
     let after = before.update(request).map_err(AppError::Unprocessable)?;
-    let body = serde_json::to_string(&after)
-        .map_err(|e| AppError::Internal(format!("cannot write preferences: {e}")))?;
+    // The webhook key is stored sealed; without a secret_key it cannot be stored at all.
+    let body = after
+        .to_json(state.launcher.secret_key.as_ref(), id)
+        .map_err(|message| {
+            if message.starts_with("webhook_secret:") {
+                AppError::Unprocessable(message)
+            } else {
+                AppError::Internal(message)
+            }
+        })?;
     state
         .store
         .save_notification_preferences(id, &body, chrono::Utc::now())

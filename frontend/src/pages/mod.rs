@@ -12,8 +12,8 @@ pub use account::AccountPage;
 pub use accounts::AccountsPage;
 #[cfg(feature = "admin")]
 pub use admin::{
-    AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminOnly, AdminOverviewPage,
-    AdminRulesPage, AdminUsersPage,
+    AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminNotificationsPage, AdminOnly,
+    AdminOverviewPage, AdminRulesPage, AdminUsersPage,
 };
 pub use login::LoginPage;
 pub use not_found::NotFound;

@@ -5,6 +5,7 @@
 mod audit;
 mod challenge;
 mod create;
+mod notifications;
 mod overview;
 mod rules;
 mod users;
@@ -12,6 +13,7 @@ mod users;
 pub use audit::AdminAuditPage;
 pub use challenge::AdminChallengePage;
 pub use create::AdminCreatePage;
+pub use notifications::AdminNotificationsPage;
 pub use overview::AdminOverviewPage;
 pub use rules::AdminRulesPage;
 pub use users::AdminUsersPage;
@@ -31,6 +33,8 @@ pub mod paths {
     pub const USERS: &str = "/admin/users";
     /// The audit log.
     pub const AUDIT: &str = "/admin/audit";
+    /// Notification deliveries.
+    pub const NOTIFICATIONS: &str = "/admin/notifications";
 
     /// One challenge's admin page (overrides, owner, anchors).
     pub fn challenge(id: &shared::domain::AccountId) -> String {
@@ -77,6 +81,7 @@ pub fn AdminNav() -> impl IntoView {
             <a href=paths::CREATE>"New challenge"</a>
             <a href=paths::USERS>"Users"</a>
             <a href=paths::AUDIT>"Audit log"</a>
+            <a href=paths::NOTIFICATIONS>"Notifications"</a>
         </nav>
     }
 }
