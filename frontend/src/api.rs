@@ -694,3 +694,17 @@ mod tests {
         assert_eq!(safe_next(None), "/");
     }
 }
+
+// The signed-in person's notification preferences (traders and admins alike).
+
+/// `GET /api/me/notifications`: where and what the signed-in person hears about.
+pub async fn my_notifications() -> Result<shared::api::NotificationPreferences, ApiError> {
+    get_json("/api/me/notifications").await
+}
+
+/// `POST /api/me/notifications`: replaces them (a webhook key left out keeps the stored one).
+pub async fn save_my_notifications(
+    preferences: &shared::api::NotificationPreferences,
+) -> Result<shared::api::NotificationPreferences, ApiError> {
+    post_json("/api/me/notifications", Some(preferences)).await
+}

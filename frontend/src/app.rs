@@ -2,7 +2,7 @@
 //! pages.
 
 use crate::components::{ThemeToggle, UserMenu};
-use crate::pages::{AccountPage, AccountsPage, LoginPage, NotFound};
+use crate::pages::{AccountPage, AccountsPage, LoginPage, NotFound, NotificationSettingsPage};
 #[cfg(feature = "admin")]
 use crate::pages::{
     AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminNotificationsPage, AdminOnly,
@@ -99,6 +99,10 @@ fn routes() -> impl IntoView {
                 view=|| view! { <SignedIn><AccountPage /></SignedIn> }
             />
             <Route
+                path=path!("/settings/notifications")
+                view=|| view! { <SignedIn><NotificationSettingsPage /></SignedIn> }
+            />
+            <Route
                 path=path!("/admin")
                 view=|| view! { <SignedIn><AdminOnly><AdminOverviewPage /></AdminOnly></SignedIn> }
             />
@@ -142,6 +146,10 @@ fn routes() -> impl IntoView {
             <Route
                 path=path!("/accounts/:id")
                 view=|| view! { <SignedIn><AccountPage /></SignedIn> }
+            />
+            <Route
+                path=path!("/settings/notifications")
+                view=|| view! { <SignedIn><NotificationSettingsPage /></SignedIn> }
             />
             <Route path=path!("/admin") view=OpenAdminConsole />
             <Route path=path!("/admin/*any") view=OpenAdminConsole />

@@ -1324,8 +1324,9 @@ pub struct NotificationPreferences {
     #[serde(default)]
     pub webhook_url: Option<String>,
     /// The key the webhook's `X-Riskdeck-Signature` is computed with (HMAC-SHA256), at least
-    /// 16 characters. Write-only: never sent back; left out of a request, the stored one is kept.
-    #[serde(default, skip_serializing)]
+    /// 16 characters. Write-only: the server's answers never carry it (it sends `None`, which
+    /// is left out); left out of a request, the stored one is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_secret: Option<String>,
     /// Whether a webhook key is stored (set by the server).
     #[serde(default)]

@@ -844,3 +844,122 @@ async fn an_admin_edits_a_rule_and_the_traders_open_page_shows_the_new_limit_liv
     trader.close().await;
     server.stop().await;
 }
+
+/// A trader sets where and what they hear about from the user menu; a refused field is
+/// explained, what is saved comes back after a reload, and the webhook key is never shown.
+#[tokio::test]
+async fn a_trader_chooses_their_notifications() {
+    tests::require_bundle();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = demo_config(&dir.path().join("r.db"));
+    config.secret_key = Some(backend::secrets::SecretKey::parse(&"5e".repeat(32)).expect("key"));
+    let server = TestServer::start(config).await.expect("server");
+    let browser = Browser::start(1280, 1400).await.expect("browser");
+    browser.client.goto(&server.base).await.expect("open");
+    browser
+        .sign_in("trader", &server.password("trader").expect("password"))
+        .await;
+    browser
+        .click("[data-testid=notification-settings-link]")
+        .await;
+    browser.wait_for("[data-testid=notify-form]").await;
+
+    browser
+        .type_into("[data-testid=notify-email]", "not an address")
+        .await;
+    browser.click("[data-testid=notify-save]").await;
+    let refusal = browser
+        .wait_for_text("[data-testid=notify-outcome]", "email")
+        .await;
+    assert!(!refusal.contains("Saved"), "{refusal}");
+
+    browser
+        .type_into("[data-testid=notify-email]", "trader@example.com")
+        .await;
+    browser
+        .type_into("[data-testid=notify-telegram]", "123456789")
+        .await;
+    browser
+        .type_into(
+            "[data-testid=notify-webhook-url]",
+            "https://hooks.example.com/riskdeck",
+        )
+        .await;
+    browser
+        .type_into(
+            "[data-testid=notify-webhook-key]",
+            "a webhook key of 16+ chars",
+        )
+        .await;
+    browser
+        .click("[data-testid=notify-kind][data-kind=daily_summary]")
+        .await;
+    browser
+        .type_into("[data-testid=notify-rules]", "daily_loss, max_loss")
+        .await;
+    browser.click("[data-testid=notify-save]").await;
+    browser
+        .wait_for_text("[data-testid=notify-outcome]", "saved")
+        .await;
+
+    // After a reload: what was saved, and only that a key is stored.
+    browser
+        .client
+        .goto(&server.url("/settings/notifications"))
+        .await
+        .expect("reload");
+    browser
+        .wait_for_text("[data-testid=notify-key-stored]", "key is stored")
+        .await;
+    let value = |css: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .wait_for(css)
+                .await
+                .prop("value")
+                .await
+                .expect("value")
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(
+        value("[data-testid=notify-email]").await,
+        "trader@example.com"
+    );
+    assert_eq!(value("[data-testid=notify-telegram]").await, "123456789");
+    assert_eq!(
+        value("[data-testid=notify-webhook-key]").await,
+        "",
+        "the key is never shown"
+    );
+    assert_eq!(
+        value("[data-testid=notify-rules]").await,
+        "daily_loss, max_loss"
+    );
+    let summary = browser
+        .wait_for("[data-testid=notify-kind][data-kind=daily_summary]")
+        .await
+        .prop("checked")
+        .await
+        .expect("checked");
+    assert_eq!(summary.as_deref(), Some("false"));
+
+    let stored: serde_json::Value = server
+        .session_for("trader")
+        .await
+        .expect("trader")
+        .client
+        .get(server.url("/api/me/notifications"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let kinds = stored["kinds"].as_array().expect("kinds");
+    assert_eq!(kinds.len(), 7, "every kind but the daily summary: {stored}");
+    assert!(!stored.to_string().contains("16+ chars"), "{stored}");
+    browser.close().await;
+    server.stop().await;
+}

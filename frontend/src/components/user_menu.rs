@@ -35,6 +35,9 @@ pub fn UserMenu() -> impl IntoView {
                             "Admin console"
                         </a>
                     })}
+                    <a class="button button-quiet" href="/settings/notifications" data-testid="notification-settings-link">
+                        "Notifications"
+                    </a>
                     <span class="user-name" data-testid="current-user" data-role=user.role.as_str()>
                         <span class="user-avatar" aria-hidden="true">
                             {user.username.chars().next().map(|c| c.to_uppercase().to_string())}

@@ -7,6 +7,7 @@ mod accounts;
 mod admin;
 mod login;
 mod not_found;
+mod notification_settings;
 
 pub use account::AccountPage;
 pub use accounts::AccountsPage;
@@ -19,6 +20,7 @@ pub use login::LoginPage;
 pub use not_found::NotFound;
 #[cfg(not(feature = "admin"))]
 pub use not_found::OpenAdminConsole;
+pub use notification_settings::NotificationSettingsPage;
 
 use crate::api::ApiError;
 use crate::sse::Connection;
