@@ -659,3 +659,67 @@ async fn an_admin_connects_a_ctrader_account_that_goes_live_with_its_deals_and_s
     assert_eq!(status, 409, "tracked once");
     server.stop().await;
 }
+
+/// The console's form connects a cTrader account: the admin picks cTrader, fills in the
+/// application's credentials and the ctidTraderAccountId, and follows the new challenge from
+/// connecting to live, with the simulator's balance.
+#[tokio::test]
+async fn an_admin_connects_a_ctrader_account_in_the_browser() {
+    tests::require_bundle();
+    let simulator = Simulator::start().await;
+    let (info, _) = simulator.read("demo-gold-swing").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(with_secret_key(demo_config(&dir.path().join("r.db"))))
+        .await
+        .expect("server");
+    let browser = tests::Browser::start(1280, 1400).await.expect("browser");
+    browser
+        .client
+        .goto(&server.url("/admin/accounts/new"))
+        .await
+        .expect("open the form");
+    browser
+        .sign_in("admin", &server.password("admin").expect("password"))
+        .await;
+    browser.wait_for("[data-testid=create-form]").await;
+    browser.click("[data-testid=create-kind-ctrader]").await;
+    browser
+        .type_into("[data-testid=create-id]", "gold-on-ctrader")
+        .await;
+    browser
+        .type_into("[data-testid=create-name]", "Gold on cTrader")
+        .await;
+    browser
+        .type_into("[data-testid=create-ctrader-url]", &simulator.url)
+        .await;
+    browser
+        .type_into("[data-testid=create-ctrader-client-id]", CTRADER_CLIENT_ID)
+        .await;
+    browser
+        .type_into("[data-testid=create-ctrader-client-secret]", CTRADER_SECRET)
+        .await;
+    browser
+        .type_into("[data-testid=create-ctrader-access-token]", CTRADER_TOKEN)
+        .await;
+    browser
+        .type_into(
+            "[data-testid=create-ctrader-account-id]",
+            &simulator.account_id("demo-gold-swing").to_string(),
+        )
+        .await;
+    browser
+        .type_into("[data-testid=create-balance]", "50000")
+        .await;
+    browser.click("[data-testid=create-submit]").await;
+    browser.wait_for("[data-testid=create-live]").await;
+
+    let admin = server.login("admin").await.expect("admin");
+    let live = live_as_simulated(&admin, &server, "gold-on-ctrader", &info).await;
+    assert_eq!(live.name, "Gold on cTrader");
+    let page = browser.client.source().await.expect("the page");
+    for secret in [CTRADER_SECRET, CTRADER_TOKEN] {
+        assert!(!page.contains(secret), "a secret left on the page");
+    }
+    browser.close().await;
+    server.stop().await;
+}
