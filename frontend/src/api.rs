@@ -609,6 +609,20 @@ fn rule_sets_url(id: &AccountId) -> String {
     format!("/api/accounts/{}/rule-sets", encode(id.as_str()))
 }
 
+// The signed-in person's notification preferences (traders and admins alike).
+
+/// `GET /api/me/notifications`: where and what the signed-in person hears about.
+pub async fn my_notifications() -> Result<shared::api::NotificationPreferences, ApiError> {
+    get_json("/api/me/notifications").await
+}
+
+/// `POST /api/me/notifications`: replaces them (a webhook key left out keeps the stored one).
+pub async fn save_my_notifications(
+    preferences: &shared::api::NotificationPreferences,
+) -> Result<shared::api::NotificationPreferences, ApiError> {
+    post_json("/api/me/notifications", Some(preferences)).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -693,18 +707,4 @@ mod tests {
         }
         assert_eq!(safe_next(None), "/");
     }
-}
-
-// The signed-in person's notification preferences (traders and admins alike).
-
-/// `GET /api/me/notifications`: where and what the signed-in person hears about.
-pub async fn my_notifications() -> Result<shared::api::NotificationPreferences, ApiError> {
-    get_json("/api/me/notifications").await
-}
-
-/// `POST /api/me/notifications`: replaces them (a webhook key left out keeps the stored one).
-pub async fn save_my_notifications(
-    preferences: &shared::api::NotificationPreferences,
-) -> Result<shared::api::NotificationPreferences, ApiError> {
-    post_json("/api/me/notifications", Some(preferences)).await
 }
