@@ -134,7 +134,7 @@ fn connect(inner: &Rc<Inner>) {
         if !id.is_empty() {
             *inner.last_event_id.borrow_mut() = Some(id);
         }
-        match serde_json::from_str::<StreamEvent>(&data) {
+        match StreamEvent::from_json(&data) {
             Ok(event) => {
                 let resync =
                     matches!(event, StreamEvent::Snapshot { .. }) && inner.synced.replace(true);

@@ -422,6 +422,62 @@ impl StreamEvent {
             delta => vec![delta],
         }
     }
+
+    /// Reads one event from its JSON, exactly as `serde_json::from_str::<StreamEvent>` would.
+    ///
+    /// The derived reader of an internally tagged enum buffers the whole event into an
+    /// intermediate tree before it can look at `type`, which compiles a second copy of every
+    /// payload type's reader. This one reads the event's fields in one pass, as a flat struct,
+    /// and then checks that the variant named by `type` has what it needs: the browser bundle
+    /// (which reads every event of the stream) is much smaller for it.
+    pub fn from_json(json: &str) -> Result<Self, StreamEventError> {
+        let wire: StreamEventWire =
+            serde_json::from_str(json).map_err(|error| StreamEventError(error.to_string()))?;
+        let missing = |field: &str| StreamEventError(format!("missing field `{field}`"));
+        Ok(match wire.kind.as_str() {
+            "account" => Self::Account {
+                account_id: wire.account_id.ok_or_else(|| missing("account_id"))?,
+                feed: wire.feed.ok_or_else(|| missing("feed"))?,
+                view: wire.view.ok_or_else(|| missing("view"))?,
+            },
+            "feed" => Self::Feed {
+                account_id: wire.account_id.ok_or_else(|| missing("account_id"))?,
+                feed: wire.feed.ok_or_else(|| missing("feed"))?,
+            },
+            "backfill" => Self::Backfill {
+                account_id: wire.account_id.ok_or_else(|| missing("account_id"))?,
+                progress: wire.progress.ok_or_else(|| missing("progress"))?,
+            },
+            "snapshot" => Self::Snapshot {
+                accounts: wire.accounts.ok_or_else(|| missing("accounts"))?,
+            },
+            other => return Err(StreamEventError(format!("unknown event type `{other}`"))),
+        })
+    }
+}
+
+/// Why [`StreamEvent::from_json`] could not read an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamEventError(String);
+
+impl std::fmt::Display for StreamEventError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StreamEventError {}
+
+/// Every field any [`StreamEvent`] variant has, for [`StreamEvent::from_json`].
+#[derive(Deserialize)]
+struct StreamEventWire {
+    #[serde(rename = "type")]
+    kind: String,
+    account_id: Option<AccountId>,
+    feed: Option<FeedStatus>,
+    view: Option<AccountView>,
+    progress: Option<BackfillProgress>,
+    accounts: Option<Vec<AccountSummary>>,
 }
 
 /// What a push of records (`POST /api/ingest/{account}`) did. Returned once the batch and the
@@ -1511,6 +1567,76 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&event).expect("serialise"))
                 .expect("deserialise");
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn the_flat_stream_reader_agrees_with_the_derived_one() {
+        let view = AccountView {
+            time: DateTime::<Utc>::UNIX_EPOCH,
+            balance: dec!(100.25),
+            equity: dec!(99.5),
+            floating_pl: dec!(-0.75),
+            starting_capital: dec!(100),
+            peak_balance: dec!(100.25),
+            peak_equity: dec!(100.5),
+            drawdown: dec!(1),
+            drawdown_percent: None,
+            open_positions: 1,
+            challenge: None,
+        };
+        let events = [
+            StreamEvent::Account {
+                account_id: "a1".into(),
+                feed: FeedStatus::Live,
+                view: view.clone(),
+            },
+            StreamEvent::Feed {
+                account_id: "a2".into(),
+                feed: FeedStatus::Stale,
+            },
+            StreamEvent::Backfill {
+                account_id: "a3".into(),
+                progress: BackfillProgress {
+                    deals_read: 12,
+                    from: DateTime::<Utc>::UNIX_EPOCH,
+                    reached: None,
+                },
+            },
+            StreamEvent::Snapshot {
+                accounts: vec![AccountSummary {
+                    id: "a1".into(),
+                    name: "One".into(),
+                    currency: Some("USD".into()),
+                    feed: FeedStatus::Live,
+                    latest: Some(view),
+                    backfill: None,
+                }],
+            },
+        ];
+        for event in events {
+            let json = serde_json::to_string(&event).expect("serialise");
+            let derived: StreamEvent = serde_json::from_str(&json).expect("derived");
+            assert_eq!(StreamEvent::from_json(&json), Ok(derived), "{json}");
+        }
+
+        for (json, error) in [
+            (
+                r#"{"type":"feed","account_id":"a1"}"#,
+                "missing field `feed`",
+            ),
+            (
+                r#"{"type":"account","account_id":"a1","feed":"live"}"#,
+                "missing field `view`",
+            ),
+            (r#"{"type":"gossip"}"#, "unknown event type `gossip`"),
+        ] {
+            assert_eq!(
+                StreamEvent::from_json(json).map_err(|e| e.to_string()),
+                Err(error.to_owned())
+            );
+        }
+        assert!(StreamEvent::from_json(r#"{"account_id":"a1"}"#).is_err());
+        assert!(StreamEvent::from_json("not json").is_err());
     }
 
     #[test]
