@@ -1,7 +1,7 @@
 //! Builds the browser bundles into `target/dist`: the frontend compiled to WASM twice (the
 //! trader's pages for `index.html`, the whole app with the admin console for `admin.html`), the
 //! JS glue from `wasm-bindgen` (used as a library, so its version always matches `Cargo.lock`)
-//! and the stylesheets.
+//! and the stylesheets; then every file gets its gzip and Brotli twins (`compress`).
 //!
 //! Nothing here is downloaded or installed except the `wasm32-unknown-unknown` target through
 //! rustup. `wasm-opt` is used only when the npm `binaryen` package is installed in the workspace
@@ -79,17 +79,22 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     let version = content_hash(&dist)?;
     for variant in &VARIANTS {
         write_page(&dist, variant, &version)?;
+    }
+    crate::compress::precompress(&dist)?;
+    for variant in &VARIANTS {
         let wasm_out = pkg.join(format!("{}_bg.wasm", variant.name));
-        let wasm = std::fs::metadata(&wasm_out)
-            .with_context(|| format!("{}", wasm_out.display()))?
-            .len();
-        match gzipped_len(&wasm_out) {
-            Some(gz) => println!(
-                "bundle: {} is {wasm} bytes, {gz} bytes gzipped",
-                wasm_out.display()
-            ),
-            None => println!("bundle: {} is {wasm} bytes", wasm_out.display()),
-        }
+        let size = |path: &Path| -> anyhow::Result<u64> {
+            Ok(std::fs::metadata(path)
+                .with_context(|| format!("{}", path.display()))?
+                .len())
+        };
+        println!(
+            "bundle: {} is {} bytes, {} bytes gzipped, {} bytes with brotli",
+            wasm_out.display(),
+            size(&wasm_out)?,
+            size(&crate::compress::twin(&wasm_out, "gz"))?,
+            size(&crate::compress::twin(&wasm_out, "br"))?,
+        );
     }
     println!("bundle: ready in {}", dist.display());
     Ok(dist)
@@ -259,20 +264,6 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The size a server would send with `Content-Encoding: gzip`, when `gzip` is installed.
-fn gzipped_len(path: &Path) -> Option<u64> {
-    let output = Command::new("gzip")
-        .args(["-9", "-c"])
-        .arg(path)
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then_some(output.stdout.len() as u64)
 }
 
 fn run(command: &mut Command) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@
 //! ChromeDriver from apt when running as root (otherwise they say what to install).
 
 mod bundle;
+mod compress;
 
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};

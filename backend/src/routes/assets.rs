@@ -1,7 +1,8 @@
 //! The built browser app: static files, with a page for every client-side route: `admin.html`
 //! (the admin console's bundle) for `/admin` addresses when it was built, `index.html` (the
-//! trader's bundle) for the rest. When the app has not been built, a page says how to build it
-//! instead of a bare 404.
+//! trader's bundle) for the rest. Files are sent Brotli- or gzip-encoded when the browser accepts
+//! it, from the twins the build wrote. When the app has not been built, a page says how to build
+//! it instead of a bare 404.
 
 use axum::extract::Request;
 use axum::handler::HandlerWithoutStateExt;
@@ -18,9 +19,20 @@ pub fn service(dir: &Path) -> MethodRouter {
         let admin = Some(dir.join("admin.html")).filter(|page| page.is_file());
         let page = move |request: Request| {
             let file = page_for(request.uri().path(), &index, admin.as_deref()).to_owned();
-            async move { ServeFile::new(file).oneshot(request).await }
+            async move {
+                ServeFile::new(file)
+                    .precompressed_br()
+                    .precompressed_gzip()
+                    .oneshot(request)
+                    .await
+            }
         };
-        let files = ServeDir::new(dir).fallback(page.into_service());
+        // `cargo xtask dist` writes a `.br` and a `.gz` twin of every file: a browser gets the
+        // smallest encoding it accepts, compressed once at build time, never per request.
+        let files = ServeDir::new(dir)
+            .precompressed_br()
+            .precompressed_gzip()
+            .fallback(page.into_service());
         axum::routing::get_service(files)
     } else {
         tracing::warn!(dir = %dir.display(), "the browser app is not built; serving a notice");
@@ -47,7 +59,71 @@ or point <code>--assets</code> at a built bundle. The JSON API is available unde
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
+    use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
     use std::path::PathBuf;
+
+    async fn fetch(
+        service: &MethodRouter,
+        path: &str,
+        accept: Option<&str>,
+    ) -> (Option<String>, Option<String>, Vec<u8>) {
+        let mut request = Request::get(path);
+        if let Some(accept) = accept {
+            request = request.header(ACCEPT_ENCODING, accept);
+        }
+        let response = service
+            .clone()
+            .oneshot(request.body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .map(|v: &axum::http::HeaderValue| v.to_str().expect("ascii").to_owned())
+        };
+        let (encoding, kind) = (header(CONTENT_ENCODING), header(CONTENT_TYPE));
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (encoding, kind, body.to_vec())
+    }
+
+    #[tokio::test]
+    async fn files_and_pages_go_out_in_the_smallest_encoding_the_browser_accepts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pkg = dir.path().join("pkg");
+        std::fs::create_dir_all(&pkg).expect("pkg");
+        for (name, body) in [
+            ("pkg/app_bg.wasm", "raw wasm"),
+            ("pkg/app_bg.wasm.gz", "gzip wasm"),
+            ("pkg/app_bg.wasm.br", "brotli wasm"),
+            ("index.html", "raw page"),
+            ("index.html.gz", "gzip page"),
+        ] {
+            std::fs::write(dir.path().join(name), body).expect("write");
+        }
+        let service = service(dir.path());
+        let wasm = "/pkg/app_bg.wasm";
+        for (accept, encoding, body) in [
+            (None, None, "raw wasm"),
+            (Some("gzip"), Some("gzip"), "gzip wasm"),
+            (Some("gzip, deflate, br, zstd"), Some("br"), "brotli wasm"),
+            (Some("identity"), None, "raw wasm"),
+        ] {
+            let (got, kind, bytes) = fetch(&service, wasm, accept).await;
+            assert_eq!(got.as_deref(), encoding, "{accept:?}");
+            assert_eq!(kind.as_deref(), Some("application/wasm"), "{accept:?}");
+            assert_eq!(bytes, body.as_bytes(), "{accept:?}");
+        }
+        // A client-side route gets its page, compressed too; without a Brotli twin, gzip.
+        let (got, kind, bytes) = fetch(&service, "/accounts/a1", Some("br, gzip")).await;
+        assert_eq!(got.as_deref(), Some("gzip"));
+        assert!(kind.is_some_and(|kind| kind.starts_with("text/html")));
+        assert_eq!(bytes, b"gzip page");
+    }
 
     #[test]
     fn admin_addresses_get_the_console_s_page_when_it_was_built() {
