@@ -1,8 +1,10 @@
 //! The application shell: header, routes, the session check and the paths of the app's own
 //! pages.
 
-use crate::components::{ThemeToggle, UserMenu};
-use crate::pages::{AccountPage, AccountsPage, LoginPage, NotFound, NotificationSettingsPage};
+use crate::components::{Lazy, ThemeToggle, UserMenu, page_placeholder};
+use crate::pages::{
+    AccountPage, NotFound, lazy_accounts_page, lazy_login_page, lazy_notification_settings_page,
+};
 #[cfg(feature = "admin")]
 use crate::pages::{
     AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminNotificationsPage, AdminOnly,
@@ -87,20 +89,45 @@ fn Shell() -> impl IntoView {
     }
 }
 
+// The pages a trader may never open, in chunks of their own: the dashboard (`AccountPage`) is
+// what a trader comes for, so it is in the main module.
+
+fn login_page() -> impl IntoView {
+    view! {
+        <Lazy what="the sign-in page" placeholder=page_placeholder() content=lazy_login_page() />
+    }
+}
+
+fn accounts_page() -> impl IntoView {
+    view! {
+        <Lazy what="your accounts" placeholder=page_placeholder() content=lazy_accounts_page() />
+    }
+}
+
+fn notification_settings_page() -> impl IntoView {
+    view! {
+        <Lazy
+            what="your notification settings"
+            placeholder=page_placeholder()
+            content=lazy_notification_settings_page()
+        />
+    }
+}
+
 /// Every page: the admin console's bundle.
 #[cfg(feature = "admin")]
 fn routes() -> impl IntoView {
     view! {
         <Routes fallback=NotFound>
-            <Route path=path!("/login") view=LoginPage />
-            <Route path=path!("/") view=|| view! { <SignedIn><AccountsPage /></SignedIn> } />
+            <Route path=path!("/login") view=login_page />
+            <Route path=path!("/") view=|| view! { <SignedIn>{accounts_page()}</SignedIn> } />
             <Route
                 path=path!("/accounts/:id")
                 view=|| view! { <SignedIn><AccountPage /></SignedIn> }
             />
             <Route
                 path=path!("/settings/notifications")
-                view=|| view! { <SignedIn><NotificationSettingsPage /></SignedIn> }
+                view=|| view! { <SignedIn>{notification_settings_page()}</SignedIn> }
             />
             <Route
                 path=path!("/admin")
@@ -141,15 +168,15 @@ fn routes() -> impl IntoView {
     use crate::pages::OpenAdminConsole;
     view! {
         <Routes fallback=NotFound>
-            <Route path=path!("/login") view=LoginPage />
-            <Route path=path!("/") view=|| view! { <SignedIn><AccountsPage /></SignedIn> } />
+            <Route path=path!("/login") view=login_page />
+            <Route path=path!("/") view=|| view! { <SignedIn>{accounts_page()}</SignedIn> } />
             <Route
                 path=path!("/accounts/:id")
                 view=|| view! { <SignedIn><AccountPage /></SignedIn> }
             />
             <Route
                 path=path!("/settings/notifications")
-                view=|| view! { <SignedIn><NotificationSettingsPage /></SignedIn> }
+                view=|| view! { <SignedIn>{notification_settings_page()}</SignedIn> }
             />
             <Route path=path!("/admin") view=OpenAdminConsole />
             <Route path=path!("/admin/*any") view=OpenAdminConsole />

@@ -1,13 +1,23 @@
 //! Builds the browser bundles into `target/dist`: the frontend compiled to WASM twice (the
-//! trader's pages for `index.html`, the whole app with the admin console for `admin.html`), the
-//! JS glue from `wasm-bindgen` (used as a library, so its version always matches `Cargo.lock`)
-//! and the stylesheets; then every file gets its gzip and Brotli twins (`compress`).
+//! trader's pages for `index.html`, the whole app with the admin console for `admin.html`), each
+//! split into a main module and lazily loaded chunks (`wasm_split_cli_support`, at the
+//! frontend's `#[wasm_split]` functions), the JS glue from `wasm-bindgen` (used as a library, so
+//! its version always matches `Cargo.lock`) and the stylesheets; then every file gets its gzip
+//! and Brotli twins (`compress`).
+//!
+//! A bundle lives in `pkg/<name>-<hash>/`, named for the hash of its files: `<name>.js` and
+//! `<name>_bg.wasm` (the main module), `__wasm_split.js` (the loader of the chunks, which imports
+//! the main module) and `split_*.wasm` / `chunk_*.wasm` (the chunks). Every reference between
+//! them is relative, and the loader imports the main module by exactly the address the page
+//! uses (a second address would start a second, uninitialised instance). So a new build's chunks
+//! are never mixed with an old main module, and the two bundles' chunks never collide.
 //!
 //! Nothing here is downloaded or installed except the `wasm32-unknown-unknown` target through
 //! rustup. `wasm-opt` is used only when the npm `binaryen` package is installed in the workspace
 //! (Debian's binaryen produces bundles that crash in Chromium, so it is never looked up on PATH).
 
 use anyhow::{Context, bail};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -30,8 +40,17 @@ const VARIANTS: [Variant; 2] = [
     },
 ];
 
+/// A variant's built bundle.
+struct Bundle {
+    /// Its directory, relative to `target/dist`: `pkg/<name>-<hash>`.
+    dir: String,
+    /// Each split function's module (`split_<module>`) and the chunks it loads, by file stem.
+    splits: HashMap<String, Vec<String>>,
+}
+
 struct Variant {
-    /// The module's name in `pkg/` (`<name>.js`, `<name>_bg.wasm`).
+    /// The bundle's name: its directory `pkg/<name>-<hash>/` and main module (`<name>.js`,
+    /// `<name>_bg.wasm`).
     name: &'static str,
     /// The page that loads it.
     page: &'static str,
@@ -50,24 +69,45 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     let pkg = dist.join("pkg");
     std::fs::create_dir_all(&pkg).with_context(|| format!("cannot create {}", pkg.display()))?;
 
-    let wasm_in = target_dir(root)
-        .join(TARGET)
-        .join(PROFILE)
-        .join(format!("{PACKAGE}.wasm"));
+    let wasm_dir = target_dir(root).join(TARGET).join(PROFILE);
+    let wasm_in = wasm_dir.join(format!("{PACKAGE}.wasm"));
+    // The admin console's bundle holds the same split functions as the trader's, and is split
+    // the same way, into its own directory: one build path for both, and the console's pages
+    // load as lazily as the trader's.
+    let mut bundles = Vec::new();
     for variant in &VARIANTS {
-        // Each variant's build overwrites `frontend.wasm`: bind it before the next one.
+        // Each variant's build overwrites `frontend.wasm`: split and bind it before the next one.
         compile_frontend(root, variant.features)?;
+        let out = pkg.join(variant.name);
+        let main_wasm = wasm_dir.join(format!("{}_split.wasm", variant.name));
+        let split = split(&wasm_in, &main_wasm, &out, variant)?;
         wasm_bindgen_cli_support::Bindgen::new()
-            .input_path(&wasm_in)
+            .input_path(&main_wasm)
             .out_name(variant.name)
             .web(true)?
             .typescript(false)
+            // The chunks link to the main module's functions through the linker's exports, by
+            // their mangled names.
+            .keep_lld_exports(true)
+            .demangle(false)
             // Function names are a third of the module; a panic message still says what failed.
             .remove_name_section(true)
             .remove_producers_section(true)
-            .generate(&pkg)
-            .with_context(|| format!("wasm-bindgen failed on {}", wasm_in.display()))?;
-        optimise(root, &pkg.join(format!("{}_bg.wasm", variant.name)))?;
+            .generate(&out)
+            .with_context(|| format!("wasm-bindgen failed on {}", main_wasm.display()))?;
+        optimise(root, &out.join(format!("{}_bg.wasm", variant.name)))?;
+        for chunk in &split.split_modules {
+            strip_names(chunk)?;
+            optimise(root, chunk)?;
+        }
+        // Named for its content: a page always loads the main module and chunks of one build.
+        let dir = format!("{}-{}", variant.name, content_hash(&out)?);
+        std::fs::rename(&out, pkg.join(&dir))
+            .with_context(|| format!("cannot rename {}", out.display()))?;
+        bundles.push(Bundle {
+            dir: format!("pkg/{dir}"),
+            splits: split.prefetch_map,
+        });
     }
 
     let style = root.join("style");
@@ -77,27 +117,133 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
         eprintln!("bundle: no style/ directory, the page will be unstyled");
     }
     let version = content_hash(&dist)?;
-    for variant in &VARIANTS {
-        write_page(&dist, variant, &version)?;
+    for (variant, bundle) in VARIANTS.iter().zip(&bundles) {
+        write_page(&dist, variant, &bundle.dir, &version)?;
     }
     crate::compress::precompress(&dist)?;
-    for variant in &VARIANTS {
-        let wasm_out = pkg.join(format!("{}_bg.wasm", variant.name));
-        let size = |path: &Path| -> anyhow::Result<u64> {
+    for (variant, bundle) in VARIANTS.iter().zip(&bundles) {
+        print_sizes(&dist.join(&bundle.dir), variant, bundle)?;
+    }
+    println!("bundle: ready in {}", dist.display());
+    Ok(dist)
+}
+
+/// The split's loader, next to the main module, which imports it as a WASM import module.
+const LINK_JS: &str = "__wasm_split.js";
+
+/// Splits the linked module `wasm_in` (the linker must have kept its relocations:
+/// `--emit-relocs` in `.cargo/config.toml`) at the frontend's `#[wasm_split]` functions: the main
+/// module goes to `main_wasm`, for wasm-bindgen; the chunks and their loader to `out`.
+fn split(
+    wasm_in: &Path,
+    main_wasm: &Path,
+    out: &Path,
+    variant: &Variant,
+) -> anyhow::Result<wasm_split_cli_support::SplitWasm> {
+    let input = std::fs::read(wasm_in).with_context(|| format!("{}", wasm_in.display()))?;
+    let link_name = format!("./{LINK_JS}");
+    let main_module = format!("./{}.js", variant.name);
+    let mut options = wasm_split_cli_support::Options::new(&input);
+    options.output_dir = out;
+    options.main_out_path = main_wasm;
+    options.link_name = &link_name;
+    options.main_module = &main_module;
+    wasm_split_cli_support::transform(options)
+        .map_err(|error| anyhow::anyhow!("{error:?}"))
+        .with_context(|| format!("cannot split {}", wasm_in.display()))
+}
+
+/// Drops a chunk's `name` and `producers` sections, as wasm-bindgen does for the main module:
+/// function names are about half of a chunk, and nothing reads them but a debugger.
+fn strip_names(wasm: &Path) -> anyhow::Result<()> {
+    fn leb128(bytes: &[u8], at: &mut usize) -> Option<usize> {
+        let (mut value, mut shift) = (0usize, 0);
+        loop {
+            let byte = *bytes.get(*at)?;
+            *at += 1;
+            value |= usize::from(byte & 0x7f).checked_shl(shift)?;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+    }
+    let bytes = std::fs::read(wasm).with_context(|| format!("{}", wasm.display()))?;
+    // The 8-byte header, then sections: an id byte, a LEB128 size, the contents.
+    let mut kept = bytes.get(..8).context("not a WASM module")?.to_vec();
+    let mut at = 8;
+    while at < bytes.len() {
+        let start = at;
+        let id = bytes[at];
+        at += 1;
+        let size = leb128(&bytes, &mut at).context("bad section size")?;
+        let end = at.checked_add(size).filter(|&end| end <= bytes.len());
+        let end = end.context("section past the end of the module")?;
+        let custom_name = (id == 0)
+            .then(|| {
+                let mut name_at = at;
+                let len = leb128(&bytes, &mut name_at)?;
+                bytes.get(name_at..name_at.checked_add(len)?)
+            })
+            .flatten();
+        if !matches!(custom_name, Some(b"name" | b"producers")) {
+            kept.extend_from_slice(&bytes[start..end]);
+        }
+        at = end;
+    }
+    std::fs::write(wasm, kept).with_context(|| format!("cannot write {}", wasm.display()))
+}
+
+/// Prints a bundle's main module and chunks, raw and gzipped, and which chunks each split
+/// function loads.
+fn print_sizes(dir: &Path, variant: &Variant, bundle: &Bundle) -> anyhow::Result<()> {
+    // The raw file and its twins from `compress`: the bytes a browser downloads.
+    let size = |path: &Path| -> anyhow::Result<(u64, u64, u64)> {
+        let len = |path: &Path| -> anyhow::Result<u64> {
             Ok(std::fs::metadata(path)
                 .with_context(|| format!("{}", path.display()))?
                 .len())
         };
-        println!(
-            "bundle: {} is {} bytes, {} bytes gzipped, {} bytes with brotli",
-            wasm_out.display(),
-            size(&wasm_out)?,
-            size(&crate::compress::twin(&wasm_out, "gz"))?,
-            size(&crate::compress::twin(&wasm_out, "br"))?,
-        );
+        Ok((
+            len(path)?,
+            len(&crate::compress::twin(path, "gz"))?,
+            len(&crate::compress::twin(path, "br"))?,
+        ))
+    };
+    let main = dir.join(format!("{}_bg.wasm", variant.name));
+    let (raw, gz, br) = size(&main)?;
+    println!(
+        "bundle: {}: main module {raw} bytes, {gz} bytes gzipped, {br} bytes with brotli",
+        main.display()
+    );
+    let mut chunks = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
+        let path = entry?.path();
+        if path != main && path.extension().is_some_and(|ext| ext == "wasm") {
+            chunks.push(path);
+        }
     }
-    println!("bundle: ready in {}", dist.display());
-    Ok(dist)
+    chunks.sort();
+    let (mut total_raw, mut total_gz, mut total_br) = (0, 0, 0);
+    for chunk in &chunks {
+        let (raw, gz, br) = size(chunk)?;
+        total_raw += raw;
+        total_gz += gz;
+        total_br += br;
+        let name = chunk.file_name().unwrap_or_default().to_string_lossy();
+        println!("bundle:   chunk {name}: {raw} bytes, {gz} gzipped, {br} with brotli");
+    }
+    println!(
+        "bundle:   {} chunks: {total_raw} bytes, {total_gz} bytes gzipped, {total_br} bytes with \
+         brotli in all",
+        chunks.len()
+    );
+    let mut splits: Vec<_> = bundle.splits.iter().collect();
+    splits.sort();
+    for (split, files) in splits {
+        println!("bundle:   {split} loads {}", files.join(", "));
+    }
+    Ok(())
 }
 
 /// Adds the WASM target when rustup is in charge and lacks it. `RUSTUP_AUTO_INSTALL=0` on build
@@ -171,9 +317,9 @@ fn optimise(root: &Path, wasm: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A short hash of every file in `dir` (FNV-1a, 64 bits) for cache busting: `/pkg/*` and
-/// `/style/*` keep stable names, so the page asks for `?v=<hash>` and a new build is never mixed
-/// with cached files of an old one.
+/// A short hash of every file in `dir` (FNV-1a, 64 bits) for cache busting: a bundle's directory
+/// is named for it, and `/style/*` and the boot scripts keep stable names, so the page asks for
+/// `?v=<hash>` and a new build is never mixed with cached files of an old one.
 fn content_hash(dir: &Path) -> anyhow::Result<String> {
     fn files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         for entry in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
@@ -201,21 +347,25 @@ fn content_hash(dir: &Path) -> anyhow::Result<String> {
 }
 
 /// Writes a variant's page and the boot script it loads. The script is a file of its own, not
-/// inline, so the server's Content-Security-Policy can forbid inline scripts.
-fn write_page(dist: &Path, variant: &Variant, version: &str) -> anyhow::Result<()> {
+/// inline, so the server's Content-Security-Policy can forbid inline scripts. The bundle's files
+/// go without `?v=`: their directory is versioned, and the chunks' loader imports the main
+/// module by its plain address.
+fn write_page(dist: &Path, variant: &Variant, dir: &str, version: &str) -> anyhow::Result<()> {
     let boot = format!("pkg/boot-{}.js", variant.name);
     for (name, template) in [(variant.page, INDEX_HTML), (boot.as_str(), BOOT_JS)] {
         let path = dist.join(name);
         let text = template
             .replace("{version}", version)
+            .replace("{dir}", dir)
+            .replace("{link}", LINK_JS)
             .replace("{module}", variant.name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }
 
-const BOOT_JS: &str = r#"import init from "/pkg/{module}.js?v={version}";
-init({ module_or_path: "/pkg/{module}_bg.wasm?v={version}" }).catch((error) => {
+const BOOT_JS: &str = r#"import init from "/{dir}/{module}.js";
+init({ module_or_path: "/{dir}/{module}_bg.wasm" }).catch((error) => {
   console.error(error);
   const boot = document.getElementById("boot");
   if (boot) {
@@ -234,8 +384,9 @@ const INDEX_HTML: &str = r#"<!doctype html>
   <title>Riskdeck</title>
   <link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect x='3' y='3' width='10' height='10' rx='2' transform='rotate(45 8 8)' fill='%231d5fd1'/%3E%3C/svg%3E">
   <link rel="stylesheet" href="/style/main.css?v={version}">
-  <link rel="modulepreload" href="/pkg/{module}.js?v={version}">
-  <link rel="preload" href="/pkg/{module}_bg.wasm?v={version}" as="fetch" type="application/wasm" crossorigin>
+  <link rel="modulepreload" href="/{dir}/{module}.js">
+  <link rel="modulepreload" href="/{dir}/{link}">
+  <link rel="preload" href="/{dir}/{module}_bg.wasm" as="fetch" type="application/wasm" crossorigin>
 </head>
 <body>
   <noscript>

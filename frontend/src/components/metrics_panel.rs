@@ -3,6 +3,7 @@
 
 use crate::format;
 use leptos::prelude::*;
+use leptos::wasm_split::{SplitLoaderError, wasm_split};
 use rust_decimal::Decimal;
 use shared::api::ChallengeView;
 use shared::engine::Metrics;
@@ -123,6 +124,23 @@ fn grid(rows: Vec<Row>) -> impl IntoView {
             }
         })
         .collect_view()
+}
+
+/// The metrics panel, from the `metrics` chunk (with the P/L calendar): below the fold on the
+/// dashboard, so not in the main module.
+#[wasm_split(metrics, wasm_split_path = ::leptos::wasm_split, fallible, preload(preload_metrics))]
+pub fn lazy_metrics_panel(
+    challenge: Signal<Option<ChallengeView>>,
+) -> Result<AnyView, SplitLoaderError> {
+    Ok(view! { <MetricsPanel challenge /> }.into_any())
+}
+
+/// The daily P/L calendar, from the `metrics` chunk.
+#[wasm_split(metrics, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_pnl_calendar(
+    challenge: Signal<Option<ChallengeView>>,
+) -> Result<AnyView, SplitLoaderError> {
+    Ok(view! { <PnlCalendar challenge /> }.into_any())
 }
 
 #[component]

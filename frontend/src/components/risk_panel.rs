@@ -3,8 +3,10 @@
 //! stand out), and the lot-size calculator, which is the engine's own
 //! [`shared::engine::sizing::max_lots`] running in the browser.
 
+use super::Lazy;
 use crate::format;
 use leptos::prelude::*;
+use leptos::wasm_split::{SplitLoaderError, wasm_split};
 use rust_decimal::Decimal;
 use shared::api::ChallengeView;
 use shared::engine::sizing::{SizingBound, SizingContext, max_lots};
@@ -123,9 +125,35 @@ pub fn RiskPanel(
                     <tbody>{rows}</tbody>
                 </table>
             </div>
-            <Calculator sizing=sizing currency=currency />
+            <Lazy
+                what="the lot-size calculator"
+                placeholder=calculator_placeholder()
+                content=lazy_calculator(sizing.into(), currency)
+            />
         </section>
     }
+}
+
+/// The lot-size calculator, from the `calculator` chunk: below the positions, so not in the main
+/// module.
+#[wasm_split(calculator, wasm_split_path = ::leptos::wasm_split, fallible, preload(preload_calculator))]
+pub fn lazy_calculator(
+    sizing: Signal<Option<SizingContext>>,
+    currency: Signal<String>,
+) -> Result<AnyView, SplitLoaderError> {
+    Ok(view! { <Calculator sizing currency /> }.into_any())
+}
+
+/// The calculator's frame while its chunk loads: the same form box, so the panel does not grow
+/// when it arrives.
+fn calculator_placeholder() -> ViewFn {
+    ViewFn::from(|| {
+        view! {
+            <div class="calculator" aria-busy="true">
+                <super::Loading label="Loading the lot-size calculator…" />
+            </div>
+        }
+    })
 }
 
 /// For a symbol and a stop-loss distance, the largest lot size within the room and the

@@ -7,6 +7,7 @@ use crate::{api, format};
 use leptos::ev::MouseEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos::wasm_split::{SplitLoaderError, wasm_split};
 use shared::api::{TradeSide, TradeView, TradesPage};
 use shared::domain::AccountId;
 
@@ -119,6 +120,16 @@ fn row(trade: &TradeView) -> impl IntoView + use<> {
             <td class=tone(trade.net) data-testid="trade-net">{format::money(trade.net)}</td>
         </tr>
     }
+}
+
+/// The trade history, from the `trades` chunk: below the fold on the dashboard, so not in the
+/// main module.
+#[wasm_split(trades, wasm_split_path = ::leptos::wasm_split, fallible, preload(preload_trades))]
+pub fn lazy_trade_history(
+    account: AccountId,
+    closed: Signal<Option<u32>>,
+) -> Result<AnyView, SplitLoaderError> {
+    Ok(view! { <TradeHistory account closed /> }.into_any())
 }
 
 #[component]

@@ -6,8 +6,9 @@
 use super::{EarlyEvents, Load, apply_event, connection_status, event_account, merge_summary};
 use crate::charts::equity;
 use crate::components::{
-    AdminActions, BreachEvidence, ChallengeHeader, ErrorPanel, FeedBadge, Loading, MetricsPanel,
-    PnlCalendar, RiskPanel, RuleHistory, RulesPanel, StatTile, StreamStatus, Tone, TradeHistory,
+    AdminActions, BreachEvidence, ChallengeHeader, ErrorPanel, FeedBadge, Lazy, Loading, RiskPanel,
+    RuleHistory, RulesPanel, StatTile, StreamStatus, Tone, lazy_metrics_panel, lazy_pnl_calendar,
+    lazy_trade_history, panel_placeholder, preload_calculator, preload_metrics, preload_trades,
 };
 use crate::sse::{self, Connection};
 use crate::{api, format};
@@ -82,6 +83,11 @@ pub fn AccountPage() -> impl IntoView {
 
 #[component]
 fn AccountDetail(id: AccountId) -> impl IntoView {
+    // The sections below the fold come in chunks of their own: fetch them while the account's
+    // data loads, so they are usually there when it lands. A failure shows in the section.
+    spawn_local(async {
+        let _ = futures::join!(preload_metrics(), preload_trades(), preload_calculator());
+    });
     let summary = RwSignal::new(Load::<AccountSummary>::Loading);
     let history = RwSignal::new(Load::<()>::Loading);
     let points = RwSignal::new(Vec::<EquityBucket>::new());
@@ -710,9 +716,26 @@ fn Dashboard(
             </p>
         </section>
 
-        <MetricsPanel challenge=challenge />
-        <PnlCalendar challenge=challenge />
-        {account_id.map(|account| view! { <TradeHistory account closed=closed_trades /> })}
+        <Lazy
+            what="the metrics"
+            placeholder=panel_placeholder("metrics-panel", "Metrics and statistics")
+            content=lazy_metrics_panel(challenge)
+        />
+        <Lazy
+            what="the daily P/L calendar"
+            placeholder=panel_placeholder("calendar-panel", "Daily P/L")
+            content=lazy_pnl_calendar(challenge)
+        />
+        {account_id
+            .map(|account| {
+                view! {
+                    <Lazy
+                        what="the trade history"
+                        placeholder=panel_placeholder("trades-panel", "Trade history")
+                        content=lazy_trade_history(account, closed_trades.into())
+                    />
+                }
+            })}
     }
 }
 

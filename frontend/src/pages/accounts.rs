@@ -6,6 +6,7 @@ use crate::sse::{self, Connection};
 use crate::{api, format};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos::wasm_split::{SplitLoaderError, wasm_split};
 use shared::api::{AccountSummary, StreamEvent};
 use shared::domain::AccountId;
 use std::collections::HashSet;
@@ -15,6 +16,12 @@ use std::collections::HashSet;
 struct Row {
     id: AccountId,
     summary: RwSignal<AccountSummary>,
+}
+
+/// The accounts list, from the `accounts` chunk: the dashboard does not need it.
+#[wasm_split(accounts, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_accounts_page() -> Result<AnyView, SplitLoaderError> {
+    Ok(view! { <AccountsPage /> }.into_any())
 }
 
 #[component]

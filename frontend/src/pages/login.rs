@@ -5,8 +5,15 @@ use crate::session::{Session, SessionState};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos::wasm_split::{SplitLoaderError, wasm_split};
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_query_map};
+
+/// The sign-in page, from the `login` chunk: a signed-in trader never needs it.
+#[wasm_split(login, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_login_page() -> Result<AnyView, SplitLoaderError> {
+    Ok(view! { <LoginPage /> }.into_any())
+}
 
 #[component]
 pub fn LoginPage() -> impl IntoView {

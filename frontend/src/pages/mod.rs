@@ -10,17 +10,17 @@ mod not_found;
 mod notification_settings;
 
 pub use account::AccountPage;
-pub use accounts::AccountsPage;
+pub use accounts::lazy_accounts_page;
 #[cfg(feature = "admin")]
 pub use admin::{
     AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminNotificationsPage, AdminOnly,
     AdminOverviewPage, AdminRulesPage, AdminUsersPage,
 };
-pub use login::LoginPage;
+pub use login::lazy_login_page;
 pub use not_found::NotFound;
 #[cfg(not(feature = "admin"))]
 pub use not_found::OpenAdminConsole;
-pub use notification_settings::NotificationSettingsPage;
+pub use notification_settings::lazy_notification_settings_page;
 
 use crate::api::ApiError;
 use crate::sse::Connection;

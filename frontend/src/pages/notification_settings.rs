@@ -7,6 +7,7 @@ use crate::components::{ErrorPanel, Loading};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos::wasm_split::{SplitLoaderError, wasm_split};
 use shared::api::NotificationPreferences;
 
 /// The event kinds a person can choose, with their words.
@@ -97,6 +98,12 @@ enum Phase {
     Loading,
     Failed(String),
     Ready,
+}
+
+/// The notification settings, from the `notification_settings` chunk: rarely opened.
+#[wasm_split(notification_settings, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_notification_settings_page() -> Result<AnyView, SplitLoaderError> {
+    Ok(view! { <NotificationSettingsPage /> }.into_any())
 }
 
 #[component]
