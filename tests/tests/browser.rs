@@ -321,6 +321,34 @@ async fn first_render_ms(browser: &Browser) -> Option<f64> {
     value.as_f64()
 }
 
+/// What the page downloaded of WASM so far, as the browser's Resource Timing reports it: each
+/// module's name, bytes on the wire (body as sent, compressed or not) and bytes decoded.
+async fn wasm_downloads(browser: &Browser) -> Vec<(String, u64, u64)> {
+    let value = browser
+        .client
+        .execute(
+            "return performance.getEntriesByType('resource')\
+               .filter((e) => new URL(e.name).pathname.endsWith('.wasm'))\
+               .map((e) => [new URL(e.name).pathname.split('/').pop(),\
+                            e.encodedBodySize, e.decodedBodySize]);",
+            vec![],
+        )
+        .await
+        .unwrap_or_default();
+    value
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter_map(|entry| {
+                    let name = entry.get(0)?.as_str()?.to_owned();
+                    Some((name, entry.get(1)?.as_u64()?, entry.get(2)?.as_u64()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 async fn screenshot_at(browser: &Browser, name: &str, width: u32, height: u32, dark: bool) {
     browser
         .client
@@ -533,6 +561,11 @@ async fn the_dashboard_shows_a_breach_with_its_evidence_and_sizes_trades_like_th
     browser.wait_for("[data-testid=breach-evidence]").await;
     if let Some(ms) = first_render_ms(&browser).await {
         eprintln!("time to first render of the dashboard: {ms:.0} ms");
+    }
+    // And what it downloaded (for docs/BENCHMARKS.md too): the main module, then the chunks of
+    // the sections below the fold.
+    for (module, wire, decoded) in wasm_downloads(&browser).await {
+        eprintln!("downloaded {module}: {wire} bytes on the wire, {decoded} bytes decoded");
     }
 
     // Let the curve grow a little, then the pictures: desktop and phone, light and dark.
