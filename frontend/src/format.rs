@@ -3,7 +3,7 @@
 //! Money is formatted from the `Decimal` itself (never through `f64`), rounded half away from
 //! zero to two decimals, with `,` thousands separators and an ASCII `-` sign.
 
-use chrono::{DateTime, FixedOffset, Offset, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Offset, Timelike, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 
 /// `1234567.891` -> `1,234,567.89`; `-0.004` -> `0.00`.
@@ -69,16 +69,64 @@ pub fn now() -> DateTime<Utc> {
 
 /// A clock time in the browser's time zone, e.g. `14:03:27`.
 pub fn clock(time: DateTime<Utc>) -> String {
-    time.with_timezone(&local_offset())
-        .format("%H:%M:%S")
-        .to_string()
+    hms(&time.with_timezone(&local_offset()))
 }
 
 /// A date and time in the browser's time zone, e.g. `21 Nov 2026, 14:03:27`.
 pub fn date_time(time: DateTime<Utc>) -> String {
-    time.with_timezone(&local_offset())
-        .format("%-d %b %Y, %H:%M:%S")
-        .to_string()
+    date_time_in(&time.with_timezone(&local_offset()))
+}
+
+// Dates and times are written from their fields with these few fixed patterns, not through
+// chrono's `format` (a `strftime` interpreter: 25 KB of the browser bundle's code).
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+fn month(date: &impl Datelike) -> &'static str {
+    MONTHS[date.month0() as usize % 12]
+}
+
+/// `14:03:27` (chrono's `%H:%M:%S`).
+pub fn hms(time: &impl Timelike) -> String {
+    format!(
+        "{:02}:{:02}:{:02}",
+        time.hour(),
+        time.minute(),
+        time.second()
+    )
+}
+
+/// `14:03` (`%H:%M`).
+pub fn hm(time: &impl Timelike) -> String {
+    format!("{:02}:{:02}", time.hour(), time.minute())
+}
+
+/// `21 Nov 2026` (`%-d %b %Y`).
+pub fn day_month_year(date: &impl Datelike) -> String {
+    format!("{} {} {}", date.day(), month(date), date.year())
+}
+
+/// `01 Nov` (`%d %b`): a fixed width, for axis labels.
+pub fn day_month_padded(date: &impl Datelike) -> String {
+    format!("{:02} {}", date.day(), month(date))
+}
+
+/// `Sat 21 Nov` (`%a %-d %b`).
+pub fn weekday_day_month(date: &impl Datelike) -> String {
+    format!(
+        "{} {} {}",
+        WEEKDAYS[date.weekday().num_days_from_monday() as usize],
+        date.day(),
+        month(date)
+    )
+}
+
+/// `21 Nov 2026, 14:03:27` (`%-d %b %Y, %H:%M:%S`) in the time's own zone.
+pub fn date_time_in(time: &(impl Datelike + Timelike)) -> String {
+    format!("{}, {}", day_month_year(time), hms(time))
 }
 
 /// A duration until something, e.g. `3 h 05 min 09 s`, `12 min 04 s`, `9 s`; a past instant is
@@ -110,6 +158,45 @@ pub fn number(value: Option<Decimal>, decimals: u32) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn dates_and_times_read_as_chrono_would_write_them() {
+        use chrono::{NaiveDate, TimeZone};
+        let zone = FixedOffset::east_opt(-5 * 3_600).expect("offset");
+        let mut times = vec![
+            zone.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+                .single()
+                .expect("time"),
+            zone.with_ymd_and_hms(2026, 11, 21, 14, 3, 27)
+                .single()
+                .expect("time"),
+            zone.with_ymd_and_hms(1999, 12, 31, 23, 59, 59)
+                .single()
+                .expect("time"),
+        ];
+        // Every month and weekday, at odd hours.
+        for day in (0..400).step_by(9) {
+            times.push(times[0] + chrono::Duration::hours(day * 25 + 7));
+        }
+        for time in &times {
+            assert_eq!(hms(time), time.format("%H:%M:%S").to_string());
+            assert_eq!(hm(time), time.format("%H:%M").to_string());
+            assert_eq!(day_month_year(time), time.format("%-d %b %Y").to_string());
+            assert_eq!(day_month_padded(time), time.format("%d %b").to_string());
+            assert_eq!(
+                weekday_day_month(time),
+                time.format("%a %-d %b").to_string()
+            );
+            assert_eq!(
+                date_time_in(time),
+                time.format("%-d %b %Y, %H:%M:%S").to_string()
+            );
+        }
+        let date = NaiveDate::from_ymd_opt(2026, 11, 21).expect("date");
+        assert_eq!(weekday_day_month(&date), "Sat 21 Nov");
+        assert_eq!(day_month_year(&date), "21 Nov 2026");
+    }
+
     use super::*;
     use std::str::FromStr;
 

@@ -156,42 +156,27 @@ fn split(
 /// Drops a chunk's `name` and `producers` sections, as wasm-bindgen does for the main module:
 /// function names are about half of a chunk, and nothing reads them but a debugger.
 fn strip_names(wasm: &Path) -> anyhow::Result<()> {
-    fn leb128(bytes: &[u8], at: &mut usize) -> Option<usize> {
-        let (mut value, mut shift) = (0usize, 0);
-        loop {
-            let byte = *bytes.get(*at)?;
-            *at += 1;
-            value |= usize::from(byte & 0x7f).checked_shl(shift)?;
-            shift += 7;
-            if byte & 0x80 == 0 {
-                return Some(value);
-            }
-        }
-    }
     let bytes = std::fs::read(wasm).with_context(|| format!("{}", wasm.display()))?;
-    // The 8-byte header, then sections: an id byte, a LEB128 size, the contents.
-    let mut kept = bytes.get(..8).context("not a WASM module")?.to_vec();
-    let mut at = 8;
-    while at < bytes.len() {
-        let start = at;
-        let id = bytes[at];
-        at += 1;
-        let size = leb128(&bytes, &mut at).context("bad section size")?;
-        let end = at.checked_add(size).filter(|&end| end <= bytes.len());
-        let end = end.context("section past the end of the module")?;
-        let custom_name = (id == 0)
-            .then(|| {
-                let mut name_at = at;
-                let len = leb128(&bytes, &mut name_at)?;
-                bytes.get(name_at..name_at.checked_add(len)?)
-            })
-            .flatten();
-        if !matches!(custom_name, Some(b"name" | b"producers")) {
-            kept.extend_from_slice(&bytes[start..end]);
+    let mut module = wasm_encoder::Module::new();
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        let payload =
+            payload.with_context(|| format!("{} is not a WASM module", wasm.display()))?;
+        if let wasmparser::Payload::CustomSection(section) = &payload
+            && matches!(section.name(), "name" | "producers")
+        {
+            continue;
         }
-        at = end;
+        // Every section as it is (a function body is part of its code section).
+        if let Some((id, range)) = payload.as_section() {
+            let range = usize::try_from(range.start)?..usize::try_from(range.end)?;
+            module.section(&wasm_encoder::RawSection {
+                id,
+                data: &bytes[range],
+            });
+        }
     }
-    std::fs::write(wasm, kept).with_context(|| format!("cannot write {}", wasm.display()))
+    std::fs::write(wasm, module.finish())
+        .with_context(|| format!("cannot write {}", wasm.display()))
 }
 
 /// Prints a bundle's main module and chunks, raw and gzipped, and which chunks each split

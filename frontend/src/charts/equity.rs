@@ -207,18 +207,20 @@ pub fn render(
     // A clock label needs about 110 units of width to breathe.
     let max_ticks = (size.0 / 110).clamp(2, 8) as f64;
     let (ticks, step) = time_ticks(first, x_min..x_max, offset, max_ticks);
-    let label_format = if step >= 86_400 {
-        "%d %b"
-    } else if span > 86_400.0 {
-        "%d %b %H:%M"
-    } else if step < 60 {
-        "%H:%M:%S"
-    } else {
-        "%H:%M"
-    };
+    // `01 Nov`, `01 Nov 14:05`, `14:05:09` or `14:05`.
+    let (days, hours, seconds) = (step >= 86_400, span > 86_400.0, step < 60);
     let x_label = |x: &f64| {
         let time = first + Duration::milliseconds((x * 1000.0).round() as i64);
-        time.with_timezone(&offset).format(label_format).to_string()
+        let time = time.with_timezone(&offset);
+        if days {
+            format::day_month_padded(&time)
+        } else if hours {
+            format!("{} {}", format::day_month_padded(&time), format::hm(&time))
+        } else if seconds {
+            format::hms(&time)
+        } else {
+            format::hm(&time)
+        }
     };
     let y_decimals = if y_max - y_min >= 50.0 { 0 } else { 2 };
     let y_label = |y: &f64| {

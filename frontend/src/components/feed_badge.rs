@@ -16,7 +16,10 @@ pub fn FeedBadge(
                 let deals = crate::format::grouped(p.deals_read.into(), 0);
                 match p.reached {
                     Some(reached) => {
-                        format!(" · {deals} deals, up to {}", reached.format("%-d %b %Y"))
+                        format!(
+                            " · {deals} deals, up to {}",
+                            crate::format::day_month_year(&reached)
+                        )
                     }
                     None => format!(" · {deals} deals"),
                 }

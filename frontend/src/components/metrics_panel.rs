@@ -219,7 +219,7 @@ fn cell(date: chrono::NaiveDate, pl: Decimal, today: bool) -> impl IntoView {
     };
     view! {
         <li class=class data-testid="calendar-day">
-            <span class="day-date">{date.format("%a %-d %b").to_string()}</span>
+            <span class="day-date">{format::weekday_day_month(&date)}</span>
             <span class="day-pl num">{format::money(pl)}</span>
             {today.then_some(view! { <span class="day-note">"today, so far"</span> })}
         </li>

@@ -79,11 +79,7 @@ fn when(trade: &TradeView) -> String {
         .zone_offset_minutes
         .and_then(|minutes| chrono::FixedOffset::east_opt(minutes * 60))
     {
-        Some(offset) => trade
-            .time
-            .with_timezone(&offset)
-            .format("%-d %b %Y, %H:%M:%S")
-            .to_string(),
+        Some(offset) => format::date_time_in(&trade.time.with_timezone(&offset)),
         None => format::date_time(trade.time),
     }
 }
