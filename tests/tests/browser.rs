@@ -996,3 +996,91 @@ async fn a_trader_chooses_their_notifications() {
     browser.close().await;
     server.stop().await;
 }
+
+/// Copies the bundle `from` to `to`, leaving out every file whose name starts with `missing`
+/// (a chunk and its compressed twins).
+fn copy_bundle_without(from: &std::path::Path, to: &std::path::Path, missing: &str) {
+    std::fs::create_dir_all(to).expect("create the bundle copy");
+    for entry in std::fs::read_dir(from).expect("read the bundle") {
+        let entry = entry.expect("bundle entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_bundle_without(&entry.path(), &target, missing);
+        } else if !entry.file_name().to_string_lossy().starts_with(missing) {
+            std::fs::copy(entry.path(), &target).expect("copy a bundle file");
+        }
+    }
+}
+
+/// The sections whose code cannot be downloaded say so in their place, and the rest of the
+/// dashboard works: here the server has lost the chunk of the chart and the sections below it.
+#[tokio::test]
+async fn a_section_whose_code_cannot_be_downloaded_says_so_and_the_rest_works() {
+    tests::require_bundle();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let assets = dir.path().join("dist");
+    copy_bundle_without(&tests::dist_dir(), &assets, "split_dashboard.wasm");
+    let mut config = demo_config(&dir.path().join("r.db"));
+    config.assets = assets;
+    let server = TestServer::start(config).await.expect("server");
+    let browser = Browser::start(1280, 1500).await.expect("browser");
+    browser
+        .client
+        .goto(&server.base)
+        .await
+        .expect("open the app");
+    browser.wait_for("[data-testid=login-username]").await;
+    browser
+        .sign_in(
+            "trader",
+            &server
+                .password("trader")
+                .expect("the demo trader's password"),
+        )
+        .await;
+    // Signed in once the accounts list shows (its chunk loads).
+    browser.wait_for("[data-testid=account-row]").await;
+    browser
+        .client
+        .goto(&server.url("/accounts/demo-eurusd-scalper"))
+        .await
+        .expect("open the account page");
+
+    let message = browser
+        .wait_for_text(
+            "[data-testid=equity-chart] [data-testid=error]",
+            "could not download the equity chart",
+        )
+        .await;
+    assert!(
+        message.contains("reload"),
+        "the message says what to do: {message}"
+    );
+    browser
+        .wait_for_text("main", "could not download the metrics")
+        .await;
+    // The first render's sections are all there: the figures, the rules, the risk panel.
+    eventually(Duration::from_secs(30), "an equity value", || {
+        browser.text_of("[data-testid=equity]")
+    })
+    .await
+    .expect("the key figures show");
+    browser.wait_for("[data-testid=rule-row]").await;
+    browser.wait_for("[data-testid=room-today]").await;
+    // Sections shown only when they have something to show stay hidden: the others explain.
+    let page = browser.text_of("main").await.unwrap_or_default();
+    assert!(
+        !page.contains("could not download the rule changes"),
+        "{page}"
+    );
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("[data-testid=equity-chart] svg"))
+            .await
+            .is_err(),
+        "no chart without its code"
+    );
+    browser.close().await;
+    server.stop().await;
+}

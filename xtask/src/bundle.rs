@@ -128,6 +128,39 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(dist)
 }
 
+/// The most the trader's main module may weigh gzipped, in bytes: issue 7's goal for what the
+/// dashboard's first render downloads. `cargo xtask test` fails above it.
+const TRADER_BUDGET_GZ: u64 = 300_000;
+
+/// Fails when the trader's main module (its served `.gz` twin) is over [`TRADER_BUDGET_GZ`].
+pub fn check_budget(dist: &Path) -> anyhow::Result<()> {
+    let variant = &VARIANTS[0];
+    let pkg = dist.join("pkg");
+    let prefix = format!("{}-", variant.name);
+    let mut found = None;
+    for entry in std::fs::read_dir(&pkg).with_context(|| format!("{}", pkg.display()))? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            found = Some(entry.path().join(format!("{}_bg.wasm.gz", variant.name)));
+        }
+    }
+    let main = found.with_context(|| format!("no {prefix}<hash> bundle in {}", pkg.display()))?;
+    let size = std::fs::metadata(&main)
+        .with_context(|| format!("{}", main.display()))?
+        .len();
+    anyhow::ensure!(
+        size <= TRADER_BUDGET_GZ,
+        "the trader's main module is {size} bytes gzipped, over its budget of {TRADER_BUDGET_GZ} \
+         ({}): move what the dashboard's first render does not need into a `#[wasm_split]` \
+         chunk (docs/BENCHMARKS.md, \"Browser bundle\")",
+        main.display()
+    );
+    println!(
+        "bundle: the trader's main module is {size} bytes gzipped, within its budget of {TRADER_BUDGET_GZ}"
+    );
+    Ok(())
+}
+
 /// The split's loader, next to the main module, which imports it as a WASM import module.
 const LINK_JS: &str = "__wasm_split.js";
 
@@ -410,4 +443,35 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
         bail!("{command:?} failed with {status}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dist_with_main_of(size: u64) -> tempfile::TempDir {
+        let dist = tempfile::tempdir().expect("tempdir");
+        let bundle = dist.path().join("pkg").join("frontend-0123abcd");
+        std::fs::create_dir_all(&bundle).expect("bundle dir");
+        std::fs::create_dir_all(dist.path().join("pkg").join("admin-0123abcd")).expect("admin");
+        let file = std::fs::File::create(bundle.join("frontend_bg.wasm.gz")).expect("main");
+        file.set_len(size).expect("size");
+        dist
+    }
+
+    #[test]
+    fn the_budget_holds_the_trader_main_module_to_300_kb_gzipped() {
+        assert!(check_budget(dist_with_main_of(TRADER_BUDGET_GZ).path()).is_ok());
+        let error = check_budget(dist_with_main_of(TRADER_BUDGET_GZ + 1).path())
+            .expect_err("over the budget");
+        assert!(
+            error
+                .to_string()
+                .contains("300001 bytes gzipped, over its budget of 300000"),
+            "{error}"
+        );
+        let empty = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(empty.path().join("pkg")).expect("pkg");
+        assert!(check_budget(empty.path()).is_err(), "no bundle is an error");
+    }
 }

@@ -96,6 +96,7 @@ fn test() -> anyhow::Result<()> {
     let root = root();
     ensure_browser()?;
     let dist = bundle::build(&root)?;
+    bundle::check_budget(&dist)?;
     check(cargo().args(["fmt", "--all", "--check"]))?;
     check(
         cargo()

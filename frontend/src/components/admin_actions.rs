@@ -5,6 +5,7 @@
 use crate::{api, format};
 use leptos::prelude::*;
 use leptos::task::spawn_local_scoped_with_cancellation;
+use leptos::wasm_split::{SplitLoaderError, wasm_split};
 use shared::api::{ChallengeEventView, ChallengeView};
 use shared::domain::AccountId;
 
@@ -51,6 +52,16 @@ fn action(event: &ChallengeEventView) -> Option<Action> {
         by: text("by"),
         reason: text("reason"),
     })
+}
+
+/// The admin actions, from the `dashboard` chunk: the panel shows only
+/// once its fetch finds an action, so its code loads alongside that fetch.
+#[wasm_split(dashboard, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_admin_actions(
+    id: AccountId,
+    challenge: Signal<Option<ChallengeView>>,
+) -> Result<AnyView, SplitLoaderError> {
+    Ok(view! { <AdminActions id challenge /> }.into_any())
 }
 
 /// The admin actions on `id`'s challenge, newest first.

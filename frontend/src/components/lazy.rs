@@ -20,6 +20,10 @@ pub fn Lazy<F>(
     #[prop(into)]
     placeholder: ViewFn,
     content: F,
+    /// Nothing in its place when the chunk cannot be fetched: for a section that shows only
+    /// when it has something to show (the chunk's other sections say what failed).
+    #[prop(optional)]
+    quiet: bool,
 ) -> impl IntoView
 where
     F: Future<Output = Result<AnyView, SplitLoaderError>> + Send + 'static,
@@ -29,6 +33,7 @@ where
             {Suspend::new(async move {
                 match content.await {
                     Ok(view) => view,
+                    Err(_) if quiet => ().into_any(),
                     Err(_) => {
                         view! {
                             <ErrorPanel

@@ -126,17 +126,17 @@ fn grid(rows: Vec<Row>) -> impl IntoView {
         .collect_view()
 }
 
-/// The metrics panel, from the `metrics` chunk (with the P/L calendar): below the fold on the
+/// The metrics panel, from the `dashboard` chunk: below the fold on the
 /// dashboard, so not in the main module.
-#[wasm_split(metrics, wasm_split_path = ::leptos::wasm_split, fallible, preload(preload_metrics))]
+#[wasm_split(dashboard, wasm_split_path = ::leptos::wasm_split, fallible)]
 pub fn lazy_metrics_panel(
     challenge: Signal<Option<ChallengeView>>,
 ) -> Result<AnyView, SplitLoaderError> {
     Ok(view! { <MetricsPanel challenge /> }.into_any())
 }
 
-/// The daily P/L calendar, from the `metrics` chunk.
-#[wasm_split(metrics, wasm_split_path = ::leptos::wasm_split, fallible)]
+/// The daily P/L calendar, from the `dashboard` chunk.
+#[wasm_split(dashboard, wasm_split_path = ::leptos::wasm_split, fallible)]
 pub fn lazy_pnl_calendar(
     challenge: Signal<Option<ChallengeView>>,
 ) -> Result<AnyView, SplitLoaderError> {

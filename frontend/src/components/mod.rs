@@ -3,6 +3,7 @@
 mod admin_actions;
 mod breach_evidence;
 mod challenge_header;
+mod equity_chart;
 mod error_panel;
 mod feed_badge;
 mod lazy;
@@ -17,19 +18,22 @@ mod theme_toggle;
 mod trade_history;
 mod user_menu;
 
+#[cfg(feature = "admin")]
 pub use admin_actions::AdminActions;
+pub use admin_actions::lazy_admin_actions;
 pub use breach_evidence::BreachEvidence;
 pub use challenge_header::ChallengeHeader;
+pub use equity_chart::{ChartData, chart_placeholder, lazy_equity_chart, preload_dashboard};
 pub use error_panel::ErrorPanel;
 pub use feed_badge::FeedBadge;
 pub use lazy::{Lazy, page_placeholder, panel_placeholder};
 pub use loading::Loading;
-pub use metrics_panel::{lazy_metrics_panel, lazy_pnl_calendar, preload_metrics};
-pub use risk_panel::{RiskPanel, preload_calculator};
-pub use rule_history::RuleHistory;
+pub use metrics_panel::{lazy_metrics_panel, lazy_pnl_calendar};
+pub use risk_panel::RiskPanel;
+pub use rule_history::lazy_rule_history;
 pub use rules_panel::{RulesPanel, rule_label};
 pub use stat_tile::{StatTile, Tone};
 pub use stream_status::StreamStatus;
 pub use theme_toggle::ThemeToggle;
-pub use trade_history::{lazy_trade_history, preload_trades};
+pub use trade_history::lazy_trade_history;
 pub use user_menu::UserMenu;

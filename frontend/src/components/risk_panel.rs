@@ -134,9 +134,9 @@ pub fn RiskPanel(
     }
 }
 
-/// The lot-size calculator, from the `calculator` chunk: below the positions, so not in the main
+/// The lot-size calculator, from the `dashboard` chunk: below the positions, so not in the main
 /// module.
-#[wasm_split(calculator, wasm_split_path = ::leptos::wasm_split, fallible, preload(preload_calculator))]
+#[wasm_split(dashboard, wasm_split_path = ::leptos::wasm_split, fallible)]
 pub fn lazy_calculator(
     sizing: Signal<Option<SizingContext>>,
     currency: Signal<String>,

@@ -5,12 +5,23 @@
 use crate::{api, format};
 use leptos::prelude::*;
 use leptos::task::spawn_local_scoped_with_cancellation;
+use leptos::wasm_split::{SplitLoaderError, wasm_split};
 use shared::api::{ChallengeView, RuleSetView};
 use shared::domain::AccountId;
 
+/// The rule changes, from the `dashboard` chunk: the panel shows only
+/// once its fetch finds a change, so its code loads alongside that fetch.
+#[wasm_split(dashboard, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_rule_history(
+    id: AccountId,
+    challenge: Signal<Option<ChallengeView>>,
+) -> Result<AnyView, SplitLoaderError> {
+    Ok(view! { <RuleHistory id challenge /> }.into_any())
+}
+
 /// The panel; renders nothing until a rule change exists.
 #[component]
-pub fn RuleHistory(
+fn RuleHistory(
     id: AccountId,
     #[prop(into)] challenge: Signal<Option<ChallengeView>>,
 ) -> impl IntoView {

@@ -118,9 +118,9 @@ fn row(trade: &TradeView) -> impl IntoView + use<> {
     }
 }
 
-/// The trade history, from the `trades` chunk: below the fold on the dashboard, so not in the
+/// The trade history, from the `dashboard` chunk: below the fold on the dashboard, so not in the
 /// main module.
-#[wasm_split(trades, wasm_split_path = ::leptos::wasm_split, fallible, preload(preload_trades))]
+#[wasm_split(dashboard, wasm_split_path = ::leptos::wasm_split, fallible)]
 pub fn lazy_trade_history(
     account: AccountId,
     closed: Signal<Option<u32>>,

@@ -6,9 +6,10 @@
 use super::{EarlyEvents, Load, apply_event, connection_status, event_account, merge_summary};
 use crate::charts::equity;
 use crate::components::{
-    AdminActions, BreachEvidence, ChallengeHeader, ErrorPanel, FeedBadge, Lazy, Loading, RiskPanel,
-    RuleHistory, RulesPanel, StatTile, StreamStatus, Tone, lazy_metrics_panel, lazy_pnl_calendar,
-    lazy_trade_history, panel_placeholder, preload_calculator, preload_metrics, preload_trades,
+    BreachEvidence, ChallengeHeader, ChartData, ErrorPanel, FeedBadge, Lazy, Loading, RiskPanel,
+    RulesPanel, StatTile, StreamStatus, Tone, chart_placeholder, lazy_admin_actions,
+    lazy_equity_chart, lazy_metrics_panel, lazy_pnl_calendar, lazy_rule_history,
+    lazy_trade_history, panel_placeholder, preload_dashboard,
 };
 use crate::sse::{self, Connection};
 use crate::{api, format};
@@ -20,7 +21,6 @@ use shared::api::{
     AccountSummary, AccountView, EquityBucket, EquityPoint, FeedStatus, LimitPoint, StreamEvent,
 };
 use shared::domain::AccountId;
-use shared::engine::EventKind;
 
 /// The most buckets kept in memory for the chart (history plus live samples); the oldest go
 /// first.
@@ -83,10 +83,12 @@ pub fn AccountPage() -> impl IntoView {
 
 #[component]
 fn AccountDetail(id: AccountId) -> impl IntoView {
-    // The sections below the fold come in chunks of their own: fetch them while the account's
-    // data loads, so they are usually there when it lands. A failure shows in the section.
+    // The sections that wait for a fetch of their own or sit below the fold (the equity chart,
+    // the rule changes and admin actions, the calculator, metrics, calendar and trade history)
+    // come in one chunk: fetch it while the account's data loads, so it is usually there when
+    // the data lands. A failure shows in each section.
     spawn_local(async {
-        let _ = futures::join!(preload_metrics(), preload_trades(), preload_calculator());
+        let _ = preload_dashboard().await;
     });
     let summary = RwSignal::new(Load::<AccountSummary>::Loading);
     let history = RwSignal::new(Load::<()>::Loading);
@@ -320,19 +322,6 @@ fn merge_history(points: &mut Vec<EquityBucket>, fetched: Vec<EquityBucket>) {
     cap(points);
 }
 
-/// The chart panel's inner width, from the window's (see the stylesheet's container and panel
-/// paddings), rounded to 50 px so resizing redraws now and then, not on every event.
-fn chart_width_estimate() -> u32 {
-    let window = window()
-        .inner_width()
-        .ok()
-        .and_then(|width| width.as_f64())
-        .unwrap_or(1280.0);
-    let container = window.min(1200.0);
-    let chrome = if window <= 720.0 { 58.0 } else { 90.0 };
-    (((container - chrome) / 50.0).round() * 50.0).max(300.0) as u32
-}
-
 fn cap(points: &mut Vec<EquityBucket>) {
     if points.len() > MAX_POINTS {
         points.drain(..points.len() - MAX_POINTS);
@@ -449,38 +438,6 @@ fn Dashboard(
     // Built once when a challenge appears, so the calculator keeps what the trader typed.
     let has_challenge = Memo::new(move |_| challenge.with(Option::is_some));
     let peak = Memo::new(move |_| latest.with(|v| v.as_ref().map(|v| v.peak_equity)));
-    // The breaches to mark on the curve: time, measured value, and the words for the marker.
-    let breaches = Memo::new(move |_| {
-        challenge.with(|c: &Option<shared::api::ChallengeView>| {
-            c.as_ref()
-                .map(|c: &shared::api::ChallengeView| {
-                    c.events
-                        .iter()
-                        .filter(|e| e.kind == EventKind::Breach)
-                        .filter_map(|e| {
-                            let (measured, limit) = (e.measured?, e.limit?);
-                            let rule = e.rule.clone().unwrap_or_default();
-                            let kind = c
-                                .rules
-                                .iter()
-                                .find(|r| r.id == rule)
-                                .map(|r| r.kind.clone())
-                                .unwrap_or_default();
-                            let words = format!(
-                                "{} broken at {}: measured {} against a limit of {}",
-                                crate::components::rule_label(&kind, &rule),
-                                format::date_time(e.time),
-                                format::money(measured),
-                                format::money(limit),
-                            );
-                            Some((e.time, measured, words))
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-        })
-    });
-
     // The first render with data, for the time-to-first-render measurement (docs/BENCHMARKS.md).
     Effect::new(move |done: Option<()>| {
         if done.is_none()
@@ -500,56 +457,6 @@ fn Dashboard(
     )));
     on_cleanup(move || ticker.dispose());
 
-    let offset = format::local_offset();
-    // Redraw at the width the chart is shown at (in steps, not on every resize event).
-    let chart_width = RwSignal::new(chart_width_estimate());
-    let resize = window_event_listener(leptos::ev::resize, move |_| {
-        chart_width.set(chart_width_estimate());
-    });
-    on_cleanup(move || resize.remove());
-    let chart = Memo::new(move |_| {
-        let size = equity::size_for(chart_width.get());
-        let marks: Vec<(chrono::DateTime<chrono::Utc>, Decimal)> =
-            breaches.with(|b| b.iter().map(|(t, v, _)| (*t, *v)).collect());
-        points.with(|points| {
-            limits.with(|limits| {
-                equity::render(
-                    points,
-                    peak.get(),
-                    offset,
-                    size,
-                    equity::Overlay {
-                        limits,
-                        breaches: &marks,
-                    },
-                )
-            })
-        })
-    });
-    let svg = move || chart.with(|c| c.as_ref().map(|c| c.svg.clone()).unwrap_or_default());
-    let markers = move || {
-        let placed = chart.with(|c| c.as_ref().map(|c| c.markers.clone()).unwrap_or_default());
-        breaches.with(|b| {
-            placed
-                .into_iter()
-                .zip(b.iter())
-                .map(|((left, top), (_, _, words))| {
-                    view! {
-                        <button
-                            type="button"
-                            class="breach-marker"
-                            data-testid="breach-marker"
-                            style:left=format!("{left:.2}%")
-                            style:top=format!("{top:.2}%")
-                            aria-label=words.clone()
-                        >
-                            <span class="breach-tip" role="tooltip">{words.clone()}</span>
-                        </button>
-                    }
-                })
-                .collect_view()
-        })
-    };
     let stale = move || {
         let stream_down = connection.get() == Connection::Reconnecting;
         let feed_stale = feed.get() == FeedStatus::Stale;
@@ -607,7 +514,11 @@ fn Dashboard(
                 Load::Ready(s) => Some(s.id.clone()),
                 _ => None,
             })
-            .map(|id| view! { <AdminActions id challenge=challenge /> })}
+            .map(|id| {
+                view! {
+                    <Lazy what="the admin actions" placeholder=|| () quiet=true content=lazy_admin_actions(id, challenge) />
+                }
+            })}
 
         <section class="tiles" aria-label="Key figures">
             <StatTile label="Balance" testid="balance" value=money(|v| v.balance) unit=unit />
@@ -650,7 +561,13 @@ fn Dashboard(
         </section>
 
         <RulesPanel challenge=challenge />
-        {account_id.clone().map(|id| view! { <RuleHistory id challenge=challenge /> })}
+        {account_id
+            .clone()
+            .map(|id| {
+                view! {
+                    <Lazy what="the rule changes" placeholder=|| () quiet=true content=lazy_rule_history(id, challenge) />
+                }
+            })}
         {move || has_challenge.get().then(|| view! { <RiskPanel challenge=challenge currency=unit /> })}
 
         <section class="panel chart-panel" aria-labelledby="chart-title">
@@ -689,24 +606,17 @@ fn Dashboard(
                 </li>
             </ul>
             <div class="equity-chart" data-testid="equity-chart">
-                <div class="chart-svg" inner_html=svg></div>
-                <div class="chart-markers">{markers}</div>
-                {move || match (history.get(), chart.with(Option::is_none)) {
-                    (Load::Loading, true) => view! { <Loading label="Loading the history…" /> }.into_any(),
-                    (Load::Failed(error), true) => {
-                        view! { <p class="chart-empty">{format!("The history could not be loaded. {error}")}</p> }
-                            .into_any()
-                    }
-                    (_, true) => {
-                        view! {
-                            <p class="chart-empty">
-                                "No samples yet: the curve starts with the account's first update."
-                            </p>
-                        }
-                            .into_any()
-                    }
-                    (_, false) => ().into_any(),
-                }}
+                <Lazy
+                    what="the equity chart"
+                    placeholder=chart_placeholder()
+                    content=lazy_equity_chart(ChartData {
+                        history: history.into(),
+                        points: points.into(),
+                        limits: limits.into(),
+                        peak: peak.into(),
+                        challenge,
+                    })
+                />
             </div>
             <p class="chart-foot subtle">
                 {move || range.get().description()}

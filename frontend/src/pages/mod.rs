@@ -29,7 +29,7 @@ use shared::domain::AccountId;
 
 /// Data a page fetched, or is fetching.
 #[derive(Clone, Debug, PartialEq)]
-enum Load<T> {
+pub(crate) enum Load<T> {
     Loading,
     Ready(T),
     Failed(ApiError),
