@@ -3,7 +3,6 @@
 //! plotters and the chart code are a twelfth of the dashboard's code, and the curve waits for the
 //! history fetch anyway, which the chunk's download runs alongside.
 
-use crate::api::ApiError;
 use crate::charts::equity;
 use crate::components::{Loading, rule_label};
 use crate::format;
@@ -38,7 +37,11 @@ pub fn lazy_equity_chart(data: ChartData) -> Result<AnyView, SplitLoaderError> {
 
 /// Shown while the chart's chunk loads: what the chart shows while the history loads.
 pub fn chart_placeholder() -> ViewFn {
-    ViewFn::from(|| view! { <Loading label="Loading the history…" /> })
+    ViewFn::from(loading_history)
+}
+
+fn loading_history() -> impl IntoView {
+    view! { <Loading label="Loading the history…" /> }
 }
 
 /// The breaches to mark: time, measured value, and the words for the marker.
@@ -143,8 +146,11 @@ fn EquityChart(data: ChartData) -> impl IntoView {
         })
     };
     let note = move || match (history.get(), chart.with(Option::is_none)) {
-        (Load::Loading, true) => view! { <Loading label="Loading the history…" /> }.into_any(),
-        (Load::Failed(error), true) => note_failed(&error).into_any(),
+        (Load::Loading, true) => loading_history().into_any(),
+        (Load::Failed(error), true) => view! {
+            <p class="chart-empty">{format!("The history could not be loaded. {error}")}</p>
+        }
+        .into_any(),
         (_, true) => view! {
             <p class="chart-empty">
                 "No samples yet: the curve starts with the account's first update."
@@ -158,8 +164,4 @@ fn EquityChart(data: ChartData) -> impl IntoView {
         <div class="chart-markers">{markers}</div>
         {note}
     }
-}
-
-fn note_failed(error: &ApiError) -> impl IntoView + use<> {
-    view! { <p class="chart-empty">{format!("The history could not be loaded. {error}")}</p> }
 }
