@@ -241,6 +241,8 @@ impl ChallengeRun {
             positions: challenge.position_risks(),
             sizing: Some(challenge.sizing()),
             days: challenge.days().to_vec(),
+            unexplained_balance: Some(challenge.unexplained_balance()).filter(|b| !b.is_zero()),
+            late_deals: challenge.late_deals().to_vec(),
         }
     }
 

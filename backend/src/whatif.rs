@@ -143,7 +143,8 @@ impl Side {
                 EventKind::ObjectiveMet => {
                     rule.met.get_or_insert(event.time);
                 }
-                EventKind::Passed | EventKind::Failed => {}
+                // A held decision is neither a breach nor a warning until it is settled.
+                EventKind::Passed | EventKind::Failed | EventKind::Held => {}
             }
         }
     }

@@ -113,6 +113,16 @@ pub struct ChallengeView {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub days: Vec<DayStats>,
+    /// A balance change the broker reported that no deal explains yet (a deposit, a
+    /// withdrawal, or a closed trade whose deal has not synced); `None` when everything is
+    /// explained. A decision resting on it is held (the rule's `held_since`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub unexplained_balance: Option<Money>,
+    /// Deals that arrived late (dated well before they were read), oldest first, with the
+    /// day's closed P/L before and after each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late_deals: Vec<crate::engine::LateDeal>,
 }
 
 /// A challenge event as the dashboard shows it: the engine's [`Event`] and its evidence, less
@@ -137,6 +147,10 @@ pub struct EventView {
     /// The positions open at that moment.
     #[serde(default)]
     pub open_positions: Vec<Position>,
+    /// For a breach held while a balance change was unexplained: when the deal that decided
+    /// it arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided: Option<DateTime<Utc>>,
 }
 
 impl From<&Event> for EventView {
@@ -153,6 +167,7 @@ impl From<&Event> for EventView {
             open_positions: evidence
                 .map(|e| e.open_positions.clone())
                 .unwrap_or_default(),
+            decided: evidence.and_then(|e| e.decided),
         }
     }
 }
@@ -714,9 +729,9 @@ pub struct ChallengeEventView {
     pub id: i64,
     /// When it happened (the time of the broker record that caused it).
     pub time: DateTime<Utc>,
-    /// The engine's `warning`, `breach`, `objective_met`, `passed` or `failed`; the tracker's
-    /// `feed_stale`, `feed_recovered` or `daily_summary`; an admin's `anchor_corrected`,
-    /// `breach_cleared`, `unpaused` or `rules_changed`.
+    /// The engine's `warning`, `breach`, `held`, `objective_met`, `passed` or `failed`; the
+    /// tracker's `feed_stale`, `feed_recovered` or `daily_summary`; an admin's
+    /// `anchor_corrected`, `breach_cleared`, `unpaused` or `rules_changed`.
     pub kind: String,
     /// The rule concerned, if any.
     pub rule: Option<String>,
@@ -1390,8 +1405,9 @@ pub struct NotificationPreferences {
     /// An email address.
     #[serde(default)]
     pub email: Option<String>,
-    /// The kinds of events to hear about (`warning`, `breach`, `objective_met`, `passed`,
-    /// `failed`, `feed_stale`, `feed_recovered`, `daily_summary`); empty means every kind.
+    /// The kinds of events to hear about (`warning`, `breach`, `held`, `objective_met`,
+    /// `passed`, `failed`, `feed_stale`, `feed_recovered`, `daily_summary`); empty means every
+    /// kind.
     #[serde(default)]
     pub kinds: Vec<String>,
     /// Only events of these rules (rule ids, e.g. `daily_loss`); empty means every rule.

@@ -97,18 +97,20 @@ pub struct Position {
     pub stop_loss: Option<Price>,
     /// Take profit, when set.
     pub take_profit: Option<Price>,
-    /// Floating profit of the position, excluding swap and commission.
+    /// Floating profit of the position's open part, excluding swap and commission (MetaApi's
+    /// `unrealizedProfit`: what a partly closed position already realised belongs to its
+    /// closing deals, never here).
     pub profit: Money,
-    /// Accumulated swap.
+    /// Swap of the open part (MetaApi's `unrealizedSwap`).
     pub swap: Money,
-    /// Commission charged so far.
+    /// Commission of the open part not yet in the balance (MetaApi's `unrealizedCommission`).
     pub commission: Money,
     /// When the position was opened.
     pub open_time: DateTime<Utc>,
 }
 
 impl Position {
-    /// Floating P/L including swap and commission.
+    /// Floating P/L of the open part, including its swap and commission.
     pub fn net_profit(&self) -> Money {
         self.profit + self.swap + self.commission
     }
@@ -198,6 +200,15 @@ impl Deal {
     /// A trade deal that opened (or added to) a position.
     pub fn is_opening_trade(&self) -> bool {
         matches!(self.kind, DealKind::Buy | DealKind::Sell) && self.entry == Some(DealEntry::In)
+    }
+
+    /// A trade deal that opened a position: an opening deal, or a reversal of a netting
+    /// position (`DEAL_ENTRY_INOUT`), which closes one position and opens the opposite. Only a
+    /// buy or a sell executes a trade: a commission, charge, balance, credit, interest or
+    /// dividend deal never does, whatever entry type the broker gives it.
+    pub fn executes_opening_trade(&self) -> bool {
+        matches!(self.kind, DealKind::Buy | DealKind::Sell)
+            && matches!(self.entry, Some(DealEntry::In | DealEntry::InOut))
     }
 
     /// A trade deal that closed (part of) a position.

@@ -90,6 +90,7 @@ pub fn render(
     let headline = match stored.kind.as_str() {
         "warning" => "Warning",
         "breach" => "Rule breached",
+        "held" => "Decision held: a balance change has no deal yet",
         "objective_met" => "Objective met",
         "passed" => "Challenge passed",
         "failed" => "Challenge failed",
@@ -409,6 +410,8 @@ mod tests {
                 anchors: shared::engine::Anchors::default(),
                 open_positions: Vec::new(),
                 record: shared::engine::Record::new(time, shared::engine::RecordData::Tick {}),
+                decided: None,
+                unexplained: None,
             })),
         };
         let body = serde_json::to_string(&event).expect("json");

@@ -36,9 +36,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// The event kinds people can ask to hear about: the engine's, then the tracker's.
-pub const KINDS: [&str; 8] = [
+pub const KINDS: [&str; 9] = [
     "warning",
     "breach",
+    "held",
     "objective_met",
     "passed",
     "failed",

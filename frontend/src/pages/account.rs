@@ -739,6 +739,7 @@ mod tests {
             remaining_percent: None,
             progress: None,
             since: None,
+            held_since: None,
         };
         let with_rules = |second: i64, rules: Vec<RuleReport>| {
             let mut view = view(second, 100);
@@ -757,6 +758,8 @@ mod tests {
                 positions: Vec::new(),
                 sizing: None,
                 days: Vec::new(),
+                unexplained_balance: None,
+                late_deals: Vec::new(),
             });
             view
         };

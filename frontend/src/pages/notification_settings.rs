@@ -11,9 +11,13 @@ use leptos::wasm_split::{SplitLoaderError, wasm_split};
 use shared::api::NotificationPreferences;
 
 /// The event kinds a person can choose, with their words.
-const KINDS: [(&str, &str); 8] = [
+const KINDS: [(&str, &str); 9] = [
     ("warning", "Warnings (a share of a limit used up)"),
     ("breach", "Breaches, with their evidence"),
+    (
+        "held",
+        "Decisions held: a breach waits for the deal of a balance change",
+    ),
     ("objective_met", "Objectives met"),
     ("passed", "Challenge passed"),
     ("failed", "Challenge failed"),

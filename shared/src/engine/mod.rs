@@ -53,6 +53,8 @@ mod state;
 pub mod stats;
 
 #[cfg(test)]
+mod exact_tests;
+#[cfg(test)]
 mod oracle;
 #[cfg(test)]
 mod tests;
@@ -124,6 +126,10 @@ pub enum EventKind {
     Passed,
     /// A hard rule was broken: the challenge failed.
     Failed,
+    /// A breach rested on a balance change that no deal explained within [`HOLD_BOUND`] (or
+    /// that went away without one): it is decided as the data stands (the change taken as
+    /// trading P/L), and an admin should look at it. The evidence is the held measurement's.
+    Held,
 }
 
 /// The numbers the floors hang from, as they stood at one moment.
@@ -260,7 +266,55 @@ pub struct Evidence {
     pub open_positions: Vec<Position>,
     /// The record that caused it.
     pub record: Record,
+    /// For a breach whose decision was held because it rested on a balance change no deal
+    /// explained yet: when the deal that settled it arrived. `time` stays the instant of the
+    /// breach itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided: Option<DateTime<Utc>>,
+    /// For a breach decided while a balance change was still unexplained after
+    /// [`HOLD_BOUND`]: that change (taken as trading P/L). An admin was told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unexplained: Option<Money>,
 }
+
+/// How long a decision resting on a balance change no deal explains is held. Past it, the
+/// change stands as reported (trading P/L), the decision is made, and an admin is told (an
+/// [`EventKind::Held`] event; a breach so decided names the change in its evidence).
+pub const HOLD_BOUND: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// A deal that arrived late: dated before the record that brought it by more than
+/// [`LATE_DEAL_AFTER`]. Kept (the newest [`LATE_DEALS_KEPT`]) so the dashboard can say which
+/// figures it changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LateDeal {
+    /// The broker's deal id.
+    pub deal_id: String,
+    /// The deal's own time.
+    pub time: DateTime<Utc>,
+    /// When it reached the engine.
+    pub arrived: DateTime<Utc>,
+    /// The trading day it belongs to.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub day: chrono::NaiveDate,
+    /// Whether that day had already finished when it arrived (a past day's figures changed).
+    pub past_day: bool,
+    /// The deal's closed P/L (profit, commission and swap).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub closed_pl: Money,
+    /// The day's closed P/L before the deal, and after.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub day_closed_pl_before: Money,
+    /// The day's closed P/L after the deal.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub day_closed_pl_after: Money,
+}
+
+/// A deal dated more than this before the record that brought it is a late deal.
+pub const LATE_DEAL_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+/// How many late deals a challenge remembers (the newest).
+pub const LATE_DEALS_KEPT: usize = 20;
 
 /// Something the engine decided.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -301,21 +301,29 @@ fn oracle(firm: Firm, steps: &[(DateTime<Utc>, Step)]) -> Outcome {
     for k in 0..steps.len() {
         let prefix = &steps[..=k];
         let (balance, equity) = known(prefix);
-        if let Step::Account { .. } = prefix[k].1 {
-            let sod = start_of_day_balance(firm, prefix);
-            let som = start_of_month_balance(firm, prefix);
+        if let Step::Account { announces, .. } = prefix[k].1 {
+            // A balance change reported before its deal is decided once the deal says what it
+            // was: an announced deposit or withdrawal moves the floors it is measured against
+            // (its deal follows at once in these streams).
+            let measured_with = if announces.is_zero() {
+                prefix
+            } else {
+                &steps[..(k + 2).min(steps.len())]
+            };
+            let sod = start_of_day_balance(firm, measured_with);
+            let som = start_of_month_balance(firm, measured_with);
             let floors = match firm {
                 // Daily: SOD balance - 5% of IB; max: IB + deposits - 10% of IB.
                 Firm::Ftmo => vec![
                     ("daily_loss", sod - dec!(5000)),
-                    ("max_loss", INITIAL + deposits(prefix) - dec!(10000)),
+                    ("max_loss", INITIAL + deposits(measured_with) - dec!(10000)),
                 ],
                 // MDL: SOD balance - 5% of SOM balance; MML: 90% of SOM balance; ODD: 90% of
                 // the peak balance.
                 Firm::Fund => vec![
                     ("mdl", sod - som * dec!(0.05)),
                     ("mml", som * dec!(0.9)),
-                    ("odd", peak_balance(prefix) * dec!(0.9)),
+                    ("odd", peak_balance(measured_with) * dec!(0.9)),
                 ],
             };
             let rules: Vec<String> = floors
@@ -358,13 +366,18 @@ fn oracle(firm: Firm, steps: &[(DateTime<Utc>, Step)]) -> Outcome {
         })
         .sum();
     // Seed 004's loop, verbatim: newest first, skip tiny trades, count losses, stop at a win.
-    let closes: Vec<_> = steps
+    // Newest by the deal's own time: a deal that arrives late takes its place in the streak.
+    let mut closes: Vec<_> = steps
         .iter()
         .filter_map(|(_, s)| match s {
-            Step::Close { pl, lots, .. } => Some((*pl, *lots)),
+            Step::Close {
+                pl, lots, dated, ..
+            } => Some((*dated, *pl, *lots)),
             _ => None,
         })
         .collect();
+    closes.sort_by_key(|(dated, _, _)| *dated);
+    let closes: Vec<_> = closes.into_iter().map(|(_, pl, lots)| (pl, lots)).collect();
     let mut consecutive = 0;
     for (pl, lots) in closes.iter().rev() {
         if *lots <= dec!(0.01) {

@@ -45,6 +45,10 @@ pub struct RuleReport {
     /// When the rule was breached (breached) or its objective met (passed).
     #[serde(default)]
     pub since: Option<DateTime<Utc>>,
+    /// A breach that rests on a balance change no deal explains yet is held, not decided:
+    /// when it was measured. `None` when nothing is held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_since: Option<DateTime<Utc>>,
 }
 
 /// The replay report, as the backend prints it.
@@ -195,6 +199,7 @@ impl Challenge {
                         .map(|e| e.time)
                 });
                 RuleReport {
+                    held_since: rule.held.as_ref().map(|held| held.evidence.time),
                     budget,
                     remaining_percent,
                     progress,

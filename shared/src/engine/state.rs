@@ -14,9 +14,13 @@ use super::rules::{
     DailyAnchor, Limit, MaxLossMode, ProfitBasis, RuleDef, RuleKind, RuleStatus, Severity,
 };
 use super::stats::{DayStats, TradeStats};
-use super::{AnchorField, Anchors, EngineError, Event, EventKind, Evidence, Record, RecordData};
+use super::{
+    AnchorField, Anchors, EngineError, Event, EventKind, Evidence, HOLD_BOUND, LATE_DEAL_AFTER,
+    LATE_DEALS_KEPT, LateDeal, Record, RecordData,
+};
 use crate::domain::{
-    AccountInfo, Deal, Lots, Money, Position, Price, Side, SymbolPrice, SymbolSpec,
+    AccountInfo, Deal, DealEntry, DealKind, Lots, Money, Position, Price, Side, SymbolPrice,
+    SymbolSpec,
 };
 
 /// Largest magnitude accepted for any amount, price or volume in a record (10^15).
@@ -166,6 +170,44 @@ pub(super) struct RuleState {
     pub(super) measured: Option<Decimal>,
     /// Consecutive losses: the rule's own streak.
     pub(super) counter: u32,
+    /// A breach that rests on a balance change no deal explains yet (see `hold`).
+    #[serde(default)]
+    pub(super) held: Option<Box<HeldBreach>>,
+}
+
+/// A loss rule's breach that holds under one reading of a balance change no deal explains yet
+/// (trading P/L, or a deposit or withdrawal) and not under the other: held, not decided, until
+/// a deal says which (see `Challenge::resolve_held`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct HeldBreach {
+    /// The evidence of the lowest measurement while held, as if the change were trading P/L:
+    /// `limit` is that floor.
+    pub(super) evidence: Box<Evidence>,
+    /// The floor if the change is a deposit or withdrawal.
+    pub(super) balance_floor: Money,
+    /// Whether an admin was told ([`EventKind::Held`]).
+    pub(super) flagged: bool,
+}
+
+/// How many of the newest closing trades a challenge keeps, so that a deal arriving out of
+/// order takes its place in the losing streak.
+const RECENT_CLOSES: usize = 32;
+
+/// A closing trade, as the losing streaks need it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct RecentClose {
+    pub(super) time: DateTime<Utc>,
+    pub(super) pl: Money,
+    pub(super) volume: Lots,
+}
+
+/// A position's open volume as its trade deals built it (netting accounts reverse a position
+/// with one deal: its closed part is the volume that was open, not the deal's volume).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct DealPosition {
+    pub(super) id: String,
+    pub(super) side: Side,
+    pub(super) volume: Lots,
 }
 
 /// What the engine knows of a symbol.
@@ -258,6 +300,15 @@ pub struct Challenge {
     /// See [`ChallengeConfig::estimated_equity_breaches`].
     #[serde(default)]
     pub(super) estimated_equity_breaches: bool,
+    /// The newest closing trades, oldest first (see [`RECENT_CLOSES`]).
+    #[serde(default)]
+    pub(super) recent_closes: Vec<RecentClose>,
+    /// Open positions as their deals built them (see [`DealPosition`]).
+    #[serde(default)]
+    pub(super) deal_positions: Vec<DealPosition>,
+    /// The newest late deals, oldest first (see [`LateDeal`]).
+    #[serde(default)]
+    pub(super) late_deals: Vec<LateDeal>,
 }
 
 impl Challenge {
@@ -300,6 +351,7 @@ impl Challenge {
                     warned: 0,
                     measured: None,
                     counter: 0,
+                    held: None,
                     def,
                 };
                 refloor(&mut rule, &anchors, true);
@@ -343,6 +395,9 @@ impl Challenge {
             },
             peak_eod_before_roll: None,
             estimated_equity_breaches: config.estimated_equity_breaches,
+            recent_closes: Vec::new(),
+            deal_positions: Vec::new(),
+            late_deals: Vec::new(),
         })
     }
 
@@ -406,6 +461,11 @@ impl Challenge {
             return Err(EngineError::InvalidAnchor { field, value });
         }
         self.settle();
+        // The admin has looked at the anchors: a decision held on an unexplained balance change
+        // is measured again from the next record against the corrected ones.
+        for rule in &mut self.rules {
+            rule.held = None;
+        }
         let before = std::mem::replace(self.anchors.get_mut(field), value);
         self.settle();
         for rule in &mut self.rules {
@@ -510,6 +570,11 @@ impl Challenge {
         }
         let rolled = self.advance_clock(time)?;
         self.last_time = Some(time);
+        // Held decisions exist only while a balance change is unexplained; one held past its
+        // bound is decided before this record is measured.
+        if !self.pending.amount.is_zero() {
+            self.expire_held(record, out);
+        }
         // A paused challenge that resumed at the reset may already meet every objective.
         let mut objectives = rolled;
         match &record.data {
@@ -662,7 +727,7 @@ impl Challenge {
         }
         let change = info.balance.saturating_sub(self.balance);
         if !change.is_zero() {
-            self.unexplained(change, record.time);
+            self.unexplained(change, record, out);
         }
         self.balance = info.balance;
         let p = &mut self.pending;
@@ -697,6 +762,9 @@ impl Challenge {
                 Check::Nothing => {}
             }
         }
+        if self.pending.amount > Decimal::ZERO {
+            self.check_unexplained_deposit(record);
+        }
         objectives
     }
 
@@ -726,18 +794,25 @@ impl Challenge {
     }
 
     /// An account update moved the balance by `change` that no deal explained (yet).
-    fn unexplained(&mut self, change: Money, time: DateTime<Utc>) {
+    fn unexplained(&mut self, change: Money, record: &Record, out: &mut Vec<Event>) {
+        let time = record.time;
+        let holding = self.holding();
         let p = &mut self.pending;
-        if p.amount.is_zero() || p.time.is_some_and(|since| time - since > SETTLE) {
+        if p.amount.is_zero() || !holding && p.time.is_some_and(|since| time - since > SETTLE) {
             // Nothing pending, or nothing explained the older change in time: it stands as
-            // reported.
+            // reported. (A held decision keeps it pending: only a deal or an admin settles it.)
             self.settle();
         }
         let p = &mut self.pending;
         p.amount = p.amount.saturating_add(change);
         p.time = Some(time);
         if p.amount.is_zero() {
+            // The changes cancelled out without a deal: no data will ever decide what was
+            // held, so an admin is told and nothing is decided.
+            self.drop_held(record, out);
             self.settle();
+        } else if holding {
+            self.rehypothesise_held(None);
         }
     }
 
@@ -748,6 +823,236 @@ impl Challenge {
             net_peaks: [a.peak_balance, a.peak_equity, a.peak_end_of_day_balance],
             ..Pending::default()
         };
+    }
+
+    /// Whether any rule's decision is held (see `hold`).
+    fn holding(&self) -> bool {
+        self.rules.iter().any(|r| r.held.is_some())
+    }
+
+    /// The anchors as they would be if the balance change no deal explains yet were a deposit
+    /// or withdrawal (what `deposit` would make of it).
+    fn anchors_as_balance_operation(&self) -> Anchors {
+        let mut a = self.anchors;
+        let p = &self.pending;
+        let amount = p.amount;
+        a.net_deposits = a.net_deposits.saturating_add(amount);
+        let mut contained = p.contained;
+        let slots = [
+            &mut a.start_of_day_balance,
+            &mut a.start_of_day_equity,
+            &mut a.start_of_month_balance,
+            &mut a.start_of_month_equity,
+            &mut a.peak_balance,
+            &mut a.peak_equity,
+            &mut a.peak_end_of_day_balance,
+        ];
+        for (value, held) in slots.into_iter().zip(&mut contained) {
+            let held = absorb(held, amount);
+            *value = value.saturating_add(amount.saturating_sub(held));
+        }
+        let peaks = [
+            &mut a.peak_balance,
+            &mut a.peak_equity,
+            &mut a.peak_end_of_day_balance,
+        ];
+        for (peak, net) in peaks.into_iter().zip(p.net_peaks) {
+            *peak = (*peak).max(net.saturating_add(amount));
+        }
+        a
+    }
+
+    /// Rule `i`'s floor if the balance change no deal explains yet were a deposit or
+    /// withdrawal. (Cold path: only while a change is unexplained and equity is near a floor.)
+    fn floor_as_balance_operation(&self, i: usize) -> Money {
+        let anchors = self.anchors_as_balance_operation();
+        let mut rule = self.rules[i].clone();
+        refloor(&mut rule, &anchors, false);
+        rule.floor
+    }
+
+    /// Under a balance change no deal explains yet, a loss rule broken under one reading of it
+    /// (trading P/L: the floors as they stand; a deposit or withdrawal: the floors it would
+    /// move) and not under the other is held, not decided: a balance change no deal explains
+    /// never fails a challenge. Keeps the lowest measurement's evidence. Returns whether it
+    /// held; `false` means both readings agree.
+    fn hold(&mut self, i: usize, measured: Money, floor: Money, record: &Record) -> bool {
+        // A change unexplained for longer than the bound stands as reported (trading P/L).
+        let recent = self
+            .pending
+            .time
+            .and_then(|since| since.checked_add_signed(HOLD_BOUND))
+            .is_some_and(|bound| record.time < bound);
+        if !recent {
+            return false;
+        }
+        let balance_floor = self.floor_as_balance_operation(i);
+        if (measured < floor) == (measured < balance_floor) {
+            return false;
+        }
+        // The first measurement is the instant the breach happened, if it did.
+        if self.rules[i].held.is_none() {
+            let evidence = self.evidence(i, measured, floor, None, record);
+            self.rules[i].held = Some(Box::new(HeldBreach {
+                evidence,
+                balance_floor,
+                flagged: false,
+            }));
+        }
+        self.rules[i].status = RuleStatus::Warning;
+        true
+    }
+
+    /// A deposit reported before its deal makes equity look higher than the floors it will
+    /// move: a loss rule broken only if the change is a deposit is held until its deal says.
+    fn check_unexplained_deposit(&mut self, record: &Record) {
+        if self.status.is_final() {
+            return;
+        }
+        let equity = self.equity;
+        for i in 0..self.rules.len() {
+            let rule = &self.rules[i];
+            if rule.check != Check::Floor
+                || rule.status == RuleStatus::Breached
+                || equity < rule.floor
+            {
+                continue;
+            }
+            let floor = rule.floor;
+            self.hold(i, equity, floor, record);
+        }
+    }
+
+    /// Every rule's floor, when a decision is held (taken before a deal, so that what the deal
+    /// moves can be carried over to the held decisions).
+    fn held_floors(&self) -> Option<Vec<Money>> {
+        (!self.pending.amount.is_zero() && self.holding())
+            .then(|| self.rules.iter().map(|r| r.floor).collect())
+    }
+
+    /// Re-reads the held decisions after the unexplained change moved: each held floor moves as
+    /// the deal moved the rule's floor (`floors_before`: the floors before it; `None`: no deal),
+    /// and the deposit-or-withdrawal reading is measured on what is still unexplained.
+    fn rehypothesise_held(&mut self, floors_before: Option<&[Money]>) {
+        for i in 0..self.rules.len() {
+            if self.rules[i].held.is_none() {
+                continue;
+            }
+            let floor = self.rules[i].floor;
+            let shift = if self.pending.amount.is_zero() {
+                Decimal::ZERO
+            } else {
+                self.floor_as_balance_operation(i).saturating_sub(floor)
+            };
+            let moved = floors_before
+                .and_then(|before| before.get(i))
+                .map_or(Decimal::ZERO, |before| floor.saturating_sub(*before));
+            if let Some(held) = self.rules[i].held.as_mut() {
+                held.evidence.limit = held.evidence.limit.saturating_add(moved);
+                held.balance_floor = held.evidence.limit.saturating_add(shift);
+            }
+        }
+    }
+
+    /// A deal explained (part of) the unexplained change: a held decision that both readings
+    /// now agree on is decided: a breach at the instant it happened (its evidence says when it
+    /// was decided), or nothing.
+    fn resolve_held(&mut self, floors_before: &[Money], record: &Record, out: &mut Vec<Event>) {
+        self.rehypothesise_held(Some(floors_before));
+        for i in 0..self.rules.len() {
+            let Some(held) = self.rules[i].held.take() else {
+                continue;
+            };
+            let measured = held.evidence.measured;
+            let as_trade = measured < held.evidence.limit;
+            let as_balance = measured < held.balance_floor;
+            if as_trade != as_balance {
+                self.rules[i].held = Some(held);
+            } else if as_trade
+                && self.rules[i].status != RuleStatus::Breached
+                && !self.status.is_final()
+            {
+                let mut evidence = held.evidence;
+                evidence.decided = Some(record.time);
+                self.record_breach(i, evidence, out);
+            }
+        }
+    }
+
+    /// A decision held longer than [`HOLD_BOUND`] is decided as the data stands (the change
+    /// taken as trading P/L), never silently: a `held` event tells an admin first, and the
+    /// breach's evidence names the unexplained change it rests on.
+    fn expire_held(&mut self, record: &Record, out: &mut Vec<Event>) {
+        for i in 0..self.rules.len() {
+            let due = self.rules[i].held.as_ref().is_some_and(|held| {
+                held.evidence
+                    .time
+                    .checked_add_signed(HOLD_BOUND)
+                    .is_some_and(|bound| bound <= record.time)
+            });
+            if !due {
+                continue;
+            }
+            self.emit_held(i, record.time, out);
+            let Some(held) = self.rules[i].held.take() else {
+                continue;
+            };
+            if held.evidence.measured < held.evidence.limit
+                && self.rules[i].status != RuleStatus::Breached
+                && !self.status.is_final()
+            {
+                let mut evidence = held.evidence;
+                evidence.decided = Some(record.time);
+                evidence.unexplained = Some(self.pending.amount);
+                self.record_breach(i, evidence, out);
+            }
+        }
+    }
+
+    /// Drops every held decision without deciding it, telling an admin of those not told yet:
+    /// the unexplained change went away without a deal, so no data will ever settle them.
+    fn drop_held(&mut self, record: &Record, out: &mut Vec<Event>) {
+        for i in 0..self.rules.len() {
+            if self.rules[i]
+                .held
+                .as_ref()
+                .is_some_and(|held| !held.flagged)
+            {
+                self.emit_held(i, record.time, out);
+            }
+            self.rules[i].held = None;
+        }
+    }
+
+    fn emit_held(&mut self, i: usize, time: DateTime<Utc>, out: &mut Vec<Event>) {
+        let rule = &mut self.rules[i];
+        let Some(held) = rule.held.as_mut() else {
+            return;
+        };
+        held.flagged = true;
+        let event = Event {
+            time,
+            kind: EventKind::Held,
+            rule: Some(rule.def.id.clone()),
+            evidence: Some(held.evidence.clone()),
+        };
+        self.emit(event, out);
+    }
+
+    /// The held decision of rule `id`: since when, and its evidence (as if the unexplained
+    /// change were trading P/L).
+    pub fn held(&self, id: &str) -> Option<&Evidence> {
+        self.rules
+            .iter()
+            .find(|r| r.def.id == id)
+            .and_then(|r| r.held.as_ref())
+            .map(|held| &*held.evidence)
+    }
+
+    /// The balance change account updates reported that no deal has explained yet (zero when
+    /// everything is explained).
+    pub fn unexplained_balance(&self) -> Money {
+        self.pending.amount
     }
 
     fn check_floor(&mut self, i: usize, record: &Record, out: &mut Vec<Event>) {
@@ -765,6 +1070,10 @@ impl Challenge {
         }
         if equity < rule.floor {
             let floor = rule.floor;
+            if !self.pending.amount.is_zero() && self.hold(i, equity, floor, record) {
+                return;
+            }
+            self.rules[i].held = None;
             self.breach(i, equity, floor, record, out);
             return;
         }
@@ -846,6 +1155,7 @@ impl Challenge {
 
     fn on_deal(&mut self, deal: &Deal, record: &Record, out: &mut Vec<Event>) {
         let pl = deal.closed_pl();
+        let held_floors = self.held_floors();
         // The part of the amount an account update already reported (the broker sent the
         // balance before the deal): it moves the balance no more.
         let seen = if self
@@ -860,36 +1170,62 @@ impl Challenge {
         };
         let fresh = pl.saturating_sub(seen);
         self.balance = self.balance.saturating_add(fresh);
-        if deal.is_balance_operation() {
+        let balance_operation = deal.is_balance_operation();
+        if balance_operation {
             self.equity = self.equity.saturating_add(fresh);
             self.min_equity_today = self.min_equity_today.saturating_add(fresh);
             self.deposit(pl, seen);
-            self.explained();
+        } else {
+            self.trade_pl(deal, pl, seen, record.time);
+        }
+        if let Some(floors) = held_floors {
+            self.resolve_held(&floors, record, out);
+        }
+        self.explained();
+        if balance_operation {
             return;
         }
-        self.trade_pl(deal.time, pl, seen);
-        self.explained();
         if !self.has_account {
             self.history_balance();
         }
-        if matches!(deal.entry, Some(crate::domain::DealEntry::In))
-            && self.started.is_some_and(|s| deal.time >= s)
-        {
+        if deal.executes_opening_trade() && self.started.is_some_and(|s| deal.time >= s) {
             self.add_trading_day(deal.time);
         }
+        let closed = self.position_deal(deal);
         if !deal.is_closing_trade() {
             return;
         }
-        let volume = deal.volume.unwrap_or(Decimal::ZERO);
+        let volume = closed.unwrap_or_else(|| deal.volume.unwrap_or(Decimal::ZERO));
         self.stats.record(pl, volume);
-        self.consecutive_losses = streak(self.consecutive_losses, pl, volume, TINY_LOTS);
+        let in_order = self
+            .recent_closes
+            .last()
+            .is_none_or(|last| last.time <= deal.time);
+        self.remember_close(RecentClose {
+            time: deal.time,
+            pl,
+            volume,
+        });
+        if in_order {
+            self.consecutive_losses = streak(self.consecutive_losses, pl, volume, TINY_LOTS);
+        } else {
+            // A closing trade older than the newest: the streaks are counted again in time
+            // order.
+            self.consecutive_losses = self.streak_of_recent(TINY_LOTS);
+        }
         if self.status.is_final() {
             return;
         }
         for i in 0..self.rules.len() {
-            let rule = &mut self.rules[i];
+            let rule = &self.rules[i];
             if let RuleKind::ConsecutiveLosses { max, min_lots } = rule.def.kind {
-                rule.counter = streak(rule.counter, pl, volume, min_lots);
+                let counter = if in_order {
+                    streak(rule.counter, pl, volume, min_lots)
+                } else {
+                    self.streak_of_recent(min_lots)
+                };
+                let rule = &mut self.rules[i];
+                rule.counter = counter;
                 rule.measured = Some(Decimal::from(rule.counter));
                 if rule.status != RuleStatus::Breached {
                     if rule.counter > max {
@@ -900,6 +1236,78 @@ impl Challenge {
                     }
                 }
             }
+        }
+    }
+
+    /// Keeps `close` among the newest closing trades, in time order.
+    fn remember_close(&mut self, close: RecentClose) {
+        let at = self.recent_closes.partition_point(|c| c.time <= close.time);
+        if at == 0 && self.recent_closes.len() >= RECENT_CLOSES {
+            // Older than every trade kept: it cannot be part of a streak still running.
+            return;
+        }
+        self.recent_closes.insert(at, close);
+        if self.recent_closes.len() > RECENT_CLOSES {
+            self.recent_closes.remove(0);
+        }
+    }
+
+    /// The losing streak at the end of the newest closing trades, in time order.
+    fn streak_of_recent(&self, min_lots: Lots) -> u32 {
+        self.recent_closes
+            .iter()
+            .fold(0, |count, c| streak(count, c.pl, c.volume, min_lots))
+    }
+
+    /// Follows a trade deal's position: its volume open, as its deals built it. Returns the
+    /// volume a closing deal closed when the position is known: for a reversal (netting
+    /// `DEAL_ENTRY_INOUT`) the volume that was open, the rest opening the opposite position.
+    fn position_deal(&mut self, deal: &Deal) -> Option<Lots> {
+        let (Some(id), Some(entry), Some(volume)) = (&deal.position_id, deal.entry, deal.volume)
+        else {
+            return None;
+        };
+        let side = match deal.kind {
+            DealKind::Buy => Side::Buy,
+            DealKind::Sell => Side::Sell,
+            _ => return None,
+        };
+        let index = self.deal_positions.iter().position(|p| p.id == *id);
+        match (entry, index) {
+            (DealEntry::In, Some(index)) => {
+                let p = &mut self.deal_positions[index];
+                p.volume = p.volume.saturating_add(volume);
+                None
+            }
+            (DealEntry::In, None) => {
+                self.deal_positions.push(DealPosition {
+                    id: id.clone(),
+                    side,
+                    volume,
+                });
+                None
+            }
+            (DealEntry::Out | DealEntry::OutBy, Some(index)) => {
+                let p = &mut self.deal_positions[index];
+                let closed = volume.min(p.volume);
+                p.volume = p.volume.saturating_sub(closed);
+                if p.volume <= Decimal::ZERO {
+                    self.deal_positions.swap_remove(index);
+                }
+                Some(closed)
+            }
+            (DealEntry::InOut, Some(index)) => {
+                let p = &mut self.deal_positions[index];
+                let closed = volume.min(p.volume);
+                p.volume = volume.saturating_sub(closed);
+                p.side = side;
+                if p.volume <= Decimal::ZERO {
+                    self.deal_positions.swap_remove(index);
+                }
+                Some(closed)
+            }
+            // A position opened before the challenge: its deal's own volume is all we know.
+            (DealEntry::Out | DealEntry::OutBy | DealEntry::InOut, None) => None,
         }
     }
 
@@ -927,7 +1335,13 @@ impl Challenge {
     /// Closed P/L `pl` of a trade closed at `time`, of which `seen` was already in the balance
     /// reported. It counts on its own trading day: a deal of a finished day corrects that day,
     /// and the start-of-day (and -month) balance that missed it.
-    fn trade_pl(&mut self, time: DateTime<Utc>, pl: Money, seen: Money) {
+    /// A deal dated well before the record that brought it is remembered as late, with the
+    /// day's closed P/L before and after it.
+    fn trade_pl(&mut self, deal: &Deal, pl: Money, seen: Money, arrived: DateTime<Utc>) {
+        let time = deal.time;
+        if arrived - time > LATE_DEAL_AFTER {
+            self.note_late_deal(deal, pl, arrived);
+        }
         self.closed_pl_total = self.closed_pl_total.saturating_add(pl);
         // What each anchor held of the reported change, before the deal explains it.
         let mut contained = self.pending.contained;
@@ -989,6 +1403,40 @@ impl Challenge {
         for rule in &mut self.rules {
             refloor(rule, &self.anchors, false);
         }
+    }
+
+    /// Remembers a late deal (see [`LateDeal`]), before its P/L is counted.
+    fn note_late_deal(&mut self, deal: &Deal, pl: Money, arrived: DateTime<Utc>) {
+        let (Some(today), Some(day)) = (self.day, self.clock.trading_day(deal.time)) else {
+            return;
+        };
+        let past_day = day < today;
+        let before = if past_day {
+            self.days
+                .iter()
+                .find(|d| d.date == day)
+                .map_or(Decimal::ZERO, |d| d.closed_pl)
+        } else {
+            self.closed_pl_today
+        };
+        if self.late_deals.len() >= LATE_DEALS_KEPT {
+            self.late_deals.remove(0);
+        }
+        self.late_deals.push(LateDeal {
+            deal_id: deal.id.clone(),
+            time: deal.time,
+            arrived,
+            day,
+            past_day,
+            closed_pl: pl,
+            day_closed_pl_before: before,
+            day_closed_pl_after: before.saturating_add(pl),
+        });
+    }
+
+    /// The late deals remembered, oldest first (the newest [`LATE_DEALS_KEPT`]).
+    pub fn late_deals(&self) -> &[LateDeal] {
+        &self.late_deals
     }
 
     /// A deposit (positive) or withdrawal (negative): moves every anchor, never profit. `seen`
@@ -1138,7 +1586,9 @@ impl Challenge {
             }
             if self.estimated_equity_breaches && estimate < rule.floor {
                 let floor = rule.floor;
-                self.breach(i, estimate, floor, record, out);
+                if self.pending.amount.is_zero() || !self.hold(i, estimate, floor, record) {
+                    self.breach(i, estimate, floor, record, out);
+                }
                 continue;
             }
             if crossed == levels && estimate < rule.floor {
@@ -1382,7 +1832,8 @@ impl Challenge {
                 rule.status = status;
             }
         }
-        if any && all && self.status == ChallengeStatus::Active {
+        // A held decision may still be a breach: nothing passes before it is settled.
+        if any && all && self.status == ChallengeStatus::Active && !self.holding() {
             self.status = ChallengeStatus::Passed;
             let event = Event {
                 time: record.time,
@@ -1442,6 +1893,8 @@ impl Challenge {
             anchors: self.anchors,
             open_positions: self.positions.clone(),
             record: record.clone(),
+            decided: None,
+            unexplained: None,
         })
     }
 
@@ -1478,12 +1931,20 @@ impl Challenge {
         record: &Record,
         out: &mut Vec<Event>,
     ) {
+        let evidence = self.evidence(i, measured, limit, None, record);
+        self.record_breach(i, evidence, out);
+    }
+
+    /// Records a breach of rule `i` at the time of its evidence.
+    fn record_breach(&mut self, i: usize, evidence: Box<Evidence>, out: &mut Vec<Event>) {
         self.rules[i].status = RuleStatus::Breached;
+        self.rules[i].held = None;
+        let time = evidence.time;
         let event = Event {
-            time: record.time,
+            time,
             kind: EventKind::Breach,
             rule: Some(self.rules[i].def.id.clone()),
-            evidence: Some(self.evidence(i, measured, limit, None, record)),
+            evidence: Some(evidence),
         };
         self.emit(event, out);
         match self.rules[i].def.severity {
@@ -1491,7 +1952,7 @@ impl Challenge {
                 if self.status != ChallengeStatus::Failed {
                     self.status = ChallengeStatus::Failed;
                     let event = Event {
-                        time: record.time,
+                        time,
                         kind: EventKind::Failed,
                         rule: Some(self.rules[i].def.id.clone()),
                         evidence: None,
@@ -1773,6 +2234,7 @@ impl Challenge {
                         warned: 0,
                         measured: None,
                         counter: 0,
+                        held: None,
                         def: def.clone(),
                     };
                     refloor(&mut rule, &self.anchors, true);
