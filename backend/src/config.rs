@@ -33,6 +33,10 @@ pub struct Config {
     /// At most this many account polls run at once (the rest wait their turn), so thousands of
     /// accounts stay within the broker's rate limits and this machine's sockets.
     pub max_concurrent_polls: usize,
+    /// How often a tracker reads the deal history of the whole challenge (besides the recent
+    /// window every poll reads), so a deal the broker files late is still applied, once.
+    #[serde(with = "millis")]
+    pub deal_reconcile_interval: Duration,
     /// Start the built-in demo broker and track its accounts.
     pub demo: bool,
     /// Seed of the demo broker's simulation.
@@ -154,6 +158,7 @@ impl Default for Config {
             poll_interval: Duration::from_secs(1),
             stale_after: Duration::from_secs(10),
             max_concurrent_polls: 32,
+            deal_reconcile_interval: Duration::from_secs(10 * 60),
             price_interval: None,
             demo: false,
             demo_seed: 42,
@@ -580,6 +585,9 @@ impl Config {
         }
         if self.stream_replay > 1_000_000 {
             return invalid("stream_replay must be at most 1000000 events".into());
+        }
+        if self.deal_reconcile_interval < self.poll_interval {
+            return invalid("deal_reconcile_interval must be at least poll_interval".into());
         }
         if self.stale_after <= self.poll_interval {
             return invalid("stale_after must be longer than poll_interval".into());

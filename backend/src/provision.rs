@@ -80,6 +80,8 @@ pub struct Launcher {
     pub stale_after: Duration,
     /// Quotes between polls (configured); demo accounts get them by default.
     pub price_interval: Option<Duration>,
+    /// How often a tracker reads its challenge's whole deal history.
+    pub deal_reconcile_interval: Duration,
     /// Where journals go, if anywhere.
     pub journal_dir: Option<PathBuf>,
     /// Rotated journal files kept.
@@ -388,6 +390,7 @@ impl Launcher {
             poll_interval: config.poll_interval,
             stale_after: config.stale_after,
             price_interval: config.price_interval,
+            deal_reconcile_interval: config.deal_reconcile_interval,
             journal_dir: config.journal_dir.clone(),
             journal_keep_files: config.journal_keep_files,
             secret_key: config.secret_key.clone(),
@@ -455,6 +458,7 @@ impl Launcher {
         )
         .with_poll_limit(self.polls.clone())
         .with_price_interval(price_interval)
+        .with_deal_reconciliation(self.deal_reconcile_interval)
         .with_leases(self.leases.clone())
         .with_fanout(self.fanout.clone());
         self.run(id, tracker);

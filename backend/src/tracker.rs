@@ -95,6 +95,10 @@ pub struct Tracker {
     limits: Vec<(String, shared::domain::Money)>,
     /// Stored rule set versions waiting for their effective instant, in time order.
     pending_rules: Vec<rule_changes::PendingRules>,
+    /// How often the whole challenge's deal history is read (see `new_deals`).
+    reconcile_every: Duration,
+    /// When it was last read whole; `None`: at the next poll.
+    last_reconcile: Option<Instant>,
 }
 
 /// Why tracking stopped.
@@ -139,6 +143,9 @@ impl Checkpoint {
 
 /// How far back a first-time backfill reads deal history.
 const BACKFILL_DAYS: i64 = 400;
+
+/// How often the whole challenge's deal history is read unless configured otherwise.
+const DEFAULT_RECONCILE_EVERY: Duration = Duration::from_secs(10 * 60);
 
 impl Tracker {
     /// A tracker for `id`, polling `client` (MetaApi or cTrader) every `interval`.
@@ -207,7 +214,17 @@ impl Tracker {
             fanout: Fanout::none(),
             limits: Vec::new(),
             pending_rules: Vec::new(),
+            reconcile_every: DEFAULT_RECONCILE_EVERY,
+            last_reconcile: None,
         }
+    }
+
+    /// Reads the whole challenge's deal history every `every` (besides each poll's recent
+    /// window), so a deal the broker files late is applied all the same.
+    #[must_use]
+    pub fn with_deal_reconciliation(mut self, every: Duration) -> Self {
+        self.reconcile_every = every;
+        self
     }
 
     /// Tracks the account only while this instance holds its lease (see `crate::lease`).
@@ -246,6 +263,7 @@ impl Tracker {
         self.pushed_positions.clear();
         self.limits.clear();
         self.pending_rules.clear();
+        self.last_reconcile = None;
     }
 
     fn publish_view(&self, currency: &str, view: AccountView, feed: FeedStatus) {
@@ -506,7 +524,11 @@ impl Tracker {
         };
         match self.store.load_challenge(&self.id).await? {
             Some(saved) => match serde_json::from_str::<ChallengeRun>(&saved) {
-                Ok(run) => self.challenge = Some(run),
+                Ok(mut run) => {
+                    // Every deal fed before, so none is fed again however late it is filed.
+                    run.remember_fed(self.store.fed_deal_ids(&self.id).await?);
+                    self.challenge = Some(run);
+                }
                 // Never silently restart a challenge that may hold a breach: leave it untracked
                 // and say so loudly; the stored events keep their evidence.
                 Err(error) => tracing::error!(
@@ -534,13 +556,29 @@ impl Tracker {
     }
 
     /// New deals for the challenge, read before the account information that may include
-    /// them (so the journal holds them in the order the engine is fed). `None` when there is
-    /// no challenge or the read failed (the next poll's window overlaps, so nothing is lost).
-    async fn new_deals(&self) -> Option<Vec<shared::domain::Deal>> {
-        let from = self.challenge.as_ref().map(ChallengeRun::deals_from)?;
+    /// them (so the journal holds them in the order the engine is fed): the recent window
+    /// (overlapping the last one), and every `reconcile_every` the whole challenge's history
+    /// (right after a restart too), so a deal the broker filed late, dated before the window,
+    /// is found; deals already fed are recognised by id. `None` when there is no challenge or
+    /// the read failed (the next poll reads again, so nothing is lost).
+    async fn new_deals(&mut self) -> Option<Vec<shared::domain::Deal>> {
+        let run = self.challenge.as_ref()?;
+        let whole = self
+            .last_reconcile
+            .is_none_or(|at| at.elapsed() >= self.reconcile_every);
+        let from = if whole {
+            run.history_from()
+        } else {
+            run.deals_from()
+        };
         let to = Utc::now() + chrono::Duration::minutes(1);
         match self.client.as_ref()?.deals(from, to).await {
-            Ok(deals) => Some(deals),
+            Ok(deals) => {
+                if whole {
+                    self.last_reconcile = Some(Instant::now());
+                }
+                Some(deals)
+            }
             Err(error) => {
                 tracing::warn!(account = %self.id, %error, "cannot read new deals this poll");
                 None
@@ -562,7 +600,9 @@ impl Tracker {
         let fed_deals = deals.as_ref().is_some_and(|d| !d.is_empty());
         let before = Checkpoint::of(run);
         let days_before = run.challenge().days().len();
+        let late_before = run.challenge().late_deals().last().cloned();
         let events = run.apply_poll(self.id.as_str(), now, deals, info, positions);
+        log_late_deals(&self.id, run.challenge().late_deals(), late_before.as_ref());
         // A reset closed a day: its summary comes before this poll's events, at the reset.
         let reset = before.next_reset.filter(|at| *at <= now).unwrap_or(now);
         if let Some(summary) = run.daily_summary(days_before, reset) {
@@ -919,6 +959,8 @@ impl Tracker {
             );
             self.unsaved_events.extend(events.iter().map(stored));
             self.challenge = Some(run);
+            // The whole history was just read.
+            self.last_reconcile = Some(read_started);
         }
     }
 }
@@ -1373,6 +1415,35 @@ impl Tracker {
             self.publish_view(&info.currency, view, FeedStatus::Live);
         }
         if stored { Ok(response) } else { Err(NotStored) }
+    }
+}
+
+/// Logs the late deals remembered after `before` (the newest one remembered before): which
+/// figures of which day they changed.
+fn log_late_deals(
+    account: &AccountId,
+    late: &[shared::engine::LateDeal],
+    before: Option<&shared::engine::LateDeal>,
+) {
+    let new = match before {
+        Some(before) => late
+            .iter()
+            .rposition(|deal| deal == before)
+            .map_or(late, |index| &late[index + 1..]),
+        None => late,
+    };
+    for deal in new {
+        tracing::warn!(
+            account = %account,
+            deal = %deal.deal_id,
+            time = %deal.time,
+            day = %deal.day,
+            past_day = deal.past_day,
+            closed_pl = %deal.closed_pl,
+            day_closed_pl_before = %deal.day_closed_pl_before,
+            day_closed_pl_after = %deal.day_closed_pl_after,
+            "a deal arrived late: it is applied on its own day, whose figures it changed"
+        );
     }
 }
 

@@ -151,6 +151,9 @@ pub struct EventView {
     /// it arrived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided: Option<DateTime<Utc>>,
+    /// For a breach decided without the deal of a balance change it rested on: that change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unexplained: Option<Decimal>,
 }
 
 impl From<&Event> for EventView {
@@ -168,6 +171,7 @@ impl From<&Event> for EventView {
                 .map(|e| e.open_positions.clone())
                 .unwrap_or_default(),
             decided: evidence.and_then(|e| e.decided),
+            unexplained: evidence.and_then(|e| e.unexplained),
         }
     }
 }
@@ -946,37 +950,39 @@ impl ChallengeView {
 }
 
 impl TradeView {
-    /// The trade of a closing deal and its position's opening deal (if known); `zone` is the
-    /// firm's time zone. `None` when `close` is not a closing trade deal.
+    /// The trade of a closing deal, from the position's deals before it (`earlier`, oldest
+    /// first: its opening deals, partial closes, reversals) or, when those are not known, its
+    /// first opening deal; `zone` is the firm's time zone. `None` when `close` is not a closing
+    /// trade deal.
+    ///
+    /// The position is followed deal by deal, as a netting account builds it: an opening deal
+    /// adds volume at a volume-weighted open price and its commission to what the open part
+    /// carries; a close takes its share of that commission; a reversal (`DEAL_ENTRY_INOUT`)
+    /// closes the volume that was open (its commission split between the part it closes and
+    /// the part it opens) and opens the rest the other way at its own price. So a trade's
+    /// size, side and open price are those of what it closed, and each opening commission is
+    /// counted once.
     pub fn from_deals(
         close: &crate::domain::Deal,
         open: Option<&crate::domain::Deal>,
+        earlier: &[crate::domain::Deal],
         zone: Option<chrono_tz::Tz>,
     ) -> Option<Self> {
-        use crate::domain::DealKind;
         use chrono::Offset;
         if !close.is_closing_trade() {
             return None;
         }
-        let side = match open.map(|deal| deal.kind) {
-            Some(DealKind::Buy) => TradeSide::Buy,
-            Some(DealKind::Sell) => TradeSide::Sell,
-            // The closing deal goes against the position.
-            _ if close.kind == DealKind::Sell => TradeSide::Buy,
-            _ => TradeSide::Sell,
+        let followed = if earlier.is_empty() {
+            open.map(std::slice::from_ref).unwrap_or_default()
+        } else {
+            earlier
         };
-        let volume = close.volume.unwrap_or_default();
-        let open_commission = open.map_or(Decimal::ZERO, |open| {
-            match open.volume.filter(|v| !v.is_zero()) {
-                Some(opened) if opened > volume => open
-                    .commission
-                    .checked_mul(volume)
-                    .and_then(|c| c.checked_div(opened))
-                    .unwrap_or(open.commission),
-                _ => open.commission,
-            }
-        });
-        let costs = close.commission + close.swap + open_commission;
+        let mut position = OpenPart::default();
+        for deal in followed {
+            position.apply(deal);
+        }
+        let part = position.close(close);
+        let costs = part.close_commission + close.swap + part.open_commission;
         Some(Self {
             deal_id: close.id.clone(),
             position_id: close.position_id.clone(),
@@ -990,17 +996,144 @@ impl TradeView {
                     .local_minus_utc()
                     / 60
             }),
-            opened: open.map(|deal| deal.time),
+            opened: part.opened,
             symbol: close.symbol.clone().unwrap_or_default(),
-            side,
-            volume,
-            open_price: open.and_then(|deal| deal.price),
+            side: part.side,
+            volume: part.volume,
+            open_price: part.open_price,
             close_price: close.price,
             profit: close.profit,
             costs,
             net: close.profit + costs,
             reason: close.reason.clone(),
         })
+    }
+}
+
+/// A position's open part, as its deals built it (see [`TradeView::from_deals`]).
+#[derive(Default)]
+struct OpenPart {
+    side: Option<TradeSide>,
+    volume: Decimal,
+    open_price: Option<Decimal>,
+    /// Opening commission not yet taken by a close.
+    commission: Decimal,
+    opened: Option<DateTime<Utc>>,
+}
+
+/// What one closing deal closed.
+struct ClosedPart {
+    side: TradeSide,
+    volume: Decimal,
+    open_price: Option<Decimal>,
+    opened: Option<DateTime<Utc>>,
+    open_commission: Decimal,
+    close_commission: Decimal,
+}
+
+fn side_of(deal: &crate::domain::Deal) -> Option<TradeSide> {
+    match deal.kind {
+        crate::domain::DealKind::Buy => Some(TradeSide::Buy),
+        crate::domain::DealKind::Sell => Some(TradeSide::Sell),
+        _ => None,
+    }
+}
+
+/// `amount x part / whole`, `amount` when the part is all of it (or the whole is unknown).
+fn share_of(amount: Decimal, part: Decimal, whole: Decimal) -> Decimal {
+    if whole <= Decimal::ZERO || part >= whole {
+        return amount;
+    }
+    amount
+        .checked_mul(part)
+        .and_then(|v| v.checked_div(whole))
+        .map_or(amount, |v| v.round_dp(2))
+}
+
+impl OpenPart {
+    fn apply(&mut self, deal: &crate::domain::Deal) {
+        use crate::domain::DealEntry;
+        let Some(side) = side_of(deal) else {
+            return;
+        };
+        let volume = deal.volume.unwrap_or_default();
+        match deal.entry {
+            Some(DealEntry::In) => self.add(side, volume, deal),
+            Some(DealEntry::Out | DealEntry::OutBy) => {
+                let closed = volume.min(self.volume);
+                self.commission -= share_of(self.commission, closed, self.volume);
+                self.volume -= closed;
+            }
+            Some(DealEntry::InOut) => {
+                let closed = self.volume.min(volume);
+                let closing_commission = share_of(deal.commission, closed, volume);
+                *self = OpenPart::default();
+                let opened = volume - closed;
+                if opened > Decimal::ZERO {
+                    self.add(side, opened, deal);
+                    self.commission = deal.commission - closing_commission;
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn add(&mut self, side: TradeSide, volume: Decimal, deal: &crate::domain::Deal) {
+        if self.volume <= Decimal::ZERO {
+            *self = OpenPart {
+                side: Some(side),
+                opened: Some(deal.time),
+                ..OpenPart::default()
+            };
+        }
+        let total = self.volume + volume;
+        self.open_price = match (self.open_price, deal.price) {
+            (Some(before), Some(price)) if total > Decimal::ZERO => before
+                .checked_mul(self.volume)
+                .and_then(|a| a.checked_add(price.checked_mul(volume)?))
+                .and_then(|sum| sum.checked_div(total))
+                .or(Some(price)),
+            (None, price) => price,
+            (before, None) => before,
+            (Some(_), Some(price)) => Some(price),
+        };
+        self.volume = total;
+        self.commission += deal.commission;
+    }
+
+    /// What `close` closes of this part.
+    fn close(&self, close: &crate::domain::Deal) -> ClosedPart {
+        use crate::domain::{DealEntry, DealKind};
+        let volume = close.volume.unwrap_or_default();
+        let known = self.volume > Decimal::ZERO;
+        let closed = if known {
+            volume.min(self.volume)
+        } else {
+            volume
+        };
+        let close_commission = if close.entry == Some(DealEntry::InOut) {
+            share_of(close.commission, closed, volume)
+        } else {
+            close.commission
+        };
+        // The closing deal goes against the position.
+        let fallback = if close.kind == DealKind::Sell {
+            TradeSide::Buy
+        } else {
+            TradeSide::Sell
+        };
+        ClosedPart {
+            side: self.side.filter(|_| known).unwrap_or(fallback),
+            volume: closed,
+            open_price: self.open_price.filter(|_| known),
+            opened: self.opened.filter(|_| known),
+            open_commission: if known {
+                share_of(self.commission, closed, self.volume)
+            } else {
+                Decimal::ZERO
+            },
+            close_commission,
+        }
     }
 }
 
@@ -1533,7 +1666,7 @@ mod tests {
         let open = deal("1", DealKind::Sell, DealEntry::In, dec!(2), dec!(-4));
         let close = deal("2", DealKind::Buy, DealEntry::Out, dec!(0.5), dec!(-1));
         let zone: chrono_tz::Tz = "Europe/Prague".parse().expect("zone");
-        let trade = TradeView::from_deals(&close, Some(&open), Some(zone)).expect("a trade");
+        let trade = TradeView::from_deals(&close, Some(&open), &[], Some(zone)).expect("a trade");
         assert_eq!(trade.side, TradeSide::Sell);
         // The close's commission and swap, and a quarter of the opening commission.
         assert_eq!(trade.costs, dec!(-3));
@@ -1543,13 +1676,127 @@ mod tests {
             Some(120),
             "summer time in Prague"
         );
-        let alone = TradeView::from_deals(&close, None, None).expect("a trade");
+        let alone = TradeView::from_deals(&close, None, &[], None).expect("a trade");
         assert_eq!(alone.side, TradeSide::Sell, "a buy closes a short position");
         assert_eq!((alone.open_price, alone.zone_offset_minutes), (None, None));
         assert_eq!(
-            TradeView::from_deals(&open, None, None),
+            TradeView::from_deals(&open, None, &[], None),
             None,
             "an opening deal"
+        );
+    }
+
+    /// MT5 netting: buy 1 lot, add 1 lot, sell 3 (a reversal: closes 2, opens 1 short), buy 1
+    /// to close. Each trade has the size, side and open price of what it closed, and every
+    /// opening commission is counted once across the trades.
+    #[test]
+    fn a_netting_position_reversed_gives_each_trade_what_it_closed() {
+        use crate::domain::{Deal, DealEntry, DealKind};
+        let deal = |id: &str, kind, entry, volume, price, profit, commission| Deal {
+            id: id.into(),
+            kind,
+            entry: Some(entry),
+            symbol: Some("EURUSD".into()),
+            time: format!("2026-07-01T12:0{id}:00Z").parse().expect("time"),
+            volume: Some(volume),
+            price: Some(price),
+            profit,
+            commission,
+            swap: Decimal::ZERO,
+            position_id: Some("p".into()),
+            reason: None,
+        };
+        let history = [
+            deal(
+                "1",
+                DealKind::Buy,
+                DealEntry::In,
+                dec!(1),
+                dec!(1.1000),
+                dec!(0),
+                dec!(-7),
+            ),
+            deal(
+                "2",
+                DealKind::Buy,
+                DealEntry::In,
+                dec!(1),
+                dec!(1.1010),
+                dec!(0),
+                dec!(-7),
+            ),
+            // Sells 3 against 2 long: closes 2 at 1.1020, opens 1 short; 21 of commission for
+            // 3 lots, 14 of it the closing part.
+            deal(
+                "3",
+                DealKind::Sell,
+                DealEntry::InOut,
+                dec!(3),
+                dec!(1.1020),
+                dec!(300),
+                dec!(-21),
+            ),
+            deal(
+                "4",
+                DealKind::Buy,
+                DealEntry::Out,
+                dec!(1),
+                dec!(1.1000),
+                dec!(200),
+                dec!(-7),
+            ),
+        ];
+        let trade = |index: usize| {
+            TradeView::from_deals(&history[index], None, &history[..index], None)
+                .expect("a closing deal")
+        };
+        let reversal = trade(2);
+        assert_eq!(reversal.side, TradeSide::Buy);
+        assert_eq!(reversal.volume, dec!(2), "the volume that was open");
+        assert_eq!(reversal.open_price, Some(dec!(1.1005)), "volume-weighted");
+        assert_eq!(
+            reversal.costs,
+            dec!(-28),
+            "both opening commissions and 14 of 21"
+        );
+        let last = trade(3);
+        assert_eq!(last.side, TradeSide::Sell);
+        assert_eq!(last.volume, dec!(1));
+        assert_eq!(
+            last.open_price,
+            Some(dec!(1.1020)),
+            "opened by the reversal"
+        );
+        assert_eq!(
+            last.costs,
+            dec!(-14),
+            "its own 7 and the reversal's opening 7"
+        );
+        let all: Decimal = history.iter().map(|d| d.commission).sum();
+        assert_eq!(reversal.costs + last.costs, all, "each commission once");
+        // A close by an opposite position (`DEAL_ENTRY_OUT_BY`) closes its own position.
+        let by = deal(
+            "5",
+            DealKind::Buy,
+            DealEntry::OutBy,
+            dec!(0.5),
+            dec!(1.1),
+            dec!(5),
+            dec!(0),
+        );
+        let short = deal(
+            "0",
+            DealKind::Sell,
+            DealEntry::In,
+            dec!(2),
+            dec!(1.1050),
+            dec!(0),
+            dec!(-14),
+        );
+        let closed = TradeView::from_deals(&by, None, &[short], None).expect("a close by");
+        assert_eq!(
+            (closed.side, closed.volume, closed.open_price, closed.costs),
+            (TradeSide::Sell, dec!(0.5), Some(dec!(1.1050)), dec!(-3.5))
         );
     }
 

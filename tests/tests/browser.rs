@@ -991,7 +991,11 @@ async fn a_trader_chooses_their_notifications() {
         .await
         .expect("json");
     let kinds = stored["kinds"].as_array().expect("kinds");
-    assert_eq!(kinds.len(), 7, "every kind but the daily summary: {stored}");
+    assert_eq!(
+        kinds.len(),
+        backend::notify::KINDS.len() - 1,
+        "every kind but the daily summary: {stored}"
+    );
     assert!(!stored.to_string().contains("16+ chars"), "{stored}");
     browser.close().await;
     server.stop().await;

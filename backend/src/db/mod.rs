@@ -364,9 +364,12 @@ pub trait Store: Send + Sync + 'static {
         deals: &[shared::domain::Deal],
         lease: Option<&Lease>,
     ) -> Result<(), StoreError>;
+    /// The ids of every deal stored for an account: every deal its challenge's engine was fed
+    /// (a restarted tracker feeds none of them again, however late the broker files them).
+    async fn fed_deal_ids(&self, account: &AccountId) -> Result<Vec<String>, StoreError>;
     /// An account's closing trades, newest first (by time, then deal id, both descending):
     /// those strictly before `before` when given, at most `limit` of them, each with the deal
-    /// that opened its position when that is stored.
+    /// that opened its position when that is stored, and the position's deals before it.
     async fn trades(
         &self,
         account: &AccountId,
@@ -501,6 +504,9 @@ pub struct StoredTrade {
     pub close: shared::domain::Deal,
     /// The position's first opening deal.
     pub open: Option<shared::domain::Deal>,
+    /// The position's stored deals before the closing deal, oldest first (a netting position
+    /// may have been added to, reduced and reversed before).
+    pub earlier: Vec<shared::domain::Deal>,
 }
 
 /// An account's lease: which instance tracks (and alone writes) the account, until when, and

@@ -1167,6 +1167,16 @@ macro_rules! portable_store {
                 self.write_challenge_with_deals(account, state, events, deals, lease).await
             }
 
+            async fn fed_deal_ids(
+                &self,
+                account: &shared::domain::AccountId,
+            ) -> Result<Vec<String>, $crate::db::StoreError> {
+                Ok(sqlx::query_scalar("SELECT deal_id FROM deals WHERE account_id = $1")
+                    .bind(account.as_str())
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
             async fn trades(
                 &self,
                 account: &shared::domain::AccountId,
@@ -1202,11 +1212,44 @@ macro_rules! portable_store {
                         }
                     })
                 };
+                // The deals of the page's positions, to follow each position up to its close.
+                let history: Vec<String> = sqlx::query_scalar(
+                    "SELECT o.body FROM deals o
+                     WHERE o.account_id = $1 AND o.position_id IN (
+                         SELECT d.position_id FROM deals d
+                         WHERE d.account_id = $1 AND d.closing
+                           AND (d.t_ms < $2 OR (d.t_ms = $2 AND d.deal_id < $3))
+                         ORDER BY d.t_ms DESC, d.deal_id DESC
+                         LIMIT $4)
+                     ORDER BY o.t_ms, o.deal_id",
+                )
+                .bind(account.as_str())
+                .bind(before_ms)
+                .bind(before_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                let history = history
+                    .into_iter()
+                    .map(deal)
+                    .collect::<Result<Vec<_>, _>>()?;
                 rows.into_iter()
                     .map(|(close, open)| {
+                        let close = deal(close)?;
+                        let key = (close.time, close.id.as_str());
+                        let earlier = history
+                            .iter()
+                            .filter(|d| {
+                                d.position_id.is_some()
+                                    && d.position_id == close.position_id
+                                    && (d.time, d.id.as_str()) < key
+                            })
+                            .cloned()
+                            .collect();
                         Ok($crate::db::StoredTrade {
-                            close: deal(close)?,
                             open: open.map(deal).transpose()?,
+                            earlier,
+                            close,
                         })
                     })
                     .collect()

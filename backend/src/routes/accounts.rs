@@ -369,7 +369,9 @@ pub async fn trades(
         .and_then(shared::api::ChallengeView::time_zone);
     let trades = stored
         .iter()
-        .filter_map(|trade| TradeView::from_deals(&trade.close, trade.open.as_ref(), zone))
+        .filter_map(|trade| {
+            TradeView::from_deals(&trade.close, trade.open.as_ref(), &trade.earlier, zone)
+        })
         .collect();
     Ok(Json(TradesPage {
         trades,

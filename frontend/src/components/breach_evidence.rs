@@ -96,12 +96,26 @@ fn breach(event: &EventView, kind: &str) -> impl IntoView + use<> {
         positions.join("; ")
     };
     let shortfall = limit - measured;
+    // A breach held while a balance change had no deal: when it was settled, and how.
+    let decided = event.decided.map(|decided| match event.unexplained {
+        Some(change) => format!(
+            "Decided {} without the deal of a balance change of {} (taken as trading P/L after \
+             waiting for it); an admin was told.",
+            format::date_time(decided),
+            format::money(change)
+        ),
+        None => format!(
+            "Held until the deal of a balance change arrived {}, which settled it.",
+            format::date_time(decided)
+        ),
+    });
     view! {
         <article class="evidence-item" data-testid="breach-item" data-rule-id=rule.clone()>
             <h3>
                 {label}" broken at "
                 <time datetime=event.time.to_rfc3339()>{format::date_time(event.time)}</time>
             </h3>
+            {decided.map(|text| view! { <p class="subtle" data-testid="evidence-decided">{text}</p> })}
             <dl class="evidence-grid">
                 <div>
                     <dt>{measured_label}</dt>

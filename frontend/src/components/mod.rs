@@ -3,6 +3,7 @@
 mod admin_actions;
 mod breach_evidence;
 mod challenge_header;
+mod deal_notes;
 mod equity_chart;
 mod error_panel;
 mod feed_badge;
@@ -23,6 +24,7 @@ pub use admin_actions::AdminActions;
 pub use admin_actions::lazy_admin_actions;
 pub use breach_evidence::BreachEvidence;
 pub use challenge_header::ChallengeHeader;
+pub use deal_notes::{UnexplainedBalance, lazy_late_deals};
 pub use equity_chart::{ChartData, chart_placeholder, lazy_equity_chart, preload_dashboard};
 pub use error_panel::ErrorPanel;
 pub use feed_badge::FeedBadge;

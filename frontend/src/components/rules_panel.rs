@@ -52,7 +52,15 @@ fn rule_row(rule: &RuleReport) -> impl IntoView + use<> {
         RuleStatus::Breached => format!("Breached {}", format::date_time(t)),
         _ => format!("Met {}", format::date_time(t)),
     });
+    let held = rule.held_since.map(|t| {
+        format!(
+            "Decision held since {}: it rests on a balance change the broker has not filed a \
+             deal for yet",
+            format::date_time(t)
+        )
+    });
     let wording = match (rule.status, objective) {
+        _ if held.is_some() => "Waiting for a deal",
         (RuleStatus::Breached, _) => "Broken",
         (RuleStatus::Passed, _) => "Met",
         (RuleStatus::Warning, _) => "Close to the limit",
@@ -91,6 +99,9 @@ fn rule_row(rule: &RuleReport) -> impl IntoView + use<> {
             <th scope="row">
                 {label.clone()}
                 <span class="rule-when" data-testid="rule-when">{when}</span>
+                {held.map(|held| view! {
+                    <span class="rule-when rule-held" data-testid="rule-held">{held}</span>
+                })}
             </th>
             <td>
                 <span class=class>{text}</span>

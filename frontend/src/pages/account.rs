@@ -7,9 +7,9 @@ use super::{EarlyEvents, Load, apply_event, connection_status, event_account, me
 use crate::charts::equity;
 use crate::components::{
     BreachEvidence, ChallengeHeader, ChartData, ErrorPanel, FeedBadge, Lazy, Loading, RiskPanel,
-    RulesPanel, StatTile, StreamStatus, Tone, chart_placeholder, lazy_admin_actions,
-    lazy_equity_chart, lazy_metrics_panel, lazy_pnl_calendar, lazy_rule_history,
-    lazy_trade_history, panel_placeholder, preload_dashboard,
+    RulesPanel, StatTile, StreamStatus, Tone, UnexplainedBalance, chart_placeholder,
+    lazy_admin_actions, lazy_equity_chart, lazy_late_deals, lazy_metrics_panel, lazy_pnl_calendar,
+    lazy_rule_history, lazy_trade_history, panel_placeholder, preload_dashboard,
 };
 use crate::sse::{self, Connection};
 use crate::{api, format};
@@ -509,6 +509,7 @@ fn Dashboard(
 
         <ChallengeHeader challenge=challenge floating_pl=floating_pl now=now />
         <BreachEvidence challenge=challenge />
+        <UnexplainedBalance challenge=challenge />
         {summary
             .with_untracked(|s| match s {
                 Load::Ready(s) => Some(s.id.clone()),
@@ -626,6 +627,7 @@ fn Dashboard(
             </p>
         </section>
 
+        <Lazy what="the late deals" placeholder=|| () quiet=true content=lazy_late_deals(challenge) />
         <Lazy
             what="the metrics"
             placeholder=panel_placeholder("metrics-panel", "Metrics and statistics")

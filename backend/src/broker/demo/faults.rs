@@ -78,6 +78,14 @@ pub struct Faults {
     /// The account stops in time: the same balance, equity, positions, quotes and last quote
     /// time until it thaws (see the world's docs).
     pub frozen: bool,
+    /// The account's closing deals are filed dated this many seconds in the past (the balance
+    /// moves now): a stop-loss close that appears in the history after its time, as MetaApi's
+    /// history sync can do. 0: off.
+    pub late_deals_secs: u64,
+    /// The account's deals show in the history only this many seconds after their time, while
+    /// the balance moves at once: account information reports a balance before its deal.
+    /// 0: off.
+    pub deal_delay_secs: u64,
 }
 
 impl Default for Faults {
@@ -91,6 +99,8 @@ impl Default for Faults {
             truncated_body: FaultMode::Off,
             drop_connection: FaultMode::Off,
             frozen: false,
+            late_deals_secs: 0,
+            deal_delay_secs: 0,
         }
     }
 }
@@ -99,6 +109,8 @@ impl Default for Faults {
 const MAX_LATENCY_MS: u64 = 10 * 60 * 1_000;
 /// The longest wait a rate limit may ask for.
 const MAX_RETRY_AFTER_SECS: u64 = 3_600;
+/// The furthest a deal may be back-dated or held back (a week).
+const MAX_DEAL_SHIFT_SECS: u64 = 7 * 24 * 3_600;
 
 impl Faults {
     /// Checks the values serde cannot.
@@ -121,6 +133,16 @@ impl Faults {
             return Err(FaultsError::Invalid(format!(
                 "retryAfterSecs must be at most {MAX_RETRY_AFTER_SECS}"
             )));
+        }
+        for (name, secs) in [
+            ("lateDealsSecs", self.late_deals_secs),
+            ("dealDelaySecs", self.deal_delay_secs),
+        ] {
+            if secs > MAX_DEAL_SHIFT_SECS {
+                return Err(FaultsError::Invalid(format!(
+                    "{name} must be at most {MAX_DEAL_SHIFT_SECS}"
+                )));
+            }
         }
         Ok(())
     }
@@ -351,6 +373,16 @@ mod tests {
                 truncated_body: FaultMode::Off,
                 drop_connection: FaultMode::Next(1),
                 frozen: true,
+                late_deals_secs: 0,
+                deal_delay_secs: 0,
+            },
+        );
+        check(
+            r#"{"lateDealsSecs": 600, "dealDelaySecs": 5}"#,
+            Faults {
+                late_deals_secs: 600,
+                deal_delay_secs: 5,
+                ..Faults::default()
             },
         );
         for bad in [

@@ -191,11 +191,13 @@ impl DemoBroker {
         if ids.is_empty() {
             return Err(FaultsError::UnknownAccount(account.to_owned()));
         }
+        let late_by = TimeDelta::seconds(i64::try_from(faults.late_deals_secs).unwrap_or(0));
         self.with_world(|world| {
             world.advance_to(now);
             for id in &ids {
                 // Every id comes from the world itself.
                 let _ = world.set_frozen(id, faults.frozen);
+                let _ = world.set_late_deals(id, late_by);
             }
         });
         let mut book = self.faults.lock().unwrap_or_else(PoisonError::into_inner);
@@ -203,6 +205,20 @@ impl DemoBroker {
             book.set(id, faults);
         }
         Ok(())
+    }
+
+    /// Books a deposit (positive) or withdrawal (negative) of `amount` on `account` now (with
+    /// `dealDelaySecs` set, its deal shows in the history only that much later).
+    pub fn book_balance(
+        &self,
+        account: &str,
+        amount: rust_decimal::Decimal,
+    ) -> Result<(), world::WorldError> {
+        let now = self.now();
+        self.with_world(|world| {
+            world.advance_to(now);
+            world.book_balance(account, amount)
+        })
     }
 
     /// `account`'s faults (counters as they stand) and how many requests it received.

@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -92,6 +92,7 @@ pub(super) fn router(broker: DemoBroker) -> Router {
         .nest("/users/current/accounts/{account_id}", account)
         .route("/demo/faults", get(list_faults))
         .route("/demo/faults/{account}", put(set_faults))
+        .route("/demo/balance/{account}", post(book_balance))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             broker.clone(),
@@ -145,6 +146,31 @@ async fn set_faults(
         serde_json::from_slice(&body).map_err(|e| DemoError::Validation(format!("faults: {e}")))?;
     broker.set_faults(&account, faults)?;
     Ok(Json(broker.all_faults()).into_response())
+}
+
+/// `POST /demo/balance/{account}` with `{"amount": "-8000"}` (a decimal string or number):
+/// books a deposit or withdrawal now, for tests and a person trying out what Riskdeck makes of
+/// one (with `dealDelaySecs`, the balance moves before the deal shows).
+async fn book_balance(
+    State(broker): State<DemoBroker>,
+    Path(account): Path<String>,
+    body: axum::body::Bytes,
+) -> Answer {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Booking {
+        amount: Decimal,
+    }
+    let booking: Booking = serde_json::from_slice(&body)
+        .map_err(|e| DemoError::Validation(format!("balance: {e}")))?;
+    if booking.amount.is_zero() || booking.amount.abs() > Decimal::from(1_000_000_000) {
+        return Err(DemoError::Validation(
+            "amount must be non-zero and at most 1,000,000,000 in size".into(),
+        ));
+    }
+    broker.book_balance(&account, booking.amount)?;
+    let info = broker.with_current_world(|w, _| w.account_information(&account))?;
+    metaapi_json(&info)
 }
 
 /// Every request, known route or not, needs the right `auth-token` first, as on MetaApi.
@@ -211,7 +237,17 @@ async fn deals(
     let offset = parse_number("offset", paging.offset.as_deref(), 0, usize::MAX)?.unwrap_or(0);
     let limit = parse_number("limit", paging.limit.as_deref(), 1, MAX_DEALS_PAGE)?
         .unwrap_or(MAX_DEALS_PAGE);
-    let deals = broker.with_current_world(|w, _| w.deals(&account, start, end, offset, limit))?;
+    // With `dealDelaySecs`, the history has not caught up with the last seconds yet.
+    let delay = broker.faults(&account).faults.deal_delay_secs;
+    let deals = broker.with_current_world(|w, now| {
+        let synced = now - chrono::TimeDelta::seconds(i64::try_from(delay).unwrap_or(0));
+        let end = if delay > 0 {
+            end.min(synced).max(start)
+        } else {
+            end
+        };
+        w.deals(&account, start, end, offset, limit)
+    })?;
     metaapi_json(&deals)
 }
 
@@ -285,6 +321,10 @@ const NUMBER_FIELDS: &[&str] = &[
     "profit",
     "unrealizedProfit",
     "realizedProfit",
+    "unrealizedSwap",
+    "realizedSwap",
+    "unrealizedCommission",
+    "realizedCommission",
     "commission",
     "price",
     "tickSize",

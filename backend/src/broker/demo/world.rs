@@ -36,7 +36,7 @@
 //! | `demo-passing` | `apex-intraday-trailing`, 50,000 | At 0 buys 10 lots XAUUSD at 2650.25; the bid climbs from 2650.00 to 2654.00 by unit [`PASS_UNITS`] (4), when the position is closed for +3,680: balance 53,680, past the 3,000 target and flat, so the challenge passes (the preset has no minimum of trading days). |
 //! | `demo-deposit` | `apex-intraday-trailing`, 25,000 | At 0 buys 1 lot EURUSD at 1.10008, closed at unit 3 at 1.10500 for +485; at unit [`DEPOSIT_UNITS`] (4) a deposit of 5,000 arrives (a `DEAL_TYPE_BALANCE` deal). Balance 30,485: the deposit is not profit, so the 1,500 target is not met. |
 //! | `demo-overnight` | `ftmo-2step`, 100,000 | At 0 buys 5 lots EURUSD at 1.10008 (stop 1.09200); the bid falls to 1.09500 by unit 3 (floating loss 2,557.50) and stays there. The position is held across the first midnight in Europe/Prague (FTMO's daily reset) that is at least [`OVERNIGHT_LEAD_UNITS`] (5) units after the start, and closed [`OVERNIGHT_CLOSE_UNITS`] (30) units after it: the next day starts with the loss still floating. |
-//! | `demo-no-stop` | `ftmo-2step`, 200,000 | At 0 buys 3 lots GBPUSD, at unit 2 sells 1 lot GBPUSD, both without stop loss or take profit, and holds them while the bid swings 1.26800, 1.26950 (unit 5), 1.26700 (unit 10), 1.26850 (unit 15). |
+//! | `demo-no-stop` | `ftmo-2step`, 200,000 | At 0 buys 3 lots GBPUSD, at unit 2 sells 1 lot GBPUSD, both without stop loss or take profit, and holds them while the bid swings 1.26800, 1.26950 (unit 5), 1.26700 (unit 10), 1.26850 (unit 15). At unit [`PARTIAL_CLOSE_UNITS`] (7) it closes 1 lot of the buy (at 1.26850, +38 and 7.00 of commission): the buy stays open, partly closed, with MetaApi's cumulative `profit` holding what the closed lot realised. |
 //!
 //! # Frozen accounts
 //!
@@ -81,6 +81,9 @@ pub const DEPOSIT_UNITS: i64 = 4;
 pub const OVERNIGHT_LEAD_UNITS: i64 = 5;
 /// ...and closes it this many units after that midnight.
 pub const OVERNIGHT_CLOSE_UNITS: i64 = 30;
+
+/// `demo-no-stop` closes part of its buy this many units after the start.
+pub const PARTIAL_CLOSE_UNITS: i64 = 7;
 
 /// Why a lookup in the world failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -340,6 +343,8 @@ enum Action {
     },
     /// Closes every open position at market.
     CloseAll,
+    /// Closes this many hundredths of a lot of the oldest open position at market.
+    ClosePart { hundredths: i64 },
     /// Deposits this many dollars.
     Deposit(i64),
 }
@@ -477,6 +482,10 @@ const SCRIPTS: &[ScriptDef] = &[
                     stop: None,
                 },
             ),
+            (
+                When::Units(PARTIAL_CLOSE_UNITS),
+                Action::ClosePart { hundredths: 100 },
+            ),
         ],
     },
 ];
@@ -584,15 +593,32 @@ struct OpenPosition {
     swap: Decimal,
     /// The opening side's commission (negative), realised with the closing deal.
     commission: Decimal,
+    /// What partial closes realised (their closing deals' profit, commission and swap), and
+    /// the swap and commission among it: MetaApi's `realizedProfit`, `realizedSwap` and
+    /// `realizedCommission`.
+    realized: Realized,
+}
+
+/// What a position's partial closes realised.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Realized {
+    profit: Decimal,
+    swap: Decimal,
+    commission: Decimal,
 }
 
 impl OpenPosition {
     fn profit_at(&self, symbol: &Symbol, ticks: i64) -> Decimal {
+        self.profit_of(symbol, ticks, self.volume)
+    }
+
+    /// The profit `volume` lots of the position make at `ticks`.
+    fn profit_of(&self, symbol: &Symbol, ticks: i64, volume: Decimal) -> Decimal {
         let moved = match self.side {
             Side::Buy => ticks - self.open_ticks,
             Side::Sell => self.open_ticks - ticks,
         };
-        (Decimal::from(moved) * symbol.tick_value() * self.volume).round_dp(2)
+        (Decimal::from(moved) * symbol.tick_value() * volume).round_dp(2)
     }
 
     fn profit(&self, symbol: &Symbol) -> Decimal {
@@ -650,8 +676,19 @@ struct Account {
     initial_balance: Decimal,
     balance: Decimal,
     positions: Vec<OpenPosition>,
-    /// Sorted by time, then id, by construction: ids only grow and time never goes back.
+    /// Sorted by time, then id: ids only grow, and a deal filed dated in the past (see
+    /// [`World::set_late_deals`]) is put in its place.
     deals: Vec<MetaDeal>,
+    /// Closing deals are filed dated this long before they happen (zero: on time).
+    late_by: TimeDelta,
+}
+
+impl Account {
+    /// Files `deal` in time order (after any deal of the same instant: ids only grow).
+    fn file(&mut self, deal: MetaDeal) {
+        let at = self.deals.partition_point(|d| d.time <= deal.time);
+        self.deals.insert(at, deal);
+    }
 }
 
 impl Account {
@@ -745,6 +782,7 @@ fn random_account(
         balance: Decimal::ZERO,
         positions: Vec::new(),
         deals: Vec::new(),
+        late_by: TimeDelta::zero(),
     }
 }
 
@@ -860,6 +898,7 @@ impl World {
             balance: Decimal::ZERO,
             positions: Vec::new(),
             deals: Vec::new(),
+            late_by: TimeDelta::zero(),
         }));
         for (index, account) in (0u64..).zip(&mut accounts) {
             account.rng =
@@ -948,6 +987,34 @@ impl World {
         Ok(())
     }
 
+    /// Files `account`'s closing deals dated `late_by` before they happen (zero: on time), as a
+    /// broker whose history syncs late: the balance moves at once, the deal shows up in the
+    /// past, outside a reader's recent window.
+    pub fn set_late_deals(&mut self, account: &str, late_by: TimeDelta) -> Result<(), WorldError> {
+        let a = self
+            .accounts
+            .iter_mut()
+            .find(|a| a.id == account)
+            .ok_or_else(|| WorldError::UnknownAccount(account.to_owned()))?;
+        a.late_by = late_by.max(TimeDelta::zero());
+        Ok(())
+    }
+
+    /// Books a deposit (positive) or withdrawal (negative) of `amount` on `account` now: a
+    /// `DEAL_TYPE_BALANCE` deal and its balance.
+    pub fn book_balance(&mut self, account: &str, amount: Decimal) -> Result<(), WorldError> {
+        let now = self.now;
+        let a = self
+            .accounts
+            .iter_mut()
+            .find(|a| a.id == account)
+            .ok_or_else(|| WorldError::UnknownAccount(account.to_owned()))?;
+        a.balance += amount;
+        let deal = balance_deal(&mut self.tickets, now, amount);
+        a.file(deal);
+        Ok(())
+    }
+
     /// Whether `account` is frozen.
     pub fn is_frozen(&self, account: &str) -> Result<bool, WorldError> {
         Ok(self.account(account)?.frozen.is_some())
@@ -1018,11 +1085,16 @@ impl World {
             stop_loss: p.stop_ticks.map(|t| symbol.price(t)),
             take_profit: p.take_profit_ticks.map(|t| symbol.price(t)),
             volume: p.volume,
-            swap: p.swap,
-            profit,
-            unrealized_profit: Some(profit + p.swap),
-            realized_profit: Some(Decimal::ZERO),
-            commission: p.commission,
+            // MetaApi's cumulative figures, and their open and realized parts.
+            swap: p.swap + p.realized.swap,
+            profit: profit + p.realized.profit,
+            unrealized_profit: Some(profit),
+            realized_profit: Some(p.realized.profit),
+            commission: p.commission + p.realized.commission,
+            unrealized_swap: Some(p.swap),
+            realized_swap: Some(p.realized.swap),
+            unrealized_commission: Some(p.commission),
+            realized_commission: Some(p.realized.commission),
             comment: None,
         }
     }
@@ -1270,11 +1342,23 @@ fn follow_script(account: &mut Account, market: &mut Market<'_>) {
                     close_position(account, p, ticks, CloseReason::Client, market);
                 }
             }
+            Action::ClosePart { hundredths } => {
+                if account.positions.is_empty() {
+                    continue;
+                }
+                let mut p = account.positions.remove(0);
+                let volume = Decimal::new(hundredths, 2).min(p.volume);
+                let ticks = market.symbols[p.symbol].close_ticks(p.side);
+                book_close(account, &mut p, volume, ticks, CloseReason::Client, market);
+                if p.volume > Decimal::ZERO {
+                    account.positions.insert(0, p);
+                }
+            }
             Action::Deposit(amount) => {
                 let amount = Decimal::from(amount);
                 account.balance += amount;
                 let deal = balance_deal(market.tickets, market.now, amount);
-                account.deals.push(deal);
+                account.file(deal);
             }
         }
     }
@@ -1366,6 +1450,7 @@ fn open_position(
         update_time: market.now,
         swap: Decimal::ZERO,
         commission: (COMMISSION_PER_LOT_PER_SIDE * volume).round_dp(2),
+        realized: Realized::default(),
     };
     account.deals.push(MetaDeal {
         id: market.tickets.deal(),
@@ -1394,17 +1479,41 @@ fn open_position(
 
 fn close_position(
     account: &mut Account,
-    p: OpenPosition,
+    mut p: OpenPosition,
+    ticks: i64,
+    reason: CloseReason,
+    market: &mut Market<'_>,
+) {
+    let volume = p.volume;
+    book_close(account, &mut p, volume, ticks, reason, market);
+}
+
+/// Books the closing deal of `volume` lots of `p` at `ticks`: that share of the position's
+/// swap and opening commission goes with it, and both sides' commission is booked on the
+/// closing deal (see the module docs). What stays open keeps the rest, and `p` remembers what
+/// the closed part realised (MetaApi's realized fields of a partly closed position).
+fn book_close(
+    account: &mut Account,
+    p: &mut OpenPosition,
+    volume: Decimal,
     ticks: i64,
     reason: CloseReason,
     market: &mut Market<'_>,
 ) {
     let symbol = &market.symbols[p.symbol];
-    let profit = p.profit_at(symbol, ticks);
-    // Both sides' commission is booked on the closing deal; see the module docs.
-    let commission = p.commission + p.commission;
-    account.balance += profit + commission + p.swap;
-    account.deals.push(MetaDeal {
+    let profit = p.profit_of(symbol, ticks, volume);
+    let share = |amount: Decimal| {
+        if volume >= p.volume || p.volume.is_zero() {
+            amount
+        } else {
+            (amount * volume / p.volume).round_dp(2)
+        }
+    };
+    let (open_commission, swap) = (share(p.commission), share(p.swap));
+    let commission = open_commission + open_commission;
+    account.balance += profit + commission + swap;
+    let time = market.now - account.late_by;
+    account.file(MetaDeal {
         id: market.tickets.deal(),
         deal_type: match p.side {
             Side::Buy => "DEAL_TYPE_SELL",
@@ -1413,12 +1522,12 @@ fn close_position(
         .into(),
         entry_type: Some("DEAL_ENTRY_OUT".into()),
         symbol: Some(symbol.name.into()),
-        time: market.now,
-        broker_time: Some(broker_time(market.now)),
-        volume: Some(p.volume),
+        time,
+        broker_time: Some(broker_time(time)),
+        volume: Some(volume),
         price: Some(symbol.price(ticks)),
         commission: Some(commission),
-        swap: Some(p.swap),
+        swap: Some(swap),
         profit,
         position_id: Some(p.id.to_string()),
         order_id: Some(market.tickets.order().to_string()),
@@ -1426,6 +1535,12 @@ fn close_position(
         stop_loss: p.stop_ticks.map(|t| symbol.price(t)),
         take_profit: p.take_profit_ticks.map(|t| symbol.price(t)),
     });
+    p.volume -= volume;
+    p.commission -= open_commission;
+    p.swap -= swap;
+    p.realized.profit += profit + commission + swap;
+    p.realized.swap += swap;
+    p.realized.commission += commission;
 }
 
 #[cfg(test)]
@@ -1592,9 +1707,12 @@ mod tests {
         for id in account_ids(&world) {
             let info = world.account_information(&id).expect("known account");
             let positions = world.positions(&id).expect("known account");
+            // Only the open part floats: MetaApi's cumulative `profit`, `swap` and
+            // `commission` of a partly closed position also hold what its closed part realised.
             let floating: Decimal = positions
                 .iter()
-                .map(|p| p.profit + p.swap + p.commission)
+                .cloned()
+                .map(|p| Position::try_from(p).expect("position").net_profit())
                 .sum();
             assert_eq!(info.equity, info.balance + floating, "{id}");
             assert_eq!(info.free_margin, info.equity - info.margin, "{id}");
@@ -2037,6 +2155,45 @@ mod tests {
         // Quoted on its own path: 1.26850 from minute 15 on.
         let price = world.price(id, "GBPUSD").expect("known symbol");
         assert_eq!(price.bid, Decimal::new(126_850, 5));
+    }
+
+    /// MetaApi's shape of a partly closed position: the cumulative `profit`, `swap` and
+    /// `commission` hold what the closed lot realised; the unrealized fields are the open
+    /// part, and only they are the position's floating P/L.
+    #[test]
+    fn the_no_stop_script_partly_closes_its_buy_as_metaapi_reports_it() {
+        let mut world = scripted_world(start());
+        let id = "demo-no-stop";
+        world.advance_to(at_minute(&world, PARTIAL_CLOSE_UNITS));
+        let positions = world.positions(id).expect("known account");
+        let buy = positions
+            .iter()
+            .find(|p| p.position_type == "POSITION_TYPE_BUY")
+            .expect("the buy");
+        assert_eq!(buy.volume, Decimal::new(2, 0));
+        let close = all_deals(&world, id).pop().expect("the partial close");
+        assert_eq!(close.volume, Some(Decimal::ONE));
+        assert_eq!(close.profit, dec(38));
+        assert_eq!(close.commission, Some(Decimal::new(-700, 2)));
+        let realized = close.profit + close.commission.unwrap_or_default();
+        assert_eq!(buy.realized_profit, Some(realized));
+        assert_eq!(
+            buy.profit,
+            buy.unrealized_profit.unwrap_or_default() + realized
+        );
+        assert_eq!(buy.unrealized_commission, Some(Decimal::new(-700, 2)));
+        assert_eq!(buy.commission, Decimal::new(-1400, 2));
+        let open = Position::try_from(buy.clone()).expect("position");
+        assert_eq!(open.commission, Decimal::new(-700, 2));
+        assert_eq!(open.profit, buy.unrealized_profit.unwrap_or_default());
+        // The account's equity counts the open part once, and the closed part is in the balance.
+        let info = world.account_information(id).expect("info");
+        let floating: Decimal = positions
+            .iter()
+            .cloned()
+            .map(|p| Position::try_from(p).expect("position").net_profit())
+            .sum();
+        assert_eq!(info.equity - info.balance, floating);
     }
 
     #[test]

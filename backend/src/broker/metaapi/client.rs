@@ -323,10 +323,17 @@ impl MetaApiClient {
             StatusCode::NOT_FOUND => BrokerError::NotFound(message),
             StatusCode::TOO_MANY_REQUESTS => BrokerError::RateLimited {
                 // Both may be given; the longer wait is the one that keeps us under the limit.
-                retry_after: retry_header
-                    .into_iter()
-                    .chain(body.as_ref().and_then(|b| recommended_wait(b, now)))
-                    .max(),
+                // A 429 that names no time still closes the gate for a while: asking again at
+                // once is what got it.
+                // A time already past (an HTTP date has whole seconds; clocks differ) still
+                // means at least a second.
+                retry_after: Some(
+                    retry_header
+                        .into_iter()
+                        .chain(body.as_ref().and_then(|b| recommended_wait(b, now)))
+                        .max()
+                        .map_or(RATE_LIMIT_WAIT, |wait| wait.max(RATE_LIMIT_MIN_WAIT)),
+                ),
             },
             _ => BrokerError::Status {
                 status: status.as_u16(),
@@ -432,11 +439,14 @@ impl MetaApiClient {
         Ok(wire.into())
     }
 
-    /// `GET /symbols/:symbol/current-price`.
+    /// `GET /symbols/:symbol/current-price?keepSubscription=true`: MetaApi keeps the symbol
+    /// subscribed after the read, as its docs advise for prices read again and again, so the
+    /// next read is answered from the subscription (cheaper, and in credits too).
     pub async fn current_price(&self, symbol: &str) -> Result<SymbolPrice, BrokerError> {
-        let (wire, raw): (MetaSymbolPrice, _) = self
-            .get_raw(self.url(&["symbols", symbol, "current-price"]))
-            .await?;
+        let mut url = self.url(&["symbols", symbol, "current-price"]);
+        url.query_pairs_mut()
+            .append_pair("keepSubscription", "true");
+        let (wire, raw): (MetaSymbolPrice, _) = self.get_raw(url).await?;
         self.journal(Kind::Price, &raw);
         Ok(wire.into())
     }
@@ -472,20 +482,30 @@ pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(when.duration_since(now).unwrap_or_default())
 }
 
-/// MetaApi's 429 body carries `metadata.recommendedRetryTime` (an ISO-8601 instant): how long
-/// from `now` until then (zero when it has passed).
+/// How long a 429 that names no time keeps the gate closed.
+pub const RATE_LIMIT_WAIT: Duration = Duration::from_secs(5);
+/// The shortest a 429 keeps the gate closed, whatever time it names.
+pub const RATE_LIMIT_MIN_WAIT: Duration = Duration::from_secs(1);
+
+/// MetaApi's 429 body carries `metadata.recommendedRetryTime`: an ISO-8601 instant in its docs,
+/// an HTTP date in its own SDK's tests; either is read. How long from `now` until then (zero
+/// when it has passed).
 fn recommended_wait(body: &MetaError, now: SystemTime) -> Option<Duration> {
     let when = body
         .metadata
         .as_ref()?
         .get("recommendedRetryTime")?
-        .as_str()?;
-    let when = DateTime::parse_from_rfc3339(when).ok()?.with_timezone(&Utc);
-    Some(
-        (when - DateTime::<Utc>::from(now))
-            .to_std()
-            .unwrap_or_default(),
-    )
+        .as_str()?
+        .trim();
+    if let Ok(when) = DateTime::parse_from_rfc3339(when) {
+        return Some(
+            (when.with_timezone(&Utc) - DateTime::<Utc>::from(now))
+                .to_std()
+                .unwrap_or_default(),
+        );
+    }
+    let when = httpdate::parse_http_date(when).ok()?;
+    Some(when.duration_since(now).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -496,6 +516,7 @@ mod tests {
     use axum::http::{HeaderMap, HeaderValue};
     use axum::response::IntoResponse;
     use axum::routing::get;
+    use std::collections::HashMap;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
@@ -613,6 +634,11 @@ mod tests {
         assert_eq!(
             wait(serde_json::json!({"recommendedRetryTime": "later"})),
             None
+        );
+        // The form MetaApi's own SDK tests send: an HTTP date.
+        assert_eq!(
+            wait(serde_json::json!({"recommendedRetryTime": "Mon, 05 Jan 2026 10:00:07 GMT"})),
+            Some(Duration::from_secs(7))
         );
         assert_eq!(wait(serde_json::json!({"periodInMinutes": 60})), None);
     }
@@ -827,6 +853,112 @@ mod tests {
             .await
             .expect("the gate opens after the wait");
         assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    /// MetaApi's SDK tests send `recommendedRetryTime` as an HTTP date, with no `Retry-After`:
+    /// every read of the account waits for it, whichever clone and endpoint asks.
+    #[tokio::test]
+    async fn a_429_with_an_http_date_keeps_every_read_away_until_then() {
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        let until = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
+        let limited = move || {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let body = serde_json::json!({
+                "id": 1, "error": "TooManyRequestsError",
+                "message": "One user can use maximum 1000 CPU credits per 1 seconds",
+                "metadata": {"periodInMinutes": 1, "requestsPerPeriodAllowed": 1000,
+                             "recommendedRetryTime": until.clone(), "type": "LIMIT_REQUEST_RATE_PER_USER"}
+            });
+            async move {
+                if n == 0 {
+                    (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response()
+                } else {
+                    (StatusCode::OK, INFO).into_response()
+                }
+            }
+        };
+        let app = Router::new()
+            .route(
+                "/users/current/accounts/acc/account-information",
+                get(limited.clone()),
+            )
+            .route("/users/current/accounts/acc/positions", get(limited));
+        let base = serve(app).await;
+        let client = client(&base, Duration::from_secs(5));
+        let error = client.account_information().await.expect_err("limited");
+        let BrokerError::RateLimited {
+            retry_after: Some(wait),
+        } = error
+        else {
+            panic!("the HTTP date is read: {error:?}");
+        };
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(2),
+            "{wait:?}"
+        );
+        for _ in 0..5 {
+            assert!(client.positions().await.is_err());
+            assert!(
+                client
+                    .without_journal()
+                    .account_information()
+                    .await
+                    .is_err()
+            );
+        }
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1,
+            "nothing reached the broker"
+        );
+        tokio::time::sleep(wait + Duration::from_millis(50)).await;
+        client
+            .account_information()
+            .await
+            .expect("answered after the wait");
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    /// A 429 that names no time at all still keeps the account's reads away for a while.
+    #[tokio::test]
+    async fn a_429_without_a_time_closes_the_gate_for_the_default_wait() {
+        let (base, count) =
+            failing_server(1, StatusCode::TOO_MANY_REQUESTS, HeaderMap::new(), "{}").await;
+        let client = client(&base, Duration::from_secs(5));
+        let error = client.account_information().await.expect_err("limited");
+        assert!(
+            matches!(error, BrokerError::RateLimited { retry_after: Some(w) } if w == RATE_LIMIT_WAIT),
+            "{error:?}"
+        );
+        assert!(client.account_information().await.is_err());
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    /// Price reads keep MetaApi's subscription to the symbol, as its docs advise.
+    #[tokio::test]
+    async fn price_reads_keep_the_subscription() {
+        let app = Router::new().route(
+            "/users/current/accounts/acc/symbols/{symbol}/current-price",
+            get(
+                |Path(symbol): Path<String>, Query(query): Query<HashMap<String, String>>| async move {
+                    if query.get("keepSubscription").map(String::as_str) != Some("true") {
+                        return StatusCode::BAD_REQUEST.into_response();
+                    }
+                    axum::Json(serde_json::json!({
+                        "symbol": symbol, "bid": 1.1, "ask": 1.1002, "profitTickValue": 1,
+                        "lossTickValue": 1, "time": "2026-01-05T10:00:00.000Z"
+                    }))
+                    .into_response()
+                },
+            ),
+        );
+        let base = serve(app).await;
+        let price = client(&base, Duration::from_secs(5))
+            .current_price("EURUSD")
+            .await
+            .expect("price");
+        assert_eq!(price.symbol, "EURUSD");
     }
 
     #[derive(Debug, serde::Deserialize)]

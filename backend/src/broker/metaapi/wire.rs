@@ -101,6 +101,14 @@ pub struct MetaPosition {
     #[serde(default)]
     pub commission: Decimal,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrealized_swap: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realized_swap: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrealized_commission: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realized_commission: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
 }
 
@@ -111,15 +119,48 @@ pub enum WireError {
     PositionType(String),
 }
 
+impl MetaPosition {
+    /// The open part's P/L, excluding swap and commission. MetaApi's `profit` is cumulative:
+    /// `unrealizedProfit` (the open part, without swap and commission) plus `realizedProfit`
+    /// (what partial closes already realised, with their swap and commission), which belongs
+    /// to the closing deals. Without `unrealizedProfit`, it is `profit - realizedProfit`.
+    pub fn open_profit(&self) -> Decimal {
+        self.unrealized_profit.unwrap_or_else(|| {
+            self.profit
+                .saturating_sub(self.realized_profit.unwrap_or_default())
+        })
+    }
+
+    /// The open part's swap: `unrealizedSwap`, or the cumulative `swap` less `realizedSwap`.
+    pub fn open_swap(&self) -> Decimal {
+        self.unrealized_swap.unwrap_or_else(|| {
+            self.swap
+                .saturating_sub(self.realized_swap.unwrap_or_default())
+        })
+    }
+
+    /// The open part's commission: `unrealizedCommission`, or the cumulative `commission` less
+    /// `realizedCommission`.
+    pub fn open_commission(&self) -> Decimal {
+        self.unrealized_commission.unwrap_or_else(|| {
+            self.commission
+                .saturating_sub(self.realized_commission.unwrap_or_default())
+        })
+    }
+}
+
 impl TryFrom<MetaPosition> for Position {
     type Error = WireError;
 
+    /// The open part of the position: what a partial close realised is in its deals, so it is
+    /// never counted here again.
     fn try_from(w: MetaPosition) -> Result<Self, Self::Error> {
         let side = match w.position_type.as_str() {
             "POSITION_TYPE_BUY" => Side::Buy,
             "POSITION_TYPE_SELL" => Side::Sell,
             _ => return Err(WireError::PositionType(w.position_type)),
         };
+        let (profit, swap, commission) = (w.open_profit(), w.open_swap(), w.open_commission());
         Ok(Position {
             id: w.id,
             symbol: w.symbol,
@@ -129,9 +170,9 @@ impl TryFrom<MetaPosition> for Position {
             current_price: w.current_price,
             stop_loss: w.stop_loss,
             take_profit: w.take_profit,
-            profit: w.profit,
-            swap: w.swap,
-            commission: w.commission,
+            profit,
+            swap,
+            commission,
             open_time: w.time,
         })
     }
@@ -405,6 +446,45 @@ mod tests {
             Position::try_from(position),
             Err(WireError::PositionType("POSITION_TYPE_WHATEVER".into()))
         );
+    }
+
+    /// A partly closed position as MetaApi documents it: `profit` is cumulative (the open
+    /// part's unrealized profit plus what the closed part realised, with its swap and
+    /// commission); only the open part is the position's floating P/L.
+    #[test]
+    fn a_partly_closed_position_counts_only_its_open_part() {
+        let json = r#"{"id":"46214692","type":"POSITION_TYPE_BUY","symbol":"GBPUSD","magic":1000,
+            "time":"2026-03-02T09:00:00.000Z","brokerTime":"2026-03-02 11:00:00.000",
+            "updateTime":"2026-03-02T11:00:00.000Z","openPrice":1.26101,"currentPrice":1.26095,
+            "currentTickValue":1,"volume":0.05,"swap":-1.2,"profit":53.3,
+            "unrealizedProfit":-3,"realizedProfit":56.3,"unrealizedSwap":-0.6,
+            "realizedSwap":-0.6,"commission":-4.5,"unrealizedCommission":-2.25,
+            "realizedCommission":-2.25}"#;
+        let position =
+            Position::try_from(serde_json::from_str::<MetaPosition>(json).expect("parse"))
+                .expect("position");
+        assert_eq!(position.profit, dec!(-3));
+        assert_eq!(position.swap, dec!(-0.6));
+        assert_eq!(position.commission, dec!(-2.25));
+        assert_eq!(position.net_profit(), dec!(-5.85));
+        // Without the unrealized fields, the realized ones are taken out of the cumulative.
+        let json = r#"{"id":"1","type":"POSITION_TYPE_SELL","symbol":"GBPUSD",
+            "time":"2026-03-02T09:00:00Z","openPrice":1.26,"currentPrice":1.27,"volume":1,
+            "swap":-2,"profit":40,"realizedProfit":60,"realizedSwap":-1,"commission":-7,
+            "realizedCommission":-3.5}"#;
+        let position =
+            Position::try_from(serde_json::from_str::<MetaPosition>(json).expect("parse"))
+                .expect("position");
+        assert_eq!(position.profit, dec!(-20));
+        assert_eq!(position.net_profit(), dec!(-24.5));
+        // A position never partly closed: everything is its open part.
+        let json = r#"{"id":"2","type":"POSITION_TYPE_BUY","symbol":"EURUSD",
+            "time":"2026-03-02T09:00:00Z","openPrice":1.1,"currentPrice":1.1005,"volume":1,
+            "swap":-1,"profit":50,"commission":-3.5}"#;
+        let position =
+            Position::try_from(serde_json::from_str::<MetaPosition>(json).expect("parse"))
+                .expect("position");
+        assert_eq!(position.net_profit(), dec!(45.5));
     }
 
     #[test]
