@@ -348,4 +348,27 @@ mod tests {
         assert_eq!(summary.currency, Some(currency));
         assert_eq!(summary.feed, FeedStatus::Live);
     }
+
+    /// An owner change on one instance reaches the open streams of another: the listener
+    /// tells its hub, which wakes every stream to decide again.
+    #[tokio::test]
+    async fn an_owner_change_elsewhere_wakes_this_instances_streams() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("live.db").display());
+        let store = crate::db::open(&url).await.expect("open");
+        let hub = Hub::new([(AccountId::from("a"), "A".to_owned())]);
+        let mut owners = hub.watch_owners();
+        let notice = serde_json::to_string(&Message {
+            origin: "other".to_owned(),
+            update: Update::Owners,
+        })
+        .expect("encode");
+        apply(store.as_ref(), &hub, "other", &notice).await;
+        assert!(
+            !owners.has_changed().expect("open"),
+            "its own notice is ignored"
+        );
+        apply(store.as_ref(), &hub, "this", &notice).await;
+        assert!(owners.has_changed().expect("open"), "streams are woken");
+    }
 }

@@ -162,6 +162,9 @@ async fn a_demo_restarted_on_the_same_database_continues_its_world() {
     let server = TestServer::start(config).await.expect("restart");
     assert_eq!(clock(&server), began, "the same world, not a new one");
     let after = live_statuses(&server).await;
-    assert_eq!(after, before, "no challenge changed its fate because of the restart");
+    assert_eq!(
+        after, before,
+        "no challenge changed its fate because of the restart"
+    );
     server.stop().await;
 }
