@@ -357,7 +357,7 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("live.db").display());
         let store = crate::db::open(&url).await.expect("open");
         let hub = Hub::new([(AccountId::from("a"), "A".to_owned())]);
-        let mut owners = hub.watch_owners();
+        let owners = hub.watch_owners();
         let notice = serde_json::to_string(&Message {
             origin: "other".to_owned(),
             update: Update::Owners,
