@@ -478,3 +478,61 @@ async fn an_owner_change_made_elsewhere_reaches_an_open_stream_at_its_next_check
     assert!(!ids.is_empty(), "the trader's other accounts stay");
     server.stop().await;
 }
+
+/// With two instances on one PostgreSQL database, an owner change made through one reaches
+/// the open streams of the other (its live-update channel carries the notice; the periodic
+/// check backs it up). Runs when `TEST_POSTGRES_URL` is set.
+#[tokio::test]
+async fn an_owner_change_on_one_instance_reaches_streams_on_another() {
+    let Some(fresh) = backend::db::testing::FreshPostgres::create().await else {
+        return;
+    };
+    const PUSHED: &str = "ea-bridge";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = demo_config(&dir.path().join("unused.db"));
+    config.demo = false;
+    config.database_url = fresh.url().to_owned();
+    config.accounts = vec![backend::config::AccountConfig {
+        id: PUSHED.into(),
+        name: "EA bridge".into(),
+        base_url: String::new(),
+        metaapi_account_id: String::new(),
+        token: String::new(),
+        poll_interval: None,
+        challenge: None,
+        trader: Some("jane".into()),
+        region: None,
+        ingest_token: Some("bridge-token-0123456789abcdef0123456789".into()),
+        ctrader: None,
+    }];
+    let one = TestServer::start(config.clone())
+        .await
+        .expect("instance one");
+    let two = TestServer::start(config).await.expect("instance two");
+    let max = one
+        .state
+        .store
+        .create_user("max", "not-a-hash", shared::api::Role::Trader)
+        .await
+        .expect("create")
+        .expect("a new user");
+    let jane = two.session_for("jane").await.expect("session").client;
+    let mut stream = SseReader::open(&jane, &two.url("/api/stream"))
+        .await
+        .expect("open");
+    let start = next(&mut stream).await;
+    assert_eq!(snapshot_ids(&start), Some(vec![PUSHED.to_owned()]));
+
+    let admin = one.session_for("admin").await.expect("session").client;
+    let response = admin
+        .post(one.url(&format!("/api/accounts/{PUSHED}/assign")))
+        .json(&serde_json::json!({ "user": max.id }))
+        .send()
+        .await
+        .expect("assign");
+    assert_eq!(response.status(), 200);
+    let resync = until_snapshot(&mut stream, "-", u64::MAX).await;
+    assert_eq!(snapshot_ids(&resync), Some(vec![]));
+    two.stop().await;
+    one.stop().await;
+}
