@@ -356,7 +356,10 @@ impl DemoWorld {
         let world = match serde_json::from_str::<DemoWorld>(&kept) {
             Ok(world) => world,
             Err(error) => {
-                tracing::warn!(%error, "the stored demo world cannot be read; the demo starts a new one");
+                tracing::warn!(
+                    %error,
+                    "the stored demo world cannot be read; the demo starts a new one"
+                );
                 return Ok(new);
             }
         };

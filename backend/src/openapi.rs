@@ -289,8 +289,9 @@ fn describe(route: &Route) -> Option<Doc> {
                 "accounts",
                 "Corrects one anchor of the account's challenge, with a mandatory reason: \
                  floors move at once, nothing recorded changes (stored as an event the trader \
-                 sees, and in the audit log). An `Idempotency-Key` header (a random id per action, the same on a retry) makes \
-                 a retry return the first answer instead of acting twice.",
+                 sees, and in the audit log). \
+                 With an `Idempotency-Key` header (a random id per action, the same on a \
+                 retry), a retry gets the first answer.",
                 Json(200, name::<AnchorsResponse>),
             )
         },
@@ -457,8 +458,9 @@ fn describe(route: &Route) -> Option<Doc> {
                 "Clears every breach of the account's challenge, with a mandatory reason: the \
                  challenge is active again and the rules measure from the next record on; the \
                  breach events keep their evidence (stored as a `breach_cleared` event the \
-                 trader sees, and in the audit log). An `Idempotency-Key` header (a random id per action, the same on a retry) makes \
-                 a retry return the first answer instead of acting twice.",
+                 trader sees, and in the audit log). \
+                 With an `Idempotency-Key` header (a random id per action, the same on a \
+                 retry), a retry gets the first answer.",
                 Json(200, name::<OverrideResponse>),
             )
         },
@@ -475,8 +477,9 @@ fn describe(route: &Route) -> Option<Doc> {
                 "accounts_unpause",
                 "accounts",
                 "Ends a soft breach's pause before the next daily reset, with a mandatory \
-                 reason (stored as an `unpaused` event the trader sees, and in the audit log). An `Idempotency-Key` header (a random id per action, the same on a retry) makes \
-                 a retry return the first answer instead of acting twice.",
+                 reason (stored as an `unpaused` event the trader sees, and in the audit log). \
+                 With an `Idempotency-Key` header (a random id per action, the same on a \
+                 retry), a retry gets the first answer.",
                 Json(200, name::<OverrideResponse>),
             )
         },

@@ -1335,7 +1335,11 @@ impl Tracker {
             key,
         } = request;
         if let Some(done) = done_before(run, key.as_deref(), kind.action())? {
-            tracing::info!(account = %self.id, action = kind.action(), "a retried override answered as the first time");
+            tracing::info!(
+                account = %self.id,
+                action = kind.action(),
+                "a retried override answered as the first time"
+            );
             return Ok(done);
         }
         let before = run.challenge().status();
@@ -1418,7 +1422,10 @@ impl Tracker {
             key,
         } = correction;
         if let Some(done) = done_before(run, key.as_deref(), ANCHOR_ACTION)? {
-            tracing::info!(account = %self.id, "a retried anchor correction answered as the first time");
+            tracing::info!(
+                account = %self.id,
+                "a retried anchor correction answered as the first time"
+            );
             return Ok(done);
         }
         let before = run

@@ -13,12 +13,13 @@
 //!
 //! A trader's stream carries only the accounts they own (the snapshot and every change); an
 //! admin's carries every account. Ownership is decided per event: when an account's owner
-//! changes (the hub is told at once; another instance's change is seen at the next session
-//! check), the stream reads its accounts again before it sends anything more, and when they
-//! differ it sends a new snapshot of what it may carry now (a resync the page understands: an
-//! account it lost disappears, one it gained appears). The session is checked again every few seconds, so a stream
-//! ends soon after its user signs out, is disabled or the session expires. A user may hold at
-//! most `max_streams_per_user` streams at once (429 beyond).
+//! changes (the hub is told at once, by this instance or, through `crate::live`, by another;
+//! every session check reads the accounts again in case a notice was missed), the stream reads
+//! its accounts again before it sends anything more, and when they differ it sends a new
+//! snapshot of what it may carry now (a resync the page understands: an account it lost
+//! disappears, one it gained appears). The session is checked again every few seconds, so a
+//! stream ends soon after its user signs out, is disabled or the session expires. A user may
+//! hold at most `max_streams_per_user` streams at once (429 beyond).
 
 use crate::AppState;
 use crate::auth::{CurrentUser, no_such_account};
@@ -110,8 +111,9 @@ pub async fn subscribe(
             }
         }
         loop {
-            // What the stream may carry is decided again whenever an owner changed: here at
-            // once (the hub is told), from other instances at the next session check.
+            // What the stream may carry is decided again whenever an owner changed (the hub
+            // tells), and at every session check in case a notice from another instance was
+            // missed.
             let mut decide_again = false;
             let received = tokio::select! {
                 () = shutdown.cancelled() => break,
