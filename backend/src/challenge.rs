@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use shared::api::ChallengeView;
 use shared::domain::{AccountInfo, Deal, Position};
 use shared::engine::{Challenge, Event, EventKind, Record, RecordData};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 
 /// How far back each deal fetch reaches before the previous one, so a deal the broker files
@@ -40,6 +40,33 @@ pub struct ChallengeRun {
     /// neither records a `feed_stale` twice nor misses the `feed_recovered`.
     #[serde(default)]
     feed_stale: bool,
+    /// Since when data flows again after the feed was recorded stale (`feed_recovered` is
+    /// recorded once it has flowed for the hold).
+    #[serde(default)]
+    recovering_since: Option<DateTime<Utc>>,
+    /// The latest admin commands carried out, by idempotency key, with their results: saved
+    /// in the same transaction as the state they changed, so a retry gets the first result
+    /// and never applies twice.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    commands: VecDeque<DoneCommand>,
+    /// The account's currency as the broker last reported it: with the engine's numbers, what
+    /// a restart shows before the first new data arrives.
+    #[serde(default)]
+    currency: Option<String>,
+}
+
+/// The idempotency keys a challenge remembers (the oldest are forgotten first).
+pub const REMEMBERED_COMMANDS: usize = 100;
+
+/// An admin command carried out, remembered by its idempotency key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DoneCommand {
+    /// The key the client sent.
+    pub key: String,
+    /// What it did (the audit log's action).
+    pub action: String,
+    /// What the API answered.
+    pub result: serde_json::Value,
 }
 
 impl ChallengeRun {
@@ -52,6 +79,9 @@ impl ChallengeRun {
             fed_ids: HashSet::new(),
             fed: Vec::new(),
             feed_stale: false,
+            recovering_since: None,
+            commands: VecDeque::new(),
+            currency: None,
         }
     }
 
@@ -75,6 +105,35 @@ impl ChallengeRun {
     /// record (for an onboarded challenge, its funding), less a minute.
     pub fn history_from(&self) -> DateTime<Utc> {
         self.challenge.started().unwrap_or(self.deals_since) - chrono::Duration::minutes(1)
+    }
+
+    /// Notes the account's currency (saved with the state).
+    pub fn note_currency(&mut self, currency: &str) {
+        if self.currency.as_deref() != Some(currency) {
+            self.currency = Some(currency.to_owned());
+        }
+    }
+
+    /// The account's currency as last reported, if known.
+    pub fn currency(&self) -> Option<&str> {
+        self.currency.as_deref()
+    }
+
+    /// The command carried out earlier under idempotency `key`, if it is remembered.
+    pub fn done_command(&self, key: &str) -> Option<&DoneCommand> {
+        self.commands.iter().find(|done| done.key == key)
+    }
+
+    /// Remembers a command carried out under idempotency `key` (stored with the next save).
+    pub fn remember_command(&mut self, key: String, action: &str, result: serde_json::Value) {
+        if self.commands.len() == REMEMBERED_COMMANDS {
+            self.commands.pop_front();
+        }
+        self.commands.push_back(DoneCommand {
+            key,
+            action: action.to_owned(),
+            result,
+        });
     }
 
     /// A challenge onboarded mid-way: its deal history (any order, duplicates allowed) is
@@ -219,6 +278,7 @@ impl ChallengeRun {
             match self.challenge.apply(record, &mut outcome.events) {
                 Ok(()) => {
                     outcome.accepted += 1;
+                    outcome.accepted_lines.push(*line);
                     if let RecordData::Deal(deal) = &record.data {
                         self.fed.push(deal.clone());
                     }
@@ -317,13 +377,29 @@ impl ChallengeRun {
     /// Notes the feed's health at `now`: the event to store when it changed (`feed_stale`
     /// when it went stale, `feed_recovered` when data flows again), with why (`detail`) and
     /// the last data seen, else `None`.
+    ///
+    /// Debounced for notifications: a stale feed is recorded recovered only once data has
+    /// flowed for `hold` without the feed going stale again, so a feed that keeps failing
+    /// and answering records one `feed_stale` (the outage is never hidden) and one
+    /// `feed_recovered` when it is steady again, not a pair per hiccup.
     pub fn note_feed(
         &mut self,
         stale: bool,
         now: DateTime<Utc>,
         detail: &str,
         last_data: Option<DateTime<Utc>>,
+        hold: chrono::Duration,
     ) -> Option<StoredEvent> {
+        if stale {
+            // Stale again before the recovery held: the recovery starts over.
+            self.recovering_since = None;
+        } else if self.feed_stale {
+            let since = *self.recovering_since.get_or_insert(now);
+            if now - since < hold {
+                return None;
+            }
+            self.recovering_since = None;
+        }
         if stale == self.feed_stale {
             return None;
         }
@@ -415,6 +491,9 @@ pub struct PushOutcome {
     pub events: Vec<Event>,
     /// Records applied.
     pub accepted: u32,
+    /// The line numbers of the records applied: only these may move what is shown (peaks,
+    /// the chart, the latest numbers).
+    pub accepted_lines: Vec<u32>,
     /// Deals skipped because an earlier push delivered them.
     pub duplicate_deals: u32,
     /// Records the engine refused: line number and reason.
@@ -650,5 +729,86 @@ mod tests {
             let (lm, bm) = (live.challenge().metrics(), backfilled.challenge().metrics());
             assert_eq!(lm.trading_days, bm.trading_days, "{id}");
         }
+    }
+
+    /// The feed events a run of health observations records: `(seconds, stale)` each.
+    #[track_caller]
+    fn check_feed(observations: &[(i64, bool)], want: &[&str]) {
+        let challenge = Challenge::new(
+            shared::engine::preset("ftmo-2step", Decimal::from(100_000)).expect("preset"),
+        )
+        .expect("challenge");
+        let start = at("2026-03-02T08:00:00Z");
+        let mut run = ChallengeRun::new(challenge, start);
+        let hold = chrono::Duration::seconds(20);
+        let recorded: Vec<String> = observations
+            .iter()
+            .filter_map(|(second, stale)| {
+                let now = start + chrono::Duration::seconds(*second);
+                run.note_feed(*stale, now, "why", None, hold)
+            })
+            .map(|event| event.kind)
+            .collect();
+        assert_eq!(recorded, want, "{observations:?}");
+    }
+
+    #[test]
+    fn a_flapping_feed_is_recorded_stale_once_and_recovered_once_it_is_steady() {
+        // Healthy: nothing.
+        check_feed(&[(0, false), (5, false)], &[]);
+        // A lasting outage is recorded at once, and once.
+        check_feed(&[(0, true), (5, true), (60, true)], &["feed_stale"]);
+        // Data flowing again is recorded only after the hold (20 s here).
+        check_feed(&[(0, true), (1, false), (10, false)], &["feed_stale"]);
+        check_feed(
+            &[(0, true), (1, false), (10, false), (21, false), (30, false)],
+            &["feed_stale", "feed_recovered"],
+        );
+        // Stale again within the hold: the recovery starts over, nothing more is recorded.
+        let mut flapping = vec![(0, true)];
+        for cycle in 0..10 {
+            let t = 1 + cycle * 15;
+            flapping.extend([(t, false), (t + 5, false), (t + 10, true)]);
+        }
+        check_feed(&flapping, &["feed_stale"]);
+        flapping.extend([(200, false), (215, false), (221, false)]);
+        check_feed(&flapping, &["feed_stale", "feed_recovered"]);
+        // After a steady recovery, a new outage is recorded again.
+        check_feed(
+            &[(0, true), (1, false), (30, false), (40, true)],
+            &["feed_stale", "feed_recovered", "feed_stale"],
+        );
+    }
+
+    #[test]
+    fn an_idempotency_key_is_remembered_with_its_result_and_the_oldest_are_forgotten() {
+        let challenge = Challenge::new(
+            shared::engine::preset("ftmo-2step", Decimal::from(100_000)).expect("preset"),
+        )
+        .expect("challenge");
+        let mut run = ChallengeRun::new(challenge, at("2026-03-02T08:00:00Z"));
+        run.remember_command(
+            "k-0".into(),
+            "challenge.clear_breach",
+            serde_json::json!({"n": 0}),
+        );
+        let saved: ChallengeRun =
+            serde_json::from_str(&serde_json::to_string(&run).expect("save")).expect("restore");
+        let done = saved
+            .done_command("k-0")
+            .expect("remembered across a restart");
+        assert_eq!(
+            (done.action.as_str(), &done.result),
+            ("challenge.clear_breach", &serde_json::json!({"n": 0}))
+        );
+        for n in 1..=REMEMBERED_COMMANDS {
+            run.remember_command(format!("k-{n}"), "anchor.correct", serde_json::json!(n));
+        }
+        assert!(run.done_command("k-0").is_none(), "the oldest is forgotten");
+        assert!(run.done_command("k-1").is_some());
+        assert!(
+            run.done_command(&format!("k-{REMEMBERED_COMMANDS}"))
+                .is_some()
+        );
     }
 }

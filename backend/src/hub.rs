@@ -17,7 +17,7 @@ use shared::domain::AccountId;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Events a subscriber may fall behind by before it is told to resynchronise (by default).
 pub const DEFAULT_STREAM_BUFFER: usize = 1024;
@@ -89,6 +89,9 @@ pub struct Hub {
     epoch: String,
     replay: usize,
     counts: EventCounts,
+    /// Bumped whenever an account's owner changes (here or on another instance): open streams
+    /// decide again what they may carry before their next event.
+    owners: watch::Sender<u64>,
 }
 
 impl Hub {
@@ -129,7 +132,20 @@ impl Hub {
             epoch: format!("{:08x}", fastrand::u32(..)),
             replay,
             counts: EventCounts::default(),
+            owners: watch::Sender::new(0),
         }
+    }
+
+    /// Tells every open stream that an account's owner changed (after the store has it), so
+    /// each decides again which accounts it may carry before it sends anything more.
+    pub fn owners_changed(&self) {
+        self.owners.send_modify(|generation| *generation += 1);
+    }
+
+    /// Watches for changes of account owners: subscribe before reading who owns what, so a
+    /// change in between is seen.
+    pub fn watch_owners(&self) -> watch::Receiver<u64> {
+        self.owners.subscribe()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -236,6 +252,40 @@ impl Hub {
                 view,
             },
         );
+    }
+
+    /// Shows the numbers a restarted tracker restored (as of the last data before the restart)
+    /// with the feed `Stale`, unless newer numbers are shown already; the currency is kept
+    /// when not known. Whether they are shown.
+    pub fn publish_restored(
+        &self,
+        id: &AccountId,
+        currency: Option<&str>,
+        view: AccountView,
+    ) -> bool {
+        let mut state = self.write();
+        let Some(summary) = state.accounts.get_mut(id) else {
+            return false;
+        };
+        if summary.latest.is_some() {
+            return false;
+        }
+        summary.feed = FeedStatus::Stale;
+        if let Some(currency) = currency {
+            summary.currency = Some(currency.to_owned());
+        }
+        summary.latest = Some(view.clone());
+        summary.backfill = None;
+        self.counts.account.fetch_add(1, Ordering::Relaxed);
+        self.send(
+            &mut state,
+            StreamEvent::Account {
+                account_id: id.clone(),
+                feed: FeedStatus::Stale,
+                view,
+            },
+        );
+        true
     }
 
     /// Records a change of feed health and tells subscribers.

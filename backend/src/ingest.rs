@@ -3,13 +3,17 @@
 //! instead of Riskdeck polling a broker for it.
 //!
 //! A batch is parsed whole before anything of it is used: one malformed line refuses the batch
-//! (400, naming the line) and nothing of it is kept, so the sender fixes it and sends it again.
+//! (400, naming the line) and nothing of it is kept, so the sender fixes it and sends it again;
+//! so does a record dated more than [`MAX_CLOCK_SKEW`] ahead of the server's clock (422).
+//! Only records the engine accepts move what is shown (peaks, the chart, the latest numbers):
+//! a refused one is reported and changes nothing.
 //! A good batch is journaled, fed to the account's engine in order, and stored with its events
 //! in one transaction before the reply: a 200 means durable. Resending a batch is safe (a
 //! timeout or a 503 leave the sender unsure): deals are fed once, by id, and account
 //! information, positions and prices are states, not increments.
 
 use crate::replay::parse_line;
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use shared::api::IngestResponse;
 use shared::domain::AccountId;
@@ -26,6 +30,11 @@ pub const MAX_BATCH_RECORDS: usize = 10_000;
 
 /// Batches waiting for an account's tracker before a push is told to retry.
 const QUEUE: usize = 8;
+
+/// How far ahead of the server's clock a pushed record may be dated (the sender's clock may
+/// run a little fast). A record dated further ahead refuses its batch: accepted, it would
+/// close days not yet begun and make every real record after it look old.
+pub const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 
 /// The shortest ingest token accepted in the configuration.
 pub const MIN_TOKEN_CHARS: usize = 32;
@@ -88,6 +97,26 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Pushed>, String> {
         );
     }
     Ok(records)
+}
+
+/// Refuses a batch holding a record dated more than [`MAX_CLOCK_SKEW`] after `now` (the
+/// server's clock), naming the first such line.
+pub fn check_times(records: &[Pushed], now: DateTime<Utc>) -> Result<(), String> {
+    let limit = now + MAX_CLOCK_SKEW;
+    match records.iter().find(|pushed| pushed.record.time > limit) {
+        None => Ok(()),
+        Some(pushed) => Err(format!(
+            "line {}: the record is dated {}, more than {} minutes ahead of the server's clock \
+             ({}); nothing of the batch was kept: check the sender's clock and send it again",
+            pushed.number,
+            pushed
+                .record
+                .time
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            MAX_CLOCK_SKEW.num_minutes(),
+            now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )),
+    }
 }
 
 /// The accounts fed by pushes: each one's token (as a digest) and its tracker's queue.

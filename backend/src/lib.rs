@@ -179,7 +179,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
     let mut demo_link = None;
     let mut ctrader_simulator = None;
     if config.demo {
-        let demo = start_demo_broker(config, &shutdown, &mut tasks).await?;
+        let demo = start_demo_broker(config, store.as_ref(), &shutdown, &mut tasks).await?;
         demo_broker = Some(demo.metaapi);
         ctrader_simulator = demo.ctrader;
         demo_link = Some(provision::DemoLink {
@@ -333,21 +333,75 @@ async fn bind_local() -> Result<(TcpListener, SocketAddr), StartError> {
     Ok((listener, addr))
 }
 
+/// When the demo world on this database began, and from which seed: kept in the store
+/// (setting `demo_world`), so a demo restarted on the same database continues its world (the
+/// simulated traders' history and the scripted accounts' stories) instead of starting it again.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct DemoWorld {
+    seed: u64,
+    history_start: chrono::DateTime<chrono::Utc>,
+    script_start: chrono::DateTime<chrono::Utc>,
+}
+
+impl DemoWorld {
+    /// The demo world this database's demo runs in: the one it began before, or a new one.
+    async fn kept(config: &Config, store: &dyn db::Store) -> Result<Self, StartError> {
+        let new = DemoWorld {
+            seed: config.demo_seed,
+            history_start: broker::demo::history_start(),
+            script_start: chrono::Utc::now(),
+        };
+        let text = serde_json::to_string(&new).unwrap_or_default();
+        let kept = store.keep_setting("demo_world", &text).await?;
+        let world = match serde_json::from_str::<DemoWorld>(&kept) {
+            Ok(world) => world,
+            Err(error) => {
+                tracing::warn!(
+                    %error,
+                    "the stored demo world cannot be read; the demo starts a new one"
+                );
+                return Ok(new);
+            }
+        };
+        if kept == text {
+            tracing::info!(seed = world.seed, "the demo world starts on this database");
+        } else {
+            tracing::info!(
+                seed = world.seed,
+                began = %world.script_start,
+                "the demo continues the world it began on this database"
+            );
+            if world.seed != config.demo_seed {
+                tracing::warn!(
+                    stored = world.seed,
+                    configured = config.demo_seed,
+                    "this database's demo world has another seed than configured; it continues \
+                     with its own (start the demo on a new database to use the configured seed)"
+                );
+            }
+        }
+        Ok(world)
+    }
+}
+
 async fn start_demo_broker(
     config: &Config,
+    store: &dyn db::Store,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) -> Result<DemoStarted, StartError> {
     let token: String = std::iter::repeat_with(fastrand::alphanumeric)
         .take(32)
         .collect();
+    let world = DemoWorld::kept(config, store).await?;
     let demo = DemoBroker::new(
         DemoConfig {
-            seed: config.demo_seed,
+            seed: world.seed,
             token,
+            script_start: Some(world.script_start),
             ..DemoConfig::default()
         },
-        broker::demo::history_start(),
+        world.history_start,
     );
     let (listener, addr) = bind_local().await?;
     let mut accounts = demo.account_configs(&format!("http://{addr}"));

@@ -4,6 +4,10 @@
 //! sees every account, whichever instance tracks it. It never touches tracking data: updates
 //! are views already persisted by their tracker.
 //!
+//! A change of an account's owner is sent too, so every instance's open streams decide again
+//! at once what they may carry (they also read it again every few seconds, in case a notice
+//! is missed).
+//!
 //! A payload too large for NOTIFY is saved in the store and only its account is notified; the
 //! listeners read it there. Updates sent while a listener is reconnecting are missed; the
 //! account's next update (its next poll) brings the view up to date again. SQLite serves one
@@ -50,6 +54,8 @@ enum Update {
     },
     /// A view too large to notify: read it from the store.
     Stored { account: AccountId },
+    /// An account's owner changed: open streams decide again what they may carry.
+    Owners,
 }
 
 /// Sends this instance's live updates to the others (a no-op on SQLite).
@@ -80,6 +86,11 @@ impl Fanout {
             account: account.clone(),
             feed,
         });
+    }
+
+    /// Tells the other instances that an account's owner changed.
+    pub fn owners_changed(&self) {
+        self.send(Update::Owners);
     }
 
     fn send(&self, update: Update) {
@@ -141,18 +152,19 @@ async fn send_loop(
 
 async fn send(store: &dyn Store, origin: &str, update: Update) -> Result<(), SendError> {
     let account = match &update {
-        Update::View { account, .. } | Update::Feed { account, .. } => account.clone(),
-        Update::Stored { account } => account.clone(),
+        Update::View { account, .. } | Update::Feed { account, .. } => Some(account.clone()),
+        Update::Stored { account } => Some(account.clone()),
+        Update::Owners => None,
     };
     let message = Message {
         origin: origin.to_owned(),
         update,
     };
     let payload = serde_json::to_string(&message)?;
-    if payload.len() < MAX_LIVE_PAYLOAD {
+    let Some(account) = account.filter(|_| payload.len() >= MAX_LIVE_PAYLOAD) else {
         store.publish_live(&payload).await?;
         return Ok(());
-    }
+    };
     store.save_live_view(&account, &payload).await?;
     let pointer = serde_json::to_string(&Message {
         origin: origin.to_owned(),
@@ -253,6 +265,7 @@ async fn apply(store: &dyn Store, hub: &Hub, instance: &str, payload: &str) {
             view,
         } => hub.publish_view_as(&account, &currency, *view, feed),
         Update::Feed { account, feed } => hub.publish_feed(&account, feed),
+        Update::Owners => hub.owners_changed(),
         Update::Stored { .. } => {}
     }
 }
@@ -334,5 +347,28 @@ mod tests {
         assert_eq!(summary.latest, Some(view));
         assert_eq!(summary.currency, Some(currency));
         assert_eq!(summary.feed, FeedStatus::Live);
+    }
+
+    /// An owner change on one instance reaches the open streams of another: the listener
+    /// tells its hub, which wakes every stream to decide again.
+    #[tokio::test]
+    async fn an_owner_change_elsewhere_wakes_this_instances_streams() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("live.db").display());
+        let store = crate::db::open(&url).await.expect("open");
+        let hub = Hub::new([(AccountId::from("a"), "A".to_owned())]);
+        let owners = hub.watch_owners();
+        let notice = serde_json::to_string(&Message {
+            origin: "other".to_owned(),
+            update: Update::Owners,
+        })
+        .expect("encode");
+        apply(store.as_ref(), &hub, "other", &notice).await;
+        assert!(
+            !owners.has_changed().expect("open"),
+            "its own notice is ignored"
+        );
+        apply(store.as_ref(), &hub, "this", &notice).await;
+        assert!(owners.has_changed().expect("open"), "streams are woken");
     }
 }

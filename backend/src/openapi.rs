@@ -58,6 +58,14 @@ enum Reply {
 }
 
 /// What the document says about a route beyond its method, path and access level.
+/// An admin command the account's tracker did not take in time.
+const COMMAND_WITHDRAWN: (&str, &str) = (
+    "503",
+    "The database is unavailable, or the account's tracker did not take the command within \
+     10 s: it was withdrawn and never runs; nothing changed. Retry with the same \
+     Idempotency-Key.",
+);
+
 struct Doc {
     /// A stable name for client generators (`accounts_list`).
     operation_id: &'static str,
@@ -268,16 +276,22 @@ fn describe(route: &Route) -> Option<Doc> {
         ),
         (Post, "/api/accounts/{account}/anchors") => Doc {
             request: Some(name::<AnchorCorrectionRequest>),
-            errors: &[(
-                "409",
-                "The account has no running challenge yet (it may still be reading its history).",
-            )],
+            errors: &[
+                (
+                    "409",
+                    "The account has no running challenge yet (it may still be reading its \
+                     history).",
+                ),
+                COMMAND_WITHDRAWN,
+            ],
             ..doc(
                 "accounts_correct_anchor",
                 "accounts",
                 "Corrects one anchor of the account's challenge, with a mandatory reason: \
                  floors move at once, nothing recorded changes (stored as an event the trader \
-                 sees, and in the audit log).",
+                 sees, and in the audit log). \
+                 With an `Idempotency-Key` header (a random id per action, the same on a \
+                 retry), a retry gets the first answer.",
                 Json(200, name::<AnchorsResponse>),
             )
         },
@@ -287,6 +301,11 @@ fn describe(route: &Route) -> Option<Doc> {
                     "400",
                     "A line is not a record (the message names it); nothing of the batch is \
                      kept.",
+                ),
+                (
+                    "422",
+                    "A record is dated more than 5 minutes ahead of the server's clock (the \
+                     message names it); nothing of the batch is kept.",
                 ),
                 (
                     "429",
@@ -426,31 +445,41 @@ fn describe(route: &Route) -> Option<Doc> {
         },
         (Post, "/api/accounts/{account}/clear-breach") => Doc {
             request: Some(name::<OverrideRequest>),
-            errors: &[(
-                "409",
-                "No rule is breached, or the account has no running challenge yet.",
-            )],
+            errors: &[
+                (
+                    "409",
+                    "No rule is breached, or the account has no running challenge yet.",
+                ),
+                COMMAND_WITHDRAWN,
+            ],
             ..doc(
                 "accounts_clear_breach",
                 "accounts",
                 "Clears every breach of the account's challenge, with a mandatory reason: the \
                  challenge is active again and the rules measure from the next record on; the \
                  breach events keep their evidence (stored as a `breach_cleared` event the \
-                 trader sees, and in the audit log).",
+                 trader sees, and in the audit log). \
+                 With an `Idempotency-Key` header (a random id per action, the same on a \
+                 retry), a retry gets the first answer.",
                 Json(200, name::<OverrideResponse>),
             )
         },
         (Post, "/api/accounts/{account}/unpause") => Doc {
             request: Some(name::<OverrideRequest>),
-            errors: &[(
-                "409",
-                "The challenge is not paused by a soft breach, or has not started yet.",
-            )],
+            errors: &[
+                (
+                    "409",
+                    "The challenge is not paused by a soft breach, or has not started yet.",
+                ),
+                COMMAND_WITHDRAWN,
+            ],
             ..doc(
                 "accounts_unpause",
                 "accounts",
                 "Ends a soft breach's pause before the next daily reset, with a mandatory \
-                 reason (stored as an `unpaused` event the trader sees, and in the audit log).",
+                 reason (stored as an `unpaused` event the trader sees, and in the audit log). \
+                 With an `Idempotency-Key` header (a random id per action, the same on a \
+                 retry), a retry gets the first answer.",
                 Json(200, name::<OverrideResponse>),
             )
         },
@@ -744,7 +773,10 @@ fn operation(route: &Route, doc: &Doc) -> utoipa::openapi::path::Operation {
             error_response("No such account or user (or not one the caller may see)."),
         );
     }
-    if !matches!(doc.reply, Reply::Document) && route.path != "/healthz" {
+    if !matches!(doc.reply, Reply::Document)
+        && route.path != "/healthz"
+        && !doc.errors.iter().any(|(status, _)| *status == "503")
+    {
         responses = responses.response(
             "503",
             error_response("The database is unavailable, or the request took too long."),

@@ -28,6 +28,7 @@ use shared::domain::{AccountId, AccountInfo, Position};
 use shared::engine::RecordData;
 use shared::peaks::Peaks;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -139,6 +140,49 @@ impl Checkpoint {
             events: challenge.events().len(),
         }
     }
+}
+
+/// Live, unless the broker's last quote is older than `stale_after` by the broker's own
+/// clock: a terminal whose data froze answers every poll with the same numbers. (A closed
+/// market looks the same, so over a weekend the feed shows stale.) A broker that cannot
+/// tell counts as live.
+async fn quote_feed(account: AccountId, client: BrokerClient, stale_after: Duration) -> FeedStatus {
+    match client.quote_age().await {
+        Ok(Some(age)) if age > stale_after => FeedStatus::Stale,
+        Ok(_) => FeedStatus::Live,
+        Err(error) => {
+            tracing::debug!(%account, %error, "cannot read the broker's quote time");
+            FeedStatus::Live
+        }
+    }
+}
+
+/// New deals for the challenge from `from`, read before the account information that may
+/// include them (so the journal holds them in the order the engine is fed): the recent window
+/// (overlapping the last one), or, every `reconcile_every` and right after a restart, the
+/// whole challenge's history, so a deal the broker filed late, dated before the window, is
+/// found; deals already fed are recognised by id. `None` when there is no challenge or the
+/// read failed (the next poll reads again, so nothing is lost).
+async fn new_deals(
+    account: &AccountId,
+    client: &BrokerClient,
+    from: Option<DateTime<Utc>>,
+) -> Option<Vec<shared::domain::Deal>> {
+    let to = Utc::now() + chrono::Duration::minutes(1);
+    match client.deals(from?, to).await {
+        Ok(deals) => Some(deals),
+        Err(error) => {
+            tracing::warn!(%account, %error, "cannot read new deals this poll");
+            None
+        }
+    }
+}
+
+/// How long data must flow again before a stale feed is recorded recovered: twice the time
+/// it takes to go stale, so a feed that keeps failing and answering is notified once stale and
+/// once recovered, not at every hiccup (see `ChallengeRun::note_feed`).
+fn feed_recovery_hold(stale_after: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(stale_after * 2).unwrap_or(chrono::Duration::MAX)
 }
 
 /// How far back a first-time backfill reads deal history.
@@ -311,22 +355,38 @@ impl Tracker {
     /// symbols of the open positions: equity estimated between polls, flagged as estimated in
     /// any event it causes. Events are saved like a poll's.
     async fn quotes_once(&mut self) -> Result<(), BrokerError> {
-        let (Some(client), Some(run)) = (&self.client, &self.challenge) else {
+        let (Some(client), Some(run)) = (self.client.clone(), &self.challenge) else {
             return Ok(());
         };
         let symbols = run.open_symbols();
         if symbols.is_empty() {
             return Ok(());
         }
-        let _permit = self.polls.clone().acquire_owned().await.ok();
-        let mut records = Vec::with_capacity(symbols.len() * 2);
-        for symbol in symbols {
-            if !self.specified.contains(&symbol) {
-                let spec = client.specification(&symbol).await?;
-                records.push(RecordData::Specification(spec));
-                self.specified.insert(symbol.clone());
+        let unspecified: Vec<String> = symbols
+            .iter()
+            .filter(|symbol| !self.specified.contains(*symbol))
+            .cloned()
+            .collect();
+        let polls = self.polls.clone();
+        // The broker may be slow: commands are carried out while its answers are awaited.
+        let records = self
+            .beside_commands(async move {
+                let _permit = polls.acquire_owned().await.ok();
+                let mut records = Vec::with_capacity(symbols.len() * 2);
+                for symbol in symbols {
+                    if unspecified.contains(&symbol) {
+                        let spec = client.specification(&symbol).await?;
+                        records.push(RecordData::Specification(spec));
+                    }
+                    records.push(RecordData::Price(client.current_price(&symbol).await?));
+                }
+                Ok::<_, BrokerError>(records)
+            })
+            .await?;
+        for record in &records {
+            if let RecordData::Specification(spec) = record {
+                self.specified.insert(spec.symbol.clone());
             }
-            records.push(RecordData::Price(client.current_price(&symbol).await?));
         }
         let Some(run) = self.challenge.as_mut() else {
             return Ok(());
@@ -434,6 +494,7 @@ impl Tracker {
             },
             () = lost.cancelled() => return Ended::Lost,
         }
+        self.publish_restored();
         if let Some(mut batches) = self.pushes.take() {
             let ended = self.run_pushes(&mut batches, shutdown, &lost).await;
             self.pushes = Some(batches);
@@ -498,10 +559,18 @@ impl Tracker {
                 }
             };
             if let Some(pause) = pause {
-                tokio::select! {
-                    () = shutdown.cancelled() => break Ended::Shutdown,
-                    () = lost.cancelled() => return Ended::Lost,
-                    () = tokio::time::sleep(pause) => {}
+                let until = Instant::now() + pause;
+                loop {
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = lost.cancelled() => return Ended::Lost,
+                        () = tokio::time::sleep_until(until) => break,
+                        // Commands do not wait for the broker's rate limit to pass.
+                        Some(command) = self.commands.recv() => self.command(command).await,
+                    }
+                }
+                if shutdown.is_cancelled() {
+                    break Ended::Shutdown;
                 }
             }
         };
@@ -514,6 +583,39 @@ impl Tracker {
         }
         tracing::debug!(account = %self.id, "tracker stopped");
         ended
+    }
+
+    /// After a restart (or a takeover), shows the restored challenge's numbers at once,
+    /// marked stale (they are as old as the last data before the restart), until the first
+    /// poll or push brings new ones. Nothing is shown over numbers already shown.
+    fn publish_restored(&self) {
+        let Some(run) = &self.challenge else {
+            return;
+        };
+        let challenge = run.challenge();
+        let Some(time) = challenge.last_time() else {
+            return;
+        };
+        let metrics = challenge.metrics();
+        let info = AccountInfo {
+            balance: metrics.balance,
+            equity: metrics.equity,
+            margin: shared::domain::Money::ZERO,
+            free_margin: metrics.equity,
+            margin_level: None,
+            currency: run.currency().unwrap_or_default().to_owned(),
+            leverage: None,
+            credit: shared::domain::Money::ZERO,
+        };
+        let view = self.view(time, &info, challenge.open_positions());
+        if self
+            .hub
+            .publish_restored(&self.id, run.currency(), view.clone())
+            && let Some(currency) = run.currency()
+        {
+            self.fanout
+                .view(&self.id, currency, &view, FeedStatus::Stale);
+        }
     }
 
     /// Loads the saved engine state, or prepares the configured challenge for onboarding
@@ -553,37 +655,6 @@ impl Tracker {
             }
         }
         Ok(())
-    }
-
-    /// New deals for the challenge, read before the account information that may include
-    /// them (so the journal holds them in the order the engine is fed): the recent window
-    /// (overlapping the last one), and every `reconcile_every` the whole challenge's history
-    /// (right after a restart too), so a deal the broker filed late, dated before the window,
-    /// is found; deals already fed are recognised by id. `None` when there is no challenge or
-    /// the read failed (the next poll reads again, so nothing is lost).
-    async fn new_deals(&mut self) -> Option<Vec<shared::domain::Deal>> {
-        let run = self.challenge.as_ref()?;
-        let whole = self
-            .last_reconcile
-            .is_none_or(|at| at.elapsed() >= self.reconcile_every);
-        let from = if whole {
-            run.history_from()
-        } else {
-            run.deals_from()
-        };
-        let to = Utc::now() + chrono::Duration::minutes(1);
-        match self.client.as_ref()?.deals(from, to).await {
-            Ok(deals) => {
-                if whole {
-                    self.last_reconcile = Some(Instant::now());
-                }
-                Some(deals)
-            }
-            Err(error) => {
-                tracing::warn!(account = %self.id, %error, "cannot read new deals this poll");
-                None
-            }
-        }
     }
 
     /// Feeds the engine, then stores its state and new events in one transaction.
@@ -761,9 +832,30 @@ impl Tracker {
         let Some(client) = self.client.clone() else {
             return Ok(());
         };
-        let _permit = self.polls.clone().acquire_owned().await.ok();
-        let deals = self.new_deals().await;
-        let (info, positions) = tokio::try_join!(client.account_information(), client.positions())?;
+        // The broker may be slow: commands are carried out while its answers are awaited.
+        let (account, polls) = (self.id.clone(), self.polls.clone());
+        let whole = self
+            .last_reconcile
+            .is_none_or(|at| at.elapsed() >= self.reconcile_every);
+        let from = self.challenge.as_ref().map(|run| {
+            if whole {
+                run.history_from()
+            } else {
+                run.deals_from()
+            }
+        });
+        let (_permit, deals, info, positions) = self
+            .beside_commands(async move {
+                let permit = polls.acquire_owned().await.ok();
+                let deals = new_deals(&account, &client, from).await;
+                let (info, positions) =
+                    tokio::try_join!(client.account_information(), client.positions())?;
+                Ok::<_, BrokerError>((permit, deals, info, positions))
+            })
+            .await?;
+        if whole && deals.is_some() {
+            self.last_reconcile = Some(Instant::now());
+        }
         let now = Utc::now();
         self.last_success = Some(Instant::now());
         if self.needs_backfill || self.onboarding.is_some() {
@@ -778,13 +870,23 @@ impl Tracker {
         };
         self.samples.push(point);
         self.flush_samples(false).await;
-        let feed = self.quote_feed().await;
+        let feed = match self.client.clone() {
+            Some(client) => {
+                let (account, stale_after) = (self.id.clone(), self.stale_after);
+                self.beside_commands(quote_feed(account, client, stale_after))
+                    .await
+            }
+            None => FeedStatus::Live,
+        };
         match feed {
             FeedStatus::Stale => {
                 self.note_feed(true, "the broker answers, but its quotes stand still")
                     .await;
             }
             _ => self.note_feed(false, "the broker's data flows again").await,
+        }
+        if let Some(run) = self.challenge.as_mut() {
+            run.note_currency(&info.currency);
         }
         self.evaluate(now, deals, &info, &positions).await;
         if self.lease_lost {
@@ -811,7 +913,8 @@ impl Tracker {
         let Some(run) = self.challenge.as_mut() else {
             return;
         };
-        let Some(event) = run.note_feed(stale, now, detail, last_data) else {
+        let hold = feed_recovery_hold(self.stale_after);
+        let Some(event) = run.note_feed(stale, now, detail, last_data, hold) else {
             return;
         };
         tracing::info!(account = %self.id, kind = %event.kind, detail, "feed event");
@@ -852,24 +955,6 @@ impl Tracker {
                 view
             }
             None => account_view(now, info, positions, &self.peaks),
-        }
-    }
-
-    /// Live, unless the broker's last quote is older than `stale_after` by the broker's own
-    /// clock: a terminal whose data froze answers every poll with the same numbers. (A closed
-    /// market looks the same, so over a weekend the feed shows stale.) A broker that cannot
-    /// tell counts as live.
-    async fn quote_feed(&self) -> FeedStatus {
-        let Some(client) = &self.client else {
-            return FeedStatus::Live;
-        };
-        match client.quote_age().await {
-            Ok(Some(age)) if age > self.stale_after => FeedStatus::Stale,
-            Ok(_) => FeedStatus::Live,
-            Err(error) => {
-                tracing::debug!(account = %self.id, %error, "cannot read the broker's quote time");
-                FeedStatus::Live
-            }
         }
     }
 }
@@ -968,8 +1053,38 @@ impl Tracker {
 /// Commands waiting for one tracker before the API answers "busy".
 const COMMAND_QUEUE: usize = 8;
 
-/// How long the API waits for a tracker to carry out a command.
+/// How long the API waits for a tracker to take a command before withdrawing it (a command
+/// taken is waited for until it is done).
 const COMMAND_WAIT: Duration = Duration::from_secs(10);
+
+/// The audit log's action for an anchor correction.
+const ANCHOR_ACTION: &str = "anchor.correct";
+
+/// The result of the command carried out earlier under idempotency `key` (this is a retry),
+/// or `None` to carry it out now; a key used for another action is refused.
+fn done_before<T: serde::de::DeserializeOwned>(
+    run: &ChallengeRun,
+    key: Option<&str>,
+    action: &str,
+) -> Result<Option<T>, CommandError> {
+    let Some(done) = key.and_then(|key| run.done_command(key)) else {
+        return Ok(None);
+    };
+    if done.action != action {
+        return Err(CommandError::KeyReused(format!(
+            "this idempotency key was used for another action ({}); send a new key for a new \
+             action",
+            done.action
+        )));
+    }
+    serde_json::from_value(done.result.clone())
+        .map(Some)
+        .map_err(|_| {
+            CommandError::KeyReused(
+                "the first result under this key cannot be read; send a new key".to_owned(),
+            )
+        })
+}
 
 /// An admin's correction of one anchor of a running challenge.
 #[derive(Clone, Debug)]
@@ -982,6 +1097,8 @@ pub struct AnchorCorrection {
     pub reason: String,
     /// Who (a username).
     pub actor: String,
+    /// The client's idempotency key: a retry under the same key gets the first result.
+    pub key: Option<String>,
 }
 
 /// An admin's override of what the engine decided.
@@ -1020,26 +1137,45 @@ pub struct Override {
     pub reason: String,
     /// Who (a username).
     pub actor: String,
+    /// The client's idempotency key: a retry under the same key gets the first result.
+    pub key: Option<String>,
 }
 
-/// What the API asks of a running tracker; the tracker answers on `reply`.
+/// Where a tracker answers a command.
+pub type Reply<T> = tokio::sync::oneshot::Sender<Result<T, CommandError>>;
+
+/// What the API asks of a running tracker; the tracker answers on `reply` if it takes the
+/// `ticket` (see [`Ticket`]).
 #[derive(Debug)]
 pub enum Command {
     /// Correct one anchor; answers the anchors after the correction.
     CorrectAnchor {
         correction: AnchorCorrection,
-        reply: tokio::sync::oneshot::Sender<Result<shared::engine::Anchors, CommandError>>,
+        ticket: Ticket,
+        reply: Reply<shared::engine::Anchors>,
     },
     /// Store a new version of the challenge's rules and apply it at its instant.
     ChangeRules {
         request: RuleChangeRequest,
-        reply: tokio::sync::oneshot::Sender<Result<RuleChangeOutcome, CommandError>>,
+        ticket: Ticket,
+        reply: Reply<RuleChangeOutcome>,
     },
     /// Override the engine's decision; answers the challenge's status and the rules released.
     Override {
         request: Override,
-        reply: tokio::sync::oneshot::Sender<Result<shared::api::OverrideResponse, CommandError>>,
+        ticket: Ticket,
+        reply: Reply<shared::api::OverrideResponse>,
     },
+}
+
+impl Command {
+    fn ticket(&self) -> &Ticket {
+        match self {
+            Self::CorrectAnchor { ticket, .. }
+            | Self::ChangeRules { ticket, .. }
+            | Self::Override { ticket, .. } => ticket,
+        }
+    }
 }
 
 /// Why a command was not carried out; each says what to do.
@@ -1054,21 +1190,68 @@ pub enum CommandError {
     /// The correction could not be stored; nothing changed.
     #[error("the correction could not be stored; nothing changed")]
     NotStored,
-    /// The account is not tracked by this server, or its tracker is busy or stopped.
+    /// The account is not tracked by this server, or its tracker's queue is full or closed.
     #[error("the account's tracker is not reachable")]
     Unreachable,
+    /// The tracker did not take the command in time: it was withdrawn and never runs.
+    #[error("the account's tracker did not take the command in time; it was withdrawn")]
+    Withdrawn,
+    /// The idempotency key was used before for a different action.
+    #[error("{0}")]
+    KeyReused(String),
     /// There is nothing to override (no breach to clear, not paused); says what stands.
     #[error("{0}")]
     NothingToOverride(String),
 }
 
+/// Who settles a command: the tracker takes it (and then answers), or the API withdraws it
+/// (and then it never runs); a compare-and-swap on one shared state, so never both.
+#[derive(Clone, Debug, Default)]
+pub struct Ticket(Arc<AtomicU8>);
+
+const PENDING: u8 = 0;
+const TAKEN: u8 = 1;
+const WITHDRAWN: u8 = 2;
+
+impl Ticket {
+    /// The tracker's side: whether it may run the command (it was not withdrawn).
+    pub fn take(&self) -> bool {
+        self.0
+            .compare_exchange(PENDING, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The API's side: whether the command is withdrawn (the tracker did not take it first).
+    pub fn withdraw(&self) -> bool {
+        self.0
+            .compare_exchange(PENDING, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
 /// The running trackers' command queues, by account.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Commands {
     senders: std::sync::RwLock<std::collections::HashMap<AccountId, mpsc::Sender<Command>>>,
+    /// How long the API waits for a tracker to take a command before withdrawing it.
+    wait: Duration,
+}
+
+impl Default for Commands {
+    fn default() -> Self {
+        Self::with_wait(COMMAND_WAIT)
+    }
 }
 
 impl Commands {
+    /// Command queues whose commands are withdrawn when no tracker took them within `wait`.
+    pub fn with_wait(wait: Duration) -> Self {
+        Self {
+            senders: std::sync::RwLock::default(),
+            wait,
+        }
+    }
+
     /// Registers `account`'s tracker (at start-up, or when an account is created at runtime).
     pub fn register(&self, account: AccountId, sender: mpsc::Sender<Command>) {
         self.senders
@@ -1085,22 +1268,42 @@ impl Commands {
             .cloned()
     }
 
+    /// Queues a command for `account`'s tracker and waits for its answer. A command the
+    /// tracker has not taken within the wait is withdrawn ([`CommandError::Withdrawn`]) and
+    /// never runs; one it took is waited for to the end, so the answer always says what
+    /// happened.
+    async fn ask<T>(
+        &self,
+        account: &AccountId,
+        command: impl FnOnce(Ticket, Reply<T>) -> Command,
+    ) -> Result<T, CommandError> {
+        let sender = self.sender(account).ok_or(CommandError::Unreachable)?;
+        let ticket = Ticket::default();
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        sender
+            .try_send(command(ticket.clone(), reply))
+            .map_err(|_| CommandError::Unreachable)?;
+        // An instance that does not hold the account's lease does not read its queue.
+        match tokio::time::timeout(self.wait, &mut answer).await {
+            Ok(answered) => answered.map_err(|_| CommandError::Unreachable)?,
+            Err(_) if ticket.withdraw() => Err(CommandError::Withdrawn),
+            // Taken just now: it runs, and its answer is what happened.
+            Err(_) => answer.await.map_err(|_| CommandError::Unreachable)?,
+        }
+    }
+
     /// Asks `account`'s tracker to correct an anchor and waits for the answer.
     pub async fn correct_anchor(
         &self,
         account: &AccountId,
         correction: AnchorCorrection,
     ) -> Result<shared::engine::Anchors, CommandError> {
-        let sender = self.sender(account).ok_or(CommandError::Unreachable)?;
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        sender
-            .try_send(Command::CorrectAnchor { correction, reply })
-            .map_err(|_| CommandError::Unreachable)?;
-        // An instance that does not hold the account's lease does not read its queue.
-        tokio::time::timeout(COMMAND_WAIT, answer)
-            .await
-            .map_err(|_| CommandError::Unreachable)?
-            .map_err(|_| CommandError::Unreachable)?
+        self.ask(account, |ticket, reply| Command::CorrectAnchor {
+            correction,
+            ticket,
+            reply,
+        })
+        .await
     }
 
     /// Asks `account`'s tracker to override its challenge's decision and waits for the answer.
@@ -1109,32 +1312,49 @@ impl Commands {
         account: &AccountId,
         request: Override,
     ) -> Result<shared::api::OverrideResponse, CommandError> {
-        let sender = self.sender(account).ok_or(CommandError::Unreachable)?;
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        sender
-            .try_send(Command::Override { request, reply })
-            .map_err(|_| CommandError::Unreachable)?;
-        tokio::time::timeout(COMMAND_WAIT, answer)
-            .await
-            .map_err(|_| CommandError::Unreachable)?
-            .map_err(|_| CommandError::Unreachable)?
+        self.ask(account, |ticket, reply| Command::Override {
+            request,
+            ticket,
+            reply,
+        })
+        .await
     }
 }
 
 impl Tracker {
     async fn command(&mut self, command: Command) {
+        if !command.ticket().take() {
+            // The API gave up waiting and told the admin nothing changed: it never runs.
+            tracing::info!(account = %self.id, "a withdrawn command is dropped without running");
+            return;
+        }
         match command {
-            Command::CorrectAnchor { correction, reply } => {
+            Command::CorrectAnchor {
+                correction, reply, ..
+            } => {
                 let outcome = self.correct_anchor(correction).await;
                 let _ = reply.send(outcome);
             }
-            Command::ChangeRules { request, reply } => {
+            Command::ChangeRules { request, reply, .. } => {
                 let outcome = self.change_rules(request).await;
                 let _ = reply.send(outcome);
             }
-            Command::Override { request, reply } => {
+            Command::Override { request, reply, .. } => {
                 let outcome = self.override_decision(request).await;
                 let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    /// Awaits `work` (a broker call that may be slow) while carrying out the commands that
+    /// arrive meanwhile, so an admin's command never waits for a slow broker.
+    async fn beside_commands<T>(&mut self, work: impl std::future::Future<Output = T>) -> T {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                out = &mut work => return out,
+                Some(command) = self.commands.recv() => self.command(command).await,
             }
         }
     }
@@ -1152,12 +1372,28 @@ impl Tracker {
             kind,
             reason,
             actor,
+            key,
         } = request;
+        if let Some(done) = done_before(run, key.as_deref(), kind.action())? {
+            tracing::info!(
+                account = %self.id,
+                action = kind.action(),
+                "a retried override answered as the first time"
+            );
+            return Ok(done);
+        }
         let before = run.challenge().status();
         let rules = run
             .override_decision(kind)
             .map_err(|e| CommandError::NothingToOverride(e.to_string()))?;
         let after = run.challenge().status();
+        let response = shared::api::OverrideResponse {
+            status: after,
+            rules: rules.clone(),
+        };
+        if let Some(key) = key {
+            run.remember_command(key, kind.action(), serde_json::json!(response));
+        }
         let now = Utc::now();
         let body = serde_json::json!({
             "kind": kind.event_kind(),
@@ -1207,10 +1443,7 @@ impl Tracker {
             let currency = summary.currency.unwrap_or_default();
             self.publish_view(&currency, view, summary.feed);
         }
-        Ok(shared::api::OverrideResponse {
-            status: after,
-            rules,
-        })
+        Ok(response)
     }
 
     /// Applies an anchor correction, stores it with an `anchor_corrected` event in one
@@ -1226,11 +1459,22 @@ impl Tracker {
             value,
             reason,
             actor,
+            key,
         } = correction;
+        if let Some(done) = done_before(run, key.as_deref(), ANCHOR_ACTION)? {
+            tracing::info!(
+                account = %self.id,
+                "a retried anchor correction answered as the first time"
+            );
+            return Ok(done);
+        }
         let before = run
             .correct_anchor(field, value)
             .map_err(|e| CommandError::Refused(e.to_string()))?;
         let anchors = run.challenge().anchors();
+        if let Some(key) = key {
+            run.remember_command(key, ANCHOR_ACTION, serde_json::json!(anchors));
+        }
         let now = Utc::now();
         let body = serde_json::json!({
             "kind": "anchor_corrected",
@@ -1264,7 +1508,7 @@ impl Tracker {
         let entry = crate::db::AuditEntry {
             time: now,
             actor,
-            action: "anchor.correct".to_owned(),
+            action: ANCHOR_ACTION.to_owned(),
             subject: format!("account:{}", self.id),
             before: Some(serde_json::json!({ field.name(): before })),
             after: Some(serde_json::json!({ field.name(): value })),
@@ -1355,34 +1599,25 @@ impl Tracker {
             tracing::info!(account = %self.id, %start, "the challenge starts with the first push");
             self.challenge = Some(crate::challenge::ChallengeRun::new(challenge, start));
         }
-        for pushed in &records {
-            match &pushed.record.data {
-                RecordData::AccountInformation(info) => {
-                    self.peaks_dirty |= self.peaks.observe(info);
-                    self.samples.push(EquityPoint {
-                        time: pushed.record.time,
-                        balance: info.balance,
-                        equity: info.equity,
-                    });
-                    self.pushed = Some((pushed.record.time, info.clone()));
-                }
-                RecordData::Positions(positions) => self.pushed_positions.clone_from(positions),
-                _ => {}
-            }
-        }
         let mut response = IngestResponse {
             accepted: u32::try_from(records.len()).unwrap_or(u32::MAX),
             duplicate_deals: 0,
             refused: Vec::new(),
             status: None,
         };
-        let mut stored = self.save_peaks().await;
-        if let Some(run) = self.challenge.as_mut() {
+        let mut stored = true;
+        let mut events = Vec::new();
+        // Only records the engine accepts move what is shown (peaks, samples, the latest
+        // numbers); without a challenge, a record older than the latest shown is refused.
+        let accepted: std::collections::HashSet<u32> = if let Some(run) = self.challenge.as_mut() {
             let fed: Vec<(u32, &shared::engine::Record)> =
                 records.iter().map(|p| (p.number, &p.record)).collect();
             let now = Utc::now();
             let last_data = self.pushed.as_ref().map(|(time, _)| *time);
-            if let Some(event) = run.note_feed(false, now, "records are pushed again", last_data) {
+            let hold = feed_recovery_hold(self.stale_after);
+            if let Some(event) =
+                run.note_feed(false, now, "records are pushed again", last_data, hold)
+            {
                 self.unsaved_events.push(event);
             }
             let days_before = run.challenge().days().len();
@@ -1402,7 +1637,52 @@ impl Tracker {
                 .map(|(line, message)| shared::api::RefusedRecord { line, message })
                 .collect();
             response.status = Some(run.challenge().status());
-            stored &= self.save(&outcome.events).await;
+            events = outcome.events;
+            outcome.accepted_lines.into_iter().collect()
+        } else {
+            let mut latest = self.pushed.as_ref().map(|(time, _)| *time);
+            let mut accepted = std::collections::HashSet::new();
+            for pushed in &records {
+                let state = matches!(
+                    pushed.record.data,
+                    RecordData::AccountInformation(_) | RecordData::Positions(_)
+                );
+                if state && latest.is_some_and(|latest| pushed.record.time < latest) {
+                    response.refused.push(shared::api::RefusedRecord {
+                        line: pushed.number,
+                        message: "the record is older than the latest one received".to_owned(),
+                    });
+                    continue;
+                }
+                if state {
+                    latest = Some(pushed.record.time);
+                }
+                accepted.insert(pushed.number);
+            }
+            response.accepted = u32::try_from(accepted.len()).unwrap_or(u32::MAX);
+            accepted
+        };
+        for pushed in records.iter().filter(|p| accepted.contains(&p.number)) {
+            match &pushed.record.data {
+                RecordData::AccountInformation(info) => {
+                    self.peaks_dirty |= self.peaks.observe(info);
+                    self.samples.push(EquityPoint {
+                        time: pushed.record.time,
+                        balance: info.balance,
+                        equity: info.equity,
+                    });
+                    if let Some(run) = self.challenge.as_mut() {
+                        run.note_currency(&info.currency);
+                    }
+                    self.pushed = Some((pushed.record.time, info.clone()));
+                }
+                RecordData::Positions(positions) => self.pushed_positions.clone_from(positions),
+                _ => {}
+            }
+        }
+        stored &= self.save_peaks().await;
+        if self.challenge.is_some() {
+            stored &= self.save(&events).await;
             if let Some(last) = records.last() {
                 self.store_limits(last.record.time).await;
             }
@@ -1466,5 +1746,162 @@ pub fn account_view(
         drawdown_percent: peaks.drawdown_percent(info.equity),
         open_positions: u32::try_from(positions.len()).unwrap_or(u32::MAX),
         challenge: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::engine::{ChallengeStatus, Record};
+
+    fn clear(key: Option<&str>) -> Override {
+        Override {
+            kind: OverrideKind::ClearBreach,
+            reason: "a broker error".to_owned(),
+            actor: "admin".to_owned(),
+            key: key.map(str::to_owned),
+        }
+    }
+
+    /// A push tracker on a fresh store whose challenge failed (equity 80,000 of 100,000).
+    async fn failed_tracker(dir: &std::path::Path) -> (Tracker, Arc<dyn Store>) {
+        let url = format!("sqlite://{}", dir.join("t.db").display());
+        let store = crate::db::open(&url).await.expect("store");
+        let id = AccountId::from("a");
+        store.upsert_account(&id, "A", None).await.expect("account");
+        let hub = Arc::new(Hub::new([(id.clone(), "A".to_owned())]));
+        let (_batches, receiver) = mpsc::channel(1);
+        let mut tracker = Tracker::pushed(
+            id,
+            receiver,
+            None,
+            store.clone(),
+            hub,
+            Duration::from_secs(10),
+            None,
+        );
+        let challenge = shared::engine::Challenge::new(
+            shared::engine::preset("ftmo-2step", 100_000.into()).expect("preset"),
+        )
+        .expect("challenge");
+        let start: DateTime<Utc> = "2026-03-02T08:00:00Z".parse().expect("time");
+        let mut run = ChallengeRun::new(challenge, start);
+        let info = |equity: i64| AccountInfo {
+            balance: 100_000.into(),
+            equity: equity.into(),
+            margin: 0.into(),
+            free_margin: equity.into(),
+            margin_level: None,
+            currency: "USD".to_owned(),
+            leverage: None,
+            credit: 0.into(),
+        };
+        let records = [
+            Record::new(start, RecordData::AccountInformation(info(100_000))),
+            Record::new(
+                start + chrono::Duration::hours(1),
+                RecordData::AccountInformation(info(80_000)),
+            ),
+        ];
+        let fed: Vec<(u32, &Record)> = records.iter().zip(1..).map(|(r, n)| (n, r)).collect();
+        run.apply_pushed("a", &fed);
+        assert_eq!(run.challenge().status(), ChallengeStatus::Failed);
+        tracker.challenge = Some(run);
+        (tracker, store)
+    }
+
+    fn status(tracker: &Tracker) -> ChallengeStatus {
+        tracker
+            .challenge
+            .as_ref()
+            .expect("challenge")
+            .challenge()
+            .status()
+    }
+
+    async fn cleared_events(store: &dyn Store) -> usize {
+        store
+            .challenge_events(&AccountId::from("a"))
+            .await
+            .expect("events")
+            .iter()
+            .filter(|e| e.kind == "breach_cleared")
+            .count()
+    }
+
+    /// Issue 19, item 2: a command the API withdrew (it answered 503) never runs, even when
+    /// the tracker reads it later; a command the tracker took is waited for past the wait.
+    #[tokio::test]
+    async fn a_withdrawn_command_never_runs_and_a_taken_one_is_always_answered() {
+        let commands = Commands::with_wait(Duration::from_millis(100));
+        let (sender, mut queue) = mpsc::channel(COMMAND_QUEUE);
+        commands.register(AccountId::from("a"), sender);
+        let account = AccountId::from("a");
+        let answer = commands.override_decision(&account, clear(None)).await;
+        assert!(matches!(answer, Err(CommandError::Withdrawn)));
+
+        // The tracker reads it later: it does not run.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut tracker, store) = failed_tracker(dir.path()).await;
+        let withdrawn = queue.recv().await.expect("still queued");
+        tracker.command(withdrawn).await;
+        assert_eq!(status(&tracker), ChallengeStatus::Failed, "nothing ran");
+        assert_eq!(cleared_events(store.as_ref()).await, 0);
+
+        // Taken in time, then slow: the API waits for the answer past its wait.
+        let slow = async {
+            let command = queue.recv().await.expect("queued");
+            assert!(command.ticket().take());
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if let Command::Override { reply, .. } = command {
+                let _ = reply.send(Ok(shared::api::OverrideResponse {
+                    status: ChallengeStatus::Active,
+                    rules: vec!["max_loss".to_owned()],
+                }));
+            }
+        };
+        let (answer, ()) = tokio::join!(commands.override_decision(&account, clear(None)), slow);
+        assert_eq!(answer.expect("answered").status, ChallengeStatus::Active);
+    }
+
+    /// Issue 19, item 2: a retry under the same idempotency key gets the first result and
+    /// applies nothing again (the key is stored with the state it changed); the key cannot be
+    /// reused for another action.
+    #[tokio::test]
+    async fn a_retried_command_under_the_same_key_applies_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut tracker, store) = failed_tracker(dir.path()).await;
+        let first = tracker
+            .override_decision(clear(Some("key-1")))
+            .await
+            .expect("cleared");
+        assert_eq!(first.status, ChallengeStatus::Active);
+        let again = tracker
+            .override_decision(clear(Some("key-1")))
+            .await
+            .expect("the first answer again");
+        assert_eq!(again, first);
+        assert_eq!(cleared_events(store.as_ref()).await, 1, "applied once");
+        // Without a key, a second clear is refused: nothing is breached any more.
+        assert!(matches!(
+            tracker.override_decision(clear(None)).await,
+            Err(CommandError::NothingToOverride(_))
+        ));
+        let unpause = Override {
+            kind: OverrideKind::Unpause,
+            ..clear(Some("key-1"))
+        };
+        assert!(matches!(
+            tracker.override_decision(unpause).await,
+            Err(CommandError::KeyReused(_))
+        ));
+        // The key survives a restart: it is part of the stored state.
+        let saved = store
+            .load_challenge(&AccountId::from("a"))
+            .await
+            .expect("load")
+            .expect("saved");
+        let restored: ChallengeRun = serde_json::from_str(&saved).expect("state");
+        assert!(restored.done_command("key-1").is_some());
     }
 }

@@ -360,12 +360,32 @@ async fn post_json<B: serde::Serialize, T: DeserializeOwned>(
     url: &str,
     body: Option<&B>,
 ) -> Result<T, ApiError> {
+    post_json_once(url, body, None).await
+}
+
+/// A new idempotency key for an admin action: sent with the action, and again with its
+/// retries, so the server carries it out at most once.
+pub fn idempotency_key() -> String {
+    let now = js_sys::Date::now() as u64;
+    let random = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
+    format!("{now:x}-{random:x}")
+}
+
+/// `post_json` with an `Idempotency-Key` header when `key` is given.
+async fn post_json_once<B: serde::Serialize, T: DeserializeOwned>(
+    url: &str,
+    body: Option<&B>,
+    key: Option<&str>,
+) -> Result<T, ApiError> {
     let token = CSRF_TOKEN
         .with(|token| token.borrow().clone())
         .unwrap_or_default();
-    let request = Request::post(url)
+    let mut request = Request::post(url)
         .header("Accept", "application/json")
         .header("x-csrf-token", &token);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
     let sent = match body {
         Some(body) => {
             request
@@ -444,44 +464,53 @@ pub async fn unassign_account(
     .await
 }
 
-/// `POST /api/accounts/{id}/clear-breach` (admins), with the reason.
+/// `POST /api/accounts/{id}/clear-breach` (admins), with the reason, under the action's
+/// idempotency `key`.
 pub async fn clear_breach(
     id: &AccountId,
     reason: &str,
+    key: &str,
 ) -> Result<shared::api::OverrideResponse, ApiError> {
     let body = shared::api::OverrideRequest {
         reason: reason.to_owned(),
     };
-    post_json(
+    post_json_once(
         &format!("/api/accounts/{}/clear-breach", encode(id.as_str())),
         Some(&body),
+        Some(key),
     )
     .await
 }
 
-/// `POST /api/accounts/{id}/unpause` (admins), with the reason.
+/// `POST /api/accounts/{id}/unpause` (admins), with the reason, under the action's
+/// idempotency `key`.
 pub async fn unpause(
     id: &AccountId,
     reason: &str,
+    key: &str,
 ) -> Result<shared::api::OverrideResponse, ApiError> {
     let body = shared::api::OverrideRequest {
         reason: reason.to_owned(),
     };
-    post_json(
+    post_json_once(
         &format!("/api/accounts/{}/unpause", encode(id.as_str())),
         Some(&body),
+        Some(key),
     )
     .await
 }
 
-/// `POST /api/accounts/{id}/anchors` (admins): corrects one anchor, with the reason.
+/// `POST /api/accounts/{id}/anchors` (admins): corrects one anchor, with the reason, under
+/// the action's idempotency `key`.
 pub async fn correct_anchor(
     id: &AccountId,
     request: &shared::api::AnchorCorrectionRequest,
+    key: &str,
 ) -> Result<shared::api::AnchorsResponse, ApiError> {
-    post_json(
+    post_json_once(
         &format!("/api/accounts/{}/anchors", encode(id.as_str())),
         Some(request),
+        Some(key),
     )
     .await
 }

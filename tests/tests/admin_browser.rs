@@ -207,6 +207,34 @@ async fn an_admin_clears_a_breach_and_the_traders_open_page_shows_it() {
         action.contains("the dip was a bad quote from the bridge"),
         "{action}"
     );
+    // The console sent the action under an idempotency key, remembered with the state it
+    // changed (a retry of that click would get the first answer).
+    let saved = server
+        .state
+        .store
+        .load_challenge(&ACCOUNT.into())
+        .await
+        .expect("load")
+        .expect("saved");
+    let saved: serde_json::Value = serde_json::from_str(&saved).expect("state");
+    let commands = saved["commands"].as_array().expect("remembered commands");
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    assert_eq!(commands[0]["action"], "challenge.clear_breach");
+
+    // Issue 19, item 1: the account is taken from the trader; their open page stops showing it
+    // without a reload.
+    let response = server
+        .session_for("admin")
+        .await
+        .expect("admin")
+        .client
+        .post(server.url(&format!("/api/accounts/{ACCOUNT}/unassign")))
+        .send()
+        .await
+        .expect("unassign");
+    assert_eq!(response.status(), 200);
+    trader.wait_for("[data-testid=not-found]").await;
+    assert_eq!(trader.text_of("[data-testid=challenge-status]").await, None);
     trader.close().await;
     admin.close().await;
     server.stop().await;

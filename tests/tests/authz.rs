@@ -171,3 +171,167 @@ async fn every_route_allows_and_denies_as_its_access_level_says() {
     assert_eq!(checked, table.len() * 4);
     server.stop().await;
 }
+
+/// The accounts of the first event of a stream (its snapshot), or the refusal's status.
+async fn stream_start(
+    server: &TestServer,
+    persona: Persona,
+    query: &str,
+) -> Result<(tests::SseReader, Vec<String>), u16> {
+    let client = match persona.username() {
+        None => reqwest::Client::new(),
+        Some(username) => {
+            server
+                .session_for(username)
+                .await
+                .expect("a session")
+                .client
+        }
+    };
+    let url = server.url(&format!("/api/stream{query}"));
+    let response = client.get(&url).send().await.expect("request");
+    if response.status() != 200 {
+        return Err(response.status().as_u16());
+    }
+    drop(response);
+    let mut stream = tests::SseReader::open(&client, &url).await.expect("open");
+    let ids = snapshot_of(&mut stream).await;
+    Ok((stream, ids))
+}
+
+async fn snapshot_of(stream: &mut tests::SseReader) -> Vec<String> {
+    loop {
+        let (_, data) = stream
+            .next(std::time::Duration::from_secs(30))
+            .await
+            .expect("an event");
+        if let shared::api::StreamEvent::Snapshot { accounts } =
+            serde_json::from_str(&data).expect("a stream event")
+        {
+            return accounts.into_iter().map(|a| a.id.0).collect();
+        }
+    }
+}
+
+/// Streams in the matrix: what each persona's stream carries, before and after an account
+/// changes hands (decided per event, not once per connection), for the whole stream and for
+/// one account's.
+#[tokio::test]
+async fn streams_carry_what_each_role_may_see_before_and_after_an_owner_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    let owned_by = |username: &str| {
+        let store = server.state.store.clone();
+        let username = username.to_owned();
+        async move {
+            let user = store
+                .user_credentials(&username)
+                .await
+                .expect("store")
+                .expect("user")
+                .user;
+            let mut ids: Vec<String> = store
+                .accounts_owned_by(user.id)
+                .await
+                .expect("store")
+                .into_iter()
+                .map(|id| id.0)
+                .collect();
+            ids.sort();
+            (user.id, ids)
+        }
+    };
+    let (_, a_accounts) = owned_by("trader").await;
+    let (b_id, b_accounts) = owned_by("trader2").await;
+    assert!(a_accounts.contains(&A_ACCOUNT.to_owned()));
+    let mut every: Vec<String> = server
+        .account_ids()
+        .await
+        .expect("ids")
+        .into_iter()
+        .map(|id| id.0)
+        .collect();
+    every.sort();
+    let one = format!("?account={A_ACCOUNT}");
+    let sorted = |mut ids: Vec<String>| {
+        ids.sort();
+        ids
+    };
+
+    assert_eq!(
+        stream_start(&server, Persona::Anonymous, "").await.err(),
+        Some(401)
+    );
+    assert_eq!(
+        stream_start(&server, Persona::Anonymous, &one).await.err(),
+        Some(401)
+    );
+    assert_eq!(
+        stream_start(&server, Persona::TraderB, &one).await.err(),
+        Some(404)
+    );
+    let (mut a_all, ids) = stream_start(&server, Persona::TraderA, "")
+        .await
+        .expect("A");
+    assert_eq!(sorted(ids), a_accounts);
+    let (mut a_one, ids) = stream_start(&server, Persona::TraderA, &one)
+        .await
+        .expect("A");
+    assert_eq!(ids, [A_ACCOUNT]);
+    let (mut b_all, ids) = stream_start(&server, Persona::TraderB, "")
+        .await
+        .expect("B");
+    assert_eq!(sorted(ids), b_accounts);
+    let (mut admin_all, ids) = stream_start(&server, Persona::Admin, "")
+        .await
+        .expect("admin");
+    assert_eq!(sorted(ids), every);
+
+    // The admin gives trader A's account to trader B.
+    let admin = server.session_for("admin").await.expect("session");
+    let response = admin
+        .client
+        .post(server.url(&format!("/api/accounts/{A_ACCOUNT}/assign")))
+        .json(&serde_json::json!({ "user": b_id }))
+        .send()
+        .await
+        .expect("assign");
+    assert_eq!(response.status(), 200);
+    let mut a_after = a_accounts.clone();
+    a_after.retain(|id| id != A_ACCOUNT);
+    let mut b_after = b_accounts.clone();
+    b_after.push(A_ACCOUNT.to_owned());
+    assert_eq!(sorted(snapshot_of(&mut a_all).await), a_after);
+    assert_eq!(snapshot_of(&mut a_one).await, Vec::<String>::new());
+    assert_eq!(
+        sorted(snapshot_of(&mut b_all).await),
+        sorted(b_after.clone())
+    );
+    // New streams follow the new owner.
+    assert_eq!(
+        stream_start(&server, Persona::TraderA, &one).await.err(),
+        Some(404)
+    );
+    let (_, ids) = stream_start(&server, Persona::TraderB, &one)
+        .await
+        .expect("B");
+    assert_eq!(ids, [A_ACCOUNT]);
+    let (_, ids) = stream_start(&server, Persona::TraderB, "")
+        .await
+        .expect("B");
+    assert_eq!(sorted(ids), sorted(b_after));
+    // An admin's stream carries every account throughout: nothing to decide again.
+    let (_, ids) = stream_start(&server, Persona::Admin, "")
+        .await
+        .expect("admin");
+    assert_eq!(sorted(ids), every);
+    drop(
+        admin_all
+            .next(std::time::Duration::from_secs(30))
+            .await
+            .expect("still open"),
+    );
+    server.stop().await;
+}

@@ -50,6 +50,11 @@ struct Rig {
 }
 
 async fn rig(accounts: &[&str]) -> Rig {
+    rig_with(accounts, Duration::from_millis(500)).await
+}
+
+/// A rig whose broker requests may take up to `broker_timeout`.
+async fn rig_with(accounts: &[&str], broker_timeout: Duration) -> Rig {
     let now = Utc::now();
     let demo = DemoBroker::new(
         DemoConfig {
@@ -76,7 +81,7 @@ async fn rig(accounts: &[&str]) -> Rig {
     config.demo = false;
     config.poll_interval = POLL;
     config.stale_after = STALE_AFTER;
-    config.broker_timeout = Duration::from_millis(500);
+    config.broker_timeout = broker_timeout;
     config.accounts = demo
         .account_configs(&demo_base)
         .into_iter()
@@ -518,4 +523,131 @@ async fn scripted_accounts_meet_their_fate_at_their_scripted_instants() {
         .await
         .expect("events");
     assert!(deposit_events.iter().all(|e| e.kind != "passed"));
+}
+
+/// The kinds of `id`'s stored feed events, oldest first.
+async fn feed_events(rig: &Rig, id: &str) -> Vec<String> {
+    rig.server
+        .state
+        .store
+        .challenge_events(&AccountId::from(id))
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|event| event.kind)
+        .filter(|kind| kind.starts_with("feed_"))
+        .collect()
+}
+
+/// Issue 19, item 2: a tracker stuck in a slow broker call still carries out an admin's
+/// command at once (it does not answer "try again" after 10 s), and a retry under the same
+/// idempotency key returns the first result without applying it again.
+#[tokio::test]
+async fn an_admins_command_does_not_wait_for_a_slow_broker() {
+    let rig = rig_with(&[SCALPER], Duration::from_secs(60)).await;
+    rig.wait_feed(SCALPER, FeedStatus::Live).await;
+    let balance = eventually(WAIT, "a challenge view", || async {
+        let view = rig.summary(SCALPER).await?.latest?;
+        view.challenge.is_some().then_some(view.balance)
+    })
+    .await
+    .expect("a running challenge");
+    // Every answer now takes 15 s: the poll under way hangs in the broker call.
+    let slow = Faults {
+        latency_ms: 15_000,
+        ..Faults::default()
+    };
+    rig.demo.set_faults(SCALPER, slow).expect("known account");
+    tokio::time::sleep(POLL * 5).await;
+    let correct = || {
+        rig.admin
+            .post(rig.server.url(&format!("/api/accounts/{SCALPER}/anchors")))
+            .header("Idempotency-Key", "correct-sod-1")
+            .json(&serde_json::json!({
+                "anchor": "start_of_day_balance",
+                "value": balance,
+                "reason": "checked against the broker's statement",
+            }))
+            .send()
+    };
+    let first = correct().await.expect("request");
+    assert_eq!(first.status(), 200, "{:?}", first.text().await);
+    let first: shared::api::AnchorsResponse = first.json().await.expect("anchors");
+    let again = correct().await.expect("request");
+    assert_eq!(again.status(), 200);
+    let again: shared::api::AnchorsResponse = again.json().await.expect("anchors");
+    assert_eq!(
+        again.anchors, first.anchors,
+        "the retry gets the first answer"
+    );
+    let corrections = rig
+        .server
+        .state
+        .store
+        .challenge_events(&AccountId::from(SCALPER))
+        .await
+        .expect("events")
+        .into_iter()
+        .filter(|event| event.kind == "anchor_corrected")
+        .count();
+    assert_eq!(corrections, 1, "applied once");
+    // The same key for another action is refused.
+    let other = rig
+        .admin
+        .post(
+            rig.server
+                .url(&format!("/api/accounts/{SCALPER}/clear-breach")),
+        )
+        .header("Idempotency-Key", "correct-sod-1")
+        .json(&serde_json::json!({ "reason": "a retry gone wrong" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(other.status(), 422);
+    rig.demo
+        .set_faults(SCALPER, Faults::default())
+        .expect("known account");
+    rig.stop().await;
+}
+
+/// A feed that keeps failing and answering (longer than `stale_after` each time) is recorded
+/// stale once, and recovered once when it is steady again: not a pair of notifications per
+/// hiccup. A lasting outage is still recorded at once.
+#[tokio::test]
+async fn intermittent_faults_record_a_stale_feed_once_and_its_recovery_once() {
+    let rig = rig(&[SCALPER]).await;
+    rig.wait_feed(SCALPER, FeedStatus::Live).await;
+    eventually(WAIT, "a running challenge", || async {
+        rig.summary(SCALPER).await?.latest?.challenge.map(|_| ())
+    })
+    .await
+    .expect("a challenge");
+    let failing = Faults {
+        server_error: FaultMode::Always,
+        ..Faults::default()
+    };
+    for cycle in 0..5 {
+        rig.demo
+            .set_faults(SCALPER, failing)
+            .expect("known account");
+        rig.wait_feed(SCALPER, FeedStatus::Stale).await;
+        if cycle == 0 {
+            eventually(WAIT, "the outage recorded", || async {
+                (feed_events(&rig, SCALPER).await == ["feed_stale"]).then_some(())
+            })
+            .await
+            .expect("a lasting outage is recorded at once");
+        }
+        rig.demo
+            .set_faults(SCALPER, Faults::default())
+            .expect("known account");
+        rig.wait_feed(SCALPER, FeedStatus::Live).await;
+    }
+    assert_eq!(feed_events(&rig, SCALPER).await, ["feed_stale"]);
+    eventually(WAIT, "the recovery recorded once steady", || async {
+        (feed_events(&rig, SCALPER).await == ["feed_stale", "feed_recovered"]).then_some(())
+    })
+    .await
+    .expect("recovered");
+    rig.stop().await;
 }

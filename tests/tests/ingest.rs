@@ -275,3 +275,177 @@ async fn an_admin_corrects_an_anchor_with_a_reason_and_the_floor_moves_at_once()
     );
     server.stop().await;
 }
+
+fn info_line(time: &str, balance: i64, equity: i64) -> String {
+    format!(
+        r#"{{"time":"{time}","accountInformation":{{"balance":{balance},"equity":{equity},"margin":0,"freeMargin":{equity},"currency":"USD","leverage":100,"credit":0}}}}"#
+    )
+}
+
+/// Issue 19, item 3: a record the engine refuses (older than the last) moves nothing shown:
+/// not the dashboard's equity, not the stored peaks, not the chart. A record dated beyond the
+/// clock-skew bound refuses its batch with a clear error, so the real records after it are
+/// still evaluated (a real -20% fails the challenge).
+#[tokio::test]
+async fn refused_and_future_records_change_nothing_shown_or_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(config(dir.path())).await.expect("server");
+    let account = AccountId::from(ACCOUNT);
+    let summary = || async {
+        server
+            .state
+            .hub
+            .summary(&account)
+            .and_then(|s| s.latest)
+            .expect("a view")
+    };
+    pushed(&server, OPEN).await;
+    let up = pushed(
+        &server,
+        &info_line("2026-03-02T09:00:00Z", 100_000, 101_000),
+    )
+    .await;
+    assert_eq!((up.accepted, up.refused.len()), (1, 0));
+    assert_eq!(summary().await.equity, 101_000.into());
+
+    // Older than the last: refused by the engine, and nothing moves.
+    let old = pushed(
+        &server,
+        &info_line("2026-03-02T08:30:00Z", 5_000_000, 5_000_000),
+    )
+    .await;
+    assert_eq!(old.accepted, 0);
+    assert_eq!(old.refused.iter().map(|r| r.line).collect::<Vec<_>>(), [1]);
+    let shown = summary().await;
+    assert_eq!(
+        (shown.equity, shown.peak_equity),
+        (101_000.into(), 101_000.into())
+    );
+    let peaks = server
+        .state
+        .store
+        .load_peaks(&account)
+        .await
+        .expect("store")
+        .expect("peaks");
+    assert_eq!(peaks.peak_equity, Some(101_000.into()));
+    assert_eq!(peaks.peak_balance, Some(100_000.into()));
+
+    // Dated beyond the skew bound (a day ahead, the year 9999): the batch is refused whole.
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for time in [tomorrow.as_str(), "9999-12-31T00:00:00Z"] {
+        let body = format!(
+            "{}\n{}\n",
+            info_line("2026-03-02T09:30:00Z", 100_000, 100_500),
+            info_line(time, 7_000_000, 7_000_000)
+        );
+        let response = push(&server, Some(TOKEN), &body).await;
+        assert_eq!(response.status(), 422, "{time}");
+        let error: ErrorBody = response.json().await.expect("error body");
+        assert!(error.message.starts_with("line 2: "), "{error:?}");
+        assert!(
+            error.message.contains("ahead of the server's clock"),
+            "{error:?}"
+        );
+    }
+    assert_eq!(
+        summary().await.equity,
+        101_000.into(),
+        "nothing of a refused batch is kept"
+    );
+
+    // The real records still count: -20% fails the challenge.
+    let loss = pushed(&server, &info_line("2026-03-02T10:00:00Z", 100_000, 80_000)).await;
+    assert_eq!(
+        (loss.accepted, loss.status),
+        (1, Some(ChallengeStatus::Failed))
+    );
+    let shown = summary().await;
+    assert_eq!(
+        (shown.equity, shown.peak_equity),
+        (80_000.into(), 101_000.into())
+    );
+
+    // The chart never saw the refused numbers (samples are written in batches: all of them
+    // once the server stops).
+    let store = server.state.store.clone();
+    server.stop().await;
+    let buckets = store
+        .equity_history(
+            &account,
+            "2026-03-01T00:00:00Z".parse().expect("time"),
+            chrono::Utc::now(),
+            1_000,
+        )
+        .await
+        .expect("history");
+    assert!(!buckets.is_empty());
+    let highest = buckets.iter().map(|b| b.equity.max).max().expect("buckets");
+    assert_eq!(highest, 101_000.into());
+}
+
+/// Issue 19, item 8: after a restart, an account shows its restored numbers at once, marked
+/// stale, before any new data arrives (here: no push), on the REST API and on the stream.
+#[tokio::test]
+async fn a_restarted_server_shows_the_restored_view_as_stale_before_new_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(config(dir.path())).await.expect("server");
+    pushed(&server, OPEN).await;
+    pushed(&server, &info_line("2026-03-02T09:00:00Z", 100_000, 99_000)).await;
+    server.stop().await;
+
+    let server = TestServer::start(config(dir.path()))
+        .await
+        .expect("restart");
+    let jane = server.session_for("jane").await.expect("a session").client;
+    let shown = eventually(Duration::from_secs(30), "the restored view", || async {
+        let summary: AccountSummary = jane
+            .get(server.url(&format!("/api/accounts/{ACCOUNT}")))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        summary.latest.is_some().then_some(summary)
+    })
+    .await
+    .expect("shown without new data");
+    assert_eq!(shown.feed, FeedStatus::Stale);
+    assert_eq!(shown.currency.as_deref(), Some("USD"));
+    let view = shown.latest.expect("a view");
+    assert_eq!((view.balance, view.equity), (100_000.into(), 99_000.into()));
+    assert_eq!(
+        view.time,
+        "2026-03-02T09:00:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .expect("time")
+    );
+    let challenge = view.challenge.expect("the challenge's view");
+    assert_eq!(challenge.status, ChallengeStatus::Active);
+
+    let mut stream = tests::SseReader::open(&jane, &server.url("/api/stream"))
+        .await
+        .expect("stream");
+    let (_, data) = stream
+        .next(Duration::from_secs(30))
+        .await
+        .expect("snapshot");
+    match serde_json::from_str(&data).expect("event") {
+        shared::api::StreamEvent::Snapshot { accounts } => {
+            assert_eq!(accounts.len(), 1);
+            assert_eq!(accounts[0].feed, FeedStatus::Stale);
+            assert_eq!(
+                accounts[0].latest.as_ref().map(|v| v.equity),
+                Some(99_000.into())
+            );
+        }
+        other => panic!("a snapshot first, not {other:?}"),
+    }
+    // The first push brings it live again.
+    pushed(&server, &info_line("2026-03-02T09:05:00Z", 100_000, 99_500)).await;
+    let live = server.state.hub.summary(&ACCOUNT.into()).expect("account");
+    assert_eq!(live.feed, FeedStatus::Live);
+    server.stop().await;
+}

@@ -109,3 +109,62 @@ async fn a_bad_database_url_is_a_clear_start_up_error() {
         "{error}"
     );
 }
+
+/// Every account's challenge status once each shows a view from a poll of this run (live).
+async fn live_statuses(server: &TestServer) -> Vec<(String, shared::engine::ChallengeStatus)> {
+    let admin = server.login("admin").await.expect("sign in");
+    eventually(Duration::from_secs(60), "every challenge live", || async {
+        let accounts: shared::api::AccountsResponse = admin
+            .get(server.url("/api/accounts"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        accounts
+            .accounts
+            .into_iter()
+            .map(|summary| {
+                let status = summary.latest?.challenge?.status;
+                (summary.feed == shared::api::FeedStatus::Live).then_some((summary.id.0, status))
+            })
+            .collect::<Option<Vec<_>>>()
+    })
+    .await
+    .expect("every challenge shows")
+}
+
+/// Issue 19, item 9: a demo restarted on the same database continues its world (the same
+/// history and the same scripts, from where they were) instead of starting it again from
+/// minute 0, so no demo challenge fails because of the restart.
+#[tokio::test]
+async fn a_demo_restarted_on_the_same_database_continues_its_world() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = demo_config(&dir.path().join("riskdeck.db"));
+    let clock = |server: &TestServer| {
+        server
+            .state
+            .launcher
+            .demo
+            .as_ref()
+            .expect("demo mode")
+            .broker
+            .script_clock()
+    };
+    let server = TestServer::start(config.clone()).await.expect("server");
+    let began = clock(&server);
+    let before = live_statuses(&server).await;
+    server.stop().await;
+    // Long enough that a world started again would start at another instant.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    let server = TestServer::start(config).await.expect("restart");
+    assert_eq!(clock(&server), began, "the same world, not a new one");
+    let after = live_statuses(&server).await;
+    assert_eq!(
+        after, before,
+        "no challenge changed its fate because of the restart"
+    );
+    server.stop().await;
+}

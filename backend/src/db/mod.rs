@@ -273,6 +273,9 @@ pub trait Store: Send + Sync + 'static {
     async fn save_live_view(&self, account: &AccountId, body: &str) -> Result<(), StoreError>;
     /// An account's large live view, if one was saved.
     async fn live_view(&self, account: &AccountId) -> Result<Option<String>, StoreError>;
+    /// Keeps `value` as setting `name` unless the setting exists already, and returns the
+    /// value in force (the first one written stays).
+    async fn keep_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
 
     // Users, sessions and account ownership.
 

@@ -269,6 +269,25 @@ macro_rules! portable_store {
                     .await?)
             }
 
+            async fn keep_setting(
+                &self,
+                name: &str,
+                value: &str,
+            ) -> Result<String, $crate::db::StoreError> {
+                sqlx::query(
+                    "INSERT INTO settings (name, value) VALUES ($1, $2)
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind(value)
+                .execute(&self.pool)
+                .await?;
+                Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
             async fn challenge_events(&self, account: &shared::domain::AccountId) -> Result<Vec<$crate::db::StoredEvent>, $crate::db::StoreError> {
                 let rows: Vec<(i64, String, Option<String>, String)> = sqlx::query_as(
                     "SELECT t_ms, kind, rule, body FROM challenge_events

@@ -1902,6 +1902,22 @@ async fn trades_are_stored_once_and_paged_newest_first(store: &dyn Store, _url: 
     assert_eq!(cursor, Some(TradeCursor::after(&seen[0].close)));
 }
 
+async fn a_setting_keeps_its_first_value(store: &dyn Store, _url: &str) {
+    assert_eq!(
+        store.keep_setting("demo_world", "one").await.expect("keep"),
+        "one"
+    );
+    assert_eq!(
+        store.keep_setting("demo_world", "two").await.expect("keep"),
+        "one",
+        "the first value written stays"
+    );
+    assert_eq!(
+        store.keep_setting("other", "two").await.expect("keep"),
+        "two"
+    );
+}
+
 /// Every case, listed once: each database's module runs them all.
 macro_rules! every_case {
     ($open:expr) => {
@@ -1930,6 +1946,7 @@ macro_rules! every_case {
             trades_are_stored_once_and_paged_newest_first,
             deliveries_are_planned_once_per_target_claimed_once_and_settled,
             notification_preferences_are_saved_per_user,
+            a_setting_keeps_its_first_value,
         );
     };
 }

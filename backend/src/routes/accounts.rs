@@ -195,6 +195,10 @@ async fn set_owner(
     if !state.store.set_account_owner(&id, owner).await? {
         return Err(no_such_account());
     }
+    // Open streams decide again what they may carry before their next event: here at once,
+    // on the other instances as soon as the notice arrives.
+    state.hub.owners_changed();
+    state.launcher.fanout.owners_changed();
     let after = owner_summary(state, owner).await?;
     audit(
         state,
@@ -282,8 +286,10 @@ pub async fn correct_anchor(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(account): Path<String>,
+    headers: axum::http::HeaderMap,
     JsonBody(request): JsonBody<AnchorCorrectionRequest>,
 ) -> Result<Json<AnchorsResponse>, AppError> {
+    let key = super::overrides::idempotency_key(&headers)?;
     let reason = request.reason.trim();
     if reason.is_empty() {
         return Err(AppError::BadRequest(
@@ -306,6 +312,7 @@ pub async fn correct_anchor(
         value: request.value,
         reason: reason.to_owned(),
         actor: admin.user.username.clone(),
+        key,
     };
     match state.trackers.correct_anchor(&id, correction).await {
         Ok(anchors) => Ok(Json(AnchorsResponse { anchors })),
@@ -321,9 +328,7 @@ pub async fn correct_anchor(
             "The correction could not be stored, so nothing changed; try again in a moment."
                 .to_owned(),
         )),
-        Err(CommandError::Unreachable) => Err(AppError::Unavailable(
-            "The account's tracker is busy or stopping; try again in a moment.".to_owned(),
-        )),
+        Err(error) => Err(super::overrides::command_error(error, "the correction")),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::ingest::{Refusal, bearer, parse_batch};
+use crate::ingest::{Refusal, bearer, check_times, parse_batch};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -42,6 +42,7 @@ pub async fn push(
 ) -> Result<Json<IngestResponse>, AppError> {
     let account = AccountId(account);
     let records = parse_batch(&body).map_err(AppError::BadRequest)?;
+    check_times(&records, chrono::Utc::now()).map_err(AppError::Unprocessable)?;
     let answer = state
         .ingest
         .submit(&account, token(&headers), records)

@@ -9,6 +9,7 @@ use crate::error::AppError;
 use crate::tracker::{CommandError, Override, OverrideKind};
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use shared::api::{OverrideRequest, OverrideResponse};
 use shared::domain::AccountId;
 
@@ -21,6 +22,7 @@ pub async fn clear_breach(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(account): Path<String>,
+    headers: HeaderMap,
     JsonBody(request): JsonBody<OverrideRequest>,
 ) -> Result<Json<OverrideResponse>, AppError> {
     carry_out(
@@ -28,6 +30,7 @@ pub async fn clear_breach(
         &admin,
         AccountId(account),
         OverrideKind::ClearBreach,
+        idempotency_key(&headers)?,
         request,
     )
     .await
@@ -39,6 +42,7 @@ pub async fn unpause(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(account): Path<String>,
+    headers: HeaderMap,
     JsonBody(request): JsonBody<OverrideRequest>,
 ) -> Result<Json<OverrideResponse>, AppError> {
     carry_out(
@@ -46,9 +50,56 @@ pub async fn unpause(
         &admin,
         AccountId(account),
         OverrideKind::Unpause,
+        idempotency_key(&headers)?,
         request,
     )
     .await
+}
+
+/// The longest idempotency key accepted.
+const MAX_KEY_CHARS: usize = 128;
+
+/// The request's `Idempotency-Key` (optional): a client sends a new one per action and the
+/// same one when it retries, and a retry gets the first answer instead of acting twice.
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|key| {
+            (1..=MAX_KEY_CHARS).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic())
+        })
+        .map(|key| Some(key.to_owned()))
+        .ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "The Idempotency-Key header must be 1 to {MAX_KEY_CHARS} visible ASCII \
+                 characters (a random id per action, the same on a retry)."
+            ))
+        })
+}
+
+/// The answers every admin command shares: it was withdrawn unrun, the tracker cannot be
+/// reached, or the key was used for another action (each route answers its own refusals
+/// before this).
+pub(super) fn command_error(error: CommandError, what: &str) -> AppError {
+    match error {
+        CommandError::Withdrawn => AppError::Unavailable(format!(
+            "The account's tracker did not get to {what} within 10 s, so it was withdrawn: \
+             nothing changed and it will not run later. Try again in a moment (a retry with \
+             the same Idempotency-Key is safe)."
+        )),
+        CommandError::KeyReused(message) => {
+            AppError::Unprocessable(format!("The Idempotency-Key was refused: {message}."))
+        }
+        CommandError::Unreachable => AppError::Unavailable(format!(
+            "The account's tracker is stopping or not on this server, so {what} did not run; \
+             try again in a moment."
+        )),
+        other => AppError::Unavailable(format!("{other}; try again in a moment.")),
+    }
 }
 
 /// The reason, trimmed, when it is one.
@@ -72,6 +123,7 @@ async fn carry_out(
     admin: &crate::auth::CurrentUser,
     id: AccountId,
     kind: OverrideKind,
+    key: Option<String>,
     request: OverrideRequest,
 ) -> Result<Json<OverrideResponse>, AppError> {
     let what = match kind {
@@ -86,6 +138,7 @@ async fn carry_out(
         kind,
         reason,
         actor: admin.user.username.clone(),
+        key,
     };
     match state.trackers.override_decision(&id, request).await {
         Ok(outcome) => Ok(Json(outcome)),
@@ -105,8 +158,6 @@ async fn carry_out(
             "The override could not be stored, so nothing changed; try again in a moment."
                 .to_owned(),
         )),
-        Err(CommandError::Unreachable) => Err(AppError::Unavailable(
-            "The account's tracker is busy or stopping; try again in a moment.".to_owned(),
-        )),
+        Err(error) => Err(command_error(error, "the override")),
     }
 }

@@ -121,10 +121,8 @@ pub async fn save(
                     .to_owned(),
             ));
         }
-        Err(CommandError::Unreachable) => {
-            return Err(AppError::Unavailable(
-                "The account's tracker is busy or stopping; try again in a moment.".to_owned(),
-            ));
+        Err(error) => {
+            return Err(super::overrides::command_error(error, "the new rules"));
         }
     };
     audit(

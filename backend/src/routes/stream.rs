@@ -12,9 +12,14 @@
 //! waits on an open tab.
 //!
 //! A trader's stream carries only the accounts they own (the snapshot and every change); an
-//! admin's carries every account. The session is checked again every few seconds, so a stream
-//! ends soon after its user signs out, is disabled or the session expires. A user may hold at
-//! most `max_streams_per_user` streams at once (429 beyond).
+//! admin's carries every account. Ownership is decided per event: when an account's owner
+//! changes (the hub is told at once, by this instance or, through `crate::live`, by another;
+//! every session check reads the accounts again in case a notice was missed), the stream reads
+//! its accounts again before it sends anything more, and when they differ it sends a new
+//! snapshot of what it may carry now (a resync the page understands: an account it lost
+//! disappears, one it gained appears). The session is checked again every few seconds, so a
+//! stream ends soon after its user signs out, is disabled or the session expires. A user may
+//! hold at most `max_streams_per_user` streams at once (429 beyond).
 
 use crate::AppState;
 use crate::auth::{CurrentUser, no_such_account};
@@ -27,6 +32,7 @@ use futures_util::Stream;
 use serde::Deserialize;
 use shared::api::{AccountSummary, StreamEvent};
 use shared::domain::AccountId;
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -62,14 +68,14 @@ pub async fn subscribe(
         });
     };
     let only = query.account.map(AccountId);
-    let visible = user.visible_accounts(state.store.as_ref()).await?;
-    let may_see = move |id: &AccountId| visible.as_ref().is_none_or(|ids| ids.contains(id));
+    // Subscribed before ownership is read, so a change in between is seen.
+    let mut owners = state.hub.watch_owners();
+    let mut visible = user.visible_accounts(state.store.as_ref()).await?;
     if let Some(id) = &only
-        && !(state.hub.contains(id) && may_see(id))
+        && !(state.hub.contains(id) && may_see(visible.as_ref(), id))
     {
         return Err(no_such_account());
     }
-    let wanted = move |id: &AccountId| may_see(id) && only.as_ref().is_none_or(|only| only == id);
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
@@ -89,24 +95,31 @@ pub async fn subscribe(
         let mut rx = attached.rx;
         // The sequence number this subscriber is up to date with.
         let mut through = attached.through;
+        let wanted = |visible: &Option<HashSet<AccountId>>, id: &AccountId| {
+            may_see(visible.as_ref(), id) && only.as_ref().is_none_or(|only| only == id)
+        };
         match attached.start {
             Start::Replay(events) => {
                 for message in events {
-                    if message.event.account_id().is_some_and(&wanted) {
+                    if message.event.account_id().is_some_and(|id| wanted(&visible, id)) {
                         yield Ok(to_sse(&hub.event_id(message.seq), &message));
                     }
                 }
             }
             Start::Snapshot { seq, accounts } => {
-                yield Ok(snapshot(&hub.event_id(seq), accounts, &wanted));
+                yield Ok(snapshot(&hub.event_id(seq), accounts, |id| wanted(&visible, id)));
             }
         }
         loop {
+            // What the stream may carry is decided again whenever an owner changed (the hub
+            // tells), and at every session check in case a notice from another instance was
+            // missed.
+            let mut decide_again = false;
             let received = tokio::select! {
                 () = shutdown.cancelled() => break,
                 _ = session_check.tick() => {
                     match user.still_valid(store.as_ref(), chrono::Utc::now()).await {
-                        Ok(true) => continue,
+                        Ok(true) => {}
                         Ok(false) => break,
                         // A database hiccup does not end a stream; the next check decides.
                         Err(error) => {
@@ -114,35 +127,78 @@ pub async fn subscribe(
                             continue;
                         }
                     }
+                    decide_again = visible.is_some();
+                    None
                 }
-                received = rx.recv() => received,
+                changed = owners.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    decide_again = visible.is_some();
+                    None
+                }
+                received = rx.recv() => Some(received),
             };
+            // An event about to be sent after an ownership change waits for the new decision.
+            if received.is_some() && visible.is_some() && owners.has_changed().unwrap_or(true) {
+                decide_again = true;
+            }
+            let mut resync = false;
+            if decide_again {
+                owners.mark_unchanged();
+                match user.visible_accounts(store.as_ref()).await {
+                    Ok(now) => {
+                        if now != visible {
+                            visible = now;
+                            resync = true;
+                        }
+                    }
+                    Err(error) => {
+                        // Without knowing what it may carry, the stream carries nothing: it
+                        // ends, and the browser's reconnection decides afresh.
+                        tracing::warn!(%error, "cannot read a stream's accounts; ending it");
+                        break;
+                    }
+                }
+            }
             match received {
-                Ok(message) => {
+                _ if resync => {}
+                None => continue,
+                Some(Ok(message)) => {
                     if message.seq <= through {
                         continue;
                     }
                     through = message.seq;
-                    if message.event.account_id().is_some_and(&wanted) {
+                    if message.event.account_id().is_some_and(|id| wanted(&visible, id)) {
                         yield Ok(to_sse(&hub.event_id(message.seq), &message));
                     }
+                    continue;
                 }
-                Err(RecvError::Lagged(_)) => {
-                    // Too far behind: start over from the current state, on a fresh
-                    // subscription (the old one's backlog is covered by the snapshot).
+                // Too far behind: start over from the current state.
+                Some(Err(RecvError::Lagged(_))) => {
                     metrics.stream_resyncs.inc();
-                    let attached = hub.attach(None);
-                    rx = attached.rx;
-                    through = attached.through;
-                    if let Start::Snapshot { seq, accounts } = attached.start {
-                        yield Ok(snapshot(&hub.event_id(seq), accounts, &wanted));
-                    }
+                    resync = true;
                 }
-                Err(RecvError::Closed) => break,
+                Some(Err(RecvError::Closed)) => break,
+            }
+            if resync {
+                // Start over on a fresh subscription, from a snapshot of what the stream may
+                // carry now (the old subscription's backlog is covered by it): an account lost
+                // disappears from the page, one gained appears.
+                let attached = hub.attach(None);
+                rx = attached.rx;
+                through = attached.through;
+                if let Start::Snapshot { seq, accounts } = attached.start {
+                    yield Ok(snapshot(&hub.event_id(seq), accounts, |id| wanted(&visible, id)));
+                }
             }
         }
     };
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+fn may_see(visible: Option<&HashSet<AccountId>>, id: &AccountId) -> bool {
+    visible.is_none_or(|ids| ids.contains(id))
 }
 
 fn snapshot(id: &str, accounts: Vec<AccountSummary>, wanted: impl Fn(&AccountId) -> bool) -> Event {

@@ -6,7 +6,7 @@
 //! limits live. Versions waiting for their instant survive a restart: they are read back from
 //! the store (every version above the one the challenge is linked to).
 
-use super::{COMMAND_WAIT, Command, CommandError, Commands, Tracker};
+use super::{Command, CommandError, Commands, Tracker};
 use crate::db::StoredEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -64,15 +64,12 @@ impl Commands {
         account: &AccountId,
         request: RuleChangeRequest,
     ) -> Result<RuleChangeOutcome, CommandError> {
-        let sender = self.sender(account).ok_or(CommandError::Unreachable)?;
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        sender
-            .try_send(Command::ChangeRules { request, reply })
-            .map_err(|_| CommandError::Unreachable)?;
-        tokio::time::timeout(COMMAND_WAIT, answer)
-            .await
-            .map_err(|_| CommandError::Unreachable)?
-            .map_err(|_| CommandError::Unreachable)?
+        self.ask(account, |ticket, reply| Command::ChangeRules {
+            request,
+            ticket,
+            reply,
+        })
+        .await
     }
 }
 

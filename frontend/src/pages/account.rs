@@ -136,7 +136,11 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
                             summary.try_set(Load::Ready(account));
                         }
                     }
-                    Err(error) if quiet && shown => {
+                    // A quiet refresh that fails keeps the numbers shown, unless the account
+                    // is gone for this person (given to another trader): then it says so.
+                    Err(error)
+                        if quiet && shown && !matches!(error, api::ApiError::NotFound { .. }) =>
+                    {
                         leptos::logging::warn!("refreshing the account failed: {error}");
                     }
                     Err(error) => {

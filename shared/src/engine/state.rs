@@ -422,6 +422,11 @@ impl Challenge {
         self.started
     }
 
+    /// The time of the latest record applied; `None` before the first.
+    pub fn last_time(&self) -> Option<DateTime<Utc>> {
+        self.last_time
+    }
+
     /// The open positions, as last reported.
     pub fn open_positions(&self) -> &[Position] {
         &self.positions

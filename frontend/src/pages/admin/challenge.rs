@@ -383,6 +383,10 @@ fn Overrides(
     let value = RwSignal::new(String::new());
     let pending = RwSignal::new(None::<Action>);
     let busy = RwSignal::new(false);
+    // The idempotency key of the action last sent, with what it asked, kept while its outcome
+    // is unknown (no answer, or "try again"): sending the same again reuses it, so the server
+    // carries it out at most once; a new action (or new inputs) gets a new key.
+    let sent = StoredValue::new(None::<(String, String)>);
     // The refusal, and whether it is about the reason (shown next to it) or the anchor value.
     let error = RwSignal::new(None::<(&'static str, String)>);
     let breached = challenge
@@ -432,15 +436,21 @@ fn Overrides(
         let amount = value.get_untracked();
         busy.set(true);
         error.set(None);
+        let asked = format!("{action:?}|{field:?}|{}|{why}", amount.trim());
+        let key = match sent.get_value() {
+            Some((previous, key)) if previous == asked => key,
+            _ => api::idempotency_key(),
+        };
+        sent.set_value(Some((asked.clone(), key.clone())));
         spawn_local(async move {
             let outcome = match action {
-                Action::ClearBreach => api::clear_breach(&id, &why).await.map(|r| {
+                Action::ClearBreach => api::clear_breach(&id, &why, &key).await.map(|r| {
                     format!(
                         "Cleared the breach of {}: the challenge is active.",
                         r.rules.join(", ")
                     )
                 }),
-                Action::Unpause => api::unpause(&id, &why)
+                Action::Unpause => api::unpause(&id, &why, &key)
                     .await
                     .map(|_| "Ended the pause: the challenge is active.".to_owned()),
                 Action::CorrectAnchor => {
@@ -449,13 +459,21 @@ fn Overrides(
                         value: amount.trim().parse().unwrap_or_default(),
                         reason: why,
                     };
-                    api::correct_anchor(&id, &request)
+                    api::correct_anchor(&id, &request, &key)
                         .await
                         .map(|_| format!("Corrected {}.", field.name().replace('_', " ")))
                 }
             };
             busy.try_set(false);
             pending.try_set(None);
+            // Only an answer that says what happened ends the key's use.
+            let unknown = matches!(
+                &outcome,
+                Err(api::ApiError::Network | api::ApiError::Server { status: 500.., .. })
+            );
+            if !unknown {
+                sent.try_set_value(None);
+            }
             match outcome {
                 Ok(message) => {
                     reason.try_set(String::new());
