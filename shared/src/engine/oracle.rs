@@ -544,6 +544,8 @@ fn every_rule() -> Challenge {
                 DailyLoss {
                     anchor: DailyAnchor::HigherOfStartOfDayBalanceAndEquity,
                     limit: percent(dec!(5)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -551,6 +553,8 @@ fn every_rule() -> Challenge {
                 DailyLoss {
                     anchor: DailyAnchor::StartOfMonthBalance,
                     limit: Limit::PercentOfMonthStartBalance(dec!(5)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -558,6 +562,8 @@ fn every_rule() -> Challenge {
                 DailyLoss {
                     anchor: DailyAnchor::StartOfDayEquity,
                     limit: Limit::Money(dec!(3000)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -565,6 +571,8 @@ fn every_rule() -> Challenge {
                 DailyLoss {
                     anchor: DailyAnchor::StartOfDayBalance,
                     limit: Limit::PercentOfInitial(dec!(4)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -573,6 +581,8 @@ fn every_rule() -> Challenge {
                     mode: MaxLossMode::Static,
                     limit: Limit::PercentOfInitial(dec!(10)),
                     lock_above_initial: None,
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -581,6 +591,8 @@ fn every_rule() -> Challenge {
                     mode: MaxLossMode::TrailingPeakEquity,
                     limit: percent(dec!(10)),
                     lock_above_initial: Some(dec!(100)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -589,6 +601,8 @@ fn every_rule() -> Challenge {
                     mode: MaxLossMode::TrailingPeakBalance,
                     limit: Limit::Money(dec!(10000)),
                     lock_above_initial: None,
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -597,12 +611,16 @@ fn every_rule() -> Challenge {
                     mode: MaxLossMode::TrailingEndOfDayBalance,
                     limit: Limit::PercentOfInitial(dec!(6)),
                     lock_above_initial: Some(dec!(0)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
                 "monthly",
                 MonthlyLoss {
                     limit: Limit::PercentOfMonthStartBalance(dec!(10)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -624,6 +642,7 @@ fn every_rule() -> Challenge {
                 MinTradingDays {
                     days: 2,
                     min_day_profit: Some(Limit::PercentOfInitial(dec!(0.5))),
+                    day_profit: DayProfit::Closed,
                 },
             ),
             rule("duration", MaxDuration { days: 36500 }),
@@ -654,6 +673,7 @@ fn every_rule() -> Challenge {
             ),
         ],
         estimated_equity_breaches: false,
+        interest_dividend_tax: PlCounting::TradingPl,
     })
     .expect("every rule kind is valid")
 }
