@@ -137,6 +137,12 @@ pub struct EventView {
     /// The positions open at that moment.
     #[serde(default)]
     pub open_positions: Vec<Position>,
+    /// The position the rule was about (holding time, weekend), when it was one position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_id: Option<String>,
+    /// The deal the rule was about (a closed trade's loss), when it was one deal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deal_id: Option<String>,
 }
 
 impl From<&Event> for EventView {
@@ -153,6 +159,8 @@ impl From<&Event> for EventView {
             open_positions: evidence
                 .map(|e| e.open_positions.clone())
                 .unwrap_or_default(),
+            position_id: evidence.and_then(|e| e.position_id.clone()),
+            deal_id: evidence.and_then(|e| e.deal_id.clone()),
         }
     }
 }

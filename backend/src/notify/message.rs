@@ -409,6 +409,8 @@ mod tests {
                 anchors: shared::engine::Anchors::default(),
                 open_positions: Vec::new(),
                 record: shared::engine::Record::new(time, shared::engine::RecordData::Tick {}),
+                position_id: None,
+                deal_id: None,
             })),
         };
         let body = serde_json::to_string(&event).expect("json");

@@ -202,9 +202,7 @@ fn rule_problems(rule: &RuleDef, initial_balance: Money, problems: &mut Vec<Stri
                 let problem = limit_problem("the loss per trade", limit, true, initial_balance);
                 say_some(problem, &mut say);
             } else {
-                say(
-                    "the loss per trade is money or a percent of the initial balance".to_owned(),
-                );
+                say("the loss per trade is money or a percent of the initial balance".to_owned());
             }
         }
         RuleKind::MaxHoldingTime { minutes } => {

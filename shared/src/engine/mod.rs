@@ -57,6 +57,8 @@ pub mod stats;
 #[cfg(test)]
 mod oracle;
 #[cfg(test)]
+mod rule_tests;
+#[cfg(test)]
 mod tests;
 
 pub use clock::ResetClock;

@@ -502,7 +502,20 @@ proptest! {
                     }
                     r
                 }
-                2 => deposit(&at, value),
+                2 => {
+                    // A deposit, or an interest, dividend or tax deal (counted as balance
+                    // operations by this rule set).
+                    let mut r = deposit(&at, value);
+                    if let RecordData::Deal(deal) = &mut r.data {
+                        deal.kind = match b.rem_euclid(4) {
+                            0 => crate::domain::DealKind::Balance,
+                            1 => crate::domain::DealKind::Interest,
+                            2 => crate::domain::DealKind::Dividend,
+                            _ => crate::domain::DealKind::Tax,
+                        };
+                    }
+                    r
+                }
                 3 => super::tests::spec(&at, value.abs()),
                 4 => super::tests::price(&at, value.abs()),
                 5 => super::tests::quote(&at, value),
@@ -529,7 +542,8 @@ proptest! {
     }
 }
 
-/// A rule set holding every rule kind (and every daily anchor and max-loss mode).
+/// A rule set holding every rule kind (and every daily anchor, max-loss mode, period, measure,
+/// day-profit measure and the breach-at-the-floor option).
 fn every_rule() -> Challenge {
     use RuleKind::*;
     let rule = |id: &str, kind| RuleDef::new(id, kind);
@@ -671,9 +685,95 @@ fn every_rule() -> Challenge {
                     critical: dec!(50),
                 },
             ),
+            rule(
+                "day_high",
+                DailyLoss {
+                    anchor: DailyAnchor::HighestEquityOfDay,
+                    limit: percent(dec!(3)),
+                    measure: Measure::Equity,
+                    breach_at_floor: true,
+                },
+            ),
+            rule(
+                "balance_floor",
+                MaxLoss {
+                    mode: MaxLossMode::TrailingPeakBalance,
+                    limit: Limit::Money(dec!(6000)),
+                    lock_above_initial: Some(dec!(0)),
+                    measure: Measure::Balance,
+                    breach_at_floor: true,
+                },
+            ),
+            rule(
+                "monthly_balance",
+                MonthlyLoss {
+                    limit: Limit::PercentOfInitial(dec!(8)),
+                    measure: Measure::Balance,
+                    breach_at_floor: false,
+                },
+            ),
+            rule(
+                "weekly",
+                PeriodLoss {
+                    period: Period::Week,
+                    limit: Limit::PercentOfInitial(dec!(2)),
+                    measure: Measure::Equity,
+                    breach_at_floor: true,
+                },
+            ),
+            rule(
+                "quarterly",
+                PeriodLoss {
+                    period: Period::Quarter,
+                    limit: percent(dec!(10)),
+                    measure: Measure::Balance,
+                    breach_at_floor: false,
+                },
+            ),
+            rule(
+                "yearly",
+                PeriodLoss {
+                    period: Period::Year,
+                    limit: Limit::PercentOfMonthStartBalance(dec!(12)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
+                },
+            ),
+            rule(
+                "per_trade",
+                MaxTradeLoss {
+                    limit: Limit::PercentOfInitial(dec!(1)),
+                },
+            ),
+            rule("holding", MaxHoldingTime { minutes: 600 }),
+            rule(
+                "weekend",
+                NoWeekendPositions {
+                    from_day: Weekday::Friday,
+                    from_time: chrono::NaiveTime::from_hms_opt(15, 45, 0).unwrap_or_default(),
+                    until_day: Weekday::Sunday,
+                    until_time: chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap_or_default(),
+                },
+            ),
+            rule(
+                "days_at_end",
+                MinTradingDays {
+                    days: 3,
+                    min_day_profit: Some(Limit::Money(dec!(100))),
+                    day_profit: DayProfit::ClosedAtDayEnd,
+                },
+            ),
+            rule(
+                "days_floating",
+                MinTradingDays {
+                    days: 3,
+                    min_day_profit: Some(Limit::Money(dec!(100))),
+                    day_profit: DayProfit::ClosedAndFloatingAtDayEnd,
+                },
+            ),
         ],
         estimated_equity_breaches: false,
-        interest_dividend_tax: PlCounting::TradingPl,
+        interest_dividend_tax: PlCounting::BalanceOperation,
     })
     .expect("every rule kind is valid")
 }

@@ -275,10 +275,13 @@ impl Challenge {
 
     /// After a rule change (and for a state saved before these rules existed): which flags and
     /// caches the new rules need, and the newer anchors a state saved before them lacks.
-    pub(super) fn rules_changed(&mut self) {
+    pub(super) fn rules_changed(&mut self, clock_changed: bool) {
         self.day_high_rules = hangs_from_day_high(self.rules.iter().map(|r| &r.def));
-        for rule in &mut self.rules {
-            rule.window = None;
+        if clock_changed {
+            // A weekend's instants are local times of the clock's zone.
+            for rule in &mut self.rules {
+                rule.window = None;
+            }
         }
         let a = &mut self.anchors;
         if a.highest_equity_of_day.is_zero() {
@@ -344,11 +347,9 @@ impl Challenge {
             .filter(|_| closing)
             .and_then(|id| self.positions.iter().find(|p| p.id == id))
             .map(|p| (p.id.clone(), p.open_time, p.volume));
+        // Every rule the deal breaks gets its breach, as with every record.
         if !self.status.is_final() {
             for i in 0..self.rules.len() {
-                if self.status.is_final() {
-                    break;
-                }
                 match self.rules[i].def.kind {
                     _ if self.rules[i].check == Check::BalanceFloor => {
                         self.check_floor(i, self.balance, record, out);
@@ -561,21 +562,55 @@ mod tests {
 
     #[track_caller]
     fn check(period: Period, a: &str, b: &str, same_period: bool, start: &str) {
-        assert_eq!(same(period, date(a), date(b)), same_period, "{period:?} {a} {b}");
+        assert_eq!(
+            same(period, date(a), date(b)),
+            same_period,
+            "{period:?} {a} {b}"
+        );
         assert_eq!(period_start(period, date(b)), date(start), "{period:?} {b}");
     }
 
     #[test]
     fn periods_follow_iso_weeks_quarters_and_years() {
         // 2026-01-04 is a Sunday, 2026-01-05 a Monday.
-        check(Period::Week, "2026-01-04", "2026-01-05", false, "2026-01-05");
+        check(
+            Period::Week,
+            "2026-01-04",
+            "2026-01-05",
+            false,
+            "2026-01-05",
+        );
         check(Period::Week, "2026-01-05", "2026-01-11", true, "2026-01-05");
         // ISO week 1 of 2026 starts on 2025-12-29: the year changes inside the week.
         check(Period::Week, "2025-12-31", "2026-01-02", true, "2025-12-29");
-        check(Period::Quarter, "2026-03-31", "2026-04-01", false, "2026-04-01");
-        check(Period::Quarter, "2026-04-01", "2026-06-30", true, "2026-04-01");
-        check(Period::Year, "2025-12-31", "2026-01-01", false, "2026-01-01");
-        check(Period::Month, "2026-02-28", "2026-03-01", false, "2026-03-01");
+        check(
+            Period::Quarter,
+            "2026-03-31",
+            "2026-04-01",
+            false,
+            "2026-04-01",
+        );
+        check(
+            Period::Quarter,
+            "2026-04-01",
+            "2026-06-30",
+            true,
+            "2026-04-01",
+        );
+        check(
+            Period::Year,
+            "2025-12-31",
+            "2026-01-01",
+            false,
+            "2026-01-01",
+        );
+        check(
+            Period::Month,
+            "2026-02-28",
+            "2026-03-01",
+            false,
+            "2026-03-01",
+        );
     }
 
     #[test]

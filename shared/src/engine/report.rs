@@ -85,9 +85,7 @@ impl Challenge {
             .map(|rule| {
                 let kind = rule.def.kind;
                 let measured = match kind {
-                    _ if kind.is_loss_rule() => {
-                        self.has_account.then(|| self.measured_for(&kind))
-                    }
+                    _ if kind.is_loss_rule() => self.has_account.then(|| self.measured_for(&kind)),
                     RuleKind::MinTradingDays {
                         min_day_profit,
                         day_profit,
@@ -95,9 +93,7 @@ impl Challenge {
                     } => Some(Decimal::from(
                         self.counted_days(min_day_profit.as_ref(), day_profit),
                     )),
-                    RuleKind::MaxTradeLoss { .. } => {
-                        Some(rule.measured.unwrap_or(Decimal::ZERO))
-                    }
+                    RuleKind::MaxTradeLoss { .. } => Some(rule.measured.unwrap_or(Decimal::ZERO)),
                     RuleKind::MaxHoldingTime { .. } => {
                         Some(self.longest_holding().unwrap_or(Decimal::ZERO))
                     }
@@ -119,10 +115,7 @@ impl Challenge {
                         (remaining, Some(rule.floor))
                     }
                     RuleKind::MaxTradeLoss { .. } => (
-                        non_negative(
-                            rule.limit
-                                .saturating_sub(measured.unwrap_or(Decimal::ZERO)),
-                        ),
+                        non_negative(rule.limit.saturating_sub(measured.unwrap_or(Decimal::ZERO))),
                         Some(rule.limit),
                     ),
                     RuleKind::MaxHoldingTime { minutes } => {

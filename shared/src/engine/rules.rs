@@ -529,9 +529,7 @@ impl RuleDef {
                     && matches!(limit, Limit::Money(_) | Limit::PercentOfInitial(_))
                     && !matches!(limit, Limit::PercentOfInitial(v) if !percent(v))
             }
-            RuleKind::MaxHoldingTime { minutes } => {
-                *minutes > 0 && *minutes <= MAX_HOLDING_MINUTES
-            }
+            RuleKind::MaxHoldingTime { minutes } => *minutes > 0 && *minutes <= MAX_HOLDING_MINUTES,
             RuleKind::NoWeekendPositions {
                 from_day,
                 from_time,

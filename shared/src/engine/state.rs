@@ -253,6 +253,9 @@ pub struct Challenge {
     pub(super) positions: Vec<Position>,
     pub(super) status: ChallengeStatus,
     pub(super) has_account: bool,
+    /// A rule hangs from the day's highest equity: account updates raise it.
+    #[serde(default)]
+    pub(super) day_high_rules: bool,
     pub(super) anchors: Anchors,
     pub(super) preset: String,
     pub(super) clock: ResetClock,
@@ -287,9 +290,6 @@ pub struct Challenge {
     /// See [`ChallengeConfig::interest_dividend_tax`].
     #[serde(default)]
     pub(super) interest_dividend_tax: PlCounting,
-    /// A rule hangs from the day's highest equity: account updates raise it.
-    #[serde(default)]
-    pub(super) day_high_rules: bool,
     /// Open time of the oldest position still open (as last reported, less what deals closed
     /// since): holding-time and weekend rules compare the record's time with it.
     #[serde(default)]
@@ -1487,7 +1487,8 @@ impl Challenge {
         }
         let Some(started) = self.started else { return };
         for i in 0..self.rules.len() {
-            match self.rules[i].def.kind {
+            let days = match self.rules[i].def.kind {
+                RuleKind::MaxDuration { days } => days,
                 RuleKind::MaxHoldingTime { minutes } => {
                     self.check_holding(i, minutes, record, out);
                     continue;
@@ -1496,27 +1497,25 @@ impl Challenge {
                     self.check_weekend(i, record, out);
                     continue;
                 }
-                _ => {}
+                _ => continue,
+            };
+            let elapsed = record.time - started;
+            let elapsed_days = Decimal::from(elapsed.num_seconds()) / Decimal::from(86_400);
+            let rule = &mut self.rules[i];
+            rule.measured = Some(elapsed_days.round_dp(2));
+            if rule.status == RuleStatus::Breached {
+                continue;
             }
-            if let RuleKind::MaxDuration { days } = self.rules[i].def.kind {
-                let elapsed = record.time - started;
-                let elapsed_days = Decimal::from(elapsed.num_seconds()) / Decimal::from(86_400);
-                let rule = &mut self.rules[i];
-                rule.measured = Some(elapsed_days.round_dp(2));
-                if rule.status == RuleStatus::Breached {
-                    continue;
-                }
-                if elapsed >= TimeDelta::days(i64::from(days)) {
-                    self.breach(
-                        i,
-                        elapsed_days.round_dp(2),
-                        Decimal::from(days),
-                        record,
-                        out,
-                    );
-                } else {
-                    rule.status = RuleStatus::Ok;
-                }
+            if elapsed >= TimeDelta::days(i64::from(days)) {
+                self.breach(
+                    i,
+                    elapsed_days.round_dp(2),
+                    Decimal::from(days),
+                    record,
+                    out,
+                );
+            } else {
+                rule.status = RuleStatus::Ok;
             }
         }
     }
@@ -1578,7 +1577,14 @@ impl Challenge {
         record: &Record,
         out: &mut Vec<Event>,
     ) {
-        self.breach_of(i, measured, limit, record, super::periods::Subject::default(), out);
+        self.breach_of(
+            i,
+            measured,
+            limit,
+            record,
+            super::periods::Subject::default(),
+            out,
+        );
     }
 
     /// [`Self::breach`] naming the position or deal it is about in the evidence.
@@ -1920,12 +1926,13 @@ impl Challenge {
             };
             rules.push(rule);
         }
+        let clock_changed = set.clock != self.clock;
         self.rules = rules;
         self.clock = set.clock;
         self.next_reset = next_reset;
         self.estimated_equity_breaches = set.estimated_equity_breaches;
         self.interest_dividend_tax = set.interest_dividend_tax;
-        self.rules_changed();
+        self.rules_changed(clock_changed);
         Ok(())
     }
 }

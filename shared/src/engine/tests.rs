@@ -1314,7 +1314,14 @@ fn daily_loss_anchors_and_limit_kinds() {
         account("2026-01-12T10:00:00Z", dec!(102000), dec!(103000)),
         account("2026-01-13T10:00:00Z", dec!(102000), dec!(103000)),
     ];
-    let daily = |anchor, limit| one_rule(RuleKind::DailyLoss { anchor, limit, measure: Measure::Equity, breach_at_floor: false });
+    let daily = |anchor, limit| {
+        one_rule(RuleKind::DailyLoss {
+            anchor,
+            limit,
+            measure: Measure::Equity,
+            breach_at_floor: false,
+        })
+    };
     let cases = [
         (
             StartOfDayBalance,
