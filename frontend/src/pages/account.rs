@@ -739,6 +739,7 @@ mod tests {
             remaining_percent: None,
             progress: None,
             since: None,
+            measure: None,
         };
         let with_rules = |second: i64, rules: Vec<RuleReport>| {
             let mut view = view(second, 100);

@@ -221,6 +221,7 @@ impl Challenge {
 
     /// A new high of the day's equity: the rules hanging from it re-floor (and get their
     /// warnings back when the floor moved).
+    #[inline(never)]
     pub(super) fn raise_day_high(&mut self, equity: Money) {
         self.anchors.highest_equity_of_day = equity;
         self.pending.extra[DAY_HIGH] = self.pending.amount;
@@ -339,6 +340,7 @@ impl Challenge {
     /// After a deal has been folded in: rules judged on a closed trade (its loss, how long the
     /// position was held, whether it was held over a weekend), loss rules measured on the
     /// balance the deal moved, and the positions it closed.
+    #[inline(never)]
     pub(super) fn after_deal(&mut self, deal: &Deal, record: &Record, out: &mut Vec<Event>) {
         let closing = deal.is_closing_trade();
         let position = deal
@@ -413,6 +415,7 @@ impl Challenge {
     }
 
     /// Holding time on every record: the oldest position still open against the limit.
+    #[inline(never)]
     pub(super) fn check_holding(
         &mut self,
         i: usize,
@@ -459,6 +462,7 @@ impl Challenge {
 
     /// The weekend rule on every record: a position open while the latest weekend started at or
     /// before the record's time was on, or opened before it ended and still open.
+    #[inline(never)]
     pub(super) fn check_weekend(&mut self, i: usize, record: &Record, out: &mut Vec<Event>) {
         let time = record.time;
         let window = match self.rules[i].window {

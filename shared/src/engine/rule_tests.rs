@@ -136,7 +136,13 @@ fn a_trailing_floor_on_closed_balance_locks_and_breaches_when_equity_reaches_it(
         )
     };
     let start = account("2026-01-12T10:00:00Z", dec!(100000), dec!(100000));
-    check(rule(), &[start.clone()], Active, Fine, Some(dec!(94000)));
+    check(
+        rule(),
+        std::slice::from_ref(&start),
+        Active,
+        Fine,
+        Some(dec!(94000)),
+    );
     let grown = [
         start.clone(),
         account("2026-01-13T10:00:00Z", dec!(102000), dec!(102000)),
@@ -454,6 +460,8 @@ fn a_closed_trade_losing_more_than_the_per_trade_limit_breaches_naming_its_deal(
         d.swap = dec!(-5);
     }
     check(rule(), &[start, costly], Failed, Breached, None);
+    // The lot-size calculator keeps a trade's loss at its stop within the limit.
+    assert_eq!(rule().sizing().per_trade_cap, Some(dec!(3000)));
 }
 
 fn long(id: &str, opened: &str) -> crate::domain::Position {
