@@ -174,6 +174,18 @@ pub(super) fn hangs_from_day_high<'a>(mut rules: impl Iterator<Item = &'a RuleDe
     })
 }
 
+/// Whether any of `rules` is judged on the passing of time (on every record).
+pub(super) fn judged_on_time<'a>(mut rules: impl Iterator<Item = &'a RuleDef>) -> bool {
+    rules.any(|r| {
+        matches!(
+            r.kind,
+            RuleKind::MaxDuration { .. }
+                | RuleKind::MaxHoldingTime { .. }
+                | RuleKind::NoWeekendPositions { .. }
+        )
+    })
+}
+
 /// A deal of finished trading day `day` (today is `today`) moved the balance by `pl` after the
 /// week, quarter or year anchors were taken: those whose period started since missed it, less
 /// the part (`seen`) they already held.
@@ -278,6 +290,7 @@ impl Challenge {
     /// caches the new rules need, and the newer anchors a state saved before them lacks.
     pub(super) fn rules_changed(&mut self, clock_changed: bool) {
         self.day_high_rules = hangs_from_day_high(self.rules.iter().map(|r| &r.def));
+        self.no_time_rules = !judged_on_time(self.rules.iter().map(|r| &r.def));
         if clock_changed {
             // A weekend's instants are local times of the clock's zone.
             for rule in &mut self.rules {

@@ -775,7 +775,8 @@ fn interest_dividend_and_tax_deals_count_as_the_firm_says() {
 
 /// Removes every key this issue added from a saved challenge (as a state saved before it).
 fn strip_new_keys(value: &mut serde_json::Value) {
-    const NEW: [&str; 13] = [
+    const NEW: [&str; 14] = [
+        "no_time_rules",
         "measure",
         "breach_at_floor",
         "day_profit",
@@ -944,4 +945,23 @@ fn account_updates_through_the_new_rules_do_not_allocate() {
     });
     assert!(events.is_empty(), "{events:?}");
     assert_eq!(counted.count_total, 0, "allocated");
+}
+
+#[test]
+fn a_duration_limit_saved_before_the_time_rules_flag_still_ends_the_challenge() {
+    let mut old = utc(dec!(100000), RuleKind::MaxDuration { days: 1 });
+    run(
+        &mut old,
+        &[account("2026-01-12T09:00:00Z", dec!(100000), dec!(100000))],
+    );
+    let mut json = serde_json::to_value(&old).expect("serialise");
+    strip_new_keys(&mut json);
+    let mut restored: Challenge = serde_json::from_value(json).expect("loads");
+    run(&mut restored, &[tick("2026-01-13T09:00:00Z")]);
+    assert_eq!(restored.status(), Failed);
+    // A rule set without any time rule skips them, and still measures everything else.
+    let mut skips = utc(dec!(100000), RuleKind::MaxOpenPositions { count: 1 });
+    assert!(skips.no_time_rules);
+    run(&mut skips, &[tick("2026-01-13T09:00:00Z")]);
+    assert_eq!(skips.status(), Active);
 }

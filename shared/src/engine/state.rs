@@ -256,6 +256,10 @@ pub struct Challenge {
     /// A rule hangs from the day's highest equity: account updates raise it.
     #[serde(default)]
     pub(super) day_high_rules: bool,
+    /// No rule is judged on time alone (duration, holding time, weekend): records skip that
+    /// loop. `false` (look) for a state saved before the flag existed.
+    #[serde(default)]
+    pub(super) no_time_rules: bool,
     pub(super) anchors: Anchors,
     pub(super) preset: String,
     pub(super) clock: ResetClock,
@@ -351,6 +355,7 @@ impl Challenge {
             })
             .collect::<Vec<_>>();
         let day_high_rules = super::periods::hangs_from_day_high(rules.iter().map(|r| &r.def));
+        let no_time_rules = !super::periods::judged_on_time(rules.iter().map(|r| &r.def));
         Ok(Self {
             preset: config.preset,
             clock: config.clock,
@@ -390,6 +395,7 @@ impl Challenge {
             estimated_equity_breaches: config.estimated_equity_breaches,
             interest_dividend_tax: config.interest_dividend_tax,
             day_high_rules,
+            no_time_rules,
             earliest_open: None,
             closed_since_report: Vec::new(),
         })
@@ -809,6 +815,8 @@ impl Challenge {
     }
 
     /// A loss rule's floor against `equity` (the closed balance for a rule measured on it).
+    // Inlined into the account update, as it was before it took the measured value.
+    #[inline(always)]
     pub(super) fn check_floor(
         &mut self,
         i: usize,
@@ -1482,7 +1490,7 @@ impl Challenge {
     }
 
     fn check_duration(&mut self, record: &Record, out: &mut Vec<Event>) {
-        if self.status.is_final() {
+        if self.no_time_rules || self.status.is_final() {
             return;
         }
         let Some(started) = self.started else { return };
