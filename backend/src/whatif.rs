@@ -97,6 +97,7 @@ impl Side {
             clock: set.clock,
             rules: set.rules.clone(),
             estimated_equity_breaches: set.estimated_equity_breaches,
+            interest_dividend_tax: set.interest_dividend_tax,
         })
         .map_err(|error| WhatIfError::Setup(error.to_string()))?;
         let rules = set
@@ -289,6 +290,7 @@ mod tests {
             clock: config.clock,
             rules: config.rules,
             estimated_equity_breaches: false,
+            interest_dividend_tax: shared::engine::PlCounting::TradingPl,
         }
     }
 
@@ -390,6 +392,61 @@ mod tests {
             assert_eq!(side.status, shared::engine::ChallengeStatus::Active);
             assert!(side.rules.iter().all(|r| r.breached.is_none()), "{side:?}");
         }
+    }
+
+    #[test]
+    fn a_draft_with_the_new_rule_kinds_replays_them() {
+        use shared::engine::{Limit, RuleDef, RuleKind};
+        let dir = tempfile::tempdir().expect("dir");
+        let journal = [
+            info("2026-01-12T09:00:00Z", 100_000),
+            r#"{"time":"2026-01-12T09:00:00Z","positions":[{"id":"p1","type":"POSITION_TYPE_BUY","symbol":"EURUSD","time":"2026-01-12T09:00:00Z","openPrice":1.1,"currentPrice":1.1,"volume":1,"profit":0,"swap":0,"commission":0}]}"#.to_owned(),
+            r#"{"time":"2026-01-12T14:00:01Z","deal":{"id":"7","time":"2026-01-12T14:00:00Z","type":"DEAL_TYPE_SELL","entryType":"DEAL_ENTRY_OUT","symbol":"EURUSD","volume":1,"price":1.085,"profit":-1500,"commission":0,"swap":0,"positionId":"p1"}}"#.to_owned(),
+            r#"{"time":"2026-01-12T14:00:01Z","accountInformation":{"balance":98500,"equity":98500,"currency":"USD"}}"#.to_owned(),
+            r#"{"time":"2026-01-12T14:00:01Z","positions":[]}"#.to_owned(),
+        ]
+        .join("\n");
+        std::fs::write(dir.path().join("a1.jsonl"), journal + "\n").expect("journal");
+        let files = journal_files(dir.path(), "a1").expect("files");
+        let mut draft = ftmo();
+        // The soft holding-time rule first: the hard per-trade breach ends the challenge.
+        draft.rules.push(RuleDef::new(
+            "holding",
+            RuleKind::MaxHoldingTime { minutes: 240 },
+        ));
+        draft.rules.push(RuleDef::new(
+            "per_trade",
+            RuleKind::MaxTradeLoss {
+                limit: Limit::Money(Decimal::from(1000)),
+            },
+        ));
+        let answer = replay(
+            &files,
+            "ftmo-2step",
+            Decimal::from(100_000),
+            &ftmo(),
+            &draft,
+        )
+        .expect("replay");
+        let at = "2026-01-12T14:00:01Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .expect("t");
+        let rule = |id: &str| {
+            answer
+                .draft
+                .rules
+                .iter()
+                .find(|r| r.id == id)
+                .unwrap_or_else(|| panic!("{id} replayed"))
+        };
+        assert_eq!(rule("per_trade").breached, Some(at));
+        assert_eq!(rule("per_trade").kind, "max_trade_loss");
+        assert_eq!(rule("holding").breached, Some(at));
+        assert_eq!(answer.draft.status, shared::engine::ChallengeStatus::Failed);
+        assert_eq!(
+            answer.current.status,
+            shared::engine::ChallengeStatus::Active
+        );
     }
 
     #[test]

@@ -154,6 +154,12 @@ pub struct EventView {
     /// For a breach decided without the deal of a balance change it rested on: that change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unexplained: Option<Decimal>,
+    /// The position the rule was about (holding time, weekend), when it was one position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_id: Option<String>,
+    /// The deal the rule was about (a closed trade's loss), when it was one deal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deal_id: Option<String>,
 }
 
 impl From<&Event> for EventView {
@@ -172,6 +178,8 @@ impl From<&Event> for EventView {
                 .unwrap_or_default(),
             decided: evidence.and_then(|e| e.decided),
             unexplained: evidence.and_then(|e| e.unexplained),
+            position_id: evidence.and_then(|e| e.position_id.clone()),
+            deal_id: evidence.and_then(|e| e.deal_id.clone()),
         }
     }
 }

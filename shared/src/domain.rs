@@ -136,6 +136,13 @@ pub enum DealKind {
     Bonus,
     /// A commission booked as its own deal.
     Commission,
+    /// Interest credited or charged on the account (MT5 `DEAL_TYPE_INTEREST`).
+    Interest,
+    /// A dividend or its adjustment on a position (MT5 `DEAL_DIVIDEND`, `DEAL_DIVIDEND_FRANKED`;
+    /// cTrader's dividend cash flows).
+    Dividend,
+    /// A tax (MT5 `DEAL_TAX`), e.g. withheld on a dividend.
+    Tax,
     /// Any other kind the broker reports.
     Other,
 }
@@ -194,6 +201,15 @@ impl Deal {
         matches!(
             self.kind,
             DealKind::Balance | DealKind::Credit | DealKind::Bonus | DealKind::Correction
+        )
+    }
+
+    /// Interest, dividend and tax deals: a firm chooses whether they count as trading P/L
+    /// (`shared::engine::PlCounting`).
+    pub fn is_interest_dividend_or_tax(&self) -> bool {
+        matches!(
+            self.kind,
+            DealKind::Interest | DealKind::Dividend | DealKind::Tax
         )
     }
 

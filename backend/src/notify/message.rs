@@ -131,6 +131,12 @@ pub fn render(
             money(limit)
         ));
     }
+    if let Some(position) = evidence.and_then(|e| e.position_id.as_deref()) {
+        text.push_str(&format!("Position: {position}\n"));
+    }
+    if let Some(deal) = evidence.and_then(|e| e.deal_id.as_deref()) {
+        text.push_str(&format!("Deal: {deal}\n"));
+    }
     if let Some(fraction) = fraction {
         text.push_str(&format!(
             "Budget used: {}%\n",
@@ -412,6 +418,8 @@ mod tests {
                 record: shared::engine::Record::new(time, shared::engine::RecordData::Tick {}),
                 decided: None,
                 unexplained: None,
+                position_id: None,
+                deal_id: None,
             })),
         };
         let body = serde_json::to_string(&event).expect("json");
@@ -445,5 +453,49 @@ mod tests {
         }
         assert_eq!(message.payload.event_id, 7);
         assert_eq!(message.payload.kind, "breach");
+        assert!(!message.text.contains("Position:"), "{}", message.text);
+    }
+
+    #[test]
+    fn a_breach_about_one_trade_names_its_position_and_deal() {
+        let time: chrono::DateTime<chrono::Utc> = "2026-03-03T10:00:00Z".parse().expect("time");
+        let event = Event {
+            time,
+            kind: shared::engine::EventKind::Breach,
+            rule: Some("trade_loss".into()),
+            evidence: Some(Box::new(shared::engine::Evidence {
+                time,
+                rule: "trade_loss".into(),
+                measured: dec!(-3500),
+                limit: dec!(-3000),
+                fraction: None,
+                estimated: false,
+                anchors: shared::engine::Anchors::default(),
+                open_positions: Vec::new(),
+                record: shared::engine::Record::new(time, shared::engine::RecordData::Tick {}),
+                position_id: Some("p2".into()),
+                deal_id: Some("2".into()),
+                decided: None,
+                unexplained: None,
+            })),
+        };
+        let stored = StoredEvent {
+            time,
+            kind: "breach".into(),
+            rule: Some("trade_loss".into()),
+            body: serde_json::to_string(&event).expect("json"),
+        };
+        let message = render(1, "a", "A", &stored, chrono_tz::UTC, None);
+        for part in [
+            "Position: p2",
+            "Deal: 2",
+            "Value: -3,500.00  Limit: -3,000.00",
+        ] {
+            assert!(
+                message.text.contains(part),
+                "{part:?} not in {}",
+                message.text
+            );
+        }
     }
 }

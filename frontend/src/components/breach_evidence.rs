@@ -6,7 +6,7 @@ use super::rules_panel::rule_label;
 use crate::format;
 use leptos::prelude::*;
 use shared::api::{ChallengeView, EventView};
-use shared::engine::EventKind;
+use shared::engine::{EventKind, Measure};
 
 #[component]
 pub fn BreachEvidence(#[prop(into)] challenge: Signal<Option<ChallengeView>>) -> impl IntoView {
@@ -14,21 +14,14 @@ pub fn BreachEvidence(#[prop(into)] challenge: Signal<Option<ChallengeView>>) ->
         challenge.with(|c| {
             c.as_ref()
                 .map(|c| {
-                    let kinds: Vec<(String, String)> = c
-                        .rules
-                        .iter()
-                        .map(|r| (r.id.clone(), r.kind.clone()))
-                        .collect();
                     c.events
                         .iter()
                         .filter(|e| e.kind == EventKind::Breach)
                         .map(|e| {
-                            let kind = kinds
-                                .iter()
-                                .find(|(id, _)| Some(id) == e.rule.as_ref())
-                                .map(|(_, kind)| kind.clone())
-                                .unwrap_or_default();
-                            (e.clone(), kind)
+                            let rule = c.rules.iter().find(|r| Some(&r.id) == e.rule.as_ref());
+                            let kind = rule.map(|r| r.kind.clone()).unwrap_or_default();
+                            let measure = rule.and_then(|r| r.measure);
+                            (e.clone(), kind, measure)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -40,7 +33,7 @@ pub fn BreachEvidence(#[prop(into)] challenge: Signal<Option<ChallengeView>>) ->
         (!breaches.is_empty()).then(|| {
             let items = breaches
                 .into_iter()
-                .map(|(event, kind)| breach(&event, &kind))
+                .map(|(event, kind, measure)| breach(&event, &kind, measure))
                 .collect_view();
             view! {
                 <section
@@ -56,7 +49,7 @@ pub fn BreachEvidence(#[prop(into)] challenge: Signal<Option<ChallengeView>>) ->
     }
 }
 
-fn breach(event: &EventView, kind: &str) -> impl IntoView + use<> {
+fn breach(event: &EventView, kind: &str, measure: Option<Measure>) -> impl IntoView + use<> {
     let rule = event.rule.clone().unwrap_or_default();
     let label = rule_label(kind, &rule);
     let (Some(measured), Some(limit), Some(a)) = (event.measured, event.limit, event.anchors)
@@ -68,11 +61,31 @@ fn breach(event: &EventView, kind: &str) -> impl IntoView + use<> {
         }
         .into_any();
     };
-    let loss_rule = matches!(kind, "daily_loss" | "max_loss" | "monthly_loss");
-    let (measured_label, limit_label) = if loss_rule {
-        ("Equity", "Floor")
-    } else {
-        ("Measured", "Limit")
+    let loss_rule = matches!(
+        kind,
+        "daily_loss" | "max_loss" | "monthly_loss" | "period_loss"
+    );
+    let (measured_label, limit_label) = match (loss_rule, measure) {
+        (true, Some(Measure::Balance)) => ("Balance", "Floor"),
+        (true, _) => ("Equity", "Floor"),
+        (false, _) if kind == "max_trade_loss" => ("Closed P/L of the trade", "Limit"),
+        (false, _) if kind == "max_holding_time" => ("Minutes held", "Minutes allowed"),
+        (false, _) if kind == "no_weekend_positions" => ("Positions over the weekend", "Allowed"),
+        _ => ("Measured", "Limit"),
+    };
+    let money = !matches!(kind, "max_holding_time" | "no_weekend_positions");
+    let shown = move |value: rust_decimal::Decimal| {
+        if money {
+            format::money(value)
+        } else {
+            value.normalize().to_string()
+        }
+    };
+    let subject = match (&event.position_id, &event.deal_id) {
+        (Some(position), Some(deal)) => Some(format!("position {position}, deal {deal}")),
+        (Some(position), None) => Some(format!("position {position}")),
+        (None, Some(deal)) => Some(format!("deal {deal}")),
+        (None, None) => None,
     };
     let positions = event
         .open_positions
@@ -120,14 +133,20 @@ fn breach(event: &EventView, kind: &str) -> impl IntoView + use<> {
                 <div>
                     <dt>{measured_label}</dt>
                     <dd class="num negative" data-testid="evidence-measured">
-                        {format::money(measured)}
+                        {shown(measured)}
                         {event.estimated.then_some(" (estimated from quotes)")}
                     </dd>
                 </div>
                 <div>
                     <dt>{limit_label}</dt>
-                    <dd class="num" data-testid="evidence-limit">{format::money(limit)}</dd>
+                    <dd class="num" data-testid="evidence-limit">{shown(limit)}</dd>
                 </div>
+                {subject.map(|subject| view! {
+                    <div>
+                        <dt>"About"</dt>
+                        <dd data-testid="evidence-subject">{subject}</dd>
+                    </div>
+                })}
                 {loss_rule.then(|| view! {
                     <div>
                         <dt>"Below the floor by"</dt>

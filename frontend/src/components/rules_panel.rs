@@ -146,13 +146,18 @@ pub fn rule_label(kind: &str, id: &str) -> String {
         "min_trading_days" => "Minimum trading days",
         "max_duration" => "Maximum duration",
         "best_day" => "Best day / consistency",
-        "max_lots" => "Maximum lots per position",
+        "max_lots" | "max_lots_per_position" => "Maximum lots per position",
         "max_open_positions" => "Maximum open positions",
         "stop_loss_required" => "Stop loss required",
         "max_risk_per_position" => "Risk per position",
         "total_open_risk" => "Total open risk",
         "consecutive_losses" => "Consecutive losses",
         "margin_level" => "Margin level",
+        "max_trade_loss" => "Maximum loss per trade",
+        "max_holding_time" => "Maximum holding time",
+        "no_weekend_positions" => "No positions over the weekend",
+        // A period's rule is named by its id (weekly_loss: "Weekly loss").
+        "period_loss" => return capitalized(&id.replace('_', " ")),
         _ => "",
     };
     if known.is_empty() {
@@ -160,6 +165,13 @@ pub fn rule_label(kind: &str, id: &str) -> String {
     } else {
         known.to_owned()
     }
+}
+
+fn capitalized(words: &str) -> String {
+    let mut chars = words.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
 
 fn amount(value: Option<Decimal>, unit: Unit) -> String {
@@ -172,7 +184,19 @@ fn amount(value: Option<Decimal>, unit: Unit) -> String {
         (Some(v), Unit::Days) => format!("{} days", v.normalize()),
         (Some(v), Unit::Positions) => format!("{} positions", v.normalize()),
         (Some(v), Unit::Trades) => format!("{} trades", v.normalize()),
+        (Some(v), Unit::Minutes) => minutes(v),
     }
+}
+
+/// A holding time: minutes below an hour, hours and minutes above.
+fn minutes(value: Decimal) -> String {
+    let whole = value.trunc();
+    if whole < Decimal::from(60) {
+        return format!("{} min", value.round_dp(1).normalize());
+    }
+    let hours = (whole / Decimal::from(60)).trunc();
+    let rest = whole - hours * Decimal::from(60);
+    format!("{} h {} min", hours.normalize(), rest.normalize())
 }
 
 fn rule_badge(status: RuleStatus) -> (&'static str, &'static str) {
@@ -208,5 +232,10 @@ mod tests {
         assert_eq!(amount(None, Unit::Money), "–");
         assert_eq!(rule_label("daily_loss", "dl"), "Maximum daily loss");
         assert_eq!(rule_label("custom", "my_rule"), "my rule");
+        assert_eq!(rule_label("period_loss", "weekly_loss"), "Weekly loss");
+        assert_eq!(rule_label("max_trade_loss", "x"), "Maximum loss per trade");
+        assert_eq!(amount(Some(dec!(240.02)), Unit::Minutes), "4 h 0 min");
+        assert_eq!(amount(Some(dec!(45.5)), Unit::Minutes), "45.5 min");
+        assert_eq!(amount(Some(dec!(1440)), Unit::Minutes), "24 h 0 min");
     }
 }

@@ -746,6 +746,7 @@ mod tests {
             progress: None,
             since: None,
             held_since: None,
+            measure: None,
         };
         let with_rules = |second: i64, rules: Vec<RuleReport>| {
             let mut view = view(second, 100);

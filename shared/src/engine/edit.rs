@@ -11,8 +11,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::clock::ResetClock;
-use super::rules::{Limit, RuleDef, RuleKind};
-use super::state::{Challenge, percent_of};
+use super::rules::{DayProfit, Limit, MAX_HOLDING_MINUTES, RuleDef, RuleKind};
+use super::state::{Challenge, PlCounting, percent_of};
 use crate::domain::Money;
 
 /// The most rules one rule set may hold.
@@ -36,6 +36,10 @@ pub struct RuleSetDraft {
     /// Whether equity estimated from quotes may breach a loss rule (otherwise it only warns).
     #[serde(default)]
     pub estimated_equity_breaches: bool,
+    /// Whether interest, dividend and tax deals count as trading P/L (the default) or as
+    /// balance operations.
+    #[serde(default)]
+    pub interest_dividend_tax: PlCounting,
 }
 
 /// A validated rule set, ready for [`super::Challenge::change_rules`].
@@ -47,6 +51,9 @@ pub struct RuleSet {
     pub rules: Vec<RuleDef>,
     /// See [`RuleSetDraft::estimated_equity_breaches`].
     pub estimated_equity_breaches: bool,
+    /// See [`RuleSetDraft::interest_dividend_tax`].
+    #[serde(default)]
+    pub interest_dividend_tax: PlCounting,
 }
 
 impl RuleSet {
@@ -56,6 +63,7 @@ impl RuleSet {
             clock: challenge.clock(),
             rules: challenge.rules().cloned().collect(),
             estimated_equity_breaches: challenge.estimated_equity_breaches(),
+            interest_dividend_tax: challenge.interest_dividend_tax(),
         }
     }
 
@@ -66,6 +74,7 @@ impl RuleSet {
             reset_time: self.clock.local_time.format("%H:%M").to_string(),
             rules: self.rules.clone(),
             estimated_equity_breaches: self.estimated_equity_breaches,
+            interest_dividend_tax: self.interest_dividend_tax,
         }
     }
 }
@@ -127,6 +136,7 @@ pub fn validate(draft: &RuleSetDraft, initial_balance: Money) -> Result<RuleSet,
             clock,
             rules: draft.rules.clone(),
             estimated_equity_breaches: draft.estimated_equity_breaches,
+            interest_dividend_tax: draft.interest_dividend_tax,
         }),
         _ => Err(RuleSetError { problems }),
     }
@@ -180,11 +190,42 @@ fn rule_problems(rule: &RuleDef, initial_balance: Money, problems: &mut Vec<Stri
     match &rule.kind {
         RuleKind::DailyLoss { limit: l, .. }
         | RuleKind::MaxLoss { limit: l, .. }
-        | RuleKind::MonthlyLoss { limit: l } => {
+        | RuleKind::MonthlyLoss { limit: l, .. }
+        | RuleKind::PeriodLoss { limit: l, .. } => {
             say_some(
                 limit_problem("the limit", l, true, initial_balance),
                 &mut say,
             );
+        }
+        RuleKind::MaxTradeLoss { limit } => {
+            if matches!(limit, Limit::Money(_) | Limit::PercentOfInitial(_)) {
+                let problem = limit_problem("the loss per trade", limit, true, initial_balance);
+                say_some(problem, &mut say);
+            } else {
+                say("the loss per trade is money or a percent of the initial balance".to_owned());
+            }
+        }
+        RuleKind::MaxHoldingTime { minutes } => {
+            if *minutes == 0 || *minutes > MAX_HOLDING_MINUTES {
+                say(format!(
+                    "the holding time is {minutes} minutes: allow from 1 minute to 366 days \
+                     ({MAX_HOLDING_MINUTES} minutes)"
+                ));
+            }
+        }
+        RuleKind::NoWeekendPositions {
+            from_day,
+            from_time,
+            until_day,
+            until_time,
+        } => {
+            if (from_day, from_time) == (until_day, until_time) {
+                say(
+                    "the weekend starts and ends at the same moment: end it on another day or \
+                     at another time (e.g. from Friday 22:00 to Sunday 22:00)"
+                        .to_owned(),
+                );
+            }
         }
         RuleKind::ProfitTarget { target, .. } => {
             if matches!(target, Limit::PercentOfAnchor(_)) {
@@ -201,9 +242,17 @@ fn rule_problems(rule: &RuleDef, initial_balance: Money, problems: &mut Vec<Stri
         RuleKind::MinTradingDays {
             days,
             min_day_profit,
+            day_profit,
         } => {
             if *days == 0 {
                 say("the days required must be at least 1".to_owned());
+            }
+            if min_day_profit.is_none() && *day_profit != DayProfit::Closed {
+                say(
+                    "how a day's profit is measured matters only with a minimum day profit: set \
+                     the minimum day profit, or measure on closed P/L"
+                        .to_owned(),
+                );
             }
             if let Some(profit) = min_day_profit {
                 if matches!(profit, Limit::PercentOfAnchor(_)) {
@@ -353,7 +402,14 @@ fn daily_limit(kind: &RuleKind) -> Option<&Limit> {
 
 fn monthly_limit(kind: &RuleKind) -> Option<&Limit> {
     match kind {
-        RuleKind::MonthlyLoss { limit } => Some(limit),
+        RuleKind::MonthlyLoss { limit, .. } => Some(limit),
+        _ => None,
+    }
+}
+
+fn period_limit(kind: &RuleKind) -> Option<&Limit> {
+    match kind {
+        RuleKind::PeriodLoss { limit, .. } => Some(limit),
         _ => None,
     }
 }
@@ -378,7 +434,11 @@ fn contradictions(rules: &[RuleDef], initial_balance: Money, problems: &mut Vec<
             .collect()
     };
     let maxima = amounts(max_limit);
-    let smaller: [(&str, Select); 2] = [("daily", daily_limit), ("monthly", monthly_limit)];
+    let smaller: [(&str, Select); 3] = [
+        ("daily", daily_limit),
+        ("monthly", monthly_limit),
+        ("period", period_limit),
+    ];
     for (what, select) in smaller {
         for (id, amount) in amounts(select) {
             for (max_id, max_amount) in &maxima {
@@ -445,6 +505,11 @@ pub fn diff(old: &RuleSet, new: &RuleSet) -> Vec<RuleChange> {
         Some(yes_no(old.estimated_equity_breaches)),
         Some(yes_no(new.estimated_equity_breaches)),
     );
+    change(
+        "interest, dividend and tax deals".to_owned(),
+        Some(counting_words(old.interest_dividend_tax)),
+        Some(counting_words(new.interest_dividend_tax)),
+    );
     for rule in &new.rules {
         match old.rules.iter().find(|r| r.id == rule.id) {
             None => change(rule.id.clone(), None, Some(rule_words(rule))),
@@ -471,6 +536,14 @@ pub fn diff(old: &RuleSet, new: &RuleSet) -> Vec<RuleChange> {
     changes
 }
 
+fn counting_words(counting: PlCounting) -> String {
+    match counting {
+        PlCounting::TradingPl => "trading P/L",
+        PlCounting::BalanceOperation => "balance operations (not P/L)",
+    }
+    .to_owned()
+}
+
 fn yes_no(value: bool) -> String {
     if value { "yes" } else { "no" }.to_owned()
 }
@@ -484,10 +557,17 @@ fn clock_words(clock: &ResetClock) -> String {
 }
 
 fn rule_words(rule: &RuleDef) -> String {
-    // The first three are the kind, the severity and the warnings.
+    // The first three are the kind, the severity and the warnings; options left at their
+    // default (equity, no breach at the floor, closed P/L) go unsaid.
+    let defaults = [
+        ("measure", "equity"),
+        ("breach_at_floor", "no"),
+        ("day_profit", "closed"),
+    ];
     let params = parameters(rule)
         .into_iter()
         .skip(3)
+        .filter(|(name, value)| !defaults.contains(&(name.as_str(), value.as_str())))
         .map(|(name, value)| format!("{name} {value}"))
         .collect::<Vec<_>>()
         .join(", ");
@@ -565,7 +645,7 @@ fn decimal_words(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::rules::{DailyAnchor, MaxLossMode, ProfitBasis};
+    use crate::engine::rules::{DailyAnchor, MaxLossMode, Measure, ProfitBasis};
     use crate::engine::{ChallengeStatus, Record, RecordData, RuleStatus};
     use rust_decimal_macros::dec;
 
@@ -575,6 +655,7 @@ mod tests {
             clock: config.clock,
             rules: config.rules,
             estimated_equity_breaches: false,
+            interest_dividend_tax: PlCounting::TradingPl,
         }
         .draft()
     }
@@ -788,6 +869,8 @@ mod tests {
                 mode: MaxLossMode::TrailingPeakEquity,
                 limit: Limit::Money(dec!(12000)),
                 lock_above_initial: None,
+                measure: Measure::Equity,
+                breach_at_floor: false,
             },
         ));
         draft.rules.push(RuleDef::new(
@@ -802,6 +885,8 @@ mod tests {
             RuleKind::DailyLoss {
                 anchor: DailyAnchor::StartOfDayEquity,
                 limit: Limit::Money(dec!(2000)),
+                measure: Measure::Equity,
+                breach_at_floor: false,
             },
         ));
         challenge

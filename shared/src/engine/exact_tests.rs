@@ -347,6 +347,7 @@ fn a_losing_trade_that_arrives_out_of_order_takes_its_place_in_the_streak() {
             },
         )],
         estimated_equity_breaches: false,
+        interest_dividend_tax: PlCounting::default(),
     })
     .expect("config");
     let trade = |id: &str, time: &str, pl: Decimal| late(close(time, pl, dec!(1)), id, time);
@@ -402,4 +403,50 @@ fn an_old_state_without_the_new_fields_still_loads() {
     }
     let back: Challenge = serde_json::from_value(json).expect("an old state loads");
     assert_eq!(back, challenge);
+}
+
+/// The newer anchors (start of the week, the day's highest equity) move with a withdrawal like
+/// the others: a weekly loss rule's decision on a withdrawal reported before its deal is held,
+/// then settled as nothing.
+#[test]
+fn a_weekly_loss_decision_on_a_withdrawal_reported_first_is_held_then_settled() {
+    let mut challenge = Challenge::new(ChallengeConfig {
+        preset: "custom".into(),
+        initial_balance: dec!(100000),
+        clock: ResetClock::utc_midnight(),
+        rules: vec![RuleDef::new(
+            "weekly",
+            RuleKind::PeriodLoss {
+                period: Period::Week,
+                limit: Limit::PercentOfInitial(dec!(4)),
+                measure: Measure::Equity,
+                breach_at_floor: false,
+            },
+        )],
+        estimated_equity_breaches: false,
+        interest_dividend_tax: PlCounting::default(),
+    })
+    .expect("config");
+    // Monday 2 March 2026: the week starts at 100,000, its floor is 96,000.
+    let events = run(
+        &mut challenge,
+        &[
+            account("2026-03-02T09:00:00Z", dec!(100000), dec!(100000)),
+            account("2026-03-03T09:00:00Z", dec!(95000), dec!(95000)),
+        ],
+    );
+    assert!(events.is_empty(), "{events:?}");
+    assert!(challenge.held("weekly").is_some());
+    let events = run(
+        &mut challenge,
+        &[late(
+            deposit("2026-03-03T08:59:59Z", dec!(-5000)),
+            "w",
+            "2026-03-03T09:00:30Z",
+        )],
+    );
+    assert!(events.is_empty(), "{events:?}");
+    assert!(challenge.held("weekly").is_none());
+    assert_eq!(challenge.rule_floor("weekly"), Some(dec!(91000)));
+    assert_eq!(challenge.status(), ChallengeStatus::Active);
 }

@@ -152,7 +152,11 @@ impl Challenge {
             self.rules
                 .iter()
                 .filter(|r| pick(&r.def.kind))
-                .map(|r| self.equity.saturating_sub(r.floor).max(Decimal::ZERO))
+                .map(|r| {
+                    self.measured_for(&r.def.kind)
+                        .saturating_sub(r.floor)
+                        .max(Decimal::ZERO)
+                })
                 .min()
         };
         let stats: &TradeStats = &self.stats;
@@ -203,7 +207,12 @@ impl Challenge {
             min_equity_today: self.min_equity_today,
             daily_loss_left: room(|k| matches!(k, RuleKind::DailyLoss { .. })),
             overall_loss_left: room(|k| {
-                matches!(k, RuleKind::MaxLoss { .. } | RuleKind::MonthlyLoss { .. })
+                matches!(
+                    k,
+                    RuleKind::MaxLoss { .. }
+                        | RuleKind::MonthlyLoss { .. }
+                        | RuleKind::PeriodLoss { .. }
+                )
             }),
             trading_days: u32::try_from(self.trading_days.len()).unwrap_or(u32::MAX),
             best_day_share: round(best_day_share, RATIO_DP),

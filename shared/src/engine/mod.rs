@@ -39,12 +39,14 @@
 //! ```
 //!
 //! Files: [`clock`] (reset instants), [`rules`] (rule definitions), [`presets`] (firms' rule
-//! sets), `state` ([`Challenge`] and `apply`), [`metrics`], [`stats`] (trade statistics),
-//! `report` ([`Report`]).
+//! sets), `state` ([`Challenge`] and `apply`), `periods` (week, quarter and year anchors, the
+//! day's high, per-trade and time rules), [`metrics`], [`stats`] (trade statistics), `report`
+//! ([`Report`]).
 
 pub mod clock;
 pub mod edit;
 pub mod metrics;
+mod periods;
 pub mod presets;
 mod report;
 pub mod rules;
@@ -57,6 +59,8 @@ mod exact_tests;
 #[cfg(test)]
 mod oracle;
 #[cfg(test)]
+mod rule_tests;
+#[cfg(test)]
 mod tests;
 
 pub use clock::ResetClock;
@@ -64,9 +68,10 @@ pub use metrics::Metrics;
 pub use presets::{PRESETS, preset};
 pub use report::{Report, RuleReport};
 pub use rules::{
-    DailyAnchor, Limit, MaxLossMode, ProfitBasis, RuleDef, RuleKind, RuleStatus, Severity, Unit,
+    DailyAnchor, DayProfit, Limit, MaxLossMode, Measure, Period, ProfitBasis, RuleDef, RuleKind,
+    RuleStatus, Severity, Unit, Weekday,
 };
-pub use state::{Challenge, ChallengeConfig, ChallengeStatus};
+pub use state::{Challenge, ChallengeConfig, ChallengeStatus, PlCounting};
 
 use crate::domain::{AccountInfo, Deal, Money, Position, SymbolPrice, SymbolSpec};
 use chrono::{DateTime, Utc};
@@ -163,6 +168,23 @@ pub struct Anchors {
     /// Highest balance at a daily reset (end of day), at least the initial balance.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub peak_end_of_day_balance: Money,
+    /// Highest equity since the daily reset (from the equity at the reset); followed between
+    /// resets only while a rule hangs from it. Zero in evidence saved before it existed.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub highest_equity_of_day: Money,
+    /// Balance at the first reset of the (ISO) week of trading days.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub start_of_week_balance: Money,
+    /// Balance at the first reset of the calendar quarter.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub start_of_quarter_balance: Money,
+    /// Balance at the first reset of the calendar year.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub start_of_year_balance: Money,
 }
 
 /// One anchor an admin may correct (see [`Challenge::correct_anchor`]).
@@ -275,6 +297,12 @@ pub struct Evidence {
     /// [`HOLD_BOUND`]: that change (taken as trading P/L). An admin was told.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unexplained: Option<Money>,
+    /// The position the rule is about (holding time, weekend), when it is one position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_id: Option<String>,
+    /// The deal the rule is about (a closed trade's loss), when it is one deal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deal_id: Option<String>,
 }
 
 /// How long a decision resting on a balance change no deal explains is held. Past it, the

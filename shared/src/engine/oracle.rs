@@ -515,7 +515,20 @@ proptest! {
                     }
                     r
                 }
-                2 => deposit(&at, value),
+                2 => {
+                    // A deposit, or an interest, dividend or tax deal (counted as balance
+                    // operations by this rule set).
+                    let mut r = deposit(&at, value);
+                    if let RecordData::Deal(deal) = &mut r.data {
+                        deal.kind = match b.rem_euclid(4) {
+                            0 => crate::domain::DealKind::Balance,
+                            1 => crate::domain::DealKind::Interest,
+                            2 => crate::domain::DealKind::Dividend,
+                            _ => crate::domain::DealKind::Tax,
+                        };
+                    }
+                    r
+                }
                 3 => super::tests::spec(&at, value.abs()),
                 4 => super::tests::price(&at, value.abs()),
                 5 => super::tests::quote(&at, value),
@@ -542,7 +555,8 @@ proptest! {
     }
 }
 
-/// A rule set holding every rule kind (and every daily anchor and max-loss mode).
+/// A rule set holding every rule kind (and every daily anchor, max-loss mode, period, measure,
+/// day-profit measure and the breach-at-the-floor option).
 fn every_rule() -> Challenge {
     use RuleKind::*;
     let rule = |id: &str, kind| RuleDef::new(id, kind);
@@ -557,6 +571,8 @@ fn every_rule() -> Challenge {
                 DailyLoss {
                     anchor: DailyAnchor::HigherOfStartOfDayBalanceAndEquity,
                     limit: percent(dec!(5)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -564,6 +580,8 @@ fn every_rule() -> Challenge {
                 DailyLoss {
                     anchor: DailyAnchor::StartOfMonthBalance,
                     limit: Limit::PercentOfMonthStartBalance(dec!(5)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -571,6 +589,8 @@ fn every_rule() -> Challenge {
                 DailyLoss {
                     anchor: DailyAnchor::StartOfDayEquity,
                     limit: Limit::Money(dec!(3000)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -578,6 +598,8 @@ fn every_rule() -> Challenge {
                 DailyLoss {
                     anchor: DailyAnchor::StartOfDayBalance,
                     limit: Limit::PercentOfInitial(dec!(4)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -586,6 +608,8 @@ fn every_rule() -> Challenge {
                     mode: MaxLossMode::Static,
                     limit: Limit::PercentOfInitial(dec!(10)),
                     lock_above_initial: None,
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -594,6 +618,8 @@ fn every_rule() -> Challenge {
                     mode: MaxLossMode::TrailingPeakEquity,
                     limit: percent(dec!(10)),
                     lock_above_initial: Some(dec!(100)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -602,6 +628,8 @@ fn every_rule() -> Challenge {
                     mode: MaxLossMode::TrailingPeakBalance,
                     limit: Limit::Money(dec!(10000)),
                     lock_above_initial: None,
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -610,12 +638,16 @@ fn every_rule() -> Challenge {
                     mode: MaxLossMode::TrailingEndOfDayBalance,
                     limit: Limit::PercentOfInitial(dec!(6)),
                     lock_above_initial: Some(dec!(0)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
                 "monthly",
                 MonthlyLoss {
                     limit: Limit::PercentOfMonthStartBalance(dec!(10)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
                 },
             ),
             rule(
@@ -637,6 +669,7 @@ fn every_rule() -> Challenge {
                 MinTradingDays {
                     days: 2,
                     min_day_profit: Some(Limit::PercentOfInitial(dec!(0.5))),
+                    day_profit: DayProfit::Closed,
                 },
             ),
             rule("duration", MaxDuration { days: 36500 }),
@@ -665,8 +698,95 @@ fn every_rule() -> Challenge {
                     critical: dec!(50),
                 },
             ),
+            rule(
+                "day_high",
+                DailyLoss {
+                    anchor: DailyAnchor::HighestEquityOfDay,
+                    limit: percent(dec!(3)),
+                    measure: Measure::Equity,
+                    breach_at_floor: true,
+                },
+            ),
+            rule(
+                "balance_floor",
+                MaxLoss {
+                    mode: MaxLossMode::TrailingPeakBalance,
+                    limit: Limit::Money(dec!(6000)),
+                    lock_above_initial: Some(dec!(0)),
+                    measure: Measure::Balance,
+                    breach_at_floor: true,
+                },
+            ),
+            rule(
+                "monthly_balance",
+                MonthlyLoss {
+                    limit: Limit::PercentOfInitial(dec!(8)),
+                    measure: Measure::Balance,
+                    breach_at_floor: false,
+                },
+            ),
+            rule(
+                "weekly",
+                PeriodLoss {
+                    period: Period::Week,
+                    limit: Limit::PercentOfInitial(dec!(2)),
+                    measure: Measure::Equity,
+                    breach_at_floor: true,
+                },
+            ),
+            rule(
+                "quarterly",
+                PeriodLoss {
+                    period: Period::Quarter,
+                    limit: percent(dec!(10)),
+                    measure: Measure::Balance,
+                    breach_at_floor: false,
+                },
+            ),
+            rule(
+                "yearly",
+                PeriodLoss {
+                    period: Period::Year,
+                    limit: Limit::PercentOfMonthStartBalance(dec!(12)),
+                    measure: Measure::Equity,
+                    breach_at_floor: false,
+                },
+            ),
+            rule(
+                "per_trade",
+                MaxTradeLoss {
+                    limit: Limit::PercentOfInitial(dec!(1)),
+                },
+            ),
+            rule("holding", MaxHoldingTime { minutes: 600 }),
+            rule(
+                "weekend",
+                NoWeekendPositions {
+                    from_day: Weekday::Friday,
+                    from_time: chrono::NaiveTime::from_hms_opt(15, 45, 0).unwrap_or_default(),
+                    until_day: Weekday::Sunday,
+                    until_time: chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap_or_default(),
+                },
+            ),
+            rule(
+                "days_at_end",
+                MinTradingDays {
+                    days: 3,
+                    min_day_profit: Some(Limit::Money(dec!(100))),
+                    day_profit: DayProfit::ClosedAtDayEnd,
+                },
+            ),
+            rule(
+                "days_floating",
+                MinTradingDays {
+                    days: 3,
+                    min_day_profit: Some(Limit::Money(dec!(100))),
+                    day_profit: DayProfit::ClosedAndFloatingAtDayEnd,
+                },
+            ),
         ],
         estimated_equity_breaches: false,
+        interest_dividend_tax: PlCounting::BalanceOperation,
     })
     .expect("every rule kind is valid")
 }

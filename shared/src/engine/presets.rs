@@ -24,7 +24,9 @@ use rust_decimal::Decimal;
 
 use super::EngineError;
 use super::clock::ResetClock;
-use super::rules::{DailyAnchor, Limit, MaxLossMode, ProfitBasis, RuleDef, RuleKind, Severity};
+use super::rules::{
+    DailyAnchor, DayProfit, Limit, MaxLossMode, Measure, ProfitBasis, RuleDef, RuleKind, Severity,
+};
 use super::state::ChallengeConfig;
 
 /// Every preset name with a one-line description.
@@ -89,6 +91,8 @@ fn daily_balance(percent: Decimal) -> RuleDef {
         RuleKind::DailyLoss {
             anchor: DailyAnchor::StartOfDayBalance,
             limit: Limit::PercentOfInitial(percent),
+            measure: Measure::Equity,
+            breach_at_floor: false,
         },
     )
 }
@@ -100,6 +104,8 @@ fn static_max(percent: i64) -> RuleDef {
             mode: MaxLossMode::Static,
             limit: Limit::PercentOfInitial(pct(percent)),
             lock_above_initial: None,
+            measure: Measure::Equity,
+            breach_at_floor: false,
         },
     )
 }
@@ -120,6 +126,7 @@ fn min_days(days: u32) -> RuleDef {
         RuleKind::MinTradingDays {
             days,
             min_day_profit: None,
+            day_profit: DayProfit::Closed,
         },
     )
 }
@@ -172,6 +179,8 @@ pub fn preset(name: &str, initial_balance: Money) -> Result<ChallengeConfig, Eng
                         mode: MaxLossMode::TrailingEndOfDayBalance,
                         limit: Limit::PercentOfInitial(pct(10)),
                         lock_above_initial: None,
+                        measure: Measure::Equity,
+                        breach_at_floor: false,
                     },
                 ),
                 target(Limit::PercentOfInitial(pct(10))),
@@ -188,6 +197,8 @@ pub fn preset(name: &str, initial_balance: Money) -> Result<ChallengeConfig, Eng
                         RuleKind::DailyLoss {
                             anchor: DailyAnchor::HigherOfStartOfDayBalanceAndEquity,
                             limit: Limit::PercentOfAnchor(pct(5)),
+                            measure: Measure::Equity,
+                            breach_at_floor: false,
                         },
                     ),
                     static_max(10),
@@ -197,6 +208,7 @@ pub fn preset(name: &str, initial_balance: Money) -> Result<ChallengeConfig, Eng
                         RuleKind::MinTradingDays {
                             days: 3,
                             min_day_profit: Some(Limit::PercentOfInitial(Decimal::new(5, 1))),
+                            day_profit: DayProfit::Closed,
                         },
                     ),
                 ],
@@ -232,6 +244,8 @@ pub fn preset(name: &str, initial_balance: Money) -> Result<ChallengeConfig, Eng
                             mode: MaxLossMode::TrailingEndOfDayBalance,
                             limit: money(drawdown),
                             lock_above_initial: Some(Decimal::ZERO),
+                            measure: Measure::Equity,
+                            breach_at_floor: false,
                         },
                     ),
                     target(money(goal)),
@@ -260,6 +274,8 @@ pub fn preset(name: &str, initial_balance: Money) -> Result<ChallengeConfig, Eng
                             mode: MaxLossMode::TrailingPeakEquity,
                             limit: money(drawdown),
                             lock_above_initial: Some(Decimal::ONE_HUNDRED),
+                            measure: Measure::Equity,
+                            breach_at_floor: false,
                         },
                     ),
                     target(money(goal)),
@@ -274,12 +290,16 @@ pub fn preset(name: &str, initial_balance: Money) -> Result<ChallengeConfig, Eng
                     RuleKind::DailyLoss {
                         anchor: DailyAnchor::StartOfDayBalance,
                         limit: Limit::PercentOfMonthStartBalance(pct(5)),
+                        measure: Measure::Equity,
+                        breach_at_floor: false,
                     },
                 ),
                 RuleDef::new(
                     "mml",
                     RuleKind::MonthlyLoss {
                         limit: Limit::PercentOfAnchor(pct(10)),
+                        measure: Measure::Equity,
+                        breach_at_floor: false,
                     },
                 ),
                 RuleDef::new(
@@ -288,6 +308,8 @@ pub fn preset(name: &str, initial_balance: Money) -> Result<ChallengeConfig, Eng
                         mode: MaxLossMode::TrailingPeakBalance,
                         limit: Limit::PercentOfAnchor(pct(10)),
                         lock_above_initial: None,
+                        measure: Measure::Equity,
+                        breach_at_floor: false,
                     },
                 ),
             ],
@@ -309,6 +331,7 @@ pub fn preset(name: &str, initial_balance: Money) -> Result<ChallengeConfig, Eng
         clock,
         rules,
         estimated_equity_breaches: false,
+        interest_dividend_tax: super::state::PlCounting::TradingPl,
     })
 }
 

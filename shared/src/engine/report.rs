@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::metrics::Metrics;
-use super::rules::{RuleKind, RuleStatus, Severity, Unit};
+use super::rules::{Measure, RuleKind, RuleStatus, Severity, Unit};
 use super::state::{Challenge, ChallengeStatus, percent_of};
 use super::stats::ratio;
 use super::{Event, EventKind};
@@ -49,6 +49,9 @@ pub struct RuleReport {
     /// when it was measured. `None` when nothing is held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_since: Option<DateTime<Utc>>,
+    /// For loss rules: what the floor is compared with (`measured` is that value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure: Option<Measure>,
 }
 
 /// The replay report, as the backend prints it.
@@ -86,23 +89,47 @@ impl Challenge {
             .map(|rule| {
                 let kind = rule.def.kind;
                 let measured = match kind {
-                    _ if kind.is_loss_rule() => self.has_account.then_some(self.equity),
-                    RuleKind::MinTradingDays { min_day_profit, .. } => {
-                        Some(Decimal::from(self.counted_days(min_day_profit.as_ref())))
+                    _ if kind.is_loss_rule() => self.has_account.then(|| self.measured_for(&kind)),
+                    RuleKind::MinTradingDays {
+                        min_day_profit,
+                        day_profit,
+                        ..
+                    } => Some(Decimal::from(
+                        self.counted_days(min_day_profit.as_ref(), day_profit),
+                    )),
+                    RuleKind::MaxTradeLoss { .. } => Some(rule.measured.unwrap_or(Decimal::ZERO)),
+                    RuleKind::MaxHoldingTime { .. } => {
+                        Some(self.longest_holding().unwrap_or(Decimal::ZERO))
+                    }
+                    RuleKind::NoWeekendPositions { .. } => {
+                        Some(Decimal::from(self.positions.len()))
                     }
                     _ => rule.measured,
                 };
                 let (remaining, limit) = match kind {
                     RuleKind::DailyLoss { .. }
                     | RuleKind::MaxLoss { .. }
-                    | RuleKind::MonthlyLoss { .. } => {
+                    | RuleKind::MonthlyLoss { .. }
+                    | RuleKind::PeriodLoss { .. } => {
                         let remaining = if self.has_account {
-                            non_negative(self.equity.saturating_sub(rule.floor))
+                            non_negative(self.measured_for(&kind).saturating_sub(rule.floor))
                         } else {
                             Some(rule.limit)
                         };
                         (remaining, Some(rule.floor))
                     }
+                    RuleKind::MaxTradeLoss { .. } => (
+                        non_negative(rule.limit.saturating_sub(measured.unwrap_or(Decimal::ZERO))),
+                        Some(rule.limit),
+                    ),
+                    RuleKind::MaxHoldingTime { minutes } => {
+                        let minutes = Decimal::from(minutes);
+                        (
+                            non_negative(minutes.saturating_sub(measured.unwrap_or_default())),
+                            Some(minutes),
+                        )
+                    }
+                    RuleKind::NoWeekendPositions { .. } => (None, Some(Decimal::ZERO)),
                     RuleKind::ProfitTarget { .. } => (
                         non_negative(rule.floor.saturating_sub(measured.unwrap_or(self.balance))),
                         Some(rule.floor),
@@ -165,7 +192,7 @@ impl Challenge {
                     _ if kind.is_loss_rule() => Some(rule.limit),
                     RuleKind::ProfitTarget { .. } => Some(rule.limit),
                     RuleKind::BestDay { .. } | RuleKind::MarginLevel { .. } => None,
-                    RuleKind::StopLossRequired => None,
+                    RuleKind::StopLossRequired | RuleKind::NoWeekendPositions { .. } => None,
                     _ => limit,
                 };
                 let progress = budget
@@ -200,6 +227,7 @@ impl Challenge {
                 });
                 RuleReport {
                     held_since: rule.held.as_ref().map(|held| held.evidence.time),
+                    measure: kind.is_loss_rule().then(|| kind.measure()),
                     budget,
                     remaining_percent,
                     progress,

@@ -5,6 +5,7 @@
 //! axes (anchor, measured quantity, reset clock); see `docs/ENGINE.md` for the formulas.
 
 use crate::domain::{Lots, Money};
+use chrono::NaiveTime;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,97 @@ pub enum DailyAnchor {
     StartOfDayEquity,
     /// Balance at the first reset of the month.
     StartOfMonthBalance,
+    /// The highest equity reported since the daily reset, starting from the equity at the reset
+    /// (a daily drawdown trailing the day's high, Funds.Pro, Aeon Funded).
+    HighestEquityOfDay,
+}
+
+/// What a loss floor is compared with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    /// Equity, floating P/L included: every account update is checked (almost every firm).
+    #[default]
+    Equity,
+    /// Closed balance: floating P/L is ignored; checked at account updates and closing deals.
+    Balance,
+}
+
+/// A calendar period of trading days, rolled by the reset clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    /// Monday to Sunday (ISO weeks) of trading-day labels: with a 17:00 New York clock the
+    /// week starts on Sunday at 17:00 New York, Monday 00:00 on the broker's GMT+2/+3 server.
+    Week,
+    /// A calendar month.
+    Month,
+    /// January to March, April to June, July to September, October to December.
+    Quarter,
+    /// A calendar year.
+    Year,
+}
+
+impl Period {
+    /// The period's word (`week`, `month`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Period::Week => "week",
+            Period::Month => "month",
+            Period::Quarter => "quarter",
+            Period::Year => "year",
+        }
+    }
+}
+
+/// When a day counts for a minimum-trading-days rule with a minimum day profit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayProfit {
+    /// The day's closed P/L as it stands: today counts as soon as it reaches the threshold.
+    #[default]
+    Closed,
+    /// The day's closed P/L, judged once the day has ended (today never counts yet).
+    ClosedAtDayEnd,
+    /// The day's closed P/L plus the change of floating P/L over the day (the equity the day
+    /// made, deposits excluded), judged once the day has ended.
+    ClosedAndFloatingAtDayEnd,
+}
+
+/// A day of the week, in the reset clock's time zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Weekday {
+    /// Monday.
+    Monday,
+    /// Tuesday.
+    Tuesday,
+    /// Wednesday.
+    Wednesday,
+    /// Thursday.
+    Thursday,
+    /// Friday.
+    Friday,
+    /// Saturday.
+    Saturday,
+    /// Sunday.
+    Sunday,
+}
+
+impl Weekday {
+    /// As chrono's weekday.
+    pub fn chrono(self) -> chrono::Weekday {
+        match self {
+            Weekday::Monday => chrono::Weekday::Mon,
+            Weekday::Tuesday => chrono::Weekday::Tue,
+            Weekday::Wednesday => chrono::Weekday::Wed,
+            Weekday::Thursday => chrono::Weekday::Thu,
+            Weekday::Friday => chrono::Weekday::Fri,
+            Weekday::Saturday => chrono::Weekday::Sat,
+            Weekday::Sunday => chrono::Weekday::Sun,
+        }
+    }
 }
 
 /// Where a maximum loss floor hangs from.
@@ -74,6 +166,12 @@ pub enum RuleKind {
         anchor: DailyAnchor,
         /// How much may be lost per day.
         limit: Limit,
+        /// Equity (default) or closed balance.
+        #[serde(default)]
+        measure: Measure,
+        /// Reaching the floor is already a breach ("reaches 97,600 or lower").
+        #[serde(default)]
+        breach_at_floor: bool,
     },
     /// Equity must stay at or above `anchor - limit` for the life of the challenge.
     MaxLoss {
@@ -84,11 +182,23 @@ pub enum RuleKind {
         /// Stop trailing once the floor reaches the initial balance plus this amount
         /// (Topstep: 0; Apex: 100). `None`: trail forever.
         lock_above_initial: Option<Money>,
+        /// Equity (default) or closed balance.
+        #[serde(default)]
+        measure: Measure,
+        /// Reaching the floor is already a breach.
+        #[serde(default)]
+        breach_at_floor: bool,
     },
     /// Equity must stay at or above `start-of-month balance - limit`.
     MonthlyLoss {
         /// How much may be lost per calendar month (of trading days).
         limit: Limit,
+        /// Equity (default) or closed balance.
+        #[serde(default)]
+        measure: Measure,
+        /// Reaching the floor is already a breach.
+        #[serde(default)]
+        breach_at_floor: bool,
     },
     /// Objective: profit of at least `target` (a percent limit is of the initial balance).
     ProfitTarget {
@@ -104,6 +214,9 @@ pub enum RuleKind {
         days: u32,
         /// When set, only days with at least this closed profit count.
         min_day_profit: Option<Limit>,
+        /// With `min_day_profit`: what a day's profit is and when it is judged.
+        #[serde(default)]
+        day_profit: DayProfit,
     },
     /// The challenge fails when it has not passed within `days` calendar days of its start.
     MaxDuration {
@@ -155,6 +268,43 @@ pub enum RuleKind {
         /// Critical threshold in percent (seed 002: 50).
         critical: Decimal,
     },
+    /// Equity must stay at or above `start-of-period balance - limit`, the period a week,
+    /// month, quarter or year of trading days (MetaApi's trackers, weekly loss limits).
+    PeriodLoss {
+        /// Week, month, quarter or year.
+        period: Period,
+        /// How much may be lost per period (`PercentOfAnchor`: of the start-of-period balance).
+        limit: Limit,
+        /// Equity (default) or closed balance.
+        #[serde(default)]
+        measure: Measure,
+        /// Reaching the floor is already a breach.
+        #[serde(default)]
+        breach_at_floor: bool,
+    },
+    /// No closed trade may lose more than `limit`: a closing deal whose closed P/L (profit,
+    /// commission and swap) is below `-limit` breaches, naming the deal.
+    MaxTradeLoss {
+        /// Money or a percent of the initial balance.
+        limit: Limit,
+    },
+    /// No position may be held longer than `minutes` from its open time.
+    MaxHoldingTime {
+        /// Longest holding time.
+        minutes: u32,
+    },
+    /// No position may be open across the weekend: from `from_day` at `from_time` until
+    /// `until_day` at `until_time`, local times in the reset clock's time zone.
+    NoWeekendPositions {
+        /// The day the weekend starts (e.g. Friday).
+        from_day: Weekday,
+        /// The local time it starts (e.g. 22:00).
+        from_time: NaiveTime,
+        /// The day it ends (e.g. Sunday).
+        until_day: Weekday,
+        /// The local time it ends (e.g. 22:00).
+        until_time: NaiveTime,
+    },
 }
 
 impl RuleKind {
@@ -175,6 +325,10 @@ impl RuleKind {
             RuleKind::TotalOpenRisk { .. } => "total_open_risk",
             RuleKind::ConsecutiveLosses { .. } => "consecutive_losses",
             RuleKind::MarginLevel { .. } => "margin_level",
+            RuleKind::PeriodLoss { .. } => "period_loss",
+            RuleKind::MaxTradeLoss { .. } => "max_trade_loss",
+            RuleKind::MaxHoldingTime { .. } => "max_holding_time",
+            RuleKind::NoWeekendPositions { .. } => "no_weekend_positions",
         }
     }
 
@@ -188,12 +342,51 @@ impl RuleKind {
         )
     }
 
-    /// Loss rules measured on equity against a floor.
+    /// Loss rules: equity (or balance) measured against a floor.
     pub fn is_loss_rule(&self) -> bool {
         matches!(
             self,
-            RuleKind::DailyLoss { .. } | RuleKind::MaxLoss { .. } | RuleKind::MonthlyLoss { .. }
+            RuleKind::DailyLoss { .. }
+                | RuleKind::MaxLoss { .. }
+                | RuleKind::MonthlyLoss { .. }
+                | RuleKind::PeriodLoss { .. }
         )
+    }
+
+    /// What a loss rule's floor is compared with (equity for every other kind).
+    pub fn measure(&self) -> Measure {
+        match self {
+            RuleKind::DailyLoss { measure, .. }
+            | RuleKind::MaxLoss { measure, .. }
+            | RuleKind::MonthlyLoss { measure, .. }
+            | RuleKind::PeriodLoss { measure, .. } => *measure,
+            _ => Measure::Equity,
+        }
+    }
+
+    /// Whether `measured` breaks a floor at `floor`: below it, or at it for a rule that says
+    /// "or lower".
+    pub fn breaks(&self, measured: Money, floor: Money) -> bool {
+        measured < floor || measured == floor && self.breaches_at_floor()
+    }
+
+    /// Whether a loss rule breaches when the measured value equals its floor.
+    pub fn breaches_at_floor(&self) -> bool {
+        match self {
+            RuleKind::DailyLoss {
+                breach_at_floor, ..
+            }
+            | RuleKind::MaxLoss {
+                breach_at_floor, ..
+            }
+            | RuleKind::MonthlyLoss {
+                breach_at_floor, ..
+            }
+            | RuleKind::PeriodLoss {
+                breach_at_floor, ..
+            } => *breach_at_floor,
+            _ => false,
+        }
     }
 
     /// The severity a rule of this kind has unless configured otherwise: loss rules and the
@@ -203,6 +396,8 @@ impl RuleKind {
             RuleKind::DailyLoss { .. }
             | RuleKind::MaxLoss { .. }
             | RuleKind::MonthlyLoss { .. }
+            | RuleKind::PeriodLoss { .. }
+            | RuleKind::MaxTradeLoss { .. }
             | RuleKind::MaxDuration { .. } => Severity::Hard,
             _ => Severity::Soft,
         }
@@ -217,10 +412,15 @@ impl RuleKind {
             | RuleKind::ProfitTarget { .. }
             | RuleKind::BestDay { .. }
             | RuleKind::MaxRiskPerPosition { .. }
-            | RuleKind::TotalOpenRisk { .. } => Unit::Money,
+            | RuleKind::TotalOpenRisk { .. }
+            | RuleKind::PeriodLoss { .. }
+            | RuleKind::MaxTradeLoss { .. } => Unit::Money,
             RuleKind::MinTradingDays { .. } | RuleKind::MaxDuration { .. } => Unit::Days,
             RuleKind::MaxLotsPerPosition { .. } => Unit::Lots,
-            RuleKind::MaxOpenPositions { .. } | RuleKind::StopLossRequired => Unit::Positions,
+            RuleKind::MaxOpenPositions { .. }
+            | RuleKind::StopLossRequired
+            | RuleKind::NoWeekendPositions { .. } => Unit::Positions,
+            RuleKind::MaxHoldingTime { .. } => Unit::Minutes,
             RuleKind::ConsecutiveLosses { .. } => Unit::Trades,
             RuleKind::MarginLevel { .. } => Unit::Percent,
         }
@@ -255,6 +455,8 @@ pub enum Unit {
     Trades,
     /// Percent.
     Percent,
+    /// Minutes (holding time).
+    Minutes,
 }
 
 /// The default warning fractions of a budget: 50%, 80% and 95% used.
@@ -324,15 +526,29 @@ impl RuleDef {
         let ok = match &self.kind {
             RuleKind::DailyLoss { limit, .. }
             | RuleKind::MaxLoss { limit, .. }
-            | RuleKind::MonthlyLoss { limit } => {
+            | RuleKind::MonthlyLoss { limit, .. }
+            | RuleKind::PeriodLoss { limit, .. } => {
                 positive_limit(limit) && !matches!(limit, Limit::PercentOfAnchor(v) if !percent(v))
             }
+            RuleKind::MaxTradeLoss { limit } => {
+                positive_limit(limit)
+                    && matches!(limit, Limit::Money(_) | Limit::PercentOfInitial(_))
+                    && !matches!(limit, Limit::PercentOfInitial(v) if !percent(v))
+            }
+            RuleKind::MaxHoldingTime { minutes } => *minutes > 0 && *minutes <= MAX_HOLDING_MINUTES,
+            RuleKind::NoWeekendPositions {
+                from_day,
+                from_time,
+                until_day,
+                until_time,
+            } => (from_day, from_time) != (until_day, until_time),
             RuleKind::ProfitTarget { target, .. } => {
                 positive_limit(target) && !matches!(target, Limit::PercentOfAnchor(_))
             }
             RuleKind::MinTradingDays {
                 days,
                 min_day_profit,
+                ..
             } => {
                 *days > 0
                     && min_day_profit.as_ref().is_none_or(|limit| {
@@ -365,6 +581,8 @@ impl RuleDef {
 
 /// At most this many warning fractions per rule.
 pub const MAX_WARNINGS: usize = 8;
+/// The longest holding time a rule may allow: 366 days, in minutes.
+pub const MAX_HOLDING_MINUTES: u32 = 366 * 24 * 60;
 /// Largest amount, percent or volume a rule parameter may hold.
 pub const MAX_LIMIT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
 
@@ -404,6 +622,8 @@ mod tests {
         let daily = |limit| RuleKind::DailyLoss {
             anchor: DailyAnchor::StartOfDayBalance,
             limit,
+            measure: Measure::Equity,
+            breach_at_floor: false,
         };
         let w = [dec!(0.5), dec!(0.8), dec!(0.95)];
         check(daily(Limit::PercentOfInitial(dec!(5))), &w, true);
@@ -421,6 +641,7 @@ mod tests {
             RuleKind::MinTradingDays {
                 days: 0,
                 min_day_profit: None,
+                day_profit: DayProfit::Closed,
             },
             &w,
             false,
@@ -475,6 +696,8 @@ mod tests {
                 mode: MaxLossMode::TrailingEndOfDayBalance,
                 limit: Limit::Money(dec!(2000)),
                 lock_above_initial: Some(dec!(0)),
+                measure: Measure::Equity,
+                breach_at_floor: false,
             },
         );
         let json = serde_json::to_string(&rule).expect("serialise");

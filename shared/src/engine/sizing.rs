@@ -40,8 +40,8 @@ pub struct SizingContext {
     /// Room left above the tightest loss floor (daily, monthly or overall), minus the open
     /// positions' risk to stop loss; never negative. `None` without a loss rule.
     pub room: Option<Money>,
-    /// The largest loss one trade may risk (the `max_risk_per_position` rule, and what the
-    /// `total_open_risk` rule has left); `None` without such a rule.
+    /// The largest loss one trade may risk (the `max_risk_per_position` and `max_trade_loss`
+    /// rules, and what the `total_open_risk` rule has left); `None` without such a rule.
     pub per_trade_cap: Option<Money>,
     /// Open positions without a stop loss: their risk is unbounded, so the room is not known
     /// to be free.
@@ -182,6 +182,8 @@ impl Challenge {
                         tighten(limit.saturating_sub(self.risk.total));
                     }
                 }
+                // A trade stopped out for more than this breaches the per-trade loss rule.
+                RuleKind::MaxTradeLoss { .. } => tighten(rule.limit),
                 _ => {}
             }
         }

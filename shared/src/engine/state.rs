@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::ResetClock;
 use super::rules::{
-    DailyAnchor, Limit, MaxLossMode, ProfitBasis, RuleDef, RuleKind, RuleStatus, Severity,
+    DailyAnchor, DayProfit, Limit, MaxLossMode, Measure, Period, ProfitBasis, RuleDef, RuleKind,
+    RuleStatus, Severity,
 };
 use super::stats::{DayStats, TradeStats};
 use super::{
@@ -56,10 +57,13 @@ pub(super) struct Pending {
     pub(super) contained: [Money; 7],
     /// Peak balance, equity and end-of-day balance over values net of `amount`.
     pub(super) net_peaks: [Money; 3],
+    /// Per newer anchor (`super::periods::WEEK` ...), how much of `amount` it holds.
+    #[serde(default)]
+    pub(super) extra: [Money; 4],
 }
 
 /// Takes from `from` the part of `amount` it holds (same sign, at most `amount`).
-fn absorb(from: &mut Money, amount: Money) -> Money {
+pub(super) fn absorb(from: &mut Money, amount: Money) -> Money {
     if from.is_zero() || amount.is_zero() || from.is_sign_negative() != amount.is_sign_negative() {
         return Decimal::ZERO;
     }
@@ -87,6 +91,23 @@ pub struct ChallengeConfig {
     /// By default (`false`) it only warns: a breach needs the broker's own equity.
     #[serde(default)]
     pub estimated_equity_breaches: bool,
+    /// Whether interest, dividend and tax deals count as trading P/L (the default) or move the
+    /// balance like deposits and withdrawals.
+    #[serde(default)]
+    pub interest_dividend_tax: PlCounting,
+}
+
+/// How interest, dividend and tax deals count (see `docs/ENGINE.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PlCounting {
+    /// Trading P/L: the day's and the challenge's closed P/L, the profit target, the realized
+    /// loss (as before these deal kinds were told apart).
+    #[default]
+    TradingPl,
+    /// Like a deposit or withdrawal: moves the balance and every anchor, never profit or loss.
+    BalanceOperation,
 }
 
 /// Where a challenge stands.
@@ -126,6 +147,8 @@ impl ChallengeStatus {
 #[serde(rename_all = "snake_case")]
 pub(super) enum Check {
     Floor,
+    /// A loss floor compared with the closed balance.
+    BalanceFloor,
     Target,
     Margin,
     OpenRisk,
@@ -133,11 +156,10 @@ pub(super) enum Check {
 }
 
 impl Check {
-    fn of(kind: &RuleKind) -> Self {
+    pub(super) fn of(kind: &RuleKind) -> Self {
         match kind {
-            RuleKind::DailyLoss { .. }
-            | RuleKind::MaxLoss { .. }
-            | RuleKind::MonthlyLoss { .. } => Check::Floor,
+            _ if kind.is_loss_rule() && kind.measure() == Measure::Balance => Check::BalanceFloor,
+            _ if kind.is_loss_rule() => Check::Floor,
             RuleKind::ProfitTarget { .. } => Check::Target,
             RuleKind::MarginLevel { .. } => Check::Margin,
             RuleKind::TotalOpenRisk { .. } => Check::OpenRisk,
@@ -173,6 +195,10 @@ pub(super) struct RuleState {
     /// A breach that rests on a balance change no deal explains yet (see `hold`).
     #[serde(default)]
     pub(super) held: Option<Box<HeldBreach>>,
+    /// Weekend rule: the latest weekend window started at or before the last record, and the
+    /// start of the next one (see `periods`).
+    #[serde(default)]
+    pub(super) window: Option<super::periods::Window>,
 }
 
 /// A loss rule's breach that holds under one reading of a balance change no deal explains yet
@@ -269,6 +295,13 @@ pub struct Challenge {
     pub(super) positions: Vec<Position>,
     pub(super) status: ChallengeStatus,
     pub(super) has_account: bool,
+    /// A rule hangs from the day's highest equity: account updates raise it.
+    #[serde(default)]
+    pub(super) day_high_rules: bool,
+    /// No rule is judged on time alone (duration, holding time, weekend): records skip that
+    /// loop. `false` (look) for a state saved before the flag existed.
+    #[serde(default)]
+    pub(super) no_time_rules: bool,
     pub(super) anchors: Anchors,
     pub(super) preset: String,
     pub(super) clock: ResetClock,
@@ -309,6 +342,16 @@ pub struct Challenge {
     /// The newest late deals, oldest first (see [`LateDeal`]).
     #[serde(default)]
     pub(super) late_deals: Vec<LateDeal>,
+    /// See [`ChallengeConfig::interest_dividend_tax`].
+    #[serde(default)]
+    pub(super) interest_dividend_tax: PlCounting,
+    /// Open time of the oldest position still open (as last reported, less what deals closed
+    /// since): holding-time and weekend rules compare the record's time with it.
+    #[serde(default)]
+    pub(super) earliest_open: Option<DateTime<Utc>>,
+    /// Volume closed by deals per position since the last `Positions` record.
+    #[serde(default)]
+    pub(super) closed_since_report: Vec<(String, Lots)>,
 }
 
 impl Challenge {
@@ -336,6 +379,10 @@ impl Challenge {
             peak_balance: initial,
             peak_equity: initial,
             peak_end_of_day_balance: initial,
+            highest_equity_of_day: initial,
+            start_of_week_balance: initial,
+            start_of_quarter_balance: initial,
+            start_of_year_balance: initial,
         };
         let rules = config
             .rules
@@ -352,12 +399,15 @@ impl Challenge {
                     measured: None,
                     counter: 0,
                     held: None,
+                    window: None,
                     def,
                 };
                 refloor(&mut rule, &anchors, true);
                 rule
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let day_high_rules = super::periods::hangs_from_day_high(rules.iter().map(|r| &r.def));
+        let no_time_rules = !super::periods::judged_on_time(rules.iter().map(|r| &r.def));
         Ok(Self {
             preset: config.preset,
             clock: config.clock,
@@ -398,6 +448,11 @@ impl Challenge {
             recent_closes: Vec::new(),
             deal_positions: Vec::new(),
             late_deals: Vec::new(),
+            interest_dividend_tax: config.interest_dividend_tax,
+            day_high_rules,
+            no_time_rules,
+            earliest_open: None,
+            closed_since_report: Vec::new(),
         })
     }
 
@@ -601,10 +656,12 @@ impl Challenge {
                         self.revalue(index);
                     }
                 }
+                self.positions_reported();
                 objectives = true;
             }
             RecordData::Deal(deal) => {
                 self.on_deal(deal, record, out);
+                self.after_deal(deal, record, out);
                 objectives = true;
             }
             RecordData::Price(price) => {
@@ -694,6 +751,8 @@ impl Challenge {
             p.contained[SOM_EQUITY] = p.amount;
             self.realized_loss_mtd = Decimal::ZERO;
         }
+        let periods = super::periods::Rolled::between(self.day, day);
+        self.roll_periods(periods);
         self.closed_pl_today = Decimal::ZERO;
         self.min_equity_today = self.equity;
         if self.status == ChallengeStatus::Paused {
@@ -708,6 +767,7 @@ impl Challenge {
                 RuleKind::DailyLoss { .. } => true,
                 RuleKind::MonthlyLoss { .. } => new_month,
                 RuleKind::MaxLoss { .. } => false,
+                RuleKind::PeriodLoss { period, .. } => periods.of(period),
                 _ => true,
             };
             refloor(rule, &self.anchors, period_reset);
@@ -754,13 +814,17 @@ impl Challenge {
         if balance_peak || equity_peak {
             self.trail(balance_peak, equity_peak);
         }
+        if self.day_high_rules && info.equity > self.anchors.highest_equity_of_day {
+            self.raise_day_high(info.equity);
+        }
         if self.status.is_final() {
             return false;
         }
         let mut objectives = false;
         for i in 0..self.rules.len() {
             match self.rules[i].check {
-                Check::Floor => self.check_floor(i, record, out),
+                Check::Floor => self.check_floor(i, self.equity, record, out),
+                Check::BalanceFloor => self.check_floor(i, self.balance, record, out),
                 Check::Target => objectives |= self.check_target(i),
                 Check::Margin => self.check_margin(i, record, out),
                 Check::OpenRisk => self.check_position_rule(i, record, out),
@@ -864,6 +928,18 @@ impl Challenge {
         for (peak, net) in peaks.into_iter().zip(p.net_peaks) {
             *peak = (*peak).max(net.saturating_add(amount));
         }
+        // The newer anchors, as `deposit_extra` moves them.
+        let mut extra = p.extra;
+        let newer = [
+            &mut a.start_of_week_balance,
+            &mut a.start_of_quarter_balance,
+            &mut a.start_of_year_balance,
+            &mut a.highest_equity_of_day,
+        ];
+        for (value, held) in newer.into_iter().zip(&mut extra) {
+            let held = absorb(held, amount);
+            *value = value.saturating_add(amount.saturating_sub(held));
+        }
         a
     }
 
@@ -892,7 +968,8 @@ impl Challenge {
             return false;
         }
         let balance_floor = self.floor_as_balance_operation(i);
-        if (measured < floor) == (measured < balance_floor) {
+        let kind = &self.rules[i].def.kind;
+        if kind.breaks(measured, floor) == kind.breaks(measured, balance_floor) {
             return false;
         }
         // The first measurement is the instant the breach happened, if it did.
@@ -917,14 +994,13 @@ impl Challenge {
         let equity = self.equity;
         for i in 0..self.rules.len() {
             let rule = &self.rules[i];
-            if rule.check != Check::Floor
-                || rule.status == RuleStatus::Breached
-                || equity < rule.floor
-            {
+            if rule.check != Check::Floor || rule.status == RuleStatus::Breached {
                 continue;
             }
             let floor = rule.floor;
-            self.hold(i, equity, floor, record);
+            if !rule.def.kind.breaks(equity, floor) {
+                self.hold(i, equity, floor, record);
+            }
         }
     }
 
@@ -969,8 +1045,9 @@ impl Challenge {
                 continue;
             };
             let measured = held.evidence.measured;
-            let as_trade = measured < held.evidence.limit;
-            let as_balance = measured < held.balance_floor;
+            let kind = &self.rules[i].def.kind;
+            let as_trade = kind.breaks(measured, held.evidence.limit);
+            let as_balance = kind.breaks(measured, held.balance_floor);
             if as_trade != as_balance {
                 self.rules[i].held = Some(held);
             } else if as_trade
@@ -1002,7 +1079,10 @@ impl Challenge {
             let Some(held) = self.rules[i].held.take() else {
                 continue;
             };
-            if held.evidence.measured < held.evidence.limit
+            if self.rules[i]
+                .def
+                .kind
+                .breaks(held.evidence.measured, held.evidence.limit)
                 && self.rules[i].status != RuleStatus::Breached
                 && !self.status.is_final()
             {
@@ -1060,8 +1140,16 @@ impl Challenge {
         self.pending.amount
     }
 
-    fn check_floor(&mut self, i: usize, record: &Record, out: &mut Vec<Event>) {
-        let equity = self.equity;
+    /// A loss rule's floor against `equity` (the closed balance for a rule measured on it).
+    // Inlined into the account update, as it was before it took the measured value.
+    #[inline(always)]
+    pub(super) fn check_floor(
+        &mut self,
+        i: usize,
+        equity: Money,
+        record: &Record,
+        out: &mut Vec<Event>,
+    ) {
         let rule = &mut self.rules[i];
         // Loss rules measure the current equity: the report reads it, nothing is stored here.
         if equity > rule.quiet_above {
@@ -1073,7 +1161,7 @@ impl Challenge {
         if rule.status == RuleStatus::Breached {
             return;
         }
-        if equity < rule.floor {
+        if equity < rule.floor || equity == rule.floor && rule.def.kind.breaches_at_floor() {
             let floor = rule.floor;
             if !self.pending.amount.is_zero() && self.hold(i, equity, floor, record) {
                 return;
@@ -1175,7 +1263,7 @@ impl Challenge {
         };
         let fresh = pl.saturating_sub(seen);
         self.balance = self.balance.saturating_add(fresh);
-        let balance_operation = deal.is_balance_operation();
+        let balance_operation = deal.is_balance_operation() || self.moves_balance_only(deal);
         if balance_operation {
             self.equity = self.equity.saturating_add(fresh);
             self.min_equity_today = self.min_equity_today.saturating_add(fresh);
@@ -1353,6 +1441,7 @@ impl Challenge {
         for held in &mut self.pending.contained {
             absorb(held, seen);
         }
+        let extra = self.take_extra(seen);
         let today = self.day;
         let day = self.clock.trading_day(time);
         let (Some(today), Some(day)) = (today, day.filter(|d| today.is_some_and(|t| *d < t)))
@@ -1375,6 +1464,7 @@ impl Challenge {
             let missed = pl.saturating_sub(absorb(&mut contained[SOM_BALANCE], seen));
             a.start_of_month_balance = a.start_of_month_balance.saturating_add(missed);
         }
+        super::periods::correct_periods(a, day, today, pl, seen, extra);
         // Today's start-of-day balance is the corrected close of the day just finished: the
         // peak taken at that roll is recomputed from it; older days can only raise it.
         let peak_before = match (self.days.last(), self.peak_eod_before_roll) {
@@ -1476,6 +1566,7 @@ impl Challenge {
             *net = net.saturating_add(amount);
             *peak = (*peak).max(*net);
         }
+        self.deposit_extra(amount, seen);
         for rule in &mut self.rules {
             refloor(rule, &self.anchors, false);
         }
@@ -1578,25 +1669,27 @@ impl Challenge {
         }
         for i in 0..self.rules.len() {
             let rule = &mut self.rules[i];
-            if !rule.def.kind.is_loss_rule()
+            if rule.check != Check::Floor
                 || rule.status == RuleStatus::Breached
                 || estimate > rule.quiet_above
             {
                 continue;
             }
+            let below = estimate < rule.floor
+                || estimate == rule.floor && rule.def.kind.breaches_at_floor();
             let levels = rule.levels.len();
             let mut crossed = usize::from(rule.warned);
             while crossed < levels && estimate <= rule.levels[crossed] {
                 crossed += 1;
             }
-            if self.estimated_equity_breaches && estimate < rule.floor {
+            if self.estimated_equity_breaches && below {
                 let floor = rule.floor;
                 if self.pending.amount.is_zero() || !self.hold(i, estimate, floor, record) {
                     self.breach(i, estimate, floor, record, out);
                 }
                 continue;
             }
-            if crossed == levels && estimate < rule.floor {
+            if crossed == levels && below {
                 crossed = levels + 1;
             }
             if crossed > usize::from(rule.warned) {
@@ -1746,8 +1839,16 @@ impl Challenge {
         self.rules
             .iter()
             .filter(|r| r.def.kind.is_loss_rule())
-            .map(|r| self.equity.saturating_sub(r.floor))
+            .map(|r| self.measured_for(&r.def.kind).saturating_sub(r.floor))
             .min()
+    }
+
+    /// What a loss rule of `kind` compares with its floor now: equity, or the balance.
+    pub(super) fn measured_for(&self, kind: &RuleKind) -> Money {
+        match kind.measure() {
+            Measure::Equity => self.equity,
+            Measure::Balance => self.balance,
+        }
     }
 
     fn add_trading_day(&mut self, time: DateTime<Utc>) {
@@ -1760,17 +1861,24 @@ impl Challenge {
     }
 
     /// Days counted by a minimum-trading-days rule.
-    pub(super) fn counted_days(&self, min_day_profit: Option<&Limit>) -> u32 {
+    pub(super) fn counted_days(
+        &self,
+        min_day_profit: Option<&Limit>,
+        day_profit: DayProfit,
+    ) -> u32 {
         let count = match min_day_profit {
             None => self.trading_days.len(),
             Some(limit) => {
                 let threshold = limit_amount(limit, &self.anchors, self.anchors.initial_balance);
-                let past = self
-                    .days
-                    .iter()
-                    .filter(|d| d.closed_pl >= threshold)
-                    .count();
-                past + usize::from(self.day.is_some() && self.closed_pl_today >= threshold)
+                let made = |d: &super::stats::DayStats| match day_profit {
+                    DayProfit::Closed | DayProfit::ClosedAtDayEnd => d.closed_pl,
+                    DayProfit::ClosedAndFloatingAtDayEnd => d.closed_and_floating_pl(),
+                };
+                let past = self.days.iter().filter(|d| made(d) >= threshold).count();
+                let today = day_profit == DayProfit::Closed
+                    && self.day.is_some()
+                    && self.closed_pl_today >= threshold;
+                past + usize::from(today)
             }
         };
         u32::try_from(count).unwrap_or(u32::MAX)
@@ -1801,8 +1909,9 @@ impl Challenge {
                 RuleKind::MinTradingDays {
                     days,
                     min_day_profit,
+                    day_profit,
                 } => {
-                    let counted = self.counted_days(min_day_profit.as_ref());
+                    let counted = self.counted_days(min_day_profit.as_ref(), day_profit);
                     self.rules[i].measured = Some(Decimal::from(counted));
                     counted >= days
                 }
@@ -1814,7 +1923,9 @@ impl Challenge {
                 }
                 _ => continue,
             };
-            any = true;
+            // The best-day share is a condition on passing, never an achievement: judged over
+            // the whole challenge, it cannot pass a challenge by itself.
+            any |= !matches!(self.rules[i].def.kind, RuleKind::BestDay { .. });
             all &= met;
             let rule = &mut self.rules[i];
             let status = if met {
@@ -1851,30 +1962,40 @@ impl Challenge {
     }
 
     fn check_duration(&mut self, record: &Record, out: &mut Vec<Event>) {
-        if self.status.is_final() {
+        if self.no_time_rules || self.status.is_final() {
             return;
         }
         let Some(started) = self.started else { return };
         for i in 0..self.rules.len() {
-            if let RuleKind::MaxDuration { days } = self.rules[i].def.kind {
-                let elapsed = record.time - started;
-                let elapsed_days = Decimal::from(elapsed.num_seconds()) / Decimal::from(86_400);
-                let rule = &mut self.rules[i];
-                rule.measured = Some(elapsed_days.round_dp(2));
-                if rule.status == RuleStatus::Breached {
+            let days = match self.rules[i].def.kind {
+                RuleKind::MaxDuration { days } => days,
+                RuleKind::MaxHoldingTime { minutes } => {
+                    self.check_holding(i, minutes, record, out);
                     continue;
                 }
-                if elapsed >= TimeDelta::days(i64::from(days)) {
-                    self.breach(
-                        i,
-                        elapsed_days.round_dp(2),
-                        Decimal::from(days),
-                        record,
-                        out,
-                    );
-                } else {
-                    rule.status = RuleStatus::Ok;
+                RuleKind::NoWeekendPositions { .. } => {
+                    self.check_weekend(i, record, out);
+                    continue;
                 }
+                _ => continue,
+            };
+            let elapsed = record.time - started;
+            let elapsed_days = Decimal::from(elapsed.num_seconds()) / Decimal::from(86_400);
+            let rule = &mut self.rules[i];
+            rule.measured = Some(elapsed_days.round_dp(2));
+            if rule.status == RuleStatus::Breached {
+                continue;
+            }
+            if elapsed >= TimeDelta::days(i64::from(days)) {
+                self.breach(
+                    i,
+                    elapsed_days.round_dp(2),
+                    Decimal::from(days),
+                    record,
+                    out,
+                );
+            } else {
+                rule.status = RuleStatus::Ok;
             }
         }
     }
@@ -1893,17 +2014,19 @@ impl Challenge {
             measured,
             limit,
             fraction,
-            estimated: self.rules[i].def.kind.is_loss_rule()
+            estimated: self.rules[i].check == Check::Floor
                 && matches!(record.data, RecordData::Price(_)),
             anchors: self.anchors,
             open_positions: self.positions.clone(),
             record: record.clone(),
             decided: None,
             unexplained: None,
+            position_id: None,
+            deal_id: None,
         })
     }
 
-    fn emit(&mut self, event: Event, out: &mut Vec<Event>) {
+    pub(super) fn emit(&mut self, event: Event, out: &mut Vec<Event>) {
         out.push(event.clone());
         self.events.push(event);
     }
@@ -1928,7 +2051,7 @@ impl Challenge {
 
     /// Records a breach of rule `i`: final for a hard rule (the challenge fails), until the next
     /// reset for a soft one (the challenge pauses).
-    fn breach(
+    pub(super) fn breach(
         &mut self,
         i: usize,
         measured: Decimal,
@@ -1936,7 +2059,29 @@ impl Challenge {
         record: &Record,
         out: &mut Vec<Event>,
     ) {
-        let evidence = self.evidence(i, measured, limit, None, record);
+        self.breach_of(
+            i,
+            measured,
+            limit,
+            record,
+            super::periods::Subject::default(),
+            out,
+        );
+    }
+
+    /// [`Self::breach`] naming the position or deal it is about in the evidence.
+    pub(super) fn breach_of(
+        &mut self,
+        i: usize,
+        measured: Decimal,
+        limit: Decimal,
+        record: &Record,
+        subject: super::periods::Subject,
+        out: &mut Vec<Event>,
+    ) {
+        let mut evidence = self.evidence(i, measured, limit, None, record);
+        evidence.position_id = subject.position;
+        evidence.deal_id = subject.deal;
         self.record_breach(i, evidence, out);
     }
 
@@ -1978,7 +2123,7 @@ impl Challenge {
 pub(super) fn refloor(rule: &mut RuleState, a: &Anchors, reset_warnings: bool) {
     let base = a.initial_balance.saturating_add(a.net_deposits);
     let (anchor, limit, lock) = match &rule.def.kind {
-        RuleKind::DailyLoss { anchor, limit } => {
+        RuleKind::DailyLoss { anchor, limit, .. } => {
             let anchor = match anchor {
                 DailyAnchor::StartOfDayBalance => a.start_of_day_balance,
                 DailyAnchor::HigherOfStartOfDayBalanceAndEquity => {
@@ -1986,6 +2131,7 @@ pub(super) fn refloor(rule: &mut RuleState, a: &Anchors, reset_warnings: bool) {
                 }
                 DailyAnchor::StartOfDayEquity => a.start_of_day_equity,
                 DailyAnchor::StartOfMonthBalance => a.start_of_month_balance,
+                DailyAnchor::HighestEquityOfDay => a.highest_equity_of_day,
             };
             (anchor, limit, None)
         }
@@ -1993,6 +2139,7 @@ pub(super) fn refloor(rule: &mut RuleState, a: &Anchors, reset_warnings: bool) {
             mode,
             limit,
             lock_above_initial,
+            ..
         } => {
             let anchor = match mode {
                 MaxLossMode::Static => base,
@@ -2006,7 +2153,21 @@ pub(super) fn refloor(rule: &mut RuleState, a: &Anchors, reset_warnings: bool) {
                 lock_above_initial.map(|x| base.saturating_add(x)),
             )
         }
-        RuleKind::MonthlyLoss { limit } => (a.start_of_month_balance, limit, None),
+        RuleKind::MonthlyLoss { limit, .. } => (a.start_of_month_balance, limit, None),
+        RuleKind::PeriodLoss { period, limit, .. } => {
+            let anchor = match period {
+                Period::Week => a.start_of_week_balance,
+                Period::Month => a.start_of_month_balance,
+                Period::Quarter => a.start_of_quarter_balance,
+                Period::Year => a.start_of_year_balance,
+            };
+            (anchor, limit, None)
+        }
+        RuleKind::MaxTradeLoss { limit } => {
+            rule.limit = limit_amount(limit, a, a.initial_balance);
+            rule.floor = Decimal::ZERO.saturating_sub(rule.limit);
+            return;
+        }
         RuleKind::ProfitTarget { target, .. } => {
             rule.limit = limit_amount(target, a, a.initial_balance);
             rule.floor = base.saturating_add(rule.limit);
@@ -2177,6 +2338,12 @@ impl Challenge {
         self.estimated_equity_breaches
     }
 
+    /// How interest, dividend and tax deals count (see
+    /// [`ChallengeConfig::interest_dividend_tax`]).
+    pub fn interest_dividend_tax(&self) -> PlCounting {
+        self.interest_dividend_tax
+    }
+
     /// Measures the challenge against `set` from now on: a rule whose id and kind stay keeps
     /// its running numbers (status, streak, warnings raised) with its floor and warning levels
     /// recomputed from the anchors as they stand; a new rule starts pending; a removed rule is
@@ -2240,6 +2407,7 @@ impl Challenge {
                         measured: None,
                         counter: 0,
                         held: None,
+                        window: None,
                         def: def.clone(),
                     };
                     refloor(&mut rule, &self.anchors, true);
@@ -2248,10 +2416,13 @@ impl Challenge {
             };
             rules.push(rule);
         }
+        let clock_changed = set.clock != self.clock;
         self.rules = rules;
         self.clock = set.clock;
         self.next_reset = next_reset;
         self.estimated_equity_breaches = set.estimated_equity_breaches;
+        self.interest_dividend_tax = set.interest_dividend_tax;
+        self.rules_changed(clock_changed);
         Ok(())
     }
 }

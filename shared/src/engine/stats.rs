@@ -102,6 +102,17 @@ pub struct DayStats {
 }
 
 impl DayStats {
+    /// The day's closed P/L plus the change of floating P/L over the day (floating P/L being
+    /// equity minus balance, which deposits do not move): what the day made, open positions
+    /// included, counting a position's floating profit on the days it accrued.
+    pub fn closed_and_floating_pl(&self) -> Money {
+        let floating_end = self.end_equity.saturating_sub(self.end_balance);
+        let floating_start = self.start_equity.saturating_sub(self.start_balance);
+        self.closed_pl
+            .saturating_add(floating_end)
+            .saturating_sub(floating_start)
+    }
+
     /// The day's return on its starting equity (deposits excluded, since they move the start).
     pub fn equity_return(&self) -> Option<Decimal> {
         ratio(

@@ -156,6 +156,7 @@ fn custom(initial: Decimal, rules: Vec<RuleDef>) -> Challenge {
         clock: ResetClock::utc_midnight(),
         rules,
         estimated_equity_breaches: false,
+        interest_dividend_tax: PlCounting::TradingPl,
     })
     .expect("valid config")
 }
@@ -570,6 +571,7 @@ fn config_errors_name_the_problem() {
         clock: ResetClock::utc_midnight(),
         rules: twice,
         estimated_equity_breaches: false,
+        interest_dividend_tax: PlCounting::TradingPl,
     };
     assert_eq!(
         Challenge::new(config).expect_err("dup"),
@@ -910,6 +912,8 @@ fn position_rules_pause_until_the_next_reset() {
                     RuleKind::DailyLoss {
                         anchor: DailyAnchor::StartOfDayBalance,
                         limit: Limit::PercentOfInitial(dec!(5)),
+                        measure: Measure::Equity,
+                        breach_at_floor: false,
                     },
                 ),
                 RuleDef::new("rule", RuleKind::TotalOpenRisk { percent: dec!(20) }),
@@ -1029,6 +1033,8 @@ fn monthly_loss_resets_with_the_month() {
     let rule = || {
         one_rule(RuleKind::MonthlyLoss {
             limit: Limit::PercentOfAnchor(dec!(10)),
+            measure: Measure::Equity,
+            breach_at_floor: false,
         })
     };
     let jan = [account("2026-01-05T10:00:00Z", dec!(95000), dec!(95000))];
@@ -1308,7 +1314,14 @@ fn daily_loss_anchors_and_limit_kinds() {
         account("2026-01-12T10:00:00Z", dec!(102000), dec!(103000)),
         account("2026-01-13T10:00:00Z", dec!(102000), dec!(103000)),
     ];
-    let daily = |anchor, limit| one_rule(RuleKind::DailyLoss { anchor, limit });
+    let daily = |anchor, limit| {
+        one_rule(RuleKind::DailyLoss {
+            anchor,
+            limit,
+            measure: Measure::Equity,
+            breach_at_floor: false,
+        })
+    };
     let cases = [
         (
             StartOfDayBalance,
@@ -1364,6 +1377,8 @@ fn max_loss_modes() {
             mode,
             limit: Limit::Money(dec!(5000)),
             lock_above_initial: lock,
+            measure: Measure::Equity,
+            breach_at_floor: false,
         })
     };
     let cases = [
@@ -1812,6 +1827,8 @@ fn a_new_peak_rearms_only_the_rules_whose_floor_moved() {
             mode,
             limit: Limit::Money(dec!(10000)),
             lock_above_initial: Some(dec!(1000)),
+            measure: Measure::Equity,
+            breach_at_floor: false,
         });
         let events = run(&mut challenge, records);
         let count = events

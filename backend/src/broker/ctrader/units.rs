@@ -116,7 +116,7 @@ fn scaled(value: Decimal, digits: u32) -> Result<i64, UnitError> {
 /// How a cash-flow operation (`ProtoOAChangeBalanceType`) moves the balance: the kind of deal
 /// it is to the engine, and whether it takes money out.
 pub fn cash_flow(operation_type: u32) -> Result<(DealKind, bool), UnitError> {
-    use DealKind::{Balance, Bonus, Charge, Commission, Other};
+    use DealKind::{Balance, Bonus, Charge, Commission, Dividend, Other};
     let (kind, out) = match operation_type {
         0 => (Balance, false),                     // deposit
         1 => (Balance, true),                      // withdrawal
@@ -125,8 +125,8 @@ pub fn cash_flow(operation_type: u32) -> Result<(DealKind, bool), UnitError> {
         9 => (Other, false),                       // rebate
         10 => (Other, true),                       // rebate reversed
         13 => (Bonus, true),                       // bonus compensation withdrawn
-        15 => (Other, false),                      // dividends
-        16 => (Other, true),                       // dividends
+        15 => (Dividend, false),                   // dividends
+        16 => (Dividend, true),                    // dividends
         17 | 18 | 28 | 34 | 35 => (Charge, true), // GSL charge, rollover, management, copy, inactivity fees
         19 | 38 => (Bonus, false),                // non-withdrawable or converted bonus
         20 => (Bonus, true),                      // non-withdrawable bonus removed
@@ -217,6 +217,8 @@ mod tests {
         assert_eq!(cash_flow(0), Ok((DealKind::Balance, false)));
         assert_eq!(cash_flow(1), Ok((DealKind::Balance, true)));
         assert_eq!(cash_flow(35), Ok((DealKind::Charge, true)));
+        assert_eq!(cash_flow(15), Ok((DealKind::Dividend, false)));
+        assert_eq!(cash_flow(16), Ok((DealKind::Dividend, true)));
         assert_eq!(cash_flow(2), Err(UnitError::CashFlowType(2)));
         assert_eq!(cash_flow(99), Err(UnitError::CashFlowType(99)));
     }

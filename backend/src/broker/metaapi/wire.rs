@@ -229,6 +229,14 @@ impl From<MetaDeal> for Deal {
             | "DEAL_TYPE_COMMISSION_MONTHLY"
             | "DEAL_TYPE_COMMISSION_AGENT_DAILY"
             | "DEAL_TYPE_COMMISSION_AGENT_MONTHLY" => DealKind::Commission,
+            "DEAL_TYPE_INTEREST" => DealKind::Interest,
+            // MetaApi names these as MT5 does (`DEAL_DIVIDEND`, ...); the `DEAL_TYPE_` spelling
+            // of its other types is read too.
+            "DEAL_DIVIDEND"
+            | "DEAL_DIVIDEND_FRANKED"
+            | "DEAL_TYPE_DIVIDEND"
+            | "DEAL_TYPE_DIVIDEND_FRANKED" => DealKind::Dividend,
+            "DEAL_TAX" | "DEAL_TYPE_TAX" => DealKind::Tax,
             _ => DealKind::Other,
         };
         let entry = match w.entry_type.as_deref() {
@@ -497,6 +505,25 @@ mod tests {
         assert_eq!(deal.kind, DealKind::Balance);
         assert!(deal.is_balance_operation());
         assert_eq!(deal.closed_pl(), dec!(5000));
+        let kind = |deal_type: &str| {
+            let json = format!(
+                r#"{{"id":"8","type":"{deal_type}","time":"2026-01-05T10:00:00Z","profit":-3}}"#
+            );
+            Deal::from(serde_json::from_str::<MetaDeal>(&json).expect("parse")).kind
+        };
+        for (deal_type, expected) in [
+            ("DEAL_TYPE_INTEREST", DealKind::Interest),
+            ("DEAL_DIVIDEND", DealKind::Dividend),
+            ("DEAL_DIVIDEND_FRANKED", DealKind::Dividend),
+            ("DEAL_TYPE_DIVIDEND", DealKind::Dividend),
+            ("DEAL_TAX", DealKind::Tax),
+            ("DEAL_TYPE_TAX", DealKind::Tax),
+            ("DEAL_TYPE_CHARGE", DealKind::Charge),
+            ("DEAL_TYPE_COMMISSION_DAILY", DealKind::Commission),
+            ("DEAL_TYPE_BUY_CANCELED", DealKind::Other),
+        ] {
+            assert_eq!(kind(deal_type), expected, "{deal_type}");
+        }
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! listed below.
 //!
 //! The form edits each rule as its JSON (the engine's rule format), one input per parameter,
-//! so no parameter is left out; a value that is not a number or not one of a parameter's
-//! choices is named in the problems list.
+//! so no parameter is left out: a choice list for a parameter that is one of a few words, a
+//! checkbox for a yes/no option, a text field for numbers and times; a value that is not a
+//! number or not one of a parameter's choices is named in the problems list.
 
 use crate::components::{ErrorPanel, Loading};
 use crate::{api, format};
@@ -22,21 +23,25 @@ use shared::api::{
 };
 use shared::domain::AccountId;
 use shared::engine::edit::{self, RuleChange, RuleSetDraft};
-use shared::engine::{RuleDef, RuleStatus};
+use shared::engine::{PlCounting, RuleDef, RuleKind, RuleStatus, Severity};
 
 /// Rule kinds an admin may add, each with a starting value of its parameters.
 const NEW_RULES: &[(&str, &str)] = &[
     (
         "daily_loss",
-        r#"{"type":"daily_loss","anchor":"start_of_day_balance","limit":{"type":"percent_of_initial","value":"5"}}"#,
+        r#"{"type":"daily_loss","anchor":"start_of_day_balance","limit":{"type":"percent_of_initial","value":"5"},"measure":"equity","breach_at_floor":false}"#,
     ),
     (
         "max_loss",
-        r#"{"type":"max_loss","mode":"static","limit":{"type":"percent_of_initial","value":"10"},"lock_above_initial":null}"#,
+        r#"{"type":"max_loss","mode":"static","limit":{"type":"percent_of_initial","value":"10"},"lock_above_initial":null,"measure":"equity","breach_at_floor":false}"#,
     ),
     (
         "monthly_loss",
-        r#"{"type":"monthly_loss","limit":{"type":"percent_of_anchor","value":"10"}}"#,
+        r#"{"type":"monthly_loss","limit":{"type":"percent_of_anchor","value":"10"},"measure":"equity","breach_at_floor":false}"#,
+    ),
+    (
+        "period_loss",
+        r#"{"type":"period_loss","period":"week","limit":{"type":"percent_of_initial","value":"2"},"measure":"equity","breach_at_floor":false}"#,
     ),
     (
         "profit_target",
@@ -44,7 +49,7 @@ const NEW_RULES: &[(&str, &str)] = &[
     ),
     (
         "min_trading_days",
-        r#"{"type":"min_trading_days","days":4,"min_day_profit":null}"#,
+        r#"{"type":"min_trading_days","days":4,"min_day_profit":null,"day_profit":"closed"}"#,
     ),
     ("max_duration", r#"{"type":"max_duration","days":30}"#),
     (
@@ -76,6 +81,28 @@ const NEW_RULES: &[(&str, &str)] = &[
         "margin_level",
         r#"{"type":"margin_level","warning":"100","critical":"50"}"#,
     ),
+    (
+        "max_trade_loss",
+        r#"{"type":"max_trade_loss","limit":{"type":"percent_of_initial","value":"3"}}"#,
+    ),
+    (
+        "max_holding_time",
+        r#"{"type":"max_holding_time","minutes":1440}"#,
+    ),
+    (
+        "no_weekend_positions",
+        r#"{"type":"no_weekend_positions","from_day":"friday","from_time":"22:00:00","until_day":"sunday","until_time":"22:00:00"}"#,
+    ),
+];
+
+const WEEKDAYS: &[&str] = &[
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
 ];
 
 /// The choices of the parameters that are one of a few words.
@@ -86,6 +113,7 @@ fn choices(parameter: &str) -> Option<&'static [&'static str]> {
             "higher_of_start_of_day_balance_and_equity",
             "start_of_day_equity",
             "start_of_month_balance",
+            "highest_equity_of_day",
         ],
         "mode" => &[
             "static",
@@ -94,6 +122,14 @@ fn choices(parameter: &str) -> Option<&'static [&'static str]> {
             "trailing_end_of_day_balance",
         ],
         "basis" => &["closed_balance", "equity"],
+        "measure" => &["equity", "balance"],
+        "period" => &["week", "month", "quarter", "year"],
+        "day_profit" => &[
+            "closed",
+            "closed_at_day_end",
+            "closed_and_floating_at_day_end",
+        ],
+        "from_day" | "until_day" => WEEKDAYS,
         _ => return None,
     })
 }
@@ -106,12 +142,13 @@ const LIMIT_TYPES: &[&str] = &[
     "percent_of_month_start_balance",
 ];
 
-/// The form's model: the clock, the switch, and every rule as the engine's JSON.
+/// The form's model: the clock, the switches, and every rule as the engine's JSON.
 #[derive(Clone, Debug, PartialEq)]
 struct Model {
     time_zone: String,
     reset_time: String,
     estimated_equity_breaches: bool,
+    interest_dividend_tax: PlCounting,
     rules: Vec<Value>,
 }
 
@@ -121,6 +158,7 @@ impl Model {
             time_zone: draft.time_zone.clone(),
             reset_time: draft.reset_time.clone(),
             estimated_equity_breaches: draft.estimated_equity_breaches,
+            interest_dividend_tax: draft.interest_dividend_tax,
             rules: draft
                 .rules
                 .iter()
@@ -148,6 +186,7 @@ impl Model {
                 reset_time: self.reset_time.clone(),
                 rules,
                 estimated_equity_breaches: self.estimated_equity_breaches,
+                interest_dividend_tax: self.interest_dividend_tax,
             })
         } else {
             Err(problems)
@@ -251,13 +290,12 @@ fn fresh_id(model: &Model, kind: &str) -> String {
 fn new_rule(model: &Model, kind: &str) -> Option<Value> {
     let (_, template) = NEW_RULES.iter().find(|(k, _)| *k == kind)?;
     let kind_value: Value = serde_json::from_str(template).ok()?;
-    let severity = if matches!(
-        kind,
-        "daily_loss" | "max_loss" | "monthly_loss" | "max_duration"
-    ) {
-        "hard"
-    } else {
-        "soft"
+    let severity = match serde_json::from_value::<RuleKind>(kind_value.clone())
+        .ok()?
+        .default_severity()
+    {
+        Severity::Hard => "hard",
+        Severity::Soft => "soft",
     };
     Some(json!({
         "id": fresh_id(model, kind),
@@ -547,6 +585,33 @@ fn Editor(
                         }
                     />
                     "Equity estimated from quotes may breach a loss rule"
+                </label>
+                <label>
+                    "Interest, dividend and tax deals"
+                    <select
+                        data-testid="rules-interest-dividend-tax"
+                        on:change=move |ev| {
+                            let counting = if event_target_value(&ev) == "balance_operation" {
+                                PlCounting::BalanceOperation
+                            } else {
+                                PlCounting::TradingPl
+                            };
+                            model.update(|m| m.interest_dividend_tax = counting);
+                        }
+                    >
+                        <option
+                            value="trading_pl"
+                            selected={m.interest_dividend_tax == PlCounting::TradingPl}
+                        >
+                            "count as trading P/L"
+                        </option>
+                        <option
+                            value="balance_operation"
+                            selected={m.interest_dividend_tax == PlCounting::BalanceOperation}
+                        >
+                            "move the balance like deposits (not P/L)"
+                        </option>
+                    </select>
                 </label>
             </fieldset>
         }
@@ -902,7 +967,45 @@ fn parameter_field(
         }
         .into_any();
     }
-    let whole = value.is_u64() || matches!(name.as_str(), "days" | "count" | "max");
+    if let Value::Bool(on) = value {
+        let testid = format!("rule-{name}");
+        let shown = match name.as_str() {
+            "breach_at_floor" => "Reaching the floor is a breach (\"or below\")".to_owned(),
+            _ => label,
+        };
+        return view! {
+            <label class="check">
+                <input
+                    type="checkbox"
+                    data-testid={testid}
+                    prop:checked=on
+                    on:change=move |ev| set(path(&[]), Value::Bool(event_target_checked(&ev)))
+                />
+                {shown}
+            </label>
+        }
+        .into_any();
+    }
+    if name.ends_with("_time") {
+        let testid = format!("rule-{name}");
+        let text = text_of(&value);
+        let shown = format!("{label} (HH:MM, reset clock's zone)");
+        return view! {
+            <label>
+                {shown}
+                <input
+                    type="text"
+                    data-testid={testid}
+                    prop:value=text
+                    on:input=move |ev| {
+                        set(path(&[]), Value::String(event_target_value(&ev).trim().to_owned()))
+                    }
+                />
+            </label>
+        }
+        .into_any();
+    }
+    let whole = value.is_u64() || matches!(name.as_str(), "days" | "count" | "max" | "minutes");
     let nullable = name == "lock_above_initial";
     let text = text_of(&value);
     let testid = format!("rule-{name}");
@@ -1075,6 +1178,7 @@ mod tests {
             clock: config.clock,
             rules: config.rules,
             estimated_equity_breaches: false,
+            interest_dividend_tax: PlCounting::TradingPl,
         }
         .draft()
     }
@@ -1120,6 +1224,59 @@ mod tests {
     }
 
     #[test]
+    fn the_new_options_are_edited_like_any_parameter_and_said_in_words() {
+        let baseline = ftmo();
+        let mut model = Model::of(&baseline);
+        // Every loss rule shows its options (they are in the engine's JSON of the rule).
+        assert_eq!(model.rules[1]["kind"]["measure"], "equity");
+        assert_eq!(model.rules[1]["kind"]["breach_at_floor"], false);
+        set_at(
+            &mut model.rules[1],
+            &["kind", "breach_at_floor"],
+            Value::Bool(true),
+        );
+        set_at(
+            &mut model.rules[1],
+            &["kind", "measure"],
+            Value::String("balance".into()),
+        );
+        model.interest_dividend_tax = PlCounting::BalanceOperation;
+        let mut weekend = new_rule(&model, "no_weekend_positions").expect("template");
+        set_at(
+            &mut weekend,
+            &["kind", "from_time"],
+            Value::String("15:45".into()),
+        );
+        model.rules.push(weekend);
+        let checked = check(&model, &baseline, Decimal::from(100_000));
+        assert!(checked.problems.is_empty(), "{checked:?}");
+        let words: Vec<String> = checked.changes.iter().map(RuleChange::words).collect();
+        for expected in [
+            "interest, dividend and tax deals: trading P/L → balance operations (not P/L)",
+            "max_loss.breach_at_floor: no → yes",
+            "max_loss.measure: equity → balance",
+            "no_weekend_positions added: no_weekend_positions (from_day friday, from_time \
+             15:45:00, until_day sunday, until_time 22:00:00)",
+        ] {
+            assert!(
+                words.iter().any(|w| w == expected),
+                "{expected} in {words:#?}"
+            );
+        }
+        // A choice that is not one is named.
+        set_at(
+            &mut model.rules[4],
+            &["kind", "from_day"],
+            Value::String("someday".into()),
+        );
+        let checked = check(&model, &baseline, Decimal::from(100_000));
+        assert!(
+            checked.problems[0].starts_with("rule 5 (no_weekend_positions)"),
+            "{checked:?}"
+        );
+    }
+
+    #[test]
     fn every_new_rule_kind_starts_valid_with_its_own_id() {
         let baseline = ftmo();
         let mut model = Model::of(&baseline);
@@ -1132,5 +1289,15 @@ mod tests {
         assert_eq!(extra["id"], "daily_loss_3");
         let draft = model.draft().expect("every template reads");
         assert_eq!(draft.rules.len(), 4 + NEW_RULES.len());
+        // Each template holds every parameter of its kind (so each is shown to edit).
+        for rule in &draft.rules {
+            let json = serde_json::to_value(rule.kind).expect("json");
+            let template = model
+                .rules
+                .iter()
+                .find(|r| r["id"] == rule.id.as_str())
+                .expect("in the model");
+            assert_eq!(template["kind"], json, "{}", rule.id);
+        }
     }
 }
