@@ -9,7 +9,7 @@
 
 use crate::AppState;
 use crate::config::Config;
-use crate::db::{self, Store, StoreError, User};
+use store::{self, Store, StoreError, User};
 use crate::error::AppError;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
-use shared::api::{Role, SessionResponse, UserId, UserInfo, UserSummary};
+use shared::api::{Role, SessionResponse, UserId};
 use shared::domain::AccountId;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -114,7 +114,7 @@ impl Auth {
             wait = wait.max(not_until.wait_time_from(now));
         }
         // Only a bounded prefix is a key: a long made-up name cannot grow the table.
-        let key: String = db::username_key(username).chars().take(64).collect();
+        let key: String = store::username_key(username).chars().take(64).collect();
         if let Err(not_until) = self.by_user.check_key(&key) {
             wait = wait.max(not_until.wait_time_from(now));
         }
@@ -153,7 +153,7 @@ impl Auth {
         let ttl = chrono::TimeDelta::from_std(self.session_ttl)
             .map_err(|e| AppError::Internal(format!("session_ttl out of range: {e}")))?;
         store
-            .create_session(&db::NewSession {
+            .create_session(&store::NewSession {
                 token_hash: token_hash(&token),
                 user: user.id,
                 csrf_token: csrf_token.clone(),
@@ -202,28 +202,6 @@ pub struct OpenedSession {
     pub cookie: HeaderValue,
     /// The body of the sign-in answer.
     pub response: SessionResponse,
-}
-
-impl User {
-    /// The user as the app shows them.
-    pub fn info(&self) -> UserInfo {
-        UserInfo {
-            id: self.id,
-            username: self.username.clone(),
-            role: self.role,
-        }
-    }
-
-    /// The user as an admin sees them.
-    pub fn summary(&self) -> UserSummary {
-        UserSummary {
-            id: self.id,
-            username: self.username.clone(),
-            role: self.role,
-            disabled: self.disabled,
-            created_at: self.created_at,
-        }
-    }
 }
 
 /// Hashes a password with Argon2id (the crate's defaults: 19 MiB, 2 passes) and a random salt.
@@ -613,7 +591,7 @@ pub async fn seed(
     for login in &mut logins {
         if let Some(user) = users
             .iter()
-            .find(|u| db::username_key(&u.username) == db::username_key(&login.username))
+            .find(|u| store::username_key(&u.username) == store::username_key(&login.username))
         {
             login.accounts = owners
                 .iter()

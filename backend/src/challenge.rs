@@ -6,7 +6,7 @@
 //! broker files late, found by the tracker's periodic pass over the whole history, is fed once
 //! and only once), and turns engine events into stored events.
 
-use crate::db::StoredEvent;
+use store::StoredEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::api::ChallengeView;
@@ -361,11 +361,11 @@ impl ChallengeRun {
     /// [`Challenge::unpause`]); returns the ids of the rules it released.
     pub fn override_decision(
         &mut self,
-        kind: crate::tracker::OverrideKind,
+        kind: OverrideKind,
     ) -> Result<Vec<String>, shared::engine::EngineError> {
         match kind {
-            crate::tracker::OverrideKind::ClearBreach => self.challenge.clear_breaches(),
-            crate::tracker::OverrideKind::Unpause => self.challenge.unpause(),
+            OverrideKind::ClearBreach => self.challenge.clear_breaches(),
+            OverrideKind::Unpause => self.challenge.unpause(),
         }
     }
 
@@ -484,6 +484,33 @@ fn id_hash(id: &str) -> u64 {
     hasher.finish()
 }
 
+/// An admin's override of what the engine decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverrideKind {
+    /// Clear every breach: the challenge is active again (`breach_cleared`).
+    ClearBreach,
+    /// End a soft breach's pause before the next reset (`unpaused`).
+    Unpause,
+}
+
+impl OverrideKind {
+    /// The kind of the challenge event that records it (the trader sees it).
+    pub fn event_kind(self) -> &'static str {
+        match self {
+            Self::ClearBreach => "breach_cleared",
+            Self::Unpause => "unpaused",
+        }
+    }
+
+    /// The audit log's action.
+    pub fn action(self) -> &'static str {
+        match self {
+            Self::ClearBreach => "challenge.clear_breach",
+            Self::Unpause => "challenge.unpause",
+        }
+    }
+}
+
 /// What feeding a pushed batch did.
 #[derive(Debug, Default)]
 pub struct PushOutcome {
@@ -528,7 +555,7 @@ pub fn stored(event: &Event) -> StoredEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::demo::world::World;
+    use demo::world::World;
     use rust_decimal::Decimal;
     use shared::domain::{DealEntry, DealKind};
 
@@ -657,7 +684,7 @@ mod tests {
     fn backfill_reproduces_the_anchors_live_tracking_computed() {
         let start = at("2026-03-02T06:00:00Z");
         let step = std::time::Duration::from_secs(1);
-        let clock = crate::broker::demo::world::ScriptClock {
+        let clock = demo::world::ScriptClock {
             start,
             unit: chrono::Duration::minutes(1),
         };

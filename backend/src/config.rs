@@ -53,7 +53,7 @@ pub struct Config {
     pub journal_keep_files: usize,
     /// The key broker tokens are sealed under in the database: 32 random bytes as 64 hex
     /// digits or base64 (also `RISKDECK_SECRET_KEY`). Redacted in `Debug`.
-    pub secret_key: Option<crate::secrets::SecretKey>,
+    pub secret_key: Option<store::secrets::SecretKey>,
     /// Mark the session cookie `Secure` (sent over HTTPS only). Turn on behind TLS.
     pub secure_cookies: bool,
     /// How long a session works after signing in.
@@ -368,12 +368,37 @@ pub struct AccountConfig {
 }
 
 impl AccountConfig {
+    /// How Riskdeck tracks the demo broker's accounts at `base_url` (where `demo` is served):
+    /// one account each, on its challenge.
+    pub fn demo_accounts(demo: &demo::DemoBroker, base_url: &str) -> Vec<AccountConfig> {
+        demo.accounts()
+            .into_iter()
+            .map(|a| AccountConfig {
+                id: a.id.clone(),
+                name: a.name,
+                base_url: base_url.to_owned(),
+                metaapi_account_id: a.id,
+                token: demo.token().to_owned(),
+                poll_interval: None,
+                challenge: Some(ChallengeSetup {
+                    preset: a.preset,
+                    initial_balance: a.initial_balance,
+                    estimated_equity_breaches: false,
+                }),
+                region: None,
+                ingest_token: None,
+                ctrader: None,
+                trader: None,
+            })
+            .collect()
+    }
+
     /// The base URL requests go to: `base_url`, or the region's MetaApi URL when only a region
     /// is given.
     pub fn api_base_url(&self) -> String {
         match &self.region {
             Some(region) if self.base_url.is_empty() => {
-                crate::broker::metaapi::client::region_base_url(region)
+                broker::metaapi::client::region_base_url(region)
             }
             _ => self.base_url.clone(),
         }
@@ -466,7 +491,7 @@ impl AccountConfig {
         if let Some(region) = &self.region
             && !self.base_url.is_empty()
         {
-            let expected = crate::broker::metaapi::client::region_base_url(region);
+            let expected = broker::metaapi::client::region_base_url(region);
             if self.base_url.trim_end_matches('/') != expected {
                 return Err(format!(
                     "account {id:?}: base_url {:?} is not region {region:?}'s ({expected}); \
@@ -550,7 +575,7 @@ impl Config {
     }
 
     /// The key for secrets at rest, or what to do when there is none.
-    pub fn secret_key(&self) -> Result<&crate::secrets::SecretKey, ConfigError> {
+    pub fn secret_key(&self) -> Result<&store::secrets::SecretKey, ConfigError> {
         self.secret_key.as_ref().ok_or_else(|| {
             ConfigError::Invalid(
                 "secret_key is not set: broker tokens are stored encrypted under it; set \
@@ -820,5 +845,15 @@ mod tests {
             &only_region.replace("region = \"new-york\"", ""),
             "set base_url or region",
         );
+    }
+
+    #[test]
+    fn the_demo_brokers_accounts_are_tracked_each_on_its_challenge() {
+        let demo = demo::DemoBroker::new(demo::DemoConfig::default(), chrono::Utc::now());
+        let configs = AccountConfig::demo_accounts(&demo, "http://127.0.0.1:1");
+        assert_eq!(configs.len(), 8);
+        assert!(configs.iter().all(|c| c.token == "demo-token"
+            && c.api_base_url() == "http://127.0.0.1:1"
+            && c.challenge.is_some()));
     }
 }

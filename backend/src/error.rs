@@ -49,7 +49,7 @@ pub enum AppError {
     Internal(String),
     /// The database failed; the detail is logged, not returned.
     #[error("database error")]
-    Database(#[from] crate::db::StoreError),
+    Database(#[from] store::StoreError),
 }
 
 impl IntoResponse for AppError {

@@ -3,7 +3,7 @@
 //! equity history at every stored tier (each tier as far back as it is kept; see
 //! docs/OPERATIONS.md). Money stays decimal text, times RFC 3339 UTC.
 
-use crate::db::{Store, StoreError, buckets::TIERS};
+use store::{Store, StoreError, buckets::TIERS};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::api::EquityBucket;

@@ -12,7 +12,7 @@
 //! timeout or a 503 leave the sender unsure): deals are fed once, by id, and account
 //! information, positions and prices are states, not increments.
 
-use crate::replay::parse_line;
+use broker::replay::parse_line;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use shared::api::IngestResponse;

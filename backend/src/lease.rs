@@ -19,7 +19,7 @@
 //!
 //! On SQLite there is one instance: it always takes the leases and its share is every account.
 
-use crate::db::{Lease, Store, StoreError};
+use store::{Lease, Store, StoreError};
 use chrono::{DateTime, Utc};
 use shared::domain::AccountId;
 use std::sync::Arc;

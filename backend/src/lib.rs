@@ -5,31 +5,25 @@
 //! `main.rs` stays thin: parse arguments, set up logging, call these.
 
 pub mod auth;
-pub mod broker;
 pub mod challenge;
 pub mod config;
-pub mod connections;
-pub mod db;
 pub mod error;
 pub mod export;
 pub mod hub;
 pub mod ingest;
-pub mod journal;
 pub mod lease;
 pub mod live;
 pub mod logs;
 pub mod metrics;
 pub mod notify;
-pub mod openapi;
 pub mod provision;
-pub mod replay;
 pub mod retention;
 pub mod routes;
-pub mod secrets;
+pub use routes::openapi;
 pub mod tracker;
 pub mod whatif;
 
-use broker::demo::{DemoBroker, DemoConfig};
+use demo::{DemoBroker, DemoConfig};
 use config::{AccountConfig, Config};
 use hub::Hub;
 use shared::domain::AccountId;
@@ -46,7 +40,7 @@ pub struct AppState {
     /// Live account state and its fan-out.
     pub hub: Arc<Hub>,
     /// Persistence.
-    pub store: Arc<dyn db::Store>,
+    pub store: Arc<dyn store::Store>,
     /// Cancelled when the server shuts down (ends open streams).
     pub shutdown: CancellationToken,
     /// Sessions, sign-in throttles and cookie settings.
@@ -118,7 +112,7 @@ pub enum StartError {
     Config(#[from] config::ConfigError),
     /// The database could not be opened or migrated.
     #[error(transparent)]
-    Store(#[from] db::StoreError),
+    Store(#[from] store::StoreError),
     /// The users could not be set up.
     #[error("cannot set up the users: {0}")]
     Users(#[from] auth::SeedError),
@@ -138,7 +132,7 @@ pub enum StartError {
     #[error("account {account}: {source}")]
     Broker {
         account: String,
-        source: broker::metaapi::BrokerError,
+        source: broker::BrokerError,
     },
 }
 
@@ -172,7 +166,7 @@ impl Started {
 /// Opens the store, starts the demo broker when asked, and starts one tracker per account.
 pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Started, StartError> {
     config.validate()?;
-    let store = db::open(&config.database_url).await?;
+    let store = store::open(&config.database_url).await?;
     let mut tasks = JoinSet::new();
     let mut accounts: Vec<AccountConfig> = config.accounts.clone();
     let mut demo_broker = None;
@@ -345,10 +339,10 @@ struct DemoWorld {
 
 impl DemoWorld {
     /// The demo world this database's demo runs in: the one it began before, or a new one.
-    async fn kept(config: &Config, store: &dyn db::Store) -> Result<Self, StartError> {
+    async fn kept(config: &Config, store: &dyn store::Store) -> Result<Self, StartError> {
         let new = DemoWorld {
             seed: config.demo_seed,
-            history_start: broker::demo::history_start(),
+            history_start: demo::history_start(),
             script_start: chrono::Utc::now(),
         };
         let text = serde_json::to_string(&new).unwrap_or_default();
@@ -386,7 +380,7 @@ impl DemoWorld {
 
 async fn start_demo_broker(
     config: &Config,
-    store: &dyn db::Store,
+    store: &dyn store::Store,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) -> Result<DemoStarted, StartError> {
@@ -404,14 +398,14 @@ async fn start_demo_broker(
         world.history_start,
     );
     let (listener, addr) = bind_local().await?;
-    let mut accounts = demo.account_configs(&format!("http://{addr}"));
+    let mut accounts = crate::config::AccountConfig::demo_accounts(&demo, &format!("http://{addr}"));
     let mut ctrader = None;
     if config.demo_platform == config::DemoPlatform::Ctrader {
         let (listener, simulator_addr) = bind_local().await?;
         let secret = demo.token().to_owned();
-        let simulator = broker::ctrader::CtraderSimulator::new(
+        let simulator = demo::ctrader::CtraderSimulator::new(
             demo.clone(),
-            broker::ctrader::SimulatorConfig {
+            demo::ctrader::SimulatorConfig {
                 client_id: "riskdeck-demo".into(),
                 client_secret: secret.clone(),
                 access_token: secret.clone(),
@@ -437,7 +431,7 @@ async fn start_demo_broker(
         }
         let stop = shutdown.clone();
         tasks.spawn(async move {
-            if let Err(error) = broker::ctrader::simulator::serve(listener, simulator, async move {
+            if let Err(error) = demo::ctrader::serve(listener, simulator, async move {
                 stop.cancelled().await
             })
             .await
@@ -454,7 +448,7 @@ async fn start_demo_broker(
     let served = demo.clone();
     tasks.spawn(async move {
         if let Err(error) =
-            broker::demo::serve(listener, served, async move { stop.cancelled().await }).await
+            demo::serve(listener, served, async move { stop.cancelled().await }).await
         {
             tracing::error!(%error, "demo broker stopped");
         }

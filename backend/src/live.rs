@@ -13,7 +13,7 @@
 //! account's next update (its next poll) brings the view up to date again. SQLite serves one
 //! instance: nothing is sent.
 
-use crate::db::{MAX_LIVE_PAYLOAD, Store};
+use store::{MAX_LIVE_PAYLOAD, Store};
 use crate::hub::Hub;
 use serde::{Deserialize, Serialize};
 use shared::api::{AccountView, FeedStatus};
@@ -177,7 +177,7 @@ async fn send(store: &dyn Store, origin: &str, update: Update) -> Result<(), Sen
 #[derive(Debug, thiserror::Error)]
 enum SendError {
     #[error(transparent)]
-    Store(#[from] crate::db::StoreError),
+    Store(#[from] store::StoreError),
     #[error("cannot encode a live update: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -302,7 +302,7 @@ mod tests {
     async fn a_view_too_large_to_notify_travels_through_the_store() {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("live.db").display());
-        let store = crate::db::open(&url).await.expect("open");
+        let store = store::open(&url).await.expect("open");
         let account = AccountId::from("big");
         let time = chrono::DateTime::from_timestamp_millis(1_700_000_000_000).expect("time");
         let info = shared::domain::AccountInfo {
@@ -355,7 +355,7 @@ mod tests {
     async fn an_owner_change_elsewhere_wakes_this_instances_streams() {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("live.db").display());
-        let store = crate::db::open(&url).await.expect("open");
+        let store = store::open(&url).await.expect("open");
         let hub = Hub::new([(AccountId::from("a"), "A".to_owned())]);
         let owners = hub.watch_owners();
         let notice = serde_json::to_string(&Message {

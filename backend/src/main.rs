@@ -146,8 +146,8 @@ fn replay(
     events: &std::path::Path,
     rules: Option<&std::path::Path>,
 ) -> i32 {
-    let report = backend::replay::configure(preset, initial_balance, rules)
-        .and_then(|config| backend::replay::run(config, events));
+    let report = broker::replay::configure(preset, initial_balance, rules)
+        .and_then(|config| broker::replay::run(config, events));
     match report {
         Ok(report) => match serde_json::to_string_pretty(&report) {
             Ok(json) => {
@@ -198,7 +198,7 @@ fn export(
     };
     let account = shared::domain::AccountId(account.to_owned());
     let exported = runtime.block_on(async {
-        let store = backend::db::open_existing(&url).await?;
+        let store = store::open_existing(&url).await?;
         backend::export::export(&*store, &account, chrono::Utc::now()).await
     });
     let exported = match exported {
@@ -285,7 +285,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(key) = args.secret_key {
         config.secret_key = Some(
-            backend::secrets::SecretKey::parse(&key)
+            store::secrets::SecretKey::parse(&key)
                 .map_err(|error| anyhow::anyhow!("RISKDECK_SECRET_KEY: {error}"))?,
         );
     }
@@ -349,14 +349,14 @@ fn print_logins(logins: &[backend::auth::Login]) {
 }
 
 async fn demo_broker(listen: SocketAddr, seed: u64, token: String) -> anyhow::Result<()> {
-    use backend::broker::demo::{DemoBroker, DemoConfig, serve};
+    use demo::{DemoBroker, DemoConfig, serve};
     let demo = DemoBroker::new(
         DemoConfig {
             seed,
             token,
             ..DemoConfig::default()
         },
-        backend::broker::demo::history_start(),
+        demo::history_start(),
     );
     let listener = TcpListener::bind(listen)
         .await

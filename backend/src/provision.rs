@@ -12,17 +12,18 @@
 //!
 //! What it must not do: return or log a token or secret, or track an account twice.
 
-use crate::broker::BrokerClient;
-use crate::broker::ctrader::{CtraderClient, CtraderSettings};
-use crate::broker::demo::DemoBroker;
-use crate::broker::metaapi::{BrokerError, MetaApiClient};
+use broker::BrokerClient;
+use broker::ctrader::{CtraderClient, CtraderSettings};
+use demo::DemoBroker;
+use broker::{BrokerError, metaapi::MetaApiClient};
 use crate::config::{AccountConfig, ChallengeSetup, CtraderAccount, CtraderProblem};
-use crate::connections::BrokerConnection;
-use crate::db::{AccountSetup, Store, StoreError};
+use store::connections::BrokerConnection;
+use store::{AccountSetup, Store, StoreError};
 use crate::hub::Hub;
 use crate::lease::Leases;
-use crate::secrets::{Secret, SecretKey};
-use crate::{journal, live, tracker};
+use store::secrets::{Secret, SecretKey};
+use crate::{live, tracker};
+use broker::journal;
 use chrono::Utc;
 use rust_decimal::Decimal;
 use shared::api::{
@@ -215,7 +216,7 @@ pub fn check(request: &CreateAccountRequest, context: Context<'_>) -> Result<Che
                 );
             }
             let base_url = match base_url.as_deref().map(str::trim) {
-                None | Some("") => crate::broker::metaapi::client::region_base_url(DEFAULT_REGION),
+                None | Some("") => broker::metaapi::client::region_base_url(DEFAULT_REGION),
                 Some(url) => match url::Url::parse(url) {
                     Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
                         url.trim_end_matches('/').to_owned()
@@ -529,7 +530,7 @@ impl Launcher {
                 .secret_key
                 .as_ref()
                 .ok_or("its token is sealed but no secret_key is configured")?;
-            let connection = crate::connections::load(self.store.as_ref(), key, &setup.account)
+            let connection = store::connections::load(self.store.as_ref(), key, &setup.account)
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or("its broker connection is missing")?;
@@ -629,7 +630,7 @@ impl Launcher {
                     .await?
                     .into_iter()
                     .find(|u| {
-                        crate::db::username_key(&u.username) == crate::db::username_key(username)
+                        store::username_key(&u.username) == store::username_key(username)
                     })
                     .ok_or_else(|| {
                         CreateError::Invalid(format!(
@@ -680,7 +681,7 @@ impl Launcher {
         };
         let connection = match (&secrets, &self.secret_key) {
             (Some(secrets), Some(key)) => {
-                Some(crate::connections::seal(key, secrets, now).map_err(|e| {
+                Some(store::connections::seal(key, secrets, now).map_err(|e| {
                     CreateError::Internal(format!("cannot seal the broker secrets: {e}"))
                 })?)
             }

@@ -2,7 +2,7 @@
 //! than their tier's horizon (`db::buckets::TIERS`, documented in docs/OPERATIONS.md). Journals
 //! are trimmed by the journal itself when it rotates.
 
-use crate::db::Store;
+use store::Store;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +30,7 @@ pub async fn run(store: Arc<dyn Store>, interval: Duration, shutdown: Cancellati
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::buckets::TIERS;
+    use store::buckets::TIERS;
     use shared::api::EquityPoint;
     use shared::domain::AccountId;
 
@@ -38,7 +38,7 @@ mod tests {
     async fn the_task_prunes_fine_tiers_and_stops_at_shutdown() {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("r.db").display());
-        let store = crate::db::open(&url).await.expect("open");
+        let store = store::open(&url).await.expect("open");
         let account = AccountId::from("a");
         let now = Utc::now();
         let point = |age: chrono::Duration| EquityPoint {

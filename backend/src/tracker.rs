@@ -11,14 +11,14 @@
 //! and stops at once when the lease is lost (every challenge save is fenced by the lease, so an
 //! instance that lost it cannot record anything), then goes back to standby.
 
-use crate::broker::BrokerClient;
-use crate::broker::metaapi::BrokerError;
+use broker::BrokerClient;
+use broker::BrokerError;
 use crate::challenge::{ChallengeRun, stored};
 use crate::config::ChallengeSetup;
-use crate::db::{Store, StoredEvent};
+use store::{Store, StoredEvent};
 use crate::hub::Hub;
 use crate::ingest::{Batch, NotStored, Pushed};
-use crate::journal::Journal;
+use broker::journal::Journal;
 use crate::lease::{Held, Leases};
 use crate::live::Fanout;
 use chrono::{DateTime, Utc};
@@ -87,7 +87,7 @@ pub struct Tracker {
     /// Track only while this instance holds the account's lease (none: always, unfenced).
     leases: Option<Arc<Leases>>,
     /// The lease held now, which fences every challenge save.
-    lease: Option<crate::db::Lease>,
+    lease: Option<store::Lease>,
     /// A fenced save was refused: another instance took the account over.
     lease_lost: bool,
     /// Sends what is published to the other instances.
@@ -435,7 +435,7 @@ impl Tracker {
         }
     }
 
-    async fn try_restore(&mut self) -> Result<(), crate::db::StoreError> {
+    async fn try_restore(&mut self) -> Result<(), store::StoreError> {
         if self.challenge.is_none() && self.onboarding.is_none() {
             self.restore_challenge().await?;
             self.restore_pending_rules().await?;
@@ -620,7 +620,7 @@ impl Tracker {
 
     /// Loads the saved engine state, or prepares the configured challenge for onboarding
     /// (it is evaluated once its deal history has been replayed).
-    async fn restore_challenge(&mut self) -> Result<(), crate::db::StoreError> {
+    async fn restore_challenge(&mut self) -> Result<(), store::StoreError> {
         let Some(setup) = &self.setup else {
             return Ok(());
         };
@@ -778,7 +778,7 @@ impl Tracker {
                 self.last_saved = Some(Instant::now());
                 true
             }
-            Err(crate::db::StoreError::LeaseLost(_)) => {
+            Err(store::StoreError::LeaseLost(_)) => {
                 // Another instance holds the account now and records its events itself.
                 tracing::warn!(
                     account = %self.id,
@@ -1101,32 +1101,7 @@ pub struct AnchorCorrection {
     pub key: Option<String>,
 }
 
-/// An admin's override of what the engine decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OverrideKind {
-    /// Clear every breach: the challenge is active again (`breach_cleared`).
-    ClearBreach,
-    /// End a soft breach's pause before the next reset (`unpaused`).
-    Unpause,
-}
-
-impl OverrideKind {
-    /// The kind of the challenge event that records it (the trader sees it).
-    pub fn event_kind(self) -> &'static str {
-        match self {
-            Self::ClearBreach => "breach_cleared",
-            Self::Unpause => "unpaused",
-        }
-    }
-
-    /// The audit log's action.
-    pub fn action(self) -> &'static str {
-        match self {
-            Self::ClearBreach => "challenge.clear_breach",
-            Self::Unpause => "challenge.unpause",
-        }
-    }
-}
+pub use crate::challenge::OverrideKind;
 
 /// An admin's override of a running challenge, with who and why.
 #[derive(Clone, Debug)]
@@ -1423,7 +1398,7 @@ impl Tracker {
             by = %actor,
             "challenge decision overridden"
         );
-        let entry = crate::db::AuditEntry {
+        let entry = store::AuditEntry {
             time: now,
             actor,
             action: kind.action().to_owned(),
@@ -1505,7 +1480,7 @@ impl Tracker {
             by = %actor,
             "anchor corrected"
         );
-        let entry = crate::db::AuditEntry {
+        let entry = store::AuditEntry {
             time: now,
             actor,
             action: ANCHOR_ACTION.to_owned(),
@@ -1766,7 +1741,7 @@ mod tests {
     /// A push tracker on a fresh store whose challenge failed (equity 80,000 of 100,000).
     async fn failed_tracker(dir: &std::path::Path) -> (Tracker, Arc<dyn Store>) {
         let url = format!("sqlite://{}", dir.join("t.db").display());
-        let store = crate::db::open(&url).await.expect("store");
+        let store = store::open(&url).await.expect("store");
         let id = AccountId::from("a");
         store.upsert_account(&id, "A", None).await.expect("account");
         let hub = Arc::new(Hub::new([(id.clone(), "A".to_owned())]));

@@ -227,7 +227,7 @@ pub fn replay_bounded(
             if text.trim().is_empty() {
                 continue;
             }
-            let Ok(record) = crate::replay::parse_line(&text) else {
+            let Ok(record) = broker::replay::parse_line(&text) else {
                 skipped += 1;
                 continue;
             };

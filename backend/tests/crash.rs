@@ -7,7 +7,7 @@
 
 use axum::Router;
 use axum::routing::get;
-use backend::db::{Store, StoredEvent, buckets::COARSEST};
+use store::{Store, StoredEvent, buckets::COARSEST};
 use rust_decimal::Decimal;
 use shared::api::AccountSummary;
 use shared::domain::AccountId;
@@ -256,7 +256,7 @@ async fn survives_kill_9(database_url: &str, dir: &Path) {
     }));
     let broker = scripted_broker(script.clone()).await;
     let config = write_config(dir, database_url, &broker);
-    let store = backend::db::open(database_url).await.expect("store");
+    let store = store::open(database_url).await.expect("store");
 
     // A breach, committed, then kill -9 at once.
     let server = Server::start(&config);
@@ -367,7 +367,7 @@ async fn sqlite_survives_kill_9_during_ingestion() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_survives_kill_9_during_ingestion() {
-    let Some(fresh) = backend::db::testing::FreshPostgres::create().await else {
+    let Some(fresh) = store::testing::FreshPostgres::create().await else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");

@@ -6,10 +6,10 @@
 //!
 //! The world's clock is pinned at each poll instant, so both platforms show the same moment.
 
-use backend::broker::ctrader::{CtraderClient, CtraderSettings, CtraderSimulator, SimulatorConfig};
-use backend::broker::demo::{DemoBroker, DemoConfig};
-use backend::broker::metaapi::MetaApiClient;
-use backend::broker::metaapi::client::http_client;
+use broker::ctrader::{CtraderClient, CtraderSettings}; use demo::ctrader::{CtraderSimulator, SimulatorConfig};
+use demo::{DemoBroker, DemoConfig};
+use broker::metaapi::MetaApiClient;
+use broker::metaapi::client::http_client;
 use backend::challenge::ChallengeRun;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use shared::domain::{AccountInfo, Deal, Position};
@@ -69,13 +69,13 @@ async fn platforms(money_digits: u32) -> Platforms {
     let metaapi_url = format!("http://{}", metaapi.local_addr().expect("addr"));
     let ctrader_url = format!("ws://{}/", ctrader.local_addr().expect("addr"));
     let until = stop.clone();
-    tokio::spawn(backend::broker::demo::serve(
+    tokio::spawn(demo::serve(
         metaapi,
         broker.clone(),
         async move { until.cancelled().await },
     ));
     let until = stop.clone();
-    tokio::spawn(backend::broker::ctrader::simulator::serve(
+    tokio::spawn(demo::ctrader::serve(
         ctrader,
         simulator.clone(),
         async move { until.cancelled().await },

@@ -1,6 +1,6 @@
 //! `riskdeck export` as an operator runs it: the real binary against a real database.
 
-use backend::db::StoredEvent;
+use store::StoredEvent;
 use chrono::{DateTime, Utc};
 use rust_decimal_macros::dec;
 use shared::api::EquityPoint;
@@ -30,7 +30,7 @@ fn at(ms: i64) -> DateTime<Utc> {
 /// A database holding one account's challenge: peaks, state, two events, two rule set
 /// versions and a minute of equity samples (one whole minute bucket) with one dip.
 async fn seed(url: &str) {
-    let store = backend::db::open(url).await.expect("open");
+    let store = store::open(url).await.expect("open");
     let account = AccountId::from("ftmo-100k");
     store
         .save_peaks(

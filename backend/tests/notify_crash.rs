@@ -14,7 +14,7 @@ mod sinks;
 
 use axum::Router;
 use axum::routing::get;
-use backend::db::{Delivery, Store};
+use store::{Delivery, Store};
 use shared::api::DeliveryStatus;
 use shared::domain::AccountId;
 use sinks::{Smtp, Telegram, Webhook};
@@ -252,7 +252,7 @@ async fn loses_nothing_and_doubles_nothing(database_url: &str, dir: &Path) {
         smtp_port,
     };
     let config = write_config(dir, database_url, &broker_url, &sinks);
-    let store = backend::db::open(database_url).await.expect("store");
+    let store = store::open(database_url).await.expect("store");
 
     let server = Server::start(&config);
     // The trader (seeded from the account's `trader`) wants every event on her webhook.
@@ -407,7 +407,7 @@ async fn sqlite_notifications_survive_kill_9_mid_delivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_notifications_survive_kill_9_mid_delivery() {
-    let Some(fresh) = backend::db::testing::FreshPostgres::create().await else {
+    let Some(fresh) = store::testing::FreshPostgres::create().await else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");

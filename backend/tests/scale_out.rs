@@ -13,7 +13,7 @@
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
 use axum::routing::get;
-use backend::db::{Lease, Store, StoredEvent};
+use store::{Lease, Store, StoredEvent};
 use shared::api::StreamEvent;
 use shared::domain::AccountId;
 use shared::engine::ChallengeStatus;
@@ -359,13 +359,13 @@ async fn sees_failed(stream: &Stream, account: &str, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_share_accounts_and_take_over_a_dead_ones_exactly_once() {
-    let Some(fresh) = backend::db::testing::FreshPostgres::create().await else {
+    let Some(fresh) = store::testing::FreshPostgres::create().await else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let script: Shared = Arc::default();
     let broker = scripted_broker(script.clone()).await;
-    let store = backend::db::open(fresh.url()).await.expect("store");
+    let store = store::open(fresh.url()).await.expect("store");
     let client = reqwest::Client::new();
 
     // Instance 1 alone takes every account and onboards every challenge.

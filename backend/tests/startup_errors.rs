@@ -92,7 +92,7 @@ fn a_missing_directory_says_to_create_it() {
 async fn a_database_from_a_newer_version_says_which_version_to_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("r.db").display());
-    drop(backend::db::open(&url).await.expect("a current database"));
+    drop(store::open(&url).await.expect("a current database"));
     let pool = sqlx::SqlitePool::connect(&url).await.expect("connect");
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
@@ -114,7 +114,7 @@ async fn a_database_from_a_newer_version_says_which_version_to_run() {
 
 #[tokio::test]
 async fn a_postgres_database_that_does_not_exist_says_to_create_it() {
-    let Some(fresh) = backend::db::testing::FreshPostgres::create().await else {
+    let Some(fresh) = store::testing::FreshPostgres::create().await else {
         return;
     };
     let mut url = url::Url::parse(fresh.url()).expect("url");

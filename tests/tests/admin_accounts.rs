@@ -3,9 +3,9 @@
 //! through MetaApi and through cTrader (the cTrader Open API simulator over real WebSockets),
 //! and the overview (searched, filtered, sorted and paged on the server).
 
-use backend::broker::ctrader::{CtraderClient, CtraderSettings, CtraderSimulator, SimulatorConfig};
-use backend::broker::demo::{DemoBroker, DemoConfig};
-use backend::db::AuditFilter;
+use broker::ctrader::{CtraderClient, CtraderSettings}; use demo::ctrader::{CtraderSimulator, SimulatorConfig};
+use demo::{DemoBroker, DemoConfig};
+use store::AuditFilter;
 use chrono::{TimeDelta, Utc};
 use serde_json::{Value, json};
 use shared::api::{
@@ -292,7 +292,7 @@ async fn a_metaapi_challenge_stores_its_token_sealed_and_never_returns_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = demo_config(&dir.path().join("r.db"));
     config.secret_key = Some(
-        backend::secrets::SecretKey::parse(
+        store::secrets::SecretKey::parse(
             "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
         )
         .expect("key"),
@@ -391,7 +391,7 @@ impl Simulator {
         let url = format!("ws://{}/", listener.local_addr().expect("addr"));
         let stop = CancellationToken::new();
         let until = stop.clone();
-        tokio::spawn(backend::broker::ctrader::simulator::serve(
+        tokio::spawn(demo::ctrader::serve(
             listener,
             simulator.clone(),
             async move { until.cancelled().await },
@@ -455,7 +455,7 @@ impl Simulator {
 /// A server that can store broker secrets, and does not call a feed stale for quotes standing
 /// still (the simulator's world is pinned).
 fn with_secret_key(mut config: backend::config::Config) -> backend::config::Config {
-    config.secret_key = Some(backend::secrets::SecretKey::parse(SECRET_KEY).expect("key"));
+    config.secret_key = Some(store::secrets::SecretKey::parse(SECRET_KEY).expect("key"));
     config.stale_after = Duration::from_secs(3600);
     config
 }

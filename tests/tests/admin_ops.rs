@@ -7,7 +7,7 @@
 //! says.
 
 use backend::config::{AccountConfig, ChallengeSetup};
-use backend::db::{AuditEntry, AuditFilter};
+use store::{AuditEntry, AuditFilter};
 use serde_json::json;
 use shared::api::{
     AccountOwnersResponse, AccountSummary, AuditResponse, ErrorBody, EventsResponse,
@@ -219,7 +219,7 @@ async fn an_admin_ends_a_soft_breach_pause_with_a_reason() {
 
     // No preset has a soft loss rule: make the stored challenge's daily loss rule soft, so a
     // dip pauses the challenge instead of failing it.
-    let store = backend::db::open(&config.database_url)
+    let store = store::open(&config.database_url)
         .await
         .expect("open store");
     let account = AccountId::from(ACCOUNT);

@@ -252,7 +252,7 @@ async fn scripted_server(
     dir: &std::path::Path,
     owners: &[(&str, &str)],
 ) -> (TestServer, tokio_util::sync::CancellationToken) {
-    use backend::broker::demo::{DemoBroker, DemoConfig, serve};
+    use demo::{DemoBroker, DemoConfig, serve};
     let now = chrono::Utc::now();
     let demo = DemoBroker::new(
         DemoConfig {
@@ -277,8 +277,7 @@ async fn scripted_server(
     config.demo = false;
     config.poll_interval = Duration::from_millis(300);
     config.price_interval = Some(Duration::from_millis(150));
-    config.accounts = demo
-        .account_configs(&base)
+    config.accounts = backend::config::AccountConfig::demo_accounts(&demo, &base)
         .into_iter()
         .filter_map(|mut account| {
             let (_, owner) = owners.iter().find(|(id, _)| *id == account.id)?;
@@ -885,7 +884,7 @@ async fn a_trader_chooses_their_notifications() {
     tests::require_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = demo_config(&dir.path().join("r.db"));
-    config.secret_key = Some(backend::secrets::SecretKey::parse(&"5e".repeat(32)).expect("key"));
+    config.secret_key = Some(store::secrets::SecretKey::parse(&"5e".repeat(32)).expect("key"));
     let server = TestServer::start(config).await.expect("server");
     let browser = Browser::start(1280, 1400).await.expect("browser");
     browser.client.goto(&server.base).await.expect("open");

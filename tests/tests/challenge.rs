@@ -141,7 +141,7 @@ async fn a_breach_is_stored_with_its_evidence_and_survives_a_restart() {
     server.stop().await;
 
     // The breach was stored with its evidence.
-    let store = backend::db::open(&config(dir.path(), &base).database_url)
+    let store = store::open(&config(dir.path(), &base).database_url)
         .await
         .expect("store");
     let events = store

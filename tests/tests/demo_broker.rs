@@ -1,9 +1,9 @@
 //! The MetaApi client against the demo broker over real HTTP, healthy and with each fault knob.
 
-use backend::broker::demo::faults::{FaultMode, Faults};
-use backend::broker::demo::{DemoBroker, DemoConfig, serve};
-use backend::broker::metaapi::client::{RetryPolicy, http_client};
-use backend::broker::metaapi::{BrokerError, MetaApiClient};
+use demo::faults::{FaultMode, Faults};
+use demo::{DemoBroker, DemoConfig, serve};
+use broker::metaapi::client::{RetryPolicy, http_client};
+use broker::{BrokerError, metaapi::MetaApiClient};
 use chrono::{Duration as Days, Utc};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

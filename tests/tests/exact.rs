@@ -12,9 +12,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use backend::broker::demo::faults::Faults;
-use backend::broker::demo::world::{PARTIAL_CLOSE_UNITS, PASS_UNITS};
-use backend::broker::demo::{DemoBroker, DemoConfig, serve};
+use demo::faults::Faults;
+use demo::world::{PARTIAL_CLOSE_UNITS, PASS_UNITS};
+use demo::{DemoBroker, DemoConfig, serve};
 use backend::config::{AccountConfig, ChallengeSetup};
 use chrono::{DateTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
@@ -66,8 +66,7 @@ async fn rig(accounts: &[&str]) -> Rig {
     let mut config = demo_config(&dir.path().join("r.db"));
     config.demo = false;
     config.deal_reconcile_interval = Duration::from_secs(2);
-    config.accounts = demo
-        .account_configs(&demo_base)
+    config.accounts = backend::config::AccountConfig::demo_accounts(&demo, &demo_base)
         .into_iter()
         .filter(|a| accounts.contains(&a.id.as_str()))
         .collect();

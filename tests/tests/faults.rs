@@ -7,11 +7,11 @@
 //! Every test runs its own demo broker (100 ms steps, one-second script units, scripts starting
 //! three seconds in) and its own server polling every 200 ms, stale after one second.
 
-use backend::broker::demo::faults::{FaultMode, Faults};
-use backend::broker::demo::world::{DAILY_BREACH_UNITS, PASS_UNITS};
-use backend::broker::demo::{DemoBroker, DemoConfig, serve};
-use backend::broker::metaapi::MetaApiClient;
-use backend::broker::metaapi::client::http_client;
+use demo::faults::{FaultMode, Faults};
+use demo::world::{DAILY_BREACH_UNITS, PASS_UNITS};
+use demo::{DemoBroker, DemoConfig, serve};
+use broker::metaapi::MetaApiClient;
+use broker::metaapi::client::http_client;
 use backend::challenge::ChallengeRun;
 use chrono::{DateTime, TimeDelta, Utc};
 use shared::api::{AccountSummary, FeedStatus};
@@ -82,8 +82,7 @@ async fn rig_with(accounts: &[&str], broker_timeout: Duration) -> Rig {
     config.poll_interval = POLL;
     config.stale_after = STALE_AFTER;
     config.broker_timeout = broker_timeout;
-    config.accounts = demo
-        .account_configs(&demo_base)
+    config.accounts = backend::config::AccountConfig::demo_accounts(&demo, &demo_base)
         .into_iter()
         .filter(|a| accounts.contains(&a.id.as_str()))
         .collect();
@@ -154,7 +153,7 @@ impl Rig {
 
     /// The engine's count of closing trades for `id`, as stored.
     async fn engine_trades(&self, id: &str) -> u32 {
-        let store = backend::db::open(&self.database_url).await.expect("store");
+        let store = store::open(&self.database_url).await.expect("store");
         let saved = store
             .load_challenge(&AccountId::from(id))
             .await
@@ -463,7 +462,7 @@ async fn scripted_accounts_meet_their_fate_at_their_scripted_instants() {
     let database_url = rig.database_url.clone();
     let _files = rig.stop().await;
 
-    let store = backend::db::open(&database_url).await.expect("store");
+    let store = store::open(&database_url).await.expect("store");
     let events = store
         .challenge_events(&AccountId::from(BREACH))
         .await
@@ -489,7 +488,7 @@ async fn scripted_accounts_meet_their_fate_at_their_scripted_instants() {
     let buckets = store
         .equity_tier(
             &AccountId::from(BREACH),
-            backend::db::buckets::TIERS[0].resolution_ms,
+            store::buckets::TIERS[0].resolution_ms,
         )
         .await
         .expect("buckets");

@@ -136,8 +136,8 @@ async fn pushed_records_are_journaled_evaluated_stored_and_safe_to_resend() {
     let journal = dir.path().join("journal").join(format!("{ACCOUNT}.jsonl"));
     let text = std::fs::read_to_string(&journal).expect("journal");
     assert_eq!(text, format!("{OPEN}{LOSS}{LOSS}"));
-    let rules = backend::replay::configure("ftmo-2step", 100_000.into(), None).expect("preset");
-    let report = backend::replay::run(rules, &journal).expect("replay");
+    let rules = broker::replay::configure("ftmo-2step", 100_000.into(), None).expect("preset");
+    let report = broker::replay::run(rules, &journal).expect("replay");
     assert_eq!(report.status, ChallengeStatus::Failed);
 
     // Silence from the bridge turns the feed stale.
@@ -260,7 +260,7 @@ async fn an_admin_corrects_an_anchor_with_a_reason_and_the_floor_moves_at_once()
     let audit = server
         .state
         .store
-        .audit_log(&backend::db::AuditFilter::default())
+        .audit_log(&store::AuditFilter::default())
         .await
         .expect("audit");
     let entry = audit

@@ -26,8 +26,8 @@ async fn the_journal_of_a_live_account_replays_through_the_engine() {
     .expect("the journal grows");
     server.stop().await;
 
-    let config = backend::replay::configure("ftmo-2step", 100_000.into(), None).expect("preset");
-    let report = backend::replay::run(config, &file).expect("the journal replays");
+    let config = broker::replay::configure("ftmo-2step", 100_000.into(), None).expect("preset");
+    let report = broker::replay::run(config, &file).expect("the journal replays");
     let report = serde_json::to_value(&report).expect("json");
     assert!(report["metrics"]["equity"].is_string(), "{report}");
     assert_eq!(report["rules"].as_array().map(Vec::len), Some(4));

@@ -92,7 +92,7 @@ fn config(dir: &std::path::Path, broker: &str, notifications: NotifyConfig) -> C
     config.demo = false;
     config.poll_interval = Duration::from_millis(100);
     config.admin.password = Some(ADMIN_PASSWORD.to_owned());
-    config.secret_key = Some(backend::secrets::SecretKey::parse(&"5e".repeat(32)).expect("key"));
+    config.secret_key = Some(store::secrets::SecretKey::parse(&"5e".repeat(32)).expect("key"));
     config.accounts = vec![AccountConfig {
         id: ACCOUNT.to_owned(),
         name: "FTMO 100k".to_owned(),
@@ -169,7 +169,7 @@ where
 }
 
 /// The stored events of the account, with their ids.
-async fn events(server: &TestServer) -> Vec<backend::db::EventRecord> {
+async fn events(server: &TestServer) -> Vec<store::EventRecord> {
     server
         .state
         .store
@@ -546,7 +546,7 @@ async fn preferences_are_checked_kept_per_person_and_the_webhook_key_is_never_sh
     let audit = server
         .state
         .store
-        .audit_log(&backend::db::AuditFilter {
+        .audit_log(&store::AuditFilter {
             action: Some("notifications.update".to_owned()),
             ..Default::default()
         })

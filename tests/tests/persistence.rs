@@ -31,7 +31,7 @@ async fn peaks_survive_a_restart_on_the_same_sqlite_file() {
 
 #[tokio::test]
 async fn peaks_survive_a_restart_on_postgres() {
-    let Some(fresh) = backend::db::testing::FreshPostgres::create().await else {
+    let Some(fresh) = store::testing::FreshPostgres::create().await else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -48,7 +48,7 @@ async fn peaks_survive_a_restart(config: backend::config::Config, url: &str) {
     server.stop().await;
 
     // The first run saved its peaks.
-    let store = backend::db::open(url).await.expect("open store");
+    let store = store::open(url).await.expect("open store");
     let account = AccountId(id.clone());
     let saved = store
         .load_peaks(&account)

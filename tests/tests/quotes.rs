@@ -98,7 +98,7 @@ async fn trough(estimated_breaches: bool, wanted: &str) -> Vec<serde_json::Value
     let config = config(dir.path(), &base, estimated_breaches);
     let url = config.database_url.clone();
     let server = TestServer::start(config).await.expect("server");
-    let store = backend::db::open(&url).await.expect("store");
+    let store = store::open(&url).await.expect("store");
     let account = AccountId::from("quoted");
     eventually(
         Duration::from_secs(20),

@@ -206,7 +206,7 @@ async fn an_admin_changes_a_rule_the_trader_sees_it_live_and_in_the_history() {
     let audit = server
         .state
         .store
-        .audit_log(&backend::db::AuditFilter::default())
+        .audit_log(&store::AuditFilter::default())
         .await
         .expect("audit");
     let entry = audit

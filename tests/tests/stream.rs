@@ -484,7 +484,7 @@ async fn an_owner_change_made_elsewhere_reaches_an_open_stream_at_its_next_check
 /// check backs it up). Runs when `TEST_POSTGRES_URL` is set.
 #[tokio::test]
 async fn an_owner_change_on_one_instance_reaches_streams_on_another() {
-    let Some(fresh) = backend::db::testing::FreshPostgres::create().await else {
+    let Some(fresh) = store::testing::FreshPostgres::create().await else {
         return;
     };
     const PUSHED: &str = "ea-bridge";

@@ -2,7 +2,7 @@
 //! admins, reset passwords (the user's sessions end at once), assign and unassign accounts.
 //! Every change is in the audit log with who made it and the thing before and after.
 
-use backend::db::AuditFilter;
+use store::AuditFilter;
 use serde_json::json;
 use shared::api::{AccountOwnerResponse, ErrorBody, Role, UserSummary};
 use tests::{TestServer, demo_config};

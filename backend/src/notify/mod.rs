@@ -24,7 +24,7 @@ pub mod config;
 pub mod message;
 pub mod prefs;
 
-use crate::db::{Delivery, DeliveryTarget, Notification, Store};
+use store::{Delivery, DeliveryTarget, Notification, Store};
 use channels::SendError;
 use chrono::{DateTime, Utc};
 pub use config::NotifyConfig;
@@ -66,7 +66,7 @@ pub struct Notifier {
     http: reqwest::Client,
     mailer: Option<channels::Mailer>,
     /// Opens the traders' sealed webhook keys.
-    secret_key: Option<crate::secrets::SecretKey>,
+    secret_key: Option<store::secrets::SecretKey>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -93,7 +93,7 @@ impl Notifier {
     pub fn new(
         store: Arc<dyn Store>,
         config: NotifyConfig,
-        secret_key: Option<crate::secrets::SecretKey>,
+        secret_key: Option<store::secrets::SecretKey>,
     ) -> Result<Self, String> {
         let zone = config
             .time_zone
@@ -162,7 +162,7 @@ impl Notifier {
         now: DateTime<Utc>,
         room: u32,
         sending: &mut JoinSet<()>,
-    ) -> Result<usize, crate::db::StoreError> {
+    ) -> Result<usize, store::StoreError> {
         let lease_until = now + self.lease();
         let outbox = self
             .store
@@ -223,7 +223,7 @@ impl Notifier {
     async fn targets(
         &self,
         notification: &Notification,
-    ) -> Result<Vec<DeliveryTarget>, crate::db::StoreError> {
+    ) -> Result<Vec<DeliveryTarget>, store::StoreError> {
         let event = &notification.event;
         let mut targets = Vec::new();
         if !KINDS.contains(&event.kind.as_str()) {
@@ -376,7 +376,7 @@ impl Notifier {
         &self,
         delivery: &Delivery,
         outcome: Result<(), SendError>,
-    ) -> Result<(), crate::db::StoreError> {
+    ) -> Result<(), store::StoreError> {
         let (event_id, channel, recipient) =
             (delivery.event_id, &delivery.channel, &delivery.recipient);
         match outcome {

@@ -4,7 +4,7 @@
 //! sent back. Rows written before keys were sealed hold the key in plain text: they are read as
 //! they are, and sealed the next time they are saved.
 
-use crate::secrets::{SealedSecret, Secret, SecretKey};
+use store::secrets::{SealedSecret, Secret, SecretKey};
 use serde::{Deserialize, Serialize};
 use shared::api::{NotificationPreferences, UserId};
 

@@ -5,7 +5,7 @@ use super::users::no_such_user;
 use super::{JsonBody, audit};
 use crate::AppState;
 use crate::auth::{AdminUser, CurrentUser, OwnedAccount, no_such_account};
-use crate::db::TradeCursor;
+use store::TradeCursor;
 use crate::error::AppError;
 use crate::tracker::{AnchorCorrection, CommandError};
 use axum::Json;

@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::auth::AdminUser;
-use crate::db::{AuditFilter, AuditRecord, MAX_AUDIT_PAGE};
+use store::{AuditFilter, AuditRecord, MAX_AUDIT_PAGE};
 use crate::error::AppError;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;

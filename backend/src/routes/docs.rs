@@ -1,10 +1,10 @@
-//! The API's own description: the OpenAPI document (`crate::openapi`), built once.
+//! The API's own description: the OpenAPI document (`super::openapi`), built once.
 
 use axum::http::header;
 use axum::response::IntoResponse;
 use std::sync::LazyLock;
 
-static DOCUMENT: LazyLock<String> = LazyLock::new(crate::openapi::json);
+static DOCUMENT: LazyLock<String> = LazyLock::new(super::openapi::json);
 
 /// `GET /api/openapi.json`.
 pub async fn openapi() -> impl IntoResponse {

@@ -15,6 +15,7 @@ mod health;
 mod ingest;
 mod metrics;
 mod notifications;
+pub mod openapi;
 mod overrides;
 mod owners;
 mod rule_sets;
@@ -414,7 +415,7 @@ async fn audit(
 ) -> Result<(), AppError> {
     state
         .store
-        .append_audit(&crate::db::AuditEntry {
+        .append_audit(&store::AuditEntry {
             time: chrono::Utc::now(),
             actor: actor.user.username.clone(),
             action: action.to_owned(),

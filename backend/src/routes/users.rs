@@ -18,7 +18,7 @@ pub async fn list(
 ) -> Result<Json<UsersResponse>, AppError> {
     let users = state.store.users().await?;
     Ok(Json(UsersResponse {
-        users: users.iter().map(crate::db::User::summary).collect(),
+        users: users.iter().map(store::User::summary).collect(),
     }))
 }
 

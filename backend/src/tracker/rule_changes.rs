@@ -7,7 +7,7 @@
 //! the store (every version above the one the challenge is linked to).
 
 use super::{Command, CommandError, Commands, Tracker};
-use crate::db::StoredEvent;
+use store::StoredEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::domain::AccountId;
@@ -191,7 +191,7 @@ impl Tracker {
     }
 
     /// Reads back the stored versions the challenge has not applied yet (after a restart).
-    pub(super) async fn restore_pending_rules(&mut self) -> Result<(), crate::db::StoreError> {
+    pub(super) async fn restore_pending_rules(&mut self) -> Result<(), store::StoreError> {
         self.pending_rules.clear();
         let Some(run) = self.challenge.as_ref() else {
             return Ok(());

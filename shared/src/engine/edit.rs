@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::ResetClock;
 use super::rules::{DayProfit, Limit, MAX_HOLDING_MINUTES, RuleDef, RuleKind};
-use super::state::{Challenge, PlCounting, percent_of};
+use super::EngineError;
+use super::rules::RuleStatus;
+use super::state::{Challenge, Check, PlCounting, RuleState, percent_of, refloor};
 use crate::domain::Money;
 
 /// The most rules one rule set may hold.
@@ -640,6 +642,86 @@ fn decimal_words(text: &str) -> Option<String> {
     text.parse::<Decimal>()
         .ok()
         .map(|d| d.normalize().to_string())
+}
+
+// Rule changes by an admin, measured from the next record on.
+impl Challenge {
+    /// Whether estimated equity may breach a loss rule (see
+    /// [`ChallengeConfig::estimated_equity_breaches`]).
+    pub fn estimated_equity_breaches(&self) -> bool {
+        self.estimated_equity_breaches
+    }
+
+    /// How interest, dividend and tax deals count (see
+    /// [`ChallengeConfig::interest_dividend_tax`]).
+    pub fn interest_dividend_tax(&self) -> PlCounting {
+        self.interest_dividend_tax
+    }
+
+    /// Measures the challenge against `set` from now on: a rule whose id and kind stay keeps
+    /// its running numbers (status, streak, warnings raised) with its floor and warning levels
+    /// recomputed from the anchors as they stand; a new rule starts pending; a removed rule is
+    /// dropped (its events stay). Nothing already recorded changes: a breach stays a breach and
+    /// a final status stays final; the next record is measured against the new limits. A new
+    /// reset clock moves the next daily reset (the current day keeps its label).
+    pub fn change_rules(&mut self, set: &RuleSet) -> Result<(), EngineError> {
+        for (i, rule) in set.rules.iter().enumerate() {
+            rule.validate()?;
+            if set.rules[..i].iter().any(|r| r.id == rule.id) {
+                return Err(EngineError::DuplicateRule {
+                    id: rule.id.clone(),
+                });
+            }
+        }
+        let next_reset = match self.last_time {
+            Some(last) if set.clock != self.clock => Some(
+                set.clock
+                    .next_reset(last)
+                    .ok_or(EngineError::TimeOutOfRange(last))?,
+            ),
+            _ => self.next_reset,
+        };
+        let mut old = std::mem::take(&mut self.rules);
+        let mut rules = Vec::with_capacity(set.rules.len());
+        for def in &set.rules {
+            let kept = old
+                .iter()
+                .position(|r| r.def.id == def.id && r.def.kind.name() == def.kind.name());
+            let rule = match kept {
+                Some(index) => {
+                    let mut rule = old.swap_remove(index);
+                    let changed = rule.def != *def;
+                    rule.def = def.clone();
+                    rule.check = Check::of(&def.kind);
+                    rule.levels.resize(def.warnings.len(), Decimal::ZERO);
+                    let floor = rule.floor;
+                    refloor(&mut rule, &self.anchors, false);
+                    if changed && rule.status != RuleStatus::Breached {
+                        if rule.def.kind.is_objective() {
+                            // Measured again on the next record; met again, it says so again.
+                            if rule.status == RuleStatus::Passed && !self.status.is_final() {
+                                rule.status = RuleStatus::Pending;
+                                rule.warned = 0;
+                            }
+                        } else if rule.floor != floor || rule.warned > 0 {
+                            rule.warned = 0;
+                        }
+                    }
+                    rule
+                }
+                None => RuleState::new(def.clone(), &self.anchors),
+            };
+            rules.push(rule);
+        }
+        let clock_changed = set.clock != self.clock;
+        self.rules = rules;
+        self.clock = set.clock;
+        self.next_reset = next_reset;
+        self.estimated_equity_breaches = set.estimated_equity_breaches;
+        self.interest_dividend_tax = set.interest_dividend_tax;
+        self.rules_changed(clock_changed);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -46,7 +46,6 @@
 pub mod clock;
 pub mod edit;
 pub mod metrics;
-mod periods;
 pub mod presets;
 mod report;
 pub mod rules;

@@ -27,7 +27,7 @@ use super::clock::ResetClock;
 use super::rules::{
     DailyAnchor, DayProfit, Limit, MaxLossMode, Measure, ProfitBasis, RuleDef, RuleKind, Severity,
 };
-use super::state::ChallengeConfig;
+use super::state::{Challenge, ChallengeConfig};
 
 /// Every preset name with a one-line description.
 pub const PRESETS: &[(&str, &str)] = &[
@@ -353,6 +353,13 @@ pub fn describe(name: &str) -> Option<(&'static str, &'static str)> {
         "Evaluation"
     };
     Some((title, phase))
+}
+
+impl Challenge {
+    /// Starts a challenge from a named preset (see [`PRESETS`]).
+    pub fn from_preset(name: &str, initial_balance: Money) -> Result<Self, EngineError> {
+        Self::new(preset(name, initial_balance)?)
+    }
 }
 
 #[cfg(test)]

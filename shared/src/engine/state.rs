@@ -9,6 +9,8 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+mod periods;
+
 use super::clock::ResetClock;
 use super::rules::{
     DailyAnchor, DayProfit, Limit, MaxLossMode, Measure, Period, ProfitBasis, RuleDef, RuleKind,
@@ -57,7 +59,7 @@ pub(super) struct Pending {
     pub(super) contained: [Money; 7],
     /// Peak balance, equity and end-of-day balance over values net of `amount`.
     pub(super) net_peaks: [Money; 3],
-    /// Per newer anchor (`super::periods::WEEK` ...), how much of `amount` it holds.
+    /// Per newer anchor (`periods::WEEK` ...), how much of `amount` it holds.
     #[serde(default)]
     pub(super) extra: [Money; 4],
 }
@@ -198,7 +200,29 @@ pub(super) struct RuleState {
     /// Weekend rule: the latest weekend window started at or before the last record, and the
     /// start of the next one (see `periods`).
     #[serde(default)]
-    pub(super) window: Option<super::periods::Window>,
+    pub(super) window: Option<periods::Window>,
+}
+
+impl RuleState {
+    /// A rule starting pending, its floor and warning levels taken from `anchors`.
+    pub(super) fn new(def: RuleDef, anchors: &Anchors) -> Self {
+        let mut rule = RuleState {
+            check: Check::of(&def.kind),
+            status: RuleStatus::Pending,
+            floor: Decimal::ZERO,
+            limit: Decimal::ZERO,
+            levels: vec![Decimal::ZERO; def.warnings.len()],
+            quiet_above: Decimal::ZERO,
+            warned: 0,
+            measured: None,
+            counter: 0,
+            held: None,
+            window: None,
+            def,
+        };
+        refloor(&mut rule, anchors, true);
+        rule
+    }
 }
 
 /// A loss rule's breach that holds under one reading of a balance change no deal explains yet
@@ -387,27 +411,10 @@ impl Challenge {
         let rules = config
             .rules
             .into_iter()
-            .map(|def| {
-                let mut rule = RuleState {
-                    check: Check::of(&def.kind),
-                    status: RuleStatus::Pending,
-                    floor: Decimal::ZERO,
-                    limit: Decimal::ZERO,
-                    levels: vec![Decimal::ZERO; def.warnings.len()],
-                    quiet_above: Decimal::ZERO,
-                    warned: 0,
-                    measured: None,
-                    counter: 0,
-                    held: None,
-                    window: None,
-                    def,
-                };
-                refloor(&mut rule, &anchors, true);
-                rule
-            })
+            .map(|def| RuleState::new(def, &anchors))
             .collect::<Vec<_>>();
-        let day_high_rules = super::periods::hangs_from_day_high(rules.iter().map(|r| &r.def));
-        let no_time_rules = !super::periods::judged_on_time(rules.iter().map(|r| &r.def));
+        let day_high_rules = periods::hangs_from_day_high(rules.iter().map(|r| &r.def));
+        let no_time_rules = !periods::judged_on_time(rules.iter().map(|r| &r.def));
         Ok(Self {
             preset: config.preset,
             clock: config.clock,
@@ -456,10 +463,6 @@ impl Challenge {
         })
     }
 
-    /// Starts a challenge from a named preset (see [`super::presets`]).
-    pub fn from_preset(name: &str, initial_balance: Money) -> Result<Self, EngineError> {
-        Self::new(super::preset(name, initial_balance)?)
-    }
 
     /// Every loss rule's equity floor and the profit target's level, as they stand: rule id,
     /// rule kind and level (the limit lines of the equity chart).
@@ -751,7 +754,7 @@ impl Challenge {
             p.contained[SOM_EQUITY] = p.amount;
             self.realized_loss_mtd = Decimal::ZERO;
         }
-        let periods = super::periods::Rolled::between(self.day, day);
+        let periods = periods::Rolled::between(self.day, day);
         self.roll_periods(periods);
         self.closed_pl_today = Decimal::ZERO;
         self.min_equity_today = self.equity;
@@ -1464,7 +1467,7 @@ impl Challenge {
             let missed = pl.saturating_sub(absorb(&mut contained[SOM_BALANCE], seen));
             a.start_of_month_balance = a.start_of_month_balance.saturating_add(missed);
         }
-        super::periods::correct_periods(a, day, today, pl, seen, extra);
+        periods::correct_periods(a, day, today, pl, seen, extra);
         // Today's start-of-day balance is the corrected close of the day just finished: the
         // peak taken at that roll is recomputed from it; older days can only raise it.
         let peak_before = match (self.days.last(), self.peak_eod_before_roll) {
@@ -2064,7 +2067,7 @@ impl Challenge {
             measured,
             limit,
             record,
-            super::periods::Subject::default(),
+            periods::Subject::default(),
             out,
         );
     }
@@ -2076,7 +2079,7 @@ impl Challenge {
         measured: Decimal,
         limit: Decimal,
         record: &Record,
-        subject: super::periods::Subject,
+        subject: periods::Subject,
         out: &mut Vec<Event>,
     ) {
         let mut evidence = self.evidence(i, measured, limit, None, record);
@@ -2328,101 +2331,4 @@ fn validate(data: &RecordData) -> Result<(), EngineError> {
         RecordData::Tick {} => {}
     }
     Ok(())
-}
-
-// Rule changes by an admin (see `super::edit`).
-impl Challenge {
-    /// Whether estimated equity may breach a loss rule (see
-    /// [`ChallengeConfig::estimated_equity_breaches`]).
-    pub fn estimated_equity_breaches(&self) -> bool {
-        self.estimated_equity_breaches
-    }
-
-    /// How interest, dividend and tax deals count (see
-    /// [`ChallengeConfig::interest_dividend_tax`]).
-    pub fn interest_dividend_tax(&self) -> PlCounting {
-        self.interest_dividend_tax
-    }
-
-    /// Measures the challenge against `set` from now on: a rule whose id and kind stay keeps
-    /// its running numbers (status, streak, warnings raised) with its floor and warning levels
-    /// recomputed from the anchors as they stand; a new rule starts pending; a removed rule is
-    /// dropped (its events stay). Nothing already recorded changes: a breach stays a breach and
-    /// a final status stays final; the next record is measured against the new limits. A new
-    /// reset clock moves the next daily reset (the current day keeps its label).
-    pub fn change_rules(&mut self, set: &super::edit::RuleSet) -> Result<(), EngineError> {
-        for (i, rule) in set.rules.iter().enumerate() {
-            rule.validate()?;
-            if set.rules[..i].iter().any(|r| r.id == rule.id) {
-                return Err(EngineError::DuplicateRule {
-                    id: rule.id.clone(),
-                });
-            }
-        }
-        let next_reset = match self.last_time {
-            Some(last) if set.clock != self.clock => Some(
-                set.clock
-                    .next_reset(last)
-                    .ok_or(EngineError::TimeOutOfRange(last))?,
-            ),
-            _ => self.next_reset,
-        };
-        let mut old = std::mem::take(&mut self.rules);
-        let mut rules = Vec::with_capacity(set.rules.len());
-        for def in &set.rules {
-            let kept = old
-                .iter()
-                .position(|r| r.def.id == def.id && r.def.kind.name() == def.kind.name());
-            let rule = match kept {
-                Some(index) => {
-                    let mut rule = old.swap_remove(index);
-                    let changed = rule.def != *def;
-                    rule.def = def.clone();
-                    rule.check = Check::of(&def.kind);
-                    rule.levels.resize(def.warnings.len(), Decimal::ZERO);
-                    let floor = rule.floor;
-                    refloor(&mut rule, &self.anchors, false);
-                    if changed && rule.status != RuleStatus::Breached {
-                        if rule.def.kind.is_objective() {
-                            // Measured again on the next record; met again, it says so again.
-                            if rule.status == RuleStatus::Passed && !self.status.is_final() {
-                                rule.status = RuleStatus::Pending;
-                                rule.warned = 0;
-                            }
-                        } else if rule.floor != floor || rule.warned > 0 {
-                            rule.warned = 0;
-                        }
-                    }
-                    rule
-                }
-                None => {
-                    let mut rule = RuleState {
-                        check: Check::of(&def.kind),
-                        status: RuleStatus::Pending,
-                        floor: Decimal::ZERO,
-                        limit: Decimal::ZERO,
-                        levels: vec![Decimal::ZERO; def.warnings.len()],
-                        quiet_above: Decimal::ZERO,
-                        warned: 0,
-                        measured: None,
-                        counter: 0,
-                        held: None,
-                        window: None,
-                        def: def.clone(),
-                    };
-                    refloor(&mut rule, &self.anchors, true);
-                    rule
-                }
-            };
-            rules.push(rule);
-        }
-        let clock_changed = set.clock != self.clock;
-        self.rules = rules;
-        self.clock = set.clock;
-        self.next_reset = next_reset;
-        self.estimated_equity_breaches = set.estimated_equity_breaches;
-        self.interest_dividend_tax = set.interest_dividend_tax;
-        self.rules_changed(clock_changed);
-        Ok(())
-    }
 }

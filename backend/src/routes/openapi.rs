@@ -1,0 +1,960 @@
+//! The OpenAPI document of the HTTP API, generated from the code: paths, methods and who may
+//! call them come from the route table (`routes::routes()`), bodies from the wire types of
+//! `shared::api` (their `utoipa` schemas, from shared's `openapi` feature), and what a route
+//! says beyond that (summary, query parameters, bodies) from [`describe`] below.
+//!
+//! The server serves it at `GET /api/openapi.json`; `docs/openapi.json` is a committed copy,
+//! and a test fails when the two drift (refresh with `RISKDECK_UPDATE_OPENAPI=1 cargo test -p
+//! tests --test openapi`). A route that [`describe`] does not know is left out of the
+//! document, and a test names it.
+
+use crate::auth::{CSRF_HEADER, SESSION_COOKIE};
+use super::{Access, Route, Verb, routes};
+use shared::api::TradesPage;
+use shared::api::{
+    AccountOwnerResponse, AccountSummary, AccountsResponse, AssignAccountRequest,
+    CreateUserRequest, ErrorBody, EventsResponse, HistoryResponse, LoginRequest,
+    ResetPasswordRequest, RuleSetsResponse, SessionResponse, StreamEvent, UserSummary,
+    UsersResponse,
+};
+use shared::api::{AccountOwnersResponse, AuditResponse, OverrideRequest, OverrideResponse};
+use shared::api::{AnchorCorrectionRequest, AnchorsResponse, IngestResponse};
+use shared::api::{ChallengesPage, ConnectionOptions, CreateAccountRequest, CreateAccountResponse};
+use shared::api::{NotificationPreferences, NotificationsResponse};
+use shared::api::{RuleSetSaved, SaveRuleSetRequest, WhatIfRequest, WhatIfResponse};
+use utoipa::ToSchema;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Paths, Ref, RefOr,
+    Required,
+};
+
+/// The name of a schema in the document's components.
+type SchemaName = fn() -> String;
+
+fn name<T: ToSchema>() -> String {
+    T::name().into_owned()
+}
+
+/// What a successful call answers.
+#[derive(Clone, Copy)]
+enum Reply {
+    /// A JSON body of this schema, with this status.
+    Json(u16, SchemaName),
+    /// A short plain-text body.
+    Text(&'static str),
+    /// 204, no body.
+    NoContent,
+    /// A Server-Sent Events stream whose `data` fields are of this schema.
+    Events(SchemaName),
+    /// This document.
+    Document,
+    /// A CSV file (`text/csv`) with this header line.
+    Csv(&'static str),
+}
+
+/// What the document says about a route beyond its method, path and access level.
+/// An admin command the account's tracker did not take in time.
+const COMMAND_WITHDRAWN: (&str, &str) = (
+    "503",
+    "The database is unavailable, or the account's tracker did not take the command within \
+     10 s: it was withdrawn and never runs; nothing changed. Retry with the same \
+     Idempotency-Key.",
+);
+
+struct Doc {
+    /// A stable name for client generators (`accounts_list`).
+    operation_id: &'static str,
+    /// The resource, to group operations.
+    tag: &'static str,
+    /// One line for a person.
+    summary: &'static str,
+    /// The JSON body the route takes, if any.
+    request: Option<SchemaName>,
+    /// The answer when all goes well.
+    reply: Reply,
+    /// Optional query parameters: name and meaning (all are text, checked by the server).
+    query: &'static [(&'static str, &'static str)],
+    /// Answers particular to the route: status and meaning (the body is an `ErrorBody`).
+    errors: &'static [(&'static str, &'static str)],
+}
+
+const fn doc(
+    operation_id: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    reply: Reply,
+) -> Doc {
+    Doc {
+        operation_id,
+        tag,
+        summary,
+        request: None,
+        reply,
+        query: &[],
+        errors: &[],
+    }
+}
+
+/// The description of every route the server has; `None` for one it does not know (a test
+/// fails for it: describe it here).
+fn describe(route: &Route) -> Option<Doc> {
+    use Reply::{Csv, Document, Events, Json, NoContent, Text};
+    use Verb::{Get, Post};
+    let described = match (route.verb, route.path) {
+        (Get, "/healthz") => doc(
+            "health_live",
+            "probes",
+            "The process serves requests.",
+            Text("ok"),
+        ),
+        (Get, "/readyz") => doc(
+            "health_ready",
+            "probes",
+            "The database answers, so the server can do its work.",
+            Text("ready"),
+        ),
+        (Post, "/api/auth/login") => Doc {
+            request: Some(name::<LoginRequest>),
+            errors: &[
+                (
+                    "401",
+                    "The username or password is not right (one answer for both).",
+                ),
+                (
+                    "429",
+                    "Too many attempts; the Retry-After header says when to try again.",
+                ),
+            ],
+            ..doc(
+                "auth_login",
+                "auth",
+                "Signs in: sets the session cookie and returns the anti-forgery token.",
+                Json(200, name::<SessionResponse>),
+            )
+        },
+        (Post, "/api/auth/logout") => doc(
+            "auth_logout",
+            "auth",
+            "Signs out: ends the session and clears its cookie.",
+            NoContent,
+        ),
+        (Get, "/api/auth/me") => doc(
+            "auth_me",
+            "auth",
+            "Who is signed in, and the session's anti-forgery token.",
+            Json(200, name::<SessionResponse>),
+        ),
+        (Get, "/api/accounts") => doc(
+            "accounts_list",
+            "accounts",
+            "Every account the caller may see (a trader: the accounts they own).",
+            Json(200, name::<AccountsResponse>),
+        ),
+        (Get, "/api/accounts/{account}") => doc(
+            "accounts_get",
+            "accounts",
+            "One account: feed health and latest numbers, challenge included.",
+            Json(200, name::<AccountSummary>),
+        ),
+        (Get, "/api/accounts/{account}/history") => Doc {
+            query: &[
+                (
+                    "from",
+                    "RFC 3339 start of the range (default: the beginning).",
+                ),
+                ("to", "RFC 3339 end of the range (default: now)."),
+                (
+                    "points",
+                    "At most this many buckets, 1 to 5000 (default 1000).",
+                ),
+            ],
+            ..doc(
+                "accounts_history",
+                "accounts",
+                "The equity curve at the finest stored resolution that fits.",
+                Json(200, name::<HistoryResponse>),
+            )
+        },
+        (Get, "/api/accounts/{account}/events") => Doc {
+            query: &[
+                ("after", "Only events with a larger id (default 0)."),
+                (
+                    "limit",
+                    "At most this many events, 1 to 1000 (default 100).",
+                ),
+            ],
+            ..doc(
+                "accounts_events",
+                "accounts",
+                "A page of the challenge's events, oldest first.",
+                Json(200, name::<EventsResponse>),
+            )
+        },
+        (Get, "/api/accounts/{account}/rule-sets") => doc(
+            "accounts_rule_sets",
+            "accounts",
+            "Every version of the account's rule set, oldest first.",
+            Json(200, name::<RuleSetsResponse>),
+        ),
+        (Post, "/api/accounts/{account}/assign") => Doc {
+            request: Some(name::<AssignAccountRequest>),
+            ..doc(
+                "accounts_assign",
+                "accounts",
+                "Makes a trader the account's owner (written to the audit log).",
+                Json(200, name::<AccountOwnerResponse>),
+            )
+        },
+        (Post, "/api/accounts/{account}/unassign") => doc(
+            "accounts_unassign",
+            "accounts",
+            "Leaves the account without an owner (written to the audit log).",
+            Json(200, name::<AccountOwnerResponse>),
+        ),
+        (Get, "/api/stream") => Doc {
+            query: &[("account", "Only this account's events.")],
+            ..doc(
+                "stream_subscribe",
+                "stream",
+                "Server-Sent Events: the current state of the caller's accounts, then every \
+                 change.",
+                Events(name::<StreamEvent>),
+            )
+        },
+        (Get, "/api/users") => doc(
+            "users_list",
+            "users",
+            "Every user, in id order.",
+            Json(200, name::<UsersResponse>),
+        ),
+        (Post, "/api/users") => Doc {
+            request: Some(name::<CreateUserRequest>),
+            errors: &[("409", "The username is taken (in any case).")],
+            ..doc(
+                "users_create",
+                "users",
+                "Creates a trader or an admin (written to the audit log).",
+                Json(201, name::<UserSummary>),
+            )
+        },
+        (Post, "/api/users/{user}/password") => Doc {
+            request: Some(name::<ResetPasswordRequest>),
+            ..doc(
+                "users_reset_password",
+                "users",
+                "Sets a new password; the user's sessions end at once (written to the audit \
+                 log).",
+                Json(200, name::<UserSummary>),
+            )
+        },
+        (Post, "/api/users/{user}/disable") => doc(
+            "users_disable",
+            "users",
+            "Disables a user: no signing in, and their sessions end at once (written to the \
+             audit log).",
+            Json(200, name::<UserSummary>),
+        ),
+        (Post, "/api/users/{user}/enable") => doc(
+            "users_enable",
+            "users",
+            "Enables a disabled user (written to the audit log).",
+            Json(200, name::<UserSummary>),
+        ),
+        (Get, "/api/openapi.json") => doc("openapi", "docs", "This document.", Document),
+        (Get, "/metrics") => doc(
+            "metrics",
+            "probes",
+            "Prometheus metrics (text exposition format): accounts tracked, feeds by health, \
+             the largest feed lag, events by kind, open streams, request latency. Nothing in \
+             it names a person or an account.",
+            Text("riskdeck_accounts_tracked 8"),
+        ),
+        (Post, "/api/accounts/{account}/anchors") => Doc {
+            request: Some(name::<AnchorCorrectionRequest>),
+            errors: &[
+                (
+                    "409",
+                    "The account has no running challenge yet (it may still be reading its \
+                     history).",
+                ),
+                COMMAND_WITHDRAWN,
+            ],
+            ..doc(
+                "accounts_correct_anchor",
+                "accounts",
+                "Corrects one anchor of the account's challenge, with a mandatory reason: \
+                 floors move at once, nothing recorded changes (stored as an event the trader \
+                 sees, and in the audit log). \
+                 With an `Idempotency-Key` header (a random id per action, the same on a \
+                 retry), a retry gets the first answer.",
+                Json(200, name::<AnchorsResponse>),
+            )
+        },
+        (Post, "/api/ingest/{account}") => Doc {
+            errors: &[
+                (
+                    "400",
+                    "A line is not a record (the message names it); nothing of the batch is \
+                     kept.",
+                ),
+                (
+                    "422",
+                    "A record is dated more than 5 minutes ahead of the server's clock (the \
+                     message names it); nothing of the batch is kept.",
+                ),
+                (
+                    "429",
+                    "Earlier batches are still being stored; send this one again (resending \
+                     is safe).",
+                ),
+            ],
+            ..doc(
+                "ingest_push",
+                "ingest",
+                "Pushes records for an account fed by a bridge: a body of JSON Lines \
+                 (application/x-ndjson) in the format `riskdeck replay` reads, up to 1 MiB and \
+                 10,000 records. Answers once they are stored; resending a batch is safe.",
+                Json(200, name::<IngestResponse>),
+            )
+        },
+        (Get, "/api/accounts/{account}/trades") => Doc {
+            query: &[
+                (
+                    "before",
+                    "The `next` of the previous page: only older trades (default: from the \
+                     newest).",
+                ),
+                (
+                    "limit",
+                    "At most this many trades; 1 to 200 (default 50), larger or smaller \
+                     numbers are clamped.",
+                ),
+            ],
+            ..doc(
+                "accounts_trades",
+                "accounts",
+                "A page of the account's closed trades, newest first, each with its opening \
+                 price, costs and net result.",
+                Json(200, name::<TradesPage>),
+            )
+        },
+        (Post, "/api/accounts/{account}/rule-sets") => Doc {
+            request: Some(name::<SaveRuleSetRequest>),
+            errors: &[
+                (
+                    "409",
+                    "The account has no running challenge yet (it may still be reading its \
+                     history).",
+                ),
+                (
+                    "422",
+                    "The rules are impossible or contradict each other, or the instant is in \
+                     the past; the message gives every reason.",
+                ),
+            ],
+            ..doc(
+                "accounts_save_rule_set",
+                "accounts",
+                "Saves a new version of the challenge's rules, applied from `effective_from` \
+                 (now when left out): floors move at that instant, a breach stays final; the \
+                 trader's dashboard shows the change live (stored as an event, and in the \
+                 audit log).",
+                Json(200, name::<RuleSetSaved>),
+            )
+        },
+        (Post, "/api/accounts/{account}/rule-sets/what-if") => Doc {
+            request: Some(name::<WhatIfRequest>),
+            errors: &[
+                (
+                    "409",
+                    "There is nothing to replay: the server keeps no journal, or the account \
+                     has none yet, or no running challenge.",
+                ),
+                (
+                    "422",
+                    "The draft rules are refused; the message gives every reason.",
+                ),
+            ],
+            ..doc(
+                "accounts_rule_set_what_if",
+                "accounts",
+                "Replays the account's journal under draft rules and under the rules in \
+                 force: which rules would have warned or breached, and when (bounded in \
+                 records and time; a cut-short replay says so).",
+                Json(200, name::<WhatIfResponse>),
+            )
+        },
+        (Get, "/api/admin/challenges") => Doc {
+            query: &[
+                (
+                    "q",
+                    "Only challenges whose id, name or owner contains this (any case).",
+                ),
+                (
+                    "status",
+                    "Only this status: active, passed, failed, paused or none.",
+                ),
+                ("feed", "Only this feed health: live, stale or starting."),
+                (
+                    "sort",
+                    "breach (closest to breach first, the default), name, equity, pl or id.",
+                ),
+                (
+                    "dir",
+                    "asc or desc (default: by the sort, e.g. breach desc, name asc).",
+                ),
+                ("page", "The page, from 1 (default 1)."),
+                ("per_page", "Rows per page, 1 to 500 (default 50)."),
+            ],
+            ..doc(
+                "admin_challenges",
+                "admin",
+                "One page of every challenge with its live status, feed health, the rule \
+                 closest to breach, equity and owner, and the counts by status and feed.",
+                Json(200, name::<ChallengesPage>),
+            )
+        },
+        (Get, "/api/admin/connections") => doc(
+            "admin_connections",
+            "admin",
+            "What a new challenge can be connected to: the demo broker's accounts (demo \
+             mode), whether MetaApi tokens can be stored (a secret_key), the presets.",
+            Json(200, name::<ConnectionOptions>),
+        ),
+        (Post, "/api/accounts") => Doc {
+            request: Some(name::<CreateAccountRequest>),
+            errors: &[
+                ("409", "An account with this id exists already."),
+                (
+                    "422",
+                    "A field is unusable; the message names it and says how to fix it.",
+                ),
+            ],
+            ..doc(
+                "accounts_create",
+                "accounts",
+                "Creates a challenge account (MetaApi, token stored sealed, or a demo broker \
+                 account) and tracks it at once and at every start (written to the audit log).",
+                Json(201, name::<CreateAccountResponse>),
+            )
+        },
+        (Post, "/api/accounts/{account}/clear-breach") => Doc {
+            request: Some(name::<OverrideRequest>),
+            errors: &[
+                (
+                    "409",
+                    "No rule is breached, or the account has no running challenge yet.",
+                ),
+                COMMAND_WITHDRAWN,
+            ],
+            ..doc(
+                "accounts_clear_breach",
+                "accounts",
+                "Clears every breach of the account's challenge, with a mandatory reason: the \
+                 challenge is active again and the rules measure from the next record on; the \
+                 breach events keep their evidence (stored as a `breach_cleared` event the \
+                 trader sees, and in the audit log). \
+                 With an `Idempotency-Key` header (a random id per action, the same on a \
+                 retry), a retry gets the first answer.",
+                Json(200, name::<OverrideResponse>),
+            )
+        },
+        (Post, "/api/accounts/{account}/unpause") => Doc {
+            request: Some(name::<OverrideRequest>),
+            errors: &[
+                (
+                    "409",
+                    "The challenge is not paused by a soft breach, or has not started yet.",
+                ),
+                COMMAND_WITHDRAWN,
+            ],
+            ..doc(
+                "accounts_unpause",
+                "accounts",
+                "Ends a soft breach's pause before the next daily reset, with a mandatory \
+                 reason (stored as an `unpaused` event the trader sees, and in the audit log). \
+                 With an `Idempotency-Key` header (a random id per action, the same on a \
+                 retry), a retry gets the first answer.",
+                Json(200, name::<OverrideResponse>),
+            )
+        },
+        (Get, "/api/account-owners") => doc(
+            "accounts_owners",
+            "accounts",
+            "Every account with its owner, in id order.",
+            Json(200, name::<AccountOwnersResponse>),
+        ),
+        (Get, "/api/audit") => Doc {
+            query: AUDIT_QUERY,
+            ..doc(
+                "audit_list",
+                "audit",
+                "A page of the audit log, newest first: every change an admin made, with who, \
+                 when, before, after and why.",
+                Json(200, name::<AuditResponse>),
+            )
+        },
+        (Get, "/api/audit.csv") => Doc {
+            query: AUDIT_QUERY,
+            ..doc(
+                "audit_csv",
+                "audit",
+                "Every audit entry that matches the filters, newest first, as CSV (every cell \
+                 quoted; a cell that would start a spreadsheet formula starts with `'`).",
+                Csv("id,time,actor,action,subject,reason,before,after"),
+            )
+        },
+        (Get, "/api/notifications") => Doc {
+            query: &[
+                (
+                    "status",
+                    "Only deliveries of this status: pending, delivered or failed.",
+                ),
+                (
+                    "offset",
+                    "Skip this many (the pages before; `next_offset`).",
+                ),
+                ("limit", "At most this many, 1 to 500 (500 when left out)."),
+            ],
+            ..doc(
+                "notifications_list",
+                "notifications",
+                "Notification deliveries (one per event, channel and recipient), newest event \
+                 first, a page at a time: status, attempts, the last error.",
+                Json(200, name::<NotificationsResponse>),
+            )
+        },
+        (Get, "/api/me/notifications") => doc(
+            "notifications_mine",
+            "notifications",
+            "The signed-in person's notification preferences: channels, kinds and rules.",
+            Json(200, name::<NotificationPreferences>),
+        ),
+        (Post, "/api/me/notifications") => Doc {
+            request: Some(name::<NotificationPreferences>),
+            ..doc(
+                "notifications_update_mine",
+                "notifications",
+                "Replaces the signed-in person's notification preferences (written to the \
+                 audit log; the webhook key is never sent back).",
+                Json(200, name::<NotificationPreferences>),
+            )
+        },
+        (Get, "/api/users/{user}/notifications") => doc(
+            "notifications_user",
+            "notifications",
+            "A user's notification preferences.",
+            Json(200, name::<NotificationPreferences>),
+        ),
+        (Post, "/api/users/{user}/notifications") => Doc {
+            request: Some(name::<NotificationPreferences>),
+            ..doc(
+                "notifications_update_user",
+                "notifications",
+                "Replaces a user's notification preferences (written to the audit log).",
+                Json(200, name::<NotificationPreferences>),
+            )
+        },
+        _ => return None,
+    };
+    Some(described)
+}
+
+/// The audit log's filters.
+const AUDIT_QUERY: &[(&str, &str)] = &[
+    ("actor", "Only entries by this username."),
+    ("action", "Only this action, e.g. `user.disable`."),
+    ("account", "Only entries about this account."),
+    (
+        "subject",
+        "Only entries about this subject, e.g. `user:3` (not with account).",
+    ),
+    ("from", "RFC 3339: only entries at or after this time."),
+    ("to", "RFC 3339: only entries at or before this time."),
+    (
+        "before_id",
+        "Only entries older than this id (the next page).",
+    ),
+    (
+        "limit",
+        "At most this many entries, 1 to 1000 (default 100; not for CSV).",
+    ),
+];
+
+/// The routes of the table that [`describe`] does not know (and so are not in the document).
+pub fn undescribed_routes() -> Vec<Route> {
+    routes()
+        .into_iter()
+        .filter(|route| describe(route).is_none())
+        .collect()
+}
+
+/// Whether a route takes a JSON request body.
+pub fn takes_json(route: &Route) -> bool {
+    describe(route).is_some_and(|doc| doc.request.is_some())
+}
+
+/// The document.
+pub fn document() -> OpenApi {
+    let mut paths = Paths::new();
+    for route in routes() {
+        if let Some(doc) = describe(&route) {
+            paths.add_path_operation(
+                route.path,
+                vec![method(route.verb)],
+                operation(&route, &doc),
+            );
+        }
+    }
+    let components = ComponentsBuilder::new()
+        .schemas_from_iter(schemas())
+        .security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                SESSION_COOKIE,
+                "The session cookie POST /api/auth/login sets.",
+            ))),
+        )
+        .security_scheme(
+            "ingest_token",
+            SecurityScheme::Http(
+                utoipa::openapi::security::HttpBuilder::new()
+                    .scheme(utoipa::openapi::security::HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The account's ingest token from the configuration \
+                         (Authorization: Bearer).",
+                    ))
+                    .build(),
+            ),
+        )
+        .security_scheme(
+            "csrf",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                CSRF_HEADER,
+                "The session's anti-forgery token (from POST /api/auth/login or GET \
+                 /api/auth/me), on every request that changes something.",
+            ))),
+        )
+        .build();
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Riskdeck")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "Riskdeck's JSON API. Money travels as decimal strings, times as RFC 3339 \
+                     UTC. Every error has one body shape (ErrorBody). Every response carries \
+                     an x-request-id header (the request's, or a new one).",
+                )),
+        )
+        .paths(paths)
+        .components(Some(components))
+        .build()
+}
+
+/// The document as the server serves it and `docs/openapi.json` holds it: pretty JSON with a
+/// final newline.
+pub fn json() -> String {
+    match document().to_pretty_json() {
+        Ok(mut text) => {
+            text.push('\n');
+            text
+        }
+        // Serialising plain data cannot fail; should it, say so in the document's place.
+        Err(error) => format!("{{\"error\":\"cannot serialise the document: {error}\"}}\n"),
+    }
+}
+
+fn method(verb: Verb) -> HttpMethod {
+    match verb {
+        Verb::Get => HttpMethod::Get,
+        Verb::Post => HttpMethod::Post,
+    }
+}
+
+fn json_content(schema: SchemaName) -> ContentBuilder {
+    ContentBuilder::new().schema(Some(Ref::from_schema_name(schema())))
+}
+
+fn error_response(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", json_content(name::<ErrorBody>).build())
+}
+
+fn text_schema() -> Schema {
+    ObjectBuilder::new().schema_type(Type::String).into()
+}
+
+fn operation(route: &Route, doc: &Doc) -> utoipa::openapi::path::Operation {
+    let mut responses = ResponsesBuilder::new();
+    responses = match doc.reply {
+        Reply::Json(status, schema) => responses.response(
+            status.to_string(),
+            ResponseBuilder::new()
+                .description("Success.")
+                .content("application/json", json_content(schema).build()),
+        ),
+        Reply::Text(body) => responses.response(
+            "200",
+            ResponseBuilder::new()
+                .description(format!("Success: `{body}`."))
+                .content(
+                    "text/plain",
+                    ContentBuilder::new().schema(Some(text_schema())).build(),
+                ),
+        ),
+        Reply::NoContent => responses.response("204", ResponseBuilder::new().description("Done.")),
+        Reply::Csv(header) => responses.response(
+            "200",
+            ResponseBuilder::new()
+                .description(format!("A CSV file whose first line is `{header}`."))
+                .content(
+                    "text/csv",
+                    ContentBuilder::new().schema(Some(text_schema())).build(),
+                ),
+        ),
+        Reply::Events(schema) => responses.response(
+            "200",
+            ResponseBuilder::new()
+                .description("An event stream; each event's data is one JSON object.")
+                .content("text/event-stream", json_content(schema).build()),
+        ),
+        Reply::Document => responses.response(
+            "200",
+            ResponseBuilder::new()
+                .description("The OpenAPI document.")
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::Object)))
+                        .build(),
+                ),
+        ),
+    };
+    if doc.request.is_some() {
+        responses = responses
+            .response("400", error_response("The body is not JSON."))
+            .response("413", error_response("The body is larger than 64 KiB."))
+            .response(
+                "415",
+                error_response("The body is not sent as application/json."),
+            )
+            .response(
+                "422",
+                error_response("The body is JSON of the wrong shape, or a value is not accepted."),
+            );
+    } else if !doc.query.is_empty() || route.path.contains("{user}") {
+        responses = responses.response("400", error_response("A parameter is not accepted."));
+    }
+    for (status, description) in doc.errors {
+        responses = responses.response(*status, error_response(description));
+    }
+    if route.access != Access::Public {
+        responses = responses.response("401", error_response("No one is signed in."));
+    }
+    if route.access == Access::Admin
+        || (!matches!(route.access, Access::Public | Access::IngestToken)
+            && route.verb.changes_state())
+    {
+        responses = responses.response(
+            "403",
+            error_response("Not an admin, or the anti-forgery token is missing."),
+        );
+    }
+    if route.path.contains('{') {
+        responses = responses.response(
+            "404",
+            error_response("No such account or user (or not one the caller may see)."),
+        );
+    }
+    if !matches!(doc.reply, Reply::Document)
+        && route.path != "/healthz"
+        && !doc.errors.iter().any(|(status, _)| *status == "503")
+    {
+        responses = responses.response(
+            "503",
+            error_response("The database is unavailable, or the request took too long."),
+        );
+    }
+
+    let mut operation = OperationBuilder::new()
+        .operation_id(Some(doc.operation_id))
+        .tag(doc.tag)
+        .summary(Some(doc.summary))
+        .description(Some(access_text(route.access)))
+        .responses(responses.build());
+    for (param, description) in path_params(route.path) {
+        operation = operation.parameter(
+            ParameterBuilder::new()
+                .name(param)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some(description))
+                .schema(Some(text_schema())),
+        );
+    }
+    for (param, description) in doc.query {
+        operation = operation.parameter(
+            ParameterBuilder::new()
+                .name(*param)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(*description))
+                .schema(Some(text_schema())),
+        );
+    }
+    if let Some(schema) = doc.request {
+        operation = operation.request_body(Some(
+            RequestBodyBuilder::new()
+                .required(Some(Required::True))
+                .content("application/json", json_content(schema).build())
+                .build(),
+        ));
+    }
+    match route.access {
+        Access::Public => {}
+        Access::IngestToken => {
+            operation = operation.security(SecurityRequirement::new(
+                "ingest_token",
+                Vec::<String>::new(),
+            ));
+        }
+        _ if route.verb.changes_state() => {
+            operation = operation.security(
+                SecurityRequirement::new("session", Vec::<String>::new())
+                    .add("csrf", Vec::<String>::new()),
+            );
+        }
+        _ => {
+            operation =
+                operation.security(SecurityRequirement::new("session", Vec::<String>::new()));
+        }
+    }
+    operation.build()
+}
+
+fn access_text(access: Access) -> &'static str {
+    match access {
+        Access::Public => "Anyone may call it.",
+        Access::Authenticated => "Anyone signed in may call it.",
+        Access::Owner => {
+            "The account's owner or an admin may call it; for anyone else the account does not \
+             exist (404)."
+        }
+        Access::Admin => "Admins only (403 for traders).",
+        Access::IngestToken => {
+            "A bridge holding the account's ingest token (Authorization: Bearer); sessions \
+             cannot call it (401)."
+        }
+    }
+}
+
+fn path_params(path: &str) -> Vec<(&str, &'static str)> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(|param| {
+            let description = match param {
+                "account" => "Riskdeck's id of the account.",
+                "user" => "The user's id.",
+                _ => "A path parameter.",
+            };
+            (param, description)
+        })
+        .collect()
+}
+
+/// Every schema the document refers to, with the schemas they refer to.
+fn schemas() -> Vec<(String, RefOr<Schema>)> {
+    fn add<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((name::<T>(), T::schema()));
+        T::schemas(schemas);
+    }
+    let mut schemas = Vec::new();
+    add::<ErrorBody>(&mut schemas);
+    add::<LoginRequest>(&mut schemas);
+    add::<SessionResponse>(&mut schemas);
+    add::<AccountsResponse>(&mut schemas);
+    add::<AccountSummary>(&mut schemas);
+    add::<HistoryResponse>(&mut schemas);
+    add::<EventsResponse>(&mut schemas);
+    add::<RuleSetsResponse>(&mut schemas);
+    add::<AssignAccountRequest>(&mut schemas);
+    add::<AccountOwnerResponse>(&mut schemas);
+    add::<StreamEvent>(&mut schemas);
+    add::<UsersResponse>(&mut schemas);
+    add::<UserSummary>(&mut schemas);
+    add::<CreateUserRequest>(&mut schemas);
+    add::<ResetPasswordRequest>(&mut schemas);
+    add::<AnchorCorrectionRequest>(&mut schemas);
+    add::<AnchorsResponse>(&mut schemas);
+    add::<IngestResponse>(&mut schemas);
+    add::<TradesPage>(&mut schemas);
+    add::<SaveRuleSetRequest>(&mut schemas);
+    add::<RuleSetSaved>(&mut schemas);
+    add::<WhatIfRequest>(&mut schemas);
+    add::<WhatIfResponse>(&mut schemas);
+    add::<ChallengesPage>(&mut schemas);
+    add::<ConnectionOptions>(&mut schemas);
+    add::<CreateAccountRequest>(&mut schemas);
+    add::<CreateAccountResponse>(&mut schemas);
+    add::<OverrideRequest>(&mut schemas);
+    add::<OverrideResponse>(&mut schemas);
+    add::<AuditResponse>(&mut schemas);
+    add::<AccountOwnersResponse>(&mut schemas);
+    add::<NotificationsResponse>(&mut schemas);
+    add::<NotificationPreferences>(&mut schemas);
+    schemas
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_of_the_table_is_in_the_document() {
+        let missing: Vec<String> = undescribed_routes()
+            .iter()
+            .map(|route| format!("{:?} {}", route.verb, route.path))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "describe these routes in backend::openapi::describe: {missing:?}"
+        );
+        let document = serde_json::to_value(document()).expect("serialise");
+        for route in routes() {
+            let method = route.verb.method().as_str().to_lowercase();
+            assert!(
+                document["paths"][route.path][&method].is_object(),
+                "{method} {} is not in the document",
+                route.path
+            );
+        }
+    }
+
+    #[test]
+    fn every_schema_referred_to_is_in_the_components() {
+        let text = json();
+        let document: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let schemas = document["components"]["schemas"]
+            .as_object()
+            .expect("schemas");
+        let mut rest = text.as_str();
+        let mut checked = 0;
+        while let Some(at) = rest.find("#/components/schemas/") {
+            rest = &rest[at + "#/components/schemas/".len()..];
+            let name: String = rest.chars().take_while(|c| *c != '"').collect();
+            assert!(
+                schemas.contains_key(&name),
+                "{name} is referred to but missing"
+            );
+            checked += 1;
+        }
+        assert!(checked > 20, "{checked}");
+    }
+}

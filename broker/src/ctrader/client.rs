@@ -1,0 +1,1054 @@
+//! The cTrader Open API client over the JSON WebSocket protocol (brokers.md, section 2).
+//!
+//! One [`CtraderClient`] tracks one trading account. It keeps one WebSocket open: the
+//! application authenticates (`ProtoOAApplicationAuthReq`), then the account
+//! (`ProtoOAAccountAuthReq`). Requests carry a `clientMsgId` and their answer is matched by it;
+//! events (spots, disconnects) arrive in between. A heartbeat goes out every 10 s. When the
+//! connection drops or the server ends it, the next request connects again, authenticates again
+//! and subscribes again to the spots it had; a request cut off by the drop is sent once more on
+//! the new connection (every request the client makes is a read, so that is safe). A server that
+//! goes silent without closing (no answer, no heartbeat) is noticed by the request that waits
+//! for an answer past the timeout: that connection is ended and the request sent once more on a
+//! new one, authenticated again.
+//!
+//! Requests are paced below the server's limits (50 a second, 5 a second for history), and a
+//! `REQUEST_FREQUENCY_EXCEEDED` answer makes every call fail at once with
+//! [`BrokerError::RateLimited`] until its `retryAfter` has passed, like the MetaApi client.
+//!
+//! What leaves this module is `shared::domain`: the same records the MetaApi client returns, so
+//! the engine and everything above it do not know which platform an account is on.
+
+use crate::BrokerError;
+// `wire` below is cTrader's module of the `wire` crate, as the messages are named in it.
+use ::wire::ctrader as wire;
+use ::wire::ctrader::units::{self, UnitError};
+use ::wire::ctrader::{Envelope, payload};
+use chrono::{DateTime, TimeZone, Utc};
+use futures_util::{SinkExt, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shared::domain::{
+    AccountInfo, Deal, DealEntry, DealKind, Position, Side, SymbolPrice, SymbolSpec,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+pub use ::wire::ctrader::{
+    CASH_FLOW_WINDOW, HEARTBEAT_INTERVAL, HISTORY_REQUESTS_PER_SECOND, REQUESTS_PER_SECOND,
+};
+/// Deals asked for per deal-list request.
+pub const DEALS_PER_REQUEST: i32 = 1000;
+/// A deal window is not split below this span: past it, paging has failed.
+const SMALLEST_DEAL_WINDOW_MS: i64 = 1;
+
+/// How to reach and sign in to one cTrader account.
+#[derive(Clone)]
+pub struct CtraderSettings {
+    /// `wss://live.ctraderapi.com:5036`, `wss://demo.ctraderapi.com:5036`, or the simulator.
+    pub url: String,
+    /// The application's client id.
+    pub client_id: String,
+    /// The application's client secret.
+    pub client_secret: String,
+    /// The account owner's OAuth access token.
+    pub access_token: String,
+    /// The account (`ctidTraderAccountId`).
+    pub account_id: i64,
+    /// How long an answer may take.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for CtraderSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CtraderSettings")
+            .field("url", &self.url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("access_token", &"<redacted>")
+            .field("account_id", &self.account_id)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A client for one account; clones share the connection.
+#[derive(Clone, Debug)]
+pub struct CtraderClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: CtraderSettings,
+    link: tokio::sync::Mutex<Option<Link>>,
+    next_id: AtomicU64,
+    connections: AtomicU64,
+    requests: DefaultDirectRateLimiter,
+    history: DefaultDirectRateLimiter,
+    blocked_until: Mutex<Option<Instant>>,
+    catalog: tokio::sync::Mutex<Option<Arc<Catalog>>>,
+    spots: Arc<Mutex<HashMap<i64, Spot>>>,
+    subscribed: Mutex<HashSet<i64>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CtraderClient")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The latest quote of a symbol, from spot events.
+#[derive(Clone, Copy, Debug, Default)]
+struct Spot {
+    bid: Option<u64>,
+    ask: Option<u64>,
+    time: Option<DateTime<Utc>>,
+}
+
+/// What the account trades and in what currency: read once per client.
+#[derive(Debug)]
+struct Catalog {
+    deposit_asset: i64,
+    currency: String,
+    money_digits: Option<u32>,
+    by_id: HashMap<i64, SymbolInfo>,
+    by_name: HashMap<String, i64>,
+    /// Symbols by (base asset, quote asset), to convert a quote currency into the deposit one.
+    by_assets: HashMap<(i64, i64), i64>,
+}
+
+#[derive(Clone, Debug)]
+struct SymbolInfo {
+    name: String,
+    quote_asset: Option<i64>,
+    digits: i32,
+    lot_size: i64,
+    min_volume: Option<i64>,
+    max_volume: Option<i64>,
+    step_volume: Option<i64>,
+}
+
+/// One open connection: the writer's queue and the answers awaited.
+#[derive(Clone)]
+struct Link {
+    out: mpsc::Sender<Message>,
+    pending: Arc<Mutex<HashMap<String, oneshot::Sender<Envelope>>>>,
+    closed: tokio_util::sync::CancellationToken,
+}
+
+/// Why one exchange on a link failed.
+enum Exchange {
+    /// The connection ended before the answer: worth a new connection.
+    Closed,
+    /// Anything else.
+    Failed(BrokerError),
+}
+
+impl From<UnitError> for BrokerError {
+    fn from(error: UnitError) -> Self {
+        BrokerError::Malformed(error.to_string())
+    }
+}
+
+impl CtraderClient {
+    /// A client; nothing is sent until the first call.
+    pub fn new(settings: CtraderSettings) -> Self {
+        let per_second = |n: u32| Quota::per_second(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        CtraderClient {
+            inner: Arc::new(Inner {
+                settings,
+                link: tokio::sync::Mutex::new(None),
+                next_id: AtomicU64::new(1),
+                connections: AtomicU64::new(0),
+                // A little under the server's limits, so a burst never trips them.
+                requests: RateLimiter::direct(per_second(REQUESTS_PER_SECOND - 5)),
+                history: RateLimiter::direct(per_second(HISTORY_REQUESTS_PER_SECOND - 1)),
+                blocked_until: Mutex::new(None),
+                catalog: tokio::sync::Mutex::new(None),
+                spots: Arc::new(Mutex::new(HashMap::new())),
+                subscribed: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// How many connections this client has opened (a reconnect makes it grow).
+    pub fn connections(&self) -> u64 {
+        self.inner.connections.load(Ordering::Relaxed)
+    }
+
+    /// Ends the current connection, as a network failure would (tests use it).
+    pub async fn disconnect(&self) {
+        if let Some(link) = self.inner.link.lock().await.take() {
+            link.closed.cancel();
+        }
+    }
+
+    /// The trading accounts an access token opens (`ProtoOAGetAccountListByAccessTokenReq`),
+    /// for an admin connecting an account. Only the application is authenticated for it.
+    pub async fn accounts(&self) -> Result<Vec<wire::CtidTraderAccount>, BrokerError> {
+        let request = wire::AccountListReq {
+            access_token: self.inner.settings.access_token.clone(),
+        };
+        let res: wire::AccountListRes = self
+            .call(payload::GET_ACCOUNTS_BY_ACCESS_TOKEN_REQ, &request)
+            .await?;
+        Ok(res.ctid_trader_account)
+    }
+
+    /// Balance, equity, margin and currency: `ProtoOATraderReq`, the positions' margin from
+    /// `ProtoOAReconcileReq` and their net unrealized P/L from
+    /// `ProtoOAGetPositionUnrealizedPnLReq` (equity = balance + the sum of net unrealized P/L).
+    pub async fn account_information(&self) -> Result<AccountInfo, BrokerError> {
+        let catalog = self.catalog().await?;
+        let account = self.account_req();
+        let trader: wire::TraderRes = self.call(payload::TRADER_REQ, &account).await?;
+        let reconcile: wire::ReconcileRes = self.call(payload::RECONCILE_REQ, &account).await?;
+        let pnl: wire::UnrealizedPnlRes = self
+            .call(payload::GET_POSITION_UNREALIZED_PNL_REQ, &account)
+            .await?;
+        let trader = trader.trader;
+        let balance = units::money(trader.balance, trader.money_digits)?;
+        let mut floating = Decimal::ZERO;
+        for p in &pnl.position_unrealized_pnl {
+            floating += units::money(p.net_unrealized_pn_l, Some(pnl.money_digits))?;
+        }
+        let mut margin = Decimal::ZERO;
+        for p in &reconcile.position {
+            let used = i64::try_from(p.used_margin.unwrap_or(0))
+                .map_err(|_| BrokerError::Malformed("usedMargin out of range".into()))?;
+            margin += units::money(used, p.money_digits.or(catalog.money_digits))?;
+        }
+        // Sums in the shortest form too, as MetaApi's JSON numbers read.
+        let equity = (balance + floating).normalize();
+        let margin = margin.normalize();
+        let bonus = [
+            trader.manager_bonus,
+            trader.ib_bonus,
+            trader.non_withdrawable_bonus,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|b| units::money(b, trader.money_digits))
+        .sum::<Result<Decimal, _>>()?;
+        Ok(AccountInfo {
+            balance,
+            equity,
+            margin,
+            free_margin: (equity - margin).normalize(),
+            margin_level: (margin > Decimal::ZERO).then(|| {
+                (equity / margin * Decimal::ONE_HUNDRED)
+                    .round_dp(2)
+                    .normalize()
+            }),
+            currency: catalog.currency.clone(),
+            leverage: trader.leverage_in_cents.map(|l| l / 100),
+            credit: bonus.normalize(),
+        })
+    }
+
+    /// Open positions (`ProtoOAReconcileReq`), with their gross unrealized P/L as profit and the
+    /// current price from the spot subscription (subscribed on first sight of a symbol).
+    pub async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
+        let catalog = self.catalog().await?;
+        let account = self.account_req();
+        let reconcile: wire::ReconcileRes = self.call(payload::RECONCILE_REQ, &account).await?;
+        let pnl: wire::UnrealizedPnlRes = self
+            .call(payload::GET_POSITION_UNREALIZED_PNL_REQ, &account)
+            .await?;
+        let gross: HashMap<i64, i64> = pnl
+            .position_unrealized_pnl
+            .iter()
+            .map(|p| (p.position_id, p.gross_unrealized_pn_l))
+            .collect();
+        let symbols: Vec<i64> = reconcile
+            .position
+            .iter()
+            .map(|p| p.trade_data.symbol_id)
+            .collect();
+        self.subscribe(&symbols).await?;
+        let mut positions = Vec::with_capacity(reconcile.position.len());
+        for p in reconcile.position {
+            let symbol = catalog.symbol(p.trade_data.symbol_id)?;
+            let side = trade_side(p.trade_data.trade_side)?;
+            let spot = self.spot(p.trade_data.symbol_id).await?;
+            // A buy closes at the bid, a sell at the ask.
+            let current = match side {
+                Side::Buy => spot.bid,
+                Side::Sell => spot.ask,
+            }
+            .ok_or_else(|| BrokerError::Malformed(format!("no quote for {}", symbol.name)))?;
+            let digits = p.money_digits.or(catalog.money_digits);
+            let open_price = p.price.ok_or_else(|| {
+                BrokerError::Malformed(format!("position {} has no price", p.position_id))
+            })?;
+            positions.push(Position {
+                id: p.position_id.to_string(),
+                symbol: symbol.name.clone(),
+                side,
+                volume: units::lots(p.trade_data.volume, symbol.lot_size, p.trade_data.symbol_id)?,
+                open_price: units::price(open_price, symbol.digits)?,
+                current_price: units::spot_price(current, symbol.digits)?,
+                stop_loss: p
+                    .stop_loss
+                    .map(|v| units::price(v, symbol.digits))
+                    .transpose()?,
+                take_profit: p
+                    .take_profit
+                    .map(|v| units::price(v, symbol.digits))
+                    .transpose()?,
+                profit: units::money(
+                    gross.get(&p.position_id).copied().unwrap_or(0),
+                    Some(pnl.money_digits),
+                )?,
+                swap: units::money(p.swap, digits)?,
+                commission: units::money(p.commission.unwrap_or(0), digits)?,
+                open_time: millis(p.trade_data.open_timestamp.unwrap_or(0))?,
+            });
+        }
+        Ok(positions)
+    }
+
+    /// Deals executed in `[start, end)`: filled trade deals (`ProtoOADealListReq`, a window with
+    /// more than a page split in halves until each fits) and deposits, withdrawals and other
+    /// balance operations (`ProtoOACashFlowHistoryListReq`, one week at a time), oldest first.
+    pub async fn deals(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<Deal>, BrokerError> {
+        self.deals_with_progress(start, end, |_, _| {}).await
+    }
+
+    /// [`Self::deals`], calling `progress` after each answer with the number of deals read so
+    /// far and the latest deal time read.
+    pub async fn deals_with_progress(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        mut progress: impl FnMut(usize, Option<DateTime<Utc>>),
+    ) -> Result<Vec<Deal>, BrokerError> {
+        let catalog = self.catalog().await?;
+        let mut deals: BTreeMap<(DateTime<Utc>, String), Deal> = BTreeMap::new();
+        let mut seen = HashSet::new();
+        let (from, to) = (start.timestamp_millis(), end.timestamp_millis());
+        let mut windows = vec![(from, to)];
+        while let Some((from, to)) = windows.pop() {
+            if from >= to {
+                continue;
+            }
+            let request = wire::DealListReq {
+                ctid_trader_account_id: self.inner.settings.account_id,
+                from_timestamp: from,
+                // The protocol's window is inclusive; ours ends before `end`.
+                to_timestamp: to - 1,
+                max_rows: Some(DEALS_PER_REQUEST),
+            };
+            let page: wire::DealListRes = self.call(payload::DEAL_LIST_REQ, &request).await?;
+            if page.has_more && to - from > SMALLEST_DEAL_WINDOW_MS {
+                let middle = from + (to - from) / 2;
+                windows.push((middle, to));
+                windows.push((from, middle));
+                continue;
+            }
+            for deal in page.deal {
+                if !matches!(
+                    deal.deal_status,
+                    wire::deal_status::FILLED | wire::deal_status::PARTIALLY_FILLED
+                ) || !seen.insert(deal.deal_id)
+                {
+                    continue;
+                }
+                let deal = trade_deal(&catalog, deal)?;
+                deals.insert((deal.time, deal.id.clone()), deal);
+            }
+            progress(deals.len(), deals.keys().next_back().map(|(t, _)| *t));
+        }
+        let mut window_start = start;
+        while window_start < end {
+            let window_end = (window_start + CASH_FLOW_WINDOW).min(end);
+            let request = wire::CashFlowReq {
+                ctid_trader_account_id: self.inner.settings.account_id,
+                from_timestamp: window_start.timestamp_millis(),
+                to_timestamp: window_end.timestamp_millis() - 1,
+            };
+            let page: wire::CashFlowRes = self
+                .call(payload::CASH_FLOW_HISTORY_LIST_REQ, &request)
+                .await?;
+            for flow in page.deposit_withdraw {
+                let deal = cash_flow_deal(flow)?;
+                deals.insert((deal.time, deal.id.clone()), deal);
+            }
+            progress(deals.len(), deals.keys().next_back().map(|(t, _)| *t));
+            window_start = window_end;
+        }
+        Ok(deals.into_values().collect())
+    }
+
+    /// A symbol's specification (`ProtoOASymbolsListReq` and `ProtoOASymbolByIdReq`): the tick is
+    /// one unit of its last digit and the contract size its lot in units.
+    pub async fn specification(&self, symbol: &str) -> Result<SymbolSpec, BrokerError> {
+        let catalog = self.catalog().await?;
+        let info = catalog.symbol(catalog.id(symbol)?)?;
+        let volume = |v: Option<i64>, fallback: Decimal| {
+            v.map_or(Ok(fallback), |v| units::lots(v, info.lot_size, 0))
+        };
+        Ok(SymbolSpec {
+            symbol: info.name.clone(),
+            tick_size: units::tick_size(info.digits),
+            contract_size: contract_size(info),
+            digits: u32::try_from(info.digits).unwrap_or(0),
+            min_volume: volume(info.min_volume, Decimal::new(1, 2))?,
+            max_volume: volume(info.max_volume, Decimal::ONE_HUNDRED)?,
+            volume_step: volume(info.step_volume, Decimal::new(1, 2))?,
+        })
+    }
+
+    /// A symbol's current bid and ask from the spot subscription, with the money a tick is worth
+    /// per lot in the deposit currency (cTrader has no tick value: it is the tick times the
+    /// contract size, converted from the quote currency through a symbol pairing it with the
+    /// deposit currency when they differ).
+    pub async fn current_price(&self, symbol: &str) -> Result<SymbolPrice, BrokerError> {
+        let catalog = self.catalog().await?;
+        let id = catalog.id(symbol)?;
+        let info = catalog.symbol(id)?;
+        self.subscribe(&[id]).await?;
+        let spot = self.spot(id).await?;
+        let (Some(bid), Some(ask)) = (spot.bid, spot.ask) else {
+            return Err(BrokerError::Malformed(format!("no quote for {symbol}")));
+        };
+        let tick_value = units::tick_size(info.digits)
+            * contract_size(info)
+            * self.quote_to_deposit(&catalog, info).await?;
+        Ok(SymbolPrice {
+            symbol: info.name.clone(),
+            bid: units::spot_price(bid, info.digits)?,
+            ask: units::spot_price(ask, info.digits)?,
+            profit_tick_value: tick_value,
+            loss_tick_value: tick_value,
+            time: spot.time.unwrap_or_else(Utc::now),
+        })
+    }
+
+    /// How long ago the latest quote of any subscribed symbol arrived (`None` before any).
+    pub async fn quote_age(&self) -> Result<Option<Duration>, BrokerError> {
+        let latest = {
+            let spots = self
+                .inner
+                .spots
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            spots.values().filter_map(|s| s.time).max()
+        };
+        Ok(latest.map(|t| (Utc::now() - t).to_std().unwrap_or_default()))
+    }
+
+    async fn quote_to_deposit(
+        &self,
+        catalog: &Catalog,
+        info: &SymbolInfo,
+    ) -> Result<Decimal, BrokerError> {
+        let Some(quote) = info.quote_asset else {
+            return Ok(Decimal::ONE);
+        };
+        if quote == catalog.deposit_asset {
+            return Ok(Decimal::ONE);
+        }
+        if let Some(&pair) = catalog.by_assets.get(&(quote, catalog.deposit_asset)) {
+            self.subscribe(&[pair]).await?;
+            let bid = self.spot(pair).await?.bid.unwrap_or(0);
+            return Ok(Decimal::new(
+                i64::try_from(bid).unwrap_or(0),
+                units::SPOT_PRICE_DIGITS,
+            ));
+        }
+        if let Some(&pair) = catalog.by_assets.get(&(catalog.deposit_asset, quote)) {
+            self.subscribe(&[pair]).await?;
+            let ask = self.spot(pair).await?.ask.unwrap_or(0);
+            let ask = Decimal::new(i64::try_from(ask).unwrap_or(0), units::SPOT_PRICE_DIGITS);
+            if ask > Decimal::ZERO {
+                return Ok(Decimal::ONE / ask);
+            }
+        }
+        Err(BrokerError::Malformed(format!(
+            "no symbol converts {}'s quote currency into {}",
+            info.name, catalog.currency
+        )))
+    }
+
+    fn account_req(&self) -> wire::AccountReq {
+        wire::AccountReq {
+            ctid_trader_account_id: self.inner.settings.account_id,
+        }
+    }
+
+    /// The account's symbols and deposit currency, read on first use.
+    async fn catalog(&self) -> Result<Arc<Catalog>, BrokerError> {
+        let mut slot = self.inner.catalog.lock().await;
+        if let Some(catalog) = slot.as_ref() {
+            return Ok(catalog.clone());
+        }
+        let account = self.account_req();
+        let trader: wire::TraderRes = self.call(payload::TRADER_REQ, &account).await?;
+        let assets: wire::AssetListRes = self.call(payload::ASSET_LIST_REQ, &account).await?;
+        let list: wire::SymbolsListRes = self.call(payload::SYMBOLS_LIST_REQ, &account).await?;
+        let ids: Vec<i64> = list.symbol.iter().map(|s| s.symbol_id).collect();
+        let mut details = HashMap::new();
+        for chunk in ids.chunks(100) {
+            let request = wire::SymbolIdsReq {
+                ctid_trader_account_id: self.inner.settings.account_id,
+                symbol_id: chunk.to_vec(),
+            };
+            let res: wire::SymbolByIdRes = self.call(payload::SYMBOL_BY_ID_REQ, &request).await?;
+            details.extend(res.symbol.into_iter().map(|s| (s.symbol_id, s)));
+        }
+        let deposit_asset = trader.trader.deposit_asset_id;
+        let currency = assets
+            .asset
+            .iter()
+            .find(|a| a.asset_id == deposit_asset)
+            .map(|a| a.name.clone())
+            .ok_or_else(|| {
+                BrokerError::Malformed(format!(
+                    "deposit asset {deposit_asset} is not in the asset list"
+                ))
+            })?;
+        let mut catalog = Catalog {
+            deposit_asset,
+            currency,
+            money_digits: trader.trader.money_digits,
+            by_id: HashMap::new(),
+            by_name: HashMap::new(),
+            by_assets: HashMap::new(),
+        };
+        for light in list.symbol {
+            let (Some(name), Some(detail)) = (light.symbol_name, details.get(&light.symbol_id))
+            else {
+                continue;
+            };
+            if let (Some(base), Some(quote)) = (light.base_asset_id, light.quote_asset_id) {
+                catalog.by_assets.insert((base, quote), light.symbol_id);
+            }
+            catalog.by_name.insert(name.clone(), light.symbol_id);
+            catalog.by_id.insert(
+                light.symbol_id,
+                SymbolInfo {
+                    name,
+                    quote_asset: light.quote_asset_id,
+                    digits: detail.digits,
+                    lot_size: detail.lot_size.unwrap_or(0),
+                    min_volume: detail.min_volume,
+                    max_volume: detail.max_volume,
+                    step_volume: detail.step_volume,
+                },
+            );
+        }
+        let catalog = Arc::new(catalog);
+        *slot = Some(catalog.clone());
+        Ok(catalog)
+    }
+
+    /// Subscribes to the spots of `symbols` not yet subscribed.
+    async fn subscribe(&self, symbols: &[i64]) -> Result<(), BrokerError> {
+        let new: Vec<i64> = {
+            let subscribed = self
+                .inner
+                .subscribed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let mut new: Vec<i64> = symbols
+                .iter()
+                .copied()
+                .filter(|s| !subscribed.contains(s))
+                .collect();
+            new.sort_unstable();
+            new.dedup();
+            new
+        };
+        if new.is_empty() {
+            return Ok(());
+        }
+        let request = wire::SymbolIdsReq {
+            ctid_trader_account_id: self.inner.settings.account_id,
+            symbol_id: new.clone(),
+        };
+        let _: serde_json::Value = self.call(payload::SUBSCRIBE_SPOTS_REQ, &request).await?;
+        self.inner
+            .subscribed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(new);
+        Ok(())
+    }
+
+    /// The latest quote of a subscribed symbol, waiting for the first one to arrive.
+    async fn spot(&self, symbol: i64) -> Result<Spot, BrokerError> {
+        let deadline = Instant::now() + self.inner.settings.timeout;
+        loop {
+            let spot = self
+                .inner
+                .spots
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&symbol)
+                .copied();
+            if let Some(spot) = spot.filter(|s| s.bid.is_some() && s.ask.is_some()) {
+                return Ok(spot);
+            }
+            if Instant::now() >= deadline {
+                return Err(BrokerError::Timeout);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends a request and reads its answer, connecting (again) first when needed.
+    async fn call<Req: Serialize, Res: DeserializeOwned>(
+        &self,
+        payload_type: u32,
+        request: &Req,
+    ) -> Result<Res, BrokerError> {
+        if let Some(until) = *self
+            .inner
+            .blocked_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            let now = Instant::now();
+            if until > now {
+                return Err(BrokerError::RateLimited {
+                    retry_after: Some(until - now),
+                });
+            }
+        }
+        let payload = serde_json::to_value(request)
+            .map_err(|e| BrokerError::Config(format!("cannot encode a request: {e}")))?;
+        // A request cut off by a dropped (or silent) connection is sent once more on a new one.
+        let mut last = BrokerError::Connection(
+            "the cTrader connection dropped twice during one request".into(),
+        );
+        for _ in 0..2 {
+            let link = self.link().await?;
+            if payload::is_history(payload_type) {
+                self.inner.history.until_ready().await;
+            }
+            self.inner.requests.until_ready().await;
+            match self.exchange(&link, payload_type, payload.clone()).await {
+                Ok(answer) => return self.read_answer(answer),
+                Err(Exchange::Closed) => {}
+                Err(Exchange::Failed(BrokerError::Timeout)) => {
+                    // No answer within the timeout: the server is gone silent or the path to it
+                    // is dead, and a dead connection never recovers. End it.
+                    tracing::warn!(
+                        account = self.inner.settings.account_id,
+                        "cTrader did not answer in time; connecting again"
+                    );
+                    link.closed.cancel();
+                    last = BrokerError::Timeout;
+                }
+                Err(Exchange::Failed(error)) => return Err(error),
+            }
+            let mut slot = self.inner.link.lock().await;
+            if slot.as_ref().is_some_and(|l| l.closed.is_cancelled()) {
+                *slot = None;
+            }
+        }
+        Err(last)
+    }
+
+    fn read_answer<Res: DeserializeOwned>(&self, answer: Envelope) -> Result<Res, BrokerError> {
+        if matches!(
+            answer.payload_type,
+            payload::OA_ERROR_RES | payload::ERROR_RES
+        ) {
+            let error: wire::ErrorRes = serde_json::from_value(answer.payload)
+                .map_err(|e| BrokerError::Malformed(format!("an unreadable error: {e}")))?;
+            return Err(self.refusal(error));
+        }
+        serde_json::from_value(answer.payload).map_err(|e| {
+            BrokerError::Malformed(format!(
+                "payload type {} cannot be read: {e}",
+                answer.payload_type
+            ))
+        })
+    }
+
+    fn refusal(&self, error: wire::ErrorRes) -> BrokerError {
+        let message = error.description.clone().unwrap_or_default();
+        match error.error_code.as_str() {
+            "REQUEST_FREQUENCY_EXCEEDED" => {
+                let wait = Duration::from_secs(error.retry_after.unwrap_or(1).max(1));
+                *self
+                    .inner
+                    .blocked_until
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + wait);
+                BrokerError::RateLimited {
+                    retry_after: Some(wait),
+                }
+            }
+            "CH_CLIENT_AUTH_FAILURE"
+            | "CH_CLIENT_NOT_AUTHENTICATED"
+            | "CH_ACCESS_TOKEN_INVALID"
+            | "OA_AUTH_TOKEN_EXPIRED"
+            | "ACCESS_DENIED"
+            | "ACCOUNT_NOT_AUTHORIZED"
+            | "CH_CTID_TRADER_ACCOUNT_NOT_FOUND" => BrokerError::Refused {
+                code: error.error_code,
+                message,
+            },
+            "SYMBOL_NOT_FOUND" | "POSITION_NOT_FOUND" | "ENTITY_NOT_FOUND" => {
+                BrokerError::NotFound(format!("{}: {message}", error.error_code))
+            }
+            _ => BrokerError::Refused {
+                code: error.error_code,
+                message,
+            },
+        }
+    }
+
+    /// The open connection, or a new one, authenticated.
+    async fn link(&self) -> Result<Link, BrokerError> {
+        let mut slot = self.inner.link.lock().await;
+        if let Some(link) = slot.as_ref().filter(|l| !l.closed.is_cancelled()) {
+            return Ok(link.clone());
+        }
+        *slot = None;
+        let link = self.connect().await?;
+        match self.sign_in(&link).await {
+            Ok(()) => {
+                *slot = Some(link.clone());
+                Ok(link)
+            }
+            Err(error) => {
+                // A connection that could not sign in is of no use: end its tasks.
+                link.closed.cancel();
+                Err(error)
+            }
+        }
+    }
+
+    /// Authenticates the application and the account on a new connection and subscribes again
+    /// to the spots the client had.
+    async fn sign_in(&self, link: &Link) -> Result<(), BrokerError> {
+        let settings = &self.inner.settings;
+        let app = wire::ApplicationAuthReq {
+            client_id: settings.client_id.clone(),
+            client_secret: settings.client_secret.clone(),
+        };
+        self.authenticate(link, payload::APPLICATION_AUTH_REQ, &app)
+            .await?;
+        let account = wire::AccountAuthReq {
+            ctid_trader_account_id: settings.account_id,
+            access_token: settings.access_token.clone(),
+        };
+        self.authenticate(link, payload::ACCOUNT_AUTH_REQ, &account)
+            .await?;
+        let subscribed: Vec<i64> = self
+            .inner
+            .subscribed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect();
+        if !subscribed.is_empty() {
+            let request = wire::SymbolIdsReq {
+                ctid_trader_account_id: settings.account_id,
+                symbol_id: subscribed,
+            };
+            self.authenticate(link, payload::SUBSCRIBE_SPOTS_REQ, &request)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn authenticate<Req: Serialize>(
+        &self,
+        link: &Link,
+        payload_type: u32,
+        request: &Req,
+    ) -> Result<(), BrokerError> {
+        let payload = serde_json::to_value(request)
+            .map_err(|e| BrokerError::Config(format!("cannot encode a request: {e}")))?;
+        self.inner.requests.until_ready().await;
+        match self.exchange(link, payload_type, payload).await {
+            Ok(answer) => self.read_answer::<serde_json::Value>(answer).map(drop),
+            Err(Exchange::Closed) => Err(BrokerError::Connection(
+                "the cTrader server closed the connection while signing in".into(),
+            )),
+            Err(Exchange::Failed(error)) => Err(error),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        link: &Link,
+        payload_type: u32,
+        payload: serde_json::Value,
+    ) -> Result<Envelope, Exchange> {
+        let id = self
+            .inner
+            .next_id
+            .fetch_add(1, Ordering::Relaxed)
+            .to_string();
+        let envelope = Envelope {
+            client_msg_id: Some(id.clone()),
+            payload_type,
+            payload,
+        };
+        let text = serde_json::to_string(&envelope)
+            .map_err(|e| Exchange::Failed(BrokerError::Config(e.to_string())))?;
+        let (tx, rx) = oneshot::channel();
+        link.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone(), tx);
+        if link.out.send(Message::text(text)).await.is_err() {
+            return Err(Exchange::Closed);
+        }
+        let answer = tokio::time::timeout(self.inner.settings.timeout, rx).await;
+        link.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+        match answer {
+            Ok(Ok(envelope)) => Ok(envelope),
+            Ok(Err(_)) => Err(Exchange::Closed),
+            Err(_) => Err(Exchange::Failed(BrokerError::Timeout)),
+        }
+    }
+
+    /// Opens the WebSocket and starts its reader and writer (with the heartbeat).
+    async fn connect(&self) -> Result<Link, BrokerError> {
+        let url = &self.inner.settings.url;
+        let (socket, _) = tokio::time::timeout(
+            self.inner.settings.timeout,
+            tokio_tungstenite::connect_async(url.as_str()),
+        )
+        .await
+        .map_err(|_| BrokerError::Timeout)?
+        .map_err(|e| BrokerError::Connection(format!("cannot open {url}: {e}")))?;
+        self.inner.connections.fetch_add(1, Ordering::Relaxed);
+        let (mut sink, mut stream) = socket.split();
+        let (out, mut queue) = mpsc::channel::<Message>(64);
+        let closed = tokio_util::sync::CancellationToken::new();
+        let pending: Arc<Mutex<HashMap<String, oneshot::Sender<Envelope>>>> = Arc::default();
+        let writer_closed = closed.clone();
+        tokio::spawn(async move {
+            let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+            heartbeat.tick().await;
+            let beat = Message::text(format!(
+                r#"{{"payloadType":{},"payload":{{}}}}"#,
+                payload::HEARTBEAT_EVENT
+            ));
+            loop {
+                let message = tokio::select! {
+                    () = writer_closed.cancelled() => break,
+                    message = queue.recv() => match message {
+                        Some(message) => message,
+                        None => break,
+                    },
+                    _ = heartbeat.tick() => beat.clone(),
+                };
+                if sink.send(message).await.is_err() {
+                    break;
+                }
+            }
+            writer_closed.cancel();
+            let _ = sink.close().await;
+        });
+        let reader_closed = closed.clone();
+        let reader_pending = pending.clone();
+        let spots = self.inner.spots.clone();
+        let account = self.inner.settings.account_id;
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    () = reader_closed.cancelled() => break,
+                    message = stream.next() => message,
+                };
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                    Some(Ok(_)) => continue,
+                };
+                let envelope: Envelope = match serde_json::from_str(text.as_str()) {
+                    Ok(envelope) => envelope,
+                    Err(error) => {
+                        tracing::warn!(%error, "cTrader sent a message that cannot be read");
+                        continue;
+                    }
+                };
+                if let Some(id) = &envelope.client_msg_id {
+                    let waiting = reader_pending
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(id);
+                    if let Some(waiting) = waiting {
+                        let _ = waiting.send(envelope);
+                        continue;
+                    }
+                }
+                match envelope.payload_type {
+                    payload::SPOT_EVENT => {
+                        if let Ok(event) =
+                            serde_json::from_value::<wire::SpotEvent>(envelope.payload)
+                        {
+                            record_spot(&spots, &event);
+                        }
+                    }
+                    payload::CLIENT_DISCONNECT_EVENT
+                    | payload::ACCOUNTS_TOKEN_INVALIDATED_EVENT => {
+                        tracing::warn!("cTrader ended the session; reconnecting on next use");
+                        break;
+                    }
+                    payload::ACCOUNT_DISCONNECT_EVENT => {
+                        let theirs = envelope
+                            .payload
+                            .get("ctidTraderAccountId")
+                            .and_then(serde_json::Value::as_i64);
+                        if theirs.is_none_or(|id| id == account) {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            reader_closed.cancel();
+            // Dropping the senders tells every waiting request that the connection is gone.
+            reader_pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+        });
+        Ok(Link {
+            out,
+            pending,
+            closed,
+        })
+    }
+}
+
+fn record_spot(spots: &Mutex<HashMap<i64, Spot>>, event: &wire::SpotEvent) {
+    let mut spots = spots.lock().unwrap_or_else(PoisonError::into_inner);
+    let spot = spots.entry(event.symbol_id).or_default();
+    if event.bid.is_some() {
+        spot.bid = event.bid;
+    }
+    if event.ask.is_some() {
+        spot.ask = event.ask;
+    }
+    spot.time = event
+        .timestamp
+        .and_then(|t| Utc.timestamp_millis_opt(t).single())
+        .or_else(|| Some(Utc::now()));
+}
+
+impl Catalog {
+    fn symbol(&self, id: i64) -> Result<&SymbolInfo, BrokerError> {
+        self.by_id
+            .get(&id)
+            .ok_or_else(|| BrokerError::NotFound(format!("symbol id {id}")))
+    }
+
+    fn id(&self, name: &str) -> Result<i64, BrokerError> {
+        self.by_name
+            .get(name)
+            .copied()
+            .ok_or_else(|| BrokerError::NotFound(format!("symbol {name}")))
+    }
+}
+
+/// A lot in units: the lot size is in cents of units.
+fn contract_size(info: &SymbolInfo) -> Decimal {
+    (Decimal::from(info.lot_size) / Decimal::ONE_HUNDRED).normalize()
+}
+
+fn trade_side(side: u32) -> Result<Side, BrokerError> {
+    match side {
+        wire::side::BUY => Ok(Side::Buy),
+        wire::side::SELL => Ok(Side::Sell),
+        other => Err(BrokerError::Malformed(format!(
+            "unknown trade side {other}"
+        ))),
+    }
+}
+
+fn millis(ms: i64) -> Result<DateTime<Utc>, BrokerError> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| BrokerError::Malformed(format!("timestamp {ms} is out of range")))
+}
+
+/// A filled trade deal. A deal that closes (part of) a position carries its realized gross
+/// profit and swap in `closePositionDetail`; its own commission is the deal's `commission`
+/// (`closePositionDetail.commission` is the whole closed volume's, opening share included, which
+/// the opening deal already carried).
+fn trade_deal(catalog: &Catalog, deal: wire::Deal) -> Result<Deal, BrokerError> {
+    let symbol = catalog.symbol(deal.symbol_id)?;
+    let digits = deal.money_digits.or(catalog.money_digits);
+    let kind = match trade_side(deal.trade_side)? {
+        Side::Buy => DealKind::Buy,
+        Side::Sell => DealKind::Sell,
+    };
+    let (entry, profit, swap) = match &deal.close_position_detail {
+        Some(detail) => {
+            let digits = detail.money_digits.or(digits);
+            (
+                DealEntry::Out,
+                units::money(detail.gross_profit, digits)?,
+                units::money(detail.swap, digits)?,
+            )
+        }
+        None => (DealEntry::In, Decimal::ZERO, Decimal::ZERO),
+    };
+    Ok(Deal {
+        id: deal.deal_id.to_string(),
+        kind,
+        entry: Some(entry),
+        symbol: Some(symbol.name.clone()),
+        time: millis(deal.execution_timestamp)?,
+        volume: Some(units::lots(
+            deal.filled_volume,
+            symbol.lot_size,
+            deal.symbol_id,
+        )?),
+        price: deal
+            .execution_price
+            .map(|p| units::price(p, symbol.digits))
+            .transpose()?,
+        profit,
+        commission: units::money(deal.commission.unwrap_or(0), digits)?,
+        swap,
+        position_id: Some(deal.position_id.to_string()),
+        reason: None,
+    })
+}
+
+/// A deposit, withdrawal or other balance operation.
+fn cash_flow_deal(flow: wire::DepositWithdraw) -> Result<Deal, BrokerError> {
+    let (kind, out) = units::cash_flow(flow.operation_type)?;
+    let amount = units::money(flow.delta.abs(), flow.money_digits)?;
+    Ok(Deal {
+        id: flow.balance_history_id.to_string(),
+        kind,
+        entry: None,
+        symbol: None,
+        time: millis(flow.change_balance_timestamp)?,
+        volume: None,
+        price: None,
+        profit: if out { -amount } else { amount },
+        commission: Decimal::ZERO,
+        swap: Decimal::ZERO,
+        position_id: None,
+        reason: None,
+    })
+}
