@@ -862,7 +862,6 @@ impl Tracker {
             self.backfill(now, &info).await;
         }
         self.peaks_dirty |= self.peaks.observe(&info);
-        self.save_peaks().await;
         let point = EquityPoint {
             time: now,
             balance: info.balance,
@@ -889,6 +888,9 @@ impl Tracker {
             run.note_currency(&info.currency);
         }
         self.evaluate(now, deals, &info, &positions).await;
+        // After the challenge (whose anchors are the peaks shown with one): a crash between
+        // the two writes never leaves the peaks table ahead of what a restart shows.
+        self.save_peaks().await;
         if self.lease_lost {
             // What this poll saw is another instance's to record and show.
             return Ok(());
@@ -1655,13 +1657,15 @@ impl Tracker {
                 _ => {}
             }
         }
-        stored &= self.save_peaks().await;
+        // The challenge (whose anchors are the peaks shown) before the peaks table: a crash
+        // between the two never leaves the table ahead of what a restart shows.
         if self.challenge.is_some() {
             stored &= self.save(&events).await;
             if let Some(last) = records.last() {
                 self.store_limits(last.record.time).await;
             }
         }
+        stored &= self.save_peaks().await;
         self.flush_samples(false).await;
         if let Some((time, info)) = &self.pushed
             && !self.lease_lost
