@@ -9,7 +9,6 @@
 
 use crate::AppState;
 use crate::config::Config;
-use store::{self, Store, StoreError, User};
 use crate::error::AppError;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
@@ -25,6 +24,7 @@ use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
+use store::{self, Store, StoreError, User};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "riskdeck_session";

@@ -6,7 +6,6 @@
 //! broker files late, found by the tracker's periodic pass over the whole history, is fed once
 //! and only once), and turns engine events into stored events.
 
-use store::StoredEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::api::ChallengeView;
@@ -14,6 +13,7 @@ use shared::domain::{AccountInfo, Deal, Position};
 use shared::engine::{Challenge, Event, EventKind, Record, RecordData};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
+use store::StoredEvent;
 
 /// How far back each deal fetch reaches before the previous one, so a deal the broker files
 /// late is still seen. Deals already fed are recognised by id.

@@ -3,12 +3,12 @@
 //! equity history at every stored tier (each tier as far back as it is kept; see
 //! docs/OPERATIONS.md). Money stays decimal text, times RFC 3339 UTC.
 
-use store::{Store, StoreError, buckets::TIERS};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::api::EquityBucket;
 use shared::domain::AccountId;
 use shared::peaks::Peaks;
+use store::{Store, StoreError, buckets::TIERS};
 
 /// The document's format name; a reader checks it before anything else.
 pub const FORMAT: &str = "riskdeck-export/1";

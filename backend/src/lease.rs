@@ -19,12 +19,12 @@
 //!
 //! On SQLite there is one instance: it always takes the leases and its share is every account.
 
-use store::{Lease, Store, StoreError};
 use chrono::{DateTime, Utc};
 use shared::domain::AccountId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
+use store::{Lease, Store, StoreError};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 

@@ -23,8 +23,8 @@ pub use routes::openapi;
 pub mod tracker;
 pub mod whatif;
 
-use demo::{DemoBroker, DemoConfig};
 use config::{AccountConfig, Config};
+use demo::{DemoBroker, DemoConfig};
 use hub::Hub;
 use shared::domain::AccountId;
 use std::net::SocketAddr;
@@ -398,7 +398,8 @@ async fn start_demo_broker(
         world.history_start,
     );
     let (listener, addr) = bind_local().await?;
-    let mut accounts = crate::config::AccountConfig::demo_accounts(&demo, &format!("http://{addr}"));
+    let mut accounts =
+        crate::config::AccountConfig::demo_accounts(&demo, &format!("http://{addr}"));
     let mut ctrader = None;
     if config.demo_platform == config::DemoPlatform::Ctrader {
         let (listener, simulator_addr) = bind_local().await?;
@@ -431,10 +432,9 @@ async fn start_demo_broker(
         }
         let stop = shutdown.clone();
         tasks.spawn(async move {
-            if let Err(error) = demo::ctrader::serve(listener, simulator, async move {
-                stop.cancelled().await
-            })
-            .await
+            if let Err(error) =
+                demo::ctrader::serve(listener, simulator, async move { stop.cancelled().await })
+                    .await
             {
                 tracing::error!(%error, "cTrader simulator stopped");
             }

@@ -13,13 +13,13 @@
 //! account's next update (its next poll) brings the view up to date again. SQLite serves one
 //! instance: nothing is sent.
 
-use store::{MAX_LIVE_PAYLOAD, Store};
 use crate::hub::Hub;
 use serde::{Deserialize, Serialize};
 use shared::api::{AccountView, FeedStatus};
 use shared::domain::AccountId;
 use std::sync::Arc;
 use std::time::Duration;
+use store::{MAX_LIVE_PAYLOAD, Store};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;

@@ -12,19 +12,16 @@
 //!
 //! What it must not do: return or log a token or secret, or track an account twice.
 
-use broker::BrokerClient;
-use broker::ctrader::{CtraderClient, CtraderSettings};
-use demo::DemoBroker;
-use broker::{BrokerError, metaapi::MetaApiClient};
 use crate::config::{AccountConfig, ChallengeSetup, CtraderAccount, CtraderProblem};
-use store::connections::BrokerConnection;
-use store::{AccountSetup, Store, StoreError};
 use crate::hub::Hub;
 use crate::lease::Leases;
-use store::secrets::{Secret, SecretKey};
 use crate::{live, tracker};
+use broker::BrokerClient;
+use broker::ctrader::{CtraderClient, CtraderSettings};
 use broker::journal;
+use broker::{BrokerError, metaapi::MetaApiClient};
 use chrono::Utc;
+use demo::DemoBroker;
 use rust_decimal::Decimal;
 use shared::api::{
     AccountSummary, ConnectionOptions, ConnectionRequest, CreateAccountRequest, DemoAccountOption,
@@ -34,6 +31,9 @@ use shared::domain::AccountId;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use store::connections::BrokerConnection;
+use store::secrets::{Secret, SecretKey};
+use store::{AccountSetup, Store, StoreError};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -629,9 +629,7 @@ impl Launcher {
                     .users()
                     .await?
                     .into_iter()
-                    .find(|u| {
-                        store::username_key(&u.username) == store::username_key(username)
-                    })
+                    .find(|u| store::username_key(&u.username) == store::username_key(username))
                     .ok_or_else(|| {
                         CreateError::Invalid(format!(
                             "owner: there is no user {username:?}: create the trader on the \

@@ -2,10 +2,10 @@
 //! than their tier's horizon (`db::buckets::TIERS`, documented in docs/OPERATIONS.md). Journals
 //! are trimmed by the journal itself when it rotates.
 
-use store::Store;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
+use store::Store;
 use tokio_util::sync::CancellationToken;
 
 /// How often old buckets are pruned. The finest tier is kept for days, so hourly is plenty.
@@ -30,9 +30,9 @@ pub async fn run(store: Arc<dyn Store>, interval: Duration, shutdown: Cancellati
 #[cfg(test)]
 mod tests {
     use super::*;
-    use store::buckets::TIERS;
     use shared::api::EquityPoint;
     use shared::domain::AccountId;
+    use store::buckets::TIERS;
 
     #[tokio::test]
     async fn the_task_prunes_fine_tiers_and_stops_at_shutdown() {

@@ -11,16 +11,15 @@
 //! and stops at once when the lease is lost (every challenge save is fenced by the lease, so an
 //! instance that lost it cannot record anything), then goes back to standby.
 
-use broker::BrokerClient;
-use broker::BrokerError;
 use crate::challenge::{ChallengeRun, stored};
 use crate::config::ChallengeSetup;
-use store::{Store, StoredEvent};
 use crate::hub::Hub;
 use crate::ingest::{Batch, NotStored, Pushed};
-use broker::journal::Journal;
 use crate::lease::{Held, Leases};
 use crate::live::Fanout;
+use broker::BrokerClient;
+use broker::BrokerError;
+use broker::journal::Journal;
 use chrono::{DateTime, Utc};
 use shared::api::IngestResponse;
 use shared::api::{AccountView, EquityPoint, FeedStatus};
@@ -30,6 +29,7 @@ use shared::peaks::Peaks;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
+use store::{Store, StoredEvent};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;

@@ -7,7 +7,6 @@
 
 use axum::Router;
 use axum::routing::get;
-use store::{Store, StoredEvent, buckets::COARSEST};
 use rust_decimal::Decimal;
 use shared::api::AccountSummary;
 use shared::domain::AccountId;
@@ -18,6 +17,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use store::{Store, StoredEvent, buckets::COARSEST};
 
 const ACCOUNT: &str = "ftmo-100k";
 

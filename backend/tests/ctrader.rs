@@ -6,12 +6,13 @@
 //!
 //! The world's clock is pinned at each poll instant, so both platforms show the same moment.
 
-use broker::ctrader::{CtraderClient, CtraderSettings}; use demo::ctrader::{CtraderSimulator, SimulatorConfig};
-use demo::{DemoBroker, DemoConfig};
+use backend::challenge::ChallengeRun;
+use broker::ctrader::{CtraderClient, CtraderSettings};
 use broker::metaapi::MetaApiClient;
 use broker::metaapi::client::http_client;
-use backend::challenge::ChallengeRun;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use demo::ctrader::{CtraderSimulator, SimulatorConfig};
+use demo::{DemoBroker, DemoConfig};
 use shared::domain::{AccountInfo, Deal, Position};
 use shared::engine::Challenge;
 use std::time::Duration;
@@ -69,11 +70,9 @@ async fn platforms(money_digits: u32) -> Platforms {
     let metaapi_url = format!("http://{}", metaapi.local_addr().expect("addr"));
     let ctrader_url = format!("ws://{}/", ctrader.local_addr().expect("addr"));
     let until = stop.clone();
-    tokio::spawn(demo::serve(
-        metaapi,
-        broker.clone(),
-        async move { until.cancelled().await },
-    ));
+    tokio::spawn(demo::serve(metaapi, broker.clone(), async move {
+        until.cancelled().await
+    }));
     let until = stop.clone();
     tokio::spawn(demo::ctrader::serve(
         ctrader,

@@ -1,6 +1,5 @@
 //! `riskdeck export` as an operator runs it: the real binary against a real database.
 
-use store::StoredEvent;
 use chrono::{DateTime, Utc};
 use rust_decimal_macros::dec;
 use shared::api::EquityPoint;
@@ -8,6 +7,7 @@ use shared::domain::AccountId;
 use shared::peaks::Peaks;
 use std::path::Path;
 use std::process::Command;
+use store::StoredEvent;
 
 fn riskdeck(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_riskdeck"))

@@ -14,7 +14,6 @@ mod sinks;
 
 use axum::Router;
 use axum::routing::get;
-use store::{Delivery, Store};
 use shared::api::DeliveryStatus;
 use shared::domain::AccountId;
 use sinks::{Smtp, Telegram, Webhook};
@@ -24,6 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
+use store::{Delivery, Store};
 
 const ACCOUNT: &str = "ftmo-100k";
 const FIRM_KEY: &str = "firm-webhook-key-0123456789";

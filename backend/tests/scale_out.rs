@@ -13,7 +13,6 @@
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
 use axum::routing::get;
-use store::{Lease, Store, StoredEvent};
 use shared::api::StreamEvent;
 use shared::domain::AccountId;
 use shared::engine::ChallengeStatus;
@@ -23,6 +22,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use store::{Lease, Store, StoredEvent};
 
 const ACCOUNTS: [&str; 4] = ["acc-1", "acc-2", "acc-3", "acc-4"];
 const PASSWORD: &str = "scale-out-test-password";

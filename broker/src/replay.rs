@@ -7,9 +7,6 @@
 //! format the backend journals what it pulls in, so any decision can be replayed. See
 //! docs/ENGINE.md.
 
-use wire::metaapi::{
-    AccountInformation, MetaDeal, MetaPosition, MetaSymbolPrice, MetaSymbolSpecification,
-};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -17,6 +14,9 @@ use shared::domain::Position;
 use shared::engine::{Challenge, ChallengeConfig, Record, RecordData, Report};
 use std::io::BufRead;
 use std::path::Path;
+use wire::metaapi::{
+    AccountInformation, MetaDeal, MetaPosition, MetaSymbolPrice, MetaSymbolSpecification,
+};
 
 /// Why a replay could not run; every variant names what to fix.
 #[derive(Debug, thiserror::Error)]

@@ -145,8 +145,7 @@ fn refuse(code: &'static str, description: impl Into<String>) -> Refusal {
 }
 
 /// A read of the world at the present moment, answering a request.
-type WorldRead<'a> =
-    dyn FnMut(&crate::world::World, DateTime<Utc>) -> Result<Value, Refusal> + 'a;
+type WorldRead<'a> = dyn FnMut(&crate::world::World, DateTime<Utc>) -> Result<Value, Refusal> + 'a;
 
 /// One connection's state.
 struct Session {

@@ -397,15 +397,15 @@ fn decimal_number(text: &str) -> Option<serde_json::Number> {
 mod tests {
     use super::*;
     use crate::DemoConfig;
-    use wire::metaapi::{
-        AccountInformation, MetaDeal, MetaPosition, MetaSymbolPrice, MetaSymbolSpecification,
-        ServerTime,
-    };
     use axum::body::Body;
     use axum::http::Request;
     use chrono::TimeDelta;
     use serde::de::DeserializeOwned;
     use tower::ServiceExt;
+    use wire::metaapi::{
+        AccountInformation, MetaDeal, MetaPosition, MetaSymbolPrice, MetaSymbolSpecification,
+        ServerTime,
+    };
 
     const BASE: &str = "/users/current/accounts";
 

@@ -1,7 +1,7 @@
 //! The application shell: header, routes, the session check and the paths of the app's own
 //! pages.
 
-use crate::components::{Lazy, ThemeToggle, UserMenu, page_placeholder};
+use crate::components::{Lazy, ThemeToggle, page_placeholder};
 use crate::pages::{
     AccountPage, NotFound, lazy_accounts_page, lazy_login_page, lazy_notification_settings_page,
 };
@@ -10,18 +10,12 @@ use crate::pages::{
     AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminNotificationsPage, AdminOnly,
     AdminOverviewPage, AdminRulesPage, AdminUsersPage,
 };
-use crate::session::{Session, SessionState, SignedIn};
+use crate::session::{Session, SessionState, SignedIn, UserMenu};
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::hooks::{use_location, use_navigate};
 use leptos_router::path;
-use shared::domain::AccountId;
-
-/// The path of an account's page.
-pub fn account_path(id: &AccountId) -> String {
-    format!("/accounts/{}", crate::api::encode(id.as_str()))
-}
 
 #[component]
 pub fn App() -> impl IntoView {

@@ -3,6 +3,10 @@
 //! then sends the person to the sign-in page, which brings them back where they were.
 
 use crate::api::{self, ApiError};
+mod menu;
+
+pub use menu::UserMenu;
+
 use crate::components::{ErrorPanel, Loading};
 use leptos::prelude::*;
 use leptos::task::spawn_local;

@@ -6,13 +6,13 @@
 //! Each case runs for the given time with `ACCOUNTS` accounts written concurrently, then prints
 //! one table row.
 
-use store::{Store, StoredEvent, buckets::TIERS};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use shared::api::EquityPoint;
 use shared::domain::AccountId;
 use std::sync::Arc;
 use std::time::Instant;
+use store::{Store, StoredEvent, buckets::TIERS};
 
 /// Accounts written at the same time (one writer task each, like one tracker each).
 const ACCOUNTS: usize = 8;

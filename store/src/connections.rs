@@ -7,8 +7,8 @@
 //! secret, sealed with the field's name added to the associated data so that the two sealed
 //! values cannot be swapped.
 
-use crate::{Store, StoreError, StoredBrokerConnection};
 use crate::secrets::{Secret, SecretError, SecretKey};
+use crate::{Store, StoreError, StoredBrokerConnection};
 use chrono::{DateTime, Utc};
 use shared::domain::AccountId;
 

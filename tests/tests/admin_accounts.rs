@@ -3,10 +3,10 @@
 //! through MetaApi and through cTrader (the cTrader Open API simulator over real WebSockets),
 //! and the overview (searched, filtered, sorted and paged on the server).
 
-use broker::ctrader::{CtraderClient, CtraderSettings}; use demo::ctrader::{CtraderSimulator, SimulatorConfig};
-use demo::{DemoBroker, DemoConfig};
-use store::AuditFilter;
+use broker::ctrader::{CtraderClient, CtraderSettings};
 use chrono::{TimeDelta, Utc};
+use demo::ctrader::{CtraderSimulator, SimulatorConfig};
+use demo::{DemoBroker, DemoConfig};
 use serde_json::{Value, json};
 use shared::api::{
     AccountSummary, AccountsResponse, ChallengesPage, ConnectionOptions, CreateAccountResponse,
@@ -15,6 +15,7 @@ use shared::api::{
 use shared::domain::{AccountInfo, Deal};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use store::AuditFilter;
 use tests::{TestServer, demo_config, eventually};
 use tokio_util::sync::CancellationToken;
 

@@ -7,7 +7,6 @@
 //! says.
 
 use backend::config::{AccountConfig, ChallengeSetup};
-use store::{AuditEntry, AuditFilter};
 use serde_json::json;
 use shared::api::{
     AccountOwnersResponse, AccountSummary, AuditResponse, ErrorBody, EventsResponse,
@@ -15,6 +14,7 @@ use shared::api::{
 };
 use shared::domain::AccountId;
 use shared::engine::ChallengeStatus;
+use store::{AuditEntry, AuditFilter};
 use tests::{TestServer, demo_config};
 
 const ACCOUNT: &str = "ea-bridge";
@@ -219,9 +219,7 @@ async fn an_admin_ends_a_soft_breach_pause_with_a_reason() {
 
     // No preset has a soft loss rule: make the stored challenge's daily loss rule soft, so a
     // dip pauses the challenge instead of failing it.
-    let store = store::open(&config.database_url)
-        .await
-        .expect("open store");
+    let store = store::open(&config.database_url).await.expect("open store");
     let account = AccountId::from(ACCOUNT);
     let state = store
         .load_challenge(&account)

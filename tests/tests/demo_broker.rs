@@ -1,10 +1,10 @@
 //! The MetaApi client against the demo broker over real HTTP, healthy and with each fault knob.
 
-use demo::faults::{FaultMode, Faults};
-use demo::{DemoBroker, DemoConfig, serve};
 use broker::metaapi::client::{RetryPolicy, http_client};
 use broker::{BrokerError, metaapi::MetaApiClient};
 use chrono::{Duration as Days, Utc};
+use demo::faults::{FaultMode, Faults};
+use demo::{DemoBroker, DemoConfig, serve};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 

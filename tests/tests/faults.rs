@@ -7,13 +7,13 @@
 //! Every test runs its own demo broker (100 ms steps, one-second script units, scripts starting
 //! three seconds in) and its own server polling every 200 ms, stale after one second.
 
+use backend::challenge::ChallengeRun;
+use broker::metaapi::MetaApiClient;
+use broker::metaapi::client::http_client;
+use chrono::{DateTime, TimeDelta, Utc};
 use demo::faults::{FaultMode, Faults};
 use demo::world::{DAILY_BREACH_UNITS, PASS_UNITS};
 use demo::{DemoBroker, DemoConfig, serve};
-use broker::metaapi::MetaApiClient;
-use broker::metaapi::client::http_client;
-use backend::challenge::ChallengeRun;
-use chrono::{DateTime, TimeDelta, Utc};
 use shared::api::{AccountSummary, FeedStatus};
 use shared::domain::{AccountId, DealEntry};
 use shared::engine::ChallengeStatus;

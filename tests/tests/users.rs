@@ -2,9 +2,9 @@
 //! admins, reset passwords (the user's sessions end at once), assign and unassign accounts.
 //! Every change is in the audit log with who made it and the thing before and after.
 
-use store::AuditFilter;
 use serde_json::json;
 use shared::api::{AccountOwnerResponse, ErrorBody, Role, UserSummary};
+use store::AuditFilter;
 use tests::{TestServer, demo_config};
 
 async fn post(client: &reqwest::Client, url: String, body: serde_json::Value) -> (u16, String) {

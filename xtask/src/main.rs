@@ -5,6 +5,7 @@
 
 mod bundle;
 mod compress;
+mod cycles;
 
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ usage: cargo xtask <command>
   test            every check and test: fmt, clippy (native and wasm32), unit,
                   HTTP, SSE, database and headless-browser tests
   dist            build only the browser app into target/dist
+  cycles          check that no modules depend on each other in a cycle
 ";
 
 fn main() {
@@ -26,6 +28,7 @@ fn main() {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("dist") => bundle::build(&root()).map(|_| ()),
+        Some("cycles") => cycles::check(&root()),
         _ => {
             eprint!("{USAGE}");
             std::process::exit(2);
@@ -94,6 +97,7 @@ fn run(extra: &[String]) -> anyhow::Result<()> {
 
 fn test() -> anyhow::Result<()> {
     let root = root();
+    cycles::check(&root)?;
     ensure_browser()?;
     let dist = bundle::build(&root)?;
     bundle::check_budget(&dist)?;

@@ -2,11 +2,11 @@
 //! email) and a JSON body for machines (webhook), with the numbers that matter (rule, value,
 //! limit, room left, the time in the firm's zone) and a link to the account's dashboard.
 
-use store::StoredEvent;
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use shared::engine::Event;
+use store::StoredEvent;
 
 /// A rendered notification.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -24,7 +24,6 @@ pub mod config;
 pub mod message;
 pub mod prefs;
 
-use store::{Delivery, DeliveryTarget, Notification, Store};
 use channels::SendError;
 use chrono::{DateTime, Utc};
 pub use config::NotifyConfig;
@@ -32,6 +31,7 @@ use shared::api::{Role, UserId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use store::{Delivery, DeliveryTarget, Notification, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 

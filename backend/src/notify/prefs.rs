@@ -4,9 +4,9 @@
 //! sent back. Rows written before keys were sealed hold the key in plain text: they are read as
 //! they are, and sealed the next time they are saved.
 
-use store::secrets::{SealedSecret, Secret, SecretKey};
 use serde::{Deserialize, Serialize};
 use shared::api::{NotificationPreferences, UserId};
+use store::secrets::{SealedSecret, Secret, SecretKey};
 
 /// The shortest webhook key accepted.
 pub const MIN_SECRET_CHARS: usize = 16;

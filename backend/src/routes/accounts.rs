@@ -5,7 +5,6 @@ use super::users::no_such_user;
 use super::{JsonBody, audit};
 use crate::AppState;
 use crate::auth::{AdminUser, CurrentUser, OwnedAccount, no_such_account};
-use store::TradeCursor;
 use crate::error::AppError;
 use crate::tracker::{AnchorCorrection, CommandError};
 use axum::Json;
@@ -20,6 +19,7 @@ use shared::api::{
 use shared::api::{AnchorCorrectionRequest, AnchorsResponse};
 use shared::api::{TradeView, TradesPage};
 use shared::domain::AccountId;
+use store::TradeCursor;
 
 /// Buckets of history returned when the caller does not say.
 const DEFAULT_HISTORY_POINTS: u32 = 1_000;

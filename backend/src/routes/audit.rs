@@ -2,7 +2,6 @@
 
 use crate::AppState;
 use crate::auth::AdminUser;
-use store::{AuditFilter, AuditRecord, MAX_AUDIT_PAGE};
 use crate::error::AppError;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -12,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use shared::api::{AuditEntryView, AuditResponse};
+use store::{AuditFilter, AuditRecord, MAX_AUDIT_PAGE};
 
 /// Entries returned when the caller does not say.
 const DEFAULT_AUDIT_PAGE: u32 = 100;

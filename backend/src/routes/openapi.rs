@@ -8,8 +8,8 @@
 //! tests --test openapi`). A route that [`describe`] does not know is left out of the
 //! document, and a test names it.
 
-use crate::auth::{CSRF_HEADER, SESSION_COOKIE};
 use super::{Access, Route, Verb, routes};
+use crate::auth::{CSRF_HEADER, SESSION_COOKIE};
 use shared::api::TradesPage;
 use shared::api::{
     AccountOwnerResponse, AccountSummary, AccountsResponse, AssignAccountRequest,

@@ -7,11 +7,11 @@
 //! the store (every version above the one the challenge is linked to).
 
 use super::{Command, CommandError, Commands, Tracker};
-use store::StoredEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::domain::AccountId;
 use shared::engine::edit::{self, RuleChange, RuleSet, RuleSetDraft};
+use store::StoredEvent;
 
 /// A new version of a challenge's rules, as an admin saves it.
 #[derive(Clone, Debug)]

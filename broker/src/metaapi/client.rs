@@ -13,10 +13,6 @@
 
 use crate::BrokerError;
 use crate::journal::{Journal, Kind};
-use wire::metaapi::{
-    AccountInformation, MetaDeal, MetaError, MetaOrder, MetaPosition, MetaSymbolPrice,
-    MetaSymbolSpecification, ServerTime,
-};
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -25,6 +21,10 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 use url::Url;
+use wire::metaapi::{
+    AccountInformation, MetaDeal, MetaError, MetaOrder, MetaPosition, MetaSymbolPrice,
+    MetaSymbolSpecification, ServerTime,
+};
 
 /// MetaApi's largest page of deal history.
 pub const DEALS_PAGE_LIMIT: usize = 1000;

@@ -4,9 +4,8 @@
 //! history fetch anyway, which the chunk's download runs alongside.
 
 use crate::charts::equity;
-use crate::components::{Loading, rule_label};
+use crate::components::{Load, Loading, rule_label};
 use crate::format;
-use crate::pages::Load;
 use leptos::prelude::*;
 use leptos::wasm_split::{SplitLoaderError, wasm_split};
 use rust_decimal::Decimal;

@@ -17,7 +17,6 @@ mod stat_tile;
 mod stream_status;
 mod theme_toggle;
 mod trade_history;
-mod user_menu;
 
 #[cfg(feature = "admin")]
 pub use admin_actions::AdminActions;
@@ -29,7 +28,7 @@ pub use equity_chart::{ChartData, chart_placeholder, lazy_equity_chart, preload_
 pub use error_panel::ErrorPanel;
 pub use feed_badge::FeedBadge;
 pub use lazy::{Lazy, page_placeholder, panel_placeholder};
-pub use loading::Loading;
+pub use loading::{Load, Loading};
 pub use metrics_panel::{lazy_metrics_panel, lazy_pnl_calendar};
 pub use risk_panel::RiskPanel;
 pub use rule_history::lazy_rule_history;
@@ -38,4 +37,3 @@ pub use stat_tile::{StatTile, Tone};
 pub use stream_status::StreamStatus;
 pub use theme_toggle::ThemeToggle;
 pub use trade_history::lazy_trade_history;
-pub use user_menu::UserMenu;

@@ -221,7 +221,7 @@ fn AccountsTable(rows: Vec<Row>) -> impl IntoView {
 #[component]
 fn AccountRow(summary: RwSignal<AccountSummary>) -> impl IntoView {
     let (id, name) = summary.with_untracked(|s| (s.id.to_string(), s.name.clone()));
-    let href = summary.with_untracked(|s| crate::app::account_path(&s.id));
+    let href = summary.with_untracked(|s| crate::pages::account_path(&s.id));
     let money = move |pick: fn(&shared::api::AccountView) -> rust_decimal::Decimal| {
         move || {
             summary.with(|s| {

@@ -22,26 +22,14 @@ pub use not_found::NotFound;
 pub use not_found::OpenAdminConsole;
 pub use notification_settings::lazy_notification_settings_page;
 
-use crate::api::ApiError;
+pub(crate) use crate::components::Load;
 use crate::sse::Connection;
 use shared::api::{AccountSummary, StreamEvent};
 use shared::domain::AccountId;
 
-/// Data a page fetched, or is fetching.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Load<T> {
-    Loading,
-    Ready(T),
-    Failed(ApiError),
-}
-
-impl<T> From<Result<T, ApiError>> for Load<T> {
-    fn from(result: Result<T, ApiError>) -> Self {
-        match result {
-            Ok(value) => Self::Ready(value),
-            Err(error) => Self::Failed(error),
-        }
-    }
+/// The path of an account's page.
+pub fn account_path(id: &AccountId) -> String {
+    format!("/accounts/{}", crate::api::encode(id.as_str()))
 }
 
 /// Sets the browser tab's title.

@@ -10,10 +10,10 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::clock::ResetClock;
-use super::rules::{DayProfit, Limit, MAX_HOLDING_MINUTES, RuleDef, RuleKind};
 use super::EngineError;
+use super::clock::ResetClock;
 use super::rules::RuleStatus;
+use super::rules::{DayProfit, Limit, MAX_HOLDING_MINUTES, RuleDef, RuleKind};
 use super::state::{Challenge, Check, PlCounting, RuleState, percent_of, refloor};
 use crate::domain::Money;
 

@@ -463,7 +463,6 @@ impl Challenge {
         })
     }
 
-
     /// Every loss rule's equity floor and the profit target's level, as they stand: rule id,
     /// rule kind and level (the limit lines of the equity chart).
     pub fn limit_levels(&self) -> impl Iterator<Item = (&str, &'static str, Money)> + '_ {
@@ -2062,14 +2061,7 @@ impl Challenge {
         record: &Record,
         out: &mut Vec<Event>,
     ) {
-        self.breach_of(
-            i,
-            measured,
-            limit,
-            record,
-            periods::Subject::default(),
-            out,
-        );
+        self.breach_of(i, measured, limit, record, periods::Subject::default(), out);
     }
 
     /// [`Self::breach`] naming the position or deal it is about in the evidence.

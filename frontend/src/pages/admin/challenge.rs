@@ -87,7 +87,7 @@ fn ChallengeAdmin(id: AccountId) -> impl IntoView {
         })
     });
     let title = id.to_string();
-    let dashboard = crate::app::account_path(&id);
+    let dashboard = crate::pages::account_path(&id);
     let rules = super::paths::rules(&id);
 
     view! {

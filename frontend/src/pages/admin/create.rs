@@ -631,7 +631,7 @@ pub fn AdminCreatePage() -> impl IntoView {
 /// The new account as it starts: connecting, reading its history (how far), then live.
 #[component]
 fn Progress(summary: AccountSummary, connection: RwSignal<Connection>) -> impl IntoView {
-    let dashboard = crate::app::account_path(&summary.id);
+    let dashboard = crate::pages::account_path(&summary.id);
     let admin = paths::challenge(&summary.id);
     let live = summary.feed == FeedStatus::Live && summary.latest.is_some();
     let feed = summary.feed;

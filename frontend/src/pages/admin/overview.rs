@@ -354,7 +354,7 @@ fn status_badge(status: Option<ChallengeStatus>) -> (&'static str, &'static str)
 #[component]
 fn ChallengeLine(row: RwSignal<ChallengeRow>) -> impl IntoView {
     let (id, name) = row.with_untracked(|r| (r.id.clone(), r.name.clone()));
-    let dashboard = crate::app::account_path(&id);
+    let dashboard = crate::pages::account_path(&id);
     let admin = paths::challenge(&id);
     let money = move |pick: fn(&ChallengeRow) -> Option<rust_decimal::Decimal>| {
         move || row.with(|r| pick(r).map_or_else(|| "–".to_owned(), format::money))

@@ -13,10 +13,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::{Challenge, Check, PlCounting, absorb, refloor};
+use crate::domain::{Deal, Money};
 use crate::engine::clock::ResetClock;
 use crate::engine::rules::{DailyAnchor, Period, RuleDef, RuleKind, RuleStatus, Weekday};
 use crate::engine::{Anchors, Event, Record};
-use crate::domain::{Deal, Money};
 
 /// Indexes into `Pending::extra`: the newer anchors a balance change can hide in.
 const WEEK: usize = 0;
@@ -162,7 +162,9 @@ fn window_at(clock: ResetClock, kind: &RuleKind, at: DateTime<Utc>) -> Option<Wi
 }
 
 /// Whether any of `rules` hangs from the day's highest equity.
-pub(in crate::engine) fn hangs_from_day_high<'a>(mut rules: impl Iterator<Item = &'a RuleDef>) -> bool {
+pub(in crate::engine) fn hangs_from_day_high<'a>(
+    mut rules: impl Iterator<Item = &'a RuleDef>,
+) -> bool {
     rules.any(|r| {
         matches!(
             r.kind,
@@ -354,7 +356,12 @@ impl Challenge {
     /// position was held, whether it was held over a weekend), loss rules measured on the
     /// balance the deal moved, and the positions it closed.
     #[inline(never)]
-    pub(in crate::engine) fn after_deal(&mut self, deal: &Deal, record: &Record, out: &mut Vec<Event>) {
+    pub(in crate::engine) fn after_deal(
+        &mut self,
+        deal: &Deal,
+        record: &Record,
+        out: &mut Vec<Event>,
+    ) {
         let closing = deal.is_closing_trade();
         let position = deal
             .position_id
@@ -476,7 +483,12 @@ impl Challenge {
     /// The weekend rule on every record: a position open while the latest weekend started at or
     /// before the record's time was on, or opened before it ended and still open.
     #[inline(never)]
-    pub(in crate::engine) fn check_weekend(&mut self, i: usize, record: &Record, out: &mut Vec<Event>) {
+    pub(in crate::engine) fn check_weekend(
+        &mut self,
+        i: usize,
+        record: &Record,
+        out: &mut Vec<Event>,
+    ) {
         let time = record.time;
         let window = match self.rules[i].window {
             Some(w) if time < w.next && time >= w.start => w,

@@ -1,5 +1,5 @@
+use super::{Session, SessionState};
 use crate::api;
-use crate::session::{Session, SessionState};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::api::Role;
