@@ -2,7 +2,7 @@
 //! tracker writes them, and in batches) and challenge events (one per transaction, and in
 //! batches), on SQLite (a file, WAL) and on PostgreSQL (`TEST_POSTGRES_URL`, a fresh database).
 //!
-//! `cargo bench -p backend --bench store_load -- --seconds 5` (docs/BENCHMARKS.md has results).
+//! `cargo bench -p store --bench store_load -- --seconds 5` (docs/BENCHMARKS.md has results).
 //! Each case runs for the given time with `ACCOUNTS` accounts written concurrently, then prints
 //! one table row.
 

@@ -153,7 +153,7 @@ fn references(module: &[String], text: &str) -> Vec<Vec<String>> {
             for member in inner.split(',') {
                 let names: Vec<String> = member
                     .split("::")
-                    .map(|n| n.trim().split_whitespace().next().unwrap_or("").to_owned())
+                    .map(|n| n.split_whitespace().next().unwrap_or("").to_owned())
                     .filter(|n| !n.is_empty() && n != "self" && n != "*")
                     .collect();
                 if !names.is_empty() {
