@@ -73,24 +73,25 @@ pub enum StoreError {
     LeaseLost(String),
 }
 
-/// Everything the server persists.
+/// Everything the server persists: one trait per concern, each implemented for SQLite and
+/// PostgreSQL by the same portable SQL ([`sql`]); `Arc<dyn Store>` is what the server holds.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    Tracking + History + Users + Audit + Notifications + Connections + ScaleOut
+{
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// A challenge's engine state with its events (and their notifications in the outbox), the deals
+/// it was fed, the trade history, the peaks of accounts without a challenge, and versioned rule
+/// sets.
+#[async_trait]
+pub trait Tracking: Send + Sync + 'static {
     /// The peaks saved for an account, if any.
     async fn load_peaks(&self, account: &AccountId) -> Result<Option<Peaks>, StoreError>;
     /// Saves an account's peaks (replacing what was saved).
     async fn save_peaks(&self, account: &AccountId, peaks: &Peaks) -> Result<(), StoreError>;
-    /// Folds one equity sample into a bucket of every tier ([`buckets::TIERS`]).
-    async fn append_sample(
-        &self,
-        account: &AccountId,
-        point: &EquityPoint,
-    ) -> Result<(), StoreError> {
-        self.append_samples(account, std::slice::from_ref(point))
-            .await
-    }
     /// The saved engine state of an account's challenge (JSON), if any.
     async fn load_challenge(&self, account: &AccountId) -> Result<Option<String>, StoreError>;
     /// Saves the engine state and appends its new events, each with its notification in the
@@ -102,7 +103,7 @@ pub trait Store: Send + Sync + 'static {
         state: &str,
         events: &[StoredEvent],
     ) -> Result<(), StoreError>;
-    /// Like [`Store::save_challenge`], fenced: in the same transaction it checks that `lease`
+    /// Like [`Tracking::save_challenge`], fenced: in the same transaction it checks that `lease`
     /// (holder and generation) is still the account's lease, and writes nothing, returning
     /// [`StoreError::LeaseLost`], when another instance has taken it since. A takeover waits for
     /// a fenced save in progress, so the new holder restores what that save committed.
@@ -127,6 +128,73 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<i64>, StoreError>;
     /// An account's events, oldest first.
     async fn challenge_events(&self, account: &AccountId) -> Result<Vec<StoredEvent>, StoreError>;
+    /// An account's events with their ids, oldest first: those after event `after_id`, at most
+    /// `limit` of them (for paging through long histories).
+    async fn challenge_event_records(
+        &self,
+        account: &AccountId,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError>;
+    /// Saves a new version of an account's rule set (one more than the latest); returns it.
+    async fn save_rule_set(
+        &self,
+        account: &AccountId,
+        effective_from: DateTime<Utc>,
+        rules: &serde_json::Value,
+        created_by: &str,
+    ) -> Result<i64, StoreError>;
+    /// The rule set in force at `instant`: the highest version effective at or before it (a
+    /// later version supersedes an earlier one from its effective instant on, even when it
+    /// backdates a correction).
+    async fn rule_set_at(
+        &self,
+        account: &AccountId,
+        instant: DateTime<Utc>,
+    ) -> Result<Option<RuleSetVersion>, StoreError>;
+    /// Every version of an account's rule set, oldest first.
+    async fn rule_set_versions(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<RuleSetVersion>, StoreError>;
+    /// Like [`Tracking::save_challenge`] (fenced with `lease` as [`Tracking::save_challenge_fenced`]
+    /// when given), and in the same transaction stores the deals the engine was fed: once per
+    /// account and deal id (a deal stored again is left as it was), so a deal the engine has
+    /// counted is always in the trade history.
+    async fn save_challenge_with_deals(
+        &self,
+        account: &AccountId,
+        state: &str,
+        events: &[StoredEvent],
+        deals: &[shared::domain::Deal],
+        lease: Option<&Lease>,
+    ) -> Result<(), StoreError>;
+    /// The ids of every deal stored for an account: every deal its challenge's engine was fed
+    /// (a restarted tracker feeds none of them again, however late the broker files them).
+    async fn fed_deal_ids(&self, account: &AccountId) -> Result<Vec<String>, StoreError>;
+    /// An account's closing trades, newest first (by time, then deal id, both descending):
+    /// those strictly before `before` when given, at most `limit` of them, each with the deal
+    /// that opened its position when that is stored, and the position's deals before it.
+    async fn trades(
+        &self,
+        account: &AccountId,
+        before: Option<&TradeCursor>,
+        limit: u32,
+    ) -> Result<Vec<StoredTrade>, StoreError>;
+}
+
+/// The equity history (buckets in tiers) and the limit levels over time: chart data.
+#[async_trait]
+pub trait History: Send + Sync + 'static {
+    /// Folds one equity sample into a bucket of every tier ([`buckets::TIERS`]).
+    async fn append_sample(
+        &self,
+        account: &AccountId,
+        point: &EquityPoint,
+    ) -> Result<(), StoreError> {
+        self.append_samples(account, std::slice::from_ref(point))
+            .await
+    }
     /// Folds equity samples (time order) into a bucket of every tier, in one transaction: each
     /// touched bucket is read and written once, however many samples fall into it.
     async fn append_samples(
@@ -170,120 +238,11 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the buckets of every tier that start before that tier's horizon ends, counted
     /// back from `now`. Returns how many were deleted.
     async fn prune_equity_buckets(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
-    /// An account's events with their ids, oldest first: those after event `after_id`, at most
-    /// `limit` of them (for paging through long histories).
-    async fn challenge_event_records(
-        &self,
-        account: &AccountId,
-        after_id: i64,
-        limit: u32,
-    ) -> Result<Vec<EventRecord>, StoreError>;
-    /// Appends one entry to the audit log; returns its id.
-    async fn append_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError>;
-    /// Audit entries matching `filter`, newest first.
-    async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
-    /// Claims up to `limit` due notifications (pending, next attempt at or before `now`): each
-    /// claimed one counts an attempt and is not due again until `lease_until`, so a sender that
-    /// dies mid-delivery does not lose it and two senders never claim it together (a claim that
-    /// races another may return fewer than are due; the next claim takes the rest).
-    async fn claim_notifications(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<Notification>, StoreError>;
-    /// Marks a claimed notification delivered.
-    async fn mark_notification_delivered(
-        &self,
-        event_id: i64,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-    /// Records a failed delivery: due again at `retry_at`, or given up for good when `None`.
-    async fn mark_notification_failed(
-        &self,
-        event_id: i64,
-        error: &str,
-        retry_at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError>;
-    /// The notification of one event, whatever its state.
-    async fn notification(&self, event_id: i64) -> Result<Option<Notification>, StoreError>;
-    /// Saves a new version of an account's rule set (one more than the latest); returns it.
-    async fn save_rule_set(
-        &self,
-        account: &AccountId,
-        effective_from: DateTime<Utc>,
-        rules: &serde_json::Value,
-        created_by: &str,
-    ) -> Result<i64, StoreError>;
-    /// The rule set in force at `instant`: the highest version effective at or before it (a
-    /// later version supersedes an earlier one from its effective instant on, even when it
-    /// backdates a correction).
-    async fn rule_set_at(
-        &self,
-        account: &AccountId,
-        instant: DateTime<Utc>,
-    ) -> Result<Option<RuleSetVersion>, StoreError>;
-    /// Every version of an account's rule set, oldest first.
-    async fn rule_set_versions(
-        &self,
-        account: &AccountId,
-    ) -> Result<Vec<RuleSetVersion>, StoreError>;
-    /// Saves (replacing) how to reach an account's broker; the token is already sealed.
-    async fn save_broker_connection(
-        &self,
-        connection: &StoredBrokerConnection,
-    ) -> Result<(), StoreError>;
-    /// How to reach an account's broker, token still sealed.
-    async fn load_broker_connection(
-        &self,
-        account: &AccountId,
-    ) -> Result<Option<StoredBrokerConnection>, StoreError>;
+}
 
-    // Scale-out: account leases, instances, live updates between instances.
-
-    /// Takes or renews `account`'s lease for `holder` until `until`: succeeds when `holder`
-    /// holds it already, or when it is free or expired at `now` (the generation then increases:
-    /// a takeover). `None` when another holder's lease is still running. A store that serves a
-    /// single instance (SQLite) always grants it.
-    async fn acquire_lease(
-        &self,
-        account: &AccountId,
-        holder: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<Option<Lease>, StoreError>;
-    /// Gives a lease up (it expires now), if it is still this holder's at this generation.
-    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
-    /// Every account's lease, in account order.
-    async fn leases(&self) -> Result<Vec<Lease>, StoreError>;
-    /// Records that instance `id` is alive until `until`; returns how many instances are alive
-    /// at `now`, this one included.
-    async fn heartbeat_instance(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<u32, StoreError>;
-    /// Removes an instance that stops (its share goes to the others at once).
-    async fn remove_instance(&self, id: &str) -> Result<(), StoreError>;
-    /// Whether live updates travel between instances through this database (PostgreSQL's
-    /// LISTEN/NOTIFY). When `false`, [`Store::publish_live`] does nothing and
-    /// [`Store::listen_live`] returns `None`.
-    fn shares_live_updates(&self) -> bool;
-    /// Sends a live update (text under [`MAX_LIVE_PAYLOAD`] bytes) to every listening instance.
-    async fn publish_live(&self, payload: &str) -> Result<(), StoreError>;
-    /// Listens for live updates from every instance (including this one's).
-    async fn listen_live(&self) -> Result<Option<LiveListener>, StoreError>;
-    /// Replaces an account's large live view (one too big for a live update's payload).
-    async fn save_live_view(&self, account: &AccountId, body: &str) -> Result<(), StoreError>;
-    /// An account's large live view, if one was saved.
-    async fn live_view(&self, account: &AccountId) -> Result<Option<String>, StoreError>;
-    /// Keeps `value` as setting `name` unless the setting exists already, and returns the
-    /// value in force (the first one written stays).
-    async fn keep_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
-
-    // Users, sessions and account ownership.
-
+/// Users, their sessions, and the accounts they own.
+#[async_trait]
+pub trait Users: Send + Sync + 'static {
     /// Creates a user, or returns `None` when the username (in any case) is taken.
     async fn create_user(
         &self,
@@ -357,51 +316,46 @@ pub trait Store: Send + Sync + 'static {
     async fn account_owner(&self, id: &AccountId) -> Result<Option<UserId>, StoreError>;
     /// The accounts a user owns, in id order.
     async fn accounts_owned_by(&self, user: UserId) -> Result<Vec<AccountId>, StoreError>;
+}
 
-    // Deals and the trade history.
+/// The audit log of every change an admin makes (append-only).
+#[async_trait]
+pub trait Audit: Send + Sync + 'static {
+    /// Appends one entry to the audit log; returns its id.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError>;
+    /// Audit entries matching `filter`, newest first.
+    async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+}
 
-    /// Like [`Store::save_challenge`] (fenced with `lease` as [`Store::save_challenge_fenced`]
-    /// when given), and in the same transaction stores the deals the engine was fed: once per
-    /// account and deal id (a deal stored again is left as it was), so a deal the engine has
-    /// counted is always in the trade history.
-    async fn save_challenge_with_deals(
+/// The notification outbox and its deliveries per channel and recipient, and each person's
+/// notification preferences.
+#[async_trait]
+pub trait Notifications: Send + Sync + 'static {
+    /// Claims up to `limit` due notifications (pending, next attempt at or before `now`): each
+    /// claimed one counts an attempt and is not due again until `lease_until`, so a sender that
+    /// dies mid-delivery does not lose it and two senders never claim it together (a claim that
+    /// races another may return fewer than are due; the next claim takes the rest).
+    async fn claim_notifications(
         &self,
-        account: &AccountId,
-        state: &str,
-        events: &[StoredEvent],
-        deals: &[shared::domain::Deal],
-        lease: Option<&Lease>,
-    ) -> Result<(), StoreError>;
-    /// The ids of every deal stored for an account: every deal its challenge's engine was fed
-    /// (a restarted tracker feeds none of them again, however late the broker files them).
-    async fn fed_deal_ids(&self, account: &AccountId) -> Result<Vec<String>, StoreError>;
-    /// An account's closing trades, newest first (by time, then deal id, both descending):
-    /// those strictly before `before` when given, at most `limit` of them, each with the deal
-    /// that opened its position when that is stored, and the position's deals before it.
-    async fn trades(
-        &self,
-        account: &AccountId,
-        before: Option<&TradeCursor>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<StoredTrade>, StoreError>;
-
-    // Accounts created at runtime by an admin.
-
-    /// Creates an account (name, owner), its setup and, for a broker reached with a token, its
-    /// connection (token sealed), in one transaction; `false` (nothing written) when an account
-    /// with that id exists already.
-    async fn create_account_setup(
+    ) -> Result<Vec<Notification>, StoreError>;
+    /// Marks a claimed notification delivered.
+    async fn mark_notification_delivered(
         &self,
-        setup: &AccountSetup,
-        name: &str,
-        owner: Option<UserId>,
-        connection: Option<&StoredBrokerConnection>,
-    ) -> Result<bool, StoreError>;
-    /// Every account created at runtime, in id order.
-    async fn account_setups(&self) -> Result<Vec<AccountSetup>, StoreError>;
-
-    // Notifications per channel and recipient.
-
+        event_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Records a failed delivery: due again at `retry_at`, or given up for good when `None`.
+    async fn mark_notification_failed(
+        &self,
+        event_id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+    /// The notification of one event, whatever its state.
+    async fn notification(&self, event_id: i64) -> Result<Option<Notification>, StoreError>;
     /// Fans a claimed outbox notification out: adds one pending delivery per target (a target
     /// already there is kept as it stands) and marks the outbox row done, in one transaction.
     async fn plan_deliveries(
@@ -412,7 +366,7 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Claims up to `limit` due deliveries (pending, next attempt at or before `now`), like
-    /// [`Store::claim_notifications`]: each claimed one counts an attempt and is not due again
+    /// [`Notifications::claim_notifications`]: each claimed one counts an attempt and is not due again
     /// until `lease_until`, and two senders never claim one together.
     async fn claim_deliveries(
         &self,
@@ -452,7 +406,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Delivery>, StoreError> {
         self.deliveries_page(status, 0, limit).await
     }
-    /// Like [`Store::deliveries`], skipping the first `offset` (the pages before).
+    /// Like [`Notifications::deliveries`], skipping the first `offset` (the pages before).
     async fn deliveries_page(
         &self,
         status: Option<shared::api::DeliveryStatus>,
@@ -468,6 +422,80 @@ pub trait Store: Send + Sync + 'static {
         body: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+}
+
+/// How to reach each account's broker (secrets sealed) and the setups of accounts admins
+/// created.
+#[async_trait]
+pub trait Connections: Send + Sync + 'static {
+    /// Saves (replacing) how to reach an account's broker; the token is already sealed.
+    async fn save_broker_connection(
+        &self,
+        connection: &StoredBrokerConnection,
+    ) -> Result<(), StoreError>;
+    /// How to reach an account's broker, token still sealed.
+    async fn load_broker_connection(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<StoredBrokerConnection>, StoreError>;
+    /// Creates an account (name, owner), its setup and, for a broker reached with a token, its
+    /// connection (token sealed), in one transaction; `false` (nothing written) when an account
+    /// with that id exists already.
+    async fn create_account_setup(
+        &self,
+        setup: &AccountSetup,
+        name: &str,
+        owner: Option<UserId>,
+        connection: Option<&StoredBrokerConnection>,
+    ) -> Result<bool, StoreError>;
+    /// Every account created at runtime, in id order.
+    async fn account_setups(&self) -> Result<Vec<AccountSetup>, StoreError>;
+}
+
+/// Several instances on one database: account leases, instances' heartbeats, live updates
+/// between instances and settings shared by them.
+#[async_trait]
+pub trait ScaleOut: Send + Sync + 'static {
+    /// Takes or renews `account`'s lease for `holder` until `until`: succeeds when `holder`
+    /// holds it already, or when it is free or expired at `now` (the generation then increases:
+    /// a takeover). `None` when another holder's lease is still running. A store that serves a
+    /// single instance (SQLite) always grants it.
+    async fn acquire_lease(
+        &self,
+        account: &AccountId,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Lease>, StoreError>;
+    /// Gives a lease up (it expires now), if it is still this holder's at this generation.
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
+    /// Every account's lease, in account order.
+    async fn leases(&self) -> Result<Vec<Lease>, StoreError>;
+    /// Records that instance `id` is alive until `until`; returns how many instances are alive
+    /// at `now`, this one included.
+    async fn heartbeat_instance(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<u32, StoreError>;
+    /// Removes an instance that stops (its share goes to the others at once).
+    async fn remove_instance(&self, id: &str) -> Result<(), StoreError>;
+    /// Whether live updates travel between instances through this database (PostgreSQL's
+    /// LISTEN/NOTIFY). When `false`, [`ScaleOut::publish_live`] does nothing and
+    /// [`ScaleOut::listen_live`] returns `None`.
+    fn shares_live_updates(&self) -> bool;
+    /// Sends a live update (text under [`MAX_LIVE_PAYLOAD`] bytes) to every listening instance.
+    async fn publish_live(&self, payload: &str) -> Result<(), StoreError>;
+    /// Listens for live updates from every instance (including this one's).
+    async fn listen_live(&self) -> Result<Option<LiveListener>, StoreError>;
+    /// Replaces an account's large live view (one too big for a live update's payload).
+    async fn save_live_view(&self, account: &AccountId, body: &str) -> Result<(), StoreError>;
+    /// An account's large live view, if one was saved.
+    async fn live_view(&self, account: &AccountId) -> Result<Option<String>, StoreError>;
+    /// Keeps `value` as setting `name` unless the setting exists already, and returns the
+    /// value in force (the first one written stays).
+    async fn keep_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
 }
 
 /// Where a page of the trade history ends: the last closing deal's time and id.

@@ -1,0 +1,179 @@
+//! How to reach each account's broker (secrets sealed) and the setups of accounts admins created.
+//! The SQL of [`crate::Connections`], one text for both databases.
+
+/// Implements [`crate::Connections`] for a store type with a `pool` field of a
+/// sqlx pool of database `$db`.
+macro_rules! portable_connections {
+    ($store:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::Connections for $store {
+            async fn save_broker_connection(
+                &self,
+                connection: &$crate::StoredBrokerConnection,
+            ) -> Result<(), $crate::StoreError> {
+                Self::upsert_connection(&self.pool, connection).await
+            }
+            async fn load_broker_connection(
+                &self,
+                account: &shared::domain::AccountId,
+            ) -> Result<Option<$crate::StoredBrokerConnection>, $crate::StoreError> {
+                type Row = (
+                    String,
+                    String,
+                    String,
+                    String,
+                    i64,
+                    Option<String>,
+                    Option<String>,
+                );
+                let row: Option<Row> = sqlx::query_as(
+                    "SELECT platform, base_url, external_account_id, sealed_token, updated_at_ms,
+                         client_id, sealed_client_secret
+                     FROM broker_connections WHERE account_id = $1",
+                )
+                .bind(account.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(
+                    |(
+                        platform,
+                        base_url,
+                        external_account_id,
+                        sealed,
+                        updated,
+                        client_id,
+                        client_secret,
+                    )| {
+                        Ok($crate::StoredBrokerConnection {
+                            account: account.clone(),
+                            platform,
+                            base_url,
+                            external_account_id,
+                            sealed_token: $crate::secrets::SealedSecret::from_stored(sealed),
+                            client_id,
+                            sealed_client_secret: client_secret
+                                .map($crate::secrets::SealedSecret::from_stored),
+                            updated_at: $crate::time_from_ms(updated)?,
+                        })
+                    },
+                )
+                .transpose()
+            }
+            async fn create_account_setup(
+                &self,
+                setup: &$crate::AccountSetup,
+                name: &str,
+                owner: Option<shared::api::UserId>,
+                connection: Option<&$crate::StoredBrokerConnection>,
+            ) -> Result<bool, $crate::StoreError> {
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
+                let created_ms = setup.created_at.timestamp_millis();
+                let inserted = sqlx::query(
+                    "INSERT INTO accounts (id, name, owner_user_id, created_at_ms)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(setup.account.as_str())
+                .bind(name)
+                .bind(owner.map(|user| user.0))
+                .bind(created_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO account_setups (account_id, connection, external_account_id,
+                         preset, initial_balance, currency, created_by, created_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(setup.account.as_str())
+                .bind(&setup.connection)
+                .bind(&setup.external_account_id)
+                .bind(&setup.preset)
+                .bind(setup.initial_balance.to_string())
+                .bind(&setup.currency)
+                .bind(&setup.created_by)
+                .bind(created_ms)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(connection) = connection {
+                    Self::upsert_connection(&mut *tx, connection).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+            async fn account_setups(
+                &self,
+            ) -> Result<Vec<$crate::AccountSetup>, $crate::StoreError> {
+                let rows: Vec<(String, String, String, String, String, String, String, i64)> =
+                    sqlx::query_as(
+                        "SELECT account_id, connection, external_account_id, preset,
+                             initial_balance, currency, created_by, created_at_ms
+                         FROM account_setups ORDER BY account_id",
+                    )
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter()
+                    .map(
+                        |(id, connection, external, preset, balance, currency, by, created)| {
+                            Ok($crate::AccountSetup {
+                                account: shared::domain::AccountId(id),
+                                connection,
+                                external_account_id: external,
+                                preset,
+                                initial_balance: $crate::decimal("initial_balance", Some(balance))?
+                                    .unwrap_or_default(),
+                                currency,
+                                created_by: by,
+                                created_at: $crate::time_from_ms(created)?,
+                            })
+                        },
+                    )
+                    .collect()
+            }
+        }
+
+        impl $store {
+            /// Inserts or replaces an account's broker connection (secrets sealed), on the pool
+            /// or inside a transaction.
+            async fn upsert_connection<'c, E>(
+                executor: E,
+                connection: &$crate::StoredBrokerConnection,
+            ) -> Result<(), $crate::StoreError>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                let now = connection.updated_at.timestamp_millis();
+                sqlx::query(
+                    "INSERT INTO broker_connections (account_id, platform, base_url,
+                         external_account_id, sealed_token, created_at_ms, updated_at_ms,
+                         client_id, sealed_client_secret)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     ON CONFLICT (account_id) DO UPDATE SET
+                         platform = excluded.platform, base_url = excluded.base_url,
+                         external_account_id = excluded.external_account_id,
+                         sealed_token = excluded.sealed_token,
+                         updated_at_ms = excluded.updated_at_ms,
+                         client_id = excluded.client_id,
+                         sealed_client_secret = excluded.sealed_client_secret",
+                )
+                .bind(connection.account.as_str())
+                .bind(&connection.platform)
+                .bind(&connection.base_url)
+                .bind(&connection.external_account_id)
+                .bind(connection.sealed_token.as_str())
+                .bind(now)
+                .bind(now)
+                .bind(connection.client_id.as_deref())
+                .bind(connection.sealed_client_secret.as_ref().map(|s| s.as_str()))
+                .execute(executor)
+                .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use portable_connections;
