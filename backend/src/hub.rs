@@ -237,21 +237,19 @@ impl Hub {
         let Some(summary) = state.accounts.get_mut(id) else {
             return;
         };
-        summary.feed = feed;
         if summary.currency.as_deref() != Some(currency) {
             summary.currency = Some(currency.to_owned());
         }
-        summary.latest = Some(view.clone());
-        summary.backfill = None;
+        let event = StreamEvent::Account {
+            account_id: id.clone(),
+            feed,
+            view,
+        };
+        if !summary.apply(&event) {
+            return;
+        }
         self.counts.account.fetch_add(1, Ordering::Relaxed);
-        self.send(
-            &mut state,
-            StreamEvent::Account {
-                account_id: id.clone(),
-                feed,
-                view,
-            },
-        );
+        self.send(&mut state, event);
     }
 
     /// Shows the numbers a restarted tracker restored (as of the last data before the restart)
@@ -270,39 +268,33 @@ impl Hub {
         if summary.latest.is_some() {
             return false;
         }
-        summary.feed = FeedStatus::Stale;
         if let Some(currency) = currency {
             summary.currency = Some(currency.to_owned());
         }
-        summary.latest = Some(view.clone());
-        summary.backfill = None;
+        let event = StreamEvent::Account {
+            account_id: id.clone(),
+            feed: FeedStatus::Stale,
+            view,
+        };
+        summary.apply(&event);
         self.counts.account.fetch_add(1, Ordering::Relaxed);
-        self.send(
-            &mut state,
-            StreamEvent::Account {
-                account_id: id.clone(),
-                feed: FeedStatus::Stale,
-                view,
-            },
-        );
+        self.send(&mut state, event);
         true
     }
 
     /// Records a change of feed health and tells subscribers.
     pub fn publish_feed(&self, id: &AccountId, feed: FeedStatus) {
         let mut state = self.write();
+        let event = StreamEvent::Feed {
+            account_id: id.clone(),
+            feed,
+        };
         match state.accounts.get_mut(id) {
-            Some(summary) if summary.feed != feed => summary.feed = feed,
+            Some(summary) if summary.apply(&event) => {}
             _ => return,
         }
         self.counts.feed.fetch_add(1, Ordering::Relaxed);
-        self.send(
-            &mut state,
-            StreamEvent::Feed {
-                account_id: id.clone(),
-                feed,
-            },
-        );
+        self.send(&mut state, event);
     }
 
     /// Records how far reading an account's deal history got and tells subscribers.
@@ -311,16 +303,13 @@ impl Hub {
         let Some(summary) = state.accounts.get_mut(id) else {
             return;
         };
-        summary.feed = FeedStatus::Backfilling;
-        summary.backfill = Some(progress.clone());
+        let event = StreamEvent::Backfill {
+            account_id: id.clone(),
+            progress,
+        };
+        summary.apply(&event);
         self.counts.feed.fetch_add(1, Ordering::Relaxed);
-        self.send(
-            &mut state,
-            StreamEvent::Backfill {
-                account_id: id.clone(),
-                progress,
-            },
-        );
+        self.send(&mut state, event);
     }
 
     /// Numbers the event, keeps it in the ring and broadcasts it, all under the state's write

@@ -70,7 +70,7 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// TOML configuration file (see README); flags override it.
+    /// TOML configuration file (see docs/CONFIGURATION.md); flags override it.
     #[arg(long, short, env = "RISKDECK_CONFIG")]
     config: Option<PathBuf>,
     /// Track the built-in demo broker's simulated accounts.
@@ -367,8 +367,8 @@ async fn demo_broker(listen: SocketAddr, seed: u64, token: String) -> anyhow::Re
         println!("  account {:<24} {}", account.id, account.name);
     }
     println!(
-        "scripts run in minutes from now (see README, \"Demo accounts\")\n\
-         fault knobs: PUT http://{addr}/demo/faults/{{account|*}} with JSON (see README)"
+        "scripts run in minutes from now (see docs/DEMO.md)\n\
+         fault knobs: PUT http://{addr}/demo/faults/{{account|*}} with JSON (see docs/DEMO.md)"
     );
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));

@@ -1,53 +1,8 @@
-//! Text for numbers and times as the dashboard shows them.
-//!
-//! Money is formatted from the `Decimal` itself (never through `f64`), rounded half away from
-//! zero to two decimals, with `,` thousands separators and an ASCII `-` sign.
+//! Text for numbers and times as the dashboard shows them. Numbers follow `shared::format`
+//! (one rounding rule for the dashboard and the notifications); times are the browser's.
 
 use chrono::{DateTime, Datelike, FixedOffset, Offset, Timelike, Utc};
-use rust_decimal::{Decimal, RoundingStrategy};
-
-/// `1234567.891` -> `1,234,567.89`; `-0.004` -> `0.00`.
-pub fn money(amount: Decimal) -> String {
-    grouped(amount, 2)
-}
-
-/// A percentage with two decimals, e.g. `4.35%`; `None` (no peak yet) shows a dash.
-pub fn percent(value: Option<Decimal>) -> String {
-    match value {
-        Some(value) => format!("{}%", grouped(value, 2)),
-        None => "–".to_owned(),
-    }
-}
-
-/// `amount` rounded to `decimals` places with thousands separators.
-pub fn grouped(amount: Decimal, decimals: u32) -> String {
-    let mut rounded =
-        amount.round_dp_with_strategy(decimals, RoundingStrategy::MidpointAwayFromZero);
-    if rounded.is_zero() {
-        // A tiny negative amount must not show as "-0.00".
-        rounded.set_sign_positive(true);
-    }
-    let text = format!("{:.*}", decimals as usize, rounded.abs());
-    let (int_part, frac_part) = match text.split_once('.') {
-        Some((int_part, frac_part)) => (int_part, Some(frac_part)),
-        None => (text.as_str(), None),
-    };
-    let mut out = String::with_capacity(text.len() + text.len() / 3 + 1);
-    if rounded.is_sign_negative() {
-        out.push('-');
-    }
-    for (index, digit) in int_part.chars().enumerate() {
-        if index > 0 && (int_part.len() - index) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    if let Some(frac_part) = frac_part {
-        out.push('.');
-        out.push_str(frac_part);
-    }
-    out
-}
+pub use shared::format::{grouped, money, number, percent, ratio_percent, trimmed};
 
 /// The browser's current offset from UTC (`Date.getTimezoneOffset` is minutes *behind* UTC).
 pub fn local_offset() -> FixedOffset {
@@ -143,19 +98,6 @@ pub fn countdown(seconds: i64) -> String {
     }
 }
 
-/// A ratio (0.25) as a percent with `decimals` places (`25.0%`); `None` shows a dash.
-pub fn ratio_percent(value: Option<Decimal>, decimals: u32) -> String {
-    match value.and_then(|v| v.checked_mul(Decimal::ONE_HUNDRED)) {
-        Some(value) => format!("{}%", grouped(value, decimals)),
-        None => "–".to_owned(),
-    }
-}
-
-/// A plain number with `decimals` places; `None` shows a dash.
-pub fn number(value: Option<Decimal>, decimals: u32) -> String {
-    value.map_or_else(|| "–".to_owned(), |v| grouped(v, decimals))
-}
-
 #[cfg(test)]
 mod tests {
 
@@ -198,47 +140,12 @@ mod tests {
     }
 
     use super::*;
-    use std::str::FromStr;
-
-    #[track_caller]
-    fn check(input: &str, expected: &str) {
-        let amount = Decimal::from_str(input).expect("decimal");
-        assert_eq!(money(amount), expected, "money({input})");
-    }
 
     #[test]
-    fn money_has_two_decimals_and_thousands_separators() {
-        check("0", "0.00");
-        check("5", "5.00");
-        check("999.999", "1,000.00");
-        check("1234.5", "1,234.50");
-        check("100000", "100,000.00");
-        check("1234567.891", "1,234,567.89");
-        check("-1234567.895", "-1,234,567.90");
-        check("-0.004", "0.00");
-        check("-12.345", "-12.35");
-        check("0.005", "0.01");
-    }
-
-    #[test]
-    fn countdowns_and_ratios_read_naturally() {
+    fn countdowns_read_naturally() {
         assert_eq!(countdown(3 * 3_600 + 5 * 60 + 9), "3 h 05 min 09 s");
         assert_eq!(countdown(12 * 60 + 4), "12 min 04 s");
         assert_eq!(countdown(9), "9 s");
         assert_eq!(countdown(-5), "0 s");
-        assert_eq!(
-            ratio_percent(Some(Decimal::from_str("0.25").expect("decimal")), 1),
-            "25.0%"
-        );
-        assert_eq!(ratio_percent(None, 1), "–");
-    }
-
-    #[test]
-    fn percent_shows_a_dash_without_a_value() {
-        assert_eq!(percent(None), "–");
-        assert_eq!(
-            percent(Some(Decimal::from_str("4.345").expect("decimal"))),
-            "4.35%"
-        );
     }
 }

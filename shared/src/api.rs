@@ -204,6 +204,44 @@ pub struct AccountSummary {
     pub backfill: Option<BackfillProgress>,
 }
 
+impl AccountSummary {
+    /// Applies a stream event about this account, the one way the hub, every page and the
+    /// admin console fold the stream into what they show; whether anything changed. An event
+    /// about another account changes nothing, nor does a view older than the one shown (an
+    /// answer to a fetch can land after a live update newer than it).
+    pub fn apply(&mut self, event: &StreamEvent) -> bool {
+        if event.account_id() != Some(&self.id) {
+            return false;
+        }
+        match event {
+            StreamEvent::Account { feed, view, .. } => {
+                if self
+                    .latest
+                    .as_ref()
+                    .is_some_and(|shown| view.time < shown.time)
+                {
+                    return false;
+                }
+                self.feed = *feed;
+                self.latest = Some(view.clone());
+                self.backfill = None;
+            }
+            StreamEvent::Feed { feed, .. } => {
+                if self.feed == *feed {
+                    return false;
+                }
+                self.feed = *feed;
+            }
+            StreamEvent::Backfill { progress, .. } => {
+                self.feed = FeedStatus::Backfilling;
+                self.backfill = Some(progress.clone());
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
 /// How far a backfill of an account's deal history has read (pages of up to 1,000 deals).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -1413,6 +1451,36 @@ impl ChallengeRow {
     }
 }
 
+impl ChallengeRow {
+    /// Applies a stream event about this row's account by [`AccountSummary::apply`]: new
+    /// numbers rebuild the row as [`ChallengeRow::from_summary`] does; whether it changed.
+    pub fn apply(&mut self, event: &StreamEvent) -> bool {
+        let mut summary = AccountSummary {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            currency: self.currency.clone(),
+            feed: self.feed,
+            latest: None,
+            backfill: self.backfill.clone(),
+        };
+        if let StreamEvent::Account { view, .. } = event
+            && self.updated.is_some_and(|shown| view.time < shown)
+        {
+            return false;
+        }
+        if !summary.apply(event) {
+            return false;
+        }
+        if summary.latest.is_some() {
+            *self = Self::from_summary(&summary, self.owner.take());
+        } else {
+            self.feed = summary.feed;
+            self.backfill = summary.backfill;
+        }
+        true
+    }
+}
+
 /// How many challenges are in each status and each feed state (of all, not only the page).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -1653,6 +1721,94 @@ pub struct NotificationsResponse {
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    fn summary_view(second: i64, equity: i64) -> AccountView {
+        AccountView {
+            time: DateTime::from_timestamp(second, 0).expect("time"),
+            balance: Decimal::from(100),
+            equity: Decimal::from(equity),
+            floating_pl: Decimal::from(equity - 100),
+            starting_capital: Decimal::from(100),
+            peak_balance: Decimal::from(100),
+            peak_equity: Decimal::from(equity),
+            drawdown: Decimal::ZERO,
+            drawdown_percent: Some(Decimal::ZERO),
+            open_positions: 0,
+            challenge: None,
+        }
+    }
+
+    #[test]
+    fn a_summary_and_an_overview_row_fold_the_stream_the_same_one_way() {
+        let mut summary = AccountSummary {
+            id: "a1".into(),
+            name: "A".into(),
+            currency: Some("USD".into()),
+            feed: FeedStatus::Live,
+            latest: Some(summary_view(20, 120)),
+            backfill: None,
+        };
+        let mut row = ChallengeRow::from_summary(&summary, Some("jane".into()));
+        let account = |feed, second, equity| StreamEvent::Account {
+            account_id: "a1".into(),
+            feed,
+            view: summary_view(second, equity),
+        };
+        // An older view changes nothing (a fetch's answer overtaken by a live update).
+        let older = account(FeedStatus::Stale, 10, 110);
+        assert!(!summary.apply(&older) && !row.apply(&older));
+        assert_eq!(summary.latest, Some(summary_view(20, 120)));
+        assert_eq!(
+            (summary.feed, row.feed),
+            (FeedStatus::Live, FeedStatus::Live)
+        );
+        // A newer one replaces the numbers; the row is rebuilt as the server builds it.
+        let newer = account(FeedStatus::Live, 30, 130);
+        assert!(summary.apply(&newer) && row.apply(&newer));
+        assert_eq!(summary.latest, Some(summary_view(30, 130)));
+        assert_eq!(
+            row,
+            ChallengeRow::from_summary(&summary, Some("jane".into()))
+        );
+        // Another account's event changes nothing.
+        let other = StreamEvent::Feed {
+            account_id: "b2".into(),
+            feed: FeedStatus::Stale,
+        };
+        assert!(!summary.apply(&other) && !row.apply(&other));
+        assert_eq!(summary.feed, FeedStatus::Live);
+        // Backfilling, then numbers again: the progress goes with the new numbers.
+        let progress = BackfillProgress {
+            deals_read: 1_000,
+            from: DateTime::from_timestamp(0, 0).expect("time"),
+            reached: None,
+        };
+        let backfill = StreamEvent::Backfill {
+            account_id: "a1".into(),
+            progress: progress.clone(),
+        };
+        assert!(summary.apply(&backfill) && row.apply(&backfill));
+        assert_eq!(
+            (summary.feed, row.backfill.clone()),
+            (FeedStatus::Backfilling, Some(progress))
+        );
+        let live = account(FeedStatus::Live, 40, 140);
+        assert!(summary.apply(&live) && row.apply(&live));
+        assert_eq!(
+            (summary.backfill.clone(), row.backfill.clone()),
+            (None, None)
+        );
+        assert_eq!(
+            row,
+            ChallengeRow::from_summary(&summary, Some("jane".into()))
+        );
+        // The same feed again is no change.
+        let same = StreamEvent::Feed {
+            account_id: "a1".into(),
+            feed: FeedStatus::Live,
+        };
+        assert!(!summary.apply(&same) && !row.apply(&same));
+    }
 
     #[test]
     fn a_trade_reads_its_side_costs_and_zone_from_its_deals() {

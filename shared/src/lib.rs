@@ -14,6 +14,7 @@
 pub mod api;
 pub mod domain;
 pub mod engine;
+pub mod format;
 pub mod history;
 pub mod peaks;
 

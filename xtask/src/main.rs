@@ -6,6 +6,7 @@
 mod bundle;
 mod compress;
 mod cycles;
+mod map;
 
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ usage: cargo xtask <command>
                   HTTP, SSE, database and headless-browser tests
   dist            build only the browser app into target/dist
   cycles          check that no modules depend on each other in a cycle
+  map             check that ARCHITECTURE.md names every crate and module
 ";
 
 fn main() {
@@ -29,6 +31,7 @@ fn main() {
         Some("test") => test(),
         Some("dist") => bundle::build(&root()).map(|_| ()),
         Some("cycles") => cycles::check(&root()),
+        Some("map") => map::check(&root()),
         _ => {
             eprint!("{USAGE}");
             std::process::exit(2);
@@ -98,6 +101,7 @@ fn run(extra: &[String]) -> anyhow::Result<()> {
 fn test() -> anyhow::Result<()> {
     let root = root();
     cycles::check(&root)?;
+    map::check(&root)?;
     ensure_browser()?;
     let dist = bundle::build(&root)?;
     bundle::check_budget(&dist)?;

@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use shared::engine::Event;
+use shared::format::money;
 use store::StoredEvent;
 
 /// A rendered notification.
@@ -140,7 +141,7 @@ pub fn render(
     if let Some(fraction) = fraction {
         text.push_str(&format!(
             "Budget used: {}%\n",
-            (fraction * Decimal::ONE_HUNDRED).round_dp(1).normalize()
+            shared::format::trimmed(fraction * Decimal::ONE_HUNDRED, 1)
         ));
     }
     if let Some(room) = room {
@@ -266,26 +267,6 @@ fn summary_lines(text: &mut String, body: &serde_json::Value) {
     }
 }
 
-/// An amount with two decimals and thousands separators: `95,000.00`.
-fn money(value: Decimal) -> String {
-    let rounded = value.round_dp(2);
-    let text = format!("{:.2}", rounded.abs());
-    let (whole, cents) = text.split_once('.').unwrap_or((&text, "00"));
-    let mut grouped = String::new();
-    for (i, digit) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    let sign = if rounded.is_sign_negative() && !rounded.is_zero() {
-        "-"
-    } else {
-        ""
-    };
-    format!("{sign}{grouped}.{cents}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +284,10 @@ mod tests {
         check(dec!(0.004), "0.00");
         check(dec!(100), "100.00");
         check(dec!(1000000.5), "1,000,000.50");
+        // The dashboard's rule (shared::format): a half cent rounds away from zero, in a
+        // message exactly as on the page.
+        check(dec!(0.025), "0.03");
+        check(dec!(-2.345), "-2.35");
     }
 
     fn tracker_event(kind: &str, body: serde_json::Value) -> Message {

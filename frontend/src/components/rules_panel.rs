@@ -72,10 +72,7 @@ fn rule_row(rule: &RuleReport) -> impl IntoView + use<> {
         .remaining_percent
         .map(|p| format!("{}%", format::grouped(p, 2)));
     let progress = rule.progress.unwrap_or(Decimal::ZERO);
-    let width = format!(
-        "{}%",
-        (progress * Decimal::ONE_HUNDRED).round_dp(1).normalize()
-    );
+    let width = format!("{}%", format::trimmed(progress * Decimal::ONE_HUNDRED, 1));
     let bar_class = match (rule.status, objective) {
         (RuleStatus::Breached, _) => "bar bar-bad",
         (RuleStatus::Warning, _) => "bar bar-warn",
@@ -93,7 +90,7 @@ fn rule_row(rule: &RuleReport) -> impl IntoView + use<> {
             format::ratio_percent(rule.progress, 0)
         )
     };
-    let progress_value = (progress * Decimal::ONE_HUNDRED).round_dp(0).to_string();
+    let progress_value = format::trimmed(progress * Decimal::ONE_HUNDRED, 0);
     view! {
         <tr data-testid="rule-row" data-rule-id=rule.id.clone() data-status=text.to_lowercase()>
             <th scope="row">
@@ -178,7 +175,7 @@ fn amount(value: Option<Decimal>, unit: Unit) -> String {
     match (value, unit) {
         (None, _) => "–".to_owned(),
         (Some(v), Unit::Money) => format::money(v),
-        (Some(v), Unit::Percent) => format!("{}%", v.round_dp(2)),
+        (Some(v), Unit::Percent) => format!("{}%", format::trimmed(v, 2)),
         (Some(v), Unit::Lots) => format!("{} lots", v.normalize()),
         (Some(v), Unit::Days) if v.normalize() == Decimal::ONE => "1 day".to_owned(),
         (Some(v), Unit::Days) => format!("{} days", v.normalize()),
@@ -192,7 +189,7 @@ fn amount(value: Option<Decimal>, unit: Unit) -> String {
 fn minutes(value: Decimal) -> String {
     let whole = value.trunc();
     if whole < Decimal::from(60) {
-        return format!("{} min", value.round_dp(1).normalize());
+        return format!("{} min", format::trimmed(value, 1));
     }
     let hours = (whole / Decimal::from(60)).trunc();
     let rest = whole - hours * Decimal::from(60);

@@ -3,7 +3,7 @@
 //! its limit lines over a chosen range, metrics, the daily P/L calendar and the trade history;
 //! live over SSE.
 
-use super::{EarlyEvents, Load, apply_event, connection_status, event_account, merge_summary};
+use super::{EarlyEvents, Load, connection_status, event_account, merge_summary};
 use crate::charts::equity;
 use crate::components::{
     BreachEvidence, ChallengeHeader, ChartData, ErrorPanel, FeedBadge, Lazy, Loading, RiskPanel,
@@ -124,7 +124,7 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
                 match account {
                     Ok(mut account) => {
                         for event in &early_events {
-                            apply_event(&mut account, event);
+                            account.apply(event);
                         }
                         if shown {
                             summary.try_update(|summary| {
@@ -209,7 +209,7 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
             if ready {
                 summary.try_update(|summary| {
                     if let Load::Ready(summary) = summary {
-                        apply_event(summary, &event);
+                        summary.apply(&event);
                     }
                 });
             } else {
@@ -824,40 +824,5 @@ mod tests {
         super::super::merge_summary(&mut shown, summary(30, shared::api::FeedStatus::Stale));
         assert_eq!(shown.latest, Some(view(30, 130)));
         assert_eq!(shown.feed, shared::api::FeedStatus::Stale);
-    }
-
-    #[test]
-    fn an_older_view_does_not_replace_a_newer_one() {
-        let mut summary = AccountSummary {
-            id: "a1".into(),
-            name: "A".into(),
-            currency: Some("USD".into()),
-            feed: shared::api::FeedStatus::Live,
-            latest: Some(view(20, 120)),
-            backfill: None,
-        };
-        let older = StreamEvent::Account {
-            account_id: "a1".into(),
-            feed: shared::api::FeedStatus::Stale,
-            view: view(10, 110),
-        };
-        super::super::apply_event(&mut summary, &older);
-        assert_eq!(summary.latest, Some(view(20, 120)));
-        assert_eq!(summary.feed, shared::api::FeedStatus::Live);
-
-        let newer = StreamEvent::Account {
-            account_id: "a1".into(),
-            feed: shared::api::FeedStatus::Live,
-            view: view(30, 130),
-        };
-        super::super::apply_event(&mut summary, &newer);
-        assert_eq!(summary.latest, Some(view(30, 130)));
-
-        let other = StreamEvent::Feed {
-            account_id: "b2".into(),
-            feed: shared::api::FeedStatus::Stale,
-        };
-        super::super::apply_event(&mut summary, &other);
-        assert_eq!(summary.feed, shared::api::FeedStatus::Live);
     }
 }

@@ -1,6 +1,6 @@
 //! `/`: every tracked account, updated live.
 
-use super::{EarlyEvents, Load, apply_event, connection_status, event_account, merge_summary};
+use super::{EarlyEvents, Load, connection_status, event_account, merge_summary};
 use crate::components::{ErrorPanel, FeedBadge, Loading, StreamStatus};
 use crate::sse::{self, Connection};
 use crate::{api, format};
@@ -61,7 +61,7 @@ pub fn AccountsPage() -> impl IntoView {
                         .into_iter()
                         .map(|mut fetched| {
                             for event in &early_events {
-                                apply_event(&mut fetched, event);
+                                fetched.apply(event);
                             }
                             match shown.iter().find(|row| row.id == fetched.id) {
                                 Some(row) => {
@@ -107,8 +107,7 @@ pub fn AccountsPage() -> impl IntoView {
         });
         match row.flatten() {
             Some(Some(row)) => {
-                row.summary
-                    .try_update(|summary| apply_event(summary, &event));
+                row.summary.try_update(|summary| summary.apply(&event));
             }
             Some(None) => {
                 // An account added after the list was fetched: fetch the list again, quietly.

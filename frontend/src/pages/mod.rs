@@ -43,36 +43,6 @@ fn event_account(event: &StreamEvent) -> Option<&AccountId> {
     event.account_id()
 }
 
-/// Applies a stream event to the account it is about. A view older than the one shown is
-/// ignored: an answer to a fetch can land after a live update that is newer than it.
-fn apply_event(summary: &mut AccountSummary, event: &StreamEvent) {
-    match event {
-        StreamEvent::Account {
-            account_id,
-            feed,
-            view,
-        } if *account_id == summary.id
-            && summary
-                .latest
-                .as_ref()
-                .is_none_or(|latest| view.time >= latest.time) =>
-        {
-            summary.feed = *feed;
-            summary.latest = Some(view.clone());
-            summary.backfill = None;
-        }
-        StreamEvent::Feed { account_id, feed } if *account_id == summary.id => summary.feed = *feed,
-        StreamEvent::Backfill {
-            account_id,
-            progress,
-        } if *account_id == summary.id => {
-            summary.feed = shared::api::FeedStatus::Backfilling;
-            summary.backfill = Some(progress.clone());
-        }
-        _ => {}
-    }
-}
-
 /// Folds a summary fetched again (after a reconnect, say) into the one on screen, keeping
 /// whichever numbers are newer: live updates may have overtaken the fetch.
 fn merge_summary(current: &mut AccountSummary, fetched: AccountSummary) {

@@ -170,22 +170,8 @@ pub fn AdminCreatePage() -> impl IntoView {
     let follow = move |id: AccountId| {
         let on_event = move |event: StreamEvent| {
             stage.try_update(|stage| {
-                if let Stage::Created(summary) = stage
-                    && event.account_id() == Some(&summary.id)
-                {
-                    match &event {
-                        StreamEvent::Account { feed, view, .. } => {
-                            summary.feed = *feed;
-                            summary.latest = Some(view.clone());
-                            summary.backfill = None;
-                        }
-                        StreamEvent::Feed { feed, .. } => summary.feed = *feed,
-                        StreamEvent::Backfill { progress, .. } => {
-                            summary.feed = FeedStatus::Backfilling;
-                            summary.backfill = Some(progress.clone());
-                        }
-                        _ => {}
-                    }
+                if let Stage::Created(summary) = stage {
+                    summary.apply(&event);
                 }
             });
         };

@@ -10,7 +10,7 @@ use crate::sse::{self, Connection};
 use crate::{api, format};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use shared::api::{AccountSummary, ChallengeCounts, ChallengeRow, FeedStatus, StreamEvent};
+use shared::api::{ChallengeCounts, ChallengeRow, StreamEvent};
 use shared::domain::AccountId;
 use shared::engine::{ChallengeStatus, RuleStatus};
 use std::collections::HashSet;
@@ -24,32 +24,6 @@ struct Page {
     rows: Vec<(AccountId, RwSignal<ChallengeRow>)>,
     total: u64,
     counts: ChallengeCounts,
-}
-
-/// Applies a live event to a row: the numbers and the closest rule come from the engine's view
-/// exactly as the server builds them ([`ChallengeRow::from_summary`]).
-fn apply(row: &mut ChallengeRow, event: &StreamEvent) {
-    match event {
-        StreamEvent::Account { feed, view, .. }
-            if row.updated.is_none_or(|shown| view.time >= shown) =>
-        {
-            let summary = AccountSummary {
-                id: row.id.clone(),
-                name: row.name.clone(),
-                currency: row.currency.clone(),
-                feed: *feed,
-                latest: Some(view.clone()),
-                backfill: None,
-            };
-            *row = ChallengeRow::from_summary(&summary, row.owner.take());
-        }
-        StreamEvent::Feed { feed, .. } => row.feed = *feed,
-        StreamEvent::Backfill { progress, .. } => {
-            row.feed = FeedStatus::Backfilling;
-            row.backfill = Some(progress.clone());
-        }
-        _ => {}
-    }
 }
 
 #[component]
@@ -126,7 +100,7 @@ pub fn AdminOverviewPage() -> impl IntoView {
         });
         match found.flatten() {
             Some(Some(row)) => {
-                row.try_update(|row| apply(row, &event));
+                row.try_update(|row| row.apply(&event));
             }
             // A challenge created since the page was fetched: fetch again, once, quietly.
             Some(None)
