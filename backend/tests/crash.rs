@@ -8,7 +8,7 @@
 use axum::Router;
 use axum::routing::get;
 use rust_decimal::Decimal;
-use shared::api::AccountSummary;
+use shared::api::{AccountSummary, FeedStatus};
 use shared::domain::AccountId;
 use shared::engine::ChallengeStatus;
 use shared::peaks::Peaks;
@@ -330,7 +330,11 @@ async fn survives_kill_9(database_url: &str, dir: &Path) {
             .json()
             .await
             .ok()?;
-        summary.latest
+        // The restored view shows at once, marked stale: wait for the first live one (a
+        // round killed before its first poll leaves a restored view at the peak).
+        (summary.feed == FeedStatus::Live)
+            .then_some(summary.latest)
+            .flatten()
     })
     .await;
     let challenge = view.challenge.as_ref().expect("the challenge is evaluated");
