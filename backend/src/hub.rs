@@ -289,9 +289,12 @@ impl Hub {
             account_id: id.clone(),
             feed,
         };
-        match state.accounts.get_mut(id) {
-            Some(summary) if summary.apply(&event) => {}
-            _ => return,
+        if !state
+            .accounts
+            .get_mut(id)
+            .is_some_and(|summary| summary.apply(&event))
+        {
+            return;
         }
         self.counts.feed.fetch_add(1, Ordering::Relaxed);
         self.send(&mut state, event);
