@@ -6,34 +6,13 @@
 //! limits live. Versions waiting for their instant survive a restart: they are read back from
 //! the store (every version above the one the challenge is linked to).
 
-use super::{Command, CommandError, Commands, Tracker};
+use super::Tracker;
+use super::commands::{Command, CommandError, Commands, RuleChangeOutcome, RuleChangeRequest};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::domain::AccountId;
 use shared::engine::edit::{self, RuleChange, RuleSet, RuleSetDraft};
 use store::StoredEvent;
-
-/// A new version of a challenge's rules, as an admin saves it.
-#[derive(Clone, Debug)]
-pub struct RuleChangeRequest {
-    /// The rules.
-    pub draft: RuleSetDraft,
-    /// From when they apply (now or later).
-    pub effective_from: DateTime<Utc>,
-    /// Who (a username).
-    pub actor: String,
-}
-
-/// What saving a version did.
-#[derive(Clone, Debug)]
-pub struct RuleChangeOutcome {
-    /// The version stored.
-    pub version: i64,
-    /// Whether the running challenge applies it already.
-    pub applied: bool,
-    /// What it changes from the rules in force before it.
-    pub changes: Vec<RuleChange>,
-}
 
 /// A version as the `rule_sets` table holds it: the draft and what it changed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
