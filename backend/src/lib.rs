@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod challenge;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod export;

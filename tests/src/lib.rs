@@ -1,6 +1,7 @@
 //! Helpers for Riskdeck's cross-crate tests: a real server on a loopback port, a headless
 //! browser, and small HTTP and SSE clients. Everything cleans up after itself.
 
+pub mod broker;
 pub mod sinks;
 
 use backend::config::Config;
@@ -247,6 +248,25 @@ where
             anyhow::bail!("timed out after {limit:?} waiting for {what}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls `check` until it holds, like [`eventually`].
+///
+/// # Panics
+/// When `check` still fails after `limit`.
+pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let held = eventually(limit, what, || {
+        let check = check();
+        async move { check.await.then_some(()) }
+    })
+    .await;
+    if let Err(error) = held {
+        panic!("{error}");
     }
 }
 

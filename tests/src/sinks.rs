@@ -2,7 +2,7 @@
 //! HTTP server, a webhook receiver that checks the signature, and an SMTP sink speaking enough
 //! of the protocol for a real client. Each records what it received and can be told to fail.
 //!
-//! Plain tokio and axum only, so `backend/tests` can include this file too (by `#[path]`).
+//! Plain tokio and axum only.
 
 use axum::Router;
 use axum::extract::{Path, State};

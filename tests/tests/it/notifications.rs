@@ -5,7 +5,6 @@
 //! matter and a link to the dashboard; nothing is sent again while the server keeps polling.
 //! Failures are retried with backoff and given up with their error, which the admin sees.
 
-use axum::Router;
 use axum::routing::get;
 use backend::config::{AccountConfig, ChallengeSetup, Config};
 use backend::notify::NotifyConfig;
@@ -15,14 +14,17 @@ use shared::domain::AccountId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tests::TestServer;
+use tests::broker::{ScriptedBroker, account_information};
 use tests::sinks::{Smtp, Telegram, Webhook};
+use tests::{TestServer, wait_until};
 
 const ACCOUNT: &str = "ftmo-100k";
 const SECRET: &str = "firm-webhook-key-0123456789";
 const ADMIN_PASSWORD: &str = "notify-admin-password";
 const BOT_TOKEN: &str = "123456:test-token";
 const FIRM_CHAT: &str = "-1001";
+/// How long a wait may take (a loaded machine is slow, never this slow).
+const WAIT: Duration = Duration::from_secs(90);
 
 /// A broker whose equity stands at 100,000, or at 94,999 (under the 5% daily floor) once
 /// `dip` is set. Counts account-information requests (the tracker's polls).
@@ -46,40 +48,15 @@ impl Broker {
                 "100000"
             };
             async move {
-                (
-                    if down {
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE
-                    } else {
-                        axum::http::StatusCode::OK
-                    },
-                    [("content-type", "application/json")],
-                    format!(
-                        r#"{{"platform":"mt5","broker":"Scripted","currency":"USD","server":"S-1",
-                        "balance":100000,"equity":{equity},"margin":0,"freeMargin":{equity},
-                        "leverage":100,"credit":0}}"#
-                    ),
-                )
+                let status = if down {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    axum::http::StatusCode::OK
+                };
+                (status, account_information(equity))
             }
         };
-        let app = Router::new()
-            .route(
-                "/users/current/accounts/{id}/account-information",
-                get(account),
-            )
-            .route(
-                "/users/current/accounts/{id}/positions",
-                get(|| async { axum::Json(serde_json::json!([])) }),
-            )
-            .route(
-                "/users/current/accounts/{id}/history-deals/time/{start}/{end}",
-                get(|| async { axum::Json(serde_json::json!([])) }),
-            );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        base
+        ScriptedBroker::new(get(account)).serve().await
     }
 
     fn polls(&self) -> u64 {
@@ -152,22 +129,6 @@ async fn deliveries(
         .expect("json")
 }
 
-/// Polls `check` every 50 ms for up to 90 s (a loaded machine is slow, never this slow).
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The stored events of the account, with their ids.
 async fn events(server: &TestServer) -> Vec<store::EventRecord> {
     server
@@ -230,12 +191,12 @@ async fn every_event_reaches_each_channel_once_with_its_numbers_and_is_not_sent_
         .expect("json");
     assert_eq!(saved.kinds, ["breach"]);
     // The account is tracked and healthy before it dips.
-    eventually("first polls", || async { broker.polls() >= 3 }).await;
+    wait_until(WAIT, "first polls", || async { broker.polls() >= 3 }).await;
     assert!(events(&server).await.is_empty(), "no event while healthy");
     broker.dip.store(true, Ordering::SeqCst);
 
     let admin = admin(&server).await;
-    eventually("the challenge fails", || async {
+    wait_until(WAIT, "the challenge fails", || async {
         events(&server)
             .await
             .iter()
@@ -246,7 +207,7 @@ async fn every_event_reaches_each_channel_once_with_its_numbers_and_is_not_sent_
     let breaches = events.iter().filter(|r| r.event.kind == "breach").count();
     assert!(breaches >= 1, "{events:?}");
     let expected = events.len() * 3 + breaches * 2;
-    eventually("every delivery settles", || async {
+    wait_until(WAIT, "every delivery settles", || async {
         let list = deliveries(&admin, &server, "").await.deliveries;
         list.len() == expected && list.iter().all(|d| d.status == DeliveryStatus::Delivered)
     })
@@ -353,7 +314,10 @@ async fn every_event_reaches_each_channel_once_with_its_numbers_and_is_not_sent_
     // The tracker keeps polling a failed challenge and the notifier keeps looking: nothing is
     // sent again (the Python monitor re-sent its alert every cycle).
     let polls = broker.polls();
-    eventually("30 more polls", || async { broker.polls() >= polls + 30 }).await;
+    wait_until(WAIT, "30 more polls", || async {
+        broker.polls() >= polls + 30
+    })
+    .await;
     assert_eq!(telegram.accepted().len(), sent.len());
     assert_eq!(webhook.accepted().len(), calls.len());
     assert_eq!(smtp.accepted().len(), mails.len());
@@ -390,7 +354,7 @@ async fn failures_are_retried_with_backoff_then_given_up_with_their_error() {
         .await
         .expect("server");
     let admin = admin(&server).await;
-    eventually("the challenge fails", || async {
+    wait_until(WAIT, "the challenge fails", || async {
         events(&server)
             .await
             .iter()
@@ -398,7 +362,7 @@ async fn failures_are_retried_with_backoff_then_given_up_with_their_error() {
     })
     .await;
     let events = events(&server).await.len();
-    eventually("every delivery is given up", || async {
+    wait_until(WAIT, "every delivery is given up", || async {
         let failed = deliveries(&admin, &server, "?status=failed")
             .await
             .deliveries;
@@ -602,7 +566,7 @@ async fn a_stale_feed_and_its_recovery_are_notified_once_each_to_those_who_want_
     let server = TestServer::start(config).await.expect("server");
     // The trader hears about breaches only: no feed news.
     jane_hears(&server, &["breach"]).await;
-    eventually("first polls", || async { broker.polls() >= 3 }).await;
+    wait_until(WAIT, "first polls", || async { broker.polls() >= 3 }).await;
     let kinds = || async {
         events(&server)
             .await
@@ -613,29 +577,32 @@ async fn a_stale_feed_and_its_recovery_are_notified_once_each_to_those_who_want_
     assert!(kinds().await.is_empty(), "no event while healthy");
 
     broker.down.store(true, Ordering::SeqCst);
-    eventually("the feed goes stale", || async {
+    wait_until(WAIT, "the feed goes stale", || async {
         kinds().await.contains(&"feed_stale".to_owned())
     })
     .await;
     // Still down for a while: stale is recorded once.
     let polls = broker.polls();
-    eventually("more failed polls", || async {
+    wait_until(WAIT, "more failed polls", || async {
         broker.polls() >= polls + 5
     })
     .await;
     assert_eq!(kinds().await, ["feed_stale"]);
 
     broker.down.store(false, Ordering::SeqCst);
-    eventually("the feed recovers", || async {
+    wait_until(WAIT, "the feed recovers", || async {
         kinds().await == ["feed_stale", "feed_recovered"]
     })
     .await;
-    eventually("both reach the firm's chat", || async {
+    wait_until(WAIT, "both reach the firm's chat", || async {
         telegram.accepted().len() >= 2
     })
     .await;
     let polls = broker.polls();
-    eventually("10 more polls", || async { broker.polls() >= polls + 10 }).await;
+    wait_until(WAIT, "10 more polls", || async {
+        broker.polls() >= polls + 10
+    })
+    .await;
     assert_eq!(kinds().await, ["feed_stale", "feed_recovered"]);
     let sent = telegram.accepted();
     assert_eq!(sent.len(), 2, "each once, to the firm only: {sent:?}");
@@ -739,7 +706,7 @@ async fn the_daily_summary_at_the_reset_carries_the_days_numbers_and_the_rules_r
     .await;
     let after = reset + (chrono::Utc::now() - reset) / 2;
     push(info_line(after, "100000", "99600")).await;
-    eventually("the summary is stored", || async {
+    wait_until(WAIT, "the summary is stored", || async {
         events(&server)
             .await
             .iter()
@@ -753,7 +720,7 @@ async fn the_daily_summary_at_the_reset_carries_the_days_numbers_and_the_rules_r
         .collect();
     assert_eq!(summaries.len(), 1);
     assert_eq!(summaries[0].event.time, reset, "at the reset");
-    eventually("the trader's summary", || async {
+    wait_until(WAIT, "the trader's summary", || async {
         telegram.accepted().iter().any(|m| m.chat_id == "42")
     })
     .await;
@@ -781,7 +748,7 @@ async fn the_daily_summary_at_the_reset_carries_the_days_numbers_and_the_rules_r
     ] {
         assert!(text.contains(&part), "{part:?} is not in {text}");
     }
-    eventually("the summary on the trader's webhook", || async {
+    wait_until(WAIT, "the summary on the trader's webhook", || async {
         !jane_hook.accepted().is_empty()
     })
     .await;

@@ -10,7 +10,6 @@
 //!
 //! Nothing here depends on timing: every wait is `eventually` with a generous limit.
 
-use axum::Router;
 use axum::extract::{Path as UrlPath, State};
 use axum::routing::get;
 use shared::api::StreamEvent;
@@ -23,6 +22,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::{Lease, Store, StoredEvent};
+use tests::broker::{ScriptedBroker, account_information};
+use tests::eventually;
 
 const ACCOUNTS: [&str; 4] = ["acc-1", "acc-2", "acc-3", "acc-4"];
 const PASSWORD: &str = "scale-out-test-password";
@@ -45,7 +46,7 @@ fn lock(script: &Shared) -> std::sync::MutexGuard<'_, Script> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-async fn account_information(
+async fn account_information_of(
     State(script): State<Shared>,
     UrlPath(id): UrlPath<String>,
 ) -> ([(&'static str, &'static str); 1], String) {
@@ -58,35 +59,13 @@ async fn account_information(
             format!("{}", 100_000 + script.step % 500)
         }
     };
-    let body = format!(
-        r#"{{"platform":"mt5","broker":"Scripted","currency":"USD","server":"S-1",
-            "balance":100000,"equity":{equity},"margin":0,"freeMargin":{equity},
-            "leverage":100,"credit":0}}"#
-    );
-    ([("content-type", "application/json")], body)
+    account_information(&equity)
 }
 
 async fn scripted_broker(script: Shared) -> String {
-    let app = Router::new()
-        .route(
-            "/users/current/accounts/{id}/account-information",
-            get(account_information),
-        )
-        .route(
-            "/users/current/accounts/{id}/positions",
-            get(|| async { axum::Json(serde_json::json!([])) }),
-        )
-        .route(
-            "/users/current/accounts/{id}/history-deals/time/{start}/{end}",
-            get(|| async { axum::Json(serde_json::json!([])) }),
-        )
-        .with_state(script);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    ScriptedBroker::new(get(account_information_of).with_state(script))
+        .serve()
         .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
 }
 
 fn write_config(dir: &Path, name: &str, database_url: &str, broker: &str) -> std::path::PathBuf {
@@ -134,7 +113,7 @@ struct Server {
 
 impl Server {
     fn start(config: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_riskdeck"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_riskdeck-bin"))
             .args(["serve", "--config"])
             .arg(config)
             .env("RUST_LOG", "warn")
@@ -196,7 +175,7 @@ impl Server {
 
     /// Signs in as the admin; the session cookie.
     async fn login(&self, client: &reqwest::Client) -> String {
-        eventually("signing in", || async {
+        eventually(LIMIT, "signing in", || async {
             let response = client
                 .post(format!("{}/api/auth/login", self.base))
                 .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
@@ -211,6 +190,7 @@ impl Server {
             Some(cookie.split(';').next()?.to_owned())
         })
         .await
+        .expect("a wait")
     }
 }
 
@@ -223,24 +203,6 @@ impl Drop for Server {
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {LIMIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -351,10 +313,11 @@ async fn sees_failed(stream: &Stream, account: &str, what: &str) {
             .as_ref()
             .is_some_and(|c| c.status == ChallengeStatus::Failed)
     };
-    eventually(what, || async {
+    eventually(LIMIT, what, || async {
         stream.views(account).iter().any(failed).then_some(())
     })
-    .await;
+    .await
+    .expect("a wait");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -370,7 +333,7 @@ async fn instances_share_accounts_and_take_over_a_dead_ones_exactly_once() {
 
     // Instance 1 alone takes every account and onboards every challenge.
     let one = Server::start(&write_config(dir.path(), "one", fresh.url(), &broker));
-    eventually("instance 1 to track every account", || async {
+    eventually(LIMIT, "instance 1 to track every account", || async {
         let split = split(&*store).await?;
         let mine = split.get(&one.instance)?;
         let mut onboarded = 0;
@@ -380,16 +343,22 @@ async fn instances_share_accounts_and_take_over_a_dead_ones_exactly_once() {
         }
         (mine.len() == ACCOUNTS.len() && onboarded == ACCOUNTS.len()).then_some(())
     })
-    .await;
+    .await
+    .expect("a wait");
 
     // Instance 2 joins: each ends up holding two accounts.
     let two = Server::start(&write_config(dir.path(), "two", fresh.url(), &broker));
-    let shares = eventually("the accounts to be split between the instances", || async {
-        let split = split(&*store).await?;
-        let halves = [&one.instance, &two.instance].map(|i| split.get(i).map_or(0, Vec::len));
-        (halves == [2, 2]).then_some(split)
-    })
-    .await;
+    let shares = eventually(
+        LIMIT,
+        "the accounts to be split between the instances",
+        || async {
+            let split = split(&*store).await?;
+            let halves = [&one.instance, &two.instance].map(|i| split.get(i).map_or(0, Vec::len));
+            (halves == [2, 2]).then_some(split)
+        },
+    )
+    .await
+    .expect("a wait");
     let of_two = shares[&two.instance].clone();
     let of_one = shares[&one.instance].clone();
 
@@ -409,13 +378,14 @@ async fn instances_share_accounts_and_take_over_a_dead_ones_exactly_once() {
             "instance 2's stream to show instance 1's accounts",
         ),
     ] {
-        eventually(what, || async {
+        eventually(LIMIT, what, || async {
             accounts
                 .iter()
                 .all(|account| stream.views(account).iter().any(|v| v.time > since))
                 .then_some(())
         })
-        .await;
+        .await
+        .expect("a wait");
     }
     let still = split_now(&*store).await;
     assert_eq!(still[&two.instance], of_two, "nothing moved meanwhile");
@@ -429,11 +399,12 @@ async fn instances_share_accounts_and_take_over_a_dead_ones_exactly_once() {
     tokio::time::sleep(Duration::from_millis(fastrand::u64(0..600))).await;
     two.kill();
     let killed = std::time::Instant::now();
-    eventually("instance 1 to take over every account", || async {
+    eventually(LIMIT, "instance 1 to take over every account", || async {
         let split = split(&*store).await?;
         (split.get(&one.instance)?.len() == ACCOUNTS.len()).then_some(())
     })
-    .await;
+    .await
+    .expect("a wait");
     // Reported, never asserted: about the lease ttl plus up to a third of it, on an idle machine.
     eprintln!(
         "takeover after kill -9: {:?} (lease_ttl 3 s)",
@@ -453,13 +424,15 @@ async fn instances_share_accounts_and_take_over_a_dead_ones_exactly_once() {
     let other = of_two[1].clone();
     let after_takeover = chrono::Utc::now();
     eventually(
+        LIMIT,
         "the survivor's stream to show news of the other taken-over account",
         || {
             let views = stream_one.views(&other);
             async move { views.iter().any(|v| v.time > after_takeover).then_some(()) }
         },
     )
-    .await;
+    .await
+    .expect("a wait");
     let stored = events(&*store, &victim).await;
     assert_eq!(count(&stored, "breach"), 1, "{stored:?}");
     assert_eq!(count(&stored, "failed"), 1, "{stored:?}");
@@ -469,12 +442,13 @@ async fn instances_share_accounts_and_take_over_a_dead_ones_exactly_once() {
 
     // A paused instance loses an account and, resumed, records nothing for it.
     let three = Server::start(&write_config(dir.path(), "three", fresh.url(), &broker));
-    let shares = eventually("the accounts to be split again", || async {
+    let shares = eventually(LIMIT, "the accounts to be split again", || async {
         let split = split(&*store).await?;
         let halves = [&one.instance, &three.instance].map(|i| split.get(i).map_or(0, Vec::len));
         (halves == [2, 2]).then_some(split)
     })
-    .await;
+    .await
+    .expect("a wait");
     let paused = shares[&three.instance]
         .iter()
         .find(|a| **a != victim)
@@ -486,13 +460,15 @@ async fn instances_share_accounts_and_take_over_a_dead_ones_exactly_once() {
     tokio::time::sleep(Duration::from_millis(fastrand::u64(0..400))).await;
     three.signal("-STOP");
     eventually(
+        LIMIT,
         "instance 1 to take over the paused instance's accounts",
         || async {
             let split = split(&*store).await?;
             (split.get(&one.instance)?.len() == ACCOUNTS.len()).then_some(())
         },
     )
-    .await;
+    .await
+    .expect("a wait");
     sees_failed(
         &stream_one,
         &paused,
@@ -503,11 +479,16 @@ async fn instances_share_accounts_and_take_over_a_dead_ones_exactly_once() {
     // Resumed, instance 3 finishes the poll it was in or polls again with what it had in
     // memory, and its save is refused; or it first finds its leases gone. Either way it stops,
     // then takes its share again, restored from the store.
-    eventually("the resumed instance to hold its share again", || async {
-        let split = split(&*store).await?;
-        (split.get(&three.instance).map_or(0, Vec::len) == 2).then_some(())
-    })
-    .await;
+    eventually(
+        LIMIT,
+        "the resumed instance to hold its share again",
+        || async {
+            let split = split(&*store).await?;
+            (split.get(&three.instance).map_or(0, Vec::len) == 2).then_some(())
+        },
+    )
+    .await
+    .expect("a wait");
     let stored = events(&*store, &paused).await;
     assert_eq!(count(&stored, "breach"), 1, "{stored:?}");
     assert_eq!(count(&stored, "failed"), 1, "{stored:?}");

@@ -10,7 +10,7 @@ use std::process::Command;
 use store::StoredEvent;
 
 fn riskdeck(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_riskdeck"))
+    let out = Command::new(env!("CARGO_BIN_EXE_riskdeck-bin"))
         .args(args)
         .env_remove("RISKDECK_DATABASE_URL")
         .env_remove("RISKDECK_CONFIG")

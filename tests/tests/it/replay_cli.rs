@@ -3,7 +3,7 @@
 use std::process::Command;
 
 fn replay(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_riskdeck"))
+    let out = Command::new(env!("CARGO_BIN_EXE_riskdeck-bin"))
         .arg("replay")
         .args(args)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))

@@ -5,7 +5,7 @@ use std::process::Command;
 
 /// Runs `riskdeck serve` against `database_url`; returns the exit code and standard error.
 fn serve(database_url: &str) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_riskdeck"))
+    let out = Command::new(env!("CARGO_BIN_EXE_riskdeck-bin"))
         .args([
             "serve",
             "--listen",

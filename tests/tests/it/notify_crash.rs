@@ -8,15 +8,9 @@
 //! gets each repeat with the same delivery id, which the receiver drops. On SQLite and on
 //! PostgreSQL (when `TEST_POSTGRES_URL` is set).
 
-#[path = "../../tests/src/sinks.rs"]
-#[allow(dead_code)]
-mod sinks;
-
-use axum::Router;
 use axum::routing::get;
 use shared::api::DeliveryStatus;
 use shared::domain::AccountId;
-use sinks::{Smtp, Telegram, Webhook};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -24,6 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use store::{Delivery, Store};
+use tests::broker::{ScriptedBroker, account_information};
+use tests::sinks::{Smtp, Telegram, Webhook};
 
 const ACCOUNT: &str = "ftmo-100k";
 const FIRM_KEY: &str = "firm-webhook-key-0123456789";
@@ -49,36 +45,9 @@ impl Broker {
             } else {
                 "100000"
             };
-            async move {
-                (
-                    [("content-type", "application/json")],
-                    format!(
-                        r#"{{"platform":"mt5","broker":"Scripted","currency":"USD","server":"S-1",
-                        "balance":100000,"equity":{equity},"margin":0,"freeMargin":{equity},
-                        "leverage":100,"credit":0}}"#
-                    ),
-                )
-            }
+            async move { account_information(equity) }
         };
-        let app = Router::new()
-            .route(
-                "/users/current/accounts/{id}/account-information",
-                get(account),
-            )
-            .route(
-                "/users/current/accounts/{id}/positions",
-                get(|| async { axum::Json(serde_json::json!([])) }),
-            )
-            .route(
-                "/users/current/accounts/{id}/history-deals/time/{start}/{end}",
-                get(|| async { axum::Json(serde_json::json!([])) }),
-            );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        base
+        ScriptedBroker::new(get(account)).serve().await
     }
 
     fn polls(&self) -> u64 {
@@ -165,7 +134,7 @@ struct Server {
 
 impl Server {
     fn start(config: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_riskdeck"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_riskdeck-bin"))
             .args(["serve", "--config"])
             .arg(config)
             .env("RUST_LOG", "warn")
@@ -276,8 +245,8 @@ async fn loses_nothing_and_doubles_nothing(database_url: &str, dir: &Path) {
 
     // The firm's webhook receives nothing and keeps the sender waiting; the trader's receives
     // every call and keeps the answer back.
-    sinks.firm.fail_with(sinks::HOLD);
-    sinks.jane.fail_with(sinks::ACCEPT_THEN_HOLD);
+    sinks.firm.fail_with(tests::sinks::HOLD);
+    sinks.jane.fail_with(tests::sinks::ACCEPT_THEN_HOLD);
     broker.dip.store(true, Ordering::SeqCst);
     let account = AccountId::from(ACCOUNT);
     let events = until("the challenge fails", || async {

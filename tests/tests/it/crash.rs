@@ -5,7 +5,6 @@
 //! resumes tracking where the last one stopped without repeating an event. On SQLite and on
 //! PostgreSQL (when `TEST_POSTGRES_URL` is set).
 
-use axum::Router;
 use axum::routing::get;
 use rust_decimal::Decimal;
 use shared::api::{AccountSummary, FeedStatus};
@@ -18,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::{Store, StoredEvent, buckets::COARSEST};
+use tests::broker::{ScriptedBroker, account_information};
 
 const ACCOUNT: &str = "ftmo-100k";
 
@@ -56,34 +56,9 @@ async fn scripted_broker(script: Shared) -> String {
                 format!("{}", script.base + script.step)
             }
         };
-        async move {
-            let body = format!(
-                r#"{{"platform":"mt5","broker":"Scripted","currency":"USD","server":"S-1",
-                    "balance":100000,"equity":{equity},"margin":0,"freeMargin":{equity},
-                    "leverage":100,"credit":0}}"#
-            );
-            ([("content-type", "application/json")], body)
-        }
+        async move { account_information(&equity) }
     };
-    let app = Router::new()
-        .route(
-            "/users/current/accounts/{id}/account-information",
-            get(account),
-        )
-        .route(
-            "/users/current/accounts/{id}/positions",
-            get(|| async { axum::Json(serde_json::json!([])) }),
-        )
-        .route(
-            "/users/current/accounts/{id}/history-deals/time/{start}/{end}",
-            get(|| async { axum::Json(serde_json::json!([])) }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    ScriptedBroker::new(get(account)).serve().await
 }
 
 fn write_config(dir: &Path, database_url: &str, broker: &str) -> std::path::PathBuf {
@@ -126,7 +101,7 @@ struct Server {
 
 impl Server {
     fn start(config: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_riskdeck"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_riskdeck-bin"))
             .args(["serve", "--config"])
             .arg(config)
             .env("RUST_LOG", "warn")

@@ -1,0 +1,39 @@
+//! Every integration test of Riskdeck in one binary (one link of the backend instead of one per
+//! file): each module is one former test file. Fixtures (server, scripted broker, waits) live in
+//! the `tests` library (`tests/src`).
+
+mod admin_accounts;
+mod admin_browser;
+mod admin_ops;
+mod api;
+mod auth;
+mod authz;
+mod backfill;
+mod browser;
+mod browser_admin_accounts;
+mod challenge;
+mod crash;
+mod ctrader;
+mod ctrader_demo;
+mod demo_broker;
+mod exact;
+mod export_cli;
+mod faults;
+mod hostile_bodies;
+mod ingest;
+mod journal;
+mod logging;
+mod metrics;
+mod notifications;
+mod notify_crash;
+mod openapi;
+mod persistence;
+mod quotes;
+mod replay_cli;
+mod rule_sets;
+mod scale_out;
+mod scheduler;
+mod startup_errors;
+mod stream;
+mod trades;
+mod users;
