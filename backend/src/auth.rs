@@ -15,15 +15,14 @@ use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use chrono::{DateTime, Utc};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 use shared::api::{Role, SessionResponse, UserId};
 use shared::domain::AccountId;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use store::{self, Store, StoreError, User};
 
 /// The session cookie's name.
@@ -31,12 +30,21 @@ pub const SESSION_COOKIE: &str = "riskdeck_session";
 /// The header that carries the anti-forgery token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// Sign-in attempts one username may make at once, then one more every [`USER_REFILL`].
-const USER_BURST: u32 = 5;
-const USER_REFILL: Duration = Duration::from_secs(20);
-/// Sign-in attempts one client address may make at once, then one more every [`IP_REFILL`].
+/// Failed sign-ins one username may have from one address at once, then one more every
+/// [`PAIR_REFILL`]. Only failures count, and a success forgets the pair's failures.
+const PAIR_BURST: u32 = 5;
+const PAIR_REFILL: Duration = Duration::from_secs(20);
+/// Failed sign-ins one client address may have across usernames, then one more every
+/// [`IP_REFILL`].
 const IP_BURST: u32 = 30;
 const IP_REFILL: Duration = Duration::from_secs(2);
+/// Failed sign-ins one username may have from all addresses together (a distributed guess),
+/// then one more every [`USER_REFILL`]. An address that signed in as the user before
+/// ([`KNOWN_FOR`]) is not held by this ceiling: the owner still gets in.
+const USER_BURST: u32 = 100;
+const USER_REFILL: Duration = Duration::from_secs(5);
+/// How long an address that signed in as a user stays known for that user.
+const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// Keys the throttles remember before forgetting those that are back to a full burst.
 const THROTTLE_KEYS: usize = 10_000;
 /// A session's last use is written at most this often.
@@ -70,8 +78,61 @@ pub struct Auth {
     pub secure_cookies: bool,
     /// Checked for unknown usernames, so an answer takes as long whether or not the user exists.
     dummy_hash: String,
-    by_user: DefaultKeyedRateLimiter<String>,
-    by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    by_pair: Failures<(String, Option<IpAddr>)>,
+    by_ip: Failures<IpAddr>,
+    by_user: Failures<String>,
+    /// Addresses that signed in as a user, and when they last did.
+    known: Mutex<HashMap<(String, IpAddr), Instant>>,
+}
+
+/// Failed attempts per key, as a leaky bucket: `burst` failures at once, then one more every
+/// `refill`. Keys whose bucket is empty again are forgotten when the table grows large.
+struct Failures<K> {
+    burst: u32,
+    refill: Duration,
+    /// When the key's bucket is empty again (the "theoretical arrival time").
+    empty_at: Mutex<HashMap<K, Instant>>,
+}
+
+impl<K: Eq + Hash> Failures<K> {
+    fn new(burst: u32, refill: Duration) -> Self {
+        Self {
+            burst: burst.max(1),
+            refill,
+            empty_at: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How long `key` must wait before its next attempt, `None` when it may try now.
+    fn wait(&self, key: &K, now: Instant) -> Option<Duration> {
+        let table = self.empty_at.lock().unwrap_or_else(|e| e.into_inner());
+        let empty_at = *table.get(key)?;
+        let allowed_until = now + self.refill * (self.burst - 1);
+        let wait = empty_at.saturating_duration_since(allowed_until);
+        (!wait.is_zero()).then_some(wait)
+    }
+
+    /// Counts one failure of `key`.
+    fn fail(&self, key: K, now: Instant) {
+        let mut table = self.empty_at.lock().unwrap_or_else(|e| e.into_inner());
+        if table.len() > THROTTLE_KEYS {
+            table.retain(|_, empty_at| *empty_at > now);
+        }
+        let empty_at = table.entry(key).or_insert(now);
+        *empty_at = (*empty_at).max(now) + self.refill;
+    }
+
+    /// Forgets the failures of `key`.
+    fn forget(&self, key: &K) {
+        let mut table = self.empty_at.lock().unwrap_or_else(|e| e.into_inner());
+        table.remove(key);
+    }
+}
+
+/// The key a username is throttled under: its case-free form, and only a bounded prefix, so a
+/// long made-up name cannot grow the tables.
+fn throttle_key(username: &str) -> String {
+    store::username_key(username).chars().take(64).collect()
 }
 
 impl std::fmt::Debug for Auth {
@@ -92,33 +153,63 @@ impl Auth {
             session_ttl: config.session_ttl,
             secure_cookies: config.secure_cookies,
             dummy_hash,
-            by_user: RateLimiter::keyed(quota(USER_BURST, USER_REFILL)),
-            by_ip: RateLimiter::keyed(quota(IP_BURST, IP_REFILL)),
+            by_pair: Failures::new(PAIR_BURST, PAIR_REFILL),
+            by_ip: Failures::new(IP_BURST, IP_REFILL),
+            by_user: Failures::new(USER_BURST, USER_REFILL),
+            known: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Counts one sign-in attempt for the username and the client address; `Err` holds how long
-    /// to wait when either has made too many.
+    /// Whether a sign-in as `username` from `ip` may be tried now; `Err` holds how long to
+    /// wait. Only failures are counted (see [`Auth::failed`]): the username's failures from
+    /// this address, the address's failures for any username, and the username's failures from
+    /// everywhere (a much higher ceiling that does not hold an address the user signed in
+    /// from before). An attacker elsewhere thus cannot keep the owner out.
     pub fn throttle(&self, username: &str, ip: Option<IpAddr>) -> Result<(), Duration> {
-        if self.by_user.len() > THROTTLE_KEYS || self.by_ip.len() > THROTTLE_KEYS {
-            self.by_user.retain_recent();
-            self.by_ip.retain_recent();
-            self.by_user.shrink_to_fit();
-            self.by_ip.shrink_to_fit();
+        let now = Instant::now();
+        let user = throttle_key(username);
+        let mut wait = self.by_pair.wait(&(user.clone(), ip), now);
+        if let Some(ip) = ip {
+            wait = wait.max(self.by_ip.wait(&ip, now));
         }
-        let now = DefaultClock::default().now();
-        let mut wait = Duration::ZERO;
-        if let Some(ip) = ip
-            && let Err(not_until) = self.by_ip.check_key(&ip)
-        {
-            wait = wait.max(not_until.wait_time_from(now));
+        if !self.is_known(&user, ip, now) {
+            wait = wait.max(self.by_user.wait(&user, now));
         }
-        // Only a bounded prefix is a key: a long made-up name cannot grow the table.
-        let key: String = store::username_key(username).chars().take(64).collect();
-        if let Err(not_until) = self.by_user.check_key(&key) {
-            wait = wait.max(not_until.wait_time_from(now));
+        wait.map_or(Ok(()), Err)
+    }
+
+    /// Counts a failed sign-in as `username` from `ip`.
+    pub fn failed(&self, username: &str, ip: Option<IpAddr>) {
+        let now = Instant::now();
+        let user = throttle_key(username);
+        self.by_pair.fail((user.clone(), ip), now);
+        if let Some(ip) = ip {
+            self.by_ip.fail(ip, now);
         }
-        if wait.is_zero() { Ok(()) } else { Err(wait) }
+        self.by_user.fail(user, now);
+    }
+
+    /// Records a successful sign-in: the pair's failures are forgotten and the address is
+    /// known for the user.
+    pub fn succeeded(&self, username: &str, ip: Option<IpAddr>) {
+        let now = Instant::now();
+        let user = throttle_key(username);
+        self.by_pair.forget(&(user.clone(), ip));
+        if let Some(ip) = ip {
+            let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            if known.len() > THROTTLE_KEYS {
+                known.retain(|_, at| now.saturating_duration_since(*at) < KNOWN_FOR);
+            }
+            known.insert((user, ip), now);
+        }
+    }
+
+    fn is_known(&self, user: &str, ip: Option<IpAddr>, now: Instant) -> bool {
+        let Some(ip) = ip else { return false };
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .get(&(user.to_owned(), ip))
+            .is_some_and(|at| now.saturating_duration_since(*at) < KNOWN_FOR)
     }
 
     /// The user whose password this is, or `None`: unknown user, wrong password and disabled
@@ -187,13 +278,6 @@ impl Auth {
         HeaderValue::from_str(&cookie.to_string())
             .map_err(|e| AppError::Internal(format!("cannot build the session cookie: {e}")))
     }
-}
-
-fn quota(burst: u32, refill: Duration) -> Quota {
-    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-    Quota::with_period(refill)
-        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-        .allow_burst(burst)
 }
 
 /// A session just opened.
@@ -537,6 +621,11 @@ pub async fn seed(
             let password = random_password()?;
             let hash = hash_password_blocking(password.clone()).await?;
             let user = store.upsert_user(username, &hash, role).await?;
+            // A new password ends every session opened with the old one.
+            let ended = store.delete_user_sessions(user.id).await?;
+            if ended > 0 {
+                tracing::info!(%username, sessions = ended, "password rotated; sessions ended");
+            }
             if user.disabled {
                 store.set_user_disabled(user.id, false).await?;
             }
@@ -688,23 +777,49 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn throttles_count_attempts_per_username_and_per_address() {
+    async fn throttles_count_failures_per_pair_address_and_username() {
         let auth = Auth::new(&Config::default()).await.expect("auth");
         let ip = Some(IpAddr::from([10, 0, 0, 1]));
-        for _ in 0..USER_BURST {
+        for _ in 0..20 {
+            auth.throttle("Jane", ip)
+                .expect("successes are never counted");
+            auth.succeeded("jane", ip);
+        }
+        for _ in 0..PAIR_BURST {
             auth.throttle("Jane", ip).expect("within the burst");
+            auth.failed("Jane", ip);
         }
         let wait = auth
             .throttle("jane", ip)
-            .expect_err("the username is throttled in any case");
-        assert!(wait > Duration::ZERO && wait <= USER_REFILL, "{wait:?}");
+            .expect_err("the pair is throttled");
+        assert!(wait > Duration::ZERO && wait <= PAIR_REFILL, "{wait:?}");
         auth.throttle("bob", ip).expect("another username is not");
+        let owner = Some(IpAddr::from([10, 0, 0, 9]));
+        auth.throttle("jane", owner)
+            .expect("another address is not");
+        auth.succeeded("jane", ip);
+        auth.throttle("jane", ip)
+            .expect("a success forgets the pair's failures");
+
         let other_ip = Some(IpAddr::from([10, 0, 0, 2]));
         for i in 0..IP_BURST {
             auth.throttle(&format!("user{i}"), other_ip)
                 .expect("within the burst");
+            auth.failed(&format!("user{i}"), other_ip);
         }
         auth.throttle("someone-else", other_ip)
             .expect_err("the address is throttled");
+
+        // A distributed guess: many addresses, a few failures each.
+        for i in 0..USER_BURST {
+            let ip = Some(IpAddr::from([172, 16, (i / 200) as u8, (i % 200) as u8]));
+            auth.failed("root", ip);
+        }
+        let fresh = Some(IpAddr::from([192, 168, 1, 1]));
+        auth.throttle("root", fresh)
+            .expect_err("the username's ceiling holds a new address");
+        auth.succeeded("root", owner);
+        auth.throttle("root", owner)
+            .expect("an address the user signed in from still gets through");
     }
 }

@@ -127,6 +127,14 @@ pub fn validate_password(password: &str) -> Result<(), String> {
             "The password must be at most {MAX_PASSWORD_CHARS} characters long."
         ));
     }
+    if password.chars().any(char::is_control) {
+        return Err(
+            "The password must not contain control characters (tabs, line breaks, ...).".to_owned(),
+        );
+    }
+    if password.chars().all(char::is_whitespace) {
+        return Err("The password must not be only spaces.".to_owned());
+    }
     Ok(())
 }
 
@@ -632,11 +640,10 @@ impl Config {
             return invalid(format!("[admin]: {message}"));
         }
         if let Some(password) = &self.admin.password
-            && password.chars().count() < MIN_PASSWORD_CHARS
+            && let Err(message) = validate_password(password)
         {
             return invalid(format!(
-                "[admin]: password must be at least {MIN_PASSWORD_CHARS} characters \
-                 (or leave it out to have one generated)"
+                "[admin]: password: {message} (or leave it out to have one generated)"
             ));
         }
         if self.lease_ttl < Duration::from_secs(1) || self.lease_ttl > Duration::from_secs(3600) {

@@ -35,9 +35,11 @@ pub async fn login(
         .check_password(state.store.as_ref(), &request.username, &request.password)
         .await?;
     let Some(user) = user else {
+        state.auth.failed(&request.username, ip);
         tracing::info!(?ip, "a sign-in failed");
         return Err(AppError::Unauthorized(WRONG_CREDENTIALS.to_owned()));
     };
+    state.auth.succeeded(&request.username, ip);
     let opened = state.auth.open_session(state.store.as_ref(), &user).await?;
     tracing::info!(user = %user.username, "signed in");
     Ok(([(header::SET_COOKIE, opened.cookie)], Json(opened.response)).into_response())

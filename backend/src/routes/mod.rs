@@ -307,7 +307,8 @@ pub fn router(state: AppState, assets_dir: &Path) -> Router {
     }
     let api = api
         .fallback(api_not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(api_response));
     root.nest("/api", api)
         .with_state(state)
         .fallback_service(assets::service(assets_dir))
@@ -350,6 +351,67 @@ async fn guard(route: Route, state: AppState, request: Request, next: Next) -> R
         }
     }
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// Every API answer is `Cache-Control: no-store` (they are personal and live), and every API
+/// error carries the one JSON error body: a rejection axum writes as plain text (a query or
+/// path that does not parse, a body over the limit, a method the route lacks) is rewritten.
+async fn api_response(response: Response) -> Response {
+    use axum::http::header::{self, HeaderValue};
+    let (mut parts, body) = response.into_parts();
+    parts
+        .headers
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let status = parts.status;
+    let is_json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return Response::from_parts(parts, body);
+    }
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .unwrap_or_default();
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "The body is larger than this endpoint accepts.".to_owned()
+        }
+        StatusCode::METHOD_NOT_ALLOWED => "This endpoint does not take this method.".to_owned(),
+        _ if text.is_empty() => status
+            .canonical_reason()
+            .unwrap_or("The request failed.")
+            .to_owned(),
+        _ => match text.char_indices().nth(MAX_REJECTION_CHARS) {
+            Some((cut, _)) => format!("{}...", &text[..cut]),
+            None => text,
+        },
+    };
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request".to_owned(),
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid".to_owned(),
+        StatusCode::INTERNAL_SERVER_ERROR => "internal".to_owned(),
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable".to_owned(),
+        other => other
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+            .replace([' ', '-'], "_"),
+    };
+    let mut rewritten = (
+        status,
+        axum::Json(shared::api::ErrorBody {
+            error: code,
+            message,
+        }),
+    )
+        .into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    rewritten.headers_mut().extend(parts.headers);
+    rewritten
 }
 
 async fn api_not_found() -> AppError {

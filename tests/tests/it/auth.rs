@@ -209,7 +209,7 @@ async fn repeated_failures_for_a_username_are_throttled_with_retry_after() {
         let response = attempt(&server, "trader", "guess").await;
         assert_eq!(response.status().as_u16(), 401);
     }
-    // Even the right password waits now: the throttle counts attempts, not only failures.
+    // The right password from the same address waits now (another address would not).
     let response = attempt(&server, "Trader", &password).await;
     assert_eq!(response.status().as_u16(), 429);
     let retry_after: u64 = response

@@ -1,0 +1,265 @@
+//! Held under attack: the hostile cases of issue 19, each through the real server over real
+//! HTTP. Sign-in lockout by a stranger, sessions that outlive a password rotated at start-up,
+//! errors that are not the one JSON body, cacheable API answers, passwords of only blanks.
+
+use backend::config::AccountConfig;
+use shared::api::{ErrorBody, Role};
+use std::net::{IpAddr, Ipv4Addr};
+use tests::{TestServer, demo_config};
+
+/// A client whose connections come from `local` (any 127.0.0.0/8 address reaches the server).
+fn client_from(local: IpAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(local)
+        .build()
+        .expect("client")
+}
+
+async fn sign_in(
+    server: &TestServer,
+    client: &reqwest::Client,
+    username: &str,
+    password: &str,
+) -> u16 {
+    client
+        .post(server.url("/api/auth/login"))
+        .json(&shared::api::LoginRequest {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        })
+        .send()
+        .await
+        .expect("sign-in request")
+        .status()
+        .as_u16()
+}
+
+async fn error_body(response: reqwest::Response) -> ErrorBody {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type:?}"
+    );
+    response.json().await.expect("the JSON error body")
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_lock_the_owner_out_and_successes_are_never_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    let password = server.password("admin").expect("admin password");
+    let attacker = client_from(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
+    let owner = client_from(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)));
+
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        statuses.push(sign_in(&server, &attacker, "admin", "not-the-password").await);
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+
+    assert_eq!(
+        sign_in(&server, &owner, "admin", &password).await,
+        200,
+        "the owner signs in from their own address"
+    );
+    for _ in 0..20 {
+        assert_eq!(sign_in(&server, &owner, "Admin", &password).await, 200);
+    }
+    server.stop().await;
+}
+
+/// Signs in and returns the session cookie (`name=value`) as the server set it.
+async fn session_cookie(server: &TestServer, username: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(server.url("/api/auth/login"))
+        .json(&shared::api::LoginRequest {
+            username: username.to_owned(),
+            password: server.password(username).expect("password"),
+        })
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(response.status(), 200);
+    let set_cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie");
+    set_cookie.split(';').next().expect("name=value").to_owned()
+}
+
+async fn me_status(server: &TestServer, cookie: &str) -> u16 {
+    reqwest::Client::new()
+        .get(server.url("/api/auth/me"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("me")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_restart_that_rotates_the_demo_passwords_ends_their_sessions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = demo_config(&dir.path().join("r.db"));
+    let server = TestServer::start(config.clone()).await.expect("server");
+    let cookie = session_cookie(&server, "trader").await;
+    assert_eq!(me_status(&server, &cookie).await, 200);
+    server.stop().await;
+
+    // The same database: the demo gives its users new passwords at every start.
+    let restarted = TestServer::start(config).await.expect("restarted");
+    assert_eq!(
+        me_status(&restarted, &cookie).await,
+        401,
+        "the session opened with the old password ended"
+    );
+    restarted.stop().await;
+}
+
+#[tokio::test]
+async fn every_api_error_is_the_json_body_and_no_api_answer_is_cached() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = demo_config(&dir.path().join("r.db"));
+    config.accounts.push(AccountConfig {
+        id: "bridge".into(),
+        name: "Bridge".into(),
+        base_url: String::new(),
+        metaapi_account_id: String::new(),
+        token: String::new(),
+        poll_interval: None,
+        challenge: None,
+        trader: None,
+        region: None,
+        ingest_token: Some(TOKEN.into()),
+        ctrader: None,
+    });
+    let server = TestServer::start(config).await.expect("server");
+    let trader = server.login("trader").await.expect("sign in");
+
+    // A repeated query parameter (a Query rejection).
+    let response = trader
+        .get(server.url("/api/stream?account=a&account=b"))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(response.status(), 400);
+    assert_no_store(&response);
+    let body = error_body(response).await;
+    assert_eq!(body.error, "bad_request", "{body:?}");
+
+    // A body over the ingest limit.
+    let response = reqwest::Client::new()
+        .post(server.url("/api/ingest/bridge"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/x-ndjson")
+        .body(vec![b' '; backend::ingest::MAX_BATCH_BYTES + 1024])
+        .send()
+        .await
+        .expect("push");
+    assert_eq!(response.status(), 413);
+    let body = error_body(response).await;
+    assert_eq!(body.error, "payload_too_large", "{body:?}");
+
+    // A method the route lacks, and a path that is no endpoint.
+    let response = trader
+        .delete(server.url("/api/accounts"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(response.status(), 405);
+    error_body(response).await;
+    let response = trader
+        .get(server.url("/api/nowhere"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 404);
+    assert_no_store(&response);
+    error_body(response).await;
+
+    // Successful answers, the stream included, are not cached either.
+    let response = trader
+        .get(server.url("/api/accounts"))
+        .send()
+        .await
+        .expect("accounts");
+    assert_eq!(response.status(), 200);
+    assert_no_store(&response);
+    let response = trader
+        .get(server.url("/api/stream"))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(response.status(), 200);
+    assert_no_store(&response);
+    drop(response);
+    server.stop().await;
+}
+
+const TOKEN: &str = "bridge-token-0123456789abcdef0123456789";
+
+fn assert_no_store(response: &reqwest::Response) {
+    assert_eq!(
+        response
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store"),
+        "{:?}",
+        response.url()
+    );
+}
+
+#[tokio::test]
+async fn passwords_of_blanks_or_control_characters_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    let admin = server.login("admin").await.expect("sign in");
+    let trader_id = server
+        .state
+        .store
+        .user_credentials("trader")
+        .await
+        .expect("store")
+        .expect("trader")
+        .user
+        .id;
+    for password in [
+        "              ",
+        "\t\t\t\t\t\t\t\t\t\t\t\t",
+        "good-password\u{7}bell",
+        "new\nline-password",
+    ] {
+        let response = admin
+            .post(server.url("/api/users"))
+            .json(&serde_json::json!({"username": "newbie", "password": password, "role": Role::Trader}))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(response.status(), 422, "{password:?}");
+        assert!(error_body(response).await.message.contains("password"));
+        let response = admin
+            .post(server.url(&format!("/api/users/{}/password", trader_id.0)))
+            .json(&serde_json::json!({"password": password}))
+            .send()
+            .await
+            .expect("reset");
+        assert_eq!(response.status(), 422, "{password:?}");
+    }
+    server.stop().await;
+}
