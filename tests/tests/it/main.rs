@@ -19,6 +19,7 @@ mod demo_broker;
 mod exact;
 mod export_cli;
 mod faults;
+mod hostile;
 mod hostile_bodies;
 mod ingest;
 mod journal;
