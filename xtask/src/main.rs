@@ -5,6 +5,7 @@
 
 mod bundle;
 mod compress;
+mod conformance;
 mod cycles;
 mod map;
 
@@ -18,7 +19,9 @@ usage: cargo xtask <command>
   run [ARGS...]   build the browser app and the server, start with demo data
                   (ARGS go to `riskdeck serve`, e.g. --listen 127.0.0.1:9000)
   test            every check and test: fmt, clippy (native and wasm32), unit,
-                  HTTP, SSE, database and headless-browser tests
+                  HTTP, SSE, database and headless-browser tests, conformance
+  conformance     check against what the outside world publishes: schemathesis
+                  on the OpenAPI document, the firms' worked examples
   dist            build only the browser app into target/dist
   cycles          check that no modules depend on each other in a cycle
   map             check that ARCHITECTURE.md names every crate and module
@@ -29,6 +32,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
+        Some("conformance") => conformance::run(&root()),
         Some("dist") => bundle::build(&root()).map(|_| ()),
         Some("cycles") => cycles::check(&root()),
         Some("map") => map::check(&root()),
@@ -111,6 +115,7 @@ fn test() -> anyhow::Result<()> {
             .args(["test", "--workspace"])
             .env("RISKDECK_DIST", &dist),
     )?;
+    conformance::run(&root)?;
     check(cargo().args([
         "clippy",
         "--workspace",

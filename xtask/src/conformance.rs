@@ -1,0 +1,406 @@
+//! `cargo xtask conformance`: Riskdeck checked against what the outside world publishes.
+//!
+//! A list of suites, each counting its own passes and failures: schemathesis on our OpenAPI
+//! document against `riskdeck serve --demo` (as admin and as trader), and the firms' worked
+//! examples replayed through `riskdeck replay`. The Python tools come from PyPI into a virtual
+//! environment cached under the target directory, keyed by a hash of
+//! `conformance/requirements.txt` (every version pinned). The run ends with exactly one line,
+//! `conformance: N passed, M failed`, and fails when M is not zero.
+
+use anyhow::{Context, bail};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Examples schemathesis draws per operation and phase: enough to find what it finds in a
+/// couple of minutes on two cores.
+const MAX_EXAMPLES: &str = "30";
+/// A fixed seed, so a failure found once is found again.
+const SEED: &str = "20261204";
+
+/// What one suite counted.
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+}
+
+/// What the suites share: where the workspace and its build outputs are, and the Python tools.
+struct Setup {
+    root: PathBuf,
+    target: PathBuf,
+    venv: PathBuf,
+}
+
+struct Suite {
+    name: &'static str,
+    run: fn(&Setup) -> anyhow::Result<Tally>,
+}
+
+/// Every conformance suite. Later suites (MetaApi's and Spotware's SDKs) are added here.
+const SUITES: &[Suite] = &[
+    Suite {
+        name: "schemathesis",
+        run: schemathesis,
+    },
+    Suite {
+        name: "worked examples",
+        run: worked_examples,
+    },
+];
+
+pub fn run(root: &Path) -> anyhow::Result<()> {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let venv = python_tools(root, &target.join("conformance"))?;
+    let setup = Setup {
+        root: root.to_owned(),
+        target,
+        venv,
+    };
+    let mut total = Tally::default();
+    for suite in SUITES {
+        eprintln!("xtask: conformance suite `{}`", suite.name);
+        let tally = (suite.run)(&setup).unwrap_or_else(|error| {
+            eprintln!(
+                "xtask: conformance suite `{}` could not run: {error:#}",
+                suite.name
+            );
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
+        });
+        eprintln!(
+            "xtask: conformance suite `{}`: {} passed, {} failed",
+            suite.name, tally.passed, tally.failed
+        );
+        total.passed += tally.passed;
+        total.failed += tally.failed;
+    }
+    println!(
+        "conformance: {} passed, {} failed",
+        total.passed, total.failed
+    );
+    if total.failed > 0 {
+        bail!("{} conformance checks failed", total.failed);
+    }
+    Ok(())
+}
+
+/// The cached virtual environment for `conformance/requirements.txt`, made when missing.
+fn python_tools(root: &Path, cache: &Path) -> anyhow::Result<PathBuf> {
+    let requirements = root.join("conformance/requirements.txt");
+    let pinned = std::fs::read(&requirements)
+        .with_context(|| format!("cannot read {}", requirements.display()))?;
+    let venv = cache.join(format!("venv-{:016x}", fnv1a(&pinned)));
+    // Written last, so an interrupted install is never taken for a finished one.
+    let done = venv.join("installed");
+    if done.exists() {
+        return Ok(venv);
+    }
+    if venv.exists() {
+        std::fs::remove_dir_all(&venv)
+            .with_context(|| format!("cannot remove {}", venv.display()))?;
+    }
+    std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
+    eprintln!("xtask: making the Python environment {}", venv.display());
+    let made = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .context("cannot start python3: install Python 3 (e.g. `apt-get install python3`)")?;
+    if !made.status.success() {
+        bail!(
+            "`python3 -m venv` failed (on Debian or Ubuntu: `apt-get install python3-venv`): {}",
+            String::from_utf8_lossy(&made.stderr).trim()
+        );
+    }
+    let installed = Command::new(venv.join("bin/pip"))
+        .args([
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "-q",
+            "-r",
+        ])
+        .arg(&requirements)
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot start pip in the new environment")?;
+    if !installed.status.success() {
+        let stderr = String::from_utf8_lossy(&installed.stderr);
+        let reasons: Vec<&str> = stderr
+            .lines()
+            .filter(|line| line.contains("ERROR") || line.contains("No matching distribution"))
+            .collect();
+        let reasons = if reasons.is_empty() {
+            stderr.trim().to_owned()
+        } else {
+            reasons.join("\n")
+        };
+        bail!(
+            "pip could not install {} (is PyPI reachable from this machine?):\n{reasons}",
+            requirements.display(),
+        );
+    }
+    std::fs::write(&done, "").with_context(|| format!("cannot write {}", done.display()))?;
+    Ok(venv)
+}
+
+/// FNV-1a: a hash that stays the same across Rust releases, for naming the cache.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// schemathesis on docs/openapi.json against `riskdeck serve --demo`, as trader then as admin:
+/// no server errors, and every status, content type and body as the document states. One pass
+/// or failure per operation and role.
+fn schemathesis(setup: &Setup) -> anyhow::Result<Tally> {
+    crate::check(crate::cargo().args(["build", "-p", "backend", "--bin", "riskdeck"]))?;
+    let work = setup.target.join("conformance/schemathesis");
+    if work.exists() {
+        std::fs::remove_dir_all(&work)
+            .with_context(|| format!("cannot remove {}", work.display()))?;
+    }
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    let server = DemoServer::start(&setup.target.join("debug/riskdeck"), &work)?;
+    let mut tally = Tally::default();
+    // The trader first: the admin's run may change or disable other users.
+    for role in ["trader", "admin"] {
+        let password = server
+            .logins
+            .iter()
+            .find(|(name, _)| name == role)
+            .map(|(_, password)| password.clone())
+            .with_context(|| format!("the demo printed no login `{role}`"))?;
+        let session = sign_in(server.port, role, &password)?;
+        let report = work.join(format!("junit-{role}.xml"));
+        let status = Command::new(setup.venv.join("bin/schemathesis"))
+            .arg("run")
+            .arg(setup.root.join("docs/openapi.json"))
+            .args(["--url", &format!("http://127.0.0.1:{}", server.port)])
+            .args(["--header", &format!("Cookie: {}", session.cookie)])
+            .args(["--header", &format!("x-csrf-token: {}", session.csrf)])
+            .args([
+                "--checks",
+                "not_a_server_error,response_schema_conformance,\
+                 status_code_conformance,content_type_conformance",
+            ])
+            .args(["--max-examples", MAX_EXAMPLES, "--seed", SEED])
+            // One worker: CPython 3.11's parser is not safe across hypothesis's threads.
+            .args(["--workers", "1", "--request-timeout", "10"])
+            // Signing out ends the session the rest of the run uses; the stream never ends
+            // (the SSE tests in tests/ cover it).
+            .args(["--exclude-path", "/api/auth/logout"])
+            .args(["--exclude-path", "/api/stream"])
+            .args(["--report", "junit", "--report-junit-path"])
+            .arg(&report)
+            .arg("--no-color")
+            .current_dir(&work)
+            .status()
+            .context("cannot start schemathesis")?;
+        let counted = junit_tally(&report)
+            .with_context(|| format!("schemathesis as {role} ended {status} with no report"))?;
+        eprintln!(
+            "xtask: schemathesis as {role}: {} operations passed, {} failed",
+            counted.passed, counted.failed
+        );
+        tally.passed += counted.passed;
+        tally.failed += counted.failed;
+    }
+    Ok(tally)
+}
+
+/// Operations passed and failed in a schemathesis JUnit report.
+fn junit_tally(report: &Path) -> anyhow::Result<Tally> {
+    let xml = std::fs::read_to_string(report)
+        .with_context(|| format!("cannot read {}", report.display()))?;
+    parse_junit(&xml).with_context(|| format!("in {}", report.display()))
+}
+
+fn parse_junit(xml: &str) -> anyhow::Result<Tally> {
+    let head = xml
+        .split("<testsuites")
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .context("no <testsuites> element")?;
+    let attribute = |name: &str| -> anyhow::Result<usize> {
+        let value = head
+            .split(&format!(" {name}=\""))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .with_context(|| format!("no {name} attribute"))?;
+        value.parse().with_context(|| format!("{name}={value:?}"))
+    };
+    let tests = attribute("tests")?;
+    let failed = attribute("failures")? + attribute("errors")?;
+    let skipped = attribute("skipped")?;
+    Ok(Tally {
+        passed: tests.saturating_sub(failed + skipped),
+        failed,
+    })
+}
+
+/// `riskdeck serve --demo` on a free port with a fresh database, stopped when dropped.
+struct DemoServer {
+    child: Child,
+    port: u16,
+    /// (username, password) as printed at start.
+    logins: Vec<(String, String)>,
+}
+
+impl DemoServer {
+    fn start(binary: &Path, work: &Path) -> anyhow::Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .context("cannot find a free port")?
+            .port();
+        let database = format!("sqlite://{}", work.join("riskdeck.db").display());
+        let mut child = Command::new(binary)
+            .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--database-url", &database])
+            .arg("--journal-dir")
+            .arg(work.join("journal"))
+            .arg("--assets")
+            .arg(work.join("no-assets"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (lines, received) = mpsc::channel();
+        // Reads (and so drains) the server's output for as long as it runs.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Self {
+            child,
+            port,
+            logins: Vec::new(),
+        };
+        let mut running = false;
+        loop {
+            let line = received
+                .recv_timeout(Duration::from_secs(120))
+                .context("the demo server stopped or printed no logins within two minutes")?;
+            running |= line.contains("Riskdeck is running at");
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let [name, _role, "password", password, ..] = words[..] {
+                server.logins.push((name.to_owned(), password.to_owned()));
+            } else if running && line.trim().is_empty() && !server.logins.is_empty() {
+                break;
+            }
+        }
+        // Keep draining in the background so the server never blocks on a full pipe.
+        std::thread::spawn(move || while received.recv().is_ok() {});
+        Ok(server)
+    }
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A signed-in session: the cookie to send and the anti-forgery token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+/// Signs in through the real login route (plain HTTP/1.1, so xtask needs no HTTP client).
+fn sign_in(port: u16, username: &str, password: &str) -> anyhow::Result<Session> {
+    let body = serde_json::json!({ "username": username, "password": password }).to_string();
+    let mut stream =
+        TcpStream::connect(("127.0.0.1", port)).context("cannot connect to the demo server")?;
+    write!(
+        stream,
+        "POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .context("no HTTP response")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!(
+            "signing in as {username}: {}",
+            head.lines().next().unwrap_or("")
+        );
+    }
+    let cookie = head
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .and_then(|(_, value)| value.trim().split(';').next())
+        .context("no session cookie")?
+        .to_owned();
+    let json: serde_json::Value =
+        serde_json::from_str(body).context("the login answer is not JSON")?;
+    let csrf = json["csrf_token"]
+        .as_str()
+        .context("no csrf_token in the login answer")?
+        .to_owned();
+    Ok(Session { cookie, csrf })
+}
+
+/// The firms' published worked examples, replayed through `riskdeck replay` by
+/// backend/tests/replay_cli.rs: one pass or failure per test.
+fn worked_examples(_setup: &Setup) -> anyhow::Result<Tally> {
+    let output = crate::cargo()
+        .args(["test", "-p", "backend", "--test", "replay_cli"])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot start cargo test")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let count = |outcome: &str| {
+        stdout
+            .lines()
+            .filter(|line| line.starts_with("test ") && line.ends_with(outcome))
+            .count()
+    };
+    let tally = Tally {
+        passed: count(" ... ok"),
+        failed: count(" ... FAILED"),
+    };
+    if !output.status.success() && tally.failed == 0 {
+        bail!("cargo test -p backend --test replay_cli failed:\n{stdout}");
+    }
+    Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn junit_counts_failures_and_errors_per_operation() {
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?>
+<testsuites errors="1" failures="2" skipped="1" tests="10" time="1.0">
+  <testsuite name="schemathesis" errors="1" failures="2" skipped="1" tests="10"></testsuite>
+</testsuites>"#;
+        let tally = parse_junit(xml).expect("a report");
+        assert_eq!((tally.passed, tally.failed), (6, 3));
+    }
+
+    #[test]
+    fn the_cache_name_is_stable() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}
