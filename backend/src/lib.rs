@@ -58,6 +58,8 @@ pub struct AppState {
     pub journal_dir: Option<std::path::PathBuf>,
     /// Starts trackers for accounts admins create.
     pub launcher: Arc<provision::Launcher>,
+    /// The internal hosts an operator lets webhooks reach.
+    pub webhook_hosts: Arc<notify::address::AllowList>,
 }
 
 /// The HTTP application: API, stream and the browser app from `assets`, with security headers
@@ -272,6 +274,9 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             })?;
         accounts.push(account);
     }
+    let webhook_hosts =
+        notify::address::AllowList::parse(&config.notifications.allow_internal_hosts)
+            .map_err(|message| StartError::Config(config::ConfigError::Invalid(message)))?;
     let notifier = notify::Notifier::new(
         store.clone(),
         config.notifications.clone(),
@@ -296,6 +301,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             metrics,
             journal_dir: config.journal_dir.clone(),
             launcher,
+            webhook_hosts: Arc::new(webhook_hosts),
         },
         demo_broker,
         ctrader_simulator,

@@ -119,7 +119,18 @@ pub async fn webhook(
         .body(body)
         .send()
         .await
-        .map_err(|e| transient(format!("webhook: {}", e.without_url())))?;
+        .map_err(|e| {
+            // The address guard refused every address of the name: trying again cannot help.
+            let mut source: Option<&dyn std::error::Error> = Some(&e);
+            while let Some(error) = source {
+                if error.to_string().contains(super::address::REFUSED) {
+                    tracing::warn!(reason = %error, "a webhook to a refused address was not sent");
+                    return SendError::Permanent(format!("webhook: refused: {error}"));
+                }
+                source = error.source();
+            }
+            transient(format!("webhook: {}", e.without_url()))
+        })?;
     let status = response.status();
     if status.is_success() {
         return Ok(());

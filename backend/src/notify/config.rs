@@ -37,6 +37,9 @@ pub struct NotifyConfig {
     pub webhook: Option<WebhookConfig>,
     /// The SMTP server (needed for anyone's email).
     pub email: Option<EmailConfig>,
+    /// Internal hosts traders' webhooks may reach (`"hooks.internal:8080"`, `"10.0.0.5"`):
+    /// any other loopback, private, link-local or metadata address is refused.
+    pub allow_internal_hosts: Vec<String>,
 }
 
 impl Default for NotifyConfig {
@@ -53,6 +56,7 @@ impl Default for NotifyConfig {
             telegram: None,
             webhook: None,
             email: None,
+            allow_internal_hosts: Vec::new(),
         }
     }
 }
@@ -198,6 +202,7 @@ impl NotifyConfig {
         if self.send_timeout < Duration::from_millis(100) {
             return Err("[notifications] send_timeout must be at least 100 ms".to_owned());
         }
+        super::address::AllowList::parse(&self.allow_internal_hosts)?;
         for kind in &self.kinds {
             if !super::KINDS.contains(&kind.as_str()) {
                 return Err(format!(

@@ -19,6 +19,7 @@
 //! It must not: send from the tracker (a slow SMTP server never delays risk tracking), or
 //! decide anything about the challenge.
 
+pub mod address;
 pub mod channels;
 pub mod config;
 pub mod message;
@@ -64,6 +65,10 @@ pub struct Notifier {
     config: NotifyConfig,
     zone: chrono_tz::Tz,
     http: reqwest::Client,
+    /// Sends traders' webhooks: names resolve only to addresses a webhook may reach.
+    guarded: reqwest::Client,
+    /// The internal hosts an operator lets traders' webhooks reach.
+    allow: address::AllowList,
     mailer: Option<channels::Mailer>,
     /// Opens the traders' sealed webhook keys.
     secret_key: Option<store::secrets::SecretKey>,
@@ -80,6 +85,15 @@ impl std::fmt::Debug for Notifier {
 /// The recipient key of a user.
 pub fn user_recipient(user: UserId) -> String {
     format!("user:{user}")
+}
+
+/// How every notification leaves: within `timeout`, never following a redirect.
+fn http_client(timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .user_agent(concat!("riskdeck/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
 }
 
 /// The id of one delivery, the same on every attempt (`12-webhook-user-3`).
@@ -99,10 +113,14 @@ impl Notifier {
             .time_zone
             .parse()
             .map_err(|_| format!("[notifications] time_zone {:?}", config.time_zone))?;
-        let http = reqwest::Client::builder()
-            .timeout(config.send_timeout)
-            .connect_timeout(config.send_timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("riskdeck/", env!("CARGO_PKG_VERSION")))
+        let allow = address::AllowList::parse(&config.allow_internal_hosts)?;
+        let client = || http_client(config.send_timeout);
+        let http = client()
+            .build()
+            .map_err(|e| format!("cannot set up the notifier's HTTP client: {e}"))?;
+        // Traders' webhooks connect only to addresses the resolver lets through.
+        let guarded = client()
+            .dns_resolver(Arc::new(address::Resolver::new(allow.clone())))
             .build()
             .map_err(|e| format!("cannot set up the notifier's HTTP client: {e}"))?;
         let mailer = config
@@ -115,9 +133,26 @@ impl Notifier {
             config,
             zone,
             http,
+            guarded,
+            allow,
             mailer,
             secret_key,
         })
+    }
+
+    /// The client for a webhook: the firm's (configured by the operator) and allow-listed
+    /// hosts go out as they are; a trader's goes through the address guard.
+    fn webhook_client(&self, trader: bool, url: &str) -> Result<&reqwest::Client, SendError> {
+        let parsed = url::Url::parse(url)
+            .map_err(|_| SendError::Permanent("webhook: the URL does not parse".to_owned()))?;
+        if !trader || self.allow.allows(&parsed) {
+            return Ok(&self.http);
+        }
+        address::check_literal(&parsed).map_err(|reason| {
+            tracing::warn!(%reason, "a webhook to a refused address was not sent");
+            SendError::Permanent(format!("webhook: refused: {reason}"))
+        })?;
+        Ok(&self.guarded)
     }
 
     /// How long a claim keeps work from others: one attempt's time limit and a margin.
@@ -354,7 +389,14 @@ impl Notifier {
                 let (Some(url), Some(secret)) = (url, secret) else {
                     return Err(gone());
                 };
-                channels::webhook(&self.http, url, secret, &id, &message).await
+                channels::webhook(
+                    self.webhook_client(user.is_some(), url)?,
+                    url,
+                    secret,
+                    &id,
+                    &message,
+                )
+                .await
             }
             "email" => {
                 let (Some(mailer), Some(email)) = (&self.mailer, &self.config.email) else {
@@ -462,5 +504,79 @@ mod tests {
     fn delivery_ids_are_stable_and_safe_in_a_message_id() {
         assert_eq!(delivery_id(12, "email", "user:3"), "12-email-user-3");
         assert_eq!(delivery_id(12, "webhook", FIRM), "12-webhook-firm");
+    }
+
+    #[tokio::test]
+    async fn webhooks_follow_no_redirect_and_the_guard_refuses_internal_names() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        let app = axum::Router::new()
+            .route(
+                "/hook",
+                axum::routing::post(|| async { axum::response::Redirect::temporary("/internal") }),
+            )
+            .route(
+                "/internal",
+                axum::routing::post(move || async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    "ok"
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let message = message::Message {
+            subject: "s".to_owned(),
+            text: "t".to_owned(),
+            payload: message::Payload {
+                event_id: 1,
+                account: "a".to_owned(),
+                account_name: "A".to_owned(),
+                kind: "breach".to_owned(),
+                rule: None,
+                time: chrono::Utc::now(),
+                local_time: String::new(),
+                value: None,
+                limit: None,
+                room: None,
+                fraction: None,
+                link: None,
+                text: String::new(),
+                event: serde_json::Value::Null,
+            },
+        };
+        let http = http_client(Duration::from_secs(5)).build().expect("client");
+        let url = format!("http://{addr}/hook");
+        let error = channels::webhook(&http, &url, "0123456789abcdef", "1", &message)
+            .await
+            .expect_err("a redirect is not a delivery");
+        assert!(
+            matches!(&error, SendError::Permanent(m) if m.contains("307")),
+            "{error:?}"
+        );
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            0,
+            "the redirect was not followed"
+        );
+
+        let guarded = http_client(Duration::from_secs(5))
+            .dns_resolver(Arc::new(address::Resolver::new(
+                address::AllowList::default(),
+            )))
+            .build()
+            .expect("client");
+        let url = format!("http://localhost:{}/internal", addr.port());
+        let error = channels::webhook(&guarded, &url, "0123456789abcdef", "1", &message)
+            .await
+            .expect_err("localhost is refused");
+        assert!(
+            matches!(&error, SendError::Permanent(m) if m.contains("refused")),
+            "{error:?}"
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
     }
 }

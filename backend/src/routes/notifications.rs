@@ -142,6 +142,13 @@ async fn save(
 ) -> Result<Json<NotificationPreferences>, AppError> {
     let before = stored(state, id).await?;
     let after = before.update(request).map_err(AppError::Unprocessable)?;
+    if let Some(url) = &after.webhook_url
+        && before.webhook_url.as_ref() != Some(url)
+    {
+        crate::notify::address::check_url(url, &state.webhook_hosts)
+            .await
+            .map_err(|message| AppError::Unprocessable(format!("webhook_url: {message}")))?;
+    }
     // The webhook key is stored sealed; without a secret_key it cannot be stored at all.
     let body = after
         .to_json(state.launcher.secret_key.as_ref(), id)

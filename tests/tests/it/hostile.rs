@@ -263,3 +263,46 @@ async fn passwords_of_blanks_or_control_characters_are_refused() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_trader_cannot_point_a_webhook_at_internal_addresses_unless_the_operator_allows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = demo_config(&dir.path().join("r.db"));
+    config.secret_key = Some(store::secrets::SecretKey::parse(&"5e".repeat(32)).expect("key"));
+    config.notifications.allow_internal_hosts = vec!["127.0.0.2".to_owned()];
+    let server = TestServer::start(config).await.expect("server");
+    let trader = server.login("trader").await.expect("sign in");
+    let save = |url: &'static str| {
+        let trader = &trader;
+        let server = &server;
+        async move {
+            trader
+                .post(server.url("/api/me/notifications"))
+                .json(&serde_json::json!({
+                    "webhook_url": url,
+                    "webhook_secret": "trader-webhook-key-0123456789",
+                }))
+                .send()
+                .await
+                .expect("save")
+        }
+    };
+    for url in [
+        "http://127.0.0.1/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:5432/",
+        "http://localhost:6379/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://10.0.0.1/",
+    ] {
+        let response = save(url).await;
+        assert_eq!(response.status(), 422, "{url}");
+        let body = error_body(response).await;
+        assert!(
+            body.message.contains("webhook_url") && body.message.contains("public addresses"),
+            "{body:?}"
+        );
+    }
+    assert_eq!(save("http://127.0.0.2:8080/hook").await.status(), 200);
+    server.stop().await;
+}

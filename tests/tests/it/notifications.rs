@@ -647,6 +647,8 @@ async fn the_daily_summary_at_the_reset_carries_the_days_numbers_and_the_rules_r
         }),
         // The firm's channels hear about breaches only: no summary on its webhook.
         kinds: vec!["breach".to_owned()],
+        // Jane's webhook listens on loopback: the operator allows it.
+        allow_internal_hosts: vec!["127.0.0.1".to_owned()],
         ..firm_telegram(telegram_url)
     };
     let mut config = config(dir.path(), "http://127.0.0.1:9", notifications);
