@@ -22,7 +22,6 @@ mod faults;
 mod hostile_bodies;
 mod ingest;
 mod journal;
-mod logging;
 mod metrics;
 mod notifications;
 mod notify_crash;
