@@ -454,6 +454,35 @@ impl Browser {
         element.attr(name).await.ok().flatten()
     }
 
+    /// Waits until the equity chart is drawn, with at least `points` points, for the window's
+    /// current width and in the document's current theme: the page's drawn marker
+    /// (`data-drawn-viewport`, `data-drawn-points` on `.chart-svg`), read before a picture.
+    pub async fn wait_for_chart_drawn(&self, points: usize) {
+        eventually(BROWSER_WAIT, "the equity chart to be drawn", || async {
+            let chart = self
+                .client
+                .find(fantoccini::Locator::Css(".chart-svg"))
+                .await
+                .ok()?;
+            let drawn: usize = chart.attr("data-drawn-points").await.ok()??.parse().ok()?;
+            let viewport: f64 = chart
+                .attr("data-drawn-viewport")
+                .await
+                .ok()??
+                .parse()
+                .ok()?;
+            let width = self
+                .client
+                .execute("return window.innerWidth;", vec![])
+                .await
+                .ok()?
+                .as_f64()?;
+            (drawn >= points && (viewport - width).abs() < 0.5).then_some(())
+        })
+        .await
+        .expect("the chart is drawn");
+    }
+
     /// Waits until an element's text contains `want`, in any case: WebDriver reads the text as
     /// rendered, and the stylesheet upper-cases badges.
     pub async fn wait_for_text(&self, css: &str, want: &str) -> String {

@@ -72,12 +72,17 @@ fn breaches(challenge: &ChallengeView) -> Vec<(chrono::DateTime<chrono::Utc>, De
 
 /// The chart panel's inner width, from the window's (see the stylesheet's container and panel
 /// paddings), rounded to 50 px so resizing redraws now and then, not on every event.
-fn chart_width_estimate() -> u32 {
-    let window = window()
+/// The browser window's inner width in CSS pixels (1280 when it cannot be read).
+fn viewport_width() -> f64 {
+    window()
         .inner_width()
         .ok()
         .and_then(|width| width.as_f64())
-        .unwrap_or(1280.0);
+        .unwrap_or(1280.0)
+}
+
+fn chart_width_estimate() -> u32 {
+    let window = viewport_width();
     let container = window.min(1200.0);
     let chrome = if window <= 720.0 { 58.0 } else { 90.0 };
     (((container - chrome) / 50.0).round() * 50.0).max(300.0) as u32
@@ -97,8 +102,12 @@ fn EquityChart(data: ChartData) -> impl IntoView {
     let offset = format::local_offset();
     // Redraw at the width the chart is shown at (in steps, not on every resize event).
     let chart_width = RwSignal::new(chart_width_estimate());
+    // The viewport width the chart was last sized for: with the count of points drawn, the
+    // marker tests wait on before a picture (`data-drawn-viewport`, `data-drawn-points`).
+    let viewport = RwSignal::new(viewport_width());
     let resize = window_event_listener(leptos::ev::resize, move |_| {
         chart_width.set(chart_width_estimate());
+        viewport.set(viewport_width());
     });
     on_cleanup(move || resize.remove());
     let chart = Memo::new(move |_| {
@@ -159,7 +168,14 @@ fn EquityChart(data: ChartData) -> impl IntoView {
         (_, false) => ().into_any(),
     };
     view! {
-        <div class="chart-svg" inner_html=svg></div>
+        <div
+            class="chart-svg"
+            inner_html=svg
+            data-drawn-viewport=move || viewport.get().to_string()
+            data-drawn-points=move || {
+                chart.with(|c| if c.is_some() { points.with(Vec::len) } else { 0 }).to_string()
+            }
+        ></div>
         <div class="chart-markers">{markers}</div>
         {note}
     }

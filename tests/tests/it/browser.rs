@@ -143,8 +143,8 @@ async fn account_page_updates_live_in_a_real_browser() {
             .is_some(),
         "the challenge status is shown"
     );
-    // Let the curve grow a little before the picture.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The curve drawn (a line: two points at least) before the picture.
+    browser.wait_for_chart_drawn(2).await;
     let png = browser.client.screenshot().await.expect("screenshot");
     save_screenshot("account.png", &png);
 
@@ -366,8 +366,16 @@ async fn screenshot_at(browser: &Browser, name: &str, width: u32, height: u32, d
             .await
             .expect("switch the theme");
     }
-    // Let the chart redraw at the new width.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The theme switched and the chart redrawn at the new width before the picture.
+    tests::wait_until(Duration::from_secs(60), "the theme to switch", || async {
+        let pressed = browser
+            .attr_of("[data-testid=theme-toggle]", "aria-pressed")
+            .await
+            .unwrap_or_default();
+        (pressed == "true") == dark
+    })
+    .await;
+    browser.wait_for_chart_drawn(2).await;
     let png = browser.client.screenshot().await.expect("screenshot");
     save_screenshot(name, &png);
 }
@@ -567,8 +575,8 @@ async fn the_dashboard_shows_a_breach_with_its_evidence_and_sizes_trades_like_th
         eprintln!("downloaded {module}: {wire} bytes on the wire, {decoded} bytes decoded");
     }
 
-    // Let the curve grow a little, then the pictures: desktop and phone, light and dark.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The curve drawn, then the pictures: desktop and phone, light and dark.
+    browser.wait_for_chart_drawn(2).await;
     screenshot_at(&browser, "dashboard-desktop-light.png", 1280, 2400, false).await;
     screenshot_at(&browser, "dashboard-desktop-dark.png", 1280, 2400, true).await;
     screenshot_at(&browser, "dashboard-phone-dark.png", 390, 3200, true).await;

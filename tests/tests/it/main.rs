@@ -23,7 +23,6 @@ mod hostile;
 mod hostile_bodies;
 mod ingest;
 mod journal;
-mod logging;
 mod metrics;
 mod notifications;
 mod notify_crash;

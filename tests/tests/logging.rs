@@ -1,8 +1,8 @@
 //! Structured logs: with the JSON format, every line written while a request is served carries
 //! the request's id. The subscriber is the one `riskdeck` installs (`backend::logs`), writing
-//! into memory; it is the default subscriber of this test's thread only (the test runs on a
-//! current-thread runtime, so the server's tasks run on that thread), so other tests in the same
-//! binary neither write into it nor are affected by it.
+//! into memory; it is this test binary's global subscriber, so this file holds one test and is
+//! the one integration-test binary besides `tests/it`: in `it` every other test's logs would go
+//! into it too, and a thread-scoped subscriber (`set_default`) misses the request's span there.
 
 use backend::logs::{LogFormat, subscriber};
 use std::io::Write;
@@ -49,11 +49,12 @@ impl Captured {
 #[tokio::test]
 async fn json_log_lines_carry_the_request_id() {
     let captured = Captured::default();
-    let _default = tracing::subscriber::set_default(subscriber(
+    tracing::subscriber::set_global_default(subscriber(
         LogFormat::Json,
         EnvFilter::new(backend::logs::DEFAULT_FILTER),
         captured.clone(),
-    ));
+    ))
+    .expect("the only subscriber of this binary");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(demo_config(&dir.path().join("r.db")))
