@@ -142,11 +142,8 @@ fn unknown_session() -> Response {
 
 async fn endpoint(State(broker): State<DemoBroker>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
-    let query: HashMap<String, String> = parts
-        .uri
-        .query()
-        .and_then(|q| serde_urlencoded_pairs(q))
-        .unwrap_or_default();
+    let query: HashMap<String, String> =
+        parts.uri.query().and_then(query_pairs).unwrap_or_default();
     if query.get("EIO").map(String::as_str) != Some(ENGINE_IO_VERSION) {
         return plain(StatusCode::BAD_REQUEST, "unsupported EIO version".into());
     }
@@ -204,7 +201,7 @@ async fn endpoint(State(broker): State<DemoBroker>, request: Request) -> Respons
 }
 
 /// The query's pairs, percent-decoded.
-fn serde_urlencoded_pairs(query: &str) -> Option<HashMap<String, String>> {
+fn query_pairs(query: &str) -> Option<HashMap<String, String>> {
     axum::extract::Query::<HashMap<String, String>>::try_from_uri(
         &format!("/?{query}").parse().ok()?,
     )
