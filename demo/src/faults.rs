@@ -86,6 +86,33 @@ pub struct Faults {
     /// the balance moves at once: account information reports a balance before its deal.
     /// 0: off.
     pub deal_delay_secs: u64,
+    /// Streaming (`/ws`): the socket carrying the account closes, checked once per live tick.
+    pub stream_drop: FaultMode,
+    /// Streaming: the socket carrying the account goes silent without closing (no packets, no
+    /// answers to pings), checked once per live tick.
+    pub stream_stall: FaultMode,
+    /// Streaming: a `disconnected` packet for the account, which then streams nothing until
+    /// subscribed again, checked once per live tick.
+    pub stream_disconnected: FaultMode,
+    /// Streaming: each sequenced packet of the account is sent twice, checked per packet.
+    pub stream_duplicates: FaultMode,
+    /// Streaming: a sequenced packet is swapped with the one after it, checked per packet.
+    pub stream_out_of_order: FaultMode,
+    /// Streaming: `subscribe` is refused with `TooManyRequestsError`
+    /// (`LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_USER_PER_SERVER`, retry after `retryAfterSecs`),
+    /// checked per subscribe.
+    pub stream_refuse: FaultMode,
+}
+
+/// The streaming fault knobs, each drawn on its own occasion (see [`Faults`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamFault {
+    Drop,
+    Stall,
+    Disconnected,
+    Duplicates,
+    OutOfOrder,
+    Refuse,
 }
 
 impl Default for Faults {
@@ -101,6 +128,12 @@ impl Default for Faults {
             frozen: false,
             late_deals_secs: 0,
             deal_delay_secs: 0,
+            stream_drop: FaultMode::Off,
+            stream_stall: FaultMode::Off,
+            stream_disconnected: FaultMode::Off,
+            stream_duplicates: FaultMode::Off,
+            stream_out_of_order: FaultMode::Off,
+            stream_refuse: FaultMode::Off,
         }
     }
 }
@@ -147,14 +180,31 @@ impl Faults {
         Ok(())
     }
 
-    fn modes(&self) -> [(&'static str, FaultMode); 5] {
+    fn modes(&self) -> [(&'static str, FaultMode); 11] {
         [
             ("dropConnection", self.drop_connection),
             ("serverError", self.server_error),
             ("rateLimit", self.rate_limit),
             ("truncatedBody", self.truncated_body),
             ("malformedJson", self.malformed_json),
+            ("streamDrop", self.stream_drop),
+            ("streamStall", self.stream_stall),
+            ("streamDisconnected", self.stream_disconnected),
+            ("streamDuplicates", self.stream_duplicates),
+            ("streamOutOfOrder", self.stream_out_of_order),
+            ("streamRefuse", self.stream_refuse),
         ]
+    }
+
+    fn stream_mode(&mut self, fault: StreamFault) -> &mut FaultMode {
+        match fault {
+            StreamFault::Drop => &mut self.stream_drop,
+            StreamFault::Stall => &mut self.stream_stall,
+            StreamFault::Disconnected => &mut self.stream_disconnected,
+            StreamFault::Duplicates => &mut self.stream_duplicates,
+            StreamFault::OutOfOrder => &mut self.stream_out_of_order,
+            StreamFault::Refuse => &mut self.stream_refuse,
+        }
     }
 }
 
@@ -241,6 +291,15 @@ impl FaultBook {
             latency: Duration::from_millis(faults.latency_ms),
             fault,
         }
+    }
+
+    /// Whether the streaming `fault` fires now for `account` (counting a `next` down). Streaming
+    /// does not count as requests.
+    pub fn stream_fires(&mut self, account: &str, fault: StreamFault) -> bool {
+        let Some(entry) = self.accounts.get_mut(account) else {
+            return false;
+        };
+        entry.faults.stream_mode(fault).fires(&mut self.rng)
     }
 
     /// The listed accounts' entries, in id order.
@@ -373,8 +432,7 @@ mod tests {
                 truncated_body: FaultMode::Off,
                 drop_connection: FaultMode::Next(1),
                 frozen: true,
-                late_deals_secs: 0,
-                deal_delay_secs: 0,
+                ..Faults::default()
             },
         );
         check(
@@ -442,6 +500,47 @@ mod tests {
     }
 
     #[test]
+    fn stream_knobs_read_from_json_and_count_down_without_counting_requests() {
+        let faults: Faults = serde_json::from_str(
+            r#"{"streamDrop": {"next": 1}, "streamStall": "always", "streamDisconnected": "off",
+                "streamDuplicates": {"percent": 100}, "streamOutOfOrder": {"next": 2},
+                "streamRefuse": {"next": 1}}"#,
+        )
+        .expect("valid stream faults");
+        let mut book = FaultBook::new(1);
+        book.set("a", faults);
+        let fires = |book: &mut FaultBook, fault| {
+            (0..3)
+                .map(|_| book.stream_fires("a", fault))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(fires(&mut book, StreamFault::Drop), [true, false, false]);
+        assert_eq!(fires(&mut book, StreamFault::Stall), [true, true, true]);
+        assert_eq!(
+            fires(&mut book, StreamFault::Disconnected),
+            [false, false, false]
+        );
+        assert_eq!(
+            fires(&mut book, StreamFault::Duplicates),
+            [true, true, true]
+        );
+        assert_eq!(
+            fires(&mut book, StreamFault::OutOfOrder),
+            [true, true, false]
+        );
+        assert_eq!(fires(&mut book, StreamFault::Refuse), [true, false, false]);
+        assert!(!book.stream_fires("unknown", StreamFault::Refuse));
+        assert_eq!(book.get("a").requests, 0);
+        let too_likely = Faults {
+            stream_refuse: FaultMode::Percent(101),
+            ..Faults::default()
+        };
+        assert!(
+            matches!(too_likely.validate(), Err(FaultsError::Invalid(m)) if m.contains("streamRefuse"))
+        );
+    }
+
+    #[test]
     fn percent_faults_follow_the_seed() {
         let run = |seed| {
             let mut book = FaultBook::new(seed);
@@ -462,7 +561,7 @@ mod tests {
         assert!((220..380).contains(&count), "{count} of 1000 at 30%");
         assert_eq!(
             Faults::default().modes().map(|(_, mode)| mode),
-            [FaultMode::Off; 5]
+            [FaultMode::Off; 11]
         );
     }
 }

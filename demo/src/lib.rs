@@ -10,6 +10,9 @@
 //! the broker misbehave on request (latency, 5xx, 429, malformed JSON, truncated bodies, dropped
 //! connections, frozen data), per account, from Rust or over HTTP.
 //!
+//! [`streaming`] serves MetaApi's streaming API (Engine.IO 3 / Socket.IO 2 at `/ws`) over the
+//! same world, with its own fault knobs.
+//!
 //! [`ctrader`] is the cTrader Open API simulator over the same world (`demo_platform =
 //! "ctrader"`).
 //!
@@ -20,6 +23,7 @@
 pub mod ctrader;
 pub mod faults;
 pub mod server;
+pub mod streaming;
 pub mod world;
 
 use std::future::Future;
@@ -29,6 +33,7 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use faults::{AccountFaults, FaultBook, Faults, FaultsError};
+pub use streaming::StreamConfig;
 use world::{ScriptClock, World};
 
 /// How the demo broker simulates and whom it lets in.
@@ -80,6 +85,8 @@ pub struct DemoBroker {
     token: Arc<str>,
     /// A fixed present, when a test holds the world still ([`DemoBroker::pin_clock`]).
     pinned: Arc<Mutex<Option<DateTime<Utc>>>>,
+    /// The streaming sessions (`/ws`).
+    hub: Arc<streaming::Hub>,
 }
 
 impl DemoBroker {
@@ -101,7 +108,18 @@ impl DemoBroker {
             faults: Arc::new(Mutex::new(FaultBook::new(config.seed))),
             token: config.token.into(),
             pinned: Arc::new(Mutex::new(None)),
+            hub: Arc::new(streaming::Hub::new(StreamConfig::default())),
         }
+    }
+
+    /// The same broker with other streaming timings; call it before serving.
+    pub fn with_stream_config(mut self, config: StreamConfig) -> DemoBroker {
+        self.hub = Arc::new(streaming::Hub::new(config));
+        self
+    }
+
+    pub(crate) fn hub(&self) -> &streaming::Hub {
+        &self.hub
     }
 
     /// The demo accounts: `demo-eurusd-scalper`, `demo-gold-swing`, `demo-index-breakout`
@@ -215,9 +233,10 @@ impl DemoBroker {
         f(&mut book)
     }
 
-    /// The MetaApi-shaped routes, below `/users/current/accounts/{accountId}`.
+    /// The MetaApi-shaped routes, below `/users/current/accounts/{accountId}`, and MetaApi's
+    /// streaming API at `/ws`.
     pub fn router(&self) -> axum::Router {
-        server::router(self.clone())
+        server::router(self.clone()).merge(streaming::router(self.clone()))
     }
 
     /// Runs `f` on the world after advancing it to the current time.

@@ -237,18 +237,30 @@ async fn deals(
     let offset = parse_number("offset", paging.offset.as_deref(), 0, usize::MAX)?.unwrap_or(0);
     let limit = parse_number("limit", paging.limit.as_deref(), 1, MAX_DEALS_PAGE)?
         .unwrap_or(MAX_DEALS_PAGE);
-    // With `dealDelaySecs`, the history has not caught up with the last seconds yet.
-    let delay = broker.faults(&account).faults.deal_delay_secs;
-    let deals = broker.with_current_world(|w, now| {
+    let deals = visible_deals(&broker, &account, start, end, offset, limit)?;
+    metaapi_json(&deals)
+}
+
+/// The account's deals in `start..end` as the history shows them now: with `dealDelaySecs`,
+/// the history has not caught up with the last seconds yet. REST and streaming both read this.
+pub(crate) fn visible_deals(
+    broker: &DemoBroker,
+    account: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    offset: usize,
+    limit: usize,
+) -> Result<Vec<wire::metaapi::MetaDeal>, WorldError> {
+    let delay = broker.faults(account).faults.deal_delay_secs;
+    broker.with_current_world(|w, now| {
         let synced = now - chrono::TimeDelta::seconds(i64::try_from(delay).unwrap_or(0));
         let end = if delay > 0 {
             end.min(synced).max(start)
         } else {
             end
         };
-        w.deals(&account, start, end, offset, limit)
-    })?;
-    metaapi_json(&deals)
+        w.deals(account, start, end, offset, limit)
+    })
 }
 
 async fn specification(
@@ -350,9 +362,15 @@ const TIME_FIELDS: &[&str] = &["time", "updateTime", "lastQuoteTime"];
 /// original decimal for anything with at most 15 significant digits, which covers every amount
 /// and price the demo produces, and readers such as `rust_decimal` parse it back exactly.
 pub fn metaapi_json<T: Serialize>(body: &T) -> Answer {
-    let mut value = serde_json::to_value(body).map_err(|_| DemoError::Internal)?;
-    normalise(&mut value);
+    let value = metaapi_value(body).ok_or(DemoError::Internal)?;
     Ok(Json(value).into_response())
+}
+
+/// A wire value as MetaApi writes it (see [`metaapi_json`]), for the streaming packets.
+pub(crate) fn metaapi_value<T: Serialize>(body: &T) -> Option<Value> {
+    let mut value = serde_json::to_value(body).ok()?;
+    normalise(&mut value);
+    Some(value)
 }
 
 fn normalise(value: &mut Value) {
