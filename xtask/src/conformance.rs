@@ -1,10 +1,11 @@
 //! `cargo xtask conformance`: Riskdeck checked against what the outside world publishes.
 //!
 //! A list of suites, each counting its own passes and failures: schemathesis on our OpenAPI
-//! document against `riskdeck serve --demo` (as admin and as trader), and the firms' worked
-//! examples replayed through `riskdeck replay`. The Python tools come from PyPI into a virtual
-//! environment cached under the target directory, keyed by a hash of
-//! `conformance/requirements.txt` (every version pinned). The run ends with exactly one line,
+//! document against `riskdeck serve --demo` (as admin and as trader), MetaApi's official Python
+//! SDK synchronizing with the demo broker's streaming API, and the firms' worked examples
+//! replayed through `riskdeck replay`. The Python tools come from PyPI into virtual
+//! environments cached under the target directory, each keyed by a hash of its pinned
+//! requirements file (`conformance/requirements.txt`, `conformance/requirements-metaapi.txt`). The run ends with exactly one line,
 //! `conformance: N passed, M failed`, and fails when M is not zero.
 
 use anyhow::{Context, bail};
@@ -40,11 +41,15 @@ struct Suite {
     run: fn(&Setup) -> anyhow::Result<Tally>,
 }
 
-/// Every conformance suite. Later suites (MetaApi's and Spotware's SDKs) are added here.
+/// Every conformance suite. Later suites (Spotware's SDK) are added here.
 const SUITES: &[Suite] = &[
     Suite {
         name: "schemathesis",
         run: schemathesis,
+    },
+    Suite {
+        name: "MetaApi's SDK",
+        run: metaapi_sdk,
     },
     Suite {
         name: "worked examples",
@@ -55,7 +60,7 @@ const SUITES: &[Suite] = &[
 pub fn run(root: &Path) -> anyhow::Result<()> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let venv = python_tools(root, &target.join("conformance"))?;
+    let venv = python_tools(root, &target.join("conformance"), "conformance/requirements.txt")?;
     let setup = Setup {
         root: root.to_owned(),
         target,
@@ -91,9 +96,10 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The cached virtual environment for `conformance/requirements.txt`, made when missing.
-fn python_tools(root: &Path, cache: &Path) -> anyhow::Result<PathBuf> {
-    let requirements = root.join("conformance/requirements.txt");
+/// The cached virtual environment for a pinned requirements file (relative to the workspace),
+/// made when missing.
+fn python_tools(root: &Path, cache: &Path, requirements: &str) -> anyhow::Result<PathBuf> {
+    let requirements = root.join(requirements);
     let pinned = std::fs::read(&requirements)
         .with_context(|| format!("cannot read {}", requirements.display()))?;
     let venv = cache.join(format!("venv-{:016x}", fnv1a(&pinned)));
@@ -162,14 +168,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// no server errors, and every status, content type and body as the document states. One pass
 /// or failure per operation and role.
 fn schemathesis(setup: &Setup) -> anyhow::Result<Tally> {
-    crate::check(crate::cargo().args(["build", "-p", "backend", "--bin", "riskdeck"]))?;
-    let work = setup.target.join("conformance/schemathesis");
-    if work.exists() {
-        std::fs::remove_dir_all(&work)
-            .with_context(|| format!("cannot remove {}", work.display()))?;
-    }
-    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
-    let server = DemoServer::start(&setup.target.join("debug/riskdeck"), &work)?;
+    let binary = riskdeck(setup)?;
+    let work = scratch(setup, "schemathesis")?;
+    let server = DemoServer::start(&binary, &work)?;
     let mut tally = Tally::default();
     // The trader first: the admin's run may change or disable other users.
     for role in ["trader", "admin"] {
@@ -215,6 +216,89 @@ fn schemathesis(setup: &Setup) -> anyhow::Result<Tally> {
         tally.failed += counted.failed;
     }
     Ok(tally)
+}
+
+/// The `riskdeck` binary, built with the workspace's features (as `cargo xtask test` builds
+/// everything, so nothing is compiled again).
+fn riskdeck(setup: &Setup) -> anyhow::Result<PathBuf> {
+    crate::check(crate::cargo().args(["build", "--workspace", "--bin", "riskdeck"]))?;
+    Ok(setup.target.join("debug/riskdeck"))
+}
+
+/// An empty scratch directory for one suite under `target/conformance`.
+fn scratch(setup: &Setup, name: &str) -> anyhow::Result<PathBuf> {
+    let work = setup.target.join("conformance").join(name);
+    if work.exists() {
+        std::fs::remove_dir_all(&work)
+            .with_context(|| format!("cannot remove {}", work.display()))?;
+    }
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    Ok(work)
+}
+
+/// MetaApi's official Python SDK (`metaapi-cloud-sdk`, pinned in
+/// `conformance/requirements-metaapi.txt`) subscribes to every account of
+/// `riskdeck demo-broker` over its streaming API and must synchronize, its terminal state equal
+/// to the broker's REST answers (`conformance/metaapi_sdk.py`: one pass or failure per check).
+fn metaapi_sdk(setup: &Setup) -> anyhow::Result<Tally> {
+    let venv = python_tools(
+        &setup.root,
+        &setup.target.join("conformance"),
+        "conformance/requirements-metaapi.txt",
+    )?;
+    let binary = riskdeck(setup)?;
+    let work = scratch(setup, "metaapi-sdk")?;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .context("cannot find a free port")?
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let broker = Broker(
+        Command::new(&binary)
+            .args(["demo-broker", "--listen", &address])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?,
+    );
+    let started = std::time::Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("the demo broker did not listen on {address} within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = Command::new(venv.join("bin/python"))
+        .arg(setup.root.join("conformance/metaapi_sdk.py"))
+        .arg(&address)
+        .current_dir(&work)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot start the SDK check")?;
+    drop(broker);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for line in stdout.lines().filter(|line| line.starts_with("FAIL")) {
+        eprintln!("xtask: MetaApi's SDK: {line}");
+    }
+    let tally = Tally {
+        passed: stdout.lines().filter(|l| l.starts_with("PASS")).count(),
+        failed: stdout.lines().filter(|l| l.starts_with("FAIL")).count(),
+    };
+    if !output.status.success() && tally.failed == 0 {
+        bail!("the SDK check ended {} with no failed check:\n{stdout}", output.status);
+    }
+    Ok(tally)
+}
+
+/// A child process killed when dropped.
+struct Broker(Child);
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Operations passed and failed in a schemathesis JUnit report.
@@ -359,11 +443,12 @@ fn sign_in(port: u16, username: &str, password: &str) -> anyhow::Result<Session>
     Ok(Session { cookie, csrf })
 }
 
-/// The firms' published worked examples, replayed through `riskdeck replay` by
-/// backend/tests/replay_cli.rs: one pass or failure per test.
+/// The firms' published worked examples, replayed through `riskdeck replay` by the
+/// integration tests' `replay_cli` module: one pass or failure per test.
 fn worked_examples(_setup: &Setup) -> anyhow::Result<Tally> {
+    // `--workspace`, as `cargo xtask test` builds the tests: nothing is compiled again.
     let output = crate::cargo()
-        .args(["test", "-p", "backend", "--test", "replay_cli"])
+        .args(["test", "--workspace", "--test", "it", "--", "replay_cli::"])
         .stderr(Stdio::inherit())
         .output()
         .context("cannot start cargo test")?;
@@ -379,7 +464,7 @@ fn worked_examples(_setup: &Setup) -> anyhow::Result<Tally> {
         failed: count(" ... FAILED"),
     };
     if !output.status.success() && tally.failed == 0 {
-        bail!("cargo test -p backend --test replay_cli failed:\n{stdout}");
+        bail!("cargo test --test it -- replay_cli:: failed:\n{stdout}");
     }
     Ok(tally)
 }
