@@ -60,7 +60,11 @@ const SUITES: &[Suite] = &[
 pub fn run(root: &Path) -> anyhow::Result<()> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let venv = python_tools(root, &target.join("conformance"), "conformance/requirements.txt")?;
+    let venv = python_tools(
+        root,
+        &target.join("conformance"),
+        "conformance/requirements.txt",
+    )?;
     let setup = Setup {
         root: root.to_owned(),
         target,
@@ -286,7 +290,10 @@ fn metaapi_sdk(setup: &Setup) -> anyhow::Result<Tally> {
         failed: stdout.lines().filter(|l| l.starts_with("FAIL")).count(),
     };
     if !output.status.success() && tally.failed == 0 {
-        bail!("the SDK check ended {} with no failed check:\n{stdout}", output.status);
+        bail!(
+            "the SDK check ended {} with no failed check:\n{stdout}",
+            output.status
+        );
     }
     Ok(tally)
 }
