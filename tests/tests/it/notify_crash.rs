@@ -100,6 +100,8 @@ retry_base = 50
 retry_max = 200
 # A delivery in flight is leased for this and 5 s more: the restart sends it again after that.
 send_timeout = 5000
+# The trader's webhook receiver runs on this machine: an operator's explicit allow-list.
+allow_internal_hosts = ["127.0.0.1"]
 
 [notifications.telegram]
 api_base_url = "{telegram}"
