@@ -581,6 +581,7 @@ pub struct AnchorCorrectionRequest {
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub value: rust_decimal::Decimal,
     /// Why: mandatory, kept in the audit log and shown to the trader.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, pattern = r"\S"))]
     pub reason: String,
 }
 
@@ -1531,6 +1532,10 @@ pub struct OverrideRequest {
     /// Why: mandatory (an empty or missing reason is refused with 400), kept in the audit log
     /// and shown to the trader.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, min_length = 1, pattern = r"\S")
+    )]
     pub reason: String,
 }
 

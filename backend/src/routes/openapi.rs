@@ -26,7 +26,7 @@ use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Paths, Ref, RefOr,
@@ -691,6 +691,27 @@ fn text_schema() -> Schema {
     ObjectBuilder::new().schema_type(Type::String).into()
 }
 
+/// A query parameter's schema, by its name: what the server parses it as, so the document
+/// refuses what the server refuses (an empty or non-numeric `limit`, a `from` that is not a
+/// time).
+fn query_schema(param: &str) -> Schema {
+    match param {
+        "limit" | "points" | "page" | "per_page" => ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .into(),
+        "after" | "offset" | "before_id" => ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .into(),
+        "from" | "to" => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .into(),
+        _ => text_schema(),
+    }
+}
+
 fn operation(route: &Route, doc: &Doc) -> utoipa::openapi::path::Operation {
     let mut responses = ResponsesBuilder::new();
     responses = match doc.reply {
@@ -806,7 +827,7 @@ fn operation(route: &Route, doc: &Doc) -> utoipa::openapi::path::Operation {
                 .parameter_in(ParameterIn::Query)
                 .required(Required::False)
                 .description(Some(*description))
-                .schema(Some(text_schema())),
+                .schema(Some(query_schema(param))),
         );
     }
     if let Some(schema) = doc.request {
@@ -915,6 +936,32 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_document_refuses_what_the_server_refuses() {
+        let document: serde_json::Value =
+            serde_json::from_str(&json()).expect("the document is JSON");
+        let query = |path: &str, name: &str| {
+            document["paths"][path]["get"]["parameters"]
+                .as_array()
+                .and_then(|params| params.iter().find(|p| p["name"] == name))
+                .map(|p| p["schema"].clone())
+                .unwrap_or_default()
+        };
+        // An empty or non-numeric limit, and a `from` that is not a time, are refused.
+        let limit = query("/api/accounts/{account}/events", "limit");
+        assert_eq!(
+            (&limit["type"], &limit["minimum"]),
+            (&"integer".into(), &1.into())
+        );
+        let from = query("/api/audit", "from");
+        assert_eq!(from["format"], "date-time");
+        // A reason is required and must say something.
+        let reason = &document["components"]["schemas"]["OverrideRequest"];
+        assert_eq!(reason["required"], serde_json::json!(["reason"]));
+        assert_eq!(reason["properties"]["reason"]["minLength"], 1);
+        assert_eq!(reason["properties"]["reason"]["pattern"], "\\S");
+    }
 
     #[test]
     fn every_route_of_the_table_is_in_the_document() {
