@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn the_first_sample_is_written_at_once() {
         let start = Instant::now();
-        assert!(Samples::default().due(start, POLL, true).is_none(), "nothing to write");
+        assert!(
+            Samples::default().due(start, POLL, true).is_none(),
+            "nothing to write"
+        );
         let mut samples = Samples::default();
         samples.push(point(1));
         assert_eq!(samples.due(start, POLL, false).map(<[_]>::len), Some(1));
