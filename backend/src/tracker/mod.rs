@@ -10,6 +10,11 @@
 //! account's lease: it waits on standby, takes the lease, restores the account from the store,
 //! and stops at once when the lease is lost (every challenge save is fenced by the lease, so an
 //! instance that lost it cannot record anything), then goes back to standby.
+//!
+//! The loop decides nothing itself: pure decisions, unit-tested without IO or a clock, say what
+//! to do (`feed`: stale or recovered; `samples`: when to write equity samples; `save`: when to
+//! store the state, peaks and limit levels; `schedule`: when to poll or pause; `view`: what an
+//! observation shows), and the loop, `poll`, `persist`, `pushes` and `backfill` do it.
 
 use crate::challenge::ChallengeRun;
 use crate::config::ChallengeSetup;
@@ -405,33 +410,14 @@ impl Tracker {
                 continue;
             }
             last_poll = Some(Instant::now());
-            let pause = match self.poll_once().await {
-                Ok(()) => None,
-                Err(error) => {
-                    tracing::warn!(account = %self.id, %error, "poll failed");
-                    let silent = self.last_success.unwrap_or(started).elapsed();
-                    if feed::silent_too_long(silent, self.stale_after) {
-                        self.publish_feed(FeedStatus::Stale);
-                        let detail =
-                            format!("the broker has not answered for {} s", silent.as_secs());
-                        self.note_feed(true, &detail).await;
-                    }
-                    schedule::pause_after(&error, self.interval)
-                }
+            let Err(error) = self.poll_once().await else {
+                continue;
             };
-            if let Some(pause) = pause {
-                let until = Instant::now() + pause;
-                loop {
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = lost.cancelled() => return Ended::Lost,
-                        () = tokio::time::sleep_until(until) => break,
-                        // Commands do not wait for the broker's rate limit to pass.
-                        Some(command) = self.commands.recv() => self.command(command).await,
-                    }
-                }
-                if shutdown.is_cancelled() {
-                    break Ended::Shutdown;
+            if let Some(pause) = self.poll_failed(&error, started).await {
+                match self.pause(pause, shutdown, &lost).await {
+                    Some(Ended::Lost) => return Ended::Lost,
+                    Some(ended) => break ended,
+                    None => {}
                 }
             }
         };
@@ -444,6 +430,26 @@ impl Tracker {
         }
         tracing::debug!(account = %self.id, "tracker stopped");
         ended
+    }
+
+    /// Waits out a broker's rate limit, carrying out commands meanwhile; `Some` when tracking
+    /// ends during the wait.
+    async fn pause(
+        &mut self,
+        pause: Duration,
+        shutdown: &CancellationToken,
+        lost: &CancellationToken,
+    ) -> Option<Ended> {
+        let until = Instant::now() + pause;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Some(Ended::Shutdown),
+                () = lost.cancelled() => return Some(Ended::Lost),
+                () = tokio::time::sleep_until(until) => return None,
+                // Commands do not wait for the broker's rate limit to pass.
+                Some(command) = self.commands.recv() => self.command(command).await,
+            }
+        }
     }
 
     /// After a restart (or a takeover), shows the restored challenge's numbers at once,

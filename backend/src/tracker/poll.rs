@@ -96,6 +96,24 @@ impl Tracker {
         Ok(())
     }
 
+    /// After a failed poll: the feed turns stale once the broker has not answered for
+    /// `stale_after` (since the last answer, or since tracking `started`). How long to pause
+    /// before the next poll, if at all.
+    pub(super) async fn poll_failed(
+        &mut self,
+        error: &BrokerError,
+        started: Instant,
+    ) -> Option<Duration> {
+        tracing::warn!(account = %self.id, %error, "poll failed");
+        let silent = self.last_success.unwrap_or(started).elapsed();
+        if feed::silent_too_long(silent, self.stale_after) {
+            self.publish_feed(FeedStatus::Stale);
+            let detail = format!("the broker has not answered for {} s", silent.as_secs());
+            self.note_feed(true, &detail).await;
+        }
+        schedule::pause_after(error, self.interval)
+    }
+
     /// Feeds the engine, then stores its state and new events in one transaction.
     pub(super) async fn evaluate(
         &mut self,

@@ -3,9 +3,10 @@
 
 use super::{Ended, Tracker, feed};
 use crate::ingest::{Batch, NotStored, Pushed};
-use chrono::Utc;
-use shared::api::{EquityPoint, FeedStatus, IngestResponse};
+use chrono::{DateTime, Utc};
+use shared::api::{EquityPoint, FeedStatus, IngestResponse, RefusedRecord};
 use shared::engine::RecordData;
+use std::collections::HashSet;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -123,25 +124,9 @@ impl Tracker {
             events = outcome.events;
             outcome.accepted_lines.into_iter().collect()
         } else {
-            let mut latest = self.pushed.as_ref().map(|(time, _)| *time);
-            let mut accepted = std::collections::HashSet::new();
-            for pushed in &records {
-                let state = matches!(
-                    pushed.record.data,
-                    RecordData::AccountInformation(_) | RecordData::Positions(_)
-                );
-                if state && latest.is_some_and(|latest| pushed.record.time < latest) {
-                    response.refused.push(shared::api::RefusedRecord {
-                        line: pushed.number,
-                        message: "the record is older than the latest one received".to_owned(),
-                    });
-                    continue;
-                }
-                if state {
-                    latest = Some(pushed.record.time);
-                }
-                accepted.insert(pushed.number);
-            }
+            let latest = self.pushed.as_ref().map(|(time, _)| *time);
+            let (accepted, refused) = accept_in_order(&records, latest);
+            response.refused = refused;
             response.accepted = u32::try_from(accepted.len()).unwrap_or(u32::MAX);
             accepted
         };
@@ -180,5 +165,85 @@ impl Tracker {
             self.publish_view(&info.currency, view, FeedStatus::Live);
         }
         if stored { Ok(response) } else { Err(NotStored) }
+    }
+}
+
+/// Which pushed records an account without a challenge accepts (by line number), and why the
+/// others are refused: an account state (information, positions) older than the latest one
+/// received (`latest`, or an earlier record of the batch) would move the numbers shown back.
+fn accept_in_order(
+    records: &[Pushed],
+    mut latest: Option<DateTime<Utc>>,
+) -> (HashSet<u32>, Vec<RefusedRecord>) {
+    let mut accepted = HashSet::new();
+    let mut refused = Vec::new();
+    for pushed in records {
+        let state = matches!(
+            pushed.record.data,
+            RecordData::AccountInformation(_) | RecordData::Positions(_)
+        );
+        if state && latest.is_some_and(|latest| pushed.record.time < latest) {
+            refused.push(RefusedRecord {
+                line: pushed.number,
+                message: "the record is older than the latest one received".to_owned(),
+            });
+            continue;
+        }
+        if state {
+            latest = Some(pushed.record.time);
+        }
+        accepted.insert(pushed.number);
+    }
+    (accepted, refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::engine::Record;
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        let start: DateTime<Utc> = "2026-03-02T08:00:00Z".parse().expect("time");
+        start + chrono::Duration::minutes(minute)
+    }
+
+    fn pushed(number: u32, minute: i64, state: bool) -> Pushed {
+        let data = if state {
+            RecordData::Positions(Vec::new())
+        } else {
+            RecordData::Tick {}
+        };
+        Pushed {
+            record: Record::new(at(minute), data),
+            line: String::new(),
+            number,
+        }
+    }
+
+    #[test]
+    fn without_a_challenge_an_older_account_state_is_refused() {
+        // (records as (line, minute, is a state), latest shown) -> lines accepted, refused
+        #[track_caller]
+        fn check(
+            records: &[(u32, i64, bool)],
+            latest: Option<i64>,
+            accepted: &[u32],
+            refused: &[u32],
+        ) {
+            let records: Vec<Pushed> = records
+                .iter()
+                .map(|&(n, m, state)| pushed(n, m, state))
+                .collect();
+            let (got, why) = accept_in_order(&records, latest.map(at));
+            let mut got: Vec<u32> = got.into_iter().collect();
+            got.sort_unstable();
+            assert_eq!(got, accepted);
+            assert_eq!(why.iter().map(|r| r.line).collect::<Vec<_>>(), refused);
+        }
+        check(&[(1, 0, true), (2, 1, true)], None, &[1, 2], &[]);
+        check(&[(1, 1, true), (2, 0, true)], None, &[1], &[2]); // older than line 1
+        check(&[(1, 5, true), (2, 6, true)], Some(5), &[1, 2], &[]); // as old: accepted
+        check(&[(1, 4, true), (2, 6, true)], Some(5), &[2], &[1]);
+        check(&[(1, 0, false)], Some(5), &[1], &[]); // not an account state
     }
 }
