@@ -319,7 +319,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     print_logins(&started.logins);
     let app = crate::app(started.state.clone(), &config.assets);
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    crate::serve(listener, app, shutdown).await?;
+    crate::serve(listener, app, shutdown, config.serve_limits()).await?;
     started.join().await;
     tracing::info!("stopped cleanly");
     Ok(())

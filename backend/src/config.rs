@@ -67,6 +67,12 @@ pub struct Config {
     /// docs/OPERATIONS.md). Holders renew every third of it.
     #[serde(with = "millis")]
     pub lease_ttl: Duration,
+    /// How long a client may take to send a request's line and headers before its connection
+    /// is closed (slow clients holding connections open without finishing a request).
+    #[serde(with = "millis")]
+    pub header_read_timeout: Duration,
+    /// Client connections served at once; more wait until one closes.
+    pub max_connections: usize,
     /// Live streams one user may hold open at once (a browser tab holds one).
     pub max_streams_per_user: usize,
     /// Events a live stream may fall behind by (its client reading too slowly) before it is
@@ -179,6 +185,8 @@ impl Default for Config {
             admin: AdminConfig::default(),
             broker_timeout: Duration::from_secs(10),
             lease_ttl: Duration::from_secs(15),
+            header_read_timeout: crate::ServeLimits::default().header_read_timeout,
+            max_connections: crate::ServeLimits::default().max_connections,
             max_streams_per_user: 16,
             stream_buffer: crate::hub::DEFAULT_STREAM_BUFFER,
             stream_replay: crate::hub::DEFAULT_STREAM_REPLAY,
@@ -565,6 +573,14 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The limits on clients' connections the HTTP server keeps.
+    pub fn serve_limits(&self) -> crate::ServeLimits {
+        crate::ServeLimits {
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections,
+        }
+    }
+
     /// Reads a TOML file; missing keys take their defaults.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -609,6 +625,14 @@ impl Config {
         }
         if !(1..=10_000).contains(&self.max_concurrent_polls) {
             return invalid("max_concurrent_polls must be between 1 and 10000".into());
+        }
+        if self.header_read_timeout < Duration::from_millis(100)
+            || self.header_read_timeout > Duration::from_secs(600)
+        {
+            return invalid("header_read_timeout must be between 100 ms and 600000 ms".into());
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return invalid("max_connections must be between 1 and 1000000".into());
         }
         if !(1..=100_000).contains(&self.max_streams_per_user) {
             return invalid("max_streams_per_user must be between 1 and 100000".into());
@@ -794,6 +818,8 @@ mod tests {
         check_invalid("poll_interval = 5", "at least 100 ms");
         check_invalid("max_concurrent_polls = 0", "between 1 and 10000");
         check_invalid("max_streams_per_user = 0", "max_streams_per_user");
+        check_invalid("header_read_timeout = 5", "header_read_timeout");
+        check_invalid("max_connections = 0", "max_connections");
         check_invalid("stream_buffer = 0", "stream_buffer");
         check_invalid("price_interval = 1000", "shorter than poll_interval");
         check_invalid(

@@ -10,6 +10,8 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod export;
+pub mod http_server;
+pub use http_server::{ServeLimits, serve};
 pub mod hub;
 pub mod ingest;
 pub mod lease;
@@ -480,19 +482,4 @@ fn demo_owner(account: &str) -> Option<&'static str> {
         }
         _ => None,
     }
-}
-
-/// Serves `app` on `listener` until `shutdown` is cancelled, then drains connections. Handlers
-/// see each client's address (sign-in throttling uses it).
-pub async fn serve(
-    listener: TcpListener,
-    app: axum::Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
 }

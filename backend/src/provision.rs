@@ -286,7 +286,11 @@ pub fn check(request: &CreateAccountRequest, context: Context<'_>) -> Result<Che
     };
     let preset = resolve_preset(request.preset.trim(), request.phase.as_deref())?;
     let text = request.initial_balance.trim();
-    let initial_balance: Decimal = text.parse().map_err(|_| {
+    let plain = !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && text.matches('.').count() <= 1;
+    let parsed = if plain { text.parse().ok() } else { None };
+    let initial_balance: Decimal = parsed.ok_or_else(|| {
         format!(
             "initial_balance: {text:?} is not a number: write the starting capital as digits, \
              e.g. \"100000\" or \"25000.50\"."
@@ -808,6 +812,8 @@ mod tests {
         refused(|r| r.initial_balance = "lots".into(), "initial_balance");
         refused(|r| r.initial_balance = "-5".into(), "initial_balance");
         refused(|r| r.initial_balance = "1.001".into(), "initial_balance");
+        refused(|r| r.initial_balance = "100_000".into(), "initial_balance");
+        refused(|r| r.initial_balance = "1e5".into(), "initial_balance");
         refused(|r| r.currency = "usd".into(), "currency");
         refused(|r| r.currency = "EUR".into(), "currency");
     }

@@ -69,7 +69,7 @@ impl TestServer {
         let app = backend::app(started.state.clone(), &config.assets);
         let stop = shutdown.clone();
         let handle = tokio::spawn(async move {
-            if let Err(error) = backend::serve(listener, app, stop).await {
+            if let Err(error) = backend::serve(listener, app, stop, config.serve_limits()).await {
                 eprintln!("test server stopped with an error: {error}");
             }
             started.join().await;

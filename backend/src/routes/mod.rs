@@ -427,32 +427,125 @@ const MAX_REJECTION_CHARS: usize = 300;
 /// for a body over the limit.
 pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<S: Send + Sync, T: DeserializeOwned + serde::Serialize> FromRequest<S> for JsonBody<T> {
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
-        axum::Json::<T>::from_request(request, state)
+        if !json_content_type(request.headers()) {
+            return Err(AppError::UnsupportedMediaType(
+                "Send the body as JSON, with the header content-type: application/json.".to_owned(),
+            ));
+        }
+        let body = axum::body::Bytes::from_request(request, state)
             .await
-            .map(|axum::Json(value)| Self(value))
-            .map_err(|rejection| {
-                let status = rejection.status();
-                let text = rejection.body_text();
-                let message = match text.char_indices().nth(MAX_REJECTION_CHARS) {
-                    Some((cut, _)) => format!("{}...", &text[..cut]),
-                    None => text,
-                };
-                match status {
-                    StatusCode::UNPROCESSABLE_ENTITY => AppError::Unprocessable(message),
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(
-                        "Send the body as JSON, with the header content-type: application/json."
-                            .to_owned(),
-                    ),
-                    StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(format!(
-                        "The body is larger than the {MAX_BODY_BYTES} bytes accepted."
-                    )),
-                    _ => AppError::BadRequest(message),
-                }
-            })
+            .map_err(|rejection| match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(format!(
+                    "The body is larger than the {MAX_BODY_BYTES} bytes accepted."
+                )),
+                _ => AppError::BadRequest(rejection.body_text()),
+            })?;
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&body).map_err(|rejection| {
+            let text = rejection.body_text();
+            let message = match text.char_indices().nth(MAX_REJECTION_CHARS) {
+                Some((cut, _)) => format!("{}...", &text[..cut]),
+                None => text,
+            };
+            match rejection.status() {
+                StatusCode::UNPROCESSABLE_ENTITY => AppError::Unprocessable(message),
+                _ => AppError::BadRequest(message),
+            }
+        })?;
+        if let Some(field) = separated_decimal(&body, &value) {
+            return Err(AppError::Unprocessable(format!(
+                "{field}: write a decimal with digits and at most one point, without `_` \
+                 separators (e.g. \"100000.50\")."
+            )));
+        }
+        Ok(Self(value))
+    }
+}
+
+/// Whether `content-type` says JSON (`application/json`, or `application/...+json`).
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The field (a JSON path such as `draft.rules[0].kind.limit.value`) where `sent` wrote a
+/// decimal with `_` separators (`"100_000"`) that was read as a number anyway: the decimal
+/// parser accepts them, the API does not, so what a person typed is never read as something
+/// else. Found by comparing what was sent with what was read, written back; only bodies with
+/// a digit next to a `_` are looked at.
+pub(crate) fn separated_decimal(sent: &[u8], read: &impl serde::Serialize) -> Option<String> {
+    let suspicious = sent
+        .windows(2)
+        .any(|pair| matches!(pair, [b'_', d] | [d, b'_'] if d.is_ascii_digit()));
+    if !suspicious {
+        return None;
+    }
+    let sent: serde_json::Value = serde_json::from_slice(sent).ok()?;
+    let read = serde_json::to_value(read).ok()?;
+    let mut path = String::new();
+    separated_decimal_at(&sent, &read, &mut path).then_some(path)
+}
+
+fn separated_decimal_at(
+    sent: &serde_json::Value,
+    read: &serde_json::Value,
+    path: &mut String,
+) -> bool {
+    use serde_json::Value;
+    match (sent, read) {
+        (Value::String(sent), Value::String(read)) => {
+            sent.contains('_')
+                && sent != read
+                && matches!(
+                    (sent.parse::<rust_decimal::Decimal>(), read.parse::<rust_decimal::Decimal>()),
+                    (Ok(a), Ok(b)) if a == b
+                )
+        }
+        (Value::Object(sent), Value::Object(read)) => sent.iter().any(|(key, value)| {
+            let Some(read) = read.get(key) else {
+                return false;
+            };
+            let before = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(key);
+            let found = separated_decimal_at(value, read, path);
+            if !found {
+                path.truncate(before);
+            }
+            found
+        }),
+        (Value::Array(sent), Value::Array(read)) => {
+            sent.iter()
+                .zip(read)
+                .enumerate()
+                .any(|(index, (value, read))| {
+                    let before = path.len();
+                    path.push_str(&format!("[{index}]"));
+                    let found = separated_decimal_at(value, read, path);
+                    if !found {
+                        path.truncate(before);
+                    }
+                    found
+                })
+        }
+        _ => false,
     }
 }
 

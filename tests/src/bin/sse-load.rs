@@ -392,7 +392,12 @@ mod server {
         let started = backend::start(&config, shutdown.clone()).await?;
         let hub = started.state.hub.clone();
         let app = backend::app(started.state.clone(), &config.assets);
-        tokio::spawn(backend::serve(listener, app, shutdown.clone()));
+        // The harness holds thousands of streams: the connection cap is not what it measures.
+        let limits = backend::ServeLimits {
+            max_connections: 1_000_000,
+            ..config.serve_limits()
+        };
+        tokio::spawn(backend::serve(listener, app, shutdown.clone(), limits));
         println!("http://{addr}");
 
         // Standard input is read on a thread of its own: the harness's commands, one a line.

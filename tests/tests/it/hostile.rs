@@ -306,3 +306,155 @@ async fn a_trader_cannot_point_a_webhook_at_internal_addresses_unless_the_operat
     assert_eq!(save("http://127.0.0.2:8080/hook").await.status(), 200);
     server.stop().await;
 }
+
+/// Opens a connection and sends the start of a request that never ends (slowloris).
+async fn unfinished_request(server: &TestServer) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: riskdeck\r\nX-Slow: ")
+        .await
+        .expect("write the first bytes");
+    stream
+}
+
+/// Reads until the server closes the connection (whatever it answers first).
+async fn until_closed(stream: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut sink = Vec::new();
+    // The bound only keeps a regression from hanging the suite; it asserts no speed.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        stream.read_to_end(&mut sink),
+    )
+    .await
+    .expect("the server closes a connection whose headers never end")
+    .ok();
+}
+
+async fn server_with(
+    dir: &std::path::Path,
+    header_read_timeout: std::time::Duration,
+    max_connections: usize,
+) -> TestServer {
+    let config = backend::config::Config {
+        demo: false,
+        header_read_timeout,
+        max_connections,
+        ..demo_config(&dir.join("r.db"))
+    };
+    TestServer::start(config).await.expect("server")
+}
+
+async fn health(url: String) -> u16 {
+    reqwest::get(url)
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_headers_is_closed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = server_with(dir.path(), std::time::Duration::from_millis(300), 8).await;
+    let mut slow = unfinished_request(&server).await;
+    until_closed(&mut slow).await;
+    assert_eq!(health(server.url("/healthz")).await, 200);
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = server_with(dir.path(), std::time::Duration::from_secs(120), 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(unfinished_request(&server).await);
+    }
+    let mut waiting = tokio::spawn(health(server.url("/healthz")));
+    // While the three slow clients hold every connection, the fourth is not served.
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), &mut waiting)
+            .await
+            .is_err(),
+        "a connection beyond max_connections was served"
+    );
+    drop(held.pop());
+    assert_eq!(waiting.await.expect("task"), 200);
+}
+
+/// Sends `body` and returns the refusal's status and message.
+async fn refusal(client: &reqwest::Client, url: String, body: serde_json::Value) -> (u16, String) {
+    let response = client.post(url).json(&body).send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, error_body(response).await.message)
+}
+
+#[tokio::test]
+async fn decimals_written_with_underscores_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    let admin = server.login("admin").await.expect("admin");
+    let account = "demo-eurusd-scalper";
+
+    let (status, message) = refusal(
+        &admin,
+        server.url(&format!("/api/accounts/{account}/anchors")),
+        serde_json::json!({
+            "anchor": "start_of_day_balance",
+            "value": "100_000",
+            "reason": "typed with a separator",
+        }),
+    )
+    .await;
+    assert_eq!(status, 422, "{message}");
+    assert!(message.starts_with("value:"), "{message}");
+
+    let config =
+        shared::engine::preset("ftmo-2step", rust_decimal::Decimal::from(100_000)).expect("preset");
+    let mut draft = serde_json::to_value(shared::engine::edit::RuleSetDraft {
+        time_zone: "Europe/Prague".to_owned(),
+        reset_time: "00:00".to_owned(),
+        rules: config.rules,
+        estimated_equity_breaches: false,
+        interest_dividend_tax: shared::engine::PlCounting::default(),
+    })
+    .expect("draft");
+    let limit = draft["rules"]
+        .as_array_mut()
+        .expect("rules")
+        .iter_mut()
+        .find_map(|rule| rule["kind"].get_mut("limit"))
+        .expect("a rule with a limit");
+    limit["value"] = serde_json::json!("1_0");
+    for path in ["rule-sets/what-if", "rule-sets"] {
+        let (status, message) = refusal(
+            &admin,
+            server.url(&format!("/api/accounts/{account}/{path}")),
+            serde_json::json!({ "draft": draft }),
+        )
+        .await;
+        assert_eq!(status, 422, "{path}: {message}");
+        assert!(message.contains(".limit.value:"), "{path}: {message}");
+    }
+
+    let (status, message) = refusal(
+        &admin,
+        server.url("/api/accounts"),
+        serde_json::json!({
+            "id": "separated-balance",
+            "name": "Separated balance",
+            "connection": { "kind": "demo", "account": "demo-gold-swing" },
+            "preset": "ftmo-2step",
+            "initial_balance": "100_000",
+            "currency": "USD",
+        }),
+    )
+    .await;
+    assert_eq!(status, 422, "{message}");
+    assert!(message.contains("initial_balance"), "{message}");
+    let listed = server.account_ids().await.expect("accounts");
+    assert!(!listed.iter().any(|id| id.0 == "separated-balance"));
+}
