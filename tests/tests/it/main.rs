@@ -35,5 +35,6 @@ mod scale_out;
 mod scheduler;
 mod startup_errors;
 mod stream;
+mod streaming;
 mod trades;
 mod users;

@@ -1,0 +1,1213 @@
+//! MetaApi's streaming API, the client side: accounts followed over a few shared sockets
+//! (Engine.IO 3 / Socket.IO 2, as MetaApi's SDK 29.1.1 speaks it; see docs/METAAPI-STREAMING.md)
+//! instead of polled over REST.
+//!
+//! A [`StreamingPool`] holds the sockets of one server and token; [`StreamingPool::subscribe`]
+//! places an account on a socket with room (at most `accounts_per_socket`, 100 as the SDK does,
+//! a new socket otherwise) and gives back a [`Subscription`]: the account's [`StreamEvent`]s in
+//! `shared::domain` terms, in the order the broker sequenced them, each deal once. Dropping
+//! the subscription unsubscribes the account.
+//!
+//! A socket opens as the SDK's does (a polling handshake, then the WebSocket upgrade), pings
+//! every `pingInterval` and is dropped when a pong does not come back within `pong_timeout`;
+//! each account is subscribed, then synchronized from its last known deal time (so a
+//! reconnect reads only what it missed). An account that hears nothing (no `status`, no data)
+//! for `status_timeout`, that gets a `disconnected` packet, or whose packets leave a gap that
+//! does not fill, is subscribed again; a dropped socket is opened again with backoff and
+//! jitter. Each of these is told to the subscriber as [`StreamEvent::Disconnected`], and a
+//! refused subscription (MetaApi's `TooManyRequestsError`, e.g. the
+//! `LIMIT_ACCOUNT_SUBSCRIPTIONS_*` limits) as [`StreamEvent::Refused`], retried at the
+//! recommended time. A malformed or unknown packet is logged with its account and skipped.
+//! The token never appears in a log line or an error.
+
+use crate::journal::{Journal, Kind};
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::{SinkExt, StreamExt};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use shared::domain::{AccountInfo, Deal, Money, Position, SymbolPrice, SymbolSpec};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use wire::metaapi::{
+    AccountInformation, MetaDeal, MetaPosition, MetaSymbolPrice, MetaSymbolSpecification,
+};
+use wire::metaapi_streaming::{SOCKET_IO_CONNECT, decode_payload, engine, event, parse_event};
+
+/// Where and how a pool streams.
+#[derive(Clone, Debug)]
+pub struct StreamSettings {
+    /// The server's base URL (`https://mt-client-api-v1.<region>.agiliumtrade.ai`, or the demo
+    /// broker's `http://127.0.0.1:PORT`); only its scheme and host are used.
+    pub base_url: String,
+    /// The MetaApi token (sent in the socket's query, as MetaApi wants; never logged).
+    pub token: String,
+    /// Accounts one socket carries at most.
+    pub accounts_per_socket: usize,
+    /// How long opening a socket may take.
+    pub connect_timeout: Duration,
+    /// How long a ping may go unanswered before the socket counts as stalled.
+    pub pong_timeout: Duration,
+    /// How long an account may hear nothing (MetaApi sends `status` at least every minute)
+    /// before it is subscribed again.
+    pub status_timeout: Duration,
+    /// How long a gap in an account's sequenced packets may stay open.
+    pub gap_timeout: Duration,
+    /// The longest wait between two attempts to open a socket.
+    pub max_backoff: Duration,
+}
+
+impl StreamSettings {
+    /// MetaApi's defaults for `base_url` and `token`.
+    pub fn new(base_url: &str, token: &str) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            accounts_per_socket: 100,
+            connect_timeout: Duration::from_secs(10),
+            pong_timeout: Duration::from_secs(20),
+            status_timeout: Duration::from_secs(60),
+            gap_timeout: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a subscription tells its account's follower, in the order the broker sent it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StreamEvent {
+    /// A synchronization began: full account information, positions and the deals since the
+    /// requested time follow.
+    SynchronizationStarted,
+    /// The account's balance, equity, margin (the whole object).
+    AccountInformation(AccountInfo),
+    /// The whole set of open positions (a synchronization).
+    Positions(Vec<Position>),
+    /// Open positions changed: these were opened or updated, these (ids) closed.
+    PositionsChanged {
+        updated: Vec<Position>,
+        removed: Vec<String>,
+    },
+    /// Deals not seen before on this subscription, oldest first.
+    Deals(Vec<Deal>),
+    /// Quotes, with the account's equity and margin as the broker computed them at these
+    /// prices (when it sent them).
+    Prices {
+        prices: Vec<SymbolPrice>,
+        equity: Option<Money>,
+        margin: Option<Money>,
+        free_margin: Option<Money>,
+        margin_level: Option<Decimal>,
+    },
+    /// Symbol specifications.
+    Specifications(Vec<SymbolSpec>),
+    /// The synchronization is complete: what follows is live.
+    Synchronized,
+    /// The account's stream broke (socket dropped or silent, `disconnected`, a gap): it is
+    /// being subscribed again; until then nothing is live.
+    Disconnected { reason: String },
+    /// The broker refused the subscription; it is tried again after `retry_after`.
+    Refused {
+        reason: String,
+        retry_after: Duration,
+    },
+}
+
+/// One account's events; dropping it unsubscribes the account.
+pub struct Subscription {
+    events: mpsc::UnboundedReceiver<StreamEvent>,
+    account: String,
+    socket: mpsc::UnboundedSender<Command>,
+    sockets: Arc<Mutex<Vec<SocketHandle>>>,
+}
+
+impl Subscription {
+    /// The next event; `None` once the pool is gone.
+    pub async fn next(&mut self) -> Option<StreamEvent> {
+        self.events.recv().await
+    }
+
+    /// An event already received, without waiting.
+    pub fn try_next(&mut self) -> Option<StreamEvent> {
+        self.events.try_recv().ok()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.events.close();
+        let _ = self.socket.send(Command::Remove(self.account.clone()));
+        let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(socket) = sockets
+            .iter_mut()
+            .find(|s| s.commands.same_channel(&self.socket))
+        {
+            socket.accounts.remove(&self.account);
+        }
+    }
+}
+
+/// The sockets of one server and token, shared by the accounts that stream through them.
+#[derive(Clone)]
+pub struct StreamingPool {
+    settings: Arc<StreamSettings>,
+    http: reqwest::Client,
+    sockets: Arc<Mutex<Vec<SocketHandle>>>,
+}
+
+struct SocketHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    accounts: HashSet<String>,
+}
+
+enum Command {
+    Add(String, Follower),
+    Remove(String),
+}
+
+impl StreamingPool {
+    /// A pool of sockets to `settings.base_url` (opened as accounts subscribe).
+    pub fn new(http: reqwest::Client, settings: StreamSettings) -> Self {
+        Self {
+            settings: Arc::new(settings),
+            http,
+            sockets: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Follows `account` (MetaApi's account id) from now on: deals from `deals_from` (the
+    /// last one known; `None`: the whole history the server keeps) are synchronized, then
+    /// everything live. What is received is appended to `journal` in the replay format.
+    /// Must be called inside a Tokio runtime.
+    pub fn subscribe(
+        &self,
+        account: &str,
+        deals_from: Option<DateTime<Utc>>,
+        journal: Option<Arc<Journal>>,
+    ) -> Subscription {
+        let (tx, events) = mpsc::unbounded_channel();
+        let follower = Follower::new(tx, deals_from, journal);
+        let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+        sockets.retain(|socket| !socket.commands.is_closed());
+        for socket in sockets.iter_mut() {
+            socket.accounts.remove(account);
+        }
+        let index = match sockets
+            .iter()
+            .position(|s| s.accounts.len() < self.settings.accounts_per_socket)
+        {
+            Some(index) => index,
+            None => {
+                let (commands, receiver) = mpsc::unbounded_channel();
+                tokio::spawn(run_socket(
+                    self.settings.clone(),
+                    self.http.clone(),
+                    receiver,
+                ));
+                sockets.push(SocketHandle {
+                    commands,
+                    accounts: HashSet::new(),
+                });
+                sockets.len() - 1
+            }
+        };
+        let socket = &mut sockets[index];
+        socket.accounts.insert(account.to_owned());
+        let _ = socket
+            .commands
+            .send(Command::Add(account.to_owned(), follower));
+        Subscription {
+            events,
+            account: account.to_owned(),
+            socket: socket.commands.clone(),
+            sockets: self.sockets.clone(),
+        }
+    }
+
+    /// Sockets open or opening now.
+    pub fn sockets(&self) -> usize {
+        let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+        sockets.retain(|socket| !socket.commands.is_closed());
+        sockets.len()
+    }
+}
+
+/// An account on a socket: where its events go and where its stream stands.
+struct Follower {
+    tx: mpsc::UnboundedSender<StreamEvent>,
+    journal: Option<Arc<Journal>>,
+    /// Deals at or after this time are asked for on the next synchronization.
+    deals_from: Option<DateTime<Utc>>,
+    /// Deal ids already told (each deal is told once).
+    deals_seen: HashSet<String>,
+    state: FollowState,
+    /// When a packet (or `status`) for the account last arrived.
+    heard: Instant,
+    orderer: Orderer,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum FollowState {
+    /// Subscribe at `at` (attempt `tries`, for the backoff of an unanswered subscribe).
+    Subscribe { at: Instant, tries: u32 },
+    /// Subscribed, waiting for `authenticated` until `until`.
+    Subscribed { tries: u32, until: Instant },
+    /// Synchronizing (or live) under this synchronization id.
+    Synchronizing { id: String },
+}
+
+impl Follower {
+    fn new(
+        tx: mpsc::UnboundedSender<StreamEvent>,
+        deals_from: Option<DateTime<Utc>>,
+        journal: Option<Arc<Journal>>,
+    ) -> Self {
+        Self {
+            tx,
+            journal,
+            deals_from,
+            deals_seen: HashSet::new(),
+            state: FollowState::Subscribe {
+                at: Instant::now(),
+                tries: 0,
+            },
+            heard: Instant::now(),
+            orderer: Orderer::default(),
+        }
+    }
+
+    fn tell(&self, event: StreamEvent) {
+        let _ = self.tx.send(event);
+    }
+
+    fn journal(&self, kind: Kind, value: &Value) {
+        if let Some(journal) = &self.journal
+            && let Ok(raw) = serde_json::to_vec(value)
+        {
+            journal.append(Utc::now(), kind, &raw);
+        }
+    }
+
+    /// The stream broke: tell it and subscribe again after `after`.
+    fn restart(&mut self, reason: &str, after: Duration) {
+        self.tell(StreamEvent::Disconnected {
+            reason: reason.to_owned(),
+        });
+        self.state = FollowState::Subscribe {
+            at: Instant::now() + after,
+            tries: 0,
+        };
+        self.orderer = Orderer::default();
+    }
+}
+
+/// Puts an account's sequenced packets back in order: a synchronization starts a session at
+/// its `sequenceNumber`; a packet is delivered when it is the next one, a later one waits, an
+/// earlier one (a duplicate, or from an older session) is dropped.
+#[derive(Debug, Default)]
+struct Orderer {
+    /// The session's `sequenceTimestamp` and the next number expected.
+    session: Option<(i64, i64)>,
+    /// Packets ahead of the next one, by number, and since when the oldest waits.
+    waiting: BTreeMap<i64, Value>,
+    gap_since: Option<Instant>,
+}
+
+/// The most packets waiting for a gap to fill before the account is synchronized again.
+const MAX_WAITING: usize = 100;
+
+impl Orderer {
+    /// The packets deliverable now that `packet` arrived, in order; `Err` when the gap grew
+    /// too large (synchronize again).
+    fn accept(&mut self, packet: Value, now: Instant) -> Result<Vec<Value>, ()> {
+        let number = packet.get("sequenceNumber").and_then(Value::as_i64);
+        let stamp = packet.get("sequenceTimestamp").and_then(Value::as_i64);
+        let (Some(number), Some(stamp)) = (number, stamp) else {
+            return Ok(vec![packet]);
+        };
+        let starts = packet.get("type").and_then(Value::as_str) == Some("synchronizationStarted");
+        if starts {
+            if self.session.is_some_and(|(session, _)| stamp <= session) {
+                return Ok(Vec::new());
+            }
+            self.session = Some((stamp, number + 1));
+            self.waiting.retain(|&n, p| {
+                n > number && p.get("sequenceTimestamp").and_then(Value::as_i64) >= Some(stamp)
+            });
+            let mut out = vec![packet];
+            self.drain(&mut out);
+            self.update_gap(now);
+            return Ok(out);
+        }
+        let Some((session, next)) = self.session else {
+            // Before the first synchronization: wait for it.
+            self.waiting.insert(number, packet);
+            return self.check_size();
+        };
+        if stamp < session || number < next {
+            return Ok(Vec::new());
+        }
+        if number > next {
+            self.waiting.insert(number, packet);
+            self.update_gap(now);
+            return self.check_size();
+        }
+        let mut out = vec![packet];
+        self.session = Some((session, next + 1));
+        self.drain(&mut out);
+        self.update_gap(now);
+        Ok(out)
+    }
+
+    fn drain(&mut self, out: &mut Vec<Value>) {
+        while let Some((session, next)) = self.session {
+            // Duplicates of delivered packets are dropped.
+            while self
+                .waiting
+                .first_key_value()
+                .is_some_and(|(&n, _)| n < next)
+            {
+                self.waiting.pop_first();
+            }
+            match self.waiting.remove(&next) {
+                Some(packet) => {
+                    out.push(packet);
+                    self.session = Some((session, next + 1));
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn update_gap(&mut self, now: Instant) {
+        if self.waiting.is_empty() {
+            self.gap_since = None;
+        } else if self.gap_since.is_none() {
+            self.gap_since = Some(now);
+        }
+    }
+
+    fn check_size(&self) -> Result<Vec<Value>, ()> {
+        if self.waiting.len() > MAX_WAITING {
+            Err(())
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
+    fn gap_older_than(&self, limit: Duration, now: Instant) -> bool {
+        self.gap_since
+            .is_some_and(|since| now.saturating_duration_since(since) > limit)
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// How a socket ended.
+enum Closed {
+    /// Broken or stalled; open it again.
+    Broken(String),
+    /// Nobody follows an account on it any more.
+    Unused,
+}
+
+/// One socket's life: open it, serve its accounts, open it again when it breaks, until no
+/// account is left on it.
+async fn run_socket(
+    settings: Arc<StreamSettings>,
+    http: reqwest::Client,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let mut followers: HashMap<String, Follower> = HashMap::new();
+    let mut failures: u32 = 0;
+    loop {
+        // Take in what was asked meanwhile.
+        while let Ok(command) = commands.try_recv() {
+            apply_command(&mut followers, command, None).await;
+        }
+        if followers.is_empty() && commands.is_closed() {
+            return;
+        }
+        let reason = match open(&settings, &http).await {
+            Ok((socket, open)) => {
+                failures = 0;
+                match serve(&settings, socket, open, &mut followers, &mut commands).await {
+                    Closed::Unused => return,
+                    Closed::Broken(reason) => reason,
+                }
+            }
+            Err(reason) => reason,
+        };
+        tracing::warn!(
+            accounts = followers.len(),
+            %reason,
+            "MetaApi stream socket closed; opening it again"
+        );
+        for follower in followers.values_mut() {
+            follower.restart(&reason, Duration::ZERO);
+        }
+        failures = failures.saturating_add(1);
+        let wait = backoff(failures, settings.max_backoff);
+        let until = Instant::now() + wait;
+        // Wait out the backoff, taking in commands (an account may leave meanwhile).
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => break,
+                command = commands.recv() => match command {
+                    Some(command) => apply_command(&mut followers, command, None).await,
+                    // Every subscription and the pool are gone.
+                    None => return,
+                },
+            }
+        }
+    }
+}
+
+/// 0.5 s doubling per failure up to `max`, with up to half of it again as jitter.
+fn backoff(failures: u32, max: Duration) -> Duration {
+    let base = Duration::from_millis(500)
+        .saturating_mul(1 << failures.saturating_sub(1).min(8))
+        .min(max);
+    base + base.mul_f64(fastrand::f64() / 2.0)
+}
+
+async fn apply_command(
+    followers: &mut HashMap<String, Follower>,
+    command: Command,
+    socket: Option<&mut Socket>,
+) {
+    match command {
+        Command::Add(account, follower) => {
+            followers.insert(account, follower);
+        }
+        Command::Remove(account) => {
+            // A subscription replaced by a newer one for the same account is still served.
+            if followers.get(&account).is_some_and(|f| f.tx.is_closed())
+                && followers.remove(&account).is_some()
+                && let Some(socket) = socket
+            {
+                let request = request("unsubscribe", &account, &random_id());
+                let _ = socket.send(Message::text(request)).await;
+            }
+        }
+    }
+}
+
+/// The Engine.IO open packet's timings.
+struct Opened {
+    ping_interval: Duration,
+    /// The socket.io CONNECT (`40`) came already.
+    connected: bool,
+}
+
+/// Opens a socket as MetaApi's SDK does: a polling handshake, then the WebSocket upgrade.
+async fn open(
+    settings: &StreamSettings,
+    http: &reqwest::Client,
+) -> Result<(Socket, Opened), String> {
+    let client_id = format!("{:.10}", fastrand::f64());
+    let token: String = url::form_urlencoded::byte_serialize(settings.token.as_bytes()).collect();
+    let query = format!("auth-token={token}&clientId={client_id}&protocol=3");
+    let base = settings.base_url.trim_end_matches('/');
+    let handshake = http
+        .get(format!("{base}/ws/?{query}&transport=polling&EIO=3"))
+        .header("Client-Id", &client_id)
+        .timeout(settings.connect_timeout)
+        .send()
+        .await
+        .map_err(|e| format!("handshake: {}", e.without_url()))?;
+    if !handshake.status().is_success() {
+        return Err(format!("handshake: HTTP {}", handshake.status().as_u16()));
+    }
+    let body = handshake
+        .bytes()
+        .await
+        .map_err(|e| format!("handshake: {}", e.without_url()))?;
+    let packets = decode_payload(&body).map_err(|e| format!("handshake: {e}"))?;
+    let open = packets
+        .first()
+        .and_then(|p| p.strip_prefix(engine::OPEN))
+        .and_then(|json| serde_json::from_str::<Value>(json).ok())
+        .ok_or("handshake: no open packet")?;
+    let sid = open
+        .get("sid")
+        .and_then(Value::as_str)
+        .ok_or("handshake: no session id")?;
+    let ping_interval = open
+        .get("pingInterval")
+        .and_then(Value::as_u64)
+        .map_or(Duration::from_secs(25), Duration::from_millis)
+        .max(Duration::from_millis(100));
+    let connected = packets.iter().any(|p| p == SOCKET_IO_CONNECT);
+    let ws_base = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        return Err("the base URL is not http(s)".to_owned());
+    };
+    let sid: String = url::form_urlencoded::byte_serialize(sid.as_bytes()).collect();
+    let mut request = format!("{ws_base}/ws/?{query}&transport=websocket&EIO=3&sid={sid}")
+        .into_client_request()
+        .map_err(|_| "the WebSocket address cannot be formed".to_owned())?;
+    if let Ok(value) = client_id.parse() {
+        request.headers_mut().insert("Client-Id", value);
+    }
+    let (mut socket, _) = tokio::time::timeout(
+        settings.connect_timeout,
+        tokio_tungstenite::connect_async(request),
+    )
+    .await
+    .map_err(|_| "upgrade: timed out".to_owned())?
+    .map_err(|e| format!("upgrade: {}", redact(&e.to_string(), &settings.token)))?;
+    socket
+        .send(Message::text("2probe"))
+        .await
+        .map_err(|e| format!("upgrade: {e}"))?;
+    let probe = tokio::time::timeout(settings.connect_timeout, socket.next())
+        .await
+        .map_err(|_| "upgrade: no probe answer".to_owned())?;
+    match probe {
+        Some(Ok(Message::Text(text))) if text.as_str() == "3probe" => {}
+        _ => return Err("upgrade: the probe was not answered".to_owned()),
+    }
+    socket
+        .send(Message::text(engine::UPGRADE.to_string()))
+        .await
+        .map_err(|e| format!("upgrade: {e}"))?;
+    Ok((
+        socket,
+        Opened {
+            ping_interval,
+            connected,
+        },
+    ))
+}
+
+/// `text` with the token replaced (errors may quote the address).
+fn redact(text: &str, token: &str) -> String {
+    if token.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(token, "<token>")
+    }
+}
+
+fn random_id() -> String {
+    (0..32).map(|_| fastrand::lowercase()).collect()
+}
+
+fn iso(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A `request` event for `account`.
+fn request(kind: &str, account: &str, id: &str) -> String {
+    request_with(kind, account, id, json!({}))
+}
+
+fn request_with(kind: &str, account: &str, id: &str, mut fields: Value) -> String {
+    if let Value::Object(map) = &mut fields {
+        map.insert("type".into(), kind.into());
+        map.insert("accountId".into(), account.into());
+        map.insert("requestId".into(), id.into());
+        map.insert("instanceIndex".into(), 0.into());
+        map.insert("application".into(), "MetaApi".into());
+        map.insert(
+            "timestamps".into(),
+            json!({"clientProcessingStarted": iso(Utc::now())}),
+        );
+    }
+    event("request", &fields)
+}
+
+/// The earliest deal time MetaApi's SDK asks for on an empty history.
+fn history_start() -> DateTime<Utc> {
+    DateTime::from_timestamp(100_000, 0).unwrap_or_default()
+}
+
+/// Serves one open socket until it breaks or is no longer used.
+async fn serve(
+    settings: &StreamSettings,
+    mut socket: Socket,
+    opened: Opened,
+    followers: &mut HashMap<String, Follower>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+) -> Closed {
+    let session = random_id();
+    let mut ready = opened.connected;
+    // Subscribe requests in flight: request id -> account.
+    let mut requests: HashMap<String, String> = HashMap::new();
+    let mut ticker = tokio::time::interval(Duration::from_millis(200));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_ping = Instant::now();
+    let mut pong_due: Option<Instant> = None;
+    for follower in followers.values_mut() {
+        follower.state = FollowState::Subscribe {
+            at: Instant::now(),
+            tries: 0,
+        };
+        follower.heard = Instant::now();
+        follower.orderer = Orderer::default();
+    }
+    loop {
+        tokio::select! {
+            message = socket.next() => {
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None => {
+                        return Closed::Broken("the server closed the socket".to_owned());
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(error)) => {
+                        return Closed::Broken(redact(&error.to_string(), &settings.token));
+                    }
+                };
+                let text = text.as_str();
+                match text.chars().next() {
+                    Some(engine::PONG) => pong_due = None,
+                    Some(engine::CLOSE) => {
+                        return Closed::Broken("the server closed the session".to_owned());
+                    }
+                    Some(engine::MESSAGE) => {
+                        let body = &text[1..];
+                        if body == "0" || body.starts_with("0{") {
+                            ready = true;
+                        } else if body.starts_with('1') {
+                            return Closed::Broken("the server disconnected the socket".to_owned());
+                        } else if let Some((name, data)) = parse_event(body) {
+                            let out = on_event(settings, &name, data, followers, &mut requests);
+                            for frame in out {
+                                if let Err(error) = socket.send(Message::text(frame)).await {
+                                    return Closed::Broken(error.to_string());
+                                }
+                            }
+                        } else {
+                            tracing::debug!(packet = %text.chars().take(80).collect::<String>(), "skipped a packet that is not an event");
+                        }
+                    }
+                    _ => tracing::debug!("skipped an unknown engine packet"),
+                }
+            }
+            command = commands.recv() => {
+                let Some(command) = command else {
+                    // Every subscription and the pool are gone.
+                    let _ = socket.close(None).await;
+                    return Closed::Unused;
+                };
+                apply_command(followers, command, Some(&mut socket)).await;
+                if followers.is_empty() && commands.is_closed() {
+                    let _ = socket.send(Message::text(format!("{}1", engine::MESSAGE))).await;
+                    let _ = socket.close(None).await;
+                    return Closed::Unused;
+                }
+            }
+            _ = ticker.tick() => {
+                let now = Instant::now();
+                if pong_due.is_some_and(|due| now >= due) {
+                    return Closed::Broken(format!(
+                        "no pong within {} s: the socket is stalled",
+                        settings.pong_timeout.as_secs()
+                    ));
+                }
+                if now >= next_ping {
+                    if let Err(error) = socket.send(Message::text(engine::PING.to_string())).await {
+                        return Closed::Broken(error.to_string());
+                    }
+                    next_ping = now + opened.ping_interval.min(settings.pong_timeout);
+                    if pong_due.is_none() {
+                        pong_due = Some(now + settings.pong_timeout);
+                    }
+                }
+                if !ready {
+                    continue;
+                }
+                for frame in due_work(settings, followers, &session, &mut requests, now) {
+                    if let Err(error) = socket.send(Message::text(frame)).await {
+                        return Closed::Broken(error.to_string());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Subscribes due accounts, and restarts the silent ones and those with an open gap.
+fn due_work(
+    settings: &StreamSettings,
+    followers: &mut HashMap<String, Follower>,
+    session: &str,
+    requests: &mut HashMap<String, String>,
+    now: Instant,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (account, follower) in followers.iter_mut() {
+        match follower.state.clone() {
+            FollowState::Subscribe { at, tries } if now >= at => {
+                let id = random_id();
+                requests.insert(id.clone(), account.clone());
+                out.push(request_with(
+                    "subscribe",
+                    account,
+                    &id,
+                    json!({"sessionId": session}),
+                ));
+                // Unanswered subscribes are sent again after 3 s, 6 s, ... up to 5 minutes.
+                let wait = Duration::from_secs(3)
+                    .saturating_mul(1 << tries.min(7))
+                    .min(Duration::from_secs(300));
+                follower.state = FollowState::Subscribed {
+                    tries: tries + 1,
+                    until: now + wait,
+                };
+                follower.heard = now;
+            }
+            FollowState::Subscribed { tries, until } if now >= until => {
+                follower.state = FollowState::Subscribe { at: now, tries };
+            }
+            FollowState::Synchronizing { .. } => {
+                if now.saturating_duration_since(follower.heard) > settings.status_timeout {
+                    let reason =
+                        format!("nothing heard for {} s", settings.status_timeout.as_secs());
+                    tracing::warn!(%account, %reason, "subscribing the account again");
+                    follower.restart(&reason, Duration::ZERO);
+                } else if follower.orderer.gap_older_than(settings.gap_timeout, now) {
+                    tracing::warn!(%account, "a gap in the account's packets did not fill; synchronizing again");
+                    follower.restart("a gap in the packets did not fill", Duration::ZERO);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Handles one event from the server; returns the frames to send.
+fn on_event(
+    settings: &StreamSettings,
+    name: &str,
+    data: Value,
+    followers: &mut HashMap<String, Follower>,
+    requests: &mut HashMap<String, String>,
+) -> Vec<String> {
+    match name {
+        "synchronization" => {
+            let Some(account) = data.get("accountId").and_then(Value::as_str) else {
+                tracing::debug!("skipped a synchronization packet without an account");
+                return Vec::new();
+            };
+            let account = account.to_owned();
+            let Some(follower) = followers.get_mut(&account) else {
+                return Vec::new();
+            };
+            if data
+                .get("instanceIndex")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+                != 0
+            {
+                return Vec::new();
+            }
+            follower.heard = Instant::now();
+            on_synchronization(&account, data, follower)
+        }
+        "processingError" => {
+            let request = data
+                .get("requestId")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let Some(account) = requests.remove(request) else {
+                return Vec::new();
+            };
+            let Some(follower) = followers.get_mut(&account) else {
+                return Vec::new();
+            };
+            let error = data.get("error").and_then(Value::as_str).unwrap_or("error");
+            let message = data
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let kind = data
+                .pointer("/metadata/type")
+                .and_then(Value::as_str)
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default();
+            let retry_after = data
+                .pointer("/metadata/recommendedRetryTime")
+                .and_then(Value::as_str)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .and_then(|t| (t.with_timezone(&Utc) - Utc::now()).to_std().ok())
+                .unwrap_or(if error == "TooManyRequestsError" {
+                    Duration::from_secs(10)
+                } else {
+                    settings.status_timeout
+                })
+                .clamp(Duration::from_secs(1), Duration::from_secs(600));
+            let reason = redact(&format!("{error}{kind}: {message}"), &settings.token);
+            tracing::warn!(%account, %reason, retry_after_s = retry_after.as_secs(), "MetaApi refused the subscription");
+            follower.tell(StreamEvent::Refused {
+                reason,
+                retry_after,
+            });
+            follower.state = FollowState::Subscribe {
+                at: Instant::now() + retry_after,
+                tries: 0,
+            };
+            Vec::new()
+        }
+        "response" => {
+            if let Some(request) = data.get("requestId").and_then(Value::as_str) {
+                requests.remove(request);
+            }
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn on_synchronization(account: &str, data: Value, follower: &mut Follower) -> Vec<String> {
+    let kind = data
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    match kind.as_str() {
+        "authenticated" => {
+            let id = random_id();
+            let from = follower
+                .deals_from
+                .unwrap_or_else(history_start)
+                .max(history_start());
+            let mut fields = json!({
+                "version": 2,
+                "startingHistoryOrderTime": iso(from),
+                "startingDealTime": iso(from),
+                "specificationsHashes": [],
+                "positionsHashes": [],
+                "ordersHashes": [],
+            });
+            if let Some(host) = data.get("host") {
+                fields["host"] = host.clone();
+            }
+            follower.state = FollowState::Synchronizing { id: id.clone() };
+            follower.orderer = Orderer::default();
+            return vec![request_with("synchronize", account, &id, fields)];
+        }
+        "disconnected" => {
+            follower.restart(
+                "the broker disconnected the account",
+                Duration::from_secs(1),
+            );
+            return Vec::new();
+        }
+        "status" | "keepalive" => return Vec::new(),
+        _ => {}
+    }
+    let FollowState::Synchronizing { id } = &follower.state else {
+        return Vec::new();
+    };
+    // A packet of an older synchronization is stale.
+    if let Some(sync) = data.get("synchronizationId").and_then(Value::as_str)
+        && sync != id
+    {
+        return Vec::new();
+    }
+    let packets = match follower.orderer.accept(data, Instant::now()) {
+        Ok(packets) => packets,
+        Err(()) => {
+            follower.restart("too many packets out of order", Duration::ZERO);
+            return Vec::new();
+        }
+    };
+    for packet in packets {
+        apply(account, &packet, follower);
+    }
+    Vec::new()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(account: &str, what: &str, value: &Value) -> Option<T> {
+    match T::deserialize(value) {
+        Ok(parsed) => Some(parsed),
+        Err(error) => {
+            tracing::warn!(%account, %error, "skipped a malformed {what} in a streamed packet");
+            None
+        }
+    }
+}
+
+fn positions(account: &str, value: &Value) -> Vec<Position> {
+    let Some(items) = value.as_array() else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| parse::<MetaPosition>(account, "position", item))
+        .filter_map(|wire| match Position::try_from(wire) {
+            Ok(position) => Some(position),
+            Err(error) => {
+                tracing::warn!(%account, %error, "skipped a position that cannot be read");
+                None
+            }
+        })
+        .collect()
+}
+
+/// Deals of `value` not told before, oldest first; moves the time the next synchronization
+/// starts from.
+fn new_deals(account: &str, value: &Value, follower: &mut Follower) -> Vec<Deal> {
+    let Some(items) = value.as_array() else {
+        return Vec::new();
+    };
+    let mut deals = Vec::new();
+    for item in items {
+        let Some(wire) = parse::<MetaDeal>(account, "deal", item) else {
+            continue;
+        };
+        let deal: Deal = wire.into();
+        if !follower.deals_seen.insert(deal.id.clone()) {
+            continue;
+        }
+        follower.journal(Kind::Deal, item);
+        follower.deals_from = Some(follower.deals_from.map_or(deal.time, |t| t.max(deal.time)));
+        deals.push(deal);
+    }
+    deals.sort_by_key(|deal| deal.time);
+    deals
+}
+
+fn decimal(value: Option<&Value>) -> Option<Decimal> {
+    match value? {
+        Value::Number(n) => n
+            .to_string()
+            .parse::<Decimal>()
+            .ok()
+            .or_else(|| n.as_f64().and_then(|f| Decimal::try_from(f).ok())),
+        _ => None,
+    }
+}
+
+/// Tells what one ordered packet says.
+fn apply(account: &str, packet: &Value, follower: &mut Follower) {
+    let kind = packet
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match kind {
+        "synchronizationStarted" => follower.tell(StreamEvent::SynchronizationStarted),
+        "accountInformation" => {
+            if let Some(value) = packet.get("accountInformation")
+                && let Some(info) =
+                    parse::<AccountInformation>(account, "account information", value)
+            {
+                follower.journal(Kind::AccountInformation, value);
+                follower.tell(StreamEvent::AccountInformation(info.into()));
+            }
+        }
+        "specifications" => {
+            let specs: Vec<SymbolSpec> = packet
+                .get("specifications")
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|v| {
+                            parse::<MetaSymbolSpecification>(account, "specification", v)
+                        })
+                        .map(Into::into)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !specs.is_empty() {
+                follower.tell(StreamEvent::Specifications(specs));
+            }
+        }
+        "positions" => {
+            let value = packet
+                .get("positions")
+                .cloned()
+                .unwrap_or(Value::Array(Vec::new()));
+            follower.journal(Kind::Positions, &value);
+            follower.tell(StreamEvent::Positions(positions(account, &value)));
+        }
+        "deals" => {
+            if let Some(value) = packet.get("deals") {
+                let deals = new_deals(account, value, follower);
+                if !deals.is_empty() {
+                    follower.tell(StreamEvent::Deals(deals));
+                }
+            }
+        }
+        "dealSynchronizationFinished" => follower.tell(StreamEvent::Synchronized),
+        "update" => {
+            // Deals before the account information that may include them.
+            if let Some(value) = packet.get("deals") {
+                let deals = new_deals(account, value, follower);
+                if !deals.is_empty() {
+                    follower.tell(StreamEvent::Deals(deals));
+                }
+            }
+            let updated = packet
+                .get("updatedPositions")
+                .map(|v| positions(account, v))
+                .unwrap_or_default();
+            let removed: Vec<String> = packet
+                .get("removedPositionIds")
+                .and_then(Value::as_array)
+                .map(|ids| {
+                    ids.iter()
+                        .filter_map(|id| match id {
+                            Value::String(s) => Some(s.clone()),
+                            Value::Number(n) => Some(n.to_string()),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !updated.is_empty() || !removed.is_empty() {
+                follower.tell(StreamEvent::PositionsChanged { updated, removed });
+            }
+            if let Some(value) = packet.get("accountInformation")
+                && let Some(info) =
+                    parse::<AccountInformation>(account, "account information", value)
+            {
+                follower.journal(Kind::AccountInformation, value);
+                follower.tell(StreamEvent::AccountInformation(info.into()));
+            }
+        }
+        "prices" => {
+            let prices: Vec<SymbolPrice> = packet
+                .get("prices")
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|v| {
+                            let price = parse::<MetaSymbolPrice>(account, "price", v)?;
+                            follower.journal(Kind::Price, v);
+                            Some(price.into())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            follower.tell(StreamEvent::Prices {
+                prices,
+                equity: decimal(packet.get("equity")),
+                margin: decimal(packet.get("margin")),
+                free_margin: decimal(packet.get("freeMargin")),
+                margin_level: decimal(packet.get("marginLevel")),
+            });
+        }
+        "orders" | "historyOrders" | "orderSynchronizationFinished" | "downgradeSubscription" => {}
+        other => {
+            tracing::debug!(%account, packet = %other, "skipped a packet of a kind not followed")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(kind: &str, number: i64, stamp: i64) -> Value {
+        json!({"type": kind, "sequenceNumber": number, "sequenceTimestamp": stamp})
+    }
+
+    fn numbers(packets: &[Value]) -> Vec<i64> {
+        packets
+            .iter()
+            .map(|p| p["sequenceNumber"].as_i64().unwrap_or(-1))
+            .collect()
+    }
+
+    #[test]
+    fn packets_are_put_in_order_once_each() {
+        let now = Instant::now();
+        let mut orderer = Orderer::default();
+        // Before the synchronization starts, sequenced packets wait.
+        assert_eq!(orderer.accept(packet("deals", 1, 10), now), Ok(Vec::new()));
+        let started = orderer
+            .accept(packet("synchronizationStarted", 0, 10), now)
+            .expect("ordered");
+        assert_eq!(numbers(&started), [0, 1]);
+        // A duplicate is dropped; a later packet waits for the one before it.
+        assert_eq!(orderer.accept(packet("deals", 1, 10), now), Ok(Vec::new()));
+        assert_eq!(orderer.accept(packet("update", 3, 12), now), Ok(Vec::new()));
+        assert!(orderer.gap_older_than(Duration::ZERO, now + Duration::from_millis(1)));
+        let filled = orderer
+            .accept(packet("update", 2, 11), now)
+            .expect("ordered");
+        assert_eq!(numbers(&filled), [2, 3]);
+        assert!(!orderer.gap_older_than(Duration::ZERO, now + Duration::from_secs(1)));
+        // Unsequenced packets pass as they come.
+        assert_eq!(
+            orderer
+                .accept(json!({"type": "status"}), now)
+                .expect("passes")
+                .len(),
+            1
+        );
+        // An older synchronization's start is ignored; a newer one starts a session.
+        assert_eq!(
+            orderer.accept(packet("synchronizationStarted", 0, 5), now),
+            Ok(Vec::new())
+        );
+        let again = orderer
+            .accept(packet("synchronizationStarted", 0, 20), now)
+            .expect("ordered");
+        assert_eq!(numbers(&again), [0]);
+        assert_eq!(orderer.accept(packet("update", 4, 19), now), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn a_gap_that_grows_too_large_asks_for_a_new_synchronization() {
+        let now = Instant::now();
+        let mut orderer = Orderer::default();
+        orderer
+            .accept(packet("synchronizationStarted", 0, 1), now)
+            .expect("ordered");
+        let mut result = Ok(Vec::new());
+        for n in 2..(MAX_WAITING as i64 + 3) {
+            result = orderer.accept(packet("update", n, 2), now);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(()));
+    }
+
+    #[test]
+    fn backoff_grows_to_its_ceiling_with_jitter() {
+        let max = Duration::from_secs(30);
+        for failures in 1..20 {
+            let wait = backoff(failures, max);
+            assert!(wait >= Duration::from_millis(500), "{wait:?}");
+            assert!(wait <= max + max / 2, "{wait:?}");
+        }
+        assert!(backoff(12, max) >= max);
+    }
+
+    #[test]
+    fn the_token_is_redacted_from_errors() {
+        assert_eq!(
+            redact("GET /ws/?auth-token=s3cret&x=1 failed", "s3cret"),
+            "GET /ws/?auth-token=<token>&x=1 failed"
+        );
+    }
+
+    #[test]
+    fn requests_carry_the_envelope() {
+        let frame = request_with("subscribe", "acc", "rid", json!({"sessionId": "s"}));
+        let (name, data) = parse_event(&frame[1..]).expect("an event");
+        assert_eq!(name, "request");
+        assert_eq!(data["type"], "subscribe");
+        assert_eq!(data["accountId"], "acc");
+        assert_eq!(data["requestId"], "rid");
+        assert_eq!(data["instanceIndex"], 0);
+        assert_eq!(data["sessionId"], "s");
+    }
+}

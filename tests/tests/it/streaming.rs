@@ -1,0 +1,365 @@
+//! Riskdeck's MetaApi streaming connector (`broker::metaapi::streaming`) against the demo
+//! broker's `/ws` over real sockets: what a synchronization yields equals the REST answers, and
+//! every streaming fault knob is survived (reconnect, each deal once, refusal told), and a
+//! socket sending garbage neither panics nor stops the other account on it.
+
+use broker::metaapi::client::http_client;
+use broker::metaapi::{MetaApiClient, StreamEvent, StreamSettings, StreamingPool, Subscription};
+use chrono::{Duration as Days, Utc};
+use demo::faults::{FaultMode, Faults};
+use demo::{DemoBroker, DemoConfig, StreamConfig, serve};
+use shared::domain::{AccountInfo, Deal, Position};
+use std::collections::HashSet;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "str3am-t0ken";
+/// Generous bounds that keep a regression from hanging the suite; no speed is asserted.
+const WITHIN: Duration = Duration::from_secs(60);
+
+async fn start_demo() -> (String, DemoBroker, CancellationToken) {
+    let demo = DemoBroker::new(
+        DemoConfig {
+            token: TOKEN.into(),
+            ..DemoConfig::default()
+        },
+        Utc::now() - Days::hours(2),
+    )
+    .with_stream_config(StreamConfig {
+        ping_interval: Duration::from_millis(500),
+        status_interval: Duration::from_millis(500),
+        tick: Duration::from_millis(200),
+        ..StreamConfig::default()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let broker = demo.clone();
+    tokio::spawn(
+        async move { serve(listener, broker, async move { token.cancelled().await }).await },
+    );
+    (base, demo, stop)
+}
+
+fn settings(base: &str) -> StreamSettings {
+    StreamSettings {
+        pong_timeout: Duration::from_secs(2),
+        status_timeout: Duration::from_secs(3),
+        gap_timeout: Duration::from_secs(2),
+        max_backoff: Duration::from_secs(1),
+        ..StreamSettings::new(base, TOKEN)
+    }
+}
+
+/// The account as a follower folds its events.
+#[derive(Default)]
+struct Folded {
+    info: Option<AccountInfo>,
+    positions: Vec<Position>,
+    deals: Vec<Deal>,
+    synchronized: u32,
+    disconnected: u32,
+    refused: u32,
+    prices: u32,
+}
+
+impl Folded {
+    fn fold(&mut self, event: StreamEvent) {
+        match event {
+            StreamEvent::AccountInformation(info) => self.info = Some(info),
+            StreamEvent::Positions(positions) => self.positions = positions,
+            StreamEvent::PositionsChanged { updated, removed } => {
+                self.positions
+                    .retain(|p| !removed.contains(&p.id) && !updated.iter().any(|u| u.id == p.id));
+                self.positions.extend(updated);
+            }
+            StreamEvent::Deals(deals) => self.deals.extend(deals),
+            StreamEvent::Synchronized => self.synchronized += 1,
+            StreamEvent::Disconnected { .. } => self.disconnected += 1,
+            StreamEvent::Refused { .. } => self.refused += 1,
+            StreamEvent::Prices { .. } => self.prices += 1,
+            StreamEvent::SynchronizationStarted | StreamEvent::Specifications(_) => {}
+        }
+    }
+
+    /// Folds events until `done` holds.
+    async fn until(&mut self, stream: &mut Subscription, what: &str, done: impl Fn(&Self) -> bool) {
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        while !done(self) {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(event)) => self.fold(event),
+                Ok(None) => panic!("the subscription ended while waiting for {what}"),
+                Err(_) => panic!("timed out waiting for {what}"),
+            }
+        }
+    }
+
+    fn assert_each_deal_once(&self) {
+        let ids: HashSet<&str> = self.deals.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids.len(), self.deals.len(), "a deal was told twice");
+    }
+}
+
+#[tokio::test]
+async fn a_synchronization_equals_the_rest_answers_and_live_packets_follow() {
+    let (base, demo, stop) = start_demo().await;
+    let http = http_client(Duration::from_secs(5)).expect("http");
+    let pool = StreamingPool::new(http.clone(), settings(&base));
+    let accounts: Vec<String> = demo
+        .accounts()
+        .iter()
+        .take(2)
+        .map(|a| a.id.clone())
+        .collect();
+    for account in &accounts {
+        let mut stream = pool.subscribe(account, None, None);
+        let mut folded = Folded::default();
+        folded
+            .until(&mut stream, "the synchronization", |f| f.synchronized > 0)
+            .await;
+        // The world is frozen meanwhile, so REST and stream describe the same instant.
+        demo.set_faults(
+            account,
+            Faults {
+                frozen: true,
+                ..Faults::default()
+            },
+        )
+        .expect("known account");
+        let rest = MetaApiClient::new(http.clone(), &base, account, TOKEN).expect("client");
+        let deals = rest
+            .deals(Utc::now() - Days::days(30), Utc::now() + Days::minutes(1))
+            .await
+            .expect("deals");
+        folded
+            .until(&mut stream, "the stream to catch up", |f| {
+                f.deals.len() >= deals.len()
+            })
+            .await;
+        let streamed: HashSet<&str> = folded.deals.iter().map(|d| d.id.as_str()).collect();
+        let read: HashSet<&str> = deals.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(streamed, read, "{account}: the deals");
+        folded.assert_each_deal_once();
+        // Live packets (prices with equity) keep coming after the synchronization.
+        let prices = folded.prices;
+        folded
+            .until(&mut stream, "live packets", |f| f.prices > prices)
+            .await;
+        let info = rest.account_information().await.expect("information");
+        let streamed_info = folded.info.clone().expect("account information");
+        assert_eq!(
+            streamed_info.balance, info.balance,
+            "{account}: the balance"
+        );
+        assert_eq!(streamed_info.currency, info.currency);
+        let mut positions: Vec<String> = rest
+            .positions()
+            .await
+            .expect("positions")
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        let mut streamed_positions: Vec<String> =
+            folded.positions.iter().map(|p| p.id.clone()).collect();
+        positions.sort();
+        streamed_positions.sort();
+        assert_eq!(streamed_positions, positions, "{account}: the positions");
+        demo.set_faults(account, Faults::default())
+            .expect("known account");
+    }
+    // Both accounts shared one socket.
+    assert_eq!(pool.sockets(), 1);
+    stop.cancel();
+}
+
+/// Turns `faults` on for the account, waits for the stream to break and synchronize again,
+/// and checks no deal was told twice.
+async fn survives(faults: Faults, broken: impl Fn(&Folded) -> bool, what: &str) {
+    let (base, demo, stop) = start_demo().await;
+    let http = http_client(Duration::from_secs(5)).expect("http");
+    let pool = StreamingPool::new(http, settings(&base));
+    let account = demo.accounts()[0].id.clone();
+    let mut stream = pool.subscribe(&account, None, None);
+    let mut folded = Folded::default();
+    folded
+        .until(&mut stream, "the first synchronization", |f| {
+            f.synchronized > 0
+        })
+        .await;
+    demo.set_faults(&account, faults).expect("known account");
+    folded.until(&mut stream, what, &broken).await;
+    demo.set_faults(&account, Faults::default())
+        .expect("known account");
+    let before = folded.synchronized;
+    folded
+        .until(&mut stream, "a synchronization after the fault", |f| {
+            f.synchronized > before
+        })
+        .await;
+    folded.assert_each_deal_once();
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_dropped_socket_is_opened_again() {
+    let faults = Faults {
+        stream_drop: FaultMode::Next(1),
+        ..Faults::default()
+    };
+    survives(faults, |f| f.disconnected > 0, "the drop").await;
+}
+
+#[tokio::test]
+async fn a_stalled_socket_is_noticed_and_opened_again() {
+    let faults = Faults {
+        stream_stall: FaultMode::Next(1),
+        ..Faults::default()
+    };
+    survives(faults, |f| f.disconnected > 0, "the stall noticed").await;
+}
+
+#[tokio::test]
+async fn a_disconnected_packet_is_followed_by_a_new_subscription() {
+    let faults = Faults {
+        stream_disconnected: FaultMode::Next(1),
+        ..Faults::default()
+    };
+    survives(faults, |f| f.disconnected > 0, "the disconnection").await;
+}
+
+#[tokio::test]
+async fn duplicate_and_reordered_packets_tell_each_deal_once() {
+    let faults = Faults {
+        stream_duplicates: FaultMode::Always,
+        stream_out_of_order: FaultMode::Percent(50),
+        stream_drop: FaultMode::Next(1),
+        ..Faults::default()
+    };
+    survives(
+        faults,
+        |f| f.disconnected > 0,
+        "a resynchronization under duplicates",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_subscription_is_told_and_tried_again() {
+    let (base, demo, stop) = start_demo().await;
+    let http = http_client(Duration::from_secs(5)).expect("http");
+    let pool = StreamingPool::new(http, settings(&base));
+    let account = demo.accounts()[0].id.clone();
+    demo.set_faults(
+        &account,
+        Faults {
+            stream_refuse: FaultMode::Next(1),
+            retry_after_secs: 1,
+            ..Faults::default()
+        },
+    )
+    .expect("known account");
+    let mut stream = pool.subscribe(&account, None, None);
+    let mut folded = Folded::default();
+    folded
+        .until(&mut stream, "the refusal, then a synchronization", |f| {
+            f.refused > 0 && f.synchronized > 0
+        })
+        .await;
+    stop.cancel();
+}
+
+/// A hand-made server that sends garbage on the socket between valid packets.
+async fn garbage_server() -> String {
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    use axum::routing::any;
+    use futures_util::StreamExt;
+    async fn handler(
+        ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let Ok(ws) = ws else {
+            let open =
+                r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":500,"pingTimeout":5000}"#;
+            return wire::metaapi_streaming::encode_payload(&[open, "40"]).into_response();
+        };
+        ws.on_upgrade(|mut socket| async move {
+            let sync = |account: &str, data: serde_json::Value| {
+                let mut data = data;
+                data["accountId"] = account.into();
+                Message::text(wire::metaapi_streaming::event("synchronization", &data))
+            };
+            while let Some(Ok(Message::Text(text))) = socket.next().await {
+                let text = text.as_str();
+                if text == "2probe" {
+                    let _ = socket.send(Message::text("3probe")).await;
+                } else if text == "2" {
+                    let _ = socket.send(Message::text("3")).await;
+                    for junk in ["42[\"synchronization\",{\"type\":\"accountInformation\",\"accountId\":\"bad\",\"accountInformation\":{\"balance\":\"lots\"}}]", "42{not json", "9", "42[\"synchronization\",17]", "\u{0}"] {
+                        let _ = socket.send(Message::text(junk)).await;
+                    }
+                } else if let Some((_, request)) = wire::metaapi_streaming::parse_event(&text[1..]) {
+                    let account = request["accountId"].as_str().unwrap_or_default().to_owned();
+                    match request["type"].as_str() {
+                        Some("subscribe") => {
+                            let _ = socket.send(sync(&account, serde_json::json!({"type": "authenticated", "host": "h", "replicas": 1}))).await;
+                        }
+                        Some("synchronize") => {
+                            let id = request["requestId"].clone();
+                            let info = serde_json::json!({"platform": "mt5", "broker": "B", "currency": "USD", "server": "S", "balance": 100.0, "equity": 100.0, "margin": 0.0, "freeMargin": 100.0, "leverage": 100, "marginLevel": null, "credit": 0, "name": "n", "login": 1});
+                            let mut frames = vec![
+                                serde_json::json!({"type": "synchronizationStarted", "synchronizationId": id}),
+                                serde_json::json!({"type": "accountInformation", "synchronizationId": id, "accountInformation": if account == "bad" { serde_json::json!({"balance": "lots"}) } else { info }}),
+                                serde_json::json!({"type": "positions", "synchronizationId": id, "positions": [{"id": 5}]}),
+                                serde_json::json!({"type": "deals", "synchronizationId": id, "deals": [{"nonsense": true}]}),
+                                serde_json::json!({"type": "whatever", "synchronizationId": id}),
+                                serde_json::json!({"type": "dealSynchronizationFinished", "synchronizationId": id}),
+                            ];
+                            for frame in frames.drain(..) {
+                                let _ = socket.send(sync(&account, frame)).await;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        })
+    }
+    let app = axum::Router::new()
+        .route("/ws/", any(handler))
+        .route("/ws", any(handler));
+    tests::serve_router(app).await
+}
+
+#[tokio::test]
+async fn garbage_on_the_socket_is_skipped_and_the_other_account_flows() {
+    let base = garbage_server().await;
+    let http = http_client(Duration::from_secs(5)).expect("http");
+    let pool = StreamingPool::new(http, settings(&base));
+    let mut bad = pool.subscribe("bad", None, None);
+    let mut good = pool.subscribe("good", None, None);
+    let mut folded = Folded::default();
+    folded
+        .until(&mut good, "the good account's synchronization", |f| {
+            f.synchronized > 0 && f.info.is_some()
+        })
+        .await;
+    assert_eq!(
+        folded.info.as_ref().map(|i| i.currency.as_str()),
+        Some("USD")
+    );
+    assert!(folded.deals.is_empty() && folded.positions.is_empty());
+    let mut bad_folded = Folded::default();
+    bad_folded
+        .until(&mut bad, "the bad account's synchronization", |f| {
+            f.synchronized > 0
+        })
+        .await;
+    assert!(
+        bad_folded.info.is_none(),
+        "malformed account information is skipped"
+    );
+    assert_eq!(pool.sockets(), 1);
+}
