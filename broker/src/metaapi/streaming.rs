@@ -165,7 +165,7 @@ struct SocketHandle {
 }
 
 enum Command {
-    Add(String, Follower),
+    Add(String, Box<Follower>),
     Remove(String),
 }
 
@@ -219,7 +219,7 @@ impl StreamingPool {
         socket.accounts.insert(account.to_owned());
         let _ = socket
             .commands
-            .send(Command::Add(account.to_owned(), follower));
+            .send(Command::Add(account.to_owned(), Box::new(follower)));
         Subscription {
             events,
             account: account.to_owned(),
@@ -245,6 +245,9 @@ struct Follower {
     /// Deal ids already told (each deal is told once).
     deals_seen: HashSet<String>,
     state: FollowState,
+    /// The latest account information as MetaApi wrote it (price packets move its equity and
+    /// margin; the journal keeps the result, what a follower applies).
+    last_info: Option<Value>,
     /// When a packet (or `status`) for the account last arrived.
     heard: Instant,
     orderer: Orderer,
@@ -277,6 +280,7 @@ impl Follower {
             },
             heard: Instant::now(),
             orderer: Orderer::default(),
+            last_info: None,
         }
     }
 
@@ -483,7 +487,7 @@ async fn apply_command(
 ) {
     match command {
         Command::Add(account, follower) => {
-            followers.insert(account, follower);
+            followers.insert(account, *follower);
         }
         Command::Remove(account) => {
             // A subscription replaced by a newer one for the same account is still served.
@@ -1005,6 +1009,7 @@ fn apply(account: &str, packet: &Value, follower: &mut Follower) {
                     parse::<AccountInformation>(account, "account information", value)
             {
                 follower.journal(Kind::AccountInformation, value);
+                follower.last_info = Some(value.clone());
                 follower.tell(StreamEvent::AccountInformation(info.into()));
             }
         }
@@ -1076,6 +1081,7 @@ fn apply(account: &str, packet: &Value, follower: &mut Follower) {
                     parse::<AccountInformation>(account, "account information", value)
             {
                 follower.journal(Kind::AccountInformation, value);
+                follower.last_info = Some(value.clone());
                 follower.tell(StreamEvent::AccountInformation(info.into()));
             }
         }
@@ -1086,17 +1092,28 @@ fn apply(account: &str, packet: &Value, follower: &mut Follower) {
                 .map(|items| {
                     items
                         .iter()
-                        .filter_map(|v| {
-                            let price = parse::<MetaSymbolPrice>(account, "price", v)?;
-                            follower.journal(Kind::Price, v);
-                            Some(price.into())
-                        })
+                        .filter_map(|v| parse::<MetaSymbolPrice>(account, "price", v))
+                        .map(Into::into)
                         .collect()
                 })
                 .unwrap_or_default();
+            let equity = decimal(packet.get("equity"));
+            // The journal keeps the account information the prices moved: what a follower
+            // applies, so a replay decides as the live run did.
+            if equity.is_some()
+                && let Some(mut info) = follower.last_info.take()
+            {
+                for field in ["equity", "margin", "freeMargin", "marginLevel"] {
+                    if let Some(value) = packet.get(field).filter(|v| v.is_number()) {
+                        info[field] = value.clone();
+                    }
+                }
+                follower.journal(Kind::AccountInformation, &info);
+                follower.last_info = Some(info);
+            }
             follower.tell(StreamEvent::Prices {
                 prices,
-                equity: decimal(packet.get("equity")),
+                equity,
                 margin: decimal(packet.get("margin")),
                 free_margin: decimal(packet.get("freeMargin")),
                 margin_level: decimal(packet.get("marginLevel")),

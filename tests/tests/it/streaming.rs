@@ -363,3 +363,128 @@ async fn garbage_on_the_socket_is_skipped_and_the_other_account_flows() {
     );
     assert_eq!(pool.sockets(), 1);
 }
+
+/// Every account's summary, as an admin sees it.
+async fn summaries(
+    admin: &reqwest::Client,
+    server: &tests::TestServer,
+) -> Vec<shared::api::AccountSummary> {
+    let Ok(response) = admin.get(server.url("/api/accounts")).send().await else {
+        return Vec::new();
+    };
+    response
+        .json::<shared::api::AccountsResponse>()
+        .await
+        .map(|r| r.accounts)
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn riskdeck_follows_accounts_over_the_stream_and_polls_while_it_is_refused() {
+    use shared::api::{FeedStatus, FeedTransport, Transport};
+    let (base, demo, stop) = start_demo().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = tests::demo_config(&dir.path().join("r.db"));
+    config.demo = false;
+    config.accounts =
+        backend::config::AccountConfig::demo_accounts(&demo, &base, Transport::Streaming)
+            .into_iter()
+            .take(3)
+            .collect();
+    let server = tests::TestServer::start(config).await.expect("server");
+    let admin = server.login("admin").await.expect("sign in");
+    let on = |transport: FeedTransport| {
+        move |all: &[shared::api::AccountSummary]| {
+            all.len() == 3
+                && all.iter().all(|s| {
+                    s.transport == Some(transport)
+                        && s.feed == FeedStatus::Live
+                        && s.latest.is_some()
+                })
+        }
+    };
+    tests::eventually(WITHIN, "every account live on the stream", || async {
+        let all = summaries(&admin, &server).await;
+        on(FeedTransport::Streaming)(&all).then_some(())
+    })
+    .await
+    .expect("streaming");
+    // Once the stream is live, REST is only for reconciliation (every 10 minutes by default):
+    // in a window where polling would read the account 15 times, it is not read at all, and
+    // its numbers move all the same.
+    let account = demo.accounts()[0].id.clone();
+    let shown_time = || async {
+        summaries(&admin, &server)
+            .await
+            .into_iter()
+            .find(|s| s.id.as_str() == account)
+            .and_then(|s| s.latest.map(|v| v.time))
+    };
+    let mut quiet = false;
+    for _ in 0..20 {
+        let (requests, moved) = (demo.faults(&account).requests, shown_time().await);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        if demo.faults(&account).requests == requests && shown_time().await > moved {
+            quiet = true;
+            break;
+        }
+    }
+    assert!(
+        quiet,
+        "the streamed account kept being polled, or its numbers stood still"
+    );
+
+    // The broker refuses one account's stream: it is polled meanwhile, and says so.
+    demo.set_faults(
+        &account,
+        Faults {
+            stream_disconnected: FaultMode::Next(1),
+            stream_refuse: FaultMode::Always,
+            ..Faults::default()
+        },
+    )
+    .expect("known account");
+    let one = |transport: FeedTransport| {
+        let account = account.clone();
+        move |all: &[shared::api::AccountSummary]| {
+            all.iter().any(|s| {
+                s.id.as_str() == account
+                    && s.transport == Some(transport)
+                    && s.feed == FeedStatus::Live
+            })
+        }
+    };
+    tests::eventually(WITHIN, "the refused account polled over REST", || async {
+        let all = summaries(&admin, &server).await;
+        one(FeedTransport::RestFallback)(&all).then_some(())
+    })
+    .await
+    .expect("fallback");
+    // Polled, its numbers still move.
+    let before = summaries(&admin, &server)
+        .await
+        .into_iter()
+        .find(|s| s.id.as_str() == account)
+        .and_then(|s| s.latest.map(|v| v.time));
+    tests::eventually(WITHIN, "polled numbers", || async {
+        let now = summaries(&admin, &server)
+            .await
+            .into_iter()
+            .find(|s| s.id.as_str() == account)
+            .and_then(|s| s.latest.map(|v| v.time));
+        (now > before).then_some(())
+    })
+    .await
+    .expect("polled");
+
+    // Once the broker accepts the subscription again, the account streams again.
+    demo.set_faults(&account, Faults::default())
+        .expect("known account");
+    tests::eventually(WITHIN, "the account back on the stream", || async {
+        let all = summaries(&admin, &server).await;
+        one(FeedTransport::Streaming)(&all).then_some(())
+    })
+    .await
+    .expect("streaming again");
+    stop.cancel();
+}
