@@ -256,8 +256,9 @@ enum FollowState {
     Subscribe { at: Instant, tries: u32 },
     /// Subscribed, waiting for `authenticated` until `until`.
     Subscribed { tries: u32, until: Instant },
-    /// Synchronizing (or live) under this synchronization id.
-    Synchronizing { id: String },
+    /// Synchronizing (or live) under this synchronization id; until `stalls` (moved on by
+    /// each packet of the synchronization, `None` once it finished) the next packet must come.
+    Synchronizing { id: String, stalls: Option<Instant> },
 }
 
 impl Follower {
@@ -770,8 +771,15 @@ fn due_work(
             FollowState::Subscribed { tries, until } if now >= until => {
                 follower.state = FollowState::Subscribe { at: now, tries };
             }
-            FollowState::Synchronizing { .. } => {
-                if now.saturating_duration_since(follower.heard) > settings.status_timeout {
+            FollowState::Synchronizing { stalls, .. } => {
+                if stalls.is_some_and(|stalls| now >= stalls) {
+                    let reason = format!(
+                        "the synchronization made no progress for {} s",
+                        settings.status_timeout.as_secs()
+                    );
+                    tracing::warn!(%account, %reason, "subscribing the account again");
+                    follower.restart(&reason, Duration::ZERO);
+                } else if now.saturating_duration_since(follower.heard) > settings.status_timeout {
                     let reason =
                         format!("nothing heard for {} s", settings.status_timeout.as_secs());
                     tracing::warn!(%account, %reason, "subscribing the account again");
@@ -814,7 +822,14 @@ fn on_event(
                 return Vec::new();
             }
             follower.heard = Instant::now();
-            on_synchronization(&account, data, follower)
+            let frames = on_synchronization(&account, data, follower, settings.status_timeout);
+            // A synchronize the server refuses is answered by a processingError naming it.
+            if !frames.is_empty()
+                && let FollowState::Synchronizing { id, .. } = &follower.state
+            {
+                requests.insert(id.clone(), account);
+            }
+            frames
         }
         "processingError" => {
             let request = data
@@ -827,6 +842,14 @@ fn on_event(
             let Some(follower) = followers.get_mut(&account) else {
                 return Vec::new();
             };
+            // Once synchronizing, only an error for that synchronize counts; an older
+            // request's is stale.
+            if let FollowState::Synchronizing { id, .. } = &follower.state
+                && id != request
+            {
+                tracing::debug!(%account, "skipped an error for an earlier request");
+                return Vec::new();
+            }
             let error = data.get("error").and_then(Value::as_str).unwrap_or("error");
             let message = data
                 .get("message")
@@ -839,9 +862,8 @@ fn on_event(
                 .unwrap_or_default();
             let retry_after = data
                 .pointer("/metadata/recommendedRetryTime")
-                .and_then(Value::as_str)
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .and_then(|t| (t.with_timezone(&Utc) - Utc::now()).to_std().ok())
+                .and_then(retry_time)
+                .and_then(|t| (t - Utc::now()).to_std().ok())
                 .unwrap_or(if error == "TooManyRequestsError" {
                     Duration::from_secs(10)
                 } else {
@@ -849,7 +871,7 @@ fn on_event(
                 })
                 .clamp(Duration::from_secs(1), Duration::from_secs(600));
             let reason = redact(&format!("{error}{kind}: {message}"), &settings.token);
-            tracing::warn!(%account, %reason, retry_after_s = retry_after.as_secs(), "MetaApi refused the subscription");
+            tracing::warn!(%account, %reason, retry_after_s = retry_after.as_secs(), "MetaApi refused the subscription or synchronization");
             follower.tell(StreamEvent::Refused {
                 reason,
                 retry_after,
@@ -870,7 +892,29 @@ fn on_event(
     }
 }
 
-fn on_synchronization(account: &str, data: Value, follower: &mut Follower) -> Vec<String> {
+/// MetaApi's `recommendedRetryTime`: an ISO-8601 string, or seconds since the epoch.
+fn retry_time(value: &Value) -> Option<DateTime<Utc>> {
+    match value {
+        Value::String(text) => DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+        Value::Number(seconds) => {
+            let seconds = seconds.as_f64().filter(|s| s.is_finite())?;
+            // The cast saturates; a time out of chrono's range is then refused.
+            DateTime::from_timestamp_millis((seconds * 1000.0) as i64)
+        }
+        _ => None,
+    }
+}
+
+/// Handles one `synchronization` packet of `account`; returns the frames to send. A
+/// synchronization that gets no packet for `sync_timeout` is started again.
+fn on_synchronization(
+    account: &str,
+    data: Value,
+    follower: &mut Follower,
+    sync_timeout: Duration,
+) -> Vec<String> {
     let kind = data
         .get("type")
         .and_then(Value::as_str)
@@ -894,7 +938,10 @@ fn on_synchronization(account: &str, data: Value, follower: &mut Follower) -> Ve
             if let Some(host) = data.get("host") {
                 fields["host"] = host.clone();
             }
-            follower.state = FollowState::Synchronizing { id: id.clone() };
+            follower.state = FollowState::Synchronizing {
+                id: id.clone(),
+                stalls: Some(Instant::now() + sync_timeout),
+            };
             follower.orderer = Orderer::default();
             return vec![request_with("synchronize", account, &id, fields)];
         }
@@ -908,7 +955,7 @@ fn on_synchronization(account: &str, data: Value, follower: &mut Follower) -> Ve
         "status" | "keepalive" => return Vec::new(),
         _ => {}
     }
-    let FollowState::Synchronizing { id } = &follower.state else {
+    let FollowState::Synchronizing { id, .. } = &follower.state else {
         return Vec::new();
     };
     // A packet of an older synchronization is stale.
@@ -924,8 +971,16 @@ fn on_synchronization(account: &str, data: Value, follower: &mut Follower) -> Ve
             return Vec::new();
         }
     };
+    let now = Instant::now();
     for packet in packets {
+        let finished =
+            packet.get("type").and_then(Value::as_str) == Some("dealSynchronizationFinished");
         apply(account, &packet, follower);
+        if let FollowState::Synchronizing { stalls, .. } = &mut follower.state
+            && stalls.is_some()
+        {
+            *stalls = (!finished).then_some(now + sync_timeout);
+        }
     }
     Vec::new()
 }
@@ -1197,6 +1252,180 @@ mod tests {
             redact("GET /ws/?auth-token=s3cret&x=1 failed", "s3cret"),
             "GET /ws/?auth-token=<token>&x=1 failed"
         );
+    }
+
+    /// A follower of `acc` on a socket, and what it is told.
+    fn followed() -> (
+        HashMap<String, Follower>,
+        mpsc::UnboundedReceiver<StreamEvent>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut follower = Follower::new(tx, None, None);
+        follower.state = FollowState::Subscribed {
+            tries: 1,
+            until: Instant::now() + Duration::from_secs(60),
+        };
+        (HashMap::from([("acc".to_owned(), follower)]), rx)
+    }
+
+    fn sync(kind: &str, fields: Value) -> Value {
+        let mut data = fields;
+        data["type"] = kind.into();
+        data["accountId"] = "acc".into();
+        data
+    }
+
+    fn told(rx: &mut mpsc::UnboundedReceiver<StreamEvent>) -> Vec<StreamEvent> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    /// Authenticates `acc` and returns the synchronize request's id.
+    fn authenticate(
+        settings: &StreamSettings,
+        followers: &mut HashMap<String, Follower>,
+        requests: &mut HashMap<String, String>,
+    ) -> String {
+        let frames = on_event(
+            settings,
+            "synchronization",
+            sync("authenticated", json!({})),
+            followers,
+            requests,
+        );
+        let [frame] = frames.as_slice() else {
+            panic!("one synchronize expected, got {frames:?}");
+        };
+        let (_, request) = parse_event(&frame[1..]).expect("an event");
+        assert_eq!(request["type"], "synchronize");
+        let id = request["requestId"].as_str().expect("an id").to_owned();
+        assert_eq!(requests.get(&id).map(String::as_str), Some("acc"));
+        id
+    }
+
+    #[test]
+    fn a_refused_synchronize_is_told_and_subscribed_again() {
+        let settings = StreamSettings::new("http://127.0.0.1:1", "t0k");
+        let (mut followers, mut rx) = followed();
+        let mut requests = HashMap::new();
+        let id = authenticate(&settings, &mut followers, &mut requests);
+        let retry = Utc::now() + chrono::Duration::seconds(30);
+        let error = json!({"id": 1, "error": "TooManyRequestsError", "requestId": id,
+            "message": "too many synchronizations",
+            "metadata": {"recommendedRetryTime": iso(retry), "type": "LIMIT_SYNCHRONIZATIONS"}});
+        on_event(
+            &settings,
+            "processingError",
+            error,
+            &mut followers,
+            &mut requests,
+        );
+        let events = told(&mut rx);
+        let [
+            StreamEvent::Refused {
+                reason,
+                retry_after,
+            },
+        ] = events.as_slice()
+        else {
+            panic!("a refusal expected, got {events:?}");
+        };
+        assert!(reason.contains("TooManyRequestsError"), "{reason}");
+        assert!(
+            (Duration::from_secs(20)..=Duration::from_secs(30)).contains(retry_after),
+            "{retry_after:?}"
+        );
+        assert!(matches!(
+            followers["acc"].state,
+            FollowState::Subscribe { .. }
+        ));
+    }
+
+    #[test]
+    fn an_error_for_an_earlier_request_is_stale() {
+        let settings = StreamSettings::new("http://127.0.0.1:1", "t0k");
+        let (mut followers, mut rx) = followed();
+        let mut requests = HashMap::from([("old".to_owned(), "acc".to_owned())]);
+        let id = authenticate(&settings, &mut followers, &mut requests);
+        let error = json!({"id": 1, "error": "NotFoundError", "requestId": "old", "message": "x"});
+        on_event(
+            &settings,
+            "processingError",
+            error,
+            &mut followers,
+            &mut requests,
+        );
+        assert_eq!(told(&mut rx), []);
+        assert!(
+            matches!(&followers["acc"].state, FollowState::Synchronizing { id: now, .. } if *now == id)
+        );
+    }
+
+    #[test]
+    fn a_synchronization_without_progress_is_started_again_and_a_finished_one_is_not() {
+        let settings = StreamSettings::new("http://127.0.0.1:1", "t0k");
+        let mut requests = HashMap::new();
+        let later = |by: Duration| Instant::now() + settings.status_timeout + by;
+        // Status packets keep the account heard; the synchronization itself never starts.
+        let (mut followers, mut rx) = followed();
+        authenticate(&settings, &mut followers, &mut requests);
+        followers.get_mut("acc").expect("followed").heard = later(Duration::ZERO);
+        due_work(
+            &settings,
+            &mut followers,
+            "s",
+            &mut requests,
+            later(Duration::from_secs(1)),
+        );
+        let events = told(&mut rx);
+        assert!(
+            matches!(events.as_slice(), [StreamEvent::Disconnected { reason }] if reason.contains("no progress")),
+            "{events:?}"
+        );
+        // A synchronization that finished is live: only silence restarts it.
+        let (mut followers, mut rx) = followed();
+        let id = authenticate(&settings, &mut followers, &mut requests);
+        for (n, kind) in ["synchronizationStarted", "dealSynchronizationFinished"]
+            .into_iter()
+            .enumerate()
+        {
+            let packet = sync(
+                kind,
+                json!({"synchronizationId": id, "sequenceNumber": n, "sequenceTimestamp": 1}),
+            );
+            on_event(
+                &settings,
+                "synchronization",
+                packet,
+                &mut followers,
+                &mut requests,
+            );
+        }
+        assert_eq!(
+            told(&mut rx),
+            [
+                StreamEvent::SynchronizationStarted,
+                StreamEvent::Synchronized
+            ]
+        );
+        followers.get_mut("acc").expect("followed").heard = later(Duration::ZERO);
+        due_work(
+            &settings,
+            &mut followers,
+            "s",
+            &mut requests,
+            later(Duration::from_secs(1)),
+        );
+        assert_eq!(told(&mut rx), []);
+    }
+
+    #[test]
+    fn retry_times_are_read_as_text_or_epoch_seconds() {
+        let at = DateTime::from_timestamp_millis(1_796_399_342_933).expect("a time");
+        assert_eq!(retry_time(&json!(iso(at))), Some(at));
+        assert_eq!(retry_time(&json!(1_796_399_342.933)), Some(at));
+        assert_eq!(retry_time(&json!(1e300)), None);
+        assert_eq!(retry_time(&json!("soon")), None);
+        assert_eq!(retry_time(&json!(null)), None);
     }
 
     #[test]
