@@ -521,14 +521,14 @@ async fn open(
         .timeout(settings.connect_timeout)
         .send()
         .await
-        .map_err(|e| format!("handshake: {}", e.without_url()))?;
+        .map_err(|e| format!("handshake: {}", explain(&e.without_url(), &settings.token)))?;
     if !handshake.status().is_success() {
         return Err(format!("handshake: HTTP {}", handshake.status().as_u16()));
     }
     let body = handshake
         .bytes()
         .await
-        .map_err(|e| format!("handshake: {}", e.without_url()))?;
+        .map_err(|e| format!("handshake: {}", explain(&e.without_url(), &settings.token)))?;
     let packets = decode_payload(&body).map_err(|e| format!("handshake: {e}"))?;
     let open = packets
         .first()
@@ -590,13 +590,28 @@ async fn open(
     ))
 }
 
+/// `error` and its causes, the token replaced (errors may quote the address).
+fn explain(error: &dyn std::error::Error, token: &str) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let more = error.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = error.source();
+    }
+    redact(&text, token)
+}
+
 /// `text` with the token replaced (errors may quote the address).
 fn redact(text: &str, token: &str) -> String {
     if token.is_empty() {
-        text.to_owned()
-    } else {
-        text.replace(token, "<token>")
+        return text.to_owned();
     }
+    // The address carries the token percent-encoded.
+    let encoded: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+    text.replace(token, "<token>").replace(&encoded, "<token>")
 }
 
 fn random_id() -> String {
@@ -1251,6 +1266,13 @@ mod tests {
         assert_eq!(
             redact("GET /ws/?auth-token=s3cret&x=1 failed", "s3cret"),
             "GET /ws/?auth-token=<token>&x=1 failed"
+        );
+        assert_eq!(
+            redact(
+                "GET /ws/?auth-token=a%2Fb%3D%3D&x=1 (a/b==) failed",
+                "a/b=="
+            ),
+            "GET /ws/?auth-token=<token>&x=1 (<token>) failed"
         );
     }
 

@@ -363,3 +363,148 @@ async fn garbage_on_the_socket_is_skipped_and_the_other_account_flows() {
     );
     assert_eq!(pool.sockets(), 1);
 }
+
+/// Everything logged at any level while the guard lives, on this (current-thread) runtime.
+struct CapturedLogs {
+    text: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl CapturedLogs {
+    fn start() -> Self {
+        let text = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = text.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Writer(sink.clone()))
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        Self {
+            text,
+            _guard: guard,
+        }
+    }
+
+    fn text(&self) -> String {
+        let bytes = self.text.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_token_never_appears_in_the_logs_through_faults_refusals_and_dead_servers() {
+    let logs = CapturedLogs::start();
+    let (base, demo, stop) = start_demo().await;
+    let http = http_client(Duration::from_secs(5)).expect("http");
+    let pool = StreamingPool::new(http.clone(), settings(&base));
+    let account = demo.accounts()[0].id.clone();
+    demo.set_faults(
+        &account,
+        Faults {
+            stream_refuse: FaultMode::Next(1),
+            retry_after_secs: 1,
+            ..Faults::default()
+        },
+    )
+    .expect("known account");
+    let mut stream = pool.subscribe(&account, None, None);
+    let mut folded = Folded::default();
+    folded
+        .until(&mut stream, "the refusal, then a synchronization", |f| {
+            f.refused > 0 && f.synchronized > 0
+        })
+        .await;
+    for faults in [
+        Faults {
+            stream_drop: FaultMode::Next(1),
+            ..Faults::default()
+        },
+        Faults {
+            stream_stall: FaultMode::Next(1),
+            ..Faults::default()
+        },
+    ] {
+        let (disconnected, synchronized) = (folded.disconnected, folded.synchronized);
+        demo.set_faults(&account, faults).expect("known account");
+        folded
+            .until(&mut stream, "the fault noticed", |f| {
+                f.disconnected > disconnected
+            })
+            .await;
+        demo.set_faults(&account, Faults::default())
+            .expect("known account");
+        folded
+            .until(&mut stream, "a synchronization after the fault", |f| {
+                f.synchronized > synchronized
+            })
+            .await;
+    }
+    stop.cancel();
+    // Nobody listens: opening the socket fails, and is logged, again and again.
+    let dead = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        format!("http://{}", listener.local_addr().expect("addr"))
+    };
+    let dead_pool = StreamingPool::new(http.clone(), settings(&dead));
+    let mut unheard = dead_pool.subscribe("acc", None, None);
+    let mut unheard_folded = Folded::default();
+    unheard_folded
+        .until(&mut unheard, "failed openings", |f| f.disconnected > 1)
+        .await;
+    // A server that shakes hands, then refuses the WebSocket upgrade quoting its address.
+    let refusing = tests::serve_router(axum::Router::new().fallback(
+        |uri: axum::http::Uri| async move {
+            use axum::response::IntoResponse;
+            if uri
+                .query()
+                .is_some_and(|q| q.contains("transport=websocket"))
+            {
+                return (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    format!("bad request {uri}"),
+                )
+                    .into_response();
+            }
+            let open =
+                r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":500,"pingTimeout":5000}"#;
+            wire::metaapi_streaming::encode_payload(&[open, "40"]).into_response()
+        },
+    ))
+    .await;
+    let refused_pool = StreamingPool::new(http, settings(&refusing));
+    let mut refused = refused_pool.subscribe("acc", None, None);
+    let mut refused_folded = Folded::default();
+    refused_folded
+        .until(&mut refused, "failed openings", |f| f.disconnected > 1)
+        .await;
+    drop((stream, unheard, refused));
+    let text = logs.text();
+    assert!(
+        text.contains("MetaApi stream socket closed"),
+        "the connector's warnings are captured:\n{text}"
+    );
+    assert!(
+        text.contains("hyper_util"),
+        "the HTTP client's traces are captured too:\n{text}"
+    );
+    assert!(!text.contains(TOKEN), "the token was logged:\n{text}");
+}
