@@ -15,10 +15,46 @@
 //! for `status_timeout`, that gets a `disconnected` packet, or whose packets leave a gap that
 //! does not fill, is subscribed again; a dropped socket is opened again with backoff and
 //! jitter. Each of these is told to the subscriber as [`StreamEvent::Disconnected`], and a
-//! refused subscription (MetaApi's `TooManyRequestsError`, e.g. the
+//! refused subscription or synchronization (MetaApi's `TooManyRequestsError`, e.g. the
 //! `LIMIT_ACCOUNT_SUBSCRIPTIONS_*` limits) as [`StreamEvent::Refused`], retried at the
-//! recommended time. A malformed or unknown packet is logged with its account and skipped.
+//! recommended time; when the limit is the server's for one connection
+//! (`LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_SERVER`, `..._PER_USER_PER_SERVER`), the account moves at
+//! once to another socket (a new clientId) and no new account is placed on the full one until
+//! that time. A synchronization that stops making progress is started again. A malformed or
+//! unknown packet is logged with its account and skipped.
 //! The token never appears in a log line or an error.
+//!
+//! # Use
+//!
+//! One pool per MetaApi region host and token, one subscription per account, each read by
+//! its own task:
+//!
+//! ```ignore
+//! let pool = StreamingPool::new(http, StreamSettings::new(region_base_url, token));
+//! // `last_deal`: the time of the newest deal already fed (`None` on a fresh account).
+//! let mut stream = pool.subscribe(&metaapi_account_id, last_deal, None);
+//! while let Some(event) = stream.next().await {
+//!     match event {
+//!         StreamEvent::AccountInformation(info) => { /* RecordData::AccountInformation */ }
+//!         StreamEvent::Positions(all) => { /* RecordData::Positions: the whole set */ }
+//!         StreamEvent::PositionsChanged { updated, removed } => {
+//!             /* apply to the last set, feed RecordData::Positions */
+//!         }
+//!         StreamEvent::Deals(deals) => { /* RecordData::Deal each; ids may repeat across subscriptions */ }
+//!         StreamEvent::Prices { prices, equity, .. } => { /* RecordData::Price each; equity moves */ }
+//!         StreamEvent::Specifications(specs) => { /* RecordData::Specification each */ }
+//!         StreamEvent::Synchronized => { /* live from here: the feed is fresh */ }
+//!         StreamEvent::SynchronizationStarted
+//!         | StreamEvent::Disconnected { .. }
+//!         | StreamEvent::Refused { .. } => { /* stale until Synchronized; fall back to REST if it lasts */ }
+//!     }
+//! }
+//! ```
+//!
+//! Each deal is told once per subscription; a new subscription starting at `last_deal` may
+//! tell the deals of that very instant again, so the caller recognises deals by id (as the
+//! tracker already does). Dropping the `Subscription` unsubscribes the account; a pool's
+//! sockets close once no subscription and no clone of the pool is left.
 
 use crate::journal::{Journal, Kind};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -27,7 +63,8 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use shared::domain::{AccountInfo, Deal, Money, Position, SymbolPrice, SymbolSpec};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -141,12 +178,14 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         self.events.close();
         let _ = self.socket.send(Command::Remove(self.account.clone()));
+        // The account may have moved to another socket (a full server); a socket keeps
+        // serving a newer subscription of the same account (see `apply_command`).
         let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(socket) = sockets
-            .iter_mut()
-            .find(|s| s.commands.same_channel(&self.socket))
-        {
-            socket.accounts.remove(&self.account);
+        for socket in sockets.iter_mut() {
+            if socket.accounts.remove(&self.account) && !socket.commands.same_channel(&self.socket)
+            {
+                let _ = socket.commands.send(Command::Remove(self.account.clone()));
+            }
         }
     }
 }
@@ -160,8 +199,68 @@ pub struct StreamingPool {
 }
 
 struct SocketHandle {
+    id: u64,
     commands: mpsc::UnboundedSender<Command>,
     accounts: HashSet<String>,
+    /// The server refused more accounts on this connection (MetaApi's
+    /// `LIMIT_ACCOUNT_SUBSCRIPTIONS_*_SERVER`): no new account is placed on it until then.
+    full_until: Option<Instant>,
+}
+
+/// What a socket's task needs to hand an account over to another socket.
+struct Home {
+    /// The socket's id in the pool.
+    id: u64,
+    settings: Arc<StreamSettings>,
+    http: reqwest::Client,
+    /// Weak: the pool's sockets hold the senders that keep the socket's task running.
+    sockets: Weak<Mutex<Vec<SocketHandle>>>,
+}
+
+/// Puts `account` on the first socket with room that the server has not declared full, or on
+/// a new one; returns that socket's commands.
+fn place(
+    home: &Home,
+    sockets: &Arc<Mutex<Vec<SocketHandle>>>,
+    account: &str,
+    follower: Follower,
+) -> mpsc::UnboundedSender<Command> {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+    let mut list = sockets.lock().unwrap_or_else(PoisonError::into_inner);
+    list.retain(|socket| !socket.commands.is_closed());
+    let now = Instant::now();
+    let index = match list.iter().position(|s| {
+        s.accounts.len() < home.settings.accounts_per_socket
+            && s.full_until.is_none_or(|until| now >= until)
+    }) {
+        Some(index) => index,
+        None => {
+            let (commands, receiver) = mpsc::unbounded_channel();
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(run_socket(
+                Home {
+                    id,
+                    settings: home.settings.clone(),
+                    http: home.http.clone(),
+                    sockets: Arc::downgrade(sockets),
+                },
+                receiver,
+            ));
+            list.push(SocketHandle {
+                id,
+                commands,
+                accounts: HashSet::new(),
+                full_until: None,
+            });
+            list.len() - 1
+        }
+    };
+    let socket = &mut list[index];
+    socket.accounts.insert(account.to_owned());
+    let _ = socket
+        .commands
+        .send(Command::Add(account.to_owned(), follower));
+    socket.commands.clone()
 }
 
 enum Command {
@@ -191,39 +290,23 @@ impl StreamingPool {
     ) -> Subscription {
         let (tx, events) = mpsc::unbounded_channel();
         let follower = Follower::new(tx, deals_from, journal);
-        let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
-        sockets.retain(|socket| !socket.commands.is_closed());
-        for socket in sockets.iter_mut() {
-            socket.accounts.remove(account);
-        }
-        let index = match sockets
-            .iter()
-            .position(|s| s.accounts.len() < self.settings.accounts_per_socket)
         {
-            Some(index) => index,
-            None => {
-                let (commands, receiver) = mpsc::unbounded_channel();
-                tokio::spawn(run_socket(
-                    self.settings.clone(),
-                    self.http.clone(),
-                    receiver,
-                ));
-                sockets.push(SocketHandle {
-                    commands,
-                    accounts: HashSet::new(),
-                });
-                sockets.len() - 1
+            let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+            for socket in sockets.iter_mut() {
+                socket.accounts.remove(account);
             }
+        }
+        let home = Home {
+            id: u64::MAX,
+            settings: self.settings.clone(),
+            http: self.http.clone(),
+            sockets: Arc::downgrade(&self.sockets),
         };
-        let socket = &mut sockets[index];
-        socket.accounts.insert(account.to_owned());
-        let _ = socket
-            .commands
-            .send(Command::Add(account.to_owned(), follower));
+        let socket = place(&home, &self.sockets, account, follower);
         Subscription {
             events,
             account: account.to_owned(),
-            socket: socket.commands.clone(),
+            socket,
             sockets: self.sockets.clone(),
         }
     }
@@ -419,11 +502,8 @@ enum Closed {
 
 /// One socket's life: open it, serve its accounts, open it again when it breaks, until no
 /// account is left on it.
-async fn run_socket(
-    settings: Arc<StreamSettings>,
-    http: reqwest::Client,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-) {
+async fn run_socket(home: Home, mut commands: mpsc::UnboundedReceiver<Command>) {
+    let settings = home.settings.clone();
     let mut followers: HashMap<String, Follower> = HashMap::new();
     let mut failures: u32 = 0;
     loop {
@@ -434,10 +514,10 @@ async fn run_socket(
         if followers.is_empty() && commands.is_closed() {
             return;
         }
-        let reason = match open(&settings, &http).await {
+        let reason = match open(&settings, &home.http).await {
             Ok((socket, open)) => {
                 failures = 0;
-                match serve(&settings, socket, open, &mut followers, &mut commands).await {
+                match serve(&home, socket, open, &mut followers, &mut commands).await {
                     Closed::Unused => return,
                     Closed::Broken(reason) => reason,
                 }
@@ -649,12 +729,13 @@ fn history_start() -> DateTime<Utc> {
 
 /// Serves one open socket until it breaks or is no longer used.
 async fn serve(
-    settings: &StreamSettings,
+    home: &Home,
     mut socket: Socket,
     opened: Opened,
     followers: &mut HashMap<String, Follower>,
     commands: &mut mpsc::UnboundedReceiver<Command>,
 ) -> Closed {
+    let settings = &*home.settings;
     let session = random_id();
     let mut ready = opened.connected;
     // Subscribe requests in flight: request id -> account.
@@ -697,11 +778,15 @@ async fn serve(
                         } else if body.starts_with('1') {
                             return Closed::Broken("the server disconnected the socket".to_owned());
                         } else if let Some((name, data)) = parse_event(body) {
-                            let out = on_event(settings, &name, data, followers, &mut requests);
+                            let mut full = Vec::new();
+                            let out = on_event(settings, &name, data, followers, &mut requests, &mut full);
                             for frame in out {
                                 if let Err(error) = socket.send(Message::text(frame)).await {
                                     return Closed::Broken(error.to_string());
                                 }
+                            }
+                            for (account, until) in full {
+                                move_elsewhere(home, followers, &account, until);
                             }
                         } else {
                             tracing::debug!(packet = %text.chars().take(80).collect::<String>(), "skipped a packet that is not an event");
@@ -751,6 +836,38 @@ async fn serve(
             }
         }
     }
+}
+
+/// The server will take no more accounts on this socket until `until`: the pool places no new
+/// account on it meanwhile, and `account` goes to another socket (a new one, with a new
+/// clientId, when none has room) and is subscribed there at once.
+fn move_elsewhere(
+    home: &Home,
+    followers: &mut HashMap<String, Follower>,
+    account: &str,
+    until: Instant,
+) {
+    let Some(mut follower) = followers.remove(account) else {
+        return;
+    };
+    // Without the pool nobody follows the account any more.
+    let Some(sockets) = home.sockets.upgrade() else {
+        return;
+    };
+    {
+        let mut list = sockets.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(socket) = list.iter_mut().find(|s| s.id == home.id) {
+            socket.full_until = Some(until);
+            socket.accounts.remove(account);
+        }
+    }
+    tracing::info!(%account, "the server is full on this socket; moving the account to another");
+    follower.state = FollowState::Subscribe {
+        at: Instant::now(),
+        tries: 0,
+    };
+    follower.orderer = Orderer::default();
+    place(home, &sockets, account, follower);
 }
 
 /// Subscribes due accounts, and restarts the silent ones and those with an open gap.
@@ -817,6 +934,7 @@ fn on_event(
     data: Value,
     followers: &mut HashMap<String, Follower>,
     requests: &mut HashMap<String, String>,
+    full: &mut Vec<(String, Instant)>,
 ) -> Vec<String> {
     match name {
         "synchronization" => {
@@ -886,6 +1004,28 @@ fn on_event(
                 })
                 .clamp(Duration::from_secs(1), Duration::from_secs(600));
             let reason = redact(&format!("{error}{kind}: {message}"), &settings.token);
+            // MetaApi's limits of accounts on one connection to one server: another
+            // connection (another clientId) may be taken at once.
+            let server_full = data
+                .pointer("/metadata/changeClientIdHeader")
+                .and_then(Value::as_bool)
+                == Some(true)
+                || data
+                    .pointer("/metadata/type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| {
+                        t == "LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_SERVER"
+                            || t == "LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_USER_PER_SERVER"
+                    });
+            if server_full && matches!(follower.state, FollowState::Subscribed { .. }) {
+                tracing::warn!(%account, %reason, "MetaApi refused the subscription on this socket");
+                follower.tell(StreamEvent::Refused {
+                    reason,
+                    retry_after: Duration::ZERO,
+                });
+                full.push((account, Instant::now() + retry_after));
+                return Vec::new();
+            }
             tracing::warn!(%account, %reason, retry_after_s = retry_after.as_secs(), "MetaApi refused the subscription or synchronization");
             follower.tell(StreamEvent::Refused {
                 reason,
@@ -1313,6 +1453,7 @@ mod tests {
             sync("authenticated", json!({})),
             followers,
             requests,
+            &mut Vec::new(),
         );
         let [frame] = frames.as_slice() else {
             panic!("one synchronize expected, got {frames:?}");
@@ -1340,6 +1481,7 @@ mod tests {
             error,
             &mut followers,
             &mut requests,
+            &mut Vec::new(),
         );
         let events = told(&mut rx);
         let [
@@ -1375,6 +1517,7 @@ mod tests {
             error,
             &mut followers,
             &mut requests,
+            &mut Vec::new(),
         );
         assert_eq!(told(&mut rx), []);
         assert!(
@@ -1420,6 +1563,7 @@ mod tests {
                 packet,
                 &mut followers,
                 &mut requests,
+                &mut Vec::new(),
             );
         }
         assert_eq!(

@@ -508,3 +508,115 @@ async fn the_token_never_appears_in_the_logs_through_faults_refusals_and_dead_se
     );
     assert!(!text.contains(TOKEN), "the token was logged:\n{text}");
 }
+
+/// A hand-made server whose first WebSocket connection is full: it refuses to subscribe
+/// account `b` there with MetaApi's `LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_SERVER`, asking for
+/// another connection. Every other subscription is served with a short synchronization.
+async fn server_full_on_its_first_connection() -> String {
+    use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    use axum::response::IntoResponse;
+    use futures_util::StreamExt;
+    use serde_json::json;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let connections = Arc::new(AtomicU32::new(0));
+    let handler = move |ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>| {
+        let connections = connections.clone();
+        async move {
+            let Ok(ws) = ws else {
+                let open = r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":500,"pingTimeout":5000}"#;
+                return wire::metaapi_streaming::encode_payload(&[open, "40"]).into_response();
+            };
+            let first = connections.fetch_add(1, Ordering::SeqCst) == 0;
+            ws.on_upgrade(move |mut socket| async move {
+                let sync = |account: &str, mut data: serde_json::Value| {
+                    data["accountId"] = account.into();
+                    Message::text(wire::metaapi_streaming::event("synchronization", &data))
+                };
+                let mut subscribed: Vec<String> = Vec::new();
+                while let Some(Ok(Message::Text(text))) = socket.next().await {
+                    let text = text.as_str();
+                    if text == "2probe" {
+                        let _ = socket.send(Message::text("3probe")).await;
+                        continue;
+                    }
+                    if text == "2" {
+                        let _ = socket.send(Message::text("3")).await;
+                        for account in &subscribed {
+                            let _ = socket.send(sync(account, json!({"type": "status", "connected": true}))).await;
+                        }
+                        continue;
+                    }
+                    let Some((_, request)) = text.get(1..).and_then(wire::metaapi_streaming::parse_event) else {
+                        continue;
+                    };
+                    let account = request["accountId"].as_str().unwrap_or_default().to_owned();
+                    let id = request["requestId"].clone();
+                    match request["type"].as_str() {
+                        Some("subscribe") if first && account == "b" => {
+                            let retry = (Utc::now() + Days::seconds(60)).to_rfc3339();
+                            let error = json!({"id": 1, "error": "TooManyRequestsError", "requestId": id,
+                                "message": "You can not subscribe to more accounts on this connection because server is out of capacity. Please establish a new connection with a different client-id header value",
+                                "metadata": {"changeClientIdHeader": true, "recommendedRetryTime": retry,
+                                             "type": "LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_SERVER"}});
+                            let _ = socket.send(Message::text(wire::metaapi_streaming::event("processingError", &error))).await;
+                        }
+                        Some("subscribe") => {
+                            subscribed.push(account.clone());
+                            let _ = socket.send(sync(&account, json!({"type": "authenticated", "host": "h", "replicas": 1}))).await;
+                        }
+                        Some("synchronize") => {
+                            let info = json!({"platform": "mt5", "broker": "B", "currency": "USD", "server": "S", "balance": 100.0, "equity": 100.0, "margin": 0.0, "freeMargin": 100.0, "leverage": 100, "marginLevel": null, "credit": 0, "name": "n", "login": 1});
+                            let packets = [
+                                json!({"type": "synchronizationStarted"}),
+                                json!({"type": "accountInformation", "accountInformation": info}),
+                                json!({"type": "dealSynchronizationFinished"}),
+                            ];
+                            for (n, mut packet) in packets.into_iter().enumerate() {
+                                packet["synchronizationId"] = id.clone();
+                                packet["sequenceNumber"] = n.into();
+                                packet["sequenceTimestamp"] = 1.into();
+                                let _ = socket.send(sync(&account, packet)).await;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            })
+        }
+    };
+    let app = axum::Router::new()
+        .route("/ws/", axum::routing::any(handler.clone()))
+        .route("/ws", axum::routing::any(handler));
+    tests::serve_router(app).await
+}
+
+#[tokio::test]
+async fn an_account_refused_by_a_full_server_connection_moves_to_another_socket() {
+    let base = server_full_on_its_first_connection().await;
+    let http = http_client(Duration::from_secs(5)).expect("http");
+    let pool = StreamingPool::new(http, settings(&base));
+    let synchronized = |f: &Folded| f.synchronized > 0;
+    let mut a = pool.subscribe("a", None, None);
+    let mut a_folded = Folded::default();
+    a_folded.until(&mut a, "a synchronized", synchronized).await;
+    let mut b = pool.subscribe("b", None, None);
+    let mut b_folded = Folded::default();
+    b_folded
+        .until(&mut b, "b refused, then synchronized", |f| {
+            f.refused > 0 && f.synchronized > 0
+        })
+        .await;
+    assert_eq!(pool.sockets(), 2, "b moved to a new socket");
+    // The full socket takes no new account; the new one does.
+    let mut c = pool.subscribe("c", None, None);
+    let mut c_folded = Folded::default();
+    c_folded.until(&mut c, "c synchronized", synchronized).await;
+    assert_eq!((c_folded.refused, pool.sockets()), (0, 2));
+    // Meanwhile `a` kept its socket and its stream.
+    while let Some(event) = a.try_next() {
+        a_folded.fold(event);
+    }
+    assert_eq!((a_folded.disconnected, a_folded.refused), (0, 0));
+}
