@@ -364,26 +364,38 @@ async fn garbage_on_the_socket_is_skipped_and_the_other_account_flows() {
     assert_eq!(pool.sockets(), 1);
 }
 
-/// Everything logged at any level while the guard lives, on this (current-thread) runtime.
+/// Everything logged at any level on this thread (the current-thread runtime of a test runs
+/// every task of the connector there) while it lives. A subscriber set for one thread would
+/// miss events whose callsites other test threads registered first, so one global subscriber
+/// asks each event's thread whether it captures.
 struct CapturedLogs {
     text: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
+}
+
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<std::sync::Arc<std::sync::Mutex<Vec<u8>>>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 impl CapturedLogs {
     fn start() -> Self {
+        use tracing_subscriber::prelude::*;
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            // Dynamic: asked at every event, never cached per callsite.
+            let capturing = tracing_subscriber::filter::dynamic_filter_fn(|_, _| {
+                CAPTURE.with(|sink| sink.borrow().is_some())
+            });
+            let layer = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(|| Writer)
+                .with_filter(capturing);
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+                .expect("no other global subscriber in this test binary");
+        });
         let text = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = text.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || Writer(sink.clone()))
-            .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
-        Self {
-            text,
-            _guard: guard,
-        }
+        CAPTURE.with(|sink| *sink.borrow_mut() = Some(text.clone()));
+        Self { text }
     }
 
     fn text(&self) -> String {
@@ -392,14 +404,24 @@ impl CapturedLogs {
     }
 }
 
-struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+impl Drop for CapturedLogs {
+    fn drop(&mut self) {
+        CAPTURE.with(|sink| *sink.borrow_mut() = None);
+    }
+}
+
+/// Writes into the capture of the thread that logs.
+struct Writer;
 
 impl std::io::Write for Writer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
+        CAPTURE.with(|sink| {
+            if let Some(text) = sink.borrow().as_ref() {
+                text.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
 
