@@ -8,7 +8,8 @@
 //! `shared::domain` terms, in the order the broker sequenced them, each deal once. Dropping
 //! the subscription unsubscribes the account.
 //!
-//! A socket opens as the SDK's does (a polling handshake, then the WebSocket upgrade), pings
+//! A socket opens as the SDK's does (a polling handshake, then the WebSocket upgrade; or
+//! straight over WebSocket with [`StreamSettings::direct`]), pings
 //! every `pingInterval` and is dropped when a pong does not come back within `pong_timeout`;
 //! each account is subscribed, then synchronized from its last known deal time (so a
 //! reconnect reads only what it missed). An account that hears nothing (no `status`, no data)
@@ -96,6 +97,11 @@ pub struct StreamSettings {
     pub gap_timeout: Duration,
     /// The longest wait between two attempts to open a socket.
     pub max_backoff: Duration,
+    /// Open the WebSocket straight away (`transport=websocket`, no session id) instead of the
+    /// SDK's polling handshake and upgrade. The demo broker accepts both; MetaApi's SDK only
+    /// ever upgrades, and whether MetaApi's servers accept a direct WebSocket is not
+    /// published (docs/METAAPI-STREAMING.md, open question 1), so the upgrade is the default.
+    pub direct: bool,
 }
 
 impl StreamSettings {
@@ -110,6 +116,7 @@ impl StreamSettings {
             status_timeout: Duration::from_secs(60),
             gap_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(30),
+            direct: false,
         }
     }
 }
@@ -586,7 +593,27 @@ struct Opened {
     connected: bool,
 }
 
-/// Opens a socket as MetaApi's SDK does: a polling handshake, then the WebSocket upgrade.
+/// The Engine.IO open packet's `pingInterval` (25 s when it has none; at least 0.1 s).
+fn ping_interval(open: &Value) -> Duration {
+    open.get("pingInterval")
+        .and_then(Value::as_u64)
+        .map_or(Duration::from_secs(25), Duration::from_millis)
+        .max(Duration::from_millis(100))
+}
+
+/// `ws(s)://host` for `http(s)://host`.
+fn ws_base(base: &str) -> Result<String, String> {
+    if let Some(rest) = base.strip_prefix("https://") {
+        Ok(format!("wss://{rest}"))
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        Ok(format!("ws://{rest}"))
+    } else {
+        Err("the base URL is not http(s)".to_owned())
+    }
+}
+
+/// Opens a socket: as MetaApi's SDK does (a polling handshake, then the WebSocket upgrade), or
+/// straight over WebSocket when `settings.direct`.
 async fn open(
     settings: &StreamSettings,
     http: &reqwest::Client,
@@ -595,6 +622,14 @@ async fn open(
     let token: String = url::form_urlencoded::byte_serialize(settings.token.as_bytes()).collect();
     let query = format!("auth-token={token}&clientId={client_id}&protocol=3");
     let base = settings.base_url.trim_end_matches('/');
+    if settings.direct {
+        return open_direct(
+            settings,
+            &format!("{}/ws/?{query}", ws_base(base)?),
+            &client_id,
+        )
+        .await;
+    }
     let handshake = http
         .get(format!("{base}/ws/?{query}&transport=polling&EIO=3"))
         .header("Client-Id", &client_id)
@@ -619,19 +654,9 @@ async fn open(
         .get("sid")
         .and_then(Value::as_str)
         .ok_or("handshake: no session id")?;
-    let ping_interval = open
-        .get("pingInterval")
-        .and_then(Value::as_u64)
-        .map_or(Duration::from_secs(25), Duration::from_millis)
-        .max(Duration::from_millis(100));
+    let ping_interval = ping_interval(&open);
     let connected = packets.iter().any(|p| p == SOCKET_IO_CONNECT);
-    let ws_base = if let Some(rest) = base.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = base.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        return Err("the base URL is not http(s)".to_owned());
-    };
+    let ws_base = ws_base(base)?;
     let sid: String = url::form_urlencoded::byte_serialize(sid.as_bytes()).collect();
     let mut request = format!("{ws_base}/ws/?{query}&transport=websocket&EIO=3&sid={sid}")
         .into_client_request()
@@ -666,6 +691,47 @@ async fn open(
         Opened {
             ping_interval,
             connected,
+        },
+    ))
+}
+
+/// Opens a WebSocket at `address` (its query without the transport) and reads the Engine.IO
+/// open packet; the socket.io CONNECT (`40`) follows on the socket.
+async fn open_direct(
+    settings: &StreamSettings,
+    address: &str,
+    client_id: &str,
+) -> Result<(Socket, Opened), String> {
+    let mut request = format!("{address}&transport=websocket&EIO=3")
+        .into_client_request()
+        .map_err(|_| "the WebSocket address cannot be formed".to_owned())?;
+    if let Ok(value) = client_id.parse() {
+        request.headers_mut().insert("Client-Id", value);
+    }
+    let (mut socket, _) = tokio::time::timeout(
+        settings.connect_timeout,
+        tokio_tungstenite::connect_async(request),
+    )
+    .await
+    .map_err(|_| "open: timed out".to_owned())?
+    .map_err(|e| format!("open: {}", explain(&e, &settings.token)))?;
+    let first = tokio::time::timeout(settings.connect_timeout, socket.next())
+        .await
+        .map_err(|_| "open: no open packet".to_owned())?;
+    let open = match first {
+        Some(Ok(Message::Text(text))) => text
+            .as_str()
+            .strip_prefix(engine::OPEN)
+            .and_then(|json| serde_json::from_str::<Value>(json).ok()),
+        _ => None,
+    }
+    .ok_or("open: no open packet")?;
+    let ping_interval = ping_interval(&open);
+    Ok((
+        socket,
+        Opened {
+            ping_interval,
+            connected: false,
         },
     ))
 }

@@ -105,9 +105,22 @@ impl Folded {
 
 #[tokio::test]
 async fn a_synchronization_equals_the_rest_answers_and_live_packets_follow() {
+    synchronization_equals_rest(false).await;
+}
+
+#[tokio::test]
+async fn over_a_direct_websocket_a_synchronization_equals_the_rest_answers_too() {
+    synchronization_equals_rest(true).await;
+}
+
+async fn synchronization_equals_rest(direct: bool) {
     let (base, demo, stop) = start_demo().await;
     let http = http_client(Duration::from_secs(5)).expect("http");
-    let pool = StreamingPool::new(http.clone(), settings(&base));
+    let settings = StreamSettings {
+        direct,
+        ..settings(&base)
+    };
+    let pool = StreamingPool::new(http.clone(), settings);
     let accounts: Vec<String> = demo
         .accounts()
         .iter()
@@ -178,9 +191,17 @@ async fn a_synchronization_equals_the_rest_answers_and_live_packets_follow() {
 /// Turns `faults` on for the account, waits for the stream to break and synchronize again,
 /// and checks no deal was told twice.
 async fn survives(faults: Faults, broken: impl Fn(&Folded) -> bool, what: &str) {
+    survives_over(false, faults, broken, what).await;
+}
+
+async fn survives_over(direct: bool, faults: Faults, broken: impl Fn(&Folded) -> bool, what: &str) {
     let (base, demo, stop) = start_demo().await;
     let http = http_client(Duration::from_secs(5)).expect("http");
-    let pool = StreamingPool::new(http, settings(&base));
+    let settings = StreamSettings {
+        direct,
+        ..settings(&base)
+    };
+    let pool = StreamingPool::new(http, settings);
     let account = demo.accounts()[0].id.clone();
     let mut stream = pool.subscribe(&account, None, None);
     let mut folded = Folded::default();
@@ -210,6 +231,15 @@ async fn a_dropped_socket_is_opened_again() {
         ..Faults::default()
     };
     survives(faults, |f| f.disconnected > 0, "the drop").await;
+}
+
+#[tokio::test]
+async fn a_dropped_direct_websocket_is_opened_again() {
+    let faults = Faults {
+        stream_drop: FaultMode::Next(1),
+        ..Faults::default()
+    };
+    survives_over(true, faults, |f| f.disconnected > 0, "the drop").await;
 }
 
 #[tokio::test]
