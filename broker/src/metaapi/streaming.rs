@@ -1651,6 +1651,76 @@ mod tests {
     }
 
     #[test]
+    fn a_new_synchronization_starts_from_the_last_deal_and_tells_no_deal_twice() {
+        let settings = StreamSettings::new("http://127.0.0.1:1", "t0k");
+        let (mut followers, mut rx) = followed();
+        let mut requests = HashMap::new();
+        let deal = |id: &str, time: &str| json!({"id": id, "type": "DEAL_TYPE_BUY", "time": time, "profit": 1.5});
+        let deals = json!([
+            deal("2", "2026-12-04T10:00:02.000Z"),
+            deal("1", "2026-12-04T10:00:01.000Z")
+        ]);
+        let mut synchronize = |followers: &mut HashMap<String, Follower>| {
+            let id = authenticate(&settings, followers, &mut requests);
+            for (n, (kind, extra)) in [
+                ("synchronizationStarted", json!({})),
+                ("deals", json!({"deals": deals.clone()})),
+                ("dealSynchronizationFinished", json!({})),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let mut packet = sync(kind, extra);
+                packet["synchronizationId"] = id.clone().into();
+                packet["sequenceNumber"] = n.into();
+                packet["sequenceTimestamp"] = 1.into();
+                on_event(
+                    &settings,
+                    "synchronization",
+                    packet,
+                    followers,
+                    &mut requests,
+                    &mut Vec::new(),
+                );
+            }
+        };
+        synchronize(&mut followers);
+        let told_ids = |events: Vec<StreamEvent>| -> Vec<String> {
+            events
+                .into_iter()
+                .flat_map(|e| match e {
+                    StreamEvent::Deals(deals) => deals.into_iter().map(|d| d.id).collect(),
+                    _ => Vec::new(),
+                })
+                .collect()
+        };
+        assert_eq!(told_ids(told(&mut rx)), ["1", "2"], "oldest first");
+        // The stream breaks; the next synchronize asks from the newest deal held.
+        followers
+            .get_mut("acc")
+            .expect("followed")
+            .restart("test", Duration::ZERO);
+        let frames = on_event(
+            &settings,
+            "synchronization",
+            sync("authenticated", json!({})),
+            &mut followers,
+            &mut HashMap::new(),
+            &mut Vec::new(),
+        );
+        let (_, request) = parse_event(&frames[0][1..]).expect("an event");
+        assert_eq!(request["startingDealTime"], "2026-12-04T10:00:02.000Z");
+        assert_eq!(
+            request["startingHistoryOrderTime"],
+            "2026-12-04T10:00:02.000Z"
+        );
+        // The same deals sent again by the new synchronization are not told again.
+        told(&mut rx);
+        synchronize(&mut followers);
+        assert_eq!(told_ids(told(&mut rx)), Vec::<String>::new());
+    }
+
+    #[test]
     fn retry_times_are_read_as_text_or_epoch_seconds() {
         let at = DateTime::from_timestamp_millis(1_796_399_342_933).expect("a time");
         assert_eq!(retry_time(&json!(iso(at))), Some(at));
