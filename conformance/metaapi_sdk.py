@@ -7,7 +7,11 @@ waits until the SDK has synchronized each, and checks that the SDK's terminal st
 information, positions) and history (deals) equal the demo broker's REST answers for the same
 accounts. Then books a deposit and checks that the live `update` reaches the SDK.
 
-    python metaapi_sdk.py 127.0.0.1:8090 [--token demo-token] [--timeout 60]
+With `--riskdeck PATH` (the `riskdeck` binary) it also starts `riskdeck serve` following the same
+accounts over the same streaming API (Riskdeck's own connector) and checks that what Riskdeck
+shows (balance, equity, open positions) equals what MetaApi's SDK holds, the deposit included.
+
+    python metaapi_sdk.py 127.0.0.1:8090 [--token demo-token] [--timeout 60] [--riskdeck PATH]
 
 Prints `PASS name` or `FAIL name: why` per check and `N passed, M failed`; exits non-zero on
 any failure. Run it in a scratch directory: the SDK writes `./.metaapi/`. It freezes the demo
@@ -16,10 +20,14 @@ accounts while comparing (PUT /demo/faults/*) and clears every fault knob when d
 
 import argparse
 import asyncio
+import http.cookiejar
 import json
 import os
+import socket
+import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from datetime import datetime
 
@@ -67,6 +75,89 @@ class Rest:
             'positions': self.call('GET', f'{base}/positions'),
             'deals': deals,
         }
+
+
+class Riskdeck:
+    """`riskdeck serve` following the demo broker's accounts over its streaming API."""
+
+    PASSWORD = 'conformance-admin-password'
+
+    def __init__(self, binary, addr, token, accounts):
+        with socket.socket() as probe:
+            probe.bind(('127.0.0.1', 0))
+            self.port = probe.getsockname()[1]
+        self.base = f'http://127.0.0.1:{self.port}'
+        lines = [
+            f'listen = "127.0.0.1:{self.port}"',
+            'database_url = "sqlite://riskdeck.db"',
+            '[admin]', 'username = "admin"', f'password = "{self.PASSWORD}"',
+        ]
+        for account in accounts:
+            lines += ['[[accounts]]', f'id = "{account}"', f'name = "{account}"',
+                      f'base_url = "http://{addr}"', f'metaapi_account_id = "{account}"',
+                      f'token = "{token}"', 'transport = "streaming"']
+        with open('riskdeck.toml', 'w') as config:
+            config.write('\n'.join(lines) + '\n')
+        self.process = subprocess.Popen([binary, 'serve', '--config', 'riskdeck.toml'],
+                                        stdout=subprocess.DEVNULL,
+                                        env={**os.environ, 'RUST_LOG': 'warn'})
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def sign_in(self, timeout):
+        deadline = time.monotonic() + timeout
+        body = json.dumps({'username': 'admin', 'password': self.PASSWORD}).encode()
+        while True:
+            try:
+                request = urllib.request.Request(self.base + '/api/auth/login', data=body,
+                                                 headers={'content-type': 'application/json'})
+                self.opener.open(request, timeout=10).read()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise
+                time.sleep(0.2)
+
+    def shown(self, account):
+        with self.opener.open(f'{self.base}/api/accounts/{account}', timeout=10) as response:
+            summary = json.loads(response.read())
+        return summary.get('latest'), summary.get('transport')
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def riskdeck_differences(terminal, shown):
+    """What differs between what Riskdeck shows and what the SDK holds."""
+    latest, transport = shown
+    if latest is None:
+        return 'nothing shown yet'
+    info = terminal.account_information or {}
+    wrong = [f'{k} {latest.get(k)} != sdk {info.get(k)}' for k in ('balance', 'equity')
+             if not same_amount(latest.get(k), info.get(k))]
+    if latest.get('open_positions') != len(terminal.positions):
+        wrong.append(f'open positions {latest.get("open_positions")} != sdk {len(terminal.positions)}')
+    if transport != 'streaming':
+        wrong.append(f'transport {transport}')
+    return '; '.join(wrong)
+
+
+async def agree(riskdeck, account, terminal, timeout):
+    """Waits until Riskdeck shows what the SDK holds; the last difference when it does not."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            diff = riskdeck_differences(terminal, await asyncio.to_thread(riskdeck.shown, account))
+        except OSError as error:
+            diff = f'cannot read Riskdeck: {error}'
+        if not diff or loop.time() > deadline:
+            return diff
+        await asyncio.sleep(0.5)
 
 
 class HashFieldsStub:
@@ -165,11 +256,14 @@ class Report:
             print(f'PASS {name}', flush=True)
 
 
-async def run(addr, token, timeout, report):
+async def run(addr, token, timeout, report, riskdeck_binary=None):
     rest = Rest(addr, token)
     accounts = await asyncio.to_thread(rest.accounts)
     # Hold the world still, so that the SDK and REST can be compared at one moment.
     await asyncio.to_thread(rest.call, 'PUT', '/demo/faults/*', {'frozen': True})
+    riskdeck = None
+    if riskdeck_binary:
+        riskdeck = Riskdeck(riskdeck_binary, addr, token, accounts)
     client = MetaApiWebsocketClient(None, None, token, {
         'application': 'MetaApi', 'requestTimeout': 10, 'connectTimeout': 10})
     client.set_url(f'http://{addr}')
@@ -195,13 +289,23 @@ async def run(addr, token, timeout, report):
             diff = await settle(rest, account, terminal, history, timeout)
             for check in ('account-information', 'positions', 'deals'):
                 report.check(f'{check} {account}', diff.get(check))
+        if riskdeck:
+            await asyncio.to_thread(riskdeck.sign_in, timeout)
+            for account, (_, terminal, _) in followed.items():
+                report.check(f'riskdeck-shows {account}',
+                             await agree(riskdeck, account, terminal, timeout))
         # A deposit while streaming: the `update` packet must bring its deal and balance.
         account = accounts[0]
         _, terminal, history = followed[account]
         await asyncio.to_thread(rest.call, 'POST', f'/demo/balance/{account}', {'amount': '1234.5'})
         diff = await settle(rest, account, terminal, history, timeout)
         report.check(f'live-update {account}', '; '.join(f'{k}: {v}' for k, v in diff.items()))
+        if riskdeck:
+            report.check(f'riskdeck-live-update {account}',
+                         await agree(riskdeck, account, terminal, timeout))
     finally:
+        if riskdeck:
+            riskdeck.stop()
         await asyncio.to_thread(rest.call, 'PUT', '/demo/faults/*', {})
         await client.close()
         client.stop()
@@ -212,12 +316,13 @@ def main():
     parser.add_argument('addr', help='the demo broker, HOST:PORT')
     parser.add_argument('--token', default='demo-token')
     parser.add_argument('--timeout', type=float, default=60)
+    parser.add_argument('--riskdeck', help='the riskdeck binary: also check what it shows')
     args = parser.parse_args()
     report = Report()
     with tempfile.TemporaryDirectory(prefix='metaapi-sdk-') as scratch:
         os.chdir(scratch)  # MemoryHistoryStorage writes ./.metaapi/
         try:
-            asyncio.run(run(args.addr, args.token, args.timeout, report))
+            asyncio.run(run(args.addr, args.token, args.timeout, report, args.riskdeck))
         except Exception as error:  # the run itself failed: that is a failed check too
             report.check('run', f'{type(error).__name__}: {error}')
     print(f'{report.passed} passed, {report.failed} failed', flush=True)

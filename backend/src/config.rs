@@ -44,6 +44,9 @@ pub struct Config {
     /// Which platform the demo accounts are tracked through: `metaapi` (the MetaApi-shaped REST
     /// demo broker) or `ctrader` (the cTrader Open API simulator over the same world).
     pub demo_platform: DemoPlatform,
+    /// How the demo broker's MetaApi-shaped accounts are followed: `streaming` (its `/ws`,
+    /// the default) or `rest`.
+    pub demo_transport: shared::api::Transport,
     /// Accounts to track.
     pub accounts: Vec<AccountConfig>,
     /// How long one request to a broker may take before it is abandoned (and retried).
@@ -177,6 +180,7 @@ impl Default for Config {
             demo: false,
             demo_seed: 42,
             demo_platform: DemoPlatform::MetaApi,
+            demo_transport: shared::api::Transport::Streaming,
             accounts: Vec::new(),
             journal_keep_files: 10,
             secret_key: None,
@@ -381,12 +385,21 @@ pub struct AccountConfig {
     /// fields).
     #[serde(default)]
     pub ctrader: Option<CtraderAccount>,
+    /// How a MetaApi account is followed: `streaming` (the default: MetaApi's streaming API,
+    /// REST only to onboard and reconcile, REST polling while the stream is unavailable) or
+    /// `rest` (polled every `poll_interval`). Not for cTrader or pushed accounts.
+    #[serde(default)]
+    pub transport: Option<shared::api::Transport>,
 }
 
 impl AccountConfig {
     /// How Riskdeck tracks the demo broker's accounts at `base_url` (where `demo` is served):
-    /// one account each, on its challenge.
-    pub fn demo_accounts(demo: &demo::DemoBroker, base_url: &str) -> Vec<AccountConfig> {
+    /// one account each, on its challenge, followed by `transport`.
+    pub fn demo_accounts(
+        demo: &demo::DemoBroker,
+        base_url: &str,
+        transport: shared::api::Transport,
+    ) -> Vec<AccountConfig> {
         demo.accounts()
             .into_iter()
             .map(|a| AccountConfig {
@@ -405,6 +418,7 @@ impl AccountConfig {
                 ingest_token: None,
                 ctrader: None,
                 trader: None,
+                transport: Some(transport),
             })
             .collect()
     }
@@ -551,6 +565,7 @@ impl std::fmt::Debug for AccountConfig {
                 &self.ingest_token.as_ref().map(|_| "<redacted>"),
             )
             .field("ctrader", &self.ctrader)
+            .field("transport", &self.transport)
             .finish()
     }
 }
@@ -883,7 +898,11 @@ mod tests {
     #[test]
     fn the_demo_brokers_accounts_are_tracked_each_on_its_challenge() {
         let demo = demo::DemoBroker::new(demo::DemoConfig::default(), chrono::Utc::now());
-        let configs = AccountConfig::demo_accounts(&demo, "http://127.0.0.1:1");
+        let configs = AccountConfig::demo_accounts(
+            &demo,
+            "http://127.0.0.1:1",
+            shared::api::Transport::Streaming,
+        );
         assert_eq!(configs.len(), 8);
         assert!(configs.iter().all(|c| c.token == "demo-token"
             && c.api_base_url() == "http://127.0.0.1:1"

@@ -118,6 +118,7 @@ impl Hub {
                     feed: FeedStatus::Connecting,
                     latest: None,
                     backfill: None,
+                    transport: None,
                 };
                 (id, summary)
             })
@@ -206,6 +207,7 @@ impl Hub {
             feed: FeedStatus::Connecting,
             latest: None,
             backfill: None,
+            transport: None,
         };
         state.accounts.insert(id.clone(), summary);
         self.counts.feed.fetch_add(1, Ordering::Relaxed);
@@ -284,11 +286,30 @@ impl Hub {
 
     /// Records a change of feed health and tells subscribers.
     pub fn publish_feed(&self, id: &AccountId, feed: FeedStatus) {
+        self.publish_change(
+            id,
+            StreamEvent::Feed {
+                account_id: id.clone(),
+                feed,
+            },
+        );
+    }
+
+    /// Records how an account's data reaches Riskdeck now and tells subscribers (only a
+    /// change).
+    pub fn publish_transport(&self, id: &AccountId, transport: shared::api::FeedTransport) {
+        self.publish_change(
+            id,
+            StreamEvent::Transport {
+                account_id: id.clone(),
+                transport,
+            },
+        );
+    }
+
+    /// Applies a feed event about `id` and tells subscribers, when it changed anything.
+    fn publish_change(&self, id: &AccountId, event: StreamEvent) {
         let mut state = self.write();
-        let event = StreamEvent::Feed {
-            account_id: id.clone(),
-            feed,
-        };
         if !state
             .accounts
             .get_mut(id)

@@ -407,8 +407,11 @@ async fn start_demo_broker(
         world.history_start,
     );
     let (listener, addr) = bind_local().await?;
-    let mut accounts =
-        crate::config::AccountConfig::demo_accounts(&demo, &format!("http://{addr}"));
+    let mut accounts = crate::config::AccountConfig::demo_accounts(
+        &demo,
+        &format!("http://{addr}"),
+        config.demo_transport,
+    );
     let mut ctrader = None;
     if config.demo_platform == config::DemoPlatform::Ctrader {
         let (listener, simulator_addr) = bind_local().await?;

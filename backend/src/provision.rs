@@ -19,15 +19,17 @@ use crate::{live, tracker};
 use broker::BrokerClient;
 use broker::ctrader::{CtraderClient, CtraderSettings};
 use broker::journal;
+use broker::metaapi::{StreamSettings, StreamingPool};
 use broker::{BrokerError, metaapi::MetaApiClient};
 use chrono::Utc;
 use demo::DemoBroker;
 use rust_decimal::Decimal;
 use shared::api::{
     AccountSummary, ConnectionOptions, ConnectionRequest, CreateAccountRequest, DemoAccountOption,
-    PresetOption, Role,
+    PresetOption, Role, Transport,
 };
 use shared::domain::AccountId;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -94,6 +96,8 @@ pub struct Launcher {
     /// Ends every tracker.
     pub shutdown: CancellationToken,
     tasks: Mutex<JoinSet<()>>,
+    /// MetaApi streaming sockets, per server and token.
+    streams: Mutex<HashMap<(String, String), StreamingPool>>,
 }
 
 impl std::fmt::Debug for Launcher {
@@ -143,6 +147,8 @@ pub struct Checked {
     pub initial_balance: Decimal,
     /// Currency.
     pub currency: String,
+    /// How a MetaApi (or demo) account is followed; a cTrader account is always polled.
+    pub transport: Transport,
 }
 
 /// What [`check`] needs to know about this server.
@@ -316,6 +322,17 @@ pub fn check(request: &CreateAccountRequest, context: Context<'_>) -> Result<Che
     if connection == DEMO && currency != "USD" {
         return Err("currency: the demo broker's accounts are in USD: choose USD.".to_owned());
     }
+    let transport = match (ctrader.is_some(), request.transport) {
+        (true, Some(Transport::Streaming)) => {
+            return Err(
+                "transport: streaming is MetaApi's; a cTrader account is followed \
+                 through its Open API (leave transport out, or choose \"rest\")."
+                    .to_owned(),
+            );
+        }
+        (true, _) => Transport::Rest,
+        (false, transport) => transport.unwrap_or_default(),
+    };
     Ok(Checked {
         id: AccountId(id.to_owned()),
         name: name.to_owned(),
@@ -326,6 +343,7 @@ pub fn check(request: &CreateAccountRequest, context: Context<'_>) -> Result<Che
         preset,
         initial_balance,
         currency: currency.to_owned(),
+        transport,
     })
 }
 
@@ -402,6 +420,7 @@ impl Launcher {
             demo,
             shutdown,
             tasks: Mutex::new(JoinSet::new()),
+            streams: Mutex::new(HashMap::new()),
         }
     }
 
@@ -427,6 +446,8 @@ impl Launcher {
         let price_interval = self
             .price_interval
             .or_else(|| demo.then(|| (self.poll_interval / 4).max(Duration::from_millis(100))));
+        let journal = self.journal(&account.id);
+        let mut stream = None;
         let client: BrokerClient = match &account.ctrader {
             Some(ctrader) => CtraderClient::new(CtraderSettings {
                 url: ctrader.url.clone(),
@@ -438,13 +459,23 @@ impl Launcher {
             })
             .into(),
             None => {
+                let base_url = account.api_base_url();
                 let client = MetaApiClient::new(
                     self.http.clone(),
-                    &account.api_base_url(),
+                    &base_url,
                     &account.metaapi_account_id,
                     &account.token,
                 )?;
-                match self.journal(&account.id) {
+                if account.transport.unwrap_or_default() == Transport::Streaming {
+                    stream = Some(Some(tracker::Streamed::new(
+                        self.stream_pool(&base_url, &account.token),
+                        &account.metaapi_account_id,
+                        journal.clone(),
+                    )));
+                } else {
+                    stream = Some(None);
+                }
+                match journal {
                     Some(journal) => client.with_journal(journal),
                     None => client,
                 }
@@ -452,7 +483,7 @@ impl Launcher {
             }
         };
         let id = AccountId(account.id.clone());
-        let tracker = tracker::Tracker::new(
+        let mut tracker = tracker::Tracker::new(
             id.clone(),
             client,
             self.store.clone(),
@@ -466,8 +497,23 @@ impl Launcher {
         .with_deal_reconciliation(self.deal_reconcile_interval)
         .with_leases(self.leases.clone())
         .with_fanout(self.fanout.clone());
+        if let Some(stream) = stream {
+            tracker = tracker.with_metaapi_transport(stream);
+        }
         self.run(id, tracker);
         Ok(())
+    }
+
+    /// The streaming sockets shared by the accounts of one MetaApi server and token.
+    fn stream_pool(&self, base_url: &str, token: &str) -> StreamingPool {
+        self.streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((base_url.to_owned(), token.to_owned()))
+            .or_insert_with(|| {
+                StreamingPool::new(self.http.clone(), StreamSettings::new(base_url, token))
+            })
+            .clone()
     }
 
     /// Every tracker task, to wait for after shutdown.
@@ -578,6 +624,7 @@ impl Launcher {
             region: None,
             ingest_token: None,
             ctrader,
+            transport: Some(setup.transport),
         })
     }
 
@@ -698,6 +745,7 @@ impl Launcher {
             currency: checked.currency.clone(),
             created_by: admin.to_owned(),
             created_at: now,
+            transport: checked.transport,
         };
         if !self
             .store
@@ -744,6 +792,7 @@ mod tests {
             initial_balance: "100000".into(),
             currency: "USD".into(),
             owner: None,
+            transport: None,
         }
     }
 

@@ -202,6 +202,36 @@ pub struct AccountSummary {
     /// `backfilling`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backfill: Option<BackfillProgress>,
+    /// How the account's data reaches Riskdeck now (a MetaApi account: streaming, or REST
+    /// polling); `None` when it is not told (a cTrader or pushed account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<FeedTransport>,
+}
+
+/// How a MetaApi account is followed, as configured: over MetaApi's streaming API (the
+/// default: pushed as it changes, REST only to onboard and reconcile) or by REST polling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// MetaApi's streaming API.
+    #[default]
+    Streaming,
+    /// REST polling.
+    Rest,
+}
+
+/// How an account's data reaches Riskdeck now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FeedTransport {
+    /// Streamed: MetaApi pushes every change.
+    Streaming,
+    /// Polled over REST, as configured.
+    Rest,
+    /// Polled over REST because streaming is refused or failing; streaming is tried again.
+    RestFallback,
 }
 
 impl AccountSummary {
@@ -235,6 +265,12 @@ impl AccountSummary {
             StreamEvent::Backfill { progress, .. } => {
                 self.feed = FeedStatus::Backfilling;
                 self.backfill = Some(progress.clone());
+            }
+            StreamEvent::Transport { transport, .. } => {
+                if self.transport == Some(*transport) {
+                    return false;
+                }
+                self.transport = Some(*transport);
             }
             _ => return false,
         }
@@ -440,6 +476,14 @@ pub enum StreamEvent {
         /// How far it got.
         progress: BackfillProgress,
     },
+    /// How an account's data reaches Riskdeck changed (streaming, REST, or REST while
+    /// streaming is unavailable).
+    Transport {
+        /// Which account.
+        account_id: AccountId,
+        /// How now.
+        transport: FeedTransport,
+    },
     /// The full current state of the stream's accounts: the first event of a stream, and the
     /// instruction to resynchronise when deltas were lost (a client too slow, or a resume the
     /// server cannot serve). Replaces whatever the client knew.
@@ -455,7 +499,8 @@ impl StreamEvent {
         match self {
             Self::Account { account_id, .. }
             | Self::Feed { account_id, .. }
-            | Self::Backfill { account_id, .. } => Some(account_id),
+            | Self::Backfill { account_id, .. }
+            | Self::Transport { account_id, .. } => Some(account_id),
             Self::Snapshot { .. } => None,
         }
     }
@@ -1293,6 +1338,10 @@ pub struct CreateAccountRequest {
     /// The username of the trader who owns it; none: only admins see it.
     #[serde(default)]
     pub owner: Option<String>,
+    /// How a MetaApi (or demo) account is followed: `streaming` (the default) or `rest`
+    /// polling. A cTrader account is always polled through its Open API.
+    #[serde(default)]
+    pub transport: Option<Transport>,
 }
 
 /// `POST /api/accounts`: the account as now tracked (its feed starts `connecting`, then
@@ -1424,6 +1473,9 @@ pub struct ChallengeRow {
     pub closest: Option<ClosestRule>,
     /// History read so far while backfilling.
     pub backfill: Option<BackfillProgress>,
+    /// How the account's data reaches Riskdeck now, when told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<FeedTransport>,
     /// When the numbers were observed.
     pub updated: Option<DateTime<Utc>>,
 }
@@ -1447,6 +1499,7 @@ impl ChallengeRow {
             profit: latest.map(|view| view.equity - view.starting_capital),
             closest: challenge.and_then(|c| ClosestRule::of(&c.rules)),
             backfill: summary.backfill.clone(),
+            transport: summary.transport,
             updated: latest.map(|view| view.time),
         }
     }
@@ -1463,6 +1516,7 @@ impl ChallengeRow {
             feed: self.feed,
             latest: None,
             backfill: self.backfill.clone(),
+            transport: self.transport,
         };
         if let StreamEvent::Account { view, .. } = event
             && self.updated.is_some_and(|shown| view.time < shown)
@@ -1477,6 +1531,7 @@ impl ChallengeRow {
         } else {
             self.feed = summary.feed;
             self.backfill = summary.backfill;
+            self.transport = summary.transport;
         }
         true
     }
@@ -1752,6 +1807,7 @@ mod tests {
             feed: FeedStatus::Live,
             latest: Some(summary_view(20, 120)),
             backfill: None,
+            transport: None,
         };
         let mut row = ChallengeRow::from_summary(&summary, Some("jane".into()));
         let account = |feed, second, equity| StreamEvent::Account {
@@ -2042,6 +2098,7 @@ mod tests {
                     feed: FeedStatus::Live,
                     latest: Some(view),
                     backfill: None,
+                    transport: None,
                 }],
             },
         ];
@@ -2080,6 +2137,7 @@ mod tests {
             feed: FeedStatus::Connecting,
             latest: None,
             backfill: None,
+            transport: None,
         };
         let snapshot = StreamEvent::Snapshot {
             accounts: vec![summary("a1"), summary("a2")],

@@ -940,6 +940,8 @@ pub struct AccountSetup {
     pub created_by: String,
     /// When.
     pub created_at: DateTime<Utc>,
+    /// How a MetaApi account is followed (streaming or REST polling).
+    pub transport: shared::api::Transport,
 }
 
 /// How to reach an account's broker, as stored: the token sealed (see `crate::secrets`).

@@ -1009,6 +1009,7 @@ async fn created_accounts_are_stored_once_with_their_setup(store: &dyn Store, ur
         currency: "USD".into(),
         created_by: "admin".into(),
         created_at: at(T0),
+        transport: shared::api::Transport::Rest,
     };
     let connection = StoredBrokerConnection {
         account: setup.account.clone(),

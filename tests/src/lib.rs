@@ -38,6 +38,9 @@ pub fn demo_config(db_file: &Path) -> Config {
         assets: dist_dir(),
         poll_interval: Duration::from_millis(200),
         stale_after: Duration::from_secs(5),
+        // The demo accounts polled, as the tests of REST faults and timings expect; the
+        // streaming tests ask for streaming.
+        demo_transport: shared::api::Transport::Rest,
         ..Config::default()
     }
 }

@@ -243,7 +243,9 @@ fn scratch(setup: &Setup, name: &str) -> anyhow::Result<PathBuf> {
 /// MetaApi's official Python SDK (`metaapi-cloud-sdk`, pinned in
 /// `conformance/requirements-metaapi.txt`) subscribes to every account of
 /// `riskdeck demo-broker` over its streaming API and must synchronize, its terminal state equal
-/// to the broker's REST answers (`conformance/metaapi_sdk.py`: one pass or failure per check).
+/// to the broker's REST answers and to what `riskdeck serve`, following the same accounts over
+/// its own streaming connector, shows (`conformance/metaapi_sdk.py`: one pass or failure per
+/// check).
 fn metaapi_sdk(setup: &Setup) -> anyhow::Result<Tally> {
     let venv = python_tools(
         &setup.root,
@@ -276,6 +278,8 @@ fn metaapi_sdk(setup: &Setup) -> anyhow::Result<Tally> {
     let output = Command::new(venv.join("bin/python"))
         .arg(setup.root.join("conformance/metaapi_sdk.py"))
         .arg(&address)
+        .arg("--riskdeck")
+        .arg(&binary)
         .current_dir(&work)
         .stderr(Stdio::inherit())
         .output()

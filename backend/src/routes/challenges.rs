@@ -386,6 +386,7 @@ mod tests {
                 remaining_percent: None,
             }),
             backfill: None,
+            transport: None,
             updated: None,
         }
     }

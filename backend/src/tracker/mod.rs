@@ -44,6 +44,7 @@ mod rule_changes;
 mod samples;
 mod save;
 mod schedule;
+mod stream;
 mod view;
 
 pub use commands::{
@@ -51,6 +52,7 @@ pub use commands::{
     RuleChangeOutcome, RuleChangeRequest, Ticket,
 };
 pub use rule_changes::StoredRuleSet;
+pub(crate) use stream::Streamed;
 pub use view::account_view;
 
 /// Everything one account's loop needs.
@@ -112,6 +114,12 @@ pub struct Tracker {
     reconcile_every: Duration,
     /// When it was last read whole; `None`: at the next poll.
     last_reconcile: Option<Instant>,
+    /// A MetaApi account (its transport is shown).
+    metaapi: bool,
+    /// A MetaApi account followed over the streaming API.
+    stream: Option<Streamed>,
+    /// The transport last published.
+    shown_transport: Option<shared::api::FeedTransport>,
 }
 
 /// Why tracking stopped.
@@ -193,7 +201,19 @@ impl Tracker {
             pending_rules: Vec::new(),
             reconcile_every: DEFAULT_RECONCILE_EVERY,
             last_reconcile: None,
+            metaapi: false,
+            stream: None,
+            shown_transport: None,
         }
+    }
+
+    /// A MetaApi account, followed over `stream` (MetaApi's streaming API) or, without one, by
+    /// REST polling; the dashboard shows which.
+    #[must_use]
+    pub(crate) fn with_metaapi_transport(mut self, stream: Option<Streamed>) -> Self {
+        self.metaapi = true;
+        self.stream = stream;
+        self
     }
 
     /// Reads the whole challenge's deal history every `every` (besides each poll's recent
@@ -238,6 +258,10 @@ impl Tracker {
         self.limits.clear();
         self.pending_rules.clear();
         self.last_reconcile = None;
+        if let Some(stream) = self.stream.as_mut() {
+            stream.reset();
+        }
+        self.shown_transport = None;
     }
 
     fn publish_view(&self, currency: &str, view: AccountView, feed: FeedStatus) {
@@ -399,18 +423,30 @@ impl Tracker {
                     self.command(command).await;
                     continue;
                 }
+                event = stream::next(&mut self.stream) => {
+                    self.on_stream(event).await;
+                    continue;
+                }
             }
             if !self.pending_rules.is_empty() {
                 self.apply_due_rules(Utc::now()).await;
             }
-            if !schedule::poll_due(last_poll, Instant::now(), tick, self.interval) {
-                if let Err(error) = self.quotes_once().await {
+            self.publish_transport();
+            // A live stream brings every change: polls only reconcile, and no quotes are read.
+            let (interval, quotes) = if self.streaming_live() {
+                (self.reconcile_every, false)
+            } else {
+                (self.interval, true)
+            };
+            if !schedule::poll_due(last_poll, Instant::now(), tick, interval) {
+                if quotes && let Err(error) = self.quotes_once().await {
                     tracing::debug!(account = %self.id, %error, "cannot read quotes");
                 }
                 continue;
             }
             last_poll = Some(Instant::now());
             let Err(error) = self.poll_once().await else {
+                self.start_stream();
                 continue;
             };
             if let Some(pause) = self.poll_failed(&error, started).await {

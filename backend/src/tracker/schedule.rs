@@ -1,6 +1,7 @@
 //! When the loop polls, pauses and reads the whole deal history: pure, the time passed in.
 
 use broker::BrokerError;
+use shared::api::FeedTransport;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -30,6 +31,24 @@ pub(super) fn pause_after(error: &BrokerError, interval: Duration) -> Option<Dur
 /// right after a (re)start, then every `every`.
 pub(super) fn whole_history_due(last: Option<Instant>, now: Instant, every: Duration) -> bool {
     last.is_none_or(|at| now.saturating_duration_since(at) >= every)
+}
+
+/// How a streaming account's data comes now: streamed while its stream is live, and while it
+/// is (re)subscribing for less than `grace`; polled as a fallback once it has been down for
+/// `grace`, or at once when the broker refused it.
+pub(super) fn streaming_transport(
+    live: bool,
+    refused: bool,
+    down_for: Duration,
+    grace: Duration,
+) -> FeedTransport {
+    if live {
+        FeedTransport::Streaming
+    } else if refused || down_for >= grace {
+        FeedTransport::RestFallback
+    } else {
+        FeedTransport::Streaming
+    }
 }
 
 #[cfg(test)]
@@ -82,5 +101,24 @@ mod tests {
         assert!(whole_history_due(None, start, every));
         assert!(!whole_history_due(Some(start), start + secs(599), every));
         assert!(whole_history_due(Some(start), start + secs(600), every));
+    }
+
+    #[test]
+    fn a_stream_down_too_long_or_refused_falls_back_to_polling() {
+        use FeedTransport::{RestFallback, Streaming};
+        // (live, refused, seconds down) -> transport, with a grace of 10 s
+        for (live, refused, down, want) in [
+            (true, false, 0, Streaming),
+            (true, false, 100, Streaming),
+            (false, false, 3, Streaming),
+            (false, false, 10, RestFallback),
+            (false, true, 0, RestFallback),
+        ] {
+            assert_eq!(
+                streaming_transport(live, refused, secs(down), secs(10)),
+                want,
+                "{live} {refused} {down}"
+            );
+        }
     }
 }

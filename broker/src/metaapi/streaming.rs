@@ -18,10 +18,10 @@
 //! jitter. Each of these is told to the subscriber as [`StreamEvent::Disconnected`], and a
 //! refused subscription or synchronization (MetaApi's `TooManyRequestsError`, e.g. the
 //! `LIMIT_ACCOUNT_SUBSCRIPTIONS_*` limits) as [`StreamEvent::Refused`], retried at the
-//! recommended time; when the limit is the server's for one connection
-//! (`LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_SERVER`, `..._PER_USER_PER_SERVER`), the account moves at
-//! once to another socket (a new clientId) and no new account is placed on the full one until
-//! that time. A synchronization that stops making progress is started again. A malformed or
+//! recommended time; when the server's connection is full and it asks for another
+//! (`LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_SERVER`, `changeClientIdHeader`), the account moves at
+//! once (once) to another socket, a new clientId, and no new account is placed on the full one
+//! until that time. A synchronization that stops making progress is started again. A malformed or
 //! unknown packet is logged with its account and skipped.
 //! The token never appears in a log line or an error.
 //!
@@ -266,12 +266,12 @@ fn place(
     socket.accounts.insert(account.to_owned());
     let _ = socket
         .commands
-        .send(Command::Add(account.to_owned(), follower));
+        .send(Command::Add(account.to_owned(), Box::new(follower)));
     socket.commands.clone()
 }
 
 enum Command {
-    Add(String, Follower),
+    Add(String, Box<Follower>),
     Remove(String),
 }
 
@@ -335,8 +335,13 @@ struct Follower {
     /// Deal ids already told (each deal is told once).
     deals_seen: HashSet<String>,
     state: FollowState,
+    /// The latest account information as MetaApi wrote it (price packets move its equity and
+    /// margin; the journal keeps the result, what a follower applies).
+    last_info: Option<Value>,
     /// When a packet (or `status`) for the account last arrived.
     heard: Instant,
+    /// Moved to another socket by a full server and not authenticated since.
+    moved: bool,
     orderer: Orderer,
 }
 
@@ -368,6 +373,8 @@ impl Follower {
             },
             heard: Instant::now(),
             orderer: Orderer::default(),
+            last_info: None,
+            moved: false,
         }
     }
 
@@ -571,7 +578,7 @@ async fn apply_command(
 ) {
     match command {
         Command::Add(account, follower) => {
-            followers.insert(account, follower);
+            followers.insert(account, *follower);
         }
         Command::Remove(account) => {
             // A subscription replaced by a newer one for the same account is still served.
@@ -933,6 +940,7 @@ fn move_elsewhere(
         tries: 0,
     };
     follower.orderer = Orderer::default();
+    follower.moved = true;
     place(home, &sockets, account, follower);
 }
 
@@ -1070,20 +1078,21 @@ fn on_event(
                 })
                 .clamp(Duration::from_secs(1), Duration::from_secs(600));
             let reason = redact(&format!("{error}{kind}: {message}"), &settings.token);
-            // MetaApi's limits of accounts on one connection to one server: another
-            // connection (another clientId) may be taken at once.
+            // The server's connection is full and it asks for another connection (another
+            // clientId): the account moves at once, once; refused again there, it waits for
+            // the recommended time like any refusal (so a server refusing everywhere cannot
+            // make the pool open socket after socket). The per-user limits do not move: another
+            // connection of the same user would be refused alike.
             let server_full = data
                 .pointer("/metadata/changeClientIdHeader")
                 .and_then(Value::as_bool)
                 == Some(true)
-                || data
-                    .pointer("/metadata/type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| {
-                        t == "LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_SERVER"
-                            || t == "LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_USER_PER_SERVER"
-                    });
-            if server_full && matches!(follower.state, FollowState::Subscribed { .. }) {
+                || data.pointer("/metadata/type").and_then(Value::as_str)
+                    == Some("LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_SERVER");
+            if server_full
+                && !follower.moved
+                && matches!(follower.state, FollowState::Subscribed { .. })
+            {
                 tracing::warn!(%account, %reason, "MetaApi refused the subscription on this socket");
                 follower.tell(StreamEvent::Refused {
                     reason,
@@ -1143,6 +1152,7 @@ fn on_synchronization(
         .to_owned();
     match kind.as_str() {
         "authenticated" => {
+            follower.moved = false;
             let id = random_id();
             let from = follower
                 .deals_from
@@ -1281,6 +1291,7 @@ fn apply(account: &str, packet: &Value, follower: &mut Follower) {
                     parse::<AccountInformation>(account, "account information", value)
             {
                 follower.journal(Kind::AccountInformation, value);
+                follower.last_info = Some(value.clone());
                 follower.tell(StreamEvent::AccountInformation(info.into()));
             }
         }
@@ -1352,6 +1363,7 @@ fn apply(account: &str, packet: &Value, follower: &mut Follower) {
                     parse::<AccountInformation>(account, "account information", value)
             {
                 follower.journal(Kind::AccountInformation, value);
+                follower.last_info = Some(value.clone());
                 follower.tell(StreamEvent::AccountInformation(info.into()));
             }
         }
@@ -1362,17 +1374,28 @@ fn apply(account: &str, packet: &Value, follower: &mut Follower) {
                 .map(|items| {
                     items
                         .iter()
-                        .filter_map(|v| {
-                            let price = parse::<MetaSymbolPrice>(account, "price", v)?;
-                            follower.journal(Kind::Price, v);
-                            Some(price.into())
-                        })
+                        .filter_map(|v| parse::<MetaSymbolPrice>(account, "price", v))
+                        .map(Into::into)
                         .collect()
                 })
                 .unwrap_or_default();
+            let equity = decimal(packet.get("equity"));
+            // The journal keeps the account information the prices moved: what a follower
+            // applies, so a replay decides as the live run did.
+            if equity.is_some()
+                && let Some(mut info) = follower.last_info.take()
+            {
+                for field in ["equity", "margin", "freeMargin", "marginLevel"] {
+                    if let Some(value) = packet.get(field).filter(|v| v.is_number()) {
+                        info[field] = value.clone();
+                    }
+                }
+                follower.journal(Kind::AccountInformation, &info);
+                follower.last_info = Some(info);
+            }
             follower.tell(StreamEvent::Prices {
                 prices,
-                equity: decimal(packet.get("equity")),
+                equity,
                 margin: decimal(packet.get("margin")),
                 free_margin: decimal(packet.get("freeMargin")),
                 margin_level: decimal(packet.get("marginLevel")),

@@ -374,6 +374,12 @@ fn Dashboard(
             _ => None,
         })
     });
+    let transport = Signal::derive(move || {
+        summary.with(|s| match s {
+            Load::Ready(s) => s.transport,
+            _ => None,
+        })
+    });
     let latest = Memo::new(move |_| {
         summary.with(|s| match s {
             Load::Ready(s) => s.latest.clone(),
@@ -504,7 +510,7 @@ fn Dashboard(
             <div>
                 <h1 data-testid="account-name">{name}</h1>
                 <p class="subtle">
-                    <FeedBadge feed=feed backfill=backfill />
+                    <FeedBadge feed=feed backfill=backfill transport=transport />
                     <span class="updated">{updated}</span>
                 </p>
             </div>
@@ -812,6 +818,7 @@ mod tests {
             feed,
             latest: Some(view(second, 100 + second)),
             backfill: None,
+            transport: None,
         };
         let mut shown = summary(20, shared::api::FeedStatus::Live);
         let mut renamed = summary(10, shared::api::FeedStatus::Stale);

@@ -85,8 +85,8 @@ macro_rules! portable_connections {
                 }
                 sqlx::query(
                     "INSERT INTO account_setups (account_id, connection, external_account_id,
-                         preset, initial_balance, currency, created_by, created_at_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                         preset, initial_balance, currency, created_by, created_at_ms, transport)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(setup.account.as_str())
                 .bind(&setup.connection)
@@ -96,6 +96,10 @@ macro_rules! portable_connections {
                 .bind(&setup.currency)
                 .bind(&setup.created_by)
                 .bind(created_ms)
+                .bind(match setup.transport {
+                    shared::api::Transport::Streaming => "streaming",
+                    shared::api::Transport::Rest => "rest",
+                })
                 .execute(&mut *tx)
                 .await?;
                 if let Some(connection) = connection {
@@ -107,17 +111,18 @@ macro_rules! portable_connections {
             async fn account_setups(
                 &self,
             ) -> Result<Vec<$crate::AccountSetup>, $crate::StoreError> {
-                let rows: Vec<(String, String, String, String, String, String, String, i64)> =
+                type Row = (String, String, String, String, String, String, String, i64, String);
+                let rows: Vec<Row> =
                     sqlx::query_as(
                         "SELECT account_id, connection, external_account_id, preset,
-                             initial_balance, currency, created_by, created_at_ms
+                             initial_balance, currency, created_by, created_at_ms, transport
                          FROM account_setups ORDER BY account_id",
                     )
                     .fetch_all(&self.pool)
                     .await?;
                 rows.into_iter()
                     .map(
-                        |(id, connection, external, preset, balance, currency, by, created)| {
+                        |(id, connection, external, preset, balance, currency, by, created, transport)| {
                             Ok($crate::AccountSetup {
                                 account: shared::domain::AccountId(id),
                                 connection,
@@ -128,6 +133,11 @@ macro_rules! portable_connections {
                                 currency,
                                 created_by: by,
                                 created_at: $crate::time_from_ms(created)?,
+                                transport: if transport == "rest" {
+                                    shared::api::Transport::Rest
+                                } else {
+                                    shared::api::Transport::Streaming
+                                },
                             })
                         },
                     )

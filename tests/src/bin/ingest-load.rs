@@ -160,6 +160,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 region: None,
                 ingest_token: None,
                 ctrader: None,
+                transport: Some(shared::api::Transport::Rest),
                 challenge: Some(ChallengeSetup {
                     preset: "ftmo-2step".into(),
                     initial_balance: 100_000.into(),

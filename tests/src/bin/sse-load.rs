@@ -338,7 +338,11 @@ async fn client(
                     let micros = (received - view.time).num_microseconds().unwrap_or(0);
                     seen.latencies.push(u64::try_from(micros).unwrap_or(0));
                 }
-                Ok(StreamEvent::Feed { .. } | StreamEvent::Backfill { .. }) => {}
+                Ok(
+                    StreamEvent::Feed { .. }
+                    | StreamEvent::Backfill { .. }
+                    | StreamEvent::Transport { .. },
+                ) => {}
                 Err(error) => anyhow::bail!("not a stream event: {error}"),
             }
         }
@@ -383,6 +387,7 @@ mod server {
                 challenge: None,
                 ingest_token: None,
                 ctrader: None,
+                transport: Some(shared::api::Transport::Rest),
             }],
             ..Config::default()
         };

@@ -51,6 +51,7 @@ fn config(dir: &std::path::Path) -> backend::config::Config {
         region: None,
         ingest_token: Some(TOKEN.into()),
         ctrader: None,
+        transport: Some(shared::api::Transport::Rest),
     }];
     config
 }

@@ -191,6 +191,7 @@ async fn an_unreachable_broker_shows_as_a_stale_feed() {
         region: None,
         ingest_token: None,
         ctrader: None,
+        transport: Some(shared::api::Transport::Rest),
     }];
     let server = TestServer::start(config).await.expect("server");
     let admin = server.login("admin").await.expect("sign in");

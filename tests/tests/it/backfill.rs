@@ -95,6 +95,7 @@ async fn a_long_backfill_shows_how_many_deals_it_has_read() {
         region: None,
         ingest_token: None,
         ctrader: None,
+        transport: Some(shared::api::Transport::Rest),
     }];
     let server = TestServer::start(config).await.expect("server");
     let admin = server.login("admin").await.expect("sign in");

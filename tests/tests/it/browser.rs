@@ -277,14 +277,15 @@ async fn scripted_server(
     config.demo = false;
     config.poll_interval = Duration::from_millis(300);
     config.price_interval = Some(Duration::from_millis(150));
-    config.accounts = backend::config::AccountConfig::demo_accounts(&demo, &base)
-        .into_iter()
-        .filter_map(|mut account| {
-            let (_, owner) = owners.iter().find(|(id, _)| *id == account.id)?;
-            account.trader = Some((*owner).to_owned());
-            Some(account)
-        })
-        .collect();
+    config.accounts =
+        backend::config::AccountConfig::demo_accounts(&demo, &base, shared::api::Transport::Rest)
+            .into_iter()
+            .filter_map(|mut account| {
+                let (_, owner) = owners.iter().find(|(id, _)| *id == account.id)?;
+                account.trader = Some((*owner).to_owned());
+                Some(account)
+            })
+            .collect();
     let server = TestServer::start(config).await.expect("server");
     (server, stop)
 }
@@ -654,6 +655,7 @@ async fn the_trade_history_pages_older_trades_and_shows_new_ones_live() {
         region: None,
         ingest_token: Some(BRIDGE_TOKEN.into()),
         ctrader: None,
+        transport: Some(shared::api::Transport::Rest),
     }];
     let server = TestServer::start(config).await.expect("server");
     // 25 closed trades: more than one page (20).

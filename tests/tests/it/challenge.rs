@@ -74,6 +74,7 @@ fn config(dir: &std::path::Path, base: &str) -> backend::config::Config {
         region: None,
         ingest_token: None,
         ctrader: None,
+        transport: Some(shared::api::Transport::Rest),
     }];
     config
 }

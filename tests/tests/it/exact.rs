@@ -66,10 +66,14 @@ async fn rig(accounts: &[&str]) -> Rig {
     let mut config = demo_config(&dir.path().join("r.db"));
     config.demo = false;
     config.deal_reconcile_interval = Duration::from_secs(2);
-    config.accounts = backend::config::AccountConfig::demo_accounts(&demo, &demo_base)
-        .into_iter()
-        .filter(|a| accounts.contains(&a.id.as_str()))
-        .collect();
+    config.accounts = backend::config::AccountConfig::demo_accounts(
+        &demo,
+        &demo_base,
+        shared::api::Transport::Rest,
+    )
+    .into_iter()
+    .filter(|a| accounts.contains(&a.id.as_str()))
+    .collect();
     let server = TestServer::start(config).await.expect("server");
     let admin = server.login("admin").await.expect("sign in");
     Rig {
@@ -517,6 +521,7 @@ fn stub_config(dir: &std::path::Path, base: &str) -> backend::config::Config {
         region: None,
         ingest_token: None,
         ctrader: None,
+        transport: Some(shared::api::Transport::Rest),
     }];
     config
 }

@@ -82,10 +82,14 @@ async fn rig_with(accounts: &[&str], broker_timeout: Duration) -> Rig {
     config.poll_interval = POLL;
     config.stale_after = STALE_AFTER;
     config.broker_timeout = broker_timeout;
-    config.accounts = backend::config::AccountConfig::demo_accounts(&demo, &demo_base)
-        .into_iter()
-        .filter(|a| accounts.contains(&a.id.as_str()))
-        .collect();
+    config.accounts = backend::config::AccountConfig::demo_accounts(
+        &demo,
+        &demo_base,
+        shared::api::Transport::Rest,
+    )
+    .into_iter()
+    .filter(|a| accounts.contains(&a.id.as_str()))
+    .collect();
     let database_url = config.database_url.clone();
     let journal_dir = config.journal_dir.clone().expect("a journal");
     let server = TestServer::start(config).await.expect("server");

@@ -145,6 +145,7 @@ async fn every_api_error_is_the_json_body_and_no_api_answer_is_cached() {
         region: None,
         ingest_token: Some(TOKEN.into()),
         ctrader: None,
+        transport: Some(shared::api::Transport::Rest),
     });
     let server = TestServer::start(config).await.expect("server");
     let trader = server.login("trader").await.expect("sign in");

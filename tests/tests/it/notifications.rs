@@ -86,6 +86,7 @@ fn config(dir: &std::path::Path, broker: &str, notifications: NotifyConfig) -> C
         region: None,
         ingest_token: None,
         ctrader: None,
+        transport: Some(shared::api::Transport::Rest),
     }];
     config.notifications = notifications;
     config

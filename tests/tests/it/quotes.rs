@@ -80,6 +80,7 @@ fn config(dir: &std::path::Path, base: &str, estimated_breaches: bool) -> backen
         region: None,
         ingest_token: None,
         ctrader: None,
+        transport: Some(shared::api::Transport::Rest),
         challenge: Some(ChallengeSetup {
             preset: "ftmo-2step".into(),
             initial_balance: 100_000.into(),

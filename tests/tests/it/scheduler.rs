@@ -74,6 +74,7 @@ async fn at_most_max_concurrent_polls_poll_at_once() {
             region: None,
             ingest_token: None,
             ctrader: None,
+            transport: Some(shared::api::Transport::Rest),
             challenge: None,
         })
         .collect();

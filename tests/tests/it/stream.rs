@@ -75,9 +75,9 @@ async fn sse_streams_a_snapshot_then_changes_with_increasing_ids() {
                 assert_eq!(account_id, id, "only the subscribed account");
                 views.push(view);
             }
-            StreamEvent::Feed { account_id, .. } | StreamEvent::Backfill { account_id, .. } => {
-                assert_eq!(account_id, id)
-            }
+            StreamEvent::Feed { account_id, .. }
+            | StreamEvent::Backfill { account_id, .. }
+            | StreamEvent::Transport { account_id, .. } => assert_eq!(account_id, id),
             StreamEvent::Snapshot { .. } => panic!("no resync expected"),
         }
     }
@@ -504,6 +504,7 @@ async fn an_owner_change_on_one_instance_reaches_streams_on_another() {
         region: None,
         ingest_token: Some("bridge-token-0123456789abcdef0123456789".into()),
         ctrader: None,
+        transport: Some(shared::api::Transport::Rest),
     }];
     let one = TestServer::start(config.clone())
         .await

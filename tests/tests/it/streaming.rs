@@ -561,10 +561,11 @@ async fn the_token_never_appears_in_the_logs_through_faults_refusals_and_dead_se
     assert!(!text.contains(TOKEN), "the token was logged:\n{text}");
 }
 
-/// A hand-made server whose first WebSocket connection is full: it refuses to subscribe
-/// account `b` there with MetaApi's `LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_SERVER`, asking for
-/// another connection. Every other subscription is served with a short synchronization.
-async fn server_full_on_its_first_connection() -> String {
+/// A hand-made server whose first WebSocket connection (every one when `everywhere`) is full:
+/// it refuses to subscribe account `b` there with MetaApi's
+/// `LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_SERVER`, asking for another connection. Every other
+/// subscription is served with a short synchronization.
+async fn server_full_on_its_first_connection(everywhere: bool) -> String {
     use axum::extract::ws::rejection::WebSocketUpgradeRejection;
     use axum::extract::ws::{Message, WebSocketUpgrade};
     use axum::response::IntoResponse;
@@ -580,7 +581,7 @@ async fn server_full_on_its_first_connection() -> String {
                 let open = r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":500,"pingTimeout":5000}"#;
                 return wire::metaapi_streaming::encode_payload(&[open, "40"]).into_response();
             };
-            let first = connections.fetch_add(1, Ordering::SeqCst) == 0;
+            let first = connections.fetch_add(1, Ordering::SeqCst) == 0 || everywhere;
             ws.on_upgrade(move |mut socket| async move {
                 let sync = |account: &str, mut data: serde_json::Value| {
                     data["accountId"] = account.into();
@@ -646,7 +647,7 @@ async fn server_full_on_its_first_connection() -> String {
 
 #[tokio::test]
 async fn an_account_refused_by_a_full_server_connection_moves_to_another_socket() {
-    let base = server_full_on_its_first_connection().await;
+    let base = server_full_on_its_first_connection(false).await;
     let http = http_client(Duration::from_secs(5)).expect("http");
     let pool = StreamingPool::new(http, settings(&base));
     let synchronized = |f: &Folded| f.synchronized > 0;
@@ -671,4 +672,150 @@ async fn an_account_refused_by_a_full_server_connection_moves_to_another_socket(
         a_folded.fold(event);
     }
     assert_eq!((a_folded.disconnected, a_folded.refused), (0, 0));
+}
+
+/// Every account's summary, as an admin sees it.
+async fn summaries(
+    admin: &reqwest::Client,
+    server: &tests::TestServer,
+) -> Vec<shared::api::AccountSummary> {
+    let Ok(response) = admin.get(server.url("/api/accounts")).send().await else {
+        return Vec::new();
+    };
+    response
+        .json::<shared::api::AccountsResponse>()
+        .await
+        .map(|r| r.accounts)
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn riskdeck_follows_accounts_over_the_stream_and_polls_while_it_is_refused() {
+    use shared::api::{FeedStatus, FeedTransport, Transport};
+    let (base, demo, stop) = start_demo().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = tests::demo_config(&dir.path().join("r.db"));
+    config.demo = false;
+    config.accounts =
+        backend::config::AccountConfig::demo_accounts(&demo, &base, Transport::Streaming)
+            .into_iter()
+            .take(3)
+            .collect();
+    let server = tests::TestServer::start(config).await.expect("server");
+    let admin = server.login("admin").await.expect("sign in");
+    let on = |transport: FeedTransport| {
+        move |all: &[shared::api::AccountSummary]| {
+            all.len() == 3
+                && all.iter().all(|s| {
+                    s.transport == Some(transport)
+                        && s.feed == FeedStatus::Live
+                        && s.latest.is_some()
+                })
+        }
+    };
+    tests::eventually(WITHIN, "every account live on the stream", || async {
+        let all = summaries(&admin, &server).await;
+        on(FeedTransport::Streaming)(&all).then_some(())
+    })
+    .await
+    .expect("streaming");
+    // Once the stream is live, REST is only for reconciliation (every 10 minutes by default):
+    // in a window where polling would read the account 15 times, it is not read at all, and
+    // its numbers move all the same.
+    let account = demo.accounts()[0].id.clone();
+    let shown_time = || async {
+        summaries(&admin, &server)
+            .await
+            .into_iter()
+            .find(|s| s.id.as_str() == account)
+            .and_then(|s| s.latest.map(|v| v.time))
+    };
+    let mut quiet = false;
+    for _ in 0..20 {
+        let (requests, moved) = (demo.faults(&account).requests, shown_time().await);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        if demo.faults(&account).requests == requests && shown_time().await > moved {
+            quiet = true;
+            break;
+        }
+    }
+    assert!(
+        quiet,
+        "the streamed account kept being polled, or its numbers stood still"
+    );
+
+    // The broker refuses one account's stream: it is polled meanwhile, and says so.
+    demo.set_faults(
+        &account,
+        Faults {
+            stream_disconnected: FaultMode::Next(1),
+            stream_refuse: FaultMode::Always,
+            ..Faults::default()
+        },
+    )
+    .expect("known account");
+    let one = |transport: FeedTransport| {
+        let account = account.clone();
+        move |all: &[shared::api::AccountSummary]| {
+            all.iter().any(|s| {
+                s.id.as_str() == account
+                    && s.transport == Some(transport)
+                    && s.feed == FeedStatus::Live
+            })
+        }
+    };
+    tests::eventually(WITHIN, "the refused account polled over REST", || async {
+        let all = summaries(&admin, &server).await;
+        one(FeedTransport::RestFallback)(&all).then_some(())
+    })
+    .await
+    .expect("fallback");
+    // Polled, its numbers still move.
+    let before = summaries(&admin, &server)
+        .await
+        .into_iter()
+        .find(|s| s.id.as_str() == account)
+        .and_then(|s| s.latest.map(|v| v.time));
+    tests::eventually(WITHIN, "polled numbers", || async {
+        let now = summaries(&admin, &server)
+            .await
+            .into_iter()
+            .find(|s| s.id.as_str() == account)
+            .and_then(|s| s.latest.map(|v| v.time));
+        (now > before).then_some(())
+    })
+    .await
+    .expect("polled");
+
+    // Once the broker accepts the subscription again, the account streams again.
+    demo.set_faults(&account, Faults::default())
+        .expect("known account");
+    tests::eventually(WITHIN, "the account back on the stream", || async {
+        let all = summaries(&admin, &server).await;
+        one(FeedTransport::Streaming)(&all).then_some(())
+    })
+    .await
+    .expect("streaming again");
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_server_full_everywhere_makes_the_account_wait_not_open_socket_after_socket() {
+    let base = server_full_on_its_first_connection(true).await;
+    let http = http_client(Duration::from_secs(5)).expect("http");
+    let pool = StreamingPool::new(http, settings(&base));
+    let mut b = pool.subscribe("b", None, None);
+    let mut refusals = Vec::new();
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while refusals.len() < 2 {
+        match tokio::time::timeout_at(deadline, b.next()).await {
+            Ok(Some(StreamEvent::Refused { retry_after, .. })) => refusals.push(retry_after),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => panic!("two refusals expected, got {refusals:?}"),
+        }
+    }
+    // Moved once at once; refused on the new socket too, it waits for the recommended time.
+    assert_eq!(refusals[0], Duration::ZERO);
+    assert!(refusals[1] > Duration::from_secs(30), "{refusals:?}");
+    assert_eq!(pool.sockets(), 2);
 }

@@ -32,6 +32,7 @@ fn account(id: &str, trader: &str, token: &str) -> AccountConfig {
         region: None,
         ingest_token: Some(token.into()),
         ctrader: None,
+        transport: Some(shared::api::Transport::Rest),
     }
 }
 

@@ -38,6 +38,8 @@ struct Draft {
     initial_balance: String,
     currency: String,
     owner: String,
+    /// `streaming` or `rest` (MetaApi and demo accounts).
+    transport: String,
 }
 
 impl Default for Draft {
@@ -60,6 +62,7 @@ impl Default for Draft {
             initial_balance: "100000".to_owned(),
             currency: "USD".to_owned(),
             owner: String::new(),
+            transport: "streaming".to_owned(),
         }
     }
 }
@@ -92,6 +95,11 @@ impl Draft {
             initial_balance: self.initial_balance.trim().to_owned(),
             currency: self.currency.trim().to_uppercase(),
             owner: optional(&self.owner),
+            transport: match (self.kind.as_str(), self.transport.as_str()) {
+                ("ctrader", _) => None,
+                (_, "rest") => Some(shared::api::Transport::Rest),
+                _ => Some(shared::api::Transport::Streaming),
+            },
         }
     }
 }
@@ -516,6 +524,30 @@ pub fn AdminCreatePage() -> impl IntoView {
                             </label>
                         }.into_any(),
                     }}
+                    <Show when=move || kind.with(|k| k != "ctrader")>
+                        <label>
+                            <span>"Data"</span>
+                            <select
+                                name="transport"
+                                data-testid="create-transport"
+                                aria-invalid=move || invalid("transport")().to_string()
+                                prop:value=move || draft.with(|d| d.transport.clone())
+                                on:change=move |ev| {
+                                    let value = event_target_value(&ev);
+                                    draft.update(|d| d.transport = value);
+                                }
+                            >
+                                <option value="streaming">"Streaming (real time)"</option>
+                                <option value="rest">"REST polling"</option>
+                            </select>
+                            {field_error("transport")}
+                            <small class="subtle">
+                                "Streaming follows every change as MetaApi pushes it, and falls "
+                                "back to polling while the stream is unavailable. Polling reads "
+                                "the account every second and counts against MetaApi's rate limits."
+                            </small>
+                        </label>
+                    </Show>
                 </fieldset>
                 <fieldset>
                     <legend>"Challenge"</legend>

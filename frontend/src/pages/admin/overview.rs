@@ -350,6 +350,7 @@ fn ChallengeLine(row: RwSignal<ChallengeRow>) -> impl IntoView {
     };
     let feed = Signal::derive(move || row.with(|r| r.feed));
     let backfill = Signal::derive(move || row.with(|r| r.backfill.clone()));
+    let transport = Signal::derive(move || row.with(|r| r.transport));
     let owner = move || row.with(|r| r.owner.clone().unwrap_or_else(|| "–".to_owned()));
     let plan = move || {
         row.with(|r| match (&r.preset, &r.phase) {
@@ -389,7 +390,7 @@ fn ChallengeLine(row: RwSignal<ChallengeRow>) -> impl IntoView {
             <td class="num" data-label="Equity">{money(|r| r.equity)}</td>
             <td class="num" class:negative=negative data-label="P/L">{money(|r| r.profit)}</td>
             <td data-label="Feed">
-                <FeedBadge feed=feed backfill=backfill />
+                <FeedBadge feed=feed backfill=backfill transport=transport />
             </td>
             <td data-label="Admin">
                 <a class="button button-quiet" href=admin data-testid="challenge-admin-link">
