@@ -1385,9 +1385,13 @@ fn apply(account: &str, packet: &Value, follower: &mut Follower) {
             if equity.is_some()
                 && let Some(mut info) = follower.last_info.take()
             {
-                for field in ["equity", "margin", "freeMargin", "marginLevel"] {
-                    if let Some(value) = packet.get(field).filter(|v| v.is_number()) {
-                        info[field] = value.clone();
+                // Not `info[field] = ..`: that panics when the information came as an array
+                // (serde reads a struct from one), and a panic would stop the whole socket.
+                if let Some(map) = info.as_object_mut() {
+                    for field in ["equity", "margin", "freeMargin", "marginLevel"] {
+                        if let Some(value) = packet.get(field).filter(|v| v.is_number()) {
+                            map.insert(field.to_owned(), value.clone());
+                        }
                     }
                 }
                 follower.journal(Kind::AccountInformation, &info);
@@ -1741,6 +1745,35 @@ mod tests {
         told(&mut rx);
         synchronize(&mut followers);
         assert_eq!(told_ids(told(&mut rx)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn account_information_sent_as_an_array_then_prices_do_not_panic() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut follower = Follower::new(tx, None, None);
+        // The fields of AccountInformation in declaration order, as serde reads a struct.
+        let info = json!(["mt5", "B", "USD", "S", 100, 100, 0, 100]);
+        apply(
+            "acc",
+            &json!({"type": "accountInformation", "accountInformation": info}),
+            &mut follower,
+        );
+        apply(
+            "acc",
+            &json!({"type": "prices", "prices": [], "equity": 99, "margin": 1}),
+            &mut follower,
+        );
+        let events = told(&mut rx);
+        assert!(
+            matches!(
+                events.as_slice(),
+                [
+                    StreamEvent::AccountInformation(_),
+                    StreamEvent::Prices { .. }
+                ]
+            ),
+            "{events:?}"
+        );
     }
 
     #[test]
