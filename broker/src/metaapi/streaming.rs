@@ -432,7 +432,7 @@ impl Orderer {
             if self.session.is_some_and(|(session, _)| stamp <= session) {
                 return Ok(Vec::new());
             }
-            self.session = Some((stamp, number + 1));
+            self.session = Some((stamp, number.saturating_add(1)));
             self.waiting.retain(|&n, p| {
                 n > number && p.get("sequenceTimestamp").and_then(Value::as_i64) >= Some(stamp)
             });
@@ -455,7 +455,7 @@ impl Orderer {
             return self.check_size();
         }
         let mut out = vec![packet];
-        self.session = Some((session, next + 1));
+        self.session = Some((session, next.saturating_add(1)));
         self.drain(&mut out);
         self.update_gap(now);
         Ok(out)
@@ -474,7 +474,7 @@ impl Orderer {
             match self.waiting.remove(&next) {
                 Some(packet) => {
                     out.push(packet);
-                    self.session = Some((session, next + 1));
+                    self.session = Some((session, next.saturating_add(1)));
                 }
                 None => break,
             }
@@ -1464,6 +1464,26 @@ mod tests {
             .expect("ordered");
         assert_eq!(numbers(&again), [0]);
         assert_eq!(orderer.accept(packet("update", 4, 19), now), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn extreme_sequence_numbers_do_not_overflow() {
+        let now = Instant::now();
+        let mut orderer = Orderer::default();
+        let started = orderer
+            .accept(packet("synchronizationStarted", i64::MAX, 1), now)
+            .expect("ordered");
+        assert_eq!(numbers(&started), [i64::MAX]);
+        // Saturated, the numbering can go no further; it must not overflow.
+        assert!(orderer.accept(packet("update", i64::MAX, 1), now).is_ok());
+        let mut orderer = Orderer::default();
+        orderer
+            .accept(packet("synchronizationStarted", i64::MAX - 1, 1), now)
+            .expect("ordered");
+        let last = orderer
+            .accept(packet("update", i64::MAX, 1), now)
+            .expect("ordered");
+        assert_eq!(numbers(&last), [i64::MAX]);
     }
 
     #[test]
