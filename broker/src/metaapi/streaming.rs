@@ -8,17 +8,54 @@
 //! `shared::domain` terms, in the order the broker sequenced them, each deal once. Dropping
 //! the subscription unsubscribes the account.
 //!
-//! A socket opens as the SDK's does (a polling handshake, then the WebSocket upgrade), pings
+//! A socket opens as the SDK's does (a polling handshake, then the WebSocket upgrade; or
+//! straight over WebSocket with [`StreamSettings::direct`]), pings
 //! every `pingInterval` and is dropped when a pong does not come back within `pong_timeout`;
 //! each account is subscribed, then synchronized from its last known deal time (so a
 //! reconnect reads only what it missed). An account that hears nothing (no `status`, no data)
 //! for `status_timeout`, that gets a `disconnected` packet, or whose packets leave a gap that
 //! does not fill, is subscribed again; a dropped socket is opened again with backoff and
 //! jitter. Each of these is told to the subscriber as [`StreamEvent::Disconnected`], and a
-//! refused subscription (MetaApi's `TooManyRequestsError`, e.g. the
+//! refused subscription or synchronization (MetaApi's `TooManyRequestsError`, e.g. the
 //! `LIMIT_ACCOUNT_SUBSCRIPTIONS_*` limits) as [`StreamEvent::Refused`], retried at the
-//! recommended time. A malformed or unknown packet is logged with its account and skipped.
+//! recommended time; when the server's connection is full and it asks for another
+//! (`LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_SERVER`, `changeClientIdHeader`), the account moves at
+//! once (once) to another socket, a new clientId, and no new account is placed on the full one
+//! until that time. A synchronization that stops making progress is started again. A malformed or
+//! unknown packet is logged with its account and skipped.
 //! The token never appears in a log line or an error.
+//!
+//! # Use
+//!
+//! One pool per MetaApi region host and token, one subscription per account, each read by
+//! its own task:
+//!
+//! ```ignore
+//! let pool = StreamingPool::new(http, StreamSettings::new(region_base_url, token));
+//! // `last_deal`: the time of the newest deal already fed (`None` on a fresh account).
+//! let mut stream = pool.subscribe(&metaapi_account_id, last_deal, None);
+//! while let Some(event) = stream.next().await {
+//!     match event {
+//!         StreamEvent::AccountInformation(info) => { /* RecordData::AccountInformation */ }
+//!         StreamEvent::Positions(all) => { /* RecordData::Positions: the whole set */ }
+//!         StreamEvent::PositionsChanged { updated, removed } => {
+//!             /* apply to the last set, feed RecordData::Positions */
+//!         }
+//!         StreamEvent::Deals(deals) => { /* RecordData::Deal each; ids may repeat across subscriptions */ }
+//!         StreamEvent::Prices { prices, equity, .. } => { /* RecordData::Price each; equity moves */ }
+//!         StreamEvent::Specifications(specs) => { /* RecordData::Specification each */ }
+//!         StreamEvent::Synchronized => { /* live from here: the feed is fresh */ }
+//!         StreamEvent::SynchronizationStarted
+//!         | StreamEvent::Disconnected { .. }
+//!         | StreamEvent::Refused { .. } => { /* stale until Synchronized; fall back to REST if it lasts */ }
+//!     }
+//! }
+//! ```
+//!
+//! Each deal is told once per subscription; a new subscription starting at `last_deal` may
+//! tell the deals of that very instant again, so the caller recognises deals by id (as the
+//! tracker already does). Dropping the `Subscription` unsubscribes the account; a pool's
+//! sockets close once no subscription and no clone of the pool is left.
 
 use crate::journal::{Journal, Kind};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -27,7 +64,8 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use shared::domain::{AccountInfo, Deal, Money, Position, SymbolPrice, SymbolSpec};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -59,6 +97,11 @@ pub struct StreamSettings {
     pub gap_timeout: Duration,
     /// The longest wait between two attempts to open a socket.
     pub max_backoff: Duration,
+    /// Open the WebSocket straight away (`transport=websocket`, no session id) instead of the
+    /// SDK's polling handshake and upgrade. The demo broker accepts both; MetaApi's SDK only
+    /// ever upgrades, and whether MetaApi's servers accept a direct WebSocket is not
+    /// published (docs/METAAPI-STREAMING.md, open question 1), so the upgrade is the default.
+    pub direct: bool,
 }
 
 impl StreamSettings {
@@ -73,6 +116,7 @@ impl StreamSettings {
             status_timeout: Duration::from_secs(60),
             gap_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(30),
+            direct: false,
         }
     }
 }
@@ -141,12 +185,14 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         self.events.close();
         let _ = self.socket.send(Command::Remove(self.account.clone()));
+        // The account may have moved to another socket (a full server); a socket keeps
+        // serving a newer subscription of the same account (see `apply_command`).
         let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(socket) = sockets
-            .iter_mut()
-            .find(|s| s.commands.same_channel(&self.socket))
-        {
-            socket.accounts.remove(&self.account);
+        for socket in sockets.iter_mut() {
+            if socket.accounts.remove(&self.account) && !socket.commands.same_channel(&self.socket)
+            {
+                let _ = socket.commands.send(Command::Remove(self.account.clone()));
+            }
         }
     }
 }
@@ -160,8 +206,68 @@ pub struct StreamingPool {
 }
 
 struct SocketHandle {
+    id: u64,
     commands: mpsc::UnboundedSender<Command>,
     accounts: HashSet<String>,
+    /// The server refused more accounts on this connection (MetaApi's
+    /// `LIMIT_ACCOUNT_SUBSCRIPTIONS_*_SERVER`): no new account is placed on it until then.
+    full_until: Option<Instant>,
+}
+
+/// What a socket's task needs to hand an account over to another socket.
+struct Home {
+    /// The socket's id in the pool.
+    id: u64,
+    settings: Arc<StreamSettings>,
+    http: reqwest::Client,
+    /// Weak: the pool's sockets hold the senders that keep the socket's task running.
+    sockets: Weak<Mutex<Vec<SocketHandle>>>,
+}
+
+/// Puts `account` on the first socket with room that the server has not declared full, or on
+/// a new one; returns that socket's commands.
+fn place(
+    home: &Home,
+    sockets: &Arc<Mutex<Vec<SocketHandle>>>,
+    account: &str,
+    follower: Follower,
+) -> mpsc::UnboundedSender<Command> {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+    let mut list = sockets.lock().unwrap_or_else(PoisonError::into_inner);
+    list.retain(|socket| !socket.commands.is_closed());
+    let now = Instant::now();
+    let index = match list.iter().position(|s| {
+        s.accounts.len() < home.settings.accounts_per_socket
+            && s.full_until.is_none_or(|until| now >= until)
+    }) {
+        Some(index) => index,
+        None => {
+            let (commands, receiver) = mpsc::unbounded_channel();
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(run_socket(
+                Home {
+                    id,
+                    settings: home.settings.clone(),
+                    http: home.http.clone(),
+                    sockets: Arc::downgrade(sockets),
+                },
+                receiver,
+            ));
+            list.push(SocketHandle {
+                id,
+                commands,
+                accounts: HashSet::new(),
+                full_until: None,
+            });
+            list.len() - 1
+        }
+    };
+    let socket = &mut list[index];
+    socket.accounts.insert(account.to_owned());
+    let _ = socket
+        .commands
+        .send(Command::Add(account.to_owned(), Box::new(follower)));
+    socket.commands.clone()
 }
 
 enum Command {
@@ -191,39 +297,23 @@ impl StreamingPool {
     ) -> Subscription {
         let (tx, events) = mpsc::unbounded_channel();
         let follower = Follower::new(tx, deals_from, journal);
-        let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
-        sockets.retain(|socket| !socket.commands.is_closed());
-        for socket in sockets.iter_mut() {
-            socket.accounts.remove(account);
-        }
-        let index = match sockets
-            .iter()
-            .position(|s| s.accounts.len() < self.settings.accounts_per_socket)
         {
-            Some(index) => index,
-            None => {
-                let (commands, receiver) = mpsc::unbounded_channel();
-                tokio::spawn(run_socket(
-                    self.settings.clone(),
-                    self.http.clone(),
-                    receiver,
-                ));
-                sockets.push(SocketHandle {
-                    commands,
-                    accounts: HashSet::new(),
-                });
-                sockets.len() - 1
+            let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+            for socket in sockets.iter_mut() {
+                socket.accounts.remove(account);
             }
+        }
+        let home = Home {
+            id: u64::MAX,
+            settings: self.settings.clone(),
+            http: self.http.clone(),
+            sockets: Arc::downgrade(&self.sockets),
         };
-        let socket = &mut sockets[index];
-        socket.accounts.insert(account.to_owned());
-        let _ = socket
-            .commands
-            .send(Command::Add(account.to_owned(), Box::new(follower)));
+        let socket = place(&home, &self.sockets, account, follower);
         Subscription {
             events,
             account: account.to_owned(),
-            socket: socket.commands.clone(),
+            socket,
             sockets: self.sockets.clone(),
         }
     }
@@ -250,6 +340,8 @@ struct Follower {
     last_info: Option<Value>,
     /// When a packet (or `status`) for the account last arrived.
     heard: Instant,
+    /// Moved to another socket by a full server and not authenticated since.
+    moved: bool,
     orderer: Orderer,
 }
 
@@ -259,8 +351,9 @@ enum FollowState {
     Subscribe { at: Instant, tries: u32 },
     /// Subscribed, waiting for `authenticated` until `until`.
     Subscribed { tries: u32, until: Instant },
-    /// Synchronizing (or live) under this synchronization id.
-    Synchronizing { id: String },
+    /// Synchronizing (or live) under this synchronization id; until `stalls` (moved on by
+    /// each packet of the synchronization, `None` once it finished) the next packet must come.
+    Synchronizing { id: String, stalls: Option<Instant> },
 }
 
 impl Follower {
@@ -281,6 +374,7 @@ impl Follower {
             heard: Instant::now(),
             orderer: Orderer::default(),
             last_info: None,
+            moved: false,
         }
     }
 
@@ -338,7 +432,7 @@ impl Orderer {
             if self.session.is_some_and(|(session, _)| stamp <= session) {
                 return Ok(Vec::new());
             }
-            self.session = Some((stamp, number + 1));
+            self.session = Some((stamp, number.saturating_add(1)));
             self.waiting.retain(|&n, p| {
                 n > number && p.get("sequenceTimestamp").and_then(Value::as_i64) >= Some(stamp)
             });
@@ -361,7 +455,7 @@ impl Orderer {
             return self.check_size();
         }
         let mut out = vec![packet];
-        self.session = Some((session, next + 1));
+        self.session = Some((session, next.saturating_add(1)));
         self.drain(&mut out);
         self.update_gap(now);
         Ok(out)
@@ -380,7 +474,7 @@ impl Orderer {
             match self.waiting.remove(&next) {
                 Some(packet) => {
                     out.push(packet);
-                    self.session = Some((session, next + 1));
+                    self.session = Some((session, next.saturating_add(1)));
                 }
                 None => break,
             }
@@ -422,11 +516,8 @@ enum Closed {
 
 /// One socket's life: open it, serve its accounts, open it again when it breaks, until no
 /// account is left on it.
-async fn run_socket(
-    settings: Arc<StreamSettings>,
-    http: reqwest::Client,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-) {
+async fn run_socket(home: Home, mut commands: mpsc::UnboundedReceiver<Command>) {
+    let settings = home.settings.clone();
     let mut followers: HashMap<String, Follower> = HashMap::new();
     let mut failures: u32 = 0;
     loop {
@@ -437,10 +528,10 @@ async fn run_socket(
         if followers.is_empty() && commands.is_closed() {
             return;
         }
-        let reason = match open(&settings, &http).await {
+        let reason = match open(&settings, &home.http).await {
             Ok((socket, open)) => {
                 failures = 0;
-                match serve(&settings, socket, open, &mut followers, &mut commands).await {
+                match serve(&home, socket, open, &mut followers, &mut commands).await {
                     Closed::Unused => return,
                     Closed::Broken(reason) => reason,
                 }
@@ -509,7 +600,27 @@ struct Opened {
     connected: bool,
 }
 
-/// Opens a socket as MetaApi's SDK does: a polling handshake, then the WebSocket upgrade.
+/// The Engine.IO open packet's `pingInterval` (25 s when it has none; at least 0.1 s).
+fn ping_interval(open: &Value) -> Duration {
+    open.get("pingInterval")
+        .and_then(Value::as_u64)
+        .map_or(Duration::from_secs(25), Duration::from_millis)
+        .max(Duration::from_millis(100))
+}
+
+/// `ws(s)://host` for `http(s)://host`.
+fn ws_base(base: &str) -> Result<String, String> {
+    if let Some(rest) = base.strip_prefix("https://") {
+        Ok(format!("wss://{rest}"))
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        Ok(format!("ws://{rest}"))
+    } else {
+        Err("the base URL is not http(s)".to_owned())
+    }
+}
+
+/// Opens a socket: as MetaApi's SDK does (a polling handshake, then the WebSocket upgrade), or
+/// straight over WebSocket when `settings.direct`.
 async fn open(
     settings: &StreamSettings,
     http: &reqwest::Client,
@@ -518,20 +629,28 @@ async fn open(
     let token: String = url::form_urlencoded::byte_serialize(settings.token.as_bytes()).collect();
     let query = format!("auth-token={token}&clientId={client_id}&protocol=3");
     let base = settings.base_url.trim_end_matches('/');
+    if settings.direct {
+        return open_direct(
+            settings,
+            &format!("{}/ws/?{query}", ws_base(base)?),
+            &client_id,
+        )
+        .await;
+    }
     let handshake = http
         .get(format!("{base}/ws/?{query}&transport=polling&EIO=3"))
         .header("Client-Id", &client_id)
         .timeout(settings.connect_timeout)
         .send()
         .await
-        .map_err(|e| format!("handshake: {}", e.without_url()))?;
+        .map_err(|e| format!("handshake: {}", explain(&e.without_url(), &settings.token)))?;
     if !handshake.status().is_success() {
         return Err(format!("handshake: HTTP {}", handshake.status().as_u16()));
     }
     let body = handshake
         .bytes()
         .await
-        .map_err(|e| format!("handshake: {}", e.without_url()))?;
+        .map_err(|e| format!("handshake: {}", explain(&e.without_url(), &settings.token)))?;
     let packets = decode_payload(&body).map_err(|e| format!("handshake: {e}"))?;
     let open = packets
         .first()
@@ -542,19 +661,9 @@ async fn open(
         .get("sid")
         .and_then(Value::as_str)
         .ok_or("handshake: no session id")?;
-    let ping_interval = open
-        .get("pingInterval")
-        .and_then(Value::as_u64)
-        .map_or(Duration::from_secs(25), Duration::from_millis)
-        .max(Duration::from_millis(100));
+    let ping_interval = ping_interval(&open);
     let connected = packets.iter().any(|p| p == SOCKET_IO_CONNECT);
-    let ws_base = if let Some(rest) = base.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = base.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        return Err("the base URL is not http(s)".to_owned());
-    };
+    let ws_base = ws_base(base)?;
     let sid: String = url::form_urlencoded::byte_serialize(sid.as_bytes()).collect();
     let mut request = format!("{ws_base}/ws/?{query}&transport=websocket&EIO=3&sid={sid}")
         .into_client_request()
@@ -593,13 +702,69 @@ async fn open(
     ))
 }
 
+/// Opens a WebSocket at `address` (its query without the transport) and reads the Engine.IO
+/// open packet; the socket.io CONNECT (`40`) follows on the socket.
+async fn open_direct(
+    settings: &StreamSettings,
+    address: &str,
+    client_id: &str,
+) -> Result<(Socket, Opened), String> {
+    let mut request = format!("{address}&transport=websocket&EIO=3")
+        .into_client_request()
+        .map_err(|_| "the WebSocket address cannot be formed".to_owned())?;
+    if let Ok(value) = client_id.parse() {
+        request.headers_mut().insert("Client-Id", value);
+    }
+    let (mut socket, _) = tokio::time::timeout(
+        settings.connect_timeout,
+        tokio_tungstenite::connect_async(request),
+    )
+    .await
+    .map_err(|_| "open: timed out".to_owned())?
+    .map_err(|e| format!("open: {}", explain(&e, &settings.token)))?;
+    let first = tokio::time::timeout(settings.connect_timeout, socket.next())
+        .await
+        .map_err(|_| "open: no open packet".to_owned())?;
+    let open = match first {
+        Some(Ok(Message::Text(text))) => text
+            .as_str()
+            .strip_prefix(engine::OPEN)
+            .and_then(|json| serde_json::from_str::<Value>(json).ok()),
+        _ => None,
+    }
+    .ok_or("open: no open packet")?;
+    let ping_interval = ping_interval(&open);
+    Ok((
+        socket,
+        Opened {
+            ping_interval,
+            connected: false,
+        },
+    ))
+}
+
+/// `error` and its causes, the token replaced (errors may quote the address).
+fn explain(error: &dyn std::error::Error, token: &str) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let more = error.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = error.source();
+    }
+    redact(&text, token)
+}
+
 /// `text` with the token replaced (errors may quote the address).
 fn redact(text: &str, token: &str) -> String {
     if token.is_empty() {
-        text.to_owned()
-    } else {
-        text.replace(token, "<token>")
+        return text.to_owned();
     }
+    // The address carries the token percent-encoded.
+    let encoded: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+    text.replace(token, "<token>").replace(&encoded, "<token>")
 }
 
 fn random_id() -> String {
@@ -637,12 +802,13 @@ fn history_start() -> DateTime<Utc> {
 
 /// Serves one open socket until it breaks or is no longer used.
 async fn serve(
-    settings: &StreamSettings,
+    home: &Home,
     mut socket: Socket,
     opened: Opened,
     followers: &mut HashMap<String, Follower>,
     commands: &mut mpsc::UnboundedReceiver<Command>,
 ) -> Closed {
+    let settings = &*home.settings;
     let session = random_id();
     let mut ready = opened.connected;
     // Subscribe requests in flight: request id -> account.
@@ -685,11 +851,15 @@ async fn serve(
                         } else if body.starts_with('1') {
                             return Closed::Broken("the server disconnected the socket".to_owned());
                         } else if let Some((name, data)) = parse_event(body) {
-                            let out = on_event(settings, &name, data, followers, &mut requests);
+                            let mut full = Vec::new();
+                            let out = on_event(settings, &name, data, followers, &mut requests, &mut full);
                             for frame in out {
                                 if let Err(error) = socket.send(Message::text(frame)).await {
                                     return Closed::Broken(error.to_string());
                                 }
+                            }
+                            for (account, until) in full {
+                                move_elsewhere(home, followers, &account, until);
                             }
                         } else {
                             tracing::debug!(packet = %text.chars().take(80).collect::<String>(), "skipped a packet that is not an event");
@@ -741,6 +911,39 @@ async fn serve(
     }
 }
 
+/// The server will take no more accounts on this socket until `until`: the pool places no new
+/// account on it meanwhile, and `account` goes to another socket (a new one, with a new
+/// clientId, when none has room) and is subscribed there at once.
+fn move_elsewhere(
+    home: &Home,
+    followers: &mut HashMap<String, Follower>,
+    account: &str,
+    until: Instant,
+) {
+    let Some(mut follower) = followers.remove(account) else {
+        return;
+    };
+    // Without the pool nobody follows the account any more.
+    let Some(sockets) = home.sockets.upgrade() else {
+        return;
+    };
+    {
+        let mut list = sockets.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(socket) = list.iter_mut().find(|s| s.id == home.id) {
+            socket.full_until = Some(until);
+            socket.accounts.remove(account);
+        }
+    }
+    tracing::info!(%account, "the server is full on this socket; moving the account to another");
+    follower.state = FollowState::Subscribe {
+        at: Instant::now(),
+        tries: 0,
+    };
+    follower.orderer = Orderer::default();
+    follower.moved = true;
+    place(home, &sockets, account, follower);
+}
+
 /// Subscribes due accounts, and restarts the silent ones and those with an open gap.
 fn due_work(
     settings: &StreamSettings,
@@ -774,8 +977,15 @@ fn due_work(
             FollowState::Subscribed { tries, until } if now >= until => {
                 follower.state = FollowState::Subscribe { at: now, tries };
             }
-            FollowState::Synchronizing { .. } => {
-                if now.saturating_duration_since(follower.heard) > settings.status_timeout {
+            FollowState::Synchronizing { stalls, .. } => {
+                if stalls.is_some_and(|stalls| now >= stalls) {
+                    let reason = format!(
+                        "the synchronization made no progress for {} s",
+                        settings.status_timeout.as_secs()
+                    );
+                    tracing::warn!(%account, %reason, "subscribing the account again");
+                    follower.restart(&reason, Duration::ZERO);
+                } else if now.saturating_duration_since(follower.heard) > settings.status_timeout {
                     let reason =
                         format!("nothing heard for {} s", settings.status_timeout.as_secs());
                     tracing::warn!(%account, %reason, "subscribing the account again");
@@ -798,6 +1008,7 @@ fn on_event(
     data: Value,
     followers: &mut HashMap<String, Follower>,
     requests: &mut HashMap<String, String>,
+    full: &mut Vec<(String, Instant)>,
 ) -> Vec<String> {
     match name {
         "synchronization" => {
@@ -818,7 +1029,14 @@ fn on_event(
                 return Vec::new();
             }
             follower.heard = Instant::now();
-            on_synchronization(&account, data, follower)
+            let frames = on_synchronization(&account, data, follower, settings.status_timeout);
+            // A synchronize the server refuses is answered by a processingError naming it.
+            if !frames.is_empty()
+                && let FollowState::Synchronizing { id, .. } = &follower.state
+            {
+                requests.insert(id.clone(), account);
+            }
+            frames
         }
         "processingError" => {
             let request = data
@@ -831,6 +1049,14 @@ fn on_event(
             let Some(follower) = followers.get_mut(&account) else {
                 return Vec::new();
             };
+            // Once synchronizing, only an error for that synchronize counts; an older
+            // request's is stale.
+            if let FollowState::Synchronizing { id, .. } = &follower.state
+                && id != request
+            {
+                tracing::debug!(%account, "skipped an error for an earlier request");
+                return Vec::new();
+            }
             let error = data.get("error").and_then(Value::as_str).unwrap_or("error");
             let message = data
                 .get("message")
@@ -843,9 +1069,8 @@ fn on_event(
                 .unwrap_or_default();
             let retry_after = data
                 .pointer("/metadata/recommendedRetryTime")
-                .and_then(Value::as_str)
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .and_then(|t| (t.with_timezone(&Utc) - Utc::now()).to_std().ok())
+                .and_then(retry_time)
+                .and_then(|t| (t - Utc::now()).to_std().ok())
                 .unwrap_or(if error == "TooManyRequestsError" {
                     Duration::from_secs(10)
                 } else {
@@ -853,7 +1078,30 @@ fn on_event(
                 })
                 .clamp(Duration::from_secs(1), Duration::from_secs(600));
             let reason = redact(&format!("{error}{kind}: {message}"), &settings.token);
-            tracing::warn!(%account, %reason, retry_after_s = retry_after.as_secs(), "MetaApi refused the subscription");
+            // The server's connection is full and it asks for another connection (another
+            // clientId): the account moves at once, once; refused again there, it waits for
+            // the recommended time like any refusal (so a server refusing everywhere cannot
+            // make the pool open socket after socket). The per-user limits do not move: another
+            // connection of the same user would be refused alike.
+            let server_full = data
+                .pointer("/metadata/changeClientIdHeader")
+                .and_then(Value::as_bool)
+                == Some(true)
+                || data.pointer("/metadata/type").and_then(Value::as_str)
+                    == Some("LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_SERVER");
+            if server_full
+                && !follower.moved
+                && matches!(follower.state, FollowState::Subscribed { .. })
+            {
+                tracing::warn!(%account, %reason, "MetaApi refused the subscription on this socket");
+                follower.tell(StreamEvent::Refused {
+                    reason,
+                    retry_after: Duration::ZERO,
+                });
+                full.push((account, Instant::now() + retry_after));
+                return Vec::new();
+            }
+            tracing::warn!(%account, %reason, retry_after_s = retry_after.as_secs(), "MetaApi refused the subscription or synchronization");
             follower.tell(StreamEvent::Refused {
                 reason,
                 retry_after,
@@ -874,7 +1122,29 @@ fn on_event(
     }
 }
 
-fn on_synchronization(account: &str, data: Value, follower: &mut Follower) -> Vec<String> {
+/// MetaApi's `recommendedRetryTime`: an ISO-8601 string, or seconds since the epoch.
+fn retry_time(value: &Value) -> Option<DateTime<Utc>> {
+    match value {
+        Value::String(text) => DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+        Value::Number(seconds) => {
+            let seconds = seconds.as_f64().filter(|s| s.is_finite())?;
+            // The cast saturates; a time out of chrono's range is then refused.
+            DateTime::from_timestamp_millis((seconds * 1000.0) as i64)
+        }
+        _ => None,
+    }
+}
+
+/// Handles one `synchronization` packet of `account`; returns the frames to send. A
+/// synchronization that gets no packet for `sync_timeout` is started again.
+fn on_synchronization(
+    account: &str,
+    data: Value,
+    follower: &mut Follower,
+    sync_timeout: Duration,
+) -> Vec<String> {
     let kind = data
         .get("type")
         .and_then(Value::as_str)
@@ -882,6 +1152,7 @@ fn on_synchronization(account: &str, data: Value, follower: &mut Follower) -> Ve
         .to_owned();
     match kind.as_str() {
         "authenticated" => {
+            follower.moved = false;
             let id = random_id();
             let from = follower
                 .deals_from
@@ -898,7 +1169,10 @@ fn on_synchronization(account: &str, data: Value, follower: &mut Follower) -> Ve
             if let Some(host) = data.get("host") {
                 fields["host"] = host.clone();
             }
-            follower.state = FollowState::Synchronizing { id: id.clone() };
+            follower.state = FollowState::Synchronizing {
+                id: id.clone(),
+                stalls: Some(Instant::now() + sync_timeout),
+            };
             follower.orderer = Orderer::default();
             return vec![request_with("synchronize", account, &id, fields)];
         }
@@ -912,7 +1186,7 @@ fn on_synchronization(account: &str, data: Value, follower: &mut Follower) -> Ve
         "status" | "keepalive" => return Vec::new(),
         _ => {}
     }
-    let FollowState::Synchronizing { id } = &follower.state else {
+    let FollowState::Synchronizing { id, .. } = &follower.state else {
         return Vec::new();
     };
     // A packet of an older synchronization is stale.
@@ -928,8 +1202,16 @@ fn on_synchronization(account: &str, data: Value, follower: &mut Follower) -> Ve
             return Vec::new();
         }
     };
+    let now = Instant::now();
     for packet in packets {
+        let finished =
+            packet.get("type").and_then(Value::as_str) == Some("dealSynchronizationFinished");
         apply(account, &packet, follower);
+        if let FollowState::Synchronizing { stalls, .. } = &mut follower.state
+            && stalls.is_some()
+        {
+            *stalls = (!finished).then_some(now + sync_timeout);
+        }
     }
     Vec::new()
 }
@@ -1103,9 +1385,13 @@ fn apply(account: &str, packet: &Value, follower: &mut Follower) {
             if equity.is_some()
                 && let Some(mut info) = follower.last_info.take()
             {
-                for field in ["equity", "margin", "freeMargin", "marginLevel"] {
-                    if let Some(value) = packet.get(field).filter(|v| v.is_number()) {
-                        info[field] = value.clone();
+                // Not `info[field] = ..`: that panics when the information came as an array
+                // (serde reads a struct from one), and a panic would stop the whole socket.
+                if let Some(map) = info.as_object_mut() {
+                    for field in ["equity", "margin", "freeMargin", "marginLevel"] {
+                        if let Some(value) = packet.get(field).filter(|v| v.is_number()) {
+                            map.insert(field.to_owned(), value.clone());
+                        }
                     }
                 }
                 follower.journal(Kind::AccountInformation, &info);
@@ -1181,6 +1467,26 @@ mod tests {
     }
 
     #[test]
+    fn extreme_sequence_numbers_do_not_overflow() {
+        let now = Instant::now();
+        let mut orderer = Orderer::default();
+        let started = orderer
+            .accept(packet("synchronizationStarted", i64::MAX, 1), now)
+            .expect("ordered");
+        assert_eq!(numbers(&started), [i64::MAX]);
+        // Saturated, the numbering can go no further; it must not overflow.
+        assert!(orderer.accept(packet("update", i64::MAX, 1), now).is_ok());
+        let mut orderer = Orderer::default();
+        orderer
+            .accept(packet("synchronizationStarted", i64::MAX - 1, 1), now)
+            .expect("ordered");
+        let last = orderer
+            .accept(packet("update", i64::MAX, 1), now)
+            .expect("ordered");
+        assert_eq!(numbers(&last), [i64::MAX]);
+    }
+
+    #[test]
     fn a_gap_that_grows_too_large_asks_for_a_new_synchronization() {
         let now = Instant::now();
         let mut orderer = Orderer::default();
@@ -1214,6 +1520,290 @@ mod tests {
             redact("GET /ws/?auth-token=s3cret&x=1 failed", "s3cret"),
             "GET /ws/?auth-token=<token>&x=1 failed"
         );
+        assert_eq!(
+            redact(
+                "GET /ws/?auth-token=a%2Fb%3D%3D&x=1 (a/b==) failed",
+                "a/b=="
+            ),
+            "GET /ws/?auth-token=<token>&x=1 (<token>) failed"
+        );
+    }
+
+    /// A follower of `acc` on a socket, and what it is told.
+    fn followed() -> (
+        HashMap<String, Follower>,
+        mpsc::UnboundedReceiver<StreamEvent>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut follower = Follower::new(tx, None, None);
+        follower.state = FollowState::Subscribed {
+            tries: 1,
+            until: Instant::now() + Duration::from_secs(60),
+        };
+        (HashMap::from([("acc".to_owned(), follower)]), rx)
+    }
+
+    fn sync(kind: &str, fields: Value) -> Value {
+        let mut data = fields;
+        data["type"] = kind.into();
+        data["accountId"] = "acc".into();
+        data
+    }
+
+    fn told(rx: &mut mpsc::UnboundedReceiver<StreamEvent>) -> Vec<StreamEvent> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    /// Authenticates `acc` and returns the synchronize request's id.
+    fn authenticate(
+        settings: &StreamSettings,
+        followers: &mut HashMap<String, Follower>,
+        requests: &mut HashMap<String, String>,
+    ) -> String {
+        let frames = on_event(
+            settings,
+            "synchronization",
+            sync("authenticated", json!({})),
+            followers,
+            requests,
+            &mut Vec::new(),
+        );
+        let [frame] = frames.as_slice() else {
+            panic!("one synchronize expected, got {frames:?}");
+        };
+        let (_, request) = parse_event(&frame[1..]).expect("an event");
+        assert_eq!(request["type"], "synchronize");
+        let id = request["requestId"].as_str().expect("an id").to_owned();
+        assert_eq!(requests.get(&id).map(String::as_str), Some("acc"));
+        id
+    }
+
+    #[test]
+    fn a_refused_synchronize_is_told_and_subscribed_again() {
+        let settings = StreamSettings::new("http://127.0.0.1:1", "t0k");
+        let (mut followers, mut rx) = followed();
+        let mut requests = HashMap::new();
+        let id = authenticate(&settings, &mut followers, &mut requests);
+        let retry = Utc::now() + chrono::Duration::seconds(30);
+        let error = json!({"id": 1, "error": "TooManyRequestsError", "requestId": id,
+            "message": "too many synchronizations",
+            "metadata": {"recommendedRetryTime": iso(retry), "type": "LIMIT_SYNCHRONIZATIONS"}});
+        on_event(
+            &settings,
+            "processingError",
+            error,
+            &mut followers,
+            &mut requests,
+            &mut Vec::new(),
+        );
+        let events = told(&mut rx);
+        let [
+            StreamEvent::Refused {
+                reason,
+                retry_after,
+            },
+        ] = events.as_slice()
+        else {
+            panic!("a refusal expected, got {events:?}");
+        };
+        assert!(reason.contains("TooManyRequestsError"), "{reason}");
+        assert!(
+            (Duration::from_secs(20)..=Duration::from_secs(30)).contains(retry_after),
+            "{retry_after:?}"
+        );
+        assert!(matches!(
+            followers["acc"].state,
+            FollowState::Subscribe { .. }
+        ));
+    }
+
+    #[test]
+    fn an_error_for_an_earlier_request_is_stale() {
+        let settings = StreamSettings::new("http://127.0.0.1:1", "t0k");
+        let (mut followers, mut rx) = followed();
+        let mut requests = HashMap::from([("old".to_owned(), "acc".to_owned())]);
+        let id = authenticate(&settings, &mut followers, &mut requests);
+        let error = json!({"id": 1, "error": "NotFoundError", "requestId": "old", "message": "x"});
+        on_event(
+            &settings,
+            "processingError",
+            error,
+            &mut followers,
+            &mut requests,
+            &mut Vec::new(),
+        );
+        assert_eq!(told(&mut rx), []);
+        assert!(
+            matches!(&followers["acc"].state, FollowState::Synchronizing { id: now, .. } if *now == id)
+        );
+    }
+
+    #[test]
+    fn a_synchronization_without_progress_is_started_again_and_a_finished_one_is_not() {
+        let settings = StreamSettings::new("http://127.0.0.1:1", "t0k");
+        let mut requests = HashMap::new();
+        let later = |by: Duration| Instant::now() + settings.status_timeout + by;
+        // Status packets keep the account heard; the synchronization itself never starts.
+        let (mut followers, mut rx) = followed();
+        authenticate(&settings, &mut followers, &mut requests);
+        followers.get_mut("acc").expect("followed").heard = later(Duration::ZERO);
+        due_work(
+            &settings,
+            &mut followers,
+            "s",
+            &mut requests,
+            later(Duration::from_secs(1)),
+        );
+        let events = told(&mut rx);
+        assert!(
+            matches!(events.as_slice(), [StreamEvent::Disconnected { reason }] if reason.contains("no progress")),
+            "{events:?}"
+        );
+        // A synchronization that finished is live: only silence restarts it.
+        let (mut followers, mut rx) = followed();
+        let id = authenticate(&settings, &mut followers, &mut requests);
+        for (n, kind) in ["synchronizationStarted", "dealSynchronizationFinished"]
+            .into_iter()
+            .enumerate()
+        {
+            let packet = sync(
+                kind,
+                json!({"synchronizationId": id, "sequenceNumber": n, "sequenceTimestamp": 1}),
+            );
+            on_event(
+                &settings,
+                "synchronization",
+                packet,
+                &mut followers,
+                &mut requests,
+                &mut Vec::new(),
+            );
+        }
+        assert_eq!(
+            told(&mut rx),
+            [
+                StreamEvent::SynchronizationStarted,
+                StreamEvent::Synchronized
+            ]
+        );
+        followers.get_mut("acc").expect("followed").heard = later(Duration::ZERO);
+        due_work(
+            &settings,
+            &mut followers,
+            "s",
+            &mut requests,
+            later(Duration::from_secs(1)),
+        );
+        assert_eq!(told(&mut rx), []);
+    }
+
+    #[test]
+    fn a_new_synchronization_starts_from_the_last_deal_and_tells_no_deal_twice() {
+        let settings = StreamSettings::new("http://127.0.0.1:1", "t0k");
+        let (mut followers, mut rx) = followed();
+        let mut requests = HashMap::new();
+        let deal = |id: &str, time: &str| json!({"id": id, "type": "DEAL_TYPE_BUY", "time": time, "profit": 1.5});
+        let deals = json!([
+            deal("2", "2026-12-04T10:00:02.000Z"),
+            deal("1", "2026-12-04T10:00:01.000Z")
+        ]);
+        let mut synchronize = |followers: &mut HashMap<String, Follower>| {
+            let id = authenticate(&settings, followers, &mut requests);
+            for (n, (kind, extra)) in [
+                ("synchronizationStarted", json!({})),
+                ("deals", json!({"deals": deals.clone()})),
+                ("dealSynchronizationFinished", json!({})),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let mut packet = sync(kind, extra);
+                packet["synchronizationId"] = id.clone().into();
+                packet["sequenceNumber"] = n.into();
+                packet["sequenceTimestamp"] = 1.into();
+                on_event(
+                    &settings,
+                    "synchronization",
+                    packet,
+                    followers,
+                    &mut requests,
+                    &mut Vec::new(),
+                );
+            }
+        };
+        synchronize(&mut followers);
+        let told_ids = |events: Vec<StreamEvent>| -> Vec<String> {
+            events
+                .into_iter()
+                .flat_map(|e| match e {
+                    StreamEvent::Deals(deals) => deals.into_iter().map(|d| d.id).collect(),
+                    _ => Vec::new(),
+                })
+                .collect()
+        };
+        assert_eq!(told_ids(told(&mut rx)), ["1", "2"], "oldest first");
+        // The stream breaks; the next synchronize asks from the newest deal held.
+        followers
+            .get_mut("acc")
+            .expect("followed")
+            .restart("test", Duration::ZERO);
+        let frames = on_event(
+            &settings,
+            "synchronization",
+            sync("authenticated", json!({})),
+            &mut followers,
+            &mut HashMap::new(),
+            &mut Vec::new(),
+        );
+        let (_, request) = parse_event(&frames[0][1..]).expect("an event");
+        assert_eq!(request["startingDealTime"], "2026-12-04T10:00:02.000Z");
+        assert_eq!(
+            request["startingHistoryOrderTime"],
+            "2026-12-04T10:00:02.000Z"
+        );
+        // The same deals sent again by the new synchronization are not told again.
+        told(&mut rx);
+        synchronize(&mut followers);
+        assert_eq!(told_ids(told(&mut rx)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn account_information_sent_as_an_array_then_prices_do_not_panic() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut follower = Follower::new(tx, None, None);
+        // The fields of AccountInformation in declaration order, as serde reads a struct.
+        let info = json!(["mt5", "B", "USD", "S", 100, 100, 0, 100]);
+        apply(
+            "acc",
+            &json!({"type": "accountInformation", "accountInformation": info}),
+            &mut follower,
+        );
+        apply(
+            "acc",
+            &json!({"type": "prices", "prices": [], "equity": 99, "margin": 1}),
+            &mut follower,
+        );
+        let events = told(&mut rx);
+        assert!(
+            matches!(
+                events.as_slice(),
+                [
+                    StreamEvent::AccountInformation(_),
+                    StreamEvent::Prices { .. }
+                ]
+            ),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn retry_times_are_read_as_text_or_epoch_seconds() {
+        let at = DateTime::from_timestamp_millis(1_796_399_342_933).expect("a time");
+        assert_eq!(retry_time(&json!(iso(at))), Some(at));
+        assert_eq!(retry_time(&json!(1_796_399_342.933)), Some(at));
+        assert_eq!(retry_time(&json!(1e300)), None);
+        assert_eq!(retry_time(&json!("soon")), None);
+        assert_eq!(retry_time(&json!(null)), None);
     }
 
     #[test]

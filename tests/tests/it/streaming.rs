@@ -105,9 +105,22 @@ impl Folded {
 
 #[tokio::test]
 async fn a_synchronization_equals_the_rest_answers_and_live_packets_follow() {
+    synchronization_equals_rest(false).await;
+}
+
+#[tokio::test]
+async fn over_a_direct_websocket_a_synchronization_equals_the_rest_answers_too() {
+    synchronization_equals_rest(true).await;
+}
+
+async fn synchronization_equals_rest(direct: bool) {
     let (base, demo, stop) = start_demo().await;
     let http = http_client(Duration::from_secs(5)).expect("http");
-    let pool = StreamingPool::new(http.clone(), settings(&base));
+    let settings = StreamSettings {
+        direct,
+        ..settings(&base)
+    };
+    let pool = StreamingPool::new(http.clone(), settings);
     let accounts: Vec<String> = demo
         .accounts()
         .iter()
@@ -178,9 +191,17 @@ async fn a_synchronization_equals_the_rest_answers_and_live_packets_follow() {
 /// Turns `faults` on for the account, waits for the stream to break and synchronize again,
 /// and checks no deal was told twice.
 async fn survives(faults: Faults, broken: impl Fn(&Folded) -> bool, what: &str) {
+    survives_over(false, faults, broken, what).await;
+}
+
+async fn survives_over(direct: bool, faults: Faults, broken: impl Fn(&Folded) -> bool, what: &str) {
     let (base, demo, stop) = start_demo().await;
     let http = http_client(Duration::from_secs(5)).expect("http");
-    let pool = StreamingPool::new(http, settings(&base));
+    let settings = StreamSettings {
+        direct,
+        ..settings(&base)
+    };
+    let pool = StreamingPool::new(http, settings);
     let account = demo.accounts()[0].id.clone();
     let mut stream = pool.subscribe(&account, None, None);
     let mut folded = Folded::default();
@@ -210,6 +231,15 @@ async fn a_dropped_socket_is_opened_again() {
         ..Faults::default()
     };
     survives(faults, |f| f.disconnected > 0, "the drop").await;
+}
+
+#[tokio::test]
+async fn a_dropped_direct_websocket_is_opened_again() {
+    let faults = Faults {
+        stream_drop: FaultMode::Next(1),
+        ..Faults::default()
+    };
+    survives_over(true, faults, |f| f.disconnected > 0, "the drop").await;
 }
 
 #[tokio::test]
@@ -364,6 +394,286 @@ async fn garbage_on_the_socket_is_skipped_and_the_other_account_flows() {
     assert_eq!(pool.sockets(), 1);
 }
 
+/// Everything logged at any level on this thread (the current-thread runtime of a test runs
+/// every task of the connector there) while it lives. A subscriber set for one thread would
+/// miss events whose callsites other test threads registered first, so one global subscriber
+/// asks each event's thread whether it captures.
+struct CapturedLogs {
+    text: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<std::sync::Arc<std::sync::Mutex<Vec<u8>>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl CapturedLogs {
+    fn start() -> Self {
+        use tracing_subscriber::prelude::*;
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            // Dynamic: asked at every event, never cached per callsite.
+            let capturing = tracing_subscriber::filter::dynamic_filter_fn(|_, _| {
+                CAPTURE.with(|sink| sink.borrow().is_some())
+            });
+            let layer = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(|| Writer)
+                .with_filter(capturing);
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+                .expect("no other global subscriber in this test binary");
+        });
+        let text = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        CAPTURE.with(|sink| *sink.borrow_mut() = Some(text.clone()));
+        Self { text }
+    }
+
+    fn text(&self) -> String {
+        let bytes = self.text.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Drop for CapturedLogs {
+    fn drop(&mut self) {
+        CAPTURE.with(|sink| *sink.borrow_mut() = None);
+    }
+}
+
+/// Writes into the capture of the thread that logs.
+struct Writer;
+
+impl std::io::Write for Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with(|sink| {
+            if let Some(text) = sink.borrow().as_ref() {
+                text.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_token_never_appears_in_the_logs_through_faults_refusals_and_dead_servers() {
+    let logs = CapturedLogs::start();
+    let (base, demo, stop) = start_demo().await;
+    let http = http_client(Duration::from_secs(5)).expect("http");
+    let pool = StreamingPool::new(http.clone(), settings(&base));
+    let account = demo.accounts()[0].id.clone();
+    demo.set_faults(
+        &account,
+        Faults {
+            stream_refuse: FaultMode::Next(1),
+            retry_after_secs: 1,
+            ..Faults::default()
+        },
+    )
+    .expect("known account");
+    let mut stream = pool.subscribe(&account, None, None);
+    let mut folded = Folded::default();
+    folded
+        .until(&mut stream, "the refusal, then a synchronization", |f| {
+            f.refused > 0 && f.synchronized > 0
+        })
+        .await;
+    for faults in [
+        Faults {
+            stream_drop: FaultMode::Next(1),
+            ..Faults::default()
+        },
+        Faults {
+            stream_stall: FaultMode::Next(1),
+            ..Faults::default()
+        },
+    ] {
+        let (disconnected, synchronized) = (folded.disconnected, folded.synchronized);
+        demo.set_faults(&account, faults).expect("known account");
+        folded
+            .until(&mut stream, "the fault noticed", |f| {
+                f.disconnected > disconnected
+            })
+            .await;
+        demo.set_faults(&account, Faults::default())
+            .expect("known account");
+        folded
+            .until(&mut stream, "a synchronization after the fault", |f| {
+                f.synchronized > synchronized
+            })
+            .await;
+    }
+    stop.cancel();
+    // Nobody listens: opening the socket fails, and is logged, again and again.
+    let dead = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        format!("http://{}", listener.local_addr().expect("addr"))
+    };
+    let dead_pool = StreamingPool::new(http.clone(), settings(&dead));
+    let mut unheard = dead_pool.subscribe("acc", None, None);
+    let mut unheard_folded = Folded::default();
+    unheard_folded
+        .until(&mut unheard, "failed openings", |f| f.disconnected > 1)
+        .await;
+    // A server that shakes hands, then refuses the WebSocket upgrade quoting its address.
+    let refusing = tests::serve_router(axum::Router::new().fallback(
+        |uri: axum::http::Uri| async move {
+            use axum::response::IntoResponse;
+            if uri
+                .query()
+                .is_some_and(|q| q.contains("transport=websocket"))
+            {
+                return (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    format!("bad request {uri}"),
+                )
+                    .into_response();
+            }
+            let open =
+                r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":500,"pingTimeout":5000}"#;
+            wire::metaapi_streaming::encode_payload(&[open, "40"]).into_response()
+        },
+    ))
+    .await;
+    let refused_pool = StreamingPool::new(http, settings(&refusing));
+    let mut refused = refused_pool.subscribe("acc", None, None);
+    let mut refused_folded = Folded::default();
+    refused_folded
+        .until(&mut refused, "failed openings", |f| f.disconnected > 1)
+        .await;
+    drop((stream, unheard, refused));
+    let text = logs.text();
+    assert!(
+        text.contains("MetaApi stream socket closed"),
+        "the connector's warnings are captured:\n{text}"
+    );
+    assert!(
+        text.contains("hyper_util"),
+        "the HTTP client's traces are captured too:\n{text}"
+    );
+    assert!(!text.contains(TOKEN), "the token was logged:\n{text}");
+}
+
+/// A hand-made server whose first WebSocket connection (every one when `everywhere`) is full:
+/// it refuses to subscribe account `b` there with MetaApi's
+/// `LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_SERVER`, asking for another connection. Every other
+/// subscription is served with a short synchronization.
+async fn server_full_on_its_first_connection(everywhere: bool) -> String {
+    use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    use axum::response::IntoResponse;
+    use futures_util::StreamExt;
+    use serde_json::json;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let connections = Arc::new(AtomicU32::new(0));
+    let handler = move |ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>| {
+        let connections = connections.clone();
+        async move {
+            let Ok(ws) = ws else {
+                let open = r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":500,"pingTimeout":5000}"#;
+                return wire::metaapi_streaming::encode_payload(&[open, "40"]).into_response();
+            };
+            let first = connections.fetch_add(1, Ordering::SeqCst) == 0 || everywhere;
+            ws.on_upgrade(move |mut socket| async move {
+                let sync = |account: &str, mut data: serde_json::Value| {
+                    data["accountId"] = account.into();
+                    Message::text(wire::metaapi_streaming::event("synchronization", &data))
+                };
+                let mut subscribed: Vec<String> = Vec::new();
+                while let Some(Ok(Message::Text(text))) = socket.next().await {
+                    let text = text.as_str();
+                    if text == "2probe" {
+                        let _ = socket.send(Message::text("3probe")).await;
+                        continue;
+                    }
+                    if text == "2" {
+                        let _ = socket.send(Message::text("3")).await;
+                        for account in &subscribed {
+                            let _ = socket.send(sync(account, json!({"type": "status", "connected": true}))).await;
+                        }
+                        continue;
+                    }
+                    let Some((_, request)) = text.get(1..).and_then(wire::metaapi_streaming::parse_event) else {
+                        continue;
+                    };
+                    let account = request["accountId"].as_str().unwrap_or_default().to_owned();
+                    let id = request["requestId"].clone();
+                    match request["type"].as_str() {
+                        Some("subscribe") if first && account == "b" => {
+                            let retry = (Utc::now() + Days::seconds(60)).to_rfc3339();
+                            let error = json!({"id": 1, "error": "TooManyRequestsError", "requestId": id,
+                                "message": "You can not subscribe to more accounts on this connection because server is out of capacity. Please establish a new connection with a different client-id header value",
+                                "metadata": {"changeClientIdHeader": true, "recommendedRetryTime": retry,
+                                             "type": "LIMIT_ACCOUNT_SUBSCRIPTIONS_PER_SERVER"}});
+                            let _ = socket.send(Message::text(wire::metaapi_streaming::event("processingError", &error))).await;
+                        }
+                        Some("subscribe") => {
+                            subscribed.push(account.clone());
+                            let _ = socket.send(sync(&account, json!({"type": "authenticated", "host": "h", "replicas": 1}))).await;
+                        }
+                        Some("synchronize") => {
+                            let info = json!({"platform": "mt5", "broker": "B", "currency": "USD", "server": "S", "balance": 100.0, "equity": 100.0, "margin": 0.0, "freeMargin": 100.0, "leverage": 100, "marginLevel": null, "credit": 0, "name": "n", "login": 1});
+                            let packets = [
+                                json!({"type": "synchronizationStarted"}),
+                                json!({"type": "accountInformation", "accountInformation": info}),
+                                json!({"type": "dealSynchronizationFinished"}),
+                            ];
+                            for (n, mut packet) in packets.into_iter().enumerate() {
+                                packet["synchronizationId"] = id.clone();
+                                packet["sequenceNumber"] = n.into();
+                                packet["sequenceTimestamp"] = 1.into();
+                                let _ = socket.send(sync(&account, packet)).await;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            })
+        }
+    };
+    let app = axum::Router::new()
+        .route("/ws/", axum::routing::any(handler.clone()))
+        .route("/ws", axum::routing::any(handler));
+    tests::serve_router(app).await
+}
+
+#[tokio::test]
+async fn an_account_refused_by_a_full_server_connection_moves_to_another_socket() {
+    let base = server_full_on_its_first_connection(false).await;
+    let http = http_client(Duration::from_secs(5)).expect("http");
+    let pool = StreamingPool::new(http, settings(&base));
+    let synchronized = |f: &Folded| f.synchronized > 0;
+    let mut a = pool.subscribe("a", None, None);
+    let mut a_folded = Folded::default();
+    a_folded.until(&mut a, "a synchronized", synchronized).await;
+    let mut b = pool.subscribe("b", None, None);
+    let mut b_folded = Folded::default();
+    b_folded
+        .until(&mut b, "b refused, then synchronized", |f| {
+            f.refused > 0 && f.synchronized > 0
+        })
+        .await;
+    assert_eq!(pool.sockets(), 2, "b moved to a new socket");
+    // The full socket takes no new account; the new one does.
+    let mut c = pool.subscribe("c", None, None);
+    let mut c_folded = Folded::default();
+    c_folded.until(&mut c, "c synchronized", synchronized).await;
+    assert_eq!((c_folded.refused, pool.sockets()), (0, 2));
+    // Meanwhile `a` kept its socket and its stream.
+    while let Some(event) = a.try_next() {
+        a_folded.fold(event);
+    }
+    assert_eq!((a_folded.disconnected, a_folded.refused), (0, 0));
+}
+
 /// Every account's summary, as an admin sees it.
 async fn summaries(
     admin: &reqwest::Client,
@@ -487,4 +797,25 @@ async fn riskdeck_follows_accounts_over_the_stream_and_polls_while_it_is_refused
     .await
     .expect("streaming again");
     stop.cancel();
+}
+
+#[tokio::test]
+async fn a_server_full_everywhere_makes_the_account_wait_not_open_socket_after_socket() {
+    let base = server_full_on_its_first_connection(true).await;
+    let http = http_client(Duration::from_secs(5)).expect("http");
+    let pool = StreamingPool::new(http, settings(&base));
+    let mut b = pool.subscribe("b", None, None);
+    let mut refusals = Vec::new();
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while refusals.len() < 2 {
+        match tokio::time::timeout_at(deadline, b.next()).await {
+            Ok(Some(StreamEvent::Refused { retry_after, .. })) => refusals.push(retry_after),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => panic!("two refusals expected, got {refusals:?}"),
+        }
+    }
+    // Moved once at once; refused on the new socket too, it waits for the recommended time.
+    assert_eq!(refusals[0], Duration::ZERO);
+    assert!(refusals[1] > Duration::from_secs(30), "{refusals:?}");
+    assert_eq!(pool.sockets(), 2);
 }
