@@ -140,13 +140,23 @@ impl Streamed {
 }
 
 /// The next event of `stream`'s subscription; never resolves without one.
+/// A subscription that ended (its socket's task is gone) is dropped and told as a
+/// disconnection: the account is polled meanwhile and subscribed again after its next poll.
 pub(super) async fn next(stream: &mut Option<Streamed>) -> StreamEvent {
-    match stream.as_mut().and_then(|s| s.subscription.as_mut()) {
-        Some(subscription) => match subscription.next().await {
-            Some(event) => event,
-            None => std::future::pending().await,
-        },
-        None => std::future::pending().await,
+    let Some(stream) = stream.as_mut() else {
+        return std::future::pending().await;
+    };
+    let Some(subscription) = stream.subscription.as_mut() else {
+        return std::future::pending().await;
+    };
+    match subscription.next().await {
+        Some(event) => event,
+        None => {
+            stream.subscription = None;
+            StreamEvent::Disconnected {
+                reason: "the stream's connection ended".to_owned(),
+            }
+        }
     }
 }
 
