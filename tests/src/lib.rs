@@ -2,6 +2,7 @@
 //! browser, and small HTTP and SSE clients. Everything cleans up after itself.
 
 pub mod broker;
+pub mod load;
 pub mod sinks;
 
 use backend::config::Config;

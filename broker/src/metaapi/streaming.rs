@@ -1277,6 +1277,27 @@ fn decimal(value: Option<&Value>) -> Option<Decimal> {
     }
 }
 
+/// Tells the packet's `accountInformation` (journaled; kept for the price packets to move).
+fn tell_account_information(account: &str, packet: &Value, follower: &mut Follower) {
+    if let Some(value) = packet.get("accountInformation")
+        && let Some(info) = parse::<AccountInformation>(account, "account information", value)
+    {
+        follower.journal(Kind::AccountInformation, value);
+        follower.last_info = Some(value.clone());
+        follower.tell(StreamEvent::AccountInformation(info.into()));
+    }
+}
+
+/// Tells the packet's `deals` not told before.
+fn tell_new_deals(account: &str, packet: &Value, follower: &mut Follower) {
+    if let Some(value) = packet.get("deals") {
+        let deals = new_deals(account, value, follower);
+        if !deals.is_empty() {
+            follower.tell(StreamEvent::Deals(deals));
+        }
+    }
+}
+
 /// Tells what one ordered packet says.
 fn apply(account: &str, packet: &Value, follower: &mut Follower) {
     let kind = packet
@@ -1286,14 +1307,7 @@ fn apply(account: &str, packet: &Value, follower: &mut Follower) {
     match kind {
         "synchronizationStarted" => follower.tell(StreamEvent::SynchronizationStarted),
         "accountInformation" => {
-            if let Some(value) = packet.get("accountInformation")
-                && let Some(info) =
-                    parse::<AccountInformation>(account, "account information", value)
-            {
-                follower.journal(Kind::AccountInformation, value);
-                follower.last_info = Some(value.clone());
-                follower.tell(StreamEvent::AccountInformation(info.into()));
-            }
+            tell_account_information(account, packet, follower);
         }
         "specifications" => {
             let specs: Vec<SymbolSpec> = packet
@@ -1322,22 +1336,12 @@ fn apply(account: &str, packet: &Value, follower: &mut Follower) {
             follower.tell(StreamEvent::Positions(positions(account, &value)));
         }
         "deals" => {
-            if let Some(value) = packet.get("deals") {
-                let deals = new_deals(account, value, follower);
-                if !deals.is_empty() {
-                    follower.tell(StreamEvent::Deals(deals));
-                }
-            }
+            tell_new_deals(account, packet, follower);
         }
         "dealSynchronizationFinished" => follower.tell(StreamEvent::Synchronized),
         "update" => {
             // Deals before the account information that may include them.
-            if let Some(value) = packet.get("deals") {
-                let deals = new_deals(account, value, follower);
-                if !deals.is_empty() {
-                    follower.tell(StreamEvent::Deals(deals));
-                }
-            }
+            tell_new_deals(account, packet, follower);
             let updated = packet
                 .get("updatedPositions")
                 .map(|v| positions(account, v))
@@ -1358,14 +1362,7 @@ fn apply(account: &str, packet: &Value, follower: &mut Follower) {
             if !updated.is_empty() || !removed.is_empty() {
                 follower.tell(StreamEvent::PositionsChanged { updated, removed });
             }
-            if let Some(value) = packet.get("accountInformation")
-                && let Some(info) =
-                    parse::<AccountInformation>(account, "account information", value)
-            {
-                follower.journal(Kind::AccountInformation, value);
-                follower.last_info = Some(value.clone());
-                follower.tell(StreamEvent::AccountInformation(info.into()));
-            }
+            tell_account_information(account, packet, follower);
         }
         "prices" => {
             let prices: Vec<SymbolPrice> = packet
