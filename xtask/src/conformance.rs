@@ -73,6 +73,7 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     let mut total = Tally::default();
     for suite in SUITES {
         eprintln!("xtask: conformance suite `{}`", suite.name);
+        let start = std::time::Instant::now();
         let tally = (suite.run)(&setup).unwrap_or_else(|error| {
             eprintln!(
                 "xtask: conformance suite `{}` could not run: {error:#}",
@@ -84,8 +85,11 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
             }
         });
         eprintln!(
-            "xtask: conformance suite `{}`: {} passed, {} failed",
-            suite.name, tally.passed, tally.failed
+            "xtask: conformance suite `{}`: {} passed, {} failed ({} s)",
+            suite.name,
+            tally.passed,
+            tally.failed,
+            start.elapsed().as_secs()
         );
         total.passed += tally.passed;
         total.failed += tally.failed;
@@ -222,11 +226,14 @@ fn schemathesis(setup: &Setup) -> anyhow::Result<Tally> {
     Ok(tally)
 }
 
-/// The `riskdeck` binary, built with the workspace's features (as `cargo xtask test` builds
-/// everything, so nothing is compiled again).
+/// The `riskdeck` command line, built as the integration tests build it.
 fn riskdeck(setup: &Setup) -> anyhow::Result<PathBuf> {
-    crate::check(crate::cargo().args(["build", "--workspace", "--bin", "riskdeck"]))?;
-    Ok(setup.target.join("debug/riskdeck"))
+    // The `riskdeck` command line as the integration tests build it (`tests/src/bin/riskdeck-bin.rs`
+    // calls the same `backend::cli::main`): after `cargo test` this builds nothing, where
+    // `cargo build --bin riskdeck` would compile the dependencies again without the tests'
+    // features.
+    crate::check(crate::cargo().args(["test", "--workspace", "--no-run"]))?;
+    Ok(setup.target.join("debug/riskdeck-bin"))
 }
 
 /// An empty scratch directory for one suite under `target/conformance`.

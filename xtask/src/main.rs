@@ -104,45 +104,86 @@ fn run(extra: &[String]) -> anyhow::Result<()> {
 
 fn test() -> anyhow::Result<()> {
     let root = root();
-    cycles::check(&root)?;
-    map::check(&root)?;
-    ensure_browser()?;
-    let dist = bundle::build(&root)?;
+    let mut phases = Phases::default();
+    phases.time("layout checks", || {
+        cycles::check(&root)?;
+        map::check(&root)?;
+        ensure_browser()
+    })?;
+    let dist = phases.time("browser bundles", || bundle::build(&root))?;
     bundle::check_budget(&dist)?;
-    check(cargo().args(["fmt", "--all", "--check"]))?;
-    check(
-        cargo()
-            .args(["test", "--workspace"])
-            .env("RISKDECK_DIST", &dist),
-    )?;
-    conformance::run(&root)?;
-    check(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    // Both bundles: the trader's (no features) and the admin console's.
-    for features in [&[][..], &["--features", "frontend/admin"][..]] {
+    phases.time("fmt", || check(cargo().args(["fmt", "--all", "--check"])))?;
+    phases.time("build and run the tests", || {
         check(
             cargo()
-                .args([
-                    "clippy",
-                    "--package",
-                    "shared",
-                    "--package",
-                    "frontend",
-                    "--target",
-                    "wasm32-unknown-unknown",
-                ])
-                .args(features)
-                .args(["--", "-D", "warnings"]),
-        )?;
-    }
-    eprintln!("xtask: every check passed");
+                .args(["test", "--workspace"])
+                .env("RISKDECK_DIST", &dist),
+        )
+    })?;
+    phases.time("conformance", || conformance::run(&root))?;
+    phases.time("clippy", || {
+        check(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    phases.time("clippy wasm32", || {
+        // Both bundles: the trader's (no features) and the admin console's.
+        for features in [&[][..], &["--features", "frontend/admin"][..]] {
+            check(
+                cargo()
+                    .args([
+                        "clippy",
+                        "--package",
+                        "shared",
+                        "--package",
+                        "frontend",
+                        "--target",
+                        "wasm32-unknown-unknown",
+                    ])
+                    .args(features)
+                    .args(["--", "-D", "warnings"]),
+            )?;
+        }
+        Ok(())
+    })?;
+    eprintln!("xtask: every check passed ({phases})");
     Ok(())
+}
+
+/// How long each phase of `cargo xtask test` took, so a slow CI run says where its time went.
+#[derive(Default)]
+struct Phases(Vec<(&'static str, std::time::Duration)>);
+
+impl Phases {
+    fn time<T>(
+        &mut self,
+        name: &'static str,
+        phase: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let start = std::time::Instant::now();
+        let result = phase();
+        let took = start.elapsed();
+        eprintln!("xtask: {name} took {} s", took.as_secs());
+        self.0.push((name, took));
+        result
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let total: std::time::Duration = self.0.iter().map(|(_, took)| *took).sum();
+        write!(f, "{} s in all:", total.as_secs())?;
+        for (i, (name, took)) in self.0.iter().enumerate() {
+            let sep = if i == 0 { " " } else { ", " };
+            write!(f, "{sep}{name} {} s", took.as_secs())?;
+        }
+        Ok(())
+    }
 }
 
 /// Headless Chromium and ChromeDriver drive the browser tests.
