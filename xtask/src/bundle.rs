@@ -62,6 +62,29 @@ struct Variant {
 pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     ensure_wasm_target()?;
     let dist = root.join("target").join("dist");
+    let wasm_dir = target_dir(root).join(TARGET).join(PROFILE);
+    let wasm_in = wasm_dir.join(format!("{PACKAGE}.wasm"));
+    // Each variant's build overwrites `frontend.wasm`: keep a copy of each.
+    let linked = wasm_dir.join("bundle-inputs");
+    std::fs::create_dir_all(&linked)
+        .with_context(|| format!("cannot create {}", linked.display()))?;
+    for variant in &VARIANTS {
+        compile_frontend(root, variant.features)?;
+        let copy = linked.join(format!("{}.wasm", variant.name));
+        std::fs::copy(&wasm_in, &copy)
+            .with_context(|| format!("cannot copy {} to {}", wasm_in.display(), copy.display()))?;
+    }
+    // Splitting, binding and compressing take a while and give the same files for the same
+    // modules: a build whose inputs are those of the bundles in `target/dist` keeps them.
+    let stamp = root.join("target").join("dist.inputs");
+    let key = inputs_key(root, &linked)?;
+    if dist.join("index.html").is_file()
+        && std::fs::read_to_string(&stamp).is_ok_and(|stamped| stamped == key)
+    {
+        println!("bundle: unchanged, {} kept", dist.display());
+        return Ok(dist);
+    }
+    let _ = std::fs::remove_file(&stamp);
     if dist.exists() {
         std::fs::remove_dir_all(&dist)
             .with_context(|| format!("cannot clear {}", dist.display()))?;
@@ -69,18 +92,15 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     let pkg = dist.join("pkg");
     std::fs::create_dir_all(&pkg).with_context(|| format!("cannot create {}", pkg.display()))?;
 
-    let wasm_dir = target_dir(root).join(TARGET).join(PROFILE);
-    let wasm_in = wasm_dir.join(format!("{PACKAGE}.wasm"));
     // The admin console's bundle holds the same split functions as the trader's, and is split
     // the same way, into its own directory: one build path for both, and the console's pages
     // load as lazily as the trader's.
     let mut bundles = Vec::new();
     for variant in &VARIANTS {
-        // Each variant's build overwrites `frontend.wasm`: split and bind it before the next one.
-        compile_frontend(root, variant.features)?;
         let out = pkg.join(variant.name);
         let main_wasm = wasm_dir.join(format!("{}_split.wasm", variant.name));
-        let split = split(&wasm_in, &main_wasm, &out, variant)?;
+        let input = linked.join(format!("{}.wasm", variant.name));
+        let split = split(&input, &main_wasm, &out, variant)?;
         wasm_bindgen_cli_support::Bindgen::new()
             .input_path(&main_wasm)
             .out_name(variant.name)
@@ -124,8 +144,32 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     for (variant, bundle) in VARIANTS.iter().zip(&bundles) {
         print_sizes(&dist.join(&bundle.dir), variant, bundle)?;
     }
+    std::fs::write(&stamp, &key).with_context(|| format!("cannot write {}", stamp.display()))?;
     println!("bundle: ready in {}", dist.display());
     Ok(dist)
+}
+
+/// What the finished bundles depend on beyond the linked modules in `linked`: the stylesheets
+/// and this program (which writes the pages and picks the compression), by its size and time.
+fn inputs_key(root: &Path, linked: &Path) -> anyhow::Result<String> {
+    let style = root.join("style");
+    let style = if style.is_dir() {
+        content_hash(&style)?
+    } else {
+        "none".to_owned()
+    };
+    let program = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|meta| {
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |since| since.as_nanos());
+            format!("{}@{modified}", meta.len())
+        })
+        .context("cannot read this program's own file")?;
+    Ok(format!("{} {style} {program}", content_hash(linked)?))
 }
 
 /// The most the trader's main module may weigh gzipped, in bytes: issue 7's goal for what the
@@ -287,8 +331,7 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
 }
 
 fn compile_frontend(root: &Path, features: &[&str]) -> anyhow::Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    run(Command::new(cargo)
+    run(crate::cargo()
         .current_dir(root)
         .args([
             "build",

@@ -55,10 +55,44 @@ fn root() -> PathBuf {
         .map_or(manifest.clone(), Path::to_path_buf)
 }
 
+/// Set by `cargo xtask test`: clippy-driver compiles the workspace's own crates (as
+/// `RUSTC_WORKSPACE_WRAPPER`, which is how `cargo clippy` runs it), so the tests' build and the
+/// bundles' build are also the lint pass, with every warning an error. `cargo clippy` would
+/// compile every dependency a second time (and twice more for wasm32) only to lint our code.
+static LINT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+fn cargo_path() -> PathBuf {
+    std::env::var_os("CARGO").map_or_else(|| "cargo".into(), PathBuf::from)
+}
+
 fn cargo() -> Command {
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut command = Command::new(cargo_path());
     command.current_dir(root());
+    if let Some(driver) = LINT.get() {
+        command.env("RUSTC_WORKSPACE_WRAPPER", driver).env(
+            "CLIPPY_ARGS",
+            "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+        );
+    }
     command
+}
+
+/// clippy-driver of the toolchain that runs this cargo.
+fn clippy_driver() -> anyhow::Result<PathBuf> {
+    let beside_cargo = cargo_path().with_file_name("clippy-driver");
+    if beside_cargo.is_file() {
+        return Ok(beside_cargo);
+    }
+    let which = Command::new("rustup")
+        .args(["which", "clippy-driver"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    match which {
+        Some(path) if path.is_file() => Ok(path),
+        _ => bail!("clippy is missing: install it with `rustup component add clippy`"),
+    }
 }
 
 fn status(command: &mut Command) -> anyhow::Result<ExitStatus> {
@@ -108,51 +142,39 @@ fn test() -> anyhow::Result<()> {
     phases.time("layout checks", || {
         cycles::check(&root)?;
         map::check(&root)?;
-        ensure_browser()
+        ensure_browser()?;
+        let driver = clippy_driver()?;
+        LINT.get_or_init(|| driver);
+        Ok(())
     })?;
-    let dist = phases.time("browser bundles", || bundle::build(&root))?;
-    bundle::check_budget(&dist)?;
     phases.time("fmt", || check(cargo().args(["fmt", "--all", "--check"])))?;
-    phases.time("build and run the tests", || {
+    // Both bundles, the trader's and the admin console's, built and linted for wasm32.
+    let dist = phases.time("browser bundles (and their lints)", || bundle::build(&root))?;
+    bundle::check_budget(&dist)?;
+    phases.time("build (and lint) and run the tests", || {
         check(
             cargo()
                 .args(["test", "--workspace"])
-                .env("RISKDECK_DIST", &dist),
-        )
+                .env("RISKDECK_DIST", &dist)
+                .env("RUST_TEST_THREADS", test_threads()),
+        )?;
+        // `cargo test` builds every target but the benches: build (and lint) those too.
+        check(cargo().args(["test", "--workspace", "--benches", "--no-run"]))
     })?;
     phases.time("conformance", || conformance::run(&root))?;
-    phases.time("clippy", || {
-        check(cargo().args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]))
-    })?;
-    phases.time("clippy wasm32", || {
-        // Both bundles: the trader's (no features) and the admin console's.
-        for features in [&[][..], &["--features", "frontend/admin"][..]] {
-            check(
-                cargo()
-                    .args([
-                        "clippy",
-                        "--package",
-                        "shared",
-                        "--package",
-                        "frontend",
-                        "--target",
-                        "wasm32-unknown-unknown",
-                    ])
-                    .args(features)
-                    .args(["--", "-D", "warnings"]),
-            )?;
-        }
-        Ok(())
-    })?;
     eprintln!("xtask: every check passed ({phases})");
     Ok(())
+}
+
+/// Tests run at once: four per core, at most 16. The integration tests mostly wait (on a
+/// browser, a broker's timeout, a restarted server), so two at a time on two cores would leave
+/// the machine idle: 155 tests took 237 s with 2 threads and 105 s with 8 (docs/BENCHMARKS.md).
+/// `RUST_TEST_THREADS`, when set, is kept.
+fn test_threads() -> String {
+    std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        (cores * 4).min(16).to_string()
+    })
 }
 
 /// How long each phase of `cargo xtask test` took, so a slow CI run says where its time went.
