@@ -423,6 +423,7 @@ async fn start_demo_broker(
                 client_secret: secret.clone(),
                 access_token: secret.clone(),
                 money_digits: 2,
+                json: demo::ctrader::JsonForm::Numbers,
             },
         );
         for account in &mut accounts {

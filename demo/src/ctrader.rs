@@ -49,6 +49,19 @@ pub struct SimulatorConfig {
     pub access_token: String,
     /// `moneyDigits` of every account (2: cents; 8 for crypto-style accounts).
     pub money_digits: u32,
+    /// How its JSON writes 64-bit integers and enums.
+    pub json: JsonForm,
+}
+
+/// The two ways cTrader's messages are written in JSON: Riskdeck's connector reads both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum JsonForm {
+    /// As Spotware's JSON port and its documentation's examples: numbers.
+    #[default]
+    Numbers,
+    /// As protobuf's canonical JSON mapping (what Spotware's SDK prints): 64-bit integers as
+    /// strings, enums (the payload type included) as their names.
+    Canonical,
 }
 
 /// The simulator; clones share the world and the connections.
@@ -58,6 +71,10 @@ pub struct CtraderSimulator {
     config: Arc<SimulatorConfig>,
     drop_all: Arc<std::sync::Mutex<CancellationToken>>,
     silence_all: Arc<std::sync::Mutex<CancellationToken>>,
+    /// Payload types refused with `BLOCKED_PAYLOAD_TYPE` until an instant ([`Self::block`]).
+    blocked: Arc<std::sync::Mutex<HashMap<u32, std::time::Instant>>>,
+    /// Requests received, by payload type.
+    received: Arc<std::sync::Mutex<HashMap<u32, u64>>>,
 }
 
 impl CtraderSimulator {
@@ -68,7 +85,29 @@ impl CtraderSimulator {
             config: Arc::new(config),
             drop_all: Arc::default(),
             silence_all: Arc::default(),
+            blocked: Arc::default(),
+            received: Arc::default(),
         }
+    }
+
+    /// Refuses requests of `payload_type` with `BLOCKED_PAYLOAD_TYPE` for `how_long`, each
+    /// refusal saying in `retryAfter` how many seconds are left, as cTrader does when one kind of
+    /// request is over its limit.
+    pub fn block(&self, payload_type: u32, how_long: Duration) {
+        self.blocked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(payload_type, std::time::Instant::now() + how_long);
+    }
+
+    /// How many requests of `payload_type` reached the simulator, refused ones included.
+    pub fn received(&self, payload_type: u32) -> u64 {
+        self.received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&payload_type)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The `ctidTraderAccountId` of a demo account.
@@ -135,12 +174,15 @@ async fn upgrade(State(simulator): State<CtraderSimulator>, ws: WebSocketUpgrade
 struct Refusal {
     code: &'static str,
     description: String,
+    /// Seconds until asking again can succeed.
+    retry_after: Option<u64>,
 }
 
 fn refuse(code: &'static str, description: impl Into<String>) -> Refusal {
     Refusal {
         code,
         description: description.into(),
+        retry_after: None,
     }
 }
 
@@ -207,6 +249,10 @@ async fn session(simulator: CtraderSimulator, socket: WebSocket) {
             _ = quotes.tick() => state.spot_events(),
         };
         for text in outgoing {
+            let text = match state.simulator.config.json {
+                JsonForm::Numbers => text,
+                JsonForm::Canonical => canonical(&text),
+            };
             if sink.send(Message::Text(text.into())).await.is_err() {
                 return;
             }
@@ -222,6 +268,97 @@ fn envelope(id: Option<String>, payload_type: u32, payload: Value) -> String {
         payload,
     })
     .unwrap_or_default()
+}
+
+/// Fields the `.proto` files declare `int64` or `uint64`: protobuf's JSON mapping writes them as
+/// strings.
+const INT64_FIELDS: &[&str] = &[
+    "ask",
+    "assetId",
+    "balance",
+    "balanceHistoryId",
+    "baseAssetId",
+    "bid",
+    "changeBalanceTimestamp",
+    "closedVolume",
+    "commission",
+    "createTimestamp",
+    "ctidTraderAccountId",
+    "dealId",
+    "delta",
+    "depositAssetId",
+    "executionTimestamp",
+    "filledVolume",
+    "fromTimestamp",
+    "grossProfit",
+    "grossUnrealizedPnL",
+    "ibBonus",
+    "lotSize",
+    "maintenanceEndTimestamp",
+    "managerBonus",
+    "maxVolume",
+    "minVolume",
+    "netUnrealizedPnL",
+    "nonWithdrawableBonus",
+    "openTimestamp",
+    "orderId",
+    "pnlConversionFee",
+    "positionId",
+    "quoteAssetId",
+    "registrationTimestamp",
+    "retryAfter",
+    "stepVolume",
+    "swap",
+    "symbolId",
+    "timestamp",
+    "toTimestamp",
+    "traderLogin",
+    "usedMargin",
+    "utcLastUpdateTimestamp",
+    "volume",
+];
+
+/// A message rewritten as protobuf's canonical JSON mapping writes it ([`JsonForm::Canonical`]).
+fn canonical(text: &str) -> String {
+    use wire::lenient::Named;
+    fn name(table: &[(&'static str, u32)], value: &Value) -> Option<Value> {
+        let number = u32::try_from(value.as_u64()?).ok()?;
+        let (name, _) = table.iter().find(|(_, n)| *n == number)?;
+        Some(Value::String((*name).to_owned()))
+    }
+    fn rewrite(value: &mut Value) {
+        match value {
+            Value::Object(fields) => {
+                for (key, field) in fields.iter_mut() {
+                    let named = match key.as_str() {
+                        "payloadType" => name(payload::NAMES, field),
+                        "tradeSide" => name(wire::lenient::TradeSide::VALUES, field),
+                        "dealStatus" => name(wire::lenient::DealStatus::VALUES, field),
+                        "positionStatus" => name(wire::lenient::PositionStatus::VALUES, field),
+                        "operationType" => name(wire::lenient::ChangeBalanceType::VALUES, field),
+                        key if INT64_FIELDS.contains(&key) => match field {
+                            Value::Number(n) if n.is_i64() || n.is_u64() => {
+                                Some(Value::String(n.to_string()))
+                            }
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    match named {
+                        Some(named) => *field = named,
+                        None => rewrite(field),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(rewrite),
+            _ => {}
+        }
+    }
+    let Ok(mut value) = serde_json::from_str::<Value>(text) else {
+        return text.to_owned();
+    };
+    rewrite(&mut value);
+    value.to_string()
 }
 
 fn to_value<T: Serialize>(value: &T) -> Value {
@@ -275,8 +412,8 @@ impl Session {
                 if let Some(account) = account {
                     body["ctidTraderAccountId"] = json!(account);
                 }
-                if refusal.code == "REQUEST_FREQUENCY_EXCEEDED" {
-                    body["retryAfter"] = json!(1);
+                if let Some(seconds) = refusal.retry_after {
+                    body["retryAfter"] = json!(seconds);
                 }
                 envelope(id, payload::OA_ERROR_RES, body)
             }
@@ -284,13 +421,46 @@ impl Session {
     }
 
     fn handle(&mut self, payload_type: u32, body: Value) -> Result<(u32, Value), Refusal> {
+        *self
+            .simulator
+            .received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(payload_type)
+            .or_default() += 1;
         if self.requests.check().is_err()
             || (payload::is_history(payload_type) && self.history.check().is_err())
         {
-            return Err(refuse(
-                "REQUEST_FREQUENCY_EXCEEDED",
-                "too many requests on this connection",
-            ));
+            return Err(Refusal {
+                retry_after: Some(1),
+                ..refuse(
+                    "REQUEST_FREQUENCY_EXCEEDED",
+                    "too many requests on this connection",
+                )
+            });
+        }
+        let blocked_until = self
+            .simulator
+            .blocked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&payload_type)
+            .copied();
+        if let Some(left) =
+            blocked_until.and_then(|until| until.checked_duration_since(std::time::Instant::now()))
+        {
+            return Err(Refusal {
+                retry_after: Some(
+                    left.as_millis()
+                        .div_ceil(1000)
+                        .try_into()
+                        .unwrap_or(u64::MAX),
+                ),
+                ..refuse(
+                    "BLOCKED_PAYLOAD_TYPE",
+                    "blocked by server or rate limit is reached",
+                )
+            });
         }
         let config = self.simulator.config.clone();
         if payload_type == payload::APPLICATION_AUTH_REQ {
@@ -750,8 +920,41 @@ fn trade_deal(
             commission,
             balance: 0,
             closed_volume: Some(volume),
+            pnl_conversion_fee: None,
             money_digits: Some(digits),
         }),
         money_digits: Some(digits),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canonical_form_writes_int64_as_strings_and_enums_by_name() {
+        let text = envelope(
+            Some("7".into()),
+            payload::DEAL_LIST_RES,
+            json!({"ctidTraderAccountId": 5, "deal": [{"dealId": 1, "volume": 100000,
+                "tradeSide": 2, "dealStatus": 2, "executionPrice": 1.08512, "moneyDigits": 2,
+                "closePositionDetail": {"grossProfit": -51200, "moneyDigits": 2}}],
+                "hasMore": false}),
+        );
+        let out: Value = serde_json::from_str(&canonical(&text)).expect("json");
+        assert_eq!(out["payloadType"], "PROTO_OA_DEAL_LIST_RES");
+        assert_eq!(out["clientMsgId"], "7");
+        let payload = &out["payload"];
+        assert_eq!(payload["ctidTraderAccountId"], "5");
+        let deal = &payload["deal"][0];
+        assert_eq!(deal["dealId"], "1");
+        assert_eq!(deal["volume"], "100000");
+        assert_eq!(deal["tradeSide"], "SELL");
+        assert_eq!(deal["dealStatus"], "FILLED");
+        // Doubles, 32-bit integers and booleans stay as they are.
+        assert_eq!(deal["executionPrice"], 1.08512);
+        assert_eq!(deal["moneyDigits"], 2);
+        assert_eq!(payload["hasMore"], false);
+        assert_eq!(deal["closePositionDetail"]["grossProfit"], "-51200");
+    }
 }

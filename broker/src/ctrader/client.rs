@@ -12,8 +12,8 @@
 //! new one, authenticated again.
 //!
 //! Requests are paced below the server's limits (50 a second, 5 a second for history), and a
-//! `REQUEST_FREQUENCY_EXCEEDED` answer makes every call fail at once with
-//! [`BrokerError::RateLimited`] until its `retryAfter` has passed, like the MetaApi client.
+//! `REQUEST_FREQUENCY_EXCEEDED` or `BLOCKED_PAYLOAD_TYPE` answer makes every call fail at once
+//! with [`BrokerError::RateLimited`] until its `retryAfter` has passed, like the MetaApi client.
 //!
 //! What leaves this module is `shared::domain`: the same records the MetaApi client returns, so
 //! the engine and everything above it do not know which platform an account is on.
@@ -683,7 +683,10 @@ impl CtraderClient {
     fn refusal(&self, error: wire::ErrorRes) -> BrokerError {
         let message = error.description.clone().unwrap_or_default();
         match error.error_code.as_str() {
-            "REQUEST_FREQUENCY_EXCEEDED" => {
+            // Too many requests on the connection, or of one payload type ("blocked by server
+            // or rate limit is reached"): both say how long to wait, and nothing is asked again
+            // before then.
+            "REQUEST_FREQUENCY_EXCEEDED" | "BLOCKED_PAYLOAD_TYPE" => {
                 let wait = Duration::from_secs(error.retry_after.unwrap_or(1).max(1));
                 *self
                     .inner
@@ -911,10 +914,9 @@ impl CtraderClient {
                         break;
                     }
                     payload::ACCOUNT_DISCONNECT_EVENT => {
-                        let theirs = envelope
-                            .payload
-                            .get("ctidTraderAccountId")
-                            .and_then(serde_json::Value::as_i64);
+                        let theirs = serde_json::from_value::<wire::AccountReq>(envelope.payload)
+                            .ok()
+                            .map(|event| event.ctid_trader_account_id);
                         if theirs.is_none_or(|id| id == account) {
                             break;
                         }
@@ -991,7 +993,9 @@ fn millis(ms: i64) -> Result<DateTime<Utc>, BrokerError> {
 /// A filled trade deal. A deal that closes (part of) a position carries its realized gross
 /// profit and swap in `closePositionDetail`; its own commission is the deal's `commission`
 /// (`closePositionDetail.commission` is the whole closed volume's, opening share included, which
-/// the opening deal already carried).
+/// the opening deal already carried). Its profit is the gross profit plus `pnlConversionFee`
+/// (the fee for converting it into the deposit currency, when there is one): the closed P/L the
+/// balance moves by, with swap and commission.
 fn trade_deal(catalog: &Catalog, deal: wire::Deal) -> Result<Deal, BrokerError> {
     let symbol = catalog.symbol(deal.symbol_id)?;
     let digits = deal.money_digits.or(catalog.money_digits);
@@ -1002,9 +1006,18 @@ fn trade_deal(catalog: &Catalog, deal: wire::Deal) -> Result<Deal, BrokerError> 
     let (entry, profit, swap) = match &deal.close_position_detail {
         Some(detail) => {
             let digits = detail.money_digits.or(digits);
+            let profit = detail
+                .gross_profit
+                .checked_add(detail.pnl_conversion_fee.unwrap_or(0))
+                .ok_or_else(|| {
+                    BrokerError::Malformed(format!(
+                        "deal {}: its profit and conversion fee overflow",
+                        deal.deal_id
+                    ))
+                })?;
             (
                 DealEntry::Out,
-                units::money(detail.gross_profit, digits)?,
+                units::money(profit, digits)?,
                 units::money(detail.swap, digits)?,
             )
         }

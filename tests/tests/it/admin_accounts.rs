@@ -384,6 +384,7 @@ impl Simulator {
                 client_secret: CTRADER_SECRET.into(),
                 access_token: CTRADER_TOKEN.into(),
                 money_digits: 2,
+                json: demo::ctrader::JsonForm::Numbers,
             },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

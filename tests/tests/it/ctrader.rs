@@ -1,8 +1,8 @@
 //! The cTrader connector against the protocol simulator, both over the demo broker's one world:
 //! the same scripted scenario played through the MetaApi-shaped demo server and through the
 //! cTrader simulator gives the same records and the same engine reports, with money scaled by 2
-//! or 8 digits, and a connection cut in the middle, or a server gone silent without closing it,
-//! loses no deal.
+//! or 8 digits, in either JSON form (numbers, or protobuf's canonical strings and names), and a
+//! connection cut in the middle, or a server gone silent without closing it, loses no deal.
 //!
 //! The world's clock is pinned at each poll instant, so both platforms show the same moment.
 
@@ -11,7 +11,7 @@ use broker::ctrader::{CtraderClient, CtraderSettings};
 use broker::metaapi::MetaApiClient;
 use broker::metaapi::client::http_client;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use demo::ctrader::{CtraderSimulator, SimulatorConfig};
+use demo::ctrader::{CtraderSimulator, JsonForm, SimulatorConfig};
 use demo::{DemoBroker, DemoConfig};
 use shared::domain::{AccountInfo, Deal, Position};
 use shared::engine::Challenge;
@@ -39,7 +39,7 @@ impl Drop for Platforms {
     }
 }
 
-async fn platforms(money_digits: u32) -> Platforms {
+async fn platforms(money_digits: u32, json: JsonForm) -> Platforms {
     let start = Utc::now()
         .duration_trunc(TimeDelta::seconds(1))
         .expect("whole seconds")
@@ -62,6 +62,7 @@ async fn platforms(money_digits: u32) -> Platforms {
             client_secret: APP_SECRET.into(),
             access_token: ACCESS_TOKEN.into(),
             money_digits,
+            json,
         },
     );
     let stop = CancellationToken::new();
@@ -197,7 +198,18 @@ async fn play(
     minutes: i64,
     cut: Option<(i64, Cut)>,
 ) -> (usize, String) {
-    let p = platforms(money_digits).await;
+    play_in(JsonForm::Numbers, money_digits, account, minutes, cut).await
+}
+
+/// [`play`], with the simulator writing its JSON in `json`'s form.
+async fn play_in(
+    json: JsonForm,
+    money_digits: u32,
+    account: &str,
+    minutes: i64,
+    cut: Option<(i64, Cut)>,
+) -> (usize, String) {
+    let p = platforms(money_digits, json).await;
     let metaapi = p.metaapi(account);
     let timeout = match cut {
         Some((_, Cut::Silence)) => SILENCE_TIMEOUT,
@@ -300,6 +312,14 @@ async fn a_scripted_daily_breach_reads_the_same_through_ctrader_as_through_metaa
 }
 
 #[tokio::test]
+async fn the_same_breach_reads_the_same_when_ctrader_writes_protobufs_canonical_json() {
+    // 64-bit integers as strings, enums and payload types by name: what Spotware's SDK prints.
+    let (deals, status) = play_in(JsonForm::Canonical, 2, "demo-daily-breach", 9, None).await;
+    assert!(deals >= 3, "funding, the buy and the stop-out: {deals}");
+    assert_eq!(status, "failed");
+}
+
+#[tokio::test]
 async fn a_passing_challenge_reads_the_same_with_money_in_eight_digits() {
     let (_, status) = play(8, "demo-passing", 5, None).await;
     assert_eq!(status, "passed");
@@ -325,4 +345,49 @@ async fn a_server_gone_silent_is_noticed_within_the_timeout_and_no_deal_is_lost(
     // one and gets its answer there.
     let (deals, _) = play(2, "demo-eurusd-scalper", 6, Some((5, Cut::Silence))).await;
     assert!(deals > 0);
+}
+
+#[tokio::test]
+async fn a_blocked_payload_type_is_waited_out_not_asked_again_at_every_poll() {
+    use broker::BrokerError;
+    use wire::ctrader::payload;
+    let p = platforms(2, JsonForm::Numbers).await;
+    let ctrader = p.ctrader("demo-passing", Duration::from_secs(10));
+    p.broker.pin_clock(Some(p.start));
+    let (from, to) = (p.start - TimeDelta::hours(2), p.start);
+    ctrader
+        .deals(from, to)
+        .await
+        .expect("history before the block");
+
+    p.simulator
+        .block(payload::DEAL_LIST_REQ, Duration::from_secs(2));
+    let asked = p.simulator.received(payload::DEAL_LIST_REQ);
+    let wait = match ctrader.deals(from, to).await {
+        Err(BrokerError::RateLimited {
+            retry_after: Some(wait),
+        }) => wait,
+        other => panic!("BLOCKED_PAYLOAD_TYPE is a rate limit with its wait: {other:?}"),
+    };
+    assert!(
+        wait >= Duration::from_secs(1) && wait <= Duration::from_secs(2),
+        "the server's retryAfter: {wait:?}"
+    );
+    // Until then every call fails at once, without asking the server again.
+    for _ in 0..5 {
+        assert!(matches!(
+            ctrader.deals(from, to).await,
+            Err(BrokerError::RateLimited { .. })
+        ));
+    }
+    assert_eq!(
+        p.simulator.received(payload::DEAL_LIST_REQ),
+        asked + 1,
+        "asked once, then waited"
+    );
+    tokio::time::sleep(wait).await;
+    ctrader
+        .deals(from, to)
+        .await
+        .expect("history once the wait is over");
 }

@@ -1,13 +1,15 @@
 //! cTrader Open API's JSON protocol (port 5036), message for message: the envelope
 //! `{"clientMsgId", "payloadType", "payload"}` and the payloads Riskdeck sends and reads. Field
 //! names are exactly those of Spotware's `OpenApiMessages.proto` and `OpenApiModelMessages.proto`
-//! (see brokers.md, section 2); enums travel as their numbers. Only the connector (`broker`) and
-//! the simulator (`demo`) use these types.
+//! (see brokers.md, section 2). Riskdeck writes enums and 64-bit integers as numbers and reads
+//! them as numbers or, as protobuf's canonical JSON mapping writes them, as names and strings
+//! ([`lenient`]). Only the connector (`broker`) and the simulator (`demo`) use these types.
 //!
 //! Money fields are integers scaled by the message's `moneyDigits`, volumes are in cents of
 //! units, and spot prices are integers in 1/100000 ([`units`] converts them). Unknown
 //! fields are ignored, so a newer server does not break the connector.
 
+pub mod lenient;
 pub mod units;
 
 use serde::{Deserialize, Serialize};
@@ -58,6 +60,68 @@ pub mod payload {
     pub const GET_POSITION_UNREALIZED_PNL_REQ: u32 = 2187;
     pub const GET_POSITION_UNREALIZED_PNL_RES: u32 = 2188;
 
+    /// What a `payloadType` name this version does not know reads as: no message has it.
+    pub const UNKNOWN: u32 = 0;
+
+    /// The names protobuf's JSON mapping writes for the payload types above.
+    pub const NAMES: &[(&str, u32)] = &[
+        ("ERROR_RES", ERROR_RES),
+        ("HEARTBEAT_EVENT", HEARTBEAT_EVENT),
+        ("PROTO_OA_APPLICATION_AUTH_REQ", APPLICATION_AUTH_REQ),
+        ("PROTO_OA_APPLICATION_AUTH_RES", APPLICATION_AUTH_RES),
+        ("PROTO_OA_ACCOUNT_AUTH_REQ", ACCOUNT_AUTH_REQ),
+        ("PROTO_OA_ACCOUNT_AUTH_RES", ACCOUNT_AUTH_RES),
+        ("PROTO_OA_ASSET_LIST_REQ", ASSET_LIST_REQ),
+        ("PROTO_OA_ASSET_LIST_RES", ASSET_LIST_RES),
+        ("PROTO_OA_SYMBOLS_LIST_REQ", SYMBOLS_LIST_REQ),
+        ("PROTO_OA_SYMBOLS_LIST_RES", SYMBOLS_LIST_RES),
+        ("PROTO_OA_SYMBOL_BY_ID_REQ", SYMBOL_BY_ID_REQ),
+        ("PROTO_OA_SYMBOL_BY_ID_RES", SYMBOL_BY_ID_RES),
+        ("PROTO_OA_TRADER_REQ", TRADER_REQ),
+        ("PROTO_OA_TRADER_RES", TRADER_RES),
+        ("PROTO_OA_RECONCILE_REQ", RECONCILE_REQ),
+        ("PROTO_OA_RECONCILE_RES", RECONCILE_RES),
+        ("PROTO_OA_SUBSCRIBE_SPOTS_REQ", SUBSCRIBE_SPOTS_REQ),
+        ("PROTO_OA_SUBSCRIBE_SPOTS_RES", SUBSCRIBE_SPOTS_RES),
+        ("PROTO_OA_SPOT_EVENT", SPOT_EVENT),
+        ("PROTO_OA_DEAL_LIST_REQ", DEAL_LIST_REQ),
+        ("PROTO_OA_DEAL_LIST_RES", DEAL_LIST_RES),
+        ("PROTO_OA_ERROR_RES", OA_ERROR_RES),
+        (
+            "PROTO_OA_CASH_FLOW_HISTORY_LIST_REQ",
+            CASH_FLOW_HISTORY_LIST_REQ,
+        ),
+        (
+            "PROTO_OA_CASH_FLOW_HISTORY_LIST_RES",
+            CASH_FLOW_HISTORY_LIST_RES,
+        ),
+        (
+            "PROTO_OA_ACCOUNTS_TOKEN_INVALIDATED_EVENT",
+            ACCOUNTS_TOKEN_INVALIDATED_EVENT,
+        ),
+        ("PROTO_OA_CLIENT_DISCONNECT_EVENT", CLIENT_DISCONNECT_EVENT),
+        (
+            "PROTO_OA_GET_ACCOUNTS_BY_ACCESS_TOKEN_REQ",
+            GET_ACCOUNTS_BY_ACCESS_TOKEN_REQ,
+        ),
+        (
+            "PROTO_OA_GET_ACCOUNTS_BY_ACCESS_TOKEN_RES",
+            GET_ACCOUNTS_BY_ACCESS_TOKEN_RES,
+        ),
+        (
+            "PROTO_OA_ACCOUNT_DISCONNECT_EVENT",
+            ACCOUNT_DISCONNECT_EVENT,
+        ),
+        (
+            "PROTO_OA_GET_POSITION_UNREALIZED_PNL_REQ",
+            GET_POSITION_UNREALIZED_PNL_REQ,
+        ),
+        (
+            "PROTO_OA_GET_POSITION_UNREALIZED_PNL_RES",
+            GET_POSITION_UNREALIZED_PNL_RES,
+        ),
+    ];
+
     /// Whether a request reads history, which has its own, lower rate limit.
     pub fn is_history(request: u32) -> bool {
         matches!(request, DEAL_LIST_REQ | CASH_FLOW_HISTORY_LIST_REQ)
@@ -84,6 +148,7 @@ pub struct Envelope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
     /// What the payload is ([`payload`]).
+    #[serde(deserialize_with = "lenient::payload_type")]
     pub payload_type: u32,
     /// The message itself.
     #[serde(default)]
@@ -109,10 +174,11 @@ pub struct AccountListReq {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CtidTraderAccount {
+    #[serde(deserialize_with = "lenient::int")]
     pub ctid_trader_account_id: i64,
     #[serde(default)]
     pub is_live: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub trader_login: Option<i64>,
     #[serde(default)]
     pub broker_title_short: Option<String>,
@@ -130,6 +196,7 @@ pub struct AccountListRes {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountAuthReq {
+    #[serde(deserialize_with = "lenient::int")]
     pub ctid_trader_account_id: i64,
     pub access_token: String,
 }
@@ -140,6 +207,7 @@ pub struct AccountAuthReq {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountReq {
+    #[serde(deserialize_with = "lenient::int")]
     pub ctid_trader_account_id: i64,
 }
 
@@ -147,23 +215,26 @@ pub struct AccountReq {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Trader {
+    #[serde(deserialize_with = "lenient::int")]
     pub ctid_trader_account_id: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub balance: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub deposit_asset_id: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub leverage_in_cents: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub manager_bonus: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub ib_bonus: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub non_withdrawable_bonus: Option<i64>,
     #[serde(default)]
     pub broker_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub registration_timestamp: Option<i64>,
     /// Absent means 2 (cents), as for accounts opened before the field existed.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub money_digits: Option<u32>,
 }
 
@@ -178,11 +249,14 @@ pub struct TraderRes {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TradeData {
+    #[serde(deserialize_with = "lenient::int")]
     pub symbol_id: i64,
     /// In cents of units.
+    #[serde(deserialize_with = "lenient::int")]
     pub volume: i64,
+    #[serde(deserialize_with = "lenient::named::<_, lenient::TradeSide>")]
     pub trade_side: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub open_timestamp: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -194,9 +268,12 @@ pub struct TradeData {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Position {
+    #[serde(deserialize_with = "lenient::int")]
     pub position_id: i64,
     pub trade_data: TradeData,
+    #[serde(deserialize_with = "lenient::named::<_, lenient::PositionStatus>")]
     pub position_status: u32,
+    #[serde(deserialize_with = "lenient::int")]
     pub swap: i64,
     #[serde(default)]
     pub price: Option<f64>,
@@ -204,13 +281,13 @@ pub struct Position {
     pub stop_loss: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub take_profit: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub utc_last_update_timestamp: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub commission: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub used_margin: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub money_digits: Option<u32>,
 }
 
@@ -226,8 +303,11 @@ pub struct ReconcileRes {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PositionUnrealizedPnl {
+    #[serde(deserialize_with = "lenient::int")]
     pub position_id: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub gross_unrealized_pn_l: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub net_unrealized_pn_l: i64,
 }
 
@@ -237,6 +317,7 @@ pub struct PositionUnrealizedPnl {
 pub struct UnrealizedPnlRes {
     #[serde(default, rename = "positionUnrealizedPnL")]
     pub position_unrealized_pnl: Vec<PositionUnrealizedPnl>,
+    #[serde(deserialize_with = "lenient::int")]
     pub money_digits: u32,
 }
 
@@ -244,10 +325,17 @@ pub struct UnrealizedPnlRes {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DealListReq {
+    #[serde(deserialize_with = "lenient::int")]
     pub ctid_trader_account_id: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub from_timestamp: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub to_timestamp: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_int"
+    )]
     pub max_rows: Option<i32>,
 }
 
@@ -256,13 +344,25 @@ pub struct DealListReq {
 #[serde(rename_all = "camelCase")]
 pub struct ClosePositionDetail {
     pub entry_price: f64,
+    #[serde(deserialize_with = "lenient::int")]
     pub gross_profit: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub swap: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub commission: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub balance: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub closed_volume: Option<i64>,
-    #[serde(default)]
+    /// The fee for converting the profit into the deposit currency, when the symbol's quote
+    /// asset is not it: part of the closed P/L, scaled like the other money fields.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_int"
+    )]
+    pub pnl_conversion_fee: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub money_digits: Option<u32>,
 }
 
@@ -270,23 +370,33 @@ pub struct ClosePositionDetail {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Deal {
+    #[serde(deserialize_with = "lenient::int")]
     pub deal_id: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub order_id: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub position_id: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub volume: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub filled_volume: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub symbol_id: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub create_timestamp: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub execution_timestamp: i64,
     #[serde(default)]
     pub execution_price: Option<f64>,
+    #[serde(deserialize_with = "lenient::named::<_, lenient::TradeSide>")]
     pub trade_side: u32,
+    #[serde(deserialize_with = "lenient::named::<_, lenient::DealStatus>")]
     pub deal_status: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub commission: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close_position_detail: Option<ClosePositionDetail>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub money_digits: Option<u32>,
 }
 
@@ -303,8 +413,11 @@ pub struct DealListRes {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CashFlowReq {
+    #[serde(deserialize_with = "lenient::int")]
     pub ctid_trader_account_id: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub from_timestamp: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub to_timestamp: i64,
 }
 
@@ -313,15 +426,20 @@ pub struct CashFlowReq {
 #[serde(rename_all = "camelCase")]
 pub struct DepositWithdraw {
     /// `ProtoOAChangeBalanceType`: even numbers up to 0 are deposits, see [`units`].
+    #[serde(deserialize_with = "lenient::named::<_, lenient::ChangeBalanceType>")]
     pub operation_type: u32,
+    #[serde(deserialize_with = "lenient::int")]
     pub balance_history_id: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub balance: i64,
     /// The amount, always positive; the operation type says which way it went.
+    #[serde(deserialize_with = "lenient::int")]
     pub delta: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub change_balance_timestamp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_note: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub money_digits: Option<u32>,
 }
 
@@ -337,9 +455,10 @@ pub struct CashFlowRes {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Asset {
+    #[serde(deserialize_with = "lenient::int")]
     pub asset_id: i64,
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub digits: Option<i32>,
 }
 
@@ -355,14 +474,15 @@ pub struct AssetListRes {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LightSymbol {
+    #[serde(deserialize_with = "lenient::int")]
     pub symbol_id: i64,
     #[serde(default)]
     pub symbol_name: Option<String>,
     #[serde(default)]
     pub enabled: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub base_asset_id: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub quote_asset_id: Option<i64>,
 }
 
@@ -378,6 +498,7 @@ pub struct SymbolsListRes {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SymbolIdsReq {
+    #[serde(deserialize_with = "lenient::int")]
     pub ctid_trader_account_id: i64,
     pub symbol_id: Vec<i64>,
 }
@@ -386,18 +507,21 @@ pub struct SymbolIdsReq {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Symbol {
+    #[serde(deserialize_with = "lenient::int")]
     pub symbol_id: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub digits: i32,
+    #[serde(deserialize_with = "lenient::int")]
     pub pip_position: i32,
     /// In cents.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub max_volume: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub min_volume: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub step_volume: Option<i64>,
     /// In cents of units.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub lot_size: Option<i64>,
 }
 
@@ -413,13 +537,27 @@ pub struct SymbolByIdRes {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SpotEvent {
+    #[serde(deserialize_with = "lenient::int")]
     pub ctid_trader_account_id: i64,
+    #[serde(deserialize_with = "lenient::int")]
     pub symbol_id: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_int"
+    )]
     pub bid: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_int"
+    )]
     pub ask: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_int"
+    )]
     pub timestamp: Option<i64>,
 }
 
@@ -427,13 +565,13 @@ pub struct SpotEvent {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorRes {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub ctid_trader_account_id: Option<i64>,
     pub error_code: String,
     #[serde(default)]
     pub description: Option<String>,
-    /// Seconds to wait, on `REQUEST_FREQUENCY_EXCEEDED`.
-    #[serde(default)]
+    /// Seconds to wait, on `REQUEST_FREQUENCY_EXCEEDED` and `BLOCKED_PAYLOAD_TYPE`.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
     pub retry_after: Option<u64>,
 }
 
@@ -461,6 +599,117 @@ mod tests {
             deal.close_position_detail.as_ref().map(|d| d.gross_profit),
             Some(51200)
         );
+    }
+
+    #[test]
+    fn protobufs_canonical_json_reads_as_the_numbers_do() {
+        // The same deal list as Spotware's JSON port writes it and as protobuf's JSON mapping
+        // (Spotware's SDK, `MessageToJson`) writes it: int64 as strings, enums by name.
+        let numbers = r#"{"clientMsgId":"7","payloadType":2134,"payload":{"ctidTraderAccountId":5,
+            "deal":[{"dealId":1,"orderId":2,"positionId":3,"volume":100000,"filledVolume":100000,
+            "symbolId":1,"createTimestamp":1700000000000,"executionTimestamp":1700000000001,
+            "executionPrice":1.08512,"tradeSide":2,"dealStatus":2,"commission":-350,
+            "closePositionDetail":{"entryPrice":1.08,"grossProfit":51200,"swap":0,
+            "commission":-700,"balance":10051200,"pnlConversionFee":-12,"moneyDigits":2},
+            "moneyDigits":2}],"hasMore":false}}"#;
+        let canonical = r#"{"clientMsgId":"7","payloadType":"PROTO_OA_DEAL_LIST_RES",
+            "payload":{"ctidTraderAccountId":"5","deal":[{"dealId":"1","orderId":"2",
+            "positionId":"3","volume":"100000","filledVolume":"100000","symbolId":"1",
+            "createTimestamp":"1700000000000","executionTimestamp":"1700000000001",
+            "executionPrice":1.08512,"tradeSide":"SELL","dealStatus":"FILLED",
+            "commission":"-350","closePositionDetail":{"entryPrice":1.08,"grossProfit":"51200",
+            "swap":"0","commission":"-700","balance":"10051200","pnlConversionFee":"-12",
+            "moneyDigits":2},"moneyDigits":2}],"hasMore":false}}"#;
+        let read = |text: &str| {
+            let envelope: Envelope = serde_json::from_str(text).expect("envelope");
+            assert_eq!(envelope.payload_type, payload::DEAL_LIST_RES);
+            serde_json::from_value::<DealListRes>(envelope.payload).expect("deals")
+        };
+        let (a, b) = (read(numbers), read(canonical));
+        assert_eq!(a, b);
+        let detail = a.deal[0].close_position_detail.as_ref().expect("a close");
+        assert_eq!(detail.pnl_conversion_fee, Some(-12));
+    }
+
+    #[test]
+    fn every_message_kind_reads_both_forms() {
+        let trader: TraderRes = serde_json::from_str(
+            r#"{"trader":{"ctidTraderAccountId":"9","balance":"-1","depositAssetId":"15",
+            "leverageInCents":10000,"registrationTimestamp":"1234567","moneyDigits":8}}"#,
+        )
+        .expect("trader");
+        assert_eq!(trader.trader.balance, -1);
+        assert_eq!(trader.trader.registration_timestamp, Some(1_234_567));
+        let positions: ReconcileRes = serde_json::from_str(
+            r#"{"position":[{"positionId":"3","tradeData":{"symbolId":"1","volume":"1000",
+            "tradeSide":"BUY","openTimestamp":"1700000000000"},
+            "positionStatus":"POSITION_STATUS_OPEN","swap":"-5","usedMargin":"100"}]}"#,
+        )
+        .expect("positions");
+        assert_eq!(positions.position[0].trade_data.trade_side, side::BUY);
+        assert_eq!(positions.position[0].position_status, 1);
+        let flows: CashFlowRes = serde_json::from_str(
+            r#"{"depositWithdraw":[{"operationType":"BALANCE_WITHDRAW","balanceHistoryId":"4",
+            "balance":"900","delta":"100","changeBalanceTimestamp":"1700000000000"},
+            {"operationType":0,"balanceHistoryId":5,"balance":1000,"delta":100,
+            "changeBalanceTimestamp":1700000000001}]}"#,
+        )
+        .expect("cash flows");
+        assert_eq!(flows.deposit_withdraw[0].operation_type, 1);
+        assert_eq!(flows.deposit_withdraw[1].operation_type, 0);
+        let spot: SpotEvent = serde_json::from_str(
+            r#"{"ctidTraderAccountId":"5","symbolId":"1","bid":"108512","timestamp":"1"}"#,
+        )
+        .expect("spot");
+        assert_eq!((spot.bid, spot.ask), (Some(108_512), None));
+        let accounts: AccountListRes = serde_json::from_str(
+            r#"{"ctidTraderAccount":[{"ctidTraderAccountId":"44","isLive":false}]}"#,
+        )
+        .expect("accounts");
+        assert_eq!(accounts.ctid_trader_account[0].ctid_trader_account_id, 44);
+        let blocked: ErrorRes = serde_json::from_str(
+            r#"{"errorCode":"BLOCKED_PAYLOAD_TYPE","description":"limit","retryAfter":"3"}"#,
+        )
+        .expect("error");
+        assert_eq!(blocked.retry_after, Some(3));
+    }
+
+    #[test]
+    fn what_neither_form_allows_is_an_error_naming_it() {
+        let bad = |text: &str| {
+            serde_json::from_str::<SpotEvent>(text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(
+            bad(r#"{"ctidTraderAccountId":"5x","symbolId":1}"#)
+                .contains("\"5x\" is not an integer")
+        );
+        assert!(bad(r#"{"ctidTraderAccountId":" 5","symbolId":1}"#).contains("is not an integer"));
+        assert!(
+            bad(r#"{"ctidTraderAccountId":5,"symbolId":1,"bid":"-1"}"#).contains("out of range")
+        );
+        assert!(bad(r#"{"ctidTraderAccountId":1.5,"symbolId":1}"#).contains("an integer"));
+        assert!(
+            bad(r#"{"ctidTraderAccountId":"99999999999999999999","symbolId":1}"#)
+                .contains("out of range")
+        );
+        let side = serde_json::from_str::<TradeData>(
+            r#"{"symbolId":1,"volume":1,"tradeSide":"SIDEWAYS"}"#,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            side.contains("`SIDEWAYS` is not a ProtoOATradeSide"),
+            "{side}"
+        );
+        // A payload type newer than this version is an event to skip, not a broken connection.
+        let envelope: Envelope =
+            serde_json::from_str(r#"{"payloadType":"PROTO_OA_SOMETHING_NEW_EVENT","payload":{}}"#)
+                .expect("envelope");
+        assert_eq!(envelope.payload_type, payload::UNKNOWN);
     }
 
     #[test]
