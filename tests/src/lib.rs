@@ -343,6 +343,23 @@ pub struct Browser {
     pub client: fantoccini::Client,
     driver: Child,
     _profile: tempfile::TempDir,
+    _turn: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Browsers open at once across the tests running in parallel. A Chromium rendering a live page
+/// takes a core's share: more at once on a small machine only slows each one down, until a
+/// page misses the moment a test waits for. The other tests go on meanwhile. At least three,
+/// so the two tests that hold two browsers at once (a trader's and an admin's) cannot each hold
+/// one and wait for the other's.
+fn browser_turns() -> std::sync::Arc<tokio::sync::Semaphore> {
+    static TURNS: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> =
+        std::sync::OnceLock::new();
+    TURNS
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, usize::from);
+            std::sync::Arc::new(tokio::sync::Semaphore::new((cores * 2).max(3)))
+        })
+        .clone()
 }
 
 impl Browser {
@@ -356,6 +373,7 @@ impl Browser {
                 );
             }
         }
+        let turn = browser_turns().acquire_owned().await?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -395,6 +413,7 @@ impl Browser {
                         client,
                         driver,
                         _profile: profile,
+                        _turn: turn,
                     });
                 }
                 Err(error) => last_error = Some(error),

@@ -384,6 +384,9 @@ async fn screenshot_at(browser: &Browser, name: &str, width: u32, height: u32, d
 #[tokio::test]
 async fn the_dashboard_shows_a_breach_with_its_evidence_and_sizes_trades_like_the_engine() {
     tests::require_bundle();
+    // The browser first: waiting for a turn at one (`tests::Browser`) must not eat into the
+    // scripted world's timeline, whose prices stop moving after its first half minute.
+    let browser = Browser::start(1280, 2400).await.expect("browser");
     let dir = tempfile::tempdir().expect("tempdir");
     let (server, stop_demo) = scripted_server(
         dir.path(),
@@ -395,7 +398,6 @@ async fn the_dashboard_shows_a_breach_with_its_evidence_and_sizes_trades_like_th
     )
     .await;
     let jane = server.login("jane").await.expect("jane signs in over HTTP");
-    let browser = Browser::start(1280, 2400).await.expect("browser");
     browser
         .client
         .goto(&server.url("/accounts/demo-no-stop"))

@@ -669,6 +669,9 @@ async fn the_dashboard_shows_a_held_decision_and_a_late_deal() {
     const PASSING: &str = "demo-passing";
     const SCALPER: &str = "demo-eurusd-scalper";
     tests::require_bundle();
+    // The browser first: waiting for a turn at one (`tests::Browser`) must not eat into the
+    // scripted world's timeline.
+    let browser = tests::Browser::start(1280, 2400).await.expect("browser");
     let rig = rig(&[PASSING, SCALPER]).await;
     rig.demo
         .set_faults(
@@ -692,7 +695,6 @@ async fn the_dashboard_shows_a_held_decision_and_a_late_deal() {
     rig.demo
         .book_balance(SCALPER, -(room.round_dp(0) + Decimal::from(2_000)))
         .expect("withdrawal");
-    let browser = tests::Browser::start(1280, 2400).await.expect("browser");
     browser
         .client
         .goto(&rig.server.url(&format!("/accounts/{SCALPER}")))
