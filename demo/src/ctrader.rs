@@ -60,7 +60,7 @@ pub enum JsonForm {
     #[default]
     Numbers,
     /// As protobuf's canonical JSON mapping (what Spotware's SDK prints): 64-bit integers as
-    /// strings, enums (the payload type included) as their names.
+    /// strings, enums as their names.
     Canonical,
 }
 
@@ -318,7 +318,8 @@ const INT64_FIELDS: &[&str] = &[
     "volume",
 ];
 
-/// A message rewritten as protobuf's canonical JSON mapping writes it ([`JsonForm::Canonical`]).
+/// A message rewritten as protobuf's canonical JSON mapping writes it ([`JsonForm::Canonical`]):
+/// the envelope's `payloadType` is a `uint32`, so it stays a number.
 fn canonical(text: &str) -> String {
     use wire::lenient::Named;
     fn name(table: &[(&'static str, u32)], value: &Value) -> Option<Value> {
@@ -331,7 +332,6 @@ fn canonical(text: &str) -> String {
             Value::Object(fields) => {
                 for (key, field) in fields.iter_mut() {
                     let named = match key.as_str() {
-                        "payloadType" => name(payload::NAMES, field),
                         "tradeSide" => name(wire::lenient::TradeSide::VALUES, field),
                         "dealStatus" => name(wire::lenient::DealStatus::VALUES, field),
                         "positionStatus" => name(wire::lenient::PositionStatus::VALUES, field),
@@ -942,7 +942,7 @@ mod tests {
                 "hasMore": false}),
         );
         let out: Value = serde_json::from_str(&canonical(&text)).expect("json");
-        assert_eq!(out["payloadType"], "PROTO_OA_DEAL_LIST_RES");
+        assert_eq!(out["payloadType"], payload::DEAL_LIST_RES);
         assert_eq!(out["clientMsgId"], "7");
         let payload = &out["payload"];
         assert_eq!(payload["ctidTraderAccountId"], "5");

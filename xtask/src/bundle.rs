@@ -78,7 +78,9 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     // modules: a build whose inputs are those of the bundles in `target/dist` keeps them.
     let stamp = root.join("target").join("dist.inputs");
     let key = inputs_key(root, &linked)?;
-    if dist.join("index.html").is_file()
+    if VARIANTS
+        .iter()
+        .all(|variant| dist.join(variant.page).is_file())
         && std::fs::read_to_string(&stamp).is_ok_and(|stamped| stamped == key)
     {
         println!("bundle: unchanged, {} kept", dist.display());
@@ -169,7 +171,12 @@ fn inputs_key(root: &Path, linked: &Path) -> anyhow::Result<String> {
             format!("{}@{modified}", meta.len())
         })
         .context("cannot read this program's own file")?;
-    Ok(format!("{} {style} {program}", content_hash(linked)?))
+    let wasm_opt = std::fs::metadata(root.join("node_modules/.bin/wasm-opt"))
+        .map_or_else(|_| "none".to_owned(), |meta| meta.len().to_string());
+    Ok(format!(
+        "{} {style} {program} wasm-opt:{wasm_opt}",
+        content_hash(linked)?
+    ))
 }
 
 /// The most the trader's main module may weigh gzipped, in bytes: issue 7's goal for what the
@@ -331,7 +338,9 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
 }
 
 fn compile_frontend(root: &Path, features: &[&str]) -> anyhow::Result<()> {
-    run(crate::cargo()
+    // Never through clippy-driver, even under `cargo xtask test`: it compiles with other MIR
+    // settings, and the bundle the tests and the size budget check must be the one shipped.
+    run(Command::new(crate::cargo_path())
         .current_dir(root)
         .args([
             "build",
@@ -399,7 +408,11 @@ fn content_hash(dir: &Path) -> anyhow::Result<String> {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for path in paths {
         let bytes = std::fs::read(&path).with_context(|| format!("{}", path.display()))?;
-        for byte in bytes {
+        // Each file's name and length too, so a renamed file or bytes moved between files
+        // change the hash.
+        let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy();
+        let header = format!("{name}\0{}\0", bytes.len());
+        for byte in header.bytes().chain(bytes) {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }

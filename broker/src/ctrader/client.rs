@@ -687,7 +687,8 @@ impl CtraderClient {
             // or rate limit is reached"): both say how long to wait, and nothing is asked again
             // before then.
             "REQUEST_FREQUENCY_EXCEEDED" | "BLOCKED_PAYLOAD_TYPE" => {
-                let wait = Duration::from_secs(error.retry_after.unwrap_or(1).max(1));
+                // At most an hour: the server's number must not overflow the clock.
+                let wait = Duration::from_secs(error.retry_after.unwrap_or(1).clamp(1, 3600));
                 *self
                     .inner
                     .blocked_until

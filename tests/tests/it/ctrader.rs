@@ -313,7 +313,7 @@ async fn a_scripted_daily_breach_reads_the_same_through_ctrader_as_through_metaa
 
 #[tokio::test]
 async fn the_same_breach_reads_the_same_when_ctrader_writes_protobufs_canonical_json() {
-    // 64-bit integers as strings, enums and payload types by name: what Spotware's SDK prints.
+    // 64-bit integers as strings, enums by name: what Spotware's SDK prints.
     let (deals, status) = play_in(JsonForm::Canonical, 2, "demo-daily-breach", 9, None).await;
     assert!(deals >= 3, "funding, the buy and the stop-out: {deals}");
     assert_eq!(status, "failed");

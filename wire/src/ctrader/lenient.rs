@@ -4,8 +4,9 @@
 //! documentation). Protobuf's canonical JSON mapping, which Spotware's own SDK prints
 //! (`MessageToJson`, `MessageToDict`) and a proxy built on the `.proto` files sends, writes
 //! 64-bit integers as strings (`"ctidTraderAccountId": "5291983"`) and enums as their names
-//! (`"tradeSide": "SELL"`, `"payloadType": "PROTO_OA_DEAL_LIST_RES"`). Every field of those
-//! kinds in [`super`] reads both; Riskdeck writes numbers.
+//! (`"tradeSide": "SELL"`); its parsers also take any integer as a string of digits. Every
+//! integer and enum field of the messages Riskdeck reads takes all of these, and the envelope's
+//! `payloadType` (a `uint32`) also takes a payload type's name. Riskdeck writes numbers.
 //!
 //! A value of the wrong kind, out of range, or an enum name the `.proto` files do not have is an
 //! error naming what was expected, never a guess.
@@ -107,6 +108,9 @@ impl<E: Named> Visitor<'_> for NamedVisitor<E> {
     }
 
     fn visit_str<Er: de::Error>(self, value: &str) -> Result<u32, Er> {
+        if let Some(number) = digits(value) {
+            return number.ok_or_else(|| Er::custom(format!("{value} is not a {}", E::ENUM)));
+        }
         E::VALUES
             .iter()
             .find(|(name, _)| *name == value)
@@ -217,6 +221,9 @@ pub fn payload_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D
         }
 
         fn visit_str<E: de::Error>(self, value: &str) -> Result<u32, E> {
+            if let Some(number) = digits(value) {
+                return number.ok_or_else(|| E::custom(format!("{value} is not a payload type")));
+            }
             Ok(super::payload::NAMES
                 .iter()
                 .find(|(name, _)| *name == value)
@@ -224,4 +231,10 @@ pub fn payload_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D
         }
     }
     deserializer.deserialize_any(PayloadTypeVisitor)
+}
+
+/// A string of ASCII digits as a `u32` (`None` inside when out of range), or `None` when it is
+/// not digits at all (a name).
+fn digits(value: &str) -> Option<Option<u32>> {
+    (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit())).then(|| value.parse().ok())
 }

@@ -604,7 +604,8 @@ mod tests {
     #[test]
     fn protobufs_canonical_json_reads_as_the_numbers_do() {
         // The same deal list as Spotware's JSON port writes it and as protobuf's JSON mapping
-        // (Spotware's SDK, `MessageToJson`) writes it: int64 as strings, enums by name.
+        // (Spotware's SDK, `MessageToJson`) writes it: int64 as strings, enums by name (the
+        // envelope's `payloadType` is a uint32: a number in both).
         let numbers = r#"{"clientMsgId":"7","payloadType":2134,"payload":{"ctidTraderAccountId":5,
             "deal":[{"dealId":1,"orderId":2,"positionId":3,"volume":100000,"filledVolume":100000,
             "symbolId":1,"createTimestamp":1700000000000,"executionTimestamp":1700000000001,
@@ -612,7 +613,7 @@ mod tests {
             "closePositionDetail":{"entryPrice":1.08,"grossProfit":51200,"swap":0,
             "commission":-700,"balance":10051200,"pnlConversionFee":-12,"moneyDigits":2},
             "moneyDigits":2}],"hasMore":false}}"#;
-        let canonical = r#"{"clientMsgId":"7","payloadType":"PROTO_OA_DEAL_LIST_RES",
+        let canonical = r#"{"clientMsgId":"7","payloadType":2134,
             "payload":{"ctidTraderAccountId":"5","deal":[{"dealId":"1","orderId":"2",
             "positionId":"3","volume":"100000","filledVolume":"100000","symbolId":"1",
             "createTimestamp":"1700000000000","executionTimestamp":"1700000000001",
@@ -705,6 +706,16 @@ mod tests {
             side.contains("`SIDEWAYS` is not a ProtoOATradeSide"),
             "{side}"
         );
+        // A payload type by name or as a string of digits reads as its number.
+        for form in [r#""PROTO_OA_ERROR_RES""#, r#""2142""#, "2142"] {
+            let text = format!(r#"{{"payloadType":{form},"payload":{{}}}}"#);
+            let envelope: Envelope = serde_json::from_str(&text).expect("envelope");
+            assert_eq!(envelope.payload_type, payload::OA_ERROR_RES, "{form}");
+        }
+        let status: TradeData =
+            serde_json::from_str(r#"{"symbolId":1,"volume":1,"tradeSide":"2"}"#)
+                .expect("an enum as a string of digits");
+        assert_eq!(status.trade_side, side::SELL);
         // A payload type newer than this version is an event to skip, not a broken connection.
         let envelope: Envelope =
             serde_json::from_str(r#"{"payloadType":"PROTO_OA_SOMETHING_NEW_EVENT","payload":{}}"#)
