@@ -1066,3 +1066,87 @@ fn cash_flow_deal(flow: wire::DepositWithdraw) -> Result<Deal, BrokerError> {
         reason: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        let symbol = SymbolInfo {
+            name: "EURJPY".into(),
+            quote_asset: Some(2),
+            digits: 3,
+            lot_size: 10_000_000,
+            min_volume: None,
+            max_volume: None,
+            step_volume: None,
+        };
+        Catalog {
+            deposit_asset: 1,
+            currency: "USD".into(),
+            money_digits: Some(2),
+            by_id: HashMap::from([(7, symbol)]),
+            by_name: HashMap::from([("EURJPY".into(), 7)]),
+            by_assets: HashMap::new(),
+        }
+    }
+
+    fn closing_deal(fee: Option<i64>) -> wire::Deal {
+        wire::Deal {
+            deal_id: 11,
+            order_id: 12,
+            position_id: 13,
+            volume: 10_000_000,
+            filled_volume: 10_000_000,
+            symbol_id: 7,
+            create_timestamp: 1_700_000_000_000,
+            execution_timestamp: 1_700_000_000_001,
+            execution_price: Some(161.234),
+            trade_side: wire::side::SELL,
+            deal_status: wire::deal_status::FILLED,
+            commission: Some(-350),
+            close_position_detail: Some(wire::ClosePositionDetail {
+                entry_price: 160.9,
+                gross_profit: 20_700,
+                swap: -120,
+                commission: -700,
+                balance: 10_019_880,
+                closed_volume: Some(10_000_000),
+                pnl_conversion_fee: fee,
+                money_digits: Some(2),
+            }),
+            money_digits: Some(2),
+        }
+    }
+
+    #[test]
+    fn a_close_in_another_currency_counts_its_conversion_fee_in_the_profit() {
+        let plain = trade_deal(&catalog(), closing_deal(None)).expect("deal");
+        assert_eq!(plain.profit, Decimal::new(20_700, 2));
+        let converted = trade_deal(&catalog(), closing_deal(Some(-25))).expect("deal");
+        assert_eq!(
+            converted.profit,
+            Decimal::new(20_675, 2),
+            "207.00 less a 0.25 fee"
+        );
+        assert_eq!(converted.swap, Decimal::new(-120, 2));
+        assert_eq!(
+            converted.commission,
+            Decimal::new(-350, 2),
+            "the closing deal's own"
+        );
+        assert_eq!(converted.entry, Some(DealEntry::Out));
+    }
+
+    #[test]
+    fn a_fee_that_overflows_is_an_error_not_a_wrapped_number() {
+        let mut deal = closing_deal(Some(i64::MAX));
+        if let Some(detail) = deal.close_position_detail.as_mut() {
+            detail.gross_profit = 1;
+        }
+        assert!(matches!(
+            trade_deal(&catalog(), deal),
+            Err(BrokerError::Malformed(_))
+        ));
+    }
+}
