@@ -88,6 +88,8 @@ pub fn opt_int<'de, D: Deserializer<'de>, T: Int>(deserializer: D) -> Result<Opt
 pub trait Named {
     const ENUM: &'static str;
     const VALUES: &'static [(&'static str, u32)];
+    /// What a name the table does not have reads as: nothing (an error) unless set.
+    const UNKNOWN: Option<u32> = None;
 }
 
 struct NamedVisitor<E>(PhantomData<E>);
@@ -115,6 +117,7 @@ impl<E: Named> Visitor<'_> for NamedVisitor<E> {
             .iter()
             .find(|(name, _)| *name == value)
             .map(|(_, number)| *number)
+            .or(E::UNKNOWN)
             .ok_or_else(|| Er::custom(format!("`{value}` is not a {}", E::ENUM)))
     }
 }
@@ -204,33 +207,15 @@ impl Named for ChangeBalanceType {
 /// neither enum has (a message newer than this table) reads as [`super::payload::UNKNOWN`], so
 /// an event Riskdeck does not use is skipped rather than ending the connection.
 pub fn payload_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
-    struct PayloadTypeVisitor;
-    impl Visitor<'_> for PayloadTypeVisitor {
-        type Value = u32;
+    named::<D, PayloadType>(deserializer)
+}
 
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a payload type as its number or its name")
-        }
-
-        fn visit_i64<E: de::Error>(self, value: i64) -> Result<u32, E> {
-            u32::try_from(value).map_err(|_| E::custom(format!("{value} is not a payload type")))
-        }
-
-        fn visit_u64<E: de::Error>(self, value: u64) -> Result<u32, E> {
-            u32::try_from(value).map_err(|_| E::custom(format!("{value} is not a payload type")))
-        }
-
-        fn visit_str<E: de::Error>(self, value: &str) -> Result<u32, E> {
-            if let Some(number) = digits(value) {
-                return number.ok_or_else(|| E::custom(format!("{value} is not a payload type")));
-            }
-            Ok(super::payload::NAMES
-                .iter()
-                .find(|(name, _)| *name == value)
-                .map_or(super::payload::UNKNOWN, |(_, number)| *number))
-        }
-    }
-    deserializer.deserialize_any(PayloadTypeVisitor)
+/// `ProtoPayloadType` and `ProtoOAPayloadType`, as far as [`super::payload`] names them.
+struct PayloadType;
+impl Named for PayloadType {
+    const ENUM: &'static str = "payload type";
+    const VALUES: &'static [(&'static str, u32)] = super::payload::NAMES;
+    const UNKNOWN: Option<u32> = Some(super::payload::UNKNOWN);
 }
 
 /// A string of ASCII digits as a `u32` (`None` inside when out of range), or `None` when it is
