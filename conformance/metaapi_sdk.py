@@ -20,15 +20,9 @@ accounts while comparing (PUT /demo/faults/*) and clears every fault knob when d
 
 import argparse
 import asyncio
-import http.cookiejar
-import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from datetime import datetime
 
 import pytz
@@ -39,96 +33,25 @@ from metaapi_cloud_sdk.metaapi.models import random_id
 from metaapi_cloud_sdk.metaapi.terminal_hash_manager import TerminalHashManager
 from metaapi_cloud_sdk.metaapi.terminal_state import TerminalState
 
+from common import Report, Rest, Riskdeck, same_amount
+
 REGION = 'demo'
 EPOCH = datetime(1970, 1, 2, tzinfo=pytz.UTC)
 
 
-class Rest:
-    """The demo broker's REST API, with the same token."""
-
-    def __init__(self, addr, token):
-        self.base = f'http://{addr}'
-        self.token = token
-
-    def call(self, method, path, body=None):
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method,
-                                         headers={'auth-token': self.token})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-
-    def accounts(self):
-        return sorted(self.call('GET', '/demo/faults'))
-
-    def account(self, account):
-        base = f'/users/current/accounts/{account}'
-        deals, offset = [], 0
-        while True:
-            page = self.call('GET', f'{base}/history-deals/time/1970-01-01T00:00:00.000Z/'
-                                    f'2200-01-01T00:00:00.000Z?offset={offset}&limit=1000')
-            deals += page
-            offset += len(page)
-            if len(page) < 1000:
-                break
-        return {
-            'info': self.call('GET', f'{base}/account-information'),
-            'positions': self.call('GET', f'{base}/positions'),
-            'deals': deals,
-        }
-
-
-class Riskdeck:
+def start_riskdeck(binary, addr, token, accounts):
     """`riskdeck serve` following the demo broker's accounts over its streaming API."""
+    lines = []
+    for account in accounts:
+        lines += ['[[accounts]]', f'id = "{account}"', f'name = "{account}"',
+                  f'base_url = "http://{addr}"', f'metaapi_account_id = "{account}"',
+                  f'token = "{token}"', 'transport = "streaming"']
+    return Riskdeck(binary, lines)
 
-    PASSWORD = 'conformance-admin-password'
 
-    def __init__(self, binary, addr, token, accounts):
-        with socket.socket() as probe:
-            probe.bind(('127.0.0.1', 0))
-            self.port = probe.getsockname()[1]
-        self.base = f'http://127.0.0.1:{self.port}'
-        lines = [
-            f'listen = "127.0.0.1:{self.port}"',
-            'database_url = "sqlite://riskdeck.db"',
-            '[admin]', 'username = "admin"', f'password = "{self.PASSWORD}"',
-        ]
-        for account in accounts:
-            lines += ['[[accounts]]', f'id = "{account}"', f'name = "{account}"',
-                      f'base_url = "http://{addr}"', f'metaapi_account_id = "{account}"',
-                      f'token = "{token}"', 'transport = "streaming"']
-        with open('riskdeck.toml', 'w') as config:
-            config.write('\n'.join(lines) + '\n')
-        self.process = subprocess.Popen([binary, 'serve', '--config', 'riskdeck.toml'],
-                                        stdout=subprocess.DEVNULL,
-                                        env={**os.environ, 'RUST_LOG': 'warn'})
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-
-    def sign_in(self, timeout):
-        deadline = time.monotonic() + timeout
-        body = json.dumps({'username': 'admin', 'password': self.PASSWORD}).encode()
-        while True:
-            try:
-                request = urllib.request.Request(self.base + '/api/auth/login', data=body,
-                                                 headers={'content-type': 'application/json'})
-                self.opener.open(request, timeout=10).read()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise
-                time.sleep(0.2)
-
-    def shown(self, account):
-        with self.opener.open(f'{self.base}/api/accounts/{account}', timeout=10) as response:
-            summary = json.loads(response.read())
-        return summary.get('latest'), summary.get('transport')
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+def shown_by(riskdeck, account):
+    summary = riskdeck.summary(account)
+    return summary.get('latest'), summary.get('transport')
 
 
 def riskdeck_differences(terminal, shown):
@@ -152,7 +75,7 @@ async def agree(riskdeck, account, terminal, timeout):
     deadline = loop.time() + timeout
     while True:
         try:
-            diff = riskdeck_differences(terminal, await asyncio.to_thread(riskdeck.shown, account))
+            diff = riskdeck_differences(terminal, await asyncio.to_thread(shown_by, riskdeck, account))
         except OSError as error:
             diff = f'cannot read Riskdeck: {error}'
         if not diff or loop.time() > deadline:
@@ -206,10 +129,6 @@ class Synchronizer(SynchronizationListener):
             self.synchronized.set()
 
 
-def same_amount(a, b):
-    return a is not None and b is not None and abs(float(a) - float(b)) < 0.005
-
-
 def differences(terminal, history, rest):
     """What differs between the SDK's view and the REST answers, by check; empty when equal."""
     out = {}
@@ -243,19 +162,6 @@ async def settle(rest, account, terminal, history, timeout):
         await asyncio.sleep(0.5)
 
 
-class Report:
-    def __init__(self):
-        self.passed = self.failed = 0
-
-    def check(self, name, why=None):
-        if why:
-            self.failed += 1
-            print(f'FAIL {name}: {why}', flush=True)
-        else:
-            self.passed += 1
-            print(f'PASS {name}', flush=True)
-
-
 async def run(addr, token, timeout, report, riskdeck_binary=None):
     rest = Rest(addr, token)
     accounts = await asyncio.to_thread(rest.accounts)
@@ -263,7 +169,7 @@ async def run(addr, token, timeout, report, riskdeck_binary=None):
     await asyncio.to_thread(rest.call, 'PUT', '/demo/faults/*', {'frozen': True})
     riskdeck = None
     if riskdeck_binary:
-        riskdeck = Riskdeck(riskdeck_binary, addr, token, accounts)
+        riskdeck = start_riskdeck(riskdeck_binary, addr, token, accounts)
     client = MetaApiWebsocketClient(None, None, token, {
         'application': 'MetaApi', 'requestTimeout': 10, 'connectTimeout': 10})
     client.set_url(f'http://{addr}')

@@ -35,6 +35,19 @@ enum Command {
         /// Token clients must send in the `auth-token` header.
         #[arg(long, env = "RISKDECK_DEMO_TOKEN", default_value = "demo-token")]
         token: String,
+        /// Also serve the cTrader Open API simulator over the same world, JSON over WebSocket
+        /// (Spotware's port 5036), on this address. Its client id is `riskdeck-demo`; the
+        /// client secret and the access token are the token above.
+        #[arg(long)]
+        ctrader_json: Option<SocketAddr>,
+        /// Also serve the cTrader simulator as protobuf over TLS (Spotware's port 5035, what its
+        /// SDKs speak) on this address, with a test certificate for `localhost` made at start.
+        #[arg(long, requires = "ctrader_ca")]
+        ctrader_protobuf: Option<SocketAddr>,
+        /// Where to write the PEM of the authority that signed the test certificate, for
+        /// protobuf clients to trust.
+        #[arg(long)]
+        ctrader_ca: Option<PathBuf>,
     },
     /// Replay a JSON Lines file of broker records through the risk engine and print the report.
     Replay {
@@ -258,7 +271,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             seed,
             token,
-        } => demo_broker(listen, seed, token).await,
+            ctrader_json,
+            ctrader_protobuf,
+            ctrader_ca,
+        } => {
+            let ctrader = CtraderListen {
+                json: ctrader_json,
+                protobuf: ctrader_protobuf.zip(ctrader_ca),
+            };
+            demo_broker(listen, seed, token, ctrader).await
+        }
         Command::Replay { .. } | Command::Export { .. } => Ok(()),
     }
 }
@@ -349,12 +371,24 @@ fn print_logins(logins: &[crate::auth::Login]) {
     println!();
 }
 
-async fn demo_broker(listen: SocketAddr, seed: u64, token: String) -> anyhow::Result<()> {
+/// Where `demo-broker` serves the cTrader simulator, if at all.
+struct CtraderListen {
+    json: Option<SocketAddr>,
+    /// The protobuf transport's address and where to write its authority's PEM.
+    protobuf: Option<(SocketAddr, PathBuf)>,
+}
+
+async fn demo_broker(
+    listen: SocketAddr,
+    seed: u64,
+    token: String,
+    ctrader: CtraderListen,
+) -> anyhow::Result<()> {
     use demo::{DemoBroker, DemoConfig, serve};
     let demo = DemoBroker::new(
         DemoConfig {
             seed,
-            token,
+            token: token.clone(),
             ..DemoConfig::default()
         },
         demo::history_start(),
@@ -364,6 +398,59 @@ async fn demo_broker(listen: SocketAddr, seed: u64, token: String) -> anyhow::Re
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     println!("demo broker on http://{addr}");
+    let shutdown = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    if ctrader.json.is_some() || ctrader.protobuf.is_some() {
+        let simulator = demo::ctrader::CtraderSimulator::new(
+            demo.clone(),
+            demo::ctrader::SimulatorConfig {
+                client_id: "riskdeck-demo".into(),
+                client_secret: token.clone(),
+                access_token: token,
+                money_digits: 2,
+                json: demo::ctrader::JsonForm::Numbers,
+            },
+        );
+        if let Some(json) = ctrader.json {
+            let listener = TcpListener::bind(json)
+                .await
+                .with_context(|| format!("cannot listen on {json}"))?;
+            println!(
+                "cTrader simulator (JSON) on ws://{}/",
+                listener.local_addr()?
+            );
+            let (simulator, stop) = (simulator.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                demo::ctrader::serve(listener, simulator, async move { stop.cancelled().await })
+                    .await
+            });
+        }
+        if let Some((address, ca)) = ctrader.protobuf {
+            let authority = demo::ctrader::protobuf::TestAuthority::new()?;
+            std::fs::write(&ca, authority.ca_pem())
+                .with_context(|| format!("cannot write {}", ca.display()))?;
+            let listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address}"))?;
+            println!(
+                "cTrader simulator (protobuf over TLS) on {}, its authority in {}",
+                listener.local_addr()?,
+                ca.display()
+            );
+            let stop = shutdown.clone();
+            tasks.spawn(demo::ctrader::protobuf::serve(
+                listener,
+                simulator.clone(),
+                std::sync::Arc::new(authority),
+                async move { stop.cancelled().await },
+            ));
+        }
+        for account in demo.accounts() {
+            if let Some(id) = simulator.account_id(&account.id) {
+                println!("  cTrader account {id} is {}", account.id);
+            }
+        }
+    }
     for account in demo.accounts() {
         println!("  account {:<24} {}", account.id, account.name);
     }
@@ -371,9 +458,13 @@ async fn demo_broker(listen: SocketAddr, seed: u64, token: String) -> anyhow::Re
         "scripts run in minutes from now (see docs/DEMO.md)\n\
          fault knobs: PUT http://{addr}/demo/faults/{{account|*}} with JSON (see docs/DEMO.md)"
     );
-    let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    serve(listener, demo, async move { shutdown.cancelled().await }).await?;
+    let stop = shutdown.clone();
+    serve(listener, demo, async move { stop.cancelled().await }).await?;
+    shutdown.cancel();
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
     Ok(())
 }
 

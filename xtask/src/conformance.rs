@@ -2,10 +2,11 @@
 //!
 //! A list of suites, each counting its own passes and failures: schemathesis on our OpenAPI
 //! document against `riskdeck serve --demo` (as admin and as trader), MetaApi's official Python
-//! SDK synchronizing with the demo broker's streaming API, and the firms' worked examples
+//! SDK synchronizing with the demo broker's streaming API, Spotware's official Python SDK reading
+//! the cTrader simulator over protobuf and TLS, and the firms' worked examples
 //! replayed through `riskdeck replay`. The Python tools come from PyPI into virtual
 //! environments cached under the target directory, each keyed by a hash of its pinned
-//! requirements file (`conformance/requirements.txt`, `conformance/requirements-metaapi.txt`). The run ends with exactly one line,
+//! requirements file (`conformance/requirements*.txt`). The run ends with exactly one line,
 //! `conformance: N passed, M failed`, and fails when M is not zero.
 
 use anyhow::{Context, bail};
@@ -41,7 +42,7 @@ struct Suite {
     run: fn(&Setup) -> anyhow::Result<Tally>,
 }
 
-/// Every conformance suite. Later suites (Spotware's SDK) are added here.
+/// Every conformance suite.
 const SUITES: &[Suite] = &[
     Suite {
         name: "schemathesis",
@@ -50,6 +51,10 @@ const SUITES: &[Suite] = &[
     Suite {
         name: "MetaApi's SDK",
         run: metaapi_sdk,
+    },
+    Suite {
+        name: "Spotware's SDK",
+        run: ctrader_sdk,
     },
     Suite {
         name: "worked examples",
@@ -261,10 +266,7 @@ fn metaapi_sdk(setup: &Setup) -> anyhow::Result<Tally> {
     )?;
     let binary = riskdeck(setup)?;
     let work = scratch(setup, "metaapi-sdk")?;
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .context("cannot find a free port")?
-        .port();
+    let port = free_port()?;
     let address = format!("127.0.0.1:{port}");
     let broker = Broker(
         Command::new(&binary)
@@ -275,26 +277,38 @@ fn metaapi_sdk(setup: &Setup) -> anyhow::Result<Tally> {
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?,
     );
-    let started = std::time::Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("the demo broker did not listen on {address} within a minute");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let output = Command::new(venv.join("bin/python"))
-        .arg(setup.root.join("conformance/metaapi_sdk.py"))
-        .arg(&address)
-        .arg("--riskdeck")
-        .arg(&binary)
-        .current_dir(&work)
+    await_listening(port, "the demo broker")?;
+    let tally = python_check(
+        "MetaApi's SDK",
+        &venv,
+        &work,
+        Command::new(venv.join("bin/python"))
+            .arg(setup.root.join("conformance/metaapi_sdk.py"))
+            .arg(&address)
+            .arg("--riskdeck")
+            .arg(&binary),
+    );
+    drop(broker);
+    tally
+}
+
+/// Runs a check script of `conformance/` in `work` and counts its `PASS` and `FAIL` lines; a
+/// script that fails with no failed check is an error showing its output.
+fn python_check(
+    label: &str,
+    venv: &Path,
+    work: &Path,
+    command: &mut Command,
+) -> anyhow::Result<Tally> {
+    let output = command
+        .current_dir(work)
+        .env("VIRTUAL_ENV", venv)
         .stderr(Stdio::inherit())
         .output()
-        .context("cannot start the SDK check")?;
-    drop(broker);
+        .with_context(|| format!("cannot start the {label} check"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     for line in stdout.lines().filter(|line| line.starts_with("FAIL")) {
-        eprintln!("xtask: MetaApi's SDK: {line}");
+        eprintln!("xtask: {label}: {line}");
     }
     let tally = Tally {
         passed: stdout.lines().filter(|l| l.starts_with("PASS")).count(),
@@ -302,11 +316,81 @@ fn metaapi_sdk(setup: &Setup) -> anyhow::Result<Tally> {
     };
     if !output.status.success() && tally.failed == 0 {
         bail!(
-            "the SDK check ended {} with no failed check:\n{stdout}",
+            "the {label} check ended {} with no failed check:\n{stdout}",
             output.status
         );
     }
     Ok(tally)
+}
+
+/// A free port on 127.0.0.1.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .context("cannot find a free port")?
+        .port())
+}
+
+/// Waits until something listens on `port`.
+fn await_listening(port: u16, what: &str) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("{what} did not listen on port {port} within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// Spotware's official Python SDK (`ctrader-open-api`, pinned in
+/// `conformance/requirements-ctrader.txt`) speaks protobuf over TLS to the cTrader simulator of
+/// `riskdeck demo-broker`, trusting its test authority: what it reads must equal the broker's
+/// REST answers and what `riskdeck serve`, following the same accounts through the simulator's
+/// JSON transport, shows (`conformance/ctrader_sdk.py`: one pass or failure per check).
+fn ctrader_sdk(setup: &Setup) -> anyhow::Result<Tally> {
+    let venv = python_tools(
+        &setup.root,
+        &setup.target.join("conformance"),
+        "conformance/requirements-ctrader.txt",
+    )?;
+    let binary = riskdeck(setup)?;
+    let work = scratch(setup, "ctrader-sdk")?;
+    let (rest, json, protobuf) = (free_port()?, free_port()?, free_port()?);
+    let ca = work.join("ca.pem");
+    let broker = Broker(
+        Command::new(&binary)
+            .args(["demo-broker", "--listen", &format!("127.0.0.1:{rest}")])
+            .args(["--ctrader-json", &format!("127.0.0.1:{json}")])
+            .args(["--ctrader-protobuf", &format!("127.0.0.1:{protobuf}")])
+            .arg("--ctrader-ca")
+            .arg(&ca)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?,
+    );
+    for port in [rest, json, protobuf] {
+        await_listening(port, "the demo broker")?;
+    }
+    let tally = python_check(
+        "Spotware's SDK",
+        &venv,
+        &work,
+        Command::new(venv.join("bin/python"))
+            .arg(setup.root.join("conformance/ctrader_sdk.py"))
+            .args([
+                format!("127.0.0.1:{rest}"),
+                format!("127.0.0.1:{json}"),
+                protobuf.to_string(),
+            ])
+            .arg(&ca)
+            .arg("--riskdeck")
+            .arg(&binary),
+    );
+    drop(broker);
+    tally
 }
 
 /// A child process killed when dropped.
@@ -359,10 +443,7 @@ struct DemoServer {
 
 impl DemoServer {
     fn start(binary: &Path, work: &Path) -> anyhow::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .context("cannot find a free port")?
-            .port();
+        let port = free_port()?;
         let database = format!("sqlite://{}", work.join("riskdeck.db").display());
         let mut child = Command::new(binary)
             .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])

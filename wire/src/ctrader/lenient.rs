@@ -84,6 +84,36 @@ pub fn opt_int<'de, D: Deserializer<'de>, T: Int>(deserializer: D) -> Result<Opt
     deserializer.deserialize_option(OptionVisitor(IntVisitor(PhantomData)))
 }
 
+struct IntsVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Int> Visitor<'de> for IntsVisitor<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of integers, as JSON numbers or strings of digits")
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+        /// One element, read as [`int`] reads a field.
+        struct Item<T>(T);
+        impl<'de, T: Int> serde::Deserialize<'de> for Item<T> {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                int(deserializer).map(Item)
+            }
+        }
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(Item(value)) = seq.next_element::<Item<T>>()? {
+            out.push(value);
+        }
+        Ok(out)
+    }
+}
+
+/// A repeated integer field: each element a JSON number or a string of digits.
+pub fn ints<'de, D: Deserializer<'de>, T: Int>(deserializer: D) -> Result<Vec<T>, D::Error> {
+    deserializer.deserialize_seq(IntsVisitor(PhantomData))
+}
+
 /// A `.proto` enum: its name (for messages) and its values by name.
 pub trait Named {
     const ENUM: &'static str;

@@ -10,6 +10,8 @@
 //! fields are ignored, so a newer server does not break the connector.
 
 pub mod lenient;
+#[cfg(feature = "protobuf")]
+pub mod protobuf;
 pub mod units;
 
 use serde::{Deserialize, Serialize};
@@ -209,6 +211,16 @@ pub struct AccountAuthReq {
 pub struct AccountReq {
     #[serde(deserialize_with = "lenient::int")]
     pub ctid_trader_account_id: i64,
+}
+
+/// `ProtoOAAccountsTokenInvalidatedEvent`: the accounts whose access token stopped working.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenInvalidatedEvent {
+    #[serde(default, deserialize_with = "lenient::ints")]
+    pub ctid_trader_account_ids: Vec<i64>,
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// `ProtoOATrader`.
@@ -500,6 +512,7 @@ pub struct SymbolsListRes {
 pub struct SymbolIdsReq {
     #[serde(deserialize_with = "lenient::int")]
     pub ctid_trader_account_id: i64,
+    #[serde(deserialize_with = "lenient::ints")]
     pub symbol_id: Vec<i64>,
 }
 
@@ -673,6 +686,14 @@ mod tests {
         )
         .expect("error");
         assert_eq!(blocked.retry_after, Some(3));
+        let symbols: SymbolIdsReq =
+            serde_json::from_str(r#"{"ctidTraderAccountId":"5","symbolId":["1",2]}"#)
+                .expect("symbol ids");
+        assert_eq!(symbols.symbol_id, [1, 2]);
+        assert!(
+            serde_json::from_str::<SymbolIdsReq>(r#"{"ctidTraderAccountId":5,"symbolId":["x"]}"#)
+                .is_err()
+        );
     }
 
     #[test]

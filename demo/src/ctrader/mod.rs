@@ -9,13 +9,16 @@
 //! limits (50 requests a second, 5 for history, per connection).
 
 use crate::DemoBroker;
+
+pub mod protobuf;
+
 // `wire` below is cTrader's module of the `wire` crate, as the messages are named in it.
 use ::wire::ctrader as wire;
 use ::wire::ctrader::units;
 use ::wire::ctrader::{Envelope, payload};
 use ::wire::metaapi::MetaDeal;
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::response::Response;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use futures_util::{SinkExt, StreamExt};
@@ -166,10 +169,6 @@ pub async fn serve(
         .await
 }
 
-async fn upgrade(State(simulator): State<CtraderSimulator>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| session(simulator, socket))
-}
-
 /// An error answer: `code` is cTrader's error code.
 struct Refusal {
     code: &'static str,
@@ -200,7 +199,42 @@ struct Session {
     history: DefaultDirectRateLimiter,
 }
 
-async fn session(simulator: CtraderSimulator, socket: WebSocket) {
+/// What a connection's transport delivers: a message in JSON (the JSON transport's text, or a
+/// protobuf frame read into canonical JSON), something unreadable, or the end.
+enum Inbound {
+    Message(String),
+    Unreadable(String),
+    Ignored,
+    Closed,
+}
+
+async fn upgrade(State(simulator): State<CtraderSimulator>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| {
+        let form = simulator.config.json;
+        let (sink, stream) = socket.split();
+        let stream = stream.map(|message| match message {
+            Ok(Message::Text(text)) => Inbound::Message(text.as_str().to_owned()),
+            Ok(Message::Close(_)) | Err(_) => Inbound::Closed,
+            Ok(_) => Inbound::Ignored,
+        });
+        let sink = sink.with(move |text: String| {
+            let text = match form {
+                JsonForm::Numbers => text,
+                JsonForm::Canonical => canonical(&text),
+            };
+            std::future::ready(Ok::<_, axum::Error>(Message::Text(text.into())))
+        });
+        session(simulator, stream, sink)
+    })
+}
+
+/// Serves one connection, whatever its transport: `stream` brings the client's messages,
+/// `sink` takes the simulator's, both as JSON envelopes.
+async fn session<S, K>(simulator: CtraderSimulator, stream: S, sink: K)
+where
+    S: futures_util::Stream<Item = Inbound> + Send,
+    K: futures_util::Sink<String> + Send,
+{
     let dropped = simulator
         .drop_all
         .lock()
@@ -220,7 +254,8 @@ async fn session(simulator: CtraderSimulator, socket: WebSocket) {
         requests: RateLimiter::direct(per_second(50)),
         history: RateLimiter::direct(per_second(5)),
     };
-    let (mut sink, mut stream) = socket.split();
+    let mut stream = std::pin::pin!(stream);
+    let mut sink = std::pin::pin!(sink);
     let mut heartbeat = tokio::time::interval(wire::HEARTBEAT_INTERVAL);
     let mut quotes = tokio::time::interval(SPOT_INTERVAL);
     loop {
@@ -233,32 +268,41 @@ async fn session(simulator: CtraderSimulator, socket: WebSocket) {
                     tokio::select! {
                         () = dropped.cancelled() => break,
                         message = stream.next() => match message {
-                            Some(Ok(Message::Close(_)) | Err(_)) | None => break,
-                            Some(Ok(_)) => {}
+                            Some(Inbound::Closed) | None => break,
+                            Some(_) => {}
                         },
                     }
                 }
                 break;
             }
             message = stream.next() => match message {
-                Some(Ok(Message::Text(text))) => state.answer(text.as_str()).into_iter().collect(),
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
-                Some(Ok(_)) => Vec::new(),
+                Some(Inbound::Message(text)) => state.answer(&text).into_iter().collect(),
+                Some(Inbound::Unreadable(why)) => vec![envelope(
+                    None,
+                    payload::ERROR_RES,
+                    json!({"errorCode": "INVALID_REQUEST", "description": why}),
+                )],
+                Some(Inbound::Closed) | None => break,
+                Some(Inbound::Ignored) => Vec::new(),
             },
             _ = heartbeat.tick() => vec![envelope(None, payload::HEARTBEAT_EVENT, json!({}))],
             _ = quotes.tick() => state.spot_events(),
         };
         for text in outgoing {
-            let text = match state.simulator.config.json {
-                JsonForm::Numbers => text,
-                JsonForm::Canonical => canonical(&text),
-            };
-            if sink.send(Message::Text(text.into())).await.is_err() {
+            if sink.send(text).await.is_err() {
                 return;
             }
         }
     }
     let _ = sink.close().await;
+}
+
+/// The `ctidTraderAccountId` of a request, a number or (protobuf's canonical JSON) a string.
+fn account_of(body: &Value) -> Option<i64> {
+    match body.get("ctidTraderAccountId")? {
+        Value::String(text) => text.parse().ok(),
+        other => other.as_i64(),
+    }
 }
 
 fn envelope(id: Option<String>, payload_type: u32, payload: Value) -> String {
@@ -400,10 +444,7 @@ impl Session {
             return None;
         }
         let id = request.client_msg_id.clone();
-        let account = request
-            .payload
-            .get("ctidTraderAccountId")
-            .and_then(Value::as_i64);
+        let account = account_of(&request.payload);
         Some(match self.handle(request.payload_type, request.payload) {
             Ok((payload_type, payload)) => envelope(id, payload_type, payload),
             Err(refusal) => {
@@ -482,16 +523,28 @@ impl Session {
             if request.access_token != config.access_token {
                 return Err(refuse("CH_ACCESS_TOKEN_INVALID", "invalid access token"));
             }
-            let accounts: Vec<wire::CtidTraderAccount> =
-                (0..self.simulator.broker.accounts().len())
-                    .filter_map(|i| i64::try_from(i).ok())
-                    .map(|i| wire::CtidTraderAccount {
-                        ctid_trader_account_id: FIRST_ACCOUNT_ID + i,
-                        is_live: Some(false),
-                        trader_login: Some(9_000_000 + i),
-                        broker_title_short: Some("Riskdeck demo".into()),
+            let demo_accounts = self.simulator.broker.accounts();
+            // Each account's number at the broker (`login` in MetaApi's account information).
+            let logins: Vec<Option<i64>> = self.simulator.broker.with_current_world(|w, _| {
+                demo_accounts
+                    .iter()
+                    .map(|a| {
+                        let info = w.account_information(&a.id).ok()?;
+                        i64::try_from(info.login?).ok()
                     })
-                    .collect();
+                    .collect()
+            });
+            let accounts: Vec<wire::CtidTraderAccount> = logins
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, login)| Some((i64::try_from(i).ok()?, login)))
+                .map(|(i, login)| wire::CtidTraderAccount {
+                    ctid_trader_account_id: FIRST_ACCOUNT_ID + i,
+                    is_live: Some(false),
+                    trader_login: login,
+                    broker_title_short: Some("Riskdeck demo".into()),
+                })
+                .collect();
             return Ok((
                 payload::GET_ACCOUNTS_BY_ACCESS_TOKEN_RES,
                 json!({"accessToken": request.access_token, "ctidTraderAccount": to_value(&accounts)}),
@@ -518,9 +571,7 @@ impl Session {
                 json!({"ctidTraderAccountId": request.ctid_trader_account_id}),
             ));
         }
-        let ctid = body
-            .get("ctidTraderAccountId")
-            .and_then(Value::as_i64)
+        let ctid = account_of(&body)
             .ok_or_else(|| refuse("INVALID_REQUEST", "ctidTraderAccountId is missing"))?;
         if !self.accounts.contains(&ctid) {
             return Err(refuse(
