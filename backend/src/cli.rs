@@ -406,7 +406,9 @@ async fn demo_broker(
             demo::ctrader::SimulatorConfig {
                 client_id: "riskdeck-demo".into(),
                 client_secret: token.clone(),
+                refresh_token: format!("{token}-refresh"),
                 access_token: token,
+                token_lifetime: demo::ctrader::TOKEN_LIFETIME,
                 money_digits: 2,
                 json: demo::ctrader::JsonForm::Numbers,
             },

@@ -236,8 +236,23 @@ pub struct CtraderAccount {
     pub client_secret: String,
     /// The account owner's OAuth access token. Never logged.
     pub access_token: String,
+    /// The OAuth refresh token, which trades for a new access token when this one expires
+    /// (after about 30 days). Never logged. Without it an expired token stops the account.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
     /// The trading account's `ctidTraderAccountId`.
     pub account_id: i64,
+    /// When the access token expires and when the pair was last refreshed, as stored after a
+    /// refresh (never in the configuration file).
+    #[serde(skip)]
+    pub refreshed: Option<TokenDates>,
+}
+
+/// When a refreshed cTrader access token expires, and when it was refreshed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenDates {
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub refreshed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl std::fmt::Debug for CtraderAccount {
@@ -247,6 +262,10 @@ impl std::fmt::Debug for CtraderAccount {
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
             .field("access_token", &"<redacted>")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("account_id", &self.account_id)
             .finish()
     }

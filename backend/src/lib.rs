@@ -253,8 +253,12 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             continue;
         }
         let demo_account = index >= config.accounts.len();
+        let mut account = account.clone();
+        if account.ctrader.is_some() && !demo_account {
+            launcher.with_stored_tokens(&mut account).await;
+        }
         launcher
-            .spawn_polled(account, demo_account)
+            .spawn_polled(&account, demo_account)
             .map_err(|source| StartError::Broker {
                 account: account.id.clone(),
                 source,
@@ -422,6 +426,8 @@ async fn start_demo_broker(
                 client_id: "riskdeck-demo".into(),
                 client_secret: secret.clone(),
                 access_token: secret.clone(),
+                refresh_token: format!("{secret}-refresh"),
+                token_lifetime: demo::ctrader::TOKEN_LIFETIME,
                 money_digits: 2,
                 json: demo::ctrader::JsonForm::Numbers,
             },
@@ -435,6 +441,8 @@ async fn start_demo_broker(
                         client_id: "riskdeck-demo".into(),
                         client_secret: secret.clone(),
                         access_token: secret.clone(),
+                        refresh_token: Some(format!("{secret}-refresh")),
+                        refreshed: None,
                         account_id,
                     });
             if account.ctrader.is_some() {

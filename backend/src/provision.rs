@@ -12,11 +12,12 @@
 //!
 //! What it must not do: return or log a token or secret, or track an account twice.
 
-use crate::config::{AccountConfig, ChallengeSetup, CtraderAccount, CtraderProblem};
+use crate::config::{AccountConfig, ChallengeSetup, CtraderAccount, CtraderProblem, TokenDates};
 use crate::hub::Hub;
 use crate::lease::Leases;
 use crate::{live, tracker};
 use broker::BrokerClient;
+use broker::ctrader::client::Tokens;
 use broker::ctrader::{CtraderClient, CtraderSettings};
 use broker::journal;
 use broker::metaapi::{StreamSettings, StreamingPool};
@@ -33,7 +34,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use store::connections::BrokerConnection;
+use store::connections::{BrokerConnection, TokenRefresh};
 use store::secrets::{Secret, SecretKey};
 use store::{AccountSetup, Store, StoreError};
 use tokio::task::JoinSet;
@@ -260,6 +261,7 @@ pub fn check(request: &CreateAccountRequest, context: Context<'_>) -> Result<Che
             client_id,
             client_secret,
             access_token,
+            refresh_token,
             account_id,
         } => {
             // The configuration file's rules, worded for the form.
@@ -270,6 +272,12 @@ pub fn check(request: &CreateAccountRequest, context: Context<'_>) -> Result<Che
                 client_id: client_id.trim().to_owned(),
                 client_secret: client_secret.trim().to_owned(),
                 access_token: access_token.trim().to_owned(),
+                refresh_token: refresh_token
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned),
+                refreshed: None,
                 // An unreadable id is reported after the fields before it in the form.
                 account_id: parsed.as_ref().map_or(1, |id| *id),
             };
@@ -449,15 +457,27 @@ impl Launcher {
         let journal = self.journal(&account.id);
         let mut stream = None;
         let client: BrokerClient = match &account.ctrader {
-            Some(ctrader) => CtraderClient::new(CtraderSettings {
-                url: ctrader.url.clone(),
-                client_id: ctrader.client_id.clone(),
-                client_secret: ctrader.client_secret.clone(),
-                access_token: ctrader.access_token.clone(),
-                account_id: ctrader.account_id,
-                timeout: self.broker_timeout,
-            })
-            .into(),
+            Some(ctrader) => {
+                let mut client = CtraderClient::new(CtraderSettings {
+                    url: ctrader.url.clone(),
+                    client_id: ctrader.client_id.clone(),
+                    client_secret: ctrader.client_secret.clone(),
+                    access_token: ctrader.access_token.clone(),
+                    refresh_token: ctrader.refresh_token.clone(),
+                    account_id: ctrader.account_id,
+                    timeout: self.broker_timeout,
+                });
+                if let Some(dates) = ctrader.refreshed {
+                    client = client.with_tokens(Tokens {
+                        access_token: ctrader.access_token.clone(),
+                        refresh_token: ctrader.refresh_token.clone(),
+                        expires_at: dates.expires_at,
+                        refreshed_at: dates.refreshed_at,
+                    });
+                }
+                self.keep_refreshed_tokens(&account.id, ctrader, client.tokens());
+                client.into()
+            }
             None => {
                 let base_url = account.api_base_url();
                 let client = MetaApiClient::new(
@@ -502,6 +522,84 @@ impl Launcher {
         }
         self.run(id, tracker);
         Ok(())
+    }
+
+    /// Stores every new token pair of a cTrader account as soon as a refresh brings it (sealed;
+    /// the old refresh token may no longer work), so a restart goes on with it.
+    fn keep_refreshed_tokens(
+        &self,
+        account: &str,
+        ctrader: &CtraderAccount,
+        mut tokens: tokio::sync::watch::Receiver<Tokens>,
+    ) {
+        let Some(key) = self.secret_key.clone() else {
+            if ctrader.refresh_token.is_some() {
+                tracing::warn!(
+                    %account,
+                    "no secret_key: a refreshed cTrader token cannot be stored, and after a \
+                     restart the configured one is used again"
+                );
+            }
+            return;
+        };
+        let (store, shutdown) = (self.store.clone(), self.shutdown.clone());
+        let account = AccountId::from(account);
+        let ctrader = ctrader.clone();
+        tokens.mark_unchanged();
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        changed = tokens.changed() => if changed.is_err() { break },
+                    }
+                    let pair = tokens.borrow_and_update().clone();
+                    if let Err(error) =
+                        store_tokens(store.as_ref(), &key, &account, &ctrader, pair).await
+                    {
+                        tracing::error!(
+                            %account,
+                            %error,
+                            "cannot store the refreshed cTrader token: after a restart the \
+                             account may need a new one"
+                        );
+                    }
+                }
+            });
+    }
+
+    /// For a cTrader account of the configuration file: the token pair a refresh stored since,
+    /// when there is one for the same application and account (the configured one may be spent).
+    pub async fn with_stored_tokens(&self, account: &mut AccountConfig) {
+        let (Some(key), Some(ctrader)) = (&self.secret_key, account.ctrader.as_mut()) else {
+            return;
+        };
+        let id = AccountId::from(account.id.as_str());
+        let stored = match store::connections::load(self.store.as_ref(), key, &id).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(account = %id, %error, "cannot read the stored cTrader token");
+                return;
+            }
+        };
+        let Some(stored) = stored else { return };
+        let same_account = stored.platform == CTRADER
+            && stored.external_account_id == ctrader.account_id.to_string()
+            && stored.application.as_ref().map(|(id, _)| id) == Some(&ctrader.client_id);
+        let Some(refresh) = stored
+            .refresh
+            .filter(|r| same_account && r.refreshed_at.is_some())
+        else {
+            return;
+        };
+        ctrader.access_token = stored.token.expose().to_owned();
+        ctrader.refresh_token = Some(refresh.token.expose().to_owned());
+        ctrader.refreshed = Some(TokenDates {
+            expires_at: refresh.expires_at,
+            refreshed_at: refresh.refreshed_at,
+        });
     }
 
     /// The streaming sockets shared by the accounts of one MetaApi server and token.
@@ -595,6 +693,14 @@ impl Launcher {
                     client_id,
                     client_secret: client_secret.expose().to_owned(),
                     access_token: connection.token.expose().to_owned(),
+                    refresh_token: connection
+                        .refresh
+                        .as_ref()
+                        .map(|r| r.token.expose().to_owned()),
+                    refreshed: connection.refresh.as_ref().map(|r| TokenDates {
+                        expires_at: r.expires_at,
+                        refreshed_at: r.refreshed_at,
+                    }),
                     account_id,
                 });
                 // A cTrader account is reached through `ctrader` alone.
@@ -714,6 +820,7 @@ impl Launcher {
                 external_account_id: checked.external_account_id.clone(),
                 token: Secret::new(token.trim()),
                 application: None,
+                refresh: None,
             }),
             (ConnectionRequest::Ctrader { .. }, Some(ctrader)) => Some(BrokerConnection {
                 account: checked.id.clone(),
@@ -725,6 +832,11 @@ impl Launcher {
                     ctrader.client_id.clone(),
                     Secret::new(ctrader.client_secret.clone()),
                 )),
+                refresh: ctrader.refresh_token.as_ref().map(|token| TokenRefresh {
+                    token: Secret::new(token.clone()),
+                    expires_at: None,
+                    refreshed_at: None,
+                }),
             }),
             _ => None,
         };
@@ -774,6 +886,39 @@ impl Launcher {
             .ok_or_else(|| CreateError::Internal("the new account vanished".to_owned()))?;
         Ok((checked, summary))
     }
+}
+
+/// Saves a refreshed token pair into the account's stored connection (made from the
+/// configuration when the account has none yet).
+async fn store_tokens(
+    store: &dyn store::Store,
+    key: &SecretKey,
+    account: &AccountId,
+    ctrader: &CtraderAccount,
+    pair: Tokens,
+) -> Result<(), store::connections::ConnectionError> {
+    let mut connection = match store::connections::load(store, key, account).await? {
+        Some(connection) => connection,
+        None => BrokerConnection {
+            account: account.clone(),
+            platform: CTRADER.to_owned(),
+            base_url: ctrader.url.clone(),
+            external_account_id: ctrader.account_id.to_string(),
+            token: Secret::new(ctrader.access_token.clone()),
+            application: Some((
+                ctrader.client_id.clone(),
+                Secret::new(ctrader.client_secret.clone()),
+            )),
+            refresh: None,
+        },
+    };
+    connection.token = Secret::new(pair.access_token);
+    connection.refresh = pair.refresh_token.map(|token| TokenRefresh {
+        token: Secret::new(token),
+        expires_at: pair.expires_at,
+        refreshed_at: pair.refreshed_at,
+    });
+    store::connections::save(store, key, &connection, Utc::now()).await
 }
 
 #[cfg(test)]
@@ -903,6 +1048,7 @@ mod tests {
             client_id,
             client_secret,
             access_token,
+            refresh_token: None,
             account_id,
         }
     }

@@ -43,4 +43,20 @@ impl BrokerError {
             _ => false,
         }
     }
+
+    /// Whether the broker refused the account's credentials (a revoked or expired token, an
+    /// unknown application): asking again changes nothing until someone gives new ones.
+    pub fn is_credentials(&self) -> bool {
+        match self {
+            BrokerError::Unauthorized(_) => true,
+            BrokerError::Refused { code, .. } => matches!(
+                code.as_str(),
+                "CH_ACCESS_TOKEN_INVALID"
+                    | "OA_AUTH_TOKEN_EXPIRED"
+                    | "CH_CLIENT_AUTH_FAILURE"
+                    | "ACCESS_DENIED"
+            ),
+            _ => false,
+        }
+    }
 }

@@ -448,6 +448,11 @@ pub async fn assign_account(
     .await
 }
 
+/// `GET /api/accounts/{id}/connection` (admins): the broker connection's token status.
+pub async fn account_connection(id: &AccountId) -> Result<shared::api::ConnectionStatus, ApiError> {
+    get_json(&format!("/api/accounts/{}/connection", encode(id.as_str()))).await
+}
+
 /// `GET /api/account-owners` (admins): every account with its owner.
 pub async fn account_owners() -> Result<shared::api::AccountOwnersResponse, ApiError> {
     get_json("/api/account-owners").await

@@ -1276,6 +1276,11 @@ pub enum ConnectionRequest {
         client_secret: String,
         /// The account owner's OAuth access token (stored sealed, never returned).
         access_token: String,
+        /// The OAuth refresh token that renews the access token before its 30 days run out
+        /// (stored sealed, never returned). Without it the account stops when the access token
+        /// expires.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refresh_token: Option<String>,
         /// The trading account's `ctidTraderAccountId`, digits as text (not the login number
         /// cTrader shows).
         account_id: String,
@@ -1307,6 +1312,7 @@ impl std::fmt::Debug for ConnectionRequest {
                 .field("client_id", client_id)
                 .field("client_secret", &"<redacted>")
                 .field("access_token", &"<redacted>")
+                .field("refresh_token", &"<redacted>")
                 .field("account_id", account_id)
                 .finish(),
         }
@@ -1602,6 +1608,23 @@ pub struct OverrideResponse {
     pub status: ChallengeStatus,
     /// The ids of the rules whose breach was cleared or released.
     pub rules: Vec<String>,
+}
+
+/// `GET /api/accounts/{account}/connection` (admins only): how the account reaches its broker,
+/// never its secrets. Everything is empty when nothing is stored for it (an account of the
+/// configuration file whose token was never refreshed, a demo account).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConnectionStatus {
+    /// `metaapi` or `ctrader`, when a connection is stored.
+    pub platform: Option<String>,
+    /// Whether a refresh token is stored (cTrader): the access token is then renewed before it
+    /// expires.
+    pub refresh_token: bool,
+    /// When the access token expires, as its last refresh said (cTrader).
+    pub token_expires_at: Option<DateTime<Utc>>,
+    /// When the token pair was last refreshed (cTrader).
+    pub token_refreshed_at: Option<DateTime<Utc>>,
 }
 
 /// `GET /api/account-owners` (admins only): every account with its owner, in id order.

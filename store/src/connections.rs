@@ -5,7 +5,8 @@
 //! A MetaApi connection has one secret, its token. A cTrader connection has two: the account
 //! owner's access token (kept where MetaApi's token is) and the Open API application's client
 //! secret, sealed with the field's name added to the associated data so that the two sealed
-//! values cannot be swapped.
+//! values cannot be swapped; and, when there is one, the OAuth refresh token (sealed the same
+//! way) with the access token's expiry and its last refresh.
 
 use crate::secrets::{Secret, SecretError, SecretKey};
 use crate::{Store, StoreError, StoredBrokerConnection};
@@ -27,6 +28,19 @@ pub struct BrokerConnection {
     pub token: Secret,
     /// cTrader: the Open API application (client id and secret); `None` for MetaApi.
     pub application: Option<(String, Secret)>,
+    /// cTrader: the OAuth refresh token, its access token's expiry and the last refresh.
+    pub refresh: Option<TokenRefresh>,
+}
+
+/// A cTrader connection's refresh token and what its last refresh said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRefresh {
+    /// The refresh token (redacted in `Debug`).
+    pub token: Secret,
+    /// When the access token expires (`None` before the first refresh).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the pair was last refreshed.
+    pub refreshed_at: Option<DateTime<Utc>>,
 }
 
 /// Why a connection could not be saved or loaded.
@@ -45,6 +59,11 @@ fn client_secret_context(account: &AccountId) -> String {
     format!("{}/client_secret", account.as_str())
 }
 
+/// The associated data the refresh token is sealed with.
+fn refresh_token_context(account: &AccountId) -> String {
+    format!("{}/refresh_token", account.as_str())
+}
+
 /// The connection as the store keeps it: every secret sealed.
 pub fn seal(
     key: &SecretKey,
@@ -59,6 +78,12 @@ pub fn seal(
         ),
         None => (None, None),
     };
+    let sealed_refresh_token = connection
+        .refresh
+        .as_ref()
+        .map(|refresh| key.seal(&refresh_token_context(&connection.account), &refresh.token))
+        .transpose()?;
+    let refresh = connection.refresh.as_ref();
     Ok(StoredBrokerConnection {
         account: connection.account.clone(),
         platform: connection.platform.clone(),
@@ -67,6 +92,9 @@ pub fn seal(
         sealed_token,
         client_id,
         sealed_client_secret,
+        sealed_refresh_token,
+        token_expires_at: refresh.and_then(|r| r.expires_at),
+        token_refreshed_at: refresh.and_then(|r| r.refreshed_at),
         updated_at: now,
     })
 }
@@ -84,6 +112,14 @@ pub fn open(
         )),
         _ => None,
     };
+    let refresh = match &stored.sealed_refresh_token {
+        Some(sealed) => Some(TokenRefresh {
+            token: key.open(&refresh_token_context(&stored.account), sealed)?,
+            expires_at: stored.token_expires_at,
+            refreshed_at: stored.token_refreshed_at,
+        }),
+        None => None,
+    };
     Ok(BrokerConnection {
         account: stored.account,
         platform: stored.platform,
@@ -91,6 +127,7 @@ pub fn open(
         external_account_id: stored.external_account_id,
         token,
         application,
+        refresh,
     })
 }
 

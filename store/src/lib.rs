@@ -961,6 +961,12 @@ pub struct StoredBrokerConnection {
     pub client_id: Option<String>,
     /// cTrader: the application's client secret, sealed (`None` for MetaApi).
     pub sealed_client_secret: Option<crate::secrets::SealedSecret>,
+    /// cTrader: the OAuth refresh token, sealed.
+    pub sealed_refresh_token: Option<crate::secrets::SealedSecret>,
+    /// cTrader: when the access token expires, as its last refresh said.
+    pub token_expires_at: Option<DateTime<Utc>>,
+    /// cTrader: when the token pair was last refreshed.
+    pub token_refreshed_at: Option<DateTime<Utc>>,
     /// When the connection was last saved.
     pub updated_at: DateTime<Utc>,
 }

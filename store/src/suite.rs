@@ -906,6 +906,7 @@ async fn broker_tokens_are_stored_sealed(store: &dyn Store, url: &str) {
         external_account_id: "abc-123".into(),
         token: Secret::new("plaintext-token-xyz"),
         application: None,
+        refresh: None,
     };
     connections::save(store, &key, &connection, at(T0))
         .await
@@ -949,8 +950,8 @@ async fn broker_tokens_are_stored_sealed(store: &dyn Store, url: &str) {
         Err(ConnectionError::Secret(SecretError::CannotOpen))
     ));
 
-    // A cTrader connection: the access token and the client secret are both sealed, and
-    // cannot be swapped with each other.
+    // A cTrader connection: the access token, the client secret and the refresh token are all
+    // sealed, and cannot be swapped with each other; the token's expiry and last refresh kept.
     let ctrader = BrokerConnection {
         account: AccountId::from("ctrader-1"),
         platform: "ctrader".into(),
@@ -958,6 +959,11 @@ async fn broker_tokens_are_stored_sealed(store: &dyn Store, url: &str) {
         external_account_id: "40000001".into(),
         token: Secret::new("plaintext-access-token"),
         application: Some(("app-id".into(), Secret::new("plaintext-client-secret"))),
+        refresh: Some(connections::TokenRefresh {
+            token: Secret::new("plaintext-refresh-token"),
+            expires_at: Some(at(T0 + 2_628_000)),
+            refreshed_at: Some(at(T0)),
+        }),
     };
     connections::save(store, &key, &ctrader, at(T0))
         .await
@@ -966,7 +972,8 @@ async fn broker_tokens_are_stored_sealed(store: &dyn Store, url: &str) {
         raw_count(
             url,
             "SELECT COUNT(*) FROM broker_connections WHERE sealed_token LIKE '%plaintext%' \
-             OR sealed_client_secret LIKE '%plaintext%'"
+             OR sealed_client_secret LIKE '%plaintext%' \
+             OR sealed_refresh_token LIKE '%plaintext%'"
         )
         .await,
         0,
@@ -987,6 +994,17 @@ async fn broker_tokens_are_stored_sealed(store: &dyn Store, url: &str) {
     let token = stored.sealed_token.clone();
     stored.sealed_token = stored.sealed_client_secret.clone().expect("sealed");
     stored.sealed_client_secret = Some(token);
+    assert!(matches!(
+        connections::open(&key, stored.clone()),
+        Err(SecretError::CannotOpen)
+    ));
+    let mut stored = store
+        .load_broker_connection(&ctrader.account)
+        .await
+        .expect("load")
+        .expect("saved");
+    assert_eq!(stored.token_expires_at, Some(at(T0 + 2_628_000)));
+    stored.sealed_refresh_token = Some(stored.sealed_token.clone());
     assert!(matches!(
         connections::open(&key, stored),
         Err(SecretError::CannotOpen)
@@ -1019,6 +1037,9 @@ async fn created_accounts_are_stored_once_with_their_setup(store: &dyn Store, ur
         sealed_token: crate::secrets::SealedSecret::from_stored("v1.sealed".into()),
         client_id: None,
         sealed_client_secret: None,
+        sealed_refresh_token: None,
+        token_expires_at: None,
+        token_refreshed_at: None,
         updated_at: at(T0),
     };
     assert!(

@@ -25,7 +25,8 @@ usage: cargo xtask <command>
   test            every check and test: fmt, clippy (native and wasm32), unit,
                   HTTP, SSE, database and headless-browser tests, conformance
   conformance     check against what the outside world publishes: schemathesis
-                  on the OpenAPI document, the firms' worked examples
+                  on the OpenAPI document, MetaApi's and Spotware's SDKs, the
+                  firms' worked examples
   dist            build only the browser app into target/dist
   cycles          check that no modules depend on each other in a cycle
   map             check that ARCHITECTURE.md names every crate and module

@@ -47,6 +47,29 @@ pub async fn get(
     state.hub.summary(&id).map(Json).ok_or_else(no_such_account)
 }
 
+/// `GET /api/accounts/{account}/connection` (admins): how the account reaches its broker and
+/// how its token stands, never a secret.
+pub async fn connection(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+    Path(account): Path<String>,
+) -> Result<Json<shared::api::ConnectionStatus>, AppError> {
+    let id = AccountId(account);
+    // Tracked, or at least stored (an account no longer tracked keeps its connection).
+    if !state.hub.contains(&id) && !state.store.accounts().await?.iter().any(|a| a.id == id) {
+        return Err(no_such_account());
+    }
+    let stored = state.store.load_broker_connection(&id).await?;
+    Ok(Json(stored.map_or_else(Default::default, |connection| {
+        shared::api::ConnectionStatus {
+            platform: Some(connection.platform),
+            refresh_token: connection.sealed_refresh_token.is_some(),
+            token_expires_at: connection.token_expires_at,
+            token_refreshed_at: connection.token_refreshed_at,
+        }
+    })))
+}
+
 /// `from` and `to` as RFC 3339 instants, `points` a count; each checked by hand so that a bad
 /// value gets the API's error body, not the extractor's plain text.
 #[derive(Debug, Deserialize)]

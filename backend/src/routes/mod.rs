@@ -219,6 +219,12 @@ fn table() -> Vec<Row> {
         ),
         row(Post, "/api/accounts", Admin, challenges::create),
         row(
+            Get,
+            "/api/accounts/{account}/connection",
+            Admin,
+            accounts::connection,
+        ),
+        row(
             Post,
             "/api/accounts/{account}/clear-breach",
             Admin,

@@ -17,7 +17,9 @@ use shared::api::{
     ResetPasswordRequest, RuleSetsResponse, SessionResponse, StreamEvent, UserSummary,
     UsersResponse,
 };
-use shared::api::{AccountOwnersResponse, AuditResponse, OverrideRequest, OverrideResponse};
+use shared::api::{
+    AccountOwnersResponse, AuditResponse, ConnectionStatus, OverrideRequest, OverrideResponse,
+};
 use shared::api::{AnchorCorrectionRequest, AnchorsResponse, IngestResponse};
 use shared::api::{ChallengesPage, ConnectionOptions, CreateAccountRequest, CreateAccountResponse};
 use shared::api::{NotificationPreferences, NotificationsResponse};
@@ -483,6 +485,14 @@ fn describe(route: &Route) -> Option<Doc> {
                 Json(200, name::<OverrideResponse>),
             )
         },
+        (Get, "/api/accounts/{account}/connection") => doc(
+            "accounts_connection",
+            "accounts",
+            "How the account reaches its broker and how its access token stands (cTrader: \
+             whether a refresh token is stored, when the token expires and when it was last \
+             refreshed), never a secret.",
+            Json(200, name::<ConnectionStatus>),
+        ),
         (Get, "/api/account-owners") => doc(
             "accounts_owners",
             "accounts",
@@ -928,6 +938,7 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<OverrideResponse>(&mut schemas);
     add::<AuditResponse>(&mut schemas);
     add::<AccountOwnersResponse>(&mut schemas);
+    add::<ConnectionStatus>(&mut schemas);
     add::<NotificationsResponse>(&mut schemas);
     add::<NotificationPreferences>(&mut schemas);
     schemas

@@ -106,7 +106,13 @@ impl Tracker {
     ) -> Option<Duration> {
         tracing::warn!(account = %self.id, %error, "poll failed");
         let silent = self.last_success.unwrap_or(started).elapsed();
-        if feed::silent_too_long(silent, self.stale_after) {
+        if error.is_credentials() {
+            // Waiting will not help: the feed is stale at once, saying why, so the admin hears
+            // of it (a feed event notifies) and can give the account new credentials.
+            self.publish_feed(FeedStatus::Stale);
+            let detail = format!("the broker refused the account's credentials: {error}");
+            self.note_feed(true, &detail).await;
+        } else if feed::silent_too_long(silent, self.stale_after) {
             self.publish_feed(FeedStatus::Stale);
             let detail = format!("the broker has not answered for {} s", silent.as_secs());
             self.note_feed(true, &detail).await;

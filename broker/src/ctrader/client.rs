@@ -59,6 +59,9 @@ pub struct CtraderSettings {
     pub client_secret: String,
     /// The account owner's OAuth access token.
     pub access_token: String,
+    /// The OAuth refresh token that trades for a new access token when this one expires (it
+    /// lasts about 30 days). Without one, an expired token stops the account until replaced.
+    pub refresh_token: Option<String>,
     /// The account (`ctidTraderAccountId`).
     pub account_id: i64,
     /// How long an answer may take.
@@ -72,9 +75,46 @@ impl std::fmt::Debug for CtraderSettings {
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
             .field("access_token", &"<redacted>")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("account_id", &self.account_id)
             .field("timeout", &self.timeout)
             .finish()
+    }
+}
+
+/// How long before its expiry an access token is refreshed.
+pub const REFRESH_AHEAD: chrono::TimeDelta = chrono::TimeDelta::days(2);
+
+/// The account's token pair as it stands: what to store when it changes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// When the access token expires, once a refresh has said so.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the pair was last refreshed.
+    pub refreshed_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("expires_at", &self.expires_at)
+            .field("refreshed_at", &self.refreshed_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tokens {
+    /// Whether the access token should be refreshed at `now` (it can be, and expires soon).
+    fn refresh_due(&self, now: DateTime<Utc>) -> bool {
+        self.refresh_token.is_some()
+            && self
+                .expires_at
+                .is_some_and(|expires| expires - REFRESH_AHEAD <= now)
     }
 }
 
@@ -86,6 +126,7 @@ pub struct CtraderClient {
 
 struct Inner {
     settings: CtraderSettings,
+    tokens: tokio::sync::watch::Sender<Tokens>,
     link: tokio::sync::Mutex<Option<Link>>,
     next_id: AtomicU64,
     connections: AtomicU64,
@@ -164,6 +205,12 @@ impl CtraderClient {
         let per_second = |n: u32| Quota::per_second(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         CtraderClient {
             inner: Arc::new(Inner {
+                tokens: tokio::sync::watch::Sender::new(Tokens {
+                    access_token: settings.access_token.clone(),
+                    refresh_token: settings.refresh_token.clone(),
+                    expires_at: None,
+                    refreshed_at: None,
+                }),
                 settings,
                 link: tokio::sync::Mutex::new(None),
                 next_id: AtomicU64::new(1),
@@ -177,6 +224,18 @@ impl CtraderClient {
                 subscribed: Mutex::new(HashSet::new()),
             }),
         }
+    }
+
+    /// The account's token pair, which changes when it is refreshed: a server stores the new
+    /// pair at once (the old refresh token may stop working).
+    pub fn tokens(&self) -> tokio::sync::watch::Receiver<Tokens> {
+        self.inner.tokens.subscribe()
+    }
+
+    /// Starts from a token pair stored earlier (with its expiry), instead of the settings'.
+    pub fn with_tokens(self, tokens: Tokens) -> Self {
+        self.inner.tokens.send_replace(tokens);
+        self
     }
 
     /// How many connections this client has opened (a reconnect makes it grow).
@@ -195,7 +254,7 @@ impl CtraderClient {
     /// for an admin connecting an account. Only the application is authenticated for it.
     pub async fn accounts(&self) -> Result<Vec<wire::CtidTraderAccount>, BrokerError> {
         let request = wire::AccountListReq {
-            access_token: self.inner.settings.access_token.clone(),
+            access_token: self.inner.tokens.borrow().access_token.clone(),
         };
         let res: wire::AccountListRes = self
             .call(payload::GET_ACCOUNTS_BY_ACCESS_TOKEN_REQ, &request)
@@ -641,7 +700,17 @@ impl CtraderClient {
             }
             self.inner.requests.until_ready().await;
             match self.exchange(&link, payload_type, payload.clone()).await {
-                Ok(answer) => return self.read_answer(answer),
+                Ok(answer) => match self.read_answer(answer) {
+                    // The server ended the account's session (its token was invalidated, say)
+                    // before its event arrived: sign in again on a new connection.
+                    Err(BrokerError::Refused { code, message })
+                        if code == "ACCOUNT_NOT_AUTHORIZED" =>
+                    {
+                        link.closed.cancel();
+                        last = BrokerError::Refused { code, message };
+                    }
+                    read => return read,
+                },
                 Err(Exchange::Closed) => {}
                 Err(Exchange::Failed(BrokerError::Timeout)) => {
                     // No answer within the timeout: the server is gone silent or the path to it
@@ -721,8 +790,14 @@ impl CtraderClient {
     /// The open connection, or a new one, authenticated.
     async fn link(&self) -> Result<Link, BrokerError> {
         let mut slot = self.inner.link.lock().await;
+        // A token about to expire is refreshed by signing in again (the new token must be the
+        // one the account is authorized with).
+        let refresh_due = self.inner.tokens.borrow().refresh_due(Utc::now());
         if let Some(link) = slot.as_ref().filter(|l| !l.closed.is_cancelled()) {
-            return Ok(link.clone());
+            if !refresh_due {
+                return Ok(link.clone());
+            }
+            link.closed.cancel();
         }
         *slot = None;
         let link = self.connect().await?;
@@ -749,12 +824,36 @@ impl CtraderClient {
         };
         self.authenticate(link, payload::APPLICATION_AUTH_REQ, &app)
             .await?;
-        let account = wire::AccountAuthReq {
-            ctid_trader_account_id: settings.account_id,
-            access_token: settings.access_token.clone(),
-        };
-        self.authenticate(link, payload::ACCOUNT_AUTH_REQ, &account)
-            .await?;
+        let mut refreshed = false;
+        if self.inner.tokens.borrow().refresh_due(Utc::now()) {
+            self.refresh(link).await?;
+            refreshed = true;
+        }
+        loop {
+            let account = wire::AccountAuthReq {
+                ctid_trader_account_id: settings.account_id,
+                access_token: self.inner.tokens.borrow().access_token.clone(),
+            };
+            match self
+                .authenticate(link, payload::ACCOUNT_AUTH_REQ, &account)
+                .await
+            {
+                Ok(()) => break,
+                // Expired or recalled: a refresh token trades for a new one, once.
+                Err(BrokerError::Refused { code, .. })
+                    if !refreshed
+                        && matches!(
+                            code.as_str(),
+                            "CH_ACCESS_TOKEN_INVALID" | "OA_AUTH_TOKEN_EXPIRED"
+                        )
+                        && self.inner.tokens.borrow().refresh_token.is_some() =>
+                {
+                    self.refresh(link).await?;
+                    refreshed = true;
+                }
+                Err(error) => return Err(error),
+            }
+        }
         let subscribed: Vec<i64> = self
             .inner
             .subscribed
@@ -771,6 +870,57 @@ impl CtraderClient {
             self.authenticate(link, payload::SUBSCRIBE_SPOTS_REQ, &request)
                 .await?;
         }
+        Ok(())
+    }
+
+    /// Trades the refresh token for a new pair (`ProtoOARefreshTokenReq`) and publishes it.
+    async fn refresh(&self, link: &Link) -> Result<(), BrokerError> {
+        let Some(refresh_token) = self.inner.tokens.borrow().refresh_token.clone() else {
+            return Err(BrokerError::Config(
+                "the access token expired and there is no refresh token".into(),
+            ));
+        };
+        let payload = serde_json::to_value(wire::RefreshTokenReq { refresh_token })
+            .map_err(|e| BrokerError::Config(format!("cannot encode a request: {e}")))?;
+        self.inner.requests.until_ready().await;
+        let answer = match self
+            .exchange(link, payload::REFRESH_TOKEN_REQ, payload)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(Exchange::Closed) => {
+                return Err(BrokerError::Connection(
+                    "the cTrader server closed the connection while refreshing the token".into(),
+                ));
+            }
+            Err(Exchange::Failed(error)) => return Err(error),
+        };
+        let refreshed: wire::RefreshTokenRes = match self.read_answer(answer) {
+            Ok(refreshed) => refreshed,
+            Err(BrokerError::Refused { code, message }) => {
+                return Err(BrokerError::Refused {
+                    code,
+                    message: format!(
+                        "the access token expired and cTrader refused its refresh token: {message}"
+                    ),
+                });
+            }
+            Err(error) => return Err(error),
+        };
+        let now = Utc::now();
+        let expires_at = chrono::TimeDelta::try_seconds(refreshed.expires_in)
+            .and_then(|lifetime| now.checked_add_signed(lifetime));
+        tracing::info!(
+            account = self.inner.settings.account_id,
+            expires_at = ?expires_at,
+            "cTrader access token refreshed"
+        );
+        self.inner.tokens.send_replace(Tokens {
+            access_token: refreshed.access_token,
+            refresh_token: Some(refreshed.refresh_token),
+            expires_at,
+            refreshed_at: Some(now),
+        });
         Ok(())
     }
 

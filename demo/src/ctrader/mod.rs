@@ -32,6 +32,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// How long cTrader's access tokens last: about 30 days (2,628,000 s).
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(2_628_000);
 /// The first demo account's `ctidTraderAccountId`; the others follow in order.
 pub const FIRST_ACCOUNT_ID: i64 = 40_000_001;
 /// The deposit currency's asset id.
@@ -48,8 +50,12 @@ pub struct SimulatorConfig {
     pub client_id: String,
     /// The application's client secret.
     pub client_secret: String,
-    /// The access token that opens every demo account.
+    /// The access token that opens every demo account, until it expires or is refreshed.
     pub access_token: String,
+    /// The refresh token that trades for a new pair (`ProtoOARefreshTokenReq`).
+    pub refresh_token: String,
+    /// How long an access token issued by a refresh lasts (cTrader's are 30 days).
+    pub token_lifetime: Duration,
     /// `moneyDigits` of every account (2: cents; 8 for crypto-style accounts).
     pub money_digits: u32,
     /// How its JSON writes 64-bit integers and enums.
@@ -78,11 +84,36 @@ pub struct CtraderSimulator {
     blocked: Arc<std::sync::Mutex<HashMap<u32, std::time::Instant>>>,
     /// Requests received, by payload type.
     received: Arc<std::sync::Mutex<HashMap<u32, u64>>>,
+    tokens: Arc<std::sync::Mutex<Tokens>>,
+    /// Cancelled when the access token stops working: sessions drop their accounts.
+    invalidate_all: Arc<std::sync::Mutex<CancellationToken>>,
+}
+
+/// The one valid token pair.
+#[derive(Debug)]
+struct Tokens {
+    access: String,
+    refresh: String,
+    /// When the access token stops working (`None`: not before it is refreshed or expired).
+    expires: Option<std::time::Instant>,
+    refreshes: u64,
+}
+
+/// Why an access token does not open the accounts.
+enum TokenProblem {
+    Unknown,
+    Expired,
 }
 
 impl CtraderSimulator {
     /// A simulator over `broker`'s world.
     pub fn new(broker: DemoBroker, config: SimulatorConfig) -> Self {
+        let tokens = Arc::new(std::sync::Mutex::new(Tokens {
+            access: config.access_token.clone(),
+            refresh: config.refresh_token.clone(),
+            expires: None,
+            refreshes: 0,
+        }));
         CtraderSimulator {
             broker,
             config: Arc::new(config),
@@ -90,7 +121,74 @@ impl CtraderSimulator {
             silence_all: Arc::default(),
             blocked: Arc::default(),
             received: Arc::default(),
+            tokens,
+            invalidate_all: Arc::default(),
         }
+    }
+
+    /// Makes the current access token expire now, as it would after its 30 days: every
+    /// session ends its accounts' authorization with `ProtoOAAccountsTokenInvalidatedEvent`,
+    /// and the token opens nothing until it is refreshed.
+    pub fn expire_access_token(&self) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .expires = Some(std::time::Instant::now());
+        let mut token = self
+            .invalidate_all
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        token.cancel();
+        *token = CancellationToken::new();
+    }
+
+    /// Recalls the token pair, as an account owner who revokes the application's access does:
+    /// the access token expires now and the refresh token trades for nothing.
+    pub fn revoke_tokens(&self) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .refresh = String::new();
+        self.expire_access_token();
+    }
+
+    /// The access token that opens the accounts now.
+    pub fn access_token(&self) -> String {
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .access
+            .clone()
+    }
+
+    fn check_token(&self, token: &str) -> Result<(), TokenProblem> {
+        let tokens = self
+            .tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if token != tokens.access {
+            return Err(TokenProblem::Unknown);
+        }
+        match tokens.expires {
+            Some(at) if at <= std::time::Instant::now() => Err(TokenProblem::Expired),
+            _ => Ok(()),
+        }
+    }
+
+    /// A new pair for the current refresh token.
+    fn refresh(&self, refresh_token: &str) -> Option<(String, String)> {
+        let mut tokens = self
+            .tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tokens.refresh.is_empty() || refresh_token != tokens.refresh {
+            return None;
+        }
+        tokens.refreshes += 1;
+        tokens.access = format!("{}-{}", self.config.access_token, tokens.refreshes);
+        tokens.refresh = format!("{}-{}", self.config.refresh_token, tokens.refreshes);
+        tokens.expires = Some(std::time::Instant::now() + self.config.token_lifetime);
+        Some((tokens.access.clone(), tokens.refresh.clone()))
     }
 
     /// Refuses requests of `payload_type` with `BLOCKED_PAYLOAD_TYPE` for `how_long`, each
@@ -245,6 +343,14 @@ where
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
+    let invalidate_all = simulator.invalidate_all.clone();
+    let invalidated = move || {
+        invalidate_all
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    };
+    let mut invalidation = invalidated();
     let per_second = |n: u32| Quota::per_second(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
     let mut state = Session {
         simulator,
@@ -285,6 +391,20 @@ where
                 Some(Inbound::Closed) | None => break,
                 Some(Inbound::Ignored) => Vec::new(),
             },
+            () = invalidation.cancelled() => {
+                invalidation = invalidated();
+                let mut ids: Vec<i64> = state.accounts.drain().collect();
+                if ids.is_empty() {
+                    Vec::new()
+                } else {
+                    ids.sort_unstable();
+                    state.spots.clear();
+                    vec![envelope(None, payload::ACCOUNTS_TOKEN_INVALIDATED_EVENT, json!({
+                        "ctidTraderAccountIds": ids,
+                        "reason": "Access Token is expired or recalled",
+                    }))]
+                }
+            }
             _ = heartbeat.tick() => vec![envelope(None, payload::HEARTBEAT_EVENT, json!({}))],
             _ = quotes.tick() => state.spot_events(),
         };
@@ -405,6 +525,13 @@ fn canonical(text: &str) -> String {
     value.to_string()
 }
 
+fn token_refusal(problem: TokenProblem) -> Refusal {
+    match problem {
+        TokenProblem::Unknown => refuse("CH_ACCESS_TOKEN_INVALID", "invalid access token"),
+        TokenProblem::Expired => refuse("OA_AUTH_TOKEN_EXPIRED", "the access token has expired"),
+    }
+}
+
 fn to_value<T: Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
@@ -518,11 +645,24 @@ impl Session {
                 "authenticate the application first",
             ));
         }
+        if payload_type == payload::REFRESH_TOKEN_REQ {
+            let request: wire::RefreshTokenReq = read(body)?;
+            let (access, refresh) = self
+                .simulator
+                .refresh(&request.refresh_token)
+                .ok_or_else(|| refuse("CH_ACCESS_TOKEN_INVALID", "invalid refresh token"))?;
+            let expires_in = config.token_lifetime.as_secs();
+            return Ok((
+                payload::REFRESH_TOKEN_RES,
+                json!({"accessToken": access, "tokenType": "bearer",
+                       "expiresIn": expires_in, "refreshToken": refresh}),
+            ));
+        }
         if payload_type == payload::GET_ACCOUNTS_BY_ACCESS_TOKEN_REQ {
             let request: wire::AccountListReq = read(body)?;
-            if request.access_token != config.access_token {
-                return Err(refuse("CH_ACCESS_TOKEN_INVALID", "invalid access token"));
-            }
+            self.simulator
+                .check_token(&request.access_token)
+                .map_err(token_refusal)?;
             let demo_accounts = self.simulator.broker.accounts();
             // Each account's number at the broker (`login` in MetaApi's account information).
             let logins: Vec<Option<i64>> = self.simulator.broker.with_current_world(|w, _| {
@@ -552,9 +692,9 @@ impl Session {
         }
         if payload_type == payload::ACCOUNT_AUTH_REQ {
             let request: wire::AccountAuthReq = read(body)?;
-            if request.access_token != config.access_token {
-                return Err(refuse("CH_ACCESS_TOKEN_INVALID", "invalid access token"));
-            }
+            self.simulator
+                .check_token(&request.access_token)
+                .map_err(token_refusal)?;
             if self
                 .simulator
                 .demo_account(request.ctid_trader_account_id)

@@ -274,6 +274,8 @@ mod tests {
                 client_id: "app".into(),
                 client_secret: "secret".into(),
                 access_token: "token".into(),
+                refresh_token: "refresh".into(),
+                token_lifetime: crate::ctrader::TOKEN_LIFETIME,
                 money_digits: 2,
                 json: JsonForm::Numbers,
             },

@@ -25,10 +25,14 @@ macro_rules! portable_connections {
                     i64,
                     Option<String>,
                     Option<String>,
+                    Option<String>,
+                    Option<i64>,
+                    Option<i64>,
                 );
                 let row: Option<Row> = sqlx::query_as(
                     "SELECT platform, base_url, external_account_id, sealed_token, updated_at_ms,
-                         client_id, sealed_client_secret
+                         client_id, sealed_client_secret, sealed_refresh_token,
+                         token_expires_at_ms, token_refreshed_at_ms
                      FROM broker_connections WHERE account_id = $1",
                 )
                 .bind(account.as_str())
@@ -43,6 +47,9 @@ macro_rules! portable_connections {
                         updated,
                         client_id,
                         client_secret,
+                        refresh_token,
+                        expires_ms,
+                        refreshed_ms,
                     )| {
                         Ok($crate::StoredBrokerConnection {
                             account: account.clone(),
@@ -53,6 +60,14 @@ macro_rules! portable_connections {
                             client_id,
                             sealed_client_secret: client_secret
                                 .map($crate::secrets::SealedSecret::from_stored),
+                            sealed_refresh_token: refresh_token
+                                .map($crate::secrets::SealedSecret::from_stored),
+                            token_expires_at: expires_ms
+                                .map($crate::time_from_ms)
+                                .transpose()?,
+                            token_refreshed_at: refreshed_ms
+                                .map($crate::time_from_ms)
+                                .transpose()?,
                             updated_at: $crate::time_from_ms(updated)?,
                         })
                     },
@@ -159,15 +174,19 @@ macro_rules! portable_connections {
                 sqlx::query(
                     "INSERT INTO broker_connections (account_id, platform, base_url,
                          external_account_id, sealed_token, created_at_ms, updated_at_ms,
-                         client_id, sealed_client_secret)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                         client_id, sealed_client_secret, sealed_refresh_token,
+                         token_expires_at_ms, token_refreshed_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                      ON CONFLICT (account_id) DO UPDATE SET
                          platform = excluded.platform, base_url = excluded.base_url,
                          external_account_id = excluded.external_account_id,
                          sealed_token = excluded.sealed_token,
                          updated_at_ms = excluded.updated_at_ms,
                          client_id = excluded.client_id,
-                         sealed_client_secret = excluded.sealed_client_secret",
+                         sealed_client_secret = excluded.sealed_client_secret,
+                         sealed_refresh_token = excluded.sealed_refresh_token,
+                         token_expires_at_ms = excluded.token_expires_at_ms,
+                         token_refreshed_at_ms = excluded.token_refreshed_at_ms",
                 )
                 .bind(connection.account.as_str())
                 .bind(&connection.platform)
@@ -178,6 +197,9 @@ macro_rules! portable_connections {
                 .bind(now)
                 .bind(connection.client_id.as_deref())
                 .bind(connection.sealed_client_secret.as_ref().map(|s| s.as_str()))
+                .bind(connection.sealed_refresh_token.as_ref().map(|s| s.as_str()))
+                .bind(connection.token_expires_at.map(|t| t.timestamp_millis()))
+                .bind(connection.token_refreshed_at.map(|t| t.timestamp_millis()))
                 .execute(executor)
                 .await?;
                 Ok(())

@@ -12,7 +12,7 @@ use shared::api::{
     AccountSummary, AccountsResponse, ChallengesPage, ConnectionOptions, CreateAccountResponse,
     ErrorBody, FeedStatus,
 };
-use shared::domain::{AccountInfo, Deal};
+use shared::domain::{AccountId, AccountInfo, Deal};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use store::AuditFilter;
@@ -346,6 +346,7 @@ async fn a_metaapi_challenge_stores_its_token_sealed_and_never_returns_it() {
 const CTRADER_CLIENT_ID: &str = "firm-app";
 const CTRADER_SECRET: &str = "client-secret-never-shown";
 const CTRADER_TOKEN: &str = "access-token-never-shown";
+const CTRADER_REFRESH: &str = "refresh-token-never-shown";
 const SECRET_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 /// A cTrader Open API simulator on its own port, over its own demo world whose clock is pinned a
@@ -383,6 +384,8 @@ impl Simulator {
                 client_id: CTRADER_CLIENT_ID.into(),
                 client_secret: CTRADER_SECRET.into(),
                 access_token: CTRADER_TOKEN.into(),
+                refresh_token: CTRADER_REFRESH.into(),
+                token_lifetime: demo::ctrader::TOKEN_LIFETIME,
                 money_digits: 2,
                 json: demo::ctrader::JsonForm::Numbers,
             },
@@ -419,6 +422,7 @@ impl Simulator {
             client_id: CTRADER_CLIENT_ID.into(),
             client_secret: CTRADER_SECRET.into(),
             access_token: CTRADER_TOKEN.into(),
+            refresh_token: None,
             account_id: self.account_id(demo_account),
             timeout: Duration::from_secs(20),
         });
@@ -460,6 +464,24 @@ fn with_secret_key(mut config: backend::config::Config) -> backend::config::Conf
     config.secret_key = Some(store::secrets::SecretKey::parse(SECRET_KEY).expect("key"));
     config.stale_after = Duration::from_secs(3600);
     config
+}
+
+/// The account's stored connection once a refreshed token pair is in it.
+async fn refreshed_connection(
+    server: &TestServer,
+    account: &AccountId,
+) -> store::StoredBrokerConnection {
+    eventually(LIVE_WITHIN, "the refreshed pair stored", || async {
+        let stored = server
+            .state
+            .store
+            .load_broker_connection(account)
+            .await
+            .ok()??;
+        stored.token_refreshed_at.is_some().then_some(stored)
+    })
+    .await
+    .expect("stored after the refresh")
 }
 
 /// Waits until the account is live showing exactly the simulator's balance and equity.
@@ -662,6 +684,93 @@ async fn an_admin_connects_a_ctrader_account_that_goes_live_with_its_deals_and_s
     server.stop().await;
 }
 
+/// A cTrader access token that expires is refreshed with the refresh token the admin gave; the
+/// new pair is stored sealed at once with its expiry, and after a restart the account goes on
+/// with it (the first pair opens nothing any more).
+#[tokio::test]
+async fn an_expired_ctrader_token_is_refreshed_stored_sealed_and_used_after_a_restart() {
+    use wire::ctrader::payload;
+    let simulator = Simulator::start().await;
+    let (info, _) = simulator.read("demo-gold-swing").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = with_secret_key(demo_config(&dir.path().join("r.db")));
+    let server = TestServer::start(config.clone()).await.expect("server");
+    let admin = server.login("admin").await.expect("admin");
+    let mut body = simulator.request("renewed-ctrader", "demo-gold-swing");
+    body["connection"]["refresh_token"] = json!(CTRADER_REFRESH);
+    let (status, text) = post(&admin, &server, &body).await;
+    assert_eq!(status, 201, "{text}");
+    assert!(
+        !text.contains(CTRADER_REFRESH),
+        "the refresh token is never echoed"
+    );
+    live_as_simulated(&admin, &server, "renewed-ctrader", &info).await;
+
+    simulator.simulator.expire_access_token();
+    let account = AccountId::from("renewed-ctrader");
+    let stored = refreshed_connection(&server, &account).await;
+    let (expires, refreshed) = (
+        stored.token_expires_at.expect("its expiry"),
+        stored.token_refreshed_at.expect("its refresh"),
+    );
+    assert_eq!((expires - refreshed).num_seconds(), 2_628_000);
+    let sealed = stored
+        .sealed_refresh_token
+        .clone()
+        .expect("sealed refresh token");
+    assert!(sealed.as_str().starts_with("v1.") && !sealed.as_str().contains("refresh-token"));
+    let key = config.secret_key.clone().expect("key");
+    let opened = store::connections::load(server.state.store.as_ref(), &key, &account)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(opened.token.expose(), simulator.simulator.access_token());
+    assert_ne!(
+        opened
+            .refresh
+            .as_ref()
+            .map(|r| r.token.expose().to_owned())
+            .as_deref(),
+        Some(CTRADER_REFRESH),
+        "the refresh brought a new refresh token"
+    );
+    live_as_simulated(&admin, &server, "renewed-ctrader", &info).await;
+    server.stop().await;
+
+    // After a restart only the stored pair works: the account goes live without refreshing.
+    let server = TestServer::start(config).await.expect("restarted");
+    let admin = server.login("admin").await.expect("admin");
+    live_as_simulated(&admin, &server, "renewed-ctrader", &info).await;
+    assert_eq!(simulator.simulator.received(payload::REFRESH_TOKEN_REQ), 1);
+
+    // The owner revokes the application's access: the refresh is refused, and the feed is
+    // stale at once with the reason in its event (which notifies), not after a silence.
+    simulator.simulator.revoke_tokens();
+    let stale = eventually(LIVE_WITHIN, "the feed stale with the reason", || async {
+        let events = server
+            .state
+            .store
+            .challenge_event_records(&account, 0, 1_000)
+            .await
+            .ok()?;
+        events
+            .into_iter()
+            .find(|e| e.event.kind == "feed_stale")
+            .map(|e| e.event.body)
+    })
+    .await
+    .expect("a feed_stale event");
+    assert!(
+        stale.contains("credentials") && stale.contains("refresh token"),
+        "{stale}"
+    );
+    let shown = summary(&admin, &server, "renewed-ctrader")
+        .await
+        .expect("shown");
+    assert_eq!(shown.feed, FeedStatus::Stale);
+    server.stop().await;
+}
+
 /// The console's form connects a cTrader account: the admin picks cTrader, fills in the
 /// application's credentials and the ctidTraderAccountId, and follows the new challenge from
 /// connecting to live, with the simulator's balance.
@@ -705,6 +814,12 @@ async fn an_admin_connects_a_ctrader_account_in_the_browser() {
         .await;
     browser
         .type_into(
+            "[data-testid=create-ctrader-refresh-token]",
+            CTRADER_REFRESH,
+        )
+        .await;
+    browser
+        .type_into(
             "[data-testid=create-ctrader-account-id]",
             &simulator.account_id("demo-gold-swing").to_string(),
         )
@@ -719,9 +834,42 @@ async fn an_admin_connects_a_ctrader_account_in_the_browser() {
     let live = live_as_simulated(&admin, &server, "gold-on-ctrader", &info).await;
     assert_eq!(live.name, "Gold on cTrader");
     let page = browser.client.source().await.expect("the page");
-    for secret in [CTRADER_SECRET, CTRADER_TOKEN] {
+    for secret in [CTRADER_SECRET, CTRADER_TOKEN, CTRADER_REFRESH] {
         assert!(!page.contains(secret), "a secret left on the page");
     }
+
+    // The challenge's admin page tells how the token stands: renewed automatically, and after
+    // a renewal when it expires and when it was renewed.
+    let account_page = server.url("/admin/accounts/gold-on-ctrader");
+    browser.client.goto(&account_page).await.expect("open");
+    browser
+        .wait_for("[data-testid=admin-challenge-token]")
+        .await;
+    let token = browser
+        .text_of("[data-testid=admin-challenge-token]")
+        .await
+        .unwrap_or_default();
+    assert!(
+        token.contains("Renewed automatically") && token.contains("not renewed yet"),
+        "{token}"
+    );
+    simulator.simulator.expire_access_token();
+    let account = AccountId::from("gold-on-ctrader");
+    refreshed_connection(&server, &account).await;
+    browser
+        .client
+        .goto(&account_page)
+        .await
+        .expect("open again");
+    let token = eventually(LIVE_WITHIN, "the expiry shown", || async {
+        let token = browser
+            .text_of("[data-testid=admin-challenge-token]")
+            .await?;
+        token.contains("expires").then_some(token)
+    })
+    .await
+    .expect("the expiry on the page");
+    assert!(token.contains("last renewed"), "{token}");
     browser.close().await;
     server.stop().await;
 }

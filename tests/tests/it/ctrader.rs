@@ -23,6 +23,7 @@ const TOKEN: &str = "metaapi-demo-token-for-the-ctrader-test";
 const APP_ID: &str = "riskdeck-app";
 const APP_SECRET: &str = "riskdeck-app-secret";
 const ACCESS_TOKEN: &str = "ctrader-access-token";
+const REFRESH_TOKEN: &str = "ctrader-refresh-token";
 
 struct Platforms {
     broker: DemoBroker,
@@ -61,6 +62,8 @@ async fn platforms(money_digits: u32, json: JsonForm) -> Platforms {
             client_id: APP_ID.into(),
             client_secret: APP_SECRET.into(),
             access_token: ACCESS_TOKEN.into(),
+            refresh_token: REFRESH_TOKEN.into(),
+            token_lifetime: demo::ctrader::TOKEN_LIFETIME,
             money_digits,
             json,
         },
@@ -103,12 +106,8 @@ impl Platforms {
 
     fn ctrader(&self, account: &str, timeout: Duration) -> CtraderClient {
         CtraderClient::new(CtraderSettings {
-            url: self.ctrader_url.clone(),
-            client_id: APP_ID.into(),
-            client_secret: APP_SECRET.into(),
-            access_token: ACCESS_TOKEN.into(),
-            account_id: self.simulator.account_id(account).expect("a demo account"),
             timeout,
+            ..settings(self, account)
         })
     }
 
@@ -390,4 +389,92 @@ async fn a_blocked_payload_type_is_waited_out_not_asked_again_at_every_poll() {
         .deals(from, to)
         .await
         .expect("history once the wait is over");
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_refreshed_once_and_the_new_pair_published() {
+    use broker::BrokerError;
+    use broker::ctrader::client::Tokens;
+    use wire::ctrader::payload;
+    let p = platforms(2, JsonForm::Numbers).await;
+    let ctrader = p.ctrader("demo-passing", Duration::from_secs(10));
+    let tokens = ctrader.tokens();
+    let before = ctrader
+        .account_information()
+        .await
+        .expect("the first token opens it");
+    assert_eq!(p.simulator.received(payload::REFRESH_TOKEN_REQ), 0);
+
+    // Thirty days later: the server invalidates the token; the next request signs in again, is
+    // told the token expired, trades the refresh token for a new pair once, and goes on.
+    p.simulator.expire_access_token();
+    let after = ctrader
+        .account_information()
+        .await
+        .expect("the account keeps answering through the refresh");
+    assert_eq!(after.currency, before.currency);
+    assert_eq!(p.simulator.received(payload::REFRESH_TOKEN_REQ), 1);
+    let pair = tokens.borrow().clone();
+    assert_eq!(pair.access_token, p.simulator.access_token());
+    assert_ne!(
+        pair.refresh_token.as_deref(),
+        Some(REFRESH_TOKEN),
+        "a new refresh token"
+    );
+    let expires = pair.expires_at.expect("the refresh says when it expires");
+    let lifetime = expires - pair.refreshed_at.expect("refreshed now");
+    assert_eq!(lifetime.num_seconds(), 2_628_000, "cTrader's 30 days");
+
+    // The next expiry uses the new refresh token.
+    p.simulator.expire_access_token();
+    ctrader.positions().await.expect("refreshed again");
+    assert_eq!(p.simulator.received(payload::REFRESH_TOKEN_REQ), 2);
+
+    // A stored pair about to expire is refreshed before it is used, not after it fails.
+    let stored = tokens.borrow().clone();
+    let resumed = p
+        .ctrader("demo-deposit", Duration::from_secs(10))
+        .with_tokens(Tokens {
+            expires_at: Some(Utc::now() + TimeDelta::hours(20)),
+            ..stored
+        });
+    resumed
+        .account_information()
+        .await
+        .expect("refreshed ahead of expiry");
+    assert_eq!(p.simulator.received(payload::REFRESH_TOKEN_REQ), 3);
+
+    // Without a refresh token, or with one the server refuses, the account stops with the
+    // server's reason, which names the token.
+    let stale = CtraderClient::new(CtraderSettings {
+        refresh_token: None,
+        ..settings(&p, "demo-overnight")
+    });
+    match stale.account_information().await {
+        Err(BrokerError::Refused { code, .. }) => assert_eq!(code, "CH_ACCESS_TOKEN_INVALID"),
+        other => panic!("an old token is refused: {other:?}"),
+    }
+    let refused = CtraderClient::new(CtraderSettings {
+        refresh_token: Some("not-the-refresh-token".into()),
+        ..settings(&p, "demo-overnight")
+    });
+    match refused.account_information().await {
+        Err(BrokerError::Refused { code, message }) => {
+            assert_eq!(code, "CH_ACCESS_TOKEN_INVALID");
+            assert!(message.contains("refused its refresh token"), "{message}");
+        }
+        other => panic!("a refused refresh token stops the account: {other:?}"),
+    }
+}
+
+fn settings(p: &Platforms, account: &str) -> CtraderSettings {
+    CtraderSettings {
+        url: p.ctrader_url.clone(),
+        client_id: APP_ID.into(),
+        client_secret: APP_SECRET.into(),
+        access_token: ACCESS_TOKEN.into(),
+        refresh_token: Some(REFRESH_TOKEN.into()),
+        account_id: p.simulator.account_id(account).expect("a demo account"),
+        timeout: Duration::from_secs(10),
+    }
 }

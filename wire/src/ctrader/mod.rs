@@ -58,6 +58,8 @@ pub mod payload {
     pub const CLIENT_DISCONNECT_EVENT: u32 = 2148;
     pub const GET_ACCOUNTS_BY_ACCESS_TOKEN_REQ: u32 = 2149;
     pub const GET_ACCOUNTS_BY_ACCESS_TOKEN_RES: u32 = 2150;
+    pub const REFRESH_TOKEN_REQ: u32 = 2173;
+    pub const REFRESH_TOKEN_RES: u32 = 2174;
     pub const ACCOUNT_DISCONNECT_EVENT: u32 = 2164;
     pub const GET_POSITION_UNREALIZED_PNL_REQ: u32 = 2187;
     pub const GET_POSITION_UNREALIZED_PNL_RES: u32 = 2188;
@@ -114,6 +116,8 @@ pub mod payload {
             "PROTO_OA_ACCOUNT_DISCONNECT_EVENT",
             ACCOUNT_DISCONNECT_EVENT,
         ),
+        ("PROTO_OA_REFRESH_TOKEN_REQ", REFRESH_TOKEN_REQ),
+        ("PROTO_OA_REFRESH_TOKEN_RES", REFRESH_TOKEN_RES),
         (
             "PROTO_OA_GET_POSITION_UNREALIZED_PNL_REQ",
             GET_POSITION_UNREALIZED_PNL_REQ,
@@ -184,6 +188,26 @@ pub struct CtidTraderAccount {
     pub trader_login: Option<i64>,
     #[serde(default)]
     pub broker_title_short: Option<String>,
+}
+
+/// `ProtoOARefreshTokenReq`: a new access token for the refresh token.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshTokenReq {
+    pub refresh_token: String,
+}
+
+/// `ProtoOARefreshTokenRes`: the new pair (the refresh token may be new too).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshTokenRes {
+    pub access_token: String,
+    #[serde(default)]
+    pub token_type: Option<String>,
+    /// Seconds the new access token lasts.
+    #[serde(deserialize_with = "lenient::int")]
+    pub expires_in: i64,
+    pub refresh_token: String,
 }
 
 /// `ProtoOAGetAccountListByAccessTokenRes`.

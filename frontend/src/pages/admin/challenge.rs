@@ -9,7 +9,7 @@ use crate::format;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_params_map;
-use shared::api::{AccountSummary, ChallengeView, Role, UserId, UserSummary};
+use shared::api::{AccountSummary, ChallengeView, ConnectionStatus, Role, UserId, UserSummary};
 use shared::domain::AccountId;
 use shared::engine::{AnchorField, ChallengeStatus, RuleStatus};
 
@@ -29,6 +29,7 @@ pub fn AdminChallengePage() -> impl IntoView {
 #[derive(Clone, Debug, PartialEq)]
 struct Data {
     summary: AccountSummary,
+    connection: ConnectionStatus,
     owner: Option<UserSummary>,
     traders: Vec<UserSummary>,
 }
@@ -45,8 +46,14 @@ fn ChallengeAdmin(id: AccountId) -> impl IntoView {
                 data.set(Load::Loading);
             }
             spawn_local(async move {
-                let (summary, owners, users) =
-                    futures::join!(api::account(&id), api::account_owners(), api::users());
+                let (summary, owners, users, connection) = futures::join!(
+                    api::account(&id),
+                    api::account_owners(),
+                    api::users(),
+                    api::account_connection(&id)
+                );
+                // The token's status is extra: the page shows without it.
+                let connection = connection.unwrap_or_default();
                 let loaded = summary.and_then(|summary| {
                     let owner = owners?
                         .accounts
@@ -60,6 +67,7 @@ fn ChallengeAdmin(id: AccountId) -> impl IntoView {
                         .collect();
                     Ok(Data {
                         summary,
+                        connection,
                         owner,
                         traders,
                     })
@@ -135,7 +143,7 @@ fn ChallengeAdmin(id: AccountId) -> impl IntoView {
                     Load::Ready(d) => {
                         let challenge_now = d.summary.latest.as_ref().and_then(|v| v.challenge.clone());
                         view! {
-                            <Summary summary=d.summary.clone() />
+                            <Summary summary=d.summary.clone() connection=d.connection.clone() />
                             <Owner id=id.clone() owner=d.owner.clone() traders=d.traders.clone() on_changed=changed />
                             {match challenge_now {
                                 Some(c) => view! { <Overrides id=id.clone() challenge=c on_changed=changed /> }.into_any(),
@@ -165,8 +173,42 @@ fn status_word(status: ChallengeStatus) -> &'static str {
     }
 }
 
+/// The access token's standing, for a cTrader connection: what to show and whether it needs
+/// the admin's attention.
+fn token_standing(connection: &ConnectionStatus) -> Option<(String, bool)> {
+    if connection.platform.as_deref() != Some("ctrader") {
+        return None;
+    }
+    Some(
+        match (connection.refresh_token, connection.token_expires_at) {
+            (true, Some(expires)) => (
+                format!(
+                    "Renewed automatically · expires {}{}",
+                    format::date_time(expires),
+                    connection
+                        .token_refreshed_at
+                        .map(|at| format!(" · last renewed {}", format::date_time(at)))
+                        .unwrap_or_default()
+                ),
+                false,
+            ),
+            (true, None) => (
+                "Renewed automatically before it expires (not renewed yet)".to_owned(),
+                false,
+            ),
+            (false, _) => (
+                "Cannot be renewed (no refresh token): the account stops when the token's 30 days \
+             run out. Connect it again with a refresh token."
+                    .to_owned(),
+                true,
+            ),
+        },
+    )
+}
+
 #[component]
-fn Summary(summary: AccountSummary) -> impl IntoView {
+fn Summary(summary: AccountSummary, connection: ConnectionStatus) -> impl IntoView {
+    let token = token_standing(&connection);
     let challenge = summary.latest.as_ref().and_then(|v| v.challenge.clone());
     let status = challenge.as_ref().map(|c| c.status);
     let breached: Vec<String> = challenge
@@ -221,6 +263,15 @@ fn Summary(summary: AccountSummary) -> impl IntoView {
                 <dd>{format!("{} {currency}", money(|v| v.balance))}</dd>
                 <dt>"Equity"</dt>
                 <dd>{format!("{} {currency}", money(|v| v.equity))}</dd>
+                {token
+                    .map(|(text, warn)| {
+                        view! {
+                            <dt>"Access token"</dt>
+                            <dd class:warning-text=warn data-testid="admin-challenge-token">
+                                {text}
+                            </dd>
+                        }
+                    })}
             </dl>
         </section>
     }

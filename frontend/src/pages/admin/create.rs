@@ -32,6 +32,7 @@ struct Draft {
     ctrader_client_id: String,
     ctrader_client_secret: String,
     ctrader_access_token: String,
+    ctrader_refresh_token: String,
     ctrader_account_id: String,
     preset: String,
     phase: String,
@@ -56,6 +57,7 @@ impl Default for Draft {
             ctrader_client_id: String::new(),
             ctrader_client_secret: String::new(),
             ctrader_access_token: String::new(),
+            ctrader_refresh_token: String::new(),
             ctrader_account_id: String::new(),
             preset: "ftmo-2step".to_owned(),
             phase: String::new(),
@@ -84,6 +86,7 @@ impl Draft {
                     client_id: self.ctrader_client_id.trim().to_owned(),
                     client_secret: self.ctrader_client_secret.trim().to_owned(),
                     access_token: self.ctrader_access_token.trim().to_owned(),
+                    refresh_token: optional(&self.ctrader_refresh_token),
                     account_id: self.ctrader_account_id.trim().to_owned(),
                 },
                 _ => ConnectionRequest::Demo {
@@ -466,6 +469,25 @@ pub fn AdminCreatePage() -> impl IntoView {
                                 </small>
                             </label>
                             <label>
+                                <span>"Refresh token (recommended)"</span>
+                                <input
+                                    name="ctrader_refresh_token"
+                                    type="password"
+                                    data-testid="create-ctrader-refresh-token"
+                                    autocomplete="off"
+                                    aria-invalid=move || invalid("connection.refresh_token")().to_string()
+                                    prop:value=move || draft.with(|d| d.ctrader_refresh_token.clone())
+                                    on:input=set(|d, v| d.ctrader_refresh_token = v)
+                                />
+                                {field_error("connection.refresh_token")}
+                                <small class="subtle">
+                                    "Given with the access token. Access tokens last about 30 "
+                                    "days: with the refresh token Riskdeck renews them before "
+                                    "they expire; without it the account stops when this one "
+                                    "does. Stored encrypted; never shown again."
+                                </small>
+                            </label>
+                            <label>
                                 <span>"ctidTraderAccountId"</span>
                                 <input
                                     name="ctrader_account_id"
@@ -727,6 +749,7 @@ mod tests {
             ctrader_client_id: "app".into(),
             ctrader_client_secret: "secret".into(),
             ctrader_access_token: "token".into(),
+            ctrader_refresh_token: " refresh ".into(),
             ctrader_account_id: " 40000001".into(),
             ..Draft::default()
         };
@@ -737,6 +760,7 @@ mod tests {
                 client_id: "app".into(),
                 client_secret: "secret".into(),
                 access_token: "token".into(),
+                refresh_token: Some("refresh".into()),
                 account_id: "40000001".into(),
             }
         );
