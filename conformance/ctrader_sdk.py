@@ -32,7 +32,7 @@ from ctrader_open_api import Client, Protobuf, TcpProtocol
 from ctrader_open_api.messages.OpenApiCommonMessages_pb2 import ProtoErrorRes
 from ctrader_open_api.messages.OpenApiMessages_pb2 import (
     ProtoOAAccountAuthReq, ProtoOAApplicationAuthReq, ProtoOACashFlowHistoryListReq,
-    ProtoOADealListReq, ProtoOAErrorRes, ProtoOAGetAccountListByAccessTokenReq,
+    ProtoOADealListReq, ProtoOAErrorRes, ProtoOAExecutionEvent, ProtoOAGetAccountListByAccessTokenReq,
     ProtoOAGetPositionUnrealizedPnLReq, ProtoOAReconcileReq, ProtoOASpotEvent,
     ProtoOASubscribeSpotsReq, ProtoOASymbolsListReq, ProtoOATraderReq)
 
@@ -60,6 +60,7 @@ class Sdk:
                              numberOfMessagesToSendPerSecond=5)
         self.connected = threading.Event()
         self.spots = queue.Queue()
+        self.executions = queue.Queue()
         self.client.setConnectedCallback(lambda _client: self.connected.set())
         self.client.setMessageReceivedCallback(self._received)
         self.thread = threading.Thread(
@@ -70,6 +71,8 @@ class Sdk:
     def _received(self, _client, message):
         if message.payloadType == ProtoOASpotEvent().payloadType:
             self.spots.put(Protobuf.extract(message))
+        elif message.payloadType == ProtoOAExecutionEvent().payloadType:
+            self.executions.put(Protobuf.extract(message))
 
     def ask(self, request, timeout=10):
         """The answer to `request`, its payload parsed; an error answer raises `Refused`."""
@@ -313,6 +316,19 @@ def run(args, report):
                     return 'the deposit is not in the cash flow history'
                 return compare_with_riskdeck(riskdeck, account, args.timeout)
             report.run(f'riskdeck-deposit {account.name}', deposit)
+
+            def deposit_event():
+                # cTrader pushes the deposit to every session the account is authorized on.
+                deadline = time.monotonic() + args.timeout
+                while time.monotonic() < deadline:
+                    event = sdk.executions.get(timeout=max(0.1, deadline - time.monotonic()))
+                    flow = event.depositWithdraw
+                    if (event.ctidTraderAccountId == account.ctid
+                            and event.HasField('depositWithdraw')
+                            and money(flow.delta, flow.moneyDigits) == 1234.5):
+                        return None
+                return 'no DEPOSIT_WITHDRAW execution event for the deposit'
+            report.run(f'execution-event deposit {account.name}', deposit_event)
     finally:
         if riskdeck:
             riskdeck.stop()

@@ -40,6 +40,10 @@ pub const FIRST_ACCOUNT_ID: i64 = 40_000_001;
 const USD: i64 = 1;
 /// How often subscribed quotes are looked at.
 const SPOT_INTERVAL: Duration = Duration::from_millis(50);
+/// How often the authorized accounts' new deals are looked for (execution events).
+const EXECUTION_INTERVAL: Duration = Duration::from_millis(250);
+/// How far back a deal filed late may be dated and still be told as an execution event.
+const EXECUTION_LOOKBACK: TimeDelta = TimeDelta::days(7);
 /// Deals in a deal-list answer when the request sets no `maxRows`.
 const DEFAULT_MAX_ROWS: usize = 1000;
 
@@ -293,6 +297,8 @@ struct Session {
     accounts: HashSet<i64>,
     /// Subscribed (account, symbol id), with the last quote sent.
     spots: HashMap<(i64, i64), (u64, u64)>,
+    /// Per authorized account, the deals it has been told of (or had when it signed in).
+    told: HashMap<i64, HashSet<String>>,
     requests: DefaultDirectRateLimiter,
     history: DefaultDirectRateLimiter,
 }
@@ -357,6 +363,7 @@ where
         application: false,
         accounts: HashSet::new(),
         spots: HashMap::new(),
+        told: HashMap::new(),
         requests: RateLimiter::direct(per_second(50)),
         history: RateLimiter::direct(per_second(5)),
     };
@@ -364,6 +371,7 @@ where
     let mut sink = std::pin::pin!(sink);
     let mut heartbeat = tokio::time::interval(wire::HEARTBEAT_INTERVAL);
     let mut quotes = tokio::time::interval(SPOT_INTERVAL);
+    let mut executions = tokio::time::interval(EXECUTION_INTERVAL);
     loop {
         let outgoing: Vec<String> = tokio::select! {
             () = dropped.cancelled() => break,
@@ -399,6 +407,7 @@ where
                 } else {
                     ids.sort_unstable();
                     state.spots.clear();
+                    state.told.clear();
                     vec![envelope(None, payload::ACCOUNTS_TOKEN_INVALIDATED_EVENT, json!({
                         "ctidTraderAccountIds": ids,
                         "reason": "Access Token is expired or recalled",
@@ -407,6 +416,7 @@ where
             }
             _ = heartbeat.tick() => vec![envelope(None, payload::HEARTBEAT_EVENT, json!({}))],
             _ = quotes.tick() => state.spot_events(),
+            _ = executions.tick() => state.execution_events(),
         };
         for text in outgoing {
             if sink.send(text).await.is_err() {
@@ -706,6 +716,23 @@ impl Session {
                 ));
             }
             self.accounts.insert(request.ctid_trader_account_id);
+            // Execution events tell of deals from now on.
+            let account = self
+                .simulator
+                .demo_account(request.ctid_trader_account_id)
+                .unwrap_or_default();
+            let had: HashSet<String> = self.simulator.broker.with_current_world(|w, now| {
+                w.deals(
+                    &account,
+                    now - EXECUTION_LOOKBACK,
+                    now + TimeDelta::minutes(1),
+                    0,
+                    usize::MAX,
+                )
+                .map(|deals| deals.into_iter().map(|d| d.id).collect())
+                .unwrap_or_default()
+            });
+            self.told.insert(request.ctid_trader_account_id, had);
             return Ok((
                 payload::ACCOUNT_AUTH_RES,
                 json!({"ctidTraderAccountId": request.ctid_trader_account_id}),
@@ -1005,6 +1032,90 @@ impl Session {
                     timestamp: Some(millis(price.time)),
                 };
                 events.push(envelope(None, payload::SPOT_EVENT, to_value(&event)));
+            }
+        });
+        events
+    }
+
+    /// `ProtoOAExecutionEvent`s for the authorized accounts' new deals: a trade as
+    /// `ORDER_FILLED` with its deal and position, a deposit or withdrawal as
+    /// `DEPOSIT_WITHDRAW` with the balance after it, as cTrader pushes them to every session the
+    /// account is authorized on.
+    fn execution_events(&mut self) -> Vec<String> {
+        if self.told.is_empty() {
+            return Vec::new();
+        }
+        let catalog = self.catalog();
+        let simulator = self.simulator.clone();
+        let digits = simulator.config.money_digits;
+        let money = |amount: Decimal| units::scaled_money(amount, digits).unwrap_or(0);
+        // Account ids are looked up before the world is locked (the lookup locks it too).
+        let accounts: Vec<(i64, String)> = self
+            .told
+            .keys()
+            .filter_map(|ctid| simulator.demo_account(*ctid).map(|a| (*ctid, a)))
+            .collect();
+        let mut events = Vec::new();
+        simulator.broker.with_current_world(|w, now| {
+            for (ctid, account) in &accounts {
+                let (Some(told), Ok(deals), Ok(open), Ok(info)) = (
+                    self.told.get_mut(ctid),
+                    w.deals(
+                        account,
+                        now - EXECUTION_LOOKBACK,
+                        now + TimeDelta::minutes(1),
+                        0,
+                        usize::MAX,
+                    ),
+                    w.positions(account),
+                    w.account_information(account),
+                ) else {
+                    continue;
+                };
+                for d in deals {
+                    if !told.insert(d.id.clone()) {
+                        continue;
+                    }
+                    let trade = matches!(d.deal_type.as_str(), "DEAL_TYPE_BUY" | "DEAL_TYPE_SELL");
+                    let event = if trade {
+                        let Ok(deal) = trade_deal(&catalog, &d, &money, digits) else {
+                            continue;
+                        };
+                        let still_open = open.iter().any(|p| Some(&p.id) == d.position_id.as_ref());
+                        json!({
+                            "ctidTraderAccountId": ctid,
+                            "executionType": wire::execution::ORDER_FILLED,
+                            "position": {
+                                "positionId": deal.position_id,
+                                "tradeData": {
+                                    "symbolId": deal.symbol_id,
+                                    "volume": deal.volume,
+                                    "tradeSide": deal.trade_side,
+                                },
+                                "positionStatus": if still_open { 1 } else { 2 },
+                                "swap": 0,
+                                "moneyDigits": digits,
+                            },
+                            "deal": to_value(&deal),
+                            "isServerEvent": false,
+                        })
+                    } else {
+                        json!({
+                            "ctidTraderAccountId": ctid,
+                            "executionType": wire::execution::DEPOSIT_WITHDRAW,
+                            "depositWithdraw": to_value(&wire::DepositWithdraw {
+                                operation_type: if d.profit < Decimal::ZERO { 1 } else { 0 },
+                                balance_history_id: number(&d.id),
+                                balance: money(info.balance),
+                                delta: money(d.profit.abs()),
+                                change_balance_timestamp: millis(d.time),
+                                external_note: None,
+                                money_digits: Some(digits),
+                            }),
+                        })
+                    };
+                    events.push(envelope(None, payload::EXECUTION_EVENT, event));
+                }
             }
         });
         events

@@ -172,6 +172,7 @@ mod tests {
     use crate::ctrader::{JsonForm, SimulatorConfig};
     use crate::{DemoBroker, DemoConfig};
     use serde_json::{Value, json};
+    use std::collections::HashSet;
     use tokio::net::TcpStream;
     use tokio_rustls::client::TlsStream;
     use wire::ctrader::{self as ct, payload};
@@ -219,8 +220,8 @@ mod tests {
             }
         }
 
-        /// The next frame that is not a heartbeat or a spot event, or the next spot event.
-        async fn read(&mut self, spots: bool) -> ct::Envelope {
+        /// The next frame that is not a heartbeat or an event, or the next event when `events`.
+        async fn read(&mut self, events: bool) -> ct::Envelope {
             loop {
                 let frame =
                     tokio::time::timeout(std::time::Duration::from_secs(10), self.framed.next())
@@ -231,7 +232,7 @@ mod tests {
                 let envelope = codec::decode(&frame).expect("a cTrader message");
                 match envelope.payload_type {
                     payload::HEARTBEAT_EVENT => {}
-                    payload::SPOT_EVENT if !spots => {}
+                    payload::SPOT_EVENT | payload::EXECUTION_EVENT if !events => {}
                     _ => return envelope,
                 }
             }
@@ -268,6 +269,9 @@ mod tests {
     #[tokio::test]
     async fn every_answer_fits_spotwares_messages_and_reads_back() {
         let broker = DemoBroker::new(DemoConfig::default(), crate::history_start());
+        // The world stands half an hour back, so that moving it on makes new deals.
+        let present = chrono::Utc::now();
+        broker.pin_clock(Some(present - chrono::TimeDelta::minutes(30)));
         let simulator = CtraderSimulator::new(
             broker.clone(),
             SimulatorConfig {
@@ -379,6 +383,44 @@ mod tests {
         assert_eq!(spot.payload_type, payload::SPOT_EVENT);
         let spot: ct::SpotEvent = read(spot.payload);
         assert!(spot.bid.is_some() || spot.ask.is_some());
+
+        // New deals reach the authorized accounts as execution events: a deposit with the
+        // balance, then the half hour's trades, each once.
+        let first = accounts.ctid_trader_account[0].ctid_trader_account_id;
+        let name = simulator.demo_account(first).expect("a demo account");
+        broker
+            .book_balance(&name, rust_decimal::Decimal::new(12_345, 1))
+            .expect("deposit");
+        let mut deposit = None;
+        let mut filled = HashSet::new();
+        broker.pin_clock(Some(present));
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while tokio::time::Instant::now() < deadline && (deposit.is_none() || filled.len() < 3) {
+            let event = client.read(true).await;
+            if event.payload_type != payload::EXECUTION_EVENT {
+                continue;
+            }
+            let body = &event.payload;
+            match body["executionType"].as_str() {
+                Some("DEPOSIT_WITHDRAW") => {
+                    let flow: ct::DepositWithdraw = read(body["depositWithdraw"].clone());
+                    assert_eq!(body["ctidTraderAccountId"], json!(first.to_string()));
+                    deposit = Some(flow.delta);
+                }
+                Some("ORDER_FILLED") => {
+                    let deal: ct::Deal = read(body["deal"].clone());
+                    assert!(
+                        filled.insert(deal.deal_id),
+                        "deal {} told twice",
+                        deal.deal_id
+                    );
+                    assert!(body["position"]["positionStatus"].is_string());
+                }
+                other => panic!("an execution event of type {other:?}"),
+            }
+        }
+        assert_eq!(deposit, Some(123_450), "the deposit, in cents");
+        assert!(filled.len() >= 3, "the half hour's trades: {filled:?}");
         stop.cancel();
         server
             .await

@@ -46,6 +46,7 @@ pub mod payload {
     pub const TRADER_RES: u32 = 2122;
     pub const RECONCILE_REQ: u32 = 2124;
     pub const RECONCILE_RES: u32 = 2125;
+    pub const EXECUTION_EVENT: u32 = 2126;
     pub const SUBSCRIBE_SPOTS_REQ: u32 = 2127;
     pub const SUBSCRIBE_SPOTS_RES: u32 = 2128;
     pub const SPOT_EVENT: u32 = 2131;
@@ -116,6 +117,7 @@ pub mod payload {
             "PROTO_OA_ACCOUNT_DISCONNECT_EVENT",
             ACCOUNT_DISCONNECT_EVENT,
         ),
+        ("PROTO_OA_EXECUTION_EVENT", EXECUTION_EVENT),
         ("PROTO_OA_REFRESH_TOKEN_REQ", REFRESH_TOKEN_REQ),
         ("PROTO_OA_REFRESH_TOKEN_RES", REFRESH_TOKEN_RES),
         (
@@ -135,6 +137,12 @@ pub mod payload {
 }
 
 /// `ProtoOATradeSide`.
+/// `ProtoOAExecutionType`, the values the simulator sends.
+pub mod execution {
+    pub const ORDER_FILLED: u32 = 3;
+    pub const DEPOSIT_WITHDRAW: u32 = 10;
+}
+
 pub mod side {
     pub const BUY: u32 = 1;
     pub const SELL: u32 = 2;
