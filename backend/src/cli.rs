@@ -46,7 +46,7 @@ enum Command {
         ctrader_protobuf: Option<SocketAddr>,
         /// Where to write the PEM of the authority that signed the test certificate, for
         /// protobuf clients to trust.
-        #[arg(long)]
+        #[arg(long, requires = "ctrader_protobuf")]
         ctrader_ca: Option<PathBuf>,
     },
     /// Replay a JSON Lines file of broker records through the risk engine and print the report.

@@ -551,20 +551,32 @@ impl Launcher {
             .unwrap_or_else(PoisonError::into_inner)
             .spawn(async move {
                 loop {
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        changed = tokens.changed() => if changed.is_err() { break },
+                    // A pair published as shutdown begins is still stored.
+                    let ended = tokio::select! {
+                        biased;
+                        changed = tokens.changed() => changed.is_err(),
+                        () = shutdown.cancelled() => !tokens.has_changed().unwrap_or(false),
+                    };
+                    if ended {
+                        break;
                     }
                     let pair = tokens.borrow_and_update().clone();
-                    if let Err(error) =
-                        store_tokens(store.as_ref(), &key, &account, &ctrader, pair).await
+                    // The old refresh token may be spent: keep trying until the new pair is
+                    // stored (a newer pair, if one comes meanwhile, replaces it).
+                    let mut wait = Duration::from_millis(200);
+                    while let Err(error) =
+                        store_tokens(store.as_ref(), &key, &account, &ctrader, pair.clone()).await
                     {
                         tracing::error!(
                             %account,
                             %error,
-                            "cannot store the refreshed cTrader token: after a restart the \
-                             account may need a new one"
+                            "cannot store the refreshed cTrader token yet; trying again"
                         );
+                        if tokens.has_changed().unwrap_or(false) || shutdown.is_cancelled() {
+                            break;
+                        }
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(30));
                     }
                 }
             });

@@ -53,6 +53,7 @@ impl BrokerError {
                 code.as_str(),
                 "CH_ACCESS_TOKEN_INVALID"
                     | "OA_AUTH_TOKEN_EXPIRED"
+                    | "REFRESH_TOKEN_REFUSED"
                     | "CH_CLIENT_AUTH_FAILURE"
                     | "ACCESS_DENIED"
             ),

@@ -20,9 +20,15 @@ pub(super) fn poll_due(
 
 /// How long to wait after a failed poll before the next: a rate-limited broker for the time
 /// it names (five intervals when it names none); any other failure not at all.
+/// How long a tracker waits after the broker refused the account's credentials.
+pub(super) const CREDENTIALS_PAUSE: Duration = Duration::from_secs(60);
+
 pub(super) fn pause_after(error: &BrokerError, interval: Duration) -> Option<Duration> {
     match error {
         BrokerError::RateLimited { retry_after } => Some(retry_after.unwrap_or(interval * 5)),
+        // Refused credentials stay refused until someone changes them: ask again only now and
+        // then, not at every poll.
+        error if error.is_credentials() => Some(CREDENTIALS_PAUSE),
         _ => None,
     }
 }
@@ -92,6 +98,20 @@ mod tests {
         );
         assert_eq!(pause_after(&limited(None), interval), Some(secs(10)));
         assert_eq!(pause_after(&BrokerError::Timeout, interval), None);
+        let refused = BrokerError::Refused {
+            code: "REFRESH_TOKEN_REFUSED".into(),
+            message: "no".into(),
+        };
+        assert_eq!(pause_after(&refused, interval), Some(CREDENTIALS_PAUSE));
+        assert_eq!(
+            pause_after(&BrokerError::Unauthorized(401), interval),
+            Some(CREDENTIALS_PAUSE)
+        );
+        let other = BrokerError::Refused {
+            code: "SYMBOL_NOT_FOUND".into(),
+            message: "no".into(),
+        };
+        assert_eq!(pause_after(&other, interval), None);
     }
 
     #[test]

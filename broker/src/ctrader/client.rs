@@ -85,6 +85,10 @@ impl std::fmt::Debug for CtraderSettings {
     }
 }
 
+/// The code of the error a refused refresh token gives, whatever cTrader's own code was (it is
+/// in the message): the account's credentials are gone ([`BrokerError::is_credentials`]).
+pub const REFRESH_REFUSED: &str = "REFRESH_TOKEN_REFUSED";
+
 /// How long before its expiry an access token is refreshed.
 pub const REFRESH_AHEAD: chrono::TimeDelta = chrono::TimeDelta::days(2);
 
@@ -109,12 +113,17 @@ impl std::fmt::Debug for Tokens {
 }
 
 impl Tokens {
-    /// Whether the access token should be refreshed at `now` (it can be, and expires soon).
+    /// Whether the access token should be refreshed at `now` (it can be, and expires soon):
+    /// [`REFRESH_AHEAD`] before its expiry, or half its lifetime before when that is shorter
+    /// (a token that lasts two days is not refreshed at every request).
     fn refresh_due(&self, now: DateTime<Utc>) -> bool {
-        self.refresh_token.is_some()
-            && self
-                .expires_at
-                .is_some_and(|expires| expires - REFRESH_AHEAD <= now)
+        let (Some(_), Some(expires)) = (&self.refresh_token, self.expires_at) else {
+            return false;
+        };
+        let lifetime = self
+            .refreshed_at
+            .map_or(REFRESH_AHEAD * 2, |at| expires - at);
+        expires - REFRESH_AHEAD.min(lifetime / 2) <= now
     }
 }
 
@@ -826,8 +835,16 @@ impl CtraderClient {
             .await?;
         let mut refreshed = false;
         if self.inner.tokens.borrow().refresh_due(Utc::now()) {
-            self.refresh(link).await?;
-            refreshed = true;
+            // Ahead of expiry the current token still works: a refresh that fails now is tried
+            // again at the next sign-in, and this one goes on with the token it has.
+            match self.refresh(link).await {
+                Ok(()) => refreshed = true,
+                Err(error) => tracing::warn!(
+                    account = settings.account_id,
+                    %error,
+                    "cannot refresh the cTrader access token ahead of its expiry; using it meanwhile"
+                ),
+            }
         }
         loop {
             let account = wire::AccountAuthReq {
@@ -899,10 +916,8 @@ impl CtraderClient {
             Ok(refreshed) => refreshed,
             Err(BrokerError::Refused { code, message }) => {
                 return Err(BrokerError::Refused {
-                    code,
-                    message: format!(
-                        "the access token expired and cTrader refused its refresh token: {message}"
-                    ),
+                    code: REFRESH_REFUSED.to_owned(),
+                    message: format!("cTrader refused the refresh token ({code}): {message}"),
                 });
             }
             Err(error) => return Err(error),

@@ -436,12 +436,16 @@ async fn an_expired_access_token_is_refreshed_once_and_the_new_pair_published() 
         .ctrader("demo-deposit", Duration::from_secs(10))
         .with_tokens(Tokens {
             expires_at: Some(Utc::now() + TimeDelta::hours(20)),
+            refreshed_at: Some(Utc::now() - TimeDelta::days(29)),
             ..stored
         });
     resumed
         .account_information()
         .await
         .expect("refreshed ahead of expiry");
+    assert_eq!(p.simulator.received(payload::REFRESH_TOKEN_REQ), 3);
+    // Refreshed, the new pair's thirty days are far from due: the next calls refresh nothing.
+    resumed.positions().await.expect("no second refresh");
     assert_eq!(p.simulator.received(payload::REFRESH_TOKEN_REQ), 3);
 
     // Without a refresh token, or with one the server refuses, the account stops with the
@@ -460,8 +464,11 @@ async fn an_expired_access_token_is_refreshed_once_and_the_new_pair_published() 
     });
     match refused.account_information().await {
         Err(BrokerError::Refused { code, message }) => {
-            assert_eq!(code, "CH_ACCESS_TOKEN_INVALID");
-            assert!(message.contains("refused its refresh token"), "{message}");
+            assert_eq!(code, "REFRESH_TOKEN_REFUSED");
+            assert!(
+                message.contains("refused the refresh token (CH_ACCESS_TOKEN_INVALID)"),
+                "{message}"
+            );
         }
         other => panic!("a refused refresh token stops the account: {other:?}"),
     }

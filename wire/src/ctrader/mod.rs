@@ -544,7 +544,7 @@ pub struct SymbolsListRes {
 pub struct SymbolIdsReq {
     #[serde(deserialize_with = "lenient::int")]
     pub ctid_trader_account_id: i64,
-    #[serde(deserialize_with = "lenient::ints")]
+    #[serde(default, deserialize_with = "lenient::ints")]
     pub symbol_id: Vec<i64>,
 }
 

@@ -198,7 +198,7 @@ fn token_standing(connection: &ConnectionStatus) -> Option<(String, bool)> {
             ),
             (false, _) => (
                 "Cannot be renewed (no refresh token): the account stops when the token's 30 days \
-             run out. Connect it again with a refresh token."
+             run out."
                     .to_owned(),
                 true,
             ),
