@@ -331,6 +331,22 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// `N` different free ports on 127.0.0.1 (held together while they are chosen, so no two are
+/// the same).
+fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").context("cannot find a free port"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener
+            .local_addr()
+            .context("cannot find a free port")?
+            .port();
+    }
+    Ok(ports)
+}
+
 /// Waits until something listens on `port`.
 fn await_listening(port: u16, what: &str) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -356,7 +372,7 @@ fn ctrader_sdk(setup: &Setup) -> anyhow::Result<Tally> {
     )?;
     let binary = riskdeck(setup)?;
     let work = scratch(setup, "ctrader-sdk")?;
-    let (rest, json, protobuf) = (free_port()?, free_port()?, free_port()?);
+    let [rest, json, protobuf] = free_ports::<3>()?;
     let ca = work.join("ca.pem");
     let broker = Broker(
         Command::new(&binary)

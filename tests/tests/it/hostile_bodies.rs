@@ -171,10 +171,16 @@ fn body_of(endpoint: &Endpoint, hostile: &Hostile) -> (Option<&'static str>, Vec
             let name = pick(*f);
             let original = &endpoint.template[&name];
             let same_type = std::mem::discriminant(original) == std::mem::discriminant(value);
-            // A value of the same JSON type might be valid: use one that cannot be.
-            let value = if same_type {
+            // Money is written as a string but read from a number too (`"7"` and `7` alike).
+            let money_as_number = value.is_number()
+                && original
+                    .as_str()
+                    .is_some_and(|text| text.parse::<rust_decimal::Decimal>().is_ok());
+            // A value of the same JSON type might be valid: use one that cannot be (not a
+            // number for a string, for the same reason).
+            let value = if same_type || money_as_number {
                 match original {
-                    Value::String(_) => json!(7),
+                    Value::String(_) => json!(true),
                     _ => json!("seven"),
                 }
             } else {
