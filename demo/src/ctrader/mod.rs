@@ -138,12 +138,7 @@ impl CtraderSimulator {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .expires = Some(std::time::Instant::now());
-        let mut token = self
-            .invalidate_all
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        token.cancel();
-        *token = CancellationToken::new();
+        fire(&self.invalidate_all);
     }
 
     /// Recalls the token pair, as an account owner who revokes the application's access does:
@@ -227,24 +222,14 @@ impl CtraderSimulator {
 
     /// Cuts every open connection, as a network failure would.
     pub fn drop_connections(&self) {
-        let mut token = self
-            .drop_all
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        token.cancel();
-        *token = CancellationToken::new();
+        fire(&self.drop_all);
     }
 
     /// Makes every open connection go silent, as a hung server or a dead network path would:
     /// it stays open and reads what the client sends, but answers nothing and sends no
     /// heartbeat or quote again. Connections opened afterwards are served as usual.
     pub fn silence_connections(&self) {
-        let mut token = self
-            .silence_all
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        token.cancel();
-        *token = CancellationToken::new();
+        fire(&self.silence_all);
     }
 
     /// The WebSocket endpoint, at `/`.
@@ -285,6 +270,23 @@ fn refuse(code: &'static str, description: impl Into<String>) -> Refusal {
         description: description.into(),
         retry_after: None,
     }
+}
+
+/// Tells every session watching `slot` (cancels its token) and arms a new one for sessions
+/// opened afterwards.
+fn fire(slot: &std::sync::Mutex<CancellationToken>) {
+    let mut token = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    token.cancel();
+    *token = CancellationToken::new();
+}
+
+/// The token a session watches in `slot` until it fires.
+fn current(slot: &std::sync::Mutex<CancellationToken>) -> CancellationToken {
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
 }
 
 /// A read of the world at the present moment, answering a request.
@@ -339,24 +341,10 @@ where
     S: futures_util::Stream<Item = Inbound> + Send,
     K: futures_util::Sink<String> + Send,
 {
-    let dropped = simulator
-        .drop_all
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    let silenced = simulator
-        .silence_all
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
+    let dropped = current(&simulator.drop_all);
+    let silenced = current(&simulator.silence_all);
     let invalidate_all = simulator.invalidate_all.clone();
-    let invalidated = move || {
-        invalidate_all
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    };
-    let mut invalidation = invalidated();
+    let mut invalidation = current(&invalidate_all);
     let per_second = |n: u32| Quota::per_second(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
     let mut state = Session {
         simulator,
@@ -400,7 +388,7 @@ where
                 Some(Inbound::Ignored) => Vec::new(),
             },
             () = invalidation.cancelled() => {
-                invalidation = invalidated();
+                invalidation = current(&invalidate_all);
                 let mut ids: Vec<i64> = state.accounts.drain().collect();
                 if ids.is_empty() {
                     Vec::new()
