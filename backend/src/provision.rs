@@ -44,6 +44,12 @@ use tokio_util::sync::CancellationToken;
 pub const METAAPI: &str = "metaapi";
 /// The platform name of cTrader connections (in the store).
 pub const CTRADER: &str = "ctrader";
+
+/// A cTrader account's whole deal history is read again at most this often: its execution
+/// events bring every deal, and its application's accounts share one connection's five
+/// historical requests a second (a thousand accounts reading a month of history every ten
+/// minutes would need more than that).
+pub const CTRADER_RECONCILE_AT_LEAST: Duration = Duration::from_secs(3600);
 /// The connection name of demo broker accounts (in the store).
 pub const DEMO: &str = "demo";
 /// The region a MetaApi connection uses when no base URL is given.
@@ -456,6 +462,7 @@ impl Launcher {
             .or_else(|| demo.then(|| (self.poll_interval / 4).max(Duration::from_millis(100))));
         let journal = self.journal(&account.id);
         let mut stream = None;
+        let mut ctrader_stream = None;
         let client: BrokerClient = match &account.ctrader {
             Some(ctrader) => {
                 let mut client = CtraderClient::new(CtraderSettings {
@@ -476,6 +483,7 @@ impl Launcher {
                     });
                 }
                 self.keep_refreshed_tokens(&account.id, ctrader, client.tokens());
+                ctrader_stream = Some(tracker::Streamed::ctrader(client.clone()));
                 client.into()
             }
             None => {
@@ -514,11 +522,18 @@ impl Launcher {
         )
         .with_poll_limit(self.polls.clone())
         .with_price_interval(price_interval)
-        .with_deal_reconciliation(self.deal_reconcile_interval)
+        .with_deal_reconciliation(if ctrader_stream.is_some() {
+            self.deal_reconcile_interval.max(CTRADER_RECONCILE_AT_LEAST)
+        } else {
+            self.deal_reconcile_interval
+        })
         .with_leases(self.leases.clone())
         .with_fanout(self.fanout.clone());
         if let Some(stream) = stream {
             tracker = tracker.with_metaapi_transport(stream);
+        }
+        if let Some(stream) = ctrader_stream {
+            tracker = tracker.with_stream(stream);
         }
         self.run(id, tracker);
         Ok(())

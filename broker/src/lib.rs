@@ -10,11 +10,13 @@ mod error;
 pub mod journal;
 pub mod metaapi;
 pub mod replay;
+mod stream;
 
-pub use error::BrokerError;
+pub use stream::StreamEvent;
 
 use chrono::{DateTime, Utc};
 use ctrader::CtraderClient;
+pub use error::BrokerError;
 use metaapi::MetaApiClient;
 use shared::domain::{AccountInfo, Deal, Position, SymbolPrice, SymbolSpec};
 use std::time::Duration;

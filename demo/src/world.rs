@@ -1182,6 +1182,12 @@ impl World {
         })
     }
 
+    /// Whether `account` is quoted from a feed of its own (a scripted account: its symbol on
+    /// its script's path) rather than from the market every other account sees.
+    pub fn quoted_apart(&self, account: &str) -> Result<bool, WorldError> {
+        Ok(self.account(account)?.own_quotes.is_some())
+    }
+
     /// `GET /server-time` for `account`, where `now` is the caller's clock and the last quote is
     /// the last step (or the moment the account froze).
     pub fn server_time(&self, account: &str, now: DateTime<Utc>) -> Result<ServerTime, WorldError> {

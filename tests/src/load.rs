@@ -47,3 +47,93 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
 }
+
+/// What the hub publishes, counted while a harness runs: account views, the moment each
+/// account's challenge was first seen failed (Unix ms), and events a slow reader missed.
+pub struct HubWatch {
+    views: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    lagged: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    failed_at: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
+    task: tokio::task::AbortHandle,
+}
+
+impl HubWatch {
+    /// Starts counting what `hub` publishes from now on.
+    pub fn start(hub: &backend::hub::Hub) -> Self {
+        use shared::api::StreamEvent;
+        use shared::engine::ChallengeStatus;
+        use std::sync::atomic::Ordering;
+        use tokio::sync::broadcast::error::RecvError;
+        let views = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let lagged = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let failed_at =
+            std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+        let mut events = hub.subscribe();
+        let (v, l, f) = (views.clone(), lagged.clone(), failed_at.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(sequenced) => {
+                        if let StreamEvent::Account {
+                            account_id, view, ..
+                        } = &sequenced.event
+                        {
+                            v.fetch_add(1, Ordering::Relaxed);
+                            if view
+                                .challenge
+                                .as_ref()
+                                .is_some_and(|c| c.status == ChallengeStatus::Failed)
+                            {
+                                f.lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    .entry(account_id.to_string())
+                                    .or_insert_with(unix_ms);
+                            }
+                        }
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        l.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+        HubWatch {
+            views,
+            lagged,
+            failed_at,
+            task: task.abort_handle(),
+        }
+    }
+
+    /// Account views published so far.
+    pub fn views(&self) -> u64 {
+        self.views.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Events missed by this watch (it fell behind the hub).
+    pub fn lagged(&self) -> u64 {
+        self.lagged.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The milliseconds each of `drops` (account, Unix ms of the change) took to be published
+    /// failed, sorted; a drop not seen failed yet is left out.
+    pub fn breach_latencies(&self, drops: &[(String, u64)]) -> Vec<u64> {
+        let failed = self
+            .failed_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut latencies: Vec<u64> = drops
+            .iter()
+            .filter_map(|(id, at)| failed.get(id).map(|t| t.saturating_sub(*at)))
+            .collect();
+        latencies.sort_unstable();
+        latencies
+    }
+}
+
+impl Drop for HubWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -216,6 +216,13 @@ impl Tracker {
         self
     }
 
+    /// A cTrader account, followed by its connection's events (`stream`) once onboarded.
+    #[must_use]
+    pub(crate) fn with_stream(mut self, stream: Streamed) -> Self {
+        self.stream = Some(stream);
+        self
+    }
+
     /// Reads the whole challenge's deal history every `every` (besides each poll's recent
     /// window), so a deal the broker files late is applied all the same.
     #[must_use]
@@ -433,7 +440,7 @@ impl Tracker {
             }
             self.publish_transport();
             // A live stream brings every change: polls only reconcile, and no quotes are read.
-            let (interval, quotes) = if self.streaming_live() {
+            let (interval, quotes) = if self.streaming_live() || self.awaiting_stream() {
                 (self.reconcile_every, false)
             } else {
                 (self.interval, true)

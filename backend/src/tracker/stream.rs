@@ -8,21 +8,56 @@
 //! synchronizes again.
 
 use super::{Tracker, schedule};
+use broker::StreamEvent;
+use broker::ctrader::CtraderClient;
 use broker::journal::Journal;
-use broker::metaapi::{StreamEvent, StreamingPool, Subscription};
+use broker::metaapi::{StreamingPool, Subscription};
 use chrono::Utc;
 use shared::api::{EquityPoint, FeedStatus, FeedTransport};
 use shared::domain::{AccountInfo, Deal, Position};
 use std::sync::Arc;
 use tokio::time::Instant;
 
+/// Where an account's stream comes from.
+enum Source {
+    /// MetaApi's streaming API: the pool of sockets and MetaApi's id of the account.
+    MetaApi {
+        pool: StreamingPool,
+        account: String,
+        journal: Option<Arc<Journal>>,
+    },
+    /// cTrader's events on the application's shared connection.
+    Ctrader(CtraderClient),
+}
+
+/// A subscription of either source.
+enum Subscribed {
+    MetaApi(Subscription),
+    Ctrader(broker::ctrader::Subscription),
+}
+
+impl Subscribed {
+    async fn next(&mut self) -> Option<StreamEvent> {
+        match self {
+            Subscribed::MetaApi(s) => s.next().await,
+            Subscribed::Ctrader(s) => s.next().await,
+        }
+    }
+
+    fn try_next(&mut self) -> Option<StreamEvent> {
+        match self {
+            Subscribed::MetaApi(s) => s.try_next(),
+            Subscribed::Ctrader(s) => s.try_next(),
+        }
+    }
+}
+
 /// The stream of one account and what it has told so far.
 pub(crate) struct Streamed {
-    pool: StreamingPool,
-    /// MetaApi's id of the account.
+    source: Source,
+    /// The account, for the logs.
     account: String,
-    journal: Option<Arc<Journal>>,
-    subscription: Option<Subscription>,
+    subscription: Option<Subscribed>,
     info: Option<AccountInfo>,
     positions: Vec<Position>,
     /// Deals told and not yet fed.
@@ -38,10 +73,28 @@ pub(crate) struct Streamed {
 impl Streamed {
     /// An account to follow through `pool` (not subscribed until the tracker has onboarded it).
     pub(crate) fn new(pool: StreamingPool, account: &str, journal: Option<Arc<Journal>>) -> Self {
+        Self::from_source(
+            Source::MetaApi {
+                pool,
+                account: account.to_owned(),
+                journal,
+            },
+            account,
+        )
+    }
+
+    /// A cTrader account followed by its connection's events. While its stream synchronizes
+    /// (after a drop, say) it is not polled: thousands of accounts share one connection's
+    /// request budget, and the stream catches up from the last deal.
+    pub(crate) fn ctrader(client: CtraderClient) -> Self {
+        let account = client.account_id().to_string();
+        Self::from_source(Source::Ctrader(client), &account)
+    }
+
+    fn from_source(source: Source, account: &str) -> Self {
         Self {
-            pool,
+            source,
             account: account.to_owned(),
-            journal,
             subscription: None,
             info: None,
             positions: Vec::new(),
@@ -193,6 +246,18 @@ impl Tracker {
         self.stream.as_ref().is_some_and(|s| s.live)
     }
 
+    /// Whether the account waits for its stream instead of polling: a cTrader stream that is
+    /// synchronizing and not refused. Its accounts share one connection's limits, which polls
+    /// would only spend; the feed shows stale meanwhile.
+    pub(super) fn awaiting_stream(&self) -> bool {
+        self.stream.as_ref().is_some_and(|s| {
+            matches!(s.source, Source::Ctrader(_))
+                && s.subscription.is_some()
+                && !s.live
+                && !s.refused
+        })
+    }
+
     /// Subscribes the account's stream once its challenge is onboarded, from its last deal.
     pub(super) fn start_stream(&mut self) {
         if self.needs_backfill || self.onboarding.is_some() {
@@ -205,11 +270,14 @@ impl Tracker {
         if stream.subscription.is_some() {
             return;
         }
-        stream.subscription = Some(stream.pool.subscribe(
-            &stream.account,
-            deals_from,
-            stream.journal.clone(),
-        ));
+        stream.subscription = Some(match &stream.source {
+            Source::MetaApi {
+                pool,
+                account,
+                journal,
+            } => Subscribed::MetaApi(pool.subscribe(account, deals_from, journal.clone())),
+            Source::Ctrader(client) => Subscribed::Ctrader(client.subscribe(deals_from)),
+        });
         stream.down_since = Instant::now();
     }
 
@@ -222,11 +290,7 @@ impl Tracker {
         let mut feed = stream.fold(first);
         let mut folded = 1;
         while folded < 1024 {
-            let Some(event) = stream
-                .subscription
-                .as_mut()
-                .and_then(Subscription::try_next)
-            else {
+            let Some(event) = stream.subscription.as_mut().and_then(Subscribed::try_next) else {
                 break;
             };
             feed |= stream.fold(event);

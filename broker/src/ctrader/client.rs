@@ -1,31 +1,33 @@
 //! The cTrader Open API client over the JSON WebSocket protocol (brokers.md, section 2).
 //!
-//! One [`CtraderClient`] tracks one trading account. It keeps one WebSocket open: the
-//! application authenticates (`ProtoOAApplicationAuthReq`), then the account
-//! (`ProtoOAAccountAuthReq`). Requests carry a `clientMsgId` and their answer is matched by it;
-//! events (spots, disconnects) arrive in between. A heartbeat goes out every 10 s. When the
-//! connection drops or the server ends it, the next request connects again, authenticates again
-//! and subscribes again to the spots it had; a request cut off by the drop is sent once more on
-//! the new connection (every request the client makes is a read, so that is safe). A server that
+//! One [`CtraderClient`] tracks one trading account, on its application's shared connection
+//! (`connection`): the application authenticated there once (`ProtoOAApplicationAuthReq`), the
+//! account authorized on it (`ProtoOAAccountAuthReq`). Requests carry a `clientMsgId` and their
+//! answer is matched by it; events (spots, disconnects) arrive in between. A heartbeat goes out
+//! every 10 s. When the connection drops or the server ends the account's session, the next
+//! request authorizes it again and has the quotes it reads fed again (by its own subscription
+//! where no other account of its broker subscribes); a request cut off by the drop is sent once
+//! more on the new connection (every request the client makes is a read, so that is safe). A server that
 //! goes silent without closing (no answer, no heartbeat) is noticed by the request that waits
 //! for an answer past the timeout: that connection is ended and the request sent once more on a
 //! new one, authenticated again.
 //!
-//! Requests are paced below the server's limits (50 a second, 5 a second for history), and a
-//! `REQUEST_FREQUENCY_EXCEEDED` or `BLOCKED_PAYLOAD_TYPE` answer makes every call fail at once
-//! with [`BrokerError::RateLimited`] until its `retryAfter` has passed, like the MetaApi client.
+//! Requests are paced below the connection's limits (50 a second, 5 a second for history),
+//! shared with every account on it; a `REQUEST_FREQUENCY_EXCEEDED` or `BLOCKED_PAYLOAD_TYPE`
+//! pause within [`WAIT_OUT`] is waited out and the request sent after it, a longer one makes the
+//! calls it covers fail at once with [`BrokerError::RateLimited`] until its `retryAfter` has
+//! passed, like the MetaApi client.
 //!
 //! What leaves this module is `shared::domain`: the same records the MetaApi client returns, so
 //! the engine and everything above it do not know which platform an account is on.
 
 use crate::BrokerError;
 // `wire` below is cTrader's module of the `wire` crate, as the messages are named in it.
+use super::connection::{Connection, Exchange, Link, Listener, Spot, WAIT_OUT};
 use ::wire::ctrader as wire;
+use ::wire::ctrader::payload;
 use ::wire::ctrader::units::{self, UnitError};
-use ::wire::ctrader::{Envelope, payload};
 use chrono::{DateTime, TimeZone, Utc};
-use futures_util::{SinkExt, StreamExt};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -33,12 +35,8 @@ use shared::domain::{
     AccountInfo, Deal, DealEntry, DealKind, Position, Side, SymbolPrice, SymbolSpec,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::Message;
 
 pub use ::wire::ctrader::{
     CASH_FLOW_WINDOW, HEARTBEAT_INTERVAL, HISTORY_REQUESTS_PER_SECOND, REQUESTS_PER_SECOND,
@@ -135,16 +133,23 @@ pub struct CtraderClient {
 
 struct Inner {
     settings: CtraderSettings,
+    connection: Arc<Connection>,
+    listener: Arc<Listener>,
+    listener_id: u64,
     tokens: tokio::sync::watch::Sender<Tokens>,
-    link: tokio::sync::Mutex<Option<Link>>,
-    next_id: AtomicU64,
-    connections: AtomicU64,
-    requests: DefaultDirectRateLimiter,
-    history: DefaultDirectRateLimiter,
-    blocked_until: Mutex<Option<Instant>>,
+    /// One sign-in at a time for this client.
+    auth: tokio::sync::Mutex<()>,
     catalog: tokio::sync::Mutex<Option<Arc<Catalog>>>,
-    spots: Arc<Mutex<HashMap<i64, Spot>>>,
+    /// The symbols whose quotes this client reads (fed by its subscription or another
+    /// account's of the same broker).
     subscribed: Mutex<HashSet<i64>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.connection
+            .unlisten(self.settings.account_id, self.listener_id);
+    }
 }
 
 impl std::fmt::Debug for Inner {
@@ -155,51 +160,29 @@ impl std::fmt::Debug for Inner {
     }
 }
 
-/// The latest quote of a symbol, from spot events.
-#[derive(Clone, Copy, Debug, Default)]
-struct Spot {
-    bid: Option<u64>,
-    ask: Option<u64>,
-    time: Option<DateTime<Utc>>,
-}
-
 /// What the account trades and in what currency: read once per client.
 #[derive(Debug)]
-struct Catalog {
-    deposit_asset: i64,
-    currency: String,
-    money_digits: Option<u32>,
-    by_id: HashMap<i64, SymbolInfo>,
+pub(crate) struct Catalog {
+    pub(crate) deposit_asset: i64,
+    pub(crate) currency: String,
+    pub(crate) money_digits: Option<u32>,
+    /// When the account was registered: nothing happened on it before.
+    registered: Option<DateTime<Utc>>,
+    pub(crate) by_id: HashMap<i64, SymbolInfo>,
     by_name: HashMap<String, i64>,
     /// Symbols by (base asset, quote asset), to convert a quote currency into the deposit one.
     by_assets: HashMap<(i64, i64), i64>,
 }
 
 #[derive(Clone, Debug)]
-struct SymbolInfo {
-    name: String,
+pub(crate) struct SymbolInfo {
+    pub(crate) name: String,
     quote_asset: Option<i64>,
-    digits: i32,
-    lot_size: i64,
+    pub(crate) digits: i32,
+    pub(crate) lot_size: i64,
     min_volume: Option<i64>,
     max_volume: Option<i64>,
     step_volume: Option<i64>,
-}
-
-/// One open connection: the writer's queue and the answers awaited.
-#[derive(Clone)]
-struct Link {
-    out: mpsc::Sender<Message>,
-    pending: Arc<Mutex<HashMap<String, oneshot::Sender<Envelope>>>>,
-    closed: tokio_util::sync::CancellationToken,
-}
-
-/// Why one exchange on a link failed.
-enum Exchange {
-    /// The connection ended before the answer: worth a new connection.
-    Closed,
-    /// Anything else.
-    Failed(BrokerError),
 }
 
 impl From<UnitError> for BrokerError {
@@ -209,9 +192,32 @@ impl From<UnitError> for BrokerError {
 }
 
 impl CtraderClient {
-    /// A client; nothing is sent until the first call.
+    /// A client; nothing is sent until the first call. It shares the connection of its
+    /// application (URL, client id and secret) with every other client of it.
     pub fn new(settings: CtraderSettings) -> Self {
-        let per_second = |n: u32| Quota::per_second(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        let connection = Connection::shared(
+            &settings.url,
+            &settings.client_id,
+            &settings.client_secret,
+            settings.timeout,
+        );
+        Self::on(connection, settings)
+    }
+
+    /// A client on a connection of its own, shared with no other and without a standby (a
+    /// one-off question, such as the accounts a token opens).
+    pub fn alone(settings: CtraderSettings) -> Self {
+        let connection = Connection::private(
+            &settings.url,
+            &settings.client_id,
+            &settings.client_secret,
+            settings.timeout,
+        );
+        Self::on(connection, settings)
+    }
+
+    fn on(connection: Arc<Connection>, settings: CtraderSettings) -> Self {
+        let (listener_id, listener) = connection.listen(settings.account_id);
         CtraderClient {
             inner: Arc::new(Inner {
                 tokens: tokio::sync::watch::Sender::new(Tokens {
@@ -221,15 +227,11 @@ impl CtraderClient {
                     refreshed_at: None,
                 }),
                 settings,
-                link: tokio::sync::Mutex::new(None),
-                next_id: AtomicU64::new(1),
-                connections: AtomicU64::new(0),
-                // A little under the server's limits, so a burst never trips them.
-                requests: RateLimiter::direct(per_second(REQUESTS_PER_SECOND - 5)),
-                history: RateLimiter::direct(per_second(HISTORY_REQUESTS_PER_SECOND - 1)),
-                blocked_until: Mutex::new(None),
+                connection,
+                listener,
+                listener_id,
+                auth: tokio::sync::Mutex::new(()),
                 catalog: tokio::sync::Mutex::new(None),
-                spots: Arc::new(Mutex::new(HashMap::new())),
                 subscribed: Mutex::new(HashSet::new()),
             }),
         }
@@ -247,16 +249,16 @@ impl CtraderClient {
         self
     }
 
-    /// How many connections this client has opened (a reconnect makes it grow).
+    /// How many WebSockets this client's connection has opened, its standbys included (a
+    /// reconnect makes it grow; it is shared with the application's other clients).
     pub fn connections(&self) -> u64 {
-        self.inner.connections.load(Ordering::Relaxed)
+        self.inner.connection.opened()
     }
 
-    /// Ends the current connection, as a network failure would (tests use it).
+    /// Ends the current connection, as a network failure would (tests use it): the standby,
+    /// when there is one, takes over.
     pub async fn disconnect(&self) {
-        if let Some(link) = self.inner.link.lock().await.take() {
-            link.closed.cancel();
-        }
+        self.inner.connection.disconnect().await;
     }
 
     /// The trading accounts an access token opens (`ProtoOAGetAccountListByAccessTokenReq`),
@@ -282,44 +284,7 @@ impl CtraderClient {
         let pnl: wire::UnrealizedPnlRes = self
             .call(payload::GET_POSITION_UNREALIZED_PNL_REQ, &account)
             .await?;
-        let trader = trader.trader;
-        let balance = units::money(trader.balance, trader.money_digits)?;
-        let mut floating = Decimal::ZERO;
-        for p in &pnl.position_unrealized_pnl {
-            floating += units::money(p.net_unrealized_pn_l, Some(pnl.money_digits))?;
-        }
-        let mut margin = Decimal::ZERO;
-        for p in &reconcile.position {
-            let used = i64::try_from(p.used_margin.unwrap_or(0))
-                .map_err(|_| BrokerError::Malformed("usedMargin out of range".into()))?;
-            margin += units::money(used, p.money_digits.or(catalog.money_digits))?;
-        }
-        // Sums in the shortest form too, as MetaApi's JSON numbers read.
-        let equity = (balance + floating).normalize();
-        let margin = margin.normalize();
-        let bonus = [
-            trader.manager_bonus,
-            trader.ib_bonus,
-            trader.non_withdrawable_bonus,
-        ]
-        .into_iter()
-        .flatten()
-        .map(|b| units::money(b, trader.money_digits))
-        .sum::<Result<Decimal, _>>()?;
-        Ok(AccountInfo {
-            balance,
-            equity,
-            margin,
-            free_margin: (equity - margin).normalize(),
-            margin_level: (margin > Decimal::ZERO).then(|| {
-                (equity / margin * Decimal::ONE_HUNDRED)
-                    .round_dp(2)
-                    .normalize()
-            }),
-            currency: catalog.currency.clone(),
-            leverage: trader.leverage_in_cents.map(|l| l / 100),
-            credit: bonus.normalize(),
-        })
+        info_of(&catalog, &trader.trader, &reconcile, &pnl)
     }
 
     /// Open positions (`ProtoOAReconcileReq`), with their gross unrealized P/L as profit and the
@@ -331,6 +296,121 @@ impl CtraderClient {
         let pnl: wire::UnrealizedPnlRes = self
             .call(payload::GET_POSITION_UNREALIZED_PNL_REQ, &account)
             .await?;
+        Ok(self
+            .positions_of(&catalog, reconcile, &pnl)
+            .await?
+            .into_iter()
+            .map(|(position, _)| position)
+            .collect())
+    }
+
+    /// The account as it stands, in three requests (trader, reconcile, unrealized P/L): its
+    /// information and open positions, each position with what moves its P/L with the quotes.
+    pub(crate) async fn snapshot(&self) -> Result<Snapshot, BrokerError> {
+        let catalog = self.catalog().await?;
+        if !self.spots_fed() {
+            // The account that fed a quote it reads is gone: it takes over.
+            let link = self.session().await?;
+            self.feed(&link).await?;
+        }
+        let account = self.account_req();
+        let trader: wire::TraderRes = self.call(payload::TRADER_REQ, &account).await?;
+        let reconcile: wire::ReconcileRes = self.call(payload::RECONCILE_REQ, &account).await?;
+        let pnl: wire::UnrealizedPnlRes = self
+            .call(payload::GET_POSITION_UNREALIZED_PNL_REQ, &account)
+            .await?;
+        let info = info_of(&catalog, &trader.trader, &reconcile, &pnl)?;
+        let net: HashMap<i64, i64> = pnl
+            .position_unrealized_pnl
+            .iter()
+            .map(|p| (p.position_id, p.net_unrealized_pn_l))
+            .collect();
+        let mut positions = Vec::new();
+        let mut marks = Vec::new();
+        for (position, mut mark) in self.positions_of(&catalog, reconcile, &pnl).await? {
+            let id = position.id.parse::<i64>().unwrap_or_default();
+            mark.net = units::money(net.get(&id).copied().unwrap_or(0), Some(pnl.money_digits))?;
+            // A quote currency that cannot be converted moves nothing: the broker's own P/L,
+            // read again, says what it is.
+            mark.to_deposit = self
+                .quote_to_deposit(&catalog, catalog.symbol(mark.symbol_id)?)
+                .await
+                .unwrap_or(Decimal::ZERO);
+            positions.push(position);
+            marks.push(mark);
+        }
+        Ok(Snapshot {
+            info,
+            positions,
+            marks,
+            money_digits: catalog.money_digits.unwrap_or(2),
+        })
+    }
+
+    /// `snapshot` with the broker's own unrealized P/L read again (one request) and the quotes
+    /// it stands at noted: the periodic refresh between executions (balance and positions
+    /// change only with an execution, which reads the whole account). `None` when the broker's
+    /// positions are not the snapshot's any more: read the whole account then.
+    pub(crate) async fn repriced(
+        &self,
+        mut snapshot: Snapshot,
+    ) -> Result<Option<Snapshot>, BrokerError> {
+        let pnl: wire::UnrealizedPnlRes = self
+            .call(
+                payload::GET_POSITION_UNREALIZED_PNL_REQ,
+                &self.account_req(),
+            )
+            .await?;
+        let read: HashMap<i64, (i64, i64)> = pnl
+            .position_unrealized_pnl
+            .iter()
+            .map(|p| {
+                (
+                    p.position_id,
+                    (p.gross_unrealized_pn_l, p.net_unrealized_pn_l),
+                )
+            })
+            .collect();
+        if read.len() != snapshot.positions.len() {
+            return Ok(None);
+        }
+        let mut floating = Decimal::ZERO;
+        for (position, mark) in snapshot.positions.iter_mut().zip(&mut snapshot.marks) {
+            let Some(&(gross, net)) = position.id.parse::<i64>().ok().and_then(|id| read.get(&id))
+            else {
+                return Ok(None);
+            };
+            mark.gross = units::money(gross, Some(pnl.money_digits))?;
+            mark.net = units::money(net, Some(pnl.money_digits))?;
+            let quote = self
+                .spot_now(mark.symbol_id)
+                .and_then(|spot| match position.side {
+                    // A buy closes at the bid, a sell at the ask.
+                    Side::Buy => spot.bid,
+                    Side::Sell => spot.ask,
+                });
+            if let Some(quote) = quote {
+                let price = units::spot_price(quote, mark.digits)?;
+                mark.price_at_read = price;
+                position.current_price = price;
+            }
+            position.profit = mark.gross;
+            floating += mark.net;
+        }
+        let info = &mut snapshot.info;
+        info.equity = (info.balance + floating).normalize();
+        info.free_margin = (info.equity - info.margin).normalize();
+        info.margin_level = margin_level(info.equity, info.margin);
+        Ok(Some(snapshot))
+    }
+
+    /// The positions of a reconcile answer, each with its [`Mark`] (its net P/L left at zero).
+    async fn positions_of(
+        &self,
+        catalog: &Catalog,
+        reconcile: wire::ReconcileRes,
+        pnl: &wire::UnrealizedPnlRes,
+    ) -> Result<Vec<(Position, Mark)>, BrokerError> {
         let gross: HashMap<i64, i64> = pnl
             .position_unrealized_pnl
             .iter()
@@ -341,7 +421,7 @@ impl CtraderClient {
             .iter()
             .map(|p| p.trade_data.symbol_id)
             .collect();
-        self.subscribe(&symbols).await?;
+        self.subscribe_spots(&symbols).await?;
         let mut positions = Vec::with_capacity(reconcile.position.len());
         for p in reconcile.position {
             let symbol = catalog.symbol(p.trade_data.symbol_id)?;
@@ -357,11 +437,12 @@ impl CtraderClient {
             let open_price = p.price.ok_or_else(|| {
                 BrokerError::Malformed(format!("position {} has no price", p.position_id))
             })?;
-            positions.push(Position {
+            let volume = units::lots(p.trade_data.volume, symbol.lot_size, p.trade_data.symbol_id)?;
+            let position = Position {
                 id: p.position_id.to_string(),
                 symbol: symbol.name.clone(),
                 side,
-                volume: units::lots(p.trade_data.volume, symbol.lot_size, p.trade_data.symbol_id)?,
+                volume,
                 open_price: units::price(open_price, symbol.digits)?,
                 current_price: units::spot_price(current, symbol.digits)?,
                 stop_loss: p
@@ -379,9 +460,49 @@ impl CtraderClient {
                 swap: units::money(p.swap, digits)?,
                 commission: units::money(p.commission.unwrap_or(0), digits)?,
                 open_time: millis(p.trade_data.open_timestamp.unwrap_or(0))?,
-            });
+            };
+            let mark = Mark {
+                symbol_id: p.trade_data.symbol_id,
+                digits: symbol.digits,
+                units: volume * contract_size(symbol),
+                // Set by a snapshot, the only reader of it.
+                to_deposit: Decimal::ZERO,
+                price_at_read: position.current_price,
+                gross: position.profit,
+                net: Decimal::ZERO,
+            };
+            positions.push((position, mark));
         }
         Ok(positions)
+    }
+
+    pub(crate) fn listener(&self) -> &Arc<Listener> {
+        &self.inner.listener
+    }
+
+    /// The account (`ctidTraderAccountId`).
+    pub fn account_id(&self) -> i64 {
+        self.inner.settings.account_id
+    }
+
+    /// Whether the account is still authorized on `link`.
+    pub(crate) fn authorized_on(&self, link: &Link) -> bool {
+        !link.closed.is_cancelled()
+            && self
+                .inner
+                .connection
+                .is_authorized(self.inner.settings.account_id, link)
+    }
+
+    /// The latest quote of `symbol` known, without waiting.
+    pub(crate) fn spot_now(&self, symbol: i64) -> Option<Spot> {
+        self.inner
+            .listener
+            .spots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&symbol)
+            .copied()
     }
 
     /// Deals executed in `[start, end)`: filled trade deals (`ProtoOADealListReq`, a window with
@@ -404,6 +525,9 @@ impl CtraderClient {
         mut progress: impl FnMut(usize, Option<DateTime<Utc>>),
     ) -> Result<Vec<Deal>, BrokerError> {
         let catalog = self.catalog().await?;
+        // Nothing happened before the account was registered: the history is read from then
+        // (a week of cash flows a request, against the connection's historical limit).
+        let start = catalog.registered.map_or(start, |r| start.max(r));
         let mut deals: BTreeMap<(DateTime<Utc>, String), Deal> = BTreeMap::new();
         let mut seen = HashSet::new();
         let (from, to) = (start.timestamp_millis(), end.timestamp_millis());
@@ -487,7 +611,7 @@ impl CtraderClient {
         let catalog = self.catalog().await?;
         let id = catalog.id(symbol)?;
         let info = catalog.symbol(id)?;
-        self.subscribe(&[id]).await?;
+        self.subscribe_spots(&[id]).await?;
         let spot = self.spot(id).await?;
         let (Some(bid), Some(ask)) = (spot.bid, spot.ask) else {
             return Err(BrokerError::Malformed(format!("no quote for {symbol}")));
@@ -510,6 +634,7 @@ impl CtraderClient {
         let latest = {
             let spots = self
                 .inner
+                .listener
                 .spots
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
@@ -530,7 +655,7 @@ impl CtraderClient {
             return Ok(Decimal::ONE);
         }
         if let Some(&pair) = catalog.by_assets.get(&(quote, catalog.deposit_asset)) {
-            self.subscribe(&[pair]).await?;
+            self.subscribe_spots(&[pair]).await?;
             let bid = self.spot(pair).await?.bid.unwrap_or(0);
             return Ok(Decimal::new(
                 i64::try_from(bid).unwrap_or(0),
@@ -538,7 +663,7 @@ impl CtraderClient {
             ));
         }
         if let Some(&pair) = catalog.by_assets.get(&(catalog.deposit_asset, quote)) {
-            self.subscribe(&[pair]).await?;
+            self.subscribe_spots(&[pair]).await?;
             let ask = self.spot(pair).await?.ask.unwrap_or(0);
             let ask = Decimal::new(i64::try_from(ask).unwrap_or(0), units::SPOT_PRICE_DIGITS);
             if ask > Decimal::ZERO {
@@ -558,7 +683,7 @@ impl CtraderClient {
     }
 
     /// The account's symbols and deposit currency, read on first use.
-    async fn catalog(&self) -> Result<Arc<Catalog>, BrokerError> {
+    pub(crate) async fn catalog(&self) -> Result<Arc<Catalog>, BrokerError> {
         let mut slot = self.inner.catalog.lock().await;
         if let Some(catalog) = slot.as_ref() {
             return Ok(catalog.clone());
@@ -592,6 +717,10 @@ impl CtraderClient {
             deposit_asset,
             currency,
             money_digits: trader.trader.money_digits,
+            registered: trader
+                .trader
+                .registration_timestamp
+                .and_then(|t| Utc.timestamp_millis_opt(t).single()),
             by_id: HashMap::new(),
             by_name: HashMap::new(),
             by_assets: HashMap::new(),
@@ -618,50 +747,103 @@ impl CtraderClient {
                 },
             );
         }
+        if let Some(broker) = &trader.trader.broker_name {
+            // Its quotes are its broker's: shared with the broker's other accounts.
+            self.inner
+                .connection
+                .set_broker(self.inner.settings.account_id, broker);
+        }
         let catalog = Arc::new(catalog);
         *slot = Some(catalog.clone());
         Ok(catalog)
     }
 
-    /// Subscribes to the spots of `symbols` not yet subscribed.
-    async fn subscribe(&self, symbols: &[i64]) -> Result<(), BrokerError> {
-        let new: Vec<i64> = {
-            let subscribed = self
-                .inner
-                .subscribed
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let mut new: Vec<i64> = symbols
-                .iter()
-                .copied()
-                .filter(|s| !subscribed.contains(s))
-                .collect();
-            new.sort_unstable();
-            new.dedup();
-            new
-        };
-        if new.is_empty() {
+    /// Reads the quotes of `symbols` from now on: each from the broker's shared feed, which
+    /// this account subscribes to when no other account of its broker does now.
+    async fn subscribe_spots(&self, symbols: &[i64]) -> Result<(), BrokerError> {
+        if symbols.is_empty() {
             return Ok(());
         }
-        let request = wire::SymbolIdsReq {
-            ctid_trader_account_id: self.inner.settings.account_id,
-            symbol_id: new.clone(),
-        };
-        let _: serde_json::Value = self.call(payload::SUBSCRIBE_SPOTS_REQ, &request).await?;
         self.inner
             .subscribed
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .extend(new);
-        Ok(())
+            .extend(symbols.iter().copied());
+        let link = self.session().await?;
+        self.feed(&link).await
+    }
+
+    /// The symbols this client reads quotes of.
+    fn wanted(&self) -> Vec<i64> {
+        self.inner
+            .subscribed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    /// Whether every symbol this client reads is fed by a subscription alive now.
+    pub(crate) fn spots_fed(&self) -> bool {
+        self.inner
+            .connection
+            .fed(self.inner.settings.account_id, &self.wanted())
+    }
+
+    /// Subscribes on `link` (this account authorized on it) to the symbols it reads that no
+    /// account of its broker feeds now.
+    async fn feed(&self, link: &Link) -> Result<(), BrokerError> {
+        let inner = &self.inner;
+        let unfed = inner.connection.claim(
+            inner.settings.account_id,
+            (inner.listener_id, &inner.listener),
+            &self.wanted(),
+            link,
+        );
+        if unfed.is_empty() {
+            return Ok(());
+        }
+        let request = wire::SymbolIdsReq {
+            ctid_trader_account_id: inner.settings.account_id,
+            symbol_id: unfed.clone(),
+        };
+        let subscribed = match inner
+            .connection
+            .unblocked(payload::SUBSCRIBE_SPOTS_REQ)
+            .await
+        {
+            Ok(()) => {
+                self.authenticate(link, payload::SUBSCRIBE_SPOTS_REQ, &request)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        match subscribed {
+            // The same connection may still have them.
+            Err(BrokerError::Refused { code, .. }) if code == "ALREADY_SUBSCRIBED" => Ok(()),
+            Err(error) => {
+                if matches!(&error, BrokerError::Refused { code, .. } if code == "ACCOUNT_NOT_AUTHORIZED")
+                {
+                    // Its session ended before the event said so: authorized again next time.
+                    inner
+                        .connection
+                        .deauthorize(inner.settings.account_id, link);
+                }
+                inner.connection.unclaim(inner.settings.account_id, &unfed);
+                Err(error)
+            }
+            Ok(()) => Ok(()),
+        }
     }
 
     /// The latest quote of a subscribed symbol, waiting for the first one to arrive.
     async fn spot(&self, symbol: i64) -> Result<Spot, BrokerError> {
-        let deadline = Instant::now() + self.inner.settings.timeout;
+        let deadline = Instant::now() + self.inner.connection.timeout();
         loop {
             let spot = self
                 .inner
+                .listener
                 .spots
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -677,45 +859,51 @@ impl CtraderClient {
         }
     }
 
-    /// Sends a request and reads its answer, connecting (again) first when needed.
-    async fn call<Req: Serialize, Res: DeserializeOwned>(
+    /// Sends a request and reads its answer, signing in (again) first when needed.
+    pub(crate) async fn call<Req: Serialize, Res: DeserializeOwned>(
         &self,
         payload_type: u32,
         request: &Req,
     ) -> Result<Res, BrokerError> {
-        if let Some(until) = *self
-            .inner
-            .blocked_until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-        {
-            let now = Instant::now();
-            if until > now {
-                return Err(BrokerError::RateLimited {
-                    retry_after: Some(until - now),
-                });
-            }
-        }
+        let connection = &self.inner.connection;
+        connection.unblocked(payload_type).await?;
         let payload = serde_json::to_value(request)
             .map_err(|e| BrokerError::Config(format!("cannot encode a request: {e}")))?;
-        // A request cut off by a dropped (or silent) connection is sent once more on a new one.
+        let account_auth = payload_type != payload::GET_ACCOUNTS_BY_ACCESS_TOKEN_REQ;
+        // A request cut off by a dropped (or silent) connection is sent once more on a new one;
+        // one refused for a short pause, after it (a few times).
         let mut last = BrokerError::Connection(
             "the cTrader connection dropped twice during one request".into(),
         );
-        for _ in 0..2 {
-            let link = self.link().await?;
-            if payload::is_history(payload_type) {
-                self.inner.history.until_ready().await;
-            }
-            self.inner.requests.until_ready().await;
-            match self.exchange(&link, payload_type, payload.clone()).await {
-                Ok(answer) => match self.read_answer(answer) {
+        let (mut drops, mut pauses) = (0, 0);
+        while drops < 2 {
+            let link = if account_auth {
+                self.session().await?
+            } else {
+                connection.link().await?
+            };
+            connection.pace(payload_type).await;
+            // A pause the server asked for while this request waited its turn.
+            connection.unblocked(payload_type).await?;
+            drops += 1;
+            match connection
+                .exchange(&link, payload_type, payload.clone())
+                .await
+            {
+                Ok(answer) => match connection.read_answer(answer, payload_type) {
+                    Err(BrokerError::RateLimited { retry_after })
+                        if pauses < 3 && retry_after.is_some_and(|w| w <= WAIT_OUT) =>
+                    {
+                        pauses += 1;
+                        drops -= 1;
+                        connection.unblocked(payload_type).await?;
+                    }
                     // The server ended the account's session (its token was invalidated, say)
-                    // before its event arrived: sign in again on a new connection.
+                    // before its event arrived: authorize it again.
                     Err(BrokerError::Refused { code, message })
                         if code == "ACCOUNT_NOT_AUTHORIZED" =>
                     {
-                        link.closed.cancel();
+                        connection.deauthorize(self.inner.settings.account_id, &link);
                         last = BrokerError::Refused { code, message };
                     }
                     read => return read,
@@ -728,111 +916,46 @@ impl CtraderClient {
                         account = self.inner.settings.account_id,
                         "cTrader did not answer in time; connecting again"
                     );
-                    link.closed.cancel();
+                    connection.abandon(&link).await;
                     last = BrokerError::Timeout;
                 }
                 Err(Exchange::Failed(error)) => return Err(error),
-            }
-            let mut slot = self.inner.link.lock().await;
-            if slot.as_ref().is_some_and(|l| l.closed.is_cancelled()) {
-                *slot = None;
             }
         }
         Err(last)
     }
 
-    fn read_answer<Res: DeserializeOwned>(&self, answer: Envelope) -> Result<Res, BrokerError> {
-        if matches!(
-            answer.payload_type,
-            payload::OA_ERROR_RES | payload::ERROR_RES
-        ) {
-            let error: wire::ErrorRes = serde_json::from_value(answer.payload)
-                .map_err(|e| BrokerError::Malformed(format!("an unreadable error: {e}")))?;
-            return Err(self.refusal(error));
+    /// The connection's link with this account authorized on it (and its token refreshed when
+    /// it expires soon).
+    pub(crate) async fn session(&self) -> Result<Link, BrokerError> {
+        let connection = &self.inner.connection;
+        let account = self.inner.settings.account_id;
+        let ready = |link: &Link| {
+            connection.is_authorized(account, link)
+                && !self.inner.tokens.borrow().refresh_due(Utc::now())
+        };
+        let link = connection.link().await?;
+        if ready(&link) {
+            return Ok(link);
         }
-        serde_json::from_value(answer.payload).map_err(|e| {
-            BrokerError::Malformed(format!(
-                "payload type {} cannot be read: {e}",
-                answer.payload_type
-            ))
-        })
+        let _auth = self.inner.auth.lock().await;
+        // Another call of this client may have signed in meanwhile.
+        let link = connection.link().await?;
+        if ready(&link) {
+            return Ok(link);
+        }
+        self.sign_in(&link).await?;
+        connection.set_authorized(account, &link);
+        // Its subscriptions went with its last authorization: the quotes it reads are fed
+        // again (by it, where no other account of its broker feeds them).
+        self.feed(&link).await?;
+        Ok(link)
     }
 
-    fn refusal(&self, error: wire::ErrorRes) -> BrokerError {
-        let message = error.description.clone().unwrap_or_default();
-        match error.error_code.as_str() {
-            // Too many requests on the connection, or of one payload type ("blocked by server
-            // or rate limit is reached"): both say how long to wait, and nothing is asked again
-            // before then.
-            "REQUEST_FREQUENCY_EXCEEDED" | "BLOCKED_PAYLOAD_TYPE" => {
-                // At most an hour: the server's number must not overflow the clock.
-                let wait = Duration::from_secs(error.retry_after.unwrap_or(1).clamp(1, 3600));
-                *self
-                    .inner
-                    .blocked_until
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + wait);
-                BrokerError::RateLimited {
-                    retry_after: Some(wait),
-                }
-            }
-            "CH_CLIENT_AUTH_FAILURE"
-            | "CH_CLIENT_NOT_AUTHENTICATED"
-            | "CH_ACCESS_TOKEN_INVALID"
-            | "OA_AUTH_TOKEN_EXPIRED"
-            | "ACCESS_DENIED"
-            | "ACCOUNT_NOT_AUTHORIZED"
-            | "CH_CTID_TRADER_ACCOUNT_NOT_FOUND" => BrokerError::Refused {
-                code: error.error_code,
-                message,
-            },
-            "SYMBOL_NOT_FOUND" | "POSITION_NOT_FOUND" | "ENTITY_NOT_FOUND" => {
-                BrokerError::NotFound(format!("{}: {message}", error.error_code))
-            }
-            _ => BrokerError::Refused {
-                code: error.error_code,
-                message,
-            },
-        }
-    }
-
-    /// The open connection, or a new one, authenticated.
-    async fn link(&self) -> Result<Link, BrokerError> {
-        let mut slot = self.inner.link.lock().await;
-        // A token about to expire is refreshed by signing in again (the new token must be the
-        // one the account is authorized with).
-        let refresh_due = self.inner.tokens.borrow().refresh_due(Utc::now());
-        if let Some(link) = slot.as_ref().filter(|l| !l.closed.is_cancelled()) {
-            if !refresh_due {
-                return Ok(link.clone());
-            }
-            link.closed.cancel();
-        }
-        *slot = None;
-        let link = self.connect().await?;
-        match self.sign_in(&link).await {
-            Ok(()) => {
-                *slot = Some(link.clone());
-                Ok(link)
-            }
-            Err(error) => {
-                // A connection that could not sign in is of no use: end its tasks.
-                link.closed.cancel();
-                Err(error)
-            }
-        }
-    }
-
-    /// Authenticates the application and the account on a new connection and subscribes again
-    /// to the spots the client had.
+    /// Authorizes the account on `link` (refreshing its token first when it expires soon, or
+    /// when the server says it expired).
     async fn sign_in(&self, link: &Link) -> Result<(), BrokerError> {
         let settings = &self.inner.settings;
-        let app = wire::ApplicationAuthReq {
-            client_id: settings.client_id.clone(),
-            client_secret: settings.client_secret.clone(),
-        };
-        self.authenticate(link, payload::APPLICATION_AUTH_REQ, &app)
-            .await?;
         let mut refreshed = false;
         if self.inner.tokens.borrow().refresh_due(Utc::now()) {
             // Ahead of expiry the current token still works: a refresh that fails now is tried
@@ -871,22 +994,6 @@ impl CtraderClient {
                 Err(error) => return Err(error),
             }
         }
-        let subscribed: Vec<i64> = self
-            .inner
-            .subscribed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .copied()
-            .collect();
-        if !subscribed.is_empty() {
-            let request = wire::SymbolIdsReq {
-                ctid_trader_account_id: settings.account_id,
-                symbol_id: subscribed,
-            };
-            self.authenticate(link, payload::SUBSCRIBE_SPOTS_REQ, &request)
-                .await?;
-        }
         Ok(())
     }
 
@@ -897,10 +1004,11 @@ impl CtraderClient {
                 "the access token expired and there is no refresh token".into(),
             ));
         };
+        let connection = &self.inner.connection;
         let payload = serde_json::to_value(wire::RefreshTokenReq { refresh_token })
             .map_err(|e| BrokerError::Config(format!("cannot encode a request: {e}")))?;
-        self.inner.requests.until_ready().await;
-        let answer = match self
+        connection.pace(payload::REFRESH_TOKEN_REQ).await;
+        let answer = match connection
             .exchange(link, payload::REFRESH_TOKEN_REQ, payload)
             .await
         {
@@ -912,16 +1020,17 @@ impl CtraderClient {
             }
             Err(Exchange::Failed(error)) => return Err(error),
         };
-        let refreshed: wire::RefreshTokenRes = match self.read_answer(answer) {
-            Ok(refreshed) => refreshed,
-            Err(BrokerError::Refused { code, message }) => {
-                return Err(BrokerError::Refused {
-                    code: REFRESH_REFUSED.to_owned(),
-                    message: format!("cTrader refused the refresh token ({code}): {message}"),
-                });
-            }
-            Err(error) => return Err(error),
-        };
+        let refreshed: wire::RefreshTokenRes =
+            match connection.read_answer(answer, payload::REFRESH_TOKEN_REQ) {
+                Ok(refreshed) => refreshed,
+                Err(BrokerError::Refused { code, message }) => {
+                    return Err(BrokerError::Refused {
+                        code: REFRESH_REFUSED.to_owned(),
+                        message: format!("cTrader refused the refresh token ({code}): {message}"),
+                    });
+                }
+                Err(error) => return Err(error),
+            };
         let now = Utc::now();
         let expires_at = chrono::TimeDelta::try_seconds(refreshed.expires_in)
             .and_then(|lifetime| now.checked_add_signed(lifetime));
@@ -939,185 +1048,116 @@ impl CtraderClient {
         Ok(())
     }
 
+    /// A request of the sign-in on `link` itself (no session needed): authorization, spots.
     async fn authenticate<Req: Serialize>(
         &self,
         link: &Link,
         payload_type: u32,
         request: &Req,
     ) -> Result<(), BrokerError> {
+        let connection = &self.inner.connection;
         let payload = serde_json::to_value(request)
             .map_err(|e| BrokerError::Config(format!("cannot encode a request: {e}")))?;
-        self.inner.requests.until_ready().await;
-        match self.exchange(link, payload_type, payload).await {
-            Ok(answer) => self.read_answer::<serde_json::Value>(answer).map(drop),
+        connection.pace(payload_type).await;
+        match connection.exchange(link, payload_type, payload).await {
+            Ok(answer) => connection
+                .read_answer::<serde_json::Value>(answer, payload_type)
+                .map(drop),
             Err(Exchange::Closed) => Err(BrokerError::Connection(
                 "the cTrader server closed the connection while signing in".into(),
             )),
             Err(Exchange::Failed(error)) => Err(error),
         }
     }
+}
 
-    async fn exchange(
-        &self,
-        link: &Link,
-        payload_type: u32,
-        payload: serde_json::Value,
-    ) -> Result<Envelope, Exchange> {
-        let id = self
-            .inner
-            .next_id
-            .fetch_add(1, Ordering::Relaxed)
-            .to_string();
-        let envelope = Envelope {
-            client_msg_id: Some(id.clone()),
-            payload_type,
-            payload,
-        };
-        let text = serde_json::to_string(&envelope)
-            .map_err(|e| Exchange::Failed(BrokerError::Config(e.to_string())))?;
-        let (tx, rx) = oneshot::channel();
-        link.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.clone(), tx);
-        if link.out.send(Message::text(text)).await.is_err() {
-            return Err(Exchange::Closed);
-        }
-        let answer = tokio::time::timeout(self.inner.settings.timeout, rx).await;
-        link.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id);
-        match answer {
-            Ok(Ok(envelope)) => Ok(envelope),
-            Ok(Err(_)) => Err(Exchange::Closed),
-            Err(_) => Err(Exchange::Failed(BrokerError::Timeout)),
-        }
-    }
+/// An account as it stands: [`CtraderClient::snapshot`].
+#[derive(Clone)]
+pub(crate) struct Snapshot {
+    pub info: AccountInfo,
+    pub positions: Vec<Position>,
+    /// Beside each position, in the same order.
+    pub marks: Vec<Mark>,
+    /// The deposit currency's digits: what a P/L is rounded to.
+    pub money_digits: u32,
+}
 
-    /// Opens the WebSocket and starts its reader and writer (with the heartbeat).
-    async fn connect(&self) -> Result<Link, BrokerError> {
-        let url = &self.inner.settings.url;
-        let (socket, _) = tokio::time::timeout(
-            self.inner.settings.timeout,
-            tokio_tungstenite::connect_async(url.as_str()),
-        )
-        .await
-        .map_err(|_| BrokerError::Timeout)?
-        .map_err(|e| BrokerError::Connection(format!("cannot open {url}: {e}")))?;
-        self.inner.connections.fetch_add(1, Ordering::Relaxed);
-        let (mut sink, mut stream) = socket.split();
-        let (out, mut queue) = mpsc::channel::<Message>(64);
-        let closed = tokio_util::sync::CancellationToken::new();
-        let pending: Arc<Mutex<HashMap<String, oneshot::Sender<Envelope>>>> = Arc::default();
-        let writer_closed = closed.clone();
-        tokio::spawn(async move {
-            let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
-            heartbeat.tick().await;
-            let beat = Message::text(format!(
-                r#"{{"payloadType":{},"payload":{{}}}}"#,
-                payload::HEARTBEAT_EVENT
-            ));
-            loop {
-                let message = tokio::select! {
-                    () = writer_closed.cancelled() => break,
-                    message = queue.recv() => match message {
-                        Some(message) => message,
-                        None => break,
-                    },
-                    _ = heartbeat.tick() => beat.clone(),
-                };
-                if sink.send(message).await.is_err() {
-                    break;
-                }
-            }
-            writer_closed.cancel();
-            let _ = sink.close().await;
-        });
-        let reader_closed = closed.clone();
-        let reader_pending = pending.clone();
-        let spots = self.inner.spots.clone();
-        let account = self.inner.settings.account_id;
-        tokio::spawn(async move {
-            loop {
-                let message = tokio::select! {
-                    () = reader_closed.cancelled() => break,
-                    message = stream.next() => message,
-                };
-                let text = match message {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
-                    Some(Ok(_)) => continue,
-                };
-                let envelope: Envelope = match serde_json::from_str(text.as_str()) {
-                    Ok(envelope) => envelope,
-                    Err(error) => {
-                        tracing::warn!(%error, "cTrader sent a message that cannot be read");
-                        continue;
-                    }
-                };
-                if let Some(id) = &envelope.client_msg_id {
-                    let waiting = reader_pending
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(id);
-                    if let Some(waiting) = waiting {
-                        let _ = waiting.send(envelope);
-                        continue;
-                    }
-                }
-                match envelope.payload_type {
-                    payload::SPOT_EVENT => {
-                        if let Ok(event) =
-                            serde_json::from_value::<wire::SpotEvent>(envelope.payload)
-                        {
-                            record_spot(&spots, &event);
-                        }
-                    }
-                    payload::CLIENT_DISCONNECT_EVENT
-                    | payload::ACCOUNTS_TOKEN_INVALIDATED_EVENT => {
-                        tracing::warn!("cTrader ended the session; reconnecting on next use");
-                        break;
-                    }
-                    payload::ACCOUNT_DISCONNECT_EVENT => {
-                        let theirs = serde_json::from_value::<wire::AccountReq>(envelope.payload)
-                            .ok()
-                            .map(|event| event.ctid_trader_account_id);
-                        if theirs.is_none_or(|id| id == account) {
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            reader_closed.cancel();
-            // Dropping the senders tells every waiting request that the connection is gone.
-            reader_pending
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clear();
-        });
-        Ok(Link {
-            out,
-            pending,
-            closed,
-        })
+/// What moves a position's P/L with the quotes between two reads of the broker's own: its P/L
+/// at the price it was read at, moved by the price's change since, times its size in units,
+/// converted into the deposit currency.
+#[derive(Clone, Debug)]
+pub(crate) struct Mark {
+    pub symbol_id: i64,
+    pub digits: i32,
+    pub units: Decimal,
+    pub to_deposit: Decimal,
+    /// The closing price when the broker's P/L was read.
+    pub price_at_read: Decimal,
+    /// The broker's gross and net unrealized P/L when read.
+    pub gross: Decimal,
+    pub net: Decimal,
+}
+
+impl Mark {
+    /// How much the P/L moved since it was read, at `price` (a buy gains when it rises).
+    pub fn moved(&self, side: Side, price: Decimal) -> Decimal {
+        let change = (price - self.price_at_read) * self.units * self.to_deposit;
+        match side {
+            Side::Buy => change,
+            Side::Sell => -change,
+        }
     }
 }
 
-fn record_spot(spots: &Mutex<HashMap<i64, Spot>>, event: &wire::SpotEvent) {
-    let mut spots = spots.lock().unwrap_or_else(PoisonError::into_inner);
-    let spot = spots.entry(event.symbol_id).or_default();
-    if event.bid.is_some() {
-        spot.bid = event.bid;
+/// Balance, equity, margin and currency from the answers of one read.
+fn info_of(
+    catalog: &Catalog,
+    trader: &wire::Trader,
+    reconcile: &wire::ReconcileRes,
+    pnl: &wire::UnrealizedPnlRes,
+) -> Result<AccountInfo, BrokerError> {
+    let balance = units::money(trader.balance, trader.money_digits)?;
+    let mut floating = Decimal::ZERO;
+    for p in &pnl.position_unrealized_pnl {
+        floating += units::money(p.net_unrealized_pn_l, Some(pnl.money_digits))?;
     }
-    if event.ask.is_some() {
-        spot.ask = event.ask;
+    let mut margin = Decimal::ZERO;
+    for p in &reconcile.position {
+        let used = i64::try_from(p.used_margin.unwrap_or(0))
+            .map_err(|_| BrokerError::Malformed("usedMargin out of range".into()))?;
+        margin += units::money(used, p.money_digits.or(catalog.money_digits))?;
     }
-    spot.time = event
-        .timestamp
-        .and_then(|t| Utc.timestamp_millis_opt(t).single())
-        .or_else(|| Some(Utc::now()));
+    // Sums in the shortest form too, as MetaApi's JSON numbers read.
+    let equity = (balance + floating).normalize();
+    let margin = margin.normalize();
+    let bonus = [
+        trader.manager_bonus,
+        trader.ib_bonus,
+        trader.non_withdrawable_bonus,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|b| units::money(b, trader.money_digits))
+    .sum::<Result<Decimal, _>>()?;
+    Ok(AccountInfo {
+        balance,
+        equity,
+        margin,
+        free_margin: (equity - margin).normalize(),
+        margin_level: margin_level(equity, margin),
+        currency: catalog.currency.clone(),
+        leverage: trader.leverage_in_cents.map(|l| l / 100),
+        credit: bonus.normalize(),
+    })
+}
+
+/// Equity over margin in percent, as MetaTrader shows it (none without margin).
+pub(crate) fn margin_level(equity: Decimal, margin: Decimal) -> Option<Decimal> {
+    (margin > Decimal::ZERO).then(|| {
+        (equity / margin * Decimal::ONE_HUNDRED)
+            .round_dp(2)
+            .normalize()
+    })
 }
 
 impl Catalog {
@@ -1162,7 +1202,7 @@ fn millis(ms: i64) -> Result<DateTime<Utc>, BrokerError> {
 /// the opening deal already carried). Its profit is the gross profit plus `pnlConversionFee`
 /// (the fee for converting it into the deposit currency, when there is one): the closed P/L the
 /// balance moves by, with swap and commission.
-fn trade_deal(catalog: &Catalog, deal: wire::Deal) -> Result<Deal, BrokerError> {
+pub(crate) fn trade_deal(catalog: &Catalog, deal: wire::Deal) -> Result<Deal, BrokerError> {
     let symbol = catalog.symbol(deal.symbol_id)?;
     let digits = deal.money_digits.or(catalog.money_digits);
     let kind = match trade_side(deal.trade_side)? {
@@ -1213,7 +1253,7 @@ fn trade_deal(catalog: &Catalog, deal: wire::Deal) -> Result<Deal, BrokerError> 
 }
 
 /// A deposit, withdrawal or other balance operation.
-fn cash_flow_deal(flow: wire::DepositWithdraw) -> Result<Deal, BrokerError> {
+pub(crate) fn cash_flow_deal(flow: wire::DepositWithdraw) -> Result<Deal, BrokerError> {
     let (kind, out) = units::cash_flow(flow.operation_type)?;
     let amount = units::money(flow.delta.abs(), flow.money_digits)?;
     Ok(Deal {
@@ -1250,6 +1290,7 @@ mod tests {
             deposit_asset: 1,
             currency: "USD".into(),
             money_digits: Some(2),
+            registered: None,
             by_id: HashMap::from([(7, symbol)]),
             by_name: HashMap::from([("EURJPY".into(), 7)]),
             by_assets: HashMap::new(),

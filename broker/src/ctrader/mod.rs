@@ -4,5 +4,9 @@
 //! everything is a message on one connection.
 
 pub mod client;
+mod connection;
+pub mod stream;
 
 pub use client::{CtraderClient, CtraderSettings};
+pub use connection::WAIT_OUT;
+pub use stream::Subscription;

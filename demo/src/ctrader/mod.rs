@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -91,6 +92,19 @@ pub struct CtraderSimulator {
     tokens: Arc<std::sync::Mutex<Tokens>>,
     /// Cancelled when the access token stops working: sessions drop their accounts.
     invalidate_all: Arc<std::sync::Mutex<CancellationToken>>,
+    /// Connections served so far, and open now.
+    sessions: Arc<(AtomicU64, AtomicU64)>,
+    /// Spot subscriptions taken, (account, symbol) pairs over every session.
+    spot_subscriptions: Arc<AtomicU64>,
+}
+
+/// Counts a session open while it lives.
+struct Open(Arc<(AtomicU64, AtomicU64)>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.1.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The one valid token pair.
@@ -127,6 +141,8 @@ impl CtraderSimulator {
             received: Arc::default(),
             tokens,
             invalidate_all: Arc::default(),
+            sessions: Arc::default(),
+            spot_subscriptions: Arc::default(),
         }
     }
 
@@ -208,6 +224,19 @@ impl CtraderSimulator {
             .get(&payload_type)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// How many connections the simulator has served, and how many are open now.
+    pub fn connections(&self) -> (u64, u64) {
+        (
+            self.sessions.0.load(Ordering::Relaxed),
+            self.sessions.1.load(Ordering::Relaxed),
+        )
+    }
+
+    /// How many spot subscriptions ((account, symbol) pairs) sessions have taken so far.
+    pub fn spot_subscriptions(&self) -> u64 {
+        self.spot_subscriptions.load(Ordering::Relaxed)
     }
 
     /// The `ctidTraderAccountId` of a demo account.
@@ -341,6 +370,9 @@ where
     S: futures_util::Stream<Item = Inbound> + Send,
     K: futures_util::Sink<String> + Send,
 {
+    simulator.sessions.0.fetch_add(1, Ordering::Relaxed);
+    simulator.sessions.1.fetch_add(1, Ordering::Relaxed);
+    let _open = Open(simulator.sessions.clone());
     let dropped = current(&simulator.drop_all);
     let silenced = current(&simulator.silence_all);
     let invalidate_all = simulator.invalidate_all.clone();
@@ -748,10 +780,15 @@ impl Session {
         let answer = match payload_type {
             payload::TRADER_REQ => (
                 payload::TRADER_RES,
-                world(&mut |w, _| {
+                world(&mut |w, now| {
                     let info = w
                         .account_information(&account)
                         .map_err(|e| refuse("CH_CTID_TRADER_ACCOUNT_NOT_FOUND", e.to_string()))?;
+                    // Registered when its first deposit came.
+                    let registered = w
+                        .deals(&account, DateTime::<Utc>::MIN_UTC, now, 0, 1)
+                        .ok()
+                        .and_then(|deals| deals.first().map(|d| millis(d.time)));
                     Ok(
                         json!({"ctidTraderAccountId": ctid, "trader": to_value(&wire::Trader {
                             ctid_trader_account_id: ctid,
@@ -761,8 +798,15 @@ impl Session {
                             manager_bonus: Some(money(info.credit)),
                             ib_bonus: None,
                             non_withdrawable_bonus: None,
-                            broker_name: Some("Riskdeck demo".into()),
-                            registration_timestamp: None,
+                            // Accounts quoted alike are one broker's: their quotes are
+                            // shared (one subscription feeds them all); a scripted account,
+                            // quoted on its own path, is a broker of its own.
+                            broker_name: Some(if w.quoted_apart(&account).unwrap_or(false) {
+                                format!("Riskdeck demo ({account})")
+                            } else {
+                                "Riskdeck demo".into()
+                            }),
+                            registration_timestamp: registered,
                             money_digits: Some(digits),
                         })}),
                     )
@@ -960,7 +1004,14 @@ impl Session {
                     if !catalog.symbols.iter().any(|s| s.id == symbol) {
                         return Err(refuse("SYMBOL_NOT_FOUND", format!("symbol id {symbol}")));
                     }
-                    self.spots.entry((ctid, symbol)).or_insert((0, 0));
+                    if let std::collections::hash_map::Entry::Vacant(entry) =
+                        self.spots.entry((ctid, symbol))
+                    {
+                        entry.insert((0, 0));
+                        self.simulator
+                            .spot_subscriptions
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 (
                     payload::SUBSCRIBE_SPOTS_RES,

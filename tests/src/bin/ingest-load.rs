@@ -18,13 +18,10 @@
 //! (`max_concurrent_polls`, 64), `--database-url URL` (a fresh SQLite file by default).
 
 use backend::config::{AccountConfig, ChallengeSetup, Config};
-use shared::api::StreamEvent;
-use shared::engine::ChallengeStatus;
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -76,7 +73,7 @@ impl Options {
     }
 }
 
-use tests::load::{cpu_time, percentile, rss, unix_ms};
+use tests::load::{HubWatch, cpu_time, percentile, rss, unix_ms};
 
 async fn run(options: Options) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
@@ -133,42 +130,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let hub = started.state.hub.clone();
 
     // Count published account views, and note when each dropped account's breach arrives.
-    let views = Arc::new(AtomicU64::new(0));
-    let lagged = Arc::new(AtomicU64::new(0));
-    let failed_at: Arc<std::sync::Mutex<HashMap<String, u64>>> = Arc::default();
-    let mut events = hub.subscribe();
-    let counter = tokio::spawn({
-        let (views, lagged, failed_at) = (views.clone(), lagged.clone(), failed_at.clone());
-        async move {
-            loop {
-                match events.recv().await {
-                    Ok(sequenced) => {
-                        if let StreamEvent::Account {
-                            account_id, view, ..
-                        } = &sequenced.event
-                        {
-                            views.fetch_add(1, Ordering::Relaxed);
-                            if view
-                                .challenge
-                                .as_ref()
-                                .is_some_and(|c| c.status == ChallengeStatus::Failed)
-                            {
-                                failed_at
-                                    .lock()
-                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                    .entry(account_id.to_string())
-                                    .or_insert_with(unix_ms);
-                            }
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        lagged.fetch_add(n, Ordering::Relaxed);
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        }
-    });
+    let watch = HubWatch::start(&hub);
 
     eprintln!(
         "tracking {} accounts; warming up for {} s",
@@ -180,7 +142,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let dropped = Arc::new(AtomicUsize::new(0));
     let mut drops: Vec<(String, u64)> = Vec::new();
-    let views_start = views.load(Ordering::Relaxed);
+    let views_start = watch.views();
     let cpu_start = cpu_time();
     let wall = Instant::now();
     let window = Duration::from_secs(options.seconds);
@@ -200,22 +162,13 @@ async fn run(options: Options) -> anyhow::Result<()> {
     }
     let elapsed = wall.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_start);
-    let polls = views.load(Ordering::Relaxed) - views_start;
+    let polls = watch.views() - views_start;
     // Give the last drops one more poll to arrive.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let failed = failed_at
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    let mut latencies: Vec<u64> = drops
-        .iter()
-        .filter_map(|(id, at)| failed.get(id).map(|t| t.saturating_sub(*at)))
-        .collect();
-    latencies.sort_unstable();
+    let latencies = watch.breach_latencies(&drops);
 
     shutdown.cancel();
     started.join().await;
-    counter.abort();
     let _ = child.kill();
     let _ = child.wait();
 
@@ -255,10 +208,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
         latencies.len(),
         drops.len()
     );
-    println!(
-        "hub events lagged        {}",
-        lagged.load(Ordering::Relaxed)
-    );
+    println!("hub events lagged        {}", watch.lagged());
     Ok(())
 }
 

@@ -24,13 +24,9 @@
 //! Options: `--accounts N` (1000), `--seconds S` (30), `--warmup S` (30), `--price-hz H` (1).
 
 use backend::config::{AccountConfig, ChallengeSetup, Config};
-use shared::api::{FeedTransport, StreamEvent};
-use shared::engine::ChallengeStatus;
-use std::collections::HashMap;
+use shared::api::FeedTransport;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -83,7 +79,7 @@ impl Options {
     }
 }
 
-use tests::load::{cpu_time, percentile, rss, unix_ms};
+use tests::load::{HubWatch, cpu_time, percentile, rss, unix_ms};
 
 async fn counter(base: &str, http: &reqwest::Client, what: &str) -> u64 {
     let Ok(response) = http.get(format!("{base}/control/{what}")).send().await else {
@@ -148,42 +144,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let started = backend::start(&config, shutdown.clone()).await?;
     let hub = started.state.hub.clone();
 
-    let views = Arc::new(AtomicU64::new(0));
-    let lagged = Arc::new(AtomicU64::new(0));
-    let failed_at: Arc<std::sync::Mutex<HashMap<String, u64>>> = Arc::default();
-    let mut events = hub.subscribe();
-    let listener = tokio::spawn({
-        let (views, lagged, failed_at) = (views.clone(), lagged.clone(), failed_at.clone());
-        async move {
-            loop {
-                match events.recv().await {
-                    Ok(sequenced) => {
-                        if let StreamEvent::Account {
-                            account_id, view, ..
-                        } = &sequenced.event
-                        {
-                            views.fetch_add(1, Ordering::Relaxed);
-                            if view
-                                .challenge
-                                .as_ref()
-                                .is_some_and(|c| c.status == ChallengeStatus::Failed)
-                            {
-                                failed_at
-                                    .lock()
-                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                    .entry(account_id.to_string())
-                                    .or_insert_with(unix_ms);
-                            }
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        lagged.fetch_add(n, Ordering::Relaxed);
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        }
-    });
+    let watch = HubWatch::start(&hub);
 
     eprintln!(
         "following {} accounts over the stream; warming up for {} s",
@@ -199,7 +160,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
 
     let http = reqwest::Client::new();
     let mut drops: Vec<(String, u64)> = Vec::new();
-    let views_start = views.load(Ordering::Relaxed);
+    let views_start = watch.views();
     let packets_start = counter(&base, &http, "packets").await;
     let rest_start = counter(&base, &http, "rest").await;
     let cpu_start = cpu_time();
@@ -221,7 +182,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
     }
     let elapsed = wall.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_start);
-    let applied = views.load(Ordering::Relaxed) - views_start;
+    let applied = watch.views() - views_start;
     let packets = counter(&base, &http, "packets")
         .await
         .saturating_sub(packets_start);
@@ -229,19 +190,10 @@ async fn run(options: Options) -> anyhow::Result<()> {
         .await
         .saturating_sub(rest_start);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let failed = failed_at
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    let mut latencies: Vec<u64> = drops
-        .iter()
-        .filter_map(|(id, at)| failed.get(id).map(|t| t.saturating_sub(*at)))
-        .collect();
-    latencies.sort_unstable();
+    let latencies = watch.breach_latencies(&drops);
 
     shutdown.cancel();
     started.join().await;
-    listener.abort();
     let _ = child.kill();
     let _ = child.wait();
 
@@ -282,10 +234,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
          second: 10800, three reads a poll)",
         rest as f64 / options.accounts as f64 / hours
     );
-    println!(
-        "hub events lagged        {}",
-        lagged.load(Ordering::Relaxed)
-    );
+    println!("hub events lagged        {}", watch.lagged());
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //! The world's clock is pinned at each poll instant, so both platforms show the same moment.
 
 use backend::challenge::ChallengeRun;
+use broker::StreamEvent;
 use broker::ctrader::{CtraderClient, CtraderSettings};
 use broker::metaapi::MetaApiClient;
 use broker::metaapi::client::http_client;
@@ -18,6 +19,7 @@ use shared::engine::Challenge;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use wire::ctrader::payload as wire_payload;
 
 const TOKEN: &str = "metaapi-demo-token-for-the-ctrader-test";
 const APP_ID: &str = "riskdeck-app";
@@ -349,6 +351,7 @@ async fn a_server_gone_silent_is_noticed_within_the_timeout_and_no_deal_is_lost(
 #[tokio::test]
 async fn a_blocked_payload_type_is_waited_out_not_asked_again_at_every_poll() {
     use broker::BrokerError;
+    use broker::ctrader::WAIT_OUT;
     use wire::ctrader::payload;
     let p = platforms(2, JsonForm::Numbers).await;
     let ctrader = p.ctrader("demo-passing", Duration::from_secs(10));
@@ -359,8 +362,27 @@ async fn a_blocked_payload_type_is_waited_out_not_asked_again_at_every_poll() {
         .await
         .expect("history before the block");
 
+    // A short pause is the connection's normal price: the request waits it out and is sent
+    // once more after it, and the caller only sees the answer.
     p.simulator
-        .block(payload::DEAL_LIST_REQ, Duration::from_secs(2));
+        .block(payload::DEAL_LIST_REQ, Duration::from_secs(1));
+    let asked = p.simulator.received(payload::DEAL_LIST_REQ);
+    let started = std::time::Instant::now();
+    ctrader
+        .deals(from, to)
+        .await
+        .expect("history after a short pause");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(
+        p.simulator.received(payload::DEAL_LIST_REQ),
+        asked + 2,
+        "refused once, then asked once more after the pause"
+    );
+
+    // A long one fails the call at once with its wait, and the server is not asked again
+    // before it is over; other payload types go on.
+    p.simulator
+        .block(payload::DEAL_LIST_REQ, Duration::from_secs(30));
     let asked = p.simulator.received(payload::DEAL_LIST_REQ);
     let wait = match ctrader.deals(from, to).await {
         Err(BrokerError::RateLimited {
@@ -369,10 +391,9 @@ async fn a_blocked_payload_type_is_waited_out_not_asked_again_at_every_poll() {
         other => panic!("BLOCKED_PAYLOAD_TYPE is a rate limit with its wait: {other:?}"),
     };
     assert!(
-        wait >= Duration::from_secs(1) && wait <= Duration::from_secs(2),
+        wait > WAIT_OUT && wait <= Duration::from_secs(30),
         "the server's retryAfter: {wait:?}"
     );
-    // Until then every call fails at once, without asking the server again.
     for _ in 0..5 {
         assert!(matches!(
             ctrader.deals(from, to).await,
@@ -384,11 +405,10 @@ async fn a_blocked_payload_type_is_waited_out_not_asked_again_at_every_poll() {
         asked + 1,
         "asked once, then waited"
     );
-    tokio::time::sleep(wait).await;
     ctrader
-        .deals(from, to)
+        .account_information()
         .await
-        .expect("history once the wait is over");
+        .expect("only the blocked payload type waits");
 }
 
 #[tokio::test]
@@ -483,5 +503,233 @@ fn settings(p: &Platforms, account: &str) -> CtraderSettings {
         refresh_token: Some(REFRESH_TOKEN.into()),
         account_id: p.simulator.account_id(account).expect("a demo account"),
         timeout: Duration::from_secs(10),
+    }
+}
+
+/// Reads `subscription` until `until` says stop, at most `within`; every event read, in order.
+async fn read_until(
+    subscription: &mut broker::ctrader::Subscription,
+    within: Duration,
+    mut until: impl FnMut(&StreamEvent) -> bool,
+) -> Vec<StreamEvent> {
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let event = tokio::time::timeout_at(deadline, subscription.next())
+            .await
+            .unwrap_or_else(|_| panic!("no stop within {within:?}; read {events:#?}"))
+            .expect("the stream goes on");
+        let stop = until(&event);
+        events.push(event);
+        if stop {
+            return events;
+        }
+    }
+}
+
+fn deal_ids(events: &[StreamEvent]) -> Vec<String> {
+    events
+        .iter()
+        .flat_map(|e| match e {
+            StreamEvent::Deals(deals) => deals.iter().map(|d| d.id.clone()).collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_account_of_an_application_shares_one_connection_and_follows_by_events() {
+    let p = platforms(2, JsonForm::Numbers).await;
+    p.broker.pin_clock(None);
+    let accounts: Vec<String> = p.broker.accounts().into_iter().map(|a| a.id).collect();
+    let clients: Vec<CtraderClient> = accounts
+        .iter()
+        .map(|a| p.ctrader(a, Duration::from_secs(10)))
+        .collect();
+    let from = p.start - TimeDelta::minutes(31);
+    let mut subscriptions: Vec<_> = clients.iter().map(|c| c.subscribe(Some(from))).collect();
+    let mut told: Vec<Vec<String>> = Vec::new();
+    for subscription in &mut subscriptions {
+        let events = read_until(subscription, Duration::from_secs(30), |e| {
+            matches!(e, StreamEvent::Synchronized)
+        })
+        .await;
+        assert!(matches!(events[0], StreamEvent::SynchronizationStarted));
+        told.push(deal_ids(&events));
+    }
+    // One application: one connection for all eight accounts, and its standby.
+    assert_eq!(p.simulator.connections(), (2, 2), "served and open");
+
+    // The scalper trades all the time: its deals come as execution events, each once, and
+    // the account is read again after each (the broker's balance, not a sum of ours).
+    let scalper = accounts
+        .iter()
+        .position(|a| a == "demo-eurusd-scalper")
+        .expect("the scalper");
+    let traders_before = p.simulator.received(wire_payload::TRADER_REQ);
+    let watched = std::time::Instant::now();
+    let events = read_until(&mut subscriptions[scalper], Duration::from_secs(30), |e| {
+        matches!(e, StreamEvent::AccountInformation(_))
+    })
+    .await;
+    let new = deal_ids(&events);
+    assert!(
+        !new.is_empty(),
+        "a deal before the account is read again: {events:#?}"
+    );
+    told[scalper].extend(new);
+    let metaapi = p.metaapi("demo-eurusd-scalper");
+    let world: Vec<String> = metaapi
+        .deals(from, Utc::now() + TimeDelta::minutes(1))
+        .await
+        .expect("the world's deals")
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    let mut unique = told[scalper].clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), told[scalper].len(), "no deal told twice");
+    for id in &told[scalper] {
+        assert!(world.contains(id), "deal {id} is the broker's");
+    }
+    // Between executions only quotes move the equity: an account is read again after its
+    // executions, not polled (polling eight accounts reads each once a second or more).
+    let read = p.simulator.received(wire_payload::TRADER_REQ) - traders_before;
+    let seconds = watched.elapsed().as_secs_f64().max(1.0);
+    assert!(
+        (read as f64) < accounts.len() as f64 * seconds / 2.0,
+        "{read} reads of the accounts in {seconds:.1} s"
+    );
+    let priced = read_until(&mut subscriptions[scalper], Duration::from_secs(30), |e| {
+        matches!(
+            e,
+            StreamEvent::Prices {
+                equity: Some(_),
+                ..
+            }
+        )
+    })
+    .await;
+    assert!(!priced.is_empty());
+
+    // Held still, the equity the quotes give is the broker's, to the cent per position.
+    let pinned = p.broker.now();
+    p.broker.pin_clock(Some(pinned));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut equity = None;
+    let mut positions = 0;
+    let mut seen: Vec<StreamEvent> = events.into_iter().chain(priced).collect();
+    while let Some(event) = subscriptions[scalper].try_next() {
+        seen.push(event);
+    }
+    for event in seen {
+        match event {
+            StreamEvent::Prices {
+                equity: Some(e), ..
+            } => equity = Some(e),
+            StreamEvent::AccountInformation(info) => equity = Some(info.equity),
+            StreamEvent::Positions(p) => positions = p.len(),
+            StreamEvent::PositionsChanged { updated, .. } => positions = updated.len(),
+            _ => {}
+        }
+    }
+    let broker = metaapi.account_information().await.expect("info");
+    let equity = equity.expect("the stream told the equity");
+    let off = (equity - broker.equity).abs();
+    let tolerance =
+        rust_decimal::Decimal::new(1, 2) * rust_decimal::Decimal::from(positions.max(1));
+    assert!(
+        off <= tolerance,
+        "streamed {equity}, broker {} ({positions} positions)",
+        broker.equity
+    );
+
+    // The connection drops: the standby takes over (no second application auth beyond its
+    // own), a new standby is opened, and the stream catches up from its last deal.
+    p.broker.pin_clock(None);
+    clients[scalper].disconnect().await;
+    let events = read_until(&mut subscriptions[scalper], Duration::from_secs(30), |e| {
+        matches!(e, StreamEvent::Synchronized)
+    })
+    .await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::Disconnected { .. })),
+        "{events:#?}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while p.simulator.connections() != (3, 2) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(p.simulator.connections(), (3, 2), "served and open");
+}
+
+#[tokio::test]
+async fn quotes_are_shared_by_symbol_among_one_brokers_accounts() {
+    let p = platforms(2, JsonForm::Numbers).await;
+    // Held still: every quote is the one the world shows, whoever's subscription carried it.
+    p.broker.pin_clock(Some(p.broker.now()));
+    // The simulated traders are quoted from the market: one broker's accounts. A scripted
+    // account is quoted on its own path: a broker of its own.
+    let market = [
+        "demo-eurusd-scalper",
+        "demo-gold-swing",
+        "demo-index-breakout",
+    ];
+    let mut clients: Vec<CtraderClient> = market
+        .iter()
+        .map(|a| p.ctrader(a, Duration::from_secs(10)))
+        .collect();
+    let world = p
+        .metaapi(market[0])
+        .current_price("EURUSD")
+        .await
+        .expect("the world's quote");
+    for client in &clients {
+        let price = client.current_price("EURUSD").await.expect("a quote");
+        assert_eq!((price.bid, price.ask), (world.bid, world.ask));
+    }
+    assert_eq!(
+        p.simulator.spot_subscriptions(),
+        1,
+        "one subscription feeds the broker's three accounts"
+    );
+    let apart = p.ctrader("demo-daily-breach", Duration::from_secs(10));
+    apart.current_price("EURUSD").await.expect("a quote");
+    assert_eq!(p.simulator.spot_subscriptions(), 2, "another broker's own");
+
+    // The account that fed the quote goes: the next to ask subscribes in its place, once.
+    drop(clients.remove(0));
+    for client in &clients {
+        let price = client.current_price("EURUSD").await.expect("a quote");
+        assert_eq!((price.bid, price.ask), (world.bid, world.ask));
+    }
+    assert_eq!(p.simulator.spot_subscriptions(), 3);
+
+    // A reconnect ends every subscription: the first account back feeds the others again.
+    clients[0].disconnect().await;
+    for client in &clients {
+        let price = client.current_price("EURUSD").await.expect("a quote");
+        assert_eq!((price.bid, price.ask), (world.bid, world.ask));
+    }
+    assert_eq!(p.simulator.spot_subscriptions(), 4);
+
+    // The quotes move on for every reader.
+    p.broker.pin_clock(None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for client in &clients {
+        loop {
+            let price = client.current_price("EURUSD").await.expect("a quote");
+            if (price.bid, price.ask) != (world.bid, world.ask) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the shared quote never moved"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }

@@ -190,6 +190,26 @@ impl Named for PositionStatus {
     ];
 }
 
+/// `ProtoOAExecutionType`: one this version does not know reads as 0 (nothing to apply).
+pub struct ExecutionType;
+impl Named for ExecutionType {
+    const ENUM: &'static str = "ProtoOAExecutionType";
+    const VALUES: &'static [(&'static str, u32)] = &[
+        ("ORDER_ACCEPTED", 2),
+        ("ORDER_FILLED", 3),
+        ("ORDER_REPLACED", 4),
+        ("ORDER_CANCELLED", 5),
+        ("ORDER_EXPIRED", 6),
+        ("ORDER_REJECTED", 7),
+        ("ORDER_CANCEL_REJECTED", 8),
+        ("SWAP", 9),
+        ("DEPOSIT_WITHDRAW", 10),
+        ("ORDER_PARTIAL_FILL", 11),
+        ("BONUS_DEPOSIT_WITHDRAW", 12),
+    ];
+    const UNKNOWN: Option<u32> = Some(0);
+}
+
 /// `ProtoOAChangeBalanceType`.
 pub struct ChangeBalanceType;
 impl Named for ChangeBalanceType {

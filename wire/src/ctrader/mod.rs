@@ -140,7 +140,10 @@ pub mod payload {
 /// `ProtoOAExecutionType`, the values the simulator sends.
 pub mod execution {
     pub const ORDER_FILLED: u32 = 3;
+    pub const SWAP: u32 = 9;
     pub const DEPOSIT_WITHDRAW: u32 = 10;
+    pub const ORDER_PARTIAL_FILL: u32 = 11;
+    pub const BONUS_DEPOSIT_WITHDRAW: u32 = 12;
 }
 
 pub mod side {
@@ -253,6 +256,21 @@ pub struct TokenInvalidatedEvent {
     pub ctid_trader_account_ids: Vec<i64>,
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// `ProtoOAExecutionEvent`: what the connector reads of it (the position and the order are
+/// read again with `ProtoOAReconcileReq`, which has every field).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionEvent {
+    #[serde(deserialize_with = "lenient::int")]
+    pub ctid_trader_account_id: i64,
+    #[serde(deserialize_with = "lenient::named::<_, lenient::ExecutionType>")]
+    pub execution_type: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deal: Option<Deal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deposit_withdraw: Option<DepositWithdraw>,
 }
 
 /// `ProtoOATrader`.
