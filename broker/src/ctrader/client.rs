@@ -384,11 +384,7 @@ impl CtraderClient {
             mark.net = units::money(net, Some(pnl.money_digits))?;
             let quote = self
                 .spot_now(mark.symbol_id)
-                .and_then(|spot| match position.side {
-                    // A buy closes at the bid, a sell at the ask.
-                    Side::Buy => spot.bid,
-                    Side::Sell => spot.ask,
-                });
+                .and_then(|spot| spot.close(position.side));
             if let Some(quote) = quote {
                 let price = units::spot_price(quote, mark.digits)?;
                 mark.price_at_read = price;
@@ -427,12 +423,9 @@ impl CtraderClient {
             let symbol = catalog.symbol(p.trade_data.symbol_id)?;
             let side = trade_side(p.trade_data.trade_side)?;
             let spot = self.spot(p.trade_data.symbol_id).await?;
-            // A buy closes at the bid, a sell at the ask.
-            let current = match side {
-                Side::Buy => spot.bid,
-                Side::Sell => spot.ask,
-            }
-            .ok_or_else(|| BrokerError::Malformed(format!("no quote for {}", symbol.name)))?;
+            let current = spot
+                .close(side)
+                .ok_or_else(|| BrokerError::Malformed(format!("no quote for {}", symbol.name)))?;
             let digits = p.money_digits.or(catalog.money_digits);
             let open_price = p.price.ok_or_else(|| {
                 BrokerError::Malformed(format!("position {} has no price", p.position_id))

@@ -87,6 +87,14 @@ pub(crate) struct Listener {
 }
 
 impl Spot {
+    /// The price a position of `side` closes at: a buy at the bid, a sell at the ask.
+    pub fn close(&self, side: shared::domain::Side) -> Option<u64> {
+        match side {
+            shared::domain::Side::Buy => self.bid,
+            shared::domain::Side::Sell => self.ask,
+        }
+    }
+
     /// What a spot event changes (an event may carry only the bid or only the ask).
     fn update(&mut self, event: &wire::SpotEvent) {
         if event.bid.is_some() {

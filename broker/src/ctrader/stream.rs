@@ -24,7 +24,7 @@ use crate::{BrokerError, StreamEvent};
 use ::wire::ctrader as wire;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use shared::domain::{Deal, Side};
+use shared::domain::Deal;
 use std::collections::HashSet;
 use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
@@ -339,11 +339,7 @@ impl CtraderClient {
             let mut position = position.clone();
             let price = self
                 .spot_now(mark.symbol_id)
-                .and_then(|spot| match position.side {
-                    // A buy closes at the bid, a sell at the ask.
-                    Side::Buy => spot.bid,
-                    Side::Sell => spot.ask,
-                });
+                .and_then(|spot| spot.close(position.side));
             let moved = match price.map(|p| ::wire::ctrader::units::spot_price(p, mark.digits)) {
                 Some(Ok(price)) => {
                     position.current_price = price;
