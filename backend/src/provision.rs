@@ -18,7 +18,7 @@ use crate::lease::Leases;
 use crate::{live, tracker};
 use broker::BrokerClient;
 use broker::ctrader::client::Tokens;
-use broker::ctrader::{CtraderClient, CtraderSettings};
+use broker::ctrader::{CtraderClient, CtraderSettings, TokenStore};
 use broker::journal;
 use broker::metaapi::{StreamSettings, StreamingPool};
 use broker::{BrokerError, metaapi::MetaApiClient};
@@ -31,10 +31,12 @@ use shared::api::{
 };
 use shared::domain::AccountId;
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use store::connections::{BrokerConnection, TokenRefresh};
+use store::connections::{BrokerConnection, RefreshedPair, TokenRefresh, lineage_of};
 use store::secrets::{Secret, SecretKey};
 use store::{AccountSetup, Store, StoreError};
 use tokio::task::JoinSet;
@@ -70,6 +72,8 @@ pub struct DemoLink {
 pub struct Launcher {
     /// Persistence.
     pub store: Arc<dyn Store>,
+    /// The one writer of every tracker's equity samples.
+    charts: Arc<tracker::ChartWriter>,
     /// Live views.
     pub hub: Arc<Hub>,
     /// This instance's account leases.
@@ -415,8 +419,12 @@ impl Launcher {
         demo: Option<DemoLink>,
         shutdown: CancellationToken,
     ) -> Self {
+        let (charts, writer) = tracker::ChartWriter::start(store.clone(), shutdown.clone());
+        let mut tasks = JoinSet::new();
+        tasks.spawn(writer);
         Self {
             store,
+            charts,
             hub,
             leases,
             fanout,
@@ -433,7 +441,7 @@ impl Launcher {
             secret_key: config.secret_key.clone(),
             demo,
             shutdown,
-            tasks: Mutex::new(JoinSet::new()),
+            tasks: Mutex::new(tasks),
             streams: Mutex::new(HashMap::new()),
         }
     }
@@ -447,6 +455,10 @@ impl Launcher {
 
     /// Registers a tracker's command queue and runs it until shutdown.
     pub fn run(&self, id: AccountId, tracker: tracker::Tracker) {
+        let tracker = match self.charts.sink() {
+            Some(sink) => tracker.with_sample_sink(sink),
+            None => tracker,
+        };
         self.trackers.register(id, tracker.command_sender());
         self.tasks
             .lock()
@@ -480,7 +492,15 @@ impl Launcher {
                         refresh_token: ctrader.refresh_token.clone(),
                         expires_at: dates.expires_at,
                         refreshed_at: dates.refreshed_at,
+                        refreshed_by: None,
                     });
+                }
+                if let Some(key) = &self.secret_key {
+                    client = client.with_token_store(Arc::new(StoredTokens {
+                        store: self.store.clone(),
+                        key: key.clone(),
+                        account: AccountId::from(account.id.as_str()),
+                    }));
                 }
                 self.keep_refreshed_tokens(&account.id, ctrader, client.tokens());
                 ctrader_stream = Some(tracker::Streamed::ctrader(client.clone()));
@@ -709,6 +729,20 @@ impl Launcher {
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or("its broker connection is missing")?;
+            if connection
+                .refresh
+                .as_ref()
+                .is_some_and(|refresh| refresh.lineage.is_none())
+            {
+                // Stored before pairs had lineages: saving it again gives it the lineage of the
+                // refresh token it holds, so that the next refresh reaches it.
+                if let Err(error) =
+                    store::connections::save(self.store.as_ref(), key, &connection, Utc::now())
+                        .await
+                {
+                    tracing::warn!(account = %setup.account, %error, "cannot store the token pair's lineage");
+                }
+            }
             if setup.connection == CTRADER {
                 let (client_id, client_secret) = connection
                     .application
@@ -849,22 +883,9 @@ impl Launcher {
                 application: None,
                 refresh: None,
             }),
-            (ConnectionRequest::Ctrader { .. }, Some(ctrader)) => Some(BrokerConnection {
-                account: checked.id.clone(),
-                platform: CTRADER.to_owned(),
-                base_url: ctrader.url.clone(),
-                external_account_id: checked.external_account_id.clone(),
-                token: Secret::new(ctrader.access_token.clone()),
-                application: Some((
-                    ctrader.client_id.clone(),
-                    Secret::new(ctrader.client_secret.clone()),
-                )),
-                refresh: ctrader.refresh_token.as_ref().map(|token| TokenRefresh {
-                    token: Secret::new(token.clone()),
-                    expires_at: None,
-                    refreshed_at: None,
-                }),
-            }),
+            (ConnectionRequest::Ctrader { .. }, Some(ctrader)) => {
+                Some(ctrader_connection(&checked.id, ctrader))
+            }
             _ => None,
         };
         let connection = match (&secrets, &self.secret_key) {
@@ -917,6 +938,27 @@ impl Launcher {
 
 /// Saves a refreshed token pair into the account's stored connection (made from the
 /// configuration when the account has none yet).
+/// A cTrader account's connection as configured or as an admin gave it: its first pair.
+fn ctrader_connection(account: &AccountId, ctrader: &CtraderAccount) -> BrokerConnection {
+    BrokerConnection {
+        account: account.clone(),
+        platform: CTRADER.to_owned(),
+        base_url: ctrader.url.clone(),
+        external_account_id: ctrader.account_id.to_string(),
+        token: Secret::new(ctrader.access_token.clone()),
+        application: Some((
+            ctrader.client_id.clone(),
+            Secret::new(ctrader.client_secret.clone()),
+        )),
+        refresh: ctrader.refresh_token.as_ref().map(|token| TokenRefresh {
+            token: Secret::new(token.clone()),
+            expires_at: None,
+            refreshed_at: None,
+            lineage: None,
+        }),
+    }
+}
+
 async fn store_tokens(
     store: &dyn store::Store,
     key: &SecretKey,
@@ -924,28 +966,81 @@ async fn store_tokens(
     ctrader: &CtraderAccount,
     pair: Tokens,
 ) -> Result<(), store::connections::ConnectionError> {
-    let mut connection = match store::connections::load(store, key, account).await? {
-        Some(connection) => connection,
-        None => BrokerConnection {
-            account: account.clone(),
-            platform: CTRADER.to_owned(),
-            base_url: ctrader.url.clone(),
-            external_account_id: ctrader.account_id.to_string(),
-            token: Secret::new(ctrader.access_token.clone()),
-            application: Some((
-                ctrader.client_id.clone(),
-                Secret::new(ctrader.client_secret.clone()),
-            )),
-            refresh: None,
-        },
+    let (Some(refresh_token), Some(refreshed_at)) = (pair.refresh_token, pair.refreshed_at) else {
+        // Not a refresh: nothing new to keep.
+        return Ok(());
     };
-    connection.token = Secret::new(pair.access_token);
-    connection.refresh = pair.refresh_token.map(|token| TokenRefresh {
-        token: Secret::new(token),
+    let now = Utc::now();
+    let own = match store::connections::load(store, key, account).await? {
+        Some(connection) => connection,
+        None => {
+            // An account of the configuration file, refreshed for the first time: its
+            // connection is stored with the configured pair, whose lineage the new pair keeps.
+            let connection = ctrader_connection(account, ctrader);
+            store::connections::save(store, key, &connection, now).await?;
+            connection
+        }
+    };
+    let refreshed = RefreshedPair {
+        access_token: Secret::new(pair.access_token),
+        refresh_token: Secret::new(refresh_token),
         expires_at: pair.expires_at,
-        refreshed_at: pair.refreshed_at,
+        refreshed_at,
+    };
+    let lineage = own.refresh.as_ref().map(|held| {
+        held.lineage
+            .clone()
+            .unwrap_or_else(|| lineage_of(&held.token))
     });
-    store::connections::save(store, key, &connection, Utc::now()).await
+    match lineage {
+        // This account's client spent the refresh token: every stored holder of the pair gets
+        // the new one (on this server or another); the other holders here store only theirs.
+        Some(lineage) if pair.refreshed_by == Some(ctrader.account_id) => {
+            let replaced =
+                store::connections::spread_refreshed(store, key, &lineage, &refreshed, now).await?;
+            tracing::info!(%account, replaced, "refreshed cTrader token pair stored for its holders");
+        }
+        _ => {
+            store::connections::save_refreshed(store, key, account, &refreshed, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads an account's stored token pair, for a client about to spend its refresh token: a pair
+/// another server refreshed (and spread to this account) is taken instead.
+struct StoredTokens {
+    store: Arc<dyn store::Store>,
+    key: SecretKey,
+    account: AccountId,
+}
+
+impl TokenStore for StoredTokens {
+    fn latest(&self) -> Pin<Box<dyn Future<Output = Option<Tokens>> + Send + '_>> {
+        Box::pin(async move {
+            let connection =
+                match store::connections::load(self.store.as_ref(), &self.key, &self.account).await
+                {
+                    Ok(connection) => connection?,
+                    Err(error) => {
+                        tracing::warn!(
+                            account = %self.account,
+                            %error,
+                            "cannot read the stored cTrader token before refreshing it"
+                        );
+                        return None;
+                    }
+                };
+            let refresh = connection.refresh?;
+            Some(Tokens {
+                access_token: connection.token.expose().to_owned(),
+                refresh_token: Some(refresh.token.expose().to_owned()),
+                expires_at: refresh.expires_at,
+                refreshed_at: refresh.refreshed_at,
+                refreshed_by: None,
+            })
+        })
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,19 @@ pub struct TokenRefresh {
     pub expires_at: Option<DateTime<Utc>>,
     /// When the pair was last refreshed.
     pub refreshed_at: Option<DateTime<Utc>>,
+    /// The pair's lineage ([`lineage_of`] the refresh token it was first stored with); `None`
+    /// for a new pair, whose lineage is its own refresh token's.
+    pub lineage: Option<String>,
+}
+
+/// A pair's lineage: the SHA-256 (hex) of the refresh token it was first stored with. It
+/// finds the connections that hold one pair and cannot be turned back into the token.
+pub fn lineage_of(refresh_token: &Secret) -> String {
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("riskdeck/ctrader-token-lineage/{}", refresh_token.expose()).as_bytes(),
+    );
+    hex::encode(digest.as_ref())
 }
 
 /// Why a connection could not be saved or loaded.
@@ -95,6 +108,7 @@ pub fn seal(
         sealed_refresh_token,
         token_expires_at: refresh.and_then(|r| r.expires_at),
         token_refreshed_at: refresh.and_then(|r| r.refreshed_at),
+        token_lineage: refresh.map(|r| r.lineage.clone().unwrap_or_else(|| lineage_of(&r.token))),
         updated_at: now,
     })
 }
@@ -117,6 +131,7 @@ pub fn open(
             token: key.open(&refresh_token_context(&stored.account), sealed)?,
             expires_at: stored.token_expires_at,
             refreshed_at: stored.token_refreshed_at,
+            lineage: stored.token_lineage.clone(),
         }),
         None => None,
     };
@@ -154,4 +169,71 @@ pub async fn load(
         return Ok(None);
     };
     Ok(Some(open(key, stored)?))
+}
+
+/// A refreshed token pair, to store on every connection that holds its lineage.
+#[derive(Clone, Debug)]
+pub struct RefreshedPair {
+    /// The new access token.
+    pub access_token: Secret,
+    /// The new refresh token.
+    pub refresh_token: Secret,
+    /// When the new access token expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the pair was refreshed (the compare-and-swap's order).
+    pub refreshed_at: DateTime<Utc>,
+}
+
+/// Stores `pair` on every connection of `lineage` that does not hold a pair refreshed at the
+/// same time or later (each sealed for its own account); how many it replaced.
+pub async fn spread_refreshed(
+    store: &dyn Store,
+    key: &SecretKey,
+    lineage: &str,
+    pair: &RefreshedPair,
+    now: DateTime<Utc>,
+) -> Result<usize, ConnectionError> {
+    let mut replaced = 0;
+    for account in store.token_lineage_accounts(lineage).await? {
+        if save_refreshed(store, key, &account, pair, now).await? {
+            replaced += 1;
+        }
+    }
+    Ok(replaced)
+}
+
+/// Stores `pair` on one account's connection unless it holds a pair refreshed at the same time
+/// or later; whether it did (`false` too when the account has no connection).
+pub async fn save_refreshed(
+    store: &dyn Store,
+    key: &SecretKey,
+    account: &AccountId,
+    pair: &RefreshedPair,
+    now: DateTime<Utc>,
+) -> Result<bool, ConnectionError> {
+    let Some(mut connection) = load(store, key, account).await? else {
+        return Ok(false);
+    };
+    if connection
+        .refresh
+        .as_ref()
+        .is_some_and(|held| held.refreshed_at >= Some(pair.refreshed_at))
+    {
+        return Ok(false);
+    }
+    let lineage = connection.refresh.as_ref().map(|held| {
+        held.lineage
+            .clone()
+            .unwrap_or_else(|| lineage_of(&held.token))
+    });
+    connection.token = pair.access_token.clone();
+    connection.refresh = Some(TokenRefresh {
+        token: pair.refresh_token.clone(),
+        expires_at: pair.expires_at,
+        refreshed_at: Some(pair.refreshed_at),
+        lineage,
+    });
+    Ok(store
+        .save_refreshed_tokens(&seal(key, &connection, now)?)
+        .await?)
 }

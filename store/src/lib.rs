@@ -8,6 +8,7 @@
 
 pub mod buckets;
 pub mod connections;
+mod gate;
 mod postgres;
 pub mod secrets;
 mod sql;
@@ -201,6 +202,12 @@ pub trait History: Send + Sync + 'static {
         &self,
         account: &AccountId,
         points: &[EquityPoint],
+    ) -> Result<(), StoreError>;
+    /// [`History::append_samples`] for many accounts in one transaction (each account's
+    /// samples in time order): the writer of many trackers' samples commits once for all.
+    async fn append_samples_batch(
+        &self,
+        batch: &[(AccountId, Vec<EquityPoint>)],
     ) -> Result<(), StoreError>;
     /// The equity curve between `from` and `to` in at most `max_points` buckets (time order):
     /// the finest tier that still holds the whole range and has at most `max_points` buckets
@@ -438,6 +445,15 @@ pub trait Connections: Send + Sync + 'static {
         &self,
         account: &AccountId,
     ) -> Result<Option<StoredBrokerConnection>, StoreError>;
+    /// The accounts whose connection holds the token pair of `lineage`.
+    async fn token_lineage_accounts(&self, lineage: &str) -> Result<Vec<AccountId>, StoreError>;
+    /// Replaces a connection's token pair (access token, refresh token, expiry, last refresh)
+    /// unless the stored one was refreshed at the same time or later: a compare-and-swap, so
+    /// that two servers storing refreshes never put an older pair back. Whether it replaced.
+    async fn save_refreshed_tokens(
+        &self,
+        connection: &StoredBrokerConnection,
+    ) -> Result<bool, StoreError>;
     /// Creates an account (name, owner), its setup and, for a broker reached with a token, its
     /// connection (token sealed), in one transaction; `false` (nothing written) when an account
     /// with that id exists already.
@@ -967,6 +983,9 @@ pub struct StoredBrokerConnection {
     pub token_expires_at: Option<DateTime<Utc>>,
     /// cTrader: when the token pair was last refreshed.
     pub token_refreshed_at: Option<DateTime<Utc>>,
+    /// cTrader: the pair's lineage, shared by the connections that hold one pair (see
+    /// `connections::lineage_of`); `None` without a refresh token.
+    pub token_lineage: Option<String>,
     /// When the connection was last saved.
     pub updated_at: DateTime<Utc>,
 }

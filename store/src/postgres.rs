@@ -9,6 +9,8 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Lets every writer through (see `gate`).
+    gate: std::sync::Arc<super::gate::WriteGate>,
 }
 
 impl PostgresStore {
@@ -37,7 +39,10 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(super::migrate_error)?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            gate: std::sync::Arc::new(super::gate::WriteGate::open()),
+        };
         store.fold_legacy_samples().await?;
         Ok(store)
     }

@@ -11,6 +11,8 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Writers in turn, breaches first (see `gate`).
+    gate: std::sync::Arc<super::gate::WriteGate>,
 }
 
 impl SqliteStore {
@@ -58,7 +60,10 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(super::migrate_error)?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            gate: std::sync::Arc::new(super::gate::WriteGate::serial()),
+        };
         store.fold_legacy_samples().await?;
         Ok(store)
     }

@@ -963,6 +963,7 @@ async fn broker_tokens_are_stored_sealed(store: &dyn Store, url: &str) {
             token: Secret::new("plaintext-refresh-token"),
             expires_at: Some(at(T0 + 2_628_000)),
             refreshed_at: Some(at(T0)),
+            lineage: None,
         }),
     };
     connections::save(store, &key, &ctrader, at(T0))
@@ -983,7 +984,18 @@ async fn broker_tokens_are_stored_sealed(store: &dyn Store, url: &str) {
         .await
         .expect("load")
         .expect("saved");
-    assert_eq!(loaded, ctrader);
+    let lineage = connections::lineage_of(&Secret::new("plaintext-refresh-token"));
+    assert_eq!(
+        loaded.refresh.as_ref().and_then(|r| r.lineage.as_deref()),
+        Some(lineage.as_str()),
+        "a new pair's lineage is its refresh token's"
+    );
+    assert!(!lineage.contains("plaintext"));
+    let mut expected = ctrader.clone();
+    if let Some(refresh) = expected.refresh.as_mut() {
+        refresh.lineage = Some(lineage);
+    }
+    assert_eq!(loaded, expected);
     assert!(!format!("{loaded:?}").contains("plaintext"));
     let mut stored = store
         .load_broker_connection(&ctrader.account)
@@ -1009,6 +1021,114 @@ async fn broker_tokens_are_stored_sealed(store: &dyn Store, url: &str) {
         connections::open(&key, stored),
         Err(SecretError::CannotOpen)
     ));
+}
+
+async fn a_refreshed_token_pair_reaches_every_holder_and_never_goes_back(
+    store: &dyn Store,
+    _url: &str,
+) {
+    use crate::connections::{self, BrokerConnection, RefreshedPair, TokenRefresh};
+    use crate::secrets::{Secret, SecretKey};
+    let key = SecretKey::parse(&"5a".repeat(32)).expect("key");
+    // Three accounts of one cTrader ID hold one pair; a fourth holds another.
+    let holder = |id: &str, refresh: &str| BrokerConnection {
+        account: AccountId::from(id),
+        platform: "ctrader".into(),
+        base_url: "wss://demo.ctraderapi.com:5036".into(),
+        external_account_id: "4000".into(),
+        token: Secret::new("access-0"),
+        application: Some(("app".into(), Secret::new("secret"))),
+        refresh: Some(TokenRefresh {
+            token: Secret::new(refresh),
+            expires_at: None,
+            refreshed_at: None,
+            lineage: None,
+        }),
+    };
+    for (id, refresh) in [
+        ("ct-a", "r0"),
+        ("ct-b", "r0"),
+        ("ct-c", "r0"),
+        ("ct-x", "other"),
+    ] {
+        connections::save(store, &key, &holder(id, refresh), at(T0))
+            .await
+            .expect("save");
+    }
+    let lineage = connections::lineage_of(&Secret::new("r0"));
+    assert_eq!(
+        store.token_lineage_accounts(&lineage).await.expect("list"),
+        vec![
+            AccountId::from("ct-a"),
+            AccountId::from("ct-b"),
+            AccountId::from("ct-c")
+        ]
+    );
+    let pair = |n: i64| RefreshedPair {
+        access_token: Secret::new(format!("access-{n}")),
+        refresh_token: Secret::new(format!("r{n}")),
+        expires_at: Some(at(T0 + n * 100 + 2_628_000)),
+        refreshed_at: at(T0 + n * 100),
+    };
+    // Another server already stored a later refresh on one of them.
+    assert!(
+        connections::save_refreshed(store, &key, &AccountId::from("ct-c"), &pair(2), at(T0))
+            .await
+            .expect("save")
+    );
+    assert_eq!(
+        connections::spread_refreshed(store, &key, &lineage, &pair(1), at(T0))
+            .await
+            .expect("spread"),
+        2,
+        "the two holders of the older pair"
+    );
+    let token = |id: &'static str| {
+        let key = key.clone();
+        async move {
+            let connection = connections::load(store, &key, &AccountId::from(id))
+                .await
+                .expect("load")
+                .expect("saved");
+            let refresh = connection.refresh.expect("refresh");
+            (
+                connection.token.expose().to_owned(),
+                refresh.token.expose().to_owned(),
+                refresh.lineage,
+            )
+        }
+    };
+    assert_eq!(token("ct-a").await.0, "access-1");
+    assert_eq!(token("ct-b").await.1, "r1");
+    assert_eq!(
+        token("ct-c").await.0,
+        "access-2",
+        "a later pair is never put back"
+    );
+    assert_eq!(
+        token("ct-x").await.0,
+        "access-0",
+        "another pair is untouched"
+    );
+    assert_eq!(
+        token("ct-a").await.2,
+        Some(lineage.clone()),
+        "the lineage outlives the refresh token it came from"
+    );
+    // The same refresh again changes nothing; the later one reaches the rest.
+    assert_eq!(
+        connections::spread_refreshed(store, &key, &lineage, &pair(1), at(T0))
+            .await
+            .expect("spread"),
+        0
+    );
+    assert_eq!(
+        connections::spread_refreshed(store, &key, &lineage, &pair(2), at(T0))
+            .await
+            .expect("spread"),
+        2
+    );
+    assert_eq!(token("ct-a").await.0, "access-2");
 }
 
 async fn created_accounts_are_stored_once_with_their_setup(store: &dyn Store, url: &str) {
@@ -1040,6 +1160,7 @@ async fn created_accounts_are_stored_once_with_their_setup(store: &dyn Store, ur
         sealed_refresh_token: None,
         token_expires_at: None,
         token_refreshed_at: None,
+        token_lineage: None,
         updated_at: at(T0),
     };
     assert!(
@@ -1966,6 +2087,7 @@ macro_rules! every_case {
             audit_entries_are_listed_newest_first_with_filters_and_pages,
             rule_set_versions_count_up_and_apply_from_their_instant,
             broker_tokens_are_stored_sealed,
+            a_refreshed_token_pair_reaches_every_holder_and_never_goes_back,
             usernames_are_unique_without_regard_to_case,
             sessions_expire_and_end_with_their_user,
             accounts_have_owners,

@@ -137,3 +137,27 @@ impl Drop for HubWatch {
         self.task.abort();
     }
 }
+
+/// What a load run left in its SQLite file, read after the server stopped: proof that the
+/// numbers measured were stored, not only shown.
+pub async fn stored_summary(database_url: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let mut db = sqlx::SqliteConnection::connect(database_url).await?;
+    let (samples, accounts): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(SUM(samples), 0), COUNT(DISTINCT account_id) FROM equity_buckets
+         WHERE resolution_ms = 10000",
+    )
+    .fetch_one(&mut db)
+    .await?;
+    let states: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM challenge_state")
+        .fetch_one(&mut db)
+        .await?;
+    let breaches: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM challenge_events WHERE kind = 'breach'")
+            .fetch_one(&mut db)
+            .await?;
+    Ok(format!(
+        "{samples} samples in 10 s buckets of {accounts} accounts, {states} challenge states, \
+         {breaches} breach events"
+    ))
+}

@@ -14,7 +14,8 @@
 //! The loop decides nothing itself: pure decisions, unit-tested without IO or a clock, say what
 //! to do (`feed`: stale or recovered; `samples`: when to write equity samples; `save`: when to
 //! store the state, peaks and limit levels; `schedule`: when to poll or pause; `view`: what an
-//! observation shows), and the loop, `poll`, `persist`, `pushes` and `backfill` do it.
+//! observation shows), and the loop, `poll`, `persist`, `pushes` and `backfill` do it. Equity
+//! samples (chart data, never a decision) go to `chart_writer`, one writer for every tracker.
 
 use crate::challenge::ChallengeRun;
 use crate::config::ChallengeSetup;
@@ -35,6 +36,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 mod backfill;
+mod chart_writer;
 mod commands;
 mod feed;
 mod persist;
@@ -47,6 +49,7 @@ mod schedule;
 mod stream;
 mod view;
 
+pub use chart_writer::{ChartWriter, SampleSink};
 pub use commands::{
     AnchorCorrection, Command, CommandError, Commands, Override, OverrideKind, Reply,
     RuleChangeOutcome, RuleChangeRequest, Ticket,
@@ -98,6 +101,9 @@ pub struct Tracker {
     last_saved: Option<Instant>,
     /// Equity samples not yet written, oldest first (written in batches).
     samples: samples::Samples,
+    /// Where due samples are handed to the one writer of every tracker's samples (none: the
+    /// tracker writes them itself).
+    sample_sink: Option<chart_writer::SampleSink>,
     /// Track only while this instance holds the account's lease (none: always, unfenced).
     leases: Option<Arc<Leases>>,
     /// The lease held now, which fences every challenge save.
@@ -193,6 +199,7 @@ impl Tracker {
             specified: std::collections::HashSet::new(),
             last_saved: None,
             samples: samples::Samples::default(),
+            sample_sink: None,
             leases: None,
             lease: None,
             lease_lost: false,
@@ -235,6 +242,14 @@ impl Tracker {
     #[must_use]
     pub fn with_leases(mut self, leases: Arc<Leases>) -> Self {
         self.leases = Some(leases);
+        self
+    }
+
+    /// Hands due equity samples to the writer of every tracker's samples instead of writing
+    /// them itself (see `chart_writer`).
+    #[must_use]
+    pub fn with_sample_sink(mut self, sink: SampleSink) -> Self {
+        self.sample_sink = Some(sink);
         self
     }
 

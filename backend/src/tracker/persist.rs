@@ -99,6 +99,23 @@ impl Tracker {
         let Some(due) = self.samples.due(Instant::now(), self.interval, force) else {
             return;
         };
+        let due = match &self.sample_sink {
+            // Handed to the writer of every tracker's samples, which retries what fails.
+            Some(sink) => match sink.send(&self.id, due.to_vec()) {
+                Ok(()) => {
+                    self.samples.written(Instant::now());
+                    return;
+                }
+                // The writer is gone (shutdown): written here.
+                Err(_) => {
+                    self.sample_sink = None;
+                    self.samples
+                        .due(Instant::now(), self.interval, true)
+                        .unwrap_or(&[])
+                }
+            },
+            None => due,
+        };
         match self.store.append_samples(&self.id, due).await {
             Ok(()) => self.samples.written(Instant::now()),
             Err(error) => {

@@ -194,7 +194,6 @@ impl Tracker {
             equity: info.equity,
         };
         self.samples.push(point);
-        self.flush_samples(false).await;
         let feed = match self.client.clone() {
             Some(client) => {
                 let (account, stale_after) = (self.id.clone(), self.stale_after);
@@ -218,6 +217,8 @@ impl Tracker {
         }
         let view = self.view(now, &info, &positions);
         self.publish_view(&info.currency, view, feed);
+        // The chart's samples after the view: a routine write never holds up a breach shown.
+        self.flush_samples(false).await;
         Ok(())
     }
 }

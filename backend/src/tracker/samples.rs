@@ -66,10 +66,11 @@ impl Samples {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn point(n: i64) -> EquityPoint {
+    /// A sample at second `n` with balance and equity `n`.
+    pub(in crate::tracker) fn point(n: i64) -> EquityPoint {
         EquityPoint {
             time: chrono::DateTime::from_timestamp(n, 0).expect("time"),
             balance: n.into(),

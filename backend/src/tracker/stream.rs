@@ -320,7 +320,6 @@ impl Tracker {
             balance: info.balance,
             equity: info.equity,
         });
-        self.flush_samples(false).await;
         self.note_feed(false, "the broker's stream flows again")
             .await;
         if let Some(run) = self.challenge.as_mut() {
@@ -333,5 +332,7 @@ impl Tracker {
         }
         let view = self.view(now, &info, &positions);
         self.publish_view(&info.currency, view, FeedStatus::Live);
+        // The chart's samples after the view: a routine write never holds up a breach shown.
+        self.flush_samples(false).await;
     }
 }

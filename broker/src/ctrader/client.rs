@@ -24,6 +24,8 @@
 use crate::BrokerError;
 // `wire` below is cTrader's module of the `wire` crate, as the messages are named in it.
 use super::connection::{Connection, Exchange, Link, Listener, Spot, WAIT_OUT};
+use super::tokens::{Lineage, TokenStore};
+pub use super::tokens::{REFRESH_AHEAD, Tokens};
 use ::wire::ctrader as wire;
 use ::wire::ctrader::payload;
 use ::wire::ctrader::units::{self, UnitError};
@@ -35,7 +37,7 @@ use shared::domain::{
     AccountInfo, Deal, DealEntry, DealKind, Position, Side, SymbolPrice, SymbolSpec,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 pub use ::wire::ctrader::{
@@ -87,44 +89,6 @@ impl std::fmt::Debug for CtraderSettings {
 /// in the message): the account's credentials are gone ([`BrokerError::is_credentials`]).
 pub const REFRESH_REFUSED: &str = "REFRESH_TOKEN_REFUSED";
 
-/// How long before its expiry an access token is refreshed.
-pub const REFRESH_AHEAD: chrono::TimeDelta = chrono::TimeDelta::days(2);
-
-/// The account's token pair as it stands: what to store when it changes.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Tokens {
-    pub access_token: String,
-    pub refresh_token: Option<String>,
-    /// When the access token expires, once a refresh has said so.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// When the pair was last refreshed.
-    pub refreshed_at: Option<DateTime<Utc>>,
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens")
-            .field("expires_at", &self.expires_at)
-            .field("refreshed_at", &self.refreshed_at)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Tokens {
-    /// Whether the access token should be refreshed at `now` (it can be, and expires soon):
-    /// [`REFRESH_AHEAD`] before its expiry, or half its lifetime before when that is shorter
-    /// (a token that lasts two days is not refreshed at every request).
-    fn refresh_due(&self, now: DateTime<Utc>) -> bool {
-        let (Some(_), Some(expires)) = (&self.refresh_token, self.expires_at) else {
-            return false;
-        };
-        let lifetime = self
-            .refreshed_at
-            .map_or(REFRESH_AHEAD * 2, |at| expires - at);
-        expires - REFRESH_AHEAD.min(lifetime / 2) <= now
-    }
-}
-
 /// A client for one account; clones share the connection.
 #[derive(Clone, Debug)]
 pub struct CtraderClient {
@@ -136,7 +100,10 @@ struct Inner {
     connection: Arc<Connection>,
     listener: Arc<Listener>,
     listener_id: u64,
-    tokens: tokio::sync::watch::Sender<Tokens>,
+    /// The token pair, shared with every client of the same cTrader ID's pair.
+    lineage: Arc<Lineage>,
+    /// Where a pair refreshed by another process is read before spending the refresh token.
+    token_store: OnceLock<Arc<dyn TokenStore>>,
     /// One sign-in at a time for this client.
     auth: tokio::sync::Mutex<()>,
     catalog: tokio::sync::Mutex<Option<Arc<Catalog>>>,
@@ -220,12 +187,18 @@ impl CtraderClient {
         let (listener_id, listener) = connection.listen(settings.account_id);
         CtraderClient {
             inner: Arc::new(Inner {
-                tokens: tokio::sync::watch::Sender::new(Tokens {
-                    access_token: settings.access_token.clone(),
-                    refresh_token: settings.refresh_token.clone(),
-                    expires_at: None,
-                    refreshed_at: None,
-                }),
+                lineage: Lineage::join(
+                    &settings.url,
+                    &settings.client_id,
+                    Tokens {
+                        access_token: settings.access_token.clone(),
+                        refresh_token: settings.refresh_token.clone(),
+                        expires_at: None,
+                        refreshed_at: None,
+                        refreshed_by: None,
+                    },
+                ),
+                token_store: OnceLock::new(),
                 settings,
                 connection,
                 listener,
@@ -237,15 +210,41 @@ impl CtraderClient {
         }
     }
 
-    /// The account's token pair, which changes when it is refreshed: a server stores the new
-    /// pair at once (the old refresh token may stop working).
+    /// The account's token pair, which changes when it is refreshed (by this client or by any
+    /// other holding the same pair): a server stores the new pair at once (the old refresh
+    /// token may stop working).
     pub fn tokens(&self) -> tokio::sync::watch::Receiver<Tokens> {
-        self.inner.tokens.subscribe()
+        self.inner.lineage.subscribe()
+    }
+
+    /// Tells apart the token pairs of the process: clients of one cTrader ID's pair share it.
+    pub fn token_lineage(&self) -> u64 {
+        self.inner.lineage.id()
     }
 
     /// Starts from a token pair stored earlier (with its expiry), instead of the settings'.
-    pub fn with_tokens(self, tokens: Tokens) -> Self {
-        self.inner.tokens.send_replace(tokens);
+    /// When another client of the process holds that pair already, its newer renewal is kept.
+    pub fn with_tokens(mut self, tokens: Tokens) -> Self {
+        let settings = &self.inner.settings;
+        let lineage = Lineage::join(&settings.url, &settings.client_id, tokens.clone());
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.lineage = lineage,
+            None => {
+                self.inner.lineage.adopt(tokens);
+            }
+        }
+        self
+    }
+
+    /// Reads the stored pair before each refresh, so that a pair another process refreshed is
+    /// taken instead of spending the refresh token again (it is set once).
+    pub fn with_token_store(self, store: Arc<dyn TokenStore>) -> Self {
+        if self.inner.token_store.set(store).is_err() {
+            tracing::warn!(
+                account = self.inner.settings.account_id,
+                "the cTrader token store is set once; the second one is ignored"
+            );
+        }
         self
     }
 
@@ -265,7 +264,7 @@ impl CtraderClient {
     /// for an admin connecting an account. Only the application is authenticated for it.
     pub async fn accounts(&self) -> Result<Vec<wire::CtidTraderAccount>, BrokerError> {
         let request = wire::AccountListReq {
-            access_token: self.inner.tokens.borrow().access_token.clone(),
+            access_token: self.inner.lineage.with(|t| t.access_token.clone()),
         };
         let res: wire::AccountListRes = self
             .call(payload::GET_ACCOUNTS_BY_ACCESS_TOKEN_REQ, &request)
@@ -925,7 +924,7 @@ impl CtraderClient {
         let account = self.inner.settings.account_id;
         let ready = |link: &Link| {
             connection.is_authorized(account, link)
-                && !self.inner.tokens.borrow().refresh_due(Utc::now())
+                && !self.inner.lineage.with(|t| t.refresh_due(Utc::now()))
         };
         let link = connection.link().await?;
         if ready(&link) {
@@ -949,11 +948,13 @@ impl CtraderClient {
     /// when the server says it expired).
     async fn sign_in(&self, link: &Link) -> Result<(), BrokerError> {
         let settings = &self.inner.settings;
+        let lineage = &self.inner.lineage;
         let mut refreshed = false;
-        if self.inner.tokens.borrow().refresh_due(Utc::now()) {
+        let held = lineage.current();
+        if held.refresh_due(Utc::now()) {
             // Ahead of expiry the current token still works: a refresh that fails now is tried
             // again at the next sign-in, and this one goes on with the token it has.
-            match self.refresh(link).await {
+            match self.refresh(link, &held).await {
                 Ok(()) => refreshed = true,
                 Err(error) => tracing::warn!(
                     account = settings.account_id,
@@ -963,9 +964,10 @@ impl CtraderClient {
             }
         }
         loop {
+            let held = lineage.current();
             let account = wire::AccountAuthReq {
                 ctid_trader_account_id: settings.account_id,
-                access_token: self.inner.tokens.borrow().access_token.clone(),
+                access_token: held.access_token.clone(),
             };
             match self
                 .authenticate(link, payload::ACCOUNT_AUTH_REQ, &account)
@@ -979,9 +981,9 @@ impl CtraderClient {
                             code.as_str(),
                             "CH_ACCESS_TOKEN_INVALID" | "OA_AUTH_TOKEN_EXPIRED"
                         )
-                        && self.inner.tokens.borrow().refresh_token.is_some() =>
+                        && held.refresh_token.is_some() =>
                 {
-                    self.refresh(link).await?;
+                    self.refresh(link, &held).await?;
                     refreshed = true;
                 }
                 Err(error) => return Err(error),
@@ -990,9 +992,20 @@ impl CtraderClient {
         Ok(())
     }
 
-    /// Trades the refresh token for a new pair (`ProtoOARefreshTokenReq`) and publishes it.
-    async fn refresh(&self, link: &Link) -> Result<(), BrokerError> {
-        let Some(refresh_token) = self.inner.tokens.borrow().refresh_token.clone() else {
+    /// Renews `held`, the pair this client found due or refused: unless another client of the
+    /// process renewed it meanwhile, or another process did (its pair is in the store), trades
+    /// the refresh token for a new pair (`ProtoOARefreshTokenReq`) and publishes it to every
+    /// client of the pair.
+    async fn refresh(&self, link: &Link, held: &Tokens) -> Result<(), BrokerError> {
+        let lineage = &self.inner.lineage;
+        let _one = lineage.refreshing.lock().await;
+        if lineage.with(|now| now.access_token != held.access_token) {
+            return Ok(());
+        }
+        if self.adopt_stored().await {
+            return Ok(());
+        }
+        let Some(refresh_token) = held.refresh_token.clone() else {
             return Err(BrokerError::Config(
                 "the access token expired and there is no refresh token".into(),
             ));
@@ -1017,6 +1030,10 @@ impl CtraderClient {
             match connection.read_answer(answer, payload::REFRESH_TOKEN_REQ) {
                 Ok(refreshed) => refreshed,
                 Err(BrokerError::Refused { code, message }) => {
+                    // Another process may have spent it a moment ago: its pair is the one.
+                    if self.adopt_stored().await {
+                        return Ok(());
+                    }
                     return Err(BrokerError::Refused {
                         code: REFRESH_REFUSED.to_owned(),
                         message: format!("cTrader refused the refresh token ({code}): {message}"),
@@ -1032,13 +1049,33 @@ impl CtraderClient {
             expires_at = ?expires_at,
             "cTrader access token refreshed"
         );
-        self.inner.tokens.send_replace(Tokens {
+        lineage.renew(Tokens {
             access_token: refreshed.access_token,
             refresh_token: Some(refreshed.refresh_token),
             expires_at,
             refreshed_at: Some(now),
+            refreshed_by: Some(self.inner.settings.account_id),
         });
         Ok(())
+    }
+
+    /// Takes the stored pair when another process refreshed it later than the pair held here;
+    /// whether it did.
+    async fn adopt_stored(&self) -> bool {
+        let Some(store) = self.inner.token_store.get() else {
+            return false;
+        };
+        let Some(stored) = store.latest().await else {
+            return false;
+        };
+        let adopted = self.inner.lineage.adopt(stored);
+        if adopted {
+            tracing::info!(
+                account = self.inner.settings.account_id,
+                "cTrader access token renewed by another server; using its pair"
+            );
+        }
+        adopted
     }
 
     /// A request of the sign-in on `link` itself (no session needed): authorization, spots.

@@ -6,7 +6,9 @@
 pub mod client;
 mod connection;
 pub mod stream;
+mod tokens;
 
 pub use client::{CtraderClient, CtraderSettings};
 pub use connection::WAIT_OUT;
 pub use stream::Subscription;
+pub use tokens::TokenStore;

@@ -124,7 +124,7 @@ impl StreamSettings {
 
 /// One account's events; dropping it unsubscribes the account.
 pub struct Subscription {
-    events: mpsc::UnboundedReceiver<StreamEvent>,
+    events: mpsc::Receiver<StreamEvent>,
     account: String,
     socket: mpsc::UnboundedSender<Command>,
     sockets: Arc<Mutex<Vec<SocketHandle>>>,
@@ -256,7 +256,7 @@ impl StreamingPool {
         deals_from: Option<DateTime<Utc>>,
         journal: Option<Arc<Journal>>,
     ) -> Subscription {
-        let (tx, events) = mpsc::unbounded_channel();
+        let (tx, events) = mpsc::channel(EVENTS_KEPT);
         let follower = Follower::new(tx, deals_from, journal);
         {
             let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
@@ -287,9 +287,18 @@ impl StreamingPool {
     }
 }
 
+/// The most events kept for an account whose consumer is behind. Past it the account's events
+/// are dropped (a dropped deal is forgotten, to be asked for again) until half of them are
+/// read, and the account is then synchronized again from its last deal told: a slow consumer
+/// costs a synchronization, never memory without bound or a deal.
+pub(crate) const EVENTS_KEPT: usize = 1024;
+
 /// An account on a socket: where its events go and where its stream stands.
 struct Follower {
-    tx: mpsc::UnboundedSender<StreamEvent>,
+    tx: mpsc::Sender<StreamEvent>,
+    /// Events were dropped because the consumer is behind: nothing more is told until it has
+    /// caught up and the account is synchronized again.
+    overflowed: bool,
     journal: Option<Arc<Journal>>,
     /// Deals at or after this time are asked for on the next synchronization.
     deals_from: Option<DateTime<Utc>>,
@@ -319,12 +328,13 @@ enum FollowState {
 
 impl Follower {
     fn new(
-        tx: mpsc::UnboundedSender<StreamEvent>,
+        tx: mpsc::Sender<StreamEvent>,
         deals_from: Option<DateTime<Utc>>,
         journal: Option<Arc<Journal>>,
     ) -> Self {
         Self {
             tx,
+            overflowed: false,
             journal,
             deals_from,
             deals_seen: HashSet::new(),
@@ -339,8 +349,37 @@ impl Follower {
         }
     }
 
-    fn tell(&self, event: StreamEvent) {
-        let _ = self.tx.send(event);
+    fn tell(&mut self, event: StreamEvent) {
+        if self.overflowed {
+            self.forget_untold(&event);
+            return;
+        }
+        match self.tx.try_send(event) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                tracing::warn!(
+                    kept = EVENTS_KEPT,
+                    "the account's events are not read fast enough; dropping them until they \
+                     are, then synchronizing again"
+                );
+                self.overflowed = true;
+                self.forget_untold(&event);
+            }
+        }
+    }
+
+    /// A dropped event's deals were never told: they are forgotten, so that the next
+    /// synchronization asks for them again and tells them.
+    fn forget_untold(&mut self, event: &StreamEvent) {
+        let StreamEvent::Deals(deals) = event else {
+            return;
+        };
+        for deal in deals {
+            self.deals_seen.remove(&deal.id);
+            if let Some(from) = self.deals_from {
+                self.deals_from = Some(from.min(deal.time));
+            }
+        }
     }
 
     fn journal(&self, kind: Kind, value: &Value) {
@@ -915,6 +954,12 @@ fn due_work(
 ) -> Vec<String> {
     let mut out = Vec::new();
     for (account, follower) in followers.iter_mut() {
+        if follower.overflowed && follower.tx.capacity() >= EVENTS_KEPT / 2 {
+            // Its consumer caught up with what was kept: what was dropped is read again.
+            follower.overflowed = false;
+            tracing::warn!(%account, "the account's events are read again; synchronizing it");
+            follower.restart("its events were not read fast enough", Duration::ZERO);
+        }
         match follower.state.clone() {
             FollowState::Subscribe { at, tries } if now >= at => {
                 let id = random_id();
@@ -1488,11 +1533,8 @@ mod tests {
     }
 
     /// A follower of `acc` on a socket, and what it is told.
-    fn followed() -> (
-        HashMap<String, Follower>,
-        mpsc::UnboundedReceiver<StreamEvent>,
-    ) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    fn followed() -> (HashMap<String, Follower>, mpsc::Receiver<StreamEvent>) {
+        let (tx, rx) = mpsc::channel(EVENTS_KEPT);
         let mut follower = Follower::new(tx, None, None);
         follower.state = FollowState::Subscribed {
             tries: 1,
@@ -1508,7 +1550,7 @@ mod tests {
         data
     }
 
-    fn told(rx: &mut mpsc::UnboundedReceiver<StreamEvent>) -> Vec<StreamEvent> {
+    fn told(rx: &mut mpsc::Receiver<StreamEvent>) -> Vec<StreamEvent> {
         std::iter::from_fn(|| rx.try_recv().ok()).collect()
     }
 
@@ -1656,6 +1698,66 @@ mod tests {
     }
 
     #[test]
+    fn a_consumer_that_falls_behind_costs_a_synchronization_never_a_deal() {
+        let settings = StreamSettings::new("http://127.0.0.1:1", "t0k");
+        let (tx, mut rx) = mpsc::channel(EVENTS_KEPT);
+        let told_before = "2026-12-04T10:00:00.000Z".parse().expect("time");
+        let mut follower = Follower::new(tx, Some(told_before), None);
+        follower.state = FollowState::Synchronizing {
+            id: "s".into(),
+            stalls: None,
+        };
+        for _ in 0..EVENTS_KEPT {
+            follower.tell(StreamEvent::Synchronized);
+        }
+        // The consumer reads nothing: the next deal finds no room, and is forgotten.
+        let deal = json!([{"id": "d1", "type": "DEAL_TYPE_BUY",
+                           "time": "2026-12-04T10:00:05.000Z", "profit": 1.5}]);
+        let deals = new_deals("acc", &deal, &mut follower);
+        assert_eq!(deals.len(), 1);
+        follower.tell(StreamEvent::Deals(deals));
+        assert!(follower.overflowed);
+        assert!(!follower.deals_seen.contains("d1"), "to be told again");
+        assert_eq!(
+            follower.deals_from,
+            "2026-12-04T10:00:05.000Z".parse().ok(),
+            "the next synchronization asks from it"
+        );
+        follower.tell(StreamEvent::Synchronized);
+        let mut followers = HashMap::from([("acc".to_owned(), follower)]);
+        let mut requests = HashMap::new();
+        let now = Instant::now();
+        assert!(
+            due_work(&settings, &mut followers, "s1", &mut requests, now).is_empty(),
+            "nothing while the consumer is behind"
+        );
+        assert_eq!(rx.len(), EVENTS_KEPT, "kept, not grown");
+
+        // Once it has read half, the account is subscribed and synchronized again.
+        for _ in 0..EVENTS_KEPT / 2 {
+            rx.try_recv().expect("kept");
+        }
+        let mut frames = due_work(&settings, &mut followers, "s1", &mut requests, now);
+        frames.extend(due_work(
+            &settings,
+            &mut followers,
+            "s1",
+            &mut requests,
+            Instant::now(),
+        ));
+        assert_eq!(frames.len(), 1, "subscribed again: {frames:?}");
+        let rest = told(&mut rx);
+        assert_eq!(rest.len(), EVENTS_KEPT / 2 + 1);
+        assert!(matches!(
+            rest.last(),
+            Some(StreamEvent::Disconnected { .. })
+        ));
+        let follower = followers.get_mut("acc").expect("followed");
+        assert!(!follower.overflowed);
+        assert_eq!(new_deals("acc", &deal, follower).len(), 1, "told once more");
+    }
+
+    #[test]
     fn a_new_synchronization_starts_from_the_last_deal_and_tells_no_deal_twice() {
         let settings = StreamSettings::new("http://127.0.0.1:1", "t0k");
         let (mut followers, mut rx) = followed();
@@ -1727,7 +1829,7 @@ mod tests {
 
     #[test]
     fn account_information_sent_as_an_array_then_prices_do_not_panic() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::channel(EVENTS_KEPT);
         let mut follower = Follower::new(tx, None, None);
         // The fields of AccountInformation in declaration order, as serde reads a struct.
         let info = json!(["mt5", "B", "USD", "S", 100, 100, 0, 100]);

@@ -11,6 +11,7 @@ macro_rules! portable_audit {
                 &self,
                 entry: &$crate::AuditEntry,
             ) -> Result<i64, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 Ok(sqlx::query_scalar(
                     "INSERT INTO audit_log
                          (t_ms, actor, action, subject, before_json, after_json, reason)

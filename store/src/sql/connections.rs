@@ -11,6 +11,7 @@ macro_rules! portable_connections {
                 &self,
                 connection: &$crate::StoredBrokerConnection,
             ) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 Self::upsert_connection(&self.pool, connection).await
             }
             async fn load_broker_connection(
@@ -28,11 +29,12 @@ macro_rules! portable_connections {
                     Option<String>,
                     Option<i64>,
                     Option<i64>,
+                    Option<String>,
                 );
                 let row: Option<Row> = sqlx::query_as(
                     "SELECT platform, base_url, external_account_id, sealed_token, updated_at_ms,
                          client_id, sealed_client_secret, sealed_refresh_token,
-                         token_expires_at_ms, token_refreshed_at_ms
+                         token_expires_at_ms, token_refreshed_at_ms, token_lineage
                      FROM broker_connections WHERE account_id = $1",
                 )
                 .bind(account.as_str())
@@ -50,6 +52,7 @@ macro_rules! portable_connections {
                         refresh_token,
                         expires_ms,
                         refreshed_ms,
+                        lineage,
                     )| {
                         Ok($crate::StoredBrokerConnection {
                             account: account.clone(),
@@ -68,11 +71,54 @@ macro_rules! portable_connections {
                             token_refreshed_at: refreshed_ms
                                 .map($crate::time_from_ms)
                                 .transpose()?,
+                            token_lineage: lineage,
                             updated_at: $crate::time_from_ms(updated)?,
                         })
                     },
                 )
                 .transpose()
+            }
+            async fn token_lineage_accounts(
+                &self,
+                lineage: &str,
+            ) -> Result<Vec<shared::domain::AccountId>, $crate::StoreError> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT account_id FROM broker_connections WHERE token_lineage = $1
+                     ORDER BY account_id",
+                )
+                .bind(lineage)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id,)| shared::domain::AccountId(id))
+                    .collect())
+            }
+            async fn save_refreshed_tokens(
+                &self,
+                connection: &$crate::StoredBrokerConnection,
+            ) -> Result<bool, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
+                let Some(refreshed) = connection.token_refreshed_at.map(|t| t.timestamp_millis())
+                else {
+                    return Ok(false);
+                };
+                let replaced = sqlx::query(
+                    "UPDATE broker_connections SET sealed_token = $2, sealed_refresh_token = $3,
+                         token_expires_at_ms = $4, token_refreshed_at_ms = $5, updated_at_ms = $6
+                     WHERE account_id = $1
+                         AND (token_refreshed_at_ms IS NULL OR token_refreshed_at_ms < $5)",
+                )
+                .bind(connection.account.as_str())
+                .bind(connection.sealed_token.as_str())
+                .bind(connection.sealed_refresh_token.as_ref().map(|s| s.as_str()))
+                .bind(connection.token_expires_at.map(|t| t.timestamp_millis()))
+                .bind(refreshed)
+                .bind(connection.updated_at.timestamp_millis())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(replaced > 0)
             }
             async fn create_account_setup(
                 &self,
@@ -81,6 +127,7 @@ macro_rules! portable_connections {
                 owner: Option<shared::api::UserId>,
                 connection: Option<&$crate::StoredBrokerConnection>,
             ) -> Result<bool, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
                 let created_ms = setup.created_at.timestamp_millis();
                 let inserted = sqlx::query(
@@ -175,8 +222,8 @@ macro_rules! portable_connections {
                     "INSERT INTO broker_connections (account_id, platform, base_url,
                          external_account_id, sealed_token, created_at_ms, updated_at_ms,
                          client_id, sealed_client_secret, sealed_refresh_token,
-                         token_expires_at_ms, token_refreshed_at_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                         token_expires_at_ms, token_refreshed_at_ms, token_lineage)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                      ON CONFLICT (account_id) DO UPDATE SET
                          platform = excluded.platform, base_url = excluded.base_url,
                          external_account_id = excluded.external_account_id,
@@ -186,7 +233,8 @@ macro_rules! portable_connections {
                          sealed_client_secret = excluded.sealed_client_secret,
                          sealed_refresh_token = excluded.sealed_refresh_token,
                          token_expires_at_ms = excluded.token_expires_at_ms,
-                         token_refreshed_at_ms = excluded.token_refreshed_at_ms",
+                         token_refreshed_at_ms = excluded.token_refreshed_at_ms,
+                         token_lineage = excluded.token_lineage",
                 )
                 .bind(connection.account.as_str())
                 .bind(&connection.platform)
@@ -200,6 +248,7 @@ macro_rules! portable_connections {
                 .bind(connection.sealed_refresh_token.as_ref().map(|s| s.as_str()))
                 .bind(connection.token_expires_at.map(|t| t.timestamp_millis()))
                 .bind(connection.token_refreshed_at.map(|t| t.timestamp_millis()))
+                .bind(connection.token_lineage.as_deref())
                 .execute(executor)
                 .await?;
                 Ok(())

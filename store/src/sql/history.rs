@@ -12,11 +12,27 @@ macro_rules! portable_history {
                 account: &shared::domain::AccountId,
                 points: &[shared::api::EquityPoint],
             ) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 if points.is_empty() {
                     return Ok(());
                 }
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
                 Self::fold_samples(&mut tx, account.as_str(), points).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            async fn append_samples_batch(
+                &self,
+                batch: &[(shared::domain::AccountId, Vec<shared::api::EquityPoint>)],
+            ) -> Result<(), $crate::StoreError> {
+                if batch.iter().all(|(_, points)| points.is_empty()) {
+                    return Ok(());
+                }
+                let _turn = self.gate.enter(false).await;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
+                for (account, points) in batch.iter().filter(|(_, p)| !p.is_empty()) {
+                    Self::fold_samples(&mut tx, account.as_str(), points).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -111,6 +127,7 @@ macro_rules! portable_history {
                 account: &shared::domain::AccountId,
                 limits: &[shared::api::LimitPoint],
             ) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 if limits.is_empty() {
                     return Ok(());
                 }
@@ -185,6 +202,7 @@ macro_rules! portable_history {
                 &self,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<u64, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 let mut deleted = 0;
                 for tier in $crate::buckets::TIERS {
                     let Some(keep_ms) = tier.keep_ms else {

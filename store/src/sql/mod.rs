@@ -55,6 +55,7 @@ macro_rules! portable_store {
             where
                 T: 'static + Send + for<'q> sqlx::Encode<'q, $db> + sqlx::Type<$db>,
             {
+                let _turn = self.gate.enter(false).await;
                 let mut tx = self.pool.begin().await?;
                 let row: Option<$crate::UserRow> = sqlx::query_as(statement)
                     .bind(id.0)
@@ -93,6 +94,7 @@ macro_rules! portable_store {
                 deals: &[shared::domain::Deal],
                 lease: Option<&$crate::Lease>,
             ) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(!events.is_empty()).await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
                 if let Some(lease) = lease {
                     // A no-op update that matches only while the lease is unchanged: it also
@@ -285,6 +287,7 @@ macro_rules! portable_store {
             /// buckets existed) into buckets and deletes them, a batch at a time, each batch in
             /// one transaction. Returns how many samples were folded.
             pub(crate) async fn fold_legacy_samples(&self) -> Result<u64, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 const BATCH: i64 = 10_000;
                 let accounts: Vec<String> =
                     sqlx::query_scalar("SELECT DISTINCT account_id FROM equity_samples")

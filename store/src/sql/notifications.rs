@@ -13,6 +13,7 @@ macro_rules! portable_notifications {
                 lease_until: chrono::DateTime<chrono::Utc>,
                 limit: u32,
             ) -> Result<Vec<$crate::Notification>, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 // The outer condition is checked again on the row being updated, so of two
                 // concurrent claims only one takes a row (PostgreSQL re-reads it; SQLite has one
                 // writer at a time).
@@ -47,6 +48,7 @@ macro_rules! portable_notifications {
                 event_id: i64,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 sqlx::query(
                     "UPDATE notification_outbox SET status = 'delivered', delivered_at_ms = $1,
                          last_error = NULL
@@ -64,6 +66,7 @@ macro_rules! portable_notifications {
                 error: &str,
                 retry_at: Option<chrono::DateTime<chrono::Utc>>,
             ) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 let status = match retry_at {
                     Some(_) => $crate::NotificationStatus::Pending,
                     None => $crate::NotificationStatus::Failed,
@@ -132,6 +135,7 @@ macro_rules! portable_notifications {
                 targets: &[$crate::DeliveryTarget],
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
                 let now_ms = now.timestamp_millis();
                 for target in targets {
@@ -171,6 +175,7 @@ macro_rules! portable_notifications {
                 lease_until: chrono::DateTime<chrono::Utc>,
                 limit: u32,
             ) -> Result<Vec<$crate::Delivery>, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 // As for the outbox: the outer condition is checked again on the row being
                 // updated, so of two concurrent claims only one takes a delivery.
                 let claimed: Vec<(i64, String, String)> = sqlx::query_as(
@@ -209,6 +214,7 @@ macro_rules! portable_notifications {
                 recipient: &str,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 sqlx::query(
                     "UPDATE notification_deliveries
                      SET status = 'delivered', delivered_at_ms = $1, last_error = NULL
@@ -231,6 +237,7 @@ macro_rules! portable_notifications {
                 error: &str,
                 retry_at: Option<chrono::DateTime<chrono::Utc>>,
             ) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 let status = match retry_at {
                     Some(_) => shared::api::DeliveryStatus::Pending,
                     None => shared::api::DeliveryStatus::Failed,
@@ -312,6 +319,7 @@ macro_rules! portable_notifications {
                 body: &str,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 sqlx::query(
                     "INSERT INTO notification_preferences (user_id, body, updated_at_ms)
                      VALUES ($1, $2, $3)

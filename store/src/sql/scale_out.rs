@@ -15,6 +15,7 @@ macro_rules! portable_scale_out {
                 now: chrono::DateTime<chrono::Utc>,
                 until: chrono::DateTime<chrono::Utc>,
             ) -> Result<Option<$crate::Lease>, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 // A new holder increases the generation (the fencing token); the same holder
                 // renewing keeps it. The row lock this update takes makes a takeover wait for a
                 // fenced save in progress (see `write_challenge`).
@@ -47,6 +48,7 @@ macro_rules! portable_scale_out {
                 }))
             }
             async fn release_lease(&self, lease: &$crate::Lease) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 sqlx::query(
                     "UPDATE account_leases SET expires_at_ms = 0
                      WHERE account_id = $1 AND holder = $2 AND generation = $3",
@@ -82,6 +84,7 @@ macro_rules! portable_scale_out {
                 now: chrono::DateTime<chrono::Utc>,
                 until: chrono::DateTime<chrono::Utc>,
             ) -> Result<u32, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 sqlx::query(
                     "INSERT INTO instances (id, started_at_ms, expires_at_ms) VALUES ($1, $2, $3)
                      ON CONFLICT (id) DO UPDATE SET expires_at_ms = excluded.expires_at_ms",
@@ -103,6 +106,7 @@ macro_rules! portable_scale_out {
                 Ok(u32::try_from(alive).unwrap_or(u32::MAX))
             }
             async fn remove_instance(&self, id: &str) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 sqlx::query("DELETE FROM instances WHERE id = $1")
                     .bind(id)
                     .execute(&self.pool)
@@ -133,6 +137,7 @@ macro_rules! portable_scale_out {
                 account: &shared::domain::AccountId,
                 body: &str,
             ) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 sqlx::query(
                     "INSERT INTO live_views (account_id, body, updated_at_ms) VALUES ($1, $2, $3)
                      ON CONFLICT (account_id) DO UPDATE SET
@@ -161,6 +166,7 @@ macro_rules! portable_scale_out {
                 name: &str,
                 value: &str,
             ) -> Result<String, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 sqlx::query(
                     "INSERT INTO settings (name, value) VALUES ($1, $2)
                      ON CONFLICT (name) DO NOTHING",

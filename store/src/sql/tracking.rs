@@ -26,6 +26,7 @@ macro_rules! portable_tracking {
                 .transpose()
             }
             async fn save_peaks(&self, account: &shared::domain::AccountId, peaks: &shared::peaks::Peaks) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 sqlx::query(
                     "INSERT INTO account_peaks
                          (account_id, starting_capital, peak_balance, peak_equity, updated_at_ms)
@@ -75,6 +76,7 @@ macro_rules! portable_tracking {
                 account: &shared::domain::AccountId,
                 version: i64,
             ) -> Result<bool, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 let done = sqlx::query(
                     "UPDATE challenge_state SET rule_set_version = $2
                      WHERE account_id = $1
@@ -153,6 +155,7 @@ macro_rules! portable_tracking {
                 rules: &serde_json::Value,
                 created_by: &str,
             ) -> Result<i64, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 // The next version is computed in the insert itself; two concurrent saves for one
                 // account cannot both take it (the key refuses the second).
                 Ok(sqlx::query_scalar(

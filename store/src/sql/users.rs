@@ -13,6 +13,7 @@ macro_rules! portable_users {
                 password_hash: &str,
                 role: shared::api::Role,
             ) -> Result<Option<$crate::User>, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 let row: Option<$crate::UserRow> = sqlx::query_as(
                     "INSERT INTO users (username, username_key, password_hash, role, disabled, created_at_ms)
                      VALUES ($1, $2, $3, $4, $5, $6)
@@ -35,6 +36,7 @@ macro_rules! portable_users {
                 password_hash: &str,
                 role: shared::api::Role,
             ) -> Result<$crate::User, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 let row: $crate::UserRow = sqlx::query_as(
                     "INSERT INTO users (username, username_key, password_hash, role, disabled, created_at_ms)
                      VALUES ($1, $2, $3, $4, $5, $6)
@@ -133,6 +135,7 @@ macro_rules! portable_users {
                 &self,
                 session: &$crate::NewSession,
             ) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 sqlx::query(
                     "INSERT INTO sessions
                          (token_hash, user_id, csrf_token, created_at_ms, expires_at_ms, last_seen_ms)
@@ -184,6 +187,7 @@ macro_rules! portable_users {
                 token_hash: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 sqlx::query("UPDATE sessions SET last_seen_ms = $2 WHERE token_hash = $1")
                     .bind(token_hash)
                     .bind(now.timestamp_millis())
@@ -192,6 +196,7 @@ macro_rules! portable_users {
                 Ok(())
             }
             async fn delete_session(&self, token_hash: &str) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
                     .bind(token_hash)
                     .execute(&self.pool)
@@ -202,6 +207,7 @@ macro_rules! portable_users {
                 &self,
                 user: shared::api::UserId,
             ) -> Result<u64, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                     .bind(user.0)
                     .execute(&self.pool)
@@ -212,6 +218,7 @@ macro_rules! portable_users {
                 &self,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<u64, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 let done = sqlx::query("DELETE FROM sessions WHERE expires_at_ms <= $1")
                     .bind(now.timestamp_millis())
                     .execute(&self.pool)
@@ -224,6 +231,7 @@ macro_rules! portable_users {
                 name: &str,
                 owner: Option<shared::api::UserId>,
             ) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 sqlx::query(
                     "INSERT INTO accounts (id, name, owner_user_id, created_at_ms) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (id) DO UPDATE SET
@@ -242,6 +250,7 @@ macro_rules! portable_users {
                 id: &shared::domain::AccountId,
                 owner: Option<shared::api::UserId>,
             ) -> Result<bool, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
                 let done = sqlx::query("UPDATE accounts SET owner_user_id = $2 WHERE id = $1")
                     .bind(id.as_str())
                     .bind(owner.map(|user| user.0))

@@ -705,6 +705,13 @@ async fn an_expired_ctrader_token_is_refreshed_stored_sealed_and_used_after_a_re
         "the refresh token is never echoed"
     );
     live_as_simulated(&admin, &server, "renewed-ctrader", &info).await;
+    // Another account of the same cTrader ID, connected with the same pair.
+    let (sibling_info, _) = simulator.read("demo-eurusd-scalper").await;
+    let mut sibling = simulator.request("renewed-sibling", "demo-eurusd-scalper");
+    sibling["connection"]["refresh_token"] = json!(CTRADER_REFRESH);
+    let (status, text) = post(&admin, &server, &sibling).await;
+    assert_eq!(status, 201, "{text}");
+    live_as_simulated(&admin, &server, "renewed-sibling", &sibling_info).await;
 
     simulator.simulator.expire_access_token();
     let account = AccountId::from("renewed-ctrader");
@@ -735,12 +742,28 @@ async fn an_expired_ctrader_token_is_refreshed_stored_sealed_and_used_after_a_re
         "the refresh brought a new refresh token"
     );
     live_as_simulated(&admin, &server, "renewed-ctrader", &info).await;
+    // The pair was spent once for both accounts, and both stored the new one.
+    let sibling_id = AccountId::from("renewed-sibling");
+    refreshed_connection(&server, &sibling_id).await;
+    let sibling_stored = store::connections::load(server.state.store.as_ref(), &key, &sibling_id)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(sibling_stored.token, opened.token);
+    assert_eq!(
+        sibling_stored.refresh.as_ref().map(|r| &r.lineage),
+        opened.refresh.as_ref().map(|r| &r.lineage),
+        "one pair, one lineage"
+    );
+    live_as_simulated(&admin, &server, "renewed-sibling", &sibling_info).await;
+    assert_eq!(simulator.simulator.received(payload::REFRESH_TOKEN_REQ), 1);
     server.stop().await;
 
-    // After a restart only the stored pair works: the account goes live without refreshing.
+    // After a restart only the stored pair works: the accounts go live without refreshing.
     let server = TestServer::start(config).await.expect("restarted");
     let admin = server.login("admin").await.expect("admin");
     live_as_simulated(&admin, &server, "renewed-ctrader", &info).await;
+    live_as_simulated(&admin, &server, "renewed-sibling", &sibling_info).await;
     assert_eq!(simulator.simulator.received(payload::REFRESH_TOKEN_REQ), 1);
 
     // The owner revokes the application's access: the refresh is refused, and the feed is

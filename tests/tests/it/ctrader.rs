@@ -450,8 +450,10 @@ async fn an_expired_access_token_is_refreshed_once_and_the_new_pair_published() 
     ctrader.positions().await.expect("refreshed again");
     assert_eq!(p.simulator.received(payload::REFRESH_TOKEN_REQ), 2);
 
-    // A stored pair about to expire is refreshed before it is used, not after it fails.
+    // A stored pair about to expire is refreshed before it is used, not after it fails (once
+    // no client of the process holds the pair: one that does has the later renewal).
     let stored = tokens.borrow().clone();
+    drop(ctrader);
     let resumed = p
         .ctrader("demo-deposit", Duration::from_secs(10))
         .with_tokens(Tokens {
@@ -492,6 +494,99 @@ async fn an_expired_access_token_is_refreshed_once_and_the_new_pair_published() 
         }
         other => panic!("a refused refresh token stops the account: {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn the_accounts_of_one_token_pair_refresh_it_once_in_a_process_and_across_servers() {
+    use broker::ctrader::TokenStore;
+    use broker::ctrader::client::Tokens;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use wire::ctrader::payload;
+
+    /// What a server stores: the pair the other server refreshed, as the store keeps it.
+    #[derive(Default)]
+    struct Stored(std::sync::Mutex<Option<Tokens>>);
+    impl TokenStore for Stored {
+        fn latest(&self) -> Pin<Box<dyn Future<Output = Option<Tokens>> + Send + '_>> {
+            let stored = self.0.lock().expect("lock").clone();
+            Box::pin(async move { stored })
+        }
+    }
+
+    let p = platforms(2, JsonForm::Numbers).await;
+    // One cTrader ID's pair opens the simulator's accounts: three of them in this process.
+    let accounts = ["demo-passing", "demo-deposit", "demo-overnight"];
+    let clients: Vec<CtraderClient> = accounts
+        .iter()
+        .map(|account| p.ctrader(account, Duration::from_secs(10)))
+        .collect();
+    assert!(
+        clients
+            .iter()
+            .all(|c| c.token_lineage() == clients[0].token_lineage()),
+        "one pair, one lineage"
+    );
+    for client in &clients {
+        client.account_information().await.expect("signed in");
+    }
+
+    // The token expires: every account signs in again, but the refresh token is spent once and
+    // the new pair serves them all (a second refresh with the spent one would be refused).
+    p.simulator.expire_access_token();
+    let answers =
+        futures_util::future::join_all(clients.iter().map(|client| client.account_information()))
+            .await;
+    for (account, answer) in accounts.iter().zip(answers) {
+        answer.unwrap_or_else(|e| panic!("{account} goes on through one refresh: {e}"));
+    }
+    assert_eq!(p.simulator.received(payload::REFRESH_TOKEN_REQ), 1);
+    let renewed = clients[0].tokens().borrow().clone();
+    assert_eq!(renewed.access_token, p.simulator.access_token());
+    assert!(
+        clients
+            .iter()
+            .all(|c| c.tokens().borrow().access_token == renewed.access_token)
+    );
+    let by = renewed.refreshed_by.expect("refreshed here");
+    assert!(
+        accounts
+            .iter()
+            .any(|a| p.simulator.account_id(a) == Some(by)),
+        "the account that spent it is named, for its server to spread the pair"
+    );
+
+    // A client built later from the spent pair (a stale stored copy) gets the new one.
+    let late = p.ctrader("demo-passing", Duration::from_secs(10));
+    assert_eq!(late.tokens().borrow().access_token, renewed.access_token);
+
+    // Another server (another application link, as a second process has) holds the old pair
+    // in its memory; the store has the new one, which it reads before spending the spent
+    // refresh token.
+    let stored = Arc::new(Stored::default());
+    *stored.0.lock().expect("lock") = Some(renewed.clone());
+    let other = CtraderClient::new(CtraderSettings {
+        url: p.ctrader_url.trim_end_matches('/').to_owned(),
+        ..settings(&p, "demo-deposit")
+    })
+    .with_token_store(Arc::clone(&stored) as Arc<dyn TokenStore>);
+    assert_ne!(other.token_lineage(), clients[0].token_lineage());
+    other
+        .account_information()
+        .await
+        .expect("the stored pair is taken, not a refused refresh");
+    assert_eq!(
+        p.simulator.received(payload::REFRESH_TOKEN_REQ),
+        1,
+        "not refreshed twice"
+    );
+    assert_eq!(other.tokens().borrow().access_token, renewed.access_token);
+    assert_eq!(
+        other.tokens().borrow().refreshed_by,
+        None,
+        "adopted, not refreshed"
+    );
 }
 
 fn settings(p: &Platforms, account: &str) -> CtraderSettings {
