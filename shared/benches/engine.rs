@@ -86,12 +86,62 @@ fn many_accounts(c: &mut Criterion, accounts: usize) {
     assert!(events.is_empty(), "the bench stream raised events");
 }
 
+/// MetaApi-style trackers riding the update path: 10,000 accounts with three trackers each
+/// (daily drawdown, weekly drawdown, lifetime profit), each equity update folded into all
+/// three; thresholds set so that none is crossed (every comparison runs, no period freezes).
+fn trackers(c: &mut Criterion, accounts: usize) {
+    use shared::trackers::{Period, PeriodStats, TrackerSpec, parse_broker_time};
+    let start = parse_broker_time("2026-01-05 00:00:00.000").expect("time");
+    let spec = |period: &str, field: &str, threshold: f64| {
+        TrackerSpec::read(&serde_json::json!({"name": period, "period": period, field: threshold}))
+            .expect("a valid tracker")
+    };
+    let specs = [
+        spec("day", "relativeDrawdownThreshold", 0.5),
+        spec("week", "absoluteDrawdownThreshold", 90_000.0),
+        spec("lifetime", "relativeProfitThreshold", 5.0),
+    ];
+    let mut tracked: Vec<[PeriodStats; 3]> = (0..accounts)
+        .map(|_| {
+            specs.each_ref().map(|spec| {
+                let bounds = shared::trackers::period_at(spec, start, start).expect("started");
+                PeriodStats::new(spec.period, bounds, Decimal::from(100_000))
+            })
+        })
+        .collect();
+    debug_assert!(specs.iter().any(|s| s.period == Period::Lifetime));
+    let equities: Vec<Decimal> = (0..1024i64)
+        .map(|n| Decimal::new(9_900_000 + (n * 7919) % 200_000, 2))
+        .collect();
+    let mut group = c.benchmark_group("trackers");
+    group.throughput(Throughput::Elements(accounts as u64));
+    group.bench_function(format!("three_per_account_{accounts}"), |b| {
+        let mut round = 0usize;
+        b.iter(|| {
+            let time = start + chrono::TimeDelta::seconds(round as i64);
+            for (n, stats) in tracked.iter_mut().enumerate() {
+                let equity = equities[(n + round) & 1023];
+                for (stats, spec) in stats.iter_mut().zip(&specs) {
+                    black_box(stats.observe(spec, equity, time));
+                }
+            }
+            round = round.wrapping_add(1);
+        });
+    });
+    group.finish();
+    assert!(
+        tracked.iter().flatten().all(|s| s.exceeded.is_none()),
+        "the bench crossed a threshold"
+    );
+}
+
 fn engine(c: &mut Criterion) {
     single(c, "ftmo-2step", "ftmo_2step");
     single(c, "apex-intraday-trailing", "apex_intraday_trailing");
     single(c, "fund-policy", "fund_policy");
     many_accounts(c, 1_000);
     many_accounts(c, 10_000);
+    trackers(c, 10_000);
 }
 
 criterion_group!(benches, engine);

@@ -17,5 +17,6 @@ pub mod engine;
 pub mod format;
 pub mod history;
 pub mod peaks;
+pub mod trackers;
 
 pub use rust_decimal::Decimal;
