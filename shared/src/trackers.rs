@@ -561,6 +561,112 @@ impl PeriodStats {
     }
 }
 
+/// One observation of an account, in broker time: what a tracker folds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Observation {
+    pub time: NaiveDateTime,
+    pub balance: Decimal,
+    pub equity: Decimal,
+}
+
+/// A threshold crossed in a period: what becomes the tracker's event (its sequence number is
+/// the store's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrackerEvent {
+    pub period: Period,
+    pub bounds: Bounds,
+    pub exceeded: Exceeded,
+}
+
+/// One tracker following one account: the open period's statistics and the closed ones. A
+/// period rolls over at the first observation past its end; the next starts with the balance
+/// last seen before its start (the balance at the period's start time).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackerRun {
+    pub spec: TrackerSpec,
+    /// Where its windows count from (broker time): its `startBrokerTime`, or its creation.
+    pub anchor: NaiveDateTime,
+    pub current: Option<PeriodStats>,
+    /// Closed periods, oldest first.
+    pub closed: Vec<PeriodStats>,
+    /// The balance last seen, for the next period's initial balance.
+    last_balance: Option<Decimal>,
+}
+
+impl TrackerRun {
+    /// A tracker created at `created` (broker time).
+    pub fn new(spec: TrackerSpec, created: NaiveDateTime) -> Self {
+        let anchor = spec.start_broker_time.unwrap_or(created);
+        TrackerRun {
+            spec,
+            anchor,
+            current: None,
+            closed: Vec::new(),
+            last_balance: None,
+        }
+    }
+
+    /// The open period for `time`, rolled over when `time` is past it; `None` outside the
+    /// tracker's time.
+    fn period_for(&mut self, time: NaiveDateTime, balance: Decimal) -> Option<&mut PeriodStats> {
+        let bounds = period_at(&self.spec, self.anchor, time)?;
+        if self.current.as_ref().is_some_and(|c| c.bounds != bounds) {
+            self.closed.extend(self.current.take());
+        }
+        let initial = self.last_balance.unwrap_or(balance);
+        Some(
+            self.current
+                .get_or_insert_with(|| PeriodStats::new(self.spec.period, bounds, initial)),
+        )
+    }
+
+    /// Folds one observation in; the event when it crosses a threshold first in its period.
+    pub fn observe(&mut self, seen: &Observation) -> Option<TrackerEvent> {
+        let spec = self.spec.clone();
+        let event = self.period_for(seen.time, seen.balance).and_then(|stats| {
+            let exceeded = stats.observe(&spec, seen.equity, seen.time)?;
+            Some(TrackerEvent {
+                period: stats.period,
+                bounds: stats.bounds,
+                exceeded,
+            })
+        });
+        self.last_balance = Some(seen.balance);
+        event
+    }
+
+    /// A deposit (positive) or withdrawal (negative) at `time`, with the balance after it.
+    pub fn balance_operation(&mut self, time: NaiveDateTime, amount: Decimal, balance: Decimal) {
+        if let Some(stats) = self.period_for(time, balance - amount) {
+            stats.balance_operation(amount);
+        }
+        self.last_balance = Some(balance);
+    }
+
+    /// A trading deal at `time`.
+    pub fn trade(&mut self, time: NaiveDateTime) {
+        if let Some(stats) = self.current.as_mut() {
+            stats.trade(time);
+        }
+    }
+
+    /// The statistics MetaApi's `getTrackingStatistics` returns: newest first, the periods
+    /// that started at or before `start_time` (none: all), at most `limit` (none: 1).
+    pub fn statistics(
+        &self,
+        start_time: Option<NaiveDateTime>,
+        limit: Option<usize>,
+    ) -> Vec<&PeriodStats> {
+        self.closed
+            .iter()
+            .chain(self.current.as_ref())
+            .rev()
+            .filter(|stats| start_time.is_none_or(|at| stats.bounds.start <= at))
+            .take(limit.unwrap_or(1))
+            .collect()
+    }
+}
+
 fn problem(parameter: &str, value: Option<&Value>, message: String) -> Detail {
     Detail {
         parameter: parameter.to_owned(),
@@ -863,6 +969,63 @@ mod tests {
             .expect("6% > 5%");
         assert_eq!(exceeded.kind, ThresholdType::Profit);
         assert_eq!(exceeded.reading.absolute_profit, dec!(600));
+    }
+
+    #[test]
+    fn a_tracker_rolls_its_periods_over_and_tells_one_event_a_period() {
+        let spec = TrackerSpec {
+            absolute_drawdown_threshold: Some(dec!(150)),
+            ..spec(Period::Day)
+        };
+        let mut run = TrackerRun::new(spec, at("2020-05-11 12:00:00"));
+        let seen = |time: &str, balance: Decimal, equity: Decimal| Observation {
+            time: at(time),
+            balance,
+            equity,
+        };
+        assert_eq!(
+            run.observe(&seen("2020-05-11 11:00:00", dec!(10000), dec!(9000))),
+            None,
+            "before it starts"
+        );
+        let event = run
+            .observe(&seen("2020-05-11 12:30:00", dec!(10000), dec!(9800)))
+            .expect("200 > 150");
+        assert_eq!(event.exceeded.kind, ThresholdType::Drawdown);
+        assert_eq!(event.bounds.start, at("2020-05-11 12:00:00"));
+        assert_eq!(
+            run.observe(&seen("2020-05-11 13:00:00", dec!(10000), dec!(9500))),
+            None,
+            "one a period"
+        );
+        run.trade(at("2020-05-12 09:00:00"));
+        run.observe(&seen("2020-05-12 10:00:00", dec!(10100), dec!(10050)));
+        // The next day starts with the balance seen last before it.
+        assert_eq!(
+            run.observe(&seen("2020-05-12 12:00:01", dec!(10100), dec!(10040))),
+            None
+        );
+        let current = run.current.as_ref().expect("open");
+        assert_eq!(current.initial_balance, dec!(10100));
+        assert_eq!(current.bounds.start, at("2020-05-12 12:00:00"));
+        // A deposit in the period is not profit; a fall past the threshold is its event.
+        run.balance_operation(at("2020-05-12 13:00:00"), dec!(1000), dec!(11100));
+        let event = run
+            .observe(&seen("2020-05-12 14:00:00", dec!(11100), dec!(10900)))
+            .expect("10,900 - 1,000 is 200 under 10,100");
+        assert_eq!(event.exceeded.reading.absolute_drawdown, dec!(200));
+        let stats = run.statistics(None, Some(5));
+        assert_eq!(stats.len(), 2, "newest first: {stats:?}");
+        assert_eq!(stats[0].bounds.start, at("2020-05-12 12:00:00"));
+        assert_eq!(stats[1].trade_day_count(), 1);
+        assert_eq!(run.statistics(None, None).len(), 1, "one by default");
+        assert_eq!(
+            run.statistics(Some(at("2020-05-12 00:00:00")), None)[0]
+                .bounds
+                .start,
+            at("2020-05-11 12:00:00"),
+            "loaded backwards from startTime"
+        );
     }
 
     #[test]
