@@ -6,7 +6,7 @@
 //! parameter), so that an application written for MetaApi gets the answers it expects.
 //! See `docs/METAAPI-RISK-API.md` for the wire and its sources.
 
-use chrono::{Datelike, Months, NaiveDate, NaiveDateTime, TimeDelta};
+use chrono::{Datelike, Months, NaiveDate, NaiveDateTime, TimeDelta, Timelike};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -667,6 +667,143 @@ impl TrackerRun {
     }
 }
 
+/// One hour of an account's equity chart, as MetaApi's `EquityChartItem`: the hour's first
+/// and latest sample, minimum and maximum, and time-weighted averages (each value held until
+/// the next sample).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChartHour {
+    /// The hour's start, broker time (`HH:00:00.000`).
+    pub start: NaiveDateTime,
+    pub first: Observation,
+    pub last: Observation,
+    pub min_balance: Decimal,
+    pub max_balance: Decimal,
+    pub min_equity: Decimal,
+    pub max_equity: Decimal,
+    /// Milliseconds covered by the weighted sums.
+    pub duration_ms: i64,
+    pub equity_sum: Decimal,
+    pub balance_sum: Decimal,
+}
+
+impl ChartHour {
+    fn new(start: NaiveDateTime, seen: Observation) -> Self {
+        ChartHour {
+            start,
+            first: seen,
+            last: seen,
+            min_balance: seen.balance,
+            max_balance: seen.balance,
+            min_equity: seen.equity,
+            max_equity: seen.equity,
+            duration_ms: 0,
+            equity_sum: Decimal::ZERO,
+            balance_sum: Decimal::ZERO,
+        }
+    }
+
+    fn add(&mut self, seen: Observation) {
+        let held = (seen.time - self.last.time).num_milliseconds().max(0);
+        let weight = Decimal::from(held);
+        self.equity_sum += weight * self.last.equity;
+        self.balance_sum += weight * self.last.balance;
+        self.duration_ms += held;
+        self.min_balance = self.min_balance.min(seen.balance);
+        self.max_balance = self.max_balance.max(seen.balance);
+        self.min_equity = self.min_equity.min(seen.equity);
+        self.max_equity = self.max_equity.max(seen.equity);
+        self.last = seen;
+    }
+
+    /// The time-weighted average of equity and of balance (the latest values while no time
+    /// has passed yet).
+    pub fn averages(&self) -> (Decimal, Decimal) {
+        if self.duration_ms == 0 {
+            return (self.last.equity, self.last.balance);
+        }
+        let duration = Decimal::from(self.duration_ms);
+        (
+            self.equity_sum
+                .checked_div(duration)
+                .unwrap_or(self.last.equity),
+            self.balance_sum
+                .checked_div(duration)
+                .unwrap_or(self.last.balance),
+        )
+    }
+
+    /// As MetaApi writes it; `real_time` adds the fields its SDK's chart stream reads
+    /// (`duration`, `equitySum`, `balanceSum`, `brokerTime`).
+    pub fn to_json(&self, real_time: bool) -> Value {
+        let number = |n: Decimal| json_number(n.round_dp(8)).unwrap_or(Value::from(0));
+        let (average_equity, average_balance) = self.averages();
+        let end = self.start + TimeDelta::hours(1) - TimeDelta::milliseconds(1);
+        let mut out = serde_json::Map::new();
+        out.insert(
+            "startBrokerTime".into(),
+            format_broker_time(self.start).into(),
+        );
+        out.insert("endBrokerTime".into(), format_broker_time(end).into());
+        for (key, value) in [
+            ("averageBalance", average_balance),
+            ("minBalance", self.min_balance),
+            ("maxBalance", self.max_balance),
+            ("averageEquity", average_equity),
+            ("minEquity", self.min_equity),
+            ("maxEquity", self.max_equity),
+            ("startBalance", self.first.balance),
+            ("startEquity", self.first.equity),
+            ("lastBalance", self.last.balance),
+            ("lastEquity", self.last.equity),
+        ] {
+            out.insert(key.into(), number(value));
+        }
+        if real_time {
+            out.insert("duration".into(), self.duration_ms.into());
+            out.insert("equitySum".into(), number(self.equity_sum));
+            out.insert("balanceSum".into(), number(self.balance_sum));
+            out.insert(
+                "brokerTime".into(),
+                format_broker_time(self.last.time).into(),
+            );
+        }
+        Value::Object(out)
+    }
+}
+
+/// An account's equity chart by the hour, oldest first; hours without a sample are left out
+/// (MetaApi's SDK fills them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EquityChart {
+    pub hours: Vec<ChartHour>,
+}
+
+impl EquityChart {
+    /// Folds one sample in (samples come in time order; an older one is ignored).
+    pub fn observe(&mut self, seen: Observation) {
+        let Some(start) = seen.time.date().and_hms_opt(seen.time.hour(), 0, 0) else {
+            return;
+        };
+        match self.hours.last_mut() {
+            Some(hour) if hour.start == start => hour.add(seen),
+            Some(hour) if hour.start > start || seen.time < hour.last.time => {}
+            _ => self.hours.push(ChartHour::new(start, seen)),
+        }
+    }
+
+    /// The hours that overlap `[start, end]` (either open), oldest first.
+    pub fn between(
+        &self,
+        start: Option<NaiveDateTime>,
+        end: Option<NaiveDateTime>,
+    ) -> impl Iterator<Item = &ChartHour> {
+        self.hours.iter().filter(move |hour| {
+            let hour_end = hour.start + TimeDelta::hours(1) - TimeDelta::milliseconds(1);
+            start.is_none_or(|s| hour_end >= s) && end.is_none_or(|e| hour.start <= e)
+        })
+    }
+}
+
 fn problem(parameter: &str, value: Option<&Value>, message: String) -> Detail {
     Detail {
         parameter: parameter.to_owned(),
@@ -1025,6 +1162,58 @@ mod tests {
                 .start,
             at("2020-05-11 12:00:00"),
             "loaded backwards from startTime"
+        );
+    }
+
+    #[test]
+    fn the_equity_chart_is_hourly_with_time_weighted_averages() {
+        let seen = |time: &str, balance: Decimal, equity: Decimal| Observation {
+            time: at(time),
+            balance,
+            equity,
+        };
+        let mut chart = EquityChart::default();
+        chart.observe(seen("2020-05-11 10:15:00", dec!(10000), dec!(10000)));
+        // 10,000 held 15 minutes, then 9,000 held 45 minutes: the average is 9,250.
+        chart.observe(seen("2020-05-11 10:30:00", dec!(10000), dec!(9000)));
+        chart.observe(seen("2020-05-11 11:15:00", dec!(10000), dec!(9000)));
+        chart.observe(seen("2020-05-11 10:59:00", dec!(10000), dec!(1)));
+        chart.observe(seen("2020-05-11 13:05:00", dec!(10500), dec!(10600)));
+        assert_eq!(
+            chart.hours.len(),
+            3,
+            "hours without data left out, late samples ignored"
+        );
+        let ten = chart.hours[0];
+        assert_eq!(ten.duration_ms, 15 * 60 * 1000);
+        assert_eq!(ten.averages().0, dec!(10000));
+        assert_eq!((ten.min_equity, ten.max_equity), (dec!(9000), dec!(10000)));
+        let json = ten.to_json(true);
+        assert_eq!(json["startBrokerTime"], "2020-05-11 10:00:00.000");
+        assert_eq!(json["endBrokerTime"], "2020-05-11 10:59:59.999");
+        assert_eq!(json["startEquity"], 10000);
+        assert_eq!(json["lastEquity"], 9000);
+        assert_eq!(json["duration"], 900_000);
+        assert_eq!(json["brokerTime"], "2020-05-11 10:30:00.000");
+        assert!(ten.to_json(false).get("duration").is_none());
+        let mut hour = ChartHour::new(
+            at("2020-05-11 10:00:00"),
+            seen("2020-05-11 10:00:00", dec!(1), dec!(10000)),
+        );
+        hour.add(seen("2020-05-11 10:15:00", dec!(1), dec!(9000)));
+        hour.add(seen("2020-05-11 11:00:00", dec!(1), dec!(9000)));
+        assert_eq!(hour.averages().0, dec!(9250));
+        let from_eleven: Vec<_> = chart
+            .between(Some(at("2020-05-11 11:30:00")), None)
+            .map(|h| h.start)
+            .collect();
+        assert_eq!(
+            from_eleven,
+            [at("2020-05-11 11:00:00"), at("2020-05-11 13:00:00")]
+        );
+        assert_eq!(
+            chart.between(None, Some(at("2020-05-11 10:00:00"))).count(),
+            1
         );
     }
 
