@@ -936,8 +936,6 @@ impl Launcher {
     }
 }
 
-/// Saves a refreshed token pair into the account's stored connection (made from the
-/// configuration when the account has none yet).
 /// A cTrader account's connection as configured or as an admin gave it: its first pair.
 fn ctrader_connection(account: &AccountId, ctrader: &CtraderAccount) -> BrokerConnection {
     BrokerConnection {
@@ -959,6 +957,9 @@ fn ctrader_connection(account: &AccountId, ctrader: &CtraderAccount) -> BrokerCo
     }
 }
 
+/// Saves a refreshed token pair into the account's stored connection (made from the
+/// configuration when the account has none yet), and into every stored holder of the pair when
+/// this account's client spent the refresh token.
 async fn store_tokens(
     store: &dyn store::Store,
     key: &SecretKey,

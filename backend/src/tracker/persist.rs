@@ -109,9 +109,7 @@ impl Tracker {
                 // The writer is gone (shutdown): written here.
                 Err(_) => {
                     self.sample_sink = None;
-                    self.samples
-                        .due(Instant::now(), self.interval, true)
-                        .unwrap_or(&[])
+                    due
                 }
             },
             None => due,

@@ -99,21 +99,21 @@ impl Lineage {
             return Arc::new(Self::new(application, tokens));
         };
         let key = (application.0.clone(), application.1.clone(), refresh);
-        let mut registry = registry().lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(lineage) = registry.get(&key).and_then(Weak::upgrade) {
-            lineage.tokens.send_if_modified(|held| {
-                let adopt = newer(&tokens, held);
-                if adopt {
-                    *held = tokens;
+        let held = {
+            let mut registry = registry().lock().unwrap_or_else(PoisonError::into_inner);
+            match registry.get(&key).and_then(Weak::upgrade) {
+                Some(held) => held,
+                None => {
+                    registry.retain(|_, lineage| lineage.strong_count() > 0);
+                    let lineage = Arc::new(Self::new(application, tokens));
+                    registry.insert(key, Arc::downgrade(&lineage));
+                    return lineage;
                 }
-                adopt
-            });
-            return lineage;
-        }
-        registry.retain(|_, lineage| lineage.strong_count() > 0);
-        let lineage = Arc::new(Self::new(application, tokens));
-        registry.insert(key, Arc::downgrade(&lineage));
-        lineage
+            }
+        };
+        // Outside the registry's lock: a later pair is registered by its refresh token too.
+        held.adopt(tokens);
+        held
     }
 
     fn new(application: (String, String), tokens: Tokens) -> Self {
