@@ -318,8 +318,12 @@ pub fn period_at(spec: &TrackerSpec, anchor: NaiveDateTime, at: NaiveDateTime) -
         })?,
         Period::Date => calendar(midnight(day)?, midnight(day.succ_opt()?)?),
         Period::WeekToDate => {
-            let sunday = day - TimeDelta::days(i64::from(day.weekday().num_days_from_sunday()));
-            calendar(midnight(sunday)?, midnight(sunday + TimeDelta::days(7))?)
+            let back = TimeDelta::days(i64::from(day.weekday().num_days_from_sunday()));
+            let sunday = day.checked_sub_signed(back)?;
+            calendar(
+                midnight(sunday)?,
+                midnight(sunday.checked_add_signed(TimeDelta::days(7))?)?,
+            )
         }
         Period::MonthToDate => {
             let first = month_start(0)?;
@@ -737,7 +741,7 @@ impl ChartHour {
     pub fn to_json(&self, real_time: bool) -> Value {
         let number = |n: Decimal| json_number(n.round_dp(8)).unwrap_or(Value::from(0));
         let (average_equity, average_balance) = self.averages();
-        let end = self.start + TimeDelta::hours(1) - TimeDelta::milliseconds(1);
+        let end = hour_end(self.start);
         let mut out = serde_json::Map::new();
         out.insert(
             "startBrokerTime".into(),
@@ -771,6 +775,14 @@ impl ChartHour {
     }
 }
 
+/// The last millisecond of the hour starting at `start` (the latest time there is, at the end
+/// of the calendar).
+fn hour_end(start: NaiveDateTime) -> NaiveDateTime {
+    start
+        .checked_add_signed(TimeDelta::hours(1))
+        .map_or(NaiveDateTime::MAX, |next| next - TimeDelta::milliseconds(1))
+}
+
 /// An account's equity chart by the hour, oldest first; hours without a sample are left out
 /// (MetaApi's SDK fills them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -798,8 +810,7 @@ impl EquityChart {
         end: Option<NaiveDateTime>,
     ) -> impl Iterator<Item = &ChartHour> {
         self.hours.iter().filter(move |hour| {
-            let hour_end = hour.start + TimeDelta::hours(1) - TimeDelta::milliseconds(1);
-            start.is_none_or(|s| hour_end >= s) && end.is_none_or(|e| hour.start <= e)
+            start.is_none_or(|s| hour_end(hour.start) >= s) && end.is_none_or(|e| hour.start <= e)
         })
     }
 }
@@ -1215,6 +1226,24 @@ mod tests {
             chart.between(None, Some(at("2020-05-11 10:00:00"))).count(),
             1
         );
+    }
+
+    #[test]
+    fn the_ends_of_the_calendar_give_no_period_and_no_panic() {
+        let far = NaiveDateTime::MAX - TimeDelta::minutes(1);
+        for period in Period::ALL {
+            let _ = period_at(&spec(period), NaiveDateTime::MIN, far);
+            let _ = period_at(&spec(period), NaiveDateTime::MIN, NaiveDateTime::MIN);
+        }
+        let mut chart = EquityChart::default();
+        chart.observe(Observation {
+            time: far,
+            balance: dec!(1),
+            equity: dec!(1),
+        });
+        assert_eq!(chart.hours.len(), 1);
+        let _ = chart.hours[0].to_json(true);
+        assert_eq!(chart.between(Some(far), None).count(), 1);
     }
 
     #[test]
