@@ -36,6 +36,10 @@ pub struct ChallengeRun {
     /// trade history (not part of the saved state: they are stored with it).
     #[serde(skip)]
     fed: Vec<Deal>,
+    /// Deals fed since [`ChallengeRun::take_new_deals`] was last called, for the account's
+    /// MetaApi risk trackers (`crate::risk`).
+    #[serde(skip)]
+    new_deals: Vec<Deal>,
     /// Whether the feed was last recorded stale: saved with the state, so that a restart
     /// neither records a `feed_stale` twice nor misses the `feed_recovered`.
     #[serde(default)]
@@ -78,6 +82,7 @@ impl ChallengeRun {
             seen_deals: HashMap::new(),
             fed_ids: HashSet::new(),
             fed: Vec::new(),
+            new_deals: Vec::new(),
             feed_stale: false,
             recovering_since: None,
             commands: VecDeque::new(),
@@ -229,6 +234,7 @@ impl ChallengeRun {
             match self.challenge.apply(&record, &mut events) {
                 Ok(()) => {
                     if let RecordData::Deal(deal) = record.data {
+                        self.new_deals.push(deal.clone());
                         self.fed.push(deal);
                     }
                 }
@@ -242,6 +248,12 @@ impl ChallengeRun {
     /// the next save stores in the trade history.
     pub fn take_fed_deals(&mut self) -> Vec<Deal> {
         std::mem::take(&mut self.fed)
+    }
+
+    /// The deals the engine accepted since the last call, oldest first: what the account's
+    /// risk trackers fold next.
+    pub fn take_new_deals(&mut self) -> Vec<Deal> {
+        std::mem::take(&mut self.new_deals)
     }
 
     /// Feeds records observed at `now` (quotes, specifications between polls); records the
@@ -280,6 +292,7 @@ impl ChallengeRun {
                     outcome.accepted += 1;
                     outcome.accepted_lines.push(*line);
                     if let RecordData::Deal(deal) = &record.data {
+                        self.new_deals.push(deal.clone());
                         self.fed.push(deal.clone());
                     }
                 }

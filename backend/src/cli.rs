@@ -335,9 +335,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "tracking"
     );
     println!(
-        "\n  Riskdeck is running at http://{addr}/  (instance {}; Ctrl-C to stop)\n",
+        "\n  Riskdeck is running at http://{addr}/  (instance {}; Ctrl-C to stop)",
         started.instance
     );
+    if let (Some(demo), Some(token)) = (started.demo_broker, &started.demo_broker_token) {
+        println!(
+            "  Demo broker (MetaApi's REST and streaming API): http://{demo}  auth-token {token}"
+        );
+    }
+    println!();
     print_logins(&started.logins);
     let app = crate::app(started.state.clone(), &config.assets);
     tokio::spawn(cancel_on_signal(shutdown.clone()));

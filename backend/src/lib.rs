@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod notify;
 pub mod provision;
 pub mod retention;
+pub mod risk;
 pub mod routes;
 pub use routes::openapi;
 pub mod tracker;
@@ -62,6 +63,10 @@ pub struct AppState {
     pub launcher: Arc<provision::Launcher>,
     /// The internal hosts an operator lets webhooks reach.
     pub webhook_hosts: Arc<notify::address::AllowList>,
+    /// MetaApi's risk trackers (served under `/users/current`).
+    pub risk: Arc<risk::Risk>,
+    /// When each API token's use was last recorded (recorded at most once a minute).
+    pub api_token_uses: routes::TokenUses,
 }
 
 /// The HTTP application: API, stream and the browser app from `assets`, with security headers
@@ -147,6 +152,8 @@ pub struct Started {
     pub state: AppState,
     /// Where the demo broker listens, in demo mode.
     pub demo_broker: Option<SocketAddr>,
+    /// The demo broker's token (its `auth-token`), in demo mode.
+    pub demo_broker_token: Option<String>,
     /// Where the cTrader simulator serves, when the demo accounts are tracked through it.
     pub ctrader_simulator: Option<SocketAddr>,
     /// The tracked accounts.
@@ -175,11 +182,13 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
     let mut tasks = JoinSet::new();
     let mut accounts: Vec<AccountConfig> = config.accounts.clone();
     let mut demo_broker = None;
+    let mut demo_broker_token = None;
     let mut demo_link = None;
     let mut ctrader_simulator = None;
     if config.demo {
         let demo = start_demo_broker(config, store.as_ref(), &shutdown, &mut tasks).await?;
         demo_broker = Some(demo.metaapi);
+        demo_broker_token = Some(demo.broker.token().to_owned());
         ctrader_simulator = demo.ctrader;
         demo_link = Some(provision::DemoLink {
             broker: demo.broker,
@@ -223,6 +232,11 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
         lease_ttl_ms = config.lease_ttl.as_millis(),
         "instance started"
     );
+    // On PostgreSQL other instances may share the database (and so the trackers).
+    let shared_database = !config.database_url.starts_with("sqlite:");
+    let (risk, risk_writer) =
+        risk::Risk::start(store.clone(), shared_database, shutdown.clone()).await?;
+    tasks.spawn(risk_writer);
     let launcher = Arc::new(provision::Launcher::new(
         config,
         store.clone(),
@@ -232,6 +246,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
         http,
         demo_link,
         shutdown.clone(),
+        risk.clone(),
     ));
     let mut ingest = ingest::Registry::default();
     for (index, account) in accounts.iter().enumerate() {
@@ -308,8 +323,11 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             journal_dir: config.journal_dir.clone(),
             launcher,
             webhook_hosts: Arc::new(webhook_hosts),
+            risk,
+            api_token_uses: Arc::new(std::sync::Mutex::new(std::collections::HashMap::new())),
         },
         demo_broker,
+        demo_broker_token,
         ctrader_simulator,
         accounts: accounts.into_iter().map(|a| AccountId(a.id)).collect(),
         logins,

@@ -106,6 +106,8 @@ pub struct Launcher {
     pub demo: Option<DemoLink>,
     /// Ends every tracker.
     pub shutdown: CancellationToken,
+    /// MetaApi's risk trackers, fed by every tracker.
+    pub risk: Arc<crate::risk::Risk>,
     tasks: Mutex<JoinSet<()>>,
     /// MetaApi streaming sockets, per server and token.
     streams: Mutex<HashMap<(String, String), StreamingPool>>,
@@ -418,6 +420,7 @@ impl Launcher {
         http: reqwest::Client,
         demo: Option<DemoLink>,
         shutdown: CancellationToken,
+        risk: Arc<crate::risk::Risk>,
     ) -> Self {
         let (charts, writer) = tracker::ChartWriter::start(store.clone(), shutdown.clone());
         let mut tasks = JoinSet::new();
@@ -441,6 +444,7 @@ impl Launcher {
             secret_key: config.secret_key.clone(),
             demo,
             shutdown,
+            risk,
             tasks: Mutex::new(tasks),
             streams: Mutex::new(HashMap::new()),
         }
@@ -458,7 +462,8 @@ impl Launcher {
         let tracker = match self.charts.sink() {
             Some(sink) => tracker.with_sample_sink(sink),
             None => tracker,
-        };
+        }
+        .with_risk(self.risk.clone());
         self.trackers.register(id, tracker.command_sender());
         self.tasks
             .lock()

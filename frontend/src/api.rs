@@ -657,6 +657,43 @@ pub async fn save_my_notifications(
     post_json("/api/me/notifications", Some(preferences)).await
 }
 
+// API tokens for MetaApi's risk management API (admins), and an account's risk trackers.
+
+/// `GET /api/api-tokens` (admins): every token, newest first, revoked ones included.
+pub async fn api_tokens() -> Result<shared::api::ApiTokensResponse, ApiError> {
+    get_json("/api/api-tokens").await
+}
+
+/// `POST /api/api-tokens` (admins): a token for some accounts; its secret is in this answer
+/// only. A refused field is a `Server` error whose message names it (`name: ...`).
+pub async fn create_api_token(
+    request: &shared::api::CreateApiTokenRequest,
+) -> Result<shared::api::CreatedApiToken, ApiError> {
+    post_json("/api/api-tokens", Some(request)).await
+}
+
+/// `POST /api/api-tokens/{id}/revoke` (admins): the token opens nothing from now on.
+pub async fn revoke_api_token(id: &str) -> Result<shared::api::ApiTokenSummary, ApiError> {
+    post_json::<(), _>(&format!("/api/api-tokens/{}/revoke", encode(id)), None).await
+}
+
+/// `GET /api/accounts/{id}/trackers`: the account's risk trackers and their latest events.
+pub async fn trackers(id: &AccountId) -> Result<shared::api::RiskTrackersResponse, ApiError> {
+    get_json(&format!("/api/accounts/{}/trackers", encode(id.as_str()))).await
+}
+
+/// Where an application sends its API token: this server's copy of MetaApi's risk management
+/// API, `<origin>/users/current`.
+pub fn risk_api_base() -> String {
+    let origin = leptos::prelude::window()
+        .location()
+        .origin()
+        .unwrap_or_default();
+    format!("{origin}{RISK_API_PATH}")
+}
+
+const RISK_API_PATH: &str = "/users/current";
+
 #[cfg(test)]
 mod tests {
     use super::*;

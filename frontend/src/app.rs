@@ -7,8 +7,8 @@ use crate::pages::{
 };
 #[cfg(feature = "admin")]
 use crate::pages::{
-    AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminNotificationsPage, AdminOnly,
-    AdminOverviewPage, AdminRulesPage, AdminUsersPage,
+    AdminApiTokensPage, AdminAuditPage, AdminChallengePage, AdminCreatePage,
+    AdminNotificationsPage, AdminOnly, AdminOverviewPage, AdminRulesPage, AdminUsersPage,
 };
 use crate::session::{Session, SessionState, SignedIn, UserMenu};
 use leptos::prelude::*;
@@ -150,6 +150,10 @@ fn routes() -> impl IntoView {
             <Route
                 path=path!("/admin/notifications")
                 view=|| view! { <SignedIn><AdminOnly><AdminNotificationsPage /></AdminOnly></SignedIn> }
+            />
+            <Route
+                path=path!("/admin/api-tokens")
+                view=|| view! { <SignedIn><AdminOnly><AdminApiTokensPage /></AdminOnly></SignedIn> }
             />
         </Routes>
     }

@@ -826,8 +826,9 @@ pub struct ChallengeEventView {
     /// When it happened (the time of the broker record that caused it).
     pub time: DateTime<Utc>,
     /// The engine's `warning`, `breach`, `held`, `objective_met`, `passed` or `failed`; the
-    /// tracker's `feed_stale`, `feed_recovered` or `daily_summary`; an admin's
-    /// `anchor_corrected`, `breach_cleared`, `unpaused` or `rules_changed`.
+    /// tracker's `feed_stale`, `feed_recovered` or `daily_summary`; a MetaApi risk tracker's
+    /// `tracker_exceeded`; an admin's `anchor_corrected`, `breach_cleared`, `unpaused` or
+    /// `rules_changed`.
     pub kind: String,
     /// The rule concerned, if any.
     pub rule: Option<String>,
@@ -1698,8 +1699,8 @@ pub struct NotificationPreferences {
     #[serde(default)]
     pub email: Option<String>,
     /// The kinds of events to hear about (`warning`, `breach`, `held`, `objective_met`,
-    /// `passed`, `failed`, `feed_stale`, `feed_recovered`, `daily_summary`); empty means every
-    /// kind.
+    /// `passed`, `failed`, `feed_stale`, `feed_recovered`, `daily_summary`,
+    /// `tracker_exceeded`); empty means every kind.
     #[serde(default)]
     pub kinds: Vec<String>,
     /// Only events of these rules (rule ids, e.g. `daily_loss`); empty means every rule.
@@ -2215,4 +2216,99 @@ mod tests {
             assert!(!debug.contains("hunter2"), "{debug}");
         }
     }
+}
+
+/// An API token as the console lists it: never its secret. Tokens open MetaApi's risk
+/// management API (`/users/current/...`, header `auth-token`) for the accounts listed only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiTokenSummary {
+    /// Public id.
+    pub id: String,
+    /// What the admin called it.
+    pub name: String,
+    /// The only accounts it sees.
+    pub accounts: Vec<String>,
+    /// The admin who created it.
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// When it was last used (to the minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked; a revoked token opens nothing.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /api/api-tokens` (admins only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiTokensResponse {
+    /// Every token, newest first, revoked ones included.
+    pub tokens: Vec<ApiTokenSummary>,
+}
+
+/// `POST /api/api-tokens` (admins only): a new token for some accounts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiTokenRequest {
+    /// What it is for (1 to 100 characters).
+    pub name: String,
+    /// The accounts it may see (at least one; each must exist).
+    pub accounts: Vec<String>,
+}
+
+/// The answer to creating a token: its secret, shown this once (only a hash is kept).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedApiToken {
+    /// The secret to send as the `auth-token` header.
+    pub token: String,
+    pub api_token: ApiTokenSummary,
+}
+
+/// One MetaApi risk tracker of an account, as the dashboard shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RiskTrackerView {
+    pub id: String,
+    pub name: String,
+    /// `day`, `week`, ..., `lifetime`.
+    pub period: String,
+    /// Its thresholds in words (e.g. "drawdown over 5% or 1000").
+    pub thresholds: String,
+    /// The current period's start, broker time.
+    pub period_start: Option<String>,
+    /// The current period's largest drawdown and profit so far.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub max_drawdown: Option<Decimal>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub max_profit: Option<Decimal>,
+    /// `drawdown` or `profit` when the current period exceeded a threshold.
+    pub exceeded: Option<String>,
+}
+
+/// One tracker event, as the dashboard shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RiskTrackerEventView {
+    pub sequence_number: i64,
+    pub tracker_id: String,
+    /// When, broker time.
+    pub broker_time: String,
+    /// `drawdown` or `profit`.
+    pub exceeded: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub absolute_drawdown: Decimal,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub absolute_profit: Decimal,
+}
+
+/// `GET /api/accounts/{account}/trackers`: the account's MetaApi risk trackers and their
+/// latest events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RiskTrackersResponse {
+    pub trackers: Vec<RiskTrackerView>,
+    /// Newest first, at most 50.
+    pub events: Vec<RiskTrackerEventView>,
 }

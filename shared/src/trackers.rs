@@ -272,7 +272,7 @@ impl TrackerSpec {
 
 /// A period's bounds in broker time: from `start` to `end` inclusive (the millisecond before
 /// the next period starts); `end` is `None` for `lifetime`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bounds {
     pub start: NaiveDateTime,
     pub end: Option<NaiveDateTime>,
@@ -380,7 +380,7 @@ pub enum ThresholdType {
 }
 
 /// The numbers at a moment of a period: drawdown and profit from the period's initial balance.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reading {
     pub time: NaiveDateTime,
     pub absolute_drawdown: Decimal,
@@ -390,7 +390,7 @@ pub struct Reading {
 }
 
 /// A threshold crossed: the period's one event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exceeded {
     pub kind: ThresholdType,
     pub reading: Reading,
@@ -401,7 +401,7 @@ pub struct Exceeded {
 /// balance on equity less the period's balance operations (a deposit is not profit), maxima
 /// that move only when strictly larger, a threshold exceeded when strictly passed (drawdown
 /// first), and nothing changed after that in the period.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeriodStats {
     pub period: Period,
     pub bounds: Bounds,
@@ -519,14 +519,7 @@ impl PeriodStats {
     /// when there was none (its Python SDK compares them).
     pub fn to_json(&self) -> Value {
         let mut out = serde_json::Map::new();
-        out.insert(
-            "startBrokerTime".into(),
-            format_broker_time(self.bounds.start).into(),
-        );
-        if let Some(end) = self.bounds.end {
-            out.insert("endBrokerTime".into(), format_broker_time(end).into());
-        }
-        out.insert("period".into(), self.period.as_str().into());
+        period_fields(&mut out, self.period, self.bounds);
         let number = |n: Decimal| json_number(n).unwrap_or(Value::from(0));
         out.insert("initialBalance".into(), number(self.initial_balance));
         let sides = [
@@ -654,6 +647,27 @@ impl TrackerRun {
         }
     }
 
+    /// What a restart needs to go on where the run was: its periods and the balance last seen.
+    pub fn state(&self) -> RunState {
+        RunState {
+            anchor: self.anchor,
+            current: self.current.clone(),
+            closed: self.closed.clone(),
+            last_balance: self.last_balance,
+        }
+    }
+
+    /// The run of `spec` as it was saved.
+    pub fn restore(spec: TrackerSpec, state: RunState) -> Self {
+        TrackerRun {
+            spec,
+            anchor: state.anchor,
+            current: state.current,
+            closed: state.closed,
+            last_balance: state.last_balance,
+        }
+    }
+
     /// The statistics MetaApi's `getTrackingStatistics` returns: newest first, the periods
     /// that started at or before `start_time` (none: all), at most `limit` (none: 1).
     pub fn statistics(
@@ -669,6 +683,55 @@ impl TrackerRun {
             .take(limit.unwrap_or(1))
             .collect()
     }
+}
+
+/// A tracker run's saved state (see [`TrackerRun::state`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunState {
+    pub anchor: NaiveDateTime,
+    pub current: Option<PeriodStats>,
+    pub closed: Vec<PeriodStats>,
+    pub last_balance: Option<Decimal>,
+}
+
+impl TrackerEvent {
+    /// The event as MetaApi writes it (`TrackerEvent`), without the `sequenceNumber` the store
+    /// gives it.
+    pub fn to_json(&self, account_id: &str, tracker_id: &str) -> Value {
+        let number = |n: Decimal| json_number(n.round_dp(8)).unwrap_or(Value::from(0));
+        let reading = &self.exceeded.reading;
+        let mut out = serde_json::Map::new();
+        out.insert("accountId".into(), account_id.into());
+        out.insert("trackerId".into(), tracker_id.into());
+        period_fields(&mut out, self.period, self.bounds);
+        out.insert("brokerTime".into(), format_broker_time(reading.time).into());
+        out.insert("relativeDrawdown".into(), number(reading.relative_drawdown));
+        out.insert("absoluteDrawdown".into(), number(reading.absolute_drawdown));
+        out.insert("relativeProfit".into(), number(reading.relative_profit));
+        out.insert("absoluteProfit".into(), number(reading.absolute_profit));
+        out.insert(
+            "exceededThresholdType".into(),
+            match self.exceeded.kind {
+                ThresholdType::Drawdown => "drawdown",
+                ThresholdType::Profit => "profit",
+            }
+            .into(),
+        );
+        Value::Object(out)
+    }
+}
+
+/// A period's `startBrokerTime`, `endBrokerTime` (none for `lifetime`) and `period`, as
+/// MetaApi writes them in statistics and events.
+fn period_fields(out: &mut serde_json::Map<String, Value>, period: Period, bounds: Bounds) {
+    out.insert(
+        "startBrokerTime".into(),
+        format_broker_time(bounds.start).into(),
+    );
+    if let Some(end) = bounds.end {
+        out.insert("endBrokerTime".into(), format_broker_time(end).into());
+    }
+    out.insert("period".into(), period.as_str().into());
 }
 
 /// One hour of an account's equity chart, as MetaApi's `EquityChartItem`: the hour's first
@@ -800,6 +863,17 @@ impl EquityChart {
             Some(hour) if hour.start == start => hour.add(seen),
             Some(hour) if hour.start > start || seen.time < hour.last.time => {}
             _ => self.hours.push(ChartHour::new(start, seen)),
+        }
+    }
+
+    /// Widens the latest hour's extremes to values seen between its samples (a stored bucket
+    /// keeps its lowest and highest values without their times).
+    pub fn widen(&mut self, balance: (Decimal, Decimal), equity: (Decimal, Decimal)) {
+        if let Some(hour) = self.hours.last_mut() {
+            hour.min_balance = hour.min_balance.min(balance.0);
+            hour.max_balance = hour.max_balance.max(balance.1);
+            hour.min_equity = hour.min_equity.min(equity.0);
+            hour.max_equity = hour.max_equity.max(equity.1);
         }
     }
 

@@ -10,6 +10,7 @@ pub mod buckets;
 pub mod connections;
 mod gate;
 mod postgres;
+pub mod risk;
 pub mod secrets;
 mod sql;
 mod sqlite;
@@ -18,6 +19,10 @@ mod suite;
 pub mod testing;
 
 pub use postgres::PostgresStore;
+pub use risk::{
+    ApiToken, MAX_TRACKER_EVENTS, NewTrackerEvent, Rename, StoredTracker, TrackerEventFilter,
+    TrackerEventRecord,
+};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -78,10 +83,59 @@ pub enum StoreError {
 /// PostgreSQL by the same portable SQL ([`sql`]); `Arc<dyn Store>` is what the server holds.
 #[async_trait]
 pub trait Store:
-    Tracking + History + Users + Audit + Notifications + Connections + ScaleOut
+    Tracking + History + Users + Audit + Notifications + Connections + ScaleOut + RiskApi
 {
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// MetaApi's risk management API: API tokens, trackers and tracker events (see [`risk`]).
+#[async_trait]
+pub trait RiskApi: Send + Sync + 'static {
+    /// Stores a new API token with the SHA-256 (hex) of its secret.
+    async fn create_api_token(&self, token: &ApiToken, secret_hash: &str)
+    -> Result<(), StoreError>;
+    /// Every API token, newest first.
+    async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+    /// The token whose secret hashes to `secret_hash`, revoked or not.
+    async fn api_token_by_secret(&self, secret_hash: &str) -> Result<Option<ApiToken>, StoreError>;
+    /// Revokes a token (the first revocation's time is kept); the token, `None` when unknown.
+    async fn revoke_api_token(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ApiToken>, StoreError>;
+    /// Records that a token was used at `at`.
+    async fn touch_api_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Stores a new tracker; `false` (nothing stored) when the account has one of that name.
+    async fn create_tracker(&self, tracker: &StoredTracker) -> Result<bool, StoreError>;
+    /// The trackers of `account` (none: of every account), oldest first.
+    async fn trackers(&self, account: Option<&AccountId>)
+    -> Result<Vec<StoredTracker>, StoreError>;
+    /// Renames an account's tracker, its stored definition replaced by `spec_json`.
+    async fn rename_tracker(
+        &self,
+        account: &AccountId,
+        id: &str,
+        name: &str,
+        spec_json: &str,
+    ) -> Result<Rename, StoreError>;
+    /// Deletes an account's tracker (its events stay); whether there was one.
+    async fn delete_tracker(&self, account: &AccountId, id: &str) -> Result<bool, StoreError>;
+    /// Saves trackers' run states (`(id, state)`; a deleted tracker's is ignored).
+    async fn save_tracker_states(&self, states: &[(String, String)]) -> Result<(), StoreError>;
+    /// Appends tracker events in one transaction; their sequence numbers, in order.
+    async fn append_tracker_events(
+        &self,
+        events: &[NewTrackerEvent],
+    ) -> Result<Vec<i64>, StoreError>;
+    /// Tracker events matching `filter`, oldest first.
+    async fn tracker_events(
+        &self,
+        filter: &TrackerEventFilter,
+    ) -> Result<Vec<TrackerEventRecord>, StoreError>;
+    /// The highest sequence number stored (0 when none).
+    async fn last_tracker_event(&self) -> Result<i64, StoreError>;
 }
 
 /// A challenge's engine state with its events (and their notifications in the outbox), the deals

@@ -2072,6 +2072,212 @@ async fn a_setting_keeps_its_first_value(store: &dyn Store, _url: &str) {
     );
 }
 
+async fn api_tokens_trackers_and_tracker_events_are_kept(store: &dyn Store, _url: &str) {
+    use crate::{ApiToken, NewTrackerEvent, Rename, StoredTracker, TrackerEventFilter};
+    let (a, b) = (AccountId::from("a"), AccountId::from("b"));
+    let token = ApiToken {
+        id: "t1".into(),
+        name: "dashboard app".into(),
+        accounts: vec![a.clone()],
+        created_by: "admin".into(),
+        created_at: at(T0),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    store
+        .create_api_token(&token, "hash1")
+        .await
+        .expect("token");
+    assert_eq!(
+        store.api_token_by_secret("hash1").await.expect("by secret"),
+        Some(token.clone())
+    );
+    assert_eq!(
+        store.api_token_by_secret("other").await.expect("none"),
+        None
+    );
+    store
+        .touch_api_token("t1", at(T0 + 5))
+        .await
+        .expect("touch");
+    let revoked = store
+        .revoke_api_token("t1", at(T0 + 10))
+        .await
+        .expect("revoke")
+        .expect("known");
+    assert_eq!(revoked.revoked_at, Some(at(T0 + 10)));
+    assert_eq!(revoked.last_used_at, Some(at(T0 + 5)));
+    let again = store
+        .revoke_api_token("t1", at(T0 + 20))
+        .await
+        .expect("again");
+    assert_eq!(
+        again.and_then(|t| t.revoked_at),
+        Some(at(T0 + 10)),
+        "the first revocation stays"
+    );
+    assert_eq!(
+        store.revoke_api_token("t9", at(T0)).await.expect("unknown"),
+        None
+    );
+    assert_eq!(store.api_tokens().await.expect("list").len(), 1);
+
+    let tracker = |id: &str, account: &AccountId, name: &str| StoredTracker {
+        id: id.into(),
+        account: account.clone(),
+        name: name.into(),
+        spec_json: format!("{{\"name\":\"{name}\"}}"),
+        created_at: at(T0),
+        state_json: None,
+    };
+    assert!(
+        store
+            .create_tracker(&tracker("k1", &a, "daily"))
+            .await
+            .expect("k1")
+    );
+    assert!(
+        !store
+            .create_tracker(&tracker("k2", &a, "daily"))
+            .await
+            .expect("k2"),
+        "names are unique per account"
+    );
+    assert!(
+        store
+            .create_tracker(&tracker("k3", &b, "daily"))
+            .await
+            .expect("k3")
+    );
+    assert!(
+        store
+            .create_tracker(&tracker("k4", &a, "weekly"))
+            .await
+            .expect("k4")
+    );
+    assert_eq!(
+        store
+            .rename_tracker(&a, "k4", "daily", "{}")
+            .await
+            .expect("taken"),
+        Rename::NameTaken
+    );
+    assert_eq!(
+        store
+            .rename_tracker(&b, "k4", "x", "{}")
+            .await
+            .expect("other account"),
+        Rename::NotFound
+    );
+    assert_eq!(
+        store
+            .rename_tracker(&a, "k4", "week", "{\"name\":\"week\"}")
+            .await
+            .expect("rename"),
+        Rename::Renamed
+    );
+    store
+        .save_tracker_states(&[
+            ("k1".into(), "{\"s\":1}".into()),
+            ("gone".into(), "{}".into()),
+        ])
+        .await
+        .expect("states");
+    let mine = store.trackers(Some(&a)).await.expect("trackers");
+    let names: Vec<_> = mine.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["daily", "week"]);
+    assert_eq!(mine[0].state_json.as_deref(), Some("{\"s\":1}"));
+    assert_eq!(mine[1].spec_json, "{\"name\":\"week\"}");
+    assert_eq!(store.trackers(None).await.expect("all").len(), 3);
+    assert!(!store.delete_tracker(&b, "k1").await.expect("not b's"));
+    assert!(store.delete_tracker(&a, "k1").await.expect("delete"));
+    assert_eq!(store.trackers(Some(&a)).await.expect("left").len(), 1);
+
+    assert_eq!(store.last_tracker_event().await.expect("none yet"), 0);
+    let event = |account: &AccountId, tracker: &str, time: &str| NewTrackerEvent {
+        account: account.clone(),
+        tracker_id: tracker.into(),
+        broker_time: time.into(),
+        body_json: "{}".into(),
+        created_at: at(T0),
+    };
+    let numbers = store
+        .append_tracker_events(&[
+            event(&a, "k1", "2023-11-14 10:00:00.000"),
+            event(&b, "k3", "2023-11-14 11:00:00.000"),
+            event(&a, "k4", "2023-11-15 09:30:00.000"),
+        ])
+        .await
+        .expect("events");
+    assert_eq!(numbers.len(), 3);
+    assert!(numbers[0] < numbers[1] && numbers[1] < numbers[2]);
+    assert_eq!(store.last_tracker_event().await.expect("last"), numbers[2]);
+    let read = |filter: TrackerEventFilter| async move {
+        store
+            .tracker_events(&filter)
+            .await
+            .expect("read")
+            .into_iter()
+            .map(|r| r.sequence_number)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(read(TrackerEventFilter::default()).await, numbers);
+    let only_a = Some(vec![a.clone()]);
+    assert_eq!(
+        read(TrackerEventFilter {
+            within: only_a.clone(),
+            ..Default::default()
+        })
+        .await,
+        [numbers[0], numbers[2]]
+    );
+    assert_eq!(
+        read(TrackerEventFilter {
+            within: Some(Vec::new()),
+            ..Default::default()
+        })
+        .await,
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        read(TrackerEventFilter {
+            within: only_a.clone(),
+            account: Some(b.clone()),
+            ..Default::default()
+        })
+        .await,
+        Vec::<i64>::new(),
+        "an account out of reach stays out of reach"
+    );
+    assert_eq!(
+        read(TrackerEventFilter {
+            from_broker_time: Some("2023-11-14 10:00:00.000".into()),
+            to_broker_time: Some("2023-11-14 23:59:59.999".into()),
+            ..Default::default()
+        })
+        .await,
+        [numbers[0], numbers[1]],
+        "bounds are inclusive"
+    );
+    assert_eq!(
+        read(TrackerEventFilter {
+            tracker_id: Some("k4".into()),
+            ..Default::default()
+        })
+        .await,
+        [numbers[2]]
+    );
+    assert_eq!(
+        read(TrackerEventFilter {
+            after_sequence: Some(numbers[0]),
+            limit: 1,
+            ..Default::default()
+        })
+        .await,
+        [numbers[1]]
+    );
+}
+
 /// Every case, listed once: each database's module runs them all.
 macro_rules! every_case {
     ($open:expr) => {
@@ -2102,6 +2308,7 @@ macro_rules! every_case {
             deliveries_are_planned_once_per_target_claimed_once_and_settled,
             notification_preferences_are_saved_per_user,
             a_setting_keeps_its_first_value,
+            api_tokens_trackers_and_tracker_events_are_kept,
         );
     };
 }

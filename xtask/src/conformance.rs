@@ -2,9 +2,10 @@
 //!
 //! A list of suites, each counting its own passes and failures: schemathesis on our OpenAPI
 //! document against `riskdeck serve --demo` (as admin and as trader), MetaApi's official Python
-//! SDK synchronizing with the demo broker's streaming API, Spotware's official Python SDK reading
-//! the cTrader simulator over protobuf and TLS, and the firms' worked examples
-//! replayed through `riskdeck replay`. The Python tools come from PyPI into virtual
+//! SDK synchronizing with the demo broker's streaming API, the same SDK's risk management client
+//! (`RiskManagement`) driving Riskdeck's own risk management API with an API token, Spotware's
+//! official Python SDK reading the cTrader simulator over protobuf and TLS, and the firms' worked
+//! examples replayed through `riskdeck replay`. The Python tools come from PyPI into virtual
 //! environments cached under the target directory, each keyed by a hash of its pinned
 //! requirements file (`conformance/requirements*.txt`). The run ends with exactly one line,
 //! `conformance: N passed, M failed`, and fails when M is not zero.
@@ -51,6 +52,10 @@ const SUITES: &[Suite] = &[
     Suite {
         name: "MetaApi's SDK",
         run: metaapi_sdk,
+    },
+    Suite {
+        name: "MetaApi's risk management SDK",
+        run: metaapi_risk,
     },
     Suite {
         name: "Spotware's SDK",
@@ -187,13 +192,7 @@ fn schemathesis(setup: &Setup) -> anyhow::Result<Tally> {
     let mut tally = Tally::default();
     // The trader first: the admin's run may change or disable other users.
     for role in ["trader", "admin"] {
-        let password = server
-            .logins
-            .iter()
-            .find(|(name, _)| name == role)
-            .map(|(_, password)| password.clone())
-            .with_context(|| format!("the demo printed no login `{role}`"))?;
-        let session = sign_in(server.port, role, &password)?;
+        let session = sign_in(server.port, role, &server.password(role)?)?;
         let report = work.join(format!("junit-{role}.xml"));
         let status = Command::new(setup.venv.join("bin/schemathesis"))
             .arg("run")
@@ -289,6 +288,76 @@ fn metaapi_sdk(setup: &Setup) -> anyhow::Result<Tally> {
             .arg(&binary),
     );
     drop(broker);
+    tally
+}
+
+/// MetaApi's official Python SDK's risk management client (`RiskManagement`, pinned in
+/// `conformance/requirements-metaapi.txt`) against the risk management API of
+/// `riskdeck serve --demo` (docs/METAAPI-RISK-API.md), authenticated by an API token the admin
+/// makes for the first demo account only: trackers, validation and access errors, statistics,
+/// the equity chart and a threshold event through the SDK's listener, with the second account as
+/// the one the token may not see; and the SDK's streaming listeners (period statistics, equity
+/// chart, equity and balance), whose `MetaApi` streams the account from the demo broker the
+/// server embeds while they call Riskdeck for the tracker, statistics and chart
+/// (`conformance/metaapi_risk.py`: one pass or failure per check).
+fn metaapi_risk(setup: &Setup) -> anyhow::Result<Tally> {
+    let venv = python_tools(
+        &setup.root,
+        &setup.target.join("conformance"),
+        "conformance/requirements-metaapi.txt",
+    )?;
+    let binary = riskdeck(setup)?;
+    let work = scratch(setup, "metaapi-risk")?;
+    let server = DemoServer::start(&binary, &work)?;
+    let session = sign_in(server.port, "admin", &server.password("admin")?)?;
+    let (status, listed) = http_json(server.port, "GET", "/api/accounts", Some(&session), None)?;
+    if status != 200 {
+        bail!("GET /api/accounts answered {status}: {listed}");
+    }
+    // A JSON array of accounts, or an object holding it under `accounts`.
+    let ids: Vec<&str> = listed
+        .get("accounts")
+        .unwrap_or(&listed)
+        .as_array()
+        .with_context(|| format!("GET /api/accounts answered no list: {listed}"))?
+        .iter()
+        .filter_map(|account| account["id"].as_str())
+        .collect();
+    let [account, foreign, ..] = ids[..] else {
+        bail!("the demo has fewer than two accounts: {listed}");
+    };
+    let request = serde_json::json!({ "name": "conformance", "accounts": [account] });
+    let (status, made) = http_json(
+        server.port,
+        "POST",
+        "/api/api-tokens",
+        Some(&session),
+        Some(&request),
+    )?;
+    if status != 201 {
+        bail!("POST /api/api-tokens answered {status}: {made}");
+    }
+    let token = made["token"]
+        .as_str()
+        .with_context(|| format!("POST /api/api-tokens answered no token: {made}"))?;
+    let mut command = Command::new(venv.join("bin/python"));
+    command
+        .arg(setup.root.join("conformance/metaapi_risk.py"))
+        .args(["--url", &format!("http://127.0.0.1:{}", server.port)])
+        .args(["--token", token])
+        .args(["--account", account])
+        .args(["--foreign-account", foreign]);
+    // Without it the script fails its streaming listener checks, saying why.
+    match &server.demo_broker {
+        Some((broker, token)) => {
+            command
+                .args(["--demo-broker", broker])
+                .args(["--demo-token", token]);
+        }
+        None => eprintln!("xtask: the demo server printed no demo broker address"),
+    }
+    let tally = python_check("MetaApi's risk management SDK", &venv, &work, &mut command);
+    drop(server);
     tally
 }
 
@@ -455,6 +524,9 @@ struct DemoServer {
     port: u16,
     /// (username, password) as printed at start.
     logins: Vec<(String, String)>,
+    /// The embedded demo broker's MetaApi REST and streaming API (`http://127.0.0.1:PORT`) and
+    /// its `auth-token`, as printed at start.
+    demo_broker: Option<(String, String)>,
 }
 
 impl DemoServer {
@@ -487,6 +559,7 @@ impl DemoServer {
             child,
             port,
             logins: Vec::new(),
+            demo_broker: None,
         };
         let mut running = false;
         loop {
@@ -494,6 +567,9 @@ impl DemoServer {
                 .recv_timeout(Duration::from_secs(120))
                 .context("the demo server stopped or printed no logins within two minutes")?;
             running |= line.contains("Riskdeck is running at");
+            if let Some(address) = demo_broker_address(&line) {
+                server.demo_broker = Some(address);
+            }
             let words: Vec<&str> = line.split_whitespace().collect();
             if let [name, _role, "password", password, ..] = words[..] {
                 server.logins.push((name.to_owned(), password.to_owned()));
@@ -505,6 +581,35 @@ impl DemoServer {
         std::thread::spawn(move || while received.recv().is_ok() {});
         Ok(server)
     }
+
+    /// The password printed for `username`.
+    fn password(&self, username: &str) -> anyhow::Result<String> {
+        self.logins
+            .iter()
+            .find(|(name, _)| name == username)
+            .map(|(_, password)| password.clone())
+            .with_context(|| format!("the demo printed no login `{username}`"))
+    }
+}
+
+/// The address and token in the line `riskdeck serve --demo` prints for its demo broker right
+/// after its own (`  Demo broker (MetaApi's REST and streaming API): http://127.0.0.1:PORT
+/// auth-token TOKEN`).
+fn demo_broker_address(line: &str) -> Option<(String, String)> {
+    let words: Vec<&str> = line
+        .trim_start()
+        .strip_prefix("Demo broker")?
+        .split_whitespace()
+        .collect();
+    let address = words.iter().find(|word| word.starts_with("http://"))?;
+    let token = words
+        .iter()
+        .position(|word| *word == "auth-token")
+        .and_then(|at| words.get(at + 1))?;
+    Some((
+        address.trim_end_matches('/').to_owned(),
+        (*token).to_owned(),
+    ))
 }
 
 impl Drop for DemoServer {
@@ -558,6 +663,106 @@ fn sign_in(port: u16, username: &str, password: &str) -> anyhow::Result<Session>
     Ok(Session { cookie, csrf })
 }
 
+/// One request to the demo server as `session` (if any), with a JSON `body` (if any), over
+/// plain HTTP/1.1 with `Connection: close` as `sign_in`: the status and the body as JSON (`null`
+/// when empty, a JSON string when not JSON, so that an error's text can be shown).
+fn http_json(
+    port: u16,
+    method: &str,
+    path: &str,
+    session: Option<&Session>,
+    body: Option<&serde_json::Value>,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let body = body.map(serde_json::Value::to_string).unwrap_or_default();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/json\r\n\
+         Connection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    if let Some(session) = session {
+        request.push_str(&format!(
+            "Cookie: {}\r\nx-csrf-token: {}\r\n",
+            session.cookie, session.csrf
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(&body);
+    let mut stream =
+        TcpStream::connect(("127.0.0.1", port)).context("cannot connect to the demo server")?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    stream.write_all(request.as_bytes())?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .with_context(|| format!("reading the answer to {method} {path}"))?;
+    let (status, payload) =
+        parse_response(&response).with_context(|| format!("the answer to {method} {path}"))?;
+    let json = if payload.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&payload).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(&payload).into_owned())
+        })
+    };
+    Ok((status, json))
+}
+
+/// The status and body of a whole HTTP/1.1 response, its chunked transfer coding undone.
+fn parse_response(response: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
+    let end = response
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .context("no HTTP response")?;
+    let head = String::from_utf8_lossy(&response[..end]);
+    let payload = &response[end + 4..];
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .with_context(|| format!("no status in {:?}", head.lines().next().unwrap_or("")))?;
+    let chunked = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .any(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("transfer-encoding")
+                && value.to_ascii_lowercase().contains("chunked")
+        });
+    let body = if chunked {
+        dechunk(payload)?
+    } else {
+        payload.to_vec()
+    };
+    Ok((status, body))
+}
+
+/// The body of a `transfer-encoding: chunked` message (chunk extensions and trailers skipped).
+fn dechunk(mut raw: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let end = raw
+            .windows(2)
+            .position(|window| window == b"\r\n")
+            .context("a chunk with no size line")?;
+        let line = String::from_utf8_lossy(&raw[..end]);
+        let size = line.split(';').next().unwrap_or("").trim();
+        let size =
+            usize::from_str_radix(size, 16).with_context(|| format!("chunk size {size:?}"))?;
+        raw = &raw[end + 2..];
+        if size == 0 {
+            return Ok(body);
+        }
+        body.extend_from_slice(raw.get(..size).context("a chunk cut short")?);
+        raw = raw
+            .get(size..)
+            .and_then(|rest| rest.strip_prefix(b"\r\n"))
+            .context("a chunk not ended by CRLF")?;
+    }
+}
+
 /// The firms' published worked examples, replayed through `riskdeck replay` by the
 /// integration tests' `replay_cli` module: one pass or failure per test.
 fn worked_examples(_setup: &Setup) -> anyhow::Result<Tally> {
@@ -596,6 +801,41 @@ mod tests {
 </testsuites>"#;
         let tally = parse_junit(xml).expect("a report");
         assert_eq!((tally.passed, tally.failed), (6, 3));
+    }
+
+    #[test]
+    fn responses_are_read_plain_or_chunked() {
+        let plain = b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\n{}";
+        assert_eq!(
+            parse_response(plain).expect("a response"),
+            (201, b"{}".to_vec())
+        );
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+            4;ext=1\r\n[1,2\r\na\r\n,3,4,5,6,7\r\n1\r\n]\r\n0\r\nx-trailer: 1\r\n\r\n";
+        assert_eq!(
+            parse_response(chunked).expect("a response"),
+            (200, b"[1,2,3,4,5,6,7]".to_vec())
+        );
+        assert!(
+            parse_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nab")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_demo_broker_address_is_read_from_its_line() {
+        assert_eq!(
+            demo_broker_address(
+                "  Demo broker (MetaApi's REST and streaming API): http://127.0.0.1:40123  \
+                 auth-token aBc123"
+            ),
+            Some(("http://127.0.0.1:40123".to_owned(), "aBc123".to_owned()))
+        );
+        assert_eq!(
+            demo_broker_address("  Riskdeck is running at http://127.0.0.1:8080/  (instance x)"),
+            None
+        );
+        assert_eq!(demo_broker_address("  Demo broker: none"), None);
     }
 
     #[test]

@@ -98,6 +98,7 @@ pub fn render(
         "feed_stale" => "Feed stale",
         "feed_recovered" => "Feed recovered",
         "daily_summary" => "Daily summary",
+        "tracker_exceeded" => "Risk tracker threshold exceeded",
         other => other,
     };
     // The tracker's events (feed, daily summary) are JSON of their own, not engine events.
@@ -120,6 +121,7 @@ pub fn render(
     match stored.kind.as_str() {
         "feed_stale" | "feed_recovered" => feed_lines(&mut text, &stored.kind, &body, local),
         "daily_summary" => summary_lines(&mut text, &body),
+        "tracker_exceeded" => tracker_lines(&mut text, &body),
         _ => {}
     }
     if let Some(rule) = &stored.rule {
@@ -217,6 +219,37 @@ fn feed_lines(
 
 /// What a daily summary says: the day's closing numbers and P/L, then every rule's room as
 /// the new day starts.
+/// A MetaApi risk tracker's event (`crate::risk`): which threshold, the amounts, the period
+/// and when, in broker time.
+fn tracker_lines(text: &mut String, body: &serde_json::Value) {
+    let kind = body["exceededThresholdType"]
+        .as_str()
+        .unwrap_or("threshold");
+    let amount = |key: &str| decimal(&body[key]).map(money).unwrap_or_default();
+    let percent = |key: &str| {
+        decimal(&body[key])
+            .map(|r| format!("{}%", (r * Decimal::ONE_HUNDRED).round_dp(2).normalize()))
+            .unwrap_or_default()
+    };
+    let (absolute, relative) = if kind == "profit" {
+        ("absoluteProfit", "relativeProfit")
+    } else {
+        ("absoluteDrawdown", "relativeDrawdown")
+    };
+    text.push_str(&format!(
+        "Exceeded: {kind} {} ({})\n",
+        amount(absolute),
+        percent(relative)
+    ));
+    if let Some(period) = body["period"].as_str() {
+        let start = body["startBrokerTime"].as_str().unwrap_or("");
+        text.push_str(&format!("Period: {period} from {start} (broker time)\n"));
+    }
+    if let Some(at) = body["brokerTime"].as_str() {
+        text.push_str(&format!("At: {at} (broker time)\n"));
+    }
+}
+
 fn summary_lines(text: &mut String, body: &serde_json::Value) {
     let amount = |key: &str| decimal(&body[key]).map(money);
     if let Some(status) = body["status"].as_str() {
@@ -317,6 +350,35 @@ mod tests {
                 message.text
             );
         }
+    }
+
+    #[test]
+    fn a_risk_tracker_message_says_which_threshold_how_much_and_when() {
+        let message = tracker_event(
+            "tracker_exceeded",
+            serde_json::json!({
+                "accountId": "ftmo-100k",
+                "trackerId": "t1",
+                "period": "day",
+                "startBrokerTime": "2026-03-02 00:00:00.000",
+                "endBrokerTime": "2026-03-02 23:59:59.999",
+                "brokerTime": "2026-03-02 14:03:11.250",
+                "absoluteDrawdown": 5123.4,
+                "relativeDrawdown": 0.051234,
+                "absoluteProfit": 0,
+                "relativeProfit": 0,
+                "exceededThresholdType": "drawdown"
+            }),
+        );
+        says(
+            &message,
+            &[
+                "Risk tracker threshold exceeded: FTMO 100k",
+                "Exceeded: drawdown 5,123.40 (5.12%)",
+                "Period: day from 2026-03-02 00:00:00.000 (broker time)",
+                "At: 2026-03-02 14:03:11.250 (broker time)",
+            ],
+        );
     }
 
     #[test]

@@ -36,8 +36,9 @@ use store::{Delivery, DeliveryTarget, Notification, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// The event kinds people can ask to hear about: the engine's, then the tracker's.
-pub const KINDS: [&str; 9] = [
+/// The event kinds people can ask to hear about: the engine's, then the tracker's, then a
+/// MetaApi risk tracker's (`crate::risk`).
+pub const KINDS: [&str; 10] = [
     "warning",
     "breach",
     "held",
@@ -47,6 +48,7 @@ pub const KINDS: [&str; 9] = [
     "feed_stale",
     "feed_recovered",
     "daily_summary",
+    crate::risk::EVENT_KIND,
 ];
 /// The channels.
 pub const CHANNELS: [&str; 3] = ["telegram", "webhook", "email"];

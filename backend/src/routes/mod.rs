@@ -6,6 +6,7 @@
 //! anti-forgery token, except signing in.
 
 mod accounts;
+mod api_tokens;
 mod assets;
 mod audit;
 mod auth;
@@ -18,6 +19,7 @@ mod notifications;
 pub mod openapi;
 mod overrides;
 mod owners;
+pub mod risk_api;
 mod rule_sets;
 mod stream;
 mod users;
@@ -36,6 +38,11 @@ use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::time::Duration;
 use tower_http::timeout::TimeoutLayer;
+
+pub use risk_api::TokenUses;
+
+/// Where MetaApi's risk management API is served (`routes::risk_api`).
+const RISK_API_PREFIX: &str = "/users/current";
 
 /// The longest an ordinary API request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -57,6 +64,10 @@ pub enum Access {
     /// A bridge pushing records for the path's `{account}`, holding its ingest token
     /// (`Authorization: Bearer`); sessions play no part (401 without the token).
     IngestToken,
+    /// An application holding an API token an admin created (header `auth-token`): MetaApi's
+    /// risk management API under `/users/current`, for the token's accounts only (any other
+    /// account does not exist: 404); sessions play no part (401 without the token).
+    ApiToken,
 }
 
 /// The HTTP methods the API uses.
@@ -66,6 +77,10 @@ pub enum Verb {
     Get,
     /// Changes something.
     Post,
+    /// Replaces something (MetaApi's tracker update).
+    Put,
+    /// Deletes something (MetaApi's tracker delete).
+    Delete,
 }
 
 impl Verb {
@@ -74,6 +89,8 @@ impl Verb {
         match self {
             Self::Get => Method::GET,
             Self::Post => Method::POST,
+            Self::Put => Method::PUT,
+            Self::Delete => Method::DELETE,
         }
     }
 
@@ -81,6 +98,8 @@ impl Verb {
         match self {
             Self::Get => MethodFilter::GET,
             Self::Post => MethodFilter::POST,
+            Self::Put => MethodFilter::PUT,
+            Self::Delete => MethodFilter::DELETE,
         }
     }
 
@@ -124,8 +143,8 @@ where
 /// The table. Keep handlers' extractors in step with the access column: `OwnedAccount` for
 /// `Owner`, `AdminUser` for `Admin`, `CurrentUser` for `Authenticated`.
 fn table() -> Vec<Row> {
-    use Access::{Admin, Authenticated, IngestToken, Owner, Public};
-    use Verb::{Get, Post};
+    use Access::{Admin, ApiToken, Authenticated, IngestToken, Owner, Public};
+    use Verb::{Delete, Get, Post, Put};
     vec![
         row(Get, "/healthz", Public, health::live),
         row(Get, "/readyz", Public, health::ready),
@@ -264,6 +283,85 @@ fn table() -> Vec<Row> {
             Admin,
             notifications::update_user,
         ),
+        // API tokens (MetaApi's risk management API), and an account's trackers on its page.
+        row(Get, "/api/api-tokens", Admin, api_tokens::list),
+        row(Post, "/api/api-tokens", Admin, api_tokens::create),
+        row(
+            Post,
+            "/api/api-tokens/{token}/revoke",
+            Admin,
+            api_tokens::revoke,
+        ),
+        row(
+            Get,
+            "/api/accounts/{account}/trackers",
+            Owner,
+            api_tokens::account_trackers,
+        ),
+        // MetaApi's risk management API, as its SDK calls it.
+        row(
+            Post,
+            "/users/current/accounts/{account}/trackers",
+            ApiToken,
+            risk_api::create_tracker,
+        ),
+        row(
+            Get,
+            "/users/current/accounts/{account}/trackers",
+            ApiToken,
+            risk_api::list_trackers,
+        ),
+        row(
+            Get,
+            "/users/current/accounts/{account}/trackers/{tracker}",
+            ApiToken,
+            risk_api::get_tracker,
+        ),
+        row(
+            Put,
+            "/users/current/accounts/{account}/trackers/{tracker}",
+            ApiToken,
+            risk_api::update_tracker,
+        ),
+        row(
+            Delete,
+            "/users/current/accounts/{account}/trackers/{tracker}",
+            ApiToken,
+            risk_api::delete_tracker,
+        ),
+        row(
+            Get,
+            "/users/current/accounts/{account}/trackers/name/{*name}",
+            ApiToken,
+            risk_api::get_tracker_by_name,
+        ),
+        row(
+            Get,
+            "/users/current/accounts/{account}/trackers/{tracker}/statistics",
+            ApiToken,
+            risk_api::statistics,
+        ),
+        row(
+            Get,
+            "/users/current/accounts/{account}/equity-chart",
+            ApiToken,
+            risk_api::equity_chart,
+        ),
+        row(
+            Get,
+            "/users/current/tracker-events/by-broker-time",
+            ApiToken,
+            risk_api::events_by_broker_time,
+        ),
+        Row {
+            deadline: false,
+            ..row(
+                Get,
+                "/users/current/tracker-events/stream",
+                ApiToken,
+                risk_api::events_stream,
+            )
+        },
     ]
 }
 
@@ -276,6 +374,7 @@ pub fn routes() -> Vec<Route> {
 /// Every route of the server.
 pub fn router(state: AppState, assets_dir: &Path) -> Router {
     let mut api = Router::new();
+    let mut risk = Router::new();
     let mut root = Router::new();
     for Row {
         route,
@@ -306,16 +405,24 @@ pub fn router(state: AppState, assets_dir: &Path) -> Router {
                 response
             },
         ));
-        match route.path.strip_prefix("/api") {
-            Some(rest) => api = api.route(rest, handler),
-            None => root = root.route(route.path, handler),
+        if let Some(rest) = route.path.strip_prefix("/api") {
+            api = api.route(rest, handler);
+        } else if let Some(rest) = route.path.strip_prefix(RISK_API_PREFIX) {
+            risk = risk.route(rest, handler);
+        } else {
+            root = root.route(route.path, handler);
         }
     }
+    let risk = risk
+        .fallback(risk_api::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(risk_api::response));
     let api = api
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(api_response));
     root.nest("/api", api)
+        .nest(RISK_API_PREFIX, risk)
         .with_state(state)
         .fallback_service(assets::service(assets_dir))
 }
@@ -337,12 +444,19 @@ async fn guard(route: Route, state: AppState, request: Request, next: Next) -> R
             .await
             .map(drop),
         Access::IngestToken => ingest::authorize(&mut parts, &state).await,
+        Access::ApiToken => match risk_api::authorize(&mut parts, &state).await {
+            Ok(()) => Ok(()),
+            Err(error) => return error.into_response(),
+        },
     };
     if let Err(error) = allowed {
         return error.into_response();
     }
-    // A bearer token is not sent by browsers on their own: no forgery to guard against.
-    let session_based = !matches!(route.access, Access::Public | Access::IngestToken);
+    // A token in a header is not sent by browsers on their own: no forgery to guard against.
+    let session_based = !matches!(
+        route.access,
+        Access::Public | Access::IngestToken | Access::ApiToken
+    );
     if session_based && route.verb.changes_state() {
         let csrf_ok = parts
             .extensions
@@ -607,7 +721,9 @@ mod tests {
     fn account_routes_name_the_account_and_paths_are_unique() {
         let routes = routes();
         for route in &routes {
-            if matches!(route.access, Access::Owner | Access::IngestToken) {
+            let token_account =
+                route.access == Access::ApiToken && route.path.contains("/accounts/");
+            if matches!(route.access, Access::Owner | Access::IngestToken) || token_account {
                 assert!(route.path.contains("{account}"), "{route:?}");
             }
             // Only an admin acts on an account they do not own (a bridge pushes with its token).
@@ -615,7 +731,7 @@ mod tests {
                 assert!(
                     matches!(
                         route.access,
-                        Access::Owner | Access::Admin | Access::IngestToken
+                        Access::Owner | Access::Admin | Access::IngestToken | Access::ApiToken
                     ),
                     "{route:?}"
                 );

@@ -21,6 +21,10 @@ use shared::api::{
     AccountOwnersResponse, AuditResponse, ConnectionStatus, OverrideRequest, OverrideResponse,
 };
 use shared::api::{AnchorCorrectionRequest, AnchorsResponse, IngestResponse};
+use shared::api::{
+    ApiTokenSummary, ApiTokensResponse, CreateApiTokenRequest, CreatedApiToken,
+    RiskTrackersResponse,
+};
 use shared::api::{ChallengesPage, ConnectionOptions, CreateAccountRequest, CreateAccountResponse};
 use shared::api::{NotificationPreferences, NotificationsResponse};
 use shared::api::{RuleSetSaved, SaveRuleSetRequest, WhatIfRequest, WhatIfResponse};
@@ -57,6 +61,9 @@ enum Reply {
     Document,
     /// A CSV file (`text/csv`) with this header line.
     Csv(&'static str),
+    /// MetaApi's JSON as its SDK reads it (described in `docs/METAAPI-RISK-API.md`), with
+    /// this status and description.
+    MetaApi(u16, &'static str),
 }
 
 /// What the document says about a route beyond its method, path and access level.
@@ -105,8 +112,8 @@ const fn doc(
 /// The description of every route the server has; `None` for one it does not know (a test
 /// fails for it: describe it here).
 fn describe(route: &Route) -> Option<Doc> {
-    use Reply::{Csv, Document, Events, Json, NoContent, Text};
-    use Verb::{Get, Post};
+    use Reply::{Csv, Document, Events, Json, MetaApi, NoContent, Text};
+    use Verb::{Delete, Get, Post, Put};
     let described = match (route.verb, route.path) {
         (Get, "/healthz") => doc(
             "health_live",
@@ -570,9 +577,181 @@ fn describe(route: &Route) -> Option<Doc> {
                 Json(200, name::<NotificationPreferences>),
             )
         },
+        (Get, "/api/api-tokens") => doc(
+            "api_tokens_list",
+            "api-tokens",
+            "Every API token of MetaApi's risk management API, newest first (never a secret).",
+            Json(200, name::<ApiTokensResponse>),
+        ),
+        (Post, "/api/api-tokens") => Doc {
+            request: Some(name::<CreateApiTokenRequest>),
+            ..doc(
+                "api_tokens_create",
+                "api-tokens",
+                "Creates an API token for the accounts chosen; its secret is in this answer \
+                 only (written to the audit log without it).",
+                Json(201, name::<CreatedApiToken>),
+            )
+        },
+        (Post, "/api/api-tokens/{token}/revoke") => doc(
+            "api_tokens_revoke",
+            "api-tokens",
+            "Revokes an API token: it opens nothing from now on (written to the audit log).",
+            Json(200, name::<ApiTokenSummary>),
+        ),
+        (Get, "/api/accounts/{account}/trackers") => doc(
+            "accounts_trackers",
+            "accounts",
+            "The account's MetaApi risk trackers with their current period, and their latest \
+             events, newest first.",
+            Json(200, name::<RiskTrackersResponse>),
+        ),
+        (Post, "/users/current/accounts/{account}/trackers") => Doc {
+            errors: RISK_ERRORS,
+            ..doc(
+                "risk_tracker_create",
+                "risk-management",
+                "MetaApi's createTracker: body NewTracker; answers `{\"id\"}`.",
+                MetaApi(201, "The new tracker's id."),
+            )
+        },
+        (Get, "/users/current/accounts/{account}/trackers") => Doc {
+            errors: RISK_ERRORS,
+            ..doc(
+                "risk_trackers_list",
+                "risk-management",
+                "MetaApi's getTrackers: the account's trackers.",
+                MetaApi(200, "An array of Tracker."),
+            )
+        },
+        (Get, "/users/current/accounts/{account}/trackers/{tracker}") => Doc {
+            errors: RISK_ERRORS,
+            ..doc(
+                "risk_tracker_get",
+                "risk-management",
+                "MetaApi's getTracker.",
+                MetaApi(200, "A Tracker."),
+            )
+        },
+        (Put, "/users/current/accounts/{account}/trackers/{tracker}") => Doc {
+            errors: RISK_ERRORS,
+            ..doc(
+                "risk_tracker_update",
+                "risk-management",
+                "MetaApi's updateTracker: body `{\"name\"}` (the only change allowed).",
+                NoContent,
+            )
+        },
+        (Delete, "/users/current/accounts/{account}/trackers/{tracker}") => Doc {
+            errors: RISK_ERRORS,
+            ..doc(
+                "risk_tracker_delete",
+                "risk-management",
+                "MetaApi's deleteTracker (its events stay).",
+                NoContent,
+            )
+        },
+        (Get, "/users/current/accounts/{account}/trackers/name/{*name}") => Doc {
+            errors: RISK_ERRORS,
+            ..doc(
+                "risk_tracker_by_name",
+                "risk-management",
+                "MetaApi's getTrackerByName (the name may hold `/`).",
+                MetaApi(200, "A Tracker."),
+            )
+        },
+        (Get, "/users/current/accounts/{account}/trackers/{tracker}/statistics") => Doc {
+            errors: RISK_ERRORS,
+            query: &[
+                (
+                    "realTime",
+                    "`true` or `false` (statistics are always current).",
+                ),
+                (
+                    "startTime",
+                    "Broker time: only periods that started at or before it.",
+                ),
+                ("limit", "At most this many periods, 1 to 1000 (default 1)."),
+            ],
+            ..doc(
+                "risk_tracker_statistics",
+                "risk-management",
+                "MetaApi's getTrackingStatistics: one record per period, newest first.",
+                MetaApi(200, "An array of PeriodStatistics."),
+            )
+        },
+        (Get, "/users/current/accounts/{account}/equity-chart") => Doc {
+            errors: RISK_ERRORS,
+            query: &[
+                (
+                    "realTime",
+                    "`true` adds the fields of the SDK's chart stream.",
+                ),
+                ("startTime", "Broker time: the first hour's time."),
+                ("endTime", "Broker time: the last hour's time."),
+            ],
+            ..doc(
+                "risk_equity_chart",
+                "risk-management",
+                "MetaApi's getEquityChart: equity and balance by the hour, oldest first.",
+                MetaApi(200, "An array of EquityChartItem."),
+            )
+        },
+        (Get, "/users/current/tracker-events/by-broker-time") => Doc {
+            errors: RISK_ERRORS,
+            query: &[
+                ("startBrokerTime", "Broker time: events at or after it."),
+                ("endBrokerTime", "Broker time: events at or before it."),
+                ("accountId", "Only this account's events."),
+                ("trackerId", "Only this tracker's events."),
+                ("limit", "At most this many, 1 to 1000 (default 1000)."),
+            ],
+            ..doc(
+                "risk_events_by_broker_time",
+                "risk-management",
+                "MetaApi's getTrackerEvents: the token's accounts' events, oldest first.",
+                MetaApi(200, "An array of TrackerEvent."),
+            )
+        },
+        (Get, "/users/current/tracker-events/stream") => Doc {
+            errors: RISK_ERRORS,
+            query: &[
+                (
+                    "previousSequenceNumber",
+                    "The last sequence number received (none: events after the request).",
+                ),
+                ("accountId", "Only this account's events."),
+                ("trackerId", "Only this tracker's events."),
+                ("limit", "At most this many, 1 to 1000 (default 1000)."),
+            ],
+            ..doc(
+                "risk_events_stream",
+                "risk-management",
+                "The long poll of MetaApi's tracker event listeners: answers as soon as there \
+                 are events after the cursor, or an empty array after 30 s.",
+                MetaApi(
+                    200,
+                    "An array of TrackerEvent with sequenceNumber, ascending.",
+                ),
+            )
+        },
         _ => return None,
     };
     Some(described)
+}
+
+/// The errors of MetaApi's risk management API beyond the common ones.
+const RISK_ERRORS: &[(&str, &str)] = &[
+    (
+        "400",
+        "ValidationError: a parameter or the body is not accepted; `details` names each.",
+    ),
+    ("500", "InternalError: the database is unavailable."),
+];
+
+/// A route's path as the document writes it (`{*name}`, the rest of the path, is `{name}`).
+pub fn document_path(path: &str) -> String {
+    path.replace("{*", "{")
 }
 
 /// The audit log's filters.
@@ -615,7 +794,7 @@ pub fn document() -> OpenApi {
     for route in routes() {
         if let Some(doc) = describe(&route) {
             paths.add_path_operation(
-                route.path,
+                document_path(route.path),
                 vec![method(route.verb)],
                 operation(&route, &doc),
             );
@@ -641,6 +820,13 @@ pub fn document() -> OpenApi {
                     ))
                     .build(),
             ),
+        )
+        .security_scheme(
+            "api_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                super::risk_api::TOKEN_HEADER,
+                "An API token an admin created in the console (MetaApi's auth-token header).",
+            ))),
         )
         .security_scheme(
             "csrf",
@@ -684,6 +870,8 @@ fn method(verb: Verb) -> HttpMethod {
     match verb {
         Verb::Get => HttpMethod::Get,
         Verb::Post => HttpMethod::Post,
+        Verb::Put => HttpMethod::Put,
+        Verb::Delete => HttpMethod::Delete,
     }
 }
 
@@ -695,6 +883,15 @@ fn error_response(description: &str) -> ResponseBuilder {
     ResponseBuilder::new()
         .description(description)
         .content("application/json", json_content(name::<ErrorBody>).build())
+}
+
+/// Any JSON value.
+fn any_schema() -> Schema {
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
+            .build(),
+    )
 }
 
 fn text_schema() -> Schema {
@@ -756,6 +953,13 @@ fn operation(route: &Route, doc: &Doc) -> utoipa::openapi::path::Operation {
                 .description("An event stream; each event's data is one JSON object.")
                 .content("text/event-stream", json_content(schema).build()),
         ),
+        Reply::MetaApi(status, description) => responses.response(
+            status.to_string(),
+            ResponseBuilder::new().description(description).content(
+                "application/json",
+                ContentBuilder::new().schema(Some(any_schema())).build(),
+            ),
+        ),
         Reply::Document => responses.response(
             "200",
             ResponseBuilder::new()
@@ -786,12 +990,19 @@ fn operation(route: &Route, doc: &Doc) -> utoipa::openapi::path::Operation {
     for (status, description) in doc.errors {
         responses = responses.response(*status, error_response(description));
     }
-    if route.access != Access::Public {
+    if route.access == Access::ApiToken {
+        responses = responses.response(
+            "401",
+            error_response("UnauthorizedError: no valid, unrevoked API token in auth-token."),
+        );
+    } else if route.access != Access::Public {
         responses = responses.response("401", error_response("No one is signed in."));
     }
     if route.access == Access::Admin
-        || (!matches!(route.access, Access::Public | Access::IngestToken)
-            && route.verb.changes_state())
+        || (!matches!(
+            route.access,
+            Access::Public | Access::IngestToken | Access::ApiToken
+        ) && route.verb.changes_state())
     {
         responses = responses.response(
             "403",
@@ -820,7 +1031,7 @@ fn operation(route: &Route, doc: &Doc) -> utoipa::openapi::path::Operation {
         .summary(Some(doc.summary))
         .description(Some(access_text(route.access)))
         .responses(responses.build());
-    for (param, description) in path_params(route.path) {
+    for (param, description) in path_params(&document_path(route.path)) {
         operation = operation.parameter(
             ParameterBuilder::new()
                 .name(param)
@@ -856,6 +1067,10 @@ fn operation(route: &Route, doc: &Doc) -> utoipa::openapi::path::Operation {
                 Vec::<String>::new(),
             ));
         }
+        Access::ApiToken => {
+            operation =
+                operation.security(SecurityRequirement::new("api_token", Vec::<String>::new()));
+        }
         _ if route.verb.changes_state() => {
             operation = operation.security(
                 SecurityRequirement::new("session", Vec::<String>::new())
@@ -883,6 +1098,12 @@ fn access_text(access: Access) -> &'static str {
             "A bridge holding the account's ingest token (Authorization: Bearer); sessions \
              cannot call it (401)."
         }
+        Access::ApiToken => {
+            "MetaApi's risk management API: an application holding an API token (header \
+             auth-token) that may see the account; any other account does not exist (404); \
+             sessions cannot call it (401). Errors are MetaApi's: {id, error, message, \
+             details}."
+        }
     }
 }
 
@@ -893,6 +1114,9 @@ fn path_params(path: &str) -> Vec<(&str, &'static str)> {
             let description = match param {
                 "account" => "Riskdeck's id of the account.",
                 "user" => "The user's id.",
+                "token" => "The API token's id.",
+                "tracker" => "The tracker's id.",
+                "name" => "The tracker's name (it may hold `/`).",
                 _ => "A path parameter.",
             };
             (param, description)
@@ -941,6 +1165,11 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<ConnectionStatus>(&mut schemas);
     add::<NotificationsResponse>(&mut schemas);
     add::<NotificationPreferences>(&mut schemas);
+    add::<ApiTokensResponse>(&mut schemas);
+    add::<ApiTokenSummary>(&mut schemas);
+    add::<CreateApiTokenRequest>(&mut schemas);
+    add::<CreatedApiToken>(&mut schemas);
+    add::<RiskTrackersResponse>(&mut schemas);
     schemas
 }
 
@@ -988,7 +1217,7 @@ mod tests {
         for route in routes() {
             let method = route.verb.method().as_str().to_lowercase();
             assert!(
-                document["paths"][route.path][&method].is_object(),
+                document["paths"][document_path(route.path)][&method].is_object(),
                 "{method} {} is not in the document",
                 route.path
             );

@@ -126,6 +126,8 @@ pub struct Tracker {
     stream: Option<Streamed>,
     /// The transport last published.
     shown_transport: Option<shared::api::FeedTransport>,
+    /// The MetaApi risk trackers fed by each update (`crate::risk`).
+    risk: Option<Arc<crate::risk::Risk>>,
 }
 
 /// Why tracking stopped.
@@ -211,6 +213,7 @@ impl Tracker {
             metaapi: false,
             stream: None,
             shown_transport: None,
+            risk: None,
         }
     }
 
@@ -253,6 +256,13 @@ impl Tracker {
         self
     }
 
+    /// Feeds the account's MetaApi risk trackers on every update published.
+    #[must_use]
+    pub fn with_risk(mut self, risk: Arc<crate::risk::Risk>) -> Self {
+        self.risk = Some(risk);
+        self
+    }
+
     /// Sends every published update to the other instances too.
     #[must_use]
     pub fn with_fanout(mut self, fanout: Fanout) -> Self {
@@ -286,9 +296,37 @@ impl Tracker {
         self.shown_transport = None;
     }
 
-    fn publish_view(&self, currency: &str, view: AccountView, feed: FeedStatus) {
+    fn publish_view(&mut self, currency: &str, view: AccountView, feed: FeedStatus) {
+        self.feed_risk(&view);
         self.fanout.view(&self.id, currency, &view, feed);
         self.hub.publish_view_as(&self.id, currency, view, feed);
+    }
+
+    /// Hands the account's MetaApi risk trackers (`crate::risk`) what this update brought:
+    /// the deals the engine applied since the last one, then balance and equity, in the
+    /// account's broker time (its reset clock's zone; UTC without a challenge).
+    fn feed_risk(&mut self, view: &AccountView) {
+        let (deals, zone) = match self.challenge.as_mut() {
+            Some(run) => (run.take_new_deals(), run.challenge().clock().time_zone),
+            None => (Vec::new(), chrono_tz::Tz::UTC),
+        };
+        let Some(risk) = &self.risk else {
+            return;
+        };
+        let crossed = risk.observe(&self.id, zone, &deals, view.time, view.balance, view.equity);
+        if self.challenge.is_none() {
+            return;
+        }
+        // Also one of the challenge's events: on the account's page and notified, stored with
+        // the next save of the challenge's state.
+        for (name, event) in crossed {
+            self.unsaved_events.push(StoredEvent {
+                time: view.time,
+                kind: crate::risk::EVENT_KIND.to_owned(),
+                rule: Some(name),
+                body: event.body_json,
+            });
+        }
     }
 
     fn publish_feed(&self, feed: FeedStatus) {

@@ -162,7 +162,8 @@ impl Tracker {
             && !self.lease_lost
         {
             let view = self.view(*time, info, &self.pushed_positions);
-            self.publish_view(&info.currency, view, FeedStatus::Live);
+            let currency = info.currency.clone();
+            self.publish_view(&currency, view, FeedStatus::Live);
         }
         if stored { Ok(response) } else { Err(NotStored) }
     }

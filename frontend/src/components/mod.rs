@@ -16,6 +16,7 @@ mod rules_panel;
 mod stat_tile;
 mod stream_status;
 mod theme_toggle;
+mod trackers_panel;
 mod trade_history;
 
 #[cfg(feature = "admin")]
@@ -36,4 +37,5 @@ pub use rules_panel::{RulesPanel, rule_label};
 pub use stat_tile::{StatTile, Tone};
 pub use stream_status::StreamStatus;
 pub use theme_toggle::ThemeToggle;
+pub use trackers_panel::lazy_trackers_panel;
 pub use trade_history::lazy_trade_history;

@@ -1,7 +1,7 @@
 //! `/accounts/:id`: the trader's dashboard: the challenge's header and status, breach evidence,
-//! key figures, objectives, the risk panel with the lot-size calculator, the equity curve with
-//! its limit lines over a chosen range, metrics, the daily P/L calendar and the trade history;
-//! live over SSE.
+//! key figures, objectives, the risk panel with the lot-size calculator, the account's risk
+//! trackers (when an application set some up), the equity curve with its limit lines over a
+//! chosen range, metrics, the daily P/L calendar and the trade history; live over SSE.
 
 use super::{EarlyEvents, Load, connection_status, event_account, merge_summary};
 use crate::charts::equity;
@@ -9,7 +9,8 @@ use crate::components::{
     BreachEvidence, ChallengeHeader, ChartData, ErrorPanel, FeedBadge, Lazy, Loading, RiskPanel,
     RulesPanel, StatTile, StreamStatus, Tone, UnexplainedBalance, chart_placeholder,
     lazy_admin_actions, lazy_equity_chart, lazy_late_deals, lazy_metrics_panel, lazy_pnl_calendar,
-    lazy_rule_history, lazy_trade_history, panel_placeholder, preload_dashboard,
+    lazy_rule_history, lazy_trackers_panel, lazy_trade_history, panel_placeholder,
+    preload_dashboard,
 };
 use crate::sse::{self, Connection};
 use crate::{api, format};
@@ -580,6 +581,13 @@ fn Dashboard(
                 }
             })}
         {move || has_challenge.get().then(|| view! { <RiskPanel challenge=challenge currency=unit /> })}
+        {account_id
+            .clone()
+            .map(|id| {
+                view! {
+                    <Lazy what="the risk trackers" placeholder=|| () quiet=true content=lazy_trackers_panel(id) />
+                }
+            })}
 
         <section class="panel chart-panel" aria-labelledby="chart-title">
             <div class="chart-head">

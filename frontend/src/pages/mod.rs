@@ -13,8 +13,8 @@ pub use account::AccountPage;
 pub use accounts::lazy_accounts_page;
 #[cfg(feature = "admin")]
 pub use admin::{
-    AdminAuditPage, AdminChallengePage, AdminCreatePage, AdminNotificationsPage, AdminOnly,
-    AdminOverviewPage, AdminRulesPage, AdminUsersPage,
+    AdminApiTokensPage, AdminAuditPage, AdminChallengePage, AdminCreatePage,
+    AdminNotificationsPage, AdminOnly, AdminOverviewPage, AdminRulesPage, AdminUsersPage,
 };
 pub use login::lazy_login_page;
 pub use not_found::NotFound;

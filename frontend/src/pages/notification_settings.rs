@@ -11,7 +11,7 @@ use leptos::wasm_split::{SplitLoaderError, wasm_split};
 use shared::api::NotificationPreferences;
 
 /// The event kinds a person can choose, with their words.
-const KINDS: [(&str, &str); 9] = [
+const KINDS: [(&str, &str); 10] = [
     ("warning", "Warnings (a share of a limit used up)"),
     ("breach", "Breaches, with their evidence"),
     (
@@ -24,6 +24,10 @@ const KINDS: [(&str, &str); 9] = [
     ("feed_stale", "Broker data delayed"),
     ("feed_recovered", "Broker data back"),
     ("daily_summary", "Daily summary at the reset"),
+    (
+        "tracker_exceeded",
+        "Risk tracker thresholds exceeded (MetaApi risk API)",
+    ),
 ];
 
 /// The form's text, as typed.

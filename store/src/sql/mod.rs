@@ -8,6 +8,7 @@ mod audit;
 mod connections;
 mod history;
 mod notifications;
+mod risk;
 mod scale_out;
 mod tracking;
 mod users;
@@ -16,6 +17,7 @@ pub(crate) use audit::portable_audit;
 pub(crate) use connections::portable_connections;
 pub(crate) use history::portable_history;
 pub(crate) use notifications::portable_notifications;
+pub(crate) use risk::portable_risk;
 pub(crate) use scale_out::portable_scale_out;
 pub(crate) use tracking::portable_tracking;
 pub(crate) use users::portable_users;
@@ -31,6 +33,7 @@ macro_rules! portable_store {
         $crate::sql::portable_notifications!($store, $db);
         $crate::sql::portable_connections!($store, $db);
         $crate::sql::portable_scale_out!($store, $db);
+        $crate::sql::portable_risk!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::Store for $store {

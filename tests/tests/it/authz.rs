@@ -47,6 +47,9 @@ fn expected(access: Access, persona: Persona) -> Outcome {
         (Access::Public, _) => Allow,
         // Only the account's ingest token opens it, never a session (tests/tests/ingest.rs).
         (Access::IngestToken, _) => Unauthorized,
+        // Only an API token opens MetaApi's risk management API, never a session
+        // (tests/tests/it/risk_api.rs).
+        (Access::ApiToken, _) => Unauthorized,
         (_, Persona::Anonymous) => Unauthorized,
         (Access::Authenticated, _) => Allow,
         (Access::Owner, Persona::TraderA | Persona::Admin) => Allow,
@@ -106,6 +109,24 @@ async fn every_route_allows_and_denies_as_its_access_level_says() {
         .upsert_account(&SPARE_ACCOUNT.into(), "Spare", None)
         .await
         .expect("spare account");
+    // Routes about an API token act on a spare one.
+    server
+        .state
+        .store
+        .create_api_token(
+            &store::ApiToken {
+                id: "spare-token".into(),
+                name: "spare".into(),
+                accounts: vec![A_ACCOUNT.into()],
+                created_by: "admin".into(),
+                created_at: chrono::Utc::now(),
+                last_used_at: None,
+                revoked_at: None,
+            },
+            "spare-token-hash",
+        )
+        .await
+        .expect("spare token");
     let (_, missing_account) = call(
         &server,
         &Route {
@@ -132,7 +153,10 @@ async fn every_route_allows_and_denies_as_its_access_level_says() {
         let path = route
             .path
             .replace("{account}", account)
-            .replace("{user}", &spare.id.to_string());
+            .replace("{user}", &spare.id.to_string())
+            .replace("{token}", "spare-token")
+            .replace("{tracker}", "no-such-tracker")
+            .replace("{*name}", "no/such/name");
         assert!(
             !path.contains('{'),
             "the matrix does not know how to fill in {}: teach it",
@@ -149,6 +173,10 @@ async fn every_route_allows_and_denies_as_its_access_level_says() {
             let error = serde_json::from_str::<ErrorBody>(&body).ok();
             let ok = match want {
                 Outcome::Allow => !matches!(status, 401 | 403 | 404) && status < 500,
+                // MetaApi's API answers in MetaApi's words.
+                Outcome::Unauthorized if route.access == Access::ApiToken => {
+                    status == 401 && error.is_some_and(|e| e.error == "UnauthorizedError")
+                }
                 Outcome::Unauthorized => {
                     status == 401 && error.is_some_and(|e| e.error == "unauthorized")
                 }

@@ -2,6 +2,7 @@
 //! The server refuses every admin endpoint to traders (403) whatever the browser shows; this
 //! guard only keeps traders from a page they could not use.
 
+mod api_tokens;
 mod audit;
 mod challenge;
 mod create;
@@ -10,6 +11,7 @@ mod overview;
 mod rules;
 mod users;
 
+pub use api_tokens::AdminApiTokensPage;
 pub use audit::AdminAuditPage;
 pub use challenge::AdminChallengePage;
 pub use create::AdminCreatePage;
@@ -35,6 +37,8 @@ pub mod paths {
     pub const AUDIT: &str = "/admin/audit";
     /// Notification deliveries.
     pub const NOTIFICATIONS: &str = "/admin/notifications";
+    /// API tokens for MetaApi's risk management API.
+    pub const API_TOKENS: &str = "/admin/api-tokens";
 
     /// One challenge's admin page (overrides, owner, anchors).
     pub fn challenge(id: &shared::domain::AccountId) -> String {
@@ -82,6 +86,7 @@ pub fn AdminNav() -> impl IntoView {
             <a href=paths::USERS>"Users"</a>
             <a href=paths::AUDIT>"Audit log"</a>
             <a href=paths::NOTIFICATIONS>"Notifications"</a>
+            <a href=paths::API_TOKENS>"API tokens"</a>
         </nav>
     }
 }
