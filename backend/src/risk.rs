@@ -29,6 +29,13 @@ use tokio_util::sync::CancellationToken;
 /// notifications).
 pub const EVENT_KIND: &str = "tracker_exceeded";
 
+/// The most trackers an account may have (each is folded on every update).
+pub const MAX_TRACKERS_PER_ACCOUNT: usize = 100;
+
+/// How long the writer goes on taking events after shutdown began (tracker loops finishing
+/// their last update).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// How often changed runs' statistics are saved.
 const SAVE_EVERY: Duration = Duration::from_secs(10);
 /// How often events the store refused are tried again.
@@ -50,8 +57,11 @@ struct Running {
 struct Inner {
     /// Trackers by account, in creation order.
     accounts: HashMap<AccountId, Vec<Running>>,
-    /// Each account's broker time zone, as its tracker loop last said.
+    /// Each account's broker time zone, read once from its stored challenge.
     zones: HashMap<AccountId, Tz>,
+    /// Trackers deleted through this instance since the last read of the store (a read begun
+    /// before the delete must not bring them back).
+    deleted: std::collections::HashSet<String>,
 }
 
 /// Every tracker of this instance, and where their events go.
@@ -153,9 +163,6 @@ impl Risk {
         equity: Decimal,
     ) -> Vec<(String, NewTrackerEvent)> {
         let mut inner = self.lock();
-        if inner.zones.get(account) != Some(&zone) {
-            inner.zones.insert(account.clone(), zone);
-        }
         let Some(runs) = inner.accounts.get_mut(account) else {
             return Vec::new();
         };
@@ -201,14 +208,34 @@ impl Risk {
         crossed
     }
 
-    /// The account's broker time zone (UTC until its tracker loop says).
-    pub fn zone(&self, account: &AccountId) -> Tz {
-        self.lock().zones.get(account).copied().unwrap_or(Tz::UTC)
+    /// The account's broker time zone: as its tracker loop last said, else its stored
+    /// challenge's reset clock (an instance that does not track it, a restart before the
+    /// first update), else UTC (an account without a challenge).
+    pub async fn zone(&self, account: &AccountId) -> Tz {
+        if let Some(zone) = self.lock().zones.get(account).copied() {
+            return zone;
+        }
+        let stored = self.store.load_challenge(account).await.ok().flatten();
+        let Some(zone) = stored
+            .and_then(|json| serde_json::from_str::<crate::challenge::ChallengeRun>(&json).ok())
+            .map(|run| run.challenge().clock().time_zone)
+        else {
+            return Tz::UTC;
+        };
+        self.lock().zones.entry(account.clone()).or_insert(zone);
+        zone
     }
 
-    /// Broker time now for `account`.
-    pub fn broker_now(&self, account: &AccountId) -> NaiveDateTime {
-        Utc::now().with_timezone(&self.zone(account)).naive_local()
+    /// This instance stops feeding the account (its lease went elsewhere): its trackers'
+    /// statistics are saved with the next round and then read from the store like any other
+    /// account's.
+    pub fn release(&self, account: &AccountId) {
+        let mut inner = self.lock();
+        if let Some(runs) = inner.accounts.get_mut(account) {
+            for running in runs.iter_mut() {
+                running.observed = false;
+            }
+        }
     }
 
     /// Stores and starts a tracker; its id, `None` when the account has one of that name.
@@ -218,7 +245,8 @@ impl Risk {
         spec: TrackerSpec,
     ) -> Result<Option<String>, StoreError> {
         let id = new_id();
-        let run = TrackerRun::new(spec.clone(), self.broker_now(account));
+        let now = Utc::now().with_timezone(&self.zone(account).await);
+        let run = TrackerRun::new(spec.clone(), now.naive_local());
         let state = serde_json::to_string(&run.state()).ok();
         let stored = StoredTracker {
             id: id.clone(),
@@ -231,17 +259,18 @@ impl Risk {
         if !self.store.create_tracker(&stored).await? {
             return Ok(None);
         }
-        self.lock()
-            .accounts
-            .entry(account.clone())
-            .or_default()
-            .push(Running {
+        let mut inner = self.lock();
+        let runs = inner.accounts.entry(account.clone()).or_default();
+        // A read of the store (other instances' changes) may have brought it in already.
+        if !runs.iter().any(|r| r.id == id) {
+            runs.push(Running {
                 id: id.clone(),
                 run,
                 dirty: false,
                 observed: false,
                 since: tokio::time::Instant::now(),
             });
+        }
         Ok(Some(id))
     }
 
@@ -260,6 +289,11 @@ impl Risk {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// How many trackers the account has.
+    pub fn count(&self, account: &AccountId) -> usize {
+        self.lock().accounts.get(account).map_or(0, Vec::len)
     }
 
     /// One tracker of the account, by id.
@@ -298,6 +332,7 @@ impl Risk {
     pub async fn delete(&self, account: &AccountId, id: &str) -> Result<bool, StoreError> {
         let deleted = self.store.delete_tracker(account, id).await?;
         let mut inner = self.lock();
+        inner.deleted.insert(id.to_owned());
         let known = inner.accounts.get_mut(account).is_some_and(|runs| {
             let before = runs.len();
             runs.retain(|r| r.id != id);
@@ -363,6 +398,17 @@ impl Risk {
     /// The highest event sequence number stored, and a receiver that changes with it.
     pub fn latest(&self) -> watch::Receiver<i64> {
         self.latest.subscribe()
+    }
+
+    /// The highest event sequence number in the store (events other instances stored too).
+    pub async fn stored_latest(&self) -> Result<i64, StoreError> {
+        let latest = self.store.last_tracker_event().await?;
+        self.latest.send_if_modified(|known| {
+            let newer = latest > *known;
+            *known = (*known).max(latest);
+            newer
+        });
+        Ok(latest)
     }
 
     /// The states changed since they were last saved (marked saved).
@@ -435,11 +481,33 @@ impl Risk {
                 }
             }
         }
-        while let Ok(more) = receiver.try_recv() {
-            pending.push(more);
+        // Tracker loops may still be finishing an update: take what they send until they are
+        // quiet, and try the store until the grace ends.
+        let grace = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        loop {
+            while let Ok(more) = receiver.try_recv() {
+                pending.push(more);
+            }
+            if !pending.is_empty() {
+                self.store_events(&mut pending).await;
+            }
+            let left = grace.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match tokio::time::timeout(left.min(Duration::from_millis(200)), receiver.recv()).await
+            {
+                Ok(Some(event)) => pending.push(event),
+                Ok(None) => break,
+                Err(_) if pending.is_empty() => break,
+                Err(_) => {}
+            }
         }
         if !pending.is_empty() {
-            self.store_events(&mut pending).await;
+            tracing::error!(
+                events = pending.len(),
+                "tracker events not stored at shutdown"
+            );
         }
         self.save_states().await;
     }
@@ -475,7 +543,8 @@ impl Risk {
             // What was started after the read began may not be in it yet.
             runs.retain(|r| r.since >= read_at || ids.contains(r.id.as_str()));
         }
-        for tracker in &stored {
+        let deleted = std::mem::take(&mut inner.deleted);
+        for tracker in stored.iter().filter(|t| !deleted.contains(&t.id)) {
             let runs = inner.accounts.entry(tracker.account.clone()).or_default();
             let restored = fresh.remove(&tracker.id);
             match runs.iter_mut().find(|r| r.id == tracker.id) {

@@ -603,46 +603,85 @@ impl TrackerRun {
         }
     }
 
-    /// The open period for `time`, rolled over when `time` is past it; `None` outside the
-    /// tracker's time.
-    fn period_for(&mut self, time: NaiveDateTime, balance: Decimal) -> Option<&mut PeriodStats> {
+    /// Where the period holding `time` is: the open one, rolled over when `time` is past it
+    /// (checked without computing its bounds again while `time` is inside it); for a time
+    /// before the open period (a deal the broker filed late), the closed period that held it,
+    /// never reopened. `None` outside the tracker's time.
+    fn slot(&mut self, time: NaiveDateTime, balance: Decimal) -> Option<Slot> {
+        if let Some(current) = &self.current {
+            if time < current.bounds.start {
+                return self
+                    .closed
+                    .iter()
+                    .rposition(|closed| {
+                        closed.bounds.start <= time
+                            && closed.bounds.end.is_none_or(|end| time <= end)
+                    })
+                    .map(Slot::Closed);
+            }
+            let inside = current.bounds.end.is_none_or(|end| time <= end)
+                && self.spec.end_broker_time.is_none_or(|end| time <= end);
+            if inside {
+                return Some(Slot::Current);
+            }
+        }
         let bounds = period_at(&self.spec, self.anchor, time)?;
         if self.current.as_ref().is_some_and(|c| c.bounds != bounds) {
             self.closed.extend(self.current.take());
         }
-        let initial = self.last_balance.unwrap_or(balance);
-        Some(
-            self.current
-                .get_or_insert_with(|| PeriodStats::new(self.spec.period, bounds, initial)),
-        )
+        if self.current.is_none() {
+            let initial = self.last_balance.unwrap_or(balance);
+            self.current = Some(PeriodStats::new(self.spec.period, bounds, initial));
+        }
+        Some(Slot::Current)
+    }
+
+    fn stats(&mut self, slot: Slot) -> Option<&mut PeriodStats> {
+        match slot {
+            Slot::Current => self.current.as_mut(),
+            Slot::Closed(index) => self.closed.get_mut(index),
+        }
     }
 
     /// Folds one observation in; the event when it crosses a threshold first in its period.
+    /// An observation older than the open period changes nothing (a closed period's record is
+    /// history).
     pub fn observe(&mut self, seen: &Observation) -> Option<TrackerEvent> {
-        let spec = self.spec.clone();
-        let event = self.period_for(seen.time, seen.balance).and_then(|stats| {
-            let exceeded = stats.observe(&spec, seen.equity, seen.time)?;
-            Some(TrackerEvent {
-                period: stats.period,
-                bounds: stats.bounds,
-                exceeded,
-            })
-        });
+        let event = match self.slot(seen.time, seen.balance) {
+            Some(Slot::Current) => self.current.as_mut().and_then(|stats| {
+                let exceeded = stats.observe(&self.spec, seen.equity, seen.time)?;
+                Some(TrackerEvent {
+                    period: stats.period,
+                    bounds: stats.bounds,
+                    exceeded,
+                })
+            }),
+            Some(Slot::Closed(_)) => return None,
+            None => None,
+        };
         self.last_balance = Some(seen.balance);
         event
     }
 
     /// A deposit (positive) or withdrawal (negative) at `time`, with the balance after it.
     pub fn balance_operation(&mut self, time: NaiveDateTime, amount: Decimal, balance: Decimal) {
-        if let Some(stats) = self.period_for(time, balance - amount) {
+        if let Some(slot) = self.slot(time, balance - amount)
+            && let Some(stats) = self.stats(slot)
+        {
             stats.balance_operation(amount);
         }
         self.last_balance = Some(balance);
     }
 
-    /// A trading deal at `time`.
+    /// A trading deal at `time`: a trading day of the period holding it (nothing before the
+    /// first observation).
     pub fn trade(&mut self, time: NaiveDateTime) {
-        if let Some(stats) = self.current.as_mut() {
+        let Some(balance) = self.last_balance else {
+            return;
+        };
+        if let Some(slot) = self.slot(time, balance)
+            && let Some(stats) = self.stats(slot)
+        {
             stats.trade(time);
         }
     }
@@ -683,6 +722,14 @@ impl TrackerRun {
             .take(limit.unwrap_or(1))
             .collect()
     }
+}
+
+/// Which of a run's periods holds a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Current,
+    /// An index of `closed`.
+    Closed(usize),
 }
 
 /// A tracker run's saved state (see [`TrackerRun::state`]).
@@ -920,6 +967,40 @@ mod tests {
     use super::*;
     use rust_decimal_macros::dec;
     use serde_json::json;
+
+    #[test]
+    fn a_late_deal_goes_to_the_period_it_belongs_to_and_never_reopens_it() {
+        let spec = TrackerSpec::read(&json!({
+            "name": "daily", "period": "date", "absoluteDrawdownThreshold": 500
+        }))
+        .expect("spec");
+        let at = |text: &str| parse_broker_time(text).expect("time");
+        let mut run = TrackerRun::new(spec, at("2026-03-02 08:00:00.000"));
+        let seen = |time: &str, equity: Decimal| Observation {
+            time: at(time),
+            balance: dec!(10000),
+            equity,
+        };
+        run.observe(&seen("2026-03-02 09:00:00.000", dec!(9900)));
+        run.observe(&seen("2026-03-03 09:00:00.000", dec!(9800)));
+        let today = run.current.clone().expect("open");
+        // Yesterday's deposit and trade, read today: yesterday's record, today's untouched.
+        run.balance_operation(at("2026-03-02 23:00:00.000"), dec!(100), dec!(10000));
+        run.trade(at("2026-03-02 22:00:00.000"));
+        assert_eq!(run.current.as_ref(), Some(&today));
+        assert_eq!(run.closed.len(), 1);
+        assert_eq!(run.closed[0].balance_adjustment, dec!(100));
+        assert_eq!(run.closed[0].trade_day_count(), 1);
+        // An observation from yesterday changes nothing either.
+        assert_eq!(run.observe(&seen("2026-03-02 23:30:00.000", dec!(1))), None);
+        assert_eq!(run.current.as_ref(), Some(&today));
+        // Today's trade counts today.
+        run.trade(at("2026-03-03 10:00:00.000"));
+        assert_eq!(
+            run.current.as_ref().map(PeriodStats::trade_day_count),
+            Some(1)
+        );
+    }
 
     #[test]
     fn metaapis_documented_example_reads_and_writes_back_the_same() {

@@ -67,7 +67,7 @@ pub struct TrackerEventRecord {
     pub event: NewTrackerEvent,
 }
 
-/// Which tracker events to read, oldest first.
+/// Which tracker events to read, oldest first (or newest first).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrackerEventFilter {
     /// Only these accounts (an API token's); `None`: every account.
@@ -81,6 +81,8 @@ pub struct TrackerEventFilter {
     pub after_sequence: Option<i64>,
     /// At most this many (0: [`MAX_TRACKER_EVENTS`]).
     pub limit: u32,
+    /// Newest first (a page of the latest), instead of oldest first.
+    pub newest_first: bool,
 }
 
 /// The most tracker events one read returns (MetaApi's page limit).
@@ -176,8 +178,9 @@ pub(crate) fn events_query(filter: &TrackerEventFilter) -> (Option<String>, Vec<
         condition(&mut sql, &mut texts, to.clone(), "broker_time <=");
     }
     sql.push_str(&format!(
-        " AND sequence_number > ${} ORDER BY sequence_number LIMIT ${}",
+        " AND sequence_number > ${} ORDER BY sequence_number {} LIMIT ${}",
         texts.len() + 1,
+        if filter.newest_first { "DESC" } else { "ASC" },
         texts.len() + 2
     ));
     let limit = match filter.limit {

@@ -2269,6 +2269,16 @@ async fn api_tokens_trackers_and_tracker_events_are_kept(store: &dyn Store, _url
     );
     assert_eq!(
         read(TrackerEventFilter {
+            newest_first: true,
+            limit: 2,
+            ..Default::default()
+        })
+        .await,
+        [numbers[2], numbers[1]],
+        "the latest page"
+    );
+    assert_eq!(
+        read(TrackerEventFilter {
             after_sequence: Some(numbers[0]),
             limit: 1,
             ..Default::default()

@@ -24,7 +24,7 @@ const MAX_ACCOUNTS: usize = 10_000;
 /// What every token's secret starts with (so a leaked one is recognisable).
 const SECRET_PREFIX: &str = "rdk_";
 /// The tracker events the dashboard shows.
-const DASHBOARD_EVENTS: usize = 50;
+const DASHBOARD_EVENTS: u32 = 50;
 
 fn summary(token: &ApiToken) -> ApiTokenSummary {
     ApiTokenSummary {
@@ -170,15 +170,15 @@ pub async fn account_trackers(
     OwnedAccount(account): OwnedAccount,
 ) -> Result<Json<RiskTrackersResponse>, AppError> {
     let trackers = state.risk.views(&account);
-    let mut events = state
+    let events = state
         .store
         .tracker_events(&TrackerEventFilter {
             account: Some(account.clone()),
+            limit: DASHBOARD_EVENTS,
+            newest_first: true,
             ..TrackerEventFilter::default()
         })
         .await?;
-    events.reverse();
-    events.truncate(DASHBOARD_EVENTS);
     let events = events
         .into_iter()
         .map(|record| {

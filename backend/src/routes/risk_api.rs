@@ -11,7 +11,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
 use serde_json::{Value, json};
 use shared::domain::AccountId;
 use shared::trackers::{
@@ -33,6 +33,8 @@ const LONG_POLL_RECHECK: Duration = Duration::from_secs(1);
 const USE_RECORDED_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 /// The most statistics or chart items one call returns.
 const MAX_LIMIT: usize = 1_000;
+/// A tracker may not start before this year (its periods are counted from its start).
+const EARLIEST_START_YEAR: i32 = 2000;
 /// The farthest back an equity chart without `startTime` reaches.
 const CHART_DEFAULT_DAYS: i64 = 31;
 
@@ -192,7 +194,12 @@ pub async fn authorize(parts: &mut Parts, state: &AppState) -> Result<(), MetaAp
 
 /// Rewrites an error answer of a `/users/current` route that is not MetaApi's (axum's
 /// rejections, the timeout) into MetaApi's error shape.
-pub async fn response(response: Response) -> Response {
+pub async fn response(mut response: Response) -> Response {
+    // Answers are personal and live, as the rest of the API's.
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
     let status = response.status();
     let is_json = response
         .headers()
@@ -332,6 +339,25 @@ pub async fn create_tracker(
     let account = account_in_reach(&state, &caller, account)?;
     let spec = TrackerSpec::read(&json_body(&body)?)
         .map_err(|details| MetaApiError::validation("Validation failed", details))?;
+    if let Some(start) = spec.start_broker_time
+        && start.year() < EARLIEST_START_YEAR
+    {
+        return Err(MetaApiError::invalid(
+            "startBrokerTime",
+            Some(&shared::trackers::format_broker_time(start)),
+            format!("a time in {EARLIEST_START_YEAR} or later"),
+        ));
+    }
+    if state.risk.count(&account) >= crate::risk::MAX_TRACKERS_PER_ACCOUNT {
+        return Err(MetaApiError::invalid(
+            "name",
+            Some(&spec.name),
+            format!(
+                "the account has {} trackers, the most it may have; delete one first",
+                crate::risk::MAX_TRACKERS_PER_ACCOUNT
+            ),
+        ));
+    }
     let name = spec.name.clone();
     let Some(id) = state.risk.create(&account, spec.clone()).await? else {
         return Err(name_taken(&name));
@@ -485,7 +511,7 @@ pub async fn statistics(
 ) -> Result<Json<Value>, MetaApiError> {
     let account = account_in_reach(&state, &caller, account)?;
     let query = query_map(query);
-    let zone = state.risk.zone(&account);
+    let zone = state.risk.zone(&account).await;
     let start = time_param(&query, "startTime", zone)?;
     let limit = limit_param(&query, 1)?;
     let stats = state
@@ -506,7 +532,7 @@ pub async fn equity_chart(
 ) -> Result<Json<Value>, MetaApiError> {
     let account = account_in_reach(&state, &caller, account)?;
     let query = query_map(query);
-    let zone = state.risk.zone(&account);
+    let zone = state.risk.zone(&account).await;
     let start = time_param(&query, "startTime", zone)?;
     let end = time_param(&query, "endTime", zone)?;
     let real_time = query.get("realTime").is_some_and(|v| v == "true");
@@ -625,7 +651,11 @@ pub async fn events_stream(
                 "a whole number: the last sequence number received",
             )
         })?,
-        None => *latest.borrow_and_update(),
+        // Without a cursor: what is stored now, whoever stored it.
+        None => {
+            latest.borrow_and_update();
+            state.risk.stored_latest().await?
+        }
     };
     filter.after_sequence = Some(after);
     let deadline = tokio::time::Instant::now() + LONG_POLL;

@@ -273,6 +273,9 @@ impl Tracker {
     /// Forgets everything held in memory about the account, so the next holding of its lease
     /// starts from what is stored (another instance may have tracked it meanwhile).
     fn forget(&mut self) {
+        if let Some(risk) = &self.risk {
+            risk.release(&self.id);
+        }
         self.peaks = save::TrackedPeaks::default();
         self.needs_backfill = false;
         self.last_success = None;

@@ -465,6 +465,28 @@ async fn instances_sharing_a_database_share_their_trackers() {
         .await
         .expect("token");
     let (api_a, api_b) = (Api::new(&a, secret), Api::new(&b, secret));
+    // An event stored after both started (as the other instance would store it): a long poll
+    // without a cursor on either instance waits for newer ones instead of answering it again
+    // and again.
+    a.state
+        .store
+        .append_tracker_events(&[store::NewTrackerEvent {
+            account: ACCOUNT.into(),
+            tracker_id: "elsewhere".into(),
+            broker_time: "2026-01-05 10:00:00.000".into(),
+            body_json: "{}".into(),
+            created_at: chrono::Utc::now(),
+        }])
+        .await
+        .expect("an event");
+    for api in [&api_a, &api_b] {
+        let waited = tokio::time::timeout(
+            Duration::from_millis(1500),
+            api.get("/tracker-events/stream"),
+        )
+        .await;
+        assert!(waited.is_err(), "answered an old event: {waited:?}");
+    }
     let (status, created) = api_a
         .post(
             &format!("/accounts/{ACCOUNT}/trackers"),
