@@ -99,6 +99,8 @@ pub trait RiskApi: Send + Sync + 'static {
     async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
     /// The token whose secret hashes to `secret_hash`, revoked or not.
     async fn api_token_by_secret(&self, secret_hash: &str) -> Result<Option<ApiToken>, StoreError>;
+    /// The token with id `id`, revoked or not.
+    async fn api_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError>;
     /// Revokes a token (the first revocation's time is kept); the token, `None` when unknown.
     async fn revoke_api_token(
         &self,

@@ -2121,6 +2121,15 @@ async fn api_tokens_trackers_and_tracker_events_are_kept(store: &dyn Store, _url
         None
     );
     assert_eq!(store.api_tokens().await.expect("list").len(), 1);
+    assert_eq!(
+        store
+            .api_token("t1")
+            .await
+            .expect("by id")
+            .map(|t| t.revoked_at),
+        Some(Some(at(T0 + 10)))
+    );
+    assert_eq!(store.api_token("t9").await.expect("none"), None);
 
     let tracker = |id: &str, account: &AccountId, name: &str| StoredTracker {
         id: id.into(),

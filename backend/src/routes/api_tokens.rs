@@ -137,10 +137,8 @@ pub async fn revoke(
 ) -> Result<Json<ApiTokenSummary>, AppError> {
     let before = state
         .store
-        .api_tokens()
+        .api_token(&id)
         .await?
-        .into_iter()
-        .find(|t| t.id == id)
         .ok_or_else(|| AppError::NotFound(format!("There is no API token {id:?}.")))?;
     let token = state
         .store

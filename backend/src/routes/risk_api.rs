@@ -660,6 +660,11 @@ pub async fn events_stream(
     filter.after_sequence = Some(after);
     let deadline = tokio::time::Instant::now() + LONG_POLL;
     loop {
+        // A token revoked while its poll waits gets nothing more.
+        let still = state.store.api_token(&caller.0.id).await?;
+        if still.is_none_or(|token| token.revoked_at.is_some()) {
+            return Err(MetaApiError::unauthorized());
+        }
         let events = state.store.tracker_events(&filter).await?;
         if !events.is_empty() {
             return Ok(Json(Value::Array(events.iter().map(event_json).collect())));

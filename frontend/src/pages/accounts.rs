@@ -1,14 +1,16 @@
 //! `/`: every tracked account, updated live.
 
 use super::{EarlyEvents, Load, connection_status, event_account, merge_summary};
-use crate::components::{ErrorPanel, FeedBadge, Loading, StreamStatus};
+use crate::components::{ErrorPanel, FeedBadge, Loading, StreamStatus, rule_label};
 use crate::sse::{self, Connection};
 use crate::{api, format};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos::wasm_split::{SplitLoaderError, wasm_split};
-use shared::api::{AccountSummary, StreamEvent};
+use rust_decimal::Decimal;
+use shared::api::{AccountSummary, ChallengeView, ClosestRule, StreamEvent};
 use shared::domain::AccountId;
+use shared::engine::{ChallengeStatus, RuleStatus, Unit};
 use std::collections::HashSet;
 
 /// One table row: the id to find it by and the numbers it shows, updated in place.
@@ -137,9 +139,10 @@ pub fn AccountsPage() -> impl IntoView {
 
     let retry = Callback::new(move |()| load(false));
     let session = crate::session::Session::get();
+    let is_admin = move || session.user().map(|user| user.role) == Some(shared::api::Role::Admin);
     let scope = move || match session.user().map(|user| user.role) {
         Some(shared::api::Role::Admin) => "Balance, equity and drawdown of every tracked account.",
-        _ => "Balance, equity and drawdown of your accounts.",
+        _ => "How each challenge stands, with balance, equity and drawdown, live.",
     };
     view! {
         <div class="page-head">
@@ -171,22 +174,155 @@ pub fn AccountsPage() -> impl IntoView {
                 }
                     .into_any()
             }
-            Load::Ready(rows) if rows.is_empty() => view! { <EmptyState /> }.into_any(),
+            Load::Ready(rows) if rows.is_empty() => view! { <EmptyState admin=is_admin() /> }.into_any(),
             Load::Ready(rows) => view! { <AccountsTable rows /> }.into_any(),
         }}
     }
 }
 
 #[component]
-fn EmptyState() -> impl IntoView {
+fn EmptyState(admin: bool) -> impl IntoView {
+    let text = if admin {
+        "Add an account from the admin pages; it appears here live, with no need to reload."
+    } else {
+        "Your firm assigns you an account when your challenge starts; it appears here live, \
+         with no need to reload this page."
+    };
     view! {
         <section class="panel notice" data-testid="accounts-empty">
-            <h2>"No accounts to show yet"</h2>
-            <p>
-                "Once an account is tracked for you on Riskdeck's server it shows up here by "
-                "itself, with its numbers updating live. There is no need to reload this page."
-            </p>
+            <h2>"No accounts yet"</h2>
+            <p>{text}</p>
         </section>
+    }
+}
+
+/// How a challenge stands, as the accounts list shows it: read from the engine's report.
+#[derive(Clone, Debug, PartialEq)]
+struct Standing {
+    name: String,
+    status: (&'static str, &'static str),
+    /// The limit closest to breach and its room left.
+    closest: Option<(String, &'static str)>,
+    /// Progress to the profit target, 0 to 100.
+    target: Option<Decimal>,
+}
+
+impl Standing {
+    fn of(challenge: &ChallengeView) -> Self {
+        let closest = ClosestRule::of(&challenge.rules).map(|closest| {
+            let label = rule_label(&closest.kind, &closest.id);
+            let unit = challenge
+                .rules
+                .iter()
+                .find(|rule| rule.id == closest.id)
+                .map_or(Unit::Money, |rule| rule.unit);
+            let (text, tone) = match (closest.status, closest.remaining) {
+                (RuleStatus::Breached, _) => (format!("{label}: broken"), "breached"),
+                (status, Some(room)) => (
+                    format!("{label}: {} left", room_text(room, unit)),
+                    if status == RuleStatus::Warning {
+                        "warning"
+                    } else {
+                        "ok"
+                    },
+                ),
+                (_, None) => (label, "ok"),
+            };
+            (text, tone)
+        });
+        let target = challenge
+            .rules
+            .iter()
+            .find(|rule| rule.kind == "profit_target")
+            .map(|rule| {
+                (rule.progress.unwrap_or(Decimal::ZERO) * Decimal::ONE_HUNDRED)
+                    .clamp(Decimal::ZERO, Decimal::ONE_HUNDRED)
+                    .round()
+            });
+        Self {
+            name: challenge
+                .title
+                .clone()
+                .unwrap_or_else(|| challenge.preset.clone()),
+            status: status_badge(challenge.status),
+            closest,
+            target,
+        }
+    }
+}
+
+/// The status badge's class and word, as the dashboard's challenge header shows them.
+fn status_badge(status: ChallengeStatus) -> (&'static str, &'static str) {
+    match status {
+        ChallengeStatus::Active => ("badge badge-live", "Active"),
+        ChallengeStatus::Passed => ("badge badge-passed", "Passed"),
+        ChallengeStatus::Failed => ("badge badge-breached", "Failed"),
+        ChallengeStatus::Paused => ("badge badge-stale", "Paused"),
+    }
+}
+
+/// Room left in the rule's unit, the way the rules panel words it.
+fn room_text(value: Decimal, unit: Unit) -> String {
+    let word = match unit {
+        Unit::Money => return format::money(value),
+        Unit::Percent => return format!("{}%", format::trimmed(value, 2)),
+        Unit::Days => " days",
+        Unit::Lots => " lots",
+        Unit::Positions => " positions",
+        Unit::Trades => " trades",
+        Unit::Minutes => " min",
+    };
+    format!("{}{word}", format::trimmed(value, 1))
+}
+
+/// The challenge cell: name and status badge, the limit closest to breach, progress to target.
+#[component]
+fn ChallengeCell(summary: RwSignal<AccountSummary>) -> impl IntoView {
+    let standing = Memo::new(move |_| {
+        summary.with(|s| {
+            s.latest
+                .as_ref()
+                .and_then(|view| view.challenge.as_ref())
+                .map(Standing::of)
+        })
+    });
+    move || {
+        match standing.get() {
+        None => view! { <span class="subtle">"–"</span> }.into_any(),
+        Some(Standing { name, status: (class, word), closest, target }) => view! {
+            <span class="account-challenge-status" data-status=word.to_lowercase()>
+                <span class=class>{word}</span>
+                " "
+                {name}
+            </span>
+            {closest.map(|(text, tone)| view! {
+                <span
+                    class=format!("pct account-closest-rule closest-{tone}")
+                    style="white-space:nowrap"
+                >{text}</span>
+            })}
+            {target.map(|percent| {
+                let percent = percent.to_string();
+                view! {
+                    <span class="pct account-target-progress">
+                        <span
+                            class="progress"
+                            style="display:inline-block;width:80px;vertical-align:middle"
+                            role="progressbar"
+                            aria-label="Progress to the profit target"
+                            aria-valuemin="0"
+                            aria-valuemax="100"
+                            aria-valuenow=percent.clone()
+                        >
+                            <span class="bar bar-good" style="display:block" style:width=format!("{percent}%")></span>
+                        </span>
+                        {format!(" {percent}% of target")}
+                    </span>
+                }
+            })}
+        }
+            .into_any(),
+    }
     }
 }
 
@@ -198,6 +334,7 @@ fn AccountsTable(rows: Vec<Row>) -> impl IntoView {
                 <thead>
                     <tr>
                         <th scope="col">"Account"</th>
+                        <th scope="col">"Challenge"</th>
                         <th scope="col">"Currency"</th>
                         <th scope="col" class="num">"Balance"</th>
                         <th scope="col" class="num">"Equity"</th>
@@ -254,6 +391,9 @@ fn AccountRow(summary: RwSignal<AccountSummary>) -> impl IntoView {
                     {name}
                 </a>
             </th>
+            <td data-label="Challenge">
+                <ChallengeCell summary=summary />
+            </td>
             <td data-label="Currency">{currency}</td>
             <td class="num" data-label="Balance">{money(|v| v.balance)}</td>
             <td class="num" data-label="Equity">{money(|v| v.equity)}</td>

@@ -53,6 +53,17 @@ macro_rules! portable_risk {
                 .await?;
                 row.map($crate::risk::token_from_row).transpose()
             }
+            async fn api_token(
+                &self,
+                id: &str,
+            ) -> Result<Option<$crate::ApiToken>, $crate::StoreError> {
+                let row: Option<$crate::risk::TokenRow> =
+                    sqlx::query_as(&format!("{} WHERE id = $1", $crate::risk::TOKEN_SELECT))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                row.map($crate::risk::token_from_row).transpose()
+            }
             async fn revoke_api_token(
                 &self,
                 id: &str,
@@ -165,7 +176,7 @@ macro_rules! portable_risk {
                 if taken.is_some() {
                     return Ok($crate::Rename::NameTaken);
                 }
-                sqlx::query(
+                let updated = sqlx::query(
                     "UPDATE risk_trackers SET name = $3, spec_json = $4
                      WHERE account_id = $1 AND id = $2",
                 )
@@ -174,9 +185,19 @@ macro_rules! portable_risk {
                 .bind(name)
                 .bind(spec_json)
                 .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok($crate::Rename::Renamed)
+                .await;
+                match updated {
+                    // A rename to the same name committed meanwhile (PostgreSQL, two
+                    // instances): the unique index holds, and the answer says so.
+                    Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                        Ok($crate::Rename::NameTaken)
+                    }
+                    Err(error) => Err(error.into()),
+                    Ok(_) => {
+                        tx.commit().await?;
+                        Ok($crate::Rename::Renamed)
+                    }
+                }
             }
             async fn delete_tracker(
                 &self,

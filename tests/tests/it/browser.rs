@@ -81,6 +81,49 @@ async fn account_page_updates_live_in_a_real_browser() {
     assert!(ids.iter().any(|id| id == "demo-daily-breach"), "{ids:?}");
     let id = "demo-eurusd-scalper";
     assert!(ids.iter().any(|i| i == id), "{ids:?}");
+    // Each challenge's standing shows in the list: its status badge, the limit closest to
+    // breach with its room left, and progress to the profit target.
+    let statuses = eventually(Duration::from_secs(30), "challenge statuses", || async {
+        let found = browser
+            .client
+            .find_all(Locator::Css(".account-challenge-status"))
+            .await
+            .ok()?;
+        let mut texts = Vec::new();
+        for status in &found {
+            texts.push(status.text().await.ok()?);
+        }
+        (texts.len() >= 4).then_some(texts)
+    })
+    .await
+    .expect("every demo account shows its challenge status");
+    for text in &statuses {
+        assert!(
+            ["active", "passed", "failed", "paused"]
+                .iter()
+                .any(|word| text.to_lowercase().starts_with(word)),
+            "a status badge and the preset's name: {text:?}"
+        );
+    }
+    let closest = browser
+        .text_of(&format!("[data-account-id={id}] .account-closest-rule"))
+        .await
+        .expect("the closest rule to breach shows");
+    assert!(
+        closest.contains(": ") && (closest.ends_with(" left") || closest.ends_with("broken")),
+        "the rule closest to breach with its room left: {closest:?}"
+    );
+    let target = browser
+        .attr_of(
+            &format!("[data-account-id={id}] .account-target-progress [role=progressbar]"),
+            "aria-valuenow",
+        )
+        .await
+        .expect("progress to the profit target shows");
+    let target: u32 = target.parse().expect("a whole percent");
+    assert!(target <= 100, "{target}");
+    let accounts_png = browser.client.screenshot().await.expect("screenshot");
+    save_screenshot("accounts.png", &accounts_png);
 
     browser
         .client

@@ -239,7 +239,12 @@ async fn api_tokens_open_only_their_accounts_until_revoked_and_trackers_keep_met
         "{audit}"
     );
 
-    // Revoked: it opens nothing.
+    // Revoked: it opens nothing, a poll already waiting included.
+    let waiting = {
+        let api = Api::new(&server, &secret);
+        tokio::spawn(async move { api.get("/tracker-events/stream").await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let token_id = summary["id"].as_str().expect("id");
     let revoked = admin
         .post(server.url(&format!("/api/api-tokens/{token_id}/revoke")))
@@ -249,6 +254,14 @@ async fn api_tokens_open_only_their_accounts_until_revoked_and_trackers_keep_met
     assert_eq!(revoked.status(), 200);
     let (status, _) = api.get(&format!("/accounts/{ACCOUNT}/trackers")).await;
     assert_eq!(status, 401);
+    let (status, body) = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the waiting poll ends")
+        .expect("task");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("UnauthorizedError"))
+    );
     server.stop().await;
 }
 
