@@ -9,7 +9,8 @@
 //! Riskdeck runs in this process in demo mode (SQLite file, the demo broker's accounts polled
 //! every 200 ms with quotes in between). Rounds: a long poll is opened with the cursor of the
 //! last event seen, then trackers with tiny thresholds (`lifetime`, 0.01 either way) are
-//! created on every demo account, and the floating P/L crosses them within seconds. For each
+//! created on every demo account, and the floating P/L crosses them within seconds; after the
+//! poll answers, the round's trackers are deleted. For each
 //! event answered, latency = when the long poll's answer arrived − when the tracker loop folded
 //! the update that crossed the threshold (the event's `created_at` in the store). Events stored
 //! before the poll was opened are not counted (no poll was waiting for them).
@@ -74,8 +75,9 @@ async fn run(wanted: usize) -> anyhow::Result<()> {
             })
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut made = Vec::new();
         for account in &accounts {
-            client
+            let response = client
                 .post(server.url(&format!("/users/current/accounts/{account}/trackers")))
                 .header("auth-token", &token)
                 .json(&json!({
@@ -85,10 +87,26 @@ async fn run(wanted: usize) -> anyhow::Result<()> {
                     "absoluteProfitThreshold": 0.01
                 }))
                 .send()
-                .await?
-                .error_for_status()?;
+                .await?;
+            if !response.status().is_success() {
+                anyhow::bail!(
+                    "creating a tracker on {account}: {}",
+                    response.text().await?
+                );
+            }
+            let id: Value = response.json().await?;
+            made.push((account, id["id"].as_str().unwrap_or_default().to_owned()));
         }
         let (received, events) = poll.await??;
+        // A round's trackers go (an account holds at most 100): a crossing of theirs still
+        // coming is not waited for.
+        for (account, id) in made {
+            client
+                .delete(server.url(&format!("/users/current/accounts/{account}/trackers/{id}")))
+                .header("auth-token", &token)
+                .send()
+                .await?;
+        }
         let stored = server
             .state
             .store
