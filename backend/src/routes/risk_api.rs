@@ -4,7 +4,6 @@
 //! (header `auth-token`) that sees only the accounts an admin chose.
 
 use crate::AppState;
-use crate::error::AppError;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -136,20 +135,6 @@ impl From<store::StoreError> for MetaApiError {
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",
             "The database is unavailable; try again shortly.",
-        )
-    }
-}
-
-impl From<AppError> for MetaApiError {
-    fn from(error: AppError) -> Self {
-        let response = error.into_response();
-        Self::from_status(
-            response.status(),
-            response
-                .status()
-                .canonical_reason()
-                .unwrap_or("error")
-                .to_owned(),
         )
     }
 }

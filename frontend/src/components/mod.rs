@@ -33,7 +33,7 @@ pub use loading::{Load, Loading};
 pub use metrics_panel::{lazy_metrics_panel, lazy_pnl_calendar};
 pub use risk_panel::RiskPanel;
 pub use rule_history::lazy_rule_history;
-pub use rules_panel::{RulesPanel, rule_label};
+pub use rules_panel::{RulesPanel, amount, rule_label, status_badge};
 pub use stat_tile::{StatTile, Tone};
 pub use stream_status::StreamStatus;
 pub use theme_toggle::ThemeToggle;

@@ -171,7 +171,8 @@ fn capitalized(words: &str) -> String {
     })
 }
 
-fn amount(value: Option<Decimal>, unit: Unit) -> String {
+/// A rule's value in its unit, as the rules panel writes it (`–` for none).
+pub fn amount(value: Option<Decimal>, unit: Unit) -> String {
     match (value, unit) {
         (None, _) => "–".to_owned(),
         (Some(v), Unit::Money) => format::money(v),

@@ -1,7 +1,9 @@
 //! `/`: every tracked account, updated live.
 
 use super::{EarlyEvents, Load, connection_status, event_account, merge_summary};
-use crate::components::{ErrorPanel, FeedBadge, Loading, StreamStatus, rule_label};
+use crate::components::{
+    ErrorPanel, FeedBadge, Loading, StreamStatus, amount, rule_label, status_badge,
+};
 use crate::sse::{self, Connection};
 use crate::{api, format};
 use leptos::prelude::*;
@@ -10,7 +12,7 @@ use leptos::wasm_split::{SplitLoaderError, wasm_split};
 use rust_decimal::Decimal;
 use shared::api::{AccountSummary, ChallengeView, ClosestRule, StreamEvent};
 use shared::domain::AccountId;
-use shared::engine::{ChallengeStatus, RuleStatus, Unit};
+use shared::engine::{RuleStatus, Unit};
 use std::collections::HashSet;
 
 /// One table row: the id to find it by and the numbers it shows, updated in place.
@@ -219,7 +221,7 @@ impl Standing {
             let (text, tone) = match (closest.status, closest.remaining) {
                 (RuleStatus::Breached, _) => (format!("{label}: broken"), "breached"),
                 (status, Some(room)) => (
-                    format!("{label}: {} left", room_text(room, unit)),
+                    format!("{label}: {} left", amount(Some(room), unit)),
                     if status == RuleStatus::Warning {
                         "warning"
                     } else {
@@ -249,30 +251,6 @@ impl Standing {
             target,
         }
     }
-}
-
-/// The status badge's class and word, as the dashboard's challenge header shows them.
-fn status_badge(status: ChallengeStatus) -> (&'static str, &'static str) {
-    match status {
-        ChallengeStatus::Active => ("badge badge-live", "Active"),
-        ChallengeStatus::Passed => ("badge badge-passed", "Passed"),
-        ChallengeStatus::Failed => ("badge badge-breached", "Failed"),
-        ChallengeStatus::Paused => ("badge badge-stale", "Paused"),
-    }
-}
-
-/// Room left in the rule's unit, the way the rules panel words it.
-fn room_text(value: Decimal, unit: Unit) -> String {
-    let word = match unit {
-        Unit::Money => return format::money(value),
-        Unit::Percent => return format!("{}%", format::trimmed(value, 2)),
-        Unit::Days => " days",
-        Unit::Lots => " lots",
-        Unit::Positions => " positions",
-        Unit::Trades => " trades",
-        Unit::Minutes => " min",
-    };
-    format!("{}{word}", format::trimmed(value, 1))
 }
 
 /// The challenge cell: name and status badge, the limit closest to breach, progress to target.

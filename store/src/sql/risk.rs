@@ -78,12 +78,7 @@ macro_rules! portable_risk {
                 .bind(at.timestamp_millis())
                 .execute(&self.pool)
                 .await?;
-                let row: Option<$crate::risk::TokenRow> =
-                    sqlx::query_as(&format!("{} WHERE id = $1", $crate::risk::TOKEN_SELECT))
-                        .bind(id)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                row.map($crate::risk::token_from_row).transpose()
+                <Self as $crate::RiskApi>::api_token(self, id).await
             }
             async fn touch_api_token(
                 &self,
