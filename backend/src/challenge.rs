@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use shared::api::ChallengeView;
 use shared::domain::{AccountInfo, Deal, Position};
 use shared::engine::{Challenge, Event, EventKind, Record, RecordData};
+use shared::programs::ProgramLink;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use store::StoredEvent;
@@ -57,6 +58,9 @@ pub struct ChallengeRun {
     /// a restart shows before the first new data arrives.
     #[serde(default)]
     currency: Option<String>,
+    /// The program, version and phase it is on (`None`: a preset's challenge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    program: Option<ProgramLink>,
 }
 
 /// The idempotency keys a challenge remembers (the oldest are forgotten first).
@@ -87,6 +91,7 @@ impl ChallengeRun {
             recovering_since: None,
             commands: VecDeque::new(),
             currency: None,
+            program: None,
         }
     }
 
@@ -322,14 +327,21 @@ impl ChallengeRun {
     pub fn view(&self) -> ChallengeView {
         let challenge = &self.challenge;
         let described = shared::engine::presets::describe(challenge.preset());
+        let (title, phase) = match &self.program {
+            Some(link) => (Some(link.name.clone()), Some(link.phase.clone())),
+            None => (
+                described.map(|(title, _)| title.to_owned()),
+                described.map(|(_, phase)| phase.to_owned()),
+            ),
+        };
         let clock = challenge.clock();
         ChallengeView {
             preset: challenge.preset().to_owned(),
             status: challenge.status(),
             rules: challenge.rule_reports(),
             next_reset: challenge.next_reset(),
-            title: described.map(|(title, _)| title.to_owned()),
-            phase: described.map(|(_, phase)| phase.to_owned()),
+            title,
+            phase,
             day: challenge.day_number(),
             reset_clock: Some(format!(
                 "{} {}",
@@ -349,7 +361,19 @@ impl ChallengeRun {
             days: challenge.days().to_vec(),
             unexplained_balance: Some(challenge.unexplained_balance()).filter(|b| !b.is_zero()),
             late_deals: challenge.late_deals().to_vec(),
+            program: self.program.clone(),
         }
+    }
+
+    /// The program, version and phase the challenge is on.
+    pub fn program(&self) -> Option<&ProgramLink> {
+        self.program.as_ref()
+    }
+
+    /// Records the program, version and phase the challenge is on (a new version applied to
+    /// it changes the version).
+    pub fn set_program(&mut self, link: Option<ProgramLink>) {
+        self.program = link;
     }
 
     /// Corrects one anchor (see [`Challenge::correct_anchor`]); returns the value it replaced.

@@ -432,6 +432,7 @@ impl AccountConfig {
                     preset: a.preset,
                     initial_balance: a.initial_balance,
                     estimated_equity_breaches: false,
+                    program: None,
                 }),
                 region: None,
                 ingest_token: None,
@@ -565,6 +566,17 @@ pub struct ChallengeSetup {
     /// warns; a breach needs the broker's equity).
     #[serde(default)]
     pub estimated_equity_breaches: bool,
+    /// The program, version and phase the challenge is on, with the phase's rules at its
+    /// initial balance (accounts created on a program; never in the configuration file).
+    #[serde(skip)]
+    pub program: Option<ProgramSetup>,
+}
+
+/// A challenge on a program: where it is, and the engine configuration its phase gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramSetup {
+    pub link: shared::programs::ProgramLink,
+    pub config: shared::engine::ChallengeConfig,
 }
 
 impl std::fmt::Debug for AccountConfig {

@@ -19,6 +19,7 @@ pub mod live;
 pub mod logs;
 pub mod metrics;
 pub mod notify;
+pub mod programs;
 pub mod provision;
 pub mod retention;
 pub mod risk;

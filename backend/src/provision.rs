@@ -162,6 +162,8 @@ pub struct Checked {
     pub currency: String,
     /// How a MetaApi (or demo) account is followed; a cTrader account is always polled.
     pub transport: Transport,
+    /// The program and phase, when it is on one (then `preset` is the program's id).
+    pub program: Option<crate::config::ProgramSetup>,
 }
 
 /// What [`check`] needs to know about this server.
@@ -171,6 +173,8 @@ pub struct Context<'a> {
     pub demo_accounts: Option<&'a [String]>,
     /// Whether broker secrets (MetaApi tokens, cTrader credentials) can be sealed.
     pub secret_key: bool,
+    /// The latest version of the program the request names, if it names one that exists.
+    pub program: Option<&'a crate::programs::Loaded>,
 }
 
 /// Checks every field of a request (all but the owner and whether the id is free, which need
@@ -310,7 +314,58 @@ pub fn check(request: &CreateAccountRequest, context: Context<'_>) -> Result<Che
             (CTRADER, external, Some(url))
         }
     };
-    let preset = resolve_preset(request.preset.trim(), request.phase.as_deref())?;
+    let named = request
+        .program
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    let (preset, program) = match named {
+        Some(_) if !request.preset.trim().is_empty() => {
+            return Err(
+                "preset: give a program or a preset, not both (a program's phases carry their                  own rules)."
+                    .to_owned(),
+            );
+        }
+        Some(name) => {
+            let program = context
+                .program
+                .filter(|p| p.id == name)
+                .ok_or_else(|| {
+                    format!(
+                        "program: there is no program {name:?}: create it on the programs page                          first, or choose a preset."
+                    )
+                })?;
+            let index = match request
+                .phase
+                .as_deref()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
+                None => 0,
+                Some(phase) => program
+                    .program
+                    .phase(phase)
+                    .map(|(i, _)| i)
+                    .ok_or_else(|| {
+                        format!(
+                            "phase: program {name:?} has no phase {phase:?}; its phases are: {}.",
+                            program
+                                .program
+                                .phases
+                                .iter()
+                                .map(|p| p.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })?,
+            };
+            (name.to_owned(), Some((program, index)))
+        }
+        None => (
+            resolve_preset(request.preset.trim(), request.phase.as_deref())?,
+            None,
+        ),
+    };
     let text = request.initial_balance.trim();
     let plain = !text.is_empty()
         && text.chars().all(|c| c.is_ascii_digit() || c == '.')
@@ -331,8 +386,18 @@ pub fn check(request: &CreateAccountRequest, context: Context<'_>) -> Result<Che
     if initial_balance.scale() > 2 {
         return Err("initial_balance: use at most 2 decimal places.".to_owned());
     }
-    shared::engine::preset(&preset, initial_balance)
-        .map_err(|error| format!("initial_balance: the preset refuses it: {error}"))?;
+    let program = match program {
+        Some((program, index)) => Some(
+            program
+                .setup(index, initial_balance)
+                .map_err(|error| format!("initial_balance: the program refuses it: {error}"))?,
+        ),
+        None => {
+            shared::engine::preset(&preset, initial_balance)
+                .map_err(|error| format!("initial_balance: the preset refuses it: {error}"))?;
+            None
+        }
+    };
     let currency = request.currency.trim();
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
         return Err(format!(
@@ -364,6 +429,7 @@ pub fn check(request: &CreateAccountRequest, context: Context<'_>) -> Result<Che
         initial_balance,
         currency: currency.to_owned(),
         transport,
+        program,
     })
 }
 
@@ -775,6 +841,13 @@ impl Launcher {
                 (connection.base_url, connection.token.expose().to_owned())
             }
         };
+        let program = match &setup.program {
+            Some(enrollment) => Some(
+                crate::programs::setup_of(self.store.as_ref(), enrollment, setup.initial_balance)
+                    .await?,
+            ),
+            None => None,
+        };
         let metaapi_account_id = if ctrader.is_some() {
             String::new()
         } else {
@@ -791,6 +864,7 @@ impl Launcher {
                 preset: setup.preset.clone(),
                 initial_balance: setup.initial_balance,
                 estimated_equity_breaches: false,
+                program,
             }),
             trader: None,
             region: None,
@@ -836,11 +910,21 @@ impl Launcher {
         admin: &str,
     ) -> Result<(Checked, AccountSummary), CreateError> {
         let demo_ids = self.demo_ids();
+        let program = match request.program.as_deref().map(str::trim) {
+            Some(name) if !name.is_empty() => crate::programs::latest(self.store.as_ref(), name)
+                .await
+                .map_err(|error| match error {
+                    crate::programs::LoadError::Store(error) => CreateError::Store(error),
+                    other => CreateError::Internal(other.to_string()),
+                })?,
+            _ => None,
+        };
         let checked = check(
             request,
             Context {
                 demo_accounts: demo_ids.as_deref(),
                 secret_key: self.secret_key.is_some(),
+                program: program.as_ref(),
             },
         )
         .map_err(CreateError::Invalid)?;
@@ -911,6 +995,14 @@ impl Launcher {
             created_by: admin.to_owned(),
             created_at: now,
             transport: checked.transport,
+            program: checked.program.as_ref().map(|program| store::Enrollment {
+                account: checked.id.clone(),
+                program: program.link.program.clone(),
+                version: program.link.version,
+                phase: program.link.phase_index,
+                journey: checked.id.as_str().to_owned(),
+                enrolled_at: now,
+            }),
         };
         if !self
             .store
@@ -1061,6 +1153,7 @@ mod tests {
                 account: "demo-gold-swing".into(),
             },
             preset: "ftmo-2step".into(),
+            program: None,
             phase: None,
             initial_balance: "100000".into(),
             currency: "USD".into(),
@@ -1079,6 +1172,7 @@ mod tests {
             Context {
                 demo_accounts: Some(&demo),
                 secret_key: false,
+                program: None,
             },
         )
         .expect_err("refused");
@@ -1091,6 +1185,7 @@ mod tests {
         let context = Context {
             demo_accounts: Some(&demo),
             secret_key: false,
+            program: None,
         };
         let checked = check(&request(), context).expect("valid");
         assert_eq!(checked.preset, "ftmo-2step");
@@ -1190,6 +1285,7 @@ mod tests {
             Context {
                 demo_accounts: None,
                 secret_key: true,
+                program: None,
             },
         )
         .expect_err("refused");
@@ -1210,6 +1306,7 @@ mod tests {
             Context {
                 demo_accounts: None,
                 secret_key: true,
+                program: None,
             },
         )
         .expect("valid");
@@ -1263,6 +1360,7 @@ mod tests {
             Context {
                 demo_accounts: None,
                 secret_key: false,
+                program: None,
             },
         )
         .expect_err("no key");
@@ -1303,6 +1401,7 @@ mod tests {
             Context {
                 demo_accounts: None,
                 secret_key: true,
+                program: None,
             },
         )
         .expect_err("no demo mode");

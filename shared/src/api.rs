@@ -123,6 +123,10 @@ pub struct ChallengeView {
     /// day's closed P/L before and after each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub late_deals: Vec<crate::engine::LateDeal>,
+    /// The program, version and phase the challenge is on (`title` and `phase` are then the
+    /// program's and the phase's names); `None` for a challenge on a preset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<crate::programs::ProgramLink>,
 }
 
 /// A challenge event as the dashboard shows it: the engine's [`Event`] and its evidence, less
@@ -1332,10 +1336,17 @@ pub struct CreateAccountRequest {
     pub name: String,
     /// Where the account's data comes from.
     pub connection: ConnectionRequest,
-    /// A risk-engine preset (see `GET /api/admin/connections` for the list), e.g. `ftmo-2step`.
+    /// A risk-engine preset (see `GET /api/admin/connections` for the list), e.g. `ftmo-2step`;
+    /// leave it out (or empty) with a `program`.
+    #[serde(default)]
     pub preset: String,
-    /// The phase (`Phase 1`, `Phase 2`, ...); by default the preset's own. A preset with
-    /// another phase of the same program is chosen when it exists.
+    /// A program of the firm (`GET /api/programs`), instead of a preset: the challenge takes
+    /// its latest version's rules for the phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    /// The phase (`Phase 1`, `Phase 2`, ...): of the program (by default its first), or of the
+    /// preset (by default its own; a preset with another phase of the same program is chosen
+    /// when it exists).
     #[serde(default)]
     pub phase: Option<String>,
     /// The challenge's starting capital, a positive decimal as text (e.g. `"100000"`).
@@ -2311,4 +2322,219 @@ pub struct RiskTrackersResponse {
     pub trackers: Vec<RiskTrackerView>,
     /// Newest first, at most 50.
     pub events: Vec<RiskTrackerEventView>,
+}
+
+// Programs (issue 24): what the firm sells, as data, versioned.
+
+/// A phase of a program as the console lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProgramPhaseSummary {
+    /// Its name, e.g. `Phase 1`.
+    pub name: String,
+    /// A funded phase (profit split, no target).
+    pub funded: bool,
+    /// The trader's share of the profit, in percent (funded phases).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub profit_split: Option<Decimal>,
+    /// Calendar days to pass it, if limited.
+    pub time_limit_days: Option<u32>,
+    /// The rules in a few words (e.g. `daily_loss 5%, max_loss 10%, profit_target 10%`).
+    pub rules: String,
+    /// Challenges in this phase now (any status).
+    pub challenges: u32,
+}
+
+/// A program as the console lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProgramSummary {
+    /// Its id: a slug of 3 to 64 lowercase letters, digits and `-`.
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// Its latest version (1, 2, ...).
+    pub version: u32,
+    /// The built-in template it started from, if any.
+    pub template: Option<String>,
+    pub phases: Vec<ProgramPhaseSummary>,
+    /// Challenges on the program now, every phase.
+    pub challenges: u32,
+    /// Who saved the latest version, and when.
+    pub updated_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A built-in program to start from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProgramTemplate {
+    /// Its id, e.g. `ftmo-2step`.
+    pub id: String,
+    pub program: crate::programs::ProgramDraft,
+}
+
+/// `GET /api/programs` (admins only): every program, and the templates to start one from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProgramsResponse {
+    /// By name.
+    pub programs: Vec<ProgramSummary>,
+    pub templates: Vec<ProgramTemplate>,
+}
+
+/// `POST /api/programs` (admins only): a new program, from a template or written out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateProgramRequest {
+    /// Its id: a slug of 3 to 64 lowercase letters, digits and `-`, unique.
+    pub id: String,
+    /// The template to start from (`GET /api/programs` lists them); its program is used when
+    /// `program` is left out.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// The program; required without a template.
+    #[serde(default)]
+    pub program: Option<crate::programs::ProgramDraft>,
+}
+
+/// How a new version of a program reaches challenges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "to", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProgramApply {
+    /// New challenges only; running ones keep the version they started on.
+    NewChallenges,
+    /// New challenges, and every running challenge of the program from `from` on (now when
+    /// left out): its phase's new rules, measured from that instant (nothing recorded before
+    /// is judged again; a breach stays final).
+    Running {
+        #[serde(default)]
+        from: Option<DateTime<Utc>>,
+    },
+}
+
+/// One version of a program.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProgramVersionView {
+    pub version: u32,
+    pub program: crate::programs::ProgramDraft,
+    /// How it reached challenges.
+    pub apply: ProgramApply,
+    /// The running challenges it was applied to.
+    pub applied_to: u32,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A challenge on a program.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProgramChallenge {
+    pub account: String,
+    pub name: String,
+    /// The phase's name and index (0-based).
+    pub phase: String,
+    pub phase_index: u32,
+    /// The program version it is measured against.
+    pub version: u32,
+    /// `None` until its history has been read.
+    pub status: Option<crate::engine::ChallengeStatus>,
+    /// Its owner's username, if any.
+    pub owner: Option<String>,
+}
+
+/// `GET /api/programs/{program}` (admins only): the program, every version, its challenges.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProgramDetail {
+    pub summary: ProgramSummary,
+    /// The latest version's program, as the editor starts from it.
+    pub program: crate::programs::ProgramDraft,
+    /// Newest first.
+    pub versions: Vec<ProgramVersionView>,
+    /// By phase, then account.
+    pub challenges: Vec<ProgramChallenge>,
+}
+
+/// `POST /api/programs/{program}/versions` (admins only): a new version, and how it reaches
+/// challenges.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SaveProgramRequest {
+    pub program: crate::programs::ProgramDraft,
+    pub apply: ProgramApply,
+}
+
+/// `POST /api/programs/{program}/what-if` (admins only): what a new version would do to the
+/// running challenges if applied now, before it is saved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProgramWhatIfRequest {
+    pub program: crate::programs::ProgramDraft,
+}
+
+/// What a new version does to one running challenge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ProgramImpact {
+    /// Its numbers already break a new limit: it fails at its next update.
+    Breach,
+    /// Its numbers already meet every new objective: it passes at its next update.
+    Pass,
+    /// Its limits or objectives move; its status does not.
+    Change,
+    /// Its phase's rules are the same.
+    Unchanged,
+    /// Already passed or failed: a final decision is never judged again.
+    Decided,
+    /// The new version cannot apply to it (named in `problem`).
+    Invalid,
+}
+
+/// One running challenge in a program what-if.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProgramWhatIfRow {
+    pub account: String,
+    pub name: String,
+    pub phase: String,
+    pub impact: ProgramImpact,
+    /// The rules it would break, or the objectives it would meet (ids).
+    pub rules: Vec<String>,
+    /// What changes for it, in words.
+    pub changes: Vec<String>,
+    /// Why the version cannot apply to it.
+    pub problem: Option<String>,
+}
+
+/// The answer to [`ProgramWhatIfRequest`]: every running challenge of the program, the counts
+/// first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProgramWhatIfResponse {
+    pub breach: u32,
+    pub pass: u32,
+    pub change: u32,
+    pub unchanged: u32,
+    pub decided: u32,
+    pub invalid: u32,
+    /// Breaches first, then passes, changes, invalid ones, the rest.
+    pub challenges: Vec<ProgramWhatIfRow>,
+}
+
+/// The answer to [`SaveProgramRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProgramSaved {
+    pub version: u32,
+    /// Running challenges the version was applied to (0 for new challenges only).
+    pub applied_to: u32,
+    /// When it applies to them.
+    pub from: Option<DateTime<Utc>>,
 }

@@ -10,6 +10,7 @@
 //! - [`api`]: the wire contract between backend and frontend.
 //! - [`engine`]: the risk engine: challenges, rules, presets, metrics and statistics.
 //! - [`history`]: equity history at chart resolution, extremes kept.
+//! - [`programs`]: the firm's programs (phases, their rules, splits and time limits) and templates.
 
 pub mod api;
 pub mod domain;
@@ -17,6 +18,7 @@ pub mod engine;
 pub mod format;
 pub mod history;
 pub mod peaks;
+pub mod programs;
 pub mod trackers;
 
 pub use rust_decimal::Decimal;

@@ -10,6 +10,7 @@ pub mod buckets;
 pub mod connections;
 mod gate;
 mod postgres;
+pub mod programs;
 pub mod risk;
 pub mod secrets;
 mod sql;
@@ -19,6 +20,7 @@ mod suite;
 pub mod testing;
 
 pub use postgres::PostgresStore;
+pub use programs::{Enrollment, ProgramVersion, StoredProgram};
 pub use risk::{
     ApiToken, MAX_TRACKER_EVENTS, NewTrackerEvent, Rename, StoredTracker, TrackerEventFilter,
     TrackerEventRecord,
@@ -83,10 +85,51 @@ pub enum StoreError {
 /// PostgreSQL by the same portable SQL ([`sql`]); `Arc<dyn Store>` is what the server holds.
 #[async_trait]
 pub trait Store:
-    Tracking + History + Users + Audit + Notifications + Connections + ScaleOut + RiskApi
+    Tracking + History + Users + Audit + Notifications + Connections + ScaleOut + RiskApi + Programs
 {
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The firm's programs: versions (append-only) and the challenges enrolled on them (see
+/// [`programs`]).
+#[async_trait]
+pub trait Programs: Send + Sync + 'static {
+    /// Creates a program with its first version; `false` (nothing written) when the id is
+    /// taken.
+    async fn create_program(
+        &self,
+        id: &str,
+        template: Option<&str>,
+        first: &ProgramVersion,
+    ) -> Result<bool, StoreError>;
+    /// Every program with its latest version, by id.
+    async fn programs(&self) -> Result<Vec<StoredProgram>, StoreError>;
+    /// One program with its latest version.
+    async fn program(&self, id: &str) -> Result<Option<StoredProgram>, StoreError>;
+    /// Every version of a program, newest first.
+    async fn program_versions(&self, id: &str) -> Result<Vec<ProgramVersion>, StoreError>;
+    /// One version of a program.
+    async fn program_version(
+        &self,
+        id: &str,
+        version: u32,
+    ) -> Result<Option<ProgramVersion>, StoreError>;
+    /// Stores a new version (its number must be the latest's plus one) and moves the `moved`
+    /// enrollments onto it, in one transaction; `false` (nothing written) when another version
+    /// took that number first.
+    async fn save_program_version(
+        &self,
+        id: &str,
+        version: &ProgramVersion,
+        moved: &[AccountId],
+    ) -> Result<bool, StoreError>;
+    /// Enrolls an account (replacing its enrollment: a new phase, a new version).
+    async fn enroll(&self, enrollment: &Enrollment) -> Result<(), StoreError>;
+    /// An account's enrollment.
+    async fn enrollment(&self, account: &AccountId) -> Result<Option<Enrollment>, StoreError>;
+    /// The enrollments of one program (or every one), by phase then account.
+    async fn enrollments(&self, program: Option<&str>) -> Result<Vec<Enrollment>, StoreError>;
 }
 
 /// MetaApi's risk management API: API tokens, trackers and tracker events (see [`risk`]).
@@ -1014,6 +1057,8 @@ pub struct AccountSetup {
     pub created_at: DateTime<Utc>,
     /// How a MetaApi account is followed (streaming or REST polling).
     pub transport: shared::api::Transport,
+    /// Its program, version and phase, when it is on one (stored in the same transaction).
+    pub program: Option<Enrollment>,
 }
 
 /// How to reach an account's broker, as stored: the token sealed (see `crate::secrets`).

@@ -1148,6 +1148,7 @@ async fn created_accounts_are_stored_once_with_their_setup(store: &dyn Store, ur
         created_by: "admin".into(),
         created_at: at(T0),
         transport: shared::api::Transport::Rest,
+        program: None,
     };
     let connection = StoredBrokerConnection {
         account: setup.account.clone(),
@@ -2297,6 +2298,151 @@ async fn api_tokens_trackers_and_tracker_events_are_kept(store: &dyn Store, _url
     );
 }
 
+async fn programs_are_versioned_and_challenges_enrolled(store: &dyn Store, url: &str) {
+    use super::{AccountSetup, Enrollment, ProgramVersion};
+    let version = |n: u32, definition: &str, applied_to: u32| ProgramVersion {
+        version: n,
+        definition_json: definition.to_owned(),
+        apply_json: r#"{"to":"new_challenges"}"#.to_owned(),
+        applied_to,
+        created_by: "admin".to_owned(),
+        created_at: at(T0 + i64::from(n)),
+    };
+    assert!(
+        store
+            .create_program("two-step", Some("ftmo-2step"), &version(1, "{\"v\":1}", 0))
+            .await
+            .expect("create")
+    );
+    assert!(
+        !store
+            .create_program("two-step", None, &version(1, "{}", 0))
+            .await
+            .expect("taken"),
+        "an id is created once"
+    );
+    store
+        .create_program("b-side", None, &version(1, "{}", 0))
+        .await
+        .expect("create");
+    // A challenge enrolled with its account, in the account's transaction.
+    let setup = AccountSetup {
+        account: AccountId::from("p-1"),
+        connection: "demo".into(),
+        external_account_id: "demo-1".into(),
+        preset: "program:two-step".into(),
+        initial_balance: dec!(50000),
+        currency: "USD".into(),
+        created_by: "admin".into(),
+        created_at: at(T0),
+        transport: shared::api::Transport::Rest,
+        program: Some(Enrollment {
+            account: AccountId::from("p-1"),
+            program: "two-step".into(),
+            version: 1,
+            phase: 0,
+            journey: "p-1".into(),
+            enrolled_at: at(T0),
+        }),
+    };
+    assert!(
+        store
+            .create_account_setup(&setup, "P1", None, None)
+            .await
+            .expect("setup")
+    );
+    assert_eq!(
+        store.account_setups().await.expect("setups"),
+        std::slice::from_ref(&setup)
+    );
+    let mut other = setup.program.clone().expect("enrollment");
+    other.account = AccountId::from("p-2");
+    other.journey = "p-2".into();
+    store.enroll(&other).await.expect("enroll");
+    // Version 2 moves one running challenge onto it; a stale version number writes nothing.
+    assert!(
+        store
+            .save_program_version(
+                "two-step",
+                &version(2, "{\"v\":2}", 1),
+                &[other.account.clone()]
+            )
+            .await
+            .expect("v2")
+    );
+    assert!(
+        !store
+            .save_program_version("two-step", &version(2, "{}", 0), &[])
+            .await
+            .expect("stale"),
+        "two saves of version 2: the second writes nothing"
+    );
+    assert!(
+        !store
+            .save_program_version("nothing", &version(1, "{}", 0), &[])
+            .await
+            .expect("unknown")
+    );
+    let program = store
+        .program("two-step")
+        .await
+        .expect("read")
+        .expect("program");
+    assert_eq!(program.template.as_deref(), Some("ftmo-2step"));
+    assert_eq!(program.latest, version(2, "{\"v\":2}", 1));
+    let versions = store.program_versions("two-step").await.expect("versions");
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [2, 1]
+    );
+    assert_eq!(
+        store
+            .program_version("two-step", 1)
+            .await
+            .expect("v1")
+            .map(|v| v.definition_json),
+        Some("{\"v\":1}".to_owned())
+    );
+    let ids: Vec<_> = store
+        .programs()
+        .await
+        .expect("all")
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(ids, ["b-side", "two-step"]);
+    let enrolled = store.enrollments(Some("two-step")).await.expect("enrolled");
+    assert_eq!(
+        enrolled
+            .iter()
+            .map(|e| (e.account.as_str(), e.version))
+            .collect::<Vec<_>>(),
+        [("p-1", 1), ("p-2", 2)]
+    );
+    // The next phase replaces the enrollment.
+    let mut next = other.clone();
+    next.phase = 1;
+    store.enroll(&next).await.expect("next phase");
+    assert_eq!(
+        store.enrollment(&next.account).await.expect("read"),
+        Some(next)
+    );
+    assert!(
+        store
+            .enrollments(Some("b-side"))
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    // Versions are append-only.
+    assert!(
+        raw(url, "UPDATE program_versions SET definition = '{}'")
+            .await
+            .is_err()
+    );
+    assert!(raw(url, "DELETE FROM program_versions").await.is_err());
+}
+
 /// Every case, listed once: each database's module runs them all.
 macro_rules! every_case {
     ($open:expr) => {
@@ -2328,6 +2474,7 @@ macro_rules! every_case {
             notification_preferences_are_saved_per_user,
             a_setting_keeps_its_first_value,
             api_tokens_trackers_and_tracker_events_are_kept,
+            programs_are_versioned_and_challenges_enrolled,
         );
     };
 }

@@ -19,6 +19,7 @@ mod notifications;
 pub mod openapi;
 mod overrides;
 mod owners;
+mod programs;
 pub mod risk_api;
 mod rule_sets;
 mod stream;
@@ -282,6 +283,22 @@ fn table() -> Vec<Row> {
             "/api/users/{user}/notifications",
             Admin,
             notifications::update_user,
+        ),
+        // Programs: what the firm sells, versioned.
+        row(Get, "/api/programs", Admin, programs::list),
+        row(Post, "/api/programs", Admin, programs::create),
+        row(Get, "/api/programs/{program}", Admin, programs::detail),
+        row(
+            Post,
+            "/api/programs/{program}/what-if",
+            Admin,
+            programs::what_if,
+        ),
+        row(
+            Post,
+            "/api/programs/{program}/versions",
+            Admin,
+            programs::save,
         ),
         // API tokens (MetaApi's risk management API), and an account's trackers on its page.
         row(Get, "/api/api-tokens", Admin, api_tokens::list),

@@ -22,8 +22,9 @@ use shared::api::{
 };
 use shared::api::{AnchorCorrectionRequest, AnchorsResponse, IngestResponse};
 use shared::api::{
-    ApiTokenSummary, ApiTokensResponse, CreateApiTokenRequest, CreatedApiToken,
-    RiskTrackersResponse,
+    ApiTokenSummary, ApiTokensResponse, CreateApiTokenRequest, CreateProgramRequest,
+    CreatedApiToken, ProgramDetail, ProgramSaved, ProgramSummary, ProgramWhatIfRequest,
+    ProgramWhatIfResponse, ProgramsResponse, RiskTrackersResponse, SaveProgramRequest,
 };
 use shared::api::{ChallengesPage, ConnectionOptions, CreateAccountRequest, CreateAccountResponse};
 use shared::api::{NotificationPreferences, NotificationsResponse};
@@ -577,6 +578,65 @@ fn describe(route: &Route) -> Option<Doc> {
                 Json(200, name::<NotificationPreferences>),
             )
         },
+        (Get, "/api/programs") => doc(
+            "programs_list",
+            "programs",
+            "Every program with its latest version and its challenges per phase, and the \
+             built-in templates to start one from.",
+            Json(200, name::<ProgramsResponse>),
+        ),
+        (Post, "/api/programs") => Doc {
+            request: Some(name::<CreateProgramRequest>),
+            errors: &[("409", "A program with this id exists already.")],
+            ..doc(
+                "programs_create",
+                "programs",
+                "Creates a program (version 1) from a template or written out; every problem \
+                 is named (written to the audit log).",
+                Json(201, name::<ProgramSummary>),
+            )
+        },
+        (Get, "/api/programs/{program}") => Doc {
+            errors: &[("404", "There is no such program.")],
+            ..doc(
+                "programs_get",
+                "programs",
+                "A program: its latest version, every version newest first, and its \
+                 challenges.",
+                Json(200, name::<ProgramDetail>),
+            )
+        },
+        (Post, "/api/programs/{program}/what-if") => Doc {
+            request: Some(name::<ProgramWhatIfRequest>),
+            errors: &[("404", "There is no such program.")],
+            ..doc(
+                "programs_what_if",
+                "programs",
+                "What a new version would do to every running challenge of the program if \
+                 applied now (breach, pass, change, unchanged, decided, invalid); nothing is \
+                 saved.",
+                Json(200, name::<ProgramWhatIfResponse>),
+            )
+        },
+        (Post, "/api/programs/{program}/versions") => Doc {
+            request: Some(name::<SaveProgramRequest>),
+            errors: &[
+                ("404", "There is no such program."),
+                ("409", "Another admin saved a version meanwhile."),
+                (
+                    "503",
+                    "The version was saved but some running challenges did not take it yet.",
+                ),
+            ],
+            ..doc(
+                "programs_save",
+                "programs",
+                "Saves a new version of a program, for new challenges only or also for the \
+                 running ones from an instant; refused, naming them, when it cannot apply to \
+                 some running challenge (written to the audit log).",
+                Json(200, name::<ProgramSaved>),
+            )
+        },
         (Get, "/api/api-tokens") => doc(
             "api_tokens_list",
             "api-tokens",
@@ -1115,6 +1175,7 @@ fn path_params(path: &str) -> Vec<(&str, &'static str)> {
                 "account" => "Riskdeck's id of the account.",
                 "user" => "The user's id.",
                 "token" => "The API token's id.",
+                "program" => "The program's id.",
                 "tracker" => "The tracker's id.",
                 "name" => "The tracker's name (it may hold `/`).",
                 _ => "A path parameter.",
@@ -1166,6 +1227,14 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<NotificationsResponse>(&mut schemas);
     add::<NotificationPreferences>(&mut schemas);
     add::<ApiTokensResponse>(&mut schemas);
+    add::<ProgramsResponse>(&mut schemas);
+    add::<ProgramSummary>(&mut schemas);
+    add::<CreateProgramRequest>(&mut schemas);
+    add::<ProgramDetail>(&mut schemas);
+    add::<ProgramWhatIfRequest>(&mut schemas);
+    add::<ProgramWhatIfResponse>(&mut schemas);
+    add::<SaveProgramRequest>(&mut schemas);
+    add::<ProgramSaved>(&mut schemas);
     add::<ApiTokenSummary>(&mut schemas);
     add::<CreateApiTokenRequest>(&mut schemas);
     add::<CreatedApiToken>(&mut schemas);

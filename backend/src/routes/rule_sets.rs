@@ -106,6 +106,7 @@ pub async fn save(
         draft: request.draft.clone(),
         effective_from,
         actor: admin.user.username.clone(),
+        program: None,
     };
     let outcome = match state.trackers.change_rules(&id, change).await {
         Ok(outcome) => outcome,

@@ -76,7 +76,8 @@ impl Tracker {
         }
         if let Some(challenge) = self.onboarding.take() {
             let initial = challenge.anchors().initial_balance;
-            let (run, events, summary) = ChallengeRun::onboard(challenge, deals, now);
+            let (mut run, events, summary) = ChallengeRun::onboard(challenge, deals, now);
+            run.set_program(self.program_link());
             if summary.deals > 0 && summary.funding != initial {
                 tracing::warn!(
                     account = %self.id,

@@ -58,6 +58,9 @@ pub struct RuleChangeRequest {
     pub effective_from: DateTime<Utc>,
     /// Who (a username).
     pub actor: String,
+    /// The program version the rules come from, when a program's new version is applied to
+    /// its running challenges.
+    pub program: Option<shared::programs::ProgramLink>,
 }
 
 /// What saving a version did.

@@ -598,12 +598,14 @@ impl Tracker {
                 ),
             },
             None => {
-                let config = shared::engine::preset(&setup.preset, setup.initial_balance).map(
-                    |mut config| {
-                        config.estimated_equity_breaches = setup.estimated_equity_breaches;
-                        config
-                    },
-                );
+                let config = match &setup.program {
+                    Some(program) => Ok(program.config.clone()),
+                    None => shared::engine::preset(&setup.preset, setup.initial_balance),
+                }
+                .map(|mut config| {
+                    config.estimated_equity_breaches |= setup.estimated_equity_breaches;
+                    config
+                });
                 match config.and_then(shared::engine::Challenge::new) {
                     Ok(challenge) => self.onboarding = Some(challenge),
                     Err(error) => {
@@ -613,6 +615,14 @@ impl Tracker {
             }
         }
         Ok(())
+    }
+
+    /// The program, version and phase a new challenge starts on.
+    fn program_link(&self) -> Option<shared::programs::ProgramLink> {
+        self.setup
+            .as_ref()
+            .and_then(|setup| setup.program.as_ref())
+            .map(|program| program.link.clone())
     }
 
     /// What the dashboard shows for this observation.

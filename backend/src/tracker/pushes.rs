@@ -81,7 +81,9 @@ impl Tracker {
         if let Some(challenge) = self.onboarding.take() {
             let start = records.first().map_or_else(Utc::now, |p| p.record.time);
             tracing::info!(account = %self.id, %start, "the challenge starts with the first push");
-            self.challenge = Some(crate::challenge::ChallengeRun::new(challenge, start));
+            let mut run = crate::challenge::ChallengeRun::new(challenge, start);
+            run.set_program(self.program_link());
+            self.challenge = Some(run);
         }
         let mut response = IngestResponse {
             accepted: u32::try_from(records.len()).unwrap_or(u32::MAX),

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::domain::AccountId;
 use shared::engine::edit::{self, RuleChange, RuleSet, RuleSetDraft};
+use shared::programs::ProgramLink;
 use store::StoredEvent;
 
 /// A version as the `rule_sets` table holds it: the draft and what it changed.
@@ -23,6 +24,10 @@ pub struct StoredRuleSet {
     /// What it changed from the rules in force before it.
     #[serde(default)]
     pub changes: Vec<RuleChange>,
+    /// The program version it came from (a program's new version applied to its running
+    /// challenges): the challenge is on that version once it applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<ProgramLink>,
 }
 
 /// A stored version waiting for its instant.
@@ -33,6 +38,7 @@ pub(super) struct PendingRules {
     set: RuleSet,
     changes: Vec<RuleChange>,
     actor: String,
+    program: Option<ProgramLink>,
 }
 
 impl Commands {
@@ -72,6 +78,7 @@ impl Tracker {
         let stored = StoredRuleSet {
             draft: set.draft(),
             changes: changes.clone(),
+            program: request.program.clone(),
         };
         let document = serde_json::to_value(&stored)
             .map_err(|error| CommandError::Refused(format!("cannot store the rules: {error}")))?;
@@ -97,6 +104,7 @@ impl Tracker {
             set,
             changes: changes.clone(),
             actor: request.actor,
+            program: request.program,
         });
         self.pending_rules = pending;
         let applied = self.apply_due_rules(Utc::now()).await.contains(&version);
@@ -128,6 +136,9 @@ impl Tracker {
                     "a stored rule set cannot be applied; it is skipped"
                 );
                 continue;
+            }
+            if let Some(link) = &due.program {
+                run.set_program(Some(link.clone()));
             }
             let body = serde_json::json!({
                 "kind": "rules_changed",
@@ -189,11 +200,11 @@ impl Tracker {
                 .map_err(|error| error.to_string())
                 .and_then(|stored| {
                     edit::validate(&stored.draft, initial)
-                        .map(|set| (set, stored.changes))
+                        .map(|set| (set, stored.changes, stored.program))
                         .map_err(|error| error.to_string())
                 });
             match set {
-                Ok((set, changes)) => {
+                Ok((set, changes, program)) => {
                     self.pending_rules
                         .retain(|p| p.effective_from < version.effective_from);
                     self.pending_rules.push(PendingRules {
@@ -202,6 +213,7 @@ impl Tracker {
                         set,
                         changes,
                         actor: version.created_by,
+                        program,
                     });
                 }
                 Err(error) => tracing::error!(

@@ -781,6 +781,7 @@ mod tests {
                 days: Vec::new(),
                 unexplained_balance: None,
                 late_deals: Vec::new(),
+                program: None,
             });
             view
         };

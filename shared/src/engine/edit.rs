@@ -423,8 +423,10 @@ fn max_limit(kind: &RuleKind) -> Option<&Limit> {
     }
 }
 
-/// Rules that contradict each other: a daily (or monthly) loss allowance at least as large as
-/// the maximum loss could never be used without failing the whole challenge first.
+/// Rules that contradict each other: a daily loss allowance at least as large as the maximum
+/// loss (or a monthly or period one larger than it) could never be used without failing the
+/// whole challenge first. A monthly allowance may equal the maximum loss: seed 004's fund policy
+/// has both at 10%, hung from different anchors (the start-of-month balance, the peak balance).
 fn contradictions(rules: &[RuleDef], initial_balance: Money, problems: &mut Vec<String>) {
     let amounts = |select: Select| -> Vec<(String, Money)> {
         rules
@@ -444,11 +446,16 @@ fn contradictions(rules: &[RuleDef], initial_balance: Money, problems: &mut Vec<
     for (what, select) in smaller {
         for (id, amount) in amounts(select) {
             for (max_id, max_amount) in &maxima {
-                if amount >= *max_amount {
+                if amount > *max_amount || (what == "daily" && amount == *max_amount) {
+                    let compared = if what == "daily" {
+                        "is not smaller than"
+                    } else {
+                        "is larger than"
+                    };
                     problems.push(format!(
-                        "{id}: the {what} loss limit ({}) is not smaller than the maximum loss \
-                         limit of {max_id} ({}) at the initial balance of {}: lower the {what} \
-                         limit or raise the maximum one",
+                        "{id}: the {what} loss limit ({}) {compared} the maximum loss limit of \
+                         {max_id} ({}) at the initial balance of {}: lower the {what} limit or \
+                         raise the maximum one",
                         amount.normalize(),
                         max_amount.normalize(),
                         initial_balance.normalize()
@@ -830,6 +837,23 @@ mod tests {
         );
         set_daily(&mut draft, Limit::Money(dec!(9999)));
         assert!(validate(&draft, dec!(100000)).is_ok());
+    }
+
+    #[test]
+    fn every_preset_passes_the_editor_as_it_is() {
+        // Seed 004's fund policy has a monthly allowance equal to its maximum loss (10% each,
+        // from different anchors): an admin saving it unchanged is not refused.
+        for (name, _) in crate::engine::PRESETS {
+            let config = crate::engine::preset(name, dec!(100000)).expect("preset");
+            let draft = RuleSet {
+                clock: config.clock,
+                rules: config.rules,
+                estimated_equity_breaches: false,
+                interest_dividend_tax: PlCounting::TradingPl,
+            }
+            .draft();
+            validate(&draft, dec!(100000)).unwrap_or_else(|error| panic!("{name}: {error}"));
+        }
     }
 
     #[test]

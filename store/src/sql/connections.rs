@@ -167,6 +167,9 @@ macro_rules! portable_connections {
                 if let Some(connection) = connection {
                     Self::upsert_connection(&mut *tx, connection).await?;
                 }
+                if let Some(enrollment) = &setup.program {
+                    Self::upsert_enrollment(&mut *tx, enrollment).await?;
+                }
                 tx.commit().await?;
                 Ok(true)
             }
@@ -182,10 +185,17 @@ macro_rules! portable_connections {
                     )
                     .fetch_all(&self.pool)
                     .await?;
+                let mut programs: std::collections::HashMap<String, $crate::Enrollment> =
+                    $crate::Programs::enrollments(self, None)
+                        .await?
+                        .into_iter()
+                        .map(|e| (e.account.as_str().to_owned(), e))
+                        .collect();
                 rows.into_iter()
                     .map(
                         |(id, connection, external, preset, balance, currency, by, created, transport)| {
                             Ok($crate::AccountSetup {
+                                program: programs.remove(&id),
                                 account: shared::domain::AccountId(id),
                                 connection,
                                 external_account_id: external,

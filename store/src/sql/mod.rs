@@ -8,6 +8,7 @@ mod audit;
 mod connections;
 mod history;
 mod notifications;
+mod programs;
 mod risk;
 mod scale_out;
 mod tracking;
@@ -17,6 +18,7 @@ pub(crate) use audit::portable_audit;
 pub(crate) use connections::portable_connections;
 pub(crate) use history::portable_history;
 pub(crate) use notifications::portable_notifications;
+pub(crate) use programs::portable_programs;
 pub(crate) use risk::portable_risk;
 pub(crate) use scale_out::portable_scale_out;
 pub(crate) use tracking::portable_tracking;
@@ -34,6 +36,7 @@ macro_rules! portable_store {
         $crate::sql::portable_connections!($store, $db);
         $crate::sql::portable_scale_out!($store, $db);
         $crate::sql::portable_risk!($store, $db);
+        $crate::sql::portable_programs!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::Store for $store {

@@ -135,6 +135,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
                     preset: "ftmo-2step".into(),
                     initial_balance: 100_000.into(),
                     estimated_equity_breaches: false,
+                    program: None,
                 }),
             })
             .collect(),

@@ -35,6 +35,7 @@ fn config(dir: &std::path::Path) -> backend::config::Config {
             preset: "ftmo-2step".into(),
             initial_balance: 100_000.into(),
             estimated_equity_breaches: false,
+            program: None,
         }),
         trader: Some("jane".into()),
         region: None,

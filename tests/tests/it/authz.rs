@@ -127,6 +127,29 @@ async fn every_route_allows_and_denies_as_its_access_level_says() {
         )
         .await
         .expect("spare token");
+    // Routes about a program act on a spare one.
+    server
+        .state
+        .store
+        .create_program(
+            "spare-program",
+            None,
+            &store::ProgramVersion {
+                version: 1,
+                definition_json: serde_json::to_string(
+                    &shared::programs::template("ftmo-2step")
+                        .expect("template")
+                        .program,
+                )
+                .expect("json"),
+                apply_json: r#"{"to":"new_challenges"}"#.into(),
+                applied_to: 0,
+                created_by: "admin".into(),
+                created_at: chrono::Utc::now(),
+            },
+        )
+        .await
+        .expect("spare program");
     let (_, missing_account) = call(
         &server,
         &Route {
@@ -155,6 +178,7 @@ async fn every_route_allows_and_denies_as_its_access_level_says() {
             .replace("{account}", account)
             .replace("{user}", &spare.id.to_string())
             .replace("{token}", "spare-token")
+            .replace("{program}", "spare-program")
             .replace("{tracker}", "no-such-tracker")
             .replace("{*name}", "no/such/name");
         assert!(

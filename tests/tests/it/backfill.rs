@@ -90,6 +90,7 @@ async fn a_long_backfill_shows_how_many_deals_it_has_read() {
             preset: "ftmo-2step".into(),
             initial_balance: 100_000.into(),
             estimated_equity_breaches: false,
+            program: None,
         }),
         trader: None,
         region: None,

@@ -695,6 +695,7 @@ async fn the_trade_history_pages_older_trades_and_shows_new_ones_live() {
             preset: "ftmo-2step".into(),
             initial_balance: 100_000.into(),
             estimated_equity_breaches: false,
+            program: None,
         }),
         trader: Some("jane".into()),
         region: None,

@@ -534,6 +534,7 @@ fn stub_config(dir: &std::path::Path, base: &str) -> backend::config::Config {
             preset: "ftmo-2step".into(),
             initial_balance: 100_000.into(),
             estimated_equity_breaches: false,
+            program: None,
         }),
         trader: None,
         region: None,

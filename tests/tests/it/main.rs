@@ -29,6 +29,7 @@ mod notifications;
 mod notify_crash;
 mod openapi;
 mod persistence;
+mod programs;
 mod quotes;
 mod replay_cli;
 mod risk_api;

@@ -81,6 +81,7 @@ fn config(dir: &std::path::Path, broker: &str, notifications: NotifyConfig) -> C
             preset: "ftmo-2step".to_owned(),
             initial_balance: 100_000.into(),
             estimated_equity_breaches: false,
+            program: None,
         }),
         trader: Some("jane".to_owned()),
         region: None,

@@ -85,6 +85,7 @@ fn config(dir: &std::path::Path, base: &str, estimated_breaches: bool) -> backen
             preset: "ftmo-2step".into(),
             initial_balance: 100_000.into(),
             estimated_equity_breaches: estimated_breaches,
+            program: None,
         }),
     }];
     config

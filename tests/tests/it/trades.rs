@@ -27,6 +27,7 @@ fn account(id: &str, trader: &str, token: &str) -> AccountConfig {
             preset: "ftmo-2step".into(),
             initial_balance: 100_000.into(),
             estimated_equity_breaches: false,
+            program: None,
         }),
         trader: Some(trader.into()),
         region: None,

@@ -94,6 +94,7 @@ impl Draft {
                 },
             },
             preset: self.preset.clone(),
+            program: None,
             phase: optional(&self.phase),
             initial_balance: self.initial_balance.trim().to_owned(),
             currency: self.currency.trim().to_uppercase(),
