@@ -101,6 +101,35 @@ impl ChallengeRun {
         self.fed_ids.extend(ids.into_iter().map(|id| id_hash(&id)));
     }
 
+    /// The next phase of a program on the same account: `challenge` (the next phase's rules,
+    /// its initial balance the account's balance now) started at `now`, every deal fed so far
+    /// remembered (none is fed to the new phase), its events (the start) returned.
+    pub fn next_phase(
+        &self,
+        mut challenge: Challenge,
+        link: ProgramLink,
+        now: DateTime<Utc>,
+    ) -> (Self, Vec<Event>) {
+        let mut events = Vec::new();
+        if let Err(error) = challenge.apply(&Record::new(now, RecordData::Tick {}), &mut events) {
+            tracing::warn!(%error, "the next phase's start was refused");
+        }
+        let run = Self {
+            challenge,
+            deals_since: now,
+            seen_deals: self.seen_deals.clone(),
+            fed_ids: self.fed_ids.clone(),
+            fed: Vec::new(),
+            new_deals: Vec::new(),
+            feed_stale: self.feed_stale,
+            recovering_since: self.recovering_since,
+            commands: self.commands.clone(),
+            currency: self.currency.clone(),
+            program: Some(link),
+        };
+        (run, events)
+    }
+
     /// Whether the deal with id `id` was fed already.
     pub fn was_fed(&self, id: &str) -> bool {
         self.seen_deals.contains_key(id) || self.fed_ids.contains(&id_hash(id))

@@ -80,6 +80,30 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// A challenge's statement for disputes (see docs/OPERATIONS.md).
+    Statement {
+        #[command(subcommand)]
+        command: StatementCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StatementCommand {
+    /// Print a statement file's SHA-256; with --sha256, say whether it matches; with
+    /// --database-url, whether and when the firm issued a statement with that hash. Exit code
+    /// 1 when the hash does not match or the firm issued no such statement, 2 when it cannot
+    /// check (the file unreadable or not a statement, the database unavailable).
+    Verify {
+        /// The statement's JSON file, as downloaded.
+        file: PathBuf,
+        /// The SHA-256 the file should have (from its PDF, its page or the
+        /// X-Statement-Sha256 header).
+        #[arg(long)]
+        sha256: Option<String>,
+        /// The firm's database, which keeps the hash of every statement it issued.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -135,6 +159,21 @@ pub fn main() {
             database_url.as_deref(),
             config.as_deref(),
             out.as_deref(),
+        ));
+    }
+    if let Command::Statement {
+        command:
+            StatementCommand::Verify {
+                file,
+                sha256,
+                database_url,
+            },
+    } = &cli.command
+    {
+        std::process::exit(crate::statement::verify(
+            file,
+            sha256.as_deref(),
+            database_url.as_deref(),
         ));
     }
     let result = tokio::runtime::Builder::new_multi_thread()
@@ -281,7 +320,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             demo_broker(listen, seed, token, ctrader).await
         }
-        Command::Replay { .. } | Command::Export { .. } => Ok(()),
+        Command::Replay { .. } | Command::Export { .. } | Command::Statement { .. } => Ok(()),
     }
 }
 

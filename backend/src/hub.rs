@@ -173,6 +173,15 @@ impl Hub {
         self.read().accounts.contains_key(id)
     }
 
+    /// The feed health of each account asked for (`None`: not tracked here), in that order:
+    /// one read of the hub, only the statuses copied (an import's progress, every second).
+    pub fn feeds(&self, ids: &[AccountId]) -> Vec<Option<FeedStatus>> {
+        let state = self.read();
+        ids.iter()
+            .map(|id| state.accounts.get(id).map(|summary| summary.feed))
+            .collect()
+    }
+
     /// The sequence number of the latest published event.
     pub fn current_seq(&self) -> u64 {
         self.read().seq

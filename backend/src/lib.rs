@@ -13,18 +13,21 @@ pub mod export;
 pub mod http_server;
 pub use http_server::{ServeLimits, serve};
 pub mod hub;
+pub mod imports;
 pub mod ingest;
 pub mod lease;
 pub mod live;
 pub mod logs;
 pub mod metrics;
 pub mod notify;
+pub mod pdf;
 pub mod programs;
 pub mod provision;
 pub mod retention;
 pub mod risk;
 pub mod routes;
 pub use routes::openapi;
+pub mod statement;
 pub mod tracker;
 pub mod whatif;
 
@@ -68,6 +71,8 @@ pub struct AppState {
     pub risk: Arc<risk::Risk>,
     /// When each API token's use was last recorded (recorded at most once a minute).
     pub api_token_uses: routes::TokenUses,
+    /// The account imports of this process, for their progress.
+    pub imports: Arc<imports::Imports>,
 }
 
 /// The HTTP application: API, stream and the browser app from `assets`, with security headers
@@ -326,6 +331,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             webhook_hosts: Arc::new(webhook_hosts),
             risk,
             api_token_uses: Arc::new(std::sync::Mutex::new(std::collections::HashMap::new())),
+            imports: Arc::new(imports::Imports::default()),
         },
         demo_broker,
         demo_broker_token,

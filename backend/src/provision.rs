@@ -784,6 +784,24 @@ impl Launcher {
         setup: &AccountSetup,
         name: String,
     ) -> Result<AccountConfig, String> {
+        let program = match &setup.program {
+            Some(enrollment) => Some(
+                crate::programs::setup_of(self.store.as_ref(), enrollment, setup.initial_balance)
+                    .await?,
+            ),
+            None => None,
+        };
+        self.account_with(setup, name, program).await
+    }
+
+    /// [`Launcher::account_of`] with the program's setup known already (a new account's, from
+    /// [`check`]): its broker connection read back from the store, not its program.
+    async fn account_with(
+        &self,
+        setup: &AccountSetup,
+        name: String,
+        program: Option<crate::config::ProgramSetup>,
+    ) -> Result<AccountConfig, String> {
         let mut ctrader = None;
         let (base_url, token) = if setup.connection == DEMO {
             let demo = self
@@ -840,13 +858,6 @@ impl Launcher {
             } else {
                 (connection.base_url, connection.token.expose().to_owned())
             }
-        };
-        let program = match &setup.program {
-            Some(enrollment) => Some(
-                crate::programs::setup_of(self.store.as_ref(), enrollment, setup.initial_balance)
-                    .await?,
-            ),
-            None => None,
         };
         let metaapi_account_id = if ctrader.is_some() {
             String::new()
@@ -952,16 +963,37 @@ impl Launcher {
                 Some(user.id)
             }
         };
-        let taken = || {
-            CreateError::Taken(format!(
-                "id: an account {:?} exists already; choose another id.",
-                checked.id.as_str()
-            ))
-        };
         if self.hub.contains(&checked.id) {
-            return Err(taken());
+            return Err(taken(&checked.id));
         }
-        let now = Utc::now();
+        let new = self.new_account(&checked, request, owner, admin, Utc::now())?;
+        if !self
+            .store
+            .create_account_setup(&new.setup, &new.name, owner, new.connection.as_ref())
+            .await?
+        {
+            return Err(taken(&checked.id));
+        }
+        self.launch(&new.setup, &new.name, checked.program.clone())
+            .await?;
+        tracing::info!(account = %checked.id, connection = checked.connection, preset = %checked.preset, "account created");
+        let summary = self
+            .hub
+            .summary(&checked.id)
+            .ok_or_else(|| CreateError::Internal("the new account vanished".to_owned()))?;
+        Ok((checked, summary))
+    }
+
+    /// What is stored of a checked request (by [`Launcher::create`] or an import): the setup,
+    /// its program enrollment, and its broker connection with the secrets sealed.
+    pub fn new_account(
+        &self,
+        checked: &Checked,
+        request: &CreateAccountRequest,
+        owner: Option<shared::api::UserId>,
+        admin: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<store::NewAccount, CreateError> {
         let secrets = match (&request.connection, &checked.ctrader) {
             (ConnectionRequest::Metaapi { token, .. }, _) => Some(BrokerConnection {
                 account: checked.id.clone(),
@@ -1004,33 +1036,42 @@ impl Launcher {
                 enrolled_at: now,
             }),
         };
-        if !self
-            .store
-            .create_account_setup(&setup, &checked.name, owner, connection.as_ref())
-            .await?
-        {
-            return Err(taken());
-        }
+        Ok(store::NewAccount {
+            setup,
+            name: checked.name.clone(),
+            owner,
+            connection,
+        })
+    }
+
+    /// Shows a new account, stored already, in the hub and starts tracking it: what follows
+    /// the store's write of an account an admin created or imported. `program` is the setup
+    /// [`check`] made of its program's phase (not read from the store again).
+    pub async fn launch(
+        &self,
+        setup: &AccountSetup,
+        name: &str,
+        program: Option<crate::config::ProgramSetup>,
+    ) -> Result<(), CreateError> {
         let account = self
-            .account_of(&setup, checked.name.clone())
+            .account_with(setup, name.to_owned(), program)
             .await
             .map_err(CreateError::Internal)?;
-        if !self
-            .hub
-            .add_account(checked.id.clone(), checked.name.clone())
-        {
-            return Err(taken());
+        if !self.hub.add_account(setup.account.clone(), name.to_owned()) {
+            return Err(taken(&setup.account));
         }
         self.leases.add_account();
-        self.spawn_polled(&account, checked.connection == DEMO)
-            .map_err(|e| CreateError::Internal(format!("cannot start the tracker: {e}")))?;
-        tracing::info!(account = %checked.id, connection = checked.connection, preset = %checked.preset, "account created");
-        let summary = self
-            .hub
-            .summary(&checked.id)
-            .ok_or_else(|| CreateError::Internal("the new account vanished".to_owned()))?;
-        Ok((checked, summary))
+        self.spawn_polled(&account, setup.connection == DEMO)
+            .map_err(|e| CreateError::Internal(format!("cannot start the tracker: {e}")))
     }
+}
+
+/// The refusal of an id that is taken.
+fn taken(id: &AccountId) -> CreateError {
+    CreateError::Taken(format!(
+        "id: an account {:?} exists already; choose another id.",
+        id.as_str()
+    ))
 }
 
 /// A cTrader account's connection as configured or as an admin gave it: its first pair.

@@ -643,6 +643,68 @@ fn rule_sets_url(id: &AccountId) -> String {
     format!("/api/accounts/{}/rule-sets", encode(id.as_str()))
 }
 
+// Programs: what the firm sells, versioned (admins).
+
+/// `GET /api/programs` (admins): every program, and the templates to start one from.
+pub async fn programs() -> Result<shared::api::ProgramsResponse, ApiError> {
+    get_json("/api/programs").await
+}
+
+/// `POST /api/programs` (admins): a new program from a template or written out. A refusal is
+/// a `Server` error whose message names its field (`id: ...`, `template: ...`) or every
+/// problem of the program.
+pub async fn create_program(
+    request: &shared::api::CreateProgramRequest,
+) -> Result<shared::api::ProgramSummary, ApiError> {
+    post_json("/api/programs", Some(request)).await
+}
+
+/// `GET /api/programs/{program}` (admins): the program, its versions and its challenges.
+pub async fn program(id: &str) -> Result<shared::api::ProgramDetail, ApiError> {
+    get_json(&program_url(id)).await
+}
+
+/// `POST /api/programs/{program}/what-if` (admins): what a new version would do to the
+/// running challenges; nothing is saved.
+pub async fn program_what_if(
+    id: &str,
+    request: &shared::api::ProgramWhatIfRequest,
+) -> Result<shared::api::ProgramWhatIfResponse, ApiError> {
+    post_json(&format!("{}/what-if", program_url(id)), Some(request)).await
+}
+
+/// `POST /api/programs/{program}/versions` (admins): saves a new version for new challenges,
+/// or for the running ones too from an instant.
+pub async fn save_program(
+    id: &str,
+    request: &shared::api::SaveProgramRequest,
+) -> Result<shared::api::ProgramSaved, ApiError> {
+    post_json(&format!("{}/versions", program_url(id)), Some(request)).await
+}
+
+fn program_url(id: &str) -> String {
+    format!("/api/programs/{}", encode(id))
+}
+
+/// `GET /api/promotions` (admins): passed phases on their way to the next, open ones first.
+pub async fn promotions() -> Result<shared::api::PromotionsResponse, ApiError> {
+    get_json("/api/promotions").await
+}
+
+/// `POST /api/accounts/{account}/promotion` (admins): approves, rejects (with a reason) or
+/// connects the next phase's account to the account's open promotion. A refusal (409, 422) is
+/// a `Server` error with the server's sentence.
+pub async fn decide_promotion(
+    account: &str,
+    decision: &shared::api::PromotionDecision,
+) -> Result<shared::api::PromotionView, ApiError> {
+    post_json(&promotion_url(account), Some(decision)).await
+}
+
+fn promotion_url(account: &str) -> String {
+    format!("/api/accounts/{}/promotion", encode(account))
+}
+
 // The signed-in person's notification preferences (traders and admins alike).
 
 /// `GET /api/me/notifications`: where and what the signed-in person hears about.
@@ -694,6 +756,88 @@ pub fn risk_api_base() -> String {
 
 const RISK_API_PATH: &str = "/users/current";
 
+// --- Importing accounts (issue 24) ---
+
+/// What `POST /api/imports` answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImportAnswer {
+    /// A dry run: every row can be created.
+    Checked(shared::api::ImportReport),
+    /// Imported: the import's progress.
+    Started(shared::api::ImportJob),
+    /// Rows have problems (every one named); nothing was written.
+    Refused(shared::api::ImportRefused),
+}
+
+/// `POST /api/imports` (admins): `body` is a CSV file, or JSON rows when `json`; with
+/// `dry_run`, only checked.
+pub async fn import_accounts(
+    body: String,
+    json: bool,
+    dry_run: bool,
+) -> Result<ImportAnswer, ApiError> {
+    let url = if dry_run {
+        "/api/imports?dry_run=true"
+    } else {
+        "/api/imports"
+    };
+    let token = CSRF_TOKEN
+        .with(|token| token.borrow().clone())
+        .unwrap_or_default();
+    let response = Request::post(url)
+        .header("Accept", "application/json")
+        .header("x-csrf-token", &token)
+        .header(
+            "content-type",
+            if json { "application/json" } else { "text/csv" },
+        )
+        .body(body)
+        .map_err(|_| ApiError::Unreadable)?
+        .send()
+        .await
+        .map_err(|_| ApiError::Network)?;
+    if response.status() == 422 {
+        let refused: shared::api::ImportRefused =
+            response.json().await.map_err(|_| ApiError::Unreadable)?;
+        if refused.problems.is_empty() {
+            return Err(ApiError::Server {
+                status: 422,
+                message: refused.message,
+            });
+        }
+        return Ok(ImportAnswer::Refused(refused));
+    }
+    let response = checked(response).await?;
+    if dry_run {
+        response
+            .json()
+            .await
+            .map(ImportAnswer::Checked)
+            .map_err(|_| ApiError::Unreadable)
+    } else {
+        response
+            .json()
+            .await
+            .map(ImportAnswer::Started)
+            .map_err(|_| ApiError::Unreadable)
+    }
+}
+
+/// `GET /api/imports/{import}` (admins): an import's progress.
+pub async fn import_job(id: &str) -> Result<shared::api::ImportJob, ApiError> {
+    get_json(&format!("/api/imports/{}", encode(id))).await
+}
+
+/// `GET /api/imports` (admins): the recent imports.
+pub async fn imports() -> Result<shared::api::ImportsResponse, ApiError> {
+    get_json("/api/imports").await
+}
+
+/// The CSV template of imports (a download link).
+pub fn import_template_url() -> &'static str {
+    "/api/imports/template.csv"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -719,6 +863,9 @@ mod tests {
             history_url(&AccountId::from("a b"), DateTime::<Utc>::UNIX_EPOCH, 1500),
             "/api/accounts/a%20b/history?from=1970-01-01T00%3A00%3A00Z&points=1500"
         );
+        assert_eq!(program_url("two-step"), "/api/programs/two-step");
+        assert_eq!(program_url("a/b"), "/api/programs/a%2Fb");
+        assert_eq!(promotion_url("ftmo 1"), "/api/accounts/ftmo%201/promotion");
         assert_eq!(
             trades_url(&AccountId::from("a"), Some("1700000000000:4 2")),
             "/api/accounts/a/trades?limit=20&before=1700000000000%3A4%202"

@@ -2,6 +2,8 @@
 //! pages.
 
 use crate::components::{Lazy, ThemeToggle, page_placeholder};
+#[cfg(feature = "admin")]
+use crate::pages::AdminImportsPage;
 use crate::pages::{
     AccountPage, NotFound, lazy_accounts_page, lazy_login_page, lazy_notification_settings_page,
 };
@@ -9,6 +11,7 @@ use crate::pages::{
 use crate::pages::{
     AdminApiTokensPage, AdminAuditPage, AdminChallengePage, AdminCreatePage,
     AdminNotificationsPage, AdminOnly, AdminOverviewPage, AdminRulesPage, AdminUsersPage,
+    lazy_program_page, lazy_programs_page,
 };
 use crate::session::{Session, SessionState, SignedIn, UserMenu};
 use leptos::prelude::*;
@@ -108,6 +111,22 @@ fn notification_settings_page() -> impl IntoView {
     }
 }
 
+// The programs pages (the console's largest), in chunks of their own.
+
+#[cfg(feature = "admin")]
+fn programs_page() -> impl IntoView {
+    view! {
+        <Lazy what="the programs page" placeholder=page_placeholder() content=lazy_programs_page() />
+    }
+}
+
+#[cfg(feature = "admin")]
+fn program_page() -> impl IntoView {
+    view! {
+        <Lazy what="the program's page" placeholder=page_placeholder() content=lazy_program_page() />
+    }
+}
+
 /// Every page: the admin console's bundle.
 #[cfg(feature = "admin")]
 fn routes() -> impl IntoView {
@@ -132,6 +151,10 @@ fn routes() -> impl IntoView {
                 view=|| view! { <SignedIn><AdminOnly><AdminCreatePage /></AdminOnly></SignedIn> }
             />
             <Route
+                path=path!("/admin/imports")
+                view=|| view! { <SignedIn><AdminOnly><AdminImportsPage /></AdminOnly></SignedIn> }
+            />
+            <Route
                 path=path!("/admin/accounts/:id")
                 view=|| view! { <SignedIn><AdminOnly><AdminChallengePage /></AdminOnly></SignedIn> }
             />
@@ -154,6 +177,14 @@ fn routes() -> impl IntoView {
             <Route
                 path=path!("/admin/api-tokens")
                 view=|| view! { <SignedIn><AdminOnly><AdminApiTokensPage /></AdminOnly></SignedIn> }
+            />
+            <Route
+                path=path!("/admin/programs")
+                view=|| view! { <SignedIn><AdminOnly>{programs_page()}</AdminOnly></SignedIn> }
+            />
+            <Route
+                path=path!("/admin/programs/:program")
+                view=|| view! { <SignedIn><AdminOnly>{program_page()}</AdminOnly></SignedIn> }
             />
         </Routes>
     }

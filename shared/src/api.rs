@@ -2538,3 +2538,374 @@ pub struct ProgramSaved {
     /// When it applies to them.
     pub from: Option<DateTime<Utc>>,
 }
+
+/// Where a passed phase stands on its way to the next (issue 24, lifecycle).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PromotionState {
+    /// An admin is to approve or reject it.
+    AwaitingApproval,
+    /// Approved: the next phase starts on the same account within seconds.
+    Approved,
+    /// The next phase is on a new account the admin is to connect.
+    AwaitingAccount,
+    /// The next phase has started.
+    Done,
+    /// Rejected: the trader stays on the passed phase.
+    Rejected,
+}
+
+/// A passed phase's promotion, as the console lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PromotionView {
+    /// The account that passed, and its name.
+    pub account: String,
+    pub name: String,
+    /// Its owner's username.
+    pub owner: Option<String>,
+    pub program: String,
+    pub program_name: String,
+    /// The phase passed and the next.
+    pub from_phase: String,
+    pub to_phase: String,
+    pub passed_at: DateTime<Utc>,
+    /// Whether the next phase is on the same account, and whether an admin approves it.
+    pub same_account: bool,
+    pub approval: bool,
+    pub state: PromotionState,
+    /// The next phase's account, once it started.
+    pub next_account: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /api/promotions` (admins only): the open promotions first, then the latest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PromotionsResponse {
+    pub promotions: Vec<PromotionView>,
+}
+
+/// `POST /api/accounts/{account}/promotion` (admins only): approve or reject the account's
+/// open promotion.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PromotionDecision {
+    /// `approve` or `reject` a promotion awaiting approval; `connect` the next phase's new
+    /// account to a promotion awaiting one.
+    pub action: String,
+    /// Why (kept in the audit log); required to reject.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// With `connect`: the new account, as `POST /api/accounts` takes it (its program and phase
+    /// are the promotion's; its owner by default the passed account's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<CreateAccountRequest>,
+}
+
+/// One row of an account import (`POST /api/imports`): [`CreateAccountRequest`] flattened so
+/// that a spreadsheet can hold it, every value text (a JSON number is read as its text). The
+/// columns of a CSV file have the same names. Which fields a row needs depends on its
+/// `connection`: `account` for every kind; `token` (and optionally `base_url`) for `metaapi`;
+/// `url`, `client_id`, `client_secret`, `access_token` (and optionally `refresh_token`) for
+/// `ctrader`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ImportRow {
+    /// Riskdeck's id: a slug of 3 to 64 lowercase letters, digits and `-`, unique.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Display name, 1 to 100 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The connection's kind: `demo`, `metaapi` or `ctrader`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+    /// The broker's id of the account: the demo broker's account, MetaApi's account id or
+    /// cTrader's `ctidTraderAccountId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// MetaApi: the API token (write-only: never shown back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// MetaApi: the base URL of the account's region (default: London's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// cTrader: the Open API WebSocket endpoint (`wss://live.ctraderapi.com:5036` or demo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// cTrader: the application's client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// cTrader: the application's client secret (write-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// cTrader: the access token (write-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    /// cTrader: the refresh token, if any (write-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// A program of the firm (its latest version), instead of a preset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    /// The phase (`Phase 1`, ...) of the program or the preset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// A risk-engine preset, instead of a program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// The owning trader: a username (any case) or the email address of their notification
+    /// settings; empty: only admins see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The challenge's starting capital, e.g. `100000` or `25000.50`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_balance: Option<String>,
+    /// The account's currency: three capital letters (e.g. `USD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// `streaming` (the default for MetaApi and demo accounts) or `rest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+}
+
+impl ImportRow {
+    /// The columns of an import file, in the template's order.
+    pub const COLUMNS: [&'static str; 18] = [
+        "id",
+        "name",
+        "connection",
+        "account",
+        "token",
+        "base_url",
+        "url",
+        "client_id",
+        "client_secret",
+        "access_token",
+        "refresh_token",
+        "program",
+        "phase",
+        "preset",
+        "owner",
+        "initial_balance",
+        "currency",
+        "transport",
+    ];
+
+    /// The value of a column (by its name in [`ImportRow::COLUMNS`]).
+    pub fn get(&self, column: &str) -> Option<&str> {
+        self.slot(column).and_then(|slot| slot.as_deref())
+    }
+
+    /// Sets a column's value; `false` when there is no such column.
+    pub fn set(&mut self, column: &str, value: Option<String>) -> bool {
+        match self.slot_mut(column) {
+            Some(slot) => {
+                *slot = value;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn slot(&self, column: &str) -> Option<&Option<String>> {
+        Some(match column {
+            "id" => &self.id,
+            "name" => &self.name,
+            "connection" => &self.connection,
+            "account" => &self.account,
+            "token" => &self.token,
+            "base_url" => &self.base_url,
+            "url" => &self.url,
+            "client_id" => &self.client_id,
+            "client_secret" => &self.client_secret,
+            "access_token" => &self.access_token,
+            "refresh_token" => &self.refresh_token,
+            "program" => &self.program,
+            "phase" => &self.phase,
+            "preset" => &self.preset,
+            "owner" => &self.owner,
+            "initial_balance" => &self.initial_balance,
+            "currency" => &self.currency,
+            "transport" => &self.transport,
+            _ => return None,
+        })
+    }
+
+    fn slot_mut(&mut self, column: &str) -> Option<&mut Option<String>> {
+        Some(match column {
+            "id" => &mut self.id,
+            "name" => &mut self.name,
+            "connection" => &mut self.connection,
+            "account" => &mut self.account,
+            "token" => &mut self.token,
+            "base_url" => &mut self.base_url,
+            "url" => &mut self.url,
+            "client_id" => &mut self.client_id,
+            "client_secret" => &mut self.client_secret,
+            "access_token" => &mut self.access_token,
+            "refresh_token" => &mut self.refresh_token,
+            "program" => &mut self.program,
+            "phase" => &mut self.phase,
+            "preset" => &mut self.preset,
+            "owner" => &mut self.owner,
+            "initial_balance" => &mut self.initial_balance,
+            "currency" => &mut self.currency,
+            "transport" => &mut self.transport,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Debug for ImportRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |value: &Option<String>| value.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ImportRow")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("connection", &self.connection)
+            .field("account", &self.account)
+            .field("token", &secret(&self.token))
+            .field("base_url", &self.base_url)
+            .field("url", &self.url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &secret(&self.client_secret))
+            .field("access_token", &secret(&self.access_token))
+            .field("refresh_token", &secret(&self.refresh_token))
+            .field("program", &self.program)
+            .field("phase", &self.phase)
+            .field("preset", &self.preset)
+            .field("owner", &self.owner)
+            .field("initial_balance", &self.initial_balance)
+            .field("currency", &self.currency)
+            .field("transport", &self.transport)
+            .finish()
+    }
+}
+
+/// `POST /api/imports` as JSON: the rows to create (a bare array of rows is read too). The
+/// same route reads a CSV file sent as `text/csv`: a header line naming the columns
+/// ([`ImportRow::COLUMNS`], in any order, unknown ones refused), then a line per row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// The rows, at most 10,000.
+    pub rows: Vec<ImportRow>,
+}
+
+/// One problem of an import file: which row, which field, what to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportProblem {
+    /// The row, counted from 1 (the first row after a CSV file's header is row 1).
+    pub row: u32,
+    /// In a CSV file, the line the row starts on (the header is line 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The row's id, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The column (field) at fault, e.g. `owner`.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// `POST /api/imports?dry_run=true`: every row checked, nothing written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportReport {
+    /// The rows read.
+    pub rows: u32,
+    /// How many rows have at least one problem.
+    pub bad_rows: u32,
+    /// Every problem, by row then field order; empty when every row can be created.
+    pub problems: Vec<ImportProblem>,
+    /// How long the check took, in milliseconds.
+    pub checked_ms: u64,
+}
+
+/// `POST /api/imports` refused (422): an `ErrorBody` (`error` is `invalid`) naming every bad
+/// row and field. Nothing was written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportRefused {
+    /// `invalid`.
+    pub error: String,
+    /// A sentence for a person: how many rows have problems, and that nothing was written.
+    pub message: String,
+    /// The rows read (left out, with the problems, when the body is not an import at all: no
+    /// rows, unknown columns).
+    #[serde(default)]
+    pub rows: u32,
+    /// How many rows have at least one problem.
+    #[serde(default)]
+    pub bad_rows: u32,
+    /// Every problem, by row.
+    #[serde(default)]
+    pub problems: Vec<ImportProblem>,
+}
+
+/// A row of an import whose account could not start tracking, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportFailure {
+    /// The row, counted from 1.
+    pub row: u32,
+    /// The account's id.
+    pub account: AccountId,
+    /// Why it is not tracked (the broker's answer, when it gave one).
+    pub reason: String,
+}
+
+/// An import's progress: every account was created in one transaction; each is then
+/// `connecting` while its tracker starts, `backfilling` while its history is read, and counts
+/// as done once `live` or failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportJob {
+    /// The import's id (`GET /api/imports/{import}`).
+    pub id: String,
+    /// The admin who imported.
+    pub created_by: String,
+    /// When the accounts were created.
+    pub started_at: DateTime<Utc>,
+    /// The rows (accounts created).
+    pub total: u32,
+    /// Accounts whose tracker is starting.
+    pub connecting: u32,
+    /// Accounts whose history is being read.
+    pub backfilling: u32,
+    /// Accounts tracked live (once live, an account counts as done).
+    pub live: u32,
+    /// Accounts that cannot start, with the reason (a feed that recovers moves to `live`).
+    pub failed: Vec<ImportFailure>,
+    /// Live or failed.
+    pub done: u32,
+    /// At the pace so far, how long until every account is done; `None` before the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_left: Option<u64>,
+    /// When the last account was done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How long checking every row took, in milliseconds.
+    pub checked_ms: u64,
+    /// How long the one transaction that created every account took, in milliseconds.
+    pub written_ms: u64,
+    /// How long starting every tracker took, in milliseconds.
+    pub launched_ms: u64,
+}
+
+/// `GET /api/imports`: the recent imports of this server, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportsResponse {
+    /// The imports.
+    pub imports: Vec<ImportJob>,
+}

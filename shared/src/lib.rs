@@ -11,6 +11,7 @@
 //! - [`engine`]: the risk engine: challenges, rules, presets, metrics and statistics.
 //! - [`history`]: equity history at chart resolution, extremes kept.
 //! - [`programs`]: the firm's programs (phases, their rules, splits and time limits) and templates.
+//! - [`statement`]: a challenge's statement for disputes, its bytes and their SHA-256.
 
 pub mod api;
 pub mod domain;
@@ -19,6 +20,7 @@ pub mod format;
 pub mod history;
 pub mod peaks;
 pub mod programs;
+pub mod statement;
 pub mod trackers;
 
 pub use rust_decimal::Decimal;

@@ -628,6 +628,68 @@ mod tests {
     }
 
     #[test]
+    fn a_payout_withdrawn_from_a_funded_phase_is_not_a_loss() {
+        use crate::domain::{AccountInfo, Deal, DealEntry, DealKind};
+        use crate::engine::{ChallengeStatus, Record, RecordData};
+        let ftmo = template("ftmo-2step").expect("template").program;
+        let config = ftmo.config(2, dec!(100000), "funded").expect("funded");
+        let mut challenge = Challenge::new(config).expect("challenge");
+        let at = |minute: u32| {
+            chrono::DateTime::parse_from_rfc3339(&format!("2026-12-01T10:{minute:02}:00Z"))
+                .expect("time")
+                .with_timezone(&chrono::Utc)
+        };
+        let info = |minute: u32, balance: Money| {
+            Record::new(
+                at(minute),
+                RecordData::AccountInformation(AccountInfo {
+                    balance,
+                    equity: balance,
+                    margin: Decimal::ZERO,
+                    free_margin: balance,
+                    margin_level: None,
+                    currency: "USD".into(),
+                    leverage: None,
+                    credit: Decimal::ZERO,
+                }),
+            )
+        };
+        let deal = |minute: u32, kind: DealKind, entry: Option<DealEntry>, profit: Money| {
+            Record::new(
+                at(minute),
+                RecordData::Deal(Deal {
+                    id: format!("d{minute}"),
+                    kind,
+                    entry,
+                    symbol: None,
+                    time: at(minute),
+                    volume: None,
+                    price: None,
+                    profit,
+                    commission: Decimal::ZERO,
+                    swap: Decimal::ZERO,
+                    position_id: None,
+                    reason: None,
+                }),
+            )
+        };
+        let mut events = Vec::new();
+        for record in [
+            info(0, dec!(100000)),
+            deal(1, DealKind::Sell, Some(DealEntry::Out), dec!(9000)),
+            info(2, dec!(109000)),
+            // The trader's 80% of 9,000 paid out: 7,200 leaves the account, more than the
+            // day's 5% and close to the 10% maximum loss if it were counted as one.
+            deal(3, DealKind::Balance, None, dec!(-7200)),
+            info(4, dec!(101800)),
+        ] {
+            challenge.apply(&record, &mut events).expect("apply");
+        }
+        assert_eq!(challenge.status(), ChallengeStatus::Active, "{events:?}");
+        assert_eq!(payout(dec!(9000), dec!(80)), (dec!(7200), dec!(1800)));
+    }
+
+    #[test]
     fn a_payout_splits_the_profit_to_the_cent() {
         assert_eq!(payout(dec!(1000), dec!(80)), (dec!(800), dec!(200)));
         assert_eq!(payout(dec!(0.05), dec!(90)), (dec!(0.05), dec!(0)));

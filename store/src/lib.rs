@@ -15,17 +15,21 @@ pub mod risk;
 pub mod secrets;
 mod sql;
 mod sqlite;
+pub mod statements;
 #[cfg(test)]
 mod suite;
 pub mod testing;
 
 pub use postgres::PostgresStore;
-pub use programs::{Enrollment, ProgramVersion, StoredProgram};
+pub use programs::{
+    Enrollment, PhaseRecord, ProgramVersion, Promotion, PromotionStatus, StoredProgram,
+};
 pub use risk::{
     ApiToken, MAX_TRACKER_EVENTS, NewTrackerEvent, Rename, StoredTracker, TrackerEventFilter,
     TrackerEventRecord,
 };
 pub use sqlite::SqliteStore;
+pub use statements::{IssuedStatement, Statements};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -85,7 +89,16 @@ pub enum StoreError {
 /// PostgreSQL by the same portable SQL ([`sql`]); `Arc<dyn Store>` is what the server holds.
 #[async_trait]
 pub trait Store:
-    Tracking + History + Users + Audit + Notifications + Connections + ScaleOut + RiskApi + Programs
+    Tracking
+    + History
+    + Users
+    + Audit
+    + Notifications
+    + Connections
+    + ScaleOut
+    + RiskApi
+    + Programs
+    + Statements
 {
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -130,6 +143,28 @@ pub trait Programs: Send + Sync + 'static {
     async fn enrollment(&self, account: &AccountId) -> Result<Option<Enrollment>, StoreError>;
     /// The enrollments of one program (or every one), by phase then account.
     async fn enrollments(&self, program: Option<&str>) -> Result<Vec<Enrollment>, StoreError>;
+    /// Records a pass's promotion; `false` (nothing written) when that pass has one already.
+    async fn record_promotion(&self, promotion: &Promotion) -> Result<bool, StoreError>;
+    /// The promotion of an account's pass of `phase`.
+    async fn promotion(
+        &self,
+        account: &AccountId,
+        phase: u32,
+    ) -> Result<Option<Promotion>, StoreError>;
+    /// Promotions, the open ones first, then the newest passes; at most `limit`.
+    async fn promotions(&self, limit: u32) -> Result<Vec<Promotion>, StoreError>;
+    /// Moves a promotion from `from` to `to` (a compare-and-swap: `false`, nothing written, when
+    /// it is not at `from`), with who decided and when, and the next phase's account.
+    async fn move_promotion(
+        &self,
+        promotion: &Promotion,
+        from: PromotionStatus,
+        to: PromotionStatus,
+    ) -> Result<bool, StoreError>;
+    /// Keeps a finished phase (once: a second record of the same phase is ignored).
+    async fn record_phase(&self, record: &PhaseRecord) -> Result<(), StoreError>;
+    /// The finished phases of a journey, oldest first.
+    async fn phase_records(&self, journey: &str) -> Result<Vec<PhaseRecord>, StoreError>;
 }
 
 /// MetaApi's risk management API: API tokens, trackers and tracker events (see [`risk`]).
@@ -563,6 +598,13 @@ pub trait Connections: Send + Sync + 'static {
         owner: Option<UserId>,
         connection: Option<&StoredBrokerConnection>,
     ) -> Result<bool, StoreError>;
+    /// Creates every account as [`Connections::create_account_setup`] does, all in one
+    /// transaction (an import): the ids that exist already (or come twice), and then nothing is
+    /// written; empty when every account was written.
+    async fn create_account_setups(
+        &self,
+        accounts: &[NewAccount],
+    ) -> Result<Vec<AccountId>, StoreError>;
     /// Every account created at runtime, in id order.
     async fn account_setups(&self) -> Result<Vec<AccountSetup>, StoreError>;
 }
@@ -1059,6 +1101,19 @@ pub struct AccountSetup {
     pub transport: shared::api::Transport,
     /// Its program, version and phase, when it is on one (stored in the same transaction).
     pub program: Option<Enrollment>,
+}
+
+/// A new account as an import creates it: what [`Connections::create_account_setup`] takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAccount {
+    /// Its setup (and program enrollment).
+    pub setup: AccountSetup,
+    /// Its display name.
+    pub name: String,
+    /// The trader who owns it.
+    pub owner: Option<UserId>,
+    /// Its broker connection, secrets sealed (MetaApi, cTrader).
+    pub connection: Option<StoredBrokerConnection>,
 }
 
 /// How to reach an account's broker, as stored: the token sealed (see `crate::secrets`).

@@ -1212,6 +1212,135 @@ async fn created_accounts_are_stored_once_with_their_setup(store: &dyn Store, ur
     assert_eq!(store.account_setups().await.expect("setups"), [setup]);
 }
 
+async fn an_import_creates_every_account_in_one_transaction_or_none(store: &dyn Store, url: &str) {
+    use super::{AccountSetup, NewAccount, StoredBrokerConnection};
+    let owner = store
+        .create_user("importer-owner", "hash", Role::Trader)
+        .await
+        .expect("create")
+        .expect("new");
+    let new = |id: &str, connection: bool| {
+        let account = AccountId::from(id);
+        NewAccount {
+            setup: AccountSetup {
+                account: account.clone(),
+                connection: if connection { "metaapi" } else { "demo" }.into(),
+                external_account_id: format!("ext-{id}"),
+                preset: "ftmo-2step".into(),
+                initial_balance: dec!(25000.50),
+                currency: "USD".into(),
+                created_by: "admin".into(),
+                created_at: at(T0),
+                transport: shared::api::Transport::Rest,
+                program: None,
+            },
+            name: format!("Imported {id}"),
+            owner: connection.then_some(owner.id),
+            connection: connection.then(|| StoredBrokerConnection {
+                account,
+                platform: "metaapi".into(),
+                base_url: "https://example.test".into(),
+                external_account_id: format!("ext-{id}"),
+                sealed_token: crate::secrets::SealedSecret::from_stored("v1.sealed".into()),
+                client_id: None,
+                sealed_client_secret: None,
+                sealed_refresh_token: None,
+                token_expires_at: None,
+                token_refreshed_at: None,
+                token_lineage: None,
+                updated_at: at(T0),
+            }),
+        }
+    };
+    let rows: Vec<NewAccount> = (0..300)
+        .map(|i| new(&format!("imp-{i:03}"), i % 3 == 0))
+        .collect();
+    assert!(
+        store
+            .create_account_setups(&rows)
+            .await
+            .expect("import")
+            .is_empty()
+    );
+    let setups = store.account_setups().await.expect("setups");
+    assert_eq!(setups.len(), 300);
+    assert_eq!(setups[7], rows[7].setup);
+    assert_eq!(
+        store
+            .account_owner(&rows[3].setup.account)
+            .await
+            .expect("owner"),
+        Some(owner.id)
+    );
+    assert_eq!(
+        store
+            .load_broker_connection(&rows[3].setup.account)
+            .await
+            .expect("load"),
+        rows[3].connection
+    );
+    // One taken id (created before, or configured) among new ones: nothing of the batch is
+    // written, and every taken id is named.
+    store
+        .upsert_account(&AccountId::from("imp-configured"), "Configured", None)
+        .await
+        .expect("configured");
+    let batch = vec![
+        new("imp-new-1", true),
+        new("imp-005", false),
+        new("imp-new-2", false),
+        new("imp-configured", false),
+    ];
+    assert_eq!(
+        store.create_account_setups(&batch).await.expect("taken"),
+        [
+            AccountId::from("imp-005"),
+            AccountId::from("imp-configured")
+        ]
+    );
+    assert_eq!(
+        raw_count(url, "SELECT COUNT(*) FROM account_setups").await,
+        300
+    );
+    assert_eq!(
+        raw_count(
+            url,
+            "SELECT COUNT(*) FROM accounts WHERE id LIKE 'imp-new-%'"
+        )
+        .await,
+        0
+    );
+    assert!(
+        store
+            .load_broker_connection(&AccountId::from("imp-new-1"))
+            .await
+            .expect("load")
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .create_account_setups(&[new("imp-new-3", false), new("imp-new-3", true)])
+            .await
+            .expect("twice"),
+        [AccountId::from("imp-new-3")]
+    );
+    assert_eq!(
+        raw_count(
+            url,
+            "SELECT COUNT(*) FROM accounts WHERE id LIKE 'imp-new-%'"
+        )
+        .await,
+        0
+    );
+    assert!(
+        store
+            .create_account_setups(&[])
+            .await
+            .expect("nothing")
+            .is_empty()
+    );
+}
+
 async fn concurrent_writers_of_different_accounts_all_succeed(store: &dyn Store, _url: &str) {
     // Each tracker writes its own account; on SQLite a read-then-write transaction must queue
     // for the write lock rather than fail when another commits first.
@@ -1257,11 +1386,12 @@ fn no_statement_changes_or_removes_append_only_rows() {
         include_str!("sql/notifications.rs"),
         include_str!("sql/connections.rs"),
         include_str!("sql/scale_out.rs"),
+        include_str!("sql/statements.rs"),
     ]
     .concat()
     .to_lowercase();
     let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    for table in ["challenge_events", "audit_log", "rule_sets"] {
+    for table in ["challenge_events", "audit_log", "rule_sets", "statements"] {
         for statement in [
             format!("update {table}"),
             format!("delete from {table}"),
@@ -2434,6 +2564,98 @@ async fn programs_are_versioned_and_challenges_enrolled(store: &dyn Store, url: 
             .expect("none")
             .is_empty()
     );
+    // A pass is promoted once: the second record is refused, and each move is a
+    // compare-and-swap.
+    use super::{PhaseRecord, Promotion, PromotionStatus};
+    let mut promotion = Promotion {
+        account: AccountId::from("p-1"),
+        phase: 0,
+        next_phase: 1,
+        program: "two-step".into(),
+        version: 1,
+        journey: "p-1".into(),
+        passed_at: at(T0 + 5),
+        same_account: true,
+        approval: true,
+        status: PromotionStatus::AwaitingApproval,
+        next_account: None,
+        decided_by: None,
+        decided_at: None,
+    };
+    assert!(store.record_promotion(&promotion).await.expect("record"));
+    assert!(!store.record_promotion(&promotion).await.expect("twice"));
+    promotion.decided_by = Some("admin".into());
+    promotion.decided_at = Some(at(T0 + 6));
+    assert!(
+        store
+            .move_promotion(
+                &promotion,
+                PromotionStatus::AwaitingApproval,
+                PromotionStatus::Approved
+            )
+            .await
+            .expect("approve")
+    );
+    assert!(
+        !store
+            .move_promotion(
+                &promotion,
+                PromotionStatus::AwaitingApproval,
+                PromotionStatus::Rejected
+            )
+            .await
+            .expect("stale"),
+        "a second decision on the same pass changes nothing"
+    );
+    promotion.status = PromotionStatus::Approved;
+    assert_eq!(
+        store.promotion(&promotion.account, 0).await.expect("read"),
+        Some(promotion.clone())
+    );
+    let mut done = promotion.clone();
+    done.next_account = Some(AccountId::from("p-1"));
+    assert!(
+        store
+            .move_promotion(&done, PromotionStatus::Approved, PromotionStatus::Done)
+            .await
+            .expect("done")
+    );
+    let mut open = promotion.clone();
+    open.account = AccountId::from("p-2");
+    open.passed_at = at(T0 + 1);
+    open.status = PromotionStatus::AwaitingAccount;
+    store.record_promotion(&open).await.expect("record");
+    let listed: Vec<_> = store
+        .promotions(10)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|p| (p.account.as_str().to_owned(), p.status))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("p-2".to_owned(), PromotionStatus::AwaitingAccount),
+            ("p-1".to_owned(), PromotionStatus::Done)
+        ],
+        "open ones first"
+    );
+    let record = PhaseRecord {
+        account: AccountId::from("p-1"),
+        phase: 0,
+        journey: "p-1".into(),
+        program: "two-step".into(),
+        version: 1,
+        status: "passed".into(),
+        started_at: Some(at(T0)),
+        ended_at: at(T0 + 7),
+        state_json: "{}".into(),
+    };
+    store.record_phase(&record).await.expect("phase");
+    let mut again = record.clone();
+    again.state_json = "{\"other\":1}".into();
+    store.record_phase(&again).await.expect("ignored");
+    assert_eq!(store.phase_records("p-1").await.expect("phases"), [record]);
     // Versions are append-only.
     assert!(
         raw(url, "UPDATE program_versions SET definition = '{}'")
@@ -2441,6 +2663,55 @@ async fn programs_are_versioned_and_challenges_enrolled(store: &dyn Store, url: 
             .is_err()
     );
     assert!(raw(url, "DELETE FROM program_versions").await.is_err());
+}
+
+async fn statements_issued_are_found_by_hash_and_never_change(store: &dyn Store, url: &str) {
+    use super::IssuedStatement;
+    let issued = |account: &str, sha: char, ms: i64, by: &str| IssuedStatement {
+        account: AccountId::from(account),
+        sha256: sha.to_string().repeat(64),
+        generated_at: at(ms),
+        generated_by: by.to_owned(),
+    };
+    let first = issued("a", 'a', T0, "jane");
+    let again = issued("a", 'a', T0 + 1, "admin");
+    let other = issued("b", 'b', T0 + 2, "bob");
+    let later = issued("a", 'c', T0 + 3, "jane");
+    let mut ids = Vec::new();
+    for statement in [&first, &again, &other, &later] {
+        ids.push(store.record_statement(statement).await.expect("record"));
+    }
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+    // The same bytes issued twice are two statements, oldest first.
+    assert_eq!(
+        store
+            .statements_by_sha256(&"a".repeat(64))
+            .await
+            .expect("by hash"),
+        [first.clone(), again.clone()]
+    );
+    assert!(
+        store
+            .statements_by_sha256(&"d".repeat(64))
+            .await
+            .expect("unknown")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .account_statements(&AccountId::from("a"))
+            .await
+            .expect("of a"),
+        [later, again, first]
+    );
+    // Statements are append-only.
+    assert!(
+        raw(url, "UPDATE statements SET sha256 = 'x'")
+            .await
+            .is_err()
+    );
+    assert!(raw(url, "DELETE FROM statements").await.is_err());
+    assert_eq!(raw_count(url, "SELECT COUNT(*) FROM statements").await, 4);
 }
 
 /// Every case, listed once: each database's module runs them all.
@@ -2463,6 +2734,7 @@ macro_rules! every_case {
             sessions_expire_and_end_with_their_user,
             accounts_have_owners,
             created_accounts_are_stored_once_with_their_setup,
+            an_import_creates_every_account_in_one_transaction_or_none,
             concurrent_writers_of_different_accounts_all_succeed,
             leases_have_one_holder_and_fence_its_saves,
             instances_count_while_they_heartbeat,
@@ -2475,6 +2747,7 @@ macro_rules! every_case {
             a_setting_keeps_its_first_value,
             api_tokens_trackers_and_tracker_events_are_kept,
             programs_are_versioned_and_challenges_enrolled,
+            statements_issued_are_found_by_hash_and_never_change,
         );
     };
 }

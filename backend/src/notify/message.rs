@@ -99,6 +99,7 @@ pub fn render(
         "feed_recovered" => "Feed recovered",
         "daily_summary" => "Daily summary",
         "tracker_exceeded" => "Risk tracker threshold exceeded",
+        "promoted" => "Next phase started",
         other => other,
     };
     // The tracker's events (feed, daily summary) are JSON of their own, not engine events.
@@ -122,6 +123,18 @@ pub fn render(
         "feed_stale" | "feed_recovered" => feed_lines(&mut text, &stored.kind, &body, local),
         "daily_summary" => summary_lines(&mut text, &body),
         "tracker_exceeded" => tracker_lines(&mut text, &body),
+        "promoted" => {
+            for (label, key) in [
+                ("Program", "program_name"),
+                ("From", "from_phase"),
+                ("To", "to_phase"),
+                ("Starting balance", "initial_balance"),
+            ] {
+                if let Some(value) = body[key].as_str() {
+                    text.push_str(&format!("{label}: {value}\n"));
+                }
+            }
+        }
         _ => {}
     }
     if let Some(rule) = &stored.rule {

@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 /// The event kinds people can ask to hear about: the engine's, then the tracker's, then a
 /// MetaApi risk tracker's (`crate::risk`).
-pub const KINDS: [&str; 10] = [
+pub const KINDS: [&str; 11] = [
     "warning",
     "breach",
     "held",
@@ -49,6 +49,8 @@ pub const KINDS: [&str; 10] = [
     "feed_recovered",
     "daily_summary",
     crate::risk::EVENT_KIND,
+    // A program phase's next phase started (`tracker::promotion`).
+    "promoted",
 ];
 /// The channels.
 pub const CHANNELS: [&str; 3] = ["telegram", "webhook", "email"];

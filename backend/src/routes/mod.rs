@@ -13,6 +13,7 @@ mod auth;
 mod challenges;
 mod docs;
 mod health;
+mod imports;
 mod ingest;
 mod metrics;
 mod notifications;
@@ -22,6 +23,7 @@ mod owners;
 mod programs;
 pub mod risk_api;
 mod rule_sets;
+mod statements;
 mod stream;
 mod users;
 
@@ -217,6 +219,25 @@ fn table() -> Vec<Row> {
             Owner,
             accounts::trades,
         ),
+        // A challenge's statement for disputes: the JSON, and the same for people.
+        row(
+            Get,
+            "/api/accounts/{account}/statement",
+            Owner,
+            statements::json,
+        ),
+        row(
+            Get,
+            "/api/accounts/{account}/statement.pdf",
+            Owner,
+            statements::pdf,
+        ),
+        row(
+            Get,
+            "/api/accounts/{account}/statement.html",
+            Owner,
+            statements::html,
+        ),
         row(
             Post,
             "/api/accounts/{account}/rule-sets",
@@ -300,6 +321,24 @@ fn table() -> Vec<Row> {
             Admin,
             programs::save,
         ),
+        row(Get, "/api/promotions", Admin, programs::promotions),
+        row(
+            Post,
+            "/api/accounts/{account}/promotion",
+            Admin,
+            programs::decide_promotion,
+        ),
+        // Importing accounts by the thousand: a larger body, and no deadline (the accounts
+        // are created and started in a task of their own, whatever the client does).
+        Row {
+            handler: on(MethodFilter::POST, imports::create)
+                .layer(DefaultBodyLimit::max(crate::imports::MAX_BODY_BYTES)),
+            deadline: false,
+            ..row(Post, "/api/imports", Admin, imports::create)
+        },
+        row(Get, "/api/imports", Admin, imports::list),
+        row(Get, "/api/imports/template.csv", Admin, imports::template),
+        row(Get, "/api/imports/{import}", Admin, imports::progress),
         // API tokens (MetaApi's risk management API), and an account's trackers on its page.
         row(Get, "/api/api-tokens", Admin, api_tokens::list),
         row(Post, "/api/api-tokens", Admin, api_tokens::create),
@@ -380,6 +419,15 @@ fn table() -> Vec<Row> {
             )
         },
     ]
+}
+
+/// The largest request body a route accepts.
+pub fn body_limit(route: &Route) -> usize {
+    match (route.verb, route.path) {
+        (Verb::Post, "/api/imports") => crate::imports::MAX_BODY_BYTES,
+        (Verb::Post, "/api/ingest/{account}") => crate::ingest::MAX_BATCH_BYTES,
+        _ => MAX_BODY_BYTES,
+    }
 }
 
 /// Every route of the server with its access level (the browser app's files, served for every

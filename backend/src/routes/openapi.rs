@@ -27,8 +27,11 @@ use shared::api::{
     ProgramWhatIfResponse, ProgramsResponse, RiskTrackersResponse, SaveProgramRequest,
 };
 use shared::api::{ChallengesPage, ConnectionOptions, CreateAccountRequest, CreateAccountResponse};
+use shared::api::{ImportJob, ImportRefused, ImportReport, ImportRequest, ImportsResponse};
 use shared::api::{NotificationPreferences, NotificationsResponse};
+use shared::api::{PromotionDecision, PromotionView, PromotionsResponse};
 use shared::api::{RuleSetSaved, SaveRuleSetRequest, WhatIfRequest, WhatIfResponse};
+use shared::statement::Statement;
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -39,6 +42,11 @@ use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Paths, Ref, RefOr,
     Required,
 };
+
+/// The columns of an import file (`shared::api::ImportRow::COLUMNS`).
+const IMPORT_COLUMNS: &str = "id,name,connection,account,token,base_url,url,client_id,\
+     client_secret,access_token,refresh_token,program,phase,preset,owner,initial_balance,\
+     currency,transport";
 
 /// The name of a schema in the document's components.
 type SchemaName = fn() -> String;
@@ -62,6 +70,8 @@ enum Reply {
     Document,
     /// A CSV file (`text/csv`) with this header line.
     Csv(&'static str),
+    /// A document for people: its media type and what it holds.
+    File(&'static str, &'static str),
     /// MetaApi's JSON as its SDK reads it (described in `docs/METAAPI-RISK-API.md`), with
     /// this status and description.
     MetaApi(u16, &'static str),
@@ -91,6 +101,12 @@ struct Doc {
     query: &'static [(&'static str, &'static str)],
     /// Answers particular to the route: status and meaning (the body is an `ErrorBody`).
     errors: &'static [(&'static str, &'static str)],
+    /// The route also takes a CSV file (`text/csv`) whose header line names these columns.
+    csv_request: Option<&'static str>,
+    /// The 422's body when it says more than an `ErrorBody` (a superset of it).
+    refusal: Option<SchemaName>,
+    /// Another successful answer: its status, when it is given and its JSON body's schema.
+    other_reply: Option<(u16, &'static str, SchemaName)>,
 }
 
 const fn doc(
@@ -107,13 +123,16 @@ const fn doc(
         reply,
         query: &[],
         errors: &[],
+        csv_request: None,
+        refusal: None,
+        other_reply: None,
     }
 }
 
 /// The description of every route the server has; `None` for one it does not know (a test
 /// fails for it: describe it here).
 fn describe(route: &Route) -> Option<Doc> {
-    use Reply::{Csv, Document, Events, Json, MetaApi, NoContent, Text};
+    use Reply::{Csv, Document, Events, File, Json, MetaApi, NoContent, Text};
     use Verb::{Delete, Get, Post, Put};
     let described = match (route.verb, route.path) {
         (Get, "/healthz") => doc(
@@ -351,6 +370,48 @@ fn describe(route: &Route) -> Option<Doc> {
                 "A page of the account's closed trades, newest first, each with its opening \
                  price, costs and net result.",
                 Json(200, name::<TradesPage>),
+            )
+        },
+        (Get, "/api/accounts/{account}/statement") => Doc {
+            errors: STATEMENT_ERRORS,
+            ..doc(
+                "accounts_statement",
+                "accounts",
+                "The challenge's statement for disputes, as a JSON download: the rules as they \
+                 stood, the decision with its evidence, the numbers and the trading record. \
+                 The header X-Statement-Sha256 carries the SHA-256 of the body, which the \
+                 server records (with when and for whom) and audits (`statement.issue`); \
+                 `riskdeck statement verify` checks a file against it.",
+                Json(200, name::<Statement>),
+            )
+        },
+        (Get, "/api/accounts/{account}/statement.pdf") => Doc {
+            errors: STATEMENT_ERRORS,
+            ..doc(
+                "accounts_statement_pdf",
+                "accounts",
+                "The challenge's statement as a PDF for people, made from a new statement's \
+                 JSON: its first page states the JSON's SHA-256 (also in X-Statement-Sha256) \
+                 and how to verify it. Recorded and audited like the JSON.",
+                File(
+                    "application/pdf",
+                    "A PDF 1.4 document (text in the standard fonts).",
+                ),
+            )
+        },
+        (Get, "/api/accounts/{account}/statement.html") => Doc {
+            errors: STATEMENT_ERRORS,
+            ..doc(
+                "accounts_statement_html",
+                "accounts",
+                "The challenge's statement as a printable, self-contained HTML page, made from \
+                 a new statement's JSON: it states the JSON's SHA-256 (also in \
+                 X-Statement-Sha256), embeds that JSON for download and links to a new JSON \
+                 and PDF. Recorded and audited like the JSON.",
+                File(
+                    "text/html",
+                    "An HTML page with its own print style, no script.",
+                ),
             )
         },
         (Post, "/api/accounts/{account}/rule-sets") => Doc {
@@ -637,6 +698,70 @@ fn describe(route: &Route) -> Option<Doc> {
                 Json(200, name::<ProgramSaved>),
             )
         },
+        (Get, "/api/promotions") => doc(
+            "promotions_list",
+            "programs",
+            "Promotions of passed phases to the next: the open ones first (awaiting approval, \
+             awaiting a new account), then the latest.",
+            Json(200, name::<PromotionsResponse>),
+        ),
+        (Post, "/api/accounts/{account}/promotion") => Doc {
+            request: Some(name::<PromotionDecision>),
+            errors: &[(
+                "409",
+                "The account has no promotion awaiting approval, or another admin decided it.",
+            )],
+            ..doc(
+                "promotions_decide",
+                "programs",
+                "Approves or rejects (with a reason) the account's promotion awaiting approval \
+                 (written to the audit log).",
+                Json(200, name::<PromotionView>),
+            )
+        },
+        (Post, "/api/imports") => Doc {
+            request: Some(name::<ImportRequest>),
+            csv_request: Some(IMPORT_COLUMNS),
+            refusal: Some(name::<ImportRefused>),
+            other_reply: Some((
+                200,
+                "With dry_run=true: every row is good; nothing was written.",
+                name::<ImportReport>,
+            )),
+            query: &[(
+                "dry_run",
+                "`true`: only check every row (200 with the report); nothing is written.",
+            )],
+            ..doc(
+                "imports_create",
+                "imports",
+                "Imports accounts from JSON rows or a CSV file (at most 10,000 rows, 8 MiB): \
+                 every row is checked first, and any problem refuses the whole file (422 naming \
+                 every bad row and field, nothing written); otherwise every account is created \
+                 in one transaction and tracked at once (written to the audit log). The answer \
+                 is the import's progress.",
+                Json(201, name::<ImportJob>),
+            )
+        },
+        (Get, "/api/imports") => doc(
+            "imports_list",
+            "imports",
+            "The recent imports of this server with their progress, newest first.",
+            Json(200, name::<ImportsResponse>),
+        ),
+        (Get, "/api/imports/template.csv") => doc(
+            "imports_template",
+            "imports",
+            "A CSV template for imports: the header and an example row.",
+            Csv(IMPORT_COLUMNS),
+        ),
+        (Get, "/api/imports/{import}") => doc(
+            "imports_progress",
+            "imports",
+            "An import's progress: accounts connecting, backfilling, live, failed with the \
+             reason, and the time left.",
+            Json(200, name::<ImportJob>),
+        ),
         (Get, "/api/api-tokens") => doc(
             "api_tokens_list",
             "api-tokens",
@@ -813,6 +938,12 @@ const RISK_ERRORS: &[(&str, &str)] = &[
 pub fn document_path(path: &str) -> String {
     path.replace("{*", "{")
 }
+
+/// What a statement route answers besides the usual.
+const STATEMENT_ERRORS: &[(&str, &str)] = &[(
+    "409",
+    "The account has no challenge to state yet (it is still connecting or reading its history).",
+)];
 
 /// The audit log's filters.
 const AUDIT_QUERY: &[(&str, &str)] = &[
@@ -1007,6 +1138,13 @@ fn operation(route: &Route, doc: &Doc) -> utoipa::openapi::path::Operation {
                     ContentBuilder::new().schema(Some(text_schema())).build(),
                 ),
         ),
+        Reply::File(media_type, description) => responses.response(
+            "200",
+            ResponseBuilder::new().description(description).content(
+                media_type,
+                ContentBuilder::new().schema(Some(text_schema())).build(),
+            ),
+        ),
         Reply::Events(schema) => responses.response(
             "200",
             ResponseBuilder::new()
@@ -1032,17 +1170,54 @@ fn operation(route: &Route, doc: &Doc) -> utoipa::openapi::path::Operation {
                 ),
         ),
     };
+    if let Some((status, description, schema)) = doc.other_reply {
+        responses = responses.response(
+            status.to_string(),
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", json_content(schema).build()),
+        );
+    }
     if doc.request.is_some() {
+        let limit = super::body_limit(route);
+        let limit = if limit >= 1024 * 1024 {
+            format!("{} MiB", limit / (1024 * 1024))
+        } else {
+            format!("{} KiB", limit / 1024)
+        };
+        let unprocessable = "The body is JSON of the wrong shape, or a value is not accepted.";
         responses = responses
-            .response("400", error_response("The body is not JSON."))
-            .response("413", error_response("The body is larger than 64 KiB."))
+            .response(
+                "400",
+                error_response(if doc.csv_request.is_some() {
+                    "The body is not JSON, or not CSV (the message names the line)."
+                } else {
+                    "The body is not JSON."
+                }),
+            )
+            .response(
+                "413",
+                error_response(&format!("The body is larger than {limit}.")),
+            )
             .response(
                 "415",
-                error_response("The body is not sent as application/json."),
+                error_response(if doc.csv_request.is_some() {
+                    "The body is not sent as application/json or text/csv."
+                } else {
+                    "The body is not sent as application/json."
+                }),
             )
             .response(
                 "422",
-                error_response("The body is JSON of the wrong shape, or a value is not accepted."),
+                match doc.refusal {
+                    Some(schema) => ResponseBuilder::new()
+                        .description(
+                            "Every bad row and field named (nothing written); or the body is \
+                             not an import (no rows, unknown columns): an ErrorBody.",
+                        )
+                        .content("application/json", json_content(schema).build()),
+                    None => error_response(unprocessable),
+                },
             );
     } else if !doc.query.is_empty() || route.path.contains("{user}") {
         responses = responses.response("400", error_response("A parameter is not accepted."));
@@ -1112,12 +1287,21 @@ fn operation(route: &Route, doc: &Doc) -> utoipa::openapi::path::Operation {
         );
     }
     if let Some(schema) = doc.request {
-        operation = operation.request_body(Some(
-            RequestBodyBuilder::new()
-                .required(Some(Required::True))
-                .content("application/json", json_content(schema).build())
-                .build(),
-        ));
+        let mut body = RequestBodyBuilder::new()
+            .required(Some(Required::True))
+            .content("application/json", json_content(schema).build());
+        if let Some(header) = doc.csv_request {
+            body = body
+                .description(Some(format!(
+                    "JSON rows, or a CSV file (text/csv) whose header line names the columns, \
+                     in any order: {header}."
+                )))
+                .content(
+                    "text/csv",
+                    ContentBuilder::new().schema(Some(text_schema())).build(),
+                );
+        }
+        operation = operation.request_body(Some(body.build()));
     }
     match route.access {
         Access::Public => {}
@@ -1176,6 +1360,7 @@ fn path_params(path: &str) -> Vec<(&str, &'static str)> {
                 "user" => "The user's id.",
                 "token" => "The API token's id.",
                 "program" => "The program's id.",
+                "import" => "The import's id.",
                 "tracker" => "The tracker's id.",
                 "name" => "The tracker's name (it may hold `/`).",
                 _ => "A path parameter.",
@@ -1211,6 +1396,7 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<AnchorsResponse>(&mut schemas);
     add::<IngestResponse>(&mut schemas);
     add::<TradesPage>(&mut schemas);
+    add::<Statement>(&mut schemas);
     add::<SaveRuleSetRequest>(&mut schemas);
     add::<RuleSetSaved>(&mut schemas);
     add::<WhatIfRequest>(&mut schemas);
@@ -1235,10 +1421,18 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<ProgramWhatIfResponse>(&mut schemas);
     add::<SaveProgramRequest>(&mut schemas);
     add::<ProgramSaved>(&mut schemas);
+    add::<PromotionsResponse>(&mut schemas);
+    add::<PromotionDecision>(&mut schemas);
+    add::<PromotionView>(&mut schemas);
     add::<ApiTokenSummary>(&mut schemas);
     add::<CreateApiTokenRequest>(&mut schemas);
     add::<CreatedApiToken>(&mut schemas);
     add::<RiskTrackersResponse>(&mut schemas);
+    add::<ImportRequest>(&mut schemas);
+    add::<ImportReport>(&mut schemas);
+    add::<ImportRefused>(&mut schemas);
+    add::<ImportJob>(&mut schemas);
+    add::<ImportsResponse>(&mut schemas);
     schemas
 }
 

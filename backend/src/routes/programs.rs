@@ -2,7 +2,7 @@
 //! or from scratch, one program with its versions and challenges, the what-if of a new version
 //! over the running challenges, and saving a version for new challenges only or for the running
 //! ones from an instant (refused, naming them, when it cannot apply to some). Every change is
-//! written to the audit log.
+//! written to the audit log. And the promotions of passed phases: listed, approved or rejected.
 
 use super::{JsonBody, audit};
 use crate::AppState;
@@ -17,7 +17,8 @@ use chrono::Utc;
 use shared::api::{
     CreateProgramRequest, ProgramApply, ProgramChallenge, ProgramDetail, ProgramImpact,
     ProgramPhaseSummary, ProgramSaved, ProgramSummary, ProgramTemplate, ProgramVersionView,
-    ProgramWhatIfRequest, ProgramWhatIfResponse, ProgramsResponse, SaveProgramRequest,
+    ProgramWhatIfRequest, ProgramWhatIfResponse, ProgramsResponse, PromotionDecision,
+    PromotionState, PromotionView, PromotionsResponse, SaveProgramRequest,
 };
 use shared::programs::{ProgramDraft, templates};
 use std::collections::HashMap;
@@ -472,4 +473,269 @@ pub async fn save(
         applied_to: u32::try_from(moved.len()).unwrap_or(u32::MAX),
         from,
     }))
+}
+
+fn promotion_state(status: store::PromotionStatus) -> PromotionState {
+    match status {
+        store::PromotionStatus::AwaitingApproval => PromotionState::AwaitingApproval,
+        store::PromotionStatus::Approved => PromotionState::Approved,
+        store::PromotionStatus::AwaitingAccount => PromotionState::AwaitingAccount,
+        store::PromotionStatus::Done => PromotionState::Done,
+        store::PromotionStatus::Rejected => PromotionState::Rejected,
+    }
+}
+
+async fn promotion_view(
+    state: &AppState,
+    promotion: &store::Promotion,
+    usernames: &HashMap<shared::api::UserId, String>,
+) -> Result<PromotionView, AppError> {
+    let loaded =
+        programs::version(state.store.as_ref(), &promotion.program, promotion.version).await?;
+    let phase = |index: u32| {
+        loaded
+            .as_ref()
+            .and_then(|l| l.program.phases.get(index as usize))
+            .map_or_else(|| format!("phase {}", index + 1), |p| p.name.clone())
+    };
+    let owner = state.store.account_owner(&promotion.account).await?;
+    Ok(PromotionView {
+        account: promotion.account.as_str().to_owned(),
+        name: state
+            .hub
+            .summary(&promotion.account)
+            .map_or_else(|| promotion.account.to_string(), |s| s.name),
+        owner: owner.and_then(|o| usernames.get(&o).cloned()),
+        program: promotion.program.clone(),
+        program_name: loaded
+            .as_ref()
+            .map_or_else(|| promotion.program.clone(), |l| l.program.name.clone()),
+        from_phase: phase(promotion.phase),
+        to_phase: phase(promotion.next_phase),
+        passed_at: promotion.passed_at,
+        same_account: promotion.same_account,
+        approval: promotion.approval,
+        state: promotion_state(promotion.status),
+        next_account: promotion
+            .next_account
+            .as_ref()
+            .map(|a| a.as_str().to_owned()),
+        decided_by: promotion.decided_by.clone(),
+        decided_at: promotion.decided_at,
+    })
+}
+
+async fn usernames(state: &AppState) -> Result<HashMap<shared::api::UserId, String>, AppError> {
+    Ok(state
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.username))
+        .collect())
+}
+
+/// `GET /api/promotions`: the open promotions first, then the latest 200.
+pub async fn promotions(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<PromotionsResponse>, AppError> {
+    let names = usernames(&state).await?;
+    let mut promotions = Vec::new();
+    for promotion in state.store.promotions(200).await? {
+        promotions.push(promotion_view(&state, &promotion, &names).await?);
+    }
+    Ok(Json(PromotionsResponse { promotions }))
+}
+
+/// `POST /api/accounts/{account}/promotion`: approves or rejects the account's promotion that
+/// awaits an approval (an approved one on the same account starts the next phase within
+/// seconds; on a new account, it then awaits that account).
+pub async fn decide_promotion(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(account): Path<String>,
+    JsonBody(request): JsonBody<PromotionDecision>,
+) -> Result<Json<PromotionView>, AppError> {
+    let id = shared::domain::AccountId(account);
+    let reason = request
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
+    if request.action.trim() == "connect" {
+        return connect_next_account(state, admin, id, request).await;
+    }
+    let approve = match request.action.trim() {
+        "approve" => true,
+        "reject" if reason.is_some() => false,
+        "reject" => {
+            return Err(AppError::Unprocessable(
+                "reason: say why the promotion is rejected (the trader's record keeps it)."
+                    .to_owned(),
+            ));
+        }
+        other => {
+            return Err(AppError::Unprocessable(format!(
+                "action: {other:?} is unknown: use approve, reject or connect."
+            )));
+        }
+    };
+    let open = state
+        .store
+        .enrollment(&id)
+        .await?
+        .map(|e| e.phase)
+        .into_iter()
+        .next();
+    let mut promotion = match open {
+        Some(phase) => state.store.promotion(&id, phase).await?,
+        None => None,
+    }
+    .filter(|p| p.status == store::PromotionStatus::AwaitingApproval)
+    .ok_or_else(|| {
+        AppError::Conflict(
+            "This account has no promotion awaiting approval (its phase is not passed yet, or \
+             it was decided already)."
+                .to_owned(),
+        )
+    })?;
+    let to = match (approve, promotion.same_account) {
+        (false, _) => store::PromotionStatus::Rejected,
+        (true, true) => store::PromotionStatus::Approved,
+        (true, false) => store::PromotionStatus::AwaitingAccount,
+    };
+    promotion.decided_by = Some(admin.user.username.clone());
+    promotion.decided_at = Some(Utc::now());
+    if !state
+        .store
+        .move_promotion(&promotion, store::PromotionStatus::AwaitingApproval, to)
+        .await?
+    {
+        return Err(AppError::Conflict(
+            "Another admin decided this promotion meanwhile: reload to see it.".to_owned(),
+        ));
+    }
+    promotion.status = to;
+    audit(
+        &state,
+        &admin,
+        if approve {
+            "promotion.approve"
+        } else {
+            "promotion.reject"
+        },
+        format!("account:{id}"),
+        None::<&()>,
+        Some(&serde_json::json!({
+            "phase": promotion.phase,
+            "next_phase": promotion.next_phase,
+            "program": promotion.program,
+            "state": to.as_str(),
+            "reason": reason,
+        })),
+    )
+    .await?;
+    let names = usernames(&state).await?;
+    Ok(Json(promotion_view(&state, &promotion, &names).await?))
+}
+
+/// `connect`: the next phase's new account for a promotion awaiting one: created on the
+/// program's next phase (owned by the passed account's owner unless said otherwise), on the
+/// same journey, and the promotion done.
+async fn connect_next_account(
+    state: AppState,
+    admin: crate::auth::CurrentUser,
+    id: shared::domain::AccountId,
+    request: PromotionDecision,
+) -> Result<Json<PromotionView>, AppError> {
+    let Some(mut account) = request.account else {
+        return Err(AppError::Unprocessable(
+            "account: give the next phase's account (as POST /api/accounts takes it) to connect."
+                .to_owned(),
+        ));
+    };
+    let phase = state.store.enrollment(&id).await?.map(|e| e.phase);
+    let mut promotion = match phase {
+        Some(phase) => state.store.promotion(&id, phase).await?,
+        None => None,
+    }
+    .filter(|p| p.status == store::PromotionStatus::AwaitingAccount)
+    .ok_or_else(|| {
+        AppError::Conflict(
+            "This account has no promotion awaiting a new account (not passed yet, awaiting \
+             approval, or connected already)."
+                .to_owned(),
+        )
+    })?;
+    let loaded = programs::version(state.store.as_ref(), &promotion.program, promotion.version)
+        .await?
+        .ok_or_else(|| AppError::Internal("the promotion's program version is missing".into()))?;
+    let next = loaded
+        .program
+        .phases
+        .get(promotion.next_phase as usize)
+        .ok_or_else(|| AppError::Internal("the promotion's next phase is missing".into()))?;
+    account.preset = String::new();
+    account.program = Some(promotion.program.clone());
+    account.phase = Some(next.name.clone());
+    if account.owner.as_deref().is_none_or(|o| o.trim().is_empty()) {
+        let names = usernames(&state).await?;
+        account.owner = state
+            .store
+            .account_owner(&id)
+            .await?
+            .and_then(|o| names.get(&o).cloned());
+    }
+    let (checked, _) = state
+        .launcher
+        .create(&account, &admin.user.username)
+        .await
+        .map_err(|error| match error {
+            crate::provision::CreateError::Invalid(message) => AppError::Unprocessable(message),
+            crate::provision::CreateError::Taken(message) => AppError::Conflict(message),
+            crate::provision::CreateError::Store(error) => AppError::Database(error),
+            crate::provision::CreateError::Internal(message) => AppError::Internal(message),
+        })?;
+    if let Some(mut enrollment) = state.store.enrollment(&checked.id).await? {
+        enrollment.journey.clone_from(&promotion.journey);
+        state.store.enroll(&enrollment).await?;
+    }
+    promotion.next_account = Some(checked.id.clone());
+    promotion.decided_by = Some(admin.user.username.clone());
+    promotion.decided_at = Some(Utc::now());
+    if !state
+        .store
+        .move_promotion(
+            &promotion,
+            store::PromotionStatus::AwaitingAccount,
+            store::PromotionStatus::Done,
+        )
+        .await?
+    {
+        return Err(AppError::Conflict(format!(
+            "Another admin connected this promotion meanwhile; the account {} was created all \
+             the same: remove it or use it elsewhere.",
+            checked.id
+        )));
+    }
+    promotion.status = store::PromotionStatus::Done;
+    audit(
+        &state,
+        &admin,
+        "promotion.connect",
+        format!("account:{id}"),
+        None::<&()>,
+        Some(&serde_json::json!({
+            "phase": promotion.phase,
+            "next_phase": promotion.next_phase,
+            "program": promotion.program,
+            "next_account": checked.id,
+            "journey": promotion.journey,
+        })),
+    )
+    .await?;
+    let names = usernames(&state).await?;
+    Ok(Json(promotion_view(&state, &promotion, &names).await?))
 }

@@ -41,6 +41,7 @@ mod commands;
 mod feed;
 mod persist;
 mod poll;
+mod promotion;
 mod pushes;
 mod rule_changes;
 mod samples;
@@ -116,6 +117,8 @@ pub struct Tracker {
     limits: Vec<(String, shared::domain::Money)>,
     /// Stored rule set versions waiting for their effective instant, in time order.
     pending_rules: Vec<rule_changes::PendingRules>,
+    /// When a passed challenge last looked at its promotion (`promotion`).
+    promotion_checked: Option<Instant>,
     /// How often the whole challenge's deal history is read (see `new_deals`).
     reconcile_every: Duration,
     /// When it was last read whole; `None`: at the next poll.
@@ -208,6 +211,7 @@ impl Tracker {
             fanout: Fanout::none(),
             limits: Vec::new(),
             pending_rules: Vec::new(),
+            promotion_checked: None,
             reconcile_every: DEFAULT_RECONCILE_EVERY,
             last_reconcile: None,
             metaapi: false,
@@ -494,6 +498,7 @@ impl Tracker {
             if !self.pending_rules.is_empty() {
                 self.apply_due_rules(Utc::now()).await;
             }
+            self.promote_if_due().await;
             self.publish_transport();
             // A live stream brings every change: polls only reconcile, and no quotes are read.
             let (interval, quotes) = if self.streaming_live() || self.awaiting_stream() {

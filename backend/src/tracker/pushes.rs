@@ -49,6 +49,7 @@ impl Tracker {
                     if !self.pending_rules.is_empty() {
                         self.apply_due_rules(Utc::now()).await;
                     }
+                    self.promote_if_due().await;
                     let silent = self.last_success.unwrap_or(started).elapsed();
                     if feed::push_turns_stale(stale, self.pushed.is_some(), silent, self.stale_after) {
                         stale = true;

@@ -148,12 +148,40 @@ pub fn MetricsPanel(#[prop(into)] challenge: Signal<Option<ChallengeView>>) -> i
     let metrics = Memo::new(move |_| {
         challenge.with(|c| c.as_ref().and_then(|c| c.metrics.as_deref().cloned()))
     });
+    // A funded phase: the profit split, the trader's share of the profit now, and what was
+    // paid out (withdrawn: never a loss) so far.
+    let split = Memo::new(move |_| {
+        challenge.with(|c| {
+            let c = c.as_ref()?;
+            let split = c.program.as_ref().filter(|p| p.funded)?.profit_split?;
+            let m = c.metrics.as_ref()?;
+            let profit = (m.balance - m.starting_capital).max(Decimal::ZERO);
+            let paid = (-m.net_deposits).max(Decimal::ZERO);
+            Some((
+                split,
+                profit,
+                shared::programs::payout(profit, split).0,
+                paid,
+            ))
+        })
+    });
     move || {
         metrics.get().map(|m| {
             let (risk, stats) = rows(&m);
             view! {
                 <section class="panel metrics-panel" aria-labelledby="metrics-title" data-testid="metrics">
                     <h2 id="metrics-title">"Metrics and statistics"</h2>
+                    {split.get().map(|(split, profit, share, paid)| view! {
+                        <p data-testid="profit-split">
+                            {format!(
+                                "Profit split {}% to you: {} of the {} profit now; paid out so far {}.",
+                                split.normalize(),
+                                format::money(share),
+                                format::money(profit),
+                                format::money(paid)
+                            )}
+                        </p>
+                    })}
                     <div class="metrics-columns">
                         <div>
                             <h3>"Risk budgets"</h3>

@@ -247,9 +247,16 @@ fn AccountDetail(id: AccountId) -> impl IntoView {
         })
     });
     let retry = Callback::new(move |()| load(false));
+    // The challenge's statement for disputes: a printable page (with its PDF and JSON), made
+    // and hashed by the server.
+    let statement = format!("/api/accounts/{}/statement.html", id.as_str());
     view! {
         <nav class="crumbs" aria-label="Breadcrumb">
             <a href="/">"← All accounts"</a>
+            " · "
+            <a href=statement target="_blank" rel="noopener" data-testid="statement-link">
+                "Statement"
+            </a>
         </nav>
         {move || match phase.get() {
             Load::Loading => view! { <Loading label="Loading the account…" /> }.into_any(),

@@ -242,10 +242,17 @@ impl Standing {
                     .round()
             });
         Self {
-            name: challenge
-                .title
-                .clone()
-                .unwrap_or_else(|| challenge.preset.clone()),
+            // The program (or preset) and the phase: "FTMO 2-Step · Phase 2".
+            name: {
+                let title = challenge
+                    .title
+                    .clone()
+                    .unwrap_or_else(|| challenge.preset.clone());
+                match &challenge.phase {
+                    Some(phase) => format!("{title} · {phase}"),
+                    None => title,
+                }
+            },
             status: status_badge(challenge.status),
             closest,
             target,

@@ -12,9 +12,12 @@ mod notification_settings;
 pub use account::AccountPage;
 pub use accounts::lazy_accounts_page;
 #[cfg(feature = "admin")]
+pub use admin::AdminImportsPage;
+#[cfg(feature = "admin")]
 pub use admin::{
     AdminApiTokensPage, AdminAuditPage, AdminChallengePage, AdminCreatePage,
     AdminNotificationsPage, AdminOnly, AdminOverviewPage, AdminRulesPage, AdminUsersPage,
+    lazy_program_page, lazy_programs_page,
 };
 pub use login::lazy_login_page;
 pub use not_found::NotFound;

@@ -11,7 +11,7 @@ use leptos::wasm_split::{SplitLoaderError, wasm_split};
 use shared::api::NotificationPreferences;
 
 /// The event kinds a person can choose, with their words.
-const KINDS: [(&str, &str); 10] = [
+const KINDS: [(&str, &str); 11] = [
     ("warning", "Warnings (a share of a limit used up)"),
     ("breach", "Breaches, with their evidence"),
     (
@@ -28,6 +28,7 @@ const KINDS: [(&str, &str); 10] = [
         "tracker_exceeded",
         "Risk tracker thresholds exceeded (MetaApi risk API)",
     ),
+    ("promoted", "Next phase started (after a pass)"),
 ];
 
 /// The form's text, as typed.

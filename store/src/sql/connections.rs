@@ -129,49 +129,93 @@ macro_rules! portable_connections {
             ) -> Result<bool, $crate::StoreError> {
                 let _turn = self.gate.enter(false).await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
-                let created_ms = setup.created_at.timestamp_millis();
-                let inserted = sqlx::query(
-                    "INSERT INTO accounts (id, name, owner_user_id, created_at_ms)
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(setup.account.as_str())
-                .bind(name)
-                .bind(owner.map(|user| user.0))
-                .bind(created_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if inserted == 0 {
+                if !Self::insert_account_setup(&mut tx, setup, name, owner, connection).await? {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                sqlx::query(
-                    "INSERT INTO account_setups (account_id, connection, external_account_id,
-                         preset, initial_balance, currency, created_by, created_at_ms, transport)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(setup.account.as_str())
-                .bind(&setup.connection)
-                .bind(&setup.external_account_id)
-                .bind(&setup.preset)
-                .bind(setup.initial_balance.to_string())
-                .bind(&setup.currency)
-                .bind(&setup.created_by)
-                .bind(created_ms)
-                .bind(match setup.transport {
-                    shared::api::Transport::Streaming => "streaming",
-                    shared::api::Transport::Rest => "rest",
-                })
-                .execute(&mut *tx)
-                .await?;
-                if let Some(connection) = connection {
-                    Self::upsert_connection(&mut *tx, connection).await?;
-                }
-                if let Some(enrollment) = &setup.program {
-                    Self::upsert_enrollment(&mut *tx, enrollment).await?;
-                }
                 tx.commit().await?;
                 Ok(true)
+            }
+            async fn create_account_setups(
+                &self,
+                accounts: &[$crate::NewAccount],
+            ) -> Result<Vec<shared::domain::AccountId>, $crate::StoreError> {
+                // Rows per statement: well within both databases' limits on bound values.
+                const CHUNK: usize = 500;
+                let mut seen = std::collections::HashSet::new();
+                let repeated: Vec<shared::domain::AccountId> = accounts
+                    .iter()
+                    .filter(|a| !seen.insert(a.setup.account.as_str()))
+                    .map(|a| a.setup.account.clone())
+                    .collect();
+                if !repeated.is_empty() {
+                    return Ok(repeated);
+                }
+                let _turn = self.gate.enter(false).await;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
+                let mut taken = Vec::new();
+                for chunk in accounts.chunks(CHUNK) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO accounts (id, name, owner_user_id, created_at_ms) ",
+                    );
+                    insert.push_values(chunk, |mut row, account| {
+                        row.push_bind(account.setup.account.as_str())
+                            .push_bind(account.name.as_str())
+                            .push_bind(account.owner.map(|user| user.0))
+                            .push_bind(account.setup.created_at.timestamp_millis());
+                    });
+                    insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+                    let inserted: std::collections::HashSet<String> = insert
+                        .build_query_as::<(String,)>()
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .map(|(id,)| id)
+                        .collect();
+                    taken.extend(
+                        chunk
+                            .iter()
+                            .filter(|a| !inserted.contains(a.setup.account.as_str()))
+                            .map(|a| a.setup.account.clone()),
+                    );
+                }
+                if !taken.is_empty() {
+                    tx.rollback().await?;
+                    return Ok(taken);
+                }
+                for chunk in accounts.chunks(CHUNK) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO account_setups (account_id, connection, external_account_id,
+                             preset, initial_balance, currency, created_by, created_at_ms,
+                             transport) ",
+                    );
+                    insert.push_values(chunk, |mut row, account| {
+                        let setup = &account.setup;
+                        row.push_bind(setup.account.as_str())
+                            .push_bind(setup.connection.as_str())
+                            .push_bind(setup.external_account_id.as_str())
+                            .push_bind(setup.preset.as_str())
+                            .push_bind(setup.initial_balance.to_string())
+                            .push_bind(setup.currency.as_str())
+                            .push_bind(setup.created_by.as_str())
+                            .push_bind(setup.created_at.timestamp_millis())
+                            .push_bind(match setup.transport {
+                                shared::api::Transport::Streaming => "streaming",
+                                shared::api::Transport::Rest => "rest",
+                            });
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                for account in accounts {
+                    if let Some(connection) = &account.connection {
+                        Self::upsert_connection(&mut *tx, connection).await?;
+                    }
+                    if let Some(enrollment) = &account.setup.program {
+                        Self::upsert_enrollment(&mut *tx, enrollment).await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(taken)
             }
             async fn account_setups(
                 &self,
@@ -218,6 +262,58 @@ macro_rules! portable_connections {
         }
 
         impl $store {
+            /// Inserts a new account with its setup (connection and enrollment too) inside a
+            /// transaction; `false`, and nothing of it written, when the id is taken.
+            async fn insert_account_setup(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                setup: &$crate::AccountSetup,
+                name: &str,
+                owner: Option<shared::api::UserId>,
+                connection: Option<&$crate::StoredBrokerConnection>,
+            ) -> Result<bool, $crate::StoreError> {
+                let created_ms = setup.created_at.timestamp_millis();
+                let inserted = sqlx::query(
+                    "INSERT INTO accounts (id, name, owner_user_id, created_at_ms)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(setup.account.as_str())
+                .bind(name)
+                .bind(owner.map(|user| user.0))
+                .bind(created_ms)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO account_setups (account_id, connection, external_account_id,
+                         preset, initial_balance, currency, created_by, created_at_ms, transport)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(setup.account.as_str())
+                .bind(&setup.connection)
+                .bind(&setup.external_account_id)
+                .bind(&setup.preset)
+                .bind(setup.initial_balance.to_string())
+                .bind(&setup.currency)
+                .bind(&setup.created_by)
+                .bind(created_ms)
+                .bind(match setup.transport {
+                    shared::api::Transport::Streaming => "streaming",
+                    shared::api::Transport::Rest => "rest",
+                })
+                .execute(&mut **tx)
+                .await?;
+                if let Some(connection) = connection {
+                    Self::upsert_connection(&mut **tx, connection).await?;
+                }
+                if let Some(enrollment) = &setup.program {
+                    Self::upsert_enrollment(&mut **tx, enrollment).await?;
+                }
+                Ok(true)
+            }
+
             /// Inserts or replaces an account's broker connection (secrets sealed), on the pool
             /// or inside a transaction.
             async fn upsert_connection<'c, E>(

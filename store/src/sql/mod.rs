@@ -11,6 +11,7 @@ mod notifications;
 mod programs;
 mod risk;
 mod scale_out;
+mod statements;
 mod tracking;
 mod users;
 
@@ -21,6 +22,7 @@ pub(crate) use notifications::portable_notifications;
 pub(crate) use programs::portable_programs;
 pub(crate) use risk::portable_risk;
 pub(crate) use scale_out::portable_scale_out;
+pub(crate) use statements::portable_statements;
 pub(crate) use tracking::portable_tracking;
 pub(crate) use users::portable_users;
 
@@ -37,6 +39,7 @@ macro_rules! portable_store {
         $crate::sql::portable_scale_out!($store, $db);
         $crate::sql::portable_risk!($store, $db);
         $crate::sql::portable_programs!($store, $db);
+        $crate::sql::portable_statements!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::Store for $store {

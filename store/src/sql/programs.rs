@@ -168,6 +168,128 @@ macro_rules! portable_programs {
                     .map($crate::programs::enrollment_from_row)
                     .collect()
             }
+            async fn record_promotion(
+                &self,
+                p: &$crate::Promotion,
+            ) -> Result<bool, $crate::StoreError> {
+                let _turn = self.gate.enter(true).await;
+                let inserted = sqlx::query(
+                    "INSERT INTO promotions (account_id, phase, next_phase, program_id, version,
+                         journey, passed_at_ms, same_account, approval, status, next_account,
+                         decided_by, decided_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                     ON CONFLICT (account_id, phase) DO NOTHING",
+                )
+                .bind(p.account.as_str())
+                .bind(i64::from(p.phase))
+                .bind(i64::from(p.next_phase))
+                .bind(&p.program)
+                .bind(i64::from(p.version))
+                .bind(&p.journey)
+                .bind(p.passed_at.timestamp_millis())
+                .bind(p.same_account)
+                .bind(p.approval)
+                .bind(p.status.as_str())
+                .bind(p.next_account.as_ref().map(|a| a.as_str().to_owned()))
+                .bind(p.decided_by.as_deref())
+                .bind(p.decided_at.map(|t| t.timestamp_millis()))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(inserted == 1)
+            }
+            async fn promotion(
+                &self,
+                account: &shared::domain::AccountId,
+                phase: u32,
+            ) -> Result<Option<$crate::Promotion>, $crate::StoreError> {
+                let row: Option<$crate::programs::PromotionRow> = sqlx::query_as(&format!(
+                    "{} WHERE account_id = $1 AND phase = $2",
+                    $crate::programs::PROMOTION_SELECT
+                ))
+                .bind(account.as_str())
+                .bind(i64::from(phase))
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map($crate::programs::promotion_from_row).transpose()
+            }
+            async fn promotions(
+                &self,
+                limit: u32,
+            ) -> Result<Vec<$crate::Promotion>, $crate::StoreError> {
+                let rows: Vec<$crate::programs::PromotionRow> = sqlx::query_as(&format!(
+                    "{} ORDER BY CASE WHEN status IN ('done', 'rejected') THEN 1 ELSE 0 END,
+                         passed_at_ms DESC, account_id LIMIT $1",
+                    $crate::programs::PROMOTION_SELECT
+                ))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map($crate::programs::promotion_from_row)
+                    .collect()
+            }
+            async fn move_promotion(
+                &self,
+                p: &$crate::Promotion,
+                from: $crate::PromotionStatus,
+                to: $crate::PromotionStatus,
+            ) -> Result<bool, $crate::StoreError> {
+                let _turn = self.gate.enter(true).await;
+                let moved = sqlx::query(
+                    "UPDATE promotions SET status = $4, next_account = $5, decided_by = $6,
+                         decided_at_ms = $7
+                     WHERE account_id = $1 AND phase = $2 AND status = $3",
+                )
+                .bind(p.account.as_str())
+                .bind(i64::from(p.phase))
+                .bind(from.as_str())
+                .bind(to.as_str())
+                .bind(p.next_account.as_ref().map(|a| a.as_str().to_owned()))
+                .bind(p.decided_by.as_deref())
+                .bind(p.decided_at.map(|t| t.timestamp_millis()))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(moved == 1)
+            }
+            async fn record_phase(
+                &self,
+                r: &$crate::PhaseRecord,
+            ) -> Result<(), $crate::StoreError> {
+                let _turn = self.gate.enter(true).await;
+                sqlx::query(
+                    "INSERT INTO phase_records (account_id, phase, journey, program_id, version,
+                         status, started_at_ms, ended_at_ms, state_json)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     ON CONFLICT (account_id, phase) DO NOTHING",
+                )
+                .bind(r.account.as_str())
+                .bind(i64::from(r.phase))
+                .bind(&r.journey)
+                .bind(&r.program)
+                .bind(i64::from(r.version))
+                .bind(&r.status)
+                .bind(r.started_at.map(|t| t.timestamp_millis()))
+                .bind(r.ended_at.timestamp_millis())
+                .bind(&r.state_json)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+            async fn phase_records(
+                &self,
+                journey: &str,
+            ) -> Result<Vec<$crate::PhaseRecord>, $crate::StoreError> {
+                let rows: Vec<$crate::programs::PhaseRow> = sqlx::query_as(&format!(
+                    "{} WHERE journey = $1 ORDER BY ended_at_ms, phase",
+                    $crate::programs::PHASE_SELECT
+                ))
+                .bind(journey)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map($crate::programs::phase_from_row).collect()
+            }
         }
 
         impl $store {

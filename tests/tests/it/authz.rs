@@ -150,6 +150,24 @@ async fn every_route_allows_and_denies_as_its_access_level_says() {
         )
         .await
         .expect("spare program");
+    // Routes about an import read a spare one (one account on the demo broker).
+    let spare_import: shared::api::ImportJob = server
+        .session_for("admin")
+        .await
+        .expect("admin")
+        .client
+        .post(server.url("/api/imports"))
+        .header("content-type", "text/csv")
+        .body(
+            "id,name,connection,account,preset,initial_balance,currency\n\
+             spare-import,Spare,demo,demo-gold-swing,ftmo-2step,100000,USD\n",
+        )
+        .send()
+        .await
+        .expect("import")
+        .json()
+        .await
+        .expect("spare import");
     let (_, missing_account) = call(
         &server,
         &Route {
@@ -179,6 +197,7 @@ async fn every_route_allows_and_denies_as_its_access_level_says() {
             .replace("{user}", &spare.id.to_string())
             .replace("{token}", "spare-token")
             .replace("{program}", "spare-program")
+            .replace("{import}", &spare_import.id)
             .replace("{tracker}", "no-such-tracker")
             .replace("{*name}", "no/such/name");
         assert!(

@@ -105,6 +105,13 @@ async fn account_page_updates_live_in_a_real_browser() {
             "a status badge and the preset's name: {text:?}"
         );
     }
+    // With the program (here the preset's) and the phase.
+    assert!(
+        statuses
+            .iter()
+            .any(|text| text.contains("FTMO 2-Step Challenge · Phase 1")),
+        "{statuses:?}"
+    );
     let closest = browser
         .text_of(&format!("[data-account-id={id}] .account-closest-rule"))
         .await

@@ -16,6 +16,7 @@ use store::AuditFilter;
 use tests::{TestServer, demo_config, eventually};
 
 const LIVE_WITHIN: Duration = Duration::from_secs(60);
+const JANE_PASSWORD: &str = "a long trader password 1";
 
 async fn send(
     client: &reqwest::Client,
@@ -335,4 +336,518 @@ async fn an_admin_runs_a_program_from_its_template_to_its_running_challenges() {
         })
     );
     server.stop().await;
+}
+
+/// A passing demo account (1 s script units) and a server with no configured accounts that can
+/// store MetaApi tokens: accounts are created on programs through the API.
+struct Lifecycle {
+    demo_base: String,
+    server: TestServer,
+    admin: reqwest::Client,
+    stop_demo: tokio_util::sync::CancellationToken,
+    config: backend::config::Config,
+    _dir: tempfile::TempDir,
+}
+
+async fn lifecycle_rig() -> Lifecycle {
+    lifecycle_rig_on(None).await
+}
+
+/// The rig on a given database (a PostgreSQL URL), or a new SQLite file.
+async fn lifecycle_rig_on(database_url: Option<&str>) -> Lifecycle {
+    use chrono::{TimeDelta, Utc};
+    let now = Utc::now();
+    let demo = demo::DemoBroker::new(
+        demo::DemoConfig {
+            seed: 11,
+            token: "t0ken".into(),
+            step: Duration::from_millis(20),
+            script_start: Some(now + TimeDelta::seconds(4)),
+            script_unit: Duration::from_secs(1),
+        },
+        now - TimeDelta::minutes(30),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let demo_base = format!("http://{}", listener.local_addr().expect("address"));
+    let stop_demo = tokio_util::sync::CancellationToken::new();
+    let stop = stop_demo.clone();
+    tokio::spawn(demo::serve(listener, demo, async move {
+        stop.cancelled().await;
+    }));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = demo_config(&dir.path().join("r.db"));
+    config.demo = false;
+    config.secret_key = Some(store::secrets::SecretKey::parse(&"5e".repeat(32)).expect("key"));
+    if let Some(url) = database_url {
+        url.clone_into(&mut config.database_url);
+    }
+    let server = TestServer::start(config.clone()).await.expect("server");
+    let admin = server.login("admin").await.expect("admin");
+    let (status, body) = send(
+        &admin,
+        &server,
+        "/api/users",
+        Some(&json!({"username": "jane", "password": JANE_PASSWORD, "role": "trader"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    Lifecycle {
+        demo_base,
+        server,
+        admin,
+        stop_demo,
+        config,
+        _dir: dir,
+    }
+}
+
+impl Lifecycle {
+    /// A program from the Apex template whose evaluation's target is 5% (2,500 on the passing
+    /// account's 50,000: its +3,680 passes), promoted as `advance` says.
+    async fn program(&self, id: &str, advance: Value) {
+        let listed: ProgramsResponse = serde_json::from_str(
+            &send(&self.admin, &self.server, "/api/programs", None)
+                .await
+                .1,
+        )
+        .expect("programs");
+        let mut program = listed
+            .templates
+            .into_iter()
+            .find(|t| t.id == "apex")
+            .expect("apex")
+            .program;
+        program = with_target(&program, 0, 5);
+        program.phases[0].advance = serde_json::from_value(advance).expect("advance");
+        let (status, body) = send(
+            &self.admin,
+            &self.server,
+            "/api/programs",
+            Some(&json!({"id": id, "program": program})),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    async fn enroll(&self, account: &str, program: &str) {
+        let (status, body) = send(
+            &self.admin,
+            &self.server,
+            "/api/accounts",
+            Some(&json!({
+                "id": account,
+                "name": format!("{account} (passing)"),
+                "connection": {
+                    "kind": "metaapi",
+                    "account_id": "demo-passing",
+                    "token": "t0ken",
+                    "base_url": self.demo_base,
+                },
+                "program": program,
+                "initial_balance": "50000",
+                "currency": "USD",
+                "owner": "jane",
+                "transport": "rest",
+            })),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    async fn challenge(&self, account: &str) -> Option<shared::api::ChallengeView> {
+        summary(&self.admin, &self.server, account)
+            .await
+            .and_then(|s| s.latest?.challenge)
+    }
+
+    async fn promotions(&self) -> shared::api::PromotionsResponse {
+        let (status, body) = send(&self.admin, &self.server, "/api/promotions", None).await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("promotions")
+    }
+}
+
+#[tokio::test]
+async fn a_passed_phase_moves_on_once_automatically_or_on_approval_and_survives_a_restart() {
+    use shared::api::PromotionState;
+    use shared::engine::ChallengeStatus;
+    let rig = lifecycle_rig().await;
+    rig.program("apex-auto", json!({})).await;
+    rig.program("apex-approved", json!({"promotion": "approval"}))
+        .await;
+    rig.program("apex-new", json!({"account": "new"})).await;
+    rig.enroll("auto-1", "apex-auto").await;
+    rig.enroll("approved-1", "apex-approved").await;
+    rig.enroll("new-1", "apex-new").await;
+    let within = Duration::from_secs(90);
+
+    // Automatic, same account: the funded phase starts from the balance at the pass.
+    let funded = eventually(within, "the funded phase on auto-1", || async {
+        rig.challenge("auto-1")
+            .await
+            .filter(|c| c.program.as_ref().is_some_and(|l| l.phase_index == 1))
+    })
+    .await
+    .expect("promoted");
+    assert_eq!(funded.phase.as_deref(), Some("Funded"));
+    assert_eq!(funded.status, ChallengeStatus::Active);
+    let link = funded.program.clone().expect("link");
+    assert!(
+        link.funded && link.profit_split == Some(90.into()),
+        "{link:?}"
+    );
+    let metrics = funded.metrics.clone().expect("metrics");
+    assert_eq!(
+        metrics.starting_capital,
+        53_680.into(),
+        "from the balance at the pass"
+    );
+    let events: shared::api::EventsResponse = serde_json::from_str(
+        &send(&rig.admin, &rig.server, "/api/accounts/auto-1/events", None)
+            .await
+            .1,
+    )
+    .expect("events");
+    assert_eq!(
+        events
+            .events
+            .iter()
+            .filter(|e| e.kind == "promoted")
+            .count(),
+        1,
+        "{events:?}"
+    );
+    assert!(
+        events.events.iter().any(|e| e.kind == "passed"),
+        "the pass is kept"
+    );
+
+    // On approval: it waits; a trader cannot approve; the admin approves; it moves on.
+    let waiting =
+        eventually(
+            within,
+            "approved-1's promotion awaiting approval",
+            || async {
+                rig.promotions().await.promotions.into_iter().find(|p| {
+                    p.account == "approved-1" && p.state == PromotionState::AwaitingApproval
+                })
+            },
+        )
+        .await
+        .expect("awaiting");
+    assert_eq!(
+        (waiting.from_phase.as_str(), waiting.to_phase.as_str()),
+        ("Evaluation", "Funded")
+    );
+    assert_eq!(waiting.owner.as_deref(), Some("jane"));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        rig.challenge("approved-1")
+            .await
+            .and_then(|c| c.program)
+            .map(|l| l.phase_index),
+        Some(0),
+        "nothing moves before the approval"
+    );
+    let jane = rig
+        .server
+        .login_with_password("jane", JANE_PASSWORD)
+        .await
+        .expect("jane")
+        .client;
+    let decide = "/api/accounts/approved-1/promotion";
+    let (status, _) = send(
+        &jane,
+        &rig.server,
+        decide,
+        Some(&json!({"action": "approve"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, body) = send(
+        &rig.admin,
+        &rig.server,
+        decide,
+        Some(&json!({"action": "reject"})),
+    )
+    .await;
+    assert_eq!(status, 422, "a rejection needs a reason: {body}");
+    let (status, body) = send(
+        &rig.admin,
+        &rig.server,
+        decide,
+        Some(&json!({"action": "approve"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = send(
+        &rig.admin,
+        &rig.server,
+        decide,
+        Some(&json!({"action": "approve"})),
+    )
+    .await;
+    assert_eq!(status, 409, "decided once");
+    eventually(within, "the funded phase on approved-1", || async {
+        rig.challenge("approved-1")
+            .await
+            .filter(|c| c.phase.as_deref() == Some("Funded"))
+    })
+    .await
+    .expect("promoted after the approval");
+    let done: Vec<_> = rig
+        .promotions()
+        .await
+        .promotions
+        .into_iter()
+        .map(|p| (p.account, p.state, p.decided_by))
+        .collect();
+    assert!(
+        done.contains(&(
+            "approved-1".into(),
+            PromotionState::Done,
+            Some("admin".into())
+        )),
+        "{done:?}"
+    );
+    assert!(
+        done.iter()
+            .any(|(a, s, _)| a == "auto-1" && *s == PromotionState::Done),
+        "{done:?}"
+    );
+    // On a new account: it waits for the admin to connect one, then the next phase is there.
+    eventually(within, "new-1's promotion awaiting an account", || async {
+        rig.promotions()
+            .await
+            .promotions
+            .into_iter()
+            .find(|p| p.account == "new-1" && p.state == PromotionState::AwaitingAccount)
+    })
+    .await
+    .expect("awaiting an account");
+    let connect = json!({
+        "action": "connect",
+        "account": {
+            "id": "new-1-funded",
+            "name": "Jane funded",
+            "connection": {
+                "kind": "metaapi",
+                "account_id": "demo-gold-swing",
+                "token": "t0ken",
+                "base_url": rig.demo_base,
+            },
+            "initial_balance": "50000",
+            "currency": "USD",
+            "transport": "rest",
+        },
+    });
+    let (status, body) = send(
+        &rig.admin,
+        &rig.server,
+        "/api/accounts/new-1/promotion",
+        Some(&connect),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let connected: shared::api::PromotionView = serde_json::from_str(&body).expect("view");
+    assert_eq!(connected.state, PromotionState::Done);
+    assert_eq!(connected.next_account.as_deref(), Some("new-1-funded"));
+    let next = eventually(within, "the funded phase on the new account", || async {
+        rig.challenge("new-1-funded").await
+    })
+    .await
+    .expect("tracked");
+    assert_eq!(next.phase.as_deref(), Some("Funded"));
+    let enrolled = rig
+        .server
+        .state
+        .store
+        .enrollment(&"new-1-funded".into())
+        .await
+        .expect("read")
+        .expect("enrolled");
+    assert_eq!(enrolled.journey, "new-1", "one journey across the accounts");
+    let jane = rig
+        .server
+        .login_with_password("jane", JANE_PASSWORD)
+        .await
+        .expect("jane")
+        .client;
+    assert_eq!(
+        summary(&jane, &rig.server, "new-1-funded")
+            .await
+            .map(|s| s.name),
+        Some("Jane funded".to_owned()),
+        "the trader owns the next account"
+    );
+    let journey = rig
+        .server
+        .state
+        .store
+        .phase_records("auto-1")
+        .await
+        .expect("phases");
+    assert_eq!(journey.len(), 1);
+    assert_eq!(journey[0].status, "passed");
+
+    // After a restart: still funded, promoted once.
+    let Lifecycle {
+        server,
+        config,
+        stop_demo,
+        _dir,
+        ..
+    } = rig;
+    let password = server.password("admin").expect("password");
+    server.stop().await;
+    let server = TestServer::start(config).await.expect("restarted");
+    let admin = server
+        .login_with_password("admin", &password)
+        .await
+        .expect("admin")
+        .client;
+    let again = eventually(within, "auto-1 after the restart", || async {
+        summary(&admin, &server, "auto-1")
+            .await
+            .and_then(|s| s.latest?.challenge)
+    })
+    .await
+    .expect("tracked again");
+    assert_eq!(again.phase.as_deref(), Some("Funded"));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let promotions = server.state.store.promotions(10).await.expect("promotions");
+    assert_eq!(
+        promotions.len(),
+        3,
+        "one promotion per pass: {promotions:?}"
+    );
+    assert_eq!(
+        server
+            .state
+            .store
+            .phase_records("auto-1")
+            .await
+            .expect("phases")
+            .len(),
+        1
+    );
+    server.stop().await;
+    stop_demo.cancel();
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_promote_a_pass_once() {
+    let Some(fresh) = store::testing::FreshPostgres::create().await else {
+        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let rig = lifecycle_rig_on(Some(fresh.url())).await;
+    rig.program("apex-auto", json!({})).await;
+    rig.enroll("auto-1", "apex-auto").await;
+    // A second instance on the same database: it tracks the stored account too, when it holds
+    // its lease (and takes it over when the first stops).
+    let other = TestServer::start(rig.config.clone())
+        .await
+        .expect("second instance");
+    let within = Duration::from_secs(90);
+    let store = other.state.store.clone();
+    eventually(within, "the funded phase", || async {
+        store
+            .enrollment(&"auto-1".into())
+            .await
+            .ok()
+            .flatten()
+            .filter(|e| e.phase == 1)
+    })
+    .await
+    .expect("promoted");
+    // The first instance stops: the second holds the account from now on.
+    let password = rig.server.password("admin").expect("password");
+    let Lifecycle {
+        server, stop_demo, ..
+    } = rig;
+    server.stop().await;
+    let admin = other
+        .login_with_password("admin", &password)
+        .await
+        .expect("admin")
+        .client;
+    let funded = eventually(within, "auto-1 on the second instance", || async {
+        summary(&admin, &other, "auto-1")
+            .await
+            .and_then(|s| s.latest?.challenge)
+            .filter(|c| c.phase.as_deref() == Some("Funded"))
+    })
+    .await
+    .expect("funded on the second instance");
+    assert_eq!(funded.status, shared::engine::ChallengeStatus::Active);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(store.promotions(10).await.expect("promotions").len(), 1);
+    assert_eq!(
+        store.phase_records("auto-1").await.expect("phases").len(),
+        1
+    );
+    let events = store
+        .challenge_events(&"auto-1".into())
+        .await
+        .expect("events");
+    assert_eq!(
+        events.iter().filter(|e| e.kind == "promoted").count(),
+        1,
+        "one promoted event"
+    );
+    other.stop().await;
+    stop_demo.cancel();
+}
+
+#[tokio::test]
+async fn an_admin_approves_a_promotion_in_the_browser() {
+    use shared::api::PromotionState;
+    tests::require_bundle();
+    let rig = lifecycle_rig().await;
+    rig.program("apex-approved", json!({"promotion": "approval"}))
+        .await;
+    rig.enroll("approved-1", "apex-approved").await;
+    let browser = tests::Browser::start(1280, 1000).await.expect("browser");
+    browser
+        .client
+        .goto(&rig.server.url("/admin/programs"))
+        .await
+        .expect("open the console");
+    let password = rig.server.password("admin").expect("password");
+    browser.sign_in("admin", &password).await;
+    browser
+        .wait_for_text("[data-testid=current-user]", "admin")
+        .await;
+    // The pass shows up (the list refreshes itself) awaiting approval; approved, it is done.
+    let row = "[data-testid=promotion-row][data-account=approved-1]";
+    browser
+        .wait_for(&format!("{row}[data-state=awaiting_approval]"))
+        .await;
+    browser
+        .click(&format!("{row} [data-testid=promotion-approve]"))
+        .await;
+    eventually(Duration::from_secs(60), "the promotion done", || async {
+        rig.promotions()
+            .await
+            .promotions
+            .into_iter()
+            .find(|p| p.account == "approved-1" && p.state == PromotionState::Done)
+    })
+    .await
+    .expect("done");
+    browser.wait_for(&format!("{row}[data-state=done]")).await;
+    let decided = rig
+        .promotions()
+        .await
+        .promotions
+        .into_iter()
+        .find(|p| p.account == "approved-1")
+        .expect("promotion");
+    assert_eq!(decided.decided_by.as_deref(), Some("admin"));
+    browser.close().await;
+    rig.server.stop().await;
+    rig.stop_demo.cancel();
 }

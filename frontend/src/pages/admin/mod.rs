@@ -6,8 +6,10 @@ mod api_tokens;
 mod audit;
 mod challenge;
 mod create;
+mod imports;
 mod notifications;
 mod overview;
+mod programs;
 mod rules;
 mod users;
 
@@ -15,8 +17,10 @@ pub use api_tokens::AdminApiTokensPage;
 pub use audit::AdminAuditPage;
 pub use challenge::AdminChallengePage;
 pub use create::AdminCreatePage;
+pub use imports::AdminImportsPage;
 pub use notifications::AdminNotificationsPage;
 pub use overview::AdminOverviewPage;
+pub use programs::{lazy_program_page, lazy_programs_page};
 pub use rules::AdminRulesPage;
 pub use users::AdminUsersPage;
 
@@ -31,6 +35,8 @@ pub mod paths {
     pub const OVERVIEW: &str = "/admin";
     /// A new account and its challenge.
     pub const CREATE: &str = "/admin/accounts/new";
+    /// Importing accounts by the thousand.
+    pub const IMPORTS: &str = "/admin/imports";
     /// People.
     pub const USERS: &str = "/admin/users";
     /// The audit log.
@@ -39,6 +45,13 @@ pub mod paths {
     pub const NOTIFICATIONS: &str = "/admin/notifications";
     /// API tokens for MetaApi's risk management API.
     pub const API_TOKENS: &str = "/admin/api-tokens";
+    /// Programs: what the firm sells.
+    pub const PROGRAMS: &str = "/admin/programs";
+
+    /// One program: its versions, challenges and the editor of a new version.
+    pub fn program(id: &str) -> String {
+        format!("{PROGRAMS}/{}", crate::api::encode(id))
+    }
 
     /// One challenge's admin page (overrides, owner, anchors).
     pub fn challenge(id: &shared::domain::AccountId) -> String {
@@ -83,6 +96,8 @@ pub fn AdminNav() -> impl IntoView {
         <nav class="admin-nav" aria-label="Admin console" data-testid="admin-nav">
             <a href=paths::OVERVIEW>"Challenges"</a>
             <a href=paths::CREATE>"New challenge"</a>
+            <a href=paths::IMPORTS>"Import accounts"</a>
+            <a href=paths::PROGRAMS>"Programs"</a>
             <a href=paths::USERS>"Users"</a>
             <a href=paths::AUDIT>"Audit log"</a>
             <a href=paths::NOTIFICATIONS>"Notifications"</a>

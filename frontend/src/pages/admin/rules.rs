@@ -8,7 +8,8 @@
 //! The form edits each rule as its JSON (the engine's rule format), one input per parameter,
 //! so no parameter is left out: a choice list for a parameter that is one of a few words, a
 //! checkbox for a yes/no option, a text field for numbers and times; a value that is not a
-//! number or not one of a parameter's choices is named in the problems list.
+//! number or not one of a parameter's choices is named in the problems list. The same fields
+//! (`RuleSetFields`) edit each phase's rules on the programs page.
 
 use crate::components::{ErrorPanel, Loading};
 use crate::{api, format};
@@ -144,7 +145,7 @@ const LIMIT_TYPES: &[&str] = &[
 
 /// The form's model: the clock, the switches, and every rule as the engine's JSON.
 #[derive(Clone, Debug, PartialEq)]
-struct Model {
+pub(super) struct Model {
     time_zone: String,
     reset_time: String,
     estimated_equity_breaches: bool,
@@ -153,7 +154,7 @@ struct Model {
 }
 
 impl Model {
-    fn of(draft: &RuleSetDraft) -> Self {
+    pub(super) fn of(draft: &RuleSetDraft) -> Self {
         Self {
             time_zone: draft.time_zone.clone(),
             reset_time: draft.reset_time.clone(),
@@ -168,7 +169,7 @@ impl Model {
     }
 
     /// The draft, or why a rule cannot be read (a number that is not one, an unknown choice).
-    fn draft(&self) -> Result<RuleSetDraft, Vec<String>> {
+    pub(super) fn draft(&self) -> Result<RuleSetDraft, Vec<String>> {
         let mut problems = Vec::new();
         let mut rules = Vec::with_capacity(self.rules.len());
         for (index, value) in self.rules.iter().enumerate() {
@@ -191,6 +192,24 @@ impl Model {
         } else {
             Err(problems)
         }
+    }
+
+    /// A rule set to start from: a daily reset at midnight UTC and the rules of `kinds`, each
+    /// with its starting values.
+    pub(super) fn starter(kinds: &[&str]) -> Self {
+        let mut model = Self {
+            time_zone: "UTC".to_owned(),
+            reset_time: "00:00".to_owned(),
+            estimated_equity_breaches: false,
+            interest_dividend_tax: PlCounting::TradingPl,
+            rules: Vec::new(),
+        };
+        for kind in kinds {
+            if let Some(rule) = new_rule(&model, kind) {
+                model.rules.push(rule);
+            }
+        }
+        model
     }
 }
 
@@ -344,7 +363,7 @@ fn check(model: &Model, baseline: &RuleSetDraft, initial: Decimal) -> Checked {
 }
 
 /// `datetime-local` text (browser time) as a UTC instant.
-fn parse_local(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+pub(super) fn parse_local(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
         .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
         .ok()?;
@@ -544,99 +563,6 @@ fn Editor(
         }
     };
 
-    let clock_fields = move || {
-        layout.get();
-        let m = model.get_untracked();
-        view! {
-            <fieldset class="rule-clock">
-                <legend>"Daily reset"</legend>
-                <label>
-                    "Time zone (IANA)"
-                    <input
-                        type="text"
-                        data-testid="rules-time-zone"
-                        prop:value=m.time_zone.clone()
-                        on:input=move |ev| {
-                            let text = event_target_value(&ev);
-                            model.update(|m| m.time_zone = text);
-                        }
-                    />
-                </label>
-                <label>
-                    "Local time (HH:MM)"
-                    <input
-                        type="text"
-                        data-testid="rules-reset-time"
-                        prop:value=m.reset_time.clone()
-                        on:input=move |ev| {
-                            let text = event_target_value(&ev);
-                            model.update(|m| m.reset_time = text);
-                        }
-                    />
-                </label>
-                <label class="check">
-                    <input
-                        type="checkbox"
-                        data-testid="rules-estimated"
-                        prop:checked=m.estimated_equity_breaches
-                        on:change=move |ev| {
-                            let on = event_target_checked(&ev);
-                            model.update(|m| m.estimated_equity_breaches = on);
-                        }
-                    />
-                    "Equity estimated from quotes may breach a loss rule"
-                </label>
-                <label>
-                    "Interest, dividend and tax deals"
-                    <select
-                        data-testid="rules-interest-dividend-tax"
-                        on:change=move |ev| {
-                            let counting = if event_target_value(&ev) == "balance_operation" {
-                                PlCounting::BalanceOperation
-                            } else {
-                                PlCounting::TradingPl
-                            };
-                            model.update(|m| m.interest_dividend_tax = counting);
-                        }
-                    >
-                        <option
-                            value="trading_pl"
-                            selected={m.interest_dividend_tax == PlCounting::TradingPl}
-                        >
-                            "count as trading P/L"
-                        </option>
-                        <option
-                            value="balance_operation"
-                            selected={m.interest_dividend_tax == PlCounting::BalanceOperation}
-                        >
-                            "move the balance like deposits (not P/L)"
-                        </option>
-                    </select>
-                </label>
-            </fieldset>
-        }
-    };
-
-    let rule_fields = move || {
-        layout.get();
-        let rules = model.with_untracked(|m| m.rules.clone());
-        rules
-            .into_iter()
-            .enumerate()
-            .map(|(index, rule)| view! { <RuleFields index rule model layout /> })
-            .collect_view()
-    };
-
-    let add_kind = RwSignal::new(NEW_RULES[0].0.to_owned());
-    let add_rule = move |_| {
-        let kind = add_kind.get_untracked();
-        model.update(|m| {
-            if let Some(rule) = new_rule(m, &kind) {
-                m.rules.push(rule);
-            }
-        });
-        layout.update(|n| *n += 1);
-    };
     let reset = {
         let current = current.clone();
         move |_| {
@@ -733,28 +659,11 @@ fn Editor(
 
     view! {
         <form class="rule-form" on:submit=|ev| ev.prevent_default()>
-            {clock_fields}
-            {rule_fields}
-            <div class="rule-add">
-                <label>
-                    "Add a rule"
-                    <select
-                        data-testid="rules-add-kind"
-                        on:change=move |ev| add_kind.set(event_target_value(&ev))
-                    >
-                        {NEW_RULES
-                            .iter()
-                            .map(|(kind, _)| view! { <option value=*kind>{*kind}</option> })
-                            .collect_view()}
-                    </select>
-                </label>
-                <button type="button" class="button" data-testid="rules-add" on:click=add_rule>
-                    "Add"
-                </button>
+            <RuleSetFields model layout>
                 <button type="button" class="button button-quiet" data-testid="rules-reset" on:click=reset>
                     "Start over"
                 </button>
-            </div>
+            </RuleSetFields>
         </form>
         {problems}
         {diff}
@@ -788,6 +697,135 @@ fn Editor(
             </button>
         </div>
         {what_if_view}
+    }
+}
+
+/// A rule set's inputs: the daily reset and the switches, each rule's fields, and a row to add
+/// a rule (`children` beside its button). `model` holds what is typed; `layout` is bumped when
+/// rules are added or removed (or the model replaced), and only then is the form built again,
+/// so typing never loses focus. The rule editor edits one challenge's rules with it, the
+/// programs page each phase's.
+#[component]
+pub(super) fn RuleSetFields(
+    model: RwSignal<Model>,
+    layout: RwSignal<u32>,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
+    let clock_fields = move || {
+        layout.get();
+        let m = model.get_untracked();
+        view! {
+            <fieldset class="rule-clock">
+                <legend>"Daily reset"</legend>
+                <label>
+                    "Time zone (IANA)"
+                    <input
+                        type="text"
+                        data-testid="rules-time-zone"
+                        prop:value=m.time_zone.clone()
+                        on:input=move |ev| {
+                            let text = event_target_value(&ev);
+                            model.update(|m| m.time_zone = text);
+                        }
+                    />
+                </label>
+                <label>
+                    "Local time (HH:MM)"
+                    <input
+                        type="text"
+                        data-testid="rules-reset-time"
+                        prop:value=m.reset_time.clone()
+                        on:input=move |ev| {
+                            let text = event_target_value(&ev);
+                            model.update(|m| m.reset_time = text);
+                        }
+                    />
+                </label>
+                <label class="check">
+                    <input
+                        type="checkbox"
+                        data-testid="rules-estimated"
+                        prop:checked=m.estimated_equity_breaches
+                        on:change=move |ev| {
+                            let on = event_target_checked(&ev);
+                            model.update(|m| m.estimated_equity_breaches = on);
+                        }
+                    />
+                    "Equity estimated from quotes may breach a loss rule"
+                </label>
+                <label>
+                    "Interest, dividend and tax deals"
+                    <select
+                        data-testid="rules-interest-dividend-tax"
+                        on:change=move |ev| {
+                            let counting = if event_target_value(&ev) == "balance_operation" {
+                                PlCounting::BalanceOperation
+                            } else {
+                                PlCounting::TradingPl
+                            };
+                            model.update(|m| m.interest_dividend_tax = counting);
+                        }
+                    >
+                        <option
+                            value="trading_pl"
+                            selected={m.interest_dividend_tax == PlCounting::TradingPl}
+                        >
+                            "count as trading P/L"
+                        </option>
+                        <option
+                            value="balance_operation"
+                            selected={m.interest_dividend_tax == PlCounting::BalanceOperation}
+                        >
+                            "move the balance like deposits (not P/L)"
+                        </option>
+                    </select>
+                </label>
+            </fieldset>
+        }
+    };
+
+    let rule_fields = move || {
+        layout.get();
+        let rules = model.with_untracked(|m| m.rules.clone());
+        rules
+            .into_iter()
+            .enumerate()
+            .map(|(index, rule)| view! { <RuleFields index rule model layout /> })
+            .collect_view()
+    };
+
+    let add_kind = RwSignal::new(NEW_RULES[0].0.to_owned());
+    let add_rule = move |_| {
+        let kind = add_kind.get_untracked();
+        model.update(|m| {
+            if let Some(rule) = new_rule(m, &kind) {
+                m.rules.push(rule);
+            }
+        });
+        layout.update(|n| *n += 1);
+    };
+
+    view! {
+        {clock_fields}
+        {rule_fields}
+        <div class="rule-add">
+            <label>
+                "Add a rule"
+                <select
+                    data-testid="rules-add-kind"
+                    on:change=move |ev| add_kind.set(event_target_value(&ev))
+                >
+                    {NEW_RULES
+                        .iter()
+                        .map(|(kind, _)| view! { <option value=*kind>{*kind}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+            <button type="button" class="button" data-testid="rules-add" on:click=add_rule>
+                "Add"
+            </button>
+            {children.map(|children| children())}
+        </div>
     }
 }
 
