@@ -354,29 +354,6 @@ pub async fn running(
     Ok(all)
 }
 
-/// The instant a version applies to running challenges: now when not given; never in the
-/// past (a minute of clock skew allowed), at most ten years ahead.
-pub fn effective_instant(
-    requested: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<DateTime<Utc>, String> {
-    let Some(at) = requested else {
-        return Ok(now);
-    };
-    if at < now - chrono::Duration::seconds(60) {
-        return Err(format!(
-            "apply.from {at} is in the past: a version applies from now on (leave it out for \
-             now) or from a later instant; a breach already recorded is never judged again"
-        ));
-    }
-    if at > now + chrono::Duration::days(3_650) {
-        return Err(format!(
-            "apply.from {at} is more than ten years ahead: choose a nearer instant"
-        ));
-    }
-    Ok(at.max(now))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,14 +478,5 @@ mod tests {
             "{:?}",
             judged.row
         );
-    }
-
-    #[test]
-    fn a_version_applies_from_now_or_later_never_from_the_past() {
-        let now: DateTime<Utc> = "2026-12-05T10:00:00Z".parse().expect("now");
-        assert_eq!(effective_instant(None, now), Ok(now));
-        assert!(effective_instant(Some(now - chrono::Duration::hours(1)), now).is_err());
-        let later = now + chrono::Duration::hours(1);
-        assert_eq!(effective_instant(Some(later), now), Ok(later));
     }
 }

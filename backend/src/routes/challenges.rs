@@ -316,13 +316,7 @@ pub async fn create(
     let (checked, account) = state
         .launcher
         .create(&request, &admin.user.username)
-        .await
-        .map_err(|error| match error {
-            CreateError::Invalid(message) => AppError::Unprocessable(message),
-            CreateError::Taken(message) => AppError::Conflict(message),
-            CreateError::Store(error) => AppError::Database(error),
-            CreateError::Internal(message) => AppError::Internal(message),
-        })?;
+        .await?;
     // What was created, never the token.
     let after = serde_json::json!({
         "id": checked.id,
@@ -346,6 +340,17 @@ pub async fn create(
     )
     .await?;
     Ok((StatusCode::CREATED, Json(CreateAccountResponse { account })))
+}
+
+impl From<CreateError> for AppError {
+    fn from(error: CreateError) -> Self {
+        match error {
+            CreateError::Invalid(message) => AppError::Unprocessable(message),
+            CreateError::Taken(message) => AppError::Conflict(message),
+            CreateError::Store(error) => AppError::Database(error),
+            CreateError::Internal(message) => AppError::Internal(message),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -273,13 +273,7 @@ pub async fn detail(
             created_at: version.created_at,
         });
     }
-    let usernames: HashMap<_, _> = state
-        .store
-        .users()
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.username))
-        .collect();
+    let usernames = usernames(&state).await?;
     let mut challenges = Vec::new();
     for enrollment in &enrollments {
         let summary = state.hub.summary(&enrollment.account);
@@ -367,8 +361,7 @@ pub async fn save(
     let (from, judged) = match request.apply {
         ProgramApply::NewChallenges => (None, Vec::new()),
         ProgramApply::Running { from } => {
-            let from = programs::effective_instant(from, Utc::now())
-                .map_err(|message| AppError::Unprocessable(format!("{message}.")))?;
+            let from = super::rule_sets::effective_instant(from, Utc::now(), "apply.from")?;
             let judged = judge_all(&state, &id, version, &request.program).await?;
             let invalid: Vec<String> = judged
                 .iter()
@@ -582,13 +575,7 @@ pub async fn decide_promotion(
             )));
         }
     };
-    let open = state
-        .store
-        .enrollment(&id)
-        .await?
-        .map(|e| e.phase)
-        .into_iter()
-        .next();
+    let open = state.store.enrollment(&id).await?.map(|e| e.phase);
     let mut promotion = match open {
         Some(phase) => state.store.promotion(&id, phase).await?,
         None => None,
@@ -691,13 +678,7 @@ async fn connect_next_account(
     let (checked, _) = state
         .launcher
         .create(&account, &admin.user.username)
-        .await
-        .map_err(|error| match error {
-            crate::provision::CreateError::Invalid(message) => AppError::Unprocessable(message),
-            crate::provision::CreateError::Taken(message) => AppError::Conflict(message),
-            crate::provision::CreateError::Store(error) => AppError::Database(error),
-            crate::provision::CreateError::Internal(message) => AppError::Internal(message),
-        })?;
+        .await?;
     if let Some(mut enrollment) = state.store.enrollment(&checked.id).await? {
         enrollment.journey.clone_from(&promotion.journey);
         state.store.enroll(&enrollment).await?;

@@ -101,7 +101,7 @@ pub async fn save(
     if !state.hub.contains(&id) {
         return Err(no_such_account());
     }
-    let effective_from = effective_instant(request.effective_from, Utc::now())?;
+    let effective_from = effective_instant(request.effective_from, Utc::now(), "effective_from")?;
     let change = RuleChangeRequest {
         draft: request.draft.clone(),
         effective_from,
@@ -150,24 +150,26 @@ pub async fn save(
     }))
 }
 
-/// The instant a version applies from: now when not given; never in the past.
-fn effective_instant(
+/// The instant a version (of a challenge's rules, or of a program for its running challenges)
+/// applies from: now when not given; never in the past. `field` names the request's field in
+/// the message.
+pub(super) fn effective_instant(
     requested: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
+    field: &str,
 ) -> Result<DateTime<Utc>, AppError> {
     let Some(at) = requested else {
         return Ok(now);
     };
     if at < now - chrono::Duration::seconds(SKEW_SECONDS) {
         return Err(AppError::Unprocessable(format!(
-            "effective_from {at} is in the past: rules apply from now on (leave it out for \
-             now) or from a later instant; a breach already recorded is never re-judged."
+            "{field} {at} is in the past: rules apply from now on (leave it out for now) or \
+             from a later instant; a breach already recorded is never re-judged."
         )));
     }
     if at > now + chrono::Duration::days(MAX_AHEAD_DAYS) {
         return Err(AppError::Unprocessable(format!(
-            "effective_from {at} is more than {MAX_AHEAD_DAYS} days ahead: choose a nearer \
-             instant."
+            "{field} {at} is more than {MAX_AHEAD_DAYS} days ahead: choose a nearer instant."
         )));
     }
     Ok(at.max(now))
@@ -238,20 +240,34 @@ mod tests {
     #[test]
     fn a_version_applies_from_now_or_later_never_from_the_past() {
         let now: DateTime<Utc> = "2026-11-21T10:00:00Z".parse().expect("now");
-        assert_eq!(effective_instant(None, now).expect("now"), now);
+        assert_eq!(
+            effective_instant(None, now, "effective_from").expect("now"),
+            now
+        );
         let soon = now - chrono::Duration::seconds(5);
-        assert_eq!(effective_instant(Some(soon), now).expect("skew"), now);
+        assert_eq!(
+            effective_instant(Some(soon), now, "effective_from").expect("skew"),
+            now
+        );
         let later = now + chrono::Duration::hours(2);
-        assert_eq!(effective_instant(Some(later), now).expect("later"), later);
+        assert_eq!(
+            effective_instant(Some(later), now, "effective_from").expect("later"),
+            later
+        );
         let past = now - chrono::Duration::hours(1);
         assert!(matches!(
-            effective_instant(Some(past), now),
+            effective_instant(Some(past), now, "effective_from"),
             Err(AppError::Unprocessable(message)) if message.contains("in the past")
         ));
         let far = now + chrono::Duration::days(4_000);
         assert!(matches!(
-            effective_instant(Some(far), now),
+            effective_instant(Some(far), now, "effective_from"),
             Err(AppError::Unprocessable(message)) if message.contains("days ahead")
+        ));
+        // A program version for its running challenges names its own field.
+        assert!(matches!(
+            effective_instant(Some(past), now, "apply.from"),
+            Err(AppError::Unprocessable(message)) if message.starts_with("apply.from")
         ));
     }
 }
