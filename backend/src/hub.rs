@@ -92,6 +92,9 @@ pub struct Hub {
     /// Bumped whenever an account's owner changes (here or on another instance): open streams
     /// decide again what they may carry before their next event.
     owners: watch::Sender<u64>,
+    /// Bumped whenever an account is archived (here or on another instance): its tracker, on
+    /// whichever instance, stops.
+    archived: watch::Sender<u64>,
 }
 
 impl Hub {
@@ -134,6 +137,7 @@ impl Hub {
             replay,
             counts: EventCounts::default(),
             owners: watch::Sender::new(0),
+            archived: watch::Sender::new(0),
         }
     }
 
@@ -147,6 +151,33 @@ impl Hub {
     /// change in between is seen.
     pub fn watch_owners(&self) -> watch::Receiver<u64> {
         self.owners.subscribe()
+    }
+
+    /// Archives an account: its numbers stay as they stand (no later event changes them), its
+    /// feed shows `archived`, and its tracker stops (see [`Hub::watch_archived`]). `false` when
+    /// it is not shown here or archived already.
+    pub fn archive(&self, id: &AccountId) -> bool {
+        self.publish_change(
+            id,
+            StreamEvent::Feed {
+                account_id: id.clone(),
+                feed: FeedStatus::Archived,
+            },
+        )
+    }
+
+    /// Whether the account is archived.
+    pub fn is_archived(&self, id: &AccountId) -> bool {
+        self.read()
+            .accounts
+            .get(id)
+            .is_some_and(|summary| summary.feed == FeedStatus::Archived)
+    }
+
+    /// Watches for archived accounts: a tracker subscribes at start and stops when its own
+    /// account is archived.
+    pub fn watch_archived(&self) -> watch::Receiver<u64> {
+        self.archived.subscribe()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -316,18 +347,31 @@ impl Hub {
         );
     }
 
-    /// Applies a feed event about `id` and tells subscribers, when it changed anything.
-    fn publish_change(&self, id: &AccountId, event: StreamEvent) {
+    /// Applies a feed event about `id` and tells subscribers, when it changed anything
+    /// (whether it did).
+    fn publish_change(&self, id: &AccountId, event: StreamEvent) -> bool {
         let mut state = self.write();
         if !state
             .accounts
             .get_mut(id)
             .is_some_and(|summary| summary.apply(&event))
         {
-            return;
+            return false;
         }
+        let archived = matches!(
+            event,
+            StreamEvent::Feed {
+                feed: FeedStatus::Archived,
+                ..
+            }
+        );
         self.counts.feed.fetch_add(1, Ordering::Relaxed);
         self.send(&mut state, event);
+        drop(state);
+        if archived {
+            self.archived.send_modify(|generation| *generation += 1);
+        }
+        true
     }
 
     /// Records how far reading an account's deal history got and tells subscribers.
@@ -340,7 +384,9 @@ impl Hub {
             account_id: id.clone(),
             progress,
         };
-        summary.apply(&event);
+        if !summary.apply(&event) {
+            return;
+        }
         self.counts.feed.fetch_add(1, Ordering::Relaxed);
         self.send(&mut state, event);
     }
@@ -525,6 +571,27 @@ mod tests {
             Hub::with_buffers([(id.clone(), "A".to_owned())], 8, replay),
             id,
         )
+    }
+
+    #[test]
+    fn an_archived_account_keeps_its_numbers_and_wakes_its_tracker() {
+        let (hub, id) = hub(16);
+        let archived = hub.watch_archived();
+        hub.publish_view(&id, "USD", view(5));
+        assert!(!hub.is_archived(&id));
+        assert!(hub.archive(&id));
+        assert!(hub.is_archived(&id));
+        assert!(archived.has_changed().unwrap_or(false));
+        // Once; nothing moves it after.
+        assert!(!hub.archive(&id));
+        let seq = hub.current_seq();
+        hub.publish_view(&id, "USD", view(9));
+        hub.publish_feed(&id, FeedStatus::Live);
+        assert_eq!(hub.current_seq(), seq);
+        let summary = hub.summary(&id).expect("summary");
+        assert_eq!(summary.feed, FeedStatus::Archived);
+        assert_eq!(summary.latest.map(|v| v.equity), Some(Decimal::from(5)));
+        assert!(!hub.archive(&AccountId("nope".to_owned())));
     }
 
     fn replayed(attached: &Attached) -> Option<Vec<u64>> {

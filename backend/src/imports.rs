@@ -412,6 +412,9 @@ pub struct Lookups<'a> {
     pub owners: &'a Owners,
     /// The ids taken already (stored or tracked).
     pub existing: &'a HashSet<AccountId>,
+    /// Each competition a row names: `Ok` when it takes entrants (not started), else why not
+    /// (a name missing: no such competition).
+    pub competitions: &'a HashMap<String, Result<(), String>>,
 }
 
 /// A row that passed every check.
@@ -425,6 +428,8 @@ pub struct Ready {
     pub checked: Checked,
     /// Its owner.
     pub owner: Option<UserId>,
+    /// The competition it enters once created.
+    pub competition: Option<String>,
 }
 
 /// Checks every row; every problem of every row when any.
@@ -458,6 +463,36 @@ pub fn check_rows(rows: &[ParsedRow], lookups: Lookups<'_>) -> Result<Vec<Ready>
                 }
             },
         };
+        let competition = parsed
+            .row
+            .get("competition")
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        if let Some(name) = competition {
+            match lookups.competitions.get(name) {
+                None => found.push((
+                    "competition".to_owned(),
+                    format!(
+                        "there is no competition {name:?}: create it on the competitions page \
+                         first, or leave the column empty."
+                    ),
+                )),
+                Some(Err(why)) => found.push(("competition".to_owned(), why.clone())),
+                Some(Ok(())) => {}
+            }
+            if parsed
+                .row
+                .get("program")
+                .is_some_and(|program| !program.trim().is_empty())
+            {
+                found.push((
+                    "competition".to_owned(),
+                    "an account on a program cannot enter a competition: give a preset \
+                     instead of the program, or leave the competition out."
+                        .to_owned(),
+                ));
+            }
+        }
         let id = parsed.row.get("id").map(str::trim).unwrap_or_default();
         if !id.is_empty() {
             ids.entry(id).or_default().push(row);
@@ -476,6 +511,7 @@ pub fn check_rows(rows: &[ParsedRow], lookups: Lookups<'_>) -> Result<Vec<Ready>
                 request,
                 checked,
                 owner,
+                competition: competition.map(str::to_owned),
             });
         }
         problems.extend(found.into_iter().map(|(field, message)| ImportProblem {
@@ -807,6 +843,26 @@ pub async fn check(launcher: &Launcher, rows: &[ParsedRow]) -> Result<Vec<Ready>
             Err(other) => return Err(ImportError::Internal(other.to_string())),
         }
     }
+    let now = Utc::now();
+    let mut competitions = HashMap::new();
+    for name in rows
+        .iter()
+        .filter_map(|r| r.row.get("competition").map(str::trim))
+        .filter(|name| !name.is_empty())
+        .collect::<HashSet<_>>()
+    {
+        if let Some(stored) = store.competition(name).await? {
+            let takes = if stored.start > now {
+                Ok(())
+            } else {
+                Err(format!(
+                    "competition {name:?} started at {}: its entrants are fixed now.",
+                    stored.start.format("%Y-%m-%d %H:%M UTC")
+                ))
+            };
+            competitions.insert(name.to_owned(), takes);
+        }
+    }
     let users = store.users().await?;
     let mut owners = Owners::default();
     for user in &users {
@@ -852,6 +908,7 @@ pub async fn check(launcher: &Launcher, rows: &[ParsedRow]) -> Result<Vec<Ready>
         programs: &programs,
         owners: &owners,
         existing: &existing,
+        competitions: &competitions,
     };
     check_rows(rows, lookups).map_err(ImportError::Refused)
 }
@@ -944,6 +1001,23 @@ pub async fn write(
         at,
         since: Instant::now(),
     })
+}
+
+impl Written {
+    /// The competitions rows enter, each with its new accounts in row order.
+    pub fn entries(&self) -> Vec<(String, Vec<AccountId>)> {
+        let mut entries: Vec<(String, Vec<AccountId>)> = Vec::new();
+        for row in &self.ready {
+            let Some(competition) = &row.competition else {
+                continue;
+            };
+            match entries.iter_mut().find(|(id, _)| id == competition) {
+                Some((_, accounts)) => accounts.push(row.checked.id.clone()),
+                None => entries.push((competition.clone(), vec![row.checked.id.clone()])),
+            }
+        }
+        entries
+    }
 }
 
 /// Shows every account of a written import and starts tracking it (one that cannot start is
@@ -1123,6 +1197,7 @@ impl Job {
                         .cloned()
                         .unwrap_or_else(|| STALE_WITHOUT_REASON.to_owned()),
                     // A live feed was counted above.
+                    Some(FeedStatus::Archived) => "it was archived".to_owned(),
                     Some(FeedStatus::Live) | None => {
                         "it is no longer tracked on this server".to_owned()
                     }
@@ -1458,8 +1533,24 @@ mod tests {
                 programs: &programs,
                 owners: &owners,
                 existing: &existing,
+                competitions: &competitions(),
             },
         )
+    }
+
+    /// `spring-cup` takes entrants; `winter-cup` started already.
+    fn competitions() -> HashMap<String, Result<(), String>> {
+        HashMap::from([
+            ("spring-cup".to_owned(), Ok(())),
+            (
+                "winter-cup".to_owned(),
+                Err(
+                    "competition \"winter-cup\" started at 2026-12-01 00:00 UTC: its entrants \
+                     are fixed now."
+                        .to_owned(),
+                ),
+            ),
+        ])
     }
 
     fn fields(report: &Report) -> Vec<(u32, &str)> {
@@ -1485,6 +1576,34 @@ mod tests {
         assert_eq!(ready[1].checked.preset, "ftmo-2step-phase2");
         assert_eq!(ready[2].owner, None);
         assert_eq!(ready[2].row, 3);
+    }
+
+    #[test]
+    fn rows_enter_competitions_not_started_and_never_on_a_program() {
+        let text = "id,name,connection,account,preset,program,initial_balance,currency,competition\n\
+                    c-one,One,demo,demo-gold-swing,ftmo-2step,,100000,USD,spring-cup\n\
+                    c-two,Two,demo,demo-gold-swing,ftmo-2step,,100000,USD,\n";
+        let rows = parse(text.as_bytes(), Format::Csv).expect("rows");
+        let ready = checked(&rows, &[]).expect("ready");
+        assert_eq!(ready[0].competition.as_deref(), Some("spring-cup"));
+        assert_eq!(ready[1].competition, None);
+
+        let text = "id,name,connection,account,preset,program,initial_balance,currency,competition\n\
+                    c-one,One,demo,demo-gold-swing,ftmo-2step,,100000,USD,autumn-cup\n\
+                    c-two,Two,demo,demo-gold-swing,ftmo-2step,,100000,USD,winter-cup\n\
+                    c-three,Three,demo,demo-gold-swing,,some-program,100000,USD,spring-cup\n";
+        let rows = parse(text.as_bytes(), Format::Csv).expect("rows");
+        let report = checked(&rows, &[]).expect_err("refused");
+        let competition: Vec<(u32, &str)> = report
+            .problems
+            .iter()
+            .filter(|p| p.field == "competition")
+            .map(|p| (p.row, p.message.as_str()))
+            .collect();
+        assert_eq!(competition.len(), 3, "{competition:?}");
+        assert!(competition[0].1.contains("no competition \"autumn-cup\""));
+        assert!(competition[1].1.contains("started at"));
+        assert!(competition[2].1.contains("on a program"));
     }
 
     #[test]

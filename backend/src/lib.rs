@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod challenge;
 pub mod cli;
+pub mod competitions;
 pub mod config;
 pub mod error;
 pub mod export;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub api_token_uses: routes::TokenUses,
     /// The account imports of this process, for their progress.
     pub imports: Arc<imports::Imports>,
+    /// Competitions' live leaderboards.
+    pub competitions: Arc<competitions::Competitions>,
 }
 
 /// The HTTP application: API, stream and the browser app from `assets`, with security headers
@@ -201,6 +204,10 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             base_url: format!("http://{}", demo.metaapi),
         });
         accounts.extend(demo.accounts);
+        // A program for admins to find; the demo runs without it if it cannot be made.
+        if let Err(error) = programs::seed_demo(store.as_ref()).await {
+            tracing::warn!(%error, "the demo's program could not be created");
+        }
     }
     let logins = auth::seed(store.as_ref(), config, &accounts).await?;
     let auth = Arc::new(auth::Auth::new(config).await?);
@@ -254,6 +261,15 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
         shutdown.clone(),
         risk.clone(),
     ));
+    // Archived accounts are shown as they stood, never tracked again.
+    launcher.set_archived(
+        store
+            .accounts()
+            .await?
+            .into_iter()
+            .filter(|account| account.archived.is_some())
+            .map(|account| account.id),
+    );
     let mut ingest = ingest::Registry::default();
     for (index, account) in accounts.iter().enumerate() {
         if let Some(token) = &account.ingest_token {
@@ -316,6 +332,10 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
         retention::PRUNE_INTERVAL,
         shutdown.clone(),
     ));
+    let competitions =
+        competitions::Competitions::load(store.clone(), hub.clone(), launcher.trackers.clone())
+            .await?;
+    tasks.spawn(competitions.clone().run(shutdown.clone()));
     Ok(Started {
         state: AppState {
             hub,
@@ -332,6 +352,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             risk,
             api_token_uses: Arc::new(std::sync::Mutex::new(std::collections::HashMap::new())),
             imports: Arc::new(imports::Imports::default()),
+            competitions,
         },
         demo_broker,
         demo_broker_token,

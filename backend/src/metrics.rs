@@ -142,5 +142,6 @@ fn feed_label(status: FeedStatus) -> &'static str {
         FeedStatus::Backfilling => "backfilling",
         FeedStatus::Live => "live",
         FeedStatus::Stale => "stale",
+        FeedStatus::Archived => "archived",
     }
 }

@@ -8,16 +8,24 @@
 //! balance and equity), would the new rules fail it, pass it, or only move its limits? It runs
 //! the engine itself on a copy of the challenge, so it says exactly what the tracker will
 //! decide at its next update (unless the numbers move meanwhile).
+//!
+//! A program begins one way, [`create`], for `POST /api/programs` and for the program the demo
+//! seeds on a database that has none ([`seed_demo`]).
 
 use crate::challenge::ChallengeRun;
 use crate::config::ProgramSetup;
 use chrono::{DateTime, Utc};
-use shared::api::{ProgramImpact, ProgramWhatIfResponse, ProgramWhatIfRow};
+use shared::api::{ProgramApply, ProgramImpact, ProgramWhatIfResponse, ProgramWhatIfRow};
 use shared::domain::{AccountId, AccountInfo, Money};
 use shared::engine::edit::{self, RuleSet};
 use shared::engine::{ChallengeStatus, EventKind, Record, RecordData};
-use shared::programs::{ProgramDraft, ProgramLink};
-use store::{Enrollment, Store, StoreError};
+use shared::programs::{ProgramDraft, ProgramError, ProgramLink};
+use store::{AuditEntry, Enrollment, ProgramVersion, Store, StoreError, StoredProgram};
+
+/// The id of the program the demo seeds.
+pub const DEMO_PROGRAM: &str = "2-step-100k";
+/// Who the audit log says made the demo's program.
+const DEMO_ACTOR: &str = "demo";
 
 /// A program version read back from the store.
 #[derive(Clone, Debug)]
@@ -47,6 +55,90 @@ pub async fn latest(store: &dyn Store, id: &str) -> Result<Option<Loaded>, LoadE
         return Ok(None);
     };
     parse(id, stored.latest.version, &stored.latest.definition_json).map(Some)
+}
+
+/// Why [`create`] stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The program does not hold together.
+    #[error("the program was refused: {0}")]
+    Refused(ProgramError),
+    /// Another program has the id.
+    #[error("a program {0:?} exists already")]
+    Exists(String),
+    /// The program or its audit entry could not be written as JSON.
+    #[error("the program cannot be written: {0}")]
+    Encode(String),
+}
+
+/// Creates program `id` as version 1 of `program` (for new challenges), made from `template`
+/// when given, and writes `program.create` to the audit log as `actor`. The id is checked by
+/// the caller; the program is validated here. Returns the stored program.
+pub async fn create(
+    store: &dyn Store,
+    id: &str,
+    template: Option<&str>,
+    program: &ProgramDraft,
+    actor: &str,
+) -> Result<StoredProgram, CreateError> {
+    program.validate().map_err(CreateError::Refused)?;
+    let encode = |e: serde_json::Error| CreateError::Encode(e.to_string());
+    let now = Utc::now();
+    let first = ProgramVersion {
+        version: 1,
+        definition_json: serde_json::to_string(program).map_err(encode)?,
+        apply_json: serde_json::to_string(&ProgramApply::NewChallenges).map_err(encode)?,
+        applied_to: 0,
+        created_by: actor.to_owned(),
+        created_at: now,
+    };
+    if !store.create_program(id, template, &first).await? {
+        return Err(CreateError::Exists(id.to_owned()));
+    }
+    store
+        .append_audit(&AuditEntry {
+            time: now,
+            actor: actor.to_owned(),
+            action: "program.create".to_owned(),
+            subject: format!("program:{id}"),
+            before: None,
+            after: Some(serde_json::json!({
+                "version": 1,
+                "template": template,
+                "program": program,
+            })),
+            reason: None,
+        })
+        .await?;
+    store
+        .program(id)
+        .await?
+        .ok_or_else(|| CreateError::Encode(format!("the new program {id} cannot be read back")))
+}
+
+/// The demo's program, so that an admin opening Programs finds one: on a database with no
+/// program yet, [`DEMO_PROGRAM`] ("2-Step 100k") from the FTMO 2-Step template. A database
+/// with programs (a restart, or programs of the firm's own) is left as it is.
+pub async fn seed_demo(store: &dyn Store) -> Result<(), CreateError> {
+    if !store.programs().await?.is_empty() {
+        return Ok(());
+    }
+    let Some(template) = shared::programs::template("ftmo-2step") else {
+        return Ok(());
+    };
+    let mut program = template.program;
+    "2-Step 100k".clone_into(&mut program.name);
+    match create(store, DEMO_PROGRAM, Some(template.id), &program, DEMO_ACTOR).await {
+        Ok(_) => {
+            tracing::info!(program = DEMO_PROGRAM, "the demo's program is created");
+            Ok(())
+        }
+        // Another instance on the same database created it meanwhile.
+        Err(CreateError::Exists(_)) => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 /// Version `version` of program `id`.
@@ -326,7 +418,11 @@ pub async fn running(
 ) -> Result<Vec<Running>, StoreError> {
     let mut all = Vec::new();
     for enrollment in store.enrollments(Some(program)).await? {
-        let Some(summary) = hub.summary(&enrollment.account) else {
+        // Archived challenges are read-only: a new version never reaches them.
+        let Some(summary) = hub
+            .summary(&enrollment.account)
+            .filter(|summary| summary.feed != shared::api::FeedStatus::Archived)
+        else {
             continue;
         };
         let run = match store.load_challenge(&enrollment.account).await? {

@@ -109,6 +109,8 @@ pub struct Launcher {
     /// MetaApi's risk trackers, fed by every tracker.
     pub risk: Arc<crate::risk::Risk>,
     tasks: Mutex<JoinSet<()>>,
+    /// Accounts archived before this start (see [`Launcher::set_archived`]).
+    archived: Mutex<std::collections::HashSet<AccountId>>,
     /// MetaApi streaming sockets, per server and token.
     streams: Mutex<HashMap<(String, String), StreamingPool>>,
 }
@@ -512,6 +514,7 @@ impl Launcher {
             shutdown,
             risk,
             tasks: Mutex::new(tasks),
+            archived: Mutex::default(),
             streams: Mutex::new(HashMap::new()),
         }
     }
@@ -523,6 +526,14 @@ impl Launcher {
         })
     }
 
+    /// Accounts archived before this start: their trackers show them as they stood and end.
+    pub fn set_archived(&self, accounts: impl IntoIterator<Item = AccountId>) {
+        self.archived
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(accounts);
+    }
+
     /// Registers a tracker's command queue and runs it until shutdown.
     pub fn run(&self, id: AccountId, tracker: tracker::Tracker) {
         let tracker = match self.charts.sink() {
@@ -530,6 +541,16 @@ impl Launcher {
             None => tracker,
         }
         .with_risk(self.risk.clone());
+        let archived = self
+            .archived
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&id);
+        let tracker = if archived {
+            tracker.archived()
+        } else {
+            tracker
+        };
         self.trackers.register(id, tracker.command_sender());
         self.tasks
             .lock()

@@ -487,6 +487,21 @@ pub async fn clear_breach(
     .await
 }
 
+/// `POST /api/accounts/{id}/archive` (admins), with the reason.
+pub async fn archive(
+    id: &AccountId,
+    reason: &str,
+) -> Result<shared::api::ArchiveResponse, ApiError> {
+    let body = shared::api::ArchiveRequest {
+        reason: reason.to_owned(),
+    };
+    post_json(
+        &format!("/api/accounts/{}/archive", encode(id.as_str())),
+        Some(&body),
+    )
+    .await
+}
+
 /// `POST /api/accounts/{id}/unpause` (admins), with the reason, under the action's
 /// idempotency `key`.
 pub async fn unpause(
@@ -838,6 +853,127 @@ pub fn import_template_url() -> &'static str {
     "/api/imports/template.csv"
 }
 
+// --- Competitions (issue 25) ---
+
+/// What a leaderboard page asks for: the page (from 1), rows per page (0: the server's
+/// default) and a search in display names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BoardQuery {
+    pub page: u32,
+    pub per_page: u32,
+    pub q: String,
+}
+
+impl BoardQuery {
+    fn query_string(&self) -> String {
+        let mut text = format!("page={}", self.page.max(1));
+        if self.per_page > 0 {
+            text.push_str(&format!("&per_page={}", self.per_page));
+        }
+        let q = self.q.trim();
+        if !q.is_empty() {
+            text.push_str(&format!("&q={}", encode(q)));
+        }
+        text
+    }
+}
+
+fn competition_url(id: &str) -> String {
+    format!("/api/competitions/{}", encode(id))
+}
+
+/// `GET /api/competitions`: every competition for an admin, a trader's own for a trader.
+pub async fn competitions() -> Result<shared::competitions::CompetitionsResponse, ApiError> {
+    get_json("/api/competitions").await
+}
+
+/// `GET /api/competitions/{id}`: the competition (its entrants and disqualifications' evidence
+/// for admins).
+pub async fn competition(id: &str) -> Result<shared::competitions::CompetitionDetail, ApiError> {
+    get_json(&competition_url(id)).await
+}
+
+/// `POST /api/competitions` (admins): a refusal is a `Server` error whose message names every
+/// problem by its field (`name: ...; start: ...`).
+pub async fn create_competition(
+    request: &shared::competitions::CreateCompetitionRequest,
+) -> Result<shared::competitions::CompetitionDetail, ApiError> {
+    post_json("/api/competitions", Some(request)).await
+}
+
+/// `POST /api/competitions/{id}` (admins): rewrites it before the start (409 after).
+pub async fn update_competition(
+    id: &str,
+    request: &shared::competitions::UpdateCompetitionRequest,
+) -> Result<shared::competitions::CompetitionDetail, ApiError> {
+    post_json(&competition_url(id), Some(request)).await
+}
+
+/// `POST /api/competitions/{id}/entries` (admins): adds and removes entrants; a 422 names
+/// each refused account.
+pub async fn competition_entries(
+    id: &str,
+    request: &shared::competitions::EntriesRequest,
+) -> Result<shared::competitions::EntriesResponse, ApiError> {
+    post_json(&format!("{}/entries", competition_url(id)), Some(request)).await
+}
+
+/// `GET /api/competitions/{id}/leaderboard`: one page of the standings.
+pub async fn leaderboard(
+    id: &str,
+    query: &BoardQuery,
+) -> Result<shared::competitions::LeaderboardPage, ApiError> {
+    get_json(&format!(
+        "{}/leaderboard?{}",
+        competition_url(id),
+        query.query_string()
+    ))
+    .await
+}
+
+/// The leaderboard's live stream (`leaderboard` events, each a whole page), for `sse`.
+pub fn leaderboard_stream_url(id: &str, query: &BoardQuery) -> String {
+    format!(
+        "{}/leaderboard/stream?{}",
+        competition_url(id),
+        query.query_string()
+    )
+}
+
+/// `GET /api/public/competitions/{slug}/leaderboard`: the public read-only standings, no
+/// sign-in (a 429 asks to slow down).
+pub async fn public_leaderboard(
+    slug: &str,
+    query: &BoardQuery,
+) -> Result<shared::competitions::LeaderboardPage, ApiError> {
+    get_json(&public_leaderboard_url(slug, query)).await
+}
+
+fn public_leaderboard_url(slug: &str, query: &BoardQuery) -> String {
+    let query = BoardQuery {
+        per_page: 0,
+        ..query.clone()
+    };
+    format!(
+        "/api/public/competitions/{}/leaderboard?{}",
+        encode(slug),
+        query.query_string()
+    )
+}
+
+/// `GET /api/me/profile`: how the signed-in person appears on leaderboards.
+pub async fn profile() -> Result<shared::competitions::Profile, ApiError> {
+    get_json("/api/me/profile").await
+}
+
+/// `POST /api/me/profile`: a new display name (`None`: `Entrant N` again); a refusal names
+/// `display_name`.
+pub async fn save_profile(
+    profile: &shared::competitions::Profile,
+) -> Result<shared::competitions::Profile, ApiError> {
+    post_json("/api/me/profile", Some(profile)).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -869,6 +1005,23 @@ mod tests {
         assert_eq!(
             trades_url(&AccountId::from("a"), Some("1700000000000:4 2")),
             "/api/accounts/a/trades?limit=20&before=1700000000000%3A4%202"
+        );
+    }
+
+    #[test]
+    fn leaderboard_queries_leave_out_what_is_empty() {
+        let query = BoardQuery {
+            page: 0,
+            per_page: 25,
+            q: " Ana M ".into(),
+        };
+        assert_eq!(
+            leaderboard_stream_url("spring cup", &query),
+            "/api/competitions/spring%20cup/leaderboard/stream?page=1&per_page=25&q=Ana%20M"
+        );
+        assert_eq!(
+            public_leaderboard_url("ab12", &query),
+            "/api/public/competitions/ab12/leaderboard?page=1&q=Ana%20M"
         );
     }
 

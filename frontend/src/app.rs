@@ -5,7 +5,7 @@ use crate::components::{Lazy, ThemeToggle, page_placeholder};
 #[cfg(feature = "admin")]
 use crate::pages::AdminImportsPage;
 use crate::pages::{
-    AccountPage, NotFound, lazy_accounts_page, lazy_login_page, lazy_notification_settings_page,
+    AccountPage, NotFound, RarePage, lazy_accounts_page, lazy_login_page, lazy_rare_page,
 };
 #[cfg(feature = "admin")]
 use crate::pages::{
@@ -48,7 +48,8 @@ fn Shell() -> impl IntoView {
             .with(|state| matches!(state, SessionState::SignedOut))
         {
             let path = location.pathname.get_untracked();
-            if path != "/login" {
+            // A public leaderboard (`/c/...`) needs no sign-in.
+            if path != "/login" && !path.starts_with("/c/") {
                 let search = location.search.get_untracked();
                 let search = search.trim_start_matches('?');
                 let back = if search.is_empty() {
@@ -102,12 +103,27 @@ fn accounts_page() -> impl IntoView {
 }
 
 fn notification_settings_page() -> impl IntoView {
-    view! {
-        <Lazy
-            what="your notification settings"
-            placeholder=page_placeholder()
-            content=lazy_notification_settings_page()
-        />
+    rare_page("your notification settings", RarePage::NotificationSettings)
+}
+
+// The competitions pages share the notification settings' chunk (and its one loader here).
+fn rare_page(what: &'static str, page: RarePage) -> impl IntoView {
+    view! { <Lazy what placeholder=page_placeholder() content=lazy_rare_page(page) /> }
+}
+
+/// What no route matches: the competitions pages (`/competitions`, `/competitions/:id`, and
+/// the public `/c/:slug` without signing in), else "not found". They are not in the route
+/// table because every route there is generic code in the main module, which is at its budget.
+fn fallback() -> impl IntoView {
+    let location = use_location();
+    move || match RarePage::at(&location.pathname.get()) {
+        Some(RarePage::PublicCompetition) => {
+            rare_page("the leaderboard", RarePage::PublicCompetition).into_any()
+        }
+        Some(page) => {
+            view! { <SignedIn>{rare_page("the competitions", page)}</SignedIn> }.into_any()
+        }
+        None => view! { <NotFound /> }.into_any(),
     }
 }
 
@@ -117,6 +133,17 @@ fn notification_settings_page() -> impl IntoView {
 fn programs_page() -> impl IntoView {
     view! {
         <Lazy what="the programs page" placeholder=page_placeholder() content=lazy_programs_page() />
+    }
+}
+
+#[cfg(feature = "admin")]
+fn competitions_console(page: crate::pages::CompetitionsConsole) -> impl IntoView {
+    view! {
+        <Lazy
+            what="the competitions"
+            placeholder=page_placeholder()
+            content=crate::pages::lazy_competitions_console(page)
+        />
     }
 }
 
@@ -131,7 +158,7 @@ fn program_page() -> impl IntoView {
 #[cfg(feature = "admin")]
 fn routes() -> impl IntoView {
     view! {
-        <Routes fallback=NotFound>
+        <Routes fallback=fallback>
             <Route path=path!("/login") view=login_page />
             <Route path=path!("/") view=|| view! { <SignedIn>{accounts_page()}</SignedIn> } />
             <Route
@@ -186,6 +213,22 @@ fn routes() -> impl IntoView {
                 path=path!("/admin/programs/:program")
                 view=|| view! { <SignedIn><AdminOnly>{program_page()}</AdminOnly></SignedIn> }
             />
+            <Route
+                path=path!("/admin/competitions")
+                view=|| view! { <SignedIn><AdminOnly>{competitions_console(crate::pages::CompetitionsConsole::List)}</AdminOnly></SignedIn> }
+            />
+            <Route
+                path=path!("/admin/competitions/new")
+                view=|| view! { <SignedIn><AdminOnly>{competitions_console(crate::pages::CompetitionsConsole::New)}</AdminOnly></SignedIn> }
+            />
+            <Route
+                path=path!("/admin/competitions/:id")
+                view=|| view! { <SignedIn><AdminOnly>{competitions_console(crate::pages::CompetitionsConsole::One)}</AdminOnly></SignedIn> }
+            />
+            <Route
+                path=path!("/admin/competitions/:id/edit")
+                view=|| view! { <SignedIn><AdminOnly>{competitions_console(crate::pages::CompetitionsConsole::Edit)}</AdminOnly></SignedIn> }
+            />
         </Routes>
     }
 }
@@ -196,7 +239,7 @@ fn routes() -> impl IntoView {
 fn routes() -> impl IntoView {
     use crate::pages::OpenAdminConsole;
     view! {
-        <Routes fallback=NotFound>
+        <Routes fallback=fallback>
             <Route path=path!("/login") view=login_page />
             <Route path=path!("/") view=|| view! { <SignedIn>{accounts_page()}</SignedIn> } />
             <Route

@@ -189,3 +189,139 @@ fn schedule_retry(inner: &Rc<Inner>) {
     });
     *inner.retry.borrow_mut() = Some(timeout);
 }
+
+/// A followed stream of one named event whose data is a whole value (a leaderboard page, say):
+/// no ids, no snapshots, every event replaces the last. Dropping it closes the connection and
+/// stops any reconnect attempt.
+pub struct Follow {
+    inner: Rc<FollowInner>,
+}
+
+struct FollowInner {
+    url: String,
+    event: &'static str,
+    on_data: Box<dyn Fn(String)>,
+    on_connection: Box<dyn Fn(Connection)>,
+    source: RefCell<Option<NamedSource>>,
+    retry: RefCell<Option<Timeout>>,
+    retry_delay_ms: Cell<u32>,
+}
+
+/// One `EventSource` following a named event, and its callbacks; closed when dropped.
+struct NamedSource {
+    es: EventSource,
+    event: &'static str,
+    _on_open: Closure<dyn FnMut(Event)>,
+    on_data: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(Event)>,
+}
+
+impl Drop for NamedSource {
+    fn drop(&mut self) {
+        self.es.set_onopen(None);
+        self.es.set_onerror(None);
+        let _ = self
+            .es
+            .remove_event_listener_with_callback(self.event, self.on_data.as_ref().unchecked_ref());
+        self.es.close();
+    }
+}
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        self.inner.retry.borrow_mut().take();
+        self.inner.source.borrow_mut().take();
+    }
+}
+
+/// Follows the events named `event` at `url` (from `api`): `on_data` receives each one's data
+/// decoded as `T` (one that cannot be decoded is skipped), `on_connection` every change of
+/// connection state. The server sends the current value on every (re)connection, so nothing
+/// needs resuming.
+pub fn follow<T: serde::de::DeserializeOwned + 'static>(
+    url: String,
+    event: &'static str,
+    on_data: impl Fn(T) + 'static,
+    on_connection: impl Fn(Connection) + 'static,
+) -> Follow {
+    let inner = Rc::new(FollowInner {
+        url,
+        event,
+        on_data: Box::new(move |data: String| match serde_json::from_str::<T>(&data) {
+            Ok(value) => on_data(value),
+            Err(error) => leptos::logging::warn!("ignoring a {event} event: {error}"),
+        }),
+        on_connection: Box::new(on_connection),
+        source: RefCell::new(None),
+        retry: RefCell::new(None),
+        retry_delay_ms: Cell::new(FIRST_RETRY_MS),
+    });
+    (inner.on_connection)(Connection::Connecting);
+    connect_named(&inner);
+    Follow { inner }
+}
+
+fn connect_named(inner: &Rc<FollowInner>) {
+    let es = match EventSource::new(&inner.url) {
+        Ok(es) => es,
+        Err(error) => {
+            leptos::logging::warn!("cannot open the live stream: {error:?}");
+            retry_named(inner);
+            return;
+        }
+    };
+    let weak = Rc::downgrade(inner);
+    let on_open = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        if let Some(inner) = weak.upgrade() {
+            inner.retry_delay_ms.set(FIRST_RETRY_MS);
+            (inner.on_connection)(Connection::Open);
+        }
+    });
+    let weak = Rc::downgrade(inner);
+    let on_data = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
+        let Some(inner) = weak.upgrade() else { return };
+        if let Some(data) = message.data().as_string() {
+            (inner.on_data)(data);
+        }
+    });
+    let weak = Rc::downgrade(inner);
+    let on_error = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+        let Some(inner) = weak.upgrade() else { return };
+        (inner.on_connection)(Connection::Reconnecting);
+        let closed = event
+            .current_target()
+            .and_then(|target| target.dyn_into::<EventSource>().ok())
+            .is_none_or(|es| es.ready_state() == EventSource::CLOSED);
+        if closed {
+            retry_named(&inner);
+        }
+    });
+    es.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    if let Err(error) =
+        es.add_event_listener_with_callback(inner.event, on_data.as_ref().unchecked_ref())
+    {
+        leptos::logging::warn!("cannot follow the live stream: {error:?}");
+    }
+    *inner.source.borrow_mut() = Some(NamedSource {
+        es,
+        event: inner.event,
+        _on_open: on_open,
+        on_data,
+        _on_error: on_error,
+    });
+}
+
+fn retry_named(inner: &Rc<FollowInner>) {
+    let delay = inner.retry_delay_ms.get();
+    inner
+        .retry_delay_ms
+        .set(delay.saturating_mul(2).min(MAX_RETRY_MS));
+    let weak: Weak<FollowInner> = Rc::downgrade(inner);
+    let timeout = Timeout::new(delay, move || {
+        if let Some(inner) = weak.upgrade() {
+            connect_named(&inner);
+        }
+    });
+    *inner.retry.borrow_mut() = Some(timeout);
+}

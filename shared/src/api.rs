@@ -26,6 +26,9 @@ pub enum FeedStatus {
     Live,
     /// The last polls failed; numbers shown are the last known ones.
     Stale,
+    /// Archived by an admin: no longer tracked; the challenge is kept as it stood, read-only
+    /// (its history, events, trades and statement are still there and exported).
+    Archived,
 }
 
 /// What the dashboard shows of an account at one instant.
@@ -244,7 +247,8 @@ impl AccountSummary {
     /// about another account changes nothing, nor does a view older than the one shown (an
     /// answer to a fetch can land after a live update newer than it).
     pub fn apply(&mut self, event: &StreamEvent) -> bool {
-        if event.account_id() != Some(&self.id) {
+        // An archived account's numbers stay as they stood.
+        if event.account_id() != Some(&self.id) || self.feed == FeedStatus::Archived {
             return false;
         }
         match event {
@@ -1559,7 +1563,7 @@ impl ChallengeRow {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChallengeCounts {
-    /// Every account.
+    /// Every account not archived.
     pub all: u64,
     /// Active challenges.
     pub active: u64,
@@ -1577,6 +1581,10 @@ pub struct ChallengeCounts {
     pub stale: u64,
     /// Feeds connecting or backfilling.
     pub starting: u64,
+    /// Archived challenges (counted apart from all the others, and listed only with the
+    /// `archived` feed filter).
+    #[serde(default)]
+    pub archived: u64,
 }
 
 /// `GET /api/admin/challenges?q=&status=&feed=&sort=&dir=&page=&per_page=` (admins only): one
@@ -1609,6 +1617,33 @@ pub struct OverrideRequest {
         feature = "openapi",
         schema(required = true, min_length = 1, pattern = r"\S")
     )]
+    pub reason: String,
+}
+
+/// `POST /api/accounts/{account}/archive` (admins only): the challenge is kept as it stands,
+/// read-only, and no longer tracked; its history, events, trades and statement stay (and are
+/// exported). Once, never undone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveRequest {
+    /// Why: mandatory (422 without one), kept in the audit log.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, min_length = 1, pattern = r"\S")
+    )]
+    pub reason: String,
+}
+
+/// An account's archiving.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ArchiveResponse {
+    pub account: AccountId,
+    pub archived_at: DateTime<Utc>,
+    /// The admin's username.
+    pub archived_by: String,
     pub reason: String,
 }
 
@@ -2672,11 +2707,15 @@ pub struct ImportRow {
     /// `streaming` (the default for MetaApi and demo accounts) or `rest`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<String>,
+    /// A competition not started yet (its id) the account enters once created (with a preset,
+    /// not a program).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub competition: Option<String>,
 }
 
 impl ImportRow {
     /// The columns of an import file, in the template's order.
-    pub const COLUMNS: [&'static str; 18] = [
+    pub const COLUMNS: [&'static str; 19] = [
         "id",
         "name",
         "connection",
@@ -2695,6 +2734,7 @@ impl ImportRow {
         "initial_balance",
         "currency",
         "transport",
+        "competition",
     ];
 
     /// The value of a column (by its name in [`ImportRow::COLUMNS`]).
@@ -2733,6 +2773,7 @@ impl ImportRow {
             "initial_balance" => &self.initial_balance,
             "currency" => &self.currency,
             "transport" => &self.transport,
+            "competition" => &self.competition,
             _ => return None,
         })
     }
@@ -2757,6 +2798,7 @@ impl ImportRow {
             "initial_balance" => &mut self.initial_balance,
             "currency" => &mut self.currency,
             "transport" => &mut self.transport,
+            "competition" => &mut self.competition,
             _ => return None,
         })
     }

@@ -11,9 +11,11 @@
 //! - [`engine`]: the risk engine: challenges, rules, presets, metrics and statistics.
 //! - [`history`]: equity history at chart resolution, extremes kept.
 //! - [`programs`]: the firm's programs (phases, their rules, splits and time limits) and templates.
+//! - [`competitions`]: competitions: a window, the rules that disqualify, the ranking, the leaderboard.
 //! - [`statement`]: a challenge's statement for disputes, its bytes and their SHA-256.
 
 pub mod api;
+pub mod competitions;
 pub mod domain;
 pub mod engine;
 pub mod format;

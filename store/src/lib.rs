@@ -7,6 +7,7 @@
 //! This crate must not know about trackers, brokers' JSON or the HTTP API.
 
 pub mod buckets;
+pub mod competitions;
 pub mod connections;
 mod gate;
 mod postgres;
@@ -20,6 +21,9 @@ pub mod statements;
 mod suite;
 pub mod testing;
 
+pub use competitions::{
+    Baseline, CompetitionNotice, StoredCompetition, StoredDisqualification, StoredEntry,
+};
 pub use postgres::PostgresStore;
 pub use programs::{
     Enrollment, PhaseRecord, ProgramVersion, Promotion, PromotionStatus, StoredProgram,
@@ -99,9 +103,95 @@ pub trait Store:
     + RiskApi
     + Programs
     + Statements
+    + Competitions
 {
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Competitions: their definitions and windows, entrants, day ranks, final standings, and the
+/// names traders show on leaderboards (see [`competitions`]).
+#[async_trait]
+pub trait Competitions: Send + Sync + 'static {
+    /// Creates a competition; `false` (nothing written) when the id is taken.
+    async fn create_competition(&self, competition: &StoredCompetition)
+    -> Result<bool, StoreError>;
+    /// Every competition, by start then id.
+    async fn competitions(&self) -> Result<Vec<StoredCompetition>, StoreError>;
+    /// One competition.
+    async fn competition(&self, id: &str) -> Result<Option<StoredCompetition>, StoreError>;
+    /// Rewrites a competition's definition, window, public slug and who changed it; `false`
+    /// (nothing written) once it has started.
+    async fn update_competition(&self, competition: &StoredCompetition)
+    -> Result<bool, StoreError>;
+    /// Turns the public link on or off whatever the stage: the definition (its `public`), the
+    /// slug and who changed it are rewritten, nothing else; `false` when there is no such
+    /// competition.
+    async fn set_competition_public(
+        &self,
+        competition: &StoredCompetition,
+    ) -> Result<bool, StoreError>;
+    /// Removes and adds entrants in one transaction (new ones numbered on from the last number
+    /// ever given, in order; an account already in is left as it is); every entrant after it.
+    /// `None` (nothing written) when there is no such competition or it has started.
+    async fn change_entries(
+        &self,
+        id: &str,
+        add: &[AccountId],
+        remove: &[AccountId],
+        at: DateTime<Utc>,
+    ) -> Result<Option<Vec<StoredEntry>>, StoreError>;
+    /// A competition's entrants, by entry number.
+    async fn competition_entries(&self, id: &str) -> Result<Vec<StoredEntry>, StoreError>;
+    /// The competitions an account is entered in.
+    async fn account_competitions(&self, account: &AccountId) -> Result<Vec<String>, StoreError>;
+    /// Marks a competition started and records `notices`, in one transaction; `false` (nothing
+    /// written) when it was started already (a compare-and-swap: the start is carried out once).
+    async fn start_competition(
+        &self,
+        id: &str,
+        notices: &[CompetitionNotice],
+    ) -> Result<bool, StoreError>;
+    /// Keeps an entrant's numbers at the start; `false` when they are kept already.
+    async fn set_entry_baseline(
+        &self,
+        id: &str,
+        entry: u32,
+        baseline: &Baseline,
+    ) -> Result<bool, StoreError>;
+    /// Keeps an entrant's disqualification and records `notices`, in one transaction; `false`
+    /// (nothing written) when it is disqualified already.
+    async fn disqualify_entry(
+        &self,
+        id: &str,
+        entry: u32,
+        why: &StoredDisqualification,
+        notices: &[CompetitionNotice],
+    ) -> Result<bool, StoreError>;
+    /// Keeps the ranks at the end of `day` (`YYYY-MM-DD`); `false` when that day has them.
+    async fn save_day_ranks(
+        &self,
+        id: &str,
+        day: &str,
+        ranks_json: &str,
+    ) -> Result<bool, StoreError>;
+    /// The latest day's ranks: the day and the ranks as JSON.
+    async fn latest_day_ranks(&self, id: &str) -> Result<Option<(String, String)>, StoreError>;
+    /// Freezes the final standings and records `notices`, in one transaction; `false` (nothing
+    /// written) when they are frozen already.
+    async fn finish_competition(
+        &self,
+        id: &str,
+        final_json: &str,
+        at: DateTime<Utc>,
+        notices: &[CompetitionNotice],
+    ) -> Result<bool, StoreError>;
+    /// Every user who chose a display name, with it.
+    async fn display_names(&self) -> Result<Vec<(UserId, String)>, StoreError>;
+    /// The display name a user chose.
+    async fn display_name(&self, user: UserId) -> Result<Option<String>, StoreError>;
+    /// Sets (or, with `None`, clears) a user's display name; `false` when there is no such user.
+    async fn set_display_name(&self, user: UserId, name: Option<&str>) -> Result<bool, StoreError>;
 }
 
 /// The firm's programs: versions (append-only) and the challenges enrolled on them (see
@@ -457,6 +547,15 @@ pub trait Users: Send + Sync + 'static {
     async fn account_owner(&self, id: &AccountId) -> Result<Option<UserId>, StoreError>;
     /// The accounts a user owns, in id order.
     async fn accounts_owned_by(&self, user: UserId) -> Result<Vec<AccountId>, StoreError>;
+    /// Archives an account; `false` when there is no such account or it is archived already
+    /// (the first archiving stands).
+    async fn archive_account(
+        &self,
+        id: &AccountId,
+        archived: &Archived,
+    ) -> Result<bool, StoreError>;
+    /// An account's archiving, if it is archived.
+    async fn archived(&self, id: &AccountId) -> Result<Option<Archived>, StoreError>;
 }
 
 /// The audit log of every change an admin makes (append-only).
@@ -821,6 +920,18 @@ pub struct AccountRecord {
     pub owner: Option<UserId>,
     /// When it was first stored.
     pub created_at: DateTime<Utc>,
+    /// When, by whom and why it was archived (read-only, no longer tracked); `None` while it
+    /// is in use.
+    pub archived: Option<Archived>,
+}
+
+/// An account's archiving: once, never undone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Archived {
+    pub at: DateTime<Utc>,
+    /// The admin's username.
+    pub by: String,
+    pub reason: String,
 }
 
 /// The form of a username that is unique: names differ only if they differ in more than case.
@@ -1196,6 +1307,22 @@ fn rule_set_from_row(
         created_by,
         created_at: time_from_ms(created_at)?,
     })
+}
+
+/// An account's archiving from its columns (all three set, or none).
+fn archived_from_row(
+    at: Option<i64>,
+    by: Option<String>,
+    reason: Option<String>,
+) -> Result<Option<Archived>, StoreError> {
+    match at {
+        None => Ok(None),
+        Some(at) => Ok(Some(Archived {
+            at: time_from_ms(at)?,
+            by: by.unwrap_or_default(),
+            reason: reason.unwrap_or_default(),
+        })),
+    }
 }
 
 fn time_from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {

@@ -1698,6 +1698,39 @@ async fn accounts_have_owners(store: &dyn Store, _url: &str) {
             ("c", "C", Some(bob.id))
         ]
     );
+    assert!(listed.iter().all(|r| r.archived.is_none()));
+
+    // Archiving: once, the first one standing; an unknown account is not archived.
+    let archived = crate::Archived {
+        at: DateTime::from_timestamp_millis(1_700_000_000_000).expect("time"),
+        by: "root".to_owned(),
+        reason: "Failed; kept for disputes".to_owned(),
+    };
+    assert!(store.archive_account(&b, &archived).await.expect("archive"));
+    let again = crate::Archived {
+        reason: "again".to_owned(),
+        ..archived.clone()
+    };
+    assert!(!store.archive_account(&b, &again).await.expect("twice"));
+    assert!(
+        !store
+            .archive_account(&AccountId::from("zz"), &archived)
+            .await
+            .expect("no such account")
+    );
+    assert_eq!(
+        store.archived(&b).await.expect("read"),
+        Some(archived.clone())
+    );
+    assert_eq!(store.archived(&a).await.expect("read"), None);
+    let listed = store.accounts().await.expect("accounts");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|r| r.archived.is_some())
+            .collect::<Vec<_>>(),
+        [false, true, false]
+    );
 }
 
 async fn leases_have_one_holder_and_fence_its_saves(store: &dyn Store, url: &str) {
@@ -1882,6 +1915,233 @@ async fn a_challenge_links_to_a_version_of_its_rule_set(store: &dyn Store, _url:
             .expect("read"),
         Some(v2)
     );
+}
+
+/// A competition: created once per id, entrants numbered in entry order and never renumbered,
+/// edits and entry changes refused after the start, the start, a disqualification and the
+/// final standings each recorded once with their notices, baselines kept once, day ranks, and
+/// display names.
+async fn competitions_start_once_number_entrants_and_freeze_once(store: &dyn Store, _url: &str) {
+    use crate::{Baseline, CompetitionNotice, StoredCompetition, StoredDisqualification};
+    let c = StoredCompetition {
+        id: "spring-cup".into(),
+        definition_json: "{}".into(),
+        start: at(T0),
+        end: at(T0 + 86_400_000),
+        public_slug: None,
+        started: false,
+        final_json: None,
+        final_at: None,
+        created_by: "admin".into(),
+        created_at: at(T0 - 1_000),
+        updated_by: "admin".into(),
+        updated_at: at(T0 - 1_000),
+    };
+    assert!(store.create_competition(&c).await.expect("create"));
+    assert!(
+        !store.create_competition(&c).await.expect("again"),
+        "an id is taken once"
+    );
+    let (a, b, d) = (
+        AccountId::from("a"),
+        AccountId::from("b"),
+        AccountId::from("d"),
+    );
+    let entries = store
+        .change_entries(&c.id, &[a.clone(), b.clone()], &[], at(T0 - 500))
+        .await
+        .expect("add")
+        .expect("not started");
+    assert_eq!(entries.iter().map(|e| e.entry).collect::<Vec<_>>(), [1, 2]);
+    let entries = store
+        .change_entries(
+            &c.id,
+            &[d.clone(), a.clone()],
+            std::slice::from_ref(&b),
+            at(T0 - 400),
+        )
+        .await
+        .expect("change")
+        .expect("not started");
+    assert_eq!(
+        entries
+            .iter()
+            .map(|e| (e.entry, e.account.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "a"), (3, "d")],
+        "numbers are never reused"
+    );
+    assert_eq!(
+        store.account_competitions(&d).await.expect("of d"),
+        ["spring-cup"]
+    );
+    let mut edited = c.clone();
+    edited.public_slug = Some("abc123".into());
+    assert!(store.update_competition(&edited).await.expect("edit"));
+    let notice = |account: &AccountId, kind: &str| CompetitionNotice {
+        account: account.clone(),
+        event: StoredEvent {
+            time: at(T0),
+            kind: kind.into(),
+            rule: None,
+            body: "{}".into(),
+        },
+    };
+    let started = [
+        notice(&a, "competition_started"),
+        notice(&d, "competition_started"),
+    ];
+    assert!(
+        store
+            .start_competition(&c.id, &started)
+            .await
+            .expect("start")
+    );
+    assert!(
+        !store
+            .start_competition(&c.id, &started)
+            .await
+            .expect("again"),
+        "once"
+    );
+    assert_eq!(store.challenge_events(&a).await.expect("events").len(), 1);
+    assert!(!store.update_competition(&edited).await.expect("late edit"));
+    let mut public = StoredCompetition {
+        public_slug: None,
+        ..edited.clone()
+    };
+    assert!(
+        store
+            .set_competition_public(&public)
+            .await
+            .expect("link off")
+    );
+    public.public_slug = Some("abc123".into());
+    assert!(
+        store
+            .set_competition_public(&public)
+            .await
+            .expect("link on")
+    );
+    assert!(
+        store
+            .change_entries(&c.id, std::slice::from_ref(&b), &[], at(T0 + 1))
+            .await
+            .expect("late add")
+            .is_none()
+    );
+    let baseline = Baseline {
+        equity: dec!(100000.50),
+        trades: 4,
+        at: at(T0 + 10),
+    };
+    assert!(
+        store
+            .set_entry_baseline(&c.id, 1, &baseline)
+            .await
+            .expect("baseline")
+    );
+    let later = Baseline {
+        equity: dec!(1),
+        ..baseline.clone()
+    };
+    assert!(
+        !store
+            .set_entry_baseline(&c.id, 1, &later)
+            .await
+            .expect("once")
+    );
+    let why = StoredDisqualification {
+        rule: "daily_loss".into(),
+        label: "Maximum daily loss".into(),
+        at: at(T0 + 60_000),
+        evidence: "equity 94,385 below the floor 95,000".into(),
+        equity: Some(dec!(94385.25)),
+        trades: Some(3),
+    };
+    let dq = [notice(&d, "competition_disqualified")];
+    assert!(
+        store
+            .disqualify_entry(&c.id, 3, &why, &dq)
+            .await
+            .expect("dq")
+    );
+    assert!(
+        !store
+            .disqualify_entry(&c.id, 3, &why, &dq)
+            .await
+            .expect("dq again")
+    );
+    let entries = store.competition_entries(&c.id).await.expect("entries");
+    assert_eq!(entries[0].baseline.as_ref(), Some(&baseline));
+    assert_eq!(entries[1].disqualification.as_ref(), Some(&why));
+    assert!(
+        store
+            .save_day_ranks(&c.id, "2026-01-01", "{\"1\":2}")
+            .await
+            .expect("day")
+    );
+    assert!(
+        !store
+            .save_day_ranks(&c.id, "2026-01-01", "{}")
+            .await
+            .expect("day again")
+    );
+    assert!(
+        store
+            .save_day_ranks(&c.id, "2026-01-02", "{\"1\":1}")
+            .await
+            .expect("day 2")
+    );
+    assert_eq!(
+        store.latest_day_ranks(&c.id).await.expect("latest"),
+        Some(("2026-01-02".to_owned(), "{\"1\":1}".to_owned()))
+    );
+    let finals = [
+        notice(&a, "competition_final"),
+        notice(&d, "competition_final"),
+    ];
+    assert!(
+        store
+            .finish_competition(&c.id, "[]", at(T0 + 86_400_000), &finals)
+            .await
+            .expect("final")
+    );
+    assert!(
+        !store
+            .finish_competition(&c.id, "[1]", at(T0 + 86_400_001), &finals)
+            .await
+            .expect("once")
+    );
+    let kept = store
+        .competition(&c.id)
+        .await
+        .expect("read")
+        .expect("there");
+    assert!(kept.started);
+    assert_eq!(kept.final_json.as_deref(), Some("[]"));
+    assert_eq!(kept.public_slug.as_deref(), Some("abc123"));
+    assert_eq!(store.challenge_events(&d).await.expect("events").len(), 3);
+    assert_eq!(store.competitions().await.expect("all").len(), 1);
+
+    let user = store
+        .create_user("jane", "hash", Role::Trader)
+        .await
+        .expect("user")
+        .expect("new");
+    assert_eq!(store.display_name(user.id).await.expect("none"), None);
+    assert!(
+        store
+            .set_display_name(user.id, Some("Jane D."))
+            .await
+            .expect("set")
+    );
+    assert_eq!(
+        store.display_names().await.expect("names"),
+        [(user.id, "Jane D.".to_owned())]
+    );
+    assert!(store.set_display_name(user.id, None).await.expect("clear"));
+    assert!(store.display_names().await.expect("names").is_empty());
 }
 
 macro_rules! suite {
@@ -2748,6 +3008,7 @@ macro_rules! every_case {
             api_tokens_trackers_and_tracker_events_are_kept,
             programs_are_versioned_and_challenges_enrolled,
             statements_issued_are_found_by_hash_and_never_change,
+            competitions_start_once_number_entrants_and_freeze_once,
         );
     };
 }

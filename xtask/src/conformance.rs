@@ -70,11 +70,7 @@ const SUITES: &[Suite] = &[
 pub fn run(root: &Path) -> anyhow::Result<()> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let venv = python_tools(
-        root,
-        &target.join("conformance"),
-        "conformance/requirements.txt",
-    )?;
+    let venv = python_tools(root, &venv_cache(&target), "conformance/requirements.txt")?;
     let setup = Setup {
         root: root.to_owned(),
         target,
@@ -112,6 +108,21 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         bail!("{} conformance checks failed", total.failed);
     }
     Ok(())
+}
+
+/// Where the Python environments are kept: outside the checkout (`$XDG_CACHE_HOME` or
+/// `~/.cache`, under `riskdeck/conformance`), so a fresh clone on the same machine does not
+/// install the same pinned packages again; `target/conformance` without a home. Each is named by
+/// the hash of its requirements, so a new pin makes a new one.
+fn venv_cache(target: &Path) -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .map_or_else(
+            || target.join("conformance"),
+            |cache| cache.join("riskdeck").join("conformance"),
+        )
 }
 
 /// The cached virtual environment for a pinned requirements file (relative to the workspace),
@@ -260,7 +271,7 @@ fn scratch(setup: &Setup, name: &str) -> anyhow::Result<PathBuf> {
 fn metaapi_sdk(setup: &Setup) -> anyhow::Result<Tally> {
     let venv = python_tools(
         &setup.root,
-        &setup.target.join("conformance"),
+        &venv_cache(&setup.target),
         "conformance/requirements-metaapi.txt",
     )?;
     let binary = riskdeck(setup)?;
@@ -303,7 +314,7 @@ fn metaapi_sdk(setup: &Setup) -> anyhow::Result<Tally> {
 fn metaapi_risk(setup: &Setup) -> anyhow::Result<Tally> {
     let venv = python_tools(
         &setup.root,
-        &setup.target.join("conformance"),
+        &venv_cache(&setup.target),
         "conformance/requirements-metaapi.txt",
     )?;
     let binary = riskdeck(setup)?;
@@ -436,7 +447,7 @@ fn await_listening(port: u16, what: &str) -> anyhow::Result<()> {
 fn ctrader_sdk(setup: &Setup) -> anyhow::Result<Tally> {
     let venv = python_tools(
         &setup.root,
-        &setup.target.join("conformance"),
+        &venv_cache(&setup.target),
         "conformance/requirements-ctrader.txt",
     )?;
     let binary = riskdeck(setup)?;

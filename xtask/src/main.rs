@@ -154,18 +154,32 @@ fn test() -> anyhow::Result<()> {
         Ok(())
     })?;
     phases.time("fmt", || check(cargo().args(["fmt", "--all", "--check"])))?;
-    // Both bundles, the trader's and the admin console's.
-    let dist = phases.time("browser bundles", || bundle::build(&root))?;
+    // Both bundles, the trader's and the admin console's, build while the tests do: they are
+    // wasm32 under their own profile (their own build directories, no lock shared with the
+    // native build), and each ends in one long single-threaded step (one codegen unit, LTO)
+    // during which the native build has the other core.
+    let dist = phases.time("browser bundles and the tests' build (and lint)", || {
+        std::thread::scope(|scope| {
+            let bundles = scope.spawn(|| bundle::build(&root));
+            let native = check(cargo().args(["test", "--workspace", "--no-run"]))
+                // `cargo test` builds every target but the benches: build (and lint) those too.
+                .and_then(|()| {
+                    check(cargo().args(["test", "--workspace", "--benches", "--no-run"]))
+                });
+            let dist = bundles
+                .join()
+                .map_err(|_| anyhow::anyhow!("the bundle build panicked"))??;
+            native.map(|()| dist)
+        })
+    })?;
     bundle::check_budget(&dist)?;
-    phases.time("build (and lint) and run the tests", || {
+    phases.time("run the tests", || {
         check(
             cargo()
                 .args(["test", "--workspace"])
                 .env("RISKDECK_DIST", &dist)
                 .env("RUST_TEST_THREADS", test_threads()),
-        )?;
-        // `cargo test` builds every target but the benches: build (and lint) those too.
-        check(cargo().args(["test", "--workspace", "--benches", "--no-run"]))
+        )
     })?;
     phases.time("clippy wasm32", || {
         // The bundles are built as shipped, not through clippy-driver: lint them apart, the

@@ -100,6 +100,9 @@ pub fn render(
         "daily_summary" => "Daily summary",
         "tracker_exceeded" => "Risk tracker threshold exceeded",
         "promoted" => "Next phase started",
+        "competition_started" => "Competition started",
+        "competition_disqualified" => "Disqualified from a competition",
+        "competition_final" => "Competition final standings",
         other => other,
     };
     // The tracker's events (feed, daily summary) are JSON of their own, not engine events.
@@ -123,6 +126,9 @@ pub fn render(
         "feed_stale" | "feed_recovered" => feed_lines(&mut text, &stored.kind, &body, local),
         "daily_summary" => summary_lines(&mut text, &body),
         "tracker_exceeded" => tracker_lines(&mut text, &body),
+        "competition_started" | "competition_disqualified" | "competition_final" => {
+            competition_lines(&mut text, &body);
+        }
         "promoted" => {
             for (label, key) in [
                 ("Program", "program_name"),
@@ -193,6 +199,26 @@ pub fn render(
             event: serde_json::from_str(&stored.body).unwrap_or(serde_json::Value::Null),
         },
         text,
+    }
+}
+
+/// A competition event's lines: the competition, and the entrant's rank or disqualification.
+fn competition_lines(text: &mut String, body: &serde_json::Value) {
+    if let Some(name) = body["name"].as_str() {
+        text.push_str(&format!("Competition: {name}\n"));
+    }
+    if let (Some(rank), Some(entrants)) = (body["rank"].as_u64(), body["entrants"].as_u64()) {
+        text.push_str(&format!("Final rank: {rank} of {entrants}\n"));
+    }
+    for (label, key) in [
+        ("Return", "return_percent"),
+        ("Profit", "profit"),
+        ("Ranking", "ranking"),
+        ("Evidence", "evidence"),
+    ] {
+        if let Some(value) = body[key].as_str() {
+            text.push_str(&format!("{label}: {value}\n"));
+        }
     }
 }
 
@@ -334,6 +360,42 @@ mod tests {
         // message exactly as on the page.
         check(dec!(0.025), "0.03");
         check(dec!(-2.345), "-2.35");
+    }
+
+    #[test]
+    fn competition_messages_name_the_competition_and_the_standing() {
+        let final_standings = tracker_event(
+            "competition_final",
+            serde_json::json!({"kind": "competition_final", "name": "Spring cup", "rank": 2,
+                "entrants": 40, "return_percent": "3.25", "profit": "3250.00"}),
+        );
+        assert_eq!(
+            final_standings.subject,
+            "Competition final standings: FTMO 100k"
+        );
+        for line in [
+            "Competition: Spring cup",
+            "Final rank: 2 of 40",
+            "Return: 3.25",
+        ] {
+            assert!(
+                final_standings.text.contains(line),
+                "{line:?} in {}",
+                final_standings.text
+            );
+        }
+        let disqualified = tracker_event(
+            "competition_disqualified",
+            serde_json::json!({"kind": "competition_disqualified", "name": "Spring cup",
+                "evidence": "Maximum daily loss (daily_loss) broken"}),
+        );
+        assert!(
+            disqualified
+                .text
+                .contains("Evidence: Maximum daily loss (daily_loss) broken"),
+            "{}",
+            disqualified.text
+        );
     }
 
     fn tracker_event(kind: &str, body: serde_json::Value) -> Message {

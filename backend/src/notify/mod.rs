@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 /// The event kinds people can ask to hear about: the engine's, then the tracker's, then a
 /// MetaApi risk tracker's (`crate::risk`).
-pub const KINDS: [&str; 11] = [
+pub const KINDS: [&str; 14] = [
     "warning",
     "breach",
     "held",
@@ -51,6 +51,11 @@ pub const KINDS: [&str; 11] = [
     crate::risk::EVENT_KIND,
     // A program phase's next phase started (`tracker::promotion`).
     "promoted",
+    // A competition started, disqualified an entrant, froze its final standings
+    // (`crate::competitions`).
+    "competition_started",
+    "competition_disqualified",
+    "competition_final",
 ];
 /// The channels.
 pub const CHANNELS: [&str; 3] = ["telegram", "webhook", "email"];

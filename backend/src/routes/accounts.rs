@@ -260,6 +260,64 @@ async fn owner_summary(
     }
 }
 
+/// `POST /api/accounts/{account}/archive`: the challenge is kept as it stands, read-only, and
+/// no longer tracked (its tracker stops here or on whichever instance holds it); everything it
+/// recorded stays readable and exported. Once: a second archiving is refused (409).
+pub async fn archive(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(account): Path<String>,
+    JsonBody(request): JsonBody<shared::api::ArchiveRequest>,
+) -> Result<Json<shared::api::ArchiveResponse>, AppError> {
+    let reason = request.reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::Unprocessable(
+            "reason: say why the challenge is archived; the audit log keeps it.".to_owned(),
+        ));
+    }
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(AppError::Unprocessable(format!(
+            "reason: keep it under {MAX_REASON_CHARS} characters."
+        )));
+    }
+    let id = AccountId(account);
+    if !state.hub.contains(&id) {
+        return Err(no_such_account());
+    }
+    super::writable(&state, &id).await?;
+    let archived = store::Archived {
+        at: Utc::now(),
+        by: admin.user.username.clone(),
+        reason: reason.to_owned(),
+    };
+    if !state.store.archive_account(&id, &archived).await? {
+        // Archived meanwhile (or the account is configured but not stored yet).
+        super::writable(&state, &id).await?;
+        return Err(no_such_account());
+    }
+    state.hub.archive(&id);
+    state
+        .launcher
+        .fanout
+        .feed(&id, shared::api::FeedStatus::Archived);
+    audit(
+        &state,
+        &admin,
+        "account.archive",
+        format!("account:{id}"),
+        None::<&serde_json::Value>,
+        Some(&serde_json::json!({ "reason": reason })),
+    )
+    .await?;
+    tracing::info!(account = %id, by = %archived.by, "account archived");
+    Ok(Json(shared::api::ArchiveResponse {
+        account: id,
+        archived_at: archived.at,
+        archived_by: archived.by,
+        reason: archived.reason,
+    }))
+}
+
 /// The checked range and budget of a history request.
 fn history_range(
     query: &HistoryQuery,
@@ -330,6 +388,7 @@ pub async fn correct_anchor(
     if !state.hub.contains(&id) {
         return Err(no_such_account());
     }
+    super::writable(&state, &id).await?;
     let correction = AnchorCorrection {
         field: request.anchor,
         value: request.value,

@@ -50,6 +50,8 @@ enum FeedFilter {
     Live,
     Stale,
     Starting,
+    /// Archived challenges (listed only with this filter).
+    Archived,
 }
 
 /// What to sort by.
@@ -100,9 +102,10 @@ fn parse(query: &OverviewQuery) -> Result<Overview, AppError> {
         Some("live") => Some(FeedFilter::Live),
         Some("stale") => Some(FeedFilter::Stale),
         Some("starting") => Some(FeedFilter::Starting),
+        Some("archived") => Some(FeedFilter::Archived),
         Some(other) => {
             return Err(AppError::BadRequest(format!(
-                "feed {other:?} is unknown: use live, stale or starting."
+                "feed {other:?} is unknown: use live, stale, starting or archived."
             )));
         }
     };
@@ -168,13 +171,16 @@ fn matches(row: &ChallengeRow, query: &Overview) -> bool {
         StatusFilter::Is(status) => row.status == Some(status),
         StatusFilter::None => row.status.is_none(),
     });
-    let feed = query.feed.is_none_or(|filter| match filter {
-        FeedFilter::Live => row.feed == FeedStatus::Live,
-        FeedFilter::Stale => row.feed == FeedStatus::Stale,
-        FeedFilter::Starting => {
+    let feed = match query.feed {
+        // Archived challenges are out of the way unless asked for.
+        None => row.feed != FeedStatus::Archived,
+        Some(FeedFilter::Live) => row.feed == FeedStatus::Live,
+        Some(FeedFilter::Stale) => row.feed == FeedStatus::Stale,
+        Some(FeedFilter::Starting) => {
             matches!(row.feed, FeedStatus::Connecting | FeedStatus::Backfilling)
         }
-    });
+        Some(FeedFilter::Archived) => row.feed == FeedStatus::Archived,
+    };
     text && status && feed
 }
 
@@ -224,6 +230,10 @@ fn compare(a: &ChallengeRow, b: &ChallengeRow, key: SortKey, descending: bool) -
 fn count(rows: &[ChallengeRow]) -> ChallengeCounts {
     let mut counts = ChallengeCounts::default();
     for row in rows {
+        if row.feed == FeedStatus::Archived {
+            counts.archived += 1;
+            continue;
+        }
         counts.all += 1;
         match row.status {
             Some(ChallengeStatus::Active) => counts.active += 1,
@@ -236,6 +246,7 @@ fn count(rows: &[ChallengeRow]) -> ChallengeCounts {
             FeedStatus::Live => counts.live += 1,
             FeedStatus::Stale => counts.stale += 1,
             FeedStatus::Connecting | FeedStatus::Backfilling => counts.starting += 1,
+            FeedStatus::Archived => {}
         }
     }
     counts

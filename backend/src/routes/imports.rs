@@ -95,7 +95,9 @@ pub async fn create(
             Some(&after),
         )
         .await;
+        let entries = written.entries();
         let job = imports::start(&state.launcher, &state.imports, written).await;
+        enter_competitions(&state, &admin, entries).await;
         Ok::<_, ImportError>((job, audited))
     })
     .await
@@ -114,6 +116,51 @@ pub async fn create(
         Json(job.view(&state.hub)),
     )
         .into_response())
+}
+
+/// Enters the imported accounts in the competitions their rows name (checked not started when
+/// the rows were; one that started meanwhile is logged, its accounts created all the same).
+async fn enter_competitions(
+    state: &AppState,
+    admin: &crate::auth::CurrentUser,
+    entries: Vec<(String, Vec<shared::domain::AccountId>)>,
+) {
+    for (competition, accounts) in entries {
+        match state
+            .store
+            .change_entries(&competition, &accounts, &[], chrono::Utc::now())
+            .await
+        {
+            Ok(Some(_)) => {
+                if let Err(error) = state.competitions.reload(&competition).await {
+                    tracing::error!(%competition, %error, "cannot reload a competition");
+                }
+                let after = serde_json::json!({ "add": accounts });
+                if let Err(error) = audit(
+                    state,
+                    admin,
+                    "competition.entries",
+                    format!("competition:{competition}"),
+                    None::<&()>,
+                    Some(&after),
+                )
+                .await
+                {
+                    tracing::error!(%competition, %error, "cannot audit imported entrants");
+                }
+            }
+            Ok(None) => tracing::warn!(
+                %competition,
+                accounts = accounts.len(),
+                "the competition started during the import: its imported accounts were not entered"
+            ),
+            Err(error) => tracing::error!(
+                %competition,
+                %error,
+                "the imported accounts could not be entered in the competition"
+            ),
+        }
+    }
 }
 
 /// An import that did not start, as the caller sees it.

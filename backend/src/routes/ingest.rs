@@ -54,6 +54,10 @@ pub async fn push(
                     .to_owned(),
                 retry_after: std::time::Duration::from_secs(1),
             },
+            // An archived account's tracker has stopped for good: say so rather than "retry".
+            Refusal::Stopped if state.hub.is_archived(&account) => AppError::Conflict(format!(
+                "{account} is archived: it is read-only and takes no more records."
+            )),
             Refusal::Stopped => unavailable(),
         })?;
     match answer.await {

@@ -11,6 +11,7 @@ mod assets;
 mod audit;
 mod auth;
 mod challenges;
+mod competitions;
 mod docs;
 mod health;
 mod imports;
@@ -277,6 +278,12 @@ fn table() -> Vec<Row> {
             Admin,
             overrides::unpause,
         ),
+        row(
+            Post,
+            "/api/accounts/{account}/archive",
+            Admin,
+            accounts::archive,
+        ),
         row(Get, "/api/audit", Admin, audit::list),
         row(Get, "/api/audit.csv", Admin, audit::csv),
         row(Get, "/api/account-owners", Admin, owners::list),
@@ -327,6 +334,55 @@ fn table() -> Vec<Row> {
             "/api/accounts/{account}/promotion",
             Admin,
             programs::decide_promotion,
+        ),
+        // Competitions: live leaderboards, a public link, and how a trader is shown on them.
+        row(Get, "/api/competitions", Authenticated, competitions::list),
+        row(Post, "/api/competitions", Admin, competitions::create),
+        row(
+            Get,
+            "/api/competitions/{competition}",
+            Authenticated,
+            competitions::detail,
+        ),
+        row(
+            Post,
+            "/api/competitions/{competition}",
+            Admin,
+            competitions::update,
+        ),
+        row(
+            Post,
+            "/api/competitions/{competition}/entries",
+            Admin,
+            competitions::entries,
+        ),
+        row(
+            Get,
+            "/api/competitions/{competition}/leaderboard",
+            Authenticated,
+            competitions::leaderboard,
+        ),
+        Row {
+            deadline: false,
+            ..row(
+                Get,
+                "/api/competitions/{competition}/leaderboard/stream",
+                Authenticated,
+                competitions::stream,
+            )
+        },
+        row(
+            Get,
+            "/api/public/competitions/{slug}/leaderboard",
+            Public,
+            competitions::public,
+        ),
+        row(Get, "/api/me/profile", Authenticated, competitions::profile),
+        row(
+            Post,
+            "/api/me/profile",
+            Authenticated,
+            competitions::update_profile,
         ),
         // Importing accounts by the thousand: a larger body, and no deadline (the accounts
         // are created and started in a task of their own, whatever the client does).
@@ -538,15 +594,25 @@ async fn guard(route: Route, state: AppState, request: Request, next: Next) -> R
     next.run(Request::from_parts(parts, body)).await
 }
 
-/// Every API answer is `Cache-Control: no-store` (they are personal and live), and every API
-/// error carries the one JSON error body: a rejection axum writes as plain text (a query or
-/// path that does not parse, a body over the limit, a method the route lacks) is rewritten.
+/// Every API answer is `Cache-Control: no-store` (they are personal and live; the public
+/// leaderboard sets its own), and every API error carries the one JSON error body: a rejection
+/// axum writes as plain text (a query or path that does not parse, a body over the limit, a
+/// method the route lacks) is rewritten.
 async fn api_response(response: Response) -> Response {
     use axum::http::header::{self, HeaderValue};
     let (mut parts, body) = response.into_parts();
-    parts
+    // A handler that made its answer public (the public leaderboard) keeps its caching; any
+    // other (the streams' `no-cache` too) is `no-store`.
+    let public = parts
         .headers
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("public"));
+    if !public {
+        parts
+            .headers
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     let status = parts.status;
     let is_json = parts
         .headers
@@ -745,6 +811,40 @@ fn audit_json(
 
 /// Writes one entry of the audit log for a change a signed-in person made: who, what, to
 /// which thing, the thing before and after (never a password).
+/// An id of a program or a competition: 3 to 64 lowercase letters, digits and `-`, not starting
+/// or ending with `-` (422 otherwise, with `example`).
+fn check_slug(id: &str, example: &str) -> Result<(), AppError> {
+    let ok = (3..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !id.starts_with('-')
+        && !id.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::Unprocessable(format!(
+            "id: {id:?} is not a usable id: use 3 to 64 lowercase letters, digits and '-', not \
+             starting or ending with '-' (e.g. \"{example}\")."
+        )))
+    }
+}
+
+/// Refuses a change to an archived challenge (409, saying when, by whom and why it was
+/// archived).
+async fn writable(state: &AppState, id: &shared::domain::AccountId) -> Result<(), AppError> {
+    match state.store.archived(id).await? {
+        None => Ok(()),
+        Some(archived) => Err(AppError::Conflict(format!(
+            "{id} was archived on {} by {} ({}): it is read-only. Its history, events, trades \
+             and statement are still there.",
+            archived.at.format("%Y-%m-%d %H:%M UTC"),
+            archived.by,
+            archived.reason
+        ))),
+    }
+}
+
 async fn audit(
     state: &AppState,
     actor: &CurrentUser,

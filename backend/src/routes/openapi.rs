@@ -31,6 +31,10 @@ use shared::api::{ImportJob, ImportRefused, ImportReport, ImportRequest, Imports
 use shared::api::{NotificationPreferences, NotificationsResponse};
 use shared::api::{PromotionDecision, PromotionView, PromotionsResponse};
 use shared::api::{RuleSetSaved, SaveRuleSetRequest, WhatIfRequest, WhatIfResponse};
+use shared::competitions::{
+    CompetitionDetail, CompetitionsResponse, CreateCompetitionRequest, EntriesRequest,
+    EntriesResponse, LeaderboardPage, Profile, UpdateCompetitionRequest,
+};
 use shared::statement::Statement;
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
@@ -554,6 +558,27 @@ fn describe(route: &Route) -> Option<Doc> {
                 Json(200, name::<OverrideResponse>),
             )
         },
+        (Post, "/api/accounts/{account}/archive") => Doc {
+            request: Some(name::<shared::api::ArchiveRequest>),
+            errors: &[
+                (
+                    "409",
+                    "The account is archived already (the message says when, by whom and why).",
+                ),
+                ("422", "The reason is missing or too long."),
+            ],
+            ..doc(
+                "accounts_archive",
+                "accounts",
+                "Archives a challenge instead of deleting it, with a mandatory reason (in the \
+                 audit log): it is no longer tracked and is read-only from now on (rules, \
+                 overrides, anchors, promotions and pushed records are refused with 409), \
+                 while its dashboard, history, events, trades and statement stay readable and \
+                 exported. Once; never undone. The console's overview lists archived \
+                 challenges only with `feed=archived`.",
+                Json(200, name::<shared::api::ArchiveResponse>),
+            )
+        },
         (Get, "/api/accounts/{account}/connection") => doc(
             "accounts_connection",
             "accounts",
@@ -717,6 +742,116 @@ fn describe(route: &Route) -> Option<Doc> {
                 "Approves or rejects (with a reason) the account's promotion awaiting approval \
                  (written to the audit log).",
                 Json(200, name::<PromotionView>),
+            )
+        },
+        (Get, "/api/competitions") => doc(
+            "competitions_list",
+            "competitions",
+            "Competitions: every one for an admin, those with one of the trader's accounts for \
+             a trader; running first, then upcoming, then ended.",
+            Json(200, name::<CompetitionsResponse>),
+        ),
+        (Post, "/api/competitions") => Doc {
+            request: Some(name::<CreateCompetitionRequest>),
+            errors: &[("409", "A competition with this id exists already.")],
+            ..doc(
+                "competitions_create",
+                "competitions",
+                "Creates a competition (window in its time zone, the rules that disqualify, \
+                 the ranking); every problem is named (written to the audit log).",
+                Json(201, name::<CompetitionDetail>),
+            )
+        },
+        (Get, "/api/competitions/{competition}") => Doc {
+            errors: NOT_ENTERED,
+            ..doc(
+                "competitions_get",
+                "competitions",
+                "A competition; its entrants and the disqualifications' evidence for admins.",
+                Json(200, name::<CompetitionDetail>),
+            )
+        },
+        (Post, "/api/competitions/{competition}") => Doc {
+            request: Some(name::<UpdateCompetitionRequest>),
+            errors: &[
+                ("404", "There is no such competition."),
+                ("409", "The competition has started: it is fixed."),
+            ],
+            ..doc(
+                "competitions_update",
+                "competitions",
+                "Rewrites a competition before its start (turning `public` on makes its public \
+                 link; written to the audit log).",
+                Json(200, name::<CompetitionDetail>),
+            )
+        },
+        (Post, "/api/competitions/{competition}/entries") => Doc {
+            request: Some(name::<EntriesRequest>),
+            errors: &[
+                ("404", "There is no such competition."),
+                ("409", "The competition has started: entrants are fixed."),
+            ],
+            ..doc(
+                "competitions_entries",
+                "competitions",
+                "Adds and removes entrants before the start; any refusal (an unknown account, \
+                 one on a program, in an overlapping competition, whose challenge failed) \
+                 refuses all, each account named (written to the audit log).",
+                Json(200, name::<EntriesResponse>),
+            )
+        },
+        (Get, "/api/competitions/{competition}/leaderboard") => Doc {
+            query: LEADERBOARD_QUERY,
+            errors: NOT_ENTERED,
+            ..doc(
+                "competitions_leaderboard",
+                "competitions",
+                "A page of the leaderboard (the trader's own rows marked and pinned).",
+                Json(200, name::<LeaderboardPage>),
+            )
+        },
+        (Get, "/api/competitions/{competition}/leaderboard/stream") => Doc {
+            query: LEADERBOARD_QUERY,
+            errors: NOT_ENTERED,
+            ..doc(
+                "competitions_leaderboard_stream",
+                "competitions",
+                "Server-Sent Events `leaderboard`: the page at once, then whenever it (or the \
+                 pinned rows) changes.",
+                Events(name::<LeaderboardPage>),
+            )
+        },
+        (Get, "/api/public/competitions/{slug}/leaderboard") => Doc {
+            query: &[
+                ("page", "The page, from 1."),
+                ("q", "Only display names containing this, in any case."),
+            ],
+            errors: &[
+                ("404", "No competition has this public link (or it is off)."),
+                ("429", "Too many requests from this address."),
+            ],
+            ..doc(
+                "competitions_public_leaderboard",
+                "competitions",
+                "The public read-only leaderboard: display names and numbers only, cached for \
+                 a second.",
+                Json(200, name::<LeaderboardPage>),
+            )
+        },
+        (Get, "/api/me/profile") => doc(
+            "profile_get",
+            "competitions",
+            "How the signed-in person appears on leaderboards.",
+            Json(200, name::<Profile>),
+        ),
+        (Post, "/api/me/profile") => Doc {
+            request: Some(name::<Profile>),
+            ..doc(
+                "profile_update",
+                "competitions",
+                "Sets (or clears) the signed-in person's display name (written to the audit \
+                 log).",
+                Json(200, name::<Profile>),
             )
         },
         (Post, "/api/imports") => Doc {
@@ -944,6 +1079,19 @@ const STATEMENT_ERRORS: &[(&str, &str)] = &[(
     "409",
     "The account has no challenge to state yet (it is still connecting or reading its history).",
 )];
+
+/// What a competition's routes answer a trader without an entrant in it.
+const NOT_ENTERED: &[(&str, &str)] = &[(
+    "404",
+    "There is no such competition, or the trader has no entrant in it.",
+)];
+
+/// A leaderboard's page and search.
+const LEADERBOARD_QUERY: &[(&str, &str)] = &[
+    ("page", "The page, from 1."),
+    ("per_page", "Rows per page, 1 to 100 (50 when left out)."),
+    ("q", "Only display names containing this, in any case."),
+];
 
 /// The audit log's filters.
 const AUDIT_QUERY: &[(&str, &str)] = &[
@@ -1407,6 +1555,8 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<CreateAccountResponse>(&mut schemas);
     add::<OverrideRequest>(&mut schemas);
     add::<OverrideResponse>(&mut schemas);
+    add::<shared::api::ArchiveRequest>(&mut schemas);
+    add::<shared::api::ArchiveResponse>(&mut schemas);
     add::<AuditResponse>(&mut schemas);
     add::<AccountOwnersResponse>(&mut schemas);
     add::<ConnectionStatus>(&mut schemas);
@@ -1433,6 +1583,14 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     add::<ImportRefused>(&mut schemas);
     add::<ImportJob>(&mut schemas);
     add::<ImportsResponse>(&mut schemas);
+    add::<CompetitionsResponse>(&mut schemas);
+    add::<CreateCompetitionRequest>(&mut schemas);
+    add::<UpdateCompetitionRequest>(&mut schemas);
+    add::<CompetitionDetail>(&mut schemas);
+    add::<EntriesRequest>(&mut schemas);
+    add::<EntriesResponse>(&mut schemas);
+    add::<LeaderboardPage>(&mut schemas);
+    add::<Profile>(&mut schemas);
     schemas
 }
 

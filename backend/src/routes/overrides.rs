@@ -134,6 +134,7 @@ async fn carry_out(
     if !state.hub.contains(&id) {
         return Err(no_such_account());
     }
+    super::writable(state, &id).await?;
     let request = Override {
         kind,
         reason,

@@ -24,30 +24,25 @@ use shared::programs::{ProgramDraft, templates};
 use std::collections::HashMap;
 use store::{Enrollment, ProgramVersion, StoredProgram};
 
+impl From<programs::CreateError> for AppError {
+    fn from(error: programs::CreateError) -> Self {
+        match error {
+            programs::CreateError::Store(error) => error.into(),
+            programs::CreateError::Refused(error) => refused(&error),
+            programs::CreateError::Exists(id) => AppError::Conflict(format!(
+                "id: a program {id:?} exists already; choose another id."
+            )),
+            programs::CreateError::Encode(error) => AppError::Internal(error),
+        }
+    }
+}
+
 impl From<LoadError> for AppError {
     fn from(error: LoadError) -> Self {
         match error {
             LoadError::Store(error) => error.into(),
             unreadable @ LoadError::Unreadable { .. } => AppError::Internal(unreadable.to_string()),
         }
-    }
-}
-
-/// A program id: 3 to 64 lowercase letters, digits and `-`, not starting or ending with `-`.
-fn check_id(id: &str) -> Result<(), AppError> {
-    let ok = (3..=64).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !id.starts_with('-')
-        && !id.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(AppError::Unprocessable(format!(
-            "id: {id:?} is not a usable id: use 3 to 64 lowercase letters, digits and '-', not \
-             starting or ending with '-' (e.g. \"two-step-100k\")."
-        )))
     }
 }
 
@@ -169,7 +164,7 @@ pub async fn create(
     JsonBody(request): JsonBody<CreateProgramRequest>,
 ) -> Result<(StatusCode, Json<ProgramSummary>), AppError> {
     let id = request.id.trim().to_owned();
-    check_id(&id)?;
+    super::check_slug(&id, "two-step-100k")?;
     let template = match request
         .template
         .as_deref()
@@ -199,45 +194,14 @@ pub async fn create(
             ));
         }
     };
-    program.validate().map_err(|e| refused(&e))?;
-    let now = Utc::now();
-    let first = ProgramVersion {
-        version: 1,
-        definition_json: serde_json::to_string(&program)
-            .map_err(|e| AppError::Internal(e.to_string()))?,
-        apply_json: serde_json::to_string(&ProgramApply::NewChallenges)
-            .map_err(|e| AppError::Internal(e.to_string()))?,
-        applied_to: 0,
-        created_by: admin.user.username.clone(),
-        created_at: now,
-    };
-    if !state
-        .store
-        .create_program(&id, template.as_ref().map(|t| t.id), &first)
-        .await?
-    {
-        return Err(AppError::Conflict(format!(
-            "id: a program {id:?} exists already; choose another id."
-        )));
-    }
-    audit(
-        &state,
-        &admin,
-        "program.create",
-        format!("program:{id}"),
-        None::<&()>,
-        Some(&serde_json::json!({
-            "version": 1,
-            "template": template.as_ref().map(|t| t.id),
-            "program": program,
-        })),
+    let stored = programs::create(
+        state.store.as_ref(),
+        &id,
+        template.as_ref().map(|t| t.id),
+        &program,
+        &admin.user.username,
     )
     .await?;
-    let stored = state
-        .store
-        .program(&id)
-        .await?
-        .ok_or_else(|| AppError::Internal("the new program vanished".to_owned()))?;
     Ok((
         StatusCode::CREATED,
         Json(summary(&stored, &program, &HashMap::new())),
@@ -551,6 +515,7 @@ pub async fn decide_promotion(
     JsonBody(request): JsonBody<PromotionDecision>,
 ) -> Result<Json<PromotionView>, AppError> {
     let id = shared::domain::AccountId(account);
+    super::writable(&state, &id).await?;
     let reason = request
         .reason
         .as_deref()

@@ -101,6 +101,7 @@ pub async fn save(
     if !state.hub.contains(&id) {
         return Err(no_such_account());
     }
+    super::writable(&state, &id).await?;
     let effective_from = effective_instant(request.effective_from, Utc::now(), "effective_from")?;
     let change = RuleChangeRequest {
         draft: request.draft.clone(),

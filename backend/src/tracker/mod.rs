@@ -69,6 +69,10 @@ pub struct Tracker {
     /// Requests from the API (an admin's corrections); see [`Commands`].
     commands: mpsc::Receiver<Command>,
     commands_tx: mpsc::Sender<Command>,
+    /// Archived accounts (the hub's): this one's tracker stops when it is among them.
+    archived: tokio::sync::watch::Receiver<u64>,
+    /// Archived before this start: restore and show the challenge as it stood, never track it.
+    archived_at_start: bool,
     /// Where pushed records are journaled (polled ones are journaled by the client).
     journal: Option<Arc<Journal>>,
     /// The latest pushed account information, and when it was observed.
@@ -141,6 +145,8 @@ enum Ended {
     Lost,
     /// This instance holds more than its share: hand the account over.
     Yielded,
+    /// An admin archived the account: it is no longer tracked, anywhere.
+    Archived,
 }
 
 /// How often the whole challenge's deal history is read unless configured otherwise.
@@ -178,11 +184,14 @@ impl Tracker {
         setup: Option<ChallengeSetup>,
     ) -> Self {
         let (commands_tx, commands) = mpsc::channel(commands::COMMAND_QUEUE);
+        let archived = hub.watch_archived();
         Self {
             id,
             client,
             commands,
             commands_tx,
+            archived,
+            archived_at_start: false,
             pushes: None,
             journal: None,
             pushed: None,
@@ -359,6 +368,20 @@ impl Tracker {
         tracker
     }
 
+    /// The account was archived before this start: [`Tracker::run`] restores its challenge,
+    /// shows it as it stood, marks it archived and ends (no broker is reached, no lease taken).
+    #[must_use]
+    pub fn archived(mut self) -> Self {
+        self.archived_at_start = true;
+        self
+    }
+
+    /// Whether this tracker's account was archived (since the last look).
+    fn archived_now(&mut self) -> bool {
+        self.archived.borrow_and_update();
+        self.hub.is_archived(&self.id)
+    }
+
     /// Where to send this tracker commands (register it in [`Commands`]).
     pub fn command_sender(&self) -> mpsc::Sender<Command> {
         self.commands_tx.clone()
@@ -415,6 +438,14 @@ impl Tracker {
     /// Polls until `shutdown` is cancelled: with leases, whenever this instance holds the
     /// account's lease.
     pub async fn run(mut self, shutdown: CancellationToken) {
+        if self.archived_at_start {
+            // Read-only: what the store holds is shown, nothing is written.
+            if self.restore(&shutdown).await {
+                self.publish_restored();
+                self.hub.archive(&self.id);
+            }
+            return;
+        }
         let Some(leases) = self.leases.clone() else {
             self.track(&shutdown, None).await;
             return;
@@ -431,7 +462,7 @@ impl Tracker {
             self.lease = Some(held.lease().clone());
             let ended = self.track(&shutdown, Some(&mut held)).await;
             match ended {
-                Ended::Shutdown => {
+                Ended::Shutdown | Ended::Archived => {
                     held.release().await;
                     return;
                 }
@@ -460,6 +491,9 @@ impl Tracker {
             () = lost.cancelled() => return Ended::Lost,
         }
         self.publish_restored();
+        if self.archived_now() {
+            return Ended::Archived;
+        }
         if let Some(mut batches) = self.pushes.take() {
             let ended = self.run_pushes(&mut batches, shutdown, &lost).await;
             self.pushes = Some(batches);
@@ -486,6 +520,12 @@ impl Tracker {
                 () = shutdown.cancelled() => break Ended::Shutdown,
                 () = lost.cancelled() => return Ended::Lost,
                 _ = ticker.tick() => {}
+                Ok(()) = self.archived.changed() => {
+                    if self.archived_now() {
+                        break Ended::Archived;
+                    }
+                    continue;
+                }
                 Some(command) = self.commands.recv() => {
                     self.command(command).await;
                     continue;

@@ -35,6 +35,9 @@ impl Tracker {
             tokio::select! {
                 () = shutdown.cancelled() => break Ended::Shutdown,
                 () = lost.cancelled() => return Ended::Lost,
+                Ok(()) = self.archived.changed() => if self.archived_now() {
+                    break Ended::Archived;
+                },
                 Some(command) = self.commands.recv() => self.command(command).await,
                 batch = batches.recv() => {
                     let Some(Batch { records, reply }) = batch else {

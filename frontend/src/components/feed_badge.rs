@@ -53,12 +53,14 @@ pub fn FeedBadge(
             FeedStatus::Backfilling => "backfilling",
             FeedStatus::Live => "live",
             FeedStatus::Stale => "stale",
+            FeedStatus::Archived => "archived",
         },
         move || match feed.get() {
             FeedStatus::Connecting => "Connecting",
             FeedStatus::Backfilling => "Reading history",
             FeedStatus::Live => "Live",
             FeedStatus::Stale => "Stale",
+            FeedStatus::Archived => "Archived",
         },
         move || match feed.get() {
             FeedStatus::Connecting => "No data from the broker yet.",
@@ -69,6 +71,7 @@ pub fn FeedBadge(
             FeedStatus::Stale => {
                 "The broker has not answered lately: the numbers shown are the last known ones."
             }
+            FeedStatus::Archived => "Archived: kept as it stood, read-only; no longer tracked.",
         },
     );
     view! {

@@ -8,6 +8,7 @@ mod equity_chart;
 mod error_panel;
 mod feed_badge;
 mod lazy;
+mod leaderboard;
 mod loading;
 mod metrics_panel;
 mod risk_panel;
@@ -29,6 +30,7 @@ pub use equity_chart::{ChartData, chart_placeholder, lazy_equity_chart, preload_
 pub use error_panel::ErrorPanel;
 pub use feed_badge::FeedBadge;
 pub use lazy::{Lazy, page_placeholder, panel_placeholder};
+pub use leaderboard::{Leaderboard, Source as BoardSource, stage_class, stage_words, window_words};
 pub use loading::{Load, Loading};
 pub use metrics_panel::{lazy_metrics_panel, lazy_pnl_calendar};
 pub use risk_panel::RiskPanel;

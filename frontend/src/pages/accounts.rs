@@ -153,6 +153,7 @@ pub fn AccountsPage() -> impl IntoView {
                 <p class="subtle">{scope}</p>
             </div>
             <div class="page-actions">
+                <CompetitionsLink />
                 <StreamStatus connection=connection />
                 {move || {
                     (session.user().map(|user| user.role) == Some(shared::api::Role::Admin))
@@ -179,6 +180,28 @@ pub fn AccountsPage() -> impl IntoView {
             Load::Ready(rows) if rows.is_empty() => view! { <EmptyState admin=is_admin() /> }.into_any(),
             Load::Ready(rows) => view! { <AccountsTable rows /> }.into_any(),
         }}
+    }
+}
+
+/// A link to the trader's competitions, when one of their accounts is in any.
+#[component]
+fn CompetitionsLink() -> impl IntoView {
+    let count = RwSignal::new(0usize);
+    spawn_local(async move {
+        // Without the list (an older server, a failure) there is simply no link.
+        if let Ok(response) = api::competitions().await {
+            count.try_set(response.competitions.iter().filter(|c| c.mine > 0).count());
+        }
+    });
+    move || {
+        let n = count.get();
+        (n > 0).then(|| {
+            view! {
+                <a class="button button-quiet" href="/competitions" data-testid="competitions-link">
+                    {if n == 1 { "Competition".to_owned() } else { format!("Competitions ({n})") }}
+                </a>
+            }
+        })
     }
 }
 

@@ -2,6 +2,8 @@
 
 mod account;
 mod accounts;
+mod competitions;
+mod display_name;
 // The admin console is its own bundle (`admin` feature): traders never download it.
 #[cfg(feature = "admin")]
 mod admin;
@@ -19,11 +21,13 @@ pub use admin::{
     AdminNotificationsPage, AdminOnly, AdminOverviewPage, AdminRulesPage, AdminUsersPage,
     lazy_program_page, lazy_programs_page,
 };
+#[cfg(feature = "admin")]
+pub use admin::{CompetitionsConsole, lazy_competitions_console};
+pub use competitions::{RarePage, lazy_rare_page};
 pub use login::lazy_login_page;
 pub use not_found::NotFound;
 #[cfg(not(feature = "admin"))]
 pub use not_found::OpenAdminConsole;
-pub use notification_settings::lazy_notification_settings_page;
 
 pub(crate) use crate::components::Load;
 use crate::sse::Connection;

@@ -1,17 +1,18 @@
 //! `/settings/notifications`: where the signed-in person hears about their challenges (Telegram,
 //! a signed webhook, email) and which events and rules they want. Traders and admins alike; the
-//! server checks every field and names the one to fix.
+//! server checks every field and names the one to fix. Shown from the `rare_pages` chunk
+//! (`competitions::lazy_rare_page`): rarely opened. Below, the name competition leaderboards
+//! show (`display_name`).
 
 use crate::api;
 use crate::components::{ErrorPanel, Loading};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos::wasm_split::{SplitLoaderError, wasm_split};
 use shared::api::NotificationPreferences;
 
 /// The event kinds a person can choose, with their words.
-const KINDS: [(&str, &str); 11] = [
+const KINDS: [(&str, &str); 14] = [
     ("warning", "Warnings (a share of a limit used up)"),
     ("breach", "Breaches, with their evidence"),
     (
@@ -29,6 +30,12 @@ const KINDS: [(&str, &str); 11] = [
         "Risk tracker thresholds exceeded (MetaApi risk API)",
     ),
     ("promoted", "Next phase started (after a pass)"),
+    ("competition_started", "A competition you entered started"),
+    (
+        "competition_disqualified",
+        "Disqualified from a competition, with the evidence",
+    ),
+    ("competition_final", "A competition's final standings"),
 ];
 
 /// The form's text, as typed.
@@ -107,12 +114,6 @@ enum Phase {
     Loading,
     Failed(String),
     Ready,
-}
-
-/// The notification settings, from the `notification_settings` chunk: rarely opened.
-#[wasm_split(notification_settings, wasm_split_path = ::leptos::wasm_split, fallible)]
-pub fn lazy_notification_settings_page() -> Result<AnyView, SplitLoaderError> {
-    Ok(view! { <NotificationSettingsPage /> }.into_any())
 }
 
 #[component]
@@ -312,6 +313,7 @@ pub fn NotificationSettingsPage() -> impl IntoView {
             .into_any(),
             Phase::Ready => form().into_any(),
         }}
+        <super::display_name::DisplayNameSettings />
     }
 }
 

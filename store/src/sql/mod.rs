@@ -5,6 +5,7 @@
 //! them all, with the helpers several share.
 
 mod audit;
+mod competitions;
 mod connections;
 mod history;
 mod notifications;
@@ -16,6 +17,7 @@ mod tracking;
 mod users;
 
 pub(crate) use audit::portable_audit;
+pub(crate) use competitions::portable_competitions;
 pub(crate) use connections::portable_connections;
 pub(crate) use history::portable_history;
 pub(crate) use notifications::portable_notifications;
@@ -40,6 +42,7 @@ macro_rules! portable_store {
         $crate::sql::portable_risk!($store, $db);
         $crate::sql::portable_programs!($store, $db);
         $crate::sql::portable_statements!($store, $db);
+        $crate::sql::portable_competitions!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::Store for $store {

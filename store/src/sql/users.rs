@@ -259,21 +259,58 @@ macro_rules! portable_users {
                 Ok(done.rows_affected() > 0)
             }
             async fn accounts(&self) -> Result<Vec<$crate::AccountRecord>, $crate::StoreError> {
-                let rows: Vec<(String, String, Option<i64>, i64)> = sqlx::query_as(
-                    "SELECT id, name, owner_user_id, created_at_ms FROM accounts ORDER BY id",
-                )
-                .fetch_all(&self.pool)
-                .await?;
+                let rows: Vec<(String, String, Option<i64>, i64, Option<i64>, Option<String>, Option<String>)> =
+                    sqlx::query_as(
+                        "SELECT id, name, owner_user_id, created_at_ms, archived_at_ms, archived_by,
+                                archive_reason
+                         FROM accounts ORDER BY id",
+                    )
+                    .fetch_all(&self.pool)
+                    .await?;
                 rows.into_iter()
-                    .map(|(id, name, owner, created)| {
+                    .map(|(id, name, owner, created, at, by, reason)| {
                         Ok($crate::AccountRecord {
                             id: shared::domain::AccountId(id),
                             name,
                             owner: owner.map(shared::api::UserId),
                             created_at: $crate::time_from_ms(created)?,
+                            archived: $crate::archived_from_row(at, by, reason)?,
                         })
                     })
                     .collect()
+            }
+            async fn archive_account(
+                &self,
+                id: &shared::domain::AccountId,
+                archived: &$crate::Archived,
+            ) -> Result<bool, $crate::StoreError> {
+                let _turn = self.gate.enter(false).await;
+                let done = sqlx::query(
+                    "UPDATE accounts SET archived_at_ms = $2, archived_by = $3, archive_reason = $4
+                     WHERE id = $1 AND archived_at_ms IS NULL",
+                )
+                .bind(id.as_str())
+                .bind(archived.at.timestamp_millis())
+                .bind(&archived.by)
+                .bind(&archived.reason)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+            async fn archived(
+                &self,
+                id: &shared::domain::AccountId,
+            ) -> Result<Option<$crate::Archived>, $crate::StoreError> {
+                let row: Option<(Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
+                    "SELECT archived_at_ms, archived_by, archive_reason FROM accounts WHERE id = $1",
+                )
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                match row {
+                    Some((at, by, reason)) => $crate::archived_from_row(at, by, reason),
+                    None => Ok(None),
+                }
             }
             async fn account_owner(
                 &self,

@@ -223,6 +223,29 @@ async fn an_admin_clears_a_breach_and_the_traders_open_page_shows_it() {
     assert_eq!(commands.len(), 1, "{commands:?}");
     assert_eq!(commands[0]["action"], "challenge.clear_breach");
 
+    // Archived (issue 24): a reason, a confirmation; the console says it is read-only, and
+    // the trader's open page shows it archived without a reload.
+    admin.click("[data-testid=archive]").await;
+    admin
+        .wait_for_text("[data-testid=archive-error]", "Say why")
+        .await;
+    admin
+        .type_into("[data-testid=archive-reason]", "kept for the dispute")
+        .await;
+    admin.click("[data-testid=archive]").await;
+    admin.click("[data-testid=archive-confirm]").await;
+    admin
+        .wait_for_text("[data-testid=admin-archived]", "read-only")
+        .await;
+    trader
+        .wait_for_text("[data-testid=feed-status]", "Archived")
+        .await;
+    if let Ok(png) = admin.client.screenshot().await {
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(dir.join("admin-archived.png"), png);
+    }
+
     // Issue 19, item 1: the account is taken from the trader; their open page stops showing it
     // without a reload.
     let response = server

@@ -480,3 +480,146 @@ async fn admins_see_who_owns_each_account() {
     assert_eq!(response.status(), 403);
     server.stop().await;
 }
+
+/// Archiving: a challenge kept as it stood, read-only, no longer tracked; readable and exported
+/// still, after a restart too.
+#[tokio::test]
+async fn an_archived_challenge_is_read_only_kept_and_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(config(dir.path())).await.expect("server");
+    let admin = server.session_for("admin").await.expect("admin").client;
+    let jane = server.session_for("jane").await.expect("jane").client;
+    let archive = server.url(&format!("/api/accounts/{ACCOUNT}/archive"));
+    assert_eq!(push(&server, OPEN).await, Some(ChallengeStatus::Active));
+    assert_eq!(push(&server, DIP).await, Some(ChallengeStatus::Failed));
+
+    // Admins only; a reason is mandatory; an unknown account does not exist.
+    let reason = json!({"reason": "failed on 2 March; kept for disputes"});
+    let (status, body) = post(&jane, &archive, reason.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    for without in [json!({"reason": ""}), json!({"reason": " \n"}), json!({})] {
+        let (status, body) = post(&admin, &archive, without).await;
+        assert_eq!(status, 422, "{body}");
+        assert!(message(&body).starts_with("reason:"), "{body}");
+    }
+    let (status, body) = post(
+        &admin,
+        &server.url("/api/accounts/nope/archive"),
+        reason.clone(),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+
+    let (status, body) = post(&admin, &archive, reason.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let archived: shared::api::ArchiveResponse = serde_json::from_str(&body).expect("archived");
+    assert_eq!(archived.archived_by, "admin");
+    // Once: the first archiving stands.
+    let (status, body) = post(&admin, &archive, json!({"reason": "again"})).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(message(&body).contains("failed on 2 March"), "{body}");
+
+    // The trader still sees it, archived, with its numbers as they stood.
+    let seen = |server: &TestServer, client: reqwest::Client| {
+        let url = server.url(&format!("/api/accounts/{ACCOUNT}"));
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .expect("request")
+                .json::<AccountSummary>()
+                .await
+                .expect("summary")
+        }
+    };
+    let summary = seen(&server, jane.clone()).await;
+    assert_eq!(summary.feed, shared::api::FeedStatus::Archived);
+    let challenge = summary.latest.and_then(|v| v.challenge).expect("challenge");
+    assert_eq!(challenge.status, ChallengeStatus::Failed);
+
+    // Read-only: no override, no new rules, no more records.
+    let (status, body) = post(
+        &admin,
+        &server.url(&format!("/api/accounts/{ACCOUNT}/clear-breach")),
+        json!({"reason": "bad quote"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(message(&body).contains("archived"), "{body}");
+    let rules: shared::api::RuleSetsResponse = admin
+        .get(server.url(&format!("/api/accounts/{ACCOUNT}/rule-sets")))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("rule sets");
+    let (status, body) = post(
+        &admin,
+        &server.url(&format!("/api/accounts/{ACCOUNT}/rule-sets")),
+        json!({"draft": rules.current.expect("the rules in force")}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let pushed = reqwest::Client::new()
+        .post(server.url(&format!("/api/ingest/{ACCOUNT}")))
+        .header("content-type", "application/x-ndjson")
+        .bearer_auth(TOKEN)
+        .body(RECOVERY.to_owned())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(pushed.status(), 409);
+
+    // Still readable and exported: events with the breach's evidence, the statement.
+    let events = events_seen_by(&server, &jane).await.events;
+    assert!(events.iter().any(|e| e.kind == "breach"), "{events:?}");
+    let statement = jane
+        .get(server.url(&format!("/api/accounts/{ACCOUNT}/statement")))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(statement.status(), 200);
+
+    // The console lists it apart.
+    let overview = |filter: &'static str| {
+        let admin = admin.clone();
+        let url = server.url(&format!("/api/admin/challenges{filter}"));
+        async move {
+            admin
+                .get(url)
+                .send()
+                .await
+                .expect("request")
+                .json::<shared::api::ChallengesPage>()
+                .await
+                .expect("overview")
+        }
+    };
+    let all = overview("").await;
+    assert!(all.rows.iter().all(|r| r.id.as_str() != ACCOUNT));
+    assert_eq!(all.counts.archived, 1);
+    let archived_rows = overview("?feed=archived").await;
+    assert_eq!(archived_rows.rows.len(), 1);
+    assert_eq!(audit_of(&server, "account.archive").await.len(), 1);
+
+    // After a restart it is shown as it stood, never tracked again.
+    server.stop().await;
+    let server = TestServer::start(config(dir.path()))
+        .await
+        .expect("restart");
+    let jane = server.session_for("jane").await.expect("jane").client;
+    let mut summary = seen(&server, jane.clone()).await;
+    for _ in 0..100 {
+        if summary.feed == shared::api::FeedStatus::Archived {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        summary = seen(&server, jane.clone()).await;
+    }
+    assert_eq!(summary.feed, shared::api::FeedStatus::Archived);
+    let challenge = summary.latest.and_then(|v| v.challenge).expect("challenge");
+    assert_eq!(challenge.status, ChallengeStatus::Failed);
+    server.stop().await;
+}

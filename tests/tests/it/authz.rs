@@ -79,7 +79,7 @@ async fn call(server: &TestServer, route: &Route, path: &str, persona: Persona) 
     let response = request.send().await.expect("request");
     let status = response.status().as_u16();
     // An open stream never ends: its status is all there is to see.
-    let body = if status == 200 && path.starts_with("/api/stream") {
+    let body = if status == 200 && (path.starts_with("/api/stream") || path.ends_with("/stream")) {
         String::new()
     } else {
         response.text().await.unwrap_or_default()
@@ -168,6 +168,47 @@ async fn every_route_allows_and_denies_as_its_access_level_says() {
         .json()
         .await
         .expect("spare import");
+    // Routes about a competition read a spare one (next year, so it never starts here) with an
+    // entrant of each trader, its public link on.
+    let spare_cup = serde_json::json!({
+        "name": "Spare cup", "time_zone": "UTC",
+        "start": "2099-01-01T00:00:00", "end": "2099-02-01T00:00:00",
+        "rules": {"time_zone": "UTC", "reset_time": "00:00", "rules": []},
+    });
+    let now = chrono::Utc::now();
+    let store = server.state.store.as_ref();
+    store
+        .create_competition(&store::StoredCompetition {
+            id: "spare-cup".into(),
+            definition_json: spare_cup.to_string(),
+            start: "2099-01-01T00:00:00Z".parse().expect("start"),
+            end: "2099-02-01T00:00:00Z".parse().expect("end"),
+            public_slug: Some("sparepublicslug1".into()),
+            started: false,
+            final_json: None,
+            final_at: None,
+            created_by: "admin".into(),
+            created_at: now,
+            updated_by: "admin".into(),
+            updated_at: now,
+        })
+        .await
+        .expect("spare competition");
+    store
+        .change_entries(
+            "spare-cup",
+            &[A_ACCOUNT.into(), "demo-index-breakout".into()],
+            &[],
+            now,
+        )
+        .await
+        .expect("entrants");
+    server
+        .state
+        .competitions
+        .reload("spare-cup")
+        .await
+        .expect("board");
     let (_, missing_account) = call(
         &server,
         &Route {
@@ -198,6 +239,8 @@ async fn every_route_allows_and_denies_as_its_access_level_says() {
             .replace("{token}", "spare-token")
             .replace("{program}", "spare-program")
             .replace("{import}", &spare_import.id)
+            .replace("{competition}", "spare-cup")
+            .replace("{slug}", "sparepublicslug1")
             .replace("{tracker}", "no-such-tracker")
             .replace("{*name}", "no/such/name");
         assert!(

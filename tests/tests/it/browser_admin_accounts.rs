@@ -47,6 +47,8 @@ async fn an_admin_creates_a_demo_challenge_watches_it_go_live_and_finds_it_in_th
     browser
         .type_into("[data-testid=create-name]", "Made In The Browser")
         .await;
+    // The demo's program is offered first; this challenge takes a preset.
+    browser.click("[data-testid=create-rules-preset]").await;
     browser
         .choose("[data-testid=create-preset]", "ftmo-2step")
         .await;

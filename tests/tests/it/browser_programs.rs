@@ -3,6 +3,8 @@
 //! version's daily limit, sees the what-if over the running challenge, saves the version for
 //! the running challenges too and sees it applied; a program without a name is refused in the
 //! browser before anything is sent; the trader's accounts list names the program and phase.
+//! The demo's own program is listed from the start, and the New challenge form puts a challenge
+//! on its Phase 2, whose dashboard names the program and the phase.
 
 use serde_json::json;
 use std::path::PathBuf;
@@ -36,9 +38,12 @@ async fn an_admin_makes_a_program_from_a_template_and_applies_a_new_version_to_i
         .wait_for_text("[data-testid=current-user]", "admin")
         .await;
 
-    // No program yet: the page says how to start one.
+    // The demo's program is there from the start.
     browser
-        .wait_for_text("[data-testid=programs-empty]", "No programs yet")
+        .wait_for_text(
+            "[data-testid=program-row][data-program-id='2-step-100k']",
+            "2-Step 100k",
+        )
         .await;
     // A refused id is shown by its field; then the program from FTMO's template.
     browser
@@ -170,6 +175,74 @@ async fn an_admin_makes_a_program_from_a_template_and_applies_a_new_version_to_i
     })
     .await
     .expect("applied");
+
+    // The New challenge form: on the demo's program, its Phase 2, the phase's rules in words.
+    browser
+        .client
+        .goto(&server.url("/admin/accounts/new"))
+        .await
+        .expect("open the form");
+    browser
+        .wait_for("[data-testid=create-program] option[value='2-step-100k']")
+        .await;
+    browser
+        .choose("[data-testid=create-program]", "2-step-100k")
+        .await;
+    browser
+        .wait_for("[data-testid=create-program-phase] option[value='Phase 2']")
+        .await;
+    browser
+        .choose("[data-testid=create-program-phase]", "Phase 2")
+        .await;
+    browser
+        .wait_for_text("[data-testid=create-program-rules]", "profit_target 5%")
+        .await;
+    browser
+        .wait_for_text(
+            "[data-testid=create-program-about]",
+            "Version 1: Phase 1 → Phase 2 → Funded",
+        )
+        .await;
+    browser
+        .wait_for("[data-testid=create-demo-account] option[value=demo-gold-swing]")
+        .await;
+    browser
+        .choose("[data-testid=create-demo-account]", "demo-gold-swing")
+        .await;
+    browser
+        .type_into("[data-testid=create-id]", "form-phase-two")
+        .await;
+    browser
+        .type_into("[data-testid=create-name]", "Form Phase Two")
+        .await;
+    let png = browser.client.screenshot().await.expect("screenshot");
+    save_screenshot("admin-create-on-program.png", &png);
+    browser.click("[data-testid=create-submit]").await;
+    browser.wait_for("[data-testid=create-live]").await;
+    browser.click("[data-testid=create-open-dashboard]").await;
+    browser
+        .wait_for_text("[data-testid=challenge-title]", "2-Step 100k")
+        .await;
+    browser
+        .wait_for_text("[data-testid=challenge-phase]", "Phase 2")
+        .await;
+    let created: shared::api::AccountSummary = admin
+        .get(server.url("/api/accounts/form-phase-two"))
+        .send()
+        .await
+        .expect("summary")
+        .json()
+        .await
+        .expect("json");
+    let link = created
+        .latest
+        .and_then(|v| v.challenge)
+        .and_then(|c| c.program)
+        .expect("on a program");
+    assert_eq!(
+        (link.program.as_str(), link.phase_index),
+        ("2-step-100k", 1)
+    );
     browser.close().await;
     server.stop().await;
 }

@@ -136,7 +136,8 @@ fn endpoints(spare_user: &str) -> Vec<Endpoint> {
                 .path
                 .replace("{account}", ACCOUNT)
                 .replace("{user}", spare_user)
-                .replace("{program}", "no-such-program");
+                .replace("{program}", "no-such-program")
+                .replace("{competition}", "no-such-competition");
             assert!(!path.contains('{'), "fill in {}", route.path);
             Endpoint {
                 route,

@@ -618,3 +618,90 @@ async fn an_admin_checks_a_file_in_the_browser_sees_every_problem_then_imports_a
     browser.close().await;
     server.stop().await;
 }
+
+/// The `competition` column: each imported account enters the competition its row names.
+#[tokio::test]
+async fn imported_accounts_enter_the_competition_their_rows_name() {
+    use shared::engine::rules::RuleKind;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(demo_config(&dir.path().join("r.db")))
+        .await
+        .expect("server");
+    let admin = server.login("admin").await.expect("admin");
+    let config = shared::engine::presets::preset("ftmo-2step", 100_000.into()).expect("preset");
+    let rules = shared::engine::edit::RuleSet {
+        clock: config.clock,
+        rules: config
+            .rules
+            .into_iter()
+            .filter(|r| !matches!(r.kind, RuleKind::ProfitTarget { .. }))
+            .collect(),
+        estimated_equity_breaches: false,
+        interest_dividend_tax: config.interest_dividend_tax,
+    };
+    let start = (chrono::Utc::now() + chrono::TimeDelta::days(2)).naive_utc();
+    let created = admin
+        .post(server.url("/api/competitions"))
+        .json(&json!({
+            "id": "import-cup",
+            "competition": {
+                "name": "Import Cup",
+                "time_zone": "UTC",
+                "start": start,
+                "end": start + chrono::TimeDelta::days(7),
+                "rules": rules.draft(),
+            }
+        }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        created.status(),
+        201,
+        "{}",
+        created.text().await.unwrap_or_default()
+    );
+
+    // A competition that does not exist is named, and nothing is written.
+    let header = "id,name,connection,account,preset,initial_balance,currency,competition";
+    let bad = format!(
+        "{header}\ncup-one,Cup One,demo,demo-gold-swing,ftmo-2step,100000,USD,no-such-cup\n"
+    );
+    let (status, body, _) = post(&admin, &server, "", "text/csv", bad).await;
+    assert_eq!(status, 422, "{body}");
+    let refused: ImportRefused = serde_json::from_str(&body).expect("refused");
+    assert_eq!(refused.problems[0].field, "competition", "{body}");
+    assert!(
+        server
+            .state
+            .store
+            .competition_entries("import-cup")
+            .await
+            .expect("entries")
+            .is_empty()
+    );
+
+    let good = format!(
+        "{header}\n\
+         cup-one,Cup One,demo,demo-gold-swing,ftmo-2step,100000,USD,import-cup\n\
+         cup-two,Cup Two,demo,demo-eurusd-scalper,ftmo-2step,100000,USD,import-cup\n\
+         cup-three,Cup Three,demo,demo-eurusd-scalper,ftmo-2step,100000,USD,\n"
+    );
+    let (status, body, _) = post(&admin, &server, "", "text/csv", good).await;
+    assert_eq!(status, 201, "{body}");
+    let detail: shared::competitions::CompetitionDetail =
+        get_json(&admin, &server, "/api/competitions/import-cup").await;
+    let entered: Vec<&str> = detail.entries.iter().map(|e| e.account.as_str()).collect();
+    assert_eq!(entered, ["cup-one", "cup-two"]);
+    let audited = server
+        .state
+        .store
+        .audit_log(&AuditFilter {
+            action: Some("competition.entries".to_owned()),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(audited.len(), 1);
+    server.stop().await;
+}

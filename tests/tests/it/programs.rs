@@ -65,7 +65,15 @@ async fn an_admin_runs_a_program_from_its_template_to_its_running_challenges() {
     let (status, body) = send(&admin, &server, "/api/programs", None).await;
     assert_eq!(status, 200, "{body}");
     let listed: ProgramsResponse = serde_json::from_str(&body).expect("programs");
-    assert!(listed.programs.is_empty());
+    // Only the program the demo seeds.
+    assert_eq!(
+        listed
+            .programs
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect::<Vec<_>>(),
+        ["2-step-100k"]
+    );
     assert!(listed.templates.iter().any(|t| t.id == "ftmo-2step"));
     let (status, body) = send(
         &admin,
@@ -308,7 +316,8 @@ async fn an_admin_runs_a_program_from_its_template_to_its_running_challenges() {
                 .expect("audit")
         }
     };
-    assert_eq!(audit("program.create").await.len(), 1);
+    // The admin's program, and the demo's.
+    assert_eq!(audit("program.create").await.len(), 2);
     assert_eq!(audit("program.version").await.len(), 2);
     server.stop().await;
 
@@ -466,6 +475,50 @@ impl Lifecycle {
         let (status, body) = send(&self.admin, &self.server, "/api/promotions", None).await;
         assert_eq!(status, 200, "{body}");
         serde_json::from_str(&body).expect("promotions")
+    }
+}
+
+#[tokio::test]
+async fn the_demo_seeds_its_program_once_and_keeps_it_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = demo_config(&dir.path().join("r.db"));
+    for start in ["first start", "restart"] {
+        let server = TestServer::start(config.clone()).await.expect(start);
+        let admin = server.login("admin").await.expect("admin");
+        let (status, body) = send(&admin, &server, "/api/programs", None).await;
+        assert_eq!(status, 200, "{body}");
+        let listed: ProgramsResponse = serde_json::from_str(&body).expect("programs");
+        let [program] = listed.programs.as_slice() else {
+            panic!("one program after the {start}: {listed:?}");
+        };
+        assert_eq!(
+            (program.id.as_str(), program.name.as_str(), program.version),
+            ("2-step-100k", "2-Step 100k", 1),
+            "{start}"
+        );
+        assert_eq!(program.template.as_deref(), Some("ftmo-2step"));
+        assert_eq!(program.updated_by, "demo");
+        assert_eq!(
+            program
+                .phases
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["Phase 1", "Phase 2", "Funded"]
+        );
+        let created = server
+            .state
+            .store
+            .audit_log(&AuditFilter {
+                action: Some("program.create".into()),
+                ..AuditFilter::default()
+            })
+            .await
+            .expect("audit");
+        assert_eq!(created.len(), 1, "{start}: {created:?}");
+        assert_eq!(created[0].entry.actor, "demo");
+        assert_eq!(created[0].entry.subject, "program:2-step-100k");
+        server.stop().await;
     }
 }
 

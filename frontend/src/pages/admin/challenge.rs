@@ -142,10 +142,17 @@ fn ChallengeAdmin(id: AccountId) -> impl IntoView {
                     }
                     Load::Ready(d) => {
                         let challenge_now = d.summary.latest.as_ref().and_then(|v| v.challenge.clone());
+                        let archived = d.summary.feed == shared::api::FeedStatus::Archived;
                         view! {
                             <Summary summary=d.summary.clone() connection=d.connection.clone() />
                             <Owner id=id.clone() owner=d.owner.clone() traders=d.traders.clone() on_changed=changed />
                             {match challenge_now {
+                                _ if archived => view! {
+                                    <section class="panel notice" data-testid="admin-archived">
+                                        <h2>"Archived"</h2>
+                                        <p>"This challenge is kept as it stood, read-only: it is no longer tracked, and its rules, overrides and anchors cannot change. Its dashboard, trades, events and statement are still there, and exports include it. The audit log says who archived it and why."</p>
+                                    </section>
+                                }.into_any(),
                                 Some(c) => view! { <Overrides id=id.clone() challenge=c on_changed=changed /> }.into_any(),
                                 None => view! {
                                     <section class="panel notice" data-testid="admin-no-challenge">
@@ -160,7 +167,119 @@ fn ChallengeAdmin(id: AccountId) -> impl IntoView {
                 }
             }
             <AdminActions id=id.clone() challenge=challenge />
+            {
+                let id = id.clone();
+                move || {
+                    let archivable = data.with(|d| match d {
+                        Load::Ready(d) => d.summary.feed != shared::api::FeedStatus::Archived,
+                        _ => false,
+                    });
+                    archivable.then(|| view! { <Archive id=id.clone() on_changed=changed /> })
+                }
+            }
         </div>
+    }
+}
+
+/// Archiving the challenge: a reason, a confirmation, then it is read-only for good.
+#[component]
+fn Archive(id: AccountId, on_changed: Callback<String>) -> impl IntoView {
+    let reason = RwSignal::new(String::new());
+    let confirming = RwSignal::new(false);
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let ask = move |_| {
+        if reason.get_untracked().trim().is_empty() {
+            error.set(Some(
+                "Say why it is archived first: the audit log keeps the reason.".to_owned(),
+            ));
+            return;
+        }
+        error.set(None);
+        confirming.set(true);
+    };
+    let archive = move |_| {
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        let id = id.clone();
+        let why = reason.get_untracked();
+        spawn_local(async move {
+            let outcome = api::archive(&id, why.trim()).await;
+            busy.try_set(false);
+            confirming.try_set(false);
+            match outcome {
+                Ok(done) => {
+                    on_changed.try_run(format!(
+                        "Archived {}: it is read-only and no longer tracked.",
+                        done.account
+                    ));
+                }
+                Err(e) => {
+                    error.try_set(Some(e.to_string()));
+                }
+            }
+        });
+    };
+    view! {
+        <section class="panel" data-testid="archive-panel">
+            <h2>"Archive"</h2>
+            <p class="subtle">
+                "Instead of deleting a challenge, archive it: it stops being tracked and becomes read-only, and its dashboard, trades, events and statement stay available (and exported). This cannot be undone."
+            </p>
+            <label class="field">
+                <span>"Reason"</span>
+                <input
+                    type="text"
+                    maxlength="500"
+                    data-testid="archive-reason"
+                    placeholder="e.g. Failed on 2 March; kept for disputes"
+                    prop:value=move || reason.get()
+                    on:input=move |ev| reason.set(event_target_value(&ev))
+                />
+            </label>
+            {move || {
+                error
+                    .get()
+                    .map(|message| {
+                        view! {
+                            <p class="form-error" role="alert" data-testid="archive-error">
+                                {message}
+                            </p>
+                        }
+                    })
+            }}
+            {move || {
+                if confirming.get() {
+                    view! {
+                        <div class="confirm" role="group" data-testid="archive-confirm-box">
+                            <span>"Archive for good? Tracking stops now."</span>
+                            <button
+                                type="button"
+                                class="danger"
+                                data-testid="archive-confirm"
+                                disabled=move || busy.get()
+                                on:click=archive.clone()
+                            >
+                                "Archive"
+                            </button>
+                            <button type="button" on:click=move |_| confirming.set(false)>
+                                "Cancel"
+                            </button>
+                        </div>
+                    }
+                        .into_any()
+                } else {
+                    view! {
+                        <button type="button" data-testid="archive" on:click=ask>
+                            "Archive this challenge…"
+                        </button>
+                    }
+                        .into_any()
+                }
+            }}
+        </section>
     }
 }
 

@@ -1,7 +1,8 @@
 //! `/admin/accounts/new`: create a challenge. Connect an account (MetaApi: account id and token;
 //! cTrader: Open API endpoint, application credentials, access token and ctidTraderAccountId;
-//! or an account of the built-in demo broker), choose a preset, phase, initial balance,
-//! currency and owner; the server checks every field and names the one to fix, and the page
+//! or an account of the built-in demo broker), choose the rules (a program of the firm and its
+//! phase, or a preset and its phase), initial balance, currency and owner; the server checks
+//! every field and names the one to fix, and the page
 //! shows the message under that field. Once created, the page follows the account on the live
 //! stream: reading its history (with progress), then live, with links to it.
 
@@ -13,7 +14,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::api::{
     AccountSummary, ConnectionOptions, ConnectionRequest, CreateAccountRequest, FeedStatus,
-    StreamEvent,
+    ProgramSummary, StreamEvent,
 };
 use shared::domain::AccountId;
 
@@ -34,6 +35,11 @@ struct Draft {
     ctrader_access_token: String,
     ctrader_refresh_token: String,
     ctrader_account_id: String,
+    /// `program` (a program of the firm) or `preset`.
+    rules: String,
+    /// The program's id, and its phase's name.
+    program: String,
+    program_phase: String,
     preset: String,
     phase: String,
     initial_balance: String,
@@ -59,6 +65,9 @@ impl Default for Draft {
             ctrader_access_token: String::new(),
             ctrader_refresh_token: String::new(),
             ctrader_account_id: String::new(),
+            rules: "preset".to_owned(),
+            program: String::new(),
+            program_phase: String::new(),
             preset: "ftmo-2step".to_owned(),
             phase: String::new(),
             initial_balance: "100000".to_owned(),
@@ -70,6 +79,20 @@ impl Default for Draft {
 }
 
 impl Draft {
+    fn on_program(&self) -> bool {
+        self.rules == "program"
+    }
+
+    /// Puts the challenge on `program`'s first phase.
+    fn choose_program(&mut self, program: &ProgramSummary) {
+        self.program.clone_from(&program.id);
+        self.program_phase = program
+            .phases
+            .first()
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+    }
+
     fn request(&self) -> CreateAccountRequest {
         let optional = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
         CreateAccountRequest {
@@ -93,9 +116,17 @@ impl Draft {
                     account: self.demo_account.clone(),
                 },
             },
-            preset: self.preset.clone(),
-            program: None,
-            phase: optional(&self.phase),
+            preset: if self.on_program() {
+                String::new()
+            } else {
+                self.preset.clone()
+            },
+            program: self.on_program().then(|| self.program.clone()),
+            phase: if self.on_program() {
+                optional(&self.program_phase)
+            } else {
+                optional(&self.phase)
+            },
             initial_balance: self.initial_balance.trim().to_owned(),
             currency: self.currency.trim().to_uppercase(),
             owner: optional(&self.owner),
@@ -156,6 +187,34 @@ pub fn AdminCreatePage() -> impl IntoView {
     let connection = RwSignal::new(Connection::Connecting);
     let subscription = StoredValue::new_local(None::<sse::Subscription>);
     on_cleanup(move || subscription.dispose());
+    // The firm's programs (`None` while loading), or why they could not be loaded.
+    let programs = RwSignal::new(None::<Vec<ProgramSummary>>);
+    let programs_error = RwSignal::new(None::<String>);
+    // Whether the person chose between a program and a preset before the programs arrived.
+    let rules_chosen = StoredValue::new(false);
+
+    spawn_local(async move {
+        match api::programs().await {
+            Ok(fetched) => {
+                // A firm with programs starts its challenges on them.
+                if let Some(first) = fetched.programs.first()
+                    && !rules_chosen.get_value()
+                {
+                    draft.try_update(|d| {
+                        d.rules = "program".to_owned();
+                        d.choose_program(first);
+                    });
+                }
+                programs.try_set(Some(fetched.programs));
+            }
+            Err(e) => {
+                programs.try_set(Some(Vec::new()));
+                programs_error.try_set(Some(format!(
+                    "The firm's programs could not be loaded: {e}"
+                )));
+            }
+        }
+    });
 
     spawn_local(async move {
         match api::connection_options().await {
@@ -270,6 +329,69 @@ pub fn AdminCreatePage() -> impl IntoView {
     let is_kind = move |k: &'static str| move || kind.with(|kind| kind == k);
     let demo_available = move || options.with(|o| o.as_ref().is_some_and(|o| o.demo));
     let no_secret_key = move || options.with(|o| o.as_ref().is_some_and(|o| !o.secret_key));
+    let rules = Memo::new(move |_| draft.with(|d| d.rules.clone()));
+    let choose_rules = move |choice: &'static str| {
+        move |_| {
+            rules_chosen.set_value(true);
+            draft.update(|d| {
+                choice.clone_into(&mut d.rules);
+                if choice == "program" && d.program.is_empty() {
+                    programs.with_untracked(|p| {
+                        if let Some(first) = p.as_ref().and_then(|p| p.first()) {
+                            d.choose_program(first);
+                        }
+                    });
+                }
+            });
+        }
+    };
+    // The chosen program (from the list as loaded).
+    let chosen_program = move || {
+        let id = draft.with(|d| d.program.clone());
+        programs.with(|p| {
+            p.as_ref()
+                .and_then(|p| p.iter().find(|p| p.id == id).cloned())
+        })
+    };
+    // The chosen phase's rules in a few words.
+    let phase_rules = move || {
+        let phase = draft.with(|d| d.program_phase.clone());
+        chosen_program().and_then(|program| {
+            program
+                .phases
+                .into_iter()
+                .find(|p| p.name == phase)
+                .map(|p| {
+                    let mut words = p.rules;
+                    if let Some(split) = p.profit_split {
+                        words.push_str(&format!("; {}% profit split", split.normalize()));
+                    }
+                    if words.is_empty() {
+                        "No rules".to_owned()
+                    } else {
+                        words
+                    }
+                })
+        })
+    };
+    // The chosen program's latest version and phases, e.g. `Version 2: Phase 1 → Funded`.
+    let program_about = move || {
+        chosen_program().map(|program| {
+            let phases: Vec<_> = program.phases.iter().map(|p| p.name.as_str()).collect();
+            format!("Version {}: {}", program.version, phases.join(" → "))
+        })
+    };
+    let pick_program = move |ev: leptos::ev::Event| {
+        let value = event_target_value(&ev);
+        let program = programs.with_untracked(|p| {
+            p.as_ref()
+                .and_then(|p| p.iter().find(|p| p.id == value).cloned())
+        });
+        draft.update(|d| match &program {
+            Some(program) => d.choose_program(program),
+            None => d.program = value,
+        });
+    };
     let preset_description = move || {
         let preset = draft.with(|d| d.preset.clone());
         options.with(|o| {
@@ -574,37 +696,130 @@ pub fn AdminCreatePage() -> impl IntoView {
                 </fieldset>
                 <fieldset>
                     <legend>"Challenge"</legend>
-                    <label>
-                        <span>"Preset"</span>
-                        <select
-                            name="preset"
-                            data-testid="create-preset"
-                            aria-invalid=move || invalid("preset")().to_string()
-                            prop:value=move || draft.with(|d| d.preset.clone())
-                            on:change=set(|d, v| { d.preset = v; d.phase.clear(); })
-                        >
-                            {shared::engine::PRESETS.iter().map(|(name, _)| {
-                                view! { <option value=*name>{*name}</option> }
-                            }).collect_view()}
-                        </select>
-                        {field_error("preset")}
-                        <small class="subtle">{preset_description}</small>
-                    </label>
-                    <label>
-                        <span>"Phase"</span>
-                        <select
-                            name="phase"
-                            data-testid="create-phase"
-                            aria-invalid=move || invalid("phase")().to_string()
-                            prop:value=move || draft.with(|d| d.phase.clone())
-                            on:change=set(|d, v| d.phase = v)
-                        >
-                            <option value="">"The preset's own"</option>
-                            <option value="Phase 1">"Phase 1"</option>
-                            <option value="Phase 2">"Phase 2"</option>
-                        </select>
-                        {field_error("phase")}
-                    </label>
+                    <div class="radio-row" role="radiogroup" aria-label="Rules">
+                        <label class="radio">
+                            <input
+                                type="radio"
+                                name="rules"
+                                value="program"
+                                data-testid="create-rules-program"
+                                prop:checked=move || rules.with(|r| r == "program")
+                                on:change=choose_rules("program")
+                            />
+                            "A program of the firm"
+                        </label>
+                        <label class="radio">
+                            <input
+                                type="radio"
+                                name="rules"
+                                value="preset"
+                                data-testid="create-rules-preset"
+                                prop:checked=move || rules.with(|r| r == "preset")
+                                on:change=choose_rules("preset")
+                            />
+                            "A preset"
+                        </label>
+                    </div>
+                    {move || match rules.get().as_str() {
+                        "program" => view! {
+                            {move || programs_error.get().map(|message| view! {
+                                <p class="notice-inline">{message}</p>
+                            })}
+                            <Show when=move || {
+                                programs.with(|p| p.as_ref().is_some_and(Vec::is_empty))
+                                    && programs_error.with(Option::is_none)
+                            }>
+                                <p class="notice-inline" data-testid="create-no-programs">
+                                    "The firm has no program yet. "
+                                    <a href=paths::PROGRAMS>"Make one on the Programs page"</a>
+                                    ", or choose a preset."
+                                </p>
+                            </Show>
+                            <Show when=move || programs.with(|p| p.as_ref().is_some_and(|p| !p.is_empty()))>
+                                <label>
+                                    <span>"Program"</span>
+                                    <select
+                                        name="program"
+                                        data-testid="create-program"
+                                        aria-invalid=move || invalid("program")().to_string()
+                                        on:change=pick_program
+                                    >
+                                        {move || programs.get().unwrap_or_default().into_iter().map(|program| {
+                                            let label = format!("{} (v{})", program.name, program.version);
+                                            let id = program.id.clone();
+                                            view! {
+                                                <option
+                                                    value=program.id
+                                                    prop:selected=move || draft.with(|d| d.program == id)
+                                                >
+                                                    {label}
+                                                </option>
+                                            }
+                                        }).collect_view()}
+                                    </select>
+                                    {field_error("program")}
+                                    <small class="subtle" data-testid="create-program-about">{program_about}</small>
+                                </label>
+                                <label>
+                                    <span>"Phase"</span>
+                                    <select
+                                        name="program_phase"
+                                        data-testid="create-program-phase"
+                                        aria-invalid=move || invalid("phase")().to_string()
+                                        on:change=set(|d, v| d.program_phase = v)
+                                    >
+                                        {move || chosen_program().map(|program| program.phases.into_iter().map(|phase| {
+                                            let name = phase.name.clone();
+                                            let value = phase.name.clone();
+                                            view! {
+                                                <option
+                                                    value=value
+                                                    prop:selected=move || draft.with(|d| d.program_phase == name)
+                                                >
+                                                    {phase.name}
+                                                </option>
+                                            }
+                                        }).collect_view())}
+                                    </select>
+                                    {field_error("phase")}
+                                    <small class="subtle" data-testid="create-program-rules">{phase_rules}</small>
+                                </label>
+                            </Show>
+                        }.into_any(),
+                        _ => view! {
+                            <label>
+                                <span>"Preset"</span>
+                                <select
+                                    name="preset"
+                                    data-testid="create-preset"
+                                    aria-invalid=move || invalid("preset")().to_string()
+                                    prop:value=move || draft.with(|d| d.preset.clone())
+                                    on:change=set(|d, v| { d.preset = v; d.phase.clear(); })
+                                >
+                                    {shared::engine::PRESETS.iter().map(|(name, _)| {
+                                        view! { <option value=*name>{*name}</option> }
+                                    }).collect_view()}
+                                </select>
+                                {field_error("preset")}
+                                <small class="subtle">{preset_description}</small>
+                            </label>
+                            <label>
+                                <span>"Phase"</span>
+                                <select
+                                    name="phase"
+                                    data-testid="create-phase"
+                                    aria-invalid=move || invalid("phase")().to_string()
+                                    prop:value=move || draft.with(|d| d.phase.clone())
+                                    on:change=set(|d, v| d.phase = v)
+                                >
+                                    <option value="">"The preset's own"</option>
+                                    <option value="Phase 1">"Phase 1"</option>
+                                    <option value="Phase 2">"Phase 2"</option>
+                                </select>
+                                {field_error("phase")}
+                            </label>
+                        }.into_any(),
+                    }}
                     <label>
                         <span>"Initial balance"</span>
                         <input
@@ -686,6 +901,7 @@ fn Progress(summary: AccountSummary, connection: RwSignal<Connection>) -> impl I
         FeedStatus::Backfilling => "Reading the account's history…",
         FeedStatus::Live => "Live",
         FeedStatus::Stale => "The broker is not answering yet; Riskdeck keeps trying.",
+        FeedStatus::Archived => "Archived",
     };
     let connection_note = move || {
         (connection.get() == Connection::Reconnecting)
@@ -765,6 +981,29 @@ mod tests {
                 account_id: "40000001".into(),
             }
         );
+    }
+
+    #[test]
+    fn a_draft_on_a_program_sends_the_program_and_its_phase_without_a_preset() {
+        let draft = Draft {
+            rules: "program".into(),
+            program: "2-step-100k".into(),
+            program_phase: "Phase 2".into(),
+            phase: "Phase 1".into(),
+            ..Draft::default()
+        };
+        let request = draft.request();
+        assert_eq!(request.program.as_deref(), Some("2-step-100k"));
+        assert_eq!(request.phase.as_deref(), Some("Phase 2"));
+        assert_eq!(request.preset, "");
+        let on_preset = Draft {
+            rules: "preset".into(),
+            ..draft
+        }
+        .request();
+        assert_eq!(on_preset.program, None);
+        assert_eq!(on_preset.preset, "ftmo-2step");
+        assert_eq!(on_preset.phase.as_deref(), Some("Phase 1"));
     }
 
     #[test]

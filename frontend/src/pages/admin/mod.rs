@@ -5,6 +5,7 @@
 mod api_tokens;
 mod audit;
 mod challenge;
+mod competitions;
 mod create;
 mod imports;
 mod notifications;
@@ -16,6 +17,7 @@ mod users;
 pub use api_tokens::AdminApiTokensPage;
 pub use audit::AdminAuditPage;
 pub use challenge::AdminChallengePage;
+pub use competitions::{CompetitionsConsole, lazy_competitions_console};
 pub use create::AdminCreatePage;
 pub use imports::AdminImportsPage;
 pub use notifications::AdminNotificationsPage;
@@ -47,6 +49,20 @@ pub mod paths {
     pub const API_TOKENS: &str = "/admin/api-tokens";
     /// Programs: what the firm sells.
     pub const PROGRAMS: &str = "/admin/programs";
+    /// Competitions: many accounts ranked over one window.
+    pub const COMPETITIONS: &str = "/admin/competitions";
+    /// A new competition.
+    pub const NEW_COMPETITION: &str = "/admin/competitions/new";
+
+    /// One competition: entrants, leaderboard, disqualifications.
+    pub fn competition(id: &str) -> String {
+        format!("{COMPETITIONS}/{}", crate::api::encode(id))
+    }
+
+    /// One competition's settings.
+    pub fn edit_competition(id: &str) -> String {
+        format!("{}/edit", competition(id))
+    }
 
     /// One program: its versions, challenges and the editor of a new version.
     pub fn program(id: &str) -> String {
@@ -98,6 +114,7 @@ pub fn AdminNav() -> impl IntoView {
             <a href=paths::CREATE>"New challenge"</a>
             <a href=paths::IMPORTS>"Import accounts"</a>
             <a href=paths::PROGRAMS>"Programs"</a>
+            <a href=paths::COMPETITIONS>"Competitions"</a>
             <a href=paths::USERS>"Users"</a>
             <a href=paths::AUDIT>"Audit log"</a>
             <a href=paths::NOTIFICATIONS>"Notifications"</a>

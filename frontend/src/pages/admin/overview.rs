@@ -191,6 +191,7 @@ pub fn AdminOverviewPage() -> impl IntoView {
                     <option value="live">"Live"</option>
                     <option value="stale">"Stale"</option>
                     <option value="starting">"Connecting or reading history"</option>
+                    <option value="archived">"Archived"</option>
                 </select>
             </label>
             <label>
