@@ -173,38 +173,77 @@ fn test() -> anyhow::Result<()> {
         })
     })?;
     bundle::check_budget(&dist)?;
-    phases.time("run the tests", || {
-        check(
-            cargo()
-                .args(["test", "--workspace"])
-                .env("RISKDECK_DIST", &dist)
-                .env("RUST_TEST_THREADS", test_threads()),
-        )
-    })?;
-    phases.time("clippy wasm32", || {
-        // The bundles are built as shipped, not through clippy-driver: lint them apart, the
-        // trader's (no features) and the admin console's.
-        for features in [&[][..], &["--features", "frontend/admin"][..]] {
-            check(
-                Command::new(cargo_path())
-                    .current_dir(&root)
-                    .args([
-                        "clippy",
-                        "--package",
-                        "shared",
-                        "--package",
-                        "frontend",
-                        "--target",
-                        "wasm32-unknown-unknown",
-                    ])
-                    .args(features)
-                    .args(["--", "-D", "warnings"]),
-            )?;
+    // The wasm32 lints run while the tests do, once the test binaries run: cargo holds its
+    // build lock only while it builds, and the integration tests mostly wait (on browsers,
+    // servers, brokers). The lints' output is kept and printed after the tests', so no line of
+    // either is cut by the other.
+    phases.time("run the tests, and the wasm32 lints beside them", || {
+        let mut tests = cargo()
+            .args(["test", "--workspace"])
+            .env("RISKDECK_DIST", &dist)
+            .env("RUST_TEST_THREADS", test_threads())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("cannot start cargo test")?;
+        let stderr = tests.stderr.take().context("no stderr of cargo test")?;
+        let (running, started) = std::sync::mpsc::channel();
+        // cargo's own lines (and the tests' stderr) pass through; the first `Running` line
+        // says the build is done.
+        let relay = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.trim_start().starts_with("Running ") {
+                    let _ = running.send(());
+                }
+                eprintln!("{line}");
+            }
+        });
+        let lints = match started.recv() {
+            Ok(()) => lint_wasm(&root),
+            // cargo test ended without running anything: its status says why.
+            Err(_) => Ok(()),
+        };
+        let status = tests.wait().context("cargo test")?;
+        let _ = relay.join();
+        if !status.success() {
+            bail!("cargo test --workspace failed ({status})");
         }
-        Ok(())
+        lints
     })?;
     phases.time("conformance", || conformance::run(&root))?;
     eprintln!("xtask: every check passed ({phases})");
+    Ok(())
+}
+
+/// clippy for wasm32 over the browser app, the trader's (no features) and the admin console's:
+/// the bundles are built as shipped, not through clippy-driver, so they are linted apart. The
+/// output is printed once both are done.
+fn lint_wasm(root: &Path) -> anyhow::Result<()> {
+    for features in [&[][..], &["--features", "frontend/admin"][..]] {
+        let mut command = Command::new(cargo_path());
+        command
+            .current_dir(root)
+            .args([
+                "clippy",
+                "--package",
+                "shared",
+                "--package",
+                "frontend",
+                "--target",
+                "wasm32-unknown-unknown",
+            ])
+            .args(features)
+            .args(["--", "-D", "warnings"]);
+        let output = command
+            .output()
+            .with_context(|| format!("cannot run {command:?}"))?;
+        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+        print!("{}", String::from_utf8_lossy(&output.stdout));
+        if !output.status.success() {
+            bail!("{command:?} failed ({})", output.status);
+        }
+    }
     Ok(())
 }
 
